@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds coffer and runs every test: the unit tests, then the unit tests again
+# built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Usage: scripts/test.sh [--no-sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build (RelWithDebInfo)"
+scripts/build.sh
+echo "== unit tests"
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
+
+if [[ ${1:-} != --no-sanitize ]]; then
+  echo "== build (ASan + UBSan)"
+  scripts/build.sh --sanitize
+  echo "== unit tests under ASan + UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$(nproc)" --timeout 600
+fi

@@ -1,0 +1,27 @@
+// coffer: the command-line entry point.
+#include <CLI/CLI.hpp>
+
+#include "cli/demo.h"
+#include "common/logging.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"coffer: a key management service with encrypted database backup and restore"};
+  app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+
+  coffer::cli::DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "Play the encrypted-backup key story in-process on a fresh data directory");
+  demo_cmd->add_option("--data-dir", demo.data_dir,
+                       "Data directory to use (default: a new temporary one)");
+  demo_cmd->add_flag("--keep", demo.keep, "Keep the temporary data directory");
+
+  CLI11_PARSE(app, argc, argv);
+  if (!coffer::SetLogLevel(log_level)) {
+    std::fprintf(stderr, "coffer: unknown log level '%s'\n", log_level.c_str());
+    return 2;
+  }
+  if (*demo_cmd) return coffer::cli::RunDemo(demo);
+  return 2;
+}

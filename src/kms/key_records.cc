@@ -1,0 +1,194 @@
+#include "kms/key_records.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "kms/errors.h"
+
+namespace coffer::kms {
+namespace {
+
+using Json = nlohmann::json;
+
+Status Corrupt(std::string_view what) {
+  return DataLossError("stored " + std::string(what) + " record is damaged");
+}
+
+Result<Json> ParseObject(std::string_view text, std::string_view what) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Corrupt(what);
+  return j;
+}
+
+KeyState StateFromName(std::string_view s, bool& ok) {
+  ok = true;
+  if (s == "Enabled") return KeyState::kEnabled;
+  if (s == "Disabled") return KeyState::kDisabled;
+  if (s == "PendingDeletion") return KeyState::kPendingDeletion;
+  if (s == "PendingImport") return KeyState::kPendingImport;
+  ok = false;
+  return KeyState::kDisabled;
+}
+
+// Reads `j[name]` as T into `out`; false when absent or of another type.
+template <typename T>
+bool Get(const Json& j, const char* name, T& out) {
+  auto it = j.find(name);
+  if (it == j.end()) return false;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) return false;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!it->is_boolean()) return false;
+  } else {
+    if (!it->is_number_integer()) return false;
+  }
+  out = it->get<T>();
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeKeyRecord(const KeyRecord& r) {
+  Json j = {{"id", r.id},
+            {"created", EpochMillis(r.creation_date)},
+            {"description", r.description},
+            {"state", KeyStateName(r.state)},
+            {"rotation_enabled", r.rotation_enabled},
+            {"rotation_period_days", r.rotation_period_days},
+            {"on_demand_rotations", r.on_demand_rotations},
+            {"current_version", r.current_version},
+            {"current_material_id", r.current_material_id}};
+  if (r.deletion_date) j["deletion_date"] = EpochMillis(*r.deletion_date);
+  if (r.pending_window_days) j["pending_window_days"] = *r.pending_window_days;
+  if (r.next_rotation_date) j["next_rotation_date"] = EpochMillis(*r.next_rotation_date);
+  return j.dump();
+}
+
+Result<KeyRecord> DecodeKeyRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "key"));
+  KeyRecord r;
+  int64_t created = 0, when = 0;
+  std::string state;
+  bool state_ok = false;
+  if (!Get(j, "id", r.id) || !Get(j, "created", created) || !Get(j, "description", r.description) ||
+      !Get(j, "state", state) || !Get(j, "rotation_enabled", r.rotation_enabled) ||
+      !Get(j, "rotation_period_days", r.rotation_period_days) ||
+      !Get(j, "on_demand_rotations", r.on_demand_rotations) ||
+      !Get(j, "current_version", r.current_version) ||
+      !Get(j, "current_material_id", r.current_material_id)) {
+    return Corrupt("key");
+  }
+  r.state = StateFromName(state, state_ok);
+  if (!state_ok) return Corrupt("key");
+  r.creation_date = FromEpochMillis(created);
+  if (Get(j, "deletion_date", when)) r.deletion_date = FromEpochMillis(when);
+  int window = 0;
+  if (Get(j, "pending_window_days", window)) r.pending_window_days = window;
+  if (Get(j, "next_rotation_date", when)) r.next_rotation_date = FromEpochMillis(when);
+  return r;
+}
+
+std::string EncodeMaterialRecord(const MaterialRecord& r) {
+  Json j = {{"version", r.version},
+            {"material_id", r.material_id},
+            {"created", EpochMillis(r.created)},
+            {"sealed", Base64Encode(r.sealed)}};
+  if (r.rotation_type) j["rotation_type"] = *r.rotation_type;
+  return j.dump();
+}
+
+Result<MaterialRecord> DecodeMaterialRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "key material"));
+  MaterialRecord r;
+  int64_t created = 0;
+  std::string sealed, type;
+  if (!Get(j, "version", r.version) || !Get(j, "material_id", r.material_id) ||
+      !Get(j, "created", created) || !Get(j, "sealed", sealed)) {
+    return Corrupt("key material");
+  }
+  r.created = FromEpochMillis(created);
+  if (Get(j, "rotation_type", type)) r.rotation_type = type;
+  auto bytes = Base64Decode(sealed);
+  if (!bytes.ok()) return Corrupt("key material");
+  r.sealed = std::move(bytes).value();
+  return r;
+}
+
+std::string EncodeAliasRecord(const AliasRecord& r) {
+  return Json{{"name", r.name},
+              {"target", r.target},
+              {"created", EpochMillis(r.creation_date)},
+              {"updated", EpochMillis(r.last_updated_date)}}
+      .dump();
+}
+
+Result<AliasRecord> DecodeAliasRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "alias"));
+  AliasRecord r;
+  int64_t created = 0, updated = 0;
+  if (!Get(j, "name", r.name) || !Get(j, "target", r.target) || !Get(j, "created", created) ||
+      !Get(j, "updated", updated)) {
+    return Corrupt("alias");
+  }
+  r.creation_date = FromEpochMillis(created);
+  r.last_updated_date = FromEpochMillis(updated);
+  return r;
+}
+
+std::string EncodeTags(const std::map<std::string, std::string>& tags) { return Json(tags).dump(); }
+
+Result<std::map<std::string, std::string>> DecodeTags(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "tags"));
+  std::map<std::string, std::string> tags;
+  for (auto& [k, v] : j.items()) {
+    if (!v.is_string()) return Corrupt("tags");
+    tags[k] = v.get<std::string>();
+  }
+  return tags;
+}
+
+std::string MaterialKey(std::string_view uuid, uint32_t version) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%010u", version);
+  return std::string(uuid) + "/" + buf;
+}
+
+std::string MaterialSealContext(std::string_view uuid, uint32_t version) {
+  return "kms/material/" + MaterialKey(uuid, version);
+}
+
+Status CheckPolicyDocument(std::string_view policy) {
+  Json j = Json::parse(policy, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return errors::MalformedPolicy("The policy is not valid JSON.");
+  }
+  if (!j.is_object()) return errors::MalformedPolicy("The policy must be a JSON object.");
+  if (auto v = j.find("Version"); v != j.end()) {
+    if (!v->is_string() || (*v != "2012-10-17" && *v != "2008-10-17")) {
+      return errors::MalformedPolicy("The policy has an unsupported Version.");
+    }
+  }
+  auto st = j.find("Statement");
+  if (st == j.end() || !(st->is_object() || (st->is_array() && !st->empty()))) {
+    return errors::MalformedPolicy("The policy must have a Statement.");
+  }
+  Json statements = st->is_array() ? *st : Json::array({*st});
+  for (const Json& s : statements) {
+    if (!s.is_object()) return errors::MalformedPolicy("Each policy statement must be an object.");
+    auto effect = s.find("Effect");
+    if (effect == s.end() || !effect->is_string() || (*effect != "Allow" && *effect != "Deny")) {
+      return errors::MalformedPolicy("Each policy statement must have an Effect of Allow or Deny.");
+    }
+    bool has_principal = s.contains("Principal") || s.contains("NotPrincipal");
+    if (!has_principal) {
+      return errors::MalformedPolicy(
+          "Policy contains a statement with no principal. A key policy statement must name one.");
+    }
+    if (!s.contains("Action") && !s.contains("NotAction")) {
+      return errors::MalformedPolicy("Policy contains a statement with no Action.");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace coffer::kms

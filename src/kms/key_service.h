@@ -1,0 +1,120 @@
+#pragma once
+// KeyService: the KMS engine. Customer managed symmetric keys (SYMMETRIC_DEFAULT,
+// ENCRYPT_DECRYPT) with AWS KMS's semantics, limits, key states and error texts
+// (shared reference kms.md): keys, aliases, tags, key policies, scheduled
+// deletion, rotation, and the cryptographic operations.
+//
+// The engine does no authentication and no authorization: api/ calls it with
+// requests it has already authorized. Key ids in requests may take every form
+// AWS accepts (key id, key ARN, alias name, alias ARN); responses name keys by
+// ARN where AWS does.
+//
+// State lives in the StateStore; key material is sealed by the Vault. Time
+// comes from the Clock: RunScheduledWork() deletes keys whose DeletionDate has
+// passed and rotates keys whose rotation is due, as of Clock::Now().
+//
+// Thread safety: all methods may be called concurrently.
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "kms/types.h"
+#include "state/root_key.h"
+#include "state/state_store.h"
+
+namespace coffer::kms {
+
+struct KmsOptions {
+  std::string account_id = "111122223333";
+  std::string region = "us-east-1";
+  int max_on_demand_rotations = 25;
+  int max_aliases_per_key = 50;
+  int max_tags_per_key = 50;
+  size_t max_policy_bytes = 32768;
+};
+
+class KeyService {
+ public:
+  static Result<std::unique_ptr<KeyService>> Create(KmsOptions options, state::StateStore& store,
+                                                    const state::Vault& vault, Clock& clock,
+                                                    Random& random);
+  ~KeyService();
+
+  // Keys
+  Result<KeyMetadata> CreateKey(const CreateKeyRequest& request);
+  Result<KeyMetadata> DescribeKey(std::string_view key_id);
+  Result<ListKeysResponse> ListKeys(std::optional<int> limit, std::optional<std::string> marker);
+  Status UpdateKeyDescription(std::string_view key_id, std::string_view description);
+  Status EnableKey(std::string_view key_id);
+  Status DisableKey(std::string_view key_id);
+  Result<ScheduleKeyDeletionResponse> ScheduleKeyDeletion(
+      std::string_view key_id, std::optional<int> pending_window_in_days);
+  // Returns the key ARN.
+  Result<std::string> CancelKeyDeletion(std::string_view key_id);
+
+  // Aliases
+  Status CreateAlias(std::string_view alias_name, std::string_view target_key_id);
+  Status UpdateAlias(std::string_view alias_name, std::string_view target_key_id);
+  Status DeleteAlias(std::string_view alias_name);
+  Result<ListAliasesResponse> ListAliases(std::optional<std::string> key_id,
+                                          std::optional<int> limit,
+                                          std::optional<std::string> marker);
+
+  // Tags
+  Status TagResource(std::string_view key_id, const std::vector<Tag>& tags);
+  Status UntagResource(std::string_view key_id, const std::vector<std::string>& tag_keys);
+  Result<ListResourceTagsResponse> ListResourceTags(std::string_view key_id,
+                                                    std::optional<int> limit,
+                                                    std::optional<std::string> marker);
+
+  // Key policies (the one policy of a key is named "default")
+  Result<std::string> GetKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name);
+  Status PutKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name,
+                      std::string_view policy);
+  Result<std::vector<std::string>> ListKeyPolicies(std::string_view key_id);
+
+  // Rotation
+  Status EnableKeyRotation(std::string_view key_id, std::optional<int> rotation_period_in_days);
+  Status DisableKeyRotation(std::string_view key_id);
+  Result<KeyRotationStatus> GetKeyRotationStatus(std::string_view key_id);
+  // Returns the key ARN.
+  Result<std::string> RotateKeyOnDemand(std::string_view key_id);
+  Result<ListKeyRotationsResponse> ListKeyRotations(std::string_view key_id,
+                                                    std::optional<int> limit,
+                                                    std::optional<std::string> marker);
+
+  // Cryptography
+  Result<EncryptResponse> Encrypt(const EncryptRequest& request);
+  Result<DecryptResponse> Decrypt(const DecryptRequest& request);
+  Result<ReEncryptResponse> ReEncrypt(const ReEncryptRequest& request);
+  Result<GenerateDataKeyResponse> GenerateDataKey(const GenerateDataKeyRequest& request);
+  Result<GenerateDataKeyResponse> GenerateDataKeyWithoutPlaintext(
+      const GenerateDataKeyRequest& request);
+  Result<crypto::SecretBytes> GenerateRandom(std::optional<int> number_of_bytes);
+
+  // Deletes due keys and rotates due keys as of the clock's now.
+  Result<ScheduledWorkReport> RunScheduledWork();
+
+  // For authorization (api/): the ARN of the key `key_id` names, and the ARN of
+  // the key that produced `ciphertext_blob`. Same errors as the operations.
+  Result<std::string> ResolveKeyArn(std::string_view key_id);
+  Result<std::string> KeyArnOfCiphertext(ByteView ciphertext_blob);
+
+  std::string KeyArn(std::string_view key_uuid) const;
+  std::string AliasArn(std::string_view alias_name) const;
+  // The policy CreateKey gives a key when the request has none.
+  std::string DefaultKeyPolicy() const;
+
+ private:
+  KeyService(KmsOptions options, state::StateStore& store, const state::Vault& vault, Clock& clock,
+             Random& random);
+
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coffer::kms

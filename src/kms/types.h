@@ -1,0 +1,187 @@
+#pragma once
+// The typed requests and responses of the KMS engine, one struct each, named
+// and shaped as in AWS KMS's API (botocore's kms-service-2 model). Optional
+// members are std::optional; absent means "not given". Blobs are Bytes, except
+// plaintexts and data keys, which are SecretBytes.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "crypto/secret_bytes.h"
+
+namespace coffer::kms {
+
+enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport };
+std::string_view KeyStateName(KeyState s);
+
+using EncryptionContext = std::map<std::string, std::string>;
+
+struct Tag {
+  std::string tag_key;
+  std::string tag_value;
+  friend bool operator==(const Tag&, const Tag&) = default;
+};
+
+struct KeyMetadata {
+  std::string aws_account_id;
+  std::string key_id;  // the uuid
+  std::string arn;
+  TimePoint creation_date;
+  bool enabled = false;
+  std::string description;
+  std::string key_usage = "ENCRYPT_DECRYPT";
+  KeyState key_state = KeyState::kEnabled;
+  std::optional<TimePoint> deletion_date;
+  std::optional<int> pending_deletion_window_in_days;
+  std::string origin = "AWS_KMS";
+  std::string key_manager = "CUSTOMER";
+  std::string key_spec = "SYMMETRIC_DEFAULT";  // also CustomerMasterKeySpec
+  std::vector<std::string> encryption_algorithms = {"SYMMETRIC_DEFAULT"};
+  bool multi_region = false;
+  std::string current_key_material_id;  // 64 hex
+};
+
+struct CreateKeyRequest {
+  std::optional<std::string> policy;
+  std::optional<std::string> description;
+  std::optional<std::string> key_usage;
+  std::optional<std::string> key_spec;
+  std::optional<std::string> customer_master_key_spec;
+  std::optional<std::string> origin;
+  std::optional<std::string> custom_key_store_id;
+  std::optional<bool> bypass_policy_lockout_safety_check;
+  std::vector<Tag> tags;
+  std::optional<bool> multi_region;
+  std::optional<std::string> xks_key_id;
+};
+
+struct KeyListEntry {
+  std::string key_id;
+  std::string key_arn;
+};
+struct ListKeysResponse {
+  std::vector<KeyListEntry> keys;
+  std::optional<std::string> next_marker;
+  bool truncated = false;
+};
+
+struct AliasListEntry {
+  std::string alias_name;
+  std::string alias_arn;
+  std::string target_key_id;
+  TimePoint creation_date;
+  TimePoint last_updated_date;
+};
+struct ListAliasesResponse {
+  std::vector<AliasListEntry> aliases;
+  std::optional<std::string> next_marker;
+  bool truncated = false;
+};
+
+struct ListResourceTagsResponse {
+  std::vector<Tag> tags;
+  std::optional<std::string> next_marker;
+  bool truncated = false;
+};
+
+struct ScheduleKeyDeletionResponse {
+  std::string key_id;  // ARN
+  TimePoint deletion_date;
+  KeyState key_state = KeyState::kPendingDeletion;
+  int pending_window_in_days = 30;
+};
+
+struct KeyRotationStatus {
+  bool key_rotation_enabled = false;
+  std::string key_id;  // ARN
+  std::optional<int> rotation_period_in_days;
+  std::optional<TimePoint> next_rotation_date;
+  std::optional<TimePoint> on_demand_rotation_start_date;
+};
+
+struct RotationsListEntry {
+  std::string key_id;  // ARN
+  std::string key_material_id;
+  std::optional<TimePoint> rotation_date;    // absent for the original material
+  std::optional<std::string> rotation_type;  // AUTOMATIC | ON_DEMAND
+  std::string key_material_state;            // CURRENT | NON_CURRENT
+};
+struct ListKeyRotationsResponse {
+  std::vector<RotationsListEntry> rotations;
+  std::optional<std::string> next_marker;
+  bool truncated = false;
+};
+
+struct EncryptRequest {
+  std::string key_id;
+  crypto::SecretBytes plaintext;
+  EncryptionContext encryption_context;
+  std::vector<std::string> grant_tokens;
+  std::optional<std::string> encryption_algorithm;
+  bool dry_run = false;
+};
+struct EncryptResponse {
+  Bytes ciphertext_blob;
+  std::string key_id;  // ARN
+  std::string encryption_algorithm = "SYMMETRIC_DEFAULT";
+};
+
+struct DecryptRequest {
+  Bytes ciphertext_blob;
+  EncryptionContext encryption_context;
+  std::vector<std::string> grant_tokens;
+  std::optional<std::string> key_id;
+  std::optional<std::string> encryption_algorithm;
+  bool dry_run = false;
+};
+struct DecryptResponse {
+  std::string key_id;  // ARN
+  crypto::SecretBytes plaintext;
+  std::string encryption_algorithm = "SYMMETRIC_DEFAULT";
+  std::string key_material_id;
+};
+
+struct ReEncryptRequest {
+  Bytes ciphertext_blob;
+  EncryptionContext source_encryption_context;
+  std::optional<std::string> source_key_id;
+  std::string destination_key_id;
+  EncryptionContext destination_encryption_context;
+  std::optional<std::string> source_encryption_algorithm;
+  std::optional<std::string> destination_encryption_algorithm;
+  std::vector<std::string> grant_tokens;
+  bool dry_run = false;
+};
+struct ReEncryptResponse {
+  Bytes ciphertext_blob;
+  std::string source_key_id;  // ARN
+  std::string key_id;         // destination ARN
+  std::string source_encryption_algorithm = "SYMMETRIC_DEFAULT";
+  std::string destination_encryption_algorithm = "SYMMETRIC_DEFAULT";
+};
+
+struct GenerateDataKeyRequest {
+  std::string key_id;
+  EncryptionContext encryption_context;
+  std::optional<int> number_of_bytes;
+  std::optional<std::string> key_spec;  // AES_256 | AES_128
+  std::vector<std::string> grant_tokens;
+  bool dry_run = false;
+};
+struct GenerateDataKeyResponse {
+  Bytes ciphertext_blob;
+  crypto::SecretBytes plaintext;  // empty for GenerateDataKeyWithoutPlaintext
+  std::string key_id;             // ARN
+};
+
+// What RunScheduledWork() did.
+struct ScheduledWorkReport {
+  int keys_deleted = 0;
+  int keys_rotated = 0;
+};
+
+}  // namespace coffer::kms

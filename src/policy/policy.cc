@@ -1,0 +1,655 @@
+#include "policy/policy.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+#include "common/bytes.h"
+#include "policy/values.h"
+
+namespace coffer::policy {
+namespace {
+
+using Json = nlohmann::json;
+
+// Deep enough for any policy (Statement[].Condition.Operator.Key[] is 6 levels),
+// shallow enough that no document can exhaust the stack.
+constexpr int kMaxDepth = 16;
+
+Status Malformed(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::string(kMalformedPolicyDocument),
+                std::move(message));
+}
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
+
+// A first pass over the text with nlohmann's SAX interface, for what the DOM
+// cannot tell: duplicate keys (nlohmann keeps the last, so {"Effect":"Allow",
+// "Effect":"Deny"} would silently mean Deny — AWS rejects it) and nesting depth.
+class StructureChecker final : public nlohmann::json_sax<Json> {
+ public:
+  const std::string& error() const { return error_; }
+
+  bool null() override { return Value(); }
+  bool boolean(bool) override { return Value(); }
+  bool number_integer(number_integer_t) override { return Value(); }
+  bool number_unsigned(number_unsigned_t) override { return Value(); }
+  bool number_float(number_float_t, const string_t&) override { return Value(); }
+  bool string(string_t&) override { return Value(); }
+  bool binary(binary_t&) override { return Value(); }
+
+  bool start_object(std::size_t) override { return Open(false); }
+  bool key(string_t& k) override {
+    Frame& f = frames_.back();
+    f.key = k;
+    if (!f.keys.insert(k).second) {
+      error_ = "Policy has a duplicate key " + Quote(k) + " at " + Path();
+      return false;
+    }
+    return true;
+  }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(true); }
+  bool end_array() override { return Close(); }
+
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    // ex.what() is "[json.exception.parse_error.101] parse error at line 1, column 2: …".
+    std::string what = ex.what();
+    size_t colon = what.find("] ");
+    error_ = "Policy is not valid JSON (byte " + std::to_string(position) +
+             "): " + (colon == std::string::npos ? what : what.substr(colon + 2));
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool array = false;
+    long index = -1;
+    std::string key;
+    std::set<std::string> keys;
+  };
+
+  bool Value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+  bool Open(bool array) {
+    Value();
+    if (frames_.size() >= kMaxDepth) {
+      error_ =
+          "Policy is nested more than " + std::to_string(kMaxDepth) + " levels deep at " + Path();
+      return false;
+    }
+    frames_.push_back(Frame{array});
+    return true;
+  }
+  bool Close() {
+    frames_.pop_back();
+    return true;
+  }
+  std::string Path() const {
+    std::string out;
+    for (const Frame& f : frames_) {
+      if (f.array) {
+        out += "[" + std::to_string(f.index < 0 ? 0 : f.index) + "]";
+      } else if (!f.key.empty() || !out.empty()) {
+        if (!out.empty()) out += '.';
+        out += f.key;
+      }
+    }
+    return out.empty() ? "the top level" : out;
+  }
+
+  std::vector<Frame> frames_;
+  std::string error_;
+};
+
+std::string TypeName(const Json& v) { return v.type_name(); }
+
+// A string or a non-empty array of non-empty strings: the shape of every list.
+Result<std::vector<std::string>> StringList(const Json& v, std::string_view what) {
+  std::vector<std::string> out;
+  if (v.is_string()) {
+    out.push_back(v.get<std::string>());
+  } else if (v.is_array()) {
+    if (v.empty()) return Malformed(std::string(what) + " must not be an empty array");
+    for (const Json& e : v) {
+      if (!e.is_string()) {
+        return Malformed(std::string(what) + " must be a string or an array of strings, found " +
+                         TypeName(e) + " in the array");
+      }
+      out.push_back(e.get<std::string>());
+    }
+  } else {
+    return Malformed(std::string(what) + " must be a string or an array of strings, not " +
+                     TypeName(v));
+  }
+  for (const std::string& s : out) {
+    if (s.empty()) return Malformed(std::string(what) + " must not contain an empty string");
+  }
+  return out;
+}
+
+bool IsDigits(std::string_view s, size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+bool IsAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// "user/NAME", "role/path/NAME": a kind, then non-empty '/'-separated parts.
+bool IsPathName(std::string_view resource, std::string_view kind, size_t min_parts) {
+  if (resource.substr(0, kind.size() + 1) != std::string(kind) + "/") return false;
+  std::string_view rest = resource.substr(kind.size() + 1);
+  size_t parts = 0;
+  while (true) {
+    size_t slash = rest.find('/');
+    if (rest.substr(0, slash).empty()) return false;
+    ++parts;
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return parts >= min_parts;
+}
+
+Status CheckAwsPrincipal(std::string_view p) {
+  if (p == "*" || IsDigits(p, 12)) return Status::Ok();
+  if (p.find_first_of("*?") != std::string_view::npos) {
+    return Malformed("invalid principal " + Quote(p) +
+                     ": wildcards are not allowed in principals (use \"*\" alone)");
+  }
+  auto parts = internal::SplitArn(p);
+  bool ok = parts.size() == 6 && parts[0] == "arn" && parts[1] == "aws" && parts[3].empty() &&
+            IsDigits(parts[4], 12);
+  if (ok && parts[2] == "iam") {
+    ok = parts[5] == "root" || IsPathName(parts[5], "user", 1) || IsPathName(parts[5], "role", 1);
+  } else if (ok && parts[2] == "sts") {
+    // assumed-role/ROLE/SESSION: exactly the role name (no path) and the session.
+    ok = IsPathName(parts[5], "assumed-role", 2) &&
+         std::count(parts[5].begin(), parts[5].end(), '/') == 2;
+  } else {
+    ok = false;
+  }
+  if (!ok) {
+    return Malformed("invalid principal " + Quote(p) +
+                     ": must be \"*\", a 12-digit account id, arn:aws:iam::ACCOUNT:root, an IAM "
+                     "user or role ARN, or arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION");
+  }
+  return Status::Ok();
+}
+
+Status CheckServicePrincipal(std::string_view s) {
+  bool ok = s.find('.') != std::string_view::npos;
+  for (char c : s) ok = ok && (IsAlnum(c) || c == '.' || c == '-');
+  if (!ok) {
+    return Malformed("invalid service principal " + Quote(s) +
+                     ": must be a service name such as \"rds.amazonaws.com\"");
+  }
+  return Status::Ok();
+}
+
+Result<PrincipalSpec> ParsePrincipal(const Json& v, std::string_view field) {
+  PrincipalSpec spec;
+  if (v.is_string()) {
+    if (v.get<std::string>() != "*") {
+      return Malformed(std::string(field) +
+                       " must be \"*\" or an object such as {\"AWS\": \"arn:aws:iam::…\"}");
+    }
+    spec.wildcard = true;
+    return spec;
+  }
+  if (!v.is_object()) {
+    return Malformed(std::string(field) + " must be \"*\" or an object, not " + TypeName(v));
+  }
+  if (v.empty()) return Malformed(std::string(field) + " must name at least one principal");
+  for (const auto& [type, value] : v.items()) {
+    std::string what = std::string(field) + "." + type;
+    if (type == "AWS") {
+      ASSIGN_OR_RETURN(std::vector<std::string> list, StringList(value, what));
+      for (const std::string& p : list) {
+        RETURN_IF_ERROR(CheckAwsPrincipal(p).WithContext(what));
+        if (p == "*") {
+          spec.wildcard = true;
+        } else {
+          spec.aws.push_back(p);
+        }
+      }
+    } else if (type == "Service") {
+      ASSIGN_OR_RETURN(std::vector<std::string> list, StringList(value, what));
+      for (const std::string& s : list) {
+        RETURN_IF_ERROR(CheckServicePrincipal(s).WithContext(what));
+        spec.services.push_back(s);
+      }
+    } else if (type == "Federated" || type == "CanonicalUser") {
+      return Malformed(what + ": " + type + " principals are not supported");
+    } else {
+      return Malformed(std::string(field) + ": unknown principal type " + Quote(type) +
+                       " (expected \"AWS\" or \"Service\")");
+    }
+  }
+  return spec;
+}
+
+Status CheckAction(std::string_view a) {
+  if (a == "*") return Status::Ok();
+  size_t colon = a.find(':');
+  bool ok = colon != std::string_view::npos && colon > 0 && colon + 1 < a.size();
+  for (size_t i = 0; ok && i < a.size(); ++i) {
+    char c = a[i];
+    ok = IsAlnum(c) || c == '*' || c == '?' || (i < colon && c == '-') || i == colon;
+  }
+  if (!ok) {
+    return Malformed("invalid action " + Quote(a) +
+                     ": must be \"*\" or \"service:action\" (for example \"kms:Encrypt\")");
+  }
+  return Status::Ok();
+}
+
+Status CheckResource(std::string_view r) {
+  if (r == "*") return Status::Ok();
+  auto parts = internal::SplitArn(r);
+  if (parts.size() < 6 || parts[0] != "arn" || parts[1].empty() || parts[2].empty() ||
+      parts[5].empty()) {
+    return Malformed("invalid resource " + Quote(r) +
+                     ": must be \"*\" or an ARN (arn:partition:service:region:account:resource)");
+  }
+  return Status::Ok();
+}
+
+struct OperatorName {
+  std::string_view name;
+  ConditionOperator op;
+};
+constexpr OperatorName kOperators[] = {
+    {"StringEquals", ConditionOperator::kStringEquals},
+    {"StringNotEquals", ConditionOperator::kStringNotEquals},
+    {"StringEqualsIgnoreCase", ConditionOperator::kStringEqualsIgnoreCase},
+    {"StringNotEqualsIgnoreCase", ConditionOperator::kStringNotEqualsIgnoreCase},
+    {"StringLike", ConditionOperator::kStringLike},
+    {"StringNotLike", ConditionOperator::kStringNotLike},
+    {"ArnEquals", ConditionOperator::kArnEquals},
+    {"ArnLike", ConditionOperator::kArnLike},
+    {"ArnNotEquals", ConditionOperator::kArnNotEquals},
+    {"ArnNotLike", ConditionOperator::kArnNotLike},
+    {"NumericEquals", ConditionOperator::kNumericEquals},
+    {"NumericNotEquals", ConditionOperator::kNumericNotEquals},
+    {"NumericLessThan", ConditionOperator::kNumericLessThan},
+    {"NumericLessThanEquals", ConditionOperator::kNumericLessThanEquals},
+    {"NumericGreaterThan", ConditionOperator::kNumericGreaterThan},
+    {"NumericGreaterThanEquals", ConditionOperator::kNumericGreaterThanEquals},
+    {"DateEquals", ConditionOperator::kDateEquals},
+    {"DateNotEquals", ConditionOperator::kDateNotEquals},
+    {"DateLessThan", ConditionOperator::kDateLessThan},
+    {"DateLessThanEquals", ConditionOperator::kDateLessThanEquals},
+    {"DateGreaterThan", ConditionOperator::kDateGreaterThan},
+    {"DateGreaterThanEquals", ConditionOperator::kDateGreaterThanEquals},
+    {"Bool", ConditionOperator::kBool},
+    {"Null", ConditionOperator::kNull},
+    {"IpAddress", ConditionOperator::kIpAddress},
+    {"NotIpAddress", ConditionOperator::kNotIpAddress},
+    {"BinaryEquals", ConditionOperator::kBinaryEquals},
+};
+
+// "ForAnyValue:StringLikeIfExists" → kStringLike, kForAnyValue, if_exists.
+// Operator names are case-sensitive, as AWS's.
+Status ParseOperator(std::string_view text, Condition& c) {
+  std::string_view rest = text;
+  constexpr std::string_view kAny = "ForAnyValue:", kAll = "ForAllValues:", kIfExists = "IfExists";
+  if (rest.starts_with(kAny)) {
+    c.set_operator = SetOperator::kForAnyValue;
+    rest.remove_prefix(kAny.size());
+  } else if (rest.starts_with(kAll)) {
+    c.set_operator = SetOperator::kForAllValues;
+    rest.remove_prefix(kAll.size());
+  }
+  if (rest.ends_with(kIfExists)) {
+    c.if_exists = true;
+    rest.remove_suffix(kIfExists.size());
+  }
+  for (const OperatorName& o : kOperators) {
+    // Null takes no IfExists: it is itself the test for existence.
+    if (o.name == rest && !(o.op == ConditionOperator::kNull && c.if_exists)) {
+      c.op = o.op;
+      c.operator_text = std::string(text);
+      return Status::Ok();
+    }
+  }
+  return Malformed("unknown condition operator " + Quote(text));
+}
+
+// Numbers and booleans become their JSON text, so "5" and 5 mean the same.
+Result<std::string> ConditionValue(const Json& v, std::string_view what) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
+  if (v.is_number()) return v.dump();
+  return Malformed(std::string(what) + ": values must be strings, numbers or booleans, not " +
+                   TypeName(v));
+}
+
+Status CheckTypedValue(const Condition& c, std::string_view value, std::string_view what) {
+  auto bad = [&](std::string_view expected) {
+    return Malformed(std::string(what) + ": " + Quote(value) + " is not " + std::string(expected));
+  };
+  switch (c.op) {
+    case ConditionOperator::kNumericEquals:
+    case ConditionOperator::kNumericNotEquals:
+    case ConditionOperator::kNumericLessThan:
+    case ConditionOperator::kNumericLessThanEquals:
+    case ConditionOperator::kNumericGreaterThan:
+    case ConditionOperator::kNumericGreaterThanEquals:
+      if (!internal::ParseNumber(value)) return bad("a number");
+      break;
+    case ConditionOperator::kDateEquals:
+    case ConditionOperator::kDateNotEquals:
+    case ConditionOperator::kDateLessThan:
+    case ConditionOperator::kDateLessThanEquals:
+    case ConditionOperator::kDateGreaterThan:
+    case ConditionOperator::kDateGreaterThanEquals:
+      if (!internal::ParseDateMillis(value)) {
+        return bad("a date (ISO 8601 such as 2019-07-16T12:00:00Z, or epoch seconds)");
+      }
+      break;
+    case ConditionOperator::kBool:
+    case ConditionOperator::kNull:
+      if (!internal::ParseBool(value)) return bad("true or false");
+      break;
+    case ConditionOperator::kIpAddress:
+    case ConditionOperator::kNotIpAddress:
+      if (!internal::ParseIpBlock(value)) return bad("an IPv4 or IPv6 address or CIDR block");
+      break;
+    case ConditionOperator::kBinaryEquals:
+      if (!Base64Decode(value).ok()) return bad("base64");
+      break;
+    default:
+      break;
+  }
+  return Status::Ok();
+}
+
+Status CheckConditionKey(std::string_view key) {
+  size_t colon = key.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == key.size()) {
+    return Malformed("invalid condition key " + Quote(key) +
+                     ": must be prefixed by a service, as in \"kms:EncryptionContextKeys\"");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Condition>> ParseConditions(const Json& v) {
+  if (!v.is_object()) return Malformed("Condition must be an object, not " + TypeName(v));
+  std::vector<Condition> out;
+  for (const auto& [op_text, body] : v.items()) {
+    Condition proto;
+    RETURN_IF_ERROR(ParseOperator(op_text, proto).WithContext("Condition"));
+    std::string where = "Condition " + Quote(op_text);
+    if (!body.is_object()) {
+      return Malformed(where + " must map condition keys to values, not " + TypeName(body));
+    }
+    if (body.empty()) return Malformed(where + " must name at least one condition key");
+    for (const auto& [key, values] : body.items()) {
+      RETURN_IF_ERROR(CheckConditionKey(key).WithContext(where));
+      std::string what = where + " key " + Quote(key);
+      Condition c = proto;
+      c.key = key;
+      if (values.is_array()) {
+        if (values.empty()) return Malformed(what + ": values must not be an empty array");
+        for (const Json& e : values) {
+          ASSIGN_OR_RETURN(std::string s, ConditionValue(e, what));
+          c.values.push_back(std::move(s));
+        }
+      } else {
+        ASSIGN_OR_RETURN(std::string s, ConditionValue(values, what));
+        c.values.push_back(std::move(s));
+      }
+      for (const std::string& s : c.values) RETURN_IF_ERROR(CheckTypedValue(c, s, what));
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
+  if (!s.is_object()) return Malformed("must be an object, not " + TypeName(s));
+  static const std::set<std::string, std::less<>> kFields = {
+      "Sid",       "Effect",   "Principal",   "NotPrincipal", "Action",
+      "NotAction", "Resource", "NotResource", "Condition"};
+  for (const auto& [field, value] : s.items()) {
+    if (!kFields.contains(field)) return Malformed("unknown field " + Quote(field));
+  }
+  auto has = [&](const char* f) { return s.contains(f); };
+  Statement st;
+
+  if (has("Sid")) {
+    if (!s["Sid"].is_string()) return Malformed("Sid must be a string");
+    st.sid = s["Sid"].get<std::string>();
+    if (kind == PolicyKind::kIdentityPolicy) {
+      for (char c : st.sid) {
+        if (!IsAlnum(c)) return Malformed("Sid must contain only letters and digits");
+      }
+    }
+  }
+
+  if (!has("Effect")) return Malformed("missing Effect");
+  const Json& effect = s["Effect"];
+  if (effect == "Allow") {
+    st.effect = Effect::kAllow;
+  } else if (effect == "Deny") {
+    st.effect = Effect::kDeny;
+  } else {
+    return Malformed("Effect must be \"Allow\" or \"Deny\", not " + effect.dump());
+  }
+
+  if (has("Principal") && has("NotPrincipal")) {
+    return Malformed("has both Principal and NotPrincipal");
+  }
+  for (const char* field : {"Principal", "NotPrincipal"}) {
+    if (!has(field)) continue;
+    if (kind == PolicyKind::kIdentityPolicy) {
+      return Malformed(std::string(field) + " is not allowed in an identity-based policy");
+    }
+    ASSIGN_OR_RETURN(st.principal, ParsePrincipal(s[field], field));
+    st.not_principal = std::string_view(field) == "NotPrincipal";
+  }
+  if (!st.principal && (kind == PolicyKind::kKeyPolicy || kind == PolicyKind::kTrustPolicy)) {
+    return Malformed("missing Principal (a resource-based policy names who it applies to)");
+  }
+
+  if (has("Action") == has("NotAction")) {
+    return Malformed(has("Action") ? "has both Action and NotAction"
+                                   : "missing Action (or NotAction)");
+  }
+  const char* action_field = has("Action") ? "Action" : "NotAction";
+  ASSIGN_OR_RETURN(st.actions, StringList(s[action_field], action_field));
+  st.not_action = !has("Action");
+  for (const std::string& a : st.actions) {
+    RETURN_IF_ERROR(CheckAction(a).WithContext(action_field));
+  }
+
+  if (has("Resource") && has("NotResource")) {
+    return Malformed("has both Resource and NotResource");
+  }
+  st.has_resource = has("Resource") || has("NotResource");
+  if (st.has_resource) {
+    const char* field = has("Resource") ? "Resource" : "NotResource";
+    if (kind == PolicyKind::kTrustPolicy) {
+      return Malformed(std::string(field) + " is not allowed in a trust policy");
+    }
+    ASSIGN_OR_RETURN(st.resources, StringList(s[field], field));
+    st.not_resource = !has("Resource");
+    for (const std::string& r : st.resources) RETURN_IF_ERROR(CheckResource(r).WithContext(field));
+  } else if (kind == PolicyKind::kKeyPolicy || kind == PolicyKind::kIdentityPolicy) {
+    return Malformed("missing Resource (or NotResource)");
+  }
+
+  if (has("Condition")) {
+    ASSIGN_OR_RETURN(st.conditions, ParseConditions(s["Condition"]));
+  }
+  return st;
+}
+
+// "Statement[2] (Sid "AllowUse")": where a statement's error is.
+std::string StatementLabel(const Json& s, size_t index) {
+  std::string label = "Statement[" + std::to_string(index) + "]";
+  if (s.is_object() && s.contains("Sid") && s["Sid"].is_string()) {
+    label += " (Sid " + Quote(s["Sid"].get<std::string>()) + ")";
+  }
+  return label;
+}
+
+}  // namespace
+
+std::string_view ConditionOperatorName(ConditionOperator op) {
+  for (const OperatorName& o : kOperators) {
+    if (o.op == op) return o.name;
+  }
+  return "?";
+}
+
+bool IsNegated(ConditionOperator op) {
+  switch (op) {
+    case ConditionOperator::kStringNotEquals:
+    case ConditionOperator::kStringNotEqualsIgnoreCase:
+    case ConditionOperator::kStringNotLike:
+    case ConditionOperator::kArnNotEquals:
+    case ConditionOperator::kArnNotLike:
+    case ConditionOperator::kNumericNotEquals:
+    case ConditionOperator::kDateNotEquals:
+    case ConditionOperator::kNotIpAddress:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<Policy> Policy::Parse(std::string_view json, PolicyKind kind) {
+  // nlohmann reports errors by throwing; nothing may be thrown out of this layer.
+  try {
+    StructureChecker checker;
+    if (!Json::sax_parse(json, &checker)) return Malformed(checker.error());
+    const Json doc = Json::parse(json);
+    if (!doc.is_object()) return Malformed("Policy must be a JSON object, not " + TypeName(doc));
+    for (const auto& [field, value] : doc.items()) {
+      if (field != "Version" && field != "Id" && field != "Statement") {
+        return Malformed("Policy has an unknown top-level field " + Quote(field) +
+                         " (expected Version, Id, Statement)");
+      }
+    }
+
+    Policy policy;
+    policy.version_ = "2008-10-17";  // IAM's default when Version is absent
+    if (doc.contains("Version")) {
+      const Json& v = doc["Version"];
+      if (v != "2012-10-17" && v != "2008-10-17") {
+        return Malformed("Version must be \"2012-10-17\" or \"2008-10-17\", not " + v.dump());
+      }
+      policy.version_ = v.get<std::string>();
+    }
+    if (doc.contains("Id")) {
+      if (!doc["Id"].is_string()) return Malformed("Id must be a string");
+      policy.id_ = doc["Id"].get<std::string>();
+    }
+    if (!doc.contains("Statement")) return Malformed("Policy has no Statement");
+    const Json& statements = doc["Statement"];
+    if (statements.is_array() && statements.empty()) {
+      return Malformed("Statement must not be an empty array");
+    }
+    if (!statements.is_array() && !statements.is_object()) {
+      return Malformed("Statement must be an object or an array of objects, not " +
+                       TypeName(statements));
+    }
+    const bool unique_sids =
+        kind == PolicyKind::kIdentityPolicy || kind == PolicyKind::kTrustPolicy;
+    std::set<std::string> sids;
+    size_t index = 0;
+    for (const Json& s : statements.is_array() ? statements : Json::array({statements})) {
+      std::string label = StatementLabel(s, index);
+      Result<Statement> parsed = ParseStatement(s, kind);
+      if (!parsed.ok()) return parsed.status().WithContext(label);
+      Statement st = std::move(parsed).value();
+      if (unique_sids && !st.sid.empty() && !sids.insert(st.sid).second) {
+        return Malformed(label + ": Sid " + Quote(st.sid) + " is used by another statement");
+      }
+      policy.statements_.push_back(std::move(st));
+      ++index;
+    }
+    return policy;
+  } catch (const std::exception& e) {  // not expected after the SAX pass
+    return Malformed(std::string("Policy could not be read: ") + e.what());
+  }
+}
+
+namespace {
+// Compact JSON. Invalid UTF-8 in a caller's ARN is replaced, not thrown.
+std::string Dump(const nlohmann::ordered_json& doc) {
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string DefaultKeyPolicy(std::string_view account_id) {
+  using Ordered = nlohmann::ordered_json;
+  Ordered root_statement = {
+      {"Sid", "Enable IAM User Permissions"},
+      {"Effect", "Allow"},
+      {"Principal", {{"AWS", "arn:aws:iam::" + std::string(account_id) + ":root"}}},
+      {"Action", "kms:*"},
+      {"Resource", "*"}};
+  Ordered doc = {{"Version", "2012-10-17"},
+                 {"Id", "key-default-1"},
+                 {"Statement", Ordered::array({root_statement})}};
+  return Dump(doc);
+}
+
+std::string ConsoleKeyPolicy(std::string_view account_id,
+                             const std::vector<std::string>& admin_arns,
+                             const std::vector<std::string>& user_arns, bool admins_can_delete) {
+  using Ordered = nlohmann::ordered_json;
+  auto statement = [](std::string_view sid, Ordered principals, Ordered actions) {
+    return Ordered{{"Sid", sid},
+                   {"Effect", "Allow"},
+                   {"Principal", {{"AWS", std::move(principals)}}},
+                   {"Action", std::move(actions)},
+                   {"Resource", "*"}};
+  };
+  Ordered statements = Ordered::array();
+  // kms.md, "key-consolepolicy-3": the statements and action lists the console writes.
+  statements.push_back(statement("Enable IAM User Permissions",
+                                 "arn:aws:iam::" + std::string(account_id) + ":root", "kms:*"));
+  if (!admin_arns.empty()) {
+    Ordered actions = {"kms:Create*", "kms:Describe*", "kms:Enable*",     "kms:List*",
+                       "kms:Put*",    "kms:Update*",   "kms:Revoke*",     "kms:Disable*",
+                       "kms:Get*",    "kms:Delete*",   "kms:TagResource", "kms:UntagResource"};
+    if (admins_can_delete) {
+      actions.push_back("kms:ScheduleKeyDeletion");
+      actions.push_back("kms:CancelKeyDeletion");
+    }
+    statements.push_back(
+        statement("Allow access for Key Administrators", Ordered(admin_arns), std::move(actions)));
+  }
+  if (!user_arns.empty()) {
+    statements.push_back(statement("Allow use of the key", Ordered(user_arns),
+                                   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                                    "kms:GenerateDataKey*", "kms:DescribeKey"}));
+    Ordered grants = statement("Allow attachment of persistent resources", Ordered(user_arns),
+                               {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"});
+    grants["Condition"] = {{"Bool", {{"kms:GrantIsForAWSResource", true}}}};
+    statements.push_back(std::move(grants));
+  }
+  Ordered doc = {
+      {"Version", "2012-10-17"}, {"Id", "key-consolepolicy-3"}, {"Statement", statements}};
+  return Dump(doc);
+}
+
+}  // namespace coffer::policy
