@@ -106,6 +106,34 @@ Result<Bytes> Base64Decode(std::string_view text) {
   return out;
 }
 
+bool ParseUuid(std::string_view text, std::array<uint8_t, 16>& out) {
+  if (text.size() != 36) return false;
+  size_t j = 0;
+  for (size_t i = 0; i < 36;) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return false;
+      ++i;
+      continue;
+    }
+    int hi = HexValue(text[i]), lo = HexValue(text[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[j++] = static_cast<uint8_t>(hi << 4 | lo);
+    i += 2;
+  }
+  return true;
+}
+
+std::string FormatUuid(const uint8_t* b) {
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHexDigits[b[i] >> 4]);
+    out.push_back(kHexDigits[b[i] & 0xf]);
+  }
+  return out;
+}
+
 void AppendU16(Bytes& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
   out.push_back(static_cast<uint8_t>(v));

@@ -1,5 +1,6 @@
 #pragma once
 // Byte strings and their text encodings (hex, base64) and big-endian integers.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -31,6 +32,11 @@ Result<Bytes> HexDecode(std::string_view hex);
 std::string Base64Encode(ByteView data);
 // Strict: standard alphabet, padding required, no whitespace, canonical trailing bits.
 Result<Bytes> Base64Decode(std::string_view text);
+
+// UUIDs: 16 bytes <-> the canonical 8-4-4-4-12 text. ParseUuid accepts lower
+// and upper case and nothing else; FormatUuid writes lower case.
+bool ParseUuid(std::string_view text, std::array<uint8_t, 16>& out);
+std::string FormatUuid(const uint8_t* bytes);
 
 // Big-endian integers, as used by every binary format of coffer.
 void AppendU16(Bytes& out, uint16_t v);

@@ -4,44 +4,6 @@
 #include "kms/errors.h"
 
 namespace coffer::kms {
-namespace {
-int HexNibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-bool ParseUuid(std::string_view text, std::array<uint8_t, 16>& out) {
-  if (text.size() != 36) return false;
-  size_t j = 0;
-  for (size_t i = 0; i < 36;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return false;
-      ++i;
-      continue;
-    }
-    int hi = HexNibble(text[i]), lo = HexNibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[j++] = static_cast<uint8_t>(hi << 4 | lo);
-    i += 2;
-  }
-  return j == 16;
-}
-
-std::string FormatUuid(const uint8_t* b) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0xf]);
-  }
-  return out;
-}
-
 Bytes BlobHeader(std::string_view key_uuid, uint32_t material_version) {
   std::array<uint8_t, 16> id{};
   bool parsed = ParseUuid(key_uuid, id);

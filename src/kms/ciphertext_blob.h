@@ -41,9 +41,4 @@ Bytes BlobHeader(std::string_view key_uuid, uint32_t material_version);
 // there are more than 65535 pairs.
 Result<Bytes> EncodeEncryptionContext(const EncryptionContext& context);
 
-// UUID text <-> 16 bytes. ParseUuid accepts only the canonical lower- or
-// upper-case 8-4-4-4-12 form.
-bool ParseUuid(std::string_view text, std::array<uint8_t, 16>& out);
-std::string FormatUuid(const uint8_t* bytes);
-
 }  // namespace coffer::kms

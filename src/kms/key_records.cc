@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kms/errors.h"
+#include "policy/policy.h"
 
 namespace coffer::kms {
 namespace {
@@ -158,37 +159,7 @@ std::string MaterialSealContext(std::string_view uuid, uint32_t version) {
 }
 
 Status CheckPolicyDocument(std::string_view policy) {
-  Json j = Json::parse(policy, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return errors::MalformedPolicy("The policy is not valid JSON.");
-  }
-  if (!j.is_object()) return errors::MalformedPolicy("The policy must be a JSON object.");
-  if (auto v = j.find("Version"); v != j.end()) {
-    if (!v->is_string() || (*v != "2012-10-17" && *v != "2008-10-17")) {
-      return errors::MalformedPolicy("The policy has an unsupported Version.");
-    }
-  }
-  auto st = j.find("Statement");
-  if (st == j.end() || !(st->is_object() || (st->is_array() && !st->empty()))) {
-    return errors::MalformedPolicy("The policy must have a Statement.");
-  }
-  Json statements = st->is_array() ? *st : Json::array({*st});
-  for (const Json& s : statements) {
-    if (!s.is_object()) return errors::MalformedPolicy("Each policy statement must be an object.");
-    auto effect = s.find("Effect");
-    if (effect == s.end() || !effect->is_string() || (*effect != "Allow" && *effect != "Deny")) {
-      return errors::MalformedPolicy("Each policy statement must have an Effect of Allow or Deny.");
-    }
-    bool has_principal = s.contains("Principal") || s.contains("NotPrincipal");
-    if (!has_principal) {
-      return errors::MalformedPolicy(
-          "Policy contains a statement with no principal. A key policy statement must name one.");
-    }
-    if (!s.contains("Action") && !s.contains("NotAction")) {
-      return errors::MalformedPolicy("Policy contains a statement with no Action.");
-    }
-  }
-  return Status::Ok();
+  return policy::Policy::Parse(policy, policy::PolicyKind::kKeyPolicy).status();
 }
 
 }  // namespace coffer::kms

@@ -68,9 +68,9 @@ Result<std::map<std::string, std::string>> DecodeTags(std::string_view text);
 std::string MaterialKey(std::string_view uuid, uint32_t version);
 std::string MaterialSealContext(std::string_view uuid, uint32_t version);
 
-// Policy documents: well-formed JSON with the shape of a policy (an object with
-// Statement, each statement with an Effect of Allow or Deny). The policy
-// language itself is checked by policy/ where authorization happens.
+// A key policy document: the grammar of the policy language (policy/), with
+// the rules of key policies (every statement names a principal and a resource).
+// Errors are MalformedPolicyDocumentException saying what is wrong and where.
 Status CheckPolicyDocument(std::string_view policy);
 
 }  // namespace coffer::kms

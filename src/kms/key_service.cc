@@ -11,6 +11,7 @@
 #include "kms/ciphertext_blob.h"
 #include "kms/errors.h"
 #include "kms/key_records.h"
+#include "policy/policy.h"
 
 namespace coffer::kms {
 
@@ -146,10 +147,7 @@ class KeyService::Impl {
   std::string AliasArn(std::string_view alias) const {
     return "arn:aws:kms:" + options_.region + ":" + options_.account_id + ":" + std::string(alias);
   }
-  std::string DefaultKeyPolicy() const {
-    return R"({"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::)" +
-           options_.account_id + R"(:root"},"Action":"kms:*","Resource":"*"}]})";
-  }
+  std::string DefaultKeyPolicy() const { return policy::DefaultKeyPolicy(options_.account_id); }
 
   // ---- key id resolution -------------------------------------------------
 

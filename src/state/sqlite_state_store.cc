@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/files.h"
+
 // Concurrency: one sqlite3 connection (opened SQLITE_OPEN_NOMUTEX) guarded by
 // Impl::mu. Update() and View() hold the mutex for the whole transaction, so
 // transactions of one process run one at a time; other processes are
@@ -63,39 +65,6 @@ Status SqliteError(int rc, std::string_view what, std::string_view detail) {
 
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   return SqliteError(rc, what, db != nullptr ? sqlite3_errmsg(db) : "");
-}
-
-Status PosixError(std::string what, int err) {
-  what += ": ";
-  what += std::strerror(err);
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-    case EACCES:
-    case EPERM:
-    case EROFS:
-    case EISDIR:
-      return FailedPreconditionError(std::move(what));
-    default:
-      return InternalError(std::move(what));
-  }
-}
-
-std::string ParentDirectory(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return PosixError("open directory " + dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return PosixError("fsync directory " + dir, err);
-  return Status::Ok();
 }
 
 // Creates an empty file with mode 0600 if `path` does not exist, so that

@@ -214,54 +214,34 @@ TEST(TableNamesTest, AsDocumented) {
 
 constexpr char kMalformed[] = "MalformedPolicyDocumentException";
 
-TEST(PolicyDocumentTest, AcceptsPolicyShapes) {
+TEST(PolicyDocumentTest, AcceptsKeyPolicies) {
   for (
       std::string_view ok : {
           R"({"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]})",
-          R"({"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt"}})",
-          R"({"Version":"2008-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"NotAction":"kms:Encrypt"}]})",
+          R"({"Statement":{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}})",
           "  {\n  \"Statement\" : [ { \"Effect\" : \"Allow\", \"Principal\" : \"*\", "
-          "\"Action\" : [\"kms:*\"] } ]\n}\n",
+          "\"Action\" : [\"kms:*\"], \"Resource\": \"*\" } ]\n}\n",
       }) {
     EXPECT_THAT(CheckPolicyDocument(ok), IsOk()) << ok;
   }
 }
 
-TEST(PolicyDocumentTest, RejectsWithAReason) {
-  const std::string stmt_ok = R"("Effect":"Allow","Principal":"*","Action":"kms:*")";
-  struct Case {
-    std::string policy;
-    std::string message;
-  };
-  for (const Case& c : std::vector<Case>{
-           {"", "The policy is not valid JSON."},
-           {"{", "The policy is not valid JSON."},
-           {"{\"Statement\":[]} trailing", "The policy is not valid JSON."},
-           {"{'Statement':[]}", "The policy is not valid JSON."},
-           {"[]", "The policy must be a JSON object."},
-           {"\"policy\"", "The policy must be a JSON object."},
-           {"42", "The policy must be a JSON object."},
-           {"{}", "The policy must have a Statement."},
-           {R"({"Statement":[]})", "The policy must have a Statement."},
-           {R"({"Statement":"Allow"})", "The policy must have a Statement."},
-           {R"({"Version":"2020-01-01","Statement":[{)" + stmt_ok + "}]}",
-            "The policy has an unsupported Version."},
-           {R"({"Version":20121017,"Statement":[{)" + stmt_ok + "}]}",
-            "The policy has an unsupported Version."},
-           {R"({"Statement":["Allow"]})", "Each policy statement must be an object."},
-           {R"({"Statement":[{"Principal":"*","Action":"kms:*"}]})",
-            "Each policy statement must have an Effect of Allow or Deny."},
-           {R"({"Statement":[{"Effect":"allow","Principal":"*","Action":"kms:*"}]})",
-            "Each policy statement must have an Effect of Allow or Deny."},
-           {R"({"Statement":[{"Effect":"Allow","Action":"kms:*"}]})",
-            "Policy contains a statement with no principal. A key policy statement must name "
-            "one."},
-           {R"({"Statement":[{"Effect":"Allow","Principal":"*"}]})",
-            "Policy contains a statement with no Action."},
-           {R"({"Statement":[{)" + stmt_ok + R"(},{"Effect":"Deny","Principal":"*"}]})",
-            "Policy contains a statement with no Action."},
+// The grammar is policy/'s (tested there); here: every kind of damage is a
+// MalformedPolicyDocumentException that says something, and key-policy rules apply.
+TEST(PolicyDocumentTest, RejectsMalformedDocuments) {
+  const std::string stmt_ok = R"("Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*")";
+  for (const std::string& bad : std::vector<std::string>{
+           "", "{", "{\"Statement\":[]} trailing", "[]", "42", "{}", R"({"Statement":[]})",
+           R"({"Version":"2020-01-01","Statement":[{)" + stmt_ok + "}]}",
+           R"({"Statement":["Allow"]})",
+           R"({"Statement":[{"Effect":"allow","Principal":"*","Action":"kms:*","Resource":"*"}]})",
+           R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]})",  // no principal
+           R"({"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]})",   // no action
+           R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]})",  // no resource
        }) {
-    EXPECT_THAT(CheckPolicyDocument(c.policy), IsError(kMalformed, c.message)) << c.policy;
+    Status st = CheckPolicyDocument(bad);
+    EXPECT_EQ(st.error_name(), kMalformed) << bad;
+    EXPECT_FALSE(st.message().empty()) << bad;
   }
 }
 

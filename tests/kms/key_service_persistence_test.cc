@@ -112,7 +112,7 @@ class PersistenceTest : public KmsTest {
 TEST_F(PersistenceTest, EverythingSurvivesARestart) {
   constexpr char kPolicy[] =
       "{\n  \"Statement\": [ {\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"*\"}, "
-      "\"Action\": \"kms:*\"} ]\n}  ";
+      "\"Action\": \"kms:*\", \"Resource\": \"*\"} ]\n}  ";
   CreateKeyRequest req;
   req.description = "the main key";
   req.policy = kPolicy;
