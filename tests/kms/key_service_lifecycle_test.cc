@@ -292,7 +292,8 @@ TEST_F(KeyStateMatrixTest, AllowedOperationsTakeEffect) {
   EXPECT_EQ(kms().DescribeKey(s.alias_on_k)->key_id, s.other);
   ASSERT_OK(kms().DeleteAlias(s.alias_on_other));
   EXPECT_THAT(kms().ListAliases(s.other, std::nullopt, std::nullopt)->aliases.size(), 1u);
-  const std::string policy = R"({"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]})";
+  const std::string policy =
+      R"({"Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]})";
   ASSERT_OK(kms().PutKeyPolicy(s.k, std::nullopt, policy));
   EXPECT_EQ(kms().GetKeyPolicy(s.k, std::nullopt).value(), policy);
 

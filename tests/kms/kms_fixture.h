@@ -35,6 +35,7 @@
 #include "kms/types.h"
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
+#include "testing/files.h"
 
 namespace coffer {
 
@@ -117,28 +118,9 @@ inline void RewriteBlobHeader(Bytes& blob, const uint8_t* key_id16, uint32_t ver
 
 // ---- files -------------------------------------------------------------------
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Writes `content` to `path`, then sets `mode` exactly (the umask does not apply).
-inline void WriteFile(const std::string& path, std::string_view content, mode_t mode = 0600) {
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  }
-  ::chmod(path.c_str(), mode);
-}
-
-// File name → whole content, for every file in `dir`.
-inline std::map<std::string, std::string> DirectoryContents(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    files[entry.path().filename().string()] = ReadFile(entry.path().string());
-  }
-  return files;
-}
+using ::coffer::testing::DirectoryContents;
+using ::coffer::testing::ReadFile;
+using ::coffer::testing::WriteFile;
 
 // ---- the fixture ---------------------------------------------------------------
 
@@ -147,20 +129,14 @@ class KmsTest : public ::testing::Test {
   KmsTest() : clock_(FromEpochMillis(kStartMillis)), random_(0x6b6d73) {}
 
   void SetUp() override {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/coffer-kms-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
-    dir_ = pattern;
+    temp_.emplace();
+    dir_ = temp_->path();
     ASSERT_NO_FATAL_FAILURE(Open());
   }
 
   void TearDown() override {
     Close();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
+    temp_.reset();  // removes the directory
   }
 
   std::string StatePath() const { return dir_ + "/state.db"; }
@@ -262,6 +238,7 @@ class KmsTest : public ::testing::Test {
   KmsOptions options_;
   FakeClock clock_;
   SeededRandom random_;
+  std::optional<::coffer::testing::TempDir> temp_;
   std::string dir_;
   std::unique_ptr<state::SqliteStateStore> store_;
   std::unique_ptr<state::KeyFileRootKeyProvider> provider_;

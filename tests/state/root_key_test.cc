@@ -11,16 +11,16 @@
 #include "crypto/hkdf.h"
 #include "state/sqlite_state_store.h"
 #include "state/vault_format.h"
-#include "test_files.h"
+#include "testing/files.h"
 
 namespace coffer::state {
 namespace {
 
-using ::coffer::state::testing::FileMode;
-using ::coffer::state::testing::ReadFile;
-using ::coffer::state::testing::SnapshotDirectory;
-using ::coffer::state::testing::TempDir;
-using ::coffer::state::testing::WriteFile;
+using ::coffer::testing::FileMode;
+using ::coffer::testing::ReadFile;
+using ::coffer::testing::SnapshotDirectory;
+using ::coffer::testing::TempDir;
+using ::coffer::testing::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 

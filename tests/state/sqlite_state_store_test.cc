@@ -14,16 +14,16 @@
 #include <vector>
 
 #include "common/random.h"
-#include "test_files.h"
+#include "testing/files.h"
 
 namespace coffer::state {
 namespace {
 
-using ::coffer::state::testing::FileMode;
-using ::coffer::state::testing::ReadFile;
-using ::coffer::state::testing::SnapshotDirectory;
-using ::coffer::state::testing::TempDir;
-using ::coffer::state::testing::WriteFile;
+using ::coffer::testing::FileMode;
+using ::coffer::testing::ReadFile;
+using ::coffer::testing::SnapshotDirectory;
+using ::coffer::testing::TempDir;
+using ::coffer::testing::WriteFile;
 using ::testing::HasSubstr;
 
 std::unique_ptr<SqliteStateStore> OpenOrDie(const std::string& path) {

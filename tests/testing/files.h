@@ -1,7 +1,7 @@
 #pragma once
-// Files for the state tests: a temporary directory removed at the end of the
-// test, whole-file reads and writes, and a snapshot of a directory's contents
-// to prove that a refused open changed nothing.
+// Files for tests: a temporary directory removed at the end of the test,
+// whole-file reads and writes, and snapshots of a directory's contents to prove
+// that a refused operation changed nothing.
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -15,14 +15,14 @@
 #include "common/bytes.h"
 #include "crypto/hash.h"
 
-namespace coffer::state::testing {
+namespace coffer::testing {
 
 class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TMPDIR");
     std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/coffer-state-XXXXXX";
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/coffer-test-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
     path_ = pattern;
   }
@@ -70,4 +70,13 @@ inline std::map<std::string, std::string> SnapshotDirectory(const std::string& d
   return files;
 }
 
-}  // namespace coffer::state::testing
+// File name → whole content, for every file in `dir`.
+inline std::map<std::string, std::string> DirectoryContents(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    files[entry.path().filename().string()] = ReadFile(entry.path().string());
+  }
+  return files;
+}
+
+}  // namespace coffer::testing
