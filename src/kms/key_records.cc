@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "kms/errors.h"
 #include "policy/policy.h"
 
 namespace coffer::kms {
