@@ -8,6 +8,8 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   # libraries (see the Dependencies section of README.md)
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  libboost-dev libtomlplusplus-dev
+  libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/demo.h"
+#include "cli/kms_commands.h"
+#include "cli/server_command.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
@@ -17,11 +19,17 @@ int main(int argc, char** argv) {
                        "Data directory to use (default: a new temporary one)");
   demo_cmd->add_flag("--keep", demo.keep, "Keep the temporary data directory");
 
+  // Command groups register from their own files and run after parsing.
+  auto kms = coffer::cli::RegisterKmsCommands(app);
+  auto server = coffer::cli::RegisterServerCommand(app);
+
   CLI11_PARSE(app, argc, argv);
   if (!coffer::SetLogLevel(log_level)) {
     std::fprintf(stderr, "coffer: unknown log level '%s'\n", log_level.c_str());
     return 2;
   }
   if (*demo_cmd) return coffer::cli::RunDemo(demo);
+  if (kms->Selected()) return kms->Run();
+  if (server->Selected()) return server->Run();
   return 2;
 }

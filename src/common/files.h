@@ -1,6 +1,7 @@
 #pragma once
 // Small POSIX file helpers shared by the layers that write files durably.
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -16,5 +17,15 @@ std::string ParentDirectory(const std::string& path);
 
 // fsync(2) of a directory, so that a rename or a new entry in it is durable.
 Status SyncDirectory(const std::string& dir);
+
+// Writes `contents` to `path` atomically and durably: a temporary file beside it
+// created with `mode` (never wider, whatever the umask), written, fsynced, renamed
+// over `path`, then the directory fsynced. After a failure `path` is unchanged and
+// no temporary file is left.
+Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode);
+
+// Creates `dir` with `mode` when it does not exist (parents must exist). An existing
+// directory is left as it is.
+Status EnsureDirectory(const std::string& dir, unsigned mode);
 
 }  // namespace coffer

@@ -98,6 +98,10 @@ void Validation::AddSensitive(std::string_view field, std::string_view constrain
   errors_.push_back("Value at '" + Str(field) +
                     "' failed to satisfy constraint: " + Str(constraint));
 }
+void Validation::AddNull(std::string_view field) {
+  errors_.push_back("Value null at '" + Str(field) +
+                    "' failed to satisfy constraint: Member must not be null");
+}
 void Validation::Length(std::string_view field, std::string_view value, size_t min, size_t max) {
   const size_t length = CharacterCount(value);
   if (length < min) {

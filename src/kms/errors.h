@@ -39,6 +39,9 @@ class Validation {
   void Add(std::string_view field, std::string_view value, std::string_view constraint);
   // For sensitive members the value is not shown: "Value at '<field>' failed …".
   void AddSensitive(std::string_view field, std::string_view constraint);
+  // A required member that is absent or JSON null:
+  // "Value null at '<field>' failed to satisfy constraint: Member must not be null".
+  void AddNull(std::string_view field);
 
   // Lengths of text in characters (UTF-8 code points), as the model counts them;
   // byte strings (blobs, plaintexts) are checked by their size instead.

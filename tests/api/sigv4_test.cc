@@ -750,6 +750,32 @@ TEST_F(MalformedTest, BadDate) {
   }
 }
 
+// Found by tests/fuzz/sigv4_header_fuzz: a year outside what a TimePoint holds (64-bit
+// nanoseconds, 1677-09-21 to 2262-04-11) overflowed the conversion (UB; in practice a
+// wrapped time, signed as another date) instead of being refused.
+TEST_F(MalformedTest, DateOutsideTheRepresentableYearsIsRefused) {
+  for (const char* bad : {"00261130T095748Z", "16770921T000000Z", "22620412T000000Z",
+                          "99991231T235959Z", "00000101T000000Z"}) {
+    *request_.Find("x-amz-date") = bad;
+    ExpectAuthError(ParseSignature(request_.View()).status(), AuthErrorCode::kIncompleteSignature,
+                    "Date must be in ISO-8601 'basic format'. Got '" + std::string(bad) +
+                        "'. See http://en.wikipedia.org/wiki/ISO_8601");
+  }
+  request_.Remove("x-amz-date");
+  request_.headers.push_back({"Date", "Sat, 01 Jan 2300 00:00:00 GMT"});
+  EXPECT_EQ(AuthErrorCodeOf(ParseSignature(request_.View()).status()),
+            AuthErrorCode::kIncompleteSignature);
+  // The edges of the accepted years parse (and then fail only the scope date check).
+  for (const char* edge : {"16780101T000000Z", "22611231T235959Z"}) {
+    request_.Remove("date");
+    request_.headers.push_back({"X-Amz-Date", edge});
+    EXPECT_EQ(AuthErrorCodeOf(ParseSignature(request_.View()).status()),
+              AuthErrorCode::kSignatureDoesNotMatch)
+        << edge;
+    request_.Remove("x-amz-date");
+  }
+}
+
 TEST_F(MalformedTest, BadCredential) {
   ExpectAuthError(WithAuthorization("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE, " +
                                     Part("SignedHeaders=") + ", " + Part("Signature=")),

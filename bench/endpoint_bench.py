@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Signed KMS Encrypt requests per second over keep-alive connections on loopback.
+
+Runs, in one go and on the same machine:
+  1. coffer server (a fresh data directory) with TrentService.Encrypt requests signed
+     by botocore's SigV4 signer, replayed by wrk;
+  2. moto_server's KMS with the same kind of request (when moto_server is installed);
+  3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine.
+and prints requests/s, p50 and p99 of each, and coffer's ratios to the others.
+
+Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8]
+Needs: wrk, nginx, python3 with botocore (Debian: wrk nginx-light python3-boto3).
+A signed request is valid for 5 minutes (the JSON clock-skew window), so a request is
+signed anew for each run.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+REGION = "us-east-1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def read_credentials(path):
+    text = open(path).read()
+    akid = re.search(r"aws_access_key_id\s*=\s*(\S+)", text).group(1)
+    secret = re.search(r"aws_secret_access_key\s*=\s*(\S+)", text).group(1)
+    return Credentials(akid, secret)
+
+
+def kms_client(endpoint, creds):
+    session = botocore.session.get_session()
+    return session.create_client(
+        "kms", region_name=REGION, endpoint_url=endpoint,
+        aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key)
+
+
+def signed_encrypt(endpoint, creds, key_id):
+    body = json.dumps({"KeyId": key_id,
+                       "Plaintext": base64.b64encode(b"customer record 0001").decode()})
+    request = AWSRequest(method="POST", url=endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "TrentService.Encrypt",
+    })
+    SigV4Auth(creds, "kms", REGION).add_auth(request)
+    return body, dict(request.headers.items())
+
+
+def wrk_script(path, body, headers):
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\n')
+        f.write("wrk.body = %s\n" % json.dumps(body))
+        for name, value in headers.items():
+            if name.lower() in ("host", "content-length"):
+                continue  # wrk sets both; Host is the same host:port
+            value = value.decode() if isinstance(value, bytes) else value
+            f.write("wrk.headers[%s] = %s\n" % (json.dumps(name), json.dumps(value)))
+        # No response() callback: it would slow wrk down; wrk counts non-2xx answers.
+
+
+def parse_wrk(output):
+    def latency(label):
+        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % label, output, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000.0 if unit == "us" else value * 1000.0 if unit == "s" else value
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non200 = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99"),
+            "non2xx": int(non200.group(1)) if non200 else 0,
+            "socket_errors": errors.group(0) if errors else ""}
+
+
+def run_wrk(url, script, args):
+    cmd = ["wrk", "-t1", "-c%d" % args.connections, "-d%ds" % args.duration, "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def bench_coffer(args, work):
+    data_dir = os.path.join(work, "coffer-data")
+    port = free_port()
+    endpoint = "http://127.0.0.1:%d" % port
+    server = subprocess.Popen([args.coffer, "server", "--data-dir", data_dir,
+                               "--listen", "127.0.0.1:%d" % port],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(endpoint + "/health")
+        creds = read_credentials(os.path.join(data_dir, "root-credentials"))
+        key = kms_client(endpoint, creds).create_key(Description="bench")["KeyMetadata"]["Arn"]
+        body, headers = signed_encrypt(endpoint, creds, key)
+        script = os.path.join(work, "coffer.lua")
+        wrk_script(script, body, headers)
+        return run_wrk(endpoint + "/", script, args)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def bench_moto(args, work):
+    moto = shutil.which("moto_server")
+    if not moto:
+        return None
+    port = free_port()
+    endpoint = "http://127.0.0.1:%d" % port
+    server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(endpoint + "/moto-api/")
+        creds = Credentials("AKIDEXAMPLE", "secret")
+        key = kms_client(endpoint, creds).create_key(Description="bench")["KeyMetadata"]["Arn"]
+        body, headers = signed_encrypt(endpoint, creds, key)
+        script = os.path.join(work, "moto.lua")
+        wrk_script(script, body, headers)
+        return run_wrk(endpoint + "/", script, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bench_nginx(args, work):
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not nginx:
+        return None
+    port = free_port()
+    prefix = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""worker_processes 1;
+daemon off;
+pid %(p)s/nginx.pid;
+error_log %(p)s/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %(p)s/body;
+  proxy_temp_path %(p)s/proxy;
+  fastcgi_temp_path %(p)s/fastcgi;
+  uwsgi_temp_path %(p)s/uwsgi;
+  scgi_temp_path %(p)s/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:%(port)d;
+    location / { default_type application/json; return 200 '{"ok":true}'; }
+  }
+}
+""" % {"p": prefix, "port": port})
+    server = subprocess.Popen([nginx, "-p", prefix, "-c", conf],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http("http://127.0.0.1:%d/" % port)
+        return run_wrk("http://127.0.0.1:%d/" % port, None, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--coffer", default="build/coffer")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian package wrk)")
+    with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
+        results = {"coffer": bench_coffer(args, work),
+                   "moto_server": bench_moto(args, work),
+                   "nginx (fixed 200)": bench_nginx(args, work)}
+    print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
+          % (args.connections, args.duration))
+    print("%-20s %12s %10s %10s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"))
+    for name, r in results.items():
+        if r is None:
+            print("%-20s %12s" % (name, "not installed"))
+            continue
+        print("%-20s %12.0f %10.3f %10.3f %8d" % (name, r["rps"], r["p50"], r["p99"], r["non2xx"]))
+    coffer = results["coffer"]
+    for name in ("moto_server", "nginx (fixed 200)"):
+        if results[name]:
+            print("coffer / %-18s %.2fx" % (name, coffer["rps"] / results[name]["rps"]))
+    if coffer["non2xx"]:
+        print("INVALID: coffer answered %d requests with an error" % coffer["non2xx"])
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

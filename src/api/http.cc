@@ -1,0 +1,50 @@
+#include "api/http.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace coffer::api {
+
+bool HeaderNameEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view HttpRequest::Path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+std::string_view HttpRequest::Query() const {
+  std::string_view t = target;
+  size_t q = t.find('?');
+  return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+std::optional<std::string_view> HttpRequest::Header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (HeaderNameEquals(h.name, name)) return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+void HttpResponse::SetHeader(std::string_view name, std::string_view value) {
+  for (auto& h : headers) {
+    if (HeaderNameEquals(h.name, name)) {
+      h.value = std::string(value);
+      return;
+    }
+  }
+  headers.push_back({std::string(name), std::string(value)});
+}
+
+std::optional<std::string_view> HttpResponse::Header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (HeaderNameEquals(h.name, name)) return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+}  // namespace coffer::api

@@ -1,0 +1,486 @@
+#include "api/iam_query.h"
+
+#include <map>
+#include <utility>
+
+#include "common/clock.h"
+#include "crypto/secret_bytes.h"
+#include "iam/identity_service.h"
+
+namespace coffer::api {
+namespace {
+
+using iam::IdentityService;
+using policy::Principal;
+
+// What every operation's Prepare function gets.
+struct Request {
+  IdentityService& iam;
+  const Principal& caller;
+  const QueryParams& params;
+  const std::string& request_id;
+};
+
+using Prepare = Result<Call> (*)(const Request&);
+
+Authorization Decision(std::string_view operation, std::string resource) {
+  return Authorization{
+      PolicyScope::kIdentity, "iam:" + std::string(operation), std::move(resource), {}};
+}
+
+// A Call for `operation` needing one decision on `resource`, whose closure runs
+// `run` (which returns the XML reply).
+Call MakeCall(std::string_view operation, std::string resource,
+              std::function<Result<std::string>()> run) {
+  Call call;
+  call.operation = std::string(operation);
+  call.authorizations.push_back(Decision(operation, std::move(resource)));
+  call.run = std::move(run);
+  return call;
+}
+
+// Refuses parameters coffer does not implement where ignoring them would change
+// what a caller may do or what it is told (AWS's models allow them).
+Status RefuseUnsupported(const QueryParams& params, std::string_view operation,
+                         std::initializer_list<std::string_view> names) {
+  for (const auto& [key, value] : params.entries()) {
+    for (std::string_view name : names) {
+      if (key == name ||
+          (key.starts_with(name) && key.size() > name.size() && key[name.size()] == '.')) {
+        return Status(StatusCode::kInvalidArgument, "ValidationError",
+                      "coffer does not support the parameter " + std::string(name) + " of " +
+                          std::string(operation) + ".");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+iam::Page ReadPage(QueryReader& r) {
+  return iam::Page{r.Optional("Marker"), r.OptionalInt("MaxItems")};
+}
+
+// ---- reply bodies ---------------------------------------------------------------------
+
+std::string Date(TimePoint t) { return FormatIso8601(t); }
+
+void WriteUserFields(XmlWriter& w, const iam::User& u) {
+  // The root has no path and no name (GetUser with root credentials).
+  if (!u.path.empty()) w.Element("Path", u.path);
+  if (!u.user_name.empty()) w.Element("UserName", u.user_name);
+  w.Element("UserId", u.user_id).Element("Arn", u.arn).Element("CreateDate", Date(u.create_date));
+}
+
+enum class RoleView { kCreated, kGet, kList };
+
+void WriteRoleFields(XmlWriter& w, const iam::Role& r, RoleView view) {
+  w.Element("Path", r.path)
+      .Element("RoleName", r.role_name)
+      .Element("RoleId", r.role_id)
+      .Element("Arn", r.arn)
+      .Element("CreateDate", Date(r.create_date))
+      .Element("AssumeRolePolicyDocument", UrlEncode(r.assume_role_policy_document));
+  if (r.description) w.Element("Description", *r.description);
+  // CreateRole's reply shows no MaxSessionDuration; GetRole's also RoleLastUsed
+  // (coffer does not track its use: always empty).
+  if (view != RoleView::kCreated) {
+    w.Element("MaxSessionDuration", std::to_string(r.max_session_duration));
+  }
+  if (view == RoleView::kGet) w.Empty("RoleLastUsed");
+}
+
+void WriteListEnd(XmlWriter& w, bool is_truncated, const std::optional<std::string>& marker) {
+  w.Element("IsTruncated", is_truncated ? "true" : "false");
+  if (is_truncated && marker) w.Element("Marker", *marker);
+}
+
+// A reply with no result element (operations with no output).
+std::string EmptyReply(std::string_view operation, const std::string& request_id) {
+  return QueryReply(operation, kIamXmlNamespace, request_id);
+}
+
+std::string Reply(std::string_view operation, const std::string& request_id,
+                  const std::function<void(XmlWriter&)>& result) {
+  return QueryReply(operation, kIamXmlNamespace, request_id, result);
+}
+
+// ---- users ---------------------------------------------------------------------------------
+
+Result<Call> CreateUser(const Request& q) {
+  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateUser", {"PermissionsBoundary", "Tags"}));
+  QueryReader r(q.params);
+  iam::CreateUserRequest req{r.Required("UserName"), r.Optional("Path")};
+  RETURN_IF_ERROR(r.status());
+  std::string arn = q.iam.UserArn(req.path.value_or("/"), req.user_name);
+  return MakeCall("CreateUser", std::move(arn),
+                  [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::User user, iam.CreateUser(req));
+                    return Reply("CreateUser", rid, [&](XmlWriter& w) {
+                      w.Open("User");
+                      WriteUserFields(w, user);
+                      w.Close();
+                    });
+                  });
+}
+
+Result<Call> GetUser(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> name = r.Optional("UserName");
+  ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  return MakeCall(
+      "GetUser", std::move(arn),
+      [&iam = q.iam, caller = q.caller, name, rid = q.request_id]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::User user, iam.GetUser(caller, name));
+        return Reply("GetUser", rid, [&](XmlWriter& w) {
+          w.Open("User");
+          WriteUserFields(w, user);
+          w.Close();
+        });
+      });
+}
+
+Result<Call> ListUsers(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> prefix = r.Optional("PathPrefix");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  // AWS names the users under the prefix: arn:aws:iam::ACCT:user/ (or user/PREFIX).
+  std::string arn = q.iam.UserArn(prefix.value_or("/"), "");
+  return MakeCall("ListUsers", std::move(arn),
+                  [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListUsersResult list, iam.ListUsers(prefix, page));
+                    return Reply("ListUsers", rid, [&](XmlWriter& w) {
+                      w.Open("Users");
+                      for (const iam::User& u : list.users) {
+                        w.Open("member");
+                        WriteUserFields(w, u);
+                        w.Close();
+                      }
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+Result<Call> DeleteUser(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("UserName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfUser(name));
+  return MakeCall("DeleteUser", std::move(arn),
+                  [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.DeleteUser(name));
+                    return EmptyReply("DeleteUser", rid);
+                  });
+}
+
+// ---- access keys ------------------------------------------------------------------------------
+
+Result<Call> CreateAccessKey(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> name = r.Optional("UserName");
+  ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  return MakeCall(
+      "CreateAccessKey", std::move(arn),
+      [&iam = q.iam, caller = q.caller, name, rid = q.request_id]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::NewAccessKey key, iam.CreateAccessKey(caller, name));
+        return Reply("CreateAccessKey", rid, [&](XmlWriter& w) {
+          w.Open("AccessKey");
+          if (!key.user_name.empty()) w.Element("UserName", key.user_name);
+          w.Element("AccessKeyId", key.access_key_id)
+              .Element("Status", iam::AccessKeyStatusName(key.status))
+              .Element("SecretAccessKey", AsChars(crypto::RevealSecret(key.secret_access_key)))
+              .Element("CreateDate", Date(key.create_date))
+              .Close();
+        });
+      });
+}
+
+Result<Call> ListAccessKeys(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> name = r.Optional("UserName");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  return MakeCall(
+      "ListAccessKeys", std::move(arn),
+      [&iam = q.iam, caller = q.caller, name, page, rid = q.request_id]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::ListAccessKeysResult list, iam.ListAccessKeys(caller, name, page));
+        return Reply("ListAccessKeys", rid, [&](XmlWriter& w) {
+          w.Open("AccessKeyMetadata");
+          for (const iam::AccessKeyMetadata& k : list.access_key_metadata) {
+            w.Open("member");
+            if (!k.user_name.empty()) w.Element("UserName", k.user_name);
+            w.Element("AccessKeyId", k.access_key_id)
+                .Element("Status", iam::AccessKeyStatusName(k.status))
+                .Element("CreateDate", Date(k.create_date))
+                .Close();
+          }
+          w.Close();
+          WriteListEnd(w, list.is_truncated, list.marker);
+        });
+      });
+}
+
+Result<Call> UpdateAccessKey(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> name = r.Optional("UserName");
+  std::string id = r.Required("AccessKeyId");
+  std::string status = r.Required("Status");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  return MakeCall("UpdateAccessKey", std::move(arn),
+                  [&iam = q.iam, caller = q.caller, name, id, status,
+                   rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.UpdateAccessKey(caller, name, id, status));
+                    return EmptyReply("UpdateAccessKey", rid);
+                  });
+}
+
+Result<Call> DeleteAccessKey(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> name = r.Optional("UserName");
+  std::string id = r.Required("AccessKeyId");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  return MakeCall(
+      "DeleteAccessKey", std::move(arn),
+      [&iam = q.iam, caller = q.caller, name, id, rid = q.request_id]() -> Result<std::string> {
+        RETURN_IF_ERROR(iam.DeleteAccessKey(caller, name, id));
+        return EmptyReply("DeleteAccessKey", rid);
+      });
+}
+
+// ---- roles
+// ---------------------------------------------------------------------------------------
+
+Result<Call> CreateRole(const Request& q) {
+  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateRole", {"PermissionsBoundary", "Tags"}));
+  QueryReader r(q.params);
+  iam::CreateRoleRequest req;
+  req.role_name = r.Required("RoleName");
+  req.assume_role_policy_document = r.Required("AssumeRolePolicyDocument");
+  req.path = r.Optional("Path");
+  req.description = r.Optional("Description");
+  req.max_session_duration = r.OptionalInt("MaxSessionDuration");
+  RETURN_IF_ERROR(r.status());
+  std::string arn = q.iam.RoleArn(req.path.value_or("/"), req.role_name);
+  return MakeCall("CreateRole", std::move(arn),
+                  [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::Role role, iam.CreateRole(req));
+                    return Reply("CreateRole", rid, [&](XmlWriter& w) {
+                      w.Open("Role");
+                      WriteRoleFields(w, role, RoleView::kCreated);
+                      w.Close();
+                    });
+                  });
+}
+
+Result<Call> GetRole(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("RoleName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
+  return MakeCall("GetRole", std::move(arn),
+                  [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::Role role, iam.GetRole(name));
+                    return Reply("GetRole", rid, [&](XmlWriter& w) {
+                      w.Open("Role");
+                      WriteRoleFields(w, role, RoleView::kGet);
+                      w.Close();
+                    });
+                  });
+}
+
+Result<Call> ListRoles(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> prefix = r.Optional("PathPrefix");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  std::string arn = q.iam.RoleArn(prefix.value_or("/"), "");
+  return MakeCall("ListRoles", std::move(arn),
+                  [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListRolesResult list, iam.ListRoles(prefix, page));
+                    return Reply("ListRoles", rid, [&](XmlWriter& w) {
+                      w.Open("Roles");
+                      for (const iam::Role& role : list.roles) {
+                        w.Open("member");
+                        WriteRoleFields(w, role, RoleView::kList);
+                        w.Close();
+                      }
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+Result<Call> UpdateAssumeRolePolicy(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("RoleName");
+  std::string document = r.Required("PolicyDocument");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
+  return MakeCall("UpdateAssumeRolePolicy", std::move(arn),
+                  [&iam = q.iam, name, document, rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.UpdateAssumeRolePolicy(name, document));
+                    return EmptyReply("UpdateAssumeRolePolicy", rid);
+                  });
+}
+
+Result<Call> DeleteRole(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("RoleName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
+  return MakeCall("DeleteRole", std::move(arn),
+                  [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.DeleteRole(name));
+                    return EmptyReply("DeleteRole", rid);
+                  });
+}
+
+// ---- inline policies (users and roles alike) -------------------------------------------------
+
+// The differences between the user and the role forms of the four operations.
+struct PolicyOps {
+  const char* entity_parameter;  // "UserName" | "RoleName"
+  Result<std::string> (IdentityService::*arn_of)(std::string_view);
+  Status (IdentityService::*put)(std::string_view, std::string_view, std::string_view);
+  Result<iam::InlinePolicy> (IdentityService::*get)(std::string_view, std::string_view);
+  Result<iam::ListPolicyNamesResult> (IdentityService::*list)(std::string_view, const iam::Page&);
+  Status (IdentityService::*remove)(std::string_view, std::string_view);
+};
+
+constexpr PolicyOps kUserPolicyOps{"UserName",
+                                   &IdentityService::ArnOfUser,
+                                   &IdentityService::PutUserPolicy,
+                                   &IdentityService::GetUserPolicy,
+                                   &IdentityService::ListUserPolicies,
+                                   &IdentityService::DeleteUserPolicy};
+constexpr PolicyOps kRolePolicyOps{"RoleName",
+                                   &IdentityService::ArnOfRole,
+                                   &IdentityService::PutRolePolicy,
+                                   &IdentityService::GetRolePolicy,
+                                   &IdentityService::ListRolePolicies,
+                                   &IdentityService::DeleteRolePolicy};
+
+template <const PolicyOps& kOps>
+Result<Call> PutPolicy(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  std::string name = r.Required("PolicyName");
+  std::string document = r.Required("PolicyDocument");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  return MakeCall(operation, std::move(arn),
+                  [&iam = q.iam, entity, name, document, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR((iam.*kOps.put)(entity, name, document));
+                    return EmptyReply(op, rid);
+                  });
+}
+
+template <const PolicyOps& kOps>
+Result<Call> GetPolicy(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  std::string name = r.Required("PolicyName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  return MakeCall(operation, std::move(arn),
+                  [&iam = q.iam, entity, name, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::InlinePolicy p, (iam.*kOps.get)(entity, name));
+                    return Reply(op, rid, [&](XmlWriter& w) {
+                      w.Element(kOps.entity_parameter, p.entity_name)
+                          .Element("PolicyName", p.policy_name)
+                          .Element("PolicyDocument", UrlEncode(p.policy_document));
+                    });
+                  });
+}
+
+template <const PolicyOps& kOps>
+Result<Call> ListPolicies(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  return MakeCall(operation, std::move(arn),
+                  [&iam = q.iam, entity, page, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListPolicyNamesResult list,
+                                     (iam.*kOps.list)(entity, page));
+                    return Reply(op, rid, [&](XmlWriter& w) {
+                      w.Open("PolicyNames");
+                      for (const std::string& n : list.policy_names) w.Element("member", n);
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+template <const PolicyOps& kOps>
+Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  std::string name = r.Required("PolicyName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  return MakeCall(operation, std::move(arn),
+                  [&iam = q.iam, entity, name, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR((iam.*kOps.remove)(entity, name));
+                    return EmptyReply(op, rid);
+                  });
+}
+
+// ---- dispatch --------------------------------------------------------------------------------
+
+const std::map<std::string_view, Prepare>& Operations() {
+  static const auto* table = new std::map<std::string_view, Prepare>{
+      {"CreateUser", CreateUser},
+      {"GetUser", GetUser},
+      {"ListUsers", ListUsers},
+      {"DeleteUser", DeleteUser},
+      {"CreateAccessKey", CreateAccessKey},
+      {"ListAccessKeys", ListAccessKeys},
+      {"UpdateAccessKey", UpdateAccessKey},
+      {"DeleteAccessKey", DeleteAccessKey},
+      {"CreateRole", CreateRole},
+      {"GetRole", GetRole},
+      {"ListRoles", ListRoles},
+      {"UpdateAssumeRolePolicy", UpdateAssumeRolePolicy},
+      {"DeleteRole", DeleteRole},
+      {"PutUserPolicy",
+       [](const Request& q) { return PutPolicy<kUserPolicyOps>(q, "PutUserPolicy"); }},
+      {"GetUserPolicy",
+       [](const Request& q) { return GetPolicy<kUserPolicyOps>(q, "GetUserPolicy"); }},
+      {"ListUserPolicies",
+       [](const Request& q) { return ListPolicies<kUserPolicyOps>(q, "ListUserPolicies"); }},
+      {"DeleteUserPolicy",
+       [](const Request& q) { return DeletePolicy<kUserPolicyOps>(q, "DeleteUserPolicy"); }},
+      {"PutRolePolicy",
+       [](const Request& q) { return PutPolicy<kRolePolicyOps>(q, "PutRolePolicy"); }},
+      {"GetRolePolicy",
+       [](const Request& q) { return GetPolicy<kRolePolicyOps>(q, "GetRolePolicy"); }},
+      {"ListRolePolicies",
+       [](const Request& q) { return ListPolicies<kRolePolicyOps>(q, "ListRolePolicies"); }},
+      {"DeleteRolePolicy",
+       [](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); }},
+  };
+  return *table;
+}
+
+}  // namespace
+
+Result<Call> PrepareIamCall(IdentityService& iam, const Principal& caller,
+                            const QueryParams& params, std::string request_id) {
+  ASSIGN_OR_RETURN(std::string action, QueryAction(params, kIamApiVersion));
+  const auto& operations = Operations();
+  auto it = operations.find(action);
+  if (it == operations.end()) return UnknownAction(action, kIamApiVersion);
+  return it->second(Request{iam, caller, params, request_id});
+}
+
+}  // namespace coffer::api

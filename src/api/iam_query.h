@@ -1,0 +1,44 @@
+#pragma once
+// The IAM codec of the AWS Query protocol (Version 2010-05-08): turns the
+// parameters of one request into an api::Call for the request pipeline.
+//
+// Each operation checks that its required parameters are present (AWS's
+// "Value null at 'userName' …" ValidationError), names the decisions it needs
+// (PolicyScope::kIdentity, "iam:<Operation>", the ARN of the user or role acted
+// on, as AWS IAM names it, path included), and returns a closure that calls the
+// IdentityService and encodes AWS's XML reply (policy documents URL-encoded,
+// dates ISO 8601, IsTruncated/Marker for lists). The codec never authorizes.
+//
+// Operations: CreateUser GetUser ListUsers DeleteUser CreateAccessKey
+// ListAccessKeys UpdateAccessKey DeleteAccessKey CreateRole GetRole ListRoles
+// UpdateAssumeRolePolicy DeleteRole PutUserPolicy GetUserPolicy ListUserPolicies
+// DeleteUserPolicy PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy.
+// Parameters coffer does not implement and that would change a decision
+// (PermissionsBoundary, Tags) are refused rather than ignored.
+#include <string>
+#include <string_view>
+
+#include "api/operation.h"
+#include "api/query.h"
+#include "common/status.h"
+#include "policy/evaluate.h"
+
+namespace coffer::iam {
+class IdentityService;
+}
+
+namespace coffer::api {
+
+inline constexpr std::string_view kIamXmlNamespace = "https://iam.amazonaws.com/doc/2010-05-08/";
+inline constexpr std::string_view kIamApiVersion = "2010-05-08";
+
+// Errors: InvalidAction "Could not find operation X for version 2010-05-08" for
+// an Action IAM does not have (or a Version other than 2010-05-08),
+// MissingAction without one, ValidationError for missing or malformed
+// parameters, and the IdentityService's errors found while naming the
+// resource (e.g. "Must specify userName when calling with non-User
+// credentials"). The returned Call refers to `iam`, which must outlive it.
+Result<Call> PrepareIamCall(iam::IdentityService& iam, const policy::Principal& caller,
+                            const QueryParams& params, std::string request_id);
+
+}  // namespace coffer::api

@@ -1,0 +1,490 @@
+#include "api/query.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <set>
+
+namespace coffer::api {
+namespace {
+
+Status Malformed(std::string message) {
+  return Status(StatusCode::kInvalidArgument, "MalformedQueryString", std::move(message));
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Decodes one name or value of a form body; `offset` locates errors.
+Result<std::string> FormDecode(std::string_view text, size_t offset) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      const int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        return Malformed("Invalid percent-encoding at offset " + std::to_string(offset + i) +
+                         " of the request parameters.");
+      }
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  if (!IsUtf8(out)) {
+    return Malformed("The request parameters are not valid UTF-8 at offset " +
+                     std::to_string(offset) + ".");
+  }
+  return out;
+}
+
+// "Name.member.N" or "Name.member.N.Field": N (≥ 1) and the field ("" for the
+// first form); false when `key` is not a member of the list `name`.
+bool ParseMemberKey(std::string_view key, std::string_view name, size_t& index,
+                    std::string& field) {
+  std::string prefix = std::string(name) + ".member.";
+  if (!key.starts_with(prefix)) return false;
+  std::string_view rest = key.substr(prefix.size());
+  size_t dot = rest.find('.');
+  std::string_view digits = rest.substr(0, dot);
+  if (digits.empty() || digits.front() == '0') return false;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
+  field = dot == std::string_view::npos ? "" : std::string(rest.substr(dot + 1));
+  return true;
+}
+
+Status MemberGap(std::string_view name) {
+  return Status(StatusCode::kInvalidArgument, "ValidationError",
+                "The members of " + std::string(name) + " must be numbered from 1 without gaps (" +
+                    std::string(name) + ".member.1, " + std::string(name) + ".member.2, …).");
+}
+
+}  // namespace
+
+std::optional<std::string> QueryParams::Get(std::string_view name) const {
+  for (const auto& [k, v] : entries_) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+Result<QueryParams> ParseQueryParams(std::string_view body) {
+  std::vector<QueryParams::Entry> entries;
+  std::set<std::string, std::less<>> seen;
+  size_t offset = 0;
+  while (offset <= body.size()) {
+    size_t amp = body.find('&', offset);
+    if (amp == std::string_view::npos) amp = body.size();
+    std::string_view piece = body.substr(offset, amp - offset);
+    if (!piece.empty()) {
+      size_t eq = piece.find('=');
+      std::string_view raw_name = piece.substr(0, eq);
+      std::string_view raw_value =
+          eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
+      ASSIGN_OR_RETURN(std::string name, FormDecode(raw_name, offset));
+      ASSIGN_OR_RETURN(std::string value,
+                       FormDecode(raw_value, offset + (eq == std::string_view::npos ? 0 : eq + 1)));
+      if (name.empty()) {
+        return Malformed("A request parameter has no name (offset " + std::to_string(offset) +
+                         ").");
+      }
+      if (!seen.insert(name).second) {
+        return Malformed("The request parameter " + name + " is given more than once.");
+      }
+      entries.emplace_back(std::move(name), std::move(value));
+    }
+    offset = amp + 1;
+  }
+  return QueryParams(std::move(entries));
+}
+
+Result<std::optional<std::vector<std::string>>> MemberList(const QueryParams& params,
+                                                           std::string_view name) {
+  std::map<size_t, std::string> members;
+  for (const auto& [key, value] : params.entries()) {
+    size_t index = 0;
+    std::string field;
+    if (!ParseMemberKey(key, name, index, field)) continue;
+    if (!field.empty()) {
+      return Status(StatusCode::kInvalidArgument, "ValidationError",
+                    "Unexpected list member parameter " + key + ".");
+    }
+    members.emplace(index, value);
+  }
+  if (members.empty()) return std::optional<std::vector<std::string>>();
+  if (members.rbegin()->first != members.size()) return MemberGap(name);
+  std::vector<std::string> out;
+  out.reserve(members.size());
+  for (auto& [index, value] : members) out.push_back(std::move(value));
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Result<std::optional<std::vector<std::map<std::string, std::string>>>> MemberStructs(
+    const QueryParams& params, std::string_view name) {
+  std::map<size_t, std::map<std::string, std::string>> members;
+  for (const auto& [key, value] : params.entries()) {
+    size_t index = 0;
+    std::string field;
+    if (!ParseMemberKey(key, name, index, field)) continue;
+    if (field.empty()) {
+      return Status(StatusCode::kInvalidArgument, "ValidationError",
+                    "Unexpected list member parameter " + key + ".");
+    }
+    members[index][field] = value;
+  }
+  using Out = std::vector<std::map<std::string, std::string>>;
+  if (members.empty()) return std::optional<Out>();
+  if (members.rbegin()->first != members.size()) return MemberGap(name);
+  Out out;
+  out.reserve(members.size());
+  for (auto& [index, fields] : members) out.push_back(std::move(fields));
+  return std::optional<Out>(std::move(out));
+}
+
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() * 3);
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string XmlEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      default:
+        if (c < 0x20 && ch != '\t' && ch != '\n') {
+          out += "\xEF\xBF\xBD";  // U+FFFD: XML 1.0 cannot carry this character
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  return out;
+}
+
+XmlWriter& XmlWriter::Open(std::string_view tag) {
+  out_ += '<';
+  out_ += tag;
+  out_ += '>';
+  open_.emplace_back(tag);
+  return *this;
+}
+
+XmlWriter& XmlWriter::Open(std::string_view tag, std::string_view xmlns) {
+  out_ += '<';
+  out_ += tag;
+  out_ += " xmlns=\"";
+  out_ += XmlEscape(xmlns);
+  out_ += "\">";
+  open_.emplace_back(tag);
+  return *this;
+}
+
+XmlWriter& XmlWriter::Close() {
+  if (open_.empty()) return *this;
+  out_ += "</";
+  out_ += open_.back();
+  out_ += '>';
+  open_.pop_back();
+  return *this;
+}
+
+XmlWriter& XmlWriter::Element(std::string_view tag, std::string_view text) {
+  out_ += '<';
+  out_ += tag;
+  out_ += '>';
+  out_ += XmlEscape(text);
+  out_ += "</";
+  out_ += tag;
+  out_ += '>';
+  return *this;
+}
+
+XmlWriter& XmlWriter::Empty(std::string_view tag) {
+  out_ += '<';
+  out_ += tag;
+  out_ += "/>";
+  return *this;
+}
+
+std::string XmlWriter::Finish() && {
+  while (!open_.empty()) Close();
+  return std::move(out_);
+}
+
+std::string QueryReply(std::string_view operation, std::string_view xmlns,
+                       std::string_view request_id, const std::function<void(XmlWriter&)>& result) {
+  XmlWriter w;
+  w.Open(std::string(operation) + "Response", xmlns);
+  if (result) {
+    w.Open(std::string(operation) + "Result");
+    result(w);
+    w.Close();
+  }
+  w.Open("ResponseMetadata").Element("RequestId", request_id).Close();
+  return std::move(w).Finish();
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+namespace {
+
+struct ErrorRow {
+  std::string_view code;
+  int http_status;
+};
+
+// IAM's and STS's modelled errors (iam-service-2, sts-service-2) and AWS's
+// common Query errors, with their HTTP status.
+constexpr std::array<ErrorRow, 31> kErrors = {{
+    {"AccessDenied", 403},
+    {"ConcurrentModification", 409},
+    {"DeleteConflict", 409},
+    {"EntityAlreadyExists", 409},
+    {"EntityTemporarilyUnmodifiable", 409},
+    {"ExpiredToken", 400},
+    {"ExpiredTokenException", 400},
+    {"IncompleteSignature", 400},
+    {"InternalFailure", 500},
+    {"InvalidAction", 400},
+    {"InvalidClientTokenId", 403},
+    {"InvalidInput", 400},
+    {"InvalidParameterCombination", 400},
+    {"InvalidParameterValue", 400},
+    {"LimitExceeded", 409},
+    {"MalformedPolicyDocument", 400},
+    {"MalformedQueryString", 404},
+    {"MissingAction", 400},
+    {"MissingAuthenticationToken", 403},
+    {"MissingParameter", 400},
+    {"NoSuchEntity", 404},
+    {"OptInRequired", 403},
+    {"PackedPolicyTooLarge", 400},
+    {"RegionDisabledException", 403},
+    {"RequestExpired", 400},
+    {"ServiceFailure", 500},
+    {"ServiceUnavailable", 503},
+    {"SignatureDoesNotMatch", 403},
+    {"Throttling", 400},
+    {"UnmodifiableEntity", 400},
+    {"ValidationError", 400},
+}};
+
+// The JSON services' names of errors the pipeline may raise, in Query's form
+// (aws-protocols.md, "Authentication errors"; policy/ names AccessDenied and
+// MalformedPolicyDocument as KMS does).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kRenames = {{
+    {"AccessDeniedException", "AccessDenied"},
+    {"MalformedPolicyDocumentException", "MalformedPolicyDocument"},
+    {"ValidationException", "ValidationError"},
+    {"LimitExceededException", "LimitExceeded"},
+    {"UnrecognizedClientException", "InvalidClientTokenId"},
+    {"InvalidSignatureException", "SignatureDoesNotMatch"},
+    {"ExpiredTokenException", "ExpiredToken"},
+    {"IncompleteSignatureException", "IncompleteSignature"},
+    {"MissingAuthenticationTokenException", "MissingAuthenticationToken"},
+}};
+
+constexpr std::string_view kInternalFailureMessage =
+    "The request processing has failed because of an unknown error, exception or failure.";
+constexpr std::string_view kUnavailableMessage =
+    "The request has failed due to a temporary failure of the server.";
+
+bool IsHidden(const Status& status) {
+  return status.code() == StatusCode::kInternal || status.code() == StatusCode::kDataLoss ||
+         status.code() == StatusCode::kUnavailable;
+}
+
+}  // namespace
+
+std::string QueryErrorCode(const Status& status) {
+  if (status.code() == StatusCode::kUnavailable) return "ServiceUnavailable";
+  if (IsHidden(status)) return "InternalFailure";
+  const std::string& name = status.error_name();
+  if (!name.empty()) {
+    for (const auto& [from, to] : kRenames) {
+      if (name == from) return std::string(to);
+    }
+    return name;
+  }
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+      return "NoSuchEntity";
+    case StatusCode::kAlreadyExists:
+      return "EntityAlreadyExists";
+    case StatusCode::kPermissionDenied:
+      return "AccessDenied";
+    case StatusCode::kUnauthenticated:
+      return "InvalidClientTokenId";
+    case StatusCode::kResourceExhausted:
+      return "LimitExceeded";
+    default:
+      return "ValidationError";
+  }
+}
+
+int QueryErrorHttpStatus(std::string_view code) {
+  for (const ErrorRow& row : kErrors) {
+    if (row.code == code) return row.http_status;
+  }
+  return 400;
+}
+
+HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
+                                std::string_view request_id) {
+  const std::string code = QueryErrorCode(status);
+  const int http_status = QueryErrorHttpStatus(code);
+  std::string_view message = status.message();
+  if (status.code() == StatusCode::kUnavailable) {
+    message = kUnavailableMessage;
+  } else if (IsHidden(status)) {
+    message = kInternalFailureMessage;
+  }
+  XmlWriter w;
+  w.Open("ErrorResponse", xmlns)
+      .Open("Error")
+      .Element("Type", http_status >= 500 ? "Receiver" : "Sender")
+      .Element("Code", code)
+      .Element("Message", message)
+      .Close()
+      .Element("RequestId", request_id);
+  HttpResponse response;
+  response.status = http_status;
+  response.SetHeader("Content-Type", "text/xml");
+  response.SetHeader("x-amzn-RequestId", request_id);
+  response.body = std::move(w).Finish();
+  return response;
+}
+
+// ---- actions --------------------------------------------------------------------------------
+
+Status UnknownAction(std::string_view action, std::string_view version) {
+  return Status(
+      StatusCode::kInvalidArgument, "InvalidAction",
+      "Could not find operation " + std::string(action) + " for version " + std::string(version));
+}
+
+Result<std::string> QueryAction(const QueryParams& params, std::string_view api_version) {
+  std::optional<std::string> action = params.Get("Action");
+  if (!action || action->empty()) {
+    return Status(StatusCode::kInvalidArgument, "MissingAction", "Missing Action");
+  }
+  std::optional<std::string> version = params.Get("Version");
+  if (version && *version != api_version) return UnknownAction(*action, *version);
+  return std::move(*action);
+}
+
+// ---- reading parameters -------------------------------------------------------------------
+
+std::string MemberName(std::string_view parameter) {
+  std::string out(parameter);
+  if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z')
+    out[0] = static_cast<char>(out[0] - 'A' + 'a');
+  return out;
+}
+
+std::string QueryReader::Required(std::string_view name) {
+  std::optional<std::string> value = params_.Get(name);
+  if (!value) {
+    errors_.push_back("Value null at '" + MemberName(name) +
+                      "' failed to satisfy constraint: Member must not be null");
+    return "";
+  }
+  return std::move(*value);
+}
+
+std::optional<std::string> QueryReader::Optional(std::string_view name) const {
+  return params_.Get(name);
+}
+
+std::optional<int> QueryReader::OptionalInt(std::string_view name) {
+  std::optional<std::string> text = params_.Get(name);
+  if (!text) return std::nullopt;
+  int value = 0;
+  const char* begin = text->data();
+  const char* end = begin + text->size();
+  if (begin != end && *begin == '+') ++begin;
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (text->empty() || ec != std::errc() || ptr != end) {
+    errors_.push_back("Value '" + *text + "' at '" + MemberName(name) +
+                      "' failed to satisfy constraint: Member must be an integer");
+    return std::nullopt;
+  }
+  return value;
+}
+
+Status QueryReader::status() const {
+  if (errors_.empty()) return Status::Ok();
+  std::string msg =
+      std::to_string(errors_.size()) +
+      (errors_.size() == 1 ? " validation error detected: " : " validation errors detected: ");
+  for (size_t i = 0; i < errors_.size(); ++i) msg += (i ? "; " : "") + errors_[i];
+  return Status(StatusCode::kInvalidArgument, "ValidationError", std::move(msg));
+}
+
+}  // namespace coffer::api

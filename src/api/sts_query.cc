@@ -1,0 +1,143 @@
+#include "api/sts_query.h"
+
+#include <map>
+#include <utility>
+
+#include "common/clock.h"
+#include "crypto/secret_bytes.h"
+#include "iam/identity_service.h"
+
+namespace coffer::api {
+namespace {
+
+using iam::IdentityService;
+using policy::Principal;
+
+struct Request {
+  IdentityService& iam;
+  const Principal& caller;
+  const QueryParams& params;
+  const std::string& request_id;
+};
+
+using Prepare = Result<Call> (*)(const Request&);
+
+std::string Reply(std::string_view operation, const std::string& request_id,
+                  const std::function<void(XmlWriter&)>& result) {
+  return QueryReply(operation, kStsXmlNamespace, request_id, result);
+}
+
+Status ValidationError(std::string message) {
+  return Status(StatusCode::kInvalidArgument, "ValidationError", std::move(message));
+}
+
+// AssumeRole parameters coffer does not implement: each would narrow the
+// session's permissions or attach facts to it, so ignoring one is not safe.
+constexpr std::string_view kUnsupportedAssumeRoleParameters[] = {
+    "Policy",       "PolicyArns", "Tags",           "TransitiveTagKeys",
+    "SerialNumber", "TokenCode",  "SourceIdentity", "ProvidedContexts",
+};
+
+// externalIdType (sts-service-2): 2..1224 characters of [\w+=,.@:\/-]*.
+bool ExternalIdMatches(std::string_view s) {
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == ':' ||
+              c == '/' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<Call> AssumeRole(const Request& q) {
+  for (const auto& [key, value] : q.params.entries()) {
+    for (std::string_view name : kUnsupportedAssumeRoleParameters) {
+      if (key == name ||
+          (key.starts_with(name) && key.size() > name.size() && key[name.size()] == '.')) {
+        return ValidationError("coffer does not support the parameter " + std::string(name) +
+                               " of AssumeRole.");
+      }
+    }
+  }
+  QueryReader r(q.params);
+  iam::AssumeRoleRequest req;
+  req.role_arn = r.Required("RoleArn");
+  req.role_session_name = r.Required("RoleSessionName");
+  req.duration_seconds = r.OptionalInt("DurationSeconds");
+  std::optional<std::string> external_id = r.Optional("ExternalId");
+  RETURN_IF_ERROR(r.status());
+  if (external_id) {
+    size_t n = external_id->size();
+    if (n < 2 || n > 1224 || !ExternalIdMatches(*external_id)) {
+      return ValidationError("1 validation error detected: Value '" + *external_id +
+                             "' at 'externalId' failed to satisfy constraint: Member must " +
+                             (n < 2      ? "have length greater than or equal to 2"
+                              : n > 1224 ? "have length less than or equal to 1224"
+                                         : "satisfy regular expression pattern: [\\w+=,.@:\\/-]*"));
+    }
+  }
+  // STS refuses the root before evaluating any policy.
+  if (q.caller.type == policy::PrincipalType::kRoot) {
+    return Status(StatusCode::kPermissionDenied, "AccessDenied",
+                  "Roles may not be assumed by root accounts.");
+  }
+
+  Authorization decision{PolicyScope::kAssumeRole, "sts:AssumeRole", req.role_arn, {}};
+  decision.condition_keys["sts:RoleSessionName"] = {req.role_session_name};
+  if (external_id) decision.condition_keys["sts:ExternalId"] = {*external_id};
+
+  Call call;
+  call.operation = "AssumeRole";
+  call.authorizations.push_back(std::move(decision));
+  call.run = [&iam = q.iam, caller = q.caller, req, rid = q.request_id]() -> Result<std::string> {
+    ASSIGN_OR_RETURN(iam::AssumeRoleResult out, iam.AssumeRole(caller, req));
+    return Reply("AssumeRole", rid, [&](XmlWriter& w) {
+      w.Open("AssumedRoleUser")
+          .Element("Arn", out.assumed_role_arn)
+          .Element("AssumedRoleId", out.assumed_role_id)
+          .Close();
+      w.Open("Credentials")
+          .Element("AccessKeyId", out.access_key_id)
+          .Element("SecretAccessKey", AsChars(crypto::RevealSecret(out.secret_access_key)))
+          .Element("SessionToken", AsChars(crypto::RevealSecret(out.session_token)))
+          .Element("Expiration", FormatIso8601(out.expiration))
+          .Close();
+    });
+  };
+  return call;
+}
+
+Result<Call> GetCallerIdentity(const Request& q) {
+  Call call;
+  call.operation = "GetCallerIdentity";  // needs no permission (aws-protocols.md)
+  call.run = [identity = iam::GetCallerIdentity(q.caller),
+              rid = q.request_id]() -> Result<std::string> {
+    return Reply("GetCallerIdentity", rid, [&](XmlWriter& w) {
+      w.Element("Arn", identity.arn)
+          .Element("UserId", identity.user_id)
+          .Element("Account", identity.account);
+    });
+  };
+  return call;
+}
+
+const std::map<std::string_view, Prepare>& Operations() {
+  static const auto* table = new std::map<std::string_view, Prepare>{
+      {"AssumeRole", AssumeRole},
+      {"GetCallerIdentity", GetCallerIdentity},
+  };
+  return *table;
+}
+
+}  // namespace
+
+Result<Call> PrepareStsCall(IdentityService& iam, const Principal& caller,
+                            const QueryParams& params, std::string request_id) {
+  ASSIGN_OR_RETURN(std::string action, QueryAction(params, kStsApiVersion));
+  const auto& operations = Operations();
+  auto it = operations.find(action);
+  if (it == operations.end()) return UnknownAction(action, kStsApiVersion);
+  return it->second(Request{iam, caller, params, request_id});
+}
+
+}  // namespace coffer::api

@@ -1,0 +1,36 @@
+#pragma once
+// The STS codec of the AWS Query protocol (Version 2011-06-15): AssumeRole and
+// GetCallerIdentity, as api::Calls for the request pipeline.
+//
+// AssumeRole needs one decision: PolicyScope::kAssumeRole, "sts:AssumeRole" on
+// the RoleArn as given, with the condition keys sts:RoleSessionName and (when
+// given) sts:ExternalId; the pipeline evaluates the role's trust policy. The
+// root is refused before any policy, as STS does ("Roles may not be assumed by
+// root accounts."). Session policies, session tags, MFA and source identity
+// are not implemented and refused rather than ignored.
+// GetCallerIdentity needs no decision and no service call.
+#include <string>
+#include <string_view>
+
+#include "api/operation.h"
+#include "api/query.h"
+#include "common/status.h"
+#include "policy/evaluate.h"
+
+namespace coffer::iam {
+class IdentityService;
+}
+
+namespace coffer::api {
+
+inline constexpr std::string_view kStsXmlNamespace = "https://sts.amazonaws.com/doc/2011-06-15/";
+inline constexpr std::string_view kStsApiVersion = "2011-06-15";
+
+// Errors: InvalidAction "Could not find operation X for version 2011-06-15",
+// MissingAction, ValidationError for missing or malformed parameters,
+// AccessDenied for the root. The returned Call refers to `iam`, which must
+// outlive it.
+Result<Call> PrepareStsCall(iam::IdentityService& iam, const policy::Principal& caller,
+                            const QueryParams& params, std::string request_id);
+
+}  // namespace coffer::api

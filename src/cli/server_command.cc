@@ -1,0 +1,77 @@
+#include "cli/server_command.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "common/logging.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace coffer::cli {
+namespace {
+
+class ServerGroup final : public CommandGroup {
+ public:
+  explicit ServerGroup(CLI::App& app) {
+    cmd_ = app.add_subcommand("server", "Run the coffer server (the AWS-compatible endpoint)");
+    cmd_->add_option("--config", config_file_, "TOML configuration file (also COFFER_CONFIG)");
+    Add("--data-dir", flags_.data_dir, "Data directory (COFFER_DATA_DIR)");
+    Add("--listen", flags_.listen, "HOST:PORT to listen on (default 127.0.0.1:7878)");
+    Add("--account-id", flags_.account_id, "12-digit account id (default 111122223333)");
+    Add("--region", flags_.region, "Region (default us-east-1)");
+    Add("--tls-cert", flags_.tls_cert, "PEM certificate chain: serve HTTPS");
+    Add("--tls-key", flags_.tls_key, "PEM private key of --tls-cert");
+    Add("--io-threads", flags_.io_threads, "I/O threads (default 2)");
+    Add("--log-level", flags_.log_level, "trace, debug, info, warn, error or off");
+    Add("--root-key", flags_.root_key, "key-file (default) or passphrase (COFFER_PASSPHRASE)");
+    Add("--root-key-file", flags_.root_key_file, "Root key file (default DATA_DIR/root.key)");
+    Add("--max-header-bytes", flags_.max_header_bytes, "Largest request head");
+    Add("--max-body-bytes", flags_.max_body_bytes, "Largest request body");
+    Add("--max-connections", flags_.max_connections, "Most open connections");
+    Add("--idle-timeout-seconds", flags_.idle_timeout_seconds, "Keep-alive idle timeout");
+    Add("--request-timeout-seconds", flags_.request_timeout_seconds, "Time to read a request");
+    Add("--shutdown-timeout-seconds", flags_.shutdown_timeout_seconds,
+        "Time requests in flight get to finish on SIGTERM");
+    cmd_->add_flag_function(
+        "--allow-insecure-non-loopback",
+        [this](int64_t) { flags_.allow_insecure_non_loopback = true; },
+        "Allow plain HTTP on a non-loopback address");
+  }
+
+  bool Selected() const override { return cmd_->parsed(); }
+
+  int Run() override {
+    Result<server::ServerConfig> config =
+        server::LoadServerConfig(config_file_, server::ProcessEnvironment(), flags_);
+    if (!config.ok()) {
+      std::fprintf(stderr, "coffer server: %s\n", config.status().message().c_str());
+      return 2;
+    }
+    SetLogLevel(config->log_level);
+    Status s = server::RunServer(*config, stdout);
+    if (!s.ok()) {
+      std::fprintf(stderr, "coffer server: %s\n", s.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+
+ private:
+  template <typename T>
+  void Add(const std::string& name, std::optional<T>& target, const std::string& help) {
+    cmd_->add_option_function<T>(
+        name, [&target](const T& value) { target = value; }, help);
+  }
+
+  CLI::App* cmd_ = nullptr;
+  std::optional<std::string> config_file_;
+  server::ServerFlags flags_;
+};
+
+}  // namespace
+
+std::unique_ptr<CommandGroup> RegisterServerCommand(CLI::App& app) {
+  return std::make_unique<ServerGroup>(app);
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,69 @@
+#pragma once
+// The errors of the IAM and STS engine: the error codes of AWS's Query API
+// (IAM's and STS's own names, without "Exception": "NoSuchEntity",
+// "EntityAlreadyExists", …) with AWS's messages. Every text the engine returns
+// is built here, so there is one place to compare against AWS.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace coffer::iam::errors {
+
+inline constexpr char kNoSuchEntity[] = "NoSuchEntity";
+inline constexpr char kEntityAlreadyExists[] = "EntityAlreadyExists";
+inline constexpr char kLimitExceeded[] = "LimitExceeded";
+inline constexpr char kDeleteConflict[] = "DeleteConflict";
+inline constexpr char kMalformedPolicyDocument[] = "MalformedPolicyDocument";
+inline constexpr char kValidationError[] = "ValidationError";
+inline constexpr char kAccessDenied[] = "AccessDenied";
+
+Status NoSuchUser(std::string_view user_name);           // The user with name X cannot be found.
+Status NoSuchRole(std::string_view role_name);           // The role with name X cannot be found.
+Status NoSuchUserPolicy(std::string_view policy_name);   // The user policy with name P …
+Status NoSuchRolePolicy(std::string_view policy_name);   // The role policy with name P …
+Status NoSuchAccessKey(std::string_view access_key_id);  // The Access Key with id X …
+Status UserExists(std::string_view user_name);           // User with name X already exists.
+Status RoleExists(std::string_view role_name);           // Role with name X already exists.
+// "Cannot exceed quota for <quota>: <limit>"
+Status QuotaExceeded(std::string_view quota, long long limit);
+// "Maximum policy size of <limit> bytes exceeded for <entity_kind> <name>"
+Status PolicySizeExceeded(long long limit, std::string_view entity_kind, std::string_view name);
+Status DeleteConflict(std::string message);
+// A policy::Policy::Parse error, renamed to IAM's MalformedPolicyDocument.
+Status MalformedPolicy(const Status& parse_error);
+Status AccessDenied(std::string message);
+Status ValidationError(std::string message);
+
+// Collects AWS's "N validation error(s) detected: …" for one request. Field
+// names are the model's member names in camelCase ("userName").
+class Validation {
+ public:
+  // Value '<value>' at '<field>' failed to satisfy constraint: <constraint>
+  void Add(std::string_view field, std::string_view value, std::string_view constraint);
+  // Value null at '<field>' failed to satisfy constraint: Member must not be null
+  void Null(std::string_view field);
+
+  // Lengths in characters (UTF-8 code points), as the model counts them.
+  void Length(std::string_view field, std::string_view value, size_t min, size_t max);
+  void Range(std::string_view field, long long value, long long min, long long max);
+  void Enum(std::string_view field, std::string_view value,
+            const std::vector<std::string_view>& allowed);
+  // A pattern failure, named as the model writes the pattern.
+  void Pattern(std::string_view field, std::string_view value, bool matches,
+               std::string_view pattern);
+
+  bool ok() const { return errors_.empty(); }
+  Status ToStatus() const;  // OK when nothing was added
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+// The code points of `s`, or nullopt when `s` is not valid UTF-8 (overlong
+// forms, surrogates and values past U+10FFFF are invalid).
+std::optional<std::u32string> DecodeUtf8(std::string_view s);
+
+}  // namespace coffer::iam::errors

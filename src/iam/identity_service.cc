@@ -1,0 +1,1175 @@
+#include "iam/identity_service.h"
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
+#include "common/logging.h"
+#include "crypto/hash.h"
+#include "iam/errors.h"
+#include "iam/records.h"
+
+namespace coffer::iam {
+
+std::string_view AccessKeyStatusName(AccessKeyStatus s) {
+  return s == AccessKeyStatus::kActive ? "Active" : "Inactive";
+}
+
+bool SessionTokenDigest::Matches(std::string_view presented) const {
+  return crypto::ConstantTimeEquals(crypto::Sha256(AsBytes(presented)), sha256_);
+}
+
+CallerIdentity GetCallerIdentity(const policy::Principal& caller) {
+  return CallerIdentity{caller.user_id, caller.account_id, caller.arn};
+}
+
+namespace {
+
+using policy::Principal;
+using policy::PrincipalType;
+using state::ReadTransaction;
+using state::Transaction;
+
+// Patterns as botocore's iam-service-2 and sts-service-2 write them (they appear
+// in ValidationError texts).
+constexpr std::string_view kNamePattern = R"([\w+=,.@-]+)";
+constexpr std::string_view kPathPattern = R"((\u002F)|(\u002F[\u0021-\u007E]+\u002F))";
+constexpr std::string_view kPathPrefixPattern = R"(\u002F[\u0021-\u007F]*)";
+constexpr std::string_view kMarkerPattern = R"([\u0020-\u00FF]+)";
+constexpr std::string_view kPolicyDocumentPattern = R"([\u0009\u000A\u000D\u0020-\u00FF]+)";
+constexpr std::string_view kDescriptionPattern =
+    R"([\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*)";
+constexpr std::string_view kIdPattern = R"([\w]+)";
+constexpr std::string_view kSessionNamePattern = R"([\w+=,.@-]*)";
+
+constexpr int kDefaultMaxItems = 100;
+constexpr int kDefaultSessionDuration = 3600;
+constexpr int kMinSessionDuration = 900, kMaxSessionDuration = 43200;
+constexpr int kMinRoleMaxSession = 3600;
+constexpr int kRoleChainingLimit = 3600;
+
+// AWS access key ids and unique ids: a four-letter prefix and upper-case base32.
+constexpr std::string_view kIdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+constexpr size_t kAccessKeyIdRandomChars = 16;  // AKIA + 16 = 20 characters
+constexpr size_t kUniqueIdRandomChars = 17;     // AIDA + 17 = 21 characters
+constexpr size_t kSecretAccessKeyChars = 40;
+constexpr size_t kSessionTokenChars = 256;
+
+constexpr char kMustSpecifyUserName[] =
+    "Must specify userName when calling with non-User credentials";
+
+bool IsWordChar(char32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+bool IsNameChar(char32_t c) {
+  return IsWordChar(c) || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
+}
+
+// Whether every code point of `s` satisfies `pred` (false for invalid UTF-8).
+template <typename Pred>
+bool AllCodePoints(std::string_view s, Pred pred) {
+  std::optional<std::u32string> decoded = errors::DecodeUtf8(s);
+  return decoded && std::all_of(decoded->begin(), decoded->end(), pred);
+}
+
+bool NameMatches(std::string_view s) { return !s.empty() && AllCodePoints(s, IsNameChar); }
+bool PathMatches(std::string_view s) {
+  if (s == "/") return true;
+  return s.size() >= 3 && s.front() == '/' && s.back() == '/' &&
+         AllCodePoints(s, [](char32_t c) { return c >= 0x21 && c <= 0x7E; });
+}
+bool PathPrefixMatches(std::string_view s) {
+  return !s.empty() && s.front() == '/' &&
+         AllCodePoints(s, [](char32_t c) { return c >= 0x21 && c <= 0x7F; });
+}
+bool MarkerMatches(std::string_view s) {
+  return !s.empty() && AllCodePoints(s, [](char32_t c) { return c >= 0x20 && c <= 0xFF; });
+}
+bool PolicyDocumentMatches(std::string_view s) {
+  return !s.empty() && AllCodePoints(s, [](char32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0xFF);
+  });
+}
+bool DescriptionMatches(std::string_view s) {
+  return AllCodePoints(s, [](char32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) ||
+           (c >= 0xA1 && c <= 0xFF);
+  });
+}
+
+void ValidateName(errors::Validation& v, std::string_view field, std::string_view name,
+                  size_t max) {
+  v.Length(field, name, 1, max);
+  v.Pattern(field, name, NameMatches(name), kNamePattern);
+}
+// userNameType (new users) is 1..64; existingUserNameType (every other
+// operation) 1..128. Role names are 1..64 everywhere.
+void ValidateNewUserName(errors::Validation& v, std::string_view name) {
+  ValidateName(v, "userName", name, 64);
+}
+void ValidateUserName(errors::Validation& v, std::string_view name) {
+  ValidateName(v, "userName", name, 128);
+}
+void ValidateRoleName(errors::Validation& v, std::string_view name) {
+  ValidateName(v, "roleName", name, 64);
+}
+void ValidatePolicyName(errors::Validation& v, std::string_view name) {
+  ValidateName(v, "policyName", name, 128);
+}
+void ValidatePath(errors::Validation& v, const std::optional<std::string>& path) {
+  if (!path) return;
+  v.Length("path", *path, 1, 512);
+  v.Pattern("path", *path, PathMatches(*path), kPathPattern);
+}
+void ValidatePathPrefix(errors::Validation& v, const std::optional<std::string>& prefix) {
+  if (!prefix) return;
+  v.Length("pathPrefix", *prefix, 1, 512);
+  v.Pattern("pathPrefix", *prefix, PathPrefixMatches(*prefix), kPathPrefixPattern);
+}
+void ValidatePolicyDocument(errors::Validation& v, std::string_view field, std::string_view doc) {
+  v.Length(field, doc, 1, 131072);
+  v.Pattern(field, doc, PolicyDocumentMatches(doc), kPolicyDocumentPattern);
+}
+void ValidateAccessKeyId(errors::Validation& v, std::string_view id) {
+  v.Length("accessKeyId", id, 16, 128);
+  v.Pattern("accessKeyId", id, !id.empty() && AllCodePoints(id, IsWordChar), kIdPattern);
+}
+
+// The page size of a list request, after validating Marker and MaxItems.
+Result<size_t> PageSize(const Page& page) {
+  errors::Validation v;
+  if (page.marker) {
+    v.Length("marker", *page.marker, 1, 320);
+    v.Pattern("marker", *page.marker, MarkerMatches(*page.marker), kMarkerPattern);
+  }
+  if (page.max_items) v.Range("maxItems", *page.max_items, 1, 1000);
+  RETURN_IF_ERROR(v.ToStatus());
+  return static_cast<size_t>(page.max_items.value_or(kDefaultMaxItems));
+}
+
+// IAM counts policy sizes in characters without white space (AWS IAM quotas:
+// "IAM doesn't count white space when calculating the size of a policy").
+size_t PolicySize(std::string_view doc) {
+  std::optional<std::u32string> decoded = errors::DecodeUtf8(doc);
+  if (!decoded) return doc.size();
+  return static_cast<size_t>(std::count_if(decoded->begin(), decoded->end(), [](char32_t c) {
+    return c != ' ' && c != '\t' && c != '\n' && c != '\r';
+  }));
+}
+
+Status CheckPolicy(std::string_view doc, policy::PolicyKind kind) {
+  auto parsed = policy::Policy::Parse(doc, kind);
+  if (!parsed.ok()) return errors::MalformedPolicy(parsed.status());
+  return Status::Ok();
+}
+
+// The last '/'-separated part of an ARN: the name of a user or role.
+std::string_view LastSegment(std::string_view arn) { return arn.substr(arn.rfind('/') + 1); }
+
+// A user or a role, where both are handled alike (inline policies).
+struct Entity {
+  std::string name;
+  std::string id;
+};
+
+struct EntityKind {
+  const char* table;
+  const char* policies_table;
+  const char* noun;  // "user" | "role", in LimitExceeded texts
+  Status (*no_such_entity)(std::string_view);
+  Status (*no_such_policy)(std::string_view);
+  void (*validate_name)(errors::Validation&, std::string_view);
+  size_t IamOptions::*max_policy_size;
+  bool user;
+};
+
+constexpr EntityKind kUserKind{kUsersTable,
+                               kUserPoliciesTable,
+                               "user",
+                               errors::NoSuchUser,
+                               errors::NoSuchUserPolicy,
+                               ValidateUserName,
+                               &IamOptions::max_user_policy_size,
+                               true};
+constexpr EntityKind kRoleKind{kRolesTable,
+                               kRolePoliciesTable,
+                               "role",
+                               errors::NoSuchRole,
+                               errors::NoSuchRolePolicy,
+                               ValidateRoleName,
+                               &IamOptions::max_role_policy_size,
+                               false};
+
+// Whose access keys an access key operation acts on.
+struct Owner {
+  std::string key;   // lower-case user name, or kRootOwner
+  std::string name;  // the user's name as created; empty for the root
+};
+
+}  // namespace
+
+class IdentityService::Impl {
+ public:
+  Impl(IamOptions options, state::StateStore& store, const state::Vault& vault, Clock& clock,
+       Random& random)
+      : options_(std::move(options)),
+        store_(store),
+        vault_(vault),
+        clock_(clock),
+        random_(random),
+        no_policies_(std::make_shared<const std::vector<policy::Policy>>()) {}
+
+  // ---- names and ids ---------------------------------------------------------------
+
+  std::string UserArn(std::string_view path, std::string_view name) const {
+    return "arn:aws:iam::" + options_.account_id + ":user" + std::string(path) + std::string(name);
+  }
+  std::string RoleArn(std::string_view path, std::string_view name) const {
+    return "arn:aws:iam::" + options_.account_id + ":role" + std::string(path) + std::string(name);
+  }
+
+  std::string NewId(std::string_view prefix, size_t random_chars) {
+    return std::string(prefix) + random_.String(random_chars, kIdAlphabet);
+  }
+
+  // An access key id (AKIA…/ASIA…) not used by any key or session.
+  Result<std::string> NewAccessKeyId(const ReadTransaction& tx, std::string_view prefix) {
+    for (;;) {
+      std::string id = NewId(prefix, kAccessKeyIdRandomChars);
+      ASSIGN_OR_RETURN(auto key, tx.Get(kAccessKeysTable, id));
+      ASSIGN_OR_RETURN(auto session, tx.Get(kSessionsTable, id));
+      if (!key && !session) return id;
+    }
+  }
+
+  // `n` characters of the base64 alphabet, drawn into a secret (64 divides 256:
+  // no bias).
+  crypto::SecretBytes NewSecretText(size_t n) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    crypto::SecretBytes secret(n);
+    std::span<uint8_t> bytes = crypto::RevealSecretMutable(secret);
+    random_.Fill(bytes);
+    for (uint8_t& b : bytes) b = static_cast<uint8_t>(kAlphabet[b & 63]);
+    return secret;
+  }
+
+  // ---- records ---------------------------------------------------------------------
+
+  Result<std::optional<UserRecord>> FindUser(const ReadTransaction& tx,
+                                             std::string_view name) const {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kUsersTable, Lower(name)));
+    if (!stored) return std::optional<UserRecord>();
+    ASSIGN_OR_RETURN(UserRecord r, DecodeUserRecord(*stored));
+    return std::optional<UserRecord>(std::move(r));
+  }
+  Result<UserRecord> LoadUser(const ReadTransaction& tx, std::string_view name) const {
+    ASSIGN_OR_RETURN(auto found, FindUser(tx, name));
+    if (!found) return errors::NoSuchUser(name);
+    return std::move(*found);
+  }
+  Result<std::optional<RoleRecord>> FindRole(const ReadTransaction& tx,
+                                             std::string_view name) const {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kRolesTable, Lower(name)));
+    if (!stored) return std::optional<RoleRecord>();
+    ASSIGN_OR_RETURN(RoleRecord r, DecodeRoleRecord(*stored));
+    return std::optional<RoleRecord>(std::move(r));
+  }
+  Result<RoleRecord> LoadRole(const ReadTransaction& tx, std::string_view name) const {
+    ASSIGN_OR_RETURN(auto found, FindRole(tx, name));
+    if (!found) return errors::NoSuchRole(name);
+    return std::move(*found);
+  }
+  // The role `role_arn` names, path included, or nullopt.
+  Result<std::optional<RoleRecord>> FindRoleByArn(const ReadTransaction& tx,
+                                                  std::string_view role_arn) const {
+    std::string prefix = RoleArn("/", "");
+    if (!role_arn.starts_with(prefix)) return std::optional<RoleRecord>();
+    ASSIGN_OR_RETURN(auto role, FindRole(tx, LastSegment(role_arn)));
+    if (!role || RoleArn(role->path, role->name) != role_arn) return std::optional<RoleRecord>();
+    return role;
+  }
+  Result<std::optional<Entity>> FindEntity(const ReadTransaction& tx, const EntityKind& kind,
+                                           std::string_view name) const {
+    if (kind.user) {
+      ASSIGN_OR_RETURN(auto user, FindUser(tx, name));
+      if (!user) return std::optional<Entity>();
+      return std::optional<Entity>(Entity{user->name, user->id});
+    }
+    ASSIGN_OR_RETURN(auto role, FindRole(tx, name));
+    if (!role) return std::optional<Entity>();
+    return std::optional<Entity>(Entity{role->name, role->id});
+  }
+  Result<Entity> LoadEntity(const ReadTransaction& tx, const EntityKind& kind,
+                            std::string_view name) const {
+    ASSIGN_OR_RETURN(auto found, FindEntity(tx, kind, name));
+    if (!found) return kind.no_such_entity(name);
+    return std::move(*found);
+  }
+
+  User ToUser(const UserRecord& r) const {
+    return User{r.path, r.name, r.id, UserArn(r.path, r.name), r.created};
+  }
+  Role ToRole(const RoleRecord& r) const {
+    return Role{r.path,    r.name,         r.id,          RoleArn(r.path, r.name),
+                r.created, r.trust_policy, r.description, r.max_session_duration};
+  }
+  static AccessKeyMetadata ToMetadata(const AccessKeyRecord& r) {
+    return AccessKeyMetadata{
+        r.owner, r.id, r.active ? AccessKeyStatus::kActive : AccessKeyStatus::kInactive, r.created};
+  }
+
+  // The caller's own user name: nullopt for the root; a ValidationError for
+  // callers that are not IAM users (AWS's text).
+  static Result<std::optional<std::string>> CallerUserName(const Principal& caller) {
+    switch (caller.type) {
+      case PrincipalType::kRoot:
+        return std::optional<std::string>();
+      case PrincipalType::kIamUser:
+        return std::optional<std::string>(std::string(LastSegment(caller.arn)));
+      case PrincipalType::kAssumedRole:
+      case PrincipalType::kAwsService:
+        break;
+    }
+    return errors::ValidationError(kMustSpecifyUserName);
+  }
+
+  Result<Owner> ResolveOwner(const ReadTransaction& tx, const Principal& caller,
+                             const std::optional<std::string>& user_name) const {
+    std::optional<std::string> name = user_name;
+    if (!name) {
+      ASSIGN_OR_RETURN(name, CallerUserName(caller));
+      if (!name) return Owner{kRootOwner, ""};
+    }
+    ASSIGN_OR_RETURN(UserRecord user, LoadUser(tx, *name));
+    return Owner{Lower(user.name), user.name};
+  }
+
+  static std::string OwnerIndexKey(std::string_view owner_key, std::string_view access_key_id) {
+    return std::string(owner_key) + "/" + std::string(access_key_id);
+  }
+
+  // The access key `id` of `owner`, or NoSuchEntity (also for another's key).
+  static Result<AccessKeyRecord> LoadOwnedKey(const ReadTransaction& tx, const Owner& owner,
+                                              std::string_view id) {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kAccessKeysTable, id));
+    if (!stored) return errors::NoSuchAccessKey(id);
+    ASSIGN_OR_RETURN(AccessKeyRecord key, DecodeAccessKeyRecord(*stored));
+    std::string key_owner = key.owner.empty() ? std::string(kRootOwner) : Lower(key.owner);
+    if (key_owner != owner.key) return errors::NoSuchAccessKey(id);
+    return key;
+  }
+
+  // Creates an access key for `owner`, within the AccessKeysPerUser quota.
+  Result<NewAccessKey> AddAccessKey(Transaction& tx, const Owner& owner) {
+    int limit = options_.max_access_keys_per_user;
+    ASSIGN_OR_RETURN(auto existing,
+                     tx.Scan(kOwnerKeysTable, owner.key + "/", "", static_cast<size_t>(limit) + 1));
+    if (existing.size() >= static_cast<size_t>(limit)) {
+      return errors::QuotaExceeded("AccessKeysPerUser", limit);
+    }
+    NewAccessKey out;
+    ASSIGN_OR_RETURN(out.access_key_id, NewAccessKeyId(tx, "AKIA"));
+    out.user_name = owner.name;
+    out.status = AccessKeyStatus::kActive;
+    out.create_date = clock_.Now();
+    out.secret_access_key = NewSecretText(kSecretAccessKeyChars);
+    AccessKeyRecord r;
+    r.id = out.access_key_id;
+    r.owner = owner.name;
+    r.active = true;
+    r.created = out.create_date;
+    ASSIGN_OR_RETURN(r.sealed_secret,
+                     vault_.Seal(AccessKeySealContext(r.id), out.secret_access_key));
+    RETURN_IF_ERROR(tx.Put(kAccessKeysTable, r.id, EncodeAccessKeyRecord(r)));
+    RETURN_IF_ERROR(tx.Put(kOwnerKeysTable, OwnerIndexKey(owner.key, r.id), ""));
+    return out;
+  }
+
+  // The names (lower case) and records of an entity's inline policies, in order.
+  static Result<std::vector<std::pair<std::string, PolicyRecord>>> EntityPolicies(
+      const ReadTransaction& tx, const EntityKind& kind, std::string_view entity_key,
+      std::string_view start_after, size_t limit) {
+    std::string prefix = std::string(entity_key) + "/";
+    std::string after = start_after.empty() ? "" : prefix + std::string(start_after);
+    ASSIGN_OR_RETURN(auto entries, tx.Scan(kind.policies_table, prefix, after, limit));
+    std::vector<std::pair<std::string, PolicyRecord>> out;
+    out.reserve(entries.size());
+    for (const auto& e : entries) {
+      ASSIGN_OR_RETURN(PolicyRecord r, DecodePolicyRecord(e.value));
+      out.emplace_back(e.key.substr(prefix.size()), std::move(r));
+    }
+    return out;
+  }
+
+  // ---- inline policies (users and roles alike) --------------------------------------
+
+  static Status ValidatePolicyRequest(const EntityKind& kind, std::string_view entity_name,
+                                      std::string_view policy_name,
+                                      std::optional<std::string_view> document) {
+    errors::Validation v;
+    kind.validate_name(v, entity_name);
+    ValidatePolicyName(v, policy_name);
+    if (document) ValidatePolicyDocument(v, "policyDocument", *document);
+    return v.ToStatus();
+  }
+
+  Status PutPolicy(const EntityKind& kind, std::string_view entity_name,
+                   std::string_view policy_name, std::string_view document) {
+    RETURN_IF_ERROR(ValidatePolicyRequest(kind, entity_name, policy_name, document));
+    RETURN_IF_ERROR(CheckPolicy(document, policy::PolicyKind::kIdentityPolicy));
+    const size_t limit = options_.*kind.max_policy_size;
+    RETURN_IF_ERROR(store_.Update([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      const std::string entity_key = Lower(entity.name);
+      const std::string policy_key = Lower(policy_name);
+      // The quota is on all inline policies of the entity together.
+      ASSIGN_OR_RETURN(auto others, EntityPolicies(tx, kind, entity_key, "", 0));
+      size_t total = PolicySize(document);
+      for (const auto& [key, record] : others) {
+        if (key != policy_key) total += PolicySize(record.document);
+      }
+      if (total > limit) {
+        return errors::PolicySizeExceeded(static_cast<long long>(limit), kind.noun, entity.name);
+      }
+      PolicyRecord r{std::string(policy_name), std::string(document)};
+      return tx.Put(kind.policies_table, entity_key + "/" + policy_key, EncodePolicyRecord(r));
+    }));
+    Invalidate();
+    return Status::Ok();
+  }
+
+  Result<InlinePolicy> GetPolicy(const EntityKind& kind, std::string_view entity_name,
+                                 std::string_view policy_name) {
+    RETURN_IF_ERROR(ValidatePolicyRequest(kind, entity_name, policy_name, std::nullopt));
+    InlinePolicy out;
+    RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      ASSIGN_OR_RETURN(auto stored,
+                       tx.Get(kind.policies_table, Lower(entity.name) + "/" + Lower(policy_name)));
+      if (!stored) return kind.no_such_policy(policy_name);
+      ASSIGN_OR_RETURN(PolicyRecord r, DecodePolicyRecord(*stored));
+      out = InlinePolicy{entity.name, std::move(r.name), std::move(r.document)};
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<ListPolicyNamesResult> ListPolicies(const EntityKind& kind, std::string_view entity_name,
+                                             const Page& page) {
+    errors::Validation v;
+    kind.validate_name(v, entity_name);
+    RETURN_IF_ERROR(v.ToStatus());
+    ASSIGN_OR_RETURN(size_t size, PageSize(page));
+    ListPolicyNamesResult out;
+    RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      ASSIGN_OR_RETURN(auto records, EntityPolicies(tx, kind, Lower(entity.name),
+                                                    page.marker.value_or(""), size + 1));
+      out.is_truncated = records.size() > size;
+      if (out.is_truncated) records.resize(size);
+      for (const auto& [key, record] : records) out.policy_names.push_back(record.name);
+      if (out.is_truncated) out.marker = records.back().first;
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status DeletePolicy(const EntityKind& kind, std::string_view entity_name,
+                      std::string_view policy_name) {
+    RETURN_IF_ERROR(ValidatePolicyRequest(kind, entity_name, policy_name, std::nullopt));
+    RETURN_IF_ERROR(store_.Update([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      std::string key = Lower(entity.name) + "/" + Lower(policy_name);
+      ASSIGN_OR_RETURN(auto stored, tx.Get(kind.policies_table, key));
+      if (!stored) return kind.no_such_policy(policy_name);
+      return tx.Delete(kind.policies_table, key);
+    }));
+    Invalidate();
+    return Status::Ok();
+  }
+
+  // ---- lists -----------------------------------------------------------------------
+
+  // One page of the users or roles table after `marker`, keeping those whose
+  // path starts with `path_prefix`; `decode` turns a value into T and its path.
+  template <typename T, typename Decode>
+  Status ListPage(const ReadTransaction& tx, const char* table,
+                  const std::optional<std::string>& path_prefix, const Page& page, size_t size,
+                  Decode decode, std::vector<T>& items, bool& truncated,
+                  std::optional<std::string>& next_marker) const {
+    std::string after = page.marker.value_or("");
+    std::vector<std::string> keys;
+    for (;;) {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(table, "", after, 256));
+      if (entries.empty()) break;
+      for (const auto& e : entries) {
+        after = e.key;
+        ASSIGN_OR_RETURN(auto decoded, decode(e.value));
+        if (path_prefix && !decoded.path.starts_with(*path_prefix)) continue;
+        if (items.size() == size) {
+          truncated = true;
+          next_marker = keys.back();
+          return Status::Ok();
+        }
+        items.push_back(std::move(decoded));
+        keys.push_back(e.key);
+      }
+    }
+    truncated = false;
+    return Status::Ok();
+  }
+
+  // ---- caches ------------------------------------------------------------------------
+
+  // Everything that may change a credential or an identity's policies calls
+  // this after committing. A lookup that read the store before the change does
+  // not store its (stale) answer: it checks the generation it started with.
+  void Invalidate() {
+    std::lock_guard lock(cache_mu_);
+    ++generation_;
+    credentials_.clear();
+    policies_.clear();
+  }
+
+  uint64_t Generation() {
+    std::lock_guard lock(cache_mu_);
+    return generation_;
+  }
+
+  struct CachedPolicies {
+    std::string id;  // the entity's unique id; empty when it does not exist
+    std::shared_ptr<const std::vector<policy::Policy>> policies;
+  };
+
+  IamOptions options_;
+  state::StateStore& store_;
+  const state::Vault& vault_;
+  Clock& clock_;
+  Random& random_;
+  const std::shared_ptr<const std::vector<policy::Policy>> no_policies_;
+
+  std::mutex cache_mu_;
+  uint64_t generation_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<const Credential>> credentials_;
+  std::unordered_map<std::string, CachedPolicies> policies_;  // "u:<lower>" / "r:<lower>"
+};
+
+// ===========================================================================
+
+IdentityService::IdentityService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+IdentityService::~IdentityService() = default;
+
+Result<std::unique_ptr<IdentityService>> IdentityService::Create(IamOptions options,
+                                                                 state::StateStore& store,
+                                                                 const state::Vault& vault,
+                                                                 Clock& clock, Random& random) {
+  if (options.account_id.size() != 12 ||
+      !std::all_of(options.account_id.begin(), options.account_id.end(),
+                   [](char c) { return c >= '0' && c <= '9'; })) {
+    return InvalidArgumentError("account id must be 12 digits, got '" + options.account_id + "'");
+  }
+  if (options.region.empty()) return InvalidArgumentError("region must not be empty");
+  if (options.max_users < 1 || options.max_roles < 1 || options.max_access_keys_per_user < 1) {
+    return InvalidArgumentError("IAM quotas must be at least 1");
+  }
+  if (options.expired_session_retention < Duration::zero()) {
+    return InvalidArgumentError("expired_session_retention must not be negative");
+  }
+  return std::unique_ptr<IdentityService>(
+      new IdentityService(std::make_unique<Impl>(std::move(options), store, vault, clock, random)));
+}
+
+const IamOptions& IdentityService::options() const { return impl_->options_; }
+
+Result<std::optional<NewAccessKey>> IdentityService::InitializeAccount() {
+  std::optional<NewAccessKey> created;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto account, tx.Get(kAccountTable, kAccountKey));
+    if (account) return Status::Ok();
+    RETURN_IF_ERROR(tx.Put(kAccountTable, kAccountKey,
+                           EncodeAccountRecord(AccountRecord{impl_->clock_.Now()})));
+    ASSIGN_OR_RETURN(NewAccessKey key, impl_->AddAccessKey(tx, Owner{kRootOwner, ""}));
+    created = std::move(key);
+    return Status::Ok();
+  }));
+  if (created) {
+    impl_->Invalidate();
+    Log().info("iam: created account {} and its root access key {}", impl_->options_.account_id,
+               created->access_key_id);
+  }
+  return created;
+}
+
+// ---- authentication and authorization ------------------------------------------------
+
+Result<Credential> IdentityService::FindCredential(std::string_view access_key_id) {
+  std::string id(access_key_id);
+  {
+    std::lock_guard lock(impl_->cache_mu_);
+    if (auto it = impl_->credentials_.find(id); it != impl_->credentials_.end()) {
+      return *it->second;
+    }
+  }
+  const uint64_t generation = impl_->Generation();
+  Credential out;
+  Bytes sealed;
+  std::string context;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    if (id.starts_with("ASIA")) {
+      ASSIGN_OR_RETURN(auto stored, tx.Get(kSessionsTable, id));
+      if (!stored) return NotFoundError("no such access key");
+      ASSIGN_OR_RETURN(SessionRecord s, DecodeSessionRecord(*stored));
+      out.principal = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
+      out.session_token.emplace(s.token_sha256);
+      out.expiration = s.expiration;
+      sealed = std::move(s.sealed_secret);
+      context = SessionSealContext(id);
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kAccessKeysTable, id));
+    if (!stored) return NotFoundError("no such access key");
+    ASSIGN_OR_RETURN(AccessKeyRecord k, DecodeAccessKeyRecord(*stored));
+    if (k.owner.empty()) {
+      out.principal = Principal::Root(impl_->options_.account_id);
+    } else {
+      ASSIGN_OR_RETURN(auto user, impl_->FindUser(tx, k.owner));
+      if (!user) return NotFoundError("no such access key");
+      out.principal = Principal::IamUser(impl_->UserArn(user->path, user->name), user->id);
+    }
+    out.active = k.active;
+    sealed = std::move(k.sealed_secret);
+    context = AccessKeySealContext(id);
+    return Status::Ok();
+  }));
+  ASSIGN_OR_RETURN(out.secret_access_key, impl_->vault_.Unseal(context, sealed));
+
+  auto shared = std::make_shared<const Credential>(out);
+  std::lock_guard lock(impl_->cache_mu_);
+  if (impl_->generation_ == generation) {
+    if (impl_->credentials_.size() >= impl_->options_.max_cached_credentials) {
+      impl_->credentials_.clear();
+    }
+    impl_->credentials_.emplace(std::move(id), std::move(shared));
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::IdentityPoliciesOf(
+    const Principal& principal) {
+  const EntityKind* kind = nullptr;
+  std::string_view name, expected_id;
+  switch (principal.type) {
+    case PrincipalType::kRoot:
+    case PrincipalType::kAwsService:
+      return impl_->no_policies_;
+    case PrincipalType::kIamUser:
+      kind = &kUserKind;
+      name = LastSegment(principal.arn);
+      expected_id = principal.user_id;
+      break;
+    case PrincipalType::kAssumedRole:
+      kind = &kRoleKind;
+      name = LastSegment(principal.role_arn);
+      expected_id = std::string_view(principal.user_id).substr(0, principal.user_id.find(':'));
+      break;
+  }
+  const std::string entity_key = Lower(name);
+  const std::string cache_key = (kind->user ? "u:" : "r:") + entity_key;
+  {
+    std::lock_guard lock(impl_->cache_mu_);
+    if (auto it = impl_->policies_.find(cache_key); it != impl_->policies_.end()) {
+      if (it->second.id.empty() || it->second.id != expected_id) return impl_->no_policies_;
+      return it->second.policies;
+    }
+  }
+  const uint64_t generation = impl_->Generation();
+  Impl::CachedPolicies loaded{"", impl_->no_policies_};
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto entity, impl_->FindEntity(tx, *kind, name));
+    if (!entity) return Status::Ok();
+    ASSIGN_OR_RETURN(auto records, Impl::EntityPolicies(tx, *kind, entity_key, "", 0));
+    auto policies = std::make_shared<std::vector<policy::Policy>>();
+    policies->reserve(records.size());
+    for (const auto& [key, record] : records) {
+      auto parsed = policy::Policy::Parse(record.document, policy::PolicyKind::kIdentityPolicy);
+      if (!parsed.ok()) {
+        // Refuse rather than evaluate without it: a missing policy could be a Deny.
+        return InternalError("stored policy " + record.name + " of " + kind->noun + " " +
+                             entity->name + " does not parse: " + parsed.status().message());
+      }
+      policies->push_back(std::move(parsed).value());
+    }
+    loaded = Impl::CachedPolicies{entity->id, std::move(policies)};
+    return Status::Ok();
+  }));
+  {
+    std::lock_guard lock(impl_->cache_mu_);
+    if (impl_->generation_ == generation) {
+      if (impl_->policies_.size() >= impl_->options_.max_cached_credentials) {
+        impl_->policies_.clear();
+      }
+      impl_->policies_.insert_or_assign(cache_key, loaded);
+    }
+  }
+  if (loaded.id.empty() || loaded.id != expected_id) return impl_->no_policies_;
+  return loaded.policies;
+}
+
+Result<std::string> IdentityService::TrustPolicyOf(std::string_view role_arn) {
+  std::string policy;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto role, impl_->FindRoleByArn(tx, role_arn));
+    if (!role) return errors::NoSuchRole(LastSegment(role_arn));
+    policy = std::move(role->trust_policy);
+    return Status::Ok();
+  }));
+  return policy;
+}
+
+Result<std::string> IdentityService::ArnOfUser(std::string_view user_name) {
+  std::string arn = impl_->UserArn("/", user_name);
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto user, impl_->FindUser(tx, user_name));
+    if (user) arn = impl_->UserArn(user->path, user->name);
+    return Status::Ok();
+  }));
+  return arn;
+}
+
+Result<std::string> IdentityService::ArnOfRole(std::string_view role_name) {
+  std::string arn = impl_->RoleArn("/", role_name);
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto role, impl_->FindRole(tx, role_name));
+    if (role) arn = impl_->RoleArn(role->path, role->name);
+    return Status::Ok();
+  }));
+  return arn;
+}
+
+Result<std::string> IdentityService::TargetUserArn(const Principal& caller,
+                                                   const std::optional<std::string>& user_name) {
+  if (user_name) return ArnOfUser(*user_name);
+  ASSIGN_OR_RETURN(std::optional<std::string> own, Impl::CallerUserName(caller));
+  (void)own;
+  return caller.arn;  // the IAM user's own ARN, or the root's
+}
+
+std::string IdentityService::UserArn(std::string_view path, std::string_view user_name) const {
+  return impl_->UserArn(path, user_name);
+}
+std::string IdentityService::RoleArn(std::string_view path, std::string_view role_name) const {
+  return impl_->RoleArn(path, role_name);
+}
+
+// ---- users ------------------------------------------------------------------------------
+
+Result<User> IdentityService::CreateUser(const CreateUserRequest& req) {
+  errors::Validation v;
+  ValidateNewUserName(v, req.user_name);
+  ValidatePath(v, req.path);
+  RETURN_IF_ERROR(v.ToStatus());
+  UserRecord r;
+  r.name = req.user_name;
+  r.path = req.path.value_or("/");
+  r.created = impl_->clock_.Now();
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto existing, tx.Get(kUsersTable, Lower(r.name)));
+    if (existing) return errors::UserExists(r.name);
+    int limit = impl_->options_.max_users;
+    ASSIGN_OR_RETURN(auto users, tx.Scan(kUsersTable, "", "", static_cast<size_t>(limit) + 1));
+    if (users.size() >= static_cast<size_t>(limit)) {
+      return errors::QuotaExceeded("UsersPerAccount", limit);
+    }
+    r.id = impl_->NewId("AIDA", kUniqueIdRandomChars);
+    return tx.Put(kUsersTable, Lower(r.name), EncodeUserRecord(r));
+  }));
+  impl_->Invalidate();  // a cached "no such user" for this name
+  return impl_->ToUser(r);
+}
+
+Result<User> IdentityService::GetUser(const Principal& caller,
+                                      const std::optional<std::string>& user_name) {
+  std::optional<std::string> name = user_name;
+  if (name) {
+    errors::Validation v;
+    ValidateUserName(v, *name);
+    RETURN_IF_ERROR(v.ToStatus());
+  } else {
+    ASSIGN_OR_RETURN(name, Impl::CallerUserName(caller));
+  }
+  User out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    if (name) {
+      ASSIGN_OR_RETURN(UserRecord r, impl_->LoadUser(tx, *name));
+      out = impl_->ToUser(r);
+      return Status::Ok();
+    }
+    // The root, as AWS shows it: its account id, its ARN, the account's creation.
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kAccountTable, kAccountKey));
+    if (!stored) return InternalError("the account is not initialized");
+    ASSIGN_OR_RETURN(AccountRecord account, DecodeAccountRecord(*stored));
+    out.user_id = impl_->options_.account_id;
+    out.arn = Principal::Root(impl_->options_.account_id).arn;
+    out.create_date = account.created;
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<ListUsersResult> IdentityService::ListUsers(const std::optional<std::string>& path_prefix,
+                                                   const Page& page) {
+  errors::Validation v;
+  ValidatePathPrefix(v, path_prefix);
+  RETURN_IF_ERROR(v.ToStatus());
+  ASSIGN_OR_RETURN(size_t size, PageSize(page));
+  ListUsersResult out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    auto decode = [&](std::string_view value) -> Result<User> {
+      ASSIGN_OR_RETURN(UserRecord r, DecodeUserRecord(value));
+      return impl_->ToUser(r);
+    };
+    return impl_->ListPage(tx, kUsersTable, path_prefix, page, size, decode, out.users,
+                           out.is_truncated, out.marker);
+  }));
+  return out;
+}
+
+Status IdentityService::DeleteUser(std::string_view user_name) {
+  errors::Validation v;
+  ValidateUserName(v, user_name);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(UserRecord user, impl_->LoadUser(tx, user_name));
+    const std::string key = Lower(user.name);
+    ASSIGN_OR_RETURN(auto keys, tx.Scan(kOwnerKeysTable, key + "/", "", 1));
+    if (!keys.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must delete access keys first.");
+    }
+    ASSIGN_OR_RETURN(auto policies, tx.Scan(kUserPoliciesTable, key + "/", "", 1));
+    if (!policies.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
+    }
+    return tx.Delete(kUsersTable, key);
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+// ---- access keys ------------------------------------------------------------------------
+
+namespace {
+Status ValidateOptionalUserName(const std::optional<std::string>& user_name) {
+  errors::Validation v;
+  if (user_name) ValidateUserName(v, *user_name);
+  return v.ToStatus();
+}
+}  // namespace
+
+Result<NewAccessKey> IdentityService::CreateAccessKey(const Principal& caller,
+                                                      const std::optional<std::string>& user_name) {
+  RETURN_IF_ERROR(ValidateOptionalUserName(user_name));
+  std::optional<NewAccessKey> out;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
+    ASSIGN_OR_RETURN(out, impl_->AddAccessKey(tx, owner));
+    return Status::Ok();
+  }));
+  impl_->Invalidate();
+  return std::move(*out);
+}
+
+Result<ListAccessKeysResult> IdentityService::ListAccessKeys(
+    const Principal& caller, const std::optional<std::string>& user_name, const Page& page) {
+  RETURN_IF_ERROR(ValidateOptionalUserName(user_name));
+  ASSIGN_OR_RETURN(size_t size, PageSize(page));
+  ListAccessKeysResult out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
+    std::string prefix = owner.key + "/";
+    std::string after = page.marker ? prefix + *page.marker : "";
+    ASSIGN_OR_RETURN(auto index, tx.Scan(kOwnerKeysTable, prefix, after, size + 1));
+    out.is_truncated = index.size() > size;
+    if (out.is_truncated) index.resize(size);
+    for (const auto& e : index) {
+      std::string id = e.key.substr(prefix.size());
+      ASSIGN_OR_RETURN(auto stored, tx.Get(kAccessKeysTable, id));
+      if (!stored) return DataLossError("access key index names a missing key " + id);
+      ASSIGN_OR_RETURN(AccessKeyRecord k, DecodeAccessKeyRecord(*stored));
+      out.access_key_metadata.push_back(Impl::ToMetadata(k));
+    }
+    if (out.is_truncated) out.marker = out.access_key_metadata.back().access_key_id;
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status IdentityService::UpdateAccessKey(const Principal& caller,
+                                        const std::optional<std::string>& user_name,
+                                        std::string_view access_key_id, std::string_view status) {
+  errors::Validation v;
+  if (user_name) ValidateUserName(v, *user_name);
+  ValidateAccessKeyId(v, access_key_id);
+  v.Enum("status", status, {"Active", "Inactive", "Expired"});
+  RETURN_IF_ERROR(v.ToStatus());
+  if (status == "Expired") {
+    return errors::ValidationError("An access key's status can only be set to Active or Inactive.");
+  }
+  const bool active = status == "Active";
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
+    ASSIGN_OR_RETURN(AccessKeyRecord key, Impl::LoadOwnedKey(tx, owner, access_key_id));
+    key.active = active;
+    return tx.Put(kAccessKeysTable, key.id, EncodeAccessKeyRecord(key));
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+Status IdentityService::DeleteAccessKey(const Principal& caller,
+                                        const std::optional<std::string>& user_name,
+                                        std::string_view access_key_id) {
+  errors::Validation v;
+  if (user_name) ValidateUserName(v, *user_name);
+  ValidateAccessKeyId(v, access_key_id);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
+    ASSIGN_OR_RETURN(AccessKeyRecord key, Impl::LoadOwnedKey(tx, owner, access_key_id));
+    RETURN_IF_ERROR(tx.Delete(kAccessKeysTable, key.id));
+    return tx.Delete(kOwnerKeysTable, Impl::OwnerIndexKey(owner.key, key.id));
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+// ---- roles ------------------------------------------------------------------------------
+
+namespace {
+void ValidateMaxSessionDuration(errors::Validation& v, const std::optional<int>& seconds) {
+  if (seconds) v.Range("maxSessionDuration", *seconds, kMinRoleMaxSession, kMaxSessionDuration);
+}
+}  // namespace
+
+Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
+  errors::Validation v;
+  ValidateRoleName(v, req.role_name);
+  ValidatePath(v, req.path);
+  ValidatePolicyDocument(v, "assumeRolePolicyDocument", req.assume_role_policy_document);
+  if (req.description) {
+    v.Length("description", *req.description, 0, 1000);
+    v.Pattern("description", *req.description, DescriptionMatches(*req.description),
+              kDescriptionPattern);
+  }
+  ValidateMaxSessionDuration(v, req.max_session_duration);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckPolicy(req.assume_role_policy_document, policy::PolicyKind::kTrustPolicy));
+  if (PolicySize(req.assume_role_policy_document) > impl_->options_.max_trust_policy_size) {
+    return errors::QuotaExceeded("ACLSizePerRole",
+                                 static_cast<long long>(impl_->options_.max_trust_policy_size));
+  }
+  RoleRecord r;
+  r.name = req.role_name;
+  r.path = req.path.value_or("/");
+  r.created = impl_->clock_.Now();
+  r.trust_policy = req.assume_role_policy_document;
+  r.description = req.description;
+  r.max_session_duration = req.max_session_duration.value_or(kDefaultSessionDuration);
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto existing, tx.Get(kRolesTable, Lower(r.name)));
+    if (existing) return errors::RoleExists(r.name);
+    int limit = impl_->options_.max_roles;
+    ASSIGN_OR_RETURN(auto roles, tx.Scan(kRolesTable, "", "", static_cast<size_t>(limit) + 1));
+    if (roles.size() >= static_cast<size_t>(limit)) {
+      return errors::QuotaExceeded("RolesPerAccount", limit);
+    }
+    r.id = impl_->NewId("AROA", kUniqueIdRandomChars);
+    return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
+  }));
+  impl_->Invalidate();  // a cached "no such role" for this name
+  return impl_->ToRole(r);
+}
+
+Result<Role> IdentityService::GetRole(std::string_view role_name) {
+  errors::Validation v;
+  ValidateRoleName(v, role_name);
+  RETURN_IF_ERROR(v.ToStatus());
+  Role out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
+    out = impl_->ToRole(r);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<ListRolesResult> IdentityService::ListRoles(const std::optional<std::string>& path_prefix,
+                                                   const Page& page) {
+  errors::Validation v;
+  ValidatePathPrefix(v, path_prefix);
+  RETURN_IF_ERROR(v.ToStatus());
+  ASSIGN_OR_RETURN(size_t size, PageSize(page));
+  ListRolesResult out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    auto decode = [&](std::string_view value) -> Result<Role> {
+      ASSIGN_OR_RETURN(RoleRecord r, DecodeRoleRecord(value));
+      return impl_->ToRole(r);
+    };
+    return impl_->ListPage(tx, kRolesTable, path_prefix, page, size, decode, out.roles,
+                           out.is_truncated, out.marker);
+  }));
+  return out;
+}
+
+Status IdentityService::UpdateAssumeRolePolicy(std::string_view role_name,
+                                               std::string_view policy_document) {
+  errors::Validation v;
+  ValidateRoleName(v, role_name);
+  ValidatePolicyDocument(v, "policyDocument", policy_document);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckPolicy(policy_document, policy::PolicyKind::kTrustPolicy));
+  if (PolicySize(policy_document) > impl_->options_.max_trust_policy_size) {
+    return errors::QuotaExceeded("ACLSizePerRole",
+                                 static_cast<long long>(impl_->options_.max_trust_policy_size));
+  }
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
+    r.trust_policy = std::string(policy_document);
+    return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+Status IdentityService::DeleteRole(std::string_view role_name) {
+  errors::Validation v;
+  ValidateRoleName(v, role_name);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(RoleRecord role, impl_->LoadRole(tx, role_name));
+    const std::string key = Lower(role.name);
+    ASSIGN_OR_RETURN(auto policies, tx.Scan(kRolePoliciesTable, key + "/", "", 1));
+    if (!policies.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
+    }
+    return tx.Delete(kRolesTable, key);
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+// ---- inline policies ----------------------------------------------------------------------
+
+Status IdentityService::PutUserPolicy(std::string_view user_name, std::string_view policy_name,
+                                      std::string_view policy_document) {
+  return impl_->PutPolicy(kUserKind, user_name, policy_name, policy_document);
+}
+Result<InlinePolicy> IdentityService::GetUserPolicy(std::string_view user_name,
+                                                    std::string_view policy_name) {
+  return impl_->GetPolicy(kUserKind, user_name, policy_name);
+}
+Result<ListPolicyNamesResult> IdentityService::ListUserPolicies(std::string_view user_name,
+                                                                const Page& page) {
+  return impl_->ListPolicies(kUserKind, user_name, page);
+}
+Status IdentityService::DeleteUserPolicy(std::string_view user_name, std::string_view policy_name) {
+  return impl_->DeletePolicy(kUserKind, user_name, policy_name);
+}
+
+Status IdentityService::PutRolePolicy(std::string_view role_name, std::string_view policy_name,
+                                      std::string_view policy_document) {
+  return impl_->PutPolicy(kRoleKind, role_name, policy_name, policy_document);
+}
+Result<InlinePolicy> IdentityService::GetRolePolicy(std::string_view role_name,
+                                                    std::string_view policy_name) {
+  return impl_->GetPolicy(kRoleKind, role_name, policy_name);
+}
+Result<ListPolicyNamesResult> IdentityService::ListRolePolicies(std::string_view role_name,
+                                                                const Page& page) {
+  return impl_->ListPolicies(kRoleKind, role_name, page);
+}
+Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string_view policy_name) {
+  return impl_->DeletePolicy(kRoleKind, role_name, policy_name);
+}
+
+// ---- STS ------------------------------------------------------------------------------------
+
+Result<AssumeRoleResult> IdentityService::AssumeRole(const Principal& caller,
+                                                     const AssumeRoleRequest& req) {
+  errors::Validation v;
+  v.Length("roleArn", req.role_arn, 20, 2048);
+  v.Length("roleSessionName", req.role_session_name, 2, 64);
+  v.Pattern("roleSessionName", req.role_session_name,
+            AllCodePoints(req.role_session_name, IsNameChar), kSessionNamePattern);
+  if (req.duration_seconds) {
+    v.Range("durationSeconds", *req.duration_seconds, kMinSessionDuration, kMaxSessionDuration);
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  // STS refuses the root before any policy is evaluated.
+  if (caller.type == PrincipalType::kRoot) {
+    return errors::AccessDenied("Roles may not be assumed by root accounts.");
+  }
+  const int duration = req.duration_seconds.value_or(kDefaultSessionDuration);
+  if (caller.type == PrincipalType::kAssumedRole && duration > kRoleChainingLimit) {
+    return errors::ValidationError(
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+        "role chaining.");
+  }
+
+  AssumeRoleResult out;
+  SessionRecord s;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto role, impl_->FindRoleByArn(tx, req.role_arn));
+    if (!role) {
+      // As AWS: a role that does not exist is not distinguished from a refusal.
+      return errors::AccessDenied(
+          "User: " + caller.arn +
+          " is not authorized to perform: sts:AssumeRole on resource: " + req.role_arn);
+    }
+    if (duration > role->max_session_duration) {
+      return errors::ValidationError(
+          "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
+    }
+    const TimePoint now = impl_->clock_.Now();
+    ASSIGN_OR_RETURN(s.id, impl_->NewAccessKeyId(tx, "ASIA"));
+    s.role_arn = req.role_arn;
+    s.role_id = role->id;
+    s.session_name = req.role_session_name;
+    s.source_arn = caller.arn;
+    s.created = now;
+    // Whole seconds, as the Expiration the client sees.
+    s.expiration = std::chrono::floor<std::chrono::seconds>(now) + std::chrono::seconds(duration);
+    out.secret_access_key = impl_->NewSecretText(kSecretAccessKeyChars);
+    out.session_token = impl_->NewSecretText(kSessionTokenChars);
+    s.token_sha256 = crypto::Sha256(crypto::RevealSecret(out.session_token));
+    ASSIGN_OR_RETURN(s.sealed_secret,
+                     impl_->vault_.Seal(SessionSealContext(s.id), out.secret_access_key));
+    return tx.Put(kSessionsTable, s.id, EncodeSessionRecord(s));
+  }));
+  Principal session = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
+  out.assumed_role_arn = session.arn;
+  out.assumed_role_id = session.user_id;
+  out.access_key_id = s.id;
+  out.expiration = s.expiration;
+  return out;
+}
+
+Result<int> IdentityService::RunScheduledWork() {
+  const TimePoint cutoff = impl_->clock_.Now() - impl_->options_.expired_session_retention;
+  int removed = 0;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    removed = 0;
+    ASSIGN_OR_RETURN(auto sessions, tx.Scan(kSessionsTable, "", "", 0));
+    for (const auto& e : sessions) {
+      ASSIGN_OR_RETURN(SessionRecord s, DecodeSessionRecord(e.value));
+      if (s.expiration > cutoff) continue;
+      RETURN_IF_ERROR(tx.Delete(kSessionsTable, e.key));
+      ++removed;
+    }
+    return Status::Ok();
+  }));
+  if (removed > 0) impl_->Invalidate();
+  return removed;
+}
+
+}  // namespace coffer::iam

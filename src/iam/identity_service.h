@@ -1,0 +1,174 @@
+#pragma once
+// IdentityService: the IAM and STS engine. IAM users with long-term access
+// keys, roles with trust policies, inline identity policies of users and
+// roles, the account root's access keys, and STS sessions (AssumeRole), with
+// AWS IAM's and STS's semantics, limits and error texts (errors.h).
+//
+// The engine does no authentication and no authorization: api/ authenticates
+// every request with FindCredential(), gathers the caller's policies with
+// IdentityPoliciesOf() and a role's trust policy with TrustPolicyOf(), decides
+// with policy/, and only then calls an operation. Operations that act on "the
+// caller" when a request names no user (GetUser, the access key operations)
+// take the authenticated caller.
+//
+// State lives in the StateStore; secret access keys are sealed by the Vault
+// and of a session token only the SHA-256 is kept. Time comes from the Clock:
+// sessions expire at their Expiration, and RunScheduledWork() removes them once
+// they have been expired for IamOptions::expired_session_retention.
+//
+// FindCredential() and IdentityPoliciesOf() run on every request: they answer
+// from an in-memory cache that every change made through this object clears.
+// (Changes made by another process sharing the store are not seen until then:
+// run one IdentityService per store.)
+//
+// Thread safety: all methods may be called concurrently.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "iam/types.h"
+#include "policy/evaluate.h"
+#include "policy/policy.h"
+#include "state/root_key.h"
+#include "state/state_store.h"
+
+namespace coffer::iam {
+
+struct IamOptions {
+  std::string account_id = "111122223333";
+  std::string region = "us-east-1";
+  // AWS IAM's default quotas and sizes.
+  int max_users = 5000;                 // UsersPerAccount
+  int max_roles = 1000;                 // RolesPerAccount
+  int max_access_keys_per_user = 2;     // AccessKeysPerUser (also the root's)
+  size_t max_user_policy_size = 2048;   // all inline policies of a user, whitespace excluded
+  size_t max_role_policy_size = 10240;  // all inline policies of a role, whitespace excluded
+  size_t max_trust_policy_size = 2048;  // ACLSizePerRole, whitespace excluded
+  // An expired session keeps answering ExpiredToken (so SDKs refresh) for this
+  // long before RunScheduledWork() removes it; then its key is unknown.
+  Duration expired_session_retention = std::chrono::hours(1);
+  // Entries of the authentication cache before it is cleared.
+  size_t max_cached_credentials = 10000;
+};
+
+class IdentityService {
+ public:
+  // Errors: kInvalidArgument for options that are not valid.
+  static Result<std::unique_ptr<IdentityService>> Create(IamOptions options,
+                                                         state::StateStore& store,
+                                                         const state::Vault& vault, Clock& clock,
+                                                         Random& random);
+  ~IdentityService();
+
+  const IamOptions& options() const;
+
+  // On the first call for a store, creates the account and the account root's
+  // access key and returns it: the only time its secret is shown. Later calls,
+  // in this process or after a restart, return nullopt.
+  Result<std::optional<NewAccessKey>> InitializeAccount();
+
+  // ---- authentication and authorization (api/) --------------------------------
+
+  // The access key `access_key_id`: kNotFound (no error name) when there is no
+  // such key, or no longer such a session. Root keys give Principal::Root, user
+  // keys Principal::IamUser, session keys Principal::AssumedRole.
+  Result<Credential> FindCredential(std::string_view access_key_id);
+  // The parsed inline policies of an IAM user, or of the role of a session;
+  // empty for the root, services, and entities that no longer exist (or were
+  // deleted and created again: the principal's unique id must match).
+  Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityPoliciesOf(
+      const policy::Principal& principal);
+  // The trust policy of the role `role_arn` names (the ARN must be the role's,
+  // path included): NoSuchEntity (kNotFound) when there is none.
+  Result<std::string> TrustPolicyOf(std::string_view role_arn);
+
+  // ARNs for authorizing a request that names a user or role: that of the
+  // existing entity (with its path), or with path "/" when there is none.
+  Result<std::string> ArnOfUser(std::string_view user_name);
+  Result<std::string> ArnOfRole(std::string_view role_name);
+  // The user an access key request acts on: `user_name`'s ARN, or when absent
+  // the caller's own (an IAM user's or the root's). Other callers must name a
+  // user: ValidationError "Must specify userName when calling with non-User
+  // credentials".
+  Result<std::string> TargetUserArn(const policy::Principal& caller,
+                                    const std::optional<std::string>& user_name);
+  std::string UserArn(std::string_view path, std::string_view user_name) const;
+  std::string RoleArn(std::string_view path, std::string_view role_name) const;
+
+  // ---- users ---------------------------------------------------------------------
+
+  Result<User> CreateUser(const CreateUserRequest& request);
+  // Without a name: the caller (an IAM user, or the root as AWS shows it).
+  Result<User> GetUser(const policy::Principal& caller,
+                       const std::optional<std::string>& user_name);
+  Result<ListUsersResult> ListUsers(const std::optional<std::string>& path_prefix,
+                                    const Page& page);
+  // DeleteConflict while the user has access keys or inline policies.
+  Status DeleteUser(std::string_view user_name);
+
+  // ---- access keys (without a user name: the caller's, as TargetUserArn) ------------
+
+  Result<NewAccessKey> CreateAccessKey(const policy::Principal& caller,
+                                       const std::optional<std::string>& user_name);
+  Result<ListAccessKeysResult> ListAccessKeys(const policy::Principal& caller,
+                                              const std::optional<std::string>& user_name,
+                                              const Page& page);
+  // `status`: "Active" or "Inactive".
+  Status UpdateAccessKey(const policy::Principal& caller,
+                         const std::optional<std::string>& user_name,
+                         std::string_view access_key_id, std::string_view status);
+  Status DeleteAccessKey(const policy::Principal& caller,
+                         const std::optional<std::string>& user_name,
+                         std::string_view access_key_id);
+
+  // ---- roles -----------------------------------------------------------------------
+
+  Result<Role> CreateRole(const CreateRoleRequest& request);
+  Result<Role> GetRole(std::string_view role_name);
+  Result<ListRolesResult> ListRoles(const std::optional<std::string>& path_prefix,
+                                    const Page& page);
+  Status UpdateAssumeRolePolicy(std::string_view role_name, std::string_view policy_document);
+  // DeleteConflict while the role has inline policies. Its sessions stay valid
+  // until they expire, with no policies.
+  Status DeleteRole(std::string_view role_name);
+
+  // ---- inline policies ---------------------------------------------------------------
+
+  Status PutUserPolicy(std::string_view user_name, std::string_view policy_name,
+                       std::string_view policy_document);
+  Result<InlinePolicy> GetUserPolicy(std::string_view user_name, std::string_view policy_name);
+  Result<ListPolicyNamesResult> ListUserPolicies(std::string_view user_name, const Page& page);
+  Status DeleteUserPolicy(std::string_view user_name, std::string_view policy_name);
+
+  Status PutRolePolicy(std::string_view role_name, std::string_view policy_name,
+                       std::string_view policy_document);
+  Result<InlinePolicy> GetRolePolicy(std::string_view role_name, std::string_view policy_name);
+  Result<ListPolicyNamesResult> ListRolePolicies(std::string_view role_name, const Page& page);
+  Status DeleteRolePolicy(std::string_view role_name, std::string_view policy_name);
+
+  // ---- STS -----------------------------------------------------------------------------
+
+  // Issues temporary credentials for the role. The caller must already be
+  // authorized (trust policy); a root caller is refused ("Roles may not be
+  // assumed by root accounts."), as is a role that does not exist (AccessDenied,
+  // as AWS). DurationSeconds is capped by the role's MaxSessionDuration, and to
+  // one hour when the caller is itself a role session (role chaining).
+  Result<AssumeRoleResult> AssumeRole(const policy::Principal& caller,
+                                      const AssumeRoleRequest& request);
+
+  // Removes sessions expired for longer than expired_session_retention as of the
+  // clock's now; returns how many.
+  Result<int> RunScheduledWork();
+
+ private:
+  class Impl;
+  explicit IdentityService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coffer::iam

@@ -1,0 +1,182 @@
+#include "iam/records.h"
+
+#include <nlohmann/json.hpp>
+#include <type_traits>
+
+namespace coffer::iam {
+namespace {
+
+using Json = nlohmann::json;
+
+Status Corrupt(std::string_view what) {
+  return DataLossError("stored " + std::string(what) + " record is damaged");
+}
+
+Result<Json> ParseObject(std::string_view text, std::string_view what) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return Corrupt(what);
+  return j;
+}
+
+// Reads `j[name]` as T into `out`; false when absent or of another type.
+template <typename T>
+bool Get(const Json& j, const char* name, T& out) {
+  auto it = j.find(name);
+  if (it == j.end()) return false;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) return false;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!it->is_boolean()) return false;
+  } else {
+    if (!it->is_number_integer()) return false;
+  }
+  out = it->get<T>();
+  return true;
+}
+
+bool GetTime(const Json& j, const char* name, TimePoint& out) {
+  int64_t ms = 0;
+  if (!Get(j, name, ms)) return false;
+  out = FromEpochMillis(ms);
+  return true;
+}
+
+bool GetBase64(const Json& j, const char* name, Bytes& out) {
+  std::string text;
+  if (!Get(j, name, text)) return false;
+  auto decoded = Base64Decode(text);
+  if (!decoded.ok()) return false;
+  out = std::move(decoded).value();
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeAccountRecord(const AccountRecord& r) {
+  return Json{{"created", EpochMillis(r.created)}}.dump();
+}
+
+Result<AccountRecord> DecodeAccountRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "account"));
+  AccountRecord r;
+  if (!GetTime(j, "created", r.created)) return Corrupt("account");
+  return r;
+}
+
+std::string EncodeUserRecord(const UserRecord& r) {
+  return Json{{"name", r.name}, {"path", r.path}, {"id", r.id}, {"created", EpochMillis(r.created)}}
+      .dump();
+}
+
+Result<UserRecord> DecodeUserRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "user"));
+  UserRecord r;
+  if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
+      !GetTime(j, "created", r.created)) {
+    return Corrupt("user");
+  }
+  return r;
+}
+
+std::string EncodeRoleRecord(const RoleRecord& r) {
+  Json j = {{"name", r.name},
+            {"path", r.path},
+            {"id", r.id},
+            {"created", EpochMillis(r.created)},
+            {"trust_policy", r.trust_policy},
+            {"max_session_duration", r.max_session_duration}};
+  if (r.description) j["description"] = *r.description;
+  return j.dump();
+}
+
+Result<RoleRecord> DecodeRoleRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "role"));
+  RoleRecord r;
+  if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
+      !GetTime(j, "created", r.created) || !Get(j, "trust_policy", r.trust_policy) ||
+      !Get(j, "max_session_duration", r.max_session_duration)) {
+    return Corrupt("role");
+  }
+  std::string description;
+  if (Get(j, "description", description)) r.description = std::move(description);
+  return r;
+}
+
+std::string EncodeAccessKeyRecord(const AccessKeyRecord& r) {
+  return Json{{"id", r.id},
+              {"owner", r.owner},
+              {"active", r.active},
+              {"created", EpochMillis(r.created)},
+              {"sealed_secret", Base64Encode(r.sealed_secret)}}
+      .dump();
+}
+
+Result<AccessKeyRecord> DecodeAccessKeyRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "access key"));
+  AccessKeyRecord r;
+  if (!Get(j, "id", r.id) || !Get(j, "owner", r.owner) || !Get(j, "active", r.active) ||
+      !GetTime(j, "created", r.created) || !GetBase64(j, "sealed_secret", r.sealed_secret)) {
+    return Corrupt("access key");
+  }
+  return r;
+}
+
+std::string EncodePolicyRecord(const PolicyRecord& r) {
+  return Json{{"name", r.name}, {"document", r.document}}.dump();
+}
+
+Result<PolicyRecord> DecodePolicyRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "inline policy"));
+  PolicyRecord r;
+  if (!Get(j, "name", r.name) || !Get(j, "document", r.document)) {
+    return Corrupt("inline policy");
+  }
+  return r;
+}
+
+std::string EncodeSessionRecord(const SessionRecord& r) {
+  return Json{{"id", r.id},
+              {"role_arn", r.role_arn},
+              {"role_id", r.role_id},
+              {"session_name", r.session_name},
+              {"source_arn", r.source_arn},
+              {"created", EpochMillis(r.created)},
+              {"expiration", EpochMillis(r.expiration)},
+              {"token_sha256", HexEncode(r.token_sha256)},
+              {"sealed_secret", Base64Encode(r.sealed_secret)}}
+      .dump();
+}
+
+Result<SessionRecord> DecodeSessionRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "session"));
+  SessionRecord r;
+  std::string token_hex;
+  if (!Get(j, "id", r.id) || !Get(j, "role_arn", r.role_arn) || !Get(j, "role_id", r.role_id) ||
+      !Get(j, "session_name", r.session_name) || !Get(j, "source_arn", r.source_arn) ||
+      !GetTime(j, "created", r.created) || !GetTime(j, "expiration", r.expiration) ||
+      !Get(j, "token_sha256", token_hex) || !GetBase64(j, "sealed_secret", r.sealed_secret)) {
+    return Corrupt("session");
+  }
+  auto token = HexDecode(token_hex);
+  if (!token.ok() || token->size() != 32) return Corrupt("session");
+  r.token_sha256 = std::move(token).value();
+  return r;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string AccessKeySealContext(std::string_view access_key_id) {
+  return "iam/access-key/" + std::string(access_key_id);
+}
+
+std::string SessionSealContext(std::string_view access_key_id) {
+  return "sts/session/" + std::string(access_key_id);
+}
+
+}  // namespace coffer::iam

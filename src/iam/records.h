@@ -1,0 +1,111 @@
+#pragma once
+// The persistent records of the IAM and STS engine and their encoding in the
+// state store. Private to iam/.
+//
+// IAM names (users, roles, inline policies) are unique without regard to case,
+// as in AWS; tables are keyed by the lower-case name and records keep the name
+// as created.
+//
+// Tables (state store namespaces):
+//   iam.account           "account"                 AccountRecord (JSON)
+//   iam.users             <lower user>              UserRecord (JSON)
+//   iam.roles             <lower role>              RoleRecord (JSON)
+//   iam.access_keys       <AKIA…>                   AccessKeyRecord (JSON, secret sealed)
+//   iam.owner_keys        <owner>/<AKIA…>           "" (index: a user's keys; owner
+//                                                   ":root" for the account root)
+//   iam.user_policies     <lower user>/<lower name> PolicyRecord (JSON)
+//   iam.role_policies     <lower role>/<lower name> PolicyRecord (JSON)
+//   sts.sessions          <ASIA…>                   SessionRecord (JSON, secret sealed,
+//                                                   only the token's SHA-256)
+//
+// Sealed secrets are bound to their place by the Vault context
+// "iam/access-key/<AKIA…>" or "sts/session/<ASIA…>".
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace coffer::iam {
+
+inline constexpr char kAccountTable[] = "iam.account";
+inline constexpr char kAccountKey[] = "account";
+inline constexpr char kUsersTable[] = "iam.users";
+inline constexpr char kRolesTable[] = "iam.roles";
+inline constexpr char kAccessKeysTable[] = "iam.access_keys";
+inline constexpr char kOwnerKeysTable[] = "iam.owner_keys";
+inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
+inline constexpr char kRolePoliciesTable[] = "iam.role_policies";
+inline constexpr char kSessionsTable[] = "sts.sessions";
+
+// The owner of the account root's access keys in iam.owner_keys (':' is not
+// allowed in user names).
+inline constexpr char kRootOwner[] = ":root";
+
+struct AccountRecord {
+  TimePoint created;
+};
+
+struct UserRecord {
+  std::string name;
+  std::string path;
+  std::string id;  // AIDA…
+  TimePoint created;
+};
+
+struct RoleRecord {
+  std::string name;
+  std::string path;
+  std::string id;  // AROA…
+  TimePoint created;
+  std::string trust_policy;  // verbatim
+  std::optional<std::string> description;
+  int max_session_duration = 3600;
+};
+
+struct AccessKeyRecord {
+  std::string id;     // AKIA…
+  std::string owner;  // the user's name as created, empty for the account root
+  bool active = true;
+  TimePoint created;
+  Bytes sealed_secret;
+};
+
+struct PolicyRecord {
+  std::string name;      // as put
+  std::string document;  // verbatim
+};
+
+struct SessionRecord {
+  std::string id;  // ASIA…
+  std::string role_arn;
+  std::string role_id;  // AROA…
+  std::string session_name;
+  std::string source_arn;  // who assumed the role
+  TimePoint created;
+  TimePoint expiration;
+  Bytes token_sha256;
+  Bytes sealed_secret;
+};
+
+std::string EncodeAccountRecord(const AccountRecord& r);
+Result<AccountRecord> DecodeAccountRecord(std::string_view text);
+std::string EncodeUserRecord(const UserRecord& r);
+Result<UserRecord> DecodeUserRecord(std::string_view text);
+std::string EncodeRoleRecord(const RoleRecord& r);
+Result<RoleRecord> DecodeRoleRecord(std::string_view text);
+std::string EncodeAccessKeyRecord(const AccessKeyRecord& r);
+Result<AccessKeyRecord> DecodeAccessKeyRecord(std::string_view text);
+std::string EncodePolicyRecord(const PolicyRecord& r);
+Result<PolicyRecord> DecodePolicyRecord(std::string_view text);
+std::string EncodeSessionRecord(const SessionRecord& r);
+Result<SessionRecord> DecodeSessionRecord(std::string_view text);
+
+// ASCII lower case (IAM names are ASCII).
+std::string Lower(std::string_view s);
+std::string AccessKeySealContext(std::string_view access_key_id);
+std::string SessionSealContext(std::string_view access_key_id);
+
+}  // namespace coffer::iam

@@ -1,0 +1,166 @@
+#pragma once
+// The typed requests and results of the IAM and STS engine, named and shaped as
+// in AWS IAM's and STS's APIs (botocore's iam-service-2 and sts-service-2
+// models). Optional members are std::optional; absent means "not given".
+// Secret access keys and session tokens are SecretBytes.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "crypto/secret_bytes.h"
+#include "policy/evaluate.h"
+
+namespace coffer::iam {
+
+// ---- users -------------------------------------------------------------------
+
+struct User {
+  // Empty for the account root (GetUser with root credentials names no user).
+  std::string path;       // "/" or "/division/"
+  std::string user_name;  // as created (names compare case-insensitively)
+  std::string user_id;    // AIDA…, or the account id for the root
+  std::string arn;        // arn:aws:iam::ACCT:user/PATH/NAME, or arn:aws:iam::ACCT:root
+  TimePoint create_date;
+};
+
+struct CreateUserRequest {
+  std::string user_name;
+  std::optional<std::string> path;  // default "/"
+};
+
+// Marker and MaxItems of IAM's list operations.
+struct Page {
+  std::optional<std::string> marker;
+  std::optional<int> max_items;  // 1..1000, default 100
+};
+
+struct ListUsersResult {
+  std::vector<User> users;
+  bool is_truncated = false;
+  std::optional<std::string> marker;  // when truncated: pass it to get the next page
+};
+
+// ---- access keys ----------------------------------------------------------------
+
+enum class AccessKeyStatus { kActive, kInactive };
+std::string_view AccessKeyStatusName(AccessKeyStatus s);  // "Active" | "Inactive"
+
+struct AccessKeyMetadata {
+  std::string user_name;  // empty for the account root's keys
+  std::string access_key_id;
+  AccessKeyStatus status = AccessKeyStatus::kActive;
+  TimePoint create_date;
+};
+
+// A new access key: the only time its secret is shown.
+struct NewAccessKey {
+  std::string user_name;  // empty for the account root's keys
+  std::string access_key_id;
+  AccessKeyStatus status = AccessKeyStatus::kActive;
+  crypto::SecretBytes secret_access_key;  // 40 characters
+  TimePoint create_date;
+};
+
+struct ListAccessKeysResult {
+  std::vector<AccessKeyMetadata> access_key_metadata;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ---- roles ----------------------------------------------------------------------
+
+struct Role {
+  std::string path;
+  std::string role_name;
+  std::string role_id;  // AROA…
+  std::string arn;      // arn:aws:iam::ACCT:role/PATH/NAME
+  TimePoint create_date;
+  std::string assume_role_policy_document;  // the trust policy, verbatim
+  std::optional<std::string> description;
+  int max_session_duration = 3600;  // seconds
+};
+
+struct CreateRoleRequest {
+  std::string role_name;
+  std::string assume_role_policy_document;
+  std::optional<std::string> path;
+  std::optional<std::string> description;
+  std::optional<int> max_session_duration;  // 3600..43200, default 3600
+};
+
+struct ListRolesResult {
+  std::vector<Role> roles;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ---- inline policies ---------------------------------------------------------------
+
+// GetUserPolicy / GetRolePolicy: the entity's name as stored, the policy's name
+// and its document verbatim.
+struct InlinePolicy {
+  std::string entity_name;
+  std::string policy_name;
+  std::string policy_document;
+};
+
+struct ListPolicyNamesResult {
+  std::vector<std::string> policy_names;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ---- STS -----------------------------------------------------------------------------
+
+struct AssumeRoleRequest {
+  std::string role_arn;
+  std::string role_session_name;
+  std::optional<int> duration_seconds;  // 900..43200, default 3600
+};
+
+struct AssumeRoleResult {
+  std::string assumed_role_arn;  // arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
+  std::string assumed_role_id;   // AROA…:SESSION
+  std::string access_key_id;     // ASIA…
+  crypto::SecretBytes secret_access_key;
+  crypto::SecretBytes session_token;
+  TimePoint expiration;  // whole seconds
+};
+
+// GetCallerIdentity's result; needs nothing but the caller.
+struct CallerIdentity {
+  std::string user_id;
+  std::string account;
+  std::string arn;
+};
+CallerIdentity GetCallerIdentity(const policy::Principal& caller);
+
+// ---- authentication ------------------------------------------------------------------
+
+// What a temporary key's session token must be; only its SHA-256 is kept.
+class SessionTokenDigest {
+ public:
+  explicit SessionTokenDigest(Bytes sha256) : sha256_(std::move(sha256)) {}
+  // Whether `presented` is the token issued with the key (constant time).
+  bool Matches(std::string_view presented) const;
+
+ private:
+  Bytes sha256_;
+};
+
+// An access key, as the request pipeline needs it to authenticate a request.
+struct Credential {
+  policy::Principal principal;
+  crypto::SecretBytes secret_access_key;
+  // Temporary (ASIA…) keys only: the request must carry the key's session token.
+  std::optional<SessionTokenDigest> session_token;
+  // Temporary keys only. A session past its expiration is still returned (the
+  // pipeline answers ExpiredToken) until RunScheduledWork() removes it.
+  std::optional<TimePoint> expiration;
+  bool active = true;  // false: an Inactive long-term key
+};
+
+}  // namespace coffer::iam

@@ -1,0 +1,117 @@
+#pragma once
+// ServerConfig: the settings of `coffer server`, loaded from four layers, the
+// first that sets a key winning:
+//
+//   command-line flags  >  environment (COFFER_*)  >  TOML file  >  defaults
+//
+// Every key, its flag, its environment variable and its default are listed in
+// docs/config.md. Loading is strict: an unknown key in the file, a value of the
+// wrong type or out of range is an error whose message names the source and
+// the key ("config.toml: listen: …", "COFFER_LISTEN: …", "--listen: …"); so is
+// a combination that would be unsafe (plain HTTP on a non-loopback address,
+// unless explicitly allowed).
+//
+// The passphrase of the passphrase root key provider is read from the
+// environment (COFFER_PASSPHRASE) only, never from a file or a flag, and is
+// kept in a SecretBytes.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "crypto/secret_bytes.h"
+#include "server/http_listener.h"
+
+namespace coffer::server {
+
+// The default listen address: loopback only, an otherwise unused port.
+inline constexpr char kDefaultListen[] = "127.0.0.1:7878";
+
+struct ListenAddress {
+  std::string host;  // "localhost", an IPv4 literal, or an IPv6 literal without brackets
+  uint16_t port = 7878;
+
+  // "127.0.0.1:7878", "[::1]:7878".
+  std::string ToString() const;
+  // True for localhost, 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
+  bool IsLoopback() const;
+};
+
+// "HOST:PORT" where HOST is localhost, an IPv4 literal or a bracketed IPv6
+// literal ("[::1]:7878") and PORT is 0..65535 (0: an ephemeral port).
+Result<ListenAddress> ParseListenAddress(std::string_view text);
+
+enum class RootKeySource {
+  kKeyFile,     // "key-file": a 32-byte file, created on first use (the default)
+  kPassphrase,  // "passphrase": scrypt over COFFER_PASSPHRASE
+};
+
+struct ServerLimits {
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;
+  size_t max_connections = 1024;
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds request_timeout{30};
+  std::chrono::seconds shutdown_timeout{10};
+};
+
+struct ServerConfig {
+  std::string data_dir;  // default: $XDG_DATA_HOME/coffer, else $HOME/.local/share/coffer
+  ListenAddress listen{"127.0.0.1", 7878};
+  std::string account_id = "111122223333";  // 12 digits
+  std::string region = "us-east-1";
+  std::optional<std::string> tls_cert;  // set together with tls_key, or neither
+  std::optional<std::string> tls_key;
+  bool allow_insecure_non_loopback = false;
+  int io_threads = 2;
+  ServerLimits limits;
+  std::string log_level = "info";  // trace, debug, info, warn, error, off
+  RootKeySource root_key = RootKeySource::kKeyFile;
+  std::string root_key_file;       // kKeyFile: default <data_dir>/root.key
+  crypto::SecretBytes passphrase;  // kPassphrase: from COFFER_PASSPHRASE; empty otherwise
+
+  bool tls() const { return tls_cert.has_value(); }
+};
+
+// Values given on the command line; nullopt when the flag is absent. Numbers
+// are validated here (not by the flag parser) so that every source gets the
+// same checks and messages.
+struct ServerFlags {
+  std::optional<std::string> data_dir;              // --data-dir
+  std::optional<std::string> listen;                // --listen
+  std::optional<std::string> account_id;            // --account-id
+  std::optional<std::string> region;                // --region
+  std::optional<std::string> tls_cert;              // --tls-cert
+  std::optional<std::string> tls_key;               // --tls-key
+  std::optional<bool> allow_insecure_non_loopback;  // --allow-insecure-non-loopback
+  std::optional<int64_t> io_threads;                // --io-threads
+  std::optional<std::string> log_level;             // --log-level
+  std::optional<std::string> root_key;              // --root-key
+  std::optional<std::string> root_key_file;         // --root-key-file
+  std::optional<int64_t> max_header_bytes;          // --max-header-bytes
+  std::optional<int64_t> max_body_bytes;            // --max-body-bytes
+  std::optional<int64_t> max_connections;           // --max-connections
+  std::optional<int64_t> idle_timeout_seconds;      // --idle-timeout-seconds
+  std::optional<int64_t> request_timeout_seconds;   // --request-timeout-seconds
+  std::optional<int64_t> shutdown_timeout_seconds;  // --shutdown-timeout-seconds
+};
+
+// Loads the configuration. `config_file` is the TOML file to read (--config);
+// when nullopt, COFFER_CONFIG from `env` names it, and without either no file
+// is read. `env` is the process environment (see ProcessEnvironment()).
+// Errors: kInvalidArgument naming the source and key; kFailedPrecondition when
+// the file cannot be read.
+Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_file,
+                                      const std::map<std::string, std::string>& env,
+                                      const ServerFlags& flags);
+
+// A copy of this process's environment, for LoadServerConfig.
+std::map<std::string, std::string> ProcessEnvironment();
+
+// The listener's options for `config`: address, threads, limits, TLS files.
+HttpListener::Options ListenerOptions(const ServerConfig& config);
+
+}  // namespace coffer::server

@@ -1,0 +1,116 @@
+#include "server/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "common/logging.h"
+#include "crypto/random.h"
+#include "server/http_listener.h"
+#include "server/services.h"
+
+namespace coffer::server {
+namespace {
+
+// How often the scheduler looks for due work (deletions, rotations, expired
+// sessions). Due dates are whole days or hours away; a few seconds of delay is fine.
+constexpr std::chrono::seconds kSchedulerPeriod{5};
+
+// Runs the scheduled work of the services every period until stopped.
+class Scheduler {
+ public:
+  explicit Scheduler(Services& services) : services_(services), thread_([this] { Loop(); }) {}
+  ~Scheduler() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      if (Status s = RunScheduledWork(services_); !s.ok()) {
+        Log().error("scheduled work failed: {}", s.ToString());
+      }
+      lock.lock();
+      cv_.wait_for(lock, kSchedulerPeriod, [this] { return stop_; });
+    }
+  }
+
+  Services& services_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+void PrintRootKey(const ServerConfig& config, const iam::NewAccessKey& key, std::FILE* out) {
+  ByteView secret = RevealSecret(key.secret_access_key);
+  std::fprintf(out,
+               "First start: created account %s (%s) and its root access key.\n"
+               "It is written to %s (mode 0600) and shown here this once:\n"
+               "  aws_access_key_id     = %s\n"
+               "  aws_secret_access_key = %.*s\n"
+               "Use it with: AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s://%s kms "
+               "list-keys\n",
+               config.account_id.c_str(), config.region.c_str(),
+               RootCredentialsPath(config.data_dir).c_str(), key.access_key_id.c_str(),
+               static_cast<int>(secret.size()), reinterpret_cast<const char*>(secret.data()),
+               RootCredentialsPath(config.data_dir).c_str(), config.tls() ? "https" : "http",
+               config.listen.ToString().c_str());
+}
+
+}  // namespace
+
+Status RunServer(const ServerConfig& config, std::FILE* out) {
+  // Block the stop signals in every thread started from here on; this thread
+  // waits for them with sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  crypto::OpenSslRandom random;
+  ServicesOptions options;
+  options.data_dir = config.data_dir;
+  options.account_id = config.account_id;
+  options.region = config.region;
+  if (config.root_key == RootKeySource::kPassphrase) options.passphrase = config.passphrase;
+  if (config.root_key == RootKeySource::kKeyFile) options.root_key_file = config.root_key_file;
+  ASSIGN_OR_RETURN(std::unique_ptr<Services> services, OpenServices(options, clock, random));
+
+  HttpListener::Options listener_options = ListenerOptions(config);
+  listener_options.clock = &clock;
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpListener> listener,
+                   HttpListener::Start(listener_options, services->endpoint->AsHandler()));
+  Scheduler scheduler(*services);
+
+  if (services->new_root_key) PrintRootKey(config, *services->new_root_key, out);
+  std::fprintf(out, "coffer listening on %s://%s\n", listener->secure() ? "https" : "http",
+               ListenAddress{config.listen.host, listener->port()}.ToString().c_str());
+  std::fflush(out);
+  Log().info("listening on {} (data directory {})",
+             ListenAddress{config.listen.host, listener->port()}.ToString(), config.data_dir);
+  listener->SetReady(true);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  Log().info("received {}; stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  listener->SetReady(false);
+  listener->Stop();
+  return Status::Ok();
+}
+
+}  // namespace coffer::server

@@ -1,0 +1,100 @@
+#include "server/services.h"
+
+#include "common/files.h"
+#include "common/logging.h"
+#include "state/root_key.h"
+
+namespace coffer::server {
+namespace {
+
+constexpr std::string_view kServerTable = "server";
+constexpr std::string_view kAccountKey = "account";
+
+// The account id and region are fixed at first start: every ARN stored in the data
+// directory names them.
+Status CheckAccount(state::StateStore& store, const ServicesOptions& options) {
+  std::string wanted = options.account_id + ' ' + options.region;
+  return store.Update([&](state::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, tx.Get(kServerTable, kAccountKey));
+    if (!stored) return tx.Put(kServerTable, kAccountKey, wanted);
+    if (*stored == wanted) return Status::Ok();
+    size_t space = stored->find(' ');
+    return FailedPreconditionError(
+        "the data directory " + options.data_dir + " belongs to account " +
+        stored->substr(0, space) + " in region " + stored->substr(space + 1) +
+        "; it cannot be opened as account " + options.account_id + " in region " + options.region);
+  });
+}
+
+std::string CredentialsFile(const iam::NewAccessKey& key) {
+  ByteView secret = RevealSecret(key.secret_access_key);
+  std::string text =
+      "[default]\naws_access_key_id = " + key.access_key_id + "\naws_secret_access_key = ";
+  text.append(reinterpret_cast<const char*>(secret.data()), secret.size());
+  text += '\n';
+  return text;
+}
+
+}  // namespace
+
+Services::~Services() = default;
+
+std::string RootCredentialsPath(const std::string& data_dir) {
+  return data_dir + "/root-credentials";
+}
+
+Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, Clock& clock,
+                                               Random& random) {
+  if (options.data_dir.empty()) return InvalidArgumentError("no data directory given");
+  RETURN_IF_ERROR(EnsureDirectory(options.data_dir, 0700));
+  auto s = std::make_unique<Services>();
+  ASSIGN_OR_RETURN(s->store, state::SqliteStateStore::Open(options.data_dir + "/state.db"));
+  if (options.passphrase) {
+    s->root_key = std::make_unique<state::PassphraseRootKeyProvider>(*options.passphrase, random);
+  } else {
+    s->root_key = std::make_unique<state::KeyFileRootKeyProvider>(
+        options.root_key_file.empty() ? options.data_dir + "/root.key" : options.root_key_file,
+        random);
+  }
+  ASSIGN_OR_RETURN(s->vault, state::Vault::Open(*s->store, *s->root_key, random));
+  RETURN_IF_ERROR(CheckAccount(*s->store, options));
+
+  kms::KmsOptions kms_options;
+  kms_options.account_id = options.account_id;
+  kms_options.region = options.region;
+  ASSIGN_OR_RETURN(s->kms,
+                   kms::KeyService::Create(kms_options, *s->store, *s->vault, clock, random));
+  iam::IamOptions iam_options;
+  iam_options.account_id = options.account_id;
+  iam_options.region = options.region;
+  ASSIGN_OR_RETURN(s->iam,
+                   iam::IdentityService::Create(iam_options, *s->store, *s->vault, clock, random));
+  api::EndpointOptions endpoint_options;
+  endpoint_options.account_id = options.account_id;
+  endpoint_options.region = options.region;
+  ASSIGN_OR_RETURN(s->endpoint,
+                   api::Endpoint::Create(endpoint_options, *s->kms, *s->iam, clock, random));
+
+  // First start: the root access key, written once where the aws CLI can read it.
+  // The file is written before anything is printed, so a crash in between leaves
+  // the key on disk, never only on a terminal.
+  ASSIGN_OR_RETURN(s->new_root_key, s->iam->InitializeAccount());
+  if (s->new_root_key) {
+    RETURN_IF_ERROR(WriteFileAtomically(RootCredentialsPath(options.data_dir),
+                                        CredentialsFile(*s->new_root_key), 0600));
+  }
+  return s;
+}
+
+Status RunScheduledWork(Services& services) {
+  ASSIGN_OR_RETURN(kms::ScheduledWorkReport report, services.kms->RunScheduledWork());
+  if (report.keys_deleted > 0 || report.keys_rotated > 0) {
+    Log().info("scheduled work: {} keys deleted, {} keys rotated", report.keys_deleted,
+               report.keys_rotated);
+  }
+  ASSIGN_OR_RETURN(int sessions, services.iam->RunScheduledWork());
+  if (sessions > 0) Log().info("scheduled work: {} expired sessions removed", sessions);
+  return Status::Ok();
+}
+
+}  // namespace coffer::server

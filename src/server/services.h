@@ -1,0 +1,66 @@
+#pragma once
+// The services of one data directory, opened together: the state store, the root
+// of trust (Vault), the KMS engine, IAM/STS and the HTTP endpoint over them.
+// server/ is one of the two places that choose concrete implementations
+// (ARCHITECTURE.md, Layers): SQLite for state, a key file or a passphrase for the
+// root key.
+//
+// Layout of a data directory (created 0700 when missing):
+//   state.db          the state store (SQLite, 0600)
+//   root.key          the root key, when the key-file provider is used (0600)
+//   root-credentials  the account root's access key, written once on first start
+//                     (AWS shared-credentials format, profile [default], 0600)
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/endpoint.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "crypto/secret_bytes.h"
+#include "iam/identity_service.h"
+#include "kms/key_service.h"
+#include "state/root_key.h"
+#include "state/sqlite_state_store.h"
+
+namespace coffer::server {
+
+struct ServicesOptions {
+  std::string data_dir;
+  std::string account_id = "111122223333";
+  std::string region = "us-east-1";
+  // When set, the root key is derived from this passphrase; otherwise it is read
+  // from (or, for a new data directory, created in) DATA_DIR/root.key.
+  std::optional<crypto::SecretBytes> passphrase;
+  // The key file of the key-file provider; empty: DATA_DIR/root.key.
+  std::string root_key_file;
+};
+
+struct Services {
+  std::unique_ptr<state::SqliteStateStore> store;
+  std::unique_ptr<state::RootKeyProvider> root_key;
+  std::unique_ptr<state::Vault> vault;
+  std::unique_ptr<kms::KeyService> kms;
+  std::unique_ptr<iam::IdentityService> iam;
+  std::unique_ptr<api::Endpoint> endpoint;
+  // Set on the first start of a data directory only: the root access key just created
+  // (also written to DATA_DIR/root-credentials). Never logged.
+  std::optional<iam::NewAccessKey> new_root_key;
+
+  ~Services();
+};
+
+// Opens (creating on first start) the data directory. The account id and region of a
+// data directory are fixed at first start; opening it with others is refused.
+Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, Clock& clock,
+                                               Random& random);
+
+// "DATA_DIR/root-credentials".
+std::string RootCredentialsPath(const std::string& data_dir);
+
+// Runs the scheduled work of every service (key deletion and rotation, expiry of
+// temporary credentials) as of the clock's now. Logs what it did.
+Status RunScheduledWork(Services& services);
+
+}  // namespace coffer::server

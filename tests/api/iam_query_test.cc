@@ -1,0 +1,446 @@
+// The IAM Query codec: request bodies decoded into Calls (their decisions),
+// run against a real IdentityService on a temporary SQLite store, and the exact
+// XML replies and errors.
+#include "api/iam_query.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/query.h"
+#include "iam/iam_fixture.h"
+
+namespace coffer::api {
+namespace {
+
+using ::coffer::iam::testing::IamTest;
+using ::coffer::iam::testing::IsError;
+using ::coffer::iam::testing::IsOk;
+using ::coffer::iam::testing::kTrustAccount;
+using ::coffer::iam::testing::Reveal;
+using ::testing::HasSubstr;
+
+constexpr char kXmlns[] = "https://iam.amazonaws.com/doc/2010-05-08/";
+
+// The reply envelope around `result` (nullopt: an operation with no output).
+std::string Envelope(const std::string& op, std::optional<std::string> result) {
+  std::string out = "<" + op + "Response xmlns=\"" + kXmlns + "\">";
+  if (result) out += "<" + op + "Result>" + *result + "</" + op + "Result>";
+  return out + "<ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></" + op +
+         "Response>";
+}
+
+// The text between <tag> and </tag>, the first time it appears.
+std::string Between(const std::string& xml, const std::string& tag) {
+  size_t start = xml.find("<" + tag + ">");
+  size_t end = xml.find("</" + tag + ">");
+  if (start == std::string::npos || end == std::string::npos) return "";
+  start += tag.size() + 2;
+  return xml.substr(start, end - start);
+}
+
+// A policy document with characters that need encoding in a form and in a reply.
+const std::string kPolicy =
+    R"({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]})";
+
+class IamQueryTest : public IamTest {
+ protected:
+  Result<Call> Prepare(const policy::Principal& caller, const std::string& body) {
+    auto params = ParseQueryParams(body);
+    if (!params.ok()) return params.status();
+    return PrepareIamCall(iam(), caller, *params, "req-1");
+  }
+
+  // Prepares and runs the call.
+  Result<std::string> Run(const policy::Principal& caller, const std::string& body) {
+    auto call = Prepare(caller, body);
+    if (!call.ok()) return call.status();
+    return call->run();
+  }
+
+  std::string Form(std::string_view text) { return UrlEncode(text); }
+};
+
+// ---- users --------------------------------------------------------------------------------
+
+TEST_F(IamQueryTest, CreateUser) {
+  ASSERT_OK_AND_ASSIGN(
+      Call call,
+      Prepare(Root(), "Action=CreateUser&Version=2010-05-08&UserName=alice&Path=%2Feng%2F"));
+  EXPECT_EQ(call.operation, "CreateUser");
+  ASSERT_EQ(call.authorizations.size(), 1u);
+  EXPECT_EQ(call.authorizations[0].scope, PolicyScope::kIdentity);
+  EXPECT_EQ(call.authorizations[0].action, "iam:CreateUser");
+  EXPECT_EQ(call.authorizations[0].resource, "arn:aws:iam::111122223333:user/eng/alice");
+  EXPECT_TRUE(call.authorizations[0].condition_keys.empty());
+  EXPECT_FALSE(call.lockout_check_policy.has_value());
+  // Nothing happens before the call runs.
+  EXPECT_EQ(iam().GetUser(Root(), std::string("alice")).status().error_name(), "NoSuchEntity");
+
+  ASSERT_OK_AND_ASSIGN(std::string body, call.run());
+  ASSERT_OK_AND_ASSIGN(iam::User user, iam().GetUser(Root(), std::string("alice")));
+  EXPECT_EQ(body,
+            "<CreateUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"
+            "<CreateUserResult><User><Path>/eng/</Path><UserName>alice</UserName><UserId>" +
+                user.user_id +
+                "</UserId><Arn>arn:aws:iam::111122223333:user/eng/alice</Arn>"
+                "<CreateDate>2026-01-01T00:00:00Z</CreateDate></User></CreateUserResult>"
+                "<ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata>"
+                "</CreateUserResponse>");
+
+  // Run again: the service's error.
+  auto again = call.run();
+  EXPECT_THAT(again, IsError("EntityAlreadyExists", "User with name alice already exists."));
+  HttpResponse error = QueryErrorResponse(again.status(), kIamXmlNamespace, "req-1");
+  EXPECT_EQ(error.status, 409);
+  EXPECT_EQ(error.body,
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>"
+            "<Type>Sender</Type><Code>EntityAlreadyExists</Code>"
+            "<Message>User with name alice already exists.</Message></Error>"
+            "<RequestId>req-1</RequestId></ErrorResponse>");
+}
+
+TEST_F(IamQueryTest, GetUser) {
+  policy::Principal alice = NewUser("alice");
+  const std::string alice_xml = "<User><Path>/</Path><UserName>alice</UserName><UserId>" +
+                                alice.user_id + "</UserId><Arn>" + alice.arn +
+                                "</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate></User>";
+  ASSERT_OK_AND_ASSIGN(std::string by_name, Run(Root(), "Action=GetUser&UserName=alice"));
+  EXPECT_EQ(by_name, Envelope("GetUser", alice_xml));
+  ASSERT_OK_AND_ASSIGN(std::string self, Run(alice, "Action=GetUser"));
+  EXPECT_EQ(self, Envelope("GetUser", alice_xml));
+  ASSERT_OK_AND_ASSIGN(std::string root, Run(Root(), "Action=GetUser"));
+  EXPECT_EQ(root, Envelope("GetUser",
+                           "<User><UserId>111122223333</UserId><Arn>arn:aws:iam::111122223333:root"
+                           "</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate></User>"));
+
+  policy::Principal session = policy::Principal::AssumedRole("arn:aws:iam::111122223333:role/R",
+                                                             "s", "AROAAAAAAAAAAAAAAAAAA");
+  EXPECT_THAT(
+      Prepare(session, "Action=GetUser"),
+      IsError("ValidationError", "Must specify userName when calling with non-User credentials"));
+  EXPECT_THAT(Run(Root(), "Action=GetUser&UserName=bob"),
+              IsError("NoSuchEntity", "The user with name bob cannot be found."));
+}
+
+TEST_F(IamQueryTest, ListUsersPages) {
+  policy::Principal alice = NewUser("alice");
+  policy::Principal bob = NewUser("bob", "/eng/");
+  auto member = [](const policy::Principal& p, std::string_view name, std::string_view path) {
+    return "<member><Path>" + std::string(path) + "</Path><UserName>" + std::string(name) +
+           "</UserName><UserId>" + p.user_id + "</UserId><Arn>" + p.arn +
+           "</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate></member>";
+  };
+  ASSERT_OK_AND_ASSIGN(std::string all, Run(Root(), "Action=ListUsers"));
+  EXPECT_EQ(all, Envelope("ListUsers", "<Users>" + member(alice, "alice", "/") +
+                                           member(bob, "bob", "/eng/") +
+                                           "</Users><IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string first, Run(Root(), "Action=ListUsers&MaxItems=1"));
+  EXPECT_EQ(first, Envelope("ListUsers", "<Users>" + member(alice, "alice", "/") +
+                                             "</Users><IsTruncated>true</IsTruncated>"
+                                             "<Marker>alice</Marker>"));
+  ASSERT_OK_AND_ASSIGN(std::string second, Run(Root(), "Action=ListUsers&MaxItems=1&Marker=alice"));
+  EXPECT_EQ(second, Envelope("ListUsers", "<Users>" + member(bob, "bob", "/eng/") +
+                                              "</Users><IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string none, Run(Root(), "Action=ListUsers&PathPrefix=%2Fops%2F"));
+  EXPECT_EQ(none, Envelope("ListUsers", "<Users></Users><IsTruncated>false</IsTruncated>"));
+  EXPECT_THAT(Prepare(Root(), "Action=ListUsers&MaxItems=ten"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'ten' at 'maxItems' failed to satisfy "
+                      "constraint: Member must be an integer"));
+}
+
+TEST_F(IamQueryTest, DeleteUser) {
+  NewUser("alice");
+  ASSERT_OK_AND_ASSIGN(std::string body, Run(Root(), "Action=DeleteUser&UserName=alice"));
+  EXPECT_EQ(body,
+            "<DeleteUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"
+            "<ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata>"
+            "</DeleteUserResponse>");
+  EXPECT_THAT(Run(Root(), "Action=DeleteUser&UserName=alice"),
+              IsError("NoSuchEntity", "The user with name alice cannot be found."));
+}
+
+// ---- access keys ------------------------------------------------------------------------------
+
+TEST_F(IamQueryTest, CreateAccessKeyShowsTheSecretOnce) {
+  NewUser("alice");
+  clock_.Advance(std::chrono::seconds(65));
+  ASSERT_OK_AND_ASSIGN(std::string body, Run(Root(), "Action=CreateAccessKey&UserName=alice"));
+  std::string id = Between(body, "AccessKeyId");
+  std::string secret = Between(body, "SecretAccessKey");
+  ASSERT_EQ(id.size(), 20u);
+  ASSERT_EQ(secret.size(), 40u);
+  EXPECT_EQ(body,
+            Envelope("CreateAccessKey", "<AccessKey><UserName>alice</UserName><AccessKeyId>" + id +
+                                            "</AccessKeyId><Status>Active</Status>"
+                                            "<SecretAccessKey>" +
+                                            secret +
+                                            "</SecretAccessKey><CreateDate>2026-01-01T00:01:"
+                                            "05Z</CreateDate></AccessKey>"));
+  ASSERT_OK_AND_ASSIGN(iam::Credential c, iam().FindCredential(id));
+  EXPECT_EQ(Reveal(c.secret_access_key), secret);
+
+  // The root's own key: no UserName.
+  ASSERT_OK_AND_ASSIGN(std::string root, Run(Root(), "Action=CreateAccessKey"));
+  EXPECT_THAT(root, HasSubstr("<CreateAccessKeyResult><AccessKey><AccessKeyId>AKIA"));
+}
+
+TEST_F(IamQueryTest, ListUpdateDeleteAccessKeys) {
+  policy::Principal alice = NewUser("alice");
+  ASSERT_OK_AND_ASSIGN(iam::NewAccessKey key, iam().CreateAccessKey(alice, std::nullopt));
+  const std::string item = "<member><UserName>alice</UserName><AccessKeyId>" + key.access_key_id +
+                           "</AccessKeyId><Status>Inactive</Status><CreateDate>2026-01-01T00:00:"
+                           "00Z</CreateDate></member>";
+  ASSERT_OK_AND_ASSIGN(
+      std::string updated,
+      Run(alice, "Action=UpdateAccessKey&AccessKeyId=" + key.access_key_id + "&Status=Inactive"));
+  EXPECT_EQ(updated, Envelope("UpdateAccessKey", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(std::string list, Run(alice, "Action=ListAccessKeys"));
+  EXPECT_EQ(list, Envelope("ListAccessKeys", "<AccessKeyMetadata>" + item +
+                                                 "</AccessKeyMetadata><IsTruncated>false"
+                                                 "</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string root_list, Run(Root(), "Action=ListAccessKeys"));
+  EXPECT_EQ(root_list,
+            Envelope("ListAccessKeys", "<AccessKeyMetadata><member><AccessKeyId>" +
+                                           root_key_.access_key_id +
+                                           "</AccessKeyId><Status>Active</Status><CreateDate>"
+                                           "2026-01-01T00:00:00Z</CreateDate></member>"
+                                           "</AccessKeyMetadata><IsTruncated>false"
+                                           "</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(
+      std::string deleted,
+      Run(Root(), "Action=DeleteAccessKey&UserName=alice&AccessKeyId=" + key.access_key_id));
+  EXPECT_EQ(deleted, Envelope("DeleteAccessKey", std::nullopt));
+  EXPECT_EQ(iam().FindCredential(key.access_key_id).status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(Prepare(alice, "Action=UpdateAccessKey"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value null at 'accessKeyId' failed to "
+                      "satisfy constraint: Member must not be null; Value null at 'status' failed "
+                      "to satisfy constraint: Member must not be null"));
+}
+
+// ---- roles
+// ----------------------------------------------------------------------------------------
+
+TEST_F(IamQueryTest, CreateGetListRoles) {
+  ASSERT_OK_AND_ASSIGN(
+      std::string created,
+      Run(Root(),
+          "Action=CreateRole&RoleName=R&Path=%2Fsvc%2F&Description=backups+%26+restores"
+          "&MaxSessionDuration=7200&AssumeRolePolicyDocument=" +
+              Form(kTrustAccount)));
+  ASSERT_OK_AND_ASSIGN(iam::Role role, iam().GetRole("R"));
+  EXPECT_EQ(role.assume_role_policy_document, kTrustAccount);
+  EXPECT_EQ(role.description, "backups & restores");
+  EXPECT_EQ(role.max_session_duration, 7200);
+  const std::string fields =
+      "<Path>/svc/</Path><RoleName>R</RoleName><RoleId>" + role.role_id +
+      "</RoleId><Arn>arn:aws:iam::111122223333:role/svc/R</Arn><CreateDate>2026-01-01T00:00:00Z"
+      "</CreateDate><AssumeRolePolicyDocument>" +
+      UrlEncode(kTrustAccount) +
+      "</AssumeRolePolicyDocument><Description>backups &amp; restores</Description>";
+  EXPECT_EQ(created, Envelope("CreateRole", "<Role>" + fields + "</Role>"));
+  EXPECT_THAT(created, HasSubstr("<AssumeRolePolicyDocument>%7B%22Version%22%3A%222012-10-17%22"));
+
+  ASSERT_OK_AND_ASSIGN(std::string got, Run(Root(), "Action=GetRole&RoleName=R"));
+  EXPECT_EQ(got, Envelope("GetRole", "<Role>" + fields +
+                                         "<MaxSessionDuration>7200</MaxSessionDuration>"
+                                         "<RoleLastUsed/></Role>"));
+  ASSERT_OK_AND_ASSIGN(std::string list, Run(Root(), "Action=ListRoles"));
+  EXPECT_EQ(list, Envelope("ListRoles", "<Roles><member>" + fields +
+                                            "<MaxSessionDuration>7200</MaxSessionDuration>"
+                                            "</member></Roles><IsTruncated>false</IsTruncated>"));
+  EXPECT_THAT(Run(Root(), "Action=GetRole&RoleName=Q"),
+              IsError("NoSuchEntity", "The role with name Q cannot be found."));
+}
+
+TEST_F(IamQueryTest, UpdateAssumeRolePolicyAndDeleteRole) {
+  iam::Role role = NewRole("R");
+  std::string rds = iam::testing::kTrustRds;
+  ASSERT_OK_AND_ASSIGN(
+      std::string updated,
+      Run(Root(), "Action=UpdateAssumeRolePolicy&RoleName=R&PolicyDocument=" + Form(rds)));
+  EXPECT_EQ(updated, Envelope("UpdateAssumeRolePolicy", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(std::string trust, iam().TrustPolicyOf(role.arn));
+  EXPECT_EQ(trust, rds);
+  auto malformed = Run(Root(), "Action=UpdateAssumeRolePolicy&RoleName=R&PolicyDocument=%7B%7D");
+  EXPECT_EQ(malformed.status().error_name(), "MalformedPolicyDocument");
+  EXPECT_EQ(QueryErrorResponse(malformed.status(), kIamXmlNamespace, "r").status, 400);
+  ASSERT_OK_AND_ASSIGN(std::string deleted, Run(Root(), "Action=DeleteRole&RoleName=R"));
+  EXPECT_EQ(deleted, Envelope("DeleteRole", std::nullopt));
+}
+
+// ---- inline policies
+// --------------------------------------------------------------------------------
+
+TEST_F(IamQueryTest, UserPolicies) {
+  NewUser("alice");
+  ASSERT_OK_AND_ASSIGN(std::string put, Run(Root(),
+                                            "Action=PutUserPolicy&UserName=alice&PolicyName=kms&"
+                                            "PolicyDocument=" +
+                                                Form(kPolicy)));
+  EXPECT_EQ(put, Envelope("PutUserPolicy", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(std::string got,
+                       Run(Root(), "Action=GetUserPolicy&UserName=ALICE&PolicyName=kms"));
+  EXPECT_EQ(got, Envelope("GetUserPolicy",
+                          "<UserName>alice</UserName><PolicyName>kms</PolicyName>"
+                          "<PolicyDocument>" +
+                              UrlEncode(kPolicy) + "</PolicyDocument>"));
+  // The document comes back exactly as put, once URL-decoded (as clients do).
+  auto decoded = ParseQueryParams("d=" + Between(got, "PolicyDocument"));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->Get("d"), kPolicy);
+
+  ASSERT_OK_AND_ASSIGN(std::string list, Run(Root(), "Action=ListUserPolicies&UserName=alice"));
+  EXPECT_EQ(list, Envelope("ListUserPolicies",
+                           "<PolicyNames><member>kms</member></PolicyNames>"
+                           "<IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string deleted,
+                       Run(Root(), "Action=DeleteUserPolicy&UserName=alice&PolicyName=kms"));
+  EXPECT_EQ(deleted, Envelope("DeleteUserPolicy", std::nullopt));
+  EXPECT_THAT(Run(Root(), "Action=GetUserPolicy&UserName=alice&PolicyName=kms"),
+              IsError("NoSuchEntity", "The user policy with name kms cannot be found."));
+  EXPECT_THAT(Prepare(Root(), "Action=PutUserPolicy"),
+              IsError("ValidationError",
+                      "3 validation errors detected: Value null at 'userName' failed to satisfy "
+                      "constraint: Member must not be null; Value null at 'policyName' failed to "
+                      "satisfy constraint: Member must not be null; Value null at "
+                      "'policyDocument' failed to satisfy constraint: Member must not be null"));
+}
+
+TEST_F(IamQueryTest, RolePolicies) {
+  NewRole("R");
+  ASSERT_OK_AND_ASSIGN(std::string put, Run(Root(),
+                                            "Action=PutRolePolicy&RoleName=R&PolicyName=p"
+                                            "&PolicyDocument=" +
+                                                Form(kPolicy)));
+  EXPECT_EQ(put, Envelope("PutRolePolicy", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(std::string got,
+                       Run(Root(), "Action=GetRolePolicy&RoleName=R&PolicyName=p"));
+  EXPECT_EQ(got, Envelope("GetRolePolicy",
+                          "<RoleName>R</RoleName><PolicyName>p</PolicyName>"
+                          "<PolicyDocument>" +
+                              UrlEncode(kPolicy) + "</PolicyDocument>"));
+  ASSERT_OK_AND_ASSIGN(std::string list,
+                       Run(Root(), "Action=ListRolePolicies&RoleName=R&MaxItems=1"));
+  EXPECT_EQ(list, Envelope("ListRolePolicies",
+                           "<PolicyNames><member>p</member></PolicyNames>"
+                           "<IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string deleted,
+                       Run(Root(), "Action=DeleteRolePolicy&RoleName=R&PolicyName=p"));
+  EXPECT_EQ(deleted, Envelope("DeleteRolePolicy", std::nullopt));
+}
+
+// ---- decisions of every operation
+// -----------------------------------------------------------------
+
+TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
+  policy::Principal alice = NewUser("alice", "/eng/");
+  NewRole("R", std::nullopt, "/svc/");
+  const std::string user = "arn:aws:iam::111122223333:user/eng/alice";
+  const std::string role = "arn:aws:iam::111122223333:role/svc/R";
+  const std::string doc = "&PolicyDocument=" + Form(kPolicy);
+  struct Case {
+    std::string body;
+    policy::Principal caller;
+    std::string resource;
+  };
+  std::vector<Case> cases = {
+      {"Action=CreateUser&UserName=bob&Path=%2Fx%2F", Root(),
+       "arn:aws:iam::111122223333:user/x/bob"},
+      {"Action=CreateUser&UserName=bob", Root(), "arn:aws:iam::111122223333:user/bob"},
+      {"Action=GetUser&UserName=ALICE", Root(), user},
+      {"Action=GetUser", alice, user},
+      {"Action=ListUsers", alice, "arn:aws:iam::111122223333:user/"},
+      {"Action=ListUsers&PathPrefix=%2Feng%2F", alice, "arn:aws:iam::111122223333:user/eng/"},
+      {"Action=DeleteUser&UserName=alice", alice, user},
+      {"Action=CreateAccessKey&UserName=alice", Root(), user},
+      {"Action=CreateAccessKey", alice, user},
+      {"Action=CreateAccessKey", Root(), "arn:aws:iam::111122223333:root"},
+      {"Action=ListAccessKeys&UserName=alice", Root(), user},
+      {"Action=UpdateAccessKey&AccessKeyId=AKIAAAAAAAAAAAAAAAAA&Status=Active", alice, user},
+      {"Action=DeleteAccessKey&AccessKeyId=AKIAAAAAAAAAAAAAAAAA&UserName=nobody", alice,
+       "arn:aws:iam::111122223333:user/nobody"},
+      {"Action=CreateRole&RoleName=Q&Path=%2Fp%2F&AssumeRolePolicyDocument=x", alice,
+       "arn:aws:iam::111122223333:role/p/Q"},
+      {"Action=GetRole&RoleName=R", alice, role},
+      {"Action=ListRoles", alice, "arn:aws:iam::111122223333:role/"},
+      {"Action=UpdateAssumeRolePolicy&RoleName=r" + doc, alice, role},
+      {"Action=DeleteRole&RoleName=R", alice, role},
+      {"Action=PutUserPolicy&UserName=alice&PolicyName=p" + doc, alice, user},
+      {"Action=GetUserPolicy&UserName=alice&PolicyName=p", alice, user},
+      {"Action=ListUserPolicies&UserName=alice", alice, user},
+      {"Action=DeleteUserPolicy&UserName=alice&PolicyName=p", alice, user},
+      {"Action=PutRolePolicy&RoleName=R&PolicyName=p" + doc, alice, role},
+      {"Action=GetRolePolicy&RoleName=R&PolicyName=p", alice, role},
+      {"Action=ListRolePolicies&RoleName=R", alice, role},
+      {"Action=DeleteRolePolicy&RoleName=R&PolicyName=p", alice, role},
+  };
+  std::set<std::string> operations;
+  for (const Case& c : cases) {
+    auto call = Prepare(c.caller, c.body + "&Version=2010-05-08");
+    ASSERT_TRUE(call.ok()) << c.body << ": " << call.status().ToString();
+    std::string action = c.body.substr(7, c.body.find('&') - 7);
+    operations.insert(action);
+    EXPECT_EQ(call->operation, action) << c.body;
+    ASSERT_EQ(call->authorizations.size(), 1u) << c.body;
+    EXPECT_EQ(call->authorizations[0].scope, PolicyScope::kIdentity) << c.body;
+    EXPECT_EQ(call->authorizations[0].action, "iam:" + action) << c.body;
+    EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
+    EXPECT_TRUE(call->run != nullptr) << c.body;
+  }
+  EXPECT_EQ(operations.size(), 21u);
+}
+
+// ---- request errors
+// -----------------------------------------------------------------------------------
+
+TEST_F(IamQueryTest, ActionsAndVersions) {
+  EXPECT_THAT(Prepare(Root(), "Action=CreateGroup&Version=2010-05-08&GroupName=g"),
+              IsError("InvalidAction",
+                      "Could not find operation CreateGroup for version "
+                      "2010-05-08"));
+  EXPECT_THAT(Prepare(Root(), "Action=AssumeRole&Version=2010-05-08"),
+              IsError("InvalidAction",
+                      "Could not find operation AssumeRole for version "
+                      "2010-05-08"));
+  EXPECT_THAT(Prepare(Root(), "Action=GetUser&Version=2011-06-15"),
+              IsError("InvalidAction", "Could not find operation GetUser for version 2011-06-15"));
+  EXPECT_THAT(Prepare(Root(), "Version=2010-05-08"), IsError("MissingAction", "Missing Action"));
+  EXPECT_THAT(Prepare(Root(), "Action=CreateUser"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value null at 'userName' failed to satisfy "
+                      "constraint: Member must not be null"));
+  EXPECT_THAT(Prepare(Root(),
+                      "Action=CreateUser&UserName=a&PermissionsBoundary=arn%3Aaws%3Aiam"
+                      "%3A%3Aaws%3Apolicy%2FX"),
+              IsError("ValidationError",
+                      "coffer does not support the parameter PermissionsBoundary of CreateUser."));
+  EXPECT_THAT(
+      Prepare(Root(),
+              "Action=CreateRole&RoleName=a&AssumeRolePolicyDocument=x&"
+              "Tags.member.1.Key=k&Tags.member.1.Value=v"),
+      IsError("ValidationError", "coffer does not support the parameter Tags of CreateRole."));
+  HttpResponse r =
+      QueryErrorResponse(Prepare(Root(), "Action=Nope").status(), kIamXmlNamespace, "req-1");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("<Code>InvalidAction</Code>"));
+}
+
+TEST_F(IamQueryTest, ServiceValidationErrorsComeFromRun) {
+  EXPECT_THAT(Run(Root(), "Action=CreateUser&UserName=a+b"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'a b' at 'userName' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"));
+  EXPECT_THAT(Run(Root(), "Action=ListRoles&MaxItems=1001"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '1001' at 'maxItems' failed to satisfy "
+                      "constraint: Member must have value less than or equal to 1000"));
+}
+
+}  // namespace
+}  // namespace coffer::api

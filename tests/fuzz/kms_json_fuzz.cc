@@ -1,0 +1,127 @@
+// Fuzz target: the KMS JSON 1.1 request decoding (api::PrepareKmsCall) for every
+// operation, and the calls it prepares, run on a real KeyService (kms_fuzz_fixture.h).
+//
+// Input: a request body. Each KMS operation (the supported ones, an unsupported one and
+// an unknown name) decodes it; a call that decodes is checked and run. The fixture is
+// reset after an input that ran a call which may change the state, so every input meets
+// the same keys. Seeds: bodies the aws CLI, boto3 and the AWS Encryption SDK send
+// (shared/testdata/sigv4), pointed at the fixture's keys.
+//
+// Properties (besides no crash, no sanitizer report):
+//  - no input makes a service fault (HTTP 5xx, KMSInternalException): decoding and
+//    running fail with client errors only; every error has a __type and a JSON body;
+//  - a prepared call is for its operation, and its authorizations ask for a "kms:"
+//    action on "*" or on an ARN of this account (a key ARN for key-policy decisions);
+//    only CreateKey and PutKeyPolicy ask for the lockout safety check;
+//  - a reply is empty or a JSON object;
+//  - no error message shows the request's Plaintext or CiphertextBlob.
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/kms_json.h"
+#include "fuzz_util.h"
+#include "kms_fuzz_fixture.h"
+
+namespace coffer::fuzz {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kAccountArnPrefix = "arn:aws:kms:us-east-1:111122223333:";
+
+const std::vector<std::string>& Operations() {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> v(api::KmsSupportedOperations().begin(),
+                               api::KmsSupportedOperations().end());
+    v.push_back("Sign");             // a KMS operation coffer does not implement
+    v.push_back("NoSuchOperation");  // not a KMS operation
+    return v;
+  }();
+  return ops;
+}
+
+// Calls that only read the state (their randomness aside).
+bool ReadOnly(std::string_view op) {
+  return op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get") ||
+         op.starts_with("Generate") || op == "Encrypt" || op == "Decrypt" || op == "ReEncrypt";
+}
+
+// The secrets of the request: texts no error message may contain.
+std::vector<std::string> SecretsOf(std::string_view body) {
+  std::vector<std::string> secrets;
+  Json doc = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return secrets;
+  for (const char* member : {"Plaintext", "CiphertextBlob"}) {
+    auto it = doc.find(member);
+    // Long enough not to appear in a message by chance.
+    if (it != doc.end() && it->is_string() && it->get<std::string>().size() >= 12) {
+      secrets.push_back(it->get<std::string>());
+    }
+  }
+  return secrets;
+}
+
+void CheckError(const Status& s, std::string_view op, const std::vector<std::string>& secrets) {
+  std::string where = std::string(op) + ": " + s.ToString();
+  FUZZ_CHECK_MSG(!s.ok(), where);
+  int http = api::KmsErrorHttpStatus(s);
+  FUZZ_CHECK_MSG(http >= 400 && http < 500, where);
+  std::string type = api::KmsErrorType(s);
+  FUZZ_CHECK_MSG(!type.empty(), where);
+  Json body = Json::parse(api::KmsErrorBody(s), nullptr, /*allow_exceptions=*/false);
+  FUZZ_CHECK_MSG(body.is_object() && body.value("__type", "") == type, where);
+  for (const std::string& secret : secrets) {
+    FUZZ_CHECK_MSG(s.message().find(secret) == std::string::npos, where);
+  }
+}
+
+void CheckCall(const api::Call& call, std::string_view op) {
+  FUZZ_CHECK(call.operation == op);
+  for (const api::Authorization& a : call.authorizations) {
+    std::string where = std::string(op) + ": " + a.action + " on " + a.resource;
+    FUZZ_CHECK_MSG(a.action.starts_with("kms:") && a.action.size() > 4, where);
+    FUZZ_CHECK_MSG(a.resource == "*" || a.resource.starts_with(kAccountArnPrefix), where);
+    if (a.scope == api::PolicyScope::kKmsKey) {
+      FUZZ_CHECK_MSG(a.resource.starts_with(std::string(kAccountArnPrefix) + "key/"), where);
+    }
+    FUZZ_CHECK_MSG(a.scope != api::PolicyScope::kAssumeRole, where);
+  }
+  if (call.lockout_check_policy) FUZZ_CHECK(op == "CreateKey" || op == "PutKeyPolicy");
+  FUZZ_CHECK(static_cast<bool>(call.run));
+}
+
+}  // namespace
+}  // namespace coffer::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace coffer;
+  using namespace coffer::fuzz;
+  FuzzKms& fixture = FuzzKms::Get();
+  std::string_view body = AsText(data, size);
+  std::vector<std::string> secrets = SecretsOf(body);
+  bool changed = false;
+  for (const std::string& op : Operations()) {
+    Result<api::Call> call = api::PrepareKmsCall(fixture.service(), op, body);
+    if (!call.ok()) {
+      CheckError(call.status(), op, secrets);
+      continue;
+    }
+    CheckCall(*call, op);
+    changed = changed || !ReadOnly(op);
+    Result<std::string> reply = call->run();
+    if (!reply.ok()) {
+      CheckError(reply.status(), op, secrets);
+      continue;
+    }
+    if (!reply->empty()) {
+      Json doc = Json::parse(*reply, nullptr, /*allow_exceptions=*/false);
+      FUZZ_CHECK_MSG(doc.is_object(), op + " replied " + *reply);
+    }
+  }
+  if (changed) fixture.Reset();
+  return 0;
+}

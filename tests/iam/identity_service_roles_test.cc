@@ -1,0 +1,384 @@
+// IdentityService: roles, trust policies, inline policies of users and roles,
+// and what the request pipeline reads of them (TrustPolicyOf,
+// IdentityPoliciesOf), with AWS IAM's validation, limits and error texts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "iam/identity_service.h"
+#include "iam_fixture.h"
+#include "policy/policy.h"
+
+namespace coffer::iam {
+namespace {
+
+using ::coffer::iam::testing::AllIn;
+using ::coffer::iam::testing::AllowPolicy;
+using ::coffer::iam::testing::IamTest;
+using ::coffer::iam::testing::IsError;
+using ::coffer::iam::testing::IsOk;
+using ::coffer::iam::testing::kBase32Upper;
+using ::coffer::iam::testing::kStartMillis;
+using ::coffer::iam::testing::kTrustAccount;
+using ::coffer::iam::testing::kTrustRds;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// The parse error policy/ gives for `doc`, as IAM's MalformedPolicyDocument.
+std::string ParseError(std::string_view doc, policy::PolicyKind kind) {
+  auto parsed = policy::Policy::Parse(doc, kind);
+  EXPECT_FALSE(parsed.ok());
+  return parsed.ok() ? "" : parsed.status().message();
+}
+
+// A document of `n` characters without white space (padding in the Sid).
+std::string PolicyOfSize(size_t n, std::string_view action = "kms:Decrypt") {
+  std::string head = R"({"Version":"2012-10-17","Statement":[{"Sid":")";
+  std::string tail =
+      R"(","Effect":"Allow","Action":")" + std::string(action) + R"(","Resource":"*"}]})";
+  EXPECT_GT(n, head.size() + tail.size());
+  return head + std::string(n - head.size() - tail.size(), 'S') + tail;
+}
+
+// ---- roles ------------------------------------------------------------------------------
+
+TEST_F(IamTest, CreateRoleReturnsTheRole) {
+  CreateRoleRequest req;
+  req.role_name = "backup-role";
+  req.assume_role_policy_document = kTrustRds;
+  req.path = "/service-role/";
+  req.description = "RDS native backups";
+  ASSERT_OK_AND_ASSIGN(Role r, iam().CreateRole(req));
+  EXPECT_EQ(r.role_name, "backup-role");
+  EXPECT_EQ(r.path, "/service-role/");
+  EXPECT_EQ(r.arn, "arn:aws:iam::111122223333:role/service-role/backup-role");
+  EXPECT_EQ(r.role_id.size(), 21u);
+  EXPECT_TRUE(r.role_id.starts_with("AROA"));
+  EXPECT_TRUE(AllIn(r.role_id.substr(4), kBase32Upper));
+  EXPECT_EQ(EpochMillis(r.create_date), kStartMillis);
+  EXPECT_EQ(r.assume_role_policy_document, kTrustRds);
+  EXPECT_EQ(r.description, "RDS native backups");
+  EXPECT_EQ(r.max_session_duration, 3600);
+
+  ASSERT_OK_AND_ASSIGN(Role got, iam().GetRole("BACKUP-ROLE"));
+  EXPECT_EQ(got.arn, r.arn);
+  EXPECT_EQ(got.role_id, r.role_id);
+  EXPECT_EQ(got.description, r.description);
+  EXPECT_EQ(got.assume_role_policy_document, kTrustRds);
+
+  Role plain = NewRole("plain", 43200);
+  EXPECT_EQ(plain.arn, "arn:aws:iam::111122223333:role/plain");
+  EXPECT_EQ(plain.max_session_duration, 43200);
+  EXPECT_FALSE(plain.description.has_value());
+}
+
+TEST_F(IamTest, CreateRoleErrors) {
+  NewRole("R");
+  CreateRoleRequest req;
+  req.role_name = "r";
+  req.assume_role_policy_document = kTrustAccount;
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("EntityAlreadyExists", "Role with name r already exists."));
+
+  req.role_name = "S";
+  req.max_session_duration = 100;
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '100' at 'maxSessionDuration' failed to "
+                      "satisfy constraint: Member must have value greater than or equal to 3600"));
+  req.max_session_duration = 43201;
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '43201' at 'maxSessionDuration' failed "
+                      "to satisfy constraint: Member must have value less than or equal to 43200"));
+  req.max_session_duration.reset();
+
+  // A trust policy must name a principal and no resource.
+  std::string with_resource = AllowPolicy("sts:AssumeRole");
+  req.assume_role_policy_document = with_resource;
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("MalformedPolicyDocument",
+                      ParseError(with_resource, policy::PolicyKind::kTrustPolicy)));
+  req.assume_role_policy_document = "{not json";
+  EXPECT_THAT(iam().CreateRole(req).status().error_name(), "MalformedPolicyDocument");
+  req.assume_role_policy_document = "";
+  EXPECT_THAT(iam().CreateRole(req).status().error_name(), "ValidationError");
+  req.assume_role_policy_document = kTrustAccount;
+  req.description = std::string(1001, 'd');
+  EXPECT_THAT(iam().CreateRole(req).status().error_name(), "ValidationError");
+  req.description = "tab\tok";
+  EXPECT_OK(iam().CreateRole(req));
+}
+
+TEST_F(IamTest, TrustPolicySizeQuotaIgnoresWhiteSpace) {
+  // 2049 characters without white space: refused.
+  std::string base = R"({"Version":"2012-10-17","Statement":[{"Sid":")";
+  std::string tail =
+      R"(","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]})";
+  std::string too_big = base + std::string(2049 - base.size() - tail.size(), 'S') + tail;
+  ASSERT_EQ(too_big.size(), 2049u);
+  CreateRoleRequest req;
+  req.role_name = "R";
+  req.assume_role_policy_document = too_big;
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048"));
+  // 2048 characters plus white space: accepted.
+  std::string fits = base + std::string(2048 - base.size() - tail.size(), 'S') + tail;
+  fits.insert(1, std::string(500, ' '));
+  fits.insert(fits.size() - 1, "\n\t\r\n");
+  req.assume_role_policy_document = fits;
+  ASSERT_OK(iam().CreateRole(req));
+  EXPECT_THAT(iam().UpdateAssumeRolePolicy("R", too_big),
+              IsError("LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048"));
+}
+
+TEST_F(IamTest, RolesPerAccountQuota) {
+  options_.max_roles = 1;
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  NewRole("one");
+  CreateRoleRequest req{"two", kTrustAccount, std::nullopt, std::nullopt, std::nullopt};
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("LimitExceeded", "Cannot exceed quota for RolesPerAccount: 1"));
+}
+
+TEST_F(IamTest, GetRoleMissing) {
+  EXPECT_THAT(iam().GetRole("nope"),
+              IsError("NoSuchEntity", "The role with name nope cannot be found."));
+  EXPECT_THAT(iam().GetRole(std::string(65, 'r')).status().error_name(), "ValidationError");
+}
+
+TEST_F(IamTest, ListRolesWithPathPrefixAndPages) {
+  NewRole("b", std::nullopt, "/svc/");
+  NewRole("a");
+  NewRole("c", std::nullopt, "/svc/");
+  auto names = [](const ListRolesResult& l) {
+    std::vector<std::string> out;
+    for (const Role& r : l.roles) out.push_back(r.role_name);
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(ListRolesResult all, iam().ListRoles(std::nullopt, {}));
+  EXPECT_THAT(names(all), ElementsAre("a", "b", "c"));
+  ASSERT_OK_AND_ASSIGN(ListRolesResult svc, iam().ListRoles(std::string("/svc"), {}));
+  EXPECT_THAT(names(svc), ElementsAre("b", "c"));
+  ASSERT_OK_AND_ASSIGN(ListRolesResult p1, iam().ListRoles(std::nullopt, Page{std::nullopt, 1}));
+  EXPECT_THAT(names(p1), ElementsAre("a"));
+  EXPECT_TRUE(p1.is_truncated);
+  ASSERT_OK_AND_ASSIGN(ListRolesResult p2, iam().ListRoles(std::nullopt, Page{p1.marker, 5}));
+  EXPECT_THAT(names(p2), ElementsAre("b", "c"));
+  EXPECT_FALSE(p2.is_truncated);
+}
+
+TEST_F(IamTest, UpdateAssumeRolePolicyReplacesTheTrustPolicy) {
+  Role r = NewRole("R");
+  ASSERT_OK_AND_ASSIGN(std::string before, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(before, kTrustAccount);
+  ASSERT_OK(iam().UpdateAssumeRolePolicy("r", kTrustRds));
+  ASSERT_OK_AND_ASSIGN(std::string after, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(after, kTrustRds);
+
+  std::string identity = AllowPolicy("sts:AssumeRole");
+  EXPECT_THAT(
+      iam().UpdateAssumeRolePolicy("R", identity),
+      IsError("MalformedPolicyDocument", ParseError(identity, policy::PolicyKind::kTrustPolicy)));
+  ASSERT_OK_AND_ASSIGN(std::string unchanged, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(unchanged, kTrustRds);
+  EXPECT_THAT(iam().UpdateAssumeRolePolicy("nope", kTrustRds),
+              IsError("NoSuchEntity", "The role with name nope cannot be found."));
+}
+
+TEST_F(IamTest, TrustPolicyOfNeedsTheRolesExactArn) {
+  Role r = NewRole("R", std::nullopt, "/svc/");
+  EXPECT_OK(iam().TrustPolicyOf("arn:aws:iam::111122223333:role/svc/R"));
+  for (const char* arn :
+       {"arn:aws:iam::111122223333:role/R", "arn:aws:iam::444455556666:role/svc/R",
+        "arn:aws:iam::111122223333:role/other/R", "arn:aws:iam::111122223333:user/svc/R",
+        "arn:aws:iam:111122223333:role/svc/R", "R", ""}) {
+    auto t = iam().TrustPolicyOf(arn);
+    ASSERT_FALSE(t.ok()) << arn;
+    EXPECT_EQ(t.status().code(), StatusCode::kNotFound) << arn;
+    EXPECT_EQ(t.status().error_name(), "NoSuchEntity") << arn;
+  }
+}
+
+TEST_F(IamTest, DeleteRoleNeedsItsPoliciesGoneFirst) {
+  Role r = NewRole("R");
+  ASSERT_OK(iam().PutRolePolicy("R", "p", AllowPolicy("kms:*")));
+  EXPECT_THAT(iam().DeleteRole("R"),
+              IsError("DeleteConflict", "Cannot delete entity, must delete policies first."));
+  ASSERT_OK(iam().DeleteRolePolicy("R", "p"));
+  ASSERT_OK(iam().DeleteRole("r"));
+  EXPECT_THAT(iam().GetRole("R"), IsError("NoSuchEntity", "The role with name R cannot be found."));
+  EXPECT_EQ(iam().TrustPolicyOf(r.arn).status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(iam().DeleteRole("R"),
+              IsError("NoSuchEntity", "The role with name R cannot be found."));
+}
+
+// ---- inline policies ----------------------------------------------------------------------
+
+TEST_F(IamTest, UserPoliciesPutGetListDelete) {
+  NewUser("Alice");
+  std::string p1 = AllowPolicy("kms:Decrypt");
+  std::string p2 = AllowPolicy("kms:Encrypt");
+  ASSERT_OK(iam().PutUserPolicy("alice", "Zeta", p1));
+  ASSERT_OK(iam().PutUserPolicy("ALICE", "alpha", p2));
+
+  ASSERT_OK_AND_ASSIGN(InlinePolicy got, iam().GetUserPolicy("alice", "ZETA"));
+  EXPECT_EQ(got.entity_name, "Alice");
+  EXPECT_EQ(got.policy_name, "Zeta");
+  EXPECT_EQ(got.policy_document, p1);
+
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult list, iam().ListUserPolicies("alice", {}));
+  EXPECT_THAT(list.policy_names, ElementsAre("alpha", "Zeta"));
+  EXPECT_FALSE(list.is_truncated);
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult page1,
+                       iam().ListUserPolicies("alice", Page{std::nullopt, 1}));
+  EXPECT_THAT(page1.policy_names, ElementsAre("alpha"));
+  EXPECT_TRUE(page1.is_truncated);
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult page2,
+                       iam().ListUserPolicies("alice", Page{page1.marker, 1}));
+  EXPECT_THAT(page2.policy_names, ElementsAre("Zeta"));
+  EXPECT_FALSE(page2.is_truncated);
+
+  // Putting under an existing name replaces it.
+  ASSERT_OK(iam().PutUserPolicy("alice", "zeta", p2));
+  ASSERT_OK_AND_ASSIGN(InlinePolicy replaced, iam().GetUserPolicy("alice", "Zeta"));
+  EXPECT_EQ(replaced.policy_document, p2);
+  EXPECT_EQ(replaced.policy_name, "zeta");
+
+  ASSERT_OK(iam().DeleteUserPolicy("alice", "ZETA"));
+  EXPECT_THAT(iam().GetUserPolicy("alice", "zeta"),
+              IsError("NoSuchEntity", "The user policy with name zeta cannot be found."));
+  EXPECT_THAT(iam().DeleteUserPolicy("alice", "zeta"),
+              IsError("NoSuchEntity", "The user policy with name zeta cannot be found."));
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult left, iam().ListUserPolicies("alice", {}));
+  EXPECT_THAT(left.policy_names, ElementsAre("alpha"));
+}
+
+TEST_F(IamTest, UserPolicyErrors) {
+  EXPECT_THAT(iam().PutUserPolicy("nobody", "p", AllowPolicy("kms:*")),
+              IsError("NoSuchEntity", "The user with name nobody cannot be found."));
+  EXPECT_THAT(iam().GetUserPolicy("nobody", "p"),
+              IsError("NoSuchEntity", "The user with name nobody cannot be found."));
+  EXPECT_THAT(iam().ListUserPolicies("nobody", {}),
+              IsError("NoSuchEntity", "The user with name nobody cannot be found."));
+  NewUser("alice");
+  // An identity policy names no principal.
+  std::string trust = kTrustAccount;
+  EXPECT_THAT(
+      iam().PutUserPolicy("alice", "p", trust),
+      IsError("MalformedPolicyDocument", ParseError(trust, policy::PolicyKind::kIdentityPolicy)));
+  EXPECT_THAT(iam().PutUserPolicy("alice", "bad name", AllowPolicy("kms:*")),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'bad name' at 'policyName' failed to "
+                      "satisfy constraint: Member must satisfy regular expression pattern: "
+                      "[\\w+=,.@-]+"));
+  // Characters past U+00FF are outside the document pattern.
+  std::string snowman = AllowPolicy("kms:*");
+  snowman.insert(1, "\"Id\":\"\xE2\x98\x83\",");
+  EXPECT_THAT(iam().PutUserPolicy("alice", "p", snowman),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '" + snowman +
+                          "' at 'policyDocument' failed to satisfy constraint: Member must "
+                          "satisfy regular expression pattern: "
+                          "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"));
+}
+
+TEST_F(IamTest, UserPolicySizeQuotaIsOnAllPoliciesTogether) {
+  NewUser("alice");
+  ASSERT_OK(iam().PutUserPolicy("alice", "a", PolicyOfSize(1000)));
+  ASSERT_OK(iam().PutUserPolicy("alice", "b", PolicyOfSize(1048)));  // 2048 in all
+  EXPECT_THAT(
+      iam().PutUserPolicy("alice", "c", PolicyOfSize(200)),
+      IsError("LimitExceeded", "Maximum policy size of 2048 bytes exceeded for user alice"));
+  // Replacing a policy counts its new size only.
+  ASSERT_OK(iam().PutUserPolicy("alice", "B", PolicyOfSize(1040)));
+  EXPECT_THAT(
+      iam().PutUserPolicy("alice", "a", PolicyOfSize(1009)),
+      IsError("LimitExceeded", "Maximum policy size of 2048 bytes exceeded for user alice"));
+}
+
+TEST_F(IamTest, RolePoliciesPutGetListDeleteAndQuota) {
+  NewRole("R");
+  ASSERT_OK(iam().PutRolePolicy("r", "kms", AllowPolicy("kms:*")));
+  ASSERT_OK_AND_ASSIGN(InlinePolicy got, iam().GetRolePolicy("R", "KMS"));
+  EXPECT_EQ(got.entity_name, "R");
+  EXPECT_EQ(got.policy_document, AllowPolicy("kms:*"));
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult list, iam().ListRolePolicies("R", {}));
+  EXPECT_THAT(list.policy_names, ElementsAre("kms"));
+  EXPECT_THAT(iam().GetRolePolicy("R", "s3"),
+              IsError("NoSuchEntity", "The role policy with name s3 cannot be found."));
+  EXPECT_THAT(iam().GetRolePolicy("nope", "s3"),
+              IsError("NoSuchEntity", "The role with name nope cannot be found."));
+  ASSERT_OK(iam().PutRolePolicy("R", "big", PolicyOfSize(10240 - AllowPolicy("kms:*").size())));
+  EXPECT_THAT(iam().PutRolePolicy("R", "more", PolicyOfSize(200)),
+              IsError("LimitExceeded", "Maximum policy size of 10240 bytes exceeded for role R"));
+  ASSERT_OK(iam().DeleteRolePolicy("R", "kms"));
+  ASSERT_OK(iam().DeleteRolePolicy("R", "big"));
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult empty, iam().ListRolePolicies("R", {}));
+  EXPECT_THAT(empty.policy_names, IsEmpty());
+}
+
+// ---- IdentityPoliciesOf --------------------------------------------------------------------
+
+std::vector<std::string> Actions(const std::vector<policy::Policy>& policies) {
+  std::vector<std::string> out;
+  for (const auto& p : policies) {
+    for (const auto& s : p.statements()) {
+      for (const auto& a : s.actions) out.push_back(a);
+    }
+  }
+  return out;
+}
+
+TEST_F(IamTest, IdentityPoliciesOfAUserFollowChanges) {
+  policy::Principal alice = NewUser("alice");
+  ASSERT_OK_AND_ASSIGN(auto none, iam().IdentityPoliciesOf(alice));  // cached: empty
+  EXPECT_THAT(*none, IsEmpty());
+  ASSERT_OK(iam().PutUserPolicy("alice", "a", AllowPolicy("kms:Decrypt")));
+  ASSERT_OK(iam().PutUserPolicy("alice", "b", AllowPolicy("kms:Encrypt")));
+  ASSERT_OK_AND_ASSIGN(auto two, iam().IdentityPoliciesOf(alice));
+  EXPECT_THAT(Actions(*two), ElementsAre("kms:Decrypt", "kms:Encrypt"));
+  ASSERT_OK_AND_ASSIGN(auto same, iam().IdentityPoliciesOf(alice));
+  EXPECT_EQ(same.get(), two.get());  // from the cache
+  ASSERT_OK(iam().DeleteUserPolicy("alice", "a"));
+  ASSERT_OK_AND_ASSIGN(auto one, iam().IdentityPoliciesOf(alice));
+  EXPECT_THAT(Actions(*one), ElementsAre("kms:Encrypt"));
+}
+
+TEST_F(IamTest, IdentityPoliciesOfARecreatedUserAreNotTheOldPrincipals) {
+  policy::Principal old_alice = NewUser("alice");
+  ASSERT_OK(iam().DeleteUser("alice"));
+  NewUser("alice");
+  ASSERT_OK(iam().PutUserPolicy("alice", "a", AllowPolicy("kms:*")));
+  ASSERT_OK_AND_ASSIGN(auto stale, iam().IdentityPoliciesOf(old_alice));
+  EXPECT_THAT(*stale, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(User now, iam().GetUser(Root(), std::string("alice")));
+  ASSERT_OK_AND_ASSIGN(auto fresh,
+                       iam().IdentityPoliciesOf(policy::Principal::IamUser(now.arn, now.user_id)));
+  EXPECT_THAT(Actions(*fresh), ElementsAre("kms:*"));
+}
+
+TEST_F(IamTest, IdentityPoliciesOfASessionAreItsRoles) {
+  Role r = NewRole("R");
+  ASSERT_OK(iam().PutRolePolicy("R", "a", AllowPolicy("kms:GenerateDataKey")));
+  policy::Principal session = policy::Principal::AssumedRole(r.arn, "s1", r.role_id);
+  ASSERT_OK_AND_ASSIGN(auto policies, iam().IdentityPoliciesOf(session));
+  EXPECT_THAT(Actions(*policies), ElementsAre("kms:GenerateDataKey"));
+  // A session of a deleted role has no policies.
+  ASSERT_OK(iam().DeleteRolePolicy("R", "a"));
+  ASSERT_OK(iam().DeleteRole("R"));
+  ASSERT_OK_AND_ASSIGN(auto gone, iam().IdentityPoliciesOf(session));
+  EXPECT_THAT(*gone, IsEmpty());
+}
+
+TEST_F(IamTest, IdentityPoliciesOfRootAndServicesAreEmpty) {
+  ASSERT_OK_AND_ASSIGN(auto root, iam().IdentityPoliciesOf(Root()));
+  EXPECT_THAT(*root, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(auto rds,
+                       iam().IdentityPoliciesOf(policy::Principal::Service("rds.amazonaws.com")));
+  EXPECT_THAT(*rds, IsEmpty());
+}
+
+}  // namespace
+}  // namespace coffer::iam

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# coffer interop suite: real AWS clients against a real `coffer server`.
+#
+# Usage: tests/interop/run.sh [path/to/coffer]      (default: build/coffer of this checkout)
+#
+# Starts a fresh server (temporary data directory, ephemeral port), waits for /health, runs
+#   - test_boto3.py under every python3 that has boto3 (Debian's, and pyenv's when present),
+#   - test_awscli.sh under aws CLI v2 and v1 (each when present),
+#   - js/esdk_roundtrip.mjs (AWS Encryption SDK for JavaScript; npm ci on first use),
+#   - restart_check.py across a stop and a start on the same data directory,
+# and, when Debian's libfaketime is installed, a second server whose clock the boto3 suite
+# moves (expired session tokens). A client that is absent is reported as SKIP with the
+# reason. Exits non-zero if any check failed; the last line is
+#   "interop: N passed, N failed, N skipped".
+#
+# Test peers (Debian 12 packages): awscli python3-boto3 nodejs npm jq faketime; the npm
+# packages come from js/package-lock.json.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin=${1:-$repo/build/coffer}
+[[ $bin == /* ]] || bin=$PWD/$bin
+start_time=$SECONDS
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-interop.XXXXXX")
+results=$tmp/results
+: >"$results"
+skips=()
+own_passed=0 own_failed=0
+server_pids=()
+
+cleanup() {
+  local pid
+  for pid in "${server_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; fi
+  done
+  if [[ -z ${COFFER_INTEROP_KEEP:-} ]]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
+}
+trap cleanup EXIT
+
+ok() { own_passed=$((own_passed + 1)); echo "ok - $1"; }
+not_ok() {
+  own_failed=$((own_failed + 1)); echo "not ok - $1"
+  shift; for line in "$@"; do printf '%s\n' "$line" | sed 's/^/    /'; done
+}
+skip() { skips+=("$1"); echo "SKIP $1"; }
+die() { echo "interop: $*" >&2; echo "interop: 0 passed, 1 failed, 0 skipped"; exit 1; }
+
+# ---- the server -----------------------------------------------------------------------------
+[[ -x $bin ]] || die "no coffer binary at $bin (build it: scripts/build.sh --target coffer)"
+"$bin" server --help >/dev/null 2>&1 || die "$bin server --help fails: this coffer has no server"
+command -v python3 >/dev/null || die "python3 is required"
+command -v jq >/dev/null || die "jq is required (Debian package jq)"
+
+# A clean AWS environment for every client: nothing from the caller's profile or variables.
+for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+: >"$tmp/aws-config"
+export AWS_CONFIG_FILE=$tmp/aws-config AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" PYTHONDONTWRITEBYTECODE=1
+export COFFER_INTEROP_RESULTS=$results
+
+# start_server NAME DATA_DIR [COMMAND PREFIX…]: starts coffer, sets $server_pid and $server_url.
+start_server() {
+  local name=$1 dir=$2; shift 2
+  local out=$tmp/$name.out err=$tmp/$name.err
+  : >"$out"
+  "$@" "$bin" server --data-dir "$dir" --listen 127.0.0.1:0 >"$out" 2>"$err" &
+  server_pid=$!
+  server_pids+=("$server_pid")
+  server_url=
+  local deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    server_url=$(sed -n 's|^coffer listening on \(http://[^ ]*\).*$|\1|p' "$out" | head -1)
+    [[ -n $server_url ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $server_url ]]; then
+    not_ok "$name: server prints 'coffer listening on http://HOST:PORT'" \
+      "stdout: $(head -c 2000 "$out")" "stderr: $(tail -c 2000 "$err")"
+    return 1
+  fi
+  ok "$name: server listening on $server_url"
+  local status
+  status=$(python3 - "$server_url/health" <<'EOF'
+import sys, time, urllib.request, urllib.error
+deadline = time.time() + 10
+while True:
+    try:
+        print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+        break
+    except urllib.error.HTTPError as e:
+        print(e.code)
+        break
+    except OSError:
+        if time.time() > deadline:
+            print("unreachable")
+            break
+        time.sleep(0.1)
+EOF
+)
+  if [[ $status == 200 ]]; then ok "$name: GET /health answers 200"; else not_ok "$name: GET /health answers 200" "got $status"; return 1; fi
+}
+
+# stop_server NAME PID: SIGTERM, then it must exit 0 within 15 s.
+stop_server() {
+  local name=$1 pid=$2
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null
+    not_ok "$name: the server was still running at the end of the suites" "exit status $?" \
+      "stderr: $(tail -c 2000 "$tmp/$name.err")"
+    return
+  fi
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 15))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+    not_ok "$name: SIGTERM stops the server within 15 s"
+    return
+  fi
+  wait "$pid"
+  local rc=$?
+  if [[ $rc -eq 0 ]]; then ok "$name: SIGTERM stops the server cleanly (exit 0)"; else not_ok "$name: SIGTERM stops the server cleanly" "exit status $rc" "stderr: $(tail -c 2000 "$tmp/$name.err")"; fi
+}
+
+data=$tmp/data
+echo "== coffer: $bin"
+if ! start_server main "$data"; then
+  echo "interop: $own_passed passed, $((own_failed)) failed, 0 skipped"
+  exit 1
+fi
+main_pid=$server_pid main_url=$server_url
+export COFFER_ENDPOINT=$main_url COFFER_ROOT_CREDENTIALS=$data/root-credentials
+
+creds=$data/root-credentials
+if [[ -f $creds ]]; then
+  mode=$(stat -c %a "$creds")
+  if [[ $mode == 600 ]]; then ok "root-credentials has mode 0600"; else not_ok "root-credentials has mode 0600" "mode $mode"; fi
+  if python3 - "$creds" <<'EOF'
+import configparser, re, sys
+p = configparser.ConfigParser()
+p.read(sys.argv[1])
+d = p["default"]
+assert re.fullmatch(r"AKIA[A-Z0-9]{16}", d["aws_access_key_id"]), d["aws_access_key_id"]
+assert len(d["aws_secret_access_key"]) == 40
+EOF
+  then ok "root-credentials: [default] with an AKIA… key and a 40-character secret"
+  else not_ok "root-credentials: [default] with an AKIA… key and a 40-character secret"; fi
+  key_id=$(sed -n 's/^aws_access_key_id *= *//p' "$creds")
+  secret=$(sed -n 's/^aws_secret_access_key *= *//p' "$creds")
+  if [[ -n $secret ]] && grep -qF -- "$secret" "$tmp/main.err"; then
+    not_ok "the root secret is not in the server's log (stderr)"
+  else
+    ok "the root secret is not in the server's log (stderr)"
+  fi
+else
+  not_ok "first start writes DATA_DIR/root-credentials" "$(ls -la "$data" 2>&1)"
+  echo "interop: $own_passed passed, $own_failed failed, 0 skipped"
+  exit 1
+fi
+
+# ---- a second server whose clock the boto3 suite moves (libfaketime) -------------------------
+faketime_lib=
+for f in /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 /usr/lib/*/faketime/libfaketime.so.1; do
+  [[ -f $f ]] && { faketime_lib=$f; break; }
+done
+clock_pid=
+if [[ -n $faketime_lib ]]; then
+  echo "+0" >"$tmp/clock"
+  if start_server clock "$tmp/clock-data" env LD_PRELOAD="$faketime_lib" \
+      FAKETIME_TIMESTAMP_FILE="$tmp/clock" FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1; then
+    clock_pid=$server_pid
+    export COFFER_CLOCK_ENDPOINT=$server_url COFFER_CLOCK_FILE=$tmp/clock
+    export COFFER_CLOCK_ROOT_CREDENTIALS=$tmp/clock-data/root-credentials
+  fi
+else
+  skip "expired session tokens: Debian's libfaketime is not installed (apt-get install faketime)"
+fi
+
+# ---- the suites ---------------------------------------------------------------------------------
+# The two CLI suites (slow: one process per call) run in the background, each into its own
+# log; boto3 and the Encryption SDK run meanwhile in the foreground, one after the other (the
+# boto3 suites share the clock server). Every suite uses names of its own.
+
+# suite_done NAME RC RESULTS_PATTERN: a suite that failed without its summary line counts as failed.
+suite_done() {
+  local name=$1 rc=$2 pattern=$3
+  if [[ $rc -ne 0 ]] && ! grep -qF -- "$pattern" "$results"; then
+    echo "0 1 0 $name: exited $rc without a summary (crashed or timed out)" >>"$results"
+  fi
+}
+
+cli_v2= cli_v1=
+for a in /usr/bin/aws "$(command -v aws)" /usr/local/bin/aws /root/.pyenv/shims/aws; do
+  [[ -n $a && -x $a ]] || continue
+  case $("$a" --version 2>&1) in
+    aws-cli/2.*) [[ -z $cli_v2 ]] && cli_v2=$a ;;
+    aws-cli/1.*) [[ -z $cli_v1 ]] && cli_v1=$a ;;
+  esac
+done
+cli_jobs=()
+for v in 2 1; do
+  cli_var=cli_v$v
+  a=${!cli_var}
+  if [[ -z $a ]]; then
+    if [[ $v == 2 ]]; then skip "aws CLI v2: not installed (Debian: awscli)"
+    else skip "aws CLI v1: not installed (pyenv's awscli, on the development image only)"; fi
+    continue
+  fi
+  (timeout 300 "$here/test_awscli.sh" "$a" >"$tmp/awscli-v$v.log" 2>&1
+   echo $? >"$tmp/awscli-v$v.rc") &
+  cli_jobs+=("$v:$a:$!")
+done
+
+pythons=()
+declare -A seen_python=()
+for py in /usr/bin/python3 "$(command -v python3)" /root/.pyenv/shims/python3; do
+  [[ -n $py && -x $py ]] || continue
+  real=$("$py" -c 'import sys; print(sys.executable)' 2>/dev/null) || continue
+  [[ -n ${seen_python[$real]:-} ]] && continue
+  seen_python[$real]=1
+  if "$py" -c 'import boto3' 2>/dev/null; then pythons+=("$py")
+  else skip "boto3 under $real: no boto3 module (Debian: python3-boto3)"; fi
+done
+[[ -e /root/.pyenv/shims/python3 ]] ||
+  skip "boto3 under pyenv's python3 (boto3 1.43): no pyenv python on this machine"
+[[ ${#pythons[@]} -gt 0 ]] || skip "boto3: no python3 with boto3 (Debian: python3-boto3)"
+first_python=
+for py in "${pythons[@]}"; do
+  [[ -z $first_python ]] && first_python=$py
+  echo
+  (cd "$here" && timeout 300 "$py" test_boto3.py -v 2>&1)
+  suite_done "boto3 under $py" $? "($("$py" -c 'import sys; print(sys.executable)'))"
+done
+
+echo
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  skip "AWS Encryption SDK for JavaScript: node/npm not installed (Debian: nodejs npm)"
+else
+  if [[ ! -f $here/js/node_modules/@aws-crypto/client-node/package.json ||
+        ! -f $here/js/node_modules/@aws-sdk/client-kms/package.json ]]; then
+    echo "== npm ci (tests/interop/js)"
+    (cd "$here/js" && npm ci --no-audit --no-fund --loglevel=error) ||
+      echo "0 1 0 esdk-js: npm ci failed in tests/interop/js" >>"$results"
+  fi
+  if [[ -f $here/js/node_modules/@aws-crypto/client-node/package.json ]]; then
+    echo "== AWS Encryption SDK for JavaScript"
+    (cd "$here/js" && timeout 120 node --no-warnings esdk_roundtrip.mjs 2>&1)
+    suite_done "esdk-js" $? "esdk-js"
+  fi
+fi
+
+for job in "${cli_jobs[@]}"; do
+  IFS=: read -r v a pid <<<"$job"
+  wait "$pid"
+  echo
+  cat "$tmp/awscli-v$v.log"
+  suite_done "awscli v$v ($a)" "$(cat "$tmp/awscli-v$v.rc" 2>/dev/null || echo 1)" "awscli v$v "
+done
+
+# ---- restart on the same data directory ----------------------------------------------------------
+echo
+echo "== restart"
+restart_python=${first_python:-}
+if [[ -n $restart_python ]]; then
+  (cd "$here" && "$restart_python" restart_check.py prepare "$tmp/restart.json")
+fi
+stop_server main "$main_pid"
+if start_server main-restarted "$data"; then
+  restarted_pid=$server_pid
+  if [[ -n $restart_python ]]; then
+    (cd "$here" && COFFER_ENDPOINT=$server_url "$restart_python" restart_check.py verify "$tmp/restart.json")
+  else
+    skip "restart checks: no python3 with boto3"
+  fi
+  stop_server main-restarted "$restarted_pid"
+fi
+[[ -n $clock_pid ]] && stop_server clock "$clock_pid"
+
+# ---- summary ---------------------------------------------------------------------------------------
+echo
+echo "== summary ($((SECONDS - start_time)) s)"
+total_passed=$own_passed total_failed=$own_failed total_skipped=${#skips[@]}
+echo "run.sh (server start, /health, root-credentials, SIGTERM): $own_passed passed, $own_failed failed"
+while read -r p f s line; do
+  echo "$line"
+  total_passed=$((total_passed + p)) total_failed=$((total_failed + f)) total_skipped=$((total_skipped + s))
+done <"$results"
+for s in "${skips[@]}"; do echo "SKIP $s"; done
+echo "interop: $total_passed passed, $total_failed failed, $total_skipped skipped"
+[[ $total_failed -eq 0 && $total_passed -gt 0 ]]

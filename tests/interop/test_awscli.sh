@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# coffer interop suite: the seed's key story through the unmodified aws CLI (v2 or v1).
+#
+# Usage: COFFER_ENDPOINT=http://127.0.0.1:PORT COFFER_ROOT_CREDENTIALS=DATA_DIR/root-credentials \
+#          tests/interop/test_awscli.sh /usr/bin/aws
+# The CLI reads the root key from the shared-credentials file the server wrote
+# (AWS_SHARED_CREDENTIALS_FILE); other principals get theirs through the environment.
+# Prints "ok - …" / "not ok - …" per check and a closing "N passed, N failed" line (also
+# appended to $COFFER_INTEROP_RESULTS when set). Needs jq and python3.
+set -uo pipefail
+
+AWS=${1:?usage: test_awscli.sh AWS_CLI_BINARY}
+: "${COFFER_ENDPOINT:?COFFER_ENDPOINT must be set}"
+: "${COFFER_ROOT_CREDENTIALS:?COFFER_ROOT_CREDENTIALS must be set}"
+ACCOUNT=${COFFER_ACCOUNT:-111122223333}
+REGION=${COFFER_REGION:-us-east-1}
+SFX=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+version_line=$("$AWS" --version 2>&1 | head -1)
+case $version_line in
+  aws-cli/2.*) V=2 ;;
+  aws-cli/1.*) V=1 ;;
+  *) echo "cannot tell the aws CLI version of $AWS: $version_line" >&2; exit 2 ;;
+esac
+label="awscli v$V ($AWS, ${version_line%% *})"
+echo "== $label; names end in -$SFX"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# A clean CLI environment: root's key from the server's file, no user config.
+for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+: > "$work/config"
+export AWS_CONFIG_FILE="$work/config"
+export AWS_SHARED_CREDENTIALS_FILE="$COFFER_ROOT_CREDENTIALS"
+export AWS_DEFAULT_REGION="$REGION" AWS_REGION="$REGION"
+export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
+
+# Service errors exit 254 in v2, 255 in v1.
+ERR_EXIT=$([[ $V == 2 ]] && echo 254 || echo 255)
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() {
+  failed=$((failed + 1)); echo "not ok - $1"
+  shift; for line in "$@"; do printf '%s\n' "$line" | sed 's/^/    /'; done
+}
+
+# run ARGS… : the CLI against coffer; stdout in $OUT, stderr in $ERR, exit status in $RC.
+run() {
+  OUT=$("$AWS" --endpoint-url "$COFFER_ENDPOINT" --output json "$@" 2>"$work/stderr")
+  RC=$?
+  read_stderr
+}
+# The CLI's error line, without the "(reached max retries: N)" a retried call adds.
+read_stderr() {
+  ERR=$(sed -E 's/ operation \(reached max retries: [0-9]+\): / operation: /' "$work/stderr")
+}
+# as AK SK TOKEN ARGS… : the same with other credentials (TOKEN may be empty).
+as() {
+  local ak=$1 sk=$2 tok=$3; shift 3
+  if [[ -n $tok ]]; then
+    OUT=$(AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_SESSION_TOKEN=$tok \
+      "$AWS" --endpoint-url "$COFFER_ENDPOINT" --output json "$@" 2>"$work/stderr")
+  else
+    OUT=$(AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk \
+      "$AWS" --endpoint-url "$COFFER_ENDPOINT" --output json "$@" 2>"$work/stderr")
+  fi
+  RC=$?
+  read_stderr
+}
+
+# expect_ok DESC ARGS… : the call succeeds.
+expect_ok() {
+  local desc=$1; shift
+  run "$@"
+  if [[ $RC -eq 0 ]]; then ok "$desc"; else not_ok "$desc" "exit $RC" "$ERR"; fi
+}
+# check DESC JQ_EXPR : $OUT satisfies the jq expression (which must yield true).
+check() {
+  local desc=$1 expr=$2
+  if jq -e "$expr" >/dev/null 2>&1 <<<"$OUT"; then ok "$desc"; else not_ok "$desc" "jq: $expr" "output: ${OUT:0:600}"; fi
+}
+# expect_error DESC CODE OPERATION MESSAGE : the last call failed as a service error with
+# exactly "An error occurred (CODE) when calling the OPERATION operation: MESSAGE".
+expect_error() {
+  local desc=$1 code=$2 op=$3 msg=$4
+  local want="An error occurred ($code) when calling the $op operation: $msg"
+  if [[ $RC -eq $ERR_EXIT ]] && grep -qxF -- "$want" <<<"$ERR"; then
+    ok "$desc"
+  else
+    not_ok "$desc" "want exit $ERR_EXIT and: $want" "got exit $RC: ${ERR:0:600}"
+  fi
+}
+# expect_error_prefix: the same, the message only starting with MESSAGE.
+expect_error_prefix() {
+  local desc=$1 code=$2 op=$3 msg=$4
+  local want="An error occurred ($code) when calling the $op operation: $msg"
+  if [[ $RC -eq $ERR_EXIT ]] && grep -qF -- "$want" <<<"$ERR"; then
+    ok "$desc"
+  else
+    not_ok "$desc" "want exit $ERR_EXIT and: $want…" "got exit $RC: ${ERR:0:600}"
+  fi
+}
+same_file() {
+  local desc=$1 a=$2 b=$3
+  if cmp -s "$a" "$b"; then ok "$desc"; else not_ok "$desc" "$(cmp "$a" "$b" 2>&1; od -An -c "$b" | head -3)"; fi
+}
+# about_now_plus DESC TIMESTAMP SECONDS : TIMESTAMP (ISO 8601 from v2, epoch seconds from v1)
+# is within two minutes of now + SECONDS.
+about_now_plus() {
+  local desc=$1 ts=$2 secs=$3
+  if python3 - "$ts" "$secs" <<'EOF'
+import datetime, sys, time
+ts, secs = sys.argv[1], float(sys.argv[2])
+try:
+    t = float(ts)
+except ValueError:
+    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+sys.exit(0 if abs(t - (time.time() + secs)) < 120 else 1)
+EOF
+  then ok "$desc"; else not_ok "$desc" "timestamp $ts is not now + ${secs}s"; fi
+}
+
+ROOT_ARN="arn:aws:iam::$ACCOUNT:root"
+
+# ---- who am I ---------------------------------------------------------------------------
+expect_ok "sts get-caller-identity (root, from the shared-credentials file)" sts get-caller-identity
+check "root identity" ".Arn == \"$ROOT_ARN\" and .Account == \"$ACCOUNT\" and .UserId == \"$ACCOUNT\""
+
+# ---- IAM: the operator and the roles of the seed ------------------------------------------
+OPERATOR="operator-$SFX"
+expect_ok "iam create-user" iam create-user --user-name "$OPERATOR"
+check "user ARN" ".User.Arn == \"arn:aws:iam::$ACCOUNT:user/$OPERATOR\" and (.User.UserId | startswith(\"AIDA\"))"
+expect_ok "iam create-access-key" iam create-access-key --user-name "$OPERATOR"
+check "access key" '.AccessKey.Status == "Active" and (.AccessKey.AccessKeyId | startswith("AKIA")) and (.AccessKey.SecretAccessKey | length) == 40'
+OP_AK=$(jq -r .AccessKey.AccessKeyId <<<"$OUT")
+OP_SK=$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")
+as "$OP_AK" "$OP_SK" "" sts get-caller-identity
+if [[ $RC -eq 0 ]]; then ok "sts get-caller-identity as the user"; else not_ok "sts get-caller-identity as the user" "$ERR"; fi
+check "user identity" ".Arn == \"arn:aws:iam::$ACCOUNT:user/$OPERATOR\""
+
+cat >"$work/trust.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::$ACCOUNT:user/$OPERATOR"},"Action":"sts:AssumeRole"}]}
+EOF
+ADMIN_ROLE="KMSAdminRole-$SFX" USER_ROLE="ExampleRole-$SFX" BACKUP_ROLE="rdstestrole-$SFX"
+for role in "$ADMIN_ROLE" "$USER_ROLE" "$BACKUP_ROLE"; do
+  expect_ok "iam create-role $role" iam create-role --role-name "$role" \
+    --assume-role-policy-document "file://$work/trust.json"
+  check "role $role" ".Role.Arn == \"arn:aws:iam::$ACCOUNT:role/$role\" and (.Role.RoleId | startswith(\"AROA\"))"
+done
+expect_ok "iam get-role" iam get-role --role-name "$BACKUP_ROLE"
+check "the CLI decodes the trust policy" ".Role.AssumeRolePolicyDocument.Statement[0].Principal.AWS == \"arn:aws:iam::$ACCOUNT:user/$OPERATOR\""
+
+# ---- KMS: create the key as the console wizard does (seed steps 1–5) ----------------------
+cat >"$work/policy.json" <<EOF
+{"Version":"2012-10-17","Id":"key-consolepolicy-3","Statement":[
+ {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"$ROOT_ARN"},"Action":"kms:*","Resource":"*"},
+ {"Sid":"Allow access for Key Administrators","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::$ACCOUNT:role/$ADMIN_ROLE"]},
+  "Action":["kms:Create*","kms:Describe*","kms:Enable*","kms:List*","kms:Put*","kms:Update*","kms:Revoke*","kms:Disable*","kms:Get*","kms:Delete*","kms:TagResource","kms:UntagResource","kms:ScheduleKeyDeletion","kms:CancelKeyDeletion"],"Resource":"*"},
+ {"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::$ACCOUNT:role/$USER_ROLE"]},
+  "Action":["kms:Encrypt","kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"},
+ {"Sid":"Allow attachment of persistent resources","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::$ACCOUNT:role/$USER_ROLE"]},
+  "Action":["kms:CreateGrant","kms:ListGrants","kms:RevokeGrant"],"Resource":"*","Condition":{"Bool":{"kms:GrantIsForAWSResource":true}}}]}
+EOF
+DESC="Key for SQL Server backup encryption"
+expect_ok "kms create-key with description, tags and the console policy" kms create-key \
+  --description "$DESC" --tags TagKey=Purpose,TagValue=RDSBackup --policy "file://$work/policy.json"
+check "new key metadata" ".KeyMetadata.KeyState == \"Enabled\" and .KeyMetadata.Enabled == true and .KeyMetadata.Description == \"$DESC\" and .KeyMetadata.KeyUsage == \"ENCRYPT_DECRYPT\" and .KeyMetadata.AWSAccountId == \"$ACCOUNT\""
+KEY_ID=$(jq -r .KeyMetadata.KeyId <<<"$OUT")
+ARN="arn:aws:kms:$REGION:$ACCOUNT:key/$KEY_ID"
+check "key ARN" ".KeyMetadata.Arn == \"$ARN\""
+ALIAS="alias/rds-backup-$SFX"
+expect_ok "kms create-alias" kms create-alias --alias-name "$ALIAS" --target-key-id "$KEY_ID"
+expect_ok "kms list-aliases --key-id" kms list-aliases --key-id "$KEY_ID"
+check "alias listed" ".Aliases == [.Aliases[] | select(.AliasName == \"$ALIAS\" and .TargetKeyId == \"$KEY_ID\" and .AliasArn == \"arn:aws:kms:$REGION:$ACCOUNT:$ALIAS\")] and (.Aliases | length) == 1"
+expect_ok "kms describe-key by alias" kms describe-key --key-id "$ALIAS"
+check "described by alias" ".KeyMetadata.Arn == \"$ARN\" and .KeyMetadata.Description == \"$DESC\""
+run kms create-alias --alias-name "$ALIAS" --target-key-id "$KEY_ID"
+expect_error "kms create-alias twice" AlreadyExistsException CreateAlias \
+  "An alias with the name arn:aws:kms:$REGION:$ACCOUNT:$ALIAS already exists"
+
+# Step 5: review the key policy.
+run kms get-key-policy --key-id "$KEY_ID" --policy-name default --output text --query Policy
+if [[ $RC -eq 0 ]] && cmp -s <(jq -S . <<<"$OUT") <(jq -S . "$work/policy.json"); then
+  ok "get-key-policy --output text: the key policy is the one the wizard built"
+else
+  not_ok "get-key-policy --output text: the key policy is the one the wizard built" "rc=$RC $ERR ${OUT:0:300}"
+fi
+expect_ok "kms list-resource-tags" kms list-resource-tags --key-id "$KEY_ID"
+check "the tag of step 2" '.Tags == [{"TagKey":"Purpose","TagValue":"RDSBackup"}]'
+expect_ok "kms list-keys" kms list-keys
+check "the key is listed" "[.Keys[] | select(.KeyId == \"$KEY_ID\" and .KeyArn == \"$ARN\")] | length == 1"
+
+# ---- Encrypt/Decrypt: blob arguments in v1 and v2 ----------------------------------------
+{ printf 'customer record\0\1\2\377\n'; head -c 300 /dev/urandom; } >"$work/plain.bin"
+run kms encrypt --key-id "$ALIAS" --plaintext "fileb://$work/plain.bin" \
+  --encryption-context purpose=backup,db=customers
+if [[ $RC -eq 0 ]]; then ok "kms encrypt --plaintext fileb:// (raw bytes)"; else not_ok "kms encrypt --plaintext fileb://" "$ERR"; fi
+check "Encrypt names the key ARN" ".KeyId == \"$ARN\" and .EncryptionAlgorithm == \"SYMMETRIC_DEFAULT\""
+jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct.bin"
+CT_B64=$(jq -r .CiphertextBlob <<<"$OUT")
+run kms decrypt --ciphertext-blob "fileb://$work/ct.bin" \
+  --encryption-context db=customers,purpose=backup --query Plaintext --output text
+if [[ $RC -eq 0 ]]; then ok "kms decrypt --ciphertext-blob fileb://"; else not_ok "kms decrypt --ciphertext-blob fileb://" "$ERR"; fi
+base64 -d <<<"$OUT" >"$work/plain.out" 2>/dev/null
+same_file "decrypt gives the bytes back (fileb:// both ways)" "$work/plain.bin" "$work/plain.out"
+run kms decrypt --ciphertext-blob "fileb://$work/ct.bin" --encryption-context db=other,purpose=backup
+expect_error "decrypt with another encryption context" InvalidCiphertextException Decrypt ""
+run kms decrypt --ciphertext-blob "fileb://$work/ct.bin"
+expect_error "decrypt without the encryption context" InvalidCiphertextException Decrypt ""
+
+if [[ $V == 2 ]]; then
+  # v2: a blob given as a string is base64.
+  run kms encrypt --key-id "$KEY_ID" --plaintext "$(printf 'hello v2' | base64)"
+  jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct2.bin"
+  run kms decrypt --ciphertext-blob "$(base64 -w0 "$work/ct2.bin")" --query Plaintext --output text
+  if [[ $RC -eq 0 && $(base64 -d <<<"$OUT") == "hello v2" ]]; then ok "v2: --plaintext and --ciphertext-blob as base64 strings"; else not_ok "v2: base64 string blobs" "rc=$RC $ERR ${OUT:0:200}"; fi
+  run kms encrypt --key-id "$KEY_ID" --plaintext "raw text in v2" --cli-binary-format raw-in-base64-out
+  jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct3.bin"
+  run kms decrypt --ciphertext-blob "fileb://$work/ct3.bin" --query Plaintext --output text
+  if [[ $RC -eq 0 && $(base64 -d <<<"$OUT") == "raw text in v2" ]]; then ok "v2: --cli-binary-format raw-in-base64-out"; else not_ok "v2: raw-in-base64-out" "rc=$RC $ERR ${OUT:0:200}"; fi
+else
+  # v1: a blob given as a string is sent as its raw bytes (no base64 decoding).
+  run kms encrypt --key-id "$KEY_ID" --plaintext "aGVsbG8="
+  jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct2.bin"
+  run kms decrypt --ciphertext-blob "fileb://$work/ct2.bin" --query Plaintext --output text
+  if [[ $RC -eq 0 && $(base64 -d <<<"$OUT") == "aGVsbG8=" ]]; then ok "v1: --plaintext string sent as raw text"; else not_ok "v1: raw string blob" "rc=$RC $ERR ${OUT:0:200}"; fi
+fi
+
+run kms encrypt --key-id "$KEY_ID" --plaintext "fileb://$work/plain.bin" --query CiphertextBlob --output text
+base64 -d <<<"$OUT" >"$work/ct4.bin"
+head -c 4097 /dev/zero >"$work/big.bin"
+run kms encrypt --key-id "$KEY_ID" --plaintext "fileb://$work/big.bin"
+expect_error "encrypt 4097 bytes" ValidationException Encrypt \
+  "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
+
+expect_ok "kms generate-data-key --key-spec AES_256" kms generate-data-key --key-id "$ALIAS" \
+  --key-spec AES_256 --encryption-context task=backup
+check "data key: 32 bytes, key ARN" ".KeyId == \"$ARN\" and (.Plaintext | length) == 44"
+DK_PLAIN=$(jq -r .Plaintext <<<"$OUT")
+jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/dk.bin"
+run kms decrypt --ciphertext-blob "fileb://$work/dk.bin" --encryption-context task=backup
+check "the encrypted data key decrypts to the data key" ".Plaintext == \"$DK_PLAIN\""
+expect_ok "kms generate-random" kms generate-random --number-of-bytes 16
+n=$(jq -r .Plaintext <<<"$OUT" | base64 -d | wc -c)
+if [[ $n -eq 16 ]]; then ok "16 random bytes"; else not_ok "16 random bytes" "got $n: ${OUT:0:200}"; fi
+
+expect_ok "kms create-key (a second key)" kms create-key --description "second"
+KEY2=$(jq -r .KeyMetadata.KeyId <<<"$OUT")
+expect_ok "kms re-encrypt" kms re-encrypt --ciphertext-blob "fileb://$work/ct.bin" \
+  --source-encryption-context purpose=backup,db=customers --destination-key-id "$KEY2" \
+  --destination-encryption-context moved=yes
+check "re-encrypt names both keys" ".SourceKeyId == \"$ARN\" and .KeyId == \"arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2\""
+jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct5.bin"
+run kms decrypt --ciphertext-blob "fileb://$work/ct5.bin" --encryption-context moved=yes --query Plaintext --output text
+base64 -d <<<"$OUT" >"$work/plain5.out" 2>/dev/null
+same_file "re-encrypted ciphertext decrypts under the second key" "$work/plain.bin" "$work/plain5.out"
+
+# ---- the backup role is not a key user (the seed's failed backup) -------------------------
+as "$OP_AK" "$OP_SK" "" sts assume-role --role-arn "arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE" \
+  --role-session-name RDS-SqlServerBackupRestore
+if [[ $RC -eq 0 ]]; then ok "sts assume-role (trust policy names the user)"; else not_ok "sts assume-role" "$ERR"; fi
+check "assumed-role ARN" ".AssumedRoleUser.Arn == \"arn:aws:sts::$ACCOUNT:assumed-role/$BACKUP_ROLE/RDS-SqlServerBackupRestore\" and (.Credentials.AccessKeyId | startswith(\"ASIA\"))"
+S_AK=$(jq -r .Credentials.AccessKeyId <<<"$OUT")
+S_SK=$(jq -r .Credentials.SecretAccessKey <<<"$OUT")
+S_TOK=$(jq -r .Credentials.SessionToken <<<"$OUT")
+as "$S_AK" "$S_SK" "$S_TOK" sts get-caller-identity
+check "session identity" ".Arn == \"arn:aws:sts::$ACCOUNT:assumed-role/$BACKUP_ROLE/RDS-SqlServerBackupRestore\""
+WHO="arn:aws:sts::$ACCOUNT:assumed-role/$BACKUP_ROLE/RDS-SqlServerBackupRestore"
+as "$S_AK" "$S_SK" "$S_TOK" kms describe-key --key-id "$KEY_ID"
+expect_error "backup role: DescribeKey refused (the seed's error)" AccessDeniedException DescribeKey \
+  "User: $WHO is not authorized to perform: kms:DescribeKey on resource: $ARN because no identity-based policy allows the kms:DescribeKey action"
+as "$S_AK" "$S_SK" "$S_TOK" kms generate-data-key --key-id "$ALIAS" --key-spec AES_256
+expect_error "backup role: GenerateDataKey refused" AccessDeniedException GenerateDataKey \
+  "User: $WHO is not authorized to perform: kms:GenerateDataKey on resource: $ARN because no identity-based policy allows the kms:GenerateDataKey action"
+# Add the role to the key users, as PutKeyPolicy.
+jq --arg r "arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE" \
+  '(.Statement[] | select(.Sid == "Allow use of the key" or .Sid == "Allow attachment of persistent resources") | .Principal.AWS) += [$r]' \
+  "$work/policy.json" >"$work/policy2.json"
+expect_ok "kms put-key-policy (add the backup role to the key users)" kms put-key-policy \
+  --key-id "$KEY_ID" --policy-name default --policy "file://$work/policy2.json"
+expect_ok "kms get-key-policy after the change" kms get-key-policy --key-id "$KEY_ID" --policy-name default
+if jq -e --slurpfile want "$work/policy2.json" '(.Policy | fromjson) == $want[0]' >/dev/null <<<"$OUT"; then ok "the new policy is in force"; else not_ok "the new policy is in force" "${OUT:0:300}"; fi
+as "$S_AK" "$S_SK" "$S_TOK" kms generate-data-key --key-id "$ALIAS" --key-spec AES_256
+if [[ $RC -eq 0 ]]; then ok "backup role: GenerateDataKey allowed now"; else not_ok "backup role: GenerateDataKey allowed now" "$ERR"; fi
+check "data key for the backup" ".KeyId == \"$ARN\" and (.Plaintext | length) == 44"
+as "$S_AK" "$S_SK" "$S_TOK" kms disable-key --key-id "$KEY_ID"
+expect_error "backup role cannot administer the key" AccessDeniedException DisableKey \
+  "User: $WHO is not authorized to perform: kms:DisableKey on resource: $ARN because no identity-based policy allows the kms:DisableKey action"
+as "$S_AK" "$S_SK" "${S_TOK}x" kms list-keys
+expect_error "a forged session token" UnrecognizedClientException ListKeys \
+  "The security token included in the request is invalid."
+as "$S_AK" "$S_SK" "${S_TOK}x" sts get-caller-identity
+expect_error "a forged session token (STS)" InvalidClientTokenId GetCallerIdentity \
+  "The security token included in the request is invalid."
+
+# ---- disable, schedule deletion, cancel (the seed's clean-up, then undone) ----------------
+expect_ok "kms disable-key" kms disable-key --key-id "$KEY_ID"
+expect_ok "kms describe-key (disabled)" kms describe-key --key-id "$KEY_ID"
+check "Disabled" '.KeyMetadata.KeyState == "Disabled" and .KeyMetadata.Enabled == false'
+run kms encrypt --key-id "$KEY_ID" --plaintext "fileb://$work/plain.bin"
+expect_error "encrypt under a disabled key" DisabledException Encrypt "$ARN is disabled."
+expect_ok "kms schedule-key-deletion --pending-window-in-days 7" kms schedule-key-deletion \
+  --key-id "$KEY_ID" --pending-window-in-days 7
+check "deletion scheduled" ".KeyId == \"$ARN\""
+about_now_plus "DeletionDate is 7 days ahead" "$(jq -r .DeletionDate <<<"$OUT")" $((7 * 86400))
+expect_ok "kms describe-key (pending deletion)" kms describe-key --key-id "$ALIAS"
+check "PendingDeletion" '.KeyMetadata.KeyState == "PendingDeletion" and (.KeyMetadata.DeletionDate != null)'
+run kms decrypt --ciphertext-blob "fileb://$work/ct4.bin"
+expect_error "decrypt under a key pending deletion" KMSInvalidStateException Decrypt "$ARN is pending deletion."
+run kms enable-key --key-id "$KEY_ID"
+expect_error "enable a key pending deletion" KMSInvalidStateException EnableKey "$ARN is pending deletion."
+expect_ok "kms cancel-key-deletion" kms cancel-key-deletion --key-id "$KEY_ID"
+check "cancelled" ".KeyId == \"$ARN\""
+expect_ok "kms describe-key (after cancel)" kms describe-key --key-id "$KEY_ID"
+check "a cancelled key comes back disabled" '.KeyMetadata.KeyState == "Disabled" and (.KeyMetadata.DeletionDate == null)'
+run kms cancel-key-deletion --key-id "$KEY_ID"
+expect_error "cancel twice" KMSInvalidStateException CancelKeyDeletion "$ARN is not pending deletion"
+expect_ok "kms enable-key" kms enable-key --key-id "$KEY_ID"
+run kms decrypt --ciphertext-blob "fileb://$work/ct4.bin" --query Plaintext --output text
+base64 -d <<<"$OUT" >"$work/plain4.out" 2>/dev/null
+same_file "the old ciphertext decrypts again" "$work/plain.bin" "$work/plain4.out"
+
+# ---- rotation, description, tags ------------------------------------------------------------
+expect_ok "kms enable-key-rotation" kms enable-key-rotation --key-id "$KEY_ID"
+expect_ok "kms get-key-rotation-status" kms get-key-rotation-status --key-id "$KEY_ID"
+check "rotation enabled" '.KeyRotationEnabled == true'
+expect_ok "kms tag-resource" kms tag-resource --key-id "$KEY_ID" --tags TagKey=Env,TagValue=prod
+expect_ok "kms untag-resource" kms untag-resource --key-id "$KEY_ID" --tag-keys Purpose
+expect_ok "kms list-resource-tags" kms list-resource-tags --key-id "$KEY_ID"
+check "tags after tag/untag" '.Tags == [{"TagKey":"Env","TagValue":"prod"}]'
+ALIAS2="alias/rds-backup-moved-$SFX"
+expect_ok "kms create-alias (second)" kms create-alias --alias-name "$ALIAS2" --target-key-id "$KEY_ID"
+expect_ok "kms update-alias" kms update-alias --alias-name "$ALIAS2" --target-key-id "$KEY2"
+expect_ok "kms describe-key by the moved alias" kms describe-key --key-id "$ALIAS2"
+check "alias points at the second key" ".KeyMetadata.KeyId == \"$KEY2\""
+expect_ok "kms delete-alias" kms delete-alias --alias-name "$ALIAS2"
+run kms describe-key --key-id "$ALIAS2"
+expect_error "describe a deleted alias" NotFoundException DescribeKey "Alias 'arn:aws:kms:$REGION:$ACCOUNT:$ALIAS2' is not found."
+
+# ---- IAM users, keys and inline policies -------------------------------------------------
+USER2="carol-$SFX"
+expect_ok "iam create-user (carol)" iam create-user --user-name "$USER2"
+run iam create-user --user-name "$USER2"
+expect_error "iam create-user twice" EntityAlreadyExists CreateUser "User with name $USER2 already exists."
+expect_ok "iam list-users" iam list-users
+check "carol is listed" "[.Users[] | select(.UserName == \"$USER2\")] | length == 1"
+cat >"$work/user-policy.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt","kms:DescribeKey"],"Resource":"$ARN"}]}
+EOF
+expect_ok "iam put-user-policy" iam put-user-policy --user-name "$USER2" --policy-name use-key \
+  --policy-document "file://$work/user-policy.json"
+expect_ok "iam get-user-policy" iam get-user-policy --user-name "$USER2" --policy-name use-key
+if jq -e --slurpfile want "$work/user-policy.json" '.PolicyDocument == $want[0]' >/dev/null <<<"$OUT"; then ok "the CLI decodes the policy document"; else not_ok "the CLI decodes the policy document" "${OUT:0:300}"; fi
+expect_ok "iam create-access-key (carol)" iam create-access-key --user-name "$USER2"
+C_AK=$(jq -r .AccessKey.AccessKeyId <<<"$OUT")
+C_SK=$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")
+as "$C_AK" "$C_SK" "" kms encrypt --key-id "$KEY_ID" --plaintext "fileb://$work/plain.bin"
+if [[ $RC -eq 0 ]]; then ok "carol encrypts: key policy names the account, her identity policy allows"; else not_ok "carol encrypts" "$ERR"; fi
+as "$C_AK" "$C_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+expect_error "carol is refused another key" AccessDeniedException Encrypt \
+  "User: arn:aws:iam::$ACCOUNT:user/$USER2 is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2 because no identity-based policy allows the kms:Encrypt action"
+expect_ok "iam update-access-key --status Inactive" iam update-access-key --user-name "$USER2" \
+  --access-key-id "$C_AK" --status Inactive
+as "$C_AK" "$C_SK" "" sts get-caller-identity
+expect_error "an inactive key is refused" InvalidClientTokenId GetCallerIdentity \
+  "The security token included in the request is invalid."
+as "$OP_AK" "wrong-secret-wrong-secret-wrong-secret-00" "" kms list-keys
+expect_error_prefix "a wrong secret is refused (KMS)" InvalidSignatureException ListKeys \
+  "The request signature we calculated does not match the signature you provided."
+as "AKIA$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)" "x" "" kms list-keys
+expect_error "an unknown access key is refused" UnrecognizedClientException ListKeys \
+  "The security token included in the request is invalid."
+run iam delete-user --user-name "$USER2"
+expect_error_prefix "iam delete-user with keys and policies" DeleteConflict DeleteUser "Cannot delete entity, must delete"
+expect_ok "iam delete-access-key" iam delete-access-key --user-name "$USER2" --access-key-id "$C_AK"
+expect_ok "iam delete-user-policy" iam delete-user-policy --user-name "$USER2" --policy-name use-key
+expect_ok "iam delete-user" iam delete-user --user-name "$USER2"
+run iam get-user --user-name "$USER2"
+expect_error "the user is gone" NoSuchEntity GetUser "The user with name $USER2 cannot be found."
+
+# ---- IAM roles ------------------------------------------------------------------------------
+expect_ok "iam list-roles" iam list-roles
+check "the seed's roles are listed" "[.Roles[] | select(.RoleName == \"$BACKUP_ROLE\" or .RoleName == \"$ADMIN_ROLE\" or .RoleName == \"$USER_ROLE\")] | length == 3"
+cat >"$work/role-policy.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}
+EOF
+expect_ok "iam put-role-policy (explicit deny on the backup role)" iam put-role-policy \
+  --role-name "$BACKUP_ROLE" --policy-name no-decrypt --policy-document "file://$work/role-policy.json"
+expect_ok "iam get-role-policy" iam get-role-policy --role-name "$BACKUP_ROLE" --policy-name no-decrypt
+check "role policy" '.PolicyDocument.Statement[0].Effect == "Deny"'
+as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct4.bin"
+expect_error "an explicit deny wins over the key policy" AccessDeniedException Decrypt \
+  "User: $WHO is not authorized to perform: kms:Decrypt on resource: $ARN with an explicit deny in an identity-based policy"
+expect_ok "iam delete-role-policy" iam delete-role-policy --role-name "$BACKUP_ROLE" --policy-name no-decrypt
+as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct4.bin"
+if [[ $RC -eq 0 ]]; then ok "decrypt allowed once the deny is gone"; else not_ok "decrypt allowed once the deny is gone" "$ERR"; fi
+cat >"$work/trust2.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}
+EOF
+expect_ok "iam update-assume-role-policy (RDS may assume it)" iam update-assume-role-policy \
+  --role-name "$BACKUP_ROLE" --policy-document "file://$work/trust2.json"
+as "$OP_AK" "$OP_SK" "" sts assume-role --role-arn "arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE" --role-session-name again
+expect_error_prefix "the operator may no longer assume the role" AccessDenied AssumeRole \
+  "User: arn:aws:iam::$ACCOUNT:user/$OPERATOR is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE"
+expect_ok "iam delete-role" iam delete-role --role-name "$ADMIN_ROLE"
+run iam get-role --role-name "$ADMIN_ROLE"
+expect_error "the role is gone" NoSuchEntity GetRole "The role with name $ADMIN_ROLE cannot be found."
+
+# ---------------------------------------------------------------------------------------------
+line="$label: $passed passed, $failed failed"
+echo "$line"
+if [[ -n ${COFFER_INTEROP_RESULTS:-} ]]; then echo "$passed $failed 0 $line" >>"$COFFER_INTEROP_RESULTS"; fi
+[[ $failed -eq 0 && $passed -gt 0 ]]
