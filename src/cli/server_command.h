@@ -3,7 +3,7 @@
 // flags, the environment (COFFER_*) and a TOML file (docs/config.md).
 #include <memory>
 
-#include "cli/kms_commands.h"
+#include "cli/command_group.h"
 
 namespace coffer::cli {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <set>
+#include <shared_mutex>
 
 #include "common/logging.h"
 #include "crypto/aes_gcm.h"
@@ -193,7 +194,25 @@ class KeyService::Impl {
   Result<KeyRecord> LoadKey(const ReadTransaction& tx, const std::string& uuid) const {
     ASSIGN_OR_RETURN(auto found, tx.Get(kKeysTable, uuid));
     if (!found) return errors::KeyNotFound(KeyArn(uuid));
-    return DecodeKeyRecord(*found);
+    return Decode(uuid, *found);
+  }
+
+  // DecodeKeyRecord, memoized by the stored bytes: a key record is decoded once
+  // per version of it. Keyed on the bytes read inside the transaction, so the
+  // memo can never answer with a record other than the one stored (whatever
+  // other process or node wrote it).
+  Result<KeyRecord> Decode(const std::string& uuid, const std::string& stored) const {
+    {
+      std::shared_lock lock(decoded_mu_);
+      if (auto it = decoded_.find(uuid); it != decoded_.end() && it->second.first == stored) {
+        return it->second.second;
+      }
+    }
+    ASSIGN_OR_RETURN(KeyRecord record, DecodeKeyRecord(stored));
+    std::unique_lock lock(decoded_mu_);
+    if (decoded_.size() >= kMaxDecodedRecords) decoded_.clear();
+    decoded_.insert_or_assign(uuid, std::make_pair(stored, record));
+    return record;
   }
 
   Result<std::map<std::string, std::string>> LoadTags(const ReadTransaction& tx,
@@ -381,7 +400,7 @@ class KeyService::Impl {
       }
       ASSIGN_OR_RETURN(auto found, tx.Get(kKeysTable, blob.key_id));
       if (!found) return errors::CiphertextKeyUnknown();
-      ASSIGN_OR_RETURN(KeyRecord k, DecodeKeyRecord(*found));
+      ASSIGN_OR_RETURN(KeyRecord k, Decode(blob.key_id, *found));
       RETURN_IF_ERROR(CheckState(Op::kCrypto, k, KeyArn(k.id)));
       key = std::move(k);
       return Status::Ok();
@@ -455,6 +474,11 @@ class KeyService::Impl {
 
   std::mutex cache_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Material>> cache_;
+
+  static constexpr size_t kMaxDecodedRecords = 4096;
+  mutable std::shared_mutex decoded_mu_;
+  // uuid -> (stored bytes, decoded record)
+  mutable std::unordered_map<std::string, std::pair<std::string, KeyRecord>> decoded_;
 };
 
 // ===========================================================================

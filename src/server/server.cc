@@ -53,7 +53,8 @@ class Scheduler {
   std::thread thread_;
 };
 
-void PrintRootKey(const ServerConfig& config, const iam::NewAccessKey& key, std::FILE* out) {
+void PrintRootKey(const ServerConfig& config, const ListenAddress& bound,
+                  const iam::NewAccessKey& key, std::FILE* out) {
   ByteView secret = RevealSecret(key.secret_access_key);
   std::fprintf(out,
                "First start: created account %s (%s) and its root access key.\n"
@@ -66,7 +67,7 @@ void PrintRootKey(const ServerConfig& config, const iam::NewAccessKey& key, std:
                RootCredentialsPath(config.data_dir).c_str(), key.access_key_id.c_str(),
                static_cast<int>(secret.size()), reinterpret_cast<const char*>(secret.data()),
                RootCredentialsPath(config.data_dir).c_str(), config.tls() ? "https" : "http",
-               config.listen.ToString().c_str());
+               bound.ToString().c_str());
 }
 
 }  // namespace
@@ -97,12 +98,12 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
                    HttpListener::Start(listener_options, services->endpoint->AsHandler()));
   Scheduler scheduler(*services);
 
-  if (services->new_root_key) PrintRootKey(config, *services->new_root_key, out);
+  ListenAddress bound{config.listen.host, listener->port()};
+  if (services->new_root_key) PrintRootKey(config, bound, *services->new_root_key, out);
   std::fprintf(out, "coffer listening on %s://%s\n", listener->secure() ? "https" : "http",
-               ListenAddress{config.listen.host, listener->port()}.ToString().c_str());
+               bound.ToString().c_str());
   std::fflush(out);
-  Log().info("listening on {} (data directory {})",
-             ListenAddress{config.listen.host, listener->port()}.ToString(), config.data_dir);
+  Log().info("listening on {} (data directory {})", bound.ToString(), config.data_dir);
   listener->SetReady(true);
 
   int signal_number = 0;

@@ -1,5 +1,11 @@
 #include "server/services.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "common/files.h"
 #include "common/logging.h"
 #include "state/root_key.h"
@@ -35,9 +41,35 @@ std::string CredentialsFile(const iam::NewAccessKey& key) {
   return text;
 }
 
+// One process at a time per data directory: the services cache what they read
+// (credentials, parsed policies), which is only right while no one else writes.
+Result<int> LockDataDirectory(const std::string& data_dir) {
+  std::string path = data_dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return PosixError("open " + path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return FailedPreconditionError("the data directory " + data_dir +
+                                     " is in use by another coffer process; stop it first");
+    }
+    return PosixError("lock " + path, err);
+  }
+  return fd;
+}
+
 }  // namespace
 
-Services::~Services() = default;
+Services::~Services() {
+  endpoint.reset();
+  iam.reset();
+  kms.reset();
+  vault.reset();
+  root_key.reset();
+  store.reset();
+  if (lock_fd >= 0) ::close(lock_fd);
+}
 
 std::string RootCredentialsPath(const std::string& data_dir) {
   return data_dir + "/root-credentials";
@@ -48,7 +80,9 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   if (options.data_dir.empty()) return InvalidArgumentError("no data directory given");
   RETURN_IF_ERROR(EnsureDirectory(options.data_dir, 0700));
   auto s = std::make_unique<Services>();
-  ASSIGN_OR_RETURN(s->store, state::SqliteStateStore::Open(options.data_dir + "/state.db"));
+  ASSIGN_OR_RETURN(s->lock_fd, LockDataDirectory(options.data_dir));
+  ASSIGN_OR_RETURN(
+      s->store, state::SqliteStateStore::Open(options.data_dir + "/state.db", {.exclusive = true}));
   if (options.passphrase) {
     s->root_key = std::make_unique<state::PassphraseRootKeyProvider>(*options.passphrase, random);
   } else {
@@ -57,7 +91,6 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
         random);
   }
   ASSIGN_OR_RETURN(s->vault, state::Vault::Open(*s->store, *s->root_key, random));
-  RETURN_IF_ERROR(CheckAccount(*s->store, options));
 
   kms::KmsOptions kms_options;
   kms_options.account_id = options.account_id;
@@ -74,6 +107,9 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   endpoint_options.region = options.region;
   ASSIGN_OR_RETURN(s->endpoint,
                    api::Endpoint::Create(endpoint_options, *s->kms, *s->iam, clock, random));
+  // Only once the services accepted the account id and region (they write nothing
+  // when created): a mistyped first start must not bind the directory to the typo.
+  RETURN_IF_ERROR(CheckAccount(*s->store, options));
 
   // First start: the root access key, written once where the aws CLI can read it.
   // The file is written before anything is printed, so a crash in between leaves

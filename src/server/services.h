@@ -6,7 +6,8 @@
 // root key.
 //
 // Layout of a data directory (created 0700 when missing):
-//   state.db          the state store (SQLite, 0600)
+//   lock              held (flock) by the one process that has the directory open
+//   state.db          the state store (SQLite, 0600, opened exclusively)
 //   root.key          the root key, when the key-file provider is used (0600)
 //   root-credentials  the account root's access key, written once on first start
 //                     (AWS shared-credentials format, profile [default], 0600)
@@ -38,6 +39,7 @@ struct ServicesOptions {
 };
 
 struct Services {
+  int lock_fd = -1;  // DATA_DIR/lock, flock()ed; closed last
   std::unique_ptr<state::SqliteStateStore> store;
   std::unique_ptr<state::RootKeyProvider> root_key;
   std::unique_ptr<state::Vault> vault;

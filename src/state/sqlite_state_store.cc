@@ -522,7 +522,8 @@ SqliteStateStore::~SqliteStateStore() = default;
 
 int SqliteStateStore::CurrentSchemaVersion() { return kSchemaVersion; }
 
-Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path,
+                                                                 SqliteOptions options) {
   RETURN_IF_ERROR(CreateIfMissing(path));
   // Nothing below writes to the file until it is known to be a coffer store
   // (or empty) and of a schema version this build understands.
@@ -535,6 +536,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   const std::string what = "configure state store " + path;
   int rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
   if (rc != SQLITE_OK) return SqliteError(db, rc, what);
+  // Before the first read, so that WAL mode keeps its index in process memory.
+  if (options.exclusive) RETURN_IF_ERROR(Exec(db, "PRAGMA locking_mode = EXCLUSIVE", what));
   {
     // journal_mode answers with the mode in effect, which is not WAL when the
     // file system cannot do it; synchronous=FULL then would not be enough.

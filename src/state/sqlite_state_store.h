@@ -30,10 +30,19 @@
 
 namespace coffer::state {
 
+struct SqliteOptions {
+  // Holds SQLite's file locks for the life of the store (PRAGMA locking_mode =
+  // EXCLUSIVE): no other process can open the file meanwhile, and transactions
+  // skip the per-transaction fcntl locks and the shared-memory index, which
+  // makes them several times cheaper. For a server that owns its data directory.
+  bool exclusive = false;
+};
+
 class SqliteStateStore final : public StateStore {
  public:
   // Opens or creates the store at `path` (file mode 0600).
-  static Result<std::unique_ptr<SqliteStateStore>> Open(const std::string& path);
+  static Result<std::unique_ptr<SqliteStateStore>> Open(const std::string& path,
+                                                        SqliteOptions options = {});
   ~SqliteStateStore() override;
 
   Status Update(const std::function<Status(Transaction&)>& fn) override;

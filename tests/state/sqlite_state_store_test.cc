@@ -373,6 +373,29 @@ TEST_F(SqliteStateStoreTest, DataSurvivesReopen) {
   EXPECT_EQ(Get(*store_, "t", "k"), "v");
 }
 
+TEST(SqliteStateStoreExclusiveTest, KeepsOthersOutAndItsDataAcrossReopen) {
+  TempDir dir;
+  std::string path = dir.File("state.db");
+  {
+    auto store = SqliteStateStore::Open(path, {.exclusive = true});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE(Put(**store, "t", "k", "v").ok());
+    EXPECT_EQ(Get(**store, "t", "k"), "v");
+    // Another program cannot read the file while the store holds it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    int rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    EXPECT_EQ(rc, SQLITE_BUSY);
+    sqlite3_close(db);
+    // No shared-memory index: WAL's index lives in the process.
+    EXPECT_FALSE(std::filesystem::exists(path + "-shm"));
+  }
+  // Closed: others get in again, and the data is there.
+  EXPECT_EQ(QuerySql(path, "SELECT count(*) FROM sqlite_master") > 0, true);
+  auto reopened = OpenOrDie(path);
+  EXPECT_EQ(Get(*reopened, "t", "k"), "v");
+}
+
 TEST_F(SqliteStateStoreTest, FilesAreCreatedWithMode0600) {
   ASSERT_TRUE(Put(*store_, "t", "k", "v").ok());
   EXPECT_EQ(FileMode(path_), 0600u);
