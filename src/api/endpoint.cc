@@ -1,5 +1,6 @@
 #include "api/endpoint.h"
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <shared_mutex>
@@ -32,28 +33,25 @@ constexpr std::string_view kIamXmlns = "https://iam.amazonaws.com/doc/2010-05-08
 enum class Protocol { kJson, kQuery };
 
 // aws-protocols.md, "Authentication errors": one row per failure, its name in each
-// protocol and the Query HTTP status (JSON services answer 400).
+// protocol (the HTTP status of each name is in the protocol's error table).
 struct AuthErrorRow {
   sigv4::AuthErrorCode code;
   std::string_view json_name;
   std::string_view query_name;
-  int query_status;
 };
 constexpr std::array<AuthErrorRow, 7> kAuthErrors = {{
     {sigv4::AuthErrorCode::kMissingAuthenticationToken, "MissingAuthenticationTokenException",
-     "MissingAuthenticationToken", 403},
+     "MissingAuthenticationToken"},
     {sigv4::AuthErrorCode::kIncompleteSignature, "IncompleteSignatureException",
-     "IncompleteSignature", 400},
+     "IncompleteSignature"},
     {sigv4::AuthErrorCode::kSignatureDoesNotMatch, "InvalidSignatureException",
-     "SignatureDoesNotMatch", 403},
-    {sigv4::AuthErrorCode::kSignatureExpired, "InvalidSignatureException", "SignatureDoesNotMatch",
-     403},
+     "SignatureDoesNotMatch"},
+    {sigv4::AuthErrorCode::kSignatureExpired, "InvalidSignatureException", "SignatureDoesNotMatch"},
     {sigv4::AuthErrorCode::kSignatureNotYetCurrent, "InvalidSignatureException",
-     "SignatureDoesNotMatch", 403},
-    {sigv4::AuthErrorCode::kRequestExpired, "InvalidSignatureException", "SignatureDoesNotMatch",
-     403},
+     "SignatureDoesNotMatch"},
+    {sigv4::AuthErrorCode::kRequestExpired, "InvalidSignatureException", "SignatureDoesNotMatch"},
     {sigv4::AuthErrorCode::kContentSha256Mismatch, "InvalidSignatureException",
-     "SignatureDoesNotMatch", 403},
+     "SignatureDoesNotMatch"},
 }};
 
 // Credential failures found after the signature was parsed.
@@ -195,6 +193,13 @@ class Endpoint::Impl {
       return ForProtocol(InvalidToken(), protocol);
     }
     if (credential->session_token && !credential->session_token->Matches(*parsed.session_token)) {
+      return ForProtocol(InvalidToken(), protocol);
+    }
+    // The token must also be signed: in a header it must be one of SignedHeaders (a
+    // pre-signed URL carries it in the query, which is signed whole).
+    if (parsed.session_token && !parsed.presigned &&
+        std::ranges::find(parsed.signed_headers, "x-amz-security-token") ==
+            parsed.signed_headers.end()) {
       return ForProtocol(InvalidToken(), protocol);
     }
     if (!credential->active) return ForProtocol(InvalidToken(), protocol);

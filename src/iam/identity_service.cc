@@ -582,7 +582,8 @@ Result<std::unique_ptr<IdentityService>> IdentityService::Create(IamOptions opti
 
 const IamOptions& IdentityService::options() const { return impl_->options_; }
 
-Result<std::optional<NewAccessKey>> IdentityService::InitializeAccount() {
+Result<std::optional<NewAccessKey>> IdentityService::InitializeAccount(
+    const std::function<Status(const NewAccessKey&)>& deliver) {
   std::optional<NewAccessKey> created;
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto account, tx.Get(kAccountTable, kAccountKey));
@@ -590,6 +591,9 @@ Result<std::optional<NewAccessKey>> IdentityService::InitializeAccount() {
     RETURN_IF_ERROR(tx.Put(kAccountTable, kAccountKey,
                            EncodeAccountRecord(AccountRecord{impl_->clock_.Now()})));
     ASSIGN_OR_RETURN(NewAccessKey key, impl_->AddAccessKey(tx, Owner{kRootOwner, ""}));
+    // Delivered before the commit: if delivery fails, nothing is created, and the
+    // next start tries again (a key nobody received would lock everyone out).
+    if (deliver) RETURN_IF_ERROR(deliver(key));
     created = std::move(key);
     return Status::Ok();
   }));

@@ -22,6 +22,7 @@
 // run one IdentityService per store.)
 //
 // Thread safety: all methods may be called concurrently.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,8 +70,12 @@ class IdentityService {
 
   // On the first call for a store, creates the account and the account root's
   // access key and returns it: the only time its secret is shown. Later calls,
-  // in this process or after a restart, return nullopt.
-  Result<std::optional<NewAccessKey>> InitializeAccount();
+  // in this process or after a restart, return nullopt. `deliver`, when given,
+  // is called with the new key before the account is committed (to write it
+  // durably where the operator finds it); if it fails, nothing is created and
+  // its error is returned.
+  Result<std::optional<NewAccessKey>> InitializeAccount(
+      const std::function<Status(const NewAccessKey&)>& deliver = nullptr);
 
   // ---- authentication and authorization (api/) --------------------------------
 

@@ -111,14 +111,14 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   // when created): a mistyped first start must not bind the directory to the typo.
   RETURN_IF_ERROR(CheckAccount(*s->store, options));
 
-  // First start: the root access key, written once where the aws CLI can read it.
-  // The file is written before anything is printed, so a crash in between leaves
-  // the key on disk, never only on a terminal.
-  ASSIGN_OR_RETURN(s->new_root_key, s->iam->InitializeAccount());
-  if (s->new_root_key) {
-    RETURN_IF_ERROR(WriteFileAtomically(RootCredentialsPath(options.data_dir),
-                                        CredentialsFile(*s->new_root_key), 0600));
-  }
+  // First start: the root access key, written once where the aws CLI can read it,
+  // durably and before the account is committed: a crash or a failed write leaves
+  // either no account (the next start creates it) or an account whose key is on disk.
+  ASSIGN_OR_RETURN(s->new_root_key,
+                   s->iam->InitializeAccount([&](const iam::NewAccessKey& key) -> Status {
+                     return WriteFileAtomically(RootCredentialsPath(options.data_dir),
+                                                CredentialsFile(key), 0600);
+                   }));
   return s;
 }
 

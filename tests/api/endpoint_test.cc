@@ -1,0 +1,868 @@
+// The request pipeline (route → authenticate → decode → authorize → execute →
+// encode) end to end, without sockets: a KeyService and an IdentityService over
+// one real SQLite store, an Endpoint over them, and requests signed with
+// sigv4::Sign exactly as the aws CLI signs them (content-type;host;x-amz-date;
+// x-amz-target, plus x-amz-security-token with a session). Every answer is
+// checked to the byte where AWS's text is known: HTTP status, error name, message,
+// protocol shape (JSON 1.1 or Query XML with the IAM/STS namespace).
+#include "api/endpoint.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/http.h"
+#include "api/sigv4.h"
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "crypto/secret_bytes.h"
+#include "iam/identity_service.h"
+#include "iam/types.h"
+#include "kms/key_service.h"
+#include "state/root_key.h"
+#include "state/sqlite_state_store.h"
+#include "testing/files.h"
+
+namespace coffer::api {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+using Json = nlohmann::json;
+
+// 2026-01-01T00:00:00Z.
+constexpr int64_t kStartMillis = 1767225600000;
+constexpr char kAccount[] = "111122223333";
+constexpr char kRootArn[] = "arn:aws:iam::111122223333:root";
+constexpr char kStsNs[] = "https://sts.amazonaws.com/doc/2011-06-15/";
+constexpr char kIamNs[] = "https://iam.amazonaws.com/doc/2010-05-08/";
+constexpr char kJsonType[] = "application/x-amz-json-1.1";
+constexpr char kQueryType[] = "application/x-www-form-urlencoded; charset=utf-8";
+
+constexpr char kInvalidToken[] = "The security token included in the request is invalid.";
+constexpr char kExpiredToken[] = "The security token included in the request is expired";
+constexpr char kBadSignature[] =
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details.";
+constexpr char kLockout[] =
+    "The new key policy will not allow you to update the key policy in the future.";
+
+// What a client holds: an access key, its secret, and a session token (sessions only).
+struct Creds {
+  std::string access_key_id;
+  std::string secret;
+  std::string session_token;
+};
+
+// Form encoding as botocore writes Query bodies.
+std::string FormEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string XmlEscaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\'') {
+      out += "&apos;";
+    } else if (c == '"') {
+      out += "&quot;";
+    } else if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The text of the first <tag> element ("" when absent).
+std::string Between(const std::string& xml, const std::string& tag) {
+  size_t start = xml.find("<" + tag + ">");
+  if (start == std::string::npos) return "";
+  start += tag.size() + 2;
+  size_t end = xml.find("</" + tag + ">", start);
+  if (end == std::string::npos) return "";
+  return xml.substr(start, end - start);
+}
+
+std::string Header(const HttpResponse& r, std::string_view name) {
+  auto v = r.Header(name);
+  return v ? std::string(*v) : std::string("<absent>");
+}
+
+// A summary of a response for failure messages.
+std::string Show(const HttpResponse& r) { return std::to_string(r.status) + " " + r.body; }
+
+std::string KeyPolicy(const std::vector<std::string>& principals_besides_root,
+                      bool with_root = true) {
+  std::string statements;
+  if (with_root) {
+    statements =
+        R"({"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"})";
+  }
+  for (const std::string& p : principals_besides_root) {
+    if (!statements.empty()) statements += ",";
+    statements +=
+        R"({"Sid":"Allow use","Effect":"Allow","Principal":{"AWS":")" + p +
+        R"("},"Action":["kms:Encrypt","kms:Decrypt","kms:PutKeyPolicy","kms:GetKeyPolicy"],"Resource":"*"})";
+  }
+  return R"({"Version":"2012-10-17","Statement":[)" + statements + "]}";
+}
+
+std::string AllowPolicy(std::string_view actions_json, std::string_view resource = "*") {
+  return R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":)" +
+         std::string(actions_json) + R"(,"Resource":")" + std::string(resource) + R"("}]})";
+}
+
+class EndpointTest : public ::testing::Test {
+ protected:
+  EndpointTest() : clock_(FromEpochMillis(kStartMillis)), random_(0x656e64) {}
+
+  void SetUp() override {
+    auto store = state::SqliteStateStore::Open(temp_.File("state.db"));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    provider_ = std::make_unique<state::KeyFileRootKeyProvider>(temp_.File("root.key"), random_);
+    auto vault = state::Vault::Open(*store_, *provider_, random_);
+    ASSERT_TRUE(vault.ok()) << vault.status().ToString();
+    vault_ = std::move(vault).value();
+    auto kms = kms::KeyService::Create({}, *store_, *vault_, clock_, random_);
+    ASSERT_TRUE(kms.ok()) << kms.status().ToString();
+    kms_ = std::move(kms).value();
+    auto iam = iam::IdentityService::Create({}, *store_, *vault_, clock_, random_);
+    ASSERT_TRUE(iam.ok()) << iam.status().ToString();
+    iam_ = std::move(iam).value();
+    auto root = iam_->InitializeAccount();
+    ASSERT_TRUE(root.ok() && root->has_value()) << root.status().ToString();
+    root_ = Creds{(*root)->access_key_id, Reveal((*root)->secret_access_key), ""};
+    auto endpoint = Endpoint::Create({}, *kms_, *iam_, clock_, random_);
+    ASSERT_TRUE(endpoint.ok()) << endpoint.status().ToString();
+    endpoint_ = std::move(endpoint).value();
+  }
+
+  static std::string Reveal(const crypto::SecretBytes& s) {
+    return ToString(crypto::RevealSecret(s));
+  }
+
+  // ---- requests, as the aws CLI builds and signs them ---------------------------------
+
+  static HttpRequest JsonRequest(std::string_view operation, std::string body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/";
+    r.headers = {{"Host", "127.0.0.1:4566"},
+                 {"Accept-Encoding", "identity"},
+                 {"Content-Type", kJsonType},
+                 {"X-Amz-Target", "TrentService." + std::string(operation)},
+                 {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.1 source/x86_64.debian.12"},
+                 {"Content-Length", std::to_string(body.size())}};
+    r.body = std::move(body);
+    r.remote_address = "127.0.0.1";
+    return r;
+  }
+
+  static HttpRequest QueryRequest(std::string body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/";
+    r.headers = {{"Host", "127.0.0.1:4566"},
+                 {"Accept-Encoding", "identity"},
+                 {"Content-Type", kQueryType},
+                 {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.1 source/x86_64.debian.12"},
+                 {"Content-Length", std::to_string(body.size())}};
+    r.body = std::move(body);
+    r.remote_address = "127.0.0.1";
+    return r;
+  }
+
+  // Signs `r` as botocore does; `time` defaults to the clock's now.
+  void Sign(HttpRequest& r, const Creds& c, std::string_view service,
+            std::optional<TimePoint> time = std::nullopt, std::string_view region = "us-east-1") {
+    std::vector<std::string> signed_headers = {"content-type", "host", "x-amz-date"};
+    if (r.Header("X-Amz-Target")) signed_headers.push_back("x-amz-target");
+    if (!c.session_token.empty()) signed_headers.push_back("x-amz-security-token");
+    std::vector<sigv4::HeaderField> fields;
+    for (const HttpHeader& h : r.headers) fields.push_back({h.name, h.value});
+    sigv4::HttpRequestView view{
+        .method = r.method,
+        .raw_path = r.Path(),
+        .raw_query = r.Query(),
+        .headers = fields,
+        .body = AsBytes(r.body),
+    };
+    sigv4::Credentials credentials{c.access_key_id, crypto::SecretBytes(c.secret), c.session_token};
+    auto added = sigv4::Sign(view, credentials, region, service, time.value_or(clock_.Now()),
+                             signed_headers);
+    ASSERT_TRUE(added.ok()) << added.status().ToString();
+    for (sigv4::Header& h : *added) {
+      std::erase_if(r.headers,
+                    [&](const HttpHeader& x) { return HeaderNameEquals(x.name, h.name); });
+      r.headers.push_back({h.name, h.value});
+    }
+  }
+
+  HttpResponse Send(const HttpRequest& r) { return endpoint_->Handle(r); }
+
+  HttpResponse Kms(const Creds& c, std::string_view operation, const Json& body) {
+    HttpRequest r = JsonRequest(operation, body.dump());
+    Sign(r, c, "kms");
+    return Send(r);
+  }
+  HttpResponse Sts(const Creds& c, const std::string& body) {
+    HttpRequest r = QueryRequest(body);
+    Sign(r, c, "sts");
+    return Send(r);
+  }
+  HttpResponse Iam(const Creds& c, const std::string& body) {
+    HttpRequest r = QueryRequest(body);
+    Sign(r, c, "iam");
+    return Send(r);
+  }
+
+  // ---- answers ----------------------------------------------------------------------
+
+  // A JSON 1.1 error: status, headers and the exact body fields.
+  static void ExpectJsonError(const HttpResponse& r, int status, const std::string& type,
+                              const std::string& message) {
+    EXPECT_EQ(r.status, status) << Show(r);
+    EXPECT_EQ(Header(r, "Content-Type"), kJsonType);
+    EXPECT_EQ(Header(r, "X-Amzn-ErrorType"), type);
+    EXPECT_THAT(Header(r, "x-amzn-RequestId"),
+                MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+    Json body = Json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << r.body;
+    EXPECT_EQ(body, (Json{{"__type", type}, {"message", message}})) << r.body;
+  }
+
+  // A Query error: status and the exact ErrorResponse, its RequestId the header's.
+  static void ExpectQueryError(const HttpResponse& r, int status, std::string_view xmlns,
+                               const std::string& code, const std::string& message) {
+    EXPECT_EQ(r.status, status) << Show(r);
+    EXPECT_EQ(Header(r, "Content-Type"), "text/xml");
+    std::string id = Header(r, "x-amzn-RequestId");
+    EXPECT_THAT(id, MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+    EXPECT_EQ(r.body, "<ErrorResponse xmlns=\"" + std::string(xmlns) +
+                          "\"><Error><Type>Sender</Type><Code>" + code + "</Code><Message>" +
+                          XmlEscaped(message) + "</Message></Error><RequestId>" + id +
+                          "</RequestId></ErrorResponse>");
+  }
+
+  static Json JsonOk(const HttpResponse& r) {
+    EXPECT_EQ(r.status, 200) << Show(r);
+    EXPECT_EQ(Header(r, "Content-Type"), kJsonType);
+    if (r.body.empty()) return Json::object();
+    return Json::parse(r.body, nullptr, false);
+  }
+
+  // ---- setup through the engines (the subject is the pipeline) ---------------------------
+
+  // A user with an access key; the key's credentials.
+  Creds NewUser(const std::string& name) {
+    auto user = iam_->CreateUser(iam::CreateUserRequest{name, std::nullopt});
+    EXPECT_TRUE(user.ok()) << user.status().ToString();
+    auto key = iam_->CreateAccessKey(policy::Principal::Root(kAccount), name);
+    EXPECT_TRUE(key.ok()) << key.status().ToString();
+    if (!key.ok()) return {};
+    return Creds{key->access_key_id, Reveal(key->secret_access_key), ""};
+  }
+  static std::string UserArn(const std::string& name) {
+    return "arn:aws:iam::111122223333:user/" + name;
+  }
+
+  void PutUserPolicy(const std::string& user, const std::string& document) {
+    ASSERT_TRUE(iam_->PutUserPolicy(user, "p", document).ok());
+  }
+
+  // Creates a key as the root through the endpoint; its ARN.
+  std::string NewKey(std::optional<std::string> key_policy = std::nullopt) {
+    Json body = Json::object();
+    if (key_policy) body["Policy"] = *key_policy;
+    Json reply = JsonOk(Kms(root_, "CreateKey", body));
+    return reply["KeyMetadata"].value("Arn", "");
+  }
+
+  HttpResponse Encrypt(const Creds& c, const std::string& key, std::string_view plaintext = "hi") {
+    return Kms(c, "Encrypt", {{"KeyId", key}, {"Plaintext", Base64Encode(AsBytes(plaintext))}});
+  }
+
+  // The key policy as stored (read from the engine: a policy may lock even the root out).
+  std::string KeyPolicyOf(const std::string& key) {
+    auto policy = kms_->GetKeyPolicy(key, std::nullopt);
+    EXPECT_TRUE(policy.ok()) << policy.status().ToString();
+    return policy.ok() ? *policy : "";
+  }
+
+  static std::string AccessDenied(const std::string& who, const std::string& action,
+                                  const std::string& resource, const std::string& why) {
+    return "User: " + who + " is not authorized to perform: " + action +
+           " on resource: " + resource + " " + why;
+  }
+  static std::string NoIdentityPolicy(const std::string& action) {
+    return "because no identity-based policy allows the " + action + " action";
+  }
+  static std::string NoResourcePolicy(const std::string& action) {
+    return "because no resource-based policy allows the " + action + " action";
+  }
+
+  // A role trusting `trusted_arn`, and a session of it for `caller` (through STS).
+  Creds AssumeRole(const Creds& caller, const std::string& role_arn, const std::string& session) {
+    HttpResponse r =
+        Sts(caller, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(role_arn) +
+                        "&RoleSessionName=" + session);
+    EXPECT_EQ(r.status, 200) << Show(r);
+    last_expiration_ = Between(r.body, "Expiration");
+    return Creds{Between(r.body, "AccessKeyId"), Between(r.body, "SecretAccessKey"),
+                 Between(r.body, "SessionToken")};
+  }
+  std::string NewRole(const std::string& name, const std::string& trusted_arn) {
+    iam::CreateRoleRequest req;
+    req.role_name = name;
+    req.assume_role_policy_document =
+        R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":")" +
+        trusted_arn + R"("},"Action":"sts:AssumeRole"}]})";
+    auto role = iam_->CreateRole(req);
+    EXPECT_TRUE(role.ok()) << role.status().ToString();
+    return role.ok() ? role->arn : "";
+  }
+
+  ::coffer::testing::TempDir temp_;
+  FakeClock clock_;
+  SeededRandom random_;
+  std::unique_ptr<state::SqliteStateStore> store_;
+  std::unique_ptr<state::KeyFileRootKeyProvider> provider_;
+  std::unique_ptr<state::Vault> vault_;
+  std::unique_ptr<kms::KeyService> kms_;
+  std::unique_ptr<iam::IdentityService> iam_;
+  std::unique_ptr<Endpoint> endpoint_;
+  Creds root_;
+  std::string last_expiration_;
+};
+
+const std::string kGetCallerIdentity = "Action=GetCallerIdentity&Version=2011-06-15";
+
+// ---- a successful call ------------------------------------------------------------------
+
+TEST_F(EndpointTest, RootCallsKmsAndGetsJsonWithRequestId) {
+  HttpResponse r = Kms(root_, "CreateKey", Json::object());
+  Json created = JsonOk(r);
+  EXPECT_THAT(Header(r, "x-amzn-RequestId"),
+              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+  std::string arn = created["KeyMetadata"].value("Arn", "");
+  EXPECT_THAT(arn, StartsWith("arn:aws:kms:us-east-1:111122223333:key/"));
+
+  Json encrypted = JsonOk(Encrypt(root_, arn, "hello"));
+  EXPECT_EQ(encrypted.value("KeyId", ""), arn);
+  Json decrypted = JsonOk(Kms(root_, "Decrypt", {{"CiphertextBlob", encrypted["CiphertextBlob"]}}));
+  EXPECT_EQ(decrypted.value("Plaintext", ""), Base64Encode(AsBytes("hello")));
+  EXPECT_EQ(decrypted.value("KeyId", ""), arn);
+
+  // Every request gets its own id.
+  HttpResponse again = Kms(root_, "ListKeys", Json::object());
+  JsonOk(again);
+  EXPECT_NE(Header(again, "x-amzn-RequestId"), Header(r, "x-amzn-RequestId"));
+}
+
+TEST_F(EndpointTest, RootCallsStsAndIamOverQuery) {
+  HttpResponse r = Sts(root_, kGetCallerIdentity);
+  EXPECT_EQ(r.status, 200) << Show(r);
+  EXPECT_EQ(Header(r, "Content-Type"), "text/xml");
+  EXPECT_THAT(r.body, StartsWith("<GetCallerIdentityResponse xmlns=\"" + std::string(kStsNs)));
+  EXPECT_EQ(Between(r.body, "Arn"), kRootArn);
+  EXPECT_EQ(Between(r.body, "Account"), kAccount);
+  EXPECT_EQ(Between(r.body, "RequestId"), Header(r, "x-amzn-RequestId"));
+
+  HttpResponse u = Iam(root_, "Action=CreateUser&Version=2010-05-08&UserName=bob");
+  EXPECT_EQ(u.status, 200) << Show(u);
+  EXPECT_THAT(u.body, StartsWith("<CreateUserResponse xmlns=\"" + std::string(kIamNs)));
+  EXPECT_EQ(Between(u.body, "Arn"), UserArn("bob"));
+}
+
+// ---- authentication ----------------------------------------------------------------------
+
+TEST_F(EndpointTest, UnknownAccessKeyIsAnInvalidToken) {
+  Creds unknown{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
+  ExpectJsonError(Kms(unknown, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
+                  kInvalidToken);
+  ExpectQueryError(Sts(unknown, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+  ExpectQueryError(Iam(unknown, "Action=ListUsers&Version=2010-05-08"), 403, kIamNs,
+                   "InvalidClientTokenId", kInvalidToken);
+}
+
+TEST_F(EndpointTest, WrongSecretIsASignatureMismatch) {
+  Creds wrong = root_;
+  wrong.secret[0] = wrong.secret[0] == 'A' ? 'B' : 'A';
+  ExpectJsonError(Kms(wrong, "ListKeys", Json::object()), 400, "InvalidSignatureException",
+                  kBadSignature);
+  ExpectQueryError(Sts(wrong, kGetCallerIdentity), 403, kStsNs, "SignatureDoesNotMatch",
+                   kBadSignature);
+  ExpectQueryError(Iam(wrong, "Action=ListUsers&Version=2010-05-08"), 403, kIamNs,
+                   "SignatureDoesNotMatch", kBadSignature);
+}
+
+TEST_F(EndpointTest, BodyChangedAfterSigningIsASignatureMismatch) {
+  HttpRequest r = JsonRequest("ListKeys", "{}");
+  Sign(r, root_, "kms");
+  r.body = R"({"Limit":1})";
+  ExpectJsonError(Send(r), 400, "InvalidSignatureException", kBadSignature);
+}
+
+TEST_F(EndpointTest, KmsAllowsFiveMinutesOfClockSkew) {
+  const TimePoint now = clock_.Now();
+  HttpRequest r = JsonRequest("ListKeys", "{}");
+  Sign(r, root_, "kms", now - std::chrono::minutes(6));
+  ExpectJsonError(Send(r), 400, "InvalidSignatureException",
+                  "Signature expired: 20251231T235400Z is now earlier than 20251231T235500Z "
+                  "(20260101T000000Z - 5 min.)");
+
+  r = JsonRequest("ListKeys", "{}");
+  Sign(r, root_, "kms", now + std::chrono::minutes(6));
+  ExpectJsonError(Send(r), 400, "InvalidSignatureException",
+                  "Signature not yet current: 20260101T000600Z is still later than "
+                  "20260101T000500Z (20260101T000000Z + 5 min.)");
+
+  for (int minutes : {-4, 4}) {
+    r = JsonRequest("ListKeys", "{}");
+    Sign(r, root_, "kms", now + std::chrono::minutes(minutes));
+    JsonOk(Send(r));
+  }
+}
+
+TEST_F(EndpointTest, StsAllowsFifteenMinutesOfClockSkew) {
+  const TimePoint now = clock_.Now();
+  HttpRequest r = QueryRequest(kGetCallerIdentity);
+  Sign(r, root_, "sts", now - std::chrono::minutes(14));
+  HttpResponse ok = Send(r);
+  EXPECT_EQ(ok.status, 200) << Show(ok);
+
+  r = QueryRequest(kGetCallerIdentity);
+  Sign(r, root_, "sts", now - std::chrono::minutes(16));
+  ExpectQueryError(Send(r), 403, kStsNs, "SignatureDoesNotMatch",
+                   "Signature expired: 20251231T234400Z is now earlier than 20251231T234500Z "
+                   "(20260101T000000Z - 15 min.)");
+
+  r = QueryRequest(kGetCallerIdentity);
+  Sign(r, root_, "sts", now + std::chrono::minutes(16));
+  ExpectQueryError(Send(r), 403, kStsNs, "SignatureDoesNotMatch",
+                   "Signature not yet current: 20260101T001600Z is still later than "
+                   "20260101T001500Z (20260101T000000Z + 15 min.)");
+}
+
+TEST_F(EndpointTest, MissingAuthorizationIsAMissingToken) {
+  HttpRequest j = JsonRequest("ListKeys", "{}");
+  ExpectJsonError(Send(j), 400, "MissingAuthenticationTokenException",
+                  "Missing Authentication Token");
+  HttpRequest q = QueryRequest(kGetCallerIdentity);
+  ExpectQueryError(Send(q), 403, kStsNs, "MissingAuthenticationToken",
+                   "Missing Authentication Token");
+}
+
+TEST_F(EndpointTest, MalformedAuthorizationIsAnIncompleteSignature) {
+  HttpRequest j = JsonRequest("ListKeys", "{}");
+  Sign(j, root_, "kms");
+  for (HttpHeader& h : j.headers) {
+    if (HeaderNameEquals(h.name, "Authorization")) {
+      h.value = "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00";
+    }
+  }
+  HttpResponse r = Send(j);
+  EXPECT_EQ(r.status, 400) << Show(r);
+  EXPECT_EQ(Header(r, "X-Amzn-ErrorType"), "IncompleteSignatureException");
+  EXPECT_THAT(r.body, HasSubstr("Authorization header requires 'Credential' parameter."));
+}
+
+TEST_F(EndpointTest, CredentialScopedToAnotherRegionOrServiceIsRefused) {
+  HttpRequest r = JsonRequest("ListKeys", "{}");
+  Sign(r, root_, "kms", std::nullopt, "eu-west-1");
+  ExpectJsonError(Send(r), 400, "InvalidSignatureException",
+                  "Credential should be scoped to a valid region, not 'eu-west-1'.");
+
+  r = JsonRequest("ListKeys", "{}");
+  Sign(r, root_, "sts");
+  ExpectJsonError(Send(r), 400, "InvalidSignatureException",
+                  "Credential should be scoped to correct service: 'kms'.");
+
+  r = QueryRequest(kGetCallerIdentity);
+  Sign(r, root_, "sts", std::nullopt, "eu-west-1");
+  ExpectQueryError(Send(r), 403, kStsNs, "SignatureDoesNotMatch",
+                   "Credential should be scoped to a valid region, not 'eu-west-1'.");
+
+  // A Query request signed for a service that is not served over Query.
+  r = QueryRequest(kGetCallerIdentity);
+  Sign(r, root_, "kms");
+  ExpectQueryError(Send(r), 403, kStsNs, "SignatureDoesNotMatch",
+                   "Credential should be scoped to correct service: 'sts'.");
+}
+
+TEST_F(EndpointTest, InactiveAccessKeyIsAnInvalidToken) {
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", AllowPolicy(R"(["kms:ListKeys"])"));
+  JsonOk(Kms(alice, "ListKeys", Json::object()));
+
+  HttpResponse u =
+      Iam(root_, "Action=UpdateAccessKey&Version=2010-05-08&UserName=alice&AccessKeyId=" +
+                     alice.access_key_id + "&Status=Inactive");
+  ASSERT_EQ(u.status, 200) << Show(u);
+  ExpectJsonError(Kms(alice, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
+                  kInvalidToken);
+  ExpectQueryError(Sts(alice, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+
+  u = Iam(root_, "Action=UpdateAccessKey&Version=2010-05-08&UserName=alice&AccessKeyId=" +
+                     alice.access_key_id + "&Status=Active");
+  ASSERT_EQ(u.status, 200) << Show(u);
+  JsonOk(Kms(alice, "ListKeys", Json::object()));
+}
+
+TEST_F(EndpointTest, DeletedAccessKeyIsAnInvalidToken) {
+  Creds alice = NewUser("alice");
+  HttpResponse ok = Sts(alice, kGetCallerIdentity);
+  ASSERT_EQ(ok.status, 200) << Show(ok);
+  HttpResponse d =
+      Iam(root_, "Action=DeleteAccessKey&Version=2010-05-08&UserName=alice&AccessKeyId=" +
+                     alice.access_key_id);
+  ASSERT_EQ(d.status, 200) << Show(d);
+  ExpectQueryError(Sts(alice, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+}
+
+// ---- KMS authorization ---------------------------------------------------------------------
+
+TEST_F(EndpointTest, UserWithoutIdentityPolicyIsDeniedByAKeyPolicyNamingTheRoot) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  ExpectJsonError(
+      Encrypt(alice, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+}
+
+TEST_F(EndpointTest, IdentityPolicyAllowsWhenTheKeyPolicyNamesTheRoot) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", AllowPolicy(R"(["kms:Encrypt"])", key));
+  Json out = JsonOk(Encrypt(alice, key));
+  EXPECT_EQ(out.value("KeyId", ""), key);
+  // Only what the policy names.
+  ExpectJsonError(
+      Kms(alice, "DescribeKey", {{"KeyId", key}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:DescribeKey", key, NoIdentityPolicy("kms:DescribeKey")));
+}
+
+TEST_F(EndpointTest, ExplicitDenyInAnIdentityPolicyWins) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  PutUserPolicy(
+      "alice",
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]})");
+  ExpectJsonError(Encrypt(alice, key), 400, "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:Encrypt", key,
+                               "with an explicit deny in an identity-based policy"));
+  JsonOk(Kms(alice, "DescribeKey", {{"KeyId", key}}));
+}
+
+TEST_F(EndpointTest, KeyPolicyNamingTheUserAllowsWithoutIdentityPolicy) {
+  Creds alice = NewUser("alice");
+  std::string key = NewKey(KeyPolicy({UserArn("alice")}));
+  JsonOk(Encrypt(alice, key));
+  // What the statement does not grant stays denied, now by the key policy.
+  ExpectJsonError(
+      Kms(alice, "DescribeKey", {{"KeyId", key}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:DescribeKey", key, NoIdentityPolicy("kms:DescribeKey")));
+}
+
+TEST_F(EndpointTest, KeyPolicyNotNamingTheAccountIgnoresIdentityPolicies) {
+  Creds alice = NewUser("alice");
+  Creds bob = NewUser("bob");
+  PutUserPolicy("bob", AllowPolicy(R"("kms:*")"));
+  std::string key = NewKey();
+  // The root sets a policy naming only alice (bypassing the lockout check).
+  JsonOk(Kms(root_, "PutKeyPolicy",
+             {{"KeyId", key},
+              {"PolicyName", "default"},
+              {"Policy", KeyPolicy({UserArn("alice")}, /*with_root=*/false)},
+              {"BypassPolicyLockoutSafetyCheck", true}}));
+  JsonOk(Encrypt(alice, key));
+  ExpectJsonError(
+      Encrypt(bob, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("bob"), "kms:Encrypt", key, NoResourcePolicy("kms:Encrypt")));
+}
+
+TEST_F(EndpointTest, DecryptIsAuthorizedAgainstTheKeyOfTheCiphertext) {
+  std::string key_a = NewKey();
+  std::string key_b = NewKey();
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", AllowPolicy(R"(["kms:Encrypt","kms:Decrypt"])", key_a));
+
+  Json blob_a = JsonOk(Encrypt(alice, key_a));
+  Json blob_b = JsonOk(Encrypt(root_, key_b));
+  Json plain = JsonOk(Kms(alice, "Decrypt", {{"CiphertextBlob", blob_a["CiphertextBlob"]}}));
+  EXPECT_EQ(plain.value("Plaintext", ""), Base64Encode(AsBytes("hi")));
+
+  ExpectJsonError(
+      Kms(alice, "Decrypt", {{"CiphertextBlob", blob_b["CiphertextBlob"]}}), 400,
+      "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Decrypt", key_b, NoIdentityPolicy("kms:Decrypt")));
+  // Naming key A does not make key B's ciphertext key A's.
+  ExpectJsonError(
+      Kms(alice, "Decrypt", {{"CiphertextBlob", blob_b["CiphertextBlob"]}, {"KeyId", key_a}}), 400,
+      "IncorrectKeyException",
+      "The key ID in the request does not identify a CMK that can perform this operation.");
+}
+
+TEST_F(EndpointTest, LockoutSafetyCheckOnPutKeyPolicy) {
+  std::string key = NewKey();
+  Creds admin = NewUser("admin");
+  PutUserPolicy("admin", AllowPolicy(R"("kms:*")", key));
+  const std::string before = KeyPolicyOf(key);
+  // Without the root statement the admin's identity policy no longer counts.
+  const std::string locked = KeyPolicy({"arn:aws:iam::111122223333:role/Other"}, false);
+
+  ExpectJsonError(
+      Kms(admin, "PutKeyPolicy", {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", locked}}),
+      400, "MalformedPolicyDocumentException", kLockout);
+  EXPECT_EQ(KeyPolicyOf(key), before);
+  ExpectJsonError(Kms(admin, "PutKeyPolicy",
+                      {{"KeyId", key},
+                       {"PolicyName", "default"},
+                       {"Policy", locked},
+                       {"BypassPolicyLockoutSafetyCheck", false}}),
+                  400, "MalformedPolicyDocumentException", kLockout);
+  EXPECT_EQ(KeyPolicyOf(key), before);
+
+  // A policy that keeps the admin able to update it passes.
+  JsonOk(
+      Kms(admin, "PutKeyPolicy",
+          {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", KeyPolicy({UserArn("admin")})}}));
+  EXPECT_EQ(KeyPolicyOf(key), KeyPolicy({UserArn("admin")}));
+
+  JsonOk(Kms(admin, "PutKeyPolicy",
+             {{"KeyId", key},
+              {"PolicyName", "default"},
+              {"Policy", locked},
+              {"BypassPolicyLockoutSafetyCheck", true}}));
+  EXPECT_EQ(KeyPolicyOf(key), locked);
+  // …and it did lock the admin out.
+  ExpectJsonError(
+      Kms(admin, "PutKeyPolicy", {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", before}}),
+      400, "AccessDeniedException",
+      AccessDenied(UserArn("admin"), "kms:PutKeyPolicy", key,
+                   NoResourcePolicy("kms:PutKeyPolicy")));
+}
+
+TEST_F(EndpointTest, LockoutSafetyCheckOnCreateKey) {
+  Creds admin = NewUser("admin");
+  PutUserPolicy("admin", AllowPolicy(R"("kms:*")"));
+  const std::string locked = KeyPolicy({"arn:aws:iam::111122223333:role/Other"}, false);
+  Json before = JsonOk(Kms(root_, "ListKeys", Json::object()));
+  ExpectJsonError(Kms(admin, "CreateKey", {{"Policy", locked}}), 400,
+                  "MalformedPolicyDocumentException", kLockout);
+  EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object())), before);
+  JsonOk(Kms(admin, "CreateKey", Json::object()));  // the default policy names the root
+  JsonOk(Kms(admin, "CreateKey", {{"Policy", locked}, {"BypassPolicyLockoutSafetyCheck", true}}));
+  EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object()))["Keys"].size(), 2u);
+}
+
+TEST_F(EndpointTest, RefusedCallsChangeNothing) {
+  std::string key = NewKey();
+  JsonOk(Kms(root_, "CreateAlias", {{"AliasName", "alias/kept"}, {"TargetKeyId", key}}));
+  Creds alice = NewUser("alice");
+  const Json aliases = JsonOk(Kms(root_, "ListAliases", Json::object()));
+  const std::string policy = KeyPolicyOf(key);
+  const Json got_policy = JsonOk(Kms(root_, "GetKeyPolicy", {{"KeyId", key}}));
+  const Json keys = JsonOk(Kms(root_, "ListKeys", Json::object()));
+  const Json described = JsonOk(Kms(root_, "DescribeKey", {{"KeyId", key}}));
+
+  ExpectJsonError(Kms(alice, "CreateAlias", {{"AliasName", "alias/new"}, {"TargetKeyId", key}}),
+                  400, "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:CreateAlias",
+                               "arn:aws:kms:us-east-1:111122223333:alias/new",
+                               NoIdentityPolicy("kms:CreateAlias")));
+  ExpectJsonError(Kms(alice, "DeleteAlias", {{"AliasName", "alias/kept"}}), 400,
+                  "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:DeleteAlias",
+                               "arn:aws:kms:us-east-1:111122223333:alias/kept",
+                               NoIdentityPolicy("kms:DeleteAlias")));
+  ExpectJsonError(
+      Kms(alice, "PutKeyPolicy",
+          {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", KeyPolicy({UserArn("alice")})}}),
+      400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:PutKeyPolicy", key,
+                   NoIdentityPolicy("kms:PutKeyPolicy")));
+  ExpectJsonError(
+      Kms(alice, "DisableKey", {{"KeyId", key}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:DisableKey", key, NoIdentityPolicy("kms:DisableKey")));
+  ExpectJsonError(
+      Kms(alice, "CreateKey", Json::object()), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:CreateKey", "*", NoIdentityPolicy("kms:CreateKey")));
+  // A request that fails authentication does not run either.
+  Creds forged = root_;
+  forged.secret[1] = forged.secret[1] == 'A' ? 'B' : 'A';
+  ExpectJsonError(Kms(forged, "DeleteAlias", {{"AliasName", "alias/kept"}}), 400,
+                  "InvalidSignatureException", kBadSignature);
+
+  EXPECT_EQ(JsonOk(Kms(root_, "ListAliases", Json::object())), aliases);
+  EXPECT_EQ(KeyPolicyOf(key), policy);
+  EXPECT_EQ(JsonOk(Kms(root_, "GetKeyPolicy", {{"KeyId", key}})), got_policy);
+  EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object())), keys);
+  EXPECT_EQ(JsonOk(Kms(root_, "DescribeKey", {{"KeyId", key}})), described);
+}
+
+// ---- IAM / STS authorization and sessions ----------------------------------------------------
+
+TEST_F(EndpointTest, IamCallsNeedAnIdentityPolicy) {
+  Creds alice = NewUser("alice");
+  ExpectQueryError(Iam(alice, "Action=CreateUser&Version=2010-05-08&UserName=mallory"), 403, kIamNs,
+                   "AccessDenied",
+                   AccessDenied(UserArn("alice"), "iam:CreateUser", UserArn("mallory"),
+                                NoIdentityPolicy("iam:CreateUser")));
+  ASSERT_FALSE(iam_->GetUser(policy::Principal::Root(kAccount), "mallory").ok());
+  PutUserPolicy("alice", AllowPolicy(R"("iam:CreateUser")"));
+  HttpResponse r = Iam(alice, "Action=CreateUser&Version=2010-05-08&UserName=mallory");
+  EXPECT_EQ(r.status, 200) << Show(r);
+}
+
+TEST_F(EndpointTest, AssumeRoleGivesASessionThatKmsAuthorizesByRole) {
+  Creds alice = NewUser("alice");
+  std::string role_arn = NewRole("AppRole", UserArn("alice"));
+  std::string key = NewKey();
+
+  HttpResponse assumed =
+      Sts(alice, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(role_arn) +
+                     "&RoleSessionName=s1");
+  ASSERT_EQ(assumed.status, 200) << Show(assumed);
+  EXPECT_THAT(assumed.body, StartsWith("<AssumeRoleResponse xmlns=\"" + std::string(kStsNs)));
+  EXPECT_EQ(Between(assumed.body, "Arn"), "arn:aws:sts::111122223333:assumed-role/AppRole/s1");
+  EXPECT_EQ(Between(assumed.body, "Expiration"), "2026-01-01T01:00:00Z");
+  Creds session{Between(assumed.body, "AccessKeyId"), Between(assumed.body, "SecretAccessKey"),
+                Between(assumed.body, "SessionToken")};
+  EXPECT_THAT(session.access_key_id, StartsWith("ASIA"));
+  ASSERT_FALSE(session.secret.empty());
+  ASSERT_FALSE(session.session_token.empty());
+
+  HttpResponse who = Sts(session, kGetCallerIdentity);
+  ASSERT_EQ(who.status, 200) << Show(who);
+  EXPECT_EQ(Between(who.body, "Arn"), "arn:aws:sts::111122223333:assumed-role/AppRole/s1");
+
+  const std::string session_arn = "arn:aws:sts::111122223333:assumed-role/AppRole/s1";
+  ExpectJsonError(Encrypt(session, key), 400, "AccessDeniedException",
+                  AccessDenied(session_arn, "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+
+  // The root adds the role to the key policy: every session of the role may use the key.
+  JsonOk(Kms(root_, "PutKeyPolicy",
+             {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", KeyPolicy({role_arn})}}));
+  JsonOk(Encrypt(session, key));
+}
+
+TEST_F(EndpointTest, AssumeRoleNotAllowedByTheTrustPolicyIsDenied) {
+  Creds alice = NewUser("alice");
+  Creds bob = NewUser("bob");
+  std::string role_arn = NewRole("AppRole", UserArn("alice"));
+  HttpResponse r = Sts(bob, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(role_arn) +
+                                "&RoleSessionName=s1");
+  ExpectQueryError(
+      r, 403, kStsNs, "AccessDenied",
+      AccessDenied(UserArn("bob"), "sts:AssumeRole", role_arn, NoResourcePolicy("sts:AssumeRole")));
+}
+
+TEST_F(EndpointTest, SessionTokenMustBeTheOneIssued) {
+  Creds alice = NewUser("alice");
+  std::string role_arn = NewRole("AppRole", UserArn("alice"));
+  Creds session = AssumeRole(alice, role_arn, "s1");
+  ASSERT_FALSE(session.session_token.empty());
+
+  Creds forged = session;
+  forged.session_token[5] = forged.session_token[5] == 'A' ? 'B' : 'A';
+  ExpectJsonError(Kms(forged, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
+                  kInvalidToken);
+  ExpectQueryError(Sts(forged, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+
+  Creds missing = session;
+  missing.session_token.clear();
+  ExpectJsonError(Kms(missing, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
+                  kInvalidToken);
+  ExpectQueryError(Sts(missing, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+
+  // Another session's token, valid in itself, does not go with this key.
+  Creds other = AssumeRole(alice, role_arn, "s2");
+  Creds swapped = session;
+  swapped.session_token = other.session_token;
+  ExpectQueryError(Sts(swapped, kGetCallerIdentity), 403, kStsNs, "InvalidClientTokenId",
+                   kInvalidToken);
+
+  // A long-term key with a token.
+  Creds long_term_with_token = alice;
+  long_term_with_token.session_token = session.session_token;
+  ExpectJsonError(Kms(long_term_with_token, "ListKeys", Json::object()), 400,
+                  "UnrecognizedClientException", kInvalidToken);
+  ExpectQueryError(Sts(long_term_with_token, kGetCallerIdentity), 403, kStsNs,
+                   "InvalidClientTokenId", kInvalidToken);
+
+  // The token sent but not signed (aws-protocols.md: present, signed, and equal).
+  Creds without = session;
+  without.session_token.clear();
+  HttpRequest q = QueryRequest(kGetCallerIdentity);
+  Sign(q, without, "sts");
+  q.headers.push_back({"X-Amz-Security-Token", session.session_token});
+  ExpectQueryError(Send(q), 403, kStsNs, "InvalidClientTokenId", kInvalidToken);
+  HttpRequest j = JsonRequest("ListKeys", "{}");
+  Sign(j, without, "kms");
+  j.headers.push_back({"X-Amz-Security-Token", session.session_token});
+  ExpectJsonError(Send(j), 400, "UnrecognizedClientException", kInvalidToken);
+
+  HttpResponse ok = Sts(session, kGetCallerIdentity);
+  EXPECT_EQ(ok.status, 200) << Show(ok);
+}
+
+TEST_F(EndpointTest, ExpiredSessionIsAnExpiredToken) {
+  Creds alice = NewUser("alice");
+  std::string role_arn = NewRole("AppRole", UserArn("alice"));
+  Creds session = AssumeRole(alice, role_arn, "s1");
+  ASSERT_EQ(last_expiration_, "2026-01-01T01:00:00Z");
+
+  clock_.Advance(std::chrono::minutes(59));
+  HttpResponse still = Sts(session, kGetCallerIdentity);
+  EXPECT_EQ(still.status, 200) << Show(still);
+
+  clock_.Advance(std::chrono::minutes(1));  // exactly the Expiration
+  ExpectJsonError(Kms(session, "ListKeys", Json::object()), 400, "ExpiredTokenException",
+                  kExpiredToken);
+  ExpectQueryError(Sts(session, kGetCallerIdentity), 400, kStsNs, "ExpiredToken", kExpiredToken);
+  ExpectQueryError(Iam(session, "Action=ListUsers&Version=2010-05-08"), 400, kIamNs, "ExpiredToken",
+                   kExpiredToken);
+
+  // A forged token on an expired session is still an invalid one.
+  Creds forged = session;
+  forged.session_token[5] = forged.session_token[5] == 'A' ? 'B' : 'A';
+  ExpectJsonError(Kms(forged, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
+                  kInvalidToken);
+}
+
+}  // namespace
+}  // namespace coffer::api
