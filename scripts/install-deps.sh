@@ -12,7 +12,14 @@ packages=(
   libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # interop test peers (never linked): aws CLI v2, boto3, jq, libfaketime
+  awscli python3-boto3 jq faketime
 )
+# Node.js with npm runs the AWS Encryption SDK for JavaScript in the interop suite. Some
+# machines have Node.js from elsewhere, with npm inside (Debian's npm then conflicts).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds coffer and runs every test: the unit tests, then the unit tests again
-# built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Builds coffer and runs every test: the unit tests (with the fuzz corpora replayed),
+# the interop suite (real AWS clients against a fresh coffer server), then the unit
+# tests again built with AddressSanitizer + UndefinedBehaviorSanitizer.
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ echo "== build (RelWithDebInfo)"
 scripts/build.sh
 echo "== unit tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
+echo "== interop (real AWS clients against coffer server)"
+tests/interop/run.sh build/coffer
 
 if [[ ${1:-} != --no-sanitize ]]; then
   echo "== build (ASan + UBSan)"

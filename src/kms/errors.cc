@@ -44,7 +44,7 @@ Status PendingImport(std::string_view key_arn) {
   return InvalidState(Str(key_arn) + " is pending import.");
 }
 Status NotPendingDeletion(std::string_view key_arn) {
-  return InvalidState(Str(key_arn) + " is not pending deletion.");
+  return InvalidState(Str(key_arn) + " is not pending deletion");
 }
 Status InvalidState(std::string message) {
   return Make(StatusCode::kFailedPrecondition, "KMSInvalidStateException", std::move(message));

@@ -696,7 +696,7 @@ TEST_F(KmsJsonTest, ScheduleAndCancelKeyDeletion) {
   EXPECT_EQ(Reply("CancelKeyDeletion", KeyJson(id)), (Json{{"KeyId", arn}}));
   EXPECT_EQ(StateOf(id), kms::KeyState::kDisabled);
   EXPECT_THAT(Invoke("CancelKeyDeletion", KeyJson(id)),
-              IsError("KMSInvalidStateException", arn + " is not pending deletion."));
+              IsError("KMSInvalidStateException", arn + " is not pending deletion"));
   // The engine's own rule beyond the model (7..30).
   EXPECT_THAT(
       Invoke("ScheduleKeyDeletion", "{\"KeyId\": " + Quote(id) + ", \"PendingWindowInDays\": 31}"),

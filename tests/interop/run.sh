@@ -82,6 +82,13 @@ start_server() {
     return 1
   fi
   ok "$name: server listening on $server_url"
+  # A hint printed on first start must name the address actually bound, not the port 0 asked for.
+  local hint
+  hint=$(grep -o -- '--endpoint-url [^ ]*' "$out" | head -1)
+  if [[ -n $hint ]]; then
+    if [[ $hint == "--endpoint-url $server_url" ]]; then ok "$name: the printed hint names $server_url"
+    else not_ok "$name: the printed hint names the bound address" "printed: $hint" "bound: $server_url"; fi
+  fi
   local status
   status=$(python3 - "$server_url/health" <<'EOF'
 import sys, time, urllib.request, urllib.error
@@ -124,6 +131,10 @@ stop_server() {
   wait "$pid"
   local rc=$?
   if [[ $rc -eq 0 ]]; then ok "$name: SIGTERM stops the server cleanly (exit 0)"; else not_ok "$name: SIGTERM stops the server cleanly" "exit status $rc" "stderr: $(tail -c 2000 "$tmp/$name.err")"; fi
+  # Internal errors are logged (a 500 or worse); sanitizers report on stderr.
+  local bad
+  bad=$(grep -E ' (error|critical) |AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/$name.err" | head -20)
+  if [[ -z $bad ]]; then ok "$name: no error in the server's log"; else not_ok "$name: no error in the server's log" "$bad"; fi
 }
 
 data=$tmp/data
@@ -193,8 +204,11 @@ suite_done() {
   fi
 }
 
+# pyenv's shims cost ~0.1 s per call: use the binary they resolve to.
+pyenv_aws=
+[[ -x /root/.pyenv/bin/pyenv ]] && pyenv_aws=$(/root/.pyenv/bin/pyenv which aws 2>/dev/null)
 cli_v2= cli_v1=
-for a in /usr/bin/aws "$(command -v aws)" /usr/local/bin/aws /root/.pyenv/shims/aws; do
+for a in /usr/bin/aws "$pyenv_aws" "$(command -v aws)" /usr/local/bin/aws /root/.pyenv/shims/aws; do
   [[ -n $a && -x $a ]] || continue
   case $("$a" --version 2>&1) in
     aws-cli/2.*) [[ -z $cli_v2 ]] && cli_v2=$a ;;
@@ -210,8 +224,8 @@ for v in 2 1; do
     else skip "aws CLI v1: not installed (pyenv's awscli, on the development image only)"; fi
     continue
   fi
-  (timeout 300 "$here/test_awscli.sh" "$a" >"$tmp/awscli-v$v.log" 2>&1
-   echo $? >"$tmp/awscli-v$v.rc") &
+  (t0=$SECONDS; timeout 240 "$here/test_awscli.sh" "$a" >"$tmp/awscli-v$v.log" 2>&1
+   echo $? >"$tmp/awscli-v$v.rc"; echo "(awscli v$v took $((SECONDS - t0)) s)" >>"$tmp/awscli-v$v.log") &
   cli_jobs+=("$v:$a:$!")
 done
 
@@ -232,13 +246,19 @@ first_python=
 for py in "${pythons[@]}"; do
   [[ -z $first_python ]] && first_python=$py
   echo
+  t0=$SECONDS
   (cd "$here" && timeout 300 "$py" test_boto3.py -v 2>&1)
-  suite_done "boto3 under $py" $? "($("$py" -c 'import sys; print(sys.executable)'))"
+  rc=$?
+  echo "(boto3 under $py took $((SECONDS - t0)) s)"
+  suite_done "boto3 under $py" $rc "($("$py" -c 'import sys; print(sys.executable)'))"
 done
 
 echo
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   skip "AWS Encryption SDK for JavaScript: node/npm not installed (Debian: nodejs npm)"
+elif ((node_major < 20)); then
+  skip "AWS Encryption SDK for JavaScript: @aws-sdk/client-kms $(sed -n 's/.*"@aws-sdk\/client-kms": "\(.*\)".*/\1/p' "$here/js/package.json") needs Node.js >= 20, this is $(node --version)"
 else
   if [[ ! -f $here/js/node_modules/@aws-crypto/client-node/package.json ||
         ! -f $here/js/node_modules/@aws-sdk/client-kms/package.json ]]; then

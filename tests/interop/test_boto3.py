@@ -441,17 +441,21 @@ class KmsKeys(CofferTest):
 
     def test_create_key_with_description_tags_and_policy(self):
         policy = json.dumps(console_key_policy([role_arn(name("SomeAdmin"))], []), indent=2)
-        md = self.new_key(Description="customer backups", Policy=policy,
+        description = 'customer backups \u2014 \u00e9\u00fc \u65e5\u672c "quoted" \\ back/slash'
+        md = self.new_key(Description=description, Policy=policy,
                           Tags=[{"TagKey": "env", "TagValue": "prod"},
-                                {"TagKey": "team", "TagValue": ""}])
-        self.assertEqual(md["Description"], "customer backups")
+                                {"TagKey": "team", "TagValue": ""},
+                                {"TagKey": "\u00e9quipe", "TagValue": "s\u00e9curit\u00e9 + ops"}])
+        self.assertEqual(md["Description"], description)
         kms = self.kms()
+        self.assertEqual(kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["Description"],
+                         description)
         # The policy document is stored verbatim, whitespace included.
         self.assertEqual(kms.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"],
                          policy)
         tags = kms.list_resource_tags(KeyId=md["KeyId"])
         self.assertEqual(sorted((t["TagKey"], t["TagValue"]) for t in tags["Tags"]),
-                         [("env", "prod"), ("team", "")])
+                         [("env", "prod"), ("team", ""), ("\u00e9quipe", "s\u00e9curit\u00e9 + ops")])
         self.assertIs(tags["Truncated"], False)
 
     def test_create_key_validation(self):
@@ -779,6 +783,10 @@ class KmsPolicies(CofferTest):
                                                          "Principal": {"AWS": ROOT_ARN}}]}))
         self.assertEqual(kms.get_key_policy(KeyId=md["Arn"], PolicyName="default")["Policy"], doc,
                          "a refused PutKeyPolicy changes nothing")
+        # PolicyName is optional in today's API (boto3 1.26's model still requires it).
+        status, _, body = kms_raw("GetKeyPolicy", {"KeyId": md["KeyId"]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body.get("Policy"), doc)
         missing = str(uuid.uuid4())
         with self.raises("NotFoundException", f"Key '{key_arn(missing)}' does not exist"):
             kms.get_key_policy(KeyId=missing, PolicyName="default")
@@ -811,7 +819,7 @@ class KmsRotation(CofferTest):
     def call(self, op, need=(), **params):
         """Uses boto3 when its model has the operation, its parameters and the output members
         in `need`; else raw JSON 1.1 signed by botocore (older boto3 lack the newer members)."""
-        kms = self.kms()
+        kms = client("kms", ROOT, validate=False)  # the server, not botocore, must refuse
         method = re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
         if (has_operation(kms, op) and set(params) <= input_members(kms, op)
                 and set(need) <= output_members(kms, op)):
@@ -1034,6 +1042,33 @@ class KmsCrypto(CofferTest):
         out = kms.generate_data_key_without_plaintext(KeyId=self.key["KeyId"], NumberOfBytes=7)
         self.assertEqual(len(kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"]), 7)
 
+    def test_concurrent_round_trips(self):
+        """8 threads x 15 Encrypt/Decrypt round trips, each on its own connection."""
+        import concurrent.futures
+
+        def worker(n):
+            kms = boto_session().client(
+                "kms", endpoint_url=ENDPOINT, region_name=REGION,
+                aws_access_key_id=ROOT.access_key, aws_secret_access_key=ROOT.secret_key,
+                config=Config(retries={"max_attempts": 0}))
+            try:
+                for i in range(15):
+                    plain = f"worker {n} message {i} ".encode() * (1 + i)
+                    ctx = {"worker": str(n), "i": str(i)}
+                    blob = kms.encrypt(KeyId=self.key["KeyId"], Plaintext=plain,
+                                       EncryptionContext=ctx)["CiphertextBlob"]
+                    back = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"]
+                    if back != plain:
+                        return f"worker {n}, message {i}: got {back[:40]!r}"
+                return None
+            finally:
+                if hasattr(kms, "close"):
+                    kms.close()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            problems = [p for p in pool.map(worker, range(8)) if p]
+        self.assertEqual(problems, [])
+
     def test_generate_random(self):
         kms = self.kms()
         a = kms.generate_random(NumberOfBytes=32)["Plaintext"]
@@ -1182,8 +1217,12 @@ class IamUsers(CofferTest):
         iam = self.iam()
         user = name("carol")
         iam.create_user(UserName=user)
+        # Characters the Query encoding must carry: spaces (sent as '+'), '+', '&', '=', '%',
+        # non-ASCII.
         doc = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}]}
+            {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {
+                 "kms:EncryptionContext:note": "a b+c&d=e%20f \u00e9\u65e5"}}}]}
         iam.put_user_policy(UserName=user, PolicyName="crypto", PolicyDocument=json.dumps(doc))
         got = iam.get_user_policy(UserName=user, PolicyName="crypto")
         self.assertEqual((got["UserName"], got["PolicyName"]), (user, "crypto"))
@@ -1808,6 +1847,51 @@ class PolicyEvaluation(CofferTest):
                          denied(user_arn(user), "kms:Encrypt", md["Arn"], "identity")):
             kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
 
+    def test_actions_of_reencrypt_and_data_keys(self):
+        """ReEncrypt needs kms:ReEncryptFrom on the source and kms:ReEncryptTo on the
+        destination; GenerateDataKeyWithoutPlaintext is its own action."""
+        a, b = self.new_key(), self.new_key()
+        user, creds = self.new_user_with_key("reencrypt", [
+            allow_policy(["kms:Encrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey"], a["Arn"])])
+        kms = client("kms", creds)
+        who = user_arn(user)
+        blob = kms.encrypt(KeyId=a["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:ReEncryptTo", b["Arn"], "identity")):
+            kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=b["KeyId"])
+        self.iam().put_user_policy(UserName=user, PolicyName="to-b",
+                                   PolicyDocument=allow_policy("kms:ReEncryptTo", b["Arn"]))
+        kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=b["KeyId"])
+        kms.generate_data_key(KeyId=a["KeyId"], KeySpec="AES_256")
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:GenerateDataKeyWithoutPlaintext", a["Arn"],
+                                "identity")):
+            kms.generate_data_key_without_plaintext(KeyId=a["KeyId"], KeySpec="AES_256")
+
+    def test_any_principal_with_conditions(self):
+        """Principal "*" narrowed by kms:CallerAccount, and by aws:PrincipalArn (for a session,
+        the role's ARN)."""
+        operator, operator_creds = self.new_user_with_key("star-operator")
+        role, _ = self.new_role("rds-backup-star", trust_policy(user_arn(operator)))
+        other_role, _ = self.new_role("other-star", trust_policy(user_arn(operator)))
+        md = self.new_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            default_key_policy()["Statement"][0],
+            {"Sid": "account", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": "kms:DescribeKey", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}},
+            {"Sid": "backup roles", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": "kms:GenerateDataKey", "Resource": "*",
+             "Condition": {"ArnLike": {"aws:PrincipalArn":
+                                       f"arn:aws:iam::{ACCOUNT}:role/rds-backup-*"}}}]}))
+        client("kms", operator_creds).describe_key(KeyId=md["KeyId"])
+        session = self.assume(operator_creds, role, "star")
+        client("kms", session).generate_data_key(KeyId=md["KeyId"], KeySpec="AES_256")
+        other = self.assume(operator_creds, other_role, "star")
+        with self.raises("AccessDeniedException",
+                         denied(session_arn(other_role, "star"), "kms:GenerateDataKey",
+                                md["Arn"], "identity")):
+            client("kms", other).generate_data_key(KeyId=md["KeyId"], KeySpec="AES_256")
+
     def test_iam_and_sts_need_identity_policies(self):
         user, creds = self.new_user_with_key("no-iam")
         who = user_arn(user)
@@ -1850,8 +1934,10 @@ CLOCK_ROOT_CREDENTIALS = os.environ.get("COFFER_CLOCK_ROOT_CREDENTIALS", "")
                      "unset; run.sh sets them when Debian's libfaketime is installed)")
 class ExpiredSessionToken(CofferTest):
     def set_offset(self, seconds):
-        with open(CLOCK_FILE, "w") as f:
+        # Atomically: libfaketime re-reads the file on every clock call.
+        with open(CLOCK_FILE + ".new", "w") as f:
             f.write(f"{seconds:+d}\n")
+        os.replace(CLOCK_FILE + ".new", CLOCK_FILE)
 
     def tearDown(self):
         self.set_offset(0)
@@ -1904,6 +1990,10 @@ def main():
     label = f"boto3 {boto3.__version__} / botocore {botocore.__version__} / python " \
             f"{sys.version.split()[0]} ({sys.executable}); SigV4 signer {signer_name()}"
     print(f"== {label}; names end in -{SUFFIX}", flush=True)
+    # The clients are cached for the whole run; their pooled sockets close at exit.
+    import warnings
+    warnings.simplefilter("ignore", ResourceWarning)
+    sys.warnoptions.append("ignore::ResourceWarning")  # and unittest keeps that filter
     program = unittest.main(exit=False, verbosity=2 if "-q" not in sys.argv else 1,
                             argv=[a for a in sys.argv if a != "-q"])
     result = program.result

@@ -257,7 +257,7 @@ class KeyStateMatrixTest : public KmsTest {
           EXPECT_THAT(st, IsError(kInvalidState, arn + " is pending deletion."));
           break;
         case Expect::kNotPendingDeletion:
-          EXPECT_THAT(st, IsError(kInvalidState, arn + " is not pending deletion."));
+          EXPECT_THAT(st, IsError(kInvalidState, arn + " is not pending deletion"));
           break;
         case Expect::kDryRun:
           EXPECT_THAT(st, IsError("DryRunOperationException",
@@ -377,7 +377,7 @@ TEST_F(LifecycleTest, EveryTransition) {
   EXPECT_FALSE(m.deletion_date.has_value());
   EXPECT_FALSE(m.pending_deletion_window_in_days.has_value());
   EXPECT_THAT(kms().CancelKeyDeletion(k),
-              IsError(kInvalidState, Arn(k) + " is not pending deletion."));
+              IsError(kInvalidState, Arn(k) + " is not pending deletion"));
   // Disabled → PendingDeletion → (cancel) Disabled → Enabled
   ASSERT_OK(kms().ScheduleKeyDeletion(k, 30));
   EXPECT_EQ(StateOf(k), KeyState::kPendingDeletion);
