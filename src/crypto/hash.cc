@@ -4,13 +4,15 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <cstring>
+
 #include "crypto/openssl_util.h"
 
 namespace coffer::crypto {
 namespace {
 
 using internal::DigestName;
-using internal::EvpMacCtxPtr;
+using internal::EvpMdCtxPtr;
 using internal::OpenSslFatal;
 
 // Fetched once per process: an implicit fetch on every call (EVP_sha256())
@@ -34,12 +36,6 @@ const EVP_MD* FetchDigest(HashAlgorithm alg) {
   }
   if (md == nullptr) OpenSslFatal("EVP_MD_fetch");
   return md;
-}
-
-EVP_MAC* FetchHmac() {
-  static EVP_MAC* const kHmac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
-  if (kHmac == nullptr) OpenSslFatal("EVP_MAC_fetch HMAC");
-  return kHmac;
 }
 
 }  // namespace
@@ -97,25 +93,43 @@ Bytes Sha256Hasher::Finish() {
   return out;
 }
 
+// HMAC (RFC 2104) over the digest fetched once: H((K ^ opad) || H((K ^ ipad) || data)).
+// EVP_MAC would look the digest up by name in the provider store on every call,
+// which costs more than the hashing of a short message.
 Bytes Hmac(HashAlgorithm alg, ByteView key, ByteView data) {
-  EvpMacCtxPtr ctx(EVP_MAC_CTX_new(FetchHmac()));
-  if (ctx == nullptr) OpenSslFatal("EVP_MAC_CTX_new");
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(DigestName(alg)),
-                                       0),
-      OSSL_PARAM_construct_end(),
-  };
-  // A null key means "keep the previous key" to EVP_MAC_init; an empty key
-  // (legal in HMAC, RFC 2104 section 2) must be a non-null pointer.
-  static const uint8_t kEmptyKey = 0;
-  const uint8_t* key_data = key.empty() ? &kEmptyKey : key.data();
-  Bytes out(DigestSize(alg));
-  size_t out_len = 0;
-  if (EVP_MAC_init(ctx.get(), key_data, key.size(), params) != 1 ||
-      EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
-      EVP_MAC_final(ctx.get(), out.data(), &out_len, out.size()) != 1 || out_len != out.size()) {
-    OpenSslFatal("HMAC");
+  const EVP_MD* md = FetchDigest(alg);
+  const size_t block = static_cast<size_t>(EVP_MD_get_block_size(md));
+  const size_t size = DigestSize(alg);
+  uint8_t k[128] = {};  // a block of SHA-512 is the largest
+  uint8_t pad[128];
+  uint8_t inner[64];
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr || block > sizeof(k)) OpenSslFatal("HMAC setup");
+  unsigned int n = 0;
+  if (key.size() > block) {
+    // RFC 2104 section 2: a key longer than the block is hashed first.
+    if (EVP_Digest(key.data(), key.size(), k, &n, md, nullptr) != 1) OpenSslFatal("HMAC key");
+  } else if (!key.empty()) {
+    std::memcpy(k, key.data(), key.size());
   }
+  for (size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x36;
+  if (EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), pad, block) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), inner, &n) != 1) {
+    OpenSslFatal("HMAC inner");
+  }
+  for (size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x5c;
+  Bytes out(size);
+  if (EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), pad, block) != 1 ||
+      EVP_DigestUpdate(ctx.get(), inner, size) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), &n) != 1 || n != size) {
+    OpenSslFatal("HMAC outer");
+  }
+  OPENSSL_cleanse(k, sizeof(k));
+  OPENSSL_cleanse(pad, sizeof(pad));
+  OPENSSL_cleanse(inner, sizeof(inner));
   return out;
 }
 

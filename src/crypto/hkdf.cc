@@ -1,49 +1,46 @@
 #include "crypto/hkdf.h"
 
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
+#include <openssl/crypto.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
-#include "crypto/openssl_util.h"
+#include "crypto/hash.h"
 
 namespace coffer::crypto {
 namespace {
 
-using internal::DigestName;
-using internal::EvpKdfCtxPtr;
-using internal::OpenSslError;
-using internal::ParamData;
+// HKDF (RFC 5869) over crypto::Hmac. EVP_KDF would look the digest up by name on
+// every call; a KMS blob derives a key per message, so this is on the hot path.
+SecretBytes Extract(HashAlgorithm alg, ByteView ikm, ByteView salt) {
+  // Section 2.2: without a salt, HashLen zero bytes.
+  Bytes zeros(DigestSize(alg), 0);
+  Bytes prk = Hmac(alg, salt.empty() ? ByteView(zeros) : salt, ikm);
+  SecretBytes out{ByteView(prk)};
+  OPENSSL_cleanse(prk.data(), prk.size());
+  return out;
+}
 
-// Runs OpenSSL's HKDF in `mode` (EVP_KDF_HKDF_MODE_*). `salt` and `info` are
-// left out when empty: RFC 5869 section 2.2 treats an absent salt as HashLen
-// zero bytes, which is what OpenSSL does without one.
-Result<SecretBytes> RunHkdf(int mode, HashAlgorithm alg, ByteView key, ByteView salt, ByteView info,
-                            size_t length) {
-  static EVP_KDF* const kHkdf = EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_HKDF, nullptr);
-  if (kHkdf == nullptr) return OpenSslError("EVP_KDF_fetch HKDF");
-  EvpKdfCtxPtr ctx(EVP_KDF_CTX_new(kHkdf));
-  if (ctx == nullptr) return OpenSslError("EVP_KDF_CTX_new");
-
-  OSSL_PARAM params[6];
-  OSSL_PARAM* p = params;
-  *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-  *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(DigestName(alg)),
-                                          0);
-  *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ParamData(key), key.size());
-  if (!salt.empty()) {
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, ParamData(salt), salt.size());
-  }
-  if (!info.empty()) {
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ParamData(info), info.size());
-  }
-  *p = OSSL_PARAM_construct_end();
-
+SecretBytes Expand(HashAlgorithm alg, ByteView prk, ByteView info, size_t length) {
+  // Section 2.3: T(i) = HMAC(PRK, T(i-1) | info | i), OKM = first L bytes of T(1) | T(2) | ….
   SecretBytes out(length);
-  if (EVP_KDF_derive(ctx.get(), RevealSecretMutable(out).data(), length, params) != 1) {
-    return OpenSslError("HKDF");
+  std::span<uint8_t> okm = RevealSecretMutable(out);
+  Bytes block;  // T(i-1) | info | i
+  Bytes t;
+  size_t done = 0;
+  for (uint8_t i = 1; done < length; ++i) {
+    block.assign(t.begin(), t.end());
+    block.insert(block.end(), info.begin(), info.end());
+    block.push_back(i);
+    OPENSSL_cleanse(t.data(), t.size());
+    t = Hmac(alg, prk, block);
+    size_t take = std::min(t.size(), length - done);
+    std::memcpy(okm.data() + done, t.data(), take);
+    done += take;
   }
+  OPENSSL_cleanse(t.data(), t.size());
+  OPENSSL_cleanse(block.data(), block.size());
   return out;
 }
 
@@ -62,11 +59,12 @@ Status CheckOutputLength(HashAlgorithm alg, size_t length) {
 Result<SecretBytes> Hkdf(HashAlgorithm alg, const SecretBytes& ikm, ByteView salt, ByteView info,
                          size_t length) {
   RETURN_IF_ERROR(CheckOutputLength(alg, length));
-  return RunHkdf(EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND, alg, RevealSecret(ikm), salt, info, length);
+  SecretBytes prk = Extract(alg, RevealSecret(ikm), salt);
+  return Expand(alg, RevealSecret(prk), info, length);
 }
 
 Result<SecretBytes> HkdfExtract(HashAlgorithm alg, const SecretBytes& ikm, ByteView salt) {
-  return RunHkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, alg, RevealSecret(ikm), salt, {}, DigestSize(alg));
+  return Extract(alg, RevealSecret(ikm), salt);
 }
 
 Result<SecretBytes> HkdfExpand(HashAlgorithm alg, const SecretBytes& prk, ByteView info,
@@ -77,7 +75,7 @@ Result<SecretBytes> HkdfExpand(HashAlgorithm alg, const SecretBytes& prk, ByteVi
                                 " bytes, got " + std::to_string(prk.size()));
   }
   RETURN_IF_ERROR(CheckOutputLength(alg, length));
-  return RunHkdf(EVP_KDF_HKDF_MODE_EXPAND_ONLY, alg, RevealSecret(prk), {}, info, length);
+  return Expand(alg, RevealSecret(prk), info, length);
 }
 
 }  // namespace coffer::crypto

@@ -1,8 +1,11 @@
 #include "crypto/random.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <thread>
 #include <vector>
@@ -68,6 +71,34 @@ TEST(OpenSslRandomTest, SafeFromManyThreads) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(std::set<Bytes>(draws.begin(), draws.end()).size(), draws.size());
+}
+
+// Small draws come from a per-thread buffer: a forked child must not hand out the
+// bytes its parent will hand out next.
+TEST(OpenSslRandomTest, ParentAndForkedChildDrawDifferentBytes) {
+  crypto::OpenSslRandom random;
+  std::array<uint8_t, 16> primed{};
+  random.Fill(primed);  // the buffer now holds bytes the parent has not used yet
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::array<uint8_t, 16> drawn{};
+    random.Fill(drawn);
+    ssize_t n = ::write(fds[1], drawn.data(), drawn.size());
+    ::_exit(n == static_cast<ssize_t>(drawn.size()) ? 0 : 1);
+  }
+  std::array<uint8_t, 16> parent{};
+  random.Fill(parent);
+  std::array<uint8_t, 16> from_child{};
+  ASSERT_EQ(::read(fds[0], from_child.data(), from_child.size()),
+            static_cast<ssize_t>(from_child.size()));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_NE(parent, from_child);
 }
 
 TEST(RandomSecretTest, HasTheRequestedSize) {
