@@ -255,11 +255,11 @@ class Endpoint::Impl {
     std::string_view operation = target.substr(kKmsTargetPrefix.size());
     ASSIGN_OR_RETURN(Call call, PrepareKmsCall(kms_, operation, request.body));
     RETURN_IF_ERROR(Authorize(call, caller.principal, request));
-    ASSIGN_OR_RETURN(std::string body, call.run());
+    ASSIGN_OR_RETURN(Reply reply, call.run());
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kJsonContentType);
-    response.body = std::move(body);
+    response.body = std::move(reply.body);
     return response;
   }
 
@@ -276,11 +276,11 @@ class Endpoint::Impl {
     if (!call_or.ok()) return call_or.status();
     Call& call = *call_or;
     RETURN_IF_ERROR(Authorize(call, caller.principal, request));
-    ASSIGN_OR_RETURN(std::string body, call.run());
+    ASSIGN_OR_RETURN(Reply reply, call.run());
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kXmlContentType);
-    response.body = std::move(body);
+    response.body = std::move(reply.body);
     return response;
   }
 

@@ -1,6 +1,7 @@
 #include "api/iam_query.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/clock.h"
@@ -12,6 +13,7 @@ namespace {
 
 using iam::IdentityService;
 using policy::Principal;
+using OrderedJson = nlohmann::ordered_json;
 
 // What every operation's Prepare function gets.
 struct Request {
@@ -29,14 +31,46 @@ Authorization Decision(std::string_view operation, std::string resource) {
 }
 
 // A Call for `operation` needing one decision on `resource`, whose closure runs
-// `run` (which returns the XML reply).
+// `run` (which returns the XML reply); its record names `resources` and has no
+// responseElements (AWS records null but for the operations that create something).
+// ListUsers and ListRoles name no resource.
 Call MakeCall(std::string_view operation, std::string resource,
-              std::function<Result<std::string>()> run) {
+              std::vector<AuditResource> resources, std::function<Result<std::string>()> run) {
   Call call;
   call.operation = std::string(operation);
   call.authorizations.push_back(Decision(operation, std::move(resource)));
+  call.resources = std::move(resources);
+  call.run = [run = std::move(run)]() -> Result<api::Reply> {
+    ASSIGN_OR_RETURN(std::string body, run());
+    return api::Reply{std::move(body)};
+  };
+  return call;
+}
+
+// The same for a call whose record has responseElements: `run` returns the Reply.
+Call MakeCallWithReply(std::string_view operation, std::string resource,
+                       std::vector<AuditResource> resources,
+                       std::function<Result<api::Reply>()> run) {
+  Call call;
+  call.operation = std::string(operation);
+  call.authorizations.push_back(Decision(operation, std::move(resource)));
+  call.resources = std::move(resources);
   call.run = std::move(run);
   return call;
+}
+
+// The record's resources: an IAM user or role by its ARN. The root is no IAM user
+// (GetUser and the access-key operations without UserName, called by the root).
+std::vector<AuditResource> UserResource(const std::string& arn) {
+  if (arn.ends_with(":root")) return {};
+  return {AuditResource::Of(arn, "AWS::IAM::User")};
+}
+std::vector<AuditResource> RoleResource(const std::string& arn) {
+  return {AuditResource::Of(arn, "AWS::IAM::Role")};
+}
+
+std::string DumpJson(const OrderedJson& j) {
+  return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
 // Refuses parameters coffer does not implement where ignoring them would change
@@ -104,6 +138,49 @@ std::string Reply(std::string_view operation, const std::string& request_id,
   return QueryReply(operation, kIamXmlNamespace, request_id, result);
 }
 
+// ---- responseElements ------------------------------------------------------------------
+// As CloudTrail records IAM's create operations: the reply's result in lowerCamelCase,
+// dates in CloudTrail's text, policy documents URL-encoded as in the reply (a recorded
+// CreateServiceLinkedRole: {"role": {path, roleName, roleId, arn, createDate,
+// assumeRolePolicyDocument}}); CreateAccessKey's without the secret access key.
+
+std::string UserElements(const iam::User& u) {
+  OrderedJson user;
+  user["path"] = u.path;
+  user["userName"] = u.user_name;
+  user["userId"] = u.user_id;
+  user["arn"] = u.arn;
+  user["createDate"] = audit::FormatResponseElementsDate(u.create_date);
+  OrderedJson j;
+  j["user"] = std::move(user);
+  return DumpJson(j);
+}
+
+std::string AccessKeyElements(const iam::NewAccessKey& k) {
+  OrderedJson key;
+  if (!k.user_name.empty()) key["userName"] = k.user_name;
+  key["accessKeyId"] = k.access_key_id;
+  key["status"] = std::string(iam::AccessKeyStatusName(k.status));
+  key["createDate"] = audit::FormatResponseElementsDate(k.create_date);
+  OrderedJson j;
+  j["accessKey"] = std::move(key);
+  return DumpJson(j);
+}
+
+std::string RoleElements(const iam::Role& r) {
+  OrderedJson role;
+  role["path"] = r.path;
+  role["roleName"] = r.role_name;
+  role["roleId"] = r.role_id;
+  role["arn"] = r.arn;
+  role["createDate"] = audit::FormatResponseElementsDate(r.create_date);
+  role["assumeRolePolicyDocument"] = UrlEncode(r.assume_role_policy_document);
+  if (r.description) role["description"] = *r.description;
+  OrderedJson j;
+  j["role"] = std::move(role);
+  return DumpJson(j);
+}
+
 // ---- users ---------------------------------------------------------------------------------
 
 Result<Call> CreateUser(const Request& q) {
@@ -112,23 +189,26 @@ Result<Call> CreateUser(const Request& q) {
   iam::CreateUserRequest req{r.Required("UserName"), r.Optional("Path")};
   RETURN_IF_ERROR(r.status());
   std::string arn = q.iam.UserArn(req.path.value_or("/"), req.user_name);
-  return MakeCall("CreateUser", std::move(arn),
-                  [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
-                    ASSIGN_OR_RETURN(iam::User user, iam.CreateUser(req));
-                    return Reply("CreateUser", rid, [&](XmlWriter& w) {
-                      w.Open("User");
-                      WriteUserFields(w, user);
-                      w.Close();
-                    });
-                  });
+  std::vector<AuditResource> resources = UserResource(arn);
+  return MakeCallWithReply("CreateUser", std::move(arn), std::move(resources),
+                           [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                             ASSIGN_OR_RETURN(iam::User user, iam.CreateUser(req));
+                             std::string body = Reply("CreateUser", rid, [&](XmlWriter& w) {
+                               w.Open("User");
+                               WriteUserFields(w, user);
+                               w.Close();
+                             });
+                             return api::Reply{std::move(body), UserElements(user)};
+                           });
 }
 
 Result<Call> GetUser(const Request& q) {
   QueryReader r(q.params);
   std::optional<std::string> name = r.Optional("UserName");
   ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  std::vector<AuditResource> resources = UserResource(arn);
   return MakeCall(
-      "GetUser", std::move(arn),
+      "GetUser", std::move(arn), std::move(resources),
       [&iam = q.iam, caller = q.caller, name, rid = q.request_id]() -> Result<std::string> {
         ASSIGN_OR_RETURN(iam::User user, iam.GetUser(caller, name));
         return Reply("GetUser", rid, [&](XmlWriter& w) {
@@ -146,7 +226,7 @@ Result<Call> ListUsers(const Request& q) {
   RETURN_IF_ERROR(r.status());
   // AWS names the users under the prefix: arn:aws:iam::ACCT:user/ (or user/PREFIX).
   std::string arn = q.iam.UserArn(prefix.value_or("/"), "");
-  return MakeCall("ListUsers", std::move(arn),
+  return MakeCall("ListUsers", std::move(arn), {},
                   [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListUsersResult list, iam.ListUsers(prefix, page));
                     return Reply("ListUsers", rid, [&](XmlWriter& w) {
@@ -167,7 +247,8 @@ Result<Call> DeleteUser(const Request& q) {
   std::string name = r.Required("UserName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfUser(name));
-  return MakeCall("DeleteUser", std::move(arn),
+  std::vector<AuditResource> resources = UserResource(arn);
+  return MakeCall("DeleteUser", std::move(arn), std::move(resources),
                   [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR(iam.DeleteUser(name));
                     return EmptyReply("DeleteUser", rid);
@@ -180,11 +261,12 @@ Result<Call> CreateAccessKey(const Request& q) {
   QueryReader r(q.params);
   std::optional<std::string> name = r.Optional("UserName");
   ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
-  return MakeCall(
-      "CreateAccessKey", std::move(arn),
-      [&iam = q.iam, caller = q.caller, name, rid = q.request_id]() -> Result<std::string> {
+  std::vector<AuditResource> resources = UserResource(arn);
+  return MakeCallWithReply(
+      "CreateAccessKey", std::move(arn), std::move(resources),
+      [&iam = q.iam, caller = q.caller, name, rid = q.request_id]() -> Result<api::Reply> {
         ASSIGN_OR_RETURN(iam::NewAccessKey key, iam.CreateAccessKey(caller, name));
-        return Reply("CreateAccessKey", rid, [&](XmlWriter& w) {
+        std::string body = Reply("CreateAccessKey", rid, [&](XmlWriter& w) {
           w.Open("AccessKey");
           if (!key.user_name.empty()) w.Element("UserName", key.user_name);
           w.Element("AccessKeyId", key.access_key_id)
@@ -193,6 +275,7 @@ Result<Call> CreateAccessKey(const Request& q) {
               .Element("CreateDate", Date(key.create_date))
               .Close();
         });
+        return api::Reply{std::move(body), AccessKeyElements(key)};
       });
 }
 
@@ -202,8 +285,9 @@ Result<Call> ListAccessKeys(const Request& q) {
   iam::Page page = ReadPage(r);
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  std::vector<AuditResource> resources = UserResource(arn);
   return MakeCall(
-      "ListAccessKeys", std::move(arn),
+      "ListAccessKeys", std::move(arn), std::move(resources),
       [&iam = q.iam, caller = q.caller, name, page, rid = q.request_id]() -> Result<std::string> {
         ASSIGN_OR_RETURN(iam::ListAccessKeysResult list, iam.ListAccessKeys(caller, name, page));
         return Reply("ListAccessKeys", rid, [&](XmlWriter& w) {
@@ -229,7 +313,8 @@ Result<Call> UpdateAccessKey(const Request& q) {
   std::string status = r.Required("Status");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
-  return MakeCall("UpdateAccessKey", std::move(arn),
+  std::vector<AuditResource> resources = UserResource(arn);
+  return MakeCall("UpdateAccessKey", std::move(arn), std::move(resources),
                   [&iam = q.iam, caller = q.caller, name, id, status,
                    rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR(iam.UpdateAccessKey(caller, name, id, status));
@@ -243,8 +328,9 @@ Result<Call> DeleteAccessKey(const Request& q) {
   std::string id = r.Required("AccessKeyId");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.TargetUserArn(q.caller, name));
+  std::vector<AuditResource> resources = UserResource(arn);
   return MakeCall(
-      "DeleteAccessKey", std::move(arn),
+      "DeleteAccessKey", std::move(arn), std::move(resources),
       [&iam = q.iam, caller = q.caller, name, id, rid = q.request_id]() -> Result<std::string> {
         RETURN_IF_ERROR(iam.DeleteAccessKey(caller, name, id));
         return EmptyReply("DeleteAccessKey", rid);
@@ -265,15 +351,17 @@ Result<Call> CreateRole(const Request& q) {
   req.max_session_duration = r.OptionalInt("MaxSessionDuration");
   RETURN_IF_ERROR(r.status());
   std::string arn = q.iam.RoleArn(req.path.value_or("/"), req.role_name);
-  return MakeCall("CreateRole", std::move(arn),
-                  [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
-                    ASSIGN_OR_RETURN(iam::Role role, iam.CreateRole(req));
-                    return Reply("CreateRole", rid, [&](XmlWriter& w) {
-                      w.Open("Role");
-                      WriteRoleFields(w, role, RoleView::kCreated);
-                      w.Close();
-                    });
-                  });
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCallWithReply("CreateRole", std::move(arn), std::move(resources),
+                           [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                             ASSIGN_OR_RETURN(iam::Role role, iam.CreateRole(req));
+                             std::string body = Reply("CreateRole", rid, [&](XmlWriter& w) {
+                               w.Open("Role");
+                               WriteRoleFields(w, role, RoleView::kCreated);
+                               w.Close();
+                             });
+                             return api::Reply{std::move(body), RoleElements(role)};
+                           });
 }
 
 Result<Call> GetRole(const Request& q) {
@@ -281,7 +369,8 @@ Result<Call> GetRole(const Request& q) {
   std::string name = r.Required("RoleName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
-  return MakeCall("GetRole", std::move(arn),
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCall("GetRole", std::move(arn), std::move(resources),
                   [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::Role role, iam.GetRole(name));
                     return Reply("GetRole", rid, [&](XmlWriter& w) {
@@ -298,7 +387,7 @@ Result<Call> ListRoles(const Request& q) {
   iam::Page page = ReadPage(r);
   RETURN_IF_ERROR(r.status());
   std::string arn = q.iam.RoleArn(prefix.value_or("/"), "");
-  return MakeCall("ListRoles", std::move(arn),
+  return MakeCall("ListRoles", std::move(arn), {},
                   [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListRolesResult list, iam.ListRoles(prefix, page));
                     return Reply("ListRoles", rid, [&](XmlWriter& w) {
@@ -320,7 +409,8 @@ Result<Call> UpdateAssumeRolePolicy(const Request& q) {
   std::string document = r.Required("PolicyDocument");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
-  return MakeCall("UpdateAssumeRolePolicy", std::move(arn),
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCall("UpdateAssumeRolePolicy", std::move(arn), std::move(resources),
                   [&iam = q.iam, name, document, rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR(iam.UpdateAssumeRolePolicy(name, document));
                     return EmptyReply("UpdateAssumeRolePolicy", rid);
@@ -332,7 +422,8 @@ Result<Call> DeleteRole(const Request& q) {
   std::string name = r.Required("RoleName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
-  return MakeCall("DeleteRole", std::move(arn),
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCall("DeleteRole", std::move(arn), std::move(resources),
                   [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR(iam.DeleteRole(name));
                     return EmptyReply("DeleteRole", rid);
@@ -349,6 +440,7 @@ struct PolicyOps {
   Result<iam::InlinePolicy> (IdentityService::*get)(std::string_view, std::string_view);
   Result<iam::ListPolicyNamesResult> (IdentityService::*list)(std::string_view, const iam::Page&);
   Status (IdentityService::*remove)(std::string_view, std::string_view);
+  std::vector<AuditResource> (*resource)(const std::string& arn);  // the record's
 };
 
 constexpr PolicyOps kUserPolicyOps{"UserName",
@@ -356,13 +448,15 @@ constexpr PolicyOps kUserPolicyOps{"UserName",
                                    &IdentityService::PutUserPolicy,
                                    &IdentityService::GetUserPolicy,
                                    &IdentityService::ListUserPolicies,
-                                   &IdentityService::DeleteUserPolicy};
+                                   &IdentityService::DeleteUserPolicy,
+                                   &UserResource};
 constexpr PolicyOps kRolePolicyOps{"RoleName",
                                    &IdentityService::ArnOfRole,
                                    &IdentityService::PutRolePolicy,
                                    &IdentityService::GetRolePolicy,
                                    &IdentityService::ListRolePolicies,
-                                   &IdentityService::DeleteRolePolicy};
+                                   &IdentityService::DeleteRolePolicy,
+                                   &RoleResource};
 
 template <const PolicyOps& kOps>
 Result<Call> PutPolicy(const Request& q, std::string_view operation) {
@@ -372,7 +466,8 @@ Result<Call> PutPolicy(const Request& q, std::string_view operation) {
   std::string document = r.Required("PolicyDocument");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
-  return MakeCall(operation, std::move(arn),
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  return MakeCall(operation, std::move(arn), std::move(resources),
                   [&iam = q.iam, entity, name, document, op = std::string(operation),
                    rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR((iam.*kOps.put)(entity, name, document));
@@ -387,7 +482,8 @@ Result<Call> GetPolicy(const Request& q, std::string_view operation) {
   std::string name = r.Required("PolicyName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
-  return MakeCall(operation, std::move(arn),
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  return MakeCall(operation, std::move(arn), std::move(resources),
                   [&iam = q.iam, entity, name, op = std::string(operation),
                    rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::InlinePolicy p, (iam.*kOps.get)(entity, name));
@@ -406,7 +502,8 @@ Result<Call> ListPolicies(const Request& q, std::string_view operation) {
   iam::Page page = ReadPage(r);
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
-  return MakeCall(operation, std::move(arn),
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  return MakeCall(operation, std::move(arn), std::move(resources),
                   [&iam = q.iam, entity, page, op = std::string(operation),
                    rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListPolicyNamesResult list,
@@ -427,7 +524,8 @@ Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
   std::string name = r.Required("PolicyName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
-  return MakeCall(operation, std::move(arn),
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  return MakeCall(operation, std::move(arn), std::move(resources),
                   [&iam = q.iam, entity, name, op = std::string(operation),
                    rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR((iam.*kOps.remove)(entity, name));
@@ -437,42 +535,77 @@ Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
 
 // ---- dispatch --------------------------------------------------------------------------------
 
-const std::map<std::string_view, Prepare>& Operations() {
-  static const auto* table = new std::map<std::string_view, Prepare>{
-      {"CreateUser", CreateUser},
-      {"GetUser", GetUser},
-      {"ListUsers", ListUsers},
-      {"DeleteUser", DeleteUser},
-      {"CreateAccessKey", CreateAccessKey},
-      {"ListAccessKeys", ListAccessKeys},
-      {"UpdateAccessKey", UpdateAccessKey},
-      {"DeleteAccessKey", DeleteAccessKey},
-      {"CreateRole", CreateRole},
-      {"GetRole", GetRole},
-      {"ListRoles", ListRoles},
-      {"UpdateAssumeRolePolicy", UpdateAssumeRolePolicy},
-      {"DeleteRole", DeleteRole},
-      {"PutUserPolicy",
-       [](const Request& q) { return PutPolicy<kUserPolicyOps>(q, "PutUserPolicy"); }},
-      {"GetUserPolicy",
-       [](const Request& q) { return GetPolicy<kUserPolicyOps>(q, "GetUserPolicy"); }},
-      {"ListUserPolicies",
-       [](const Request& q) { return ListPolicies<kUserPolicyOps>(q, "ListUserPolicies"); }},
-      {"DeleteUserPolicy",
-       [](const Request& q) { return DeletePolicy<kUserPolicyOps>(q, "DeleteUserPolicy"); }},
-      {"PutRolePolicy",
-       [](const Request& q) { return PutPolicy<kRolePolicyOps>(q, "PutRolePolicy"); }},
-      {"GetRolePolicy",
-       [](const Request& q) { return GetPolicy<kRolePolicyOps>(q, "GetRolePolicy"); }},
-      {"ListRolePolicies",
-       [](const Request& q) { return ListPolicies<kRolePolicyOps>(q, "ListRolePolicies"); }},
-      {"DeleteRolePolicy",
-       [](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); }},
-  };
+// An operation: how it is decoded, and what its CloudTrail record says of it.
+struct Operation {
+  Prepare prepare;
+  bool read_only;  // as AWS records it: the Get and List operations
+  // The parameters requestParameters records, in the model's order (IAM's
+  // requestParameters are the request's parameters in lowerCamelCase).
+  std::vector<std::string_view> recorded;
+};
+
+const std::map<std::string_view, Operation>& Operations() {
+  static const auto* table = [] {
+    using P = std::vector<std::string_view>;
+    const P list = {"PathPrefix", "Marker", "MaxItems"};
+    const P user_page = {"UserName", "Marker", "MaxItems"};
+    const P role_page = {"RoleName", "Marker", "MaxItems"};
+    return new std::map<std::string_view, Operation>{
+        {"CreateUser", {CreateUser, false, P{"Path", "UserName"}}},
+        {"GetUser", {GetUser, true, P{"UserName"}}},
+        {"ListUsers", {ListUsers, true, list}},
+        {"DeleteUser", {DeleteUser, false, P{"UserName"}}},
+        {"CreateAccessKey", {CreateAccessKey, false, P{"UserName"}}},
+        {"ListAccessKeys", {ListAccessKeys, true, user_page}},
+        {"UpdateAccessKey", {UpdateAccessKey, false, P{"UserName", "AccessKeyId", "Status"}}},
+        {"DeleteAccessKey", {DeleteAccessKey, false, P{"UserName", "AccessKeyId"}}},
+        {"CreateRole",
+         {CreateRole, false,
+          P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration"}}},
+        {"GetRole", {GetRole, true, P{"RoleName"}}},
+        {"ListRoles", {ListRoles, true, list}},
+        {"UpdateAssumeRolePolicy",
+         {UpdateAssumeRolePolicy, false, P{"RoleName", "PolicyDocument"}}},
+        {"DeleteRole", {DeleteRole, false, P{"RoleName"}}},
+        {"PutUserPolicy",
+         {[](const Request& q) { return PutPolicy<kUserPolicyOps>(q, "PutUserPolicy"); }, false,
+          P{"UserName", "PolicyName", "PolicyDocument"}}},
+        {"GetUserPolicy",
+         {[](const Request& q) { return GetPolicy<kUserPolicyOps>(q, "GetUserPolicy"); }, true,
+          P{"UserName", "PolicyName"}}},
+        {"ListUserPolicies",
+         {[](const Request& q) { return ListPolicies<kUserPolicyOps>(q, "ListUserPolicies"); },
+          true, user_page}},
+        {"DeleteUserPolicy",
+         {[](const Request& q) { return DeletePolicy<kUserPolicyOps>(q, "DeleteUserPolicy"); },
+          false, P{"UserName", "PolicyName"}}},
+        {"PutRolePolicy",
+         {[](const Request& q) { return PutPolicy<kRolePolicyOps>(q, "PutRolePolicy"); }, false,
+          P{"RoleName", "PolicyName", "PolicyDocument"}}},
+        {"GetRolePolicy",
+         {[](const Request& q) { return GetPolicy<kRolePolicyOps>(q, "GetRolePolicy"); }, true,
+          P{"RoleName", "PolicyName"}}},
+        {"ListRolePolicies",
+         {[](const Request& q) { return ListPolicies<kRolePolicyOps>(q, "ListRolePolicies"); },
+          true, role_page}},
+        {"DeleteRolePolicy",
+         {[](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); },
+          false, P{"RoleName", "PolicyName"}}},
+    };
+  }();
   return *table;
 }
 
 }  // namespace
+
+const std::vector<std::string_view>& IamOperations() {
+  static const auto* names = [] {
+    auto* v = new std::vector<std::string_view>;
+    for (const auto& [name, operation] : Operations()) v->push_back(name);
+    return v;
+  }();
+  return *names;
+}
 
 Result<Call> PrepareIamCall(IdentityService& iam, const Principal& caller,
                             const QueryParams& params, std::string request_id) {
@@ -480,7 +613,11 @@ Result<Call> PrepareIamCall(IdentityService& iam, const Principal& caller,
   const auto& operations = Operations();
   auto it = operations.find(action);
   if (it == operations.end()) return UnknownAction(action, kIamApiVersion);
-  return it->second(Request{iam, caller, params, request_id});
+  ASSIGN_OR_RETURN(Call call, it->second.prepare(Request{iam, caller, params, request_id}));
+  call.event_source = std::string(kIamEventSource);
+  call.read_only = it->second.read_only;
+  call.request_parameters = QueryRequestParameters(params, it->second.recorded);
+  return call;
 }
 
 }  // namespace coffer::api

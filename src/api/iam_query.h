@@ -17,6 +17,7 @@
 // (PermissionsBoundary, Tags) are refused rather than ignored.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/operation.h"
 #include "api/query.h"
@@ -31,7 +32,23 @@ namespace coffer::api {
 
 inline constexpr std::string_view kIamXmlNamespace = "https://iam.amazonaws.com/doc/2010-05-08/";
 inline constexpr std::string_view kIamApiVersion = "2010-05-08";
+// The eventSource of IAM calls' CloudTrail records.
+inline constexpr std::string_view kIamEventSource = "iam.amazonaws.com";
 
+// The Call's record (as CloudTrail records IAM calls: IAM User Guide, "Logging IAM and
+// AWS STS API calls with AWS CloudTrail", and recorded events):
+//   - requestParameters: the operation's parameters the request gives, in
+//     lowerCamelCase (MaxItems and MaxSessionDuration as numbers); null when none;
+//   - readOnly: true for Get* and List*;
+//   - resources: the user (AWS::IAM::User) or role (AWS::IAM::Role) acted on, by ARN;
+//     none for ListUsers and ListRoles, nor for the root acting on itself. (AWS's IAM
+//     records carry no "resources"; coffer's name them so LookupEvents finds them by
+//     ResourceType and ResourceName.)
+//   - responseElements: null but for CreateUser ({user}), CreateRole ({role}, the
+//     trust policy URL-encoded as in the reply) and CreateAccessKey ({accessKey:
+//     userName, accessKeyId, status, createDate}: never the secret access key); dates
+//     as audit::FormatResponseElementsDate writes them.
+//
 // Errors: InvalidAction "Could not find operation X for version 2010-05-08" for
 // an Action IAM does not have (or a Version other than 2010-05-08),
 // MissingAction without one, ValidationError for missing or malformed
@@ -40,5 +57,8 @@ inline constexpr std::string_view kIamApiVersion = "2010-05-08";
 // credentials"). The returned Call refers to `iam`, which must outlive it.
 Result<Call> PrepareIamCall(iam::IdentityService& iam, const policy::Principal& caller,
                             const QueryParams& params, std::string request_id);
+
+// The Actions PrepareIamCall serves, sorted.
+const std::vector<std::string_view>& IamOperations();
 
 }  // namespace coffer::api

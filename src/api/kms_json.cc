@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdint>
 #include <map>
@@ -532,6 +533,33 @@ OrderedJson KeyMetadataJson(const kms::KeyMetadata& m) {
   return j;
 }
 
+// KeyMetadata as CloudTrail records it in responseElements (CreateKey): the reply's
+// members in lowerCamelCase but "AWSAccountId", dates as CloudTrail writes them
+// (the KMS Developer Guide's CreateKey example).
+OrderedJson KeyMetadataRecord(const kms::KeyMetadata& m) {
+  OrderedJson j;
+  j["AWSAccountId"] = m.aws_account_id;
+  j["keyId"] = m.key_id;
+  j["arn"] = m.arn;
+  j["creationDate"] = audit::FormatResponseElementsDate(m.creation_date);
+  j["enabled"] = m.enabled;
+  j["description"] = m.description;
+  j["keyUsage"] = m.key_usage;
+  j["keyState"] = std::string(kms::KeyStateName(m.key_state));
+  if (m.deletion_date) j["deletionDate"] = audit::FormatResponseElementsDate(*m.deletion_date);
+  j["origin"] = m.origin;
+  j["keyManager"] = m.key_manager;
+  j["customerMasterKeySpec"] = m.key_spec;
+  j["keySpec"] = m.key_spec;
+  j["encryptionAlgorithms"] = m.encryption_algorithms;
+  j["multiRegion"] = m.multi_region;
+  if (m.pending_deletion_window_in_days) {
+    j["pendingDeletionWindowInDays"] = *m.pending_deletion_window_in_days;
+  }
+  if (!m.current_key_material_id.empty()) j["currentKeyMaterialId"] = m.current_key_material_id;
+  return j;
+}
+
 void AddPage(OrderedJson& j, const std::optional<std::string>& next_marker, bool truncated) {
   if (truncated && next_marker) j["NextMarker"] = *next_marker;
   j["Truncated"] = truncated;
@@ -570,11 +598,35 @@ std::string ReplyWithSecret(const ReplyFields& before, std::string_view secret_n
 
 // ---- the operations ----------------------------------------------------------
 
+// A KMS key as a record's resource (AWS records aliases with this type too: the
+// CreateAlias, UpdateAlias and DeleteAlias examples of the KMS Developer Guide,
+// "Logging AWS KMS API calls with AWS CloudTrail").
+AuditResource KeyResource(std::string arn) {
+  return AuditResource::Of(std::move(arn), "AWS::KMS::Key");
+}
+
+// A call whose record has no responseElements (AWS records null for the reads, the
+// cryptographic operations and the operations without output); `run` returns the body.
 Call MakeCall(std::string_view operation, std::vector<Authorization> authorizations,
-              std::function<Result<std::string>()> run) {
+              std::vector<AuditResource> resources, std::function<Result<std::string>()> run) {
   Call call;
   call.operation = std::string(operation);
   call.authorizations = std::move(authorizations);
+  call.resources = std::move(resources);
+  call.run = [run = std::move(run)]() -> Result<Reply> {
+    ASSIGN_OR_RETURN(std::string body, run());
+    return Reply{std::move(body)};
+  };
+  return call;
+}
+
+// A call whose record has responseElements: `run` returns the whole Reply.
+Call MakeCallWithReply(std::string_view operation, std::vector<Authorization> authorizations,
+                       std::vector<AuditResource> resources, std::function<Result<Reply>()> run) {
+  Call call;
+  call.operation = std::string(operation);
+  call.authorizations = std::move(authorizations);
+  call.resources = std::move(resources);
   call.run = std::move(run);
   return call;
 }
@@ -655,14 +707,17 @@ Result<Call> PrepareKeyOnly(kms::KeyService& service, Members& in, std::string_v
   } else if (op == "DisableKeyRotation") {
     run = [s, arn] { return NoOutput(s->DisableKeyRotation(arn)); };
   } else if (op == "CancelKeyDeletion" || op == "RotateKeyOnDemand") {
+    // responseElements {"keyId": ARN} (the KMS Developer Guide's CancelKeyDeletion example).
     bool cancel = op == "CancelKeyDeletion";
-    run = [s, arn, cancel]() -> Result<std::string> {
-      ASSIGN_OR_RETURN(std::string key_arn,
-                       cancel ? s->CancelKeyDeletion(arn) : s->RotateKeyOnDemand(arn));
-      OrderedJson j;
-      j["KeyId"] = key_arn;
-      return Dump(j);
-    };
+    return MakeCallWithReply(
+        op, {OnKey(op, key)}, {KeyResource(arn)}, [s, arn, cancel]() -> Result<Reply> {
+          ASSIGN_OR_RETURN(std::string key_arn,
+                           cancel ? s->CancelKeyDeletion(arn) : s->RotateKeyOnDemand(arn));
+          OrderedJson j, elements;
+          j["KeyId"] = key_arn;
+          elements["keyId"] = key_arn;
+          return Reply{Dump(j), Dump(elements)};
+        });
   } else if (op == "GetKeyRotationStatus") {
     run = [s, arn]() -> Result<std::string> {
       ASSIGN_OR_RETURN(kms::KeyRotationStatus r, s->GetKeyRotationStatus(arn));
@@ -685,7 +740,7 @@ Result<Call> PrepareKeyOnly(kms::KeyService& service, Members& in, std::string_v
       return Dump(j);
     };
   }
-  return MakeCall(op, {OnKey(op, key)}, std::move(run));
+  return MakeCall(op, {OnKey(op, key)}, {KeyResource(arn)}, std::move(run));
 }
 
 Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string_view op) {
@@ -729,11 +784,13 @@ Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string
     auths = {std::move(create)};
   }
   kms::KeyService* s = &service;
-  Call call = MakeCall(op, std::move(auths), [s, req]() -> Result<std::string> {
+  // The new key is the record's resource, and its metadata the responseElements.
+  Call call = MakeCallWithReply(op, std::move(auths), {}, [s, req]() -> Result<Reply> {
     ASSIGN_OR_RETURN(kms::KeyMetadata m, s->CreateKey(*req));
-    OrderedJson j;
+    OrderedJson j, elements;
     j["KeyMetadata"] = KeyMetadataJson(m);
-    return Dump(j);
+    elements["keyMetadata"] = KeyMetadataRecord(m);
+    return Reply{Dump(j), Dump(elements), {KeyResource(m.arn)}};
   });
   if (!bypass) {
     call.lockout_check_policy = req->policy.value_or(service.DefaultKeyPolicy());
@@ -749,7 +806,7 @@ Result<Call> PrepareListKeys(kms::KeyService& service, Members& in, std::string_
   RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   RETURN_IF_ERROR(in.Finish());
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnIdentity(op)}, [s, limit, marker]() -> Result<std::string> {
+  return MakeCall(op, {OnIdentity(op)}, {}, [s, limit, marker]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::ListKeysResponse r, s->ListKeys(limit, marker));
     OrderedJson j;
     j["Keys"] = OrderedJson::array();
@@ -767,9 +824,9 @@ Result<Call> PrepareUpdateKeyDescription(kms::KeyService& service, Members& in,
   RETURN_IF_ERROR(in.Finish());
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnKey(op, key)}, [s, arn = key.arn, d = *description] {
-    return NoOutput(s->UpdateKeyDescription(arn, d));
-  });
+  return MakeCall(
+      op, {OnKey(op, key)}, {KeyResource(key.arn)},
+      [s, arn = key.arn, d = *description] { return NoOutput(s->UpdateKeyDescription(arn, d)); });
 }
 
 Result<Call> PrepareScheduleKeyDeletion(kms::KeyService& service, Members& in,
@@ -785,15 +842,22 @@ Result<Call> PrepareScheduleKeyDeletion(kms::KeyService& service, Members& in,
   a.condition_keys["kms:ScheduleKeyDeletionPendingWindowInDays"] = {
       std::to_string(window.value_or(30))};
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, arn = key.arn, window]() -> Result<std::string> {
-    ASSIGN_OR_RETURN(kms::ScheduleKeyDeletionResponse r, s->ScheduleKeyDeletion(arn, window));
-    OrderedJson j;
-    j["KeyId"] = r.key_id;
-    j["DeletionDate"] = Seconds(r.deletion_date);
-    j["KeyState"] = std::string(kms::KeyStateName(r.key_state));
-    j["PendingWindowInDays"] = r.pending_window_in_days;
-    return Dump(j);
-  });
+  // responseElements: the reply's members (the KMS Developer Guide's ScheduleKeyDeletion
+  // example: keyId, keyState, deletionDate).
+  return MakeCallWithReply(
+      op, {std::move(a)}, {KeyResource(key.arn)}, [s, arn = key.arn, window]() -> Result<Reply> {
+        ASSIGN_OR_RETURN(kms::ScheduleKeyDeletionResponse r, s->ScheduleKeyDeletion(arn, window));
+        OrderedJson j, elements;
+        j["KeyId"] = r.key_id;
+        j["DeletionDate"] = Seconds(r.deletion_date);
+        j["KeyState"] = std::string(kms::KeyStateName(r.key_state));
+        j["PendingWindowInDays"] = r.pending_window_in_days;
+        elements["keyId"] = r.key_id;
+        elements["deletionDate"] = audit::FormatResponseElementsDate(r.deletion_date);
+        elements["keyState"] = std::string(kms::KeyStateName(r.key_state));
+        elements["pendingWindowInDays"] = r.pending_window_in_days;
+        return Reply{Dump(j), Dump(elements)};
+      });
 }
 
 // CreateAlias, UpdateAlias (AWS, Required permissions): kms:<Op> on the alias
@@ -809,6 +873,7 @@ Result<Call> PrepareCreateOrUpdateAlias(kms::KeyService& service, Members& in,
   RETURN_IF_ERROR(CheckTargetIsKey(*target));
   const bool create = op == "CreateAlias";
   std::vector<Authorization> auths = {OnIdentity(op, service.AliasArn(*alias))};
+  AuditResource alias_resource = KeyResource(service.AliasArn(*alias));
   if (!create) {
     // The engine's order: an alias that does not exist, then the target.
     ASSIGN_OR_RETURN(KeyTarget current, ResolveKey(service, *alias));
@@ -818,9 +883,14 @@ Result<Call> PrepareCreateOrUpdateAlias(kms::KeyService& service, Members& in,
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *target));
   auths.push_back(OnKey(op, key));
   kms::KeyService* s = &service;
-  return MakeCall(op, std::move(auths), [s, create, name = *alias, arn = key.arn] {
-    return NoOutput(create ? s->CreateAlias(name, arn) : s->UpdateAlias(name, arn));
-  });
+  // Resources as AWS orders them: CreateAlias the key, then the alias; UpdateAlias the
+  // alias, then the key it will name (the KMS Developer Guide's examples).
+  std::vector<AuditResource> resources = {KeyResource(key.arn), alias_resource};
+  if (!create) std::swap(resources[0], resources[1]);
+  return MakeCall(op, std::move(auths), std::move(resources),
+                  [s, create, name = *alias, arn = key.arn] {
+                    return NoOutput(create ? s->CreateAlias(name, arn) : s->UpdateAlias(name, arn));
+                  });
 }
 
 Result<Call> PrepareDeleteAlias(kms::KeyService& service, Members& in, std::string_view op) {
@@ -832,6 +902,7 @@ Result<Call> PrepareDeleteAlias(kms::KeyService& service, Members& in, std::stri
   key.alias.reset();
   kms::KeyService* s = &service;
   return MakeCall(op, {OnIdentity(op, service.AliasArn(*alias)), OnKey(op, key)},
+                  {KeyResource(service.AliasArn(*alias)), KeyResource(key.arn)},
                   [s, name = *alias] { return NoOutput(s->DeleteAlias(name)); });
 }
 
@@ -843,7 +914,7 @@ Result<Call> PrepareListAliases(kms::KeyService& service, Members& in, std::stri
   RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   RETURN_IF_ERROR(in.Finish());
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnIdentity(op)}, [s, key_id, limit, marker]() -> Result<std::string> {
+  return MakeCall(op, {OnIdentity(op)}, {}, [s, key_id, limit, marker]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::ListAliasesResponse r, s->ListAliases(key_id, limit, marker));
     OrderedJson j;
     j["Aliases"] = OrderedJson::array();
@@ -871,9 +942,9 @@ Result<Call> PrepareTagResource(kms::KeyService& service, Members& in, std::stri
   Authorization a = OnKey(op, key);
   AddRequestTags(a, *tags);
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, arn = key.arn, tags = std::move(*tags)] {
-    return NoOutput(s->TagResource(arn, tags));
-  });
+  return MakeCall(
+      op, {std::move(a)}, {KeyResource(key.arn)},
+      [s, arn = key.arn, tags = std::move(*tags)] { return NoOutput(s->TagResource(arn, tags)); });
 }
 
 Result<Call> PrepareUntagResource(kms::KeyService& service, Members& in, std::string_view op) {
@@ -886,9 +957,10 @@ Result<Call> PrepareUntagResource(kms::KeyService& service, Members& in, std::st
   Authorization a = OnKey(op, key);
   a.condition_keys["aws:TagKeys"] = *tag_keys;
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, arn = key.arn, keys = std::move(*tag_keys)] {
-    return NoOutput(s->UntagResource(arn, keys));
-  });
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, keys = std::move(*tag_keys)] {
+                    return NoOutput(s->UntagResource(arn, keys));
+                  });
 }
 
 Result<Call> PrepareListResourceTags(kms::KeyService& service, Members& in, std::string_view op) {
@@ -900,16 +972,18 @@ Result<Call> PrepareListResourceTags(kms::KeyService& service, Members& in, std:
   RETURN_IF_ERROR(in.Finish());
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnKey(op, key)}, [s, arn = key.arn, limit, marker]() -> Result<std::string> {
-    ASSIGN_OR_RETURN(kms::ListResourceTagsResponse r, s->ListResourceTags(arn, limit, marker));
-    OrderedJson j;
-    j["Tags"] = OrderedJson::array();
-    for (const auto& t : r.tags) {
-      j["Tags"].push_back({{"TagKey", t.tag_key}, {"TagValue", t.tag_value}});
-    }
-    AddPage(j, r.next_marker, r.truncated);
-    return Dump(j);
-  });
+  return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, limit, marker]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(kms::ListResourceTagsResponse r,
+                                     s->ListResourceTags(arn, limit, marker));
+                    OrderedJson j;
+                    j["Tags"] = OrderedJson::array();
+                    for (const auto& t : r.tags) {
+                      j["Tags"].push_back({{"TagKey", t.tag_key}, {"TagValue", t.tag_value}});
+                    }
+                    AddPage(j, r.next_marker, r.truncated);
+                    return Dump(j);
+                  });
 }
 
 Result<Call> PrepareGetKeyPolicy(kms::KeyService& service, Members& in, std::string_view op) {
@@ -919,13 +993,14 @@ Result<Call> PrepareGetKeyPolicy(kms::KeyService& service, Members& in, std::str
   RETURN_IF_ERROR(in.Finish());
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnKey(op, key)}, [s, arn = key.arn, name]() -> Result<std::string> {
-    ASSIGN_OR_RETURN(std::string policy, s->GetKeyPolicy(arn, name));
-    OrderedJson j;
-    j["Policy"] = policy;
-    j["PolicyName"] = name.value_or("default");
-    return Dump(j);
-  });
+  return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, name]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(std::string policy, s->GetKeyPolicy(arn, name));
+                    OrderedJson j;
+                    j["Policy"] = policy;
+                    j["PolicyName"] = name.value_or("default");
+                    return Dump(j);
+                  });
 }
 
 Result<Call> PreparePutKeyPolicy(kms::KeyService& service, Members& in, std::string_view op) {
@@ -940,9 +1015,9 @@ Result<Call> PreparePutKeyPolicy(kms::KeyService& service, Members& in, std::str
   Authorization a = OnKey(op, key);
   a.condition_keys["kms:BypassPolicyLockoutSafetyCheck"] = {BoolText(bypass.value_or(false))};
   kms::KeyService* s = &service;
-  Call call = MakeCall(op, {std::move(a)}, [s, arn = key.arn, name, p = *policy] {
-    return NoOutput(s->PutKeyPolicy(arn, name, p));
-  });
+  Call call = MakeCall(
+      op, {std::move(a)}, {KeyResource(key.arn)},
+      [s, arn = key.arn, name, p = *policy] { return NoOutput(s->PutKeyPolicy(arn, name, p)); });
   if (!bypass.value_or(false)) {
     call.lockout_check_policy = *policy;
     call.lockout_check_resource = key.arn;
@@ -961,7 +1036,7 @@ Result<Call> PrepareEnableKeyRotation(kms::KeyService& service, Members& in, std
   // The period the key will get: the request's, else AWS's default of 365 days.
   a.condition_keys["kms:RotationPeriodInDays"] = {std::to_string(period.value_or(365))};
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, arn = key.arn, period] {
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, arn = key.arn, period] {
     return NoOutput(s->EnableKeyRotation(arn, period));
   });
 }
@@ -981,22 +1056,24 @@ Result<Call> PrepareListKeyRotations(kms::KeyService& service, Members& in, std:
   }
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnKey(op, key)}, [s, arn = key.arn, limit, marker]() -> Result<std::string> {
-    ASSIGN_OR_RETURN(kms::ListKeyRotationsResponse r, s->ListKeyRotations(arn, limit, marker));
-    OrderedJson j;
-    j["Rotations"] = OrderedJson::array();
-    for (const auto& e : r.rotations) {
-      OrderedJson o;
-      o["KeyId"] = e.key_id;
-      o["KeyMaterialId"] = e.key_material_id;
-      o["KeyMaterialState"] = e.key_material_state;
-      if (e.rotation_date) o["RotationDate"] = Seconds(*e.rotation_date);
-      if (e.rotation_type) o["RotationType"] = *e.rotation_type;
-      j["Rotations"].push_back(std::move(o));
-    }
-    AddPage(j, r.next_marker, r.truncated);
-    return Dump(j);
-  });
+  return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, limit, marker]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(kms::ListKeyRotationsResponse r,
+                                     s->ListKeyRotations(arn, limit, marker));
+                    OrderedJson j;
+                    j["Rotations"] = OrderedJson::array();
+                    for (const auto& e : r.rotations) {
+                      OrderedJson o;
+                      o["KeyId"] = e.key_id;
+                      o["KeyMaterialId"] = e.key_material_id;
+                      o["KeyMaterialState"] = e.key_material_state;
+                      if (e.rotation_date) o["RotationDate"] = Seconds(*e.rotation_date);
+                      if (e.rotation_type) o["RotationType"] = *e.rotation_type;
+                      j["Rotations"].push_back(std::move(o));
+                    }
+                    AddPage(j, r.next_marker, r.truncated);
+                    return Dump(j);
+                  });
 }
 
 // ---- cryptography ----
@@ -1021,7 +1098,7 @@ Result<Call> PrepareEncrypt(kms::KeyService& service, Members& in, std::string_v
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, req->encryption_algorithm);
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, req]() -> Result<std::string> {
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::EncryptResponse r, s->Encrypt(*req));
     OrderedJson j;
     j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
@@ -1057,7 +1134,7 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, req->encryption_algorithm);
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(a)}, [s, req]() -> Result<std::string> {
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::DecryptResponse r, s->Decrypt(*req));
     ReplyFields after = {{"EncryptionAlgorithm", r.encryption_algorithm}};
     if (!r.key_material_id.empty()) after.push_back({"KeyMaterialId", r.key_material_id});
@@ -1101,17 +1178,22 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   AddEncryptionContext(to, req->destination_encryption_context);
   AddAlgorithm(to, req->destination_encryption_algorithm);
   to.condition_keys["kms:ReEncryptOnSameKey"] = {same};
+  // Resources: the source key, then the destination key (the KMS Developer Guide's
+  // ReEncrypt example), once when they are the same.
+  std::vector<AuditResource> resources = {KeyResource(source.arn)};
+  if (dest.arn != source.arn) resources.push_back(KeyResource(dest.arn));
   kms::KeyService* s = &service;
-  return MakeCall(op, {std::move(from), std::move(to)}, [s, req]() -> Result<std::string> {
-    ASSIGN_OR_RETURN(kms::ReEncryptResponse r, s->ReEncrypt(*req));
-    OrderedJson j;
-    j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
-    j["SourceKeyId"] = r.source_key_id;
-    j["KeyId"] = r.key_id;
-    j["SourceEncryptionAlgorithm"] = r.source_encryption_algorithm;
-    j["DestinationEncryptionAlgorithm"] = r.destination_encryption_algorithm;
-    return Dump(j);
-  });
+  return MakeCall(op, {std::move(from), std::move(to)}, std::move(resources),
+                  [s, req]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(kms::ReEncryptResponse r, s->ReEncrypt(*req));
+                    OrderedJson j;
+                    j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
+                    j["SourceKeyId"] = r.source_key_id;
+                    j["KeyId"] = r.key_id;
+                    j["SourceEncryptionAlgorithm"] = r.source_encryption_algorithm;
+                    j["DestinationEncryptionAlgorithm"] = r.destination_encryption_algorithm;
+                    return Dump(j);
+                  });
 }
 
 // GenerateDataKey and GenerateDataKeyWithoutPlaintext.
@@ -1140,13 +1222,13 @@ Result<Call> PrepareGenerateDataKey(kms::KeyService& service, Members& in, std::
   AddAlgorithm(a, std::nullopt);
   kms::KeyService* s = &service;
   if (with_plaintext) {
-    return MakeCall(op, {std::move(a)}, [s, req]() -> Result<std::string> {
+    return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
       ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKey(*req));
       return ReplyWithSecret({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)}}, "Plaintext",
                              r.plaintext, {{"KeyId", r.key_id}});
     });
   }
-  return MakeCall(op, {std::move(a)}, [s, req]() -> Result<std::string> {
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKeyWithoutPlaintext(*req));
     OrderedJson j;
     j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
@@ -1168,7 +1250,7 @@ Result<Call> PrepareGenerateRandom(kms::KeyService& service, Members& in, std::s
     return errors::Unsupported("Recipient (attested enclaves) is not supported by coffer.");
   }
   kms::KeyService* s = &service;
-  return MakeCall(op, {OnIdentity(op)}, [s, size]() -> Result<std::string> {
+  return MakeCall(op, {OnIdentity(op)}, {}, [s, size]() -> Result<std::string> {
     ASSIGN_OR_RETURN(crypto::SecretBytes random, s->GenerateRandom(size));
     return ReplyWithSecret({}, "Plaintext", random, {});
   });
@@ -1176,39 +1258,104 @@ Result<Call> PrepareGenerateRandom(kms::KeyService& service, Members& in, std::s
 
 // ---- dispatch ---------------------------------------------------------------------
 
-const std::map<std::string_view, Preparer>& Preparers() {
-  static const auto* table = new std::map<std::string_view, Preparer>{
-      {"CancelKeyDeletion", PrepareKeyOnly},
-      {"CreateAlias", PrepareCreateOrUpdateAlias},
-      {"CreateKey", PrepareCreateKey},
-      {"Decrypt", PrepareDecrypt},
-      {"DeleteAlias", PrepareDeleteAlias},
-      {"DescribeKey", PrepareKeyOnly},
-      {"DisableKey", PrepareKeyOnly},
-      {"DisableKeyRotation", PrepareKeyOnly},
-      {"EnableKey", PrepareKeyOnly},
-      {"EnableKeyRotation", PrepareEnableKeyRotation},
-      {"Encrypt", PrepareEncrypt},
-      {"GenerateDataKey", PrepareGenerateDataKey},
-      {"GenerateDataKeyWithoutPlaintext", PrepareGenerateDataKey},
-      {"GenerateRandom", PrepareGenerateRandom},
-      {"GetKeyPolicy", PrepareGetKeyPolicy},
-      {"GetKeyRotationStatus", PrepareKeyOnly},
-      {"ListAliases", PrepareListAliases},
-      {"ListKeyPolicies", PrepareKeyOnly},
-      {"ListKeyRotations", PrepareListKeyRotations},
-      {"ListKeys", PrepareListKeys},
-      {"ListResourceTags", PrepareListResourceTags},
-      {"PutKeyPolicy", PreparePutKeyPolicy},
-      {"ReEncrypt", PrepareReEncrypt},
-      {"RotateKeyOnDemand", PrepareKeyOnly},
-      {"ScheduleKeyDeletion", PrepareScheduleKeyDeletion},
-      {"TagResource", PrepareTagResource},
-      {"UntagResource", PrepareUntagResource},
-      {"UpdateAlias", PrepareCreateOrUpdateAlias},
-      {"UpdateKeyDescription", PrepareUpdateKeyDescription},
-  };
+// An operation: how it is decoded, and what its CloudTrail record says of it. AWS
+// records (KMS Developer Guide, "Examples of AWS KMS log entries"): readOnly true for
+// the reads and for every cryptographic operation (Encrypt, Decrypt, ReEncrypt,
+// GenerateDataKey*, GenerateRandom); requestParameters with the request's members.
+struct Operation {
+  Preparer prepare;
+  bool read_only;
+  // The members requestParameters records, in the model's order. Never Plaintext or
+  // CiphertextBlob (AWS omits them), GrantTokens (bearer credentials) or Recipient.
+  std::vector<std::string_view> recorded_members;
+};
+
+const std::map<std::string_view, Operation>& Operations() {
+  static const auto* table = [] {
+    using M = std::vector<std::string_view>;
+    const M key_only = {"KeyId"};
+    const M listing = {"KeyId", "Limit", "Marker"};
+    const M data_key = {"KeyId", "EncryptionContext", "NumberOfBytes", "KeySpec", "DryRun"};
+    const M alias = {"AliasName", "TargetKeyId"};
+    return new std::map<std::string_view, Operation>{
+        {"CancelKeyDeletion", {PrepareKeyOnly, false, key_only}},
+        {"CreateAlias", {PrepareCreateOrUpdateAlias, false, alias}},
+        {"CreateKey",
+         {PrepareCreateKey, false,
+          M{"Policy", "Description", "KeyUsage", "CustomerMasterKeySpec", "KeySpec", "Origin",
+            "CustomKeyStoreId", "BypassPolicyLockoutSafetyCheck", "Tags", "MultiRegion",
+            "XksKeyId"}}},
+        {"Decrypt",
+         {PrepareDecrypt, true,
+          M{"KeyId", "EncryptionContext", "EncryptionAlgorithm", "DryRun", "DryRunModifiers"}}},
+        {"DeleteAlias", {PrepareDeleteAlias, false, M{"AliasName"}}},
+        {"DescribeKey", {PrepareKeyOnly, true, key_only}},
+        {"DisableKey", {PrepareKeyOnly, false, key_only}},
+        {"DisableKeyRotation", {PrepareKeyOnly, false, key_only}},
+        {"EnableKey", {PrepareKeyOnly, false, key_only}},
+        {"EnableKeyRotation",
+         {PrepareEnableKeyRotation, false, M{"KeyId", "RotationPeriodInDays"}}},
+        {"Encrypt",
+         {PrepareEncrypt, true, M{"KeyId", "EncryptionContext", "EncryptionAlgorithm", "DryRun"}}},
+        {"GenerateDataKey", {PrepareGenerateDataKey, true, data_key}},
+        {"GenerateDataKeyWithoutPlaintext", {PrepareGenerateDataKey, true, data_key}},
+        {"GenerateRandom", {PrepareGenerateRandom, true, M{"NumberOfBytes", "CustomKeyStoreId"}}},
+        {"GetKeyPolicy", {PrepareGetKeyPolicy, true, M{"KeyId", "PolicyName"}}},
+        {"GetKeyRotationStatus", {PrepareKeyOnly, true, key_only}},
+        {"ListAliases", {PrepareListAliases, true, listing}},
+        {"ListKeyPolicies", {PrepareKeyOnly, true, listing}},
+        {"ListKeyRotations",
+         {PrepareListKeyRotations, true, M{"KeyId", "IncludeKeyMaterial", "Limit", "Marker"}}},
+        {"ListKeys", {PrepareListKeys, true, M{"Limit", "Marker"}}},
+        {"ListResourceTags", {PrepareListResourceTags, true, listing}},
+        {"PutKeyPolicy",
+         {PreparePutKeyPolicy, false,
+          M{"KeyId", "PolicyName", "Policy", "BypassPolicyLockoutSafetyCheck"}}},
+        {"ReEncrypt",
+         {PrepareReEncrypt, true,
+          M{"SourceKeyId", "SourceEncryptionContext", "SourceEncryptionAlgorithm",
+            "DestinationKeyId", "DestinationEncryptionContext", "DestinationEncryptionAlgorithm",
+            "DryRun", "DryRunModifiers"}}},
+        {"RotateKeyOnDemand", {PrepareKeyOnly, false, key_only}},
+        {"ScheduleKeyDeletion",
+         {PrepareScheduleKeyDeletion, false, M{"KeyId", "PendingWindowInDays"}}},
+        {"TagResource", {PrepareTagResource, false, M{"KeyId", "Tags"}}},
+        {"UntagResource", {PrepareUntagResource, false, M{"KeyId", "TagKeys"}}},
+        {"UpdateAlias", {PrepareCreateOrUpdateAlias, false, alias}},
+        {"UpdateKeyDescription", {PrepareUpdateKeyDescription, false, M{"KeyId", "Description"}}},
+    };
+  }();
   return *table;
+}
+
+// The record's requestParameters of a request that decoded: its recorded members
+// under their lowerCamelCase names, values as given (the decoding checked their
+// types), Tags as [{tagKey, tagValue}]; null when there are none. An encryption
+// algorithm the request left out is recorded as the SYMMETRIC_DEFAULT it ran with
+// (AWS: the Decrypt entry "always includes the encryptionAlgorithm … even if the
+// encryption algorithm wasn't specified in the request").
+std::string RequestParameters(const Json& request, const std::vector<std::string_view>& members) {
+  OrderedJson out = OrderedJson::object();
+  for (std::string_view member : members) {
+    std::string name(member);
+    name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
+    auto it = request.find(member);
+    if (it == request.end() || it->is_null()) {
+      if (member.ends_with("EncryptionAlgorithm")) out[name] = "SYMMETRIC_DEFAULT";
+      continue;
+    }
+    if (member == "Tags") {
+      OrderedJson tags = OrderedJson::array();
+      for (const Json& tag : *it) {
+        tags.push_back(
+            {{"tagKey", tag.value("TagKey", "")}, {"tagValue", tag.value("TagValue", "")}});
+      }
+      out[name] = std::move(tags);
+      continue;
+    }
+    out[name] = OrderedJson::parse(it->dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  return out.empty() ? "null" : Dump(out);
 }
 
 bool IsBlank(std::string_view s) {
@@ -1221,7 +1368,7 @@ bool IsBlank(std::string_view s) {
 const std::vector<std::string_view>& KmsSupportedOperations() {
   static const auto* names = [] {
     auto* v = new std::vector<std::string_view>;
-    for (const auto& [name, preparer] : Preparers()) v->push_back(name);
+    for (const auto& [name, operation] : Operations()) v->push_back(name);
     return v;
   }();
   return *names;
@@ -1266,8 +1413,8 @@ Result<Call> PrepareKmsCall(kms::KeyService& service, std::string_view operation
   Json request = Json::parse(IsBlank(body) ? std::string_view("{}") : body, nullptr,
                              /*allow_exceptions=*/false);
   if (request.is_discarded()) return SerializationError("");
-  auto it = Preparers().find(operation);
-  if (it == Preparers().end()) {
+  auto it = Operations().find(operation);
+  if (it == Operations().end()) {
     const auto& unsupported = KmsUnsupportedOperations();
     if (std::binary_search(unsupported.begin(), unsupported.end(), operation)) {
       return errors::Unsupported("The operation " + std::string(operation) +
@@ -1278,7 +1425,11 @@ Result<Call> PrepareKmsCall(kms::KeyService& service, std::string_view operation
   RETURN_IF_ERROR(CheckObject(request));
   errors::Validation validation;
   Members members(request, validation);
-  return it->second(service, members, it->first);
+  ASSIGN_OR_RETURN(Call call, it->second.prepare(service, members, it->first));
+  call.event_source = std::string(kKmsEventSource);
+  call.read_only = it->second.read_only;
+  call.request_parameters = RequestParameters(request, it->second.recorded_members);
+  return call;
 }
 
 std::string KmsErrorBody(const Status& status) {

@@ -46,6 +46,9 @@
 
 namespace coffer::api {
 
+// The eventSource of KMS calls' CloudTrail records.
+inline constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
+
 // Decodes and validates one KMS request and returns the Call that runs it.
 // `operation` is the X-Amz-Target after "TrentService." ("Encrypt").
 //
@@ -68,6 +71,22 @@ namespace coffer::api {
 // kms:ScheduleKeyDeletionPendingWindowInDays, kms:RotationPeriodInDays.
 // CreateKey and PutKeyPolicy set Call::lockout_check_policy unless
 // BypassPolicyLockoutSafetyCheck is true.
+//
+// The Call's record (as AWS KMS records each operation: KMS Developer Guide, "Logging
+// AWS KMS API calls with AWS CloudTrail" and its per-operation examples):
+//   - requestParameters: the request's members in lowerCamelCase, values as given,
+//     Tags as [{tagKey, tagValue}]; the encryption algorithm(s) of Encrypt, Decrypt
+//     and ReEncrypt always (SYMMETRIC_DEFAULT when not given); never Plaintext,
+//     CiphertextBlob, GrantTokens or Recipient; null when the request has none;
+//   - readOnly: true for Describe/Get/List* and every cryptographic operation;
+//   - resources (type AWS::KMS::Key, aliases included as AWS records them): the key
+//     acted on (Decrypt: the ciphertext's key; ReEncrypt: source then destination;
+//     CreateAlias: key then alias; UpdateAlias and DeleteAlias: alias then key;
+//     CreateKey: the new key, in the Reply); none for ListKeys, ListAliases,
+//     GenerateRandom;
+//   - responseElements: null but for CreateKey ({keyMetadata}), CancelKeyDeletion and
+//     RotateKeyOnDemand ({keyId}), ScheduleKeyDeletion ({keyId, deletionDate, keyState,
+//     pendingWindowInDays}); never a plaintext, data key or ciphertext.
 //
 // Errors: UnknownOperationException (no message) for a name that is not a KMS
 // operation; UnsupportedOperationException for a KMS operation coffer does not

@@ -4,15 +4,21 @@
 // execute → encode.
 //
 // A codec turns a request body into a Call: the decisions the call needs
-// (action, resource, condition keys) and a closure that runs it against the
-// service and encodes the reply body. The pipeline authorizes every decision
-// with policy/ before it runs the closure; a codec never authorizes.
+// (action, resource, condition keys), what its CloudTrail record says of it
+// (audit/cloudtrail_record.h) and a closure that runs it against the service and
+// encodes the reply body. The pipeline authorizes every decision with policy/
+// before it runs the closure; a codec never authorizes.
+//
+// Secrets: request_parameters and Reply::response_elements never hold a plaintext,
+// a ciphertext blob, a data key, a secret access key or a session token; they are
+// what the audit journal keeps.
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "audit/cloudtrail_record.h"
 #include "common/status.h"
 #include "policy/evaluate.h"
 
@@ -34,8 +40,30 @@ struct Authorization {
   std::map<std::string, std::vector<std::string>> condition_keys;
 };
 
+using audit::AuditResource;
+
+// What a call's closure returns.
+struct Reply {
+  std::string body;  // in the protocol's encoding
+  // CloudTrail's responseElements: a JSON object in CloudTrail's lowerCamelCase names,
+  // or null (read-only and cryptographic operations, operations without output), as
+  // AWS records them; never a secret.
+  std::string response_elements = "null";
+  // Resources known only once the call ran (CreateKey's new key): they follow
+  // Call::resources in the record.
+  std::vector<AuditResource> resources;
+};
+
 struct Call {
   std::string operation;  // "Encrypt", as in the X-Amz-Target / Action
+  // ---- what the CloudTrail record says of the call, allowed or denied ----
+  std::string event_source;  // "kms.amazonaws.com", "iam.amazonaws.com", "sts.amazonaws.com"
+  bool read_only = false;    // readOnly, as AWS records the operation
+  // requestParameters: the request's members in CloudTrail's lowerCamelCase names, as a
+  // JSON object, or null when the request has none; never a secret.
+  std::string request_parameters = "null";
+  // The resources the call acts on, known before it runs (the record's "resources").
+  std::vector<AuditResource> resources;
   // Every decision the call needs, in order; the first refused one answers the call.
   // Empty: the call needs none (sts:GetCallerIdentity).
   std::vector<Authorization> authorizations;
@@ -45,9 +73,9 @@ struct Call {
   // (policy::kLockoutSafetyCheckMessage) if the caller could not PutKeyPolicy under it.
   std::optional<std::string> lockout_check_policy;
   std::string lockout_check_resource;
-  // Runs the call; returns the reply body in the protocol's encoding, or the service's
-  // error (error_name/message as AWS's).
-  std::function<Result<std::string>()> run;
+  // Runs the call; returns the reply, or the service's error (error_name/message as
+  // AWS's).
+  std::function<Result<Reply>()> run;
 };
 
 }  // namespace coffer::api

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace coffer::api {
@@ -446,6 +447,26 @@ std::string MemberName(std::string_view parameter) {
   if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z')
     out[0] = static_cast<char>(out[0] - 'A' + 'a');
   return out;
+}
+
+std::string QueryRequestParameters(const QueryParams& params,
+                                   const std::vector<std::string_view>& names) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (std::string_view name : names) {
+    std::optional<std::string> value = params.Get(name);
+    if (!value) continue;
+    if (name == "MaxItems" || name == "MaxSessionDuration" || name == "DurationSeconds") {
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+      if (ec == std::errc() && end == value->data() + value->size()) {
+        out[MemberName(name)] = n;
+        continue;
+      }
+    }
+    out[MemberName(name)] = std::move(*value);
+  }
+  if (out.empty()) return "null";
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string QueryReader::Required(std::string_view name) {

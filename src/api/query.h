@@ -112,6 +112,16 @@ Result<std::string> QueryAction(const QueryParams& params, std::string_view api_
 // InvalidAction "Could not find operation <action> for version <version>".
 Status UnknownAction(std::string_view action, std::string_view version);
 
+// CloudTrail's requestParameters of a Query request: each of `names` that the request
+// gives, under its lowerCamelCase name (MemberName), in the order of `names`; the
+// integer parameters (MaxItems, MaxSessionDuration, DurationSeconds) as JSON numbers
+// when they are integers, every other value as a string. A JSON object text, or "null"
+// when the request gives none of them (as CloudTrail records a call without
+// parameters). The codecs name no secret parameter (none of IAM's or STS's requests
+// carries one).
+std::string QueryRequestParameters(const QueryParams& params,
+                                   const std::vector<std::string_view>& names);
+
 // Query validation helpers for the codecs.
 // The camelCase member name AWS uses in ValidationError texts ("UserName" → "userName").
 std::string MemberName(std::string_view parameter);

@@ -1,6 +1,7 @@
 #include "api/sts_query.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/clock.h"
@@ -25,6 +26,19 @@ using Prepare = Result<Call> (*)(const Request&);
 std::string Reply(std::string_view operation, const std::string& request_id,
                   const std::function<void(XmlWriter&)>& result) {
   return QueryReply(operation, kStsXmlNamespace, request_id, result);
+}
+
+// AssumeRole's responseElements. AWS records the credentials' accessKeyId,
+// sessionToken and expiration and the assumedRoleUser (IAM User Guide, "Example AWS
+// STS API events in CloudTrail log"); coffer never records the session token (nor,
+// as AWS, the secret access key): a record must not hold a credential.
+std::string AssumeRoleElements(const iam::AssumeRoleResult& out) {
+  nlohmann::ordered_json j;
+  j["credentials"]["accessKeyId"] = out.access_key_id;
+  j["credentials"]["expiration"] = audit::FormatResponseElementsDate(out.expiration);
+  j["assumedRoleUser"]["assumedRoleId"] = out.assumed_role_id;
+  j["assumedRoleUser"]["arn"] = out.assumed_role_arn;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 Status ValidationError(std::string message) {
@@ -89,9 +103,12 @@ Result<Call> AssumeRole(const Request& q) {
   Call call;
   call.operation = "AssumeRole";
   call.authorizations.push_back(std::move(decision));
-  call.run = [&iam = q.iam, caller = q.caller, req, rid = q.request_id]() -> Result<std::string> {
+  // The record names the role (CloudTrail's AssumeRole records: resources
+  // [{ARN: the role, type: AWS::IAM::Role}]).
+  call.resources = {AuditResource::Of(req.role_arn, "AWS::IAM::Role")};
+  call.run = [&iam = q.iam, caller = q.caller, req, rid = q.request_id]() -> Result<api::Reply> {
     ASSIGN_OR_RETURN(iam::AssumeRoleResult out, iam.AssumeRole(caller, req));
-    return Reply("AssumeRole", rid, [&](XmlWriter& w) {
+    std::string body = Reply("AssumeRole", rid, [&](XmlWriter& w) {
       w.Open("AssumedRoleUser")
           .Element("Arn", out.assumed_role_arn)
           .Element("AssumedRoleId", out.assumed_role_id)
@@ -103,6 +120,7 @@ Result<Call> AssumeRole(const Request& q) {
           .Element("Expiration", FormatIso8601(out.expiration))
           .Close();
     });
+    return api::Reply{std::move(body), AssumeRoleElements(out)};
   };
   return call;
 }
@@ -111,25 +129,43 @@ Result<Call> GetCallerIdentity(const Request& q) {
   Call call;
   call.operation = "GetCallerIdentity";  // needs no permission (aws-protocols.md)
   call.run = [identity = iam::GetCallerIdentity(q.caller),
-              rid = q.request_id]() -> Result<std::string> {
-    return Reply("GetCallerIdentity", rid, [&](XmlWriter& w) {
+              rid = q.request_id]() -> Result<api::Reply> {
+    return api::Reply{Reply("GetCallerIdentity", rid, [&](XmlWriter& w) {
       w.Element("Arn", identity.arn)
           .Element("UserId", identity.user_id)
           .Element("Account", identity.account);
-    });
+    })};
   };
   return call;
 }
 
-const std::map<std::string_view, Prepare>& Operations() {
-  static const auto* table = new std::map<std::string_view, Prepare>{
-      {"AssumeRole", AssumeRole},
-      {"GetCallerIdentity", GetCallerIdentity},
+// An operation: how it is decoded, and what its CloudTrail record says of it.
+struct Operation {
+  Prepare prepare;
+  // As AWS records them: AssumeRole and GetCallerIdentity are read-only events.
+  bool read_only;
+  std::vector<std::string_view> recorded;  // requestParameters, in this order
+};
+
+const std::map<std::string_view, Operation>& Operations() {
+  static const auto* table = new std::map<std::string_view, Operation>{
+      {"AssumeRole",
+       {AssumeRole, true, {"RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId"}}},
+      {"GetCallerIdentity", {GetCallerIdentity, true, {}}},
   };
   return *table;
 }
 
 }  // namespace
+
+const std::vector<std::string_view>& StsOperations() {
+  static const auto* names = [] {
+    auto* v = new std::vector<std::string_view>;
+    for (const auto& [name, operation] : Operations()) v->push_back(name);
+    return v;
+  }();
+  return *names;
+}
 
 Result<Call> PrepareStsCall(IdentityService& iam, const Principal& caller,
                             const QueryParams& params, std::string request_id) {
@@ -137,7 +173,11 @@ Result<Call> PrepareStsCall(IdentityService& iam, const Principal& caller,
   const auto& operations = Operations();
   auto it = operations.find(action);
   if (it == operations.end()) return UnknownAction(action, kStsApiVersion);
-  return it->second(Request{iam, caller, params, request_id});
+  ASSIGN_OR_RETURN(Call call, it->second.prepare(Request{iam, caller, params, request_id}));
+  call.event_source = std::string(kStsEventSource);
+  call.read_only = it->second.read_only;
+  call.request_parameters = QueryRequestParameters(params, it->second.recorded);
+  return call;
 }
 
 }  // namespace coffer::api

@@ -9,8 +9,16 @@
 // root accounts."). Session policies, session tags, MFA and source identity
 // are not implemented and refused rather than ignored.
 // GetCallerIdentity needs no decision and no service call.
+//
+// Records (as CloudTrail records STS calls): both operations are readOnly.
+// AssumeRole: requestParameters {roleArn, roleSessionName, durationSeconds, externalId}
+// as given; resources [the role ARN as given, AWS::IAM::Role]; responseElements
+// {credentials: {accessKeyId, expiration}, assumedRoleUser: {assumedRoleId, arn}} —
+// AWS also records the session token, coffer never does, nor the secret access key.
+// GetCallerIdentity: requestParameters, responseElements null, no resources.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/operation.h"
 #include "api/query.h"
@@ -25,6 +33,8 @@ namespace coffer::api {
 
 inline constexpr std::string_view kStsXmlNamespace = "https://sts.amazonaws.com/doc/2011-06-15/";
 inline constexpr std::string_view kStsApiVersion = "2011-06-15";
+// The eventSource of STS calls' CloudTrail records.
+inline constexpr std::string_view kStsEventSource = "sts.amazonaws.com";
 
 // Errors: InvalidAction "Could not find operation X for version 2011-06-15",
 // MissingAction, ValidationError for missing or malformed parameters,
@@ -32,5 +42,8 @@ inline constexpr std::string_view kStsApiVersion = "2011-06-15";
 // outlive it.
 Result<Call> PrepareStsCall(iam::IdentityService& iam, const policy::Principal& caller,
                             const QueryParams& params, std::string request_id);
+
+// The Actions PrepareStsCall serves, sorted.
+const std::vector<std::string_view>& StsOperations();
 
 }  // namespace coffer::api

@@ -58,7 +58,8 @@ class IamQueryTest : public IamTest {
   Result<std::string> Run(const policy::Principal& caller, const std::string& body) {
     auto call = Prepare(caller, body);
     if (!call.ok()) return call.status();
-    return call->run();
+    ASSIGN_OR_RETURN(Reply reply, call->run());
+    return std::move(reply.body);
   }
 
   std::string Form(std::string_view text) { return UrlEncode(text); }
@@ -80,7 +81,8 @@ TEST_F(IamQueryTest, CreateUser) {
   // Nothing happens before the call runs.
   EXPECT_EQ(iam().GetUser(Root(), std::string("alice")).status().error_name(), "NoSuchEntity");
 
-  ASSERT_OK_AND_ASSIGN(std::string body, call.run());
+  ASSERT_OK_AND_ASSIGN(Reply reply, call.run());
+  const std::string& body = reply.body;
   ASSERT_OK_AND_ASSIGN(iam::User user, iam().GetUser(Root(), std::string("alice")));
   EXPECT_EQ(body,
             "<CreateUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"

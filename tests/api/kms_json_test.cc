@@ -85,7 +85,8 @@ class KmsJsonTest : public KmsTest {
   Result<std::string> Invoke(std::string_view op, std::string_view body) {
     ASSIGN_OR_RETURN(Call call, Prepare(op, body));
     EXPECT_EQ(call.operation, op);
-    return call.run();
+    ASSIGN_OR_RETURN(api::Reply reply, call.run());
+    return std::move(reply.body);
   }
 
   // The error of a call, from PrepareKmsCall or from running it.
@@ -536,7 +537,8 @@ TEST_F(KmsJsonTest, CreateKeyAsTheCliSendsIt) {
   EXPECT_EQ(call->lockout_check_resource, "*");
 
   clock_.Advance(std::chrono::milliseconds(123));
-  ASSERT_OK_AND_ASSIGN(std::string body, call->run());
+  ASSERT_OK_AND_ASSIGN(api::Reply reply, call->run());
+  const std::string& body = reply.body;
   Json r = Json::parse(body);
   ASSERT_TRUE(r.contains("KeyMetadata"));
   const Json& m = r["KeyMetadata"];
@@ -575,7 +577,8 @@ TEST_F(KmsJsonTest, CreateKeyWithPolicyAndBypass) {
       (std::vector<std::string>{"identity kms:CreateKey * {kms:BypassPolicyLockoutSafetyCheck="
                                 "[true], kms:KeyOrigin=[AWS_KMS], kms:KeySpec=[SYMMETRIC_DEFAULT], "
                                 "kms:KeyUsage=[ENCRYPT_DECRYPT], kms:MultiRegion=[false]}"}));
-  ASSERT_OK_AND_ASSIGN(std::string body, call->run());
+  ASSERT_OK_AND_ASSIGN(api::Reply reply, call->run());
+  const std::string& body = reply.body;
   std::string id = Json::parse(body)["KeyMetadata"]["KeyId"];
   EXPECT_EQ(Reply("GetKeyPolicy", KeyJson(id))["Policy"], kAllowRootPolicy);
 
@@ -1136,7 +1139,8 @@ TEST_F(KmsJsonTest, TheCallActsOnTheAuthorizedKey) {
   ASSERT_THAT(call, IsOk());
   ASSERT_EQ(call->authorizations[0].resource, Arn(a));
   ASSERT_OK(kms().UpdateAlias("alias/x", b));
-  ASSERT_OK_AND_ASSIGN(std::string body, call->run());
+  ASSERT_OK_AND_ASSIGN(api::Reply reply, call->run());
+  const std::string& body = reply.body;
   EXPECT_EQ(Json::parse(body)["KeyId"], Arn(a));
 }
 

@@ -52,7 +52,8 @@ class StsQueryTest : public IamTest {
   Result<std::string> Run(const policy::Principal& caller, const std::string& body) {
     auto call = Prepare(caller, body);
     if (!call.ok()) return call.status();
-    return call->run();
+    ASSIGN_OR_RETURN(Reply reply, call->run());
+    return std::move(reply.body);
   }
 
   std::string AssumeBody(std::string extra = "") {
@@ -163,7 +164,8 @@ TEST_F(StsQueryTest, GetCallerIdentity) {
   ASSERT_OK_AND_ASSIGN(Call call, Prepare(alice_, "Action=GetCallerIdentity&Version=2011-06-15"));
   EXPECT_EQ(call.operation, "GetCallerIdentity");
   EXPECT_TRUE(call.authorizations.empty());
-  ASSERT_OK_AND_ASSIGN(std::string user, call.run());
+  ASSERT_OK_AND_ASSIGN(Reply reply, call.run());
+  const std::string& user = reply.body;
   EXPECT_EQ(user, Envelope("GetCallerIdentity",
                            "<Arn>arn:aws:iam::111122223333:user/alice</Arn><UserId>" +
                                alice_.user_id + "</UserId><Account>111122223333</Account>"));

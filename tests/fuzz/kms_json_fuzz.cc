@@ -14,15 +14,24 @@
 //    action on "*" or on an ARN of this account (a key ARN for key-policy decisions);
 //    only CreateKey and PutKeyPolicy ask for the lockout safety check;
 //  - a reply is empty or a JSON object;
-//  - no error message shows the request's Plaintext or CiphertextBlob.
+//  - no error message shows the request's Plaintext or CiphertextBlob;
+//  - a prepared call's record fields are KMS's and well-formed: requestParameters and
+//    responseElements are a JSON object or null, and neither holds the request's
+//    Plaintext or CiphertextBlob nor the reply's Plaintext or CiphertextBlob;
+//  - round trips through the codec and the engine: what Encrypt, GenerateDataKey and
+//    ReEncrypt return decrypts (to the request's plaintext, to the data key); the key
+//    CreateKey returns has the request's Description; GetKeyPolicy returns exactly what
+//    PutKeyPolicy stored.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "api/kms_json.h"
+#include "common/bytes.h"
 #include "fuzz_util.h"
 #include "kms_fuzz_fixture.h"
 
@@ -92,6 +101,82 @@ void CheckCall(const api::Call& call, std::string_view op) {
   }
   if (call.lockout_check_policy) FUZZ_CHECK(op == "CreateKey" || op == "PutKeyPolicy");
   FUZZ_CHECK(static_cast<bool>(call.run));
+  FUZZ_CHECK(call.event_source == api::kKmsEventSource);
+  for (const api::AuditResource& r : call.resources) {
+    FUZZ_CHECK_MSG(r.type == "AWS::KMS::Key" && r.arn.starts_with(kAccountArnPrefix), r.arn);
+  }
+}
+
+// A record field: a JSON object or null, holding none of `secrets`.
+void CheckRecordField(const std::string& field, std::string_view op,
+                      const std::vector<std::string>& secrets) {
+  std::string where = std::string(op) + ": " + field;
+  Json doc = Json::parse(field, nullptr, /*allow_exceptions=*/false);
+  FUZZ_CHECK_MSG(doc.is_object() || doc.is_null(), where);
+  for (const std::string& secret : secrets) {
+    FUZZ_CHECK_MSG(field.find(secret) == std::string::npos, where);
+  }
+}
+
+// Runs `op` on `body`, which must succeed, and returns the reply.
+Json MustRun(std::string_view op, const Json& body, std::string_view because) {
+  std::string text = body.dump();
+  std::string where = std::string(op) + " after " + std::string(because) + ": " + text;
+  Result<api::Call> call = api::PrepareKmsCall(FuzzKms::Get().service(), op, text);
+  FUZZ_CHECK_MSG(call.ok(), where + ": " + call.status().ToString());
+  Result<api::Reply> reply = call->run();
+  FUZZ_CHECK_MSG(reply.ok(), where + ": " + reply.status().ToString());
+  Json doc =
+      Json::parse(reply->body.empty() ? "{}" : reply->body, nullptr, /*allow_exceptions=*/false);
+  FUZZ_CHECK_MSG(doc.is_object(), where + " replied " + reply->body);
+  return doc;
+}
+
+// The bytes of a base64 member, or nullopt when absent or not base64.
+std::optional<Bytes> Blob(const Json& doc, const char* member) {
+  auto it = doc.find(member);
+  if (it == doc.end() || !it->is_string()) return std::nullopt;
+  Result<Bytes> bytes = Base64Decode(it->get<std::string>());
+  if (!bytes.ok()) return std::nullopt;
+  return *bytes;
+}
+
+// A Decrypt of `ciphertext` under the request's member `context` (when it has one).
+Json DecryptBody(const Json& request, const Json& ciphertext, const char* context) {
+  Json body = {{"CiphertextBlob", ciphertext}};
+  if (auto it = request.find(context); it != request.end() && !it->is_null()) {
+    body["EncryptionContext"] = *it;
+  }
+  return body;
+}
+
+// What a successful call promises about the state it leaves.
+void CheckRoundTrip(std::string_view op, const Json& request, const std::string& reply_text) {
+  Json reply = Json::parse(reply_text, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object() || !reply.is_object()) return;
+  if (auto dry_run = request.find("DryRun"); dry_run != request.end() && *dry_run == true) return;
+  if (op == "Encrypt" || op == "GenerateDataKey") {
+    Json opened =
+        MustRun("Decrypt", DecryptBody(request, reply["CiphertextBlob"], "EncryptionContext"), op);
+    std::optional<Bytes> expected = Blob(op == "Encrypt" ? request : reply, "Plaintext");
+    FUZZ_CHECK_MSG(!expected || Blob(opened, "Plaintext") == expected,
+                   std::string(op) + ": " + reply_text);
+    FUZZ_CHECK(opened.value("KeyId", "") == reply.value("KeyId", "-"));
+  } else if (op == "ReEncrypt") {
+    Json opened =
+        MustRun("Decrypt",
+                DecryptBody(request, reply["CiphertextBlob"], "DestinationEncryptionContext"), op);
+    FUZZ_CHECK(opened.value("KeyId", "") == reply.value("KeyId", "-"));
+  } else if (op == "CreateKey") {
+    Json described = MustRun("DescribeKey", {{"KeyId", reply["KeyMetadata"]["Arn"]}}, op);
+    Json description = request.value("Description", Json(""));
+    if (description.is_null()) description = "";
+    FUZZ_CHECK_MSG(described["KeyMetadata"].value("Description", Json("")) == description,
+                   reply_text);
+  } else if (op == "PutKeyPolicy") {
+    Json got = MustRun("GetKeyPolicy", {{"KeyId", request.value("KeyId", Json())}}, op);
+    FUZZ_CHECK_MSG(got.value("Policy", Json()) == request.value("Policy", Json()), got.dump());
+  }
 }
 
 }  // namespace
@@ -103,6 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzKms& fixture = FuzzKms::Get();
   std::string_view body = AsText(data, size);
   std::vector<std::string> secrets = SecretsOf(body);
+  const Json request = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   bool changed = false;
   for (const std::string& op : Operations()) {
     Result<api::Call> call = api::PrepareKmsCall(fixture.service(), op, body);
@@ -111,16 +197,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     CheckCall(*call, op);
+    CheckRecordField(call->request_parameters, op, secrets);
     changed = changed || !ReadOnly(op);
-    Result<std::string> reply = call->run();
+    Result<api::Reply> reply = call->run();
     if (!reply.ok()) {
       CheckError(reply.status(), op, secrets);
       continue;
     }
-    if (!reply->empty()) {
-      Json doc = Json::parse(*reply, nullptr, /*allow_exceptions=*/false);
-      FUZZ_CHECK_MSG(doc.is_object(), op + " replied " + *reply);
+    std::vector<std::string> reply_secrets = secrets;
+    if (!reply->body.empty()) {
+      Json doc = Json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+      FUZZ_CHECK_MSG(doc.is_object(), op + " replied " + reply->body);
+      for (const char* member : {"Plaintext", "CiphertextBlob"}) {
+        if (doc.is_object() && doc.contains(member) && doc[member].is_string()) {
+          reply_secrets.push_back(doc[member].get<std::string>());
+        }
+      }
     }
+    CheckRecordField(reply->response_elements, op, reply_secrets);
+    CheckRoundTrip(op, request, reply->body);
   }
   if (changed) fixture.Reset();
   return 0;
