@@ -54,7 +54,8 @@ for t in "${targets[@]}"; do
   ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || echo '?')
   corp=$(grep -oE 'corp: [0-9]+/[0-9a-zA-Z]+' <<<"$last" | sed 's/corp: //' || echo '?')
   new_inputs=$(find "$out" -type f -newer "$marker" | wc -l)
-  findings=$(find "$artifacts" -type f -newer "$marker" | wc -l)
+  found=$(find "$artifacts" -type f -newer "$marker")
+  findings=$(grep -c . <<<"$found" || true)
   rm -f "$marker"
   if ((rc != 0 && findings == 0)); then findings=1; fi  # e.g. a crash in initialisation
   echo "fuzz: $t ${elapsed}s execs=${execs:-?} cov=$cov ft=$ft corpus=$corp" \
@@ -62,7 +63,7 @@ for t in "${targets[@]}"; do
   if ((findings > 0)); then
     status=1
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*fuzz property failed)' "$log" | head -n 5 || true
-    ls "$artifacts" | tail -n 5
+    head -n 5 <<<"$found"
   fi
 done
 exit $status

@@ -66,9 +66,11 @@ std::vector<std::string> SecretsOf(std::string_view body) {
   if (!doc.is_object()) return secrets;
   for (const char* member : {"Plaintext", "CiphertextBlob"}) {
     auto it = doc.find(member);
-    // Long enough not to appear in a message by chance.
+    // Long enough not to appear in a message by chance, and nowhere else in the request
+    // (a KeyId may be any text, and its error messages show it).
     if (it != doc.end() && it->is_string() && it->get<std::string>().size() >= 12) {
-      secrets.push_back(it->get<std::string>());
+      std::string secret = it->get<std::string>();
+      if (body.find(secret) == body.rfind(secret)) secrets.push_back(std::move(secret));
     }
   }
   return secrets;
