@@ -9,6 +9,10 @@ Runs, in one go and on the same machine:
 and prints requests/s, p50 and p99 of each, and coffer's ratios to the others.
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8]
+                               [--data-dir-base DIR] [--coffer-only]
+--data-dir-base puts coffer's data directory (state store and audit journal, which syncs
+every batch) under DIR instead of the temporary directory: compare a disk with /dev/shm to
+see what the journal's fsync costs. --coffer-only skips moto_server and nginx.
 Needs: wrk, nginx, python3 with botocore (Debian: wrk nginx-light python3-boto3).
 A signed request is valid for 5 minutes (the JSON clock-skew window), so a request is
 signed anew for each run.
@@ -112,7 +116,10 @@ def run_wrk(url, script, args):
 
 
 def bench_coffer(args, work):
-    data_dir = os.path.join(work, "coffer-data")
+    base = work
+    if args.data_dir_base:
+        base = tempfile.mkdtemp(prefix="coffer-bench-", dir=args.data_dir_base)
+    data_dir = os.path.join(base, "coffer-data")
     port = free_port()
     endpoint = "http://127.0.0.1:%d" % port
     server = subprocess.Popen([args.coffer, "server", "--data-dir", data_dir,
@@ -129,6 +136,8 @@ def bench_coffer(args, work):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        if base != work:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def bench_moto(args, work):
@@ -195,19 +204,23 @@ def main():
     parser.add_argument("--coffer", default="build/coffer")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--data-dir-base", default="",
+                        help="create coffer's data directory under this directory")
+    parser.add_argument("--coffer-only", action="store_true",
+                        help="measure coffer only (not moto_server and nginx)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package wrk)")
     with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
         results = {"coffer": bench_coffer(args, work),
-                   "moto_server": bench_moto(args, work),
-                   "nginx (fixed 200)": bench_nginx(args, work)}
+                   "moto_server": None if args.coffer_only else bench_moto(args, work),
+                   "nginx (fixed 200)": None if args.coffer_only else bench_nginx(args, work)}
     print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
           % (args.connections, args.duration))
     print("%-20s %12s %10s %10s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"))
     for name, r in results.items():
         if r is None:
-            print("%-20s %12s" % (name, "not installed"))
+            print("%-20s %12s" % (name, "skipped" if args.coffer_only else "not installed"))
             continue
         print("%-20s %12.0f %10.3f %10.3f %8d" % (name, r["rps"], r["p50"], r["p99"], r["non2xx"]))
     coffer = results["coffer"]

@@ -2,17 +2,21 @@
 
 #include <algorithm>
 #include <array>
+#include <future>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
 
+#include "api/cloudtrail_json.h"
 #include "api/iam_query.h"
+#include "api/json_errors.h"
 #include "api/kms_json.h"
 #include "api/operation.h"
 #include "api/query.h"
 #include "api/sigv4.h"
 #include "api/sts_query.h"
+#include "audit/cloudtrail_record.h"
 #include "common/bytes.h"
 #include "common/logging.h"
 #include "crypto/secret_bytes.h"
@@ -119,45 +123,167 @@ class BoundedCache {
 
 class Endpoint::Impl {
  public:
-  Impl(EndpointOptions options, kms::KeyService& kms, iam::IdentityService& iam, Clock& clock,
-       Random& random)
-      : options_(std::move(options)), kms_(kms), iam_(iam), clock_(clock), random_(random) {}
+  Impl(EndpointOptions options, kms::KeyService& kms, iam::IdentityService& iam,
+       audit::AuditSink& sink, Clock& clock, Random& random, const audit::EventLookup* lookup)
+      : options_(std::move(options)),
+        kms_(kms),
+        iam_(iam),
+        sink_(sink),
+        clock_(clock),
+        random_(random),
+        lookup_(lookup) {}
 
-  HttpResponse Handle(const HttpRequest& request) {
-    std::string request_id = random_.Uuid();
-    Protocol protocol = request.Header("X-Amz-Target") ? Protocol::kJson : Protocol::kQuery;
-    // The Query service (sts or iam) names the XML namespace of an error reply.
-    std::string query_service = "sts";
-    Result<HttpResponse> answer = Process(request, protocol, request_id, query_service);
-    HttpResponse response =
-        answer.ok() ? std::move(answer).value()
-                    : ErrorResponse(answer.status(), protocol, request_id, query_service);
-    response.SetHeader("x-amzn-RequestId", request_id);
-    return response;
+  // Runs the pipeline, builds the call's record, hands it to the sink and answers
+  // once the sink says it is durable.
+  void Handle(const HttpRequest& request, Responder respond) {
+    Exchange x;
+    x.request_id = random_.Uuid();
+    x.protocol = request.Header("X-Amz-Target") ? Protocol::kJson : Protocol::kQuery;
+    audit::AuditEvent& event = x.event;
+    event.event_time = clock_.Now();
+
+    Result<HttpResponse> answer = Process(request, x);
+    HttpResponse response;
+    if (answer.ok()) {
+      response = std::move(answer).value();
+    } else {
+      response = ErrorResponse(answer.status(), x);
+    }
+    response.SetHeader("x-amzn-RequestId", x.request_id);
+
+    FillEvent(request, x);
+    std::string record = audit::BuildCloudTrailRecord(event);
+    sink_.Record(std::move(record),
+                 [respond = std::move(respond), response = std::move(response),
+                  protocol = x.protocol, request_id = std::move(x.request_id),
+                  query_service = x.query_service, route = x.route](Status recorded) mutable {
+                   if (recorded.ok() || response.status >= 500) {
+                     if (!recorded.ok()) {
+                       Log().error("request {}: its audit record was not written: {}", request_id,
+                                   recorded.ToString());
+                     }
+                     respond(std::move(response));
+                     return;
+                   }
+                   Log().error(
+                       "request {}: its audit record was not written, so it is answered "
+                       "with an internal failure: {}",
+                       request_id, recorded.ToString());
+                   respond(RecordFailedResponse(protocol, route, request_id, query_service));
+                 });
   }
 
  private:
+  enum class Route { kKms, kCloudTrail, kOtherJson, kQuery };
+
   // The authenticated caller of a request.
   struct Caller {
     policy::Principal principal;
     std::string service;  // the SigV4 scope's service: "kms", "sts", "iam"
   };
 
-  Result<HttpResponse> Process(const HttpRequest& request, Protocol protocol,
-                               const std::string& request_id, std::string& query_service) {
-    if (request.method != "POST" && !(protocol == Protocol::kQuery && request.method == "GET")) {
+  // What one request has learned so far, for its reply and its record.
+  struct Exchange {
+    std::string request_id;
+    Protocol protocol = Protocol::kJson;
+    Route route = Route::kQuery;
+    // The Query service (sts or iam) names the XML namespace of an error reply.
+    std::string query_service = "sts";
+    audit::AuditEvent event;
+    bool decoded = false;  // event_source/name/read_only/request_parameters came from a Call
+  };
+
+  static Route RouteOf(const HttpRequest& request) {
+    std::optional<std::string_view> target = request.Header("X-Amz-Target");
+    if (!target) return Route::kQuery;
+    if (target->starts_with(kKmsTargetPrefix)) return Route::kKms;
+    if (target->starts_with(kCloudTrailTargetPrefix)) return Route::kCloudTrail;
+    return Route::kOtherJson;
+  }
+
+  Result<HttpResponse> Process(const HttpRequest& request, Exchange& x) {
+    x.route = RouteOf(request);
+    if (request.method != "POST" && !(x.protocol == Protocol::kQuery && request.method == "GET")) {
       return Status(StatusCode::kInvalidArgument, "UnknownOperationException",
                     "coffer answers AWS API calls with POST /");
     }
-    ASSIGN_OR_RETURN(Caller caller, Authenticate(request, protocol, query_service));
-    if (protocol == Protocol::kJson) return ProcessJson(request, caller);
-    return ProcessQuery(request, caller, request_id);
+    ASSIGN_OR_RETURN(Caller caller, Authenticate(request, x));
+    Result<HttpResponse> answer = x.protocol == Protocol::kJson ? ProcessJson(request, caller, x)
+                                                                : ProcessQuery(request, caller, x);
+    x.event.principal = std::move(caller.principal);
+    return answer;
+  }
+
+  // What the record says beyond what the pipeline filled in.
+  void FillEvent(const HttpRequest& request, Exchange& x) const {
+    audit::AuditEvent& e = x.event;
+    e.account_id = options_.account_id;
+    e.region = options_.region;
+    e.request_id = x.request_id;
+    e.event_id = random_.Uuid();
+    e.source_ip = request.remote_address;
+    if (auto ua = request.Header("User-Agent")) e.user_agent = std::string(*ua);
+    if (request.secure_transport) {
+      audit::TlsDetails tls;
+      tls.tls_version = request.tls_version;
+      tls.cipher_suite = request.tls_cipher_suite;
+      if (auto host = request.Header("Host")) tls.client_provided_host_header = std::string(*host);
+      e.tls = std::move(tls);
+    }
+    if (x.decoded) return;
+    // No Call: name the call from its route.
+    switch (x.route) {
+      case Route::kKms:
+      case Route::kOtherJson:
+      case Route::kCloudTrail: {
+        e.event_source =
+            std::string(x.route == Route::kCloudTrail ? kCloudTrailEventSource : kKmsEventSource);
+        std::string_view target = *request.Header("X-Amz-Target");
+        size_t dot = target.rfind('.');
+        e.event_name = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
+        break;
+      }
+      case Route::kQuery: {
+        e.event_source = std::string(x.query_service == "iam" ? kIamEventSource : kStsEventSource);
+        Result<QueryParams> params =
+            ParseQueryParams(request.method == "GET" ? request.Query() : request.body);
+        if (params.ok()) {
+          if (auto action = params->Get("Action")) e.event_name = std::move(*action);
+        }
+        break;
+      }
+    }
+  }
+
+  // Copies what the record says of a decoded call (its members are not needed after).
+  static void NoteCall(Call& call, Exchange& x) {
+    audit::AuditEvent& e = x.event;
+    e.event_source = std::move(call.event_source);
+    e.event_name = call.operation;
+    e.read_only = call.read_only;
+    e.request_parameters = std::move(call.request_parameters);
+    e.resources = std::move(call.resources);
+    x.decoded = true;
+  }
+
+  static void NoteReply(Reply& reply, Exchange& x) {
+    x.event.response_elements = std::move(reply.response_elements);
+    for (auto& r : reply.resources) x.event.resources.push_back(std::move(r));
+  }
+
+  // Nothing runs that cannot be recorded.
+  Status CheckSink() const {
+    Status health = sink_.Health();
+    if (health.ok()) return health;
+    return Status(StatusCode::kFailedPrecondition, "ServiceUnavailable",
+                  "coffer cannot record this call in its audit log, so it does not run it: " +
+                      health.message());
   }
 
   // ---- authenticate ----------------------------------------------------------------
 
-  Result<Caller> Authenticate(const HttpRequest& request, Protocol protocol,
-                              std::string& query_service) {
+  Result<Caller> Authenticate(const HttpRequest& request, Exchange& x) {
+    const Protocol protocol = x.protocol;
     std::vector<sigv4::HeaderField> headers;
     headers.reserve(request.headers.size());
     for (const auto& h : request.headers) headers.push_back({h.name, h.value});
@@ -172,7 +298,8 @@ class Endpoint::Impl {
     Result<sigv4::ParsedSignature> parsed_or = sigv4::ParseSignature(view);
     if (!parsed_or.ok()) return ForProtocol(parsed_or.status(), protocol);
     const sigv4::ParsedSignature& parsed = *parsed_or;
-    if (parsed.service == "iam") query_service = "iam";
+    if (parsed.service == "iam") x.query_service = "iam";
+    x.event.access_key_id = parsed.access_key_id;
 
     std::string expected_service = ExpectedService(request, protocol, parsed.service);
     if (Status s = sigv4::CheckCredentialScope(parsed, options_.region, expected_service);
@@ -225,6 +352,7 @@ class Endpoint::Impl {
     if (protocol == Protocol::kJson) {
       std::string_view target = *request.Header("X-Amz-Target");
       if (target.starts_with(kKmsTargetPrefix)) return "kms";
+      if (target.starts_with(kCloudTrailTargetPrefix)) return "cloudtrail";
       return std::string(scope_service);  // routed (and refused) after authentication
     }
     if (scope_service == "sts" || scope_service == "iam") return std::string(scope_service);
@@ -247,15 +375,22 @@ class Endpoint::Impl {
 
   // ---- decode, authorize, execute ----------------------------------------------------
 
-  Result<HttpResponse> ProcessJson(const HttpRequest& request, const Caller& caller) {
+  Result<HttpResponse> ProcessJson(const HttpRequest& request, const Caller& caller, Exchange& x) {
     std::string_view target = *request.Header("X-Amz-Target");
-    if (!target.starts_with(kKmsTargetPrefix)) {
-      return Status(StatusCode::kInvalidArgument, "UnknownOperationException", "");
+    Result<Call> call_or = Status(StatusCode::kInvalidArgument, "UnknownOperationException", "");
+    if (x.route == Route::kKms) {
+      call_or = PrepareKmsCall(kms_, target.substr(kKmsTargetPrefix.size()), request.body);
+    } else if (x.route == Route::kCloudTrail) {
+      call_or = PrepareCloudTrailCall(lookup_, target.substr(kCloudTrailTargetPrefix.size()),
+                                      request.body);
     }
-    std::string_view operation = target.substr(kKmsTargetPrefix.size());
-    ASSIGN_OR_RETURN(Call call, PrepareKmsCall(kms_, operation, request.body));
+    if (!call_or.ok()) return call_or.status();
+    Call& call = *call_or;
+    NoteCall(call, x);
     RETURN_IF_ERROR(Authorize(call, caller.principal, request));
+    RETURN_IF_ERROR(CheckSink());
     ASSIGN_OR_RETURN(Reply reply, call.run());
+    NoteReply(reply, x);
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kJsonContentType);
@@ -263,20 +398,25 @@ class Endpoint::Impl {
     return response;
   }
 
-  Result<HttpResponse> ProcessQuery(const HttpRequest& request, const Caller& caller,
-                                    const std::string& request_id) {
+  Result<HttpResponse> ProcessQuery(const HttpRequest& request, const Caller& caller, Exchange& x) {
     ASSIGN_OR_RETURN(QueryParams params, ParseQueryParams(request.body));
     if (request.method == "GET") {
       ASSIGN_OR_RETURN(QueryParams from_url, ParseQueryParams(request.Query()));
       params = std::move(from_url);
     }
     Result<Call> call_or = caller.service == "iam"
-                               ? PrepareIamCall(iam_, caller.principal, params, request_id)
-                               : PrepareStsCall(iam_, caller.principal, params, request_id);
-    if (!call_or.ok()) return call_or.status();
+                               ? PrepareIamCall(iam_, caller.principal, params, x.request_id)
+                               : PrepareStsCall(iam_, caller.principal, params, x.request_id);
+    if (!call_or.ok()) {
+      if (auto action = params.Get("Action")) x.event.event_name = std::move(*action);
+      return call_or.status();
+    }
     Call& call = *call_or;
+    NoteCall(call, x);
     RETURN_IF_ERROR(Authorize(call, caller.principal, request));
+    RETURN_IF_ERROR(CheckSink());
     ASSIGN_OR_RETURN(Reply reply, call.run());
+    NoteReply(reply, x);
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kXmlContentType);
@@ -363,28 +503,59 @@ class Endpoint::Impl {
 
   // ---- encode errors -----------------------------------------------------------------
 
-  static HttpResponse ErrorResponse(const Status& status, Protocol protocol,
-                                    const std::string& request_id,
-                                    const std::string& query_service) {
+  // The error reply in the request's protocol; notes the error in the record as the
+  // caller is answered.
+  static HttpResponse ErrorResponse(const Status& status, Exchange& x) {
     if (status.code() == StatusCode::kInternal || status.code() == StatusCode::kDataLoss) {
-      Log().error("request {} failed: {}", request_id, status.ToString());
+      Log().error("request {} failed: {}", x.request_id, status.ToString());
     }
-    if (protocol == Protocol::kJson) {
+    if (x.protocol == Protocol::kJson) {
+      JsonError error = ToJsonError(
+          status, x.route == Route::kCloudTrail ? kCloudTrailErrorNames : kKmsErrorNames);
       HttpResponse response;
-      response.status = KmsErrorHttpStatus(status);
+      response.status = error.http_status;
       response.SetHeader("Content-Type", kJsonContentType);
-      response.SetHeader("X-Amzn-ErrorType", KmsErrorType(status));
-      response.body = KmsErrorBody(status);
+      response.SetHeader("X-Amzn-ErrorType", error.type);
+      response.body = JsonErrorBody(error);
+      x.event.error_code = std::move(error.type);
+      x.event.error_message = std::move(error.message);
       return response;
     }
-    return QueryErrorResponse(status, query_service == "iam" ? kIamXmlns : kStsXmlns, request_id);
+    HttpResponse response =
+        QueryErrorResponse(status, x.query_service == "iam" ? kIamXmlns : kStsXmlns, x.request_id);
+    x.event.error_code = QueryErrorCode(status);
+    x.event.error_message = QueryErrorMessage(status);
+    return response;
+  }
+
+  // The answer to a call whose record could not be made durable.
+  static HttpResponse RecordFailedResponse(Protocol protocol, Route route,
+                                           const std::string& request_id,
+                                           const std::string& query_service) {
+    Status failure(StatusCode::kInternal, "audit record not written");
+    HttpResponse response;
+    if (protocol == Protocol::kJson) {
+      JsonError error = ToJsonError(
+          failure, route == Route::kCloudTrail ? kCloudTrailErrorNames : kKmsErrorNames);
+      response.status = error.http_status;
+      response.SetHeader("Content-Type", kJsonContentType);
+      response.SetHeader("X-Amzn-ErrorType", error.type);
+      response.body = JsonErrorBody(error);
+    } else {
+      response =
+          QueryErrorResponse(failure, query_service == "iam" ? kIamXmlns : kStsXmlns, request_id);
+    }
+    response.SetHeader("x-amzn-RequestId", request_id);
+    return response;
   }
 
   EndpointOptions options_;
   kms::KeyService& kms_;
   iam::IdentityService& iam_;
+  audit::AuditSink& sink_;
   Clock& clock_;
   Random& random_;
+  const audit::EventLookup* lookup_;
   BoundedCache<std::shared_ptr<const crypto::SecretBytes>> signing_keys_{4096};
   BoundedCache<std::shared_ptr<const policy::Policy>> policies_{1024};
 };
@@ -393,18 +564,27 @@ Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Endpoint::~Endpoint() = default;
 
 Result<std::unique_ptr<Endpoint>> Endpoint::Create(EndpointOptions options, kms::KeyService& kms,
-                                                   iam::IdentityService& iam, Clock& clock,
-                                                   Random& random) {
+                                                   iam::IdentityService& iam,
+                                                   audit::AuditSink& sink, Clock& clock,
+                                                   Random& random,
+                                                   const audit::EventLookup* lookup) {
   if (options.account_id.size() != 12) {
     return InvalidArgumentError("account id must have 12 digits");
   }
-  return std::unique_ptr<Endpoint>(
-      new Endpoint(std::make_unique<Impl>(std::move(options), kms, iam, clock, random)));
+  return std::unique_ptr<Endpoint>(new Endpoint(
+      std::make_unique<Impl>(std::move(options), kms, iam, sink, clock, random, lookup)));
 }
 
-HttpResponse Endpoint::Handle(const HttpRequest& request) { return impl_->Handle(request); }
+HttpResponse Endpoint::Handle(const HttpRequest& request) {
+  std::promise<HttpResponse> answered;
+  std::future<HttpResponse> response = answered.get_future();
+  impl_->Handle(request, [&answered](HttpResponse r) { answered.set_value(std::move(r)); });
+  return response.get();
+}
 
-void Endpoint::Handle(HttpRequest request, Responder respond) { respond(impl_->Handle(request)); }
+void Endpoint::Handle(HttpRequest request, Responder respond) {
+  impl_->Handle(request, std::move(respond));
+}
 
 Handler Endpoint::AsHandler() {
   return [this](HttpRequest request, Responder respond) {

@@ -6,7 +6,22 @@
 //   route → authenticate (SigV4, credentials, session token, clock skew)
 //         → decode (a protocol codec turns the body into an api::Call)
 //         → authorize (every Authorization of the call, with policy/)
+//         → check the audit sink (Health(): nothing runs that cannot be recorded;
+//           503 ServiceUnavailable with the reason otherwise)
 //         → execute (the call's closure) → encode (reply or the protocol's error shape)
+//         → record (one CloudTrail record per request, allowed or denied, failed
+//           authentication and decoding included) → answer once the record is durable
+//
+// Auditing (ARCHITECTURE.md, Audit): every request, whatever its outcome, gives one
+// record (audit::BuildCloudTrailRecord) handed to the AuditSink; the response is sent
+// from the sink's callback, once the record is durable. If it could not be recorded
+// the caller gets a 500 instead (JSON: KMSInternalException for KMS, InternalFailure
+// for CloudTrail; Query: InternalFailure), unless the answer was a 5xx already. The
+// record names the call from its Call (event source, name, readOnly, parameters,
+// resources, responseElements) or, when none was decoded, from the route (the
+// X-Amz-Target's operation, the Query Action); the caller from the authenticated
+// principal, or only the request's access key id when authentication failed; the
+// error as the caller was answered.
 //
 // Services never see HTTP; the codecs never authorize; this file never knows an
 // operation by name. Errors are answered in the exact shape of the protocol the
@@ -19,10 +34,14 @@
 #include <string>
 
 #include "api/http.h"
+#include "audit/audit_sink.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
 
+namespace coffer::audit {
+class EventLookup;
+}
 namespace coffer::kms {
 class KeyService;
 }
@@ -39,14 +58,20 @@ struct EndpointOptions {
 
 class Endpoint {
  public:
+  // `sink` receives every call's record; `lookup` answers CloudTrail LookupEvents
+  // (nullptr: LookupEvents is refused as unsupported). All must outlive the Endpoint.
   static Result<std::unique_ptr<Endpoint>> Create(EndpointOptions options, kms::KeyService& kms,
-                                                  iam::IdentityService& iam, Clock& clock,
-                                                  Random& random);
+                                                  iam::IdentityService& iam, audit::AuditSink& sink,
+                                                  Clock& clock, Random& random,
+                                                  const audit::EventLookup* lookup = nullptr);
   ~Endpoint();
 
-  // Answers one request; calls `respond` exactly once before returning.
+  // Answers one request: runs it, hands its record to the sink and calls `respond`
+  // exactly once, from the sink's callback (possibly on another thread, possibly
+  // before Handle returns).
   void Handle(HttpRequest request, Responder respond);
-  // The same, returning the response (tests, in-process callers).
+  // The same, waiting for the response (tests, in-process callers). Must not be
+  // called from a sink callback.
   HttpResponse Handle(const HttpRequest& request);
 
   // A Handler for the listener, bound to this endpoint.

@@ -26,6 +26,10 @@ struct HttpRequest {
   std::string body;
   std::string remote_address;     // the peer's IP address, "127.0.0.1"
   bool secure_transport = false;  // arrived over TLS
+  // TLS only: the protocol version ("TLSv1.3") and the cipher suite's IANA name
+  // ("TLS_AES_256_GCM_SHA384"), for the audit record's tlsDetails.
+  std::string tls_version;
+  std::string tls_cipher_suite;
 
   // The path of `target`, before any decoding ("/a%20b").
   std::string_view Path() const;

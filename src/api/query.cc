@@ -396,16 +396,17 @@ int QueryErrorHttpStatus(std::string_view code) {
   return 400;
 }
 
+std::string QueryErrorMessage(const Status& status) {
+  if (status.code() == StatusCode::kUnavailable) return std::string(kUnavailableMessage);
+  if (IsHidden(status)) return std::string(kInternalFailureMessage);
+  return status.message();
+}
+
 HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
                                 std::string_view request_id) {
   const std::string code = QueryErrorCode(status);
   const int http_status = QueryErrorHttpStatus(code);
-  std::string_view message = status.message();
-  if (status.code() == StatusCode::kUnavailable) {
-    message = kUnavailableMessage;
-  } else if (IsHidden(status)) {
-    message = kInternalFailureMessage;
-  }
+  const std::string message = QueryErrorMessage(status);
   XmlWriter w;
   w.Open("ErrorResponse", xmlns)
       .Open("Error")

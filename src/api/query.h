@@ -93,6 +93,9 @@ std::string QueryReply(std::string_view operation, std::string_view xmlns,
 // MalformedPolicyDocumentException → MalformedPolicyDocument, …); errors without
 // a name by their StatusCode; internal failures are "InternalFailure".
 std::string QueryErrorCode(const Status& status);
+// The message an error reply shows for a Status: its own, or AWS's generic text for
+// internal failures and unavailability (whose messages may name internals).
+std::string QueryErrorMessage(const Status& status);
 // The HTTP status of a Query error code (NoSuchEntity 404, EntityAlreadyExists
 // 409, AccessDenied 403, …); 400 for codes it does not know.
 int QueryErrorHttpStatus(std::string_view code);

@@ -465,6 +465,64 @@ Result<VerifyReport> VerifyJournal(const std::string& dir) {
   return reader->report();
 }
 
+Result<std::string> ReadRecordAt(const std::string& dir, uint64_t segment, uint64_t offset,
+                                 uint64_t sequence) {
+  const std::string name = SegmentFileName(segment);
+  const std::string path = Join(dir, name);
+  auto bad = [&](std::string_view what) {
+    return DataLossError("audit journal " + dir + ": " + name + " offset " +
+                         std::to_string(offset) + ", record " + std::to_string(sequence) + ": " +
+                         std::string(what));
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return bad("the segment is missing");
+    return PosixError("open " + path, errno);
+  }
+  auto read_at = [&](uint8_t* out, size_t n, uint64_t at) -> Result<size_t> {
+    size_t have = 0;
+    while (have < n) {
+      ssize_t got = ::pread(fd, out + have, n - have, static_cast<off_t>(at + have));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return PosixError("read " + path, errno);
+      if (got == 0) break;
+      have += static_cast<size_t>(got);
+    }
+    return have;
+  };
+  uint8_t header[jf::kRecordHeaderSize];
+  Result<size_t> got = read_at(header, sizeof header, offset);
+  if (!got.ok() || *got < sizeof header) {
+    ::close(fd);
+    if (!got.ok()) return got.status();
+    return bad("no record there (end of the segment)");
+  }
+  if (Crc32c(ByteView(header, jf::kRecordHeaderCheckOffset)) !=
+      LoadU32(header + jf::kRecordHeaderCheckOffset)) {
+    ::close(fd);
+    return bad("checksum mismatch (record header)");
+  }
+  if (LoadU64(header + jf::kRecordSequenceOffset) != sequence) {
+    ::close(fd);
+    return bad("the record there is record " +
+               std::to_string(LoadU64(header + jf::kRecordSequenceOffset)));
+  }
+  const uint32_t length = LoadU32(header + jf::kRecordLengthOffset);
+  if (length > jf::kMaxPayloadSize) {
+    ::close(fd);
+    return bad("length " + std::to_string(length) + " exceeds the maximum");
+  }
+  std::string payload(length, '\0');
+  got = read_at(reinterpret_cast<uint8_t*>(payload.data()), length, offset + jf::kRecordHeaderSize);
+  ::close(fd);
+  if (!got.ok()) return got.status();
+  if (*got < length) return bad("segment ends inside the record");
+  if (Crc32c(AsBytes(payload)) != LoadU32(header + jf::kRecordPayloadCheckOffset)) {
+    return bad("checksum mismatch (payload)");
+  }
+  return payload;
+}
+
 Status ForEachRecord(const std::string& dir, uint64_t from_sequence, const RecordFn& fn) {
   ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader, JournalReader::Open(dir, from_sequence));
   JournalRecord record;
@@ -492,6 +550,7 @@ struct Journal::Impl {
   struct Segment {
     int fd = -1;
     std::string name;
+    uint64_t first_sequence = 0;
     uint64_t size = 0;     // its size once the buffer is written
     uint64_t records = 0;  // records in it, those in the buffer included
     bool pending = false;  // not on disk yet: the next Flush creates it
@@ -542,6 +601,7 @@ void Journal::Impl::StartSegment() {
   if (segment.fd >= 0) ::close(segment.fd);  // flushed and synced by the caller
   segment = Segment{};
   segment.name = SegmentFileName(next_sequence);
+  segment.first_sequence = next_sequence;
   segment.pending = true;
   segment.size = jf::kSegmentHeaderSize;
   uint8_t header[jf::kSegmentHeaderSize];
@@ -594,6 +654,7 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
   uint64_t syncs = 0, bytes = 0, records = 0, segments_created = 0;
   uint64_t last_durable = 0;
   RecordHash last_durable_hash{};
+  std::vector<DurableRecord> durable;
   Status error = refused;
   if (error.ok()) {
     // Records encoded into the buffer but not yet flushed: (index, sequence, hash).
@@ -601,6 +662,8 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       size_t index;
       uint64_t sequence;
       RecordHash hash;
+      uint64_t segment;
+      uint64_t offset;
     };
     std::vector<Unflushed> unflushed;
     auto flush = [&]() -> Status {
@@ -609,6 +672,9 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       if (created) ++segments_created;
       for (const Unflushed& u : unflushed) {
         results[u.index] = u.sequence;
+        if (options.on_durable_batch) {
+          durable.push_back({u.sequence, u.segment, u.offset, std::move(batch[u.index].payload)});
+        }
         last_durable = u.sequence;
         last_durable_hash = u.hash;
         ++records;
@@ -646,7 +712,7 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       chain_hash = ToRecordHash(hasher.Finish());
       buffer.insert(buffer.end(), header, header + sizeof header);
       buffer.insert(buffer.end(), payload.begin(), payload.end());
-      unflushed.push_back({i, next_sequence, chain_hash});
+      unflushed.push_back({i, next_sequence, chain_hash, segment.first_sequence, segment.size});
       ++next_sequence;
       segment.size += record_size;
       ++segment.records;
@@ -669,6 +735,7 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
     stats.segments_created += segments_created;
     if (refused.ok()) ++stats.batches;
   }
+  if (!durable.empty()) options.on_durable_batch(std::move(durable));
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!batch[i].on_durable) continue;  // fire and forget
     batch[i].on_durable(results[i].has_value() ? std::move(*results[i]) : Result<uint64_t>(error));
@@ -757,6 +824,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
       j.segment.fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
       if (j.segment.fd < 0) return PosixError("open " + path, errno);
       j.segment.name = report.end_segment;
+      j.segment.first_sequence = *ParseSegmentName(report.end_segment);
       j.segment.size = report.end_offset;
       // Only whether it holds a record matters (a segment never rolls before its first).
       j.segment.records = report.end_offset > jf::kSegmentHeaderSize ? 1 : 0;

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "audit/journal_format.h"
 #include "common/status.h"
@@ -129,6 +130,22 @@ using RecordFn =
     std::function<Status(uint64_t sequence, std::string_view payload, const RecordHash& hash)>;
 Status ForEachRecord(const std::string& dir, uint64_t from_sequence, const RecordFn& fn);
 
+// A record the writer has just made durable, as JournalOptions::on_durable_batch
+// receives it.
+struct DurableRecord {
+  uint64_t sequence = 0;
+  uint64_t segment = 0;  // the first sequence of its segment: SegmentFileName(segment)
+  uint64_t offset = 0;   // byte offset of the record in that segment
+  std::string payload;
+};
+
+// Reads the one record at `offset` of segment SegmentFileName(segment) in `dir`
+// and returns its payload, checking its header and payload checks and that it
+// carries `sequence` (not the chain: that needs the records before it). Errors:
+// kDataLoss when the bytes there are not that record, I/O errors.
+Result<std::string> ReadRecordAt(const std::string& dir, uint64_t segment, uint64_t offset,
+                                 uint64_t sequence);
+
 struct JournalOptions {
   // A record goes into a new segment when the current one already holds a record
   // and would grow past this many bytes. At least journal_format::kMinSegmentSize.
@@ -137,6 +154,11 @@ struct JournalOptions {
   // durability (an acknowledged record may be lost in a crash): only for tests
   // and benchmarks that say so.
   bool sync = true;
+  // When set: called on the writer thread after each batch is durable, before the
+  // batch's callbacks, with the records of the batch that are durable, in sequence
+  // order (their payloads moved in: the observer may keep them). Never called with
+  // an empty vector. Keep it short (hand the records to another thread).
+  std::function<void(std::vector<DurableRecord>&&)> on_durable_batch;
 };
 
 // Counters of one Journal since Open.

@@ -1,6 +1,7 @@
 // coffer: the command-line entry point.
 #include <CLI/CLI.hpp>
 
+#include "cli/audit_commands.h"
 #include "cli/demo.h"
 #include "cli/kms_commands.h"
 #include "cli/server_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
 
   // Command groups register from their own files and run after parsing.
   auto kms = coffer::cli::RegisterKmsCommands(app);
+  auto audit = coffer::cli::RegisterAuditCommands(app);
   auto server = coffer::cli::RegisterServerCommand(app);
 
   CLI11_PARSE(app, argc, argv);
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   }
   if (*demo_cmd) return coffer::cli::RunDemo(demo);
   if (kms->Selected()) return kms->Run();
+  if (audit->Selected()) return audit->Run();
   if (server->Selected()) return server->Run();
   return 2;
 }

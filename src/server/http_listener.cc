@@ -552,6 +552,13 @@ class Connection final : public ConnectionBase {
     if (request_.method == "GET" && request_.Path() == "/health") return AnswerHealth();
     request_.remote_address = remote_address_;
     request_.secure_transport = kTls;
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      if (const char* version = SSL_get_version(ssl)) request_.tls_version = version;
+      if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
+        if (const char* name = SSL_CIPHER_standard_name(cipher)) request_.tls_cipher_suite = name;
+      }
+    }
     uint64_t seq = ++seq_;
     try {
       shared_->handler(std::move(request_), [self = Self(), seq](api::HttpResponse response) {

@@ -63,6 +63,7 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 
 Services::~Services() {
   endpoint.reset();
+  audit.reset();  // writes and indexes what is queued, while the store is open
   iam.reset();
   kms.reset();
   vault.reset();
@@ -102,11 +103,13 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   iam_options.region = options.region;
   ASSIGN_OR_RETURN(s->iam,
                    iam::IdentityService::Create(iam_options, *s->store, *s->vault, clock, random));
+  ASSIGN_OR_RETURN(s->audit, audit::AuditLog::Open(audit::JournalDirectory(options.data_dir),
+                                                   *s->store, options.audit));
   api::EndpointOptions endpoint_options;
   endpoint_options.account_id = options.account_id;
   endpoint_options.region = options.region;
-  ASSIGN_OR_RETURN(s->endpoint,
-                   api::Endpoint::Create(endpoint_options, *s->kms, *s->iam, clock, random));
+  ASSIGN_OR_RETURN(s->endpoint, api::Endpoint::Create(endpoint_options, *s->kms, *s->iam, *s->audit,
+                                                      clock, random, s->audit.get()));
   // Only once the services accepted the account id and region (they write nothing
   // when created): a mistyped first start must not bind the directory to the typo.
   RETURN_IF_ERROR(CheckAccount(*s->store, options));

@@ -11,11 +11,14 @@
 //   root.key          the root key, when the key-file provider is used (0600)
 //   root-credentials  the account root's access key, written once on first start
 //                     (AWS shared-credentials format, profile [default], 0600)
+//   audit/            the audit journal (docs/formats/audit-journal.md, 0700); its
+//                     LookupEvents index is in state.db (docs/formats/audit-index.md)
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "api/endpoint.h"
+#include "audit/audit_log.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -36,6 +39,8 @@ struct ServicesOptions {
   std::optional<crypto::SecretBytes> passphrase;
   // The key file of the key-file provider; empty: DATA_DIR/root.key.
   std::string root_key_file;
+  // The audit log (its journal syncs every batch by default).
+  audit::AuditLogOptions audit;
 };
 
 struct Services {
@@ -45,6 +50,7 @@ struct Services {
   std::unique_ptr<state::Vault> vault;
   std::unique_ptr<kms::KeyService> kms;
   std::unique_ptr<iam::IdentityService> iam;
+  std::unique_ptr<audit::AuditLog> audit;  // DATA_DIR/audit, indexed in `store`
   std::unique_ptr<api::Endpoint> endpoint;
   // Set on the first start of a data directory only: the root access key just created
   // (also written to DATA_DIR/root-credentials). Never logged.

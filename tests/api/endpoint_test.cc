@@ -10,15 +10,22 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/cloudtrail_json.h"
 #include "api/http.h"
 #include "api/sigv4.h"
+#include "audit/audit_log.h"
+#include "audit/audit_sink.h"
+#include "audit/journal.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/random.h"
@@ -139,6 +146,68 @@ std::string AllowPolicy(std::string_view actions_json, std::string_view resource
          std::string(actions_json) + R"(,"Resource":")" + std::string(resource) + R"("}]})";
 }
 
+// The audit sink of the tests: hands every record to a real AuditLog (so LookupEvents
+// finds them) and keeps a copy; it can also fail every record, refuse (Health), or
+// hold records back until released.
+class TestSink final : public audit::AuditSink {
+ public:
+  enum class Mode { kPass, kFail, kRefuse, kHold };
+  explicit TestSink(audit::AuditLog& log) : log_(log) {}
+
+  void Record(std::string record, std::function<void(Status)> on_durable) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    records_.push_back(record);
+    switch (mode_) {
+      case Mode::kFail:
+        lock.unlock();
+        on_durable(Status(StatusCode::kDataLoss, "test: the disk is on fire"));
+        return;
+      case Mode::kHold:
+        held_.push_back({std::move(record), std::move(on_durable)});
+        return;
+      case Mode::kPass:
+      case Mode::kRefuse:
+        break;
+    }
+    lock.unlock();
+    log_.Record(std::move(record), std::move(on_durable));
+  }
+  Status Health() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (mode_ == Mode::kRefuse) return Status(StatusCode::kDataLoss, "test: journal damaged");
+    return log_.Health();
+  }
+
+  void SetMode(Mode mode) {
+    std::lock_guard<std::mutex> lock(mu_);
+    mode_ = mode;
+  }
+  // Lets the held records through.
+  void Release() {
+    std::vector<std::pair<std::string, std::function<void(Status)>>> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& [record, cb] : held) log_.Record(std::move(record), std::move(cb));
+  }
+  std::vector<std::string> records() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_;
+  }
+  size_t held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+
+ private:
+  audit::AuditLog& log_;
+  mutable std::mutex mu_;
+  Mode mode_ = Mode::kPass;
+  std::vector<std::string> records_;
+  std::vector<std::pair<std::string, std::function<void(Status)>>> held_;
+};
+
 class EndpointTest : public ::testing::Test {
  protected:
   EndpointTest() : clock_(FromEpochMillis(kStartMillis)), random_(0x656e64) {}
@@ -160,7 +229,13 @@ class EndpointTest : public ::testing::Test {
     auto root = iam_->InitializeAccount();
     ASSERT_TRUE(root.ok() && root->has_value()) << root.status().ToString();
     root_ = Creds{(*root)->access_key_id, Reveal((*root)->secret_access_key), ""};
-    auto endpoint = Endpoint::Create({}, *kms_, *iam_, clock_, random_);
+    audit::AuditLogOptions audit_options;
+    audit_options.journal.sync = false;
+    auto log = audit::AuditLog::Open(audit::JournalDirectory(temp_.path()), *store_, audit_options);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    audit_log_ = std::move(log).value();
+    sink_ = std::make_unique<TestSink>(*audit_log_);
+    auto endpoint = Endpoint::Create({}, *kms_, *iam_, *sink_, clock_, random_, audit_log_.get());
     ASSERT_TRUE(endpoint.ok()) << endpoint.status().ToString();
     endpoint_ = std::move(endpoint).value();
   }
@@ -242,6 +317,26 @@ class EndpointTest : public ::testing::Test {
     HttpRequest r = QueryRequest(body);
     Sign(r, c, "iam");
     return Send(r);
+  }
+  HttpResponse CloudTrail(const Creds& c, std::string_view operation, const Json& body) {
+    HttpRequest r = JsonRequest(operation, body.dump());
+    std::erase_if(r.headers, [](const HttpHeader& h) { return h.name == "X-Amz-Target"; });
+    r.headers.push_back(
+        {"X-Amz-Target", std::string(kCloudTrailTargetPrefix) + std::string(operation)});
+    Sign(r, c, "cloudtrail");
+    return Send(r);
+  }
+
+  // The records the sink received, parsed.
+  std::vector<Json> Records() const {
+    std::vector<Json> out;
+    for (const std::string& r : sink_->records()) out.push_back(Json::parse(r));
+    return out;
+  }
+  Json LastRecord() const {
+    auto records = Records();
+    EXPECT_FALSE(records.empty());
+    return records.empty() ? Json() : records.back();
   }
 
   // ---- answers ----------------------------------------------------------------------
@@ -358,6 +453,8 @@ class EndpointTest : public ::testing::Test {
   std::unique_ptr<state::Vault> vault_;
   std::unique_ptr<kms::KeyService> kms_;
   std::unique_ptr<iam::IdentityService> iam_;
+  std::unique_ptr<audit::AuditLog> audit_log_;
+  std::unique_ptr<TestSink> sink_;
   std::unique_ptr<Endpoint> endpoint_;
   Creds root_;
   std::string last_expiration_;
@@ -862,6 +959,272 @@ TEST_F(EndpointTest, ExpiredSessionIsAnExpiredToken) {
   forged.session_token[5] = forged.session_token[5] == 'A' ? 'B' : 'A';
   ExpectJsonError(Kms(forged, "ListKeys", Json::object()), 400, "UnrecognizedClientException",
                   kInvalidToken);
+}
+
+// ---- audit: one record per call, answered once durable -------------------------------------
+
+constexpr char kUuidRegex[] = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+
+TEST_F(EndpointTest, TheAnswerWaitsForItsRecord) {
+  sink_->SetMode(TestSink::Mode::kHold);
+  HttpRequest r = JsonRequest("CreateKey", "{}");
+  Sign(r, root_, "kms");
+  std::promise<HttpResponse> answered;
+  std::future<HttpResponse> answer = answered.get_future();
+  endpoint_->Handle(r, [&](HttpResponse response) { answered.set_value(std::move(response)); });
+  // The call ran, but its record is not durable: no answer yet.
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  EXPECT_EQ(sink_->held(), 1u);
+  sink_->Release();
+  HttpResponse response = answer.get();
+  Json created = JsonOk(response);
+  const std::string arn = created["KeyMetadata"].value("Arn", "");
+
+  // The record says what the call was, as CloudTrail does.
+  ASSERT_EQ(Records().size(), 1u);
+  Json rec = LastRecord();
+  EXPECT_EQ(rec["eventVersion"], "1.08");
+  EXPECT_EQ(rec["eventSource"], "kms.amazonaws.com");
+  EXPECT_EQ(rec["eventName"], "CreateKey");
+  EXPECT_EQ(rec["eventTime"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(rec["awsRegion"], "us-east-1");
+  EXPECT_EQ(rec["recipientAccountId"], kAccount);
+  EXPECT_EQ(rec["sourceIPAddress"], "127.0.0.1");
+  EXPECT_EQ(rec["userAgent"], "aws-cli/2.9.19 Python/3.11.2 Linux/6.1 source/x86_64.debian.12");
+  EXPECT_EQ(rec["requestID"], Header(response, "x-amzn-RequestId"));
+  EXPECT_THAT(rec["eventID"].get<std::string>(), MatchesRegex(kUuidRegex));
+  EXPECT_NE(rec["eventID"], rec["requestID"]);
+  EXPECT_EQ(rec["readOnly"], false);
+  EXPECT_EQ(rec["userIdentity"]["type"], "Root");
+  EXPECT_EQ(rec["userIdentity"]["arn"], kRootArn);
+  EXPECT_EQ(rec["userIdentity"]["accessKeyId"], root_.access_key_id);
+  EXPECT_EQ(rec["responseElements"]["keyMetadata"]["arn"], arn);
+  ASSERT_EQ(rec["resources"].size(), 1u);
+  EXPECT_EQ(rec["resources"][0]["ARN"], arn);
+  EXPECT_EQ(rec["resources"][0]["type"], "AWS::KMS::Key");
+  EXPECT_FALSE(rec.contains("errorCode"));
+  EXPECT_FALSE(rec.contains("tlsDetails"));
+}
+
+TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
+  const std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  const size_t before = Records().size();
+
+  // Allowed, with a plaintext that never reaches the record.
+  JsonOk(Encrypt(root_, key, "attack at dawn"));
+  Json rec = LastRecord();
+  EXPECT_EQ(rec["eventName"], "Encrypt");
+  EXPECT_EQ(rec["readOnly"], true);
+  EXPECT_EQ(sink_->records().back().find(Base64Encode(AsBytes("attack at dawn"))),
+            std::string::npos);
+
+  // An unknown access key: no identity, but the key it named.
+  Creds unknown{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
+  Kms(unknown, "ListKeys", Json::object());
+  rec = LastRecord();
+  EXPECT_EQ(rec["userIdentity"],
+            (Json{{"type", "Unknown"}, {"accessKeyId", unknown.access_key_id}}));
+  EXPECT_EQ(rec["eventName"], "ListKeys");
+  EXPECT_EQ(rec["eventSource"], "kms.amazonaws.com");
+  EXPECT_EQ(rec["errorCode"], "UnrecognizedClientException");
+  EXPECT_EQ(rec["errorMessage"], kInvalidToken);
+
+  // No signature at all (Query: named by its Action).
+  Send(QueryRequest(kGetCallerIdentity));
+  rec = LastRecord();
+  EXPECT_EQ(rec["userIdentity"], (Json{{"type", "Unknown"}}));
+  EXPECT_EQ(rec["eventSource"], "sts.amazonaws.com");
+  EXPECT_EQ(rec["eventName"], "GetCallerIdentity");
+  EXPECT_EQ(rec["errorCode"], "MissingAuthenticationToken");
+
+  // A wrong secret for a real key: the key is named, the caller not authenticated.
+  Creds wrong = alice;
+  wrong.secret = "not-the-secret";
+  Kms(wrong, "ListKeys", Json::object());
+  rec = LastRecord();
+  EXPECT_EQ(rec["userIdentity"]["type"], "Unknown");
+  EXPECT_EQ(rec["userIdentity"]["accessKeyId"], alice.access_key_id);
+  EXPECT_EQ(rec["errorCode"], "InvalidSignatureException");
+
+  // Authenticated, but the body does not decode.
+  HttpRequest bad = JsonRequest("Encrypt", "{not json");
+  Sign(bad, alice, "kms");
+  Send(bad);
+  rec = LastRecord();
+  EXPECT_EQ(rec["userIdentity"]["type"], "IAMUser");
+  EXPECT_EQ(rec["userIdentity"]["userName"], "alice");
+  EXPECT_EQ(rec["eventName"], "Encrypt");
+  EXPECT_EQ(rec["errorCode"], "SerializationException");
+  EXPECT_EQ(rec["requestParameters"], nullptr);
+
+  // Denied.
+  Encrypt(alice, key, "secret words");
+  rec = LastRecord();
+  EXPECT_EQ(rec["errorCode"], "AccessDeniedException");
+  EXPECT_EQ(rec["errorMessage"],
+            AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+  EXPECT_EQ(rec["resources"][0]["ARN"], key);
+  EXPECT_EQ(rec["requestParameters"]["keyId"], key);
+
+  // A service error, and a Query one.
+  Kms(root_, "DescribeKey", {{"KeyId", "alias/nothing-here"}});
+  EXPECT_EQ(LastRecord()["errorCode"], "NotFoundException");
+  Iam(alice, "Action=CreateUser&Version=2010-05-08&UserName=mallory");
+  rec = LastRecord();
+  EXPECT_EQ(rec["eventSource"], "iam.amazonaws.com");
+  EXPECT_EQ(rec["eventName"], "CreateUser");
+  EXPECT_EQ(rec["errorCode"], "AccessDenied");
+  Iam(root_, "Action=NoSuchAction&Version=2010-05-08");
+  rec = LastRecord();
+  EXPECT_EQ(rec["eventName"], "NoSuchAction");
+  EXPECT_EQ(rec["errorCode"], "InvalidAction");
+
+  EXPECT_EQ(Records().size(), before + 9);
+  // Every record has its own ids.
+  std::set<std::string> ids;
+  for (const Json& r : Records()) EXPECT_TRUE(ids.insert(r["eventID"].get<std::string>()).second);
+}
+
+TEST_F(EndpointTest, TlsDetailsAreRecorded) {
+  HttpRequest r = JsonRequest("ListKeys", "{}");
+  r.secure_transport = true;
+  r.tls_version = "TLSv1.3";
+  r.tls_cipher_suite = "TLS_AES_256_GCM_SHA384";
+  Sign(r, root_, "kms");
+  JsonOk(Send(r));
+  EXPECT_EQ(LastRecord()["tlsDetails"], (Json{{"tlsVersion", "TLSv1.3"},
+                                              {"cipherSuite", "TLS_AES_256_GCM_SHA384"},
+                                              {"clientProvidedHostHeader", "127.0.0.1:4566"}}));
+}
+
+TEST_F(EndpointTest, ACallWhoseRecordFailsIsAnsweredWithAnInternalFailure) {
+  sink_->SetMode(TestSink::Mode::kFail);
+  ExpectJsonError(Kms(root_, "ListKeys", Json::object()), 500, "KMSInternalException",
+                  "An internal error occurred. Try again later.");
+  HttpResponse q = Sts(root_, kGetCallerIdentity);
+  EXPECT_EQ(q.status, 500) << Show(q);
+  EXPECT_EQ(Between(q.body, "Code"), "InternalFailure");
+  EXPECT_EQ(Between(q.body, "RequestId"), Header(q, "x-amzn-RequestId"));
+  HttpResponse c = CloudTrail(root_, "LookupEvents", Json::object());
+  EXPECT_EQ(c.status, 500) << Show(c);
+  EXPECT_EQ(Header(c, "X-Amzn-ErrorType"), "InternalFailure");
+  // An authentication failure too: nothing may be answered unrecorded.
+  HttpResponse m = Send(JsonRequest("ListKeys", "{}"));
+  EXPECT_EQ(m.status, 500) << Show(m);
+  EXPECT_EQ(Records().size(), 4u);
+}
+
+TEST_F(EndpointTest, ARefusingSinkRunsNothing) {
+  auto keys_before = kms_->ListKeys(std::nullopt, std::nullopt);
+  ASSERT_TRUE(keys_before.ok());
+  sink_->SetMode(TestSink::Mode::kRefuse);
+  HttpResponse r = Kms(root_, "CreateKey", Json::object());
+  ExpectJsonError(r, 503, "ServiceUnavailable",
+                  "coffer cannot record this call in its audit log, so it does not run it: test: "
+                  "journal damaged");
+  auto keys_after = kms_->ListKeys(std::nullopt, std::nullopt);
+  ASSERT_TRUE(keys_after.ok());
+  EXPECT_EQ(keys_after->keys.size(), keys_before->keys.size());
+
+  HttpResponse q = Iam(root_, "Action=CreateUser&Version=2010-05-08&UserName=mallory");
+  EXPECT_EQ(q.status, 503) << Show(q);
+  EXPECT_EQ(Between(q.body, "Code"), "ServiceUnavailable");
+  EXPECT_FALSE(iam_->GetUser(policy::Principal::Root(kAccount), "mallory").ok());
+  // The refusals were offered to the sink all the same.
+  EXPECT_EQ(LastRecord()["errorCode"], "ServiceUnavailable");
+}
+
+// ---- CloudTrail LookupEvents over the audit log ------------------------------------------
+
+TEST_F(EndpointTest, LookupEventsFindsTheCallsNewestFirst) {
+  const std::string key = NewKey();
+  clock_.Advance(std::chrono::seconds(10));
+  JsonOk(Encrypt(root_, key, "one"));
+  clock_.Advance(std::chrono::seconds(10));
+  Creds alice = NewUser("alice");
+  Encrypt(alice, key, "two");  // denied
+
+  Json page = JsonOk(CloudTrail(
+      root_, "LookupEvents",
+      {{"LookupAttributes", {{{"AttributeKey", "EventName"}, {"AttributeValue", "Encrypt"}}}}}));
+  ASSERT_EQ(page["Events"].size(), 2u) << page.dump();
+  EXPECT_FALSE(page.contains("NextToken"));
+  const Json& denied = page["Events"][0];
+  EXPECT_EQ(denied["EventName"], "Encrypt");
+  EXPECT_EQ(denied["Username"], "alice");
+  EXPECT_EQ(denied["AccessKeyId"], alice.access_key_id);
+  EXPECT_EQ(denied["ReadOnly"], "true");
+  EXPECT_EQ(denied["EventSource"], "kms.amazonaws.com");
+  EXPECT_EQ(denied["EventTime"], 1767225620);
+  EXPECT_EQ(denied["Resources"],
+            (Json::array({{{"ResourceType", "AWS::KMS::Key"}, {"ResourceName", key}}})));
+  Json full = Json::parse(denied["CloudTrailEvent"].get<std::string>());
+  EXPECT_EQ(full["errorCode"], "AccessDeniedException");
+  EXPECT_EQ(full["eventID"], denied["EventId"]);
+  EXPECT_EQ(page["Events"][1]["Username"], "root");
+
+  // By user name, and paged.
+  Json all = JsonOk(CloudTrail(root_, "LookupEvents", Json::object()));
+  const size_t total = all["Events"].size();
+  EXPECT_GE(total, 4u);  // CreateKey, Encrypt, Encrypt, LookupEvents
+  EXPECT_EQ(all["Events"][0]["EventName"], "LookupEvents");
+  EXPECT_EQ(all["Events"][0]["EventSource"], "cloudtrail.amazonaws.com");
+  std::vector<std::string> paged;
+  Json request = {{"MaxResults", 1}};
+  for (int i = 0; i < 20; ++i) {
+    Json p = JsonOk(CloudTrail(root_, "LookupEvents", request));
+    for (const Json& e : p["Events"]) paged.push_back(e["EventId"]);
+    if (!p.contains("NextToken")) break;
+    request["NextToken"] = p["NextToken"];
+  }
+  // Each page is itself recorded, newer than what is being paged through: the pages
+  // hold every event up to the first page's time, and no event twice.
+  std::set<std::string> unique(paged.begin(), paged.end());
+  EXPECT_EQ(unique.size(), paged.size());
+  EXPECT_GE(paged.size(), total);
+
+  // A token only works with the parameters it came with.
+  Json first = JsonOk(CloudTrail(root_, "LookupEvents", {{"MaxResults", 1}}));
+  ASSERT_TRUE(first.contains("NextToken"));
+  ExpectJsonError(CloudTrail(root_, "LookupEvents",
+                             {{"NextToken", first["NextToken"]},
+                              {"LookupAttributes",
+                               {{{"AttributeKey", "Username"}, {"AttributeValue", "alice"}}}}}),
+                  400, "InvalidNextTokenException",
+                  "Invalid NextToken: it is malformed or was returned for other parameters.");
+
+  // The time range.
+  Json ranged = JsonOk(
+      CloudTrail(root_, "LookupEvents", {{"StartTime", 1767225605}, {"EndTime", 1767225615}}));
+  ASSERT_EQ(ranged["Events"].size(), 1u) << ranged.dump();
+  EXPECT_EQ(ranged["Events"][0]["Username"], "root");
+  EXPECT_EQ(ranged["Events"][0]["EventName"], "Encrypt");
+}
+
+TEST_F(EndpointTest, LookupEventsIsAuthorizedAndValidated) {
+  Creds alice = NewUser("alice");
+  ExpectJsonError(CloudTrail(alice, "LookupEvents", Json::object()), 400, "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "cloudtrail:LookupEvents", "*",
+                               NoIdentityPolicy("cloudtrail:LookupEvents")));
+  EXPECT_EQ(LastRecord()["eventSource"], "cloudtrail.amazonaws.com");
+  EXPECT_EQ(LastRecord()["errorCode"], "AccessDeniedException");
+  PutUserPolicy("alice", AllowPolicy(R"("cloudtrail:LookupEvents")"));
+  JsonOk(CloudTrail(alice, "LookupEvents", Json::object()));
+
+  ExpectJsonError(CloudTrail(root_, "LookupEvents", {{"MaxResults", 51}}), 400,
+                  "InvalidMaxResultsException", "MaxResults must be from 1 to 50.");
+  ExpectJsonError(
+      CloudTrail(root_, "LookupEvents", {{"StartTime", 1767225700}, {"EndTime", 1767225600}}), 400,
+      "InvalidTimeRangeException", "The start time must not be after the end time.");
+  HttpResponse unsupported = CloudTrail(root_, "DescribeTrails", Json::object());
+  ExpectJsonError(unsupported, 400, "UnsupportedOperationException",
+                  "The operation DescribeTrails is not supported by coffer.");
+  HttpResponse unknown = CloudTrail(root_, "Frobnicate", Json::object());
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(Header(unknown, "X-Amzn-ErrorType"), "UnknownOperationException");
+  EXPECT_EQ(LastRecord()["eventName"], "Frobnicate");
+  EXPECT_EQ(LastRecord()["eventSource"], "cloudtrail.amazonaws.com");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -377,6 +378,73 @@ TEST(JournalTest, ReaderReportsWhereEachRecordIs) {
   ASSERT_TRUE(end.ok());
   EXPECT_FALSE(*end);
   EXPECT_FALSE((*reader)->problem().has_value());
+}
+
+TEST(JournalTest, BatchObserverSeesWhereEachDurableRecordIs) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  std::mutex mu;
+  std::vector<DurableRecord> seen;
+  int calls = 0;
+  {
+    JournalOptions options{.segment_size = 300};
+    options.on_durable_batch = [&](std::vector<DurableRecord>&& batch) {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_FALSE(batch.empty());
+      ++calls;
+      for (auto& r : batch) seen.push_back(std::move(r));
+    };
+    auto journal = OpenOrDie(dir, options);
+    AppendPayloads(*journal, 1, 30);
+    // A refused append is not reported.
+    auto big = journal->AppendAndWait(std::string(journal_format::kMaxPayloadSize + 1, 'x'));
+    EXPECT_FALSE(big.ok());
+  }
+  EXPECT_GT(calls, 0);
+  std::vector<SegmentLayout> segments = Decode(dir);
+  size_t i = 0;
+  for (const SegmentLayout& seg : segments) {
+    for (const RecordLayout& r : seg.records) {
+      ASSERT_LT(i, seen.size());
+      EXPECT_EQ(seen[i].sequence, r.sequence);
+      EXPECT_EQ(SegmentFileName(seen[i].segment), seg.name);
+      EXPECT_EQ(seen[i].offset, r.offset);
+      EXPECT_EQ(seen[i].payload, r.payload);
+      auto read = ReadRecordAt(dir, seen[i].segment, seen[i].offset, seen[i].sequence);
+      ASSERT_TRUE(read.ok()) << read.status().ToString();
+      EXPECT_EQ(*read, r.payload);
+      ++i;
+    }
+  }
+  EXPECT_EQ(i, seen.size());
+  EXPECT_GT(segments.size(), 2u);
+}
+
+TEST(JournalTest, ReadRecordAtChecksWhatItReads) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  {
+    auto journal = OpenOrDie(dir);
+    AppendPayloads(*journal, 1, 3);
+  }
+  std::vector<SegmentLayout> segments = Decode(dir);
+  ASSERT_EQ(segments.size(), 1u);
+  const RecordLayout& second = segments[0].records[1];
+  ASSERT_TRUE(ReadRecordAt(dir, 1, second.offset, 2).ok());
+  // Another sequence, an offset that is not a record, a missing segment, past the end.
+  EXPECT_THAT(ReadRecordAt(dir, 1, second.offset, 3).status().message(), HasSubstr("is record 2"));
+  EXPECT_EQ(ReadRecordAt(dir, 1, second.offset + 1, 2).status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(ReadRecordAt(dir, 7, 24, 7).status().message(), HasSubstr("missing"));
+  EXPECT_EQ(ReadRecordAt(dir, 1, 1 << 20, 2).status().code(), StatusCode::kDataLoss);
+  // A flipped payload byte.
+  const std::string path = dir + "/" + SegmentFileName(1);
+  std::string bytes = ReadFile(path);
+  bytes[second.offset + 52] ^= 1;
+  WriteFile(path, bytes);
+  if (!second.payload.empty()) {
+    EXPECT_THAT(ReadRecordAt(dir, 1, second.offset, 2).status().message(),
+                HasSubstr("checksum mismatch (payload)"));
+  }
 }
 
 TEST(JournalTest, ForEachRecordFromASequence) {

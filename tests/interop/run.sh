@@ -145,6 +145,8 @@ if ! start_server main "$data"; then
 fi
 main_pid=$server_pid main_url=$server_url
 export COFFER_ENDPOINT=$main_url COFFER_ROOT_CREDENTIALS=$data/root-credentials
+# The audit suites search the data directory and the server's output for the secrets they used.
+export COFFER_DATA_DIR=$data COFFER_SERVER_LOG=$tmp/main.err:$tmp/main.out
 
 creds=$data/root-credentials
 if [[ -f $creds ]]; then

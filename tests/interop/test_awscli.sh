@@ -408,6 +408,115 @@ expect_ok "iam delete-role" iam delete-role --role-name "$ADMIN_ROLE"
 run iam get-role --role-name "$ADMIN_ROLE"
 expect_error "the role is gone" NoSuchEntity GetRole "The role with name $ADMIN_ROLE cannot be found."
 
+# ---- audit: a scripted sequence, then `aws cloudtrail lookup-events` finds each call ------------
+AUD_USER=audit-user-$SFX AUD_ALIAS=alias/audit-$SFX
+T0=$(( $(date -u +%s) - 2 ))
+expect_ok "audit: kms create-key" kms create-key --description "audit-$SFX"
+AKEY_ID=$(jq -r .KeyMetadata.KeyId <<<"$OUT") AKEY_ARN=$(jq -r .KeyMetadata.Arn <<<"$OUT")
+expect_ok "audit: kms create-alias" kms create-alias --alias-name "$AUD_ALIAS" --target-key-id "$AKEY_ID"
+expect_ok "audit: kms update-key-description" kms update-key-description --key-id "$AKEY_ID" \
+  --description "audit-2-$SFX"
+printf '{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"}]}' \
+  "$ACCOUNT" >"$work/audit-policy.json"
+expect_ok "audit: kms put-key-policy" kms put-key-policy --key-id "$AKEY_ID" --policy-name default \
+  --policy "file://$work/audit-policy.json"
+printf 'audit plaintext %s' "$(head -c16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$work/audit-plain.bin"
+expect_ok "audit: kms encrypt" kms encrypt --key-id "$AUD_ALIAS" --plaintext "fileb://$work/audit-plain.bin" \
+  --encryption-context purpose=audit
+jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/audit-ct.bin"
+expect_ok "audit: kms decrypt" kms decrypt --ciphertext-blob "fileb://$work/audit-ct.bin" \
+  --encryption-context purpose=audit
+expect_ok "audit: kms generate-data-key" kms generate-data-key --key-id "$AKEY_ID" --key-spec AES_256
+AUD_DATA_KEY=$(jq -r .Plaintext <<<"$OUT")
+expect_ok "audit: iam create-user" iam create-user --user-name "$AUD_USER"
+expect_ok "audit: iam create-access-key" iam create-access-key --user-name "$AUD_USER"
+AUD_AK=$(jq -r .AccessKey.AccessKeyId <<<"$OUT") AUD_SK=$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")
+as "$AUD_AK" "$AUD_SK" "" kms decrypt --ciphertext-blob "fileb://$work/audit-ct.bin" \
+  --encryption-context purpose=audit
+expect_error_prefix "audit: the user's decrypt is denied" AccessDeniedException Decrypt \
+  "User: arn:aws:iam::$ACCOUNT:user/$AUD_USER is not authorized to perform: kms:Decrypt"
+T1=$(( $(date -u +%s) + 2 ))
+
+# lookup ATTRIBUTE VALUE [ARGS…]: every event (the CLI follows NextToken) into $OUT.
+lookup() {
+  local key=$1 value=$2; shift 2
+  run cloudtrail lookup-events --lookup-attributes "AttributeKey=$key,AttributeValue=$value" "$@"
+}
+lookup ResourceName "$AKEY_ARN"
+if [[ $RC -eq 0 ]]; then ok "audit: cloudtrail lookup-events by ResourceName"; else not_ok "audit: cloudtrail lookup-events by ResourceName" "exit $RC" "$ERR"; fi
+BY_KEY=$OUT
+for op in CreateKey CreateAlias UpdateKeyDescription PutKeyPolicy Encrypt GenerateDataKey; do
+  check "audit: $op found by ResourceName" "[.Events[] | select(.EventName == \"$op\")] | length == 1"
+done
+check "audit: both Decrypts found by ResourceName (one denied)" \
+  '[.Events[] | select(.EventName == "Decrypt")] | length == 2 and (map(.CloudTrailEvent | fromjson | .errorCode // "none") | sort == ["AccessDeniedException", "none"])'
+check "audit: newest first" '[.Events[].EventTime] as $t | $t == ($t | sort | reverse)'
+check "audit: CreateKey's record (Root, description, new key, not read-only)" \
+  ".Events[] | select(.EventName == \"CreateKey\") | .CloudTrailEvent | fromjson | .userIdentity.type == \"Root\" and .requestParameters.description == \"audit-$SFX\" and .responseElements.keyMetadata.keyId == \"$AKEY_ID\" and .readOnly == false and .eventSource == \"kms.amazonaws.com\""
+check "audit: CreateAlias's record" \
+  ".Events[] | select(.EventName == \"CreateAlias\") | .CloudTrailEvent | fromjson | .requestParameters == {aliasName: \"$AUD_ALIAS\", targetKeyId: \"$AKEY_ID\"}"
+check "audit: UpdateKeyDescription's record" \
+  ".Events[] | select(.EventName == \"UpdateKeyDescription\") | .CloudTrailEvent | fromjson | .requestParameters.description == \"audit-2-$SFX\""
+check "audit: PutKeyPolicy's record" \
+  ".Events[] | select(.EventName == \"PutKeyPolicy\") | .CloudTrailEvent | fromjson | .requestParameters.policyName == \"default\" and .requestParameters.keyId == \"$AKEY_ID\""
+check "audit: Encrypt's record (alias, context, read-only, no plaintext)" \
+  ".Events[] | select(.EventName == \"Encrypt\") | (.ReadOnly == \"true\") and (.CloudTrailEvent | fromjson | .requestParameters.keyId == \"$AUD_ALIAS\" and .requestParameters.encryptionContext == {purpose: \"audit\"} and .responseElements == null and (.requestParameters | has(\"plaintext\") | not))"
+check "audit: GenerateDataKey's record" \
+  ".Events[] | select(.EventName == \"GenerateDataKey\") | .CloudTrailEvent | fromjson | .requestParameters.keySpec == \"AES_256\" and .responseElements == null"
+
+lookup Username "$AUD_USER"
+check "audit: the denied Decrypt found by Username, with the user's identity and AccessDenied" \
+  "[.Events[] | select(.EventName == \"Decrypt\")] | length == 1 and (.[0].AccessKeyId == \"$AUD_AK\") and (.[0].CloudTrailEvent | fromjson | .errorCode == \"AccessDeniedException\" and .userIdentity.type == \"IAMUser\" and .userIdentity.userName == \"$AUD_USER\" and (.errorMessage | startswith(\"User: arn:aws:iam::$ACCOUNT:user/$AUD_USER is not authorized to perform: kms:Decrypt\")))"
+lookup EventName CreateAccessKey --start-time "$T0" --end-time "$T1"
+check "audit: CreateAccessKey found by EventName and time range, without the secret" \
+  "[.Events[] | .CloudTrailEvent | fromjson | select(.requestParameters.userName == \"$AUD_USER\")] | length == 1 and (tostring | contains(\"$AUD_SK\") | not)"
+lookup EventSource iam.amazonaws.com --start-time "$T0" --end-time "$T1"
+check "audit: CreateUser found by EventSource" \
+  "[.Events[] | select(.EventName == \"CreateUser\") | .CloudTrailEvent | fromjson | select(.requestParameters.userName == \"$AUD_USER\")] | length == 1"
+lookup ResourceName "$AKEY_ARN" --start-time "$((T0 - 3600))" --end-time "$((T0 - 5))"
+check "audit: nothing of the sequence before it began" '.Events | length == 0'
+lookup ResourceName "$AKEY_ARN" --start-time "$T0" --end-time "$T1"
+check "audit: the whole sequence within its time range" '.Events | length == 8'
+
+# Paging: MaxResults 2 per page (the CLI follows NextToken), and the CLI's own
+# --max-items/--starting-token over the service's NextToken.
+lookup ResourceName "$AKEY_ARN" --page-size 2
+check "audit: pages of 2 give the same events" "[.Events[].EventId] == $(jq -c '[.Events[].EventId]' <<<"$BY_KEY")"
+lookup ResourceName "$AKEY_ARN" --max-items 3
+FIRST=$OUT
+check "audit: --max-items 3 gives 3 events and a NextToken" '(.Events | length == 3) and (.NextToken | length > 0)'
+lookup ResourceName "$AKEY_ARN" --max-items 10 --starting-token "$(jq -r .NextToken <<<"$FIRST")"
+check "audit: --starting-token continues where the first page ended" \
+  "([$(jq -c '.Events[].EventId' <<<"$FIRST" | paste -sd,)] + [.Events[].EventId]) == $(jq -c '[.Events[].EventId]' <<<"$BY_KEY")"
+
+# Nothing the sequence used in secret is in a file under the data directory or the log.
+if [[ -n ${COFFER_DATA_DIR:-} && -n ${COFFER_SERVER_LOG:-} ]]; then
+  if found=$(python3 -c '
+import base64, os, sys
+plain = open(sys.argv[1], "rb").read()
+data_key = base64.b64decode(sys.argv[2])
+needles = {"plaintext": plain, "plaintext (base64)": base64.b64encode(plain),
+           "data key": data_key, "data key (base64)": sys.argv[2].encode(),
+           "secret access key": sys.argv[3].encode()}
+files = [f for f in os.environ["COFFER_SERVER_LOG"].split(os.pathsep) if f]
+for root, _, names in os.walk(os.environ["COFFER_DATA_DIR"]):
+    files += [os.path.join(root, n) for n in names]
+bad = []
+for path in files:
+    try:
+        content = open(path, "rb").read()
+    except (FileNotFoundError, IsADirectoryError):
+        continue
+    bad += [label + " in " + path for label, n in needles.items() if n in content]
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+' "$work/audit-plain.bin" "$AUD_DATA_KEY" "$AUD_SK"); then
+    ok "audit: no plaintext, data key or secret key under the data directory or in the log"
+  else
+    not_ok "audit: no plaintext, data key or secret key under the data directory or in the log" "$found"
+  fi
+fi
+
 # ---------------------------------------------------------------------------------------------
 line="$label: $passed passed, $failed failed"
 echo "$line"

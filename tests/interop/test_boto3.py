@@ -12,6 +12,9 @@ Optional, for the expired-session-token test (run.sh sets them when libfaketime 
         under libfaketime (FAKETIME_TIMESTAMP_FILE, FAKETIME_NO_CACHE=1);
     COFFER_CLOCK_FILE: its FAKETIME_TIMESTAMP_FILE, which this suite rewrites.
 COFFER_INTEROP_RESULTS: a file to which one summary line is appended.
+COFFER_DATA_DIR, COFFER_SERVER_LOG: the server's data directory and its log files
+    (os.pathsep-separated), searched for the secrets the Audit sequence used (run.sh sets
+    them; without them that test is skipped).
 
 Every name this suite creates carries a random suffix, so it can run several times
 (under several boto3 versions) against one server. Nothing here knows coffer's
@@ -1979,6 +1982,278 @@ class ExpiredSessionToken(CofferTest):
 
 
 # ---------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------
+# Audit: CloudTrail records of a scripted sequence, found with LookupEvents; nothing
+# secret under the data directory or in the server's log.
+
+DATA_DIR = os.environ.get("COFFER_DATA_DIR", "")
+SERVER_LOG = os.environ.get("COFFER_SERVER_LOG", "")
+
+
+class Audit(CofferTest):
+    """One scripted sequence (setUpClass), then lookups. Other suites share the server,
+    so events are matched by the request id each call answered with."""
+
+    @classmethod
+    def setUpClass(cls):
+        kms, iam, sts = cls.kms(), cls.iam(), cls.sts()
+        cls.calls = {}  # name -> (request id, response)
+        cls.secrets = {}  # what must never be stored or logged: label -> bytes
+
+        def note(label, resp):
+            cls.calls[label] = (resp["ResponseMetadata"]["RequestId"], resp)
+            return resp
+
+        cls.start = now() - datetime.timedelta(seconds=2)
+        key = note("CreateKey", kms.create_key(Description=name("audit")))["KeyMetadata"]
+        cls.key_id, cls.key_arn = key["KeyId"], key["Arn"]
+        cls.alias = "alias/" + name("audit")
+        note("CreateAlias", kms.create_alias(AliasName=cls.alias, TargetKeyId=cls.key_id))
+        note("UpdateKeyDescription",
+             kms.update_key_description(KeyId=cls.key_id, Description=name("audit-2")))
+        note("PutKeyPolicy", kms.put_key_policy(KeyId=cls.key_id, PolicyName="default",
+                                                Policy=json.dumps(default_key_policy())))
+        plaintext = b"audit plaintext " + secrets.token_hex(16).encode()
+        cls.secrets["plaintext"] = plaintext
+        ct = note("Encrypt", kms.encrypt(KeyId=cls.alias, Plaintext=plaintext,
+                                         EncryptionContext={"purpose": "audit"}))["CiphertextBlob"]
+        note("Decrypt", kms.decrypt(CiphertextBlob=ct, EncryptionContext={"purpose": "audit"}))
+        dk = note("GenerateDataKey", kms.generate_data_key(KeyId=cls.key_id, KeySpec="AES_256"))
+        cls.secrets["data key"] = dk["Plaintext"]
+        cls.user = name("audit-user")
+        note("CreateUser", iam.create_user(UserName=cls.user))
+        role, _ = cls.new_role("audit-role", trust_policy(user_arn(cls.user)))
+        iam.put_user_policy(UserName=cls.user, PolicyName="assume",
+                            PolicyDocument=allow_policy("sts:AssumeRole"))
+        ak = note("CreateAccessKey", iam.create_access_key(UserName=cls.user))["AccessKey"]
+        cls.user_creds = Creds(ak["AccessKeyId"], ak["SecretAccessKey"])
+        cls.secrets["secret access key"] = ak["SecretAccessKey"].encode()
+        # A session: its secret and token must not be stored in clear either.
+        session = client("sts", cls.user_creds).assume_role(
+            RoleArn=role_arn(role), RoleSessionName="audit")
+        cls.calls["AssumeRole"] = (session["ResponseMetadata"]["RequestId"], session)
+        cls.secrets["session token"] = session["Credentials"]["SessionToken"].encode()
+        cls.secrets["session secret"] = session["Credentials"]["SecretAccessKey"].encode()
+        try:
+            client("kms", cls.user_creds).decrypt(CiphertextBlob=ct,
+                                                  EncryptionContext={"purpose": "audit"})
+            raise AssertionError("the user's Decrypt should be denied")
+        except ClientError as e:
+            cls.calls["DeniedDecrypt"] = (e.response["ResponseMetadata"]["RequestId"], e.response)
+            cls.denied_error = e.response["Error"]
+        cls.end = now() + datetime.timedelta(seconds=2)
+        cls.ct = client("cloudtrail", ROOT)
+
+    def lookup_all(self, **kwargs):
+        events = []
+        for page in self.ct.get_paginator("lookup_events").paginate(**kwargs):
+            events.extend(page["Events"])
+        return events
+
+    def by_request_id(self, events):
+        out = {}
+        for e in events:
+            rec = json.loads(e["CloudTrailEvent"])
+            out[rec["requestID"]] = (e, rec)
+        return out
+
+    def find(self, label, **lookup):
+        """The event of call `label`, looked up with `lookup` (asserted present)."""
+        request_id = self.calls[label][0]
+        found = self.by_request_id(self.lookup_all(**lookup))
+        self.assertIn(request_id, found, f"{label} ({request_id}) not found with {lookup}")
+        return found[request_id]
+
+    def test_every_call_by_event_name(self):
+        ops = {"CreateKey": "kms", "CreateAlias": "kms", "UpdateKeyDescription": "kms",
+               "PutKeyPolicy": "kms", "Encrypt": "kms", "Decrypt": "kms",
+               "GenerateDataKey": "kms", "CreateUser": "iam", "CreateAccessKey": "iam",
+               "AssumeRole": "sts", "DeniedDecrypt": "kms"}
+        for label, service in ops.items():
+            op = "Decrypt" if label == "DeniedDecrypt" else label
+            with self.subTest(label):
+                event, rec = self.find(label, LookupAttributes=[
+                    {"AttributeKey": "EventName", "AttributeValue": op}],
+                    StartTime=self.start, EndTime=self.end)
+                self.assertEqual(event["EventName"], op)
+                self.assertEqual(rec["eventName"], op)
+                self.assertEqual(event["EventSource"], f"{service}.amazonaws.com")
+                self.assertEqual(rec["eventSource"], f"{service}.amazonaws.com")
+                self.assertEqual(rec["eventVersion"], "1.08")
+                self.assertEqual(rec["eventID"], event["EventId"])
+                self.assertEqual(rec["awsRegion"], REGION)
+                self.assertEqual(rec["recipientAccountId"], ACCOUNT)
+                self.assertEqual(rec["sourceIPAddress"], "127.0.0.1")
+                self.assertIn("Boto3", rec["userAgent"])
+                self.assertGreaterEqual(event["EventTime"], self.start.replace(microsecond=0))
+                self.assertLessEqual(event["EventTime"], self.end)
+
+    def test_record_fields_match_the_calls(self):
+        E = lambda op: {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": op}],
+                        "StartTime": self.start, "EndTime": self.end}
+        _, rec = self.find("CreateKey", **E("CreateKey"))
+        self.assertEqual(rec["userIdentity"]["type"], "Root")
+        self.assertEqual(rec["userIdentity"]["arn"], ROOT_ARN)
+        self.assertEqual(rec["userIdentity"]["accessKeyId"], ROOT.access_key)
+        self.assertEqual(rec["requestParameters"]["description"], name("audit"))
+        self.assertEqual(rec["responseElements"]["keyMetadata"]["keyId"], self.key_id)
+        self.assertEqual(rec["resources"], [{"accountId": ACCOUNT, "type": "AWS::KMS::Key",
+                                             "ARN": self.key_arn}])
+        self.assertIs(rec["readOnly"], False)
+
+        _, rec = self.find("CreateAlias", **E("CreateAlias"))
+        self.assertEqual(rec["requestParameters"],
+                         {"aliasName": self.alias, "targetKeyId": self.key_id})
+        self.assertIn(self.key_arn, [r["ARN"] for r in rec["resources"]])
+
+        _, rec = self.find("UpdateKeyDescription", **E("UpdateKeyDescription"))
+        self.assertEqual(rec["requestParameters"]["description"], name("audit-2"))
+
+        _, rec = self.find("PutKeyPolicy", **E("PutKeyPolicy"))
+        self.assertEqual(rec["requestParameters"]["keyId"], self.key_id)
+        self.assertEqual(rec["requestParameters"]["policyName"], "default")
+
+        event, rec = self.find("Encrypt", **E("Encrypt"))
+        self.assertEqual(event["ReadOnly"], "true")
+        self.assertIs(rec["readOnly"], True)
+        self.assertEqual(rec["requestParameters"]["encryptionContext"], {"purpose": "audit"})
+        self.assertEqual(rec["requestParameters"]["keyId"], self.alias)
+        self.assertEqual(rec["responseElements"], None)
+        self.assertNotIn("plaintext", json.dumps(rec["requestParameters"]).lower())
+
+        _, rec = self.find("GenerateDataKey", **E("GenerateDataKey"))
+        self.assertEqual(rec["requestParameters"]["keySpec"], "AES_256")
+        self.assertEqual(rec["responseElements"], None)
+
+        _, rec = self.find("CreateAccessKey", **E("CreateAccessKey"))
+        self.assertEqual(rec["requestParameters"], {"userName": self.user})
+        self.assertNotIn(self.user_creds.secret_key, json.dumps(rec))
+
+        event, rec = self.find("DeniedDecrypt", **E("Decrypt"))
+        self.assertEqual(rec["errorCode"], "AccessDeniedException")
+        self.assertEqual(rec["errorCode"], self.denied_error["Code"])
+        self.assertEqual(rec["errorMessage"], self.denied_error["Message"])
+        self.assertEqual(rec["userIdentity"]["type"], "IAMUser")
+        self.assertEqual(rec["userIdentity"]["userName"], self.user)
+        self.assertEqual(rec["userIdentity"]["arn"], user_arn(self.user))
+        self.assertEqual(rec["userIdentity"]["accessKeyId"], self.user_creds.access_key)
+        self.assertEqual(event["Username"], self.user)
+        self.assertEqual(event["AccessKeyId"], self.user_creds.access_key)
+        self.assertEqual(event["Resources"], [{"ResourceType": "AWS::KMS::Key",
+                                               "ResourceName": self.key_arn}])
+
+    def test_by_username_resource_source_and_access_key(self):
+        self.find("DeniedDecrypt", LookupAttributes=[
+            {"AttributeKey": "Username", "AttributeValue": self.user}])
+        self.find("AssumeRole", LookupAttributes=[
+            {"AttributeKey": "Username", "AttributeValue": self.user}])
+        self.find("DeniedDecrypt", LookupAttributes=[
+            {"AttributeKey": "AccessKeyId", "AttributeValue": self.user_creds.access_key}])
+        by_key = self.by_request_id(self.lookup_all(LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": self.key_arn}]))
+        for label in ("CreateKey", "CreateAlias", "UpdateKeyDescription", "PutKeyPolicy",
+                      "Encrypt", "Decrypt", "GenerateDataKey", "DeniedDecrypt"):
+            self.assertIn(self.calls[label][0], by_key, f"{label} by ResourceName")
+        self.assertNotIn(self.calls["CreateUser"][0], by_key)
+        for label, source in (("CreateUser", "iam"), ("CreateAccessKey", "iam"),
+                              ("AssumeRole", "sts"), ("Encrypt", "kms")):
+            self.find(label, LookupAttributes=[
+                {"AttributeKey": "EventSource", "AttributeValue": f"{source}.amazonaws.com"}],
+                StartTime=self.start, EndTime=self.end)
+        self.find("Encrypt", LookupAttributes=[
+            {"AttributeKey": "ResourceType", "AttributeValue": "AWS::KMS::Key"}],
+            StartTime=self.start, EndTime=self.end)
+        event, _ = self.find("CreateKey", LookupAttributes=[
+            {"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+            StartTime=self.start, EndTime=self.end)
+        self.find("CreateKey", LookupAttributes=[
+            {"AttributeKey": "EventId", "AttributeValue": event["EventId"]}])
+
+    def test_time_range(self):
+        before = self.by_request_id(self.lookup_all(
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": self.key_arn}],
+            StartTime=self.start - datetime.timedelta(hours=1),
+            EndTime=self.start - datetime.timedelta(seconds=5)))
+        self.assertEqual(before, {})
+        after = self.lookup_all(
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": self.key_arn}],
+            StartTime=self.end + datetime.timedelta(seconds=5))
+        self.assertEqual(after, [])
+        with self.raises("InvalidTimeRangeException"):
+            self.ct.lookup_events(StartTime=self.end, EndTime=self.start)
+
+    def test_pages_with_max_results_and_next_token(self):
+        attrs = [{"AttributeKey": "ResourceName", "AttributeValue": self.key_arn}]
+        whole = self.ct.lookup_events(LookupAttributes=attrs)["Events"]
+        self.assertGreaterEqual(len(whole), 8)
+        pages, token, seen = 0, None, []
+        while True:
+            kwargs = {"LookupAttributes": attrs, "MaxResults": 3}
+            if token:
+                kwargs["NextToken"] = token
+            page = self.ct.lookup_events(**kwargs)
+            pages += 1
+            self.assertLessEqual(len(page["Events"]), 3)
+            seen.extend(page["Events"])
+            token = page.get("NextToken")
+            if not token:
+                break
+        self.assertEqual([e["EventId"] for e in seen], [e["EventId"] for e in whole])
+        self.assertGreaterEqual(pages, 3)
+        times = [e["EventTime"] for e in seen]
+        self.assertEqual(times, sorted(times, reverse=True), "newest first")
+        first = self.ct.lookup_events(LookupAttributes=attrs, MaxResults=1)
+        with self.raises("InvalidNextTokenException"):
+            self.ct.lookup_events(NextToken=first["NextToken"], MaxResults=1, LookupAttributes=[
+                {"AttributeKey": "Username", "AttributeValue": self.user}])
+        with self.raises("InvalidMaxResultsException"):
+            client("cloudtrail", ROOT, validate=False).lookup_events(MaxResults=51)
+        with self.raises("InvalidLookupAttributesException"):
+            self.ct.lookup_events(LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "Decrypt"},
+                {"AttributeKey": "Username", "AttributeValue": self.user}])
+
+    def test_lookups_are_recorded_and_authorized(self):
+        resp = self.ct.lookup_events(MaxResults=1)
+        rid = resp["ResponseMetadata"]["RequestId"]
+        found = self.by_request_id(self.lookup_all(
+            LookupAttributes=[{"AttributeKey": "EventSource",
+                               "AttributeValue": "cloudtrail.amazonaws.com"}],
+            StartTime=now() - datetime.timedelta(minutes=1)))
+        self.assertIn(rid, found)
+        self.assertEqual(found[rid][1]["eventName"], "LookupEvents")
+        self.assertEqual(found[rid][1]["requestParameters"], {"maxResults": 1})
+        with self.raises("AccessDeniedException", denied(
+                user_arn(self.user), "cloudtrail:LookupEvents", "*", "identity")):
+            client("cloudtrail", self.user_creds).lookup_events()
+
+    def test_nothing_secret_under_the_data_directory_or_in_the_log(self):
+        if not DATA_DIR or not SERVER_LOG:
+            self.skipTest("COFFER_DATA_DIR and COFFER_SERVER_LOG are not set (run.sh sets them)")
+        needles = {}
+        for label, value in self.secrets.items():
+            needles[label] = value
+            needles[label + " (base64)"] = base64.b64encode(value)
+        files = [f for f in SERVER_LOG.split(os.pathsep) if f]
+        for root, _, names in os.walk(DATA_DIR):
+            files += [os.path.join(root, n) for n in names]
+        self.assertTrue(any("/audit/" in f for f in files), "the journal is under the data dir")
+        searched = 0
+        found_root_secret = False  # a control: the search does see what is there
+        for path in files:
+            try:
+                with open(path, "rb") as f:
+                    content = f.read()
+            except (FileNotFoundError, IsADirectoryError):
+                continue  # a temporary file that went away
+            searched += 1
+            found_root_secret |= ROOT.secret_key.encode() in content
+            for label, needle in needles.items():
+                self.assertNotIn(needle, content, f"{label} found in {path}")
+        self.assertGreater(searched, 3)
+        self.assertTrue(found_root_secret, "root-credentials holds the root secret")
+
 
 def main():
     global ROOT

@@ -17,6 +17,8 @@
 
 #include "api/http.h"
 #include "api/sigv4.h"
+#include "audit/audit_log.h"
+#include "audit/journal.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/random.h"
@@ -393,7 +395,42 @@ TEST_F(ServicesTest, FirstStartWritesOnlyTheExpectedFiles) {
   ASSERT_NO_FATAL_FAILURE(Create());
   std::vector<std::string> names;
   for (const auto& [name, digest] : SnapshotDirectory(Dir())) names.push_back(name);
-  EXPECT_THAT(names, UnorderedElementsAre("lock", "root-credentials", "root.key", "state.db"));
+  // The audit journal directory exists from the first start; it holds no segment
+  // until the first call is recorded.
+  EXPECT_THAT(names,
+              UnorderedElementsAre("audit", "lock", "root-credentials", "root.key", "state.db"));
+}
+
+TEST_F(ServicesTest, EveryCallIsJournaledInTheDataDirectoryAndIndexed) {
+  ASSERT_NO_FATAL_FAILURE(Create());
+  std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
+  ASSERT_TRUE(root.has_value());
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_TRUE((*s)->audit->Health().ok());
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    EXPECT_EQ(CallerIdentity(**s, Creds{root->access_key_id, "wrong"}).status, 403);
+    EXPECT_EQ((*s)->audit->journal().last_sequence(), 2u);
+  }
+  // The records are in DATA_DIR/audit, and verify.
+  auto report = audit::VerifyJournal(audit::JournalDirectory(Dir()));
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+  EXPECT_EQ(report->records, 2u);
+  // After a restart the index still finds them, and new calls continue the journal.
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  audit::LookupRequest by_key;
+  by_key.attribute = {audit::LookupAttributeKey::kAccessKeyId, root->access_key_id};
+  auto found = (*s)->audit->Lookup(by_key);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_EQ(found->events.size(), 2u);
+  EXPECT_EQ(found->events[0].summary.event_name, "GetCallerIdentity");
+  EXPECT_EQ(found->events[1].summary.event_name, "ListKeys");
+  EXPECT_EQ(found->events[1].summary.username, "root");
+  EXPECT_EQ(ListKeys(**s, *root).status, 200);
+  EXPECT_EQ((*s)->audit->journal().last_sequence(), 3u);
 }
 
 }  // namespace

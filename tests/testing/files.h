@@ -63,9 +63,13 @@ inline mode_t FileMode(const std::string& path) {
 // File name → SHA-256 of the content, for every file in `dir`.
 inline std::map<std::string, std::string> SnapshotDirectory(const std::string& dir) {
   std::map<std::string, std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    files[entry.path().filename().string()] =
-        HexEncode(crypto::Sha256(AsBytes(ReadFile(entry.path().string()))));
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    // Files in subdirectories by their relative path ("audit/0000000000000001.journal");
+    // a directory is noted as such.
+    std::string name = std::filesystem::relative(entry.path(), dir).string();
+    files[name] = entry.is_directory()
+                      ? std::string("<directory>")
+                      : HexEncode(crypto::Sha256(AsBytes(ReadFile(entry.path().string()))));
   }
   return files;
 }

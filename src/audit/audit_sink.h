@@ -1,0 +1,29 @@
+#pragma once
+// Where the request pipeline sends each call's CloudTrail record (ARCHITECTURE.md,
+// Audit: "a call is answered only after its record is durable").
+//
+// Implementations: audit::AuditLog (the journal in DATA_DIR/audit); tests use
+// their own. Thread-safe: Record and Health are called from any thread at once.
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+
+namespace coffer::audit {
+
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+
+  // Takes one record (audit::BuildCloudTrailRecord's JSON) and returns at once;
+  // calls `on_durable` exactly once, from any thread (possibly this one, before
+  // Record returns): OK once the record is durable, or the error that kept it
+  // from being recorded. `on_durable` must not block for long.
+  virtual void Record(std::string record, std::function<void(Status)> on_durable) = 0;
+
+  // OK, or why nothing can be recorded now (a damaged or failed journal, a closed
+  // log): the pipeline then executes nothing.
+  virtual Status Health() const = 0;
+};
+
+}  // namespace coffer::audit

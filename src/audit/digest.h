@@ -1,0 +1,170 @@
+#pragma once
+// Signed digests over the audit journal, in CloudTrail's digest format
+// (docs/formats/audit-digest.md).
+//
+// DigestSigner writes, each time WriteDigest() is called (the server calls it
+// every period(), one hour by default), a digest naming the journal records made
+// durable since the previous digest with the SHA-256 of their payloads (as
+// CloudTrail's log-file hashValue) and the chain hash of the last one, signs it
+// SHA256withRSA, and chains it to the previous digest's signature. The RSA private
+// key is sealed with the Vault in the state store; the public keys, with their
+// validity, are kept in clear in DATA_DIR/audit/digests/public-keys.json, so that
+// VerifyDigests() checks everything offline without the root key or the store.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/journal.h"
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/rsa.h"
+#include "state/root_key.h"
+#include "state/state_store.h"
+
+namespace coffer::audit {
+
+// "DATA_DIR/audit/digests".
+std::string DigestDirectory(const std::string& data_dir);
+
+struct DigestOptions {
+  // Fields of every digest and parts of its name. Required: account_id (digits)
+  // and region ([a-z0-9-]).
+  std::string account_id;
+  std::string region;
+  std::string trail_name = "coffer";    // [A-Za-z0-9._-]
+  std::string bucket = "coffer-audit";  // digestS3Bucket and logFiles[].s3Bucket
+  // How often the caller is meant to call WriteDigest(); at least one second.
+  Duration period = std::chrono::hours(1);
+  // The last durable sequence of the journal (wire Journal::last_sequence()):
+  // records past it are never signed. Unset: every record the journal holds (for
+  // a journal no writer appends to, and tests).
+  std::function<uint64_t()> durable_sequence;
+  // The RSA modulus size of new key pairs.
+  int key_bits = crypto::kRsaDefaultBits;
+};
+
+// A public key of the signer, as ListPublicKeys returns it.
+struct DigestPublicKey {
+  Bytes der;                // DER PKCS#1 RSAPublicKey
+  std::string fingerprint;  // hex MD5 of der
+  TimePoint validity_start;
+  std::optional<TimePoint> validity_end;  // none: the current key
+};
+
+// The public keys of a data directory (public-keys.json), oldest first. An empty
+// list when there is no such file. kDataLoss when the file is malformed.
+Result<std::vector<DigestPublicKey>> LoadDigestPublicKeys(const std::string& data_dir);
+
+// What one WriteDigest() wrote.
+struct DigestInfo {
+  std::string file;       // its file name in DigestDirectory(); the signature is file + ".sig"
+  std::string s3_object;  // digestS3Object
+  TimePoint start_time;   // digestStartTime
+  TimePoint end_time;     // digestEndTime
+  uint64_t records = 0;   // records covered; 0 for an empty period
+  uint64_t first_sequence = 0;  // of the first covered record; 0 when none
+  uint64_t last_sequence = 0;   // the last sequence covered by this or an earlier digest
+  std::string signature;        // hex
+  std::string fingerprint;      // of the signing key
+};
+
+// Writes the digests of one data directory. Thread-safe (calls are serialized).
+// One DigestSigner per data directory.
+class DigestSigner {
+ public:
+  // Loads the signing key from `store` (unsealing it with `vault`), or on first
+  // use generates a key pair and stores its private key sealed. Creates
+  // DATA_DIR/audit/digests (0700) and rewrites public-keys.json when it differs
+  // from the store. `store`, `vault` and `clock` must outlive the signer. Errors:
+  // kInvalidArgument for bad options, kDataLoss when the stored key does not open
+  // or is not the key its fingerprint names, store and I/O errors.
+  static Result<std::unique_ptr<DigestSigner>> Create(std::string data_dir,
+                                                      state::StateStore& store,
+                                                      const state::Vault& vault, const Clock& clock,
+                                                      DigestOptions options);
+
+  // Writes the digest covering the records made durable since the previous one
+  // (none: an empty-period digest, as CloudTrail writes every hour), its
+  // signature beside it, then records it in the store. nullopt, writing nothing,
+  // when the clock has not passed the previous digest's end time (two digests
+  // cannot share a second). Errors: kDataLoss when the journal is damaged, when the
+  // previous digest's file is gone, or when the digest files do not match the
+  // store's record of the last digest; store and I/O errors (nothing is recorded
+  // in the store then, and the next call writes the digest again).
+  Result<std::optional<DigestInfo>> WriteDigest();
+
+  // Replaces the signing key pair: the current public key's validity ends now,
+  // the new one's starts now; the old private key is deleted from the store.
+  // Earlier digests keep verifying with the old public key.
+  Status RotateKey();
+
+  // Every public key, oldest first (the last is the current one).
+  std::vector<DigestPublicKey> PublicKeys() const;
+  std::string current_fingerprint() const;
+  Duration period() const { return options_.period; }
+
+  ~DigestSigner();
+  DigestSigner(const DigestSigner&) = delete;
+  DigestSigner& operator=(const DigestSigner&) = delete;
+
+ private:
+  DigestSigner(std::string data_dir, state::StateStore& store, const state::Vault& vault,
+               const Clock& clock, DigestOptions options);
+  Status LoadOrCreateKey();
+  Status SyncPublicKeysFile();  // mu_ held
+  std::string FileName(TimePoint end) const;
+  std::string S3Object(TimePoint end) const;
+
+  const std::string data_dir_;
+  state::StateStore& store_;
+  const state::Vault& vault_;
+  const Clock& clock_;
+  const DigestOptions options_;
+
+  mutable std::mutex mu_;
+  std::vector<DigestPublicKey> keys_;
+  std::unique_ptr<crypto::RsaPrivateKey> key_;
+  bool keys_file_synced_ = false;
+};
+
+// The first problem VerifyDigests found.
+struct DigestProblem {
+  // The digest file at fault, or whose records are at fault; empty for damage in
+  // the journal after the last digest.
+  std::string digest;
+  // The record at fault (0 when the problem is in the digest itself).
+  uint64_t sequence = 0;
+  // Set when the journal reader found the problem (checksums, sequence, chain).
+  std::optional<JournalProblem> journal;
+  std::string what;
+
+  // "digest NAME: record 7: …" / "digest NAME: signature verification failed".
+  std::string ToString() const;
+};
+
+struct DigestVerifyReport {
+  uint64_t digests = 0;        // digests that verified
+  uint64_t records = 0;        // journal records they cover, all verified
+  uint64_t last_sequence = 0;  // the last record they cover
+  std::string last_digest;     // file name of the last digest that verified
+  std::optional<TimePoint> last_digest_end;
+  uint64_t unsigned_records = 0;  // records after the last digest (not yet signed)
+  bool torn_tail = false;         // the journal ends in a torn tail (after the signed records)
+  std::optional<DigestProblem> problem;
+
+  bool ok() const { return !problem.has_value(); }
+};
+
+// Checks, offline and read-only, every digest in DATA_DIR/audit/digests in time
+// order: its signature with the public key (public-keys.json) that was valid at
+// its end time, the chain of previous-digest links, and that the journal records
+// it covers match it; then the journal records after the last digest. Stops at
+// the first problem. An error Status only when files cannot be read.
+Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir);
+
+}  // namespace coffer::audit

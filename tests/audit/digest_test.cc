@@ -1,0 +1,798 @@
+#include "audit/digest.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "audit/crc32c.h"
+#include "audit/journal.h"
+#include "common/random.h"
+#include "crypto/hash.h"
+#include "crypto/rsa.h"
+#include "state/root_key.h"
+#include "state/sqlite_state_store.h"
+#include "testing/files.h"
+
+namespace coffer::audit {
+namespace {
+
+using ::coffer::testing::FileMode;
+using ::coffer::testing::ReadFile;
+using ::coffer::testing::TempDir;
+using ::coffer::testing::WriteFile;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+constexpr std::string_view kAccount = "111122223333";
+constexpr std::string_view kRegion = "us-east-1";
+// 2025-11-30T10:00:00Z.
+const TimePoint kStart = FromEpochMillis(1'764'496'800'000);
+
+std::string Digests(const std::string& data_dir) { return DigestDirectory(data_dir); }
+
+std::string Payload(uint64_t n, TimePoint t) {
+  return R"({"eventVersion":"1.08","eventTime":")" + FormatIso8601(t) +
+         R"(","eventName":"Encrypt","n":)" + std::to_string(n) + "}";
+}
+
+// Flips bit 0 of byte `offset` of `path`.
+void FlipByte(const std::string& path, size_t offset) {
+  std::string data = ReadFile(path);
+  ASSERT_LT(offset, data.size()) << path;
+  data[offset] ^= 0x01;
+  WriteFile(path, data, FileMode(path));
+}
+
+void CopyTree(const std::string& from, const std::string& to) {
+  std::filesystem::copy(
+      from, to,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+}
+
+// Where record `sequence` is.
+JournalRecord FindRecord(const std::string& data_dir, uint64_t sequence) {
+  auto reader = JournalReader::Open(JournalDirectory(data_dir));
+  EXPECT_TRUE(reader.ok());
+  JournalRecord record;
+  while (true) {
+    auto more = reader.value()->Next(&record);
+    EXPECT_TRUE(more.ok());
+    if (!more.ok() || !*more) break;
+    if (record.sequence == sequence) return record;
+  }
+  ADD_FAILURE() << "no record " << sequence;
+  return record;
+}
+
+class DigestTest : public ::testing::Test {
+ protected:
+  void SetUp() override { OpenStore(); }
+  void TearDown() override {
+    signer_.reset();
+    if (journal_) journal_->Close();
+  }
+
+  void OpenStore() {
+    vault_.reset();
+    store_.reset();
+    auto store = state::SqliteStateStore::Open(dir_.File("state.db"));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    provider_ = std::make_unique<state::KeyFileRootKeyProvider>(dir_.File("root.key"), random_);
+    auto vault = state::Vault::Open(*store_, *provider_, random_);
+    ASSERT_TRUE(vault.ok()) << vault.status().ToString();
+    vault_ = std::move(vault).value();
+  }
+
+  DigestOptions Options() {
+    DigestOptions options;
+    options.account_id = std::string(kAccount);
+    options.region = std::string(kRegion);
+    return options;
+  }
+
+  DigestSigner& Signer(DigestOptions options) {
+    signer_.reset();
+    auto signer = DigestSigner::Create(dir_.path(), *store_, *vault_, clock_, std::move(options));
+    EXPECT_TRUE(signer.ok()) << signer.status().ToString();
+    signer_ = std::move(signer).value();
+    return *signer_;
+  }
+  DigestSigner& Signer() { return Signer(Options()); }
+
+  void OpenJournal(uint64_t segment_size = journal_format::kDefaultSegmentSize) {
+    JournalOptions options;
+    options.sync = false;
+    options.segment_size = segment_size;
+    auto journal = Journal::Open(JournalDirectory(dir_.path()), options);
+    ASSERT_TRUE(journal.ok()) << journal.status().ToString();
+    journal_ = std::move(journal).value();
+  }
+
+  // Appends `n` records, one second apart; returns their payloads.
+  std::vector<std::string> Append(int n) {
+    if (!journal_) OpenJournal();
+    std::vector<std::string> payloads;
+    for (int i = 0; i < n; ++i) {
+      clock_.Advance(std::chrono::seconds(1));
+      std::string payload = Payload(++appended_, clock_.Now());
+      auto sequence = journal_->AppendAndWait(payload);
+      EXPECT_TRUE(sequence.ok()) << sequence.status().ToString();
+      EXPECT_EQ(sequence.ok() ? *sequence : 0, appended_);
+      payloads.push_back(payload);
+      payloads_.push_back(payload);
+    }
+    return payloads;
+  }
+
+  // Advances the clock by a period and writes a digest.
+  DigestInfo Write() {
+    clock_.Advance(std::chrono::hours(1));
+    auto info = signer_->WriteDigest();
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    EXPECT_TRUE(info.ok() && info->has_value());
+    return info.ok() && info->has_value() ? **info : DigestInfo{};
+  }
+
+  DigestVerifyReport Verify(const std::string& data_dir) {
+    auto report = VerifyDigests(data_dir);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? *report : DigestVerifyReport{};
+  }
+
+  // Four digests over 2, 3, 0 and 2 records (sequences 1-2, 3-5, none, 6-7).
+  std::vector<DigestInfo> FourDigests() {
+    Signer();
+    std::vector<DigestInfo> infos;
+    Append(2);
+    infos.push_back(Write());
+    Append(3);
+    infos.push_back(Write());
+    infos.push_back(Write());
+    Append(2);
+    infos.push_back(Write());
+    journal_->Close();
+    journal_.reset();
+    return infos;
+  }
+
+  // A copy of the data directory to damage.
+  std::string Copy() {
+    copies_.push_back(std::make_unique<TempDir>());
+    CopyTree(dir_.path(), copies_.back()->path());
+    return copies_.back()->path();
+  }
+
+  TempDir dir_;
+  SeededRandom random_{7};
+  FakeClock clock_{kStart};
+  std::unique_ptr<state::SqliteStateStore> store_;
+  std::unique_ptr<state::KeyFileRootKeyProvider> provider_;
+  std::unique_ptr<state::Vault> vault_;
+  std::unique_ptr<DigestSigner> signer_;
+  std::unique_ptr<Journal> journal_;
+  uint64_t appended_ = 0;
+  std::vector<std::string> payloads_;
+  std::vector<std::unique_ptr<TempDir>> copies_;
+};
+
+TEST_F(DigestTest, RoundTripAcrossSeveralDigests) {
+  DigestSigner& signer = Signer();
+  EXPECT_EQ(signer.period(), std::chrono::hours(1));
+  std::vector<std::string> first = Append(3);
+  DigestInfo d1 = Write();
+  EXPECT_EQ(d1.records, 3u);
+  EXPECT_EQ(d1.first_sequence, 1u);
+  EXPECT_EQ(d1.last_sequence, 3u);
+  EXPECT_EQ(d1.start_time, kStart);
+  EXPECT_EQ(d1.file, "111122223333_CloudTrail-Digest_us-east-1_coffer_us-east-1_" +
+                         FormatAmzDate(d1.end_time) + ".json");
+  EXPECT_EQ(d1.s3_object,
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2025/11/30/" + d1.file + ".gz");
+  DigestInfo d2 = Write();  // an hour without records
+  EXPECT_EQ(d2.records, 0u);
+  EXPECT_EQ(d2.first_sequence, 0u);
+  EXPECT_EQ(d2.last_sequence, 3u);
+  EXPECT_EQ(d2.start_time, d1.end_time);
+  Append(2);
+  DigestInfo d3 = Write();
+  EXPECT_EQ(d3.first_sequence, 4u);
+  EXPECT_EQ(d3.last_sequence, 5u);
+
+  // The files: digest and signature, 0600; the public keys in clear.
+  const std::string dir = Digests(dir_.path());
+  for (const DigestInfo& d : {d1, d2, d3}) {
+    EXPECT_EQ(FileMode(dir + "/" + d.file), 0600u) << d.file;
+    EXPECT_EQ(ReadFile(dir + "/" + d.file + ".sig"), d.signature);
+    EXPECT_EQ(d.fingerprint, signer.current_fingerprint());
+  }
+  EXPECT_EQ(FileMode(dir), 0700u);
+
+  // The first digest, field by field, and its signature checked independently
+  // of VerifyDigests: CloudTrail's string to sign, SHA256withRSA.
+  std::string bytes1 = ReadFile(dir + "/" + d1.file);
+  json j1 = json::parse(bytes1);
+  EXPECT_EQ(j1["awsAccountId"], kAccount);
+  EXPECT_EQ(j1["digestStartTime"], FormatIso8601(kStart));
+  EXPECT_EQ(j1["digestEndTime"], FormatIso8601(d1.end_time));
+  EXPECT_EQ(j1["digestS3Bucket"], "coffer-audit");
+  EXPECT_EQ(j1["digestS3Object"], d1.s3_object);
+  EXPECT_EQ(j1["digestSignatureAlgorithm"], "SHA256withRSA");
+  EXPECT_EQ(j1["digestPublicKeyFingerprint"], signer.current_fingerprint());
+  EXPECT_TRUE(j1["previousDigestSignature"].is_null());
+  EXPECT_TRUE(j1["previousDigestS3Object"].is_null());
+  EXPECT_TRUE(j1["previousDigestHashValue"].is_null());
+  EXPECT_EQ(j1["oldestEventTime"], FormatIso8601(kStart + std::chrono::seconds(1)));
+  EXPECT_EQ(j1["newestEventTime"], FormatIso8601(kStart + std::chrono::seconds(3)));
+  ASSERT_EQ(j1["logFiles"].size(), 1u);
+  const json& log = j1["logFiles"][0];
+  EXPECT_EQ(log["s3Object"], "audit/0000000000000001.journal");
+  EXPECT_EQ(log["hashAlgorithm"], "SHA-256");
+  std::string log_file = "{\"Records\":[" + first[0] + "," + first[1] + "," + first[2] + "]}";
+  EXPECT_EQ(log["hashValue"], HexEncode(crypto::Sha256(AsBytes(log_file))));
+  EXPECT_EQ(log["cofferFirstSequence"], 1);
+  EXPECT_EQ(log["cofferLastSequence"], 3);
+  EXPECT_EQ(log["cofferLastRecordHash"], HexEncode(FindRecord(dir_.path(), 3).hash));
+
+  std::vector<DigestPublicKey> keys = signer.PublicKeys();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].validity_start, kStart);
+  EXPECT_FALSE(keys[0].validity_end.has_value());
+  auto public_key = crypto::RsaPublicKey::FromDer(keys[0].der);
+  ASSERT_TRUE(public_key.ok());
+  EXPECT_EQ(public_key.value()->Fingerprint(), keys[0].fingerprint);
+  auto to_sign = [&](const json& j, const std::string& bytes) {
+    return j["digestEndTime"].get<std::string>() + "\n" + j["digestS3Bucket"].get<std::string>() +
+           "/" + j["digestS3Object"].get<std::string>() + "\n" +
+           HexEncode(crypto::Sha256(AsBytes(bytes))) + "\n" +
+           (j["previousDigestSignature"].is_null()
+                ? std::string("null")
+                : j["previousDigestSignature"].get<std::string>());
+  };
+  EXPECT_TRUE(
+      public_key.value()->VerifySha256(AsBytes(to_sign(j1, bytes1)), *HexDecode(d1.signature)));
+
+  std::string bytes2 = ReadFile(dir + "/" + d2.file);
+  json j2 = json::parse(bytes2);
+  EXPECT_EQ(j2["previousDigestSignature"], d1.signature);
+  EXPECT_EQ(j2["previousDigestS3Object"], d1.s3_object);
+  EXPECT_EQ(j2["previousDigestS3Bucket"], "coffer-audit");
+  EXPECT_EQ(j2["previousDigestHashAlgorithm"], "SHA-256");
+  EXPECT_EQ(j2["previousDigestHashValue"], HexEncode(crypto::Sha256(AsBytes(bytes1))));
+  EXPECT_TRUE(j2["logFiles"].empty());
+  EXPECT_TRUE(j2["newestEventTime"].is_null());
+  EXPECT_TRUE(
+      public_key.value()->VerifySha256(AsBytes(to_sign(j2, bytes2)), *HexDecode(d2.signature)));
+
+  // public-keys.json has ListPublicKeys' shape.
+  json listed = json::parse(ReadFile(dir + "/public-keys.json"));
+  ASSERT_EQ(listed["PublicKeyList"].size(), 1u);
+  EXPECT_EQ(listed["PublicKeyList"][0]["Fingerprint"], keys[0].fingerprint);
+  EXPECT_EQ(listed["PublicKeyList"][0]["Value"], Base64Encode(keys[0].der));
+  auto loaded = LoadDigestPublicKeys(dir_.path());
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), 1u);
+  EXPECT_EQ((*loaded)[0].der, keys[0].der);
+
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 3u);
+  EXPECT_EQ(report.records, 5u);
+  EXPECT_EQ(report.last_sequence, 5u);
+  EXPECT_EQ(report.last_digest, d3.file);
+  EXPECT_EQ(report.last_digest_end, d3.end_time);
+  EXPECT_EQ(report.unsigned_records, 0u);
+
+  // Records after the last digest are reported as not yet signed.
+  Append(2);
+  report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.unsigned_records, 2u);
+}
+
+TEST_F(DigestTest, NoSecondDigestWithinTheSameSecond) {
+  Signer();
+  Append(1);
+  DigestInfo d1 = Write();
+  clock_.Advance(std::chrono::milliseconds(999));
+  auto again = signer_->WriteDigest();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->has_value());
+  clock_.Advance(std::chrono::milliseconds(1));
+  again = signer_->WriteDigest();
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->end_time, d1.end_time + std::chrono::seconds(1));
+  EXPECT_TRUE(Verify(dir_.path()).ok());
+}
+
+TEST_F(DigestTest, DigestSpansSegments) {
+  Signer();
+  OpenJournal(/*segment_size=*/300);  // about two records per segment
+  Append(5);
+  DigestInfo d1 = Write();
+  EXPECT_EQ(d1.records, 5u);
+  json j = json::parse(ReadFile(Digests(dir_.path()) + "/" + d1.file));
+  ASSERT_GE(j["logFiles"].size(), 2u);
+  uint64_t next = 1;
+  for (const json& entry : j["logFiles"]) {
+    EXPECT_EQ(entry["cofferFirstSequence"], next);
+    EXPECT_EQ(entry["s3Object"], "audit/" + SegmentFileName(next));
+    next = entry["cofferLastSequence"].get<uint64_t>() + 1;
+  }
+  EXPECT_EQ(next, 6u);
+  Append(3);
+  Write();
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.records, 8u);
+}
+
+TEST_F(DigestTest, SignsOnlyDurableRecords) {
+  uint64_t durable = 2;
+  DigestOptions options = Options();
+  options.durable_sequence = [&durable] { return durable; };
+  Signer(std::move(options));
+  Append(3);
+  DigestInfo d1 = Write();
+  EXPECT_EQ(d1.last_sequence, 2u);
+  durable = 3;
+  DigestInfo d2 = Write();
+  EXPECT_EQ(d2.first_sequence, 3u);
+  EXPECT_EQ(d2.last_sequence, 3u);
+  // A durable sequence the journal does not reach is refused.
+  durable = 9;
+  clock_.Advance(std::chrono::hours(1));
+  auto refused = signer_->WriteDigest();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(Verify(dir_.path()).ok());
+}
+
+TEST_F(DigestTest, DetectsAChangedDigest) {
+  std::vector<DigestInfo> d = FourDigests();
+  ASSERT_TRUE(Verify(dir_.path()).ok());
+  // One hex digit of the previous-digest hash inside digest 2: still valid JSON.
+  std::string copy = Copy();
+  std::string path = Digests(copy) + "/" + d[1].file;
+  std::string bytes = ReadFile(path);
+  size_t pos = bytes.find("\"previousDigestHashValue\":\"");
+  ASSERT_NE(pos, std::string::npos);
+  pos += std::string("\"previousDigestHashValue\":\"").size() + 5;
+  bytes[pos] = bytes[pos] == '0' ? '1' : '0';
+  WriteFile(path, bytes);
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[1].file);
+  EXPECT_EQ(report.problem->what, "signature verification failed");
+  EXPECT_EQ(report.digests, 1u);
+
+  // Any byte flipped in the middle of digest 3 (valid JSON or not).
+  copy = Copy();
+  path = Digests(copy) + "/" + d[2].file;
+  FlipByte(path, ReadFile(path).size() / 2);
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[2].file);
+  EXPECT_EQ(report.digests, 2u);
+}
+
+TEST_F(DigestTest, DetectsAChangedSignature) {
+  std::vector<DigestInfo> d = FourDigests();
+  std::string copy = Copy();
+  std::string path = Digests(copy) + "/" + d[2].file + ".sig";
+  std::string sig = ReadFile(path);
+  sig[10] = sig[10] == 'a' ? 'b' : 'a';
+  WriteFile(path, sig);
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[2].file);
+  EXPECT_EQ(report.problem->what, "signature verification failed");
+
+  copy = Copy();
+  std::filesystem::remove(Digests(copy) + "/" + d[0].file + ".sig");
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[0].file);
+  EXPECT_EQ(report.problem->what, "signature file missing");
+}
+
+TEST_F(DigestTest, DetectsAChangedRecord) {
+  std::vector<DigestInfo> d = FourDigests();
+  // A flipped payload byte of record 4 (covered by digest 2): the journal's checks
+  // name it.
+  std::string copy = Copy();
+  JournalRecord r4 = FindRecord(copy, 4);
+  FlipByte(JournalDirectory(copy) + "/" + r4.segment,
+           r4.offset + journal_format::kRecordHeaderSize + 3);
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[1].file);
+  EXPECT_EQ(report.problem->sequence, 4u);
+  ASSERT_TRUE(report.problem->journal.has_value());
+  EXPECT_EQ(report.problem->journal->what, "checksum mismatch (payload)");
+  EXPECT_EQ(report.digests, 1u);
+  EXPECT_THAT(report.problem->ToString(), HasSubstr(d[1].file));
+  EXPECT_THAT(report.problem->ToString(), HasSubstr("record 4"));
+
+  // The last record rewritten with its checksums fixed: no later record's chain
+  // link catches it, the digest does.
+  copy = Copy();
+  JournalRecord r7 = FindRecord(copy, 7);
+  std::string segment_path = JournalDirectory(copy) + "/" + r7.segment;
+  std::string data = ReadFile(segment_path);
+  size_t payload = r7.offset + journal_format::kRecordHeaderSize;
+  size_t n_pos = data.find("\"n\":7", payload);
+  ASSERT_NE(n_pos, std::string::npos);
+  data[n_pos + 4] = '8';
+  std::string new_payload = data.substr(payload, r7.payload.size());
+  uint8_t* header = reinterpret_cast<uint8_t*>(data.data() + r7.offset);
+  uint32_t payload_check = Crc32c(AsBytes(new_payload));
+  for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<uint8_t>(payload_check >> (24 - 8 * i));
+  uint32_t header_check = Crc32c(ByteView(header, journal_format::kRecordHeaderCheckOffset));
+  for (int i = 0; i < 4; ++i) header[48 + i] = static_cast<uint8_t>(header_check >> (24 - 8 * i));
+  WriteFile(segment_path, data);
+  auto journal_report = VerifyJournal(JournalDirectory(copy));
+  ASSERT_TRUE(journal_report.ok());
+  EXPECT_TRUE(journal_report->ok());  // the journal alone sees nothing
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[3].file);
+  EXPECT_EQ(report.problem->sequence, 7u);
+  EXPECT_FALSE(report.problem->journal.has_value());
+  EXPECT_THAT(report.problem->what, HasSubstr("cofferLastRecordHash"));
+}
+
+TEST_F(DigestTest, DetectsTruncatedSignedRecords) {
+  std::vector<DigestInfo> d = FourDigests();
+  std::string copy = Copy();
+  JournalRecord r7 = FindRecord(copy, 7);
+  std::filesystem::resize_file(JournalDirectory(copy) + "/" + r7.segment, r7.offset);
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[3].file);
+  EXPECT_EQ(report.problem->sequence, 7u);
+  EXPECT_THAT(report.problem->what, HasSubstr("missing from the journal"));
+}
+
+TEST_F(DigestTest, DetectsADeletedDigest) {
+  std::vector<DigestInfo> d = FourDigests();
+  std::string copy = Copy();
+  std::filesystem::remove(Digests(copy) + "/" + d[1].file);
+  std::filesystem::remove(Digests(copy) + "/" + d[1].file + ".sig");
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[2].file);
+  EXPECT_EQ(report.problem->what, "previous digest " + d[1].file + " is missing");
+
+  copy = Copy();
+  std::filesystem::remove(Digests(copy) + "/" + d[0].file);
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[1].file);
+  EXPECT_EQ(report.problem->what, "previous digest " + d[0].file + " is missing");
+  EXPECT_EQ(report.digests, 0u);
+}
+
+TEST_F(DigestTest, DetectsSwappedDigests) {
+  std::vector<DigestInfo> d = FourDigests();
+  std::string copy = Copy();
+  std::string dir = Digests(copy);
+  for (std::string suffix : {"", ".sig"}) {
+    std::string a = ReadFile(dir + "/" + d[1].file + suffix);
+    std::string b = ReadFile(dir + "/" + d[2].file + suffix);
+    WriteFile(dir + "/" + d[1].file + suffix, b);
+    WriteFile(dir + "/" + d[2].file + suffix, a);
+  }
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[1].file);
+  EXPECT_EQ(report.problem->what,
+            "digestS3Object names " + d[2].file + ": the digest was moved or swapped");
+}
+
+TEST_F(DigestTest, NeedsThePublicKeys) {
+  std::vector<DigestInfo> d = FourDigests();
+  std::string copy = Copy();
+  std::filesystem::remove(Digests(copy) + "/public-keys.json");
+  DigestVerifyReport report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[0].file);
+  EXPECT_THAT(report.problem->what, HasSubstr("not found"));
+
+  // Another key in the file, under the right fingerprint's name, does not help.
+  copy = Copy();
+  auto other = crypto::RsaPrivateKey::Generate();
+  ASSERT_TRUE(other.ok());
+  std::string path = Digests(copy) + "/public-keys.json";
+  json keys = json::parse(ReadFile(path));
+  keys["PublicKeyList"][0]["Value"] = Base64Encode(other.value()->public_key().der());
+  WriteFile(path, keys.dump());
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[0].file);
+  EXPECT_THAT(report.problem->what, HasSubstr("is not the MD5"));
+}
+
+TEST_F(DigestTest, KeyRotation) {
+  DigestSigner& signer = Signer();
+  std::string old_fingerprint = signer.current_fingerprint();
+  std::vector<DigestInfo> d;
+  for (int i = 0; i < 3; ++i) {
+    Append(1);
+    d.push_back(Write());
+  }
+  clock_.Advance(std::chrono::minutes(5));
+  TimePoint rotated = clock_.Now();
+  ASSERT_TRUE(signer.RotateKey().ok());
+  std::string new_fingerprint = signer.current_fingerprint();
+  EXPECT_NE(new_fingerprint, old_fingerprint);
+  for (int i = 0; i < 3; ++i) {
+    Append(2);
+    d.push_back(Write());
+  }
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(d[i].fingerprint, i < 3 ? old_fingerprint : new_fingerprint) << i;
+  }
+  std::vector<DigestPublicKey> keys = signer.PublicKeys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].fingerprint, old_fingerprint);
+  EXPECT_EQ(keys[0].validity_end, rotated);
+  EXPECT_EQ(keys[1].validity_start, rotated);
+  EXPECT_FALSE(keys[1].validity_end.has_value());
+  auto on_disk = LoadDigestPublicKeys(dir_.path());
+  ASSERT_TRUE(on_disk.ok());
+  ASSERT_EQ(on_disk->size(), 2u);
+  EXPECT_EQ((*on_disk)[0].validity_end, rotated);
+
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 6u);
+  EXPECT_EQ(report.records, 9u);
+
+  // A restart signs with the new key and continues the chain.
+  signer_.reset();
+  OpenStore();
+  DigestSigner& restarted = Signer();
+  EXPECT_EQ(restarted.current_fingerprint(), new_fingerprint);
+  Append(1);
+  DigestInfo d7 = Write();
+  EXPECT_EQ(d7.fingerprint, new_fingerprint);
+  json j7 = json::parse(ReadFile(Digests(dir_.path()) + "/" + d7.file));
+  EXPECT_EQ(j7["previousDigestSignature"], d[5].signature);
+  report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 7u);
+
+  // The old key's validity cut short: the digests signed after its new end fail.
+  std::string copy = Copy();
+  std::string path = Digests(copy) + "/public-keys.json";
+  json list = json::parse(ReadFile(path));
+  list["PublicKeyList"][0]["ValidityEndTime"] =
+      std::chrono::duration_cast<std::chrono::seconds>(d[1].end_time.time_since_epoch()).count();
+  WriteFile(path, list.dump());
+  report = Verify(copy);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[2].file);
+  EXPECT_THAT(report.problem->what, HasSubstr("not valid at"));
+}
+
+TEST_F(DigestTest, NothingSecretInClearUnderTheDataDirectory) {
+  DigestSigner& signer = Signer();
+  std::vector<crypto::SecretBytes> private_keys;
+  auto private_key = [&](const std::string& fingerprint) {
+    std::optional<std::string> sealed;
+    EXPECT_TRUE(store_
+                    ->View([&](const state::ReadTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(sealed, tx.Get("audit.digest", "private/" + fingerprint));
+                      return Status::Ok();
+                    })
+                    .ok());
+    EXPECT_TRUE(sealed.has_value());
+    auto der = vault_->Unseal("audit/digest-key/" + fingerprint, AsBytes(sealed.value_or("")));
+    EXPECT_TRUE(der.ok()) << der.status().ToString();
+    // It is the signing key.
+    auto key = crypto::RsaPrivateKey::FromDer(der.ok() ? *der : crypto::SecretBytes());
+    EXPECT_TRUE(key.ok());
+    if (key.ok()) {
+      EXPECT_EQ(key.value()->public_key().Fingerprint(), fingerprint);
+    }
+    return der.ok() ? *der : crypto::SecretBytes();
+  };
+  private_keys.push_back(private_key(signer.current_fingerprint()));
+  Append(2);
+  Write();
+  ASSERT_TRUE(signer.RotateKey().ok());
+  private_keys.push_back(private_key(signer.current_fingerprint()));
+  Append(2);
+  Write();
+  signer_.reset();
+  store_.reset();  // flush SQLite's files
+
+  // Every 16-byte window of each private key DER (at 8-byte steps), searched in
+  // every file under the data directory.
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::string content = ReadFile(entry.path().string());
+    for (const crypto::SecretBytes& key : private_keys) {
+      ByteView der = RevealSecret(key);
+      ASSERT_GT(der.size(), 1000u);
+      // The modulus and public exponent are in the private key too, and public:
+      // skip the windows that overlap them (the public DER's content after its
+      // 4-byte SEQUENCE header).
+      auto parsed = crypto::RsaPrivateKey::FromDer(key);
+      ASSERT_TRUE(parsed.ok());
+      std::string public_part = ToString(ByteView(parsed.value()->public_key().der()).subspan(4));
+      size_t public_at = std::string(AsChars(der)).find(public_part);
+      ASSERT_NE(public_at, std::string::npos);
+      for (size_t i = 0; i + 16 <= der.size(); i += 8) {
+        if (i + 16 > public_at && i < public_at + public_part.size()) continue;
+        std::string window(AsChars(der.subspan(i, 16)));
+        ASSERT_EQ(content.find(window), std::string::npos)
+            << entry.path() << " holds private key bytes at DER offset " << i;
+        std::string hex = HexEncode(der.subspan(i, 16));
+        ASSERT_EQ(content.find(hex), std::string::npos) << entry.path() << " (hex)";
+        std::string b64 = Base64Encode(der.subspan(i, 15));
+        ASSERT_EQ(content.find(b64), std::string::npos) << entry.path() << " (base64)";
+      }
+    }
+  }
+  EXPECT_GE(files, 8u);  // state.db, root.key, journal, keys, 2 digests + signatures
+  // The rotated-out private key is gone from the store.
+  OpenStore();
+  std::optional<std::string> old;
+  ASSERT_TRUE(store_
+                  ->View([&](const state::ReadTransaction& tx) -> Status {
+                    auto rows = tx.Scan("audit.digest", "private/", "", 0);
+                    if (!rows.ok()) return rows.status();
+                    old = std::to_string(rows->size());
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_EQ(old, "1");
+}
+
+TEST_F(DigestTest, AdoptsADigestACrashLeftBeforeTheStoreUpdate) {
+  Signer();
+  Append(1);
+  Write();
+  std::optional<std::string> last1;
+  auto read_last = [&](std::optional<std::string>& out) {
+    ASSERT_TRUE(store_
+                    ->View([&](const state::ReadTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(out, tx.Get("audit.digest", "last"));
+                      return Status::Ok();
+                    })
+                    .ok());
+  };
+  read_last(last1);
+  ASSERT_TRUE(last1.has_value());
+  Append(1);
+  DigestInfo d2 = Write();
+  // The store as if the process died after writing digest 2's files.
+  ASSERT_TRUE(store_
+                  ->Update([&](state::Transaction& tx) -> Status {
+                    return tx.Put("audit.digest", "last", *last1);
+                  })
+                  .ok());
+  Signer();
+  Append(1);
+  DigestInfo d3 = Write();
+  EXPECT_EQ(d3.first_sequence, 3u);
+  json j3 = json::parse(ReadFile(Digests(dir_.path()) + "/" + d3.file));
+  EXPECT_EQ(j3["previousDigestSignature"], d2.signature);
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 3u);
+}
+
+TEST_F(DigestTest, RefusesToContinueWhenDigestFilesDoNotMatchTheStore) {
+  std::vector<DigestInfo> d = FourDigests();
+  // The newest digest deleted: the signer does not quietly continue from an older one.
+  std::filesystem::remove(Digests(dir_.path()) + "/" + d[3].file);
+  clock_.Advance(std::chrono::hours(1));
+  auto refused = signer_->WriteDigest();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr(d[3].file));
+
+  // A foreign file in the digest name space is not adopted.
+  WriteFile(Digests(dir_.path()) + "/" + d[3].file,
+            ReadFile(Digests(dir_.path()) + "/" + d[2].file));
+  WriteFile(Digests(dir_.path()) +
+                "/111122223333_CloudTrail-Digest_us-east-1_coffer_us-east-1_"
+                "20991231T000000Z.json",
+            ReadFile(Digests(dir_.path()) + "/" + d[2].file));
+  refused = signer_->WriteDigest();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr("20991231T000000Z"));
+}
+
+TEST_F(DigestTest, RefusesToSignADamagedJournal) {
+  Signer();
+  Append(3);
+  journal_->Close();
+  journal_.reset();
+  JournalRecord r2 = FindRecord(dir_.path(), 2);
+  FlipByte(JournalDirectory(dir_.path()) + "/" + r2.segment,
+           r2.offset + journal_format::kRecordHeaderSize);
+  clock_.Advance(std::chrono::hours(1));
+  auto refused = signer_->WriteDigest();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr("record 2"));
+  EXPECT_TRUE(LoadDigestPublicKeys(dir_.path()).ok());
+  auto files = std::filesystem::directory_iterator(Digests(dir_.path()));
+  size_t n = 0;
+  for (const auto& f : files) n += f.path().extension() == ".sig";
+  EXPECT_EQ(n, 0u);  // nothing signed
+}
+
+TEST_F(DigestTest, EmptyJournalAndNoDigestsVerify) {
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.digests, 0u);
+  Signer();
+  DigestInfo d1 = Write();  // no journal yet: an empty period
+  EXPECT_EQ(d1.records, 0u);
+  report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 1u);
+}
+
+TEST_F(DigestTest, RefusesBadOptions) {
+  auto create = [&](DigestOptions options) {
+    return DigestSigner::Create(dir_.path(), *store_, *vault_, clock_, std::move(options))
+        .status()
+        .code();
+  };
+  DigestOptions o = Options();
+  o.account_id = "";
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  o = Options();
+  o.account_id = "1111/2222";
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  o = Options();
+  o.region = "us_east_1";
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  o = Options();
+  o.trail_name = "a/b";
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  o = Options();
+  o.period = std::chrono::milliseconds(10);
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  o = Options();
+  o.key_bits = 1024;
+  EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
+  EXPECT_EQ(create(Options()), StatusCode::kOk);
+}
+
+TEST_F(DigestTest, RefusesADamagedStoredKey) {
+  Signer();
+  signer_.reset();
+  vault_.reset();
+  // Same store, the private key's seal damaged.
+  std::string fingerprint;
+  ASSERT_TRUE(store_
+                  ->Update([&](state::Transaction& tx) -> Status {
+                    auto rows = tx.Scan("audit.digest", "private/", "", 0);
+                    if (!rows.ok()) return rows.status();
+                    EXPECT_EQ(rows->size(), 1u);
+                    std::string sealed = (*rows)[0].value;
+                    sealed[sealed.size() / 2] ^= 1;
+                    return tx.Put("audit.digest", (*rows)[0].key, sealed);
+                  })
+                  .ok());
+  auto vault = state::Vault::Open(*store_, *provider_, random_);
+  ASSERT_TRUE(vault.ok());
+  vault_ = std::move(vault).value();
+  auto signer = DigestSigner::Create(dir_.path(), *store_, *vault_, clock_, Options());
+  EXPECT_EQ(signer.status().code(), StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace coffer::audit
