@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "audit/digest.h"
 #include "audit/journal.h"
 #include "cli/aws_client.h"
 #include "cli/credentials.h"
@@ -35,6 +36,7 @@ class AuditCommands final : public CommandGroup {
 
  private:
   int Verify();
+  int VerifyDigestsOf(const std::string& data_dir);
   int Events();
   int Report(std::string_view message, int exit_status) {
     *env_.err << "\n" << message << "\n";
@@ -108,6 +110,30 @@ int AuditCommands::Run() {
   return Report("coffer audit: no command given", kExitParamError);
 }
 
+// The signed digests (docs/formats/audit-digest.md): every signature with the public
+// key valid at its time, the chain of digests, and the records each one covers.
+int AuditCommands::VerifyDigestsOf(const std::string& data_dir) {
+  Result<audit::DigestVerifyReport> report = audit::VerifyDigests(data_dir);
+  std::ostream& out = *env_.out;
+  if (!report.ok()) {
+    return Report("coffer audit verify: cannot read the digests in " +
+                      audit::DigestDirectory(data_dir) + ": " + report.status().message(),
+                  kExitUnreadable);
+  }
+  out << "signed digests " << audit::DigestDirectory(data_dir) << "\n";
+  out << "  digests: " << report->digests << ", records covered: " << report->records
+      << ", records not yet in a digest: " << report->unsigned_records << "\n";
+  if (report->ok()) {
+    out << "OK: every digest's signature, chain and records verified\n";
+    out.flush();
+    return 0;
+  }
+  out.flush();
+  *env_.err << "DAMAGED: " << report->problem->ToString() << "\n";
+  env_.err->flush();
+  return kExitDamaged;
+}
+
 int AuditCommands::Verify() {
   const std::string dir = audit::JournalDirectory(data_dir_);
   Result<audit::VerifyReport> report = audit::VerifyJournal(dir);
@@ -129,7 +155,7 @@ int AuditCommands::Verify() {
   if (!report->problem) {
     out << "OK: every record verified and the chain is unbroken\n";
     out.flush();
-    return 0;
+    return VerifyDigestsOf(data_dir_);
   }
   const audit::JournalProblem& p = *report->problem;
   if (p.kind == audit::JournalProblem::Kind::kTornTail) {
@@ -137,7 +163,7 @@ int AuditCommands::Verify() {
         << " (a write cut short by a crash; never acknowledged; coffer cuts it off at its next "
            "start)\n";
     out.flush();
-    return 0;
+    return VerifyDigestsOf(data_dir_);
   }
   out.flush();
   *env_.err << "DAMAGED: first bad record: " << p.ToString() << "\n"

@@ -22,6 +22,8 @@ class ServerGroup final : public CommandGroup {
     Add("--tls-cert", flags_.tls_cert, "PEM certificate chain: serve HTTPS");
     Add("--tls-key", flags_.tls_key, "PEM private key of --tls-cert");
     Add("--io-threads", flags_.io_threads, "I/O threads (default 2)");
+    Add("--audit-digest-period-seconds", flags_.audit_digest_period_seconds,
+        "How often a signed audit digest is written (default 3600)");
     Add("--log-level", flags_.log_level, "trace, debug, info, warn, error or off");
     Add("--root-key", flags_.root_key, "key-file (default) or passphrase (COFFER_PASSPHRASE)");
     Add("--root-key-file", flags_.root_key_file, "Root key file (default DATA_DIR/root.key)");

@@ -116,6 +116,12 @@ Status ApplyIoThreads(ServerConfig& c, const RawValue& v) {
   c.io_threads = static_cast<int>(Int(v));
   return Status::Ok();
 }
+Status ApplyDigestPeriod(ServerConfig& c, const RawValue& v) {
+  // From a minute (tests, demonstrations) to a day; CloudTrail's is an hour.
+  RETURN_IF_ERROR(InRange(Int(v), 60, 86400));
+  c.audit_digest_period = std::chrono::seconds(Int(v));
+  return Status::Ok();
+}
 Status ApplyLogLevel(ServerConfig& c, const RawValue& v) {
   if (!IsLogLevel(Str(v))) {
     return InvalidArgumentError("'" + Str(v) +
@@ -183,6 +189,8 @@ constexpr Setting kSettings[] = {
      "--allow-insecure-non-loopback", Kind::kBool, ApplyAllowInsecure},
     {"io_threads", "COFFER_IO_THREADS", "--io-threads", Kind::kInteger, ApplyIoThreads},
     {"log_level", "COFFER_LOG_LEVEL", "--log-level", Kind::kString, ApplyLogLevel},
+    {"audit_digest_period_seconds", "COFFER_AUDIT_DIGEST_PERIOD_SECONDS",
+     "--audit-digest-period-seconds", Kind::kInteger, ApplyDigestPeriod},
     {"root_key", "COFFER_ROOT_KEY", "--root-key", Kind::kString, ApplyRootKey},
     {"root_key_file", "COFFER_ROOT_KEY_FILE", "--root-key-file", Kind::kString, ApplyRootKeyFile},
     {"limits.max_header_bytes", "COFFER_MAX_HEADER_BYTES", "--max-header-bytes", Kind::kInteger,
@@ -471,6 +479,7 @@ Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_f
   flag("allow_insecure_non_loopback", flags.allow_insecure_non_loopback);
   flag("io_threads", flags.io_threads);
   flag("log_level", flags.log_level);
+  flag("audit_digest_period_seconds", flags.audit_digest_period_seconds);
   flag("root_key", flags.root_key);
   flag("root_key_file", flags.root_key_file);
   flag("limits.max_header_bytes", flags.max_header_bytes);

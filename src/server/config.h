@@ -67,6 +67,8 @@ struct ServerConfig {
   std::optional<std::string> tls_key;
   bool allow_insecure_non_loopback = false;
   int io_threads = 2;
+  // How often a signed audit digest is written (docs/formats/audit-digest.md).
+  std::chrono::seconds audit_digest_period{3600};
   ServerLimits limits;
   std::string log_level = "info";  // trace, debug, info, warn, error, off
   RootKeySource root_key = RootKeySource::kKeyFile;
@@ -80,23 +82,24 @@ struct ServerConfig {
 // are validated here (not by the flag parser) so that every source gets the
 // same checks and messages.
 struct ServerFlags {
-  std::optional<std::string> data_dir;              // --data-dir
-  std::optional<std::string> listen;                // --listen
-  std::optional<std::string> account_id;            // --account-id
-  std::optional<std::string> region;                // --region
-  std::optional<std::string> tls_cert;              // --tls-cert
-  std::optional<std::string> tls_key;               // --tls-key
-  std::optional<bool> allow_insecure_non_loopback;  // --allow-insecure-non-loopback
-  std::optional<int64_t> io_threads;                // --io-threads
-  std::optional<std::string> log_level;             // --log-level
-  std::optional<std::string> root_key;              // --root-key
-  std::optional<std::string> root_key_file;         // --root-key-file
-  std::optional<int64_t> max_header_bytes;          // --max-header-bytes
-  std::optional<int64_t> max_body_bytes;            // --max-body-bytes
-  std::optional<int64_t> max_connections;           // --max-connections
-  std::optional<int64_t> idle_timeout_seconds;      // --idle-timeout-seconds
-  std::optional<int64_t> request_timeout_seconds;   // --request-timeout-seconds
-  std::optional<int64_t> shutdown_timeout_seconds;  // --shutdown-timeout-seconds
+  std::optional<std::string> data_dir;                 // --data-dir
+  std::optional<std::string> listen;                   // --listen
+  std::optional<std::string> account_id;               // --account-id
+  std::optional<std::string> region;                   // --region
+  std::optional<std::string> tls_cert;                 // --tls-cert
+  std::optional<std::string> tls_key;                  // --tls-key
+  std::optional<bool> allow_insecure_non_loopback;     // --allow-insecure-non-loopback
+  std::optional<int64_t> io_threads;                   // --io-threads
+  std::optional<int64_t> audit_digest_period_seconds;  // --audit-digest-period-seconds
+  std::optional<std::string> log_level;                // --log-level
+  std::optional<std::string> root_key;                 // --root-key
+  std::optional<std::string> root_key_file;            // --root-key-file
+  std::optional<int64_t> max_header_bytes;             // --max-header-bytes
+  std::optional<int64_t> max_body_bytes;               // --max-body-bytes
+  std::optional<int64_t> max_connections;              // --max-connections
+  std::optional<int64_t> idle_timeout_seconds;         // --idle-timeout-seconds
+  std::optional<int64_t> request_timeout_seconds;      // --request-timeout-seconds
+  std::optional<int64_t> shutdown_timeout_seconds;     // --shutdown-timeout-seconds
 };
 
 // Loads the configuration. `config_file` is the TOML file to read (--config);

@@ -90,6 +90,7 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   options.region = config.region;
   if (config.root_key == RootKeySource::kPassphrase) options.passphrase = config.passphrase;
   if (config.root_key == RootKeySource::kKeyFile) options.root_key_file = config.root_key_file;
+  options.digest_period = config.audit_digest_period;
   ASSIGN_OR_RETURN(std::unique_ptr<Services> services, OpenServices(options, clock, random));
 
   HttpListener::Options listener_options = ListenerOptions(config);

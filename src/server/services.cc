@@ -63,6 +63,7 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 
 Services::~Services() {
   endpoint.reset();
+  digests.reset();
   audit.reset();  // writes and indexes what is queued, while the store is open
   iam.reset();
   kms.reset();
@@ -105,6 +106,19 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
                    iam::IdentityService::Create(iam_options, *s->store, *s->vault, clock, random));
   ASSIGN_OR_RETURN(s->audit, audit::AuditLog::Open(audit::JournalDirectory(options.data_dir),
                                                    *s->store, options.audit));
+  audit::DigestOptions digest_options;
+  digest_options.account_id = options.account_id;
+  digest_options.region = options.region;
+  digest_options.period = options.digest_period;
+  // Only records that are durable (and so answered) are ever signed.
+  digest_options.durable_sequence = [audit = s->audit.get()] {
+    return audit->journal().last_sequence();
+  };
+  ASSIGN_OR_RETURN(s->digests, audit::DigestSigner::Create(options.data_dir, *s->store, *s->vault,
+                                                           clock, digest_options));
+  s->clock = &clock;
+  s->digest_period = options.digest_period;
+  s->next_digest = clock.Now() + options.digest_period;
   api::EndpointOptions endpoint_options;
   endpoint_options.account_id = options.account_id;
   endpoint_options.region = options.region;
@@ -133,6 +147,16 @@ Status RunScheduledWork(Services& services) {
   }
   ASSIGN_OR_RETURN(int sessions, services.iam->RunScheduledWork());
   if (sessions > 0) Log().info("scheduled work: {} expired sessions removed", sessions);
+  // One signed digest per period, covering what became durable since the last one.
+  TimePoint now = services.clock->Now();
+  if (now >= services.next_digest) {
+    ASSIGN_OR_RETURN(std::optional<audit::DigestInfo> digest, services.digests->WriteDigest());
+    services.next_digest = now + services.digest_period;
+    if (digest) {
+      Log().info("audit digest {}: {} records (sequence {} to {})", digest->file, digest->records,
+                 digest->first_sequence, digest->last_sequence);
+    }
+  }
   return Status::Ok();
 }
 

@@ -19,6 +19,7 @@
 
 #include "api/endpoint.h"
 #include "audit/audit_log.h"
+#include "audit/digest.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
@@ -41,6 +42,8 @@ struct ServicesOptions {
   std::string root_key_file;
   // The audit log (its journal syncs every batch by default).
   audit::AuditLogOptions audit;
+  // How often a signed digest is written over the journal (docs/formats/audit-digest.md).
+  Duration digest_period = std::chrono::hours(1);
 };
 
 struct Services {
@@ -50,7 +53,11 @@ struct Services {
   std::unique_ptr<state::Vault> vault;
   std::unique_ptr<kms::KeyService> kms;
   std::unique_ptr<iam::IdentityService> iam;
-  std::unique_ptr<audit::AuditLog> audit;  // DATA_DIR/audit, indexed in `store`
+  std::unique_ptr<audit::AuditLog> audit;        // DATA_DIR/audit, indexed in `store`
+  std::unique_ptr<audit::DigestSigner> digests;  // DATA_DIR/audit/digests
+  Clock* clock = nullptr;
+  Duration digest_period{};
+  TimePoint next_digest{};  // RunScheduledWork writes a digest once the clock passes it
   std::unique_ptr<api::Endpoint> endpoint;
   // Set on the first start of a data directory only: the root access key just created
   // (also written to DATA_DIR/root-credentials). Never logged.
@@ -68,7 +75,8 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
 std::string RootCredentialsPath(const std::string& data_dir);
 
 // Runs the scheduled work of every service (key deletion and rotation, expiry of
-// temporary credentials) as of the clock's now. Logs what it did.
+// temporary credentials, the audit digest when one is due) as of the clock's now.
+// Logs what it did.
 Status RunScheduledWork(Services& services);
 
 }  // namespace coffer::server

@@ -58,6 +58,7 @@ TEST_F(ServerConfigTest, Defaults) {
   EXPECT_EQ(c->limits.idle_timeout, std::chrono::seconds(60));
   EXPECT_EQ(c->limits.request_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c->limits.shutdown_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c->audit_digest_period, std::chrono::seconds(3600));
 }
 
 TEST_F(ServerConfigTest, DataDirDefaultsToXdgDataHomeThenNeedsSomething) {
@@ -65,6 +66,27 @@ TEST_F(ServerConfigTest, DataDirDefaultsToXdgDataHomeThenNeedsSomething) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->data_dir, "/xdg/coffer");
   ExpectError(std::nullopt, {}, {}, "data_dir: not set");
+}
+
+TEST_F(ServerConfigTest, AuditDigestPeriodFromEachSourceAndItsRange) {
+  auto file = ConfigFile("audit_digest_period_seconds = 600\n");
+  auto from_file = LoadServerConfig(file, home_, {});
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ(from_file->audit_digest_period, std::chrono::seconds(600));
+  auto env = home_;
+  env["COFFER_AUDIT_DIGEST_PERIOD_SECONDS"] = "120";
+  auto from_env = LoadServerConfig(file, env, {});
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_EQ(from_env->audit_digest_period, std::chrono::seconds(120));
+  ServerFlags flags;
+  flags.audit_digest_period_seconds = 60;
+  auto from_flag = LoadServerConfig(file, env, flags);
+  ASSERT_TRUE(from_flag.ok()) << from_flag.status().ToString();
+  EXPECT_EQ(from_flag->audit_digest_period, std::chrono::seconds(60));
+  flags.audit_digest_period_seconds = 59;
+  auto too_short = LoadServerConfig(file, env, flags);
+  ASSERT_FALSE(too_short.ok());
+  EXPECT_THAT(too_short.status().message(), HasSubstr("--audit-digest-period-seconds"));
 }
 
 TEST_F(ServerConfigTest, EveryKeyFromTheFile) {

@@ -18,6 +18,7 @@
 #include "api/http.h"
 #include "api/sigv4.h"
 #include "audit/audit_log.h"
+#include "audit/digest.h"
 #include "audit/journal.h"
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -396,9 +397,36 @@ TEST_F(ServicesTest, FirstStartWritesOnlyTheExpectedFiles) {
   std::vector<std::string> names;
   for (const auto& [name, digest] : SnapshotDirectory(Dir())) names.push_back(name);
   // The audit journal directory exists from the first start; it holds no segment
-  // until the first call is recorded.
+  // until the first call is recorded. The digest signer's public key is in clear,
+  // for offline verification.
   EXPECT_THAT(names,
-              UnorderedElementsAre("audit", "lock", "root-credentials", "root.key", "state.db"));
+              UnorderedElementsAre("audit", "audit/digests", "audit/digests/public-keys.json",
+                                   "lock", "root-credentials", "root.key", "state.db"));
+}
+
+TEST_F(ServicesTest, ScheduledWorkWritesASignedDigestEveryPeriod) {
+  ASSERT_NO_FATAL_FAILURE(Create());
+  std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
+  ASSERT_TRUE(root.has_value());
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    // Before a period has passed: no digest.
+    ASSERT_TRUE(RunScheduledWork(**s).ok());
+    auto none = audit::VerifyDigests(Dir());
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->digests, 0u);
+    // A period later: one digest over the durable records, and only one.
+    clock_.Advance(options_.digest_period);
+    ASSERT_TRUE(RunScheduledWork(**s).ok());
+    ASSERT_TRUE(RunScheduledWork(**s).ok());
+  }
+  auto report = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok()) << report->problem->ToString();
+  EXPECT_EQ(report->digests, 1u);
+  EXPECT_GE(report->records, 1u);
 }
 
 TEST_F(ServicesTest, EveryCallIsJournaledInTheDataDirectoryAndIndexed) {
