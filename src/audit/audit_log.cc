@@ -292,8 +292,10 @@ void AuditLog::IndexerLoop() {
         continue;
       }
     }
-    Status st =
-        store_.Update([&](state::Transaction& tx) { return IndexRecords(tx, dir_, batch); });
+    // The index is rebuilt from the journal after a crash: its commits need not wait
+    // for an fsync (which would compete with the journal's).
+    Status st = store_.UpdateRebuildable(
+        [&](state::Transaction& tx) { return IndexRecords(tx, dir_, batch); });
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (st.ok()) {

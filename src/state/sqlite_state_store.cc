@@ -568,6 +568,25 @@ Status SqliteStateStore::Update(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(impl_->commit.get(), "state store commit");
 }
 
+Status SqliteStateStore::UpdateRebuildable(const std::function<Status(Transaction&)>& fn) {
+  RETURN_IF_ERROR(CheckNotReentered(*impl_, "StateStore::UpdateRebuildable"));
+  TransactionScope scope(*impl_);
+  const std::string what = "state store " + impl_->path;
+  RETURN_IF_ERROR(Exec(impl_->db.get(), "PRAGMA synchronous = NORMAL", what));
+  Status st = impl_->Run(impl_->begin_immediate.get(), "state store begin");
+  if (st.ok()) {
+    SqliteTransaction txn(*impl_);
+    st = fn(txn);
+    if (st.ok()) st = txn.first_error();
+    if (st.ok()) st = impl_->Run(impl_->commit.get(), "state store commit");
+  }
+  impl_->RollbackIfOpen();
+  // Every other transaction stays durable; failing to restore that is fatal to
+  // the promise of Update, so it is reported even when the update succeeded.
+  Status restored = Exec(impl_->db.get(), "PRAGMA synchronous = FULL", what);
+  return st.ok() ? restored : st;
+}
+
 Status SqliteStateStore::View(const std::function<Status(const ReadTransaction&)>& fn) const {
   RETURN_IF_ERROR(CheckNotReentered(*impl_, "StateStore::View"));
   TransactionScope scope(*impl_);

@@ -46,6 +46,9 @@ class SqliteStateStore final : public StateStore {
   ~SqliteStateStore() override;
 
   Status Update(const std::function<Status(Transaction&)>& fn) override;
+  // Commits with synchronous=NORMAL: in WAL mode the commit is not fsynced (the
+  // WAL is, at the next checkpoint or durable commit).
+  Status UpdateRebuildable(const std::function<Status(Transaction&)>& fn) override;
   Status View(const std::function<Status(const ReadTransaction&)>& fn) const override;
 
   // The schema version this build writes.

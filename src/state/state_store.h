@@ -50,6 +50,13 @@ class StateStore {
  public:
   virtual ~StateStore() = default;
   virtual Status Update(const std::function<Status(Transaction&)>& fn) = 0;
+  // Like Update (atomic, isolated), but returns before the write is durable: a
+  // crash may lose the last such transactions, never part of one. Only for data
+  // derived from something durable elsewhere, that can be rebuilt from it (the
+  // audit index, rebuilt from the journal). By default the same as Update.
+  virtual Status UpdateRebuildable(const std::function<Status(Transaction&)>& fn) {
+    return Update(fn);
+  }
   virtual Status View(const std::function<Status(const ReadTransaction&)>& fn) const = 0;
 };
 

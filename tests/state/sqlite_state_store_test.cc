@@ -396,6 +396,26 @@ TEST(SqliteStateStoreExclusiveTest, KeepsOthersOutAndItsDataAcrossReopen) {
   EXPECT_EQ(Get(*reopened, "t", "k"), "v");
 }
 
+TEST_F(SqliteStateStoreTest, RebuildableUpdatesCommitAtomicallyAndRollBackOnError) {
+  ASSERT_TRUE(
+      store_->UpdateRebuildable([](Transaction& tx) { return tx.Put("t", "k", "v"); }).ok());
+  EXPECT_EQ(Get(*store_, "t", "k"), "v");
+  Status failed = store_->UpdateRebuildable([](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Put("t", "k", "changed"));
+    RETURN_IF_ERROR(tx.Put("t", "k2", "new"));
+    return InvalidArgumentError("no");
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Get(*store_, "t", "k"), "v");
+  EXPECT_EQ(Get(*store_, "t", "k2"), std::nullopt);
+  // Ordinary updates go on as before, and everything is there after a reopen.
+  ASSERT_TRUE(Put(*store_, "t", "k3", "durable").ok());
+  store_.reset();
+  store_ = OpenOrDie(path_);
+  EXPECT_EQ(Get(*store_, "t", "k"), "v");
+  EXPECT_EQ(Get(*store_, "t", "k3"), "durable");
+}
+
 TEST_F(SqliteStateStoreTest, FilesAreCreatedWithMode0600) {
   ASSERT_TRUE(Put(*store_, "t", "k", "v").ok());
   EXPECT_EQ(FileMode(path_), 0600u);
