@@ -302,6 +302,35 @@ if start_server main-restarted "$data"; then
 fi
 [[ -n $clock_pid ]] && stop_server clock "$clock_pid"
 
+# ---- SIGKILL under concurrent load ---------------------------------------------------------------
+# Every call answered before the kill must have its record (issue: a call is answered only once
+# its record is durable); the journal must verify offline afterwards (a torn tail is allowed).
+echo
+echo "== SIGKILL under load"
+if [[ -n ${first_python:-} ]]; then
+  kill_data=$tmp/kill-data
+  if start_server killed "$kill_data"; then
+    killed_pid=$server_pid
+    (cd "$here" && COFFER_ENDPOINT=$server_url COFFER_ROOT_CREDENTIALS=$kill_data/root-credentials \
+      "$first_python" kill_check.py load "$tmp/kill.json" "$killed_pid")
+    wait "$killed_pid" 2>/dev/null
+    kill_rc=$?
+    if [[ $kill_rc -eq 137 ]]; then ok "killed: the server died of SIGKILL"; else not_ok "killed: the server died of SIGKILL" "exit status $kill_rc"; fi
+    if verify_out=$("$bin" audit verify --data-dir "$kill_data" 2>&1); then
+      ok "killed: coffer audit verify accepts the journal left by SIGKILL"
+    else
+      not_ok "killed: coffer audit verify accepts the journal left by SIGKILL" "$verify_out"
+    fi
+    if start_server killed-restarted "$kill_data"; then
+      (cd "$here" && COFFER_ENDPOINT=$server_url COFFER_ROOT_CREDENTIALS=$kill_data/root-credentials \
+        "$first_python" kill_check.py verify "$tmp/kill.json")
+      stop_server killed-restarted "$server_pid"
+    fi
+  fi
+else
+  skip "SIGKILL under load: no python3 with boto3"
+fi
+
 # ---- summary ---------------------------------------------------------------------------------------
 echo
 echo "== summary ($((SECONDS - start_time)) s)"
