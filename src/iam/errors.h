@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace coffer::iam::errors {
 
@@ -39,31 +40,10 @@ Status ValidationError(std::string message);
 
 // Collects AWS's "N validation error(s) detected: …" for one request. Field
 // names are the model's member names in camelCase ("userName").
-class Validation {
+// AWS's "N validation error(s) detected" message as IAM names it (ValidationError).
+class Validation : public ValidationErrors {
  public:
-  // Value '<value>' at '<field>' failed to satisfy constraint: <constraint>
-  void Add(std::string_view field, std::string_view value, std::string_view constraint);
-  // Value null at '<field>' failed to satisfy constraint: Member must not be null
-  void Null(std::string_view field);
-
-  // Lengths in characters (UTF-8 code points), as the model counts them.
-  void Length(std::string_view field, std::string_view value, size_t min, size_t max);
-  void Range(std::string_view field, long long value, long long min, long long max);
-  void Enum(std::string_view field, std::string_view value,
-            const std::vector<std::string_view>& allowed);
-  // A pattern failure, named as the model writes the pattern.
-  void Pattern(std::string_view field, std::string_view value, bool matches,
-               std::string_view pattern);
-
-  bool ok() const { return errors_.empty(); }
-  Status ToStatus() const;  // OK when nothing was added
-
- private:
-  std::vector<std::string> errors_;
+  Validation() : ValidationErrors(std::string(kValidationError)) {}
 };
-
-// The code points of `s`, or nullopt when `s` is not valid UTF-8 (overlong
-// forms, surrogates and values past U+10FFFF are invalid).
-std::optional<std::u32string> DecodeUtf8(std::string_view s);
 
 }  // namespace coffer::iam::errors

@@ -68,7 +68,7 @@ bool IsNameChar(char32_t c) {
 // Whether every code point of `s` satisfies `pred` (false for invalid UTF-8).
 template <typename Pred>
 bool AllCodePoints(std::string_view s, Pred pred) {
-  std::optional<std::u32string> decoded = errors::DecodeUtf8(s);
+  std::optional<std::u32string> decoded = DecodeUtf8(s);
   return decoded && std::all_of(decoded->begin(), decoded->end(), pred);
 }
 
@@ -150,7 +150,7 @@ Result<size_t> PageSize(const Page& page) {
 // IAM counts policy sizes in characters without white space (AWS IAM quotas:
 // "IAM doesn't count white space when calculating the size of a policy").
 size_t PolicySize(std::string_view doc) {
-  std::optional<std::u32string> decoded = errors::DecodeUtf8(doc);
+  std::optional<std::u32string> decoded = DecodeUtf8(doc);
   if (!decoded) return doc.size();
   return static_cast<size_t>(std::count_if(decoded->begin(), decoded->end(), [](char32_t c) {
     return c != ' ' && c != '\t' && c != '\n' && c != '\r';

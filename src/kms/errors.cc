@@ -7,13 +7,6 @@ Status Make(StatusCode code, const char* name, std::string message) {
 }
 std::string Str(std::string_view s) { return std::string(s); }
 
-// The model's length constraints count characters, not bytes (kms.md: "description ≤ 8192
-// chars"; a tag value of 256 non-ASCII characters is valid): the code points of UTF-8 text.
-size_t CharacterCount(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
 }  // namespace
 
 Status KeyNotFound(std::string_view key_arn) {
@@ -88,54 +81,6 @@ Status Internal(std::string message) {
 }
 Status ValidationError(std::string message) {
   return Make(StatusCode::kInvalidArgument, "ValidationException", std::move(message));
-}
-
-void Validation::Add(std::string_view field, std::string_view value, std::string_view constraint) {
-  errors_.push_back("Value '" + Str(value) + "' at '" + Str(field) +
-                    "' failed to satisfy constraint: " + Str(constraint));
-}
-void Validation::AddSensitive(std::string_view field, std::string_view constraint) {
-  errors_.push_back("Value at '" + Str(field) +
-                    "' failed to satisfy constraint: " + Str(constraint));
-}
-void Validation::AddNull(std::string_view field) {
-  errors_.push_back("Value null at '" + Str(field) +
-                    "' failed to satisfy constraint: Member must not be null");
-}
-void Validation::Length(std::string_view field, std::string_view value, size_t min, size_t max) {
-  const size_t length = CharacterCount(value);
-  if (length < min) {
-    Add(field, value, "Member must have length greater than or equal to " + std::to_string(min));
-  } else if (length > max) {
-    Add(field, value, "Member must have length less than or equal to " + std::to_string(max));
-  }
-}
-void Validation::Range(std::string_view field, long long value, long long min, long long max) {
-  if (value < min) {
-    Add(field, std::to_string(value),
-        "Member must have value greater than or equal to " + std::to_string(min));
-  } else if (value > max) {
-    Add(field, std::to_string(value),
-        "Member must have value less than or equal to " + std::to_string(max));
-  }
-}
-void Validation::Enum(std::string_view field, std::string_view value,
-                      const std::vector<std::string_view>& allowed) {
-  for (auto a : allowed) {
-    if (a == value) return;
-  }
-  std::string set = "[";
-  for (size_t i = 0; i < allowed.size(); ++i) set += (i ? ", " : "") + Str(allowed[i]);
-  set += "]";
-  Add(field, value, "Member must satisfy enum value set: " + set);
-}
-Status Validation::ToStatus() const {
-  if (errors_.empty()) return Status::Ok();
-  std::string msg =
-      std::to_string(errors_.size()) +
-      (errors_.size() == 1 ? " validation error detected: " : " validation errors detected: ");
-  for (size_t i = 0; i < errors_.size(); ++i) msg += (i ? "; " : "") + errors_[i];
-  return ValidationError(std::move(msg));
 }
 
 }  // namespace coffer::kms::errors

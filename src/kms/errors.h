@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace coffer::kms::errors {
 
@@ -32,29 +33,10 @@ Status InvalidMarker();
 Status DryRun();
 Status Internal(std::string message);
 
-// Collects AWS's "N validation error(s) detected: …" for one request.
-class Validation {
+// AWS's "N validation error(s) detected" message as KMS names it (ValidationException).
+class Validation : public ValidationErrors {
  public:
-  // Value '<value>' at '<field>' failed to satisfy constraint: <constraint>
-  void Add(std::string_view field, std::string_view value, std::string_view constraint);
-  // For sensitive members the value is not shown: "Value at '<field>' failed …".
-  void AddSensitive(std::string_view field, std::string_view constraint);
-  // A required member that is absent or JSON null:
-  // "Value null at '<field>' failed to satisfy constraint: Member must not be null".
-  void AddNull(std::string_view field);
-
-  // Lengths of text in characters (UTF-8 code points), as the model counts them;
-  // byte strings (blobs, plaintexts) are checked by their size instead.
-  void Length(std::string_view field, std::string_view value, size_t min, size_t max);
-  void Range(std::string_view field, long long value, long long min, long long max);
-  void Enum(std::string_view field, std::string_view value,
-            const std::vector<std::string_view>& allowed);
-
-  bool ok() const { return errors_.empty(); }
-  Status ToStatus() const;  // OK when nothing was added
-
- private:
-  std::vector<std::string> errors_;
+  Validation() : ValidationErrors("ValidationException") {}
 };
 
 // A ValidationException with a free-form message (for rules outside the model).

@@ -1,0 +1,104 @@
+#include "common/validation.h"
+
+namespace coffer {
+namespace {
+std::string Str(std::string_view s) { return std::string(s); }
+}  // namespace
+
+std::optional<std::u32string> DecodeUtf8(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len == 0 || i + len > s.size()) return std::nullopt;
+    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr char32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return std::nullopt;
+    }
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
+}
+
+size_t CharacterCount(std::string_view s) {
+  std::optional<std::u32string> decoded = DecodeUtf8(s);
+  return decoded ? decoded->size() : s.size();
+}
+
+void ValidationErrors::Add(std::string_view field, std::string_view value,
+                           std::string_view constraint) {
+  errors_.push_back("Value '" + Str(value) + "' at '" + Str(field) +
+                    "' failed to satisfy constraint: " + Str(constraint));
+}
+
+void ValidationErrors::AddSensitive(std::string_view field, std::string_view constraint) {
+  errors_.push_back("Value at '" + Str(field) +
+                    "' failed to satisfy constraint: " + Str(constraint));
+}
+
+void ValidationErrors::AddNull(std::string_view field) {
+  errors_.push_back("Value null at '" + Str(field) +
+                    "' failed to satisfy constraint: Member must not be null");
+}
+
+void ValidationErrors::Length(std::string_view field, std::string_view value, size_t min,
+                              size_t max) {
+  const size_t length = CharacterCount(value);
+  if (length < min) {
+    Add(field, value, "Member must have length greater than or equal to " + std::to_string(min));
+  } else if (length > max) {
+    Add(field, value, "Member must have length less than or equal to " + std::to_string(max));
+  }
+}
+
+void ValidationErrors::Range(std::string_view field, long long value, long long min,
+                             long long max) {
+  if (value < min) {
+    Add(field, std::to_string(value),
+        "Member must have value greater than or equal to " + std::to_string(min));
+  } else if (value > max) {
+    Add(field, std::to_string(value),
+        "Member must have value less than or equal to " + std::to_string(max));
+  }
+}
+
+void ValidationErrors::Enum(std::string_view field, std::string_view value,
+                            const std::vector<std::string_view>& allowed) {
+  for (auto a : allowed) {
+    if (a == value) return;
+  }
+  std::string set = "[";
+  for (size_t i = 0; i < allowed.size(); ++i) set += (i ? ", " : "") + Str(allowed[i]);
+  set += "]";
+  Add(field, value, "Member must satisfy enum value set: " + set);
+}
+
+void ValidationErrors::Pattern(std::string_view field, std::string_view value, bool matches,
+                               std::string_view pattern) {
+  if (!matches) {
+    Add(field, value, "Member must satisfy regular expression pattern: " + Str(pattern));
+  }
+}
+
+Status ValidationErrors::ToStatus() const {
+  if (errors_.empty()) return Status::Ok();
+  std::string msg =
+      std::to_string(errors_.size()) +
+      (errors_.size() == 1 ? " validation error detected: " : " validation errors detected: ");
+  for (size_t i = 0; i < errors_.size(); ++i) msg += (i ? "; " : "") + errors_[i];
+  return Status(StatusCode::kInvalidArgument, error_name_, std::move(msg));
+}
+
+}  // namespace coffer
