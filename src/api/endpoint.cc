@@ -179,7 +179,8 @@ class Endpoint::Impl {
   // The authenticated caller of a request.
   struct Caller {
     policy::Principal principal;
-    std::string service;  // the SigV4 scope's service: "kms", "sts", "iam"
+    std::string service;                       // the SigV4 scope's service: "kms", "sts", "iam"
+    std::optional<TimePoint> session_created;  // sessions only
   };
 
   // What one request has learned so far, for its reply and its record.
@@ -211,6 +212,7 @@ class Endpoint::Impl {
     Result<HttpResponse> answer = x.protocol == Protocol::kJson ? ProcessJson(request, caller, x)
                                                                 : ProcessQuery(request, caller, x);
     x.event.principal = std::move(caller.principal);
+    x.event.session_creation_time = caller.session_created;
     return answer;
   }
 
@@ -342,7 +344,7 @@ class Endpoint::Impl {
     if (credential->expiration && clock_.Now() >= *credential->expiration) {
       return ForProtocol(ExpiredToken(), protocol);
     }
-    return Caller{std::move(credential->principal), parsed.service};
+    return Caller{std::move(credential->principal), parsed.service, credential->session_created};
   }
 
   // The service a request must be signed for: the JSON target's, or for Query the

@@ -627,6 +627,7 @@ Result<Credential> IdentityService::FindCredential(std::string_view access_key_i
       out.principal = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
       out.session_token.emplace(s.token_sha256);
       out.expiration = s.expiration;
+      out.session_created = s.created;
       sealed = std::move(s.sealed_secret);
       context = SessionSealContext(id);
       return Status::Ok();

@@ -965,6 +965,20 @@ TEST_F(EndpointTest, ExpiredSessionIsAnExpiredToken) {
 
 constexpr char kUuidRegex[] = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
+TEST_F(EndpointTest, ASessionsRecordsCarryItsCreationDate) {
+  Creds alice = NewUser("alice");
+  std::string role_arn = NewRole("AppRole", UserArn("alice"));
+  const std::string assumed_at = FormatIso8601(clock_.Now());
+  Creds session = AssumeRole(alice, role_arn, "s1");
+  clock_.Advance(std::chrono::minutes(5));
+  HttpResponse ok = Sts(session, kGetCallerIdentity);
+  ASSERT_EQ(ok.status, 200) << Show(ok);
+  Json identity = LastRecord()["userIdentity"];
+  EXPECT_EQ(identity["type"], "AssumedRole");
+  EXPECT_EQ(identity["sessionContext"]["attributes"]["creationDate"], assumed_at);
+  EXPECT_EQ(identity["sessionContext"]["sessionIssuer"]["arn"], role_arn);
+}
+
 TEST_F(EndpointTest, TheAnswerWaitsForItsRecord) {
   sink_->SetMode(TestSink::Mode::kHold);
   HttpRequest r = JsonRequest("CreateKey", "{}");
