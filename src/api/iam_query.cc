@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "api/query_dispatch.h"
 #include "common/clock.h"
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
@@ -16,14 +17,7 @@ using policy::Principal;
 using OrderedJson = nlohmann::ordered_json;
 
 // What every operation's Prepare function gets.
-struct Request {
-  IdentityService& iam;
-  const Principal& caller;
-  const QueryParams& params;
-  const std::string& request_id;
-};
-
-using Prepare = Result<Call> (*)(const Request&);
+using Request = QueryRequest;
 
 Authorization Decision(std::string_view operation, std::string resource) {
   return Authorization{
@@ -536,21 +530,13 @@ Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
 // ---- dispatch --------------------------------------------------------------------------------
 
 // An operation: how it is decoded, and what its CloudTrail record says of it.
-struct Operation {
-  Prepare prepare;
-  bool read_only;  // as AWS records it: the Get and List operations
-  // The parameters requestParameters records, in the model's order (IAM's
-  // requestParameters are the request's parameters in lowerCamelCase).
-  std::vector<std::string_view> recorded;
-};
-
-const std::map<std::string_view, Operation>& Operations() {
+const QueryOperations& Operations() {
   static const auto* table = [] {
     using P = std::vector<std::string_view>;
     const P list = {"PathPrefix", "Marker", "MaxItems"};
     const P user_page = {"UserName", "Marker", "MaxItems"};
     const P role_page = {"RoleName", "Marker", "MaxItems"};
-    return new std::map<std::string_view, Operation>{
+    return new QueryOperations{
         {"CreateUser", {CreateUser, false, P{"Path", "UserName"}}},
         {"GetUser", {GetUser, true, P{"UserName"}}},
         {"ListUsers", {ListUsers, true, list}},
@@ -599,25 +585,14 @@ const std::map<std::string_view, Operation>& Operations() {
 }  // namespace
 
 const std::vector<std::string_view>& IamOperations() {
-  static const auto* names = [] {
-    auto* v = new std::vector<std::string_view>;
-    for (const auto& [name, operation] : Operations()) v->push_back(name);
-    return v;
-  }();
+  static const auto* names = new std::vector<std::string_view>(QueryOperationNames(Operations()));
   return *names;
 }
 
 Result<Call> PrepareIamCall(IdentityService& iam, const Principal& caller,
                             const QueryParams& params, std::string request_id) {
-  ASSIGN_OR_RETURN(std::string action, QueryAction(params, kIamApiVersion));
-  const auto& operations = Operations();
-  auto it = operations.find(action);
-  if (it == operations.end()) return UnknownAction(action, kIamApiVersion);
-  ASSIGN_OR_RETURN(Call call, it->second.prepare(Request{iam, caller, params, request_id}));
-  call.event_source = std::string(kIamEventSource);
-  call.read_only = it->second.read_only;
-  call.request_parameters = QueryRequestParameters(params, it->second.recorded);
-  return call;
+  return DispatchQuery(Operations(), kIamApiVersion, kIamEventSource,
+                       QueryRequest{iam, caller, params, request_id});
 }
 
 }  // namespace coffer::api

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "api/query_dispatch.h"
 #include "common/clock.h"
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
@@ -14,14 +15,7 @@ namespace {
 using iam::IdentityService;
 using policy::Principal;
 
-struct Request {
-  IdentityService& iam;
-  const Principal& caller;
-  const QueryParams& params;
-  const std::string& request_id;
-};
-
-using Prepare = Result<Call> (*)(const Request&);
+using Request = QueryRequest;
 
 std::string Reply(std::string_view operation, const std::string& request_id,
                   const std::function<void(XmlWriter&)>& result) {
@@ -140,15 +134,8 @@ Result<Call> GetCallerIdentity(const Request& q) {
 }
 
 // An operation: how it is decoded, and what its CloudTrail record says of it.
-struct Operation {
-  Prepare prepare;
-  // As AWS records them: AssumeRole and GetCallerIdentity are read-only events.
-  bool read_only;
-  std::vector<std::string_view> recorded;  // requestParameters, in this order
-};
-
-const std::map<std::string_view, Operation>& Operations() {
-  static const auto* table = new std::map<std::string_view, Operation>{
+const QueryOperations& Operations() {
+  static const auto* table = new QueryOperations{
       {"AssumeRole",
        {AssumeRole, true, {"RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId"}}},
       {"GetCallerIdentity", {GetCallerIdentity, true, {}}},
@@ -159,25 +146,14 @@ const std::map<std::string_view, Operation>& Operations() {
 }  // namespace
 
 const std::vector<std::string_view>& StsOperations() {
-  static const auto* names = [] {
-    auto* v = new std::vector<std::string_view>;
-    for (const auto& [name, operation] : Operations()) v->push_back(name);
-    return v;
-  }();
+  static const auto* names = new std::vector<std::string_view>(QueryOperationNames(Operations()));
   return *names;
 }
 
 Result<Call> PrepareStsCall(IdentityService& iam, const Principal& caller,
                             const QueryParams& params, std::string request_id) {
-  ASSIGN_OR_RETURN(std::string action, QueryAction(params, kStsApiVersion));
-  const auto& operations = Operations();
-  auto it = operations.find(action);
-  if (it == operations.end()) return UnknownAction(action, kStsApiVersion);
-  ASSIGN_OR_RETURN(Call call, it->second.prepare(Request{iam, caller, params, request_id}));
-  call.event_source = std::string(kStsEventSource);
-  call.read_only = it->second.read_only;
-  call.request_parameters = QueryRequestParameters(params, it->second.recorded);
-  return call;
+  return DispatchQuery(Operations(), kStsApiVersion, kStsEventSource,
+                       QueryRequest{iam, caller, params, request_id});
 }
 
 }  // namespace coffer::api

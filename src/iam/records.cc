@@ -1,38 +1,17 @@
 #include "iam/records.h"
 
-#include <nlohmann/json.hpp>
 #include <type_traits>
+
+#include "common/stored_json.h"
 
 namespace coffer::iam {
 namespace {
 
-using Json = nlohmann::json;
+using Json = stored_json::Json;
 
-Status Corrupt(std::string_view what) {
-  return DataLossError("stored " + std::string(what) + " record is damaged");
-}
-
-Result<Json> ParseObject(std::string_view text, std::string_view what) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return Corrupt(what);
-  return j;
-}
-
-// Reads `j[name]` as T into `out`; false when absent or of another type.
-template <typename T>
-bool Get(const Json& j, const char* name, T& out) {
-  auto it = j.find(name);
-  if (it == j.end()) return false;
-  if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string()) return false;
-  } else if constexpr (std::is_same_v<T, bool>) {
-    if (!it->is_boolean()) return false;
-  } else {
-    if (!it->is_number_integer()) return false;
-  }
-  out = it->get<T>();
-  return true;
-}
+using stored_json::Corrupt;
+using stored_json::Get;
+using stored_json::ParseObject;
 
 bool GetTime(const Json& j, const char* name, TimePoint& out) {
   int64_t ms = 0;

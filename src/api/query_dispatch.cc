@@ -1,0 +1,23 @@
+#include "api/query_dispatch.h"
+
+namespace coffer::api {
+
+Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view api_version,
+                           std::string_view event_source, const QueryRequest& request) {
+  ASSIGN_OR_RETURN(std::string action, QueryAction(request.params, api_version));
+  auto it = operations.find(action);
+  if (it == operations.end()) return UnknownAction(action, api_version);
+  ASSIGN_OR_RETURN(Call call, it->second.prepare(request));
+  call.event_source = std::string(event_source);
+  call.read_only = it->second.read_only;
+  call.request_parameters = QueryRequestParameters(request.params, it->second.recorded);
+  return call;
+}
+
+std::vector<std::string_view> QueryOperationNames(const QueryOperations& operations) {
+  std::vector<std::string_view> names;
+  for (const auto& [name, operation] : operations) names.push_back(name);
+  return names;
+}
+
+}  // namespace coffer::api
