@@ -32,16 +32,7 @@
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
 #include "testing/files.h"
-
-namespace coffer {
-
-inline void PrintTo(const Status& st, std::ostream* os) { *os << (st.ok() ? "OK" : st.ToString()); }
-template <typename T>
-void PrintTo(const Result<T>& r, std::ostream* os) {
-  *os << (r.ok() ? std::string("OK (a value)") : r.status().ToString());
-}
-
-}  // namespace coffer
+#include "testing/status_matchers.h"
 
 namespace coffer::iam::testing {
 
@@ -50,37 +41,9 @@ inline constexpr int64_t kStartMillis = 1767225600000;
 inline constexpr char kStartIso[] = "2026-01-01T00:00:00Z";
 inline constexpr char kAccount[] = "111122223333";
 
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-MATCHER(IsOk, "is OK") {
-  const Status& st = ::coffer::iam::testing::StatusOf(arg);
-  if (!st.ok()) *result_listener << "which is " << st.ToString();
-  return st.ok();
-}
-
-// The error name and the exact message.
-MATCHER_P2(IsError, name, message, "") {
-  const Status& st = ::coffer::iam::testing::StatusOf(arg);
-  *result_listener << "which is " << (st.ok() ? std::string("OK") : st.ToString());
-  return !st.ok() && st.error_name() == std::string_view(name) &&
-         st.message() == std::string_view(message);
-}
-
-#define IAM_CONCAT_INNER(a, b) a##b
-#define IAM_CONCAT(a, b) IAM_CONCAT_INNER(a, b)
-// ASSERT_OK_AND_ASSIGN(auto x, MakeX()): binds the value or fails the test.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(IAM_CONCAT(_iam_result_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                    \
-  auto tmp = (expr);                                                 \
-  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString(); \
-  lhs = std::move(tmp).value()
-#define ASSERT_OK(expr) ASSERT_THAT((expr), ::coffer::iam::testing::IsOk())
-#define EXPECT_OK(expr) EXPECT_THAT((expr), ::coffer::iam::testing::IsOk())
+using ::coffer::testing::IsError;
+using ::coffer::testing::IsOk;
+using ::coffer::testing::StatusOf;
 
 inline std::string Reveal(const crypto::SecretBytes& s) {
   return ToString(crypto::RevealSecret(s));

@@ -36,14 +36,9 @@
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
 #include "testing/files.h"
+#include "testing/status_matchers.h"
 
 namespace coffer {
-
-inline void PrintTo(const Status& st, std::ostream* os) { *os << (st.ok() ? "OK" : st.ToString()); }
-template <typename T>
-void PrintTo(const Result<T>& r, std::ostream* os) {
-  *os << (r.ok() ? std::string("OK (a value)") : r.status().ToString());
-}
 
 namespace kms {
 inline void PrintTo(KeyState s, std::ostream* os) { *os << KeyStateName(s); }
@@ -56,11 +51,9 @@ namespace coffer::kms::testing {
 // 2026-01-01T00:00:00Z. Whole milliseconds, as the store keeps dates.
 inline constexpr int64_t kStartMillis = 1767225600000;
 
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
+using ::coffer::testing::IsError;
+using ::coffer::testing::IsOk;
+using ::coffer::testing::StatusOf;
 
 // A Status of either, by value (for tables of operations).
 inline Status StatusFrom(const Status& s) { return s; }
@@ -68,32 +61,6 @@ template <typename T>
 Status StatusFrom(const Result<T>& r) {
   return r.status();
 }
-
-MATCHER(IsOk, "is OK") {
-  const Status& st = ::coffer::kms::testing::StatusOf(arg);
-  if (!st.ok()) *result_listener << "which is " << st.ToString();
-  return st.ok();
-}
-
-// The AWS error name and the exact message.
-MATCHER_P2(IsError, name, message, "") {
-  const Status& st = ::coffer::kms::testing::StatusOf(arg);
-  *result_listener << "which is " << (st.ok() ? std::string("OK") : st.ToString());
-  return !st.ok() && st.error_name() == std::string_view(name) &&
-         st.message() == std::string_view(message);
-}
-
-#define KMS_CONCAT_INNER(a, b) a##b
-#define KMS_CONCAT(a, b) KMS_CONCAT_INNER(a, b)
-// ASSERT_OK_AND_ASSIGN(auto x, MakeX()): binds the value or fails the test.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(KMS_CONCAT(_kms_result_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr)                    \
-  auto tmp = (expr);                                                 \
-  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status().ToString(); \
-  lhs = std::move(tmp).value()
-#define ASSERT_OK(expr) ASSERT_THAT((expr), ::coffer::kms::testing::IsOk())
-#define EXPECT_OK(expr) EXPECT_THAT((expr), ::coffer::kms::testing::IsOk())
 
 inline crypto::SecretBytes Secret(std::string_view s) { return crypto::SecretBytes(s); }
 inline std::string Reveal(const crypto::SecretBytes& s) {
