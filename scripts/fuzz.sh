@@ -10,10 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(sigv4_header_fuzz sigv4_query_fuzz policy_fuzz ciphertext_blob_fuzz)
-if [[ -f src/api/kms_json.h && -f tests/fuzz/kms_json_fuzz.cc ]]; then
-  all_targets+=(kms_json_fuzz)
-fi
+all_targets=(sigv4_header_fuzz sigv4_query_fuzz policy_fuzz ciphertext_blob_fuzz kms_json_fuzz
+  backup_stream_fuzz s3_xml_fuzz)
 target=${1:-all}
 seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))

@@ -9,11 +9,11 @@ packages=(
   # libraries (see the Dependencies section of README.md)
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libboost-dev libtomlplusplus-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # interop test peers (never linked): aws CLI v2, boto3, jq, libfaketime
-  awscli python3-boto3 jq faketime
+  # interop test peers (never linked): aws CLI v2, boto3, jq, libfaketime, the zstd CLI
+  awscli python3-boto3 jq faketime zstd
 )
 # Node.js with npm runs the AWS Encryption SDK for JavaScript in the interop suite. Some
 # machines have Node.js from elsewhere, with npm inside (Debian's npm then conflicts).
@@ -27,11 +27,20 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
 
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-echo "install-deps: installing ${missing[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-  "${missing[@]}" >/dev/null
+# s3rver, an S3-compatible server the object store's s3 backend is tested against
+# (tests/objstore/node, versions pinned by its package-lock.json). moto_server, the
+# other one, comes with the machine's Python (pip's moto).
+objstore_node=tests/objstore/node
+if [[ ! -f $objstore_node/node_modules/s3rver/package.json ]]; then
+  echo "install-deps: npm ci in $objstore_node" >&2
+  (cd "$objstore_node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -17,6 +17,7 @@
 
 #include "api/http.h"
 #include "common/status.h"
+#include "common/xml.h"
 
 namespace coffer::api {
 
@@ -57,10 +58,7 @@ Result<std::optional<std::vector<std::map<std::string, std::string>>>> MemberStr
 // returns policy documents, which clients decode with a plain URL unquote.
 std::string UrlEncode(std::string_view text);
 
-// Text with & < > " ' escaped, and the characters XML 1.0 cannot carry
-// (control characters but tab, LF, CR) replaced by U+FFFD; CR is written as
-// &#13; so that it survives parsing.
-std::string XmlEscape(std::string_view text);
+using coffer::XmlEscape;  // common/xml.h
 
 // Writes compact XML. Elements opened are closed in reverse order by Close()
 // or by Finish().

@@ -17,32 +17,21 @@
 #include <utility>
 #include <vector>
 
-#include "audit/crc32c.h"
 #include "common/bytes.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "crypto/crc32c.h"
 #include "crypto/hash.h"
 
 namespace coffer::audit {
 
 namespace jf = journal_format;
+using crypto::Crc32c;
 
 namespace {
 
 // Reads are done in chunks of this size (or one record, when larger).
 constexpr size_t kReadChunk = size_t{1} << 20;
-
-void StoreU32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
-
-void StoreU64(uint8_t* p, uint64_t v) {
-  StoreU32(p, static_cast<uint32_t>(v >> 32));
-  StoreU32(p + 4, static_cast<uint32_t>(v));
-}
 
 RecordHash ToRecordHash(const Bytes& digest) {
   RecordHash h{};

@@ -11,6 +11,7 @@
 #include "audit/digest.h"
 #include "audit/journal.h"
 #include "cli/aws_client.h"
+#include "cli/client_connection.h"
 #include "cli/credentials.h"
 #include "cli/output.h"
 #include "common/bytes.h"
@@ -51,8 +52,7 @@ class AuditCommands final : public CommandGroup {
 
   std::string data_dir_;
 
-  ClientFlags flags_;
-  bool no_verify_ssl_ = false;
+  ClientConnection connection_{env_};
   std::map<std::string, std::string> attribute_;  // at most one: AttributeKey -> value
   std::string event_name_, username_, resource_name_, resource_type_, event_source_, access_key_id_,
       event_id_, read_only_;
@@ -73,16 +73,7 @@ AuditCommands::AuditCommands(CLI::App& app, ClientEnvironment environment)
 
   events_ =
       audit_->add_subcommand("events", "Look up recorded API calls (CloudTrail LookupEvents)");
-  events_->fallthrough();
-  events_->add_option("--endpoint-url", flags_.endpoint_url,
-                      "The server's URL (default: COFFER_ENDPOINT_URL, AWS_ENDPOINT_URL, the "
-                      "profile's endpoint_url, else http://127.0.0.1:7878)");
-  events_->add_option("--profile", flags_.profile, "The profile of ~/.aws/config and credentials");
-  events_->add_option("--region", flags_.region, "The region to sign for (default: us-east-1)");
-  events_->add_option("--ca-bundle", flags_.ca_bundle,
-                      "CA certificates (PEM) for an https endpoint");
-  events_->add_flag("--no-verify-ssl", no_verify_ssl_,
-                    "Do not verify an https endpoint's certificate");
+  connection_.AddOptions(events_, /*output_option=*/false);
   auto* group = events_->add_option_group("filter", "At most one lookup attribute");
   group->add_option("--event-name", event_name_, "Only calls of this operation (Decrypt)");
   group->add_option("--username", username_, "Only calls by this user, role session or root");
@@ -198,23 +189,8 @@ int AuditCommands::Events() {
     request[member] = static_cast<double>(EpochMillis(*t)) / 1000.0;
   }
 
-  Result<ClientConfig> config = ClientConfig::Load(flags_, env_.env);
-  if (!config.ok()) return Report(config.status().message(), kExitGeneralError);
-  Result<ClientConfig::Found> found = config->FindCredentials();
-  if (!found.ok()) {
-    const std::string& name = found.status().error_name();
-    bool configuration = name == kNoCredentialsError || name == kUnsupportedCredentialSource;
-    return Report(found.status().message(), configuration ? kExitConfigError : kExitGeneralError);
-  }
-  HttpClientOptions options;
-  options.ca_bundle = config->CaBundle();
-  options.verify_tls = !no_verify_ssl_;
-  Result<std::unique_ptr<HttpTransport>> transport = env_.make_transport(options);
-  if (!transport.ok()) return Report(transport.status().message(), kExitGeneralError);
-  Result<Endpoint> endpoint = Endpoint::Parse(config->EndpointUrl(kCloudTrailService));
-  if (!endpoint.ok()) return Report(endpoint.status().message(), kExitGeneralError);
-  AwsClient client(**transport, *env_.clock, std::move(endpoint).value(), config->Region(),
-                   std::move(found->credentials));
+  AwsClient* client = nullptr;
+  if (int rc = connection_.Connect(kCloudTrailService, &client); rc != 0) return rc;
 
   Json events = Json::array();
   std::optional<std::string> next;
@@ -222,13 +198,10 @@ int AuditCommands::Events() {
   while (remaining > 0) {
     request["MaxResults"] = std::min(remaining, kPageSize);
     if (next) request["NextToken"] = *next;
-    Result<std::string> answer = client.CallJson(kCloudTrailService, kCloudTrailTargetPrefix,
-                                                 "LookupEvents", request.dump());
+    Result<std::string> answer = client->CallJson(kCloudTrailService, kCloudTrailTargetPrefix,
+                                                  "LookupEvents", request.dump());
     if (!answer.ok()) {
-      if (!answer.status().error_name().empty()) {
-        return Report(ServiceErrorText("LookupEvents", answer.status()), kExitServiceError);
-      }
-      return Report(answer.status().message(), kExitGeneralError);
+      return connection_.ReportCall("LookupEvents", answer.status());
     }
     Json page = Json::parse(*answer, nullptr, false);
     if (!page.is_object())

@@ -15,6 +15,7 @@
 #include "cli/aws_client.h"
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
+#include "envelope/kms_keyring.h"
 
 namespace coffer::cli {
 
@@ -70,5 +71,25 @@ crypto::SecretBytes EncryptRequest(std::string_view key_id, const crypto::Secret
 // Decrypt {CiphertextBlob (base64), EncryptionContext?, KeyId?}.
 std::string DecryptRequest(ByteView ciphertext, const EncryptionContext& context,
                            std::string_view key_id);
+
+// GenerateDataKey {KeyId, NumberOfBytes, EncryptionContext?}.
+std::string GenerateDataKeyRequest(std::string_view key_id, int number_of_bytes,
+                                   const EncryptionContext& context);
+
+// The KMS keyring's two calls (envelope/kms_keyring.h) as signed requests to a
+// coffer endpoint (or AWS KMS). Data keys are decoded straight into
+// SecretBytes and the answer texts that held them are wiped. Safe for
+// concurrent use when the KmsClient's transport is.
+class EndpointKmsDataKeys final : public envelope::KmsDataKeys {
+ public:
+  explicit EndpointKmsDataKeys(KmsClient& kms) : kms_(kms) {}
+  Result<DataKey> GenerateDataKey(const std::string& key_id, int bytes,
+                                  const EncryptionContext& context) override;
+  Result<Plaintext> Decrypt(const std::string& key_id, ByteView ciphertext_blob,
+                            const EncryptionContext& context) override;
+
+ private:
+  KmsClient& kms_;
+};
 
 }  // namespace coffer::cli

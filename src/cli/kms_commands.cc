@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cli/client_connection.h"
 #include "cli/output.h"
 #include "common/files.h"
 #include "policy/policy.h"
@@ -176,9 +177,6 @@ class KmsCommands final : public CommandGroup {
   int Encrypt();
   int Decrypt();
 
-  // Loads the configuration, credentials and transport once; then the client
-  // of `service`. 0, or the exit status after reporting why not.
-  int Connect(std::string_view service, AwsClient** client);
   int ConnectKms();
   // One call whose answer is printed as is.
   int CallAndPrint(std::string_view operation, std::string_view body);
@@ -186,20 +184,18 @@ class KmsCommands final : public CommandGroup {
   // Prints the answer in the output format; wipes the printed text (it may
   // hold a plaintext).
   int Print(std::string_view operation, std::string_view answer);
-  // "\n<message>\n" on stderr, as the aws CLI; returns `exit_status`.
-  int Report(std::string_view message, int exit_status);
-  // The error of a call: the service's (254) or the client's (255).
-  int ReportCall(std::string_view operation, const Status& status);
+  int Report(std::string_view message, int exit_status) {
+    return connection_.Report(message, exit_status);
+  }
+  int ReportCall(std::string_view operation, const Status& status) {
+    return connection_.ReportCall(operation, status);
+  }
 
   ClientEnvironment env_;
   CLI::App* kms_ = nullptr;
   std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
 
-  // Options of every command.
-  ClientFlags flags_;
-  bool no_verify_ssl_ = false;
-  int connect_timeout_seconds_ = 60;
-  int read_timeout_seconds_ = 60;
+  ClientConnection connection_{env_};
 
   // Options of the commands (one command runs per invocation).
   std::string key_id_;
@@ -217,13 +213,7 @@ class KmsCommands final : public CommandGroup {
   std::string ciphertext_out_;
   std::string plaintext_out_;
 
-  // The connection, made on first use.
-  std::optional<ClientConfig> config_;
-  std::unique_ptr<HttpTransport> transport_;
-  api::sigv4::Credentials credentials_;
-  std::map<std::string, std::unique_ptr<AwsClient>, std::less<>> clients_;
   std::unique_ptr<KmsClient> kms_client_;
-  OutputFormat format_ = OutputFormat::kJson;
 };
 
 KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
@@ -231,24 +221,7 @@ KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
   kms_ = app.add_subcommand(
       "kms", "AWS KMS API of a coffer server: keys, aliases, key policies, encrypt, decrypt");
   kms_->require_subcommand(1);
-  // Options of `kms` may follow the command: `coffer kms list-keys --profile x`.
-  kms_->fallthrough();
-  kms_->add_option("--endpoint-url", flags_.endpoint_url,
-                   "The server's URL (default: COFFER_ENDPOINT_URL, AWS_ENDPOINT_URL, the "
-                   "profile's endpoint_url, else http://127.0.0.1:7878)");
-  kms_->add_option("--profile", flags_.profile, "The profile of ~/.aws/config and credentials");
-  kms_->add_option("--region", flags_.region, "The region to sign for (default: us-east-1)");
-  kms_->add_option("--output", flags_.output, "json (default) or text")
-      ->check(CLI::IsMember({"json", "text"}));
-  kms_->add_option("--ca-bundle", flags_.ca_bundle, "CA certificates (PEM) for an https endpoint");
-  kms_->add_flag("--no-verify-ssl", no_verify_ssl_,
-                 "Do not verify an https endpoint's certificate");
-  kms_->add_option("--cli-connect-timeout", connect_timeout_seconds_,
-                   "Seconds to wait for a connection (default 60)")
-      ->check(CLI::Range(1, 86400));
-  kms_->add_option("--cli-read-timeout", read_timeout_seconds_,
-                   "Seconds without data before a request fails (default 60)")
-      ->check(CLI::Range(1, 86400));
+  connection_.AddOptions(kms_);
 
   auto* create = kms_->add_subcommand(
       "create-key",
@@ -353,66 +326,16 @@ int KmsCommands::Run() {
   return Report("coffer kms: no command given", kExitParamError);
 }
 
-int KmsCommands::Report(std::string_view message, int exit_status) {
-  *env_.err << "\n" << message << "\n";
-  env_.err->flush();
-  return exit_status;
-}
-
-int KmsCommands::ReportCall(std::string_view operation, const Status& status) {
-  if (!status.error_name().empty()) {
-    return Report(ServiceErrorText(operation, status), kExitServiceError);
-  }
-  return Report(status.message(), kExitGeneralError);
-}
-
-int KmsCommands::Connect(std::string_view service, AwsClient** client) {
-  if (!config_) {
-    Result<ClientConfig> config = ClientConfig::Load(flags_, env_.env);
-    if (!config.ok()) return Report(config.status().message(), kExitGeneralError);
-    Result<ClientConfig::Found> found = config->FindCredentials();
-    if (!found.ok()) {
-      const std::string& name = found.status().error_name();
-      bool configuration = name == kNoCredentialsError || name == kUnsupportedCredentialSource;
-      return Report(found.status().message(), configuration ? kExitConfigError : kExitGeneralError);
-    }
-    HttpClientOptions options;
-    options.connect_timeout = std::chrono::seconds(connect_timeout_seconds_);
-    options.read_timeout = std::chrono::seconds(read_timeout_seconds_);
-    options.ca_bundle = config->CaBundle();
-    options.verify_tls = !no_verify_ssl_;
-    Result<std::unique_ptr<HttpTransport>> transport = env_.make_transport(options);
-    if (!transport.ok()) return Report(transport.status().message(), kExitGeneralError);
-    transport_ = std::move(transport).value();
-    credentials_ = std::move(found->credentials);
-    format_ = OutputFormatFromName(config->Output());
-    config_ = std::move(config).value();
-  }
-  auto it = clients_.find(service);
-  if (it == clients_.end()) {
-    Result<Endpoint> endpoint = Endpoint::Parse(config_->EndpointUrl(service));
-    if (!endpoint.ok()) return Report(endpoint.status().message(), kExitGeneralError);
-    it = clients_
-             .emplace(
-                 std::string(service),
-                 std::make_unique<AwsClient>(*transport_, *env_.clock, std::move(endpoint).value(),
-                                             config_->Region(), credentials_))
-             .first;
-  }
-  *client = it->second.get();
-  return 0;
-}
-
 int KmsCommands::ConnectKms() {
   if (kms_client_) return 0;
   AwsClient* client = nullptr;
-  if (int rc = Connect(kKmsService, &client); rc != 0) return rc;
+  if (int rc = connection_.Connect(kKmsService, &client); rc != 0) return rc;
   kms_client_ = std::make_unique<KmsClient>(*client);
   return 0;
 }
 
 int KmsCommands::Print(std::string_view operation, std::string_view answer) {
-  Result<std::string> text = FormatAnswer(answer, format_);
+  Result<std::string> text = FormatAnswer(answer, connection_.format());
   if (!text.ok()) {
     return Report("The " + std::string(operation) + " answer is not valid JSON", kExitGeneralError);
   }
@@ -454,7 +377,7 @@ int KmsCommands::CreateKey() {
     } else {
       // The console writes the policy for the caller's own account.
       AwsClient* sts = nullptr;
-      if (int rc = Connect("sts", &sts); rc != 0) return rc;
+      if (int rc = connection_.Connect("sts", &sts); rc != 0) return rc;
       Result<std::string> caller = GetCallerAccount(*sts);
       if (!caller.ok()) return ReportCall("GetCallerIdentity", caller.status());
       account_id = *caller;
@@ -639,23 +562,6 @@ int KmsCommands::Decrypt() {
 }
 
 }  // namespace
-
-ClientEnvironment ProcessClientEnvironment() {
-  static const SystemClock kSystemClock;
-  ClientEnvironment env;
-  env.env = ProcessEnvironment();
-  env.make_transport =
-      [](const HttpClientOptions& options) -> Result<std::unique_ptr<HttpTransport>> {
-    ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client, HttpClient::Create(options));
-    return std::unique_ptr<HttpTransport>(std::move(client));
-  };
-  env.clock = &kSystemClock;
-  env.out = &std::cout;
-  env.err = &std::cerr;
-  env.in = &std::cin;
-  env.interactive = ::isatty(STDIN_FILENO) == 1;
-  return env;
-}
 
 std::unique_ptr<CommandGroup> RegisterKmsCommands(CLI::App& app, ClientEnvironment environment) {
   return std::make_unique<KmsCommands>(app, std::move(environment));

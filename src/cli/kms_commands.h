@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/client_environment.h"
 #include "cli/command_group.h"
 #include "cli/credentials.h"
 #include "cli/http_client.h"
@@ -46,28 +47,6 @@
 #include "common/status.h"
 
 namespace coffer::cli {
-
-// aws CLI v2's exit statuses.
-inline constexpr int kExitDeclined = 1;
-inline constexpr int kExitParamError = 252;
-inline constexpr int kExitConfigError = 253;
-inline constexpr int kExitServiceError = 254;
-inline constexpr int kExitGeneralError = 255;
-
-// What client commands take from the outside world; tests pass their own.
-struct ClientEnvironment {
-  Environment env;
-  // Makes the transport of one invocation (the process's: HttpClient::Create).
-  std::function<Result<std::unique_ptr<HttpTransport>>(const HttpClientOptions&)> make_transport;
-  const Clock* clock = nullptr;  // signs requests; must outlive the group
-  std::ostream* out = nullptr;   // answers
-  std::ostream* err = nullptr;   // errors, reviews, prompts
-  std::istream* in = nullptr;    // the answer to a prompt
-  bool interactive = false;      // stdin is a terminal: create-key asks before creating
-};
-
-// The process's environment, libcurl, the system clock, std::cout/cerr/cin.
-ClientEnvironment ProcessClientEnvironment();
 
 // Adds `kms` and its subcommands to `app`. The returned group must outlive
 // app.parse() (the App writes the parsed options into it).

@@ -4,7 +4,9 @@
 #include "cli/audit_commands.h"
 #include "cli/demo.h"
 #include "cli/kms_commands.h"
+#include "cli/s3_commands.h"
 #include "cli/server_command.h"
+#include "cli/stream_commands.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
@@ -23,7 +25,9 @@ int main(int argc, char** argv) {
   // Command groups register from their own files and run after parsing.
   auto kms = coffer::cli::RegisterKmsCommands(app);
   auto audit = coffer::cli::RegisterAuditCommands(app);
+  auto s3 = coffer::cli::RegisterS3Commands(app);
   auto server = coffer::cli::RegisterServerCommand(app);
+  auto streams = coffer::cli::RegisterStreamCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (!coffer::SetLogLevel(log_level)) {
@@ -33,6 +37,8 @@ int main(int argc, char** argv) {
   if (*demo_cmd) return coffer::cli::RunDemo(demo);
   if (kms->Selected()) return kms->Run();
   if (audit->Selected()) return audit->Run();
+  if (s3->Selected()) return s3->Run();
   if (server->Selected()) return server->Run();
+  if (streams->Selected()) return streams->Run();
   return 2;
 }

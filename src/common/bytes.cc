@@ -150,6 +150,18 @@ uint32_t LoadU32(const uint8_t* p) {
 }
 uint64_t LoadU64(const uint8_t* p) { return uint64_t{LoadU32(p)} << 32 | LoadU32(p + 4); }
 
+void StoreU32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+void StoreU64(uint8_t* p, uint64_t v) {
+  StoreU32(p, static_cast<uint32_t>(v >> 32));
+  StoreU32(p + 4, static_cast<uint32_t>(v));
+}
+
 bool ByteReader::ReadU8(uint8_t& v) {
   if (remaining() < 1) return false;
   v = data_[pos_++];

@@ -46,6 +46,9 @@ inline void Append(Bytes& out, ByteView data) { out.insert(out.end(), data.begin
 uint16_t LoadU16(const uint8_t* p);
 uint32_t LoadU32(const uint8_t* p);
 uint64_t LoadU64(const uint8_t* p);
+// Writes `v` big-endian at `p` (4 or 8 bytes).
+void StoreU32(uint8_t* p, uint32_t v);
+void StoreU64(uint8_t* p, uint64_t v);
 
 // Reads a byte string front to back; every read checks the remaining length.
 class ByteReader {

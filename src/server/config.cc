@@ -16,6 +16,9 @@
 #include <variant>
 #include <vector>
 
+#include "net/http_client.h"
+#include "objstore/location.h"
+
 extern char** environ;
 
 namespace coffer::server {
@@ -316,7 +319,120 @@ Status TextValue(const Setting& s, const std::string& text, const std::string& o
 
 using RawValues = std::map<std::string, RawValue, std::less<>>;
 
-Status ReadTomlFile(const std::string& path, const std::string& named_by, RawValues& raw) {
+// One [buckets.NAME] table: known keys of the right types and ranges, and a
+// usable combination (an endpoint; keys or a profile).
+Status ReadBucketTable(const std::string& path, const std::string& name, const toml::node& node,
+                       BucketSettings& out) {
+  const std::string where = path + ": buckets." + name;
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    return InvalidArgumentError(where + ": expected a table, got " +
+                                std::string(TomlTypeName(node)));
+  }
+  if (Status valid = objstore::ValidateBucketName(name); !valid.ok()) {
+    return InvalidArgumentError(where + ": " + valid.message());
+  }
+  for (auto&& [k, value] : *table) {
+    const std::string key(k.str());
+    const std::string origin = where + "." + key;
+    auto text = [&]() -> Result<std::string> {
+      auto v = value.as_string();
+      if (v == nullptr) {
+        return InvalidArgumentError(origin + ": expected a string, got " +
+                                    std::string(TomlTypeName(value)));
+      }
+      if (v->get().empty()) return InvalidArgumentError(origin + ": must not be empty");
+      return v->get();
+    };
+    auto integer = [&](int64_t lo, int64_t hi) -> Result<int64_t> {
+      auto v = value.as_integer();
+      if (v == nullptr) {
+        return InvalidArgumentError(origin + ": expected an integer, got " +
+                                    std::string(TomlTypeName(value)));
+      }
+      if (Status in = InRange(v->get(), lo, hi); !in.ok()) {
+        return InvalidArgumentError(origin + ": " + in.message());
+      }
+      return v->get();
+    };
+    if (key == "type") {
+      ASSIGN_OR_RETURN(out.type, text());
+      if (out.type != "s3") {
+        return InvalidArgumentError(origin + ": '" + out.type + "' is not a bucket type (s3)");
+      }
+    } else if (key == "endpoint") {
+      ASSIGN_OR_RETURN(out.endpoint, text());
+      if (Result<net::Endpoint> e = net::Endpoint::Parse(out.endpoint); !e.ok()) {
+        return InvalidArgumentError(origin + ": '" + out.endpoint +
+                                    "' is not an http or https URL");
+      }
+    } else if (key == "region") {
+      ASSIGN_OR_RETURN(out.region, text());
+      if (!IsRegionName(out.region)) {
+        return InvalidArgumentError(origin + ": '" + out.region +
+                                    "' is not an AWS region name (for example us-east-1)");
+      }
+    } else if (key == "addressing") {
+      ASSIGN_OR_RETURN(out.addressing, text());
+      if (out.addressing != "path" && out.addressing != "virtual") {
+        return InvalidArgumentError(origin + ": '" + out.addressing +
+                                    "' is not an addressing style (path, virtual)");
+      }
+    } else if (key == "bucket") {
+      ASSIGN_OR_RETURN(out.bucket, text());
+      if (Status valid = objstore::ValidateBucketName(out.bucket); !valid.ok()) {
+        return InvalidArgumentError(origin + ": " + valid.message());
+      }
+    } else if (key == "access_key_id") {
+      ASSIGN_OR_RETURN(out.access_key_id, text());
+    } else if (key == "secret_access_key") {
+      ASSIGN_OR_RETURN(std::string secret, text());
+      out.secret_access_key = crypto::SecretBytes(std::string_view(secret));
+      std::fill(secret.begin(), secret.end(), '\0');
+    } else if (key == "session_token") {
+      ASSIGN_OR_RETURN(std::string token, text());
+      out.session_token = crypto::SecretBytes(std::string_view(token));
+      std::fill(token.begin(), token.end(), '\0');
+    } else if (key == "profile") {
+      ASSIGN_OR_RETURN(out.profile, text());
+    } else if (key == "part_size_mib") {
+      ASSIGN_OR_RETURN(out.part_size_mib, integer(5, 5120));
+    } else if (key == "parts_in_flight") {
+      ASSIGN_OR_RETURN(int64_t n, integer(1, 16));
+      out.parts_in_flight = static_cast<int>(n);
+    } else if (key == "ca_bundle") {
+      ASSIGN_OR_RETURN(out.ca_bundle, text());
+    } else {
+      return InvalidArgumentError(origin + ": unknown key");
+    }
+  }
+  if (!table->contains("type")) {
+    return InvalidArgumentError(where + ": type is missing (type = \"s3\")");
+  }
+  if (out.endpoint.empty()) {
+    return InvalidArgumentError(where + ": endpoint is missing (the S3 service's URL)");
+  }
+  const bool keys = !out.access_key_id.empty() || !out.secret_access_key.empty();
+  if (keys && !out.profile.empty()) {
+    return InvalidArgumentError(where +
+                                ": give either access_key_id and secret_access_key, or profile");
+  }
+  if (!keys && out.profile.empty()) {
+    return InvalidArgumentError(
+        where + ": no credentials: give access_key_id and secret_access_key, or profile");
+  }
+  if (keys && (out.access_key_id.empty() || out.secret_access_key.empty())) {
+    return InvalidArgumentError(where + ": access_key_id and secret_access_key go together");
+  }
+  if (!out.session_token.empty() && !keys) {
+    return InvalidArgumentError(where +
+                                ": session_token goes with access_key_id and secret_access_key");
+  }
+  return Status::Ok();
+}
+
+Status ReadTomlFile(const std::string& path, const std::string& named_by, RawValues& raw,
+                    BucketSettingsMap& buckets) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return FailedPreconditionError("config file '" + path + "'" + named_by +
@@ -347,6 +463,19 @@ Status ReadTomlFile(const std::string& path, const std::string& named_by, RawVal
   };
   for (auto&& [k, node] : root) {
     std::string key(k.str());
+    if (key == "buckets") {
+      const toml::table* tables = node.as_table();
+      if (tables == nullptr) {
+        return InvalidArgumentError(path + ": buckets: expected a table, got " +
+                                    std::string(TomlTypeName(node)));
+      }
+      for (auto&& [name, table] : *tables) {
+        BucketSettings settings;
+        RETURN_IF_ERROR(ReadBucketTable(path, std::string(name.str()), table, settings));
+        buckets[std::string(name.str())] = std::move(settings);
+      }
+      continue;
+    }
     if (key == "limits") {
       const toml::table* limits = node.as_table();
       if (limits == nullptr) {
@@ -376,7 +505,53 @@ std::string OriginOf(const RawValues& raw, std::string_view key) {
   return it == raw.end() ? "the default" : it->second.origin;
 }
 
+Result<std::string> DefaultDataDir(const std::map<std::string, std::string>& env) {
+  if (auto xdg = EnvValue(env, "XDG_DATA_HOME")) return *xdg + "/coffer";
+  if (auto home = EnvValue(env, "HOME")) return *home + "/.local/share/coffer";
+  return InvalidArgumentError(
+      "data_dir: not set, and neither XDG_DATA_HOME nor HOME is set to derive it from; give "
+      "--data-dir, COFFER_DATA_DIR or data_dir in the config file");
+}
+
+// The TOML file named by `config_file`, else by COFFER_CONFIG; none when neither.
+Status ReadConfigFile(const std::optional<std::string>& config_file,
+                      const std::map<std::string, std::string>& env, RawValues& raw,
+                      BucketSettingsMap& buckets) {
+  std::optional<std::string> file = config_file;
+  std::string named_by;
+  if (!file) {
+    file = EnvValue(env, kConfigEnv);
+    if (file) named_by = " (from " + std::string(kConfigEnv) + ")";
+  }
+  if (file) RETURN_IF_ERROR(ReadTomlFile(*file, named_by, raw, buckets));
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::string BucketsDirectory(const std::string& data_dir) { return data_dir + "/buckets"; }
+
+Result<StorageConfig> LoadStorageConfig(const std::optional<std::string>& config_file,
+                                        const std::map<std::string, std::string>& env,
+                                        const std::optional<std::string>& data_dir_flag) {
+  RawValues raw;
+  StorageConfig out;
+  RETURN_IF_ERROR(ReadConfigFile(config_file, env, raw, out.buckets));
+  const Setting* setting = FindSetting("data_dir");
+  if (auto text = EnvValue(env, setting->env)) {
+    raw["data_dir"] = RawValue{*text, std::string(setting->env)};
+  }
+  if (data_dir_flag) raw["data_dir"] = RawValue{*data_dir_flag, std::string(setting->flag)};
+  if (auto it = raw.find("data_dir"); it != raw.end()) {
+    ServerConfig applied;
+    Status st = setting->apply(applied, it->second);
+    if (!st.ok()) return InvalidArgumentError(it->second.origin + ": " + st.message());
+    out.data_dir = applied.data_dir;
+  } else {
+    ASSIGN_OR_RETURN(out.data_dir, DefaultDataDir(env));
+  }
+  return out;
+}
 
 std::string ListenAddress::ToString() const {
   std::string port_text = std::to_string(port);
@@ -447,13 +622,8 @@ Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_f
   RawValues raw;
 
   // Layer 1: the TOML file.
-  std::optional<std::string> file = config_file;
-  std::string named_by;
-  if (!file) {
-    file = EnvValue(env, kConfigEnv);
-    if (file) named_by = " (from " + std::string(kConfigEnv) + ")";
-  }
-  if (file) RETURN_IF_ERROR(ReadTomlFile(*file, named_by, raw));
+  BucketSettingsMap buckets;
+  RETURN_IF_ERROR(ReadConfigFile(config_file, env, raw, buckets));
 
   // Layer 2: the environment.
   for (const auto& s : kSettings) {
@@ -498,17 +668,11 @@ Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_f
     if (!st.ok()) return InvalidArgumentError(it->second.origin + ": " + st.message());
   }
 
+  config.buckets = std::move(buckets);
+
   // Defaults that depend on other values.
   if (config.data_dir.empty()) {
-    if (auto xdg = EnvValue(env, "XDG_DATA_HOME")) {
-      config.data_dir = *xdg + "/coffer";
-    } else if (auto home = EnvValue(env, "HOME")) {
-      config.data_dir = *home + "/.local/share/coffer";
-    } else {
-      return InvalidArgumentError(
-          "data_dir: not set, and neither XDG_DATA_HOME nor HOME is set to derive it from; give "
-          "--data-dir, COFFER_DATA_DIR or data_dir in the config file");
-    }
+    ASSIGN_OR_RETURN(config.data_dir, DefaultDataDir(env));
   }
 
   // TLS: both files or neither.

@@ -58,6 +58,30 @@ struct ServerLimits {
   std::chrono::seconds shutdown_timeout{10};
 };
 
+// One [buckets.NAME] table of the config file: a bucket reached through an
+// S3-compatible service instead of the data directory (docs/config.md,
+// "Buckets"). Plain settings; cli/ turns them into object stores (resolving a
+// profile's credentials the way the aws CLI does).
+struct BucketSettings {
+  std::string type = "s3";  // the only type so far
+  std::string endpoint;     // "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"
+  std::string region = "us-east-1";
+  std::string addressing = "path";  // "path" or "virtual"
+  std::string bucket;               // the bucket's name at the service; empty: NAME
+  // Credentials: access_key_id with secret_access_key (and session_token for
+  // temporary ones), or the name of a profile of the aws CLI's files.
+  std::string access_key_id;
+  crypto::SecretBytes secret_access_key;
+  crypto::SecretBytes session_token;
+  std::string profile;
+  int64_t part_size_mib = 16;  // 5..5120
+  int parts_in_flight = 4;     // 1..16
+  std::string ca_bundle;       // PEM file for an https endpoint; empty: the system's
+};
+
+// The [buckets.*] tables by NAME.
+using BucketSettingsMap = std::map<std::string, BucketSettings, std::less<>>;
+
 struct ServerConfig {
   std::string data_dir;  // default: $XDG_DATA_HOME/coffer, else $HOME/.local/share/coffer
   ListenAddress listen{"127.0.0.1", 7878};
@@ -74,6 +98,9 @@ struct ServerConfig {
   RootKeySource root_key = RootKeySource::kKeyFile;
   std::string root_key_file;       // kKeyFile: default <data_dir>/root.key
   crypto::SecretBytes passphrase;  // kPassphrase: from COFFER_PASSPHRASE; empty otherwise
+  // Buckets of S3-compatible services; any other bucket is a directory under
+  // <data_dir>/buckets (BucketsDirectory()).
+  BucketSettingsMap buckets;
 
   bool tls() const { return tls_cert.has_value(); }
 };
@@ -110,6 +137,24 @@ struct ServerFlags {
 Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_file,
                                       const std::map<std::string, std::string>& env,
                                       const ServerFlags& flags);
+
+// Where buckets live: the data directory and the configured buckets. What the
+// object store needs, without the server's other settings.
+struct StorageConfig {
+  std::string data_dir;
+  BucketSettingsMap buckets;
+};
+
+// Loads StorageConfig from the same layers as LoadServerConfig (the file named
+// by `config_file` or COFFER_CONFIG, COFFER_DATA_DIR, `data_dir_flag`), with
+// the same checks of the file, but without requiring what only the server
+// needs (the root key's passphrase, TLS files).
+Result<StorageConfig> LoadStorageConfig(const std::optional<std::string>& config_file,
+                                        const std::map<std::string, std::string>& env,
+                                        const std::optional<std::string>& data_dir_flag);
+
+// <data_dir>/buckets: the directory of the buckets with no configuration.
+std::string BucketsDirectory(const std::string& data_dir);
 
 // A copy of this process's environment, for LoadServerConfig.
 std::map<std::string, std::string> ProcessEnvironment();

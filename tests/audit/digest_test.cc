@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "audit/crc32c.h"
 #include "audit/journal.h"
 #include "common/random.h"
+#include "crypto/crc32c.h"
 #include "crypto/hash.h"
 #include "crypto/rsa.h"
 #include "state/root_key.h"
@@ -21,6 +21,7 @@
 namespace coffer::audit {
 namespace {
 
+using ::coffer::crypto::Crc32c;
 using ::coffer::testing::FileMode;
 using ::coffer::testing::ReadFile;
 using ::coffer::testing::TempDir;

@@ -20,15 +20,16 @@
 #include <thread>
 #include <vector>
 
-#include "audit/crc32c.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "crypto/crc32c.h"
 #include "crypto/hash.h"
 #include "testing/files.h"
 
 namespace coffer::audit {
 namespace {
 
+using ::coffer::crypto::Crc32c;
 using ::coffer::testing::FileMode;
 using ::coffer::testing::ReadFile;
 using ::coffer::testing::SnapshotDirectory;

@@ -7,6 +7,7 @@
 #   - test_boto3.py under every python3 that has boto3 (Debian's, and pyenv's when present),
 #   - test_awscli.sh under aws CLI v2 and v1 (each when present),
 #   - js/esdk_roundtrip.mjs (AWS Encryption SDK for JavaScript; npm ci on first use),
+#   - js/esdk_files.mjs (`coffer encrypt`/`decrypt` and that SDK, messages both ways),
 #   - restart_check.py across a stop and a start on the same data directory,
 # and, when Debian's libfaketime is installed, a second server whose clock the boto3 suite
 # moves (expired session tokens). A client that is absent is reported as SKIP with the
@@ -272,6 +273,9 @@ else
     echo "== AWS Encryption SDK for JavaScript"
     (cd "$here/js" && timeout 120 node --no-warnings esdk_roundtrip.mjs 2>&1)
     suite_done "esdk-js" $? "esdk-js"
+    echo "== coffer encrypt/decrypt with the AWS Encryption SDK for JavaScript"
+    (cd "$here/js" && COFFER_BIN=$bin timeout 180 node --no-warnings esdk_files.mjs 2>&1)
+    suite_done "esdk-files" $? "esdk-files"
   fi
 fi
 

@@ -431,6 +431,119 @@ TEST_F(ServerConfigTest, RootKeyFileDefaultsIntoTheDataDir) {
   EXPECT_EQ(c->root_key_file, "/keys/root.key");
 }
 
+TEST_F(ServerConfigTest, BucketsOfS3Services) {
+  auto c = LoadServerConfig(ConfigFile(R"(
+[buckets.offsite]
+type = "s3"
+endpoint = "https://s3.eu-west-1.amazonaws.com"
+region = "eu-west-1"
+addressing = "virtual"
+bucket = "acme-backups-eu"
+access_key_id = "AKIAEXAMPLE"
+secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+session_token = "token"
+part_size_mib = 64
+parts_in_flight = 2
+ca_bundle = "/etc/ssl/ca.pem"
+
+[buckets.minio]
+type = "s3"
+endpoint = "http://127.0.0.1:9000"
+profile = "minio"
+)"),
+                            home_, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->buckets.size(), 2u);
+  const BucketSettings& offsite = c->buckets.at("offsite");
+  EXPECT_EQ(offsite.type, "s3");
+  EXPECT_EQ(offsite.endpoint, "https://s3.eu-west-1.amazonaws.com");
+  EXPECT_EQ(offsite.region, "eu-west-1");
+  EXPECT_EQ(offsite.addressing, "virtual");
+  EXPECT_EQ(offsite.bucket, "acme-backups-eu");
+  EXPECT_EQ(offsite.access_key_id, "AKIAEXAMPLE");
+  EXPECT_EQ(offsite.secret_access_key.size(), 40u);
+  EXPECT_EQ(offsite.session_token.size(), 5u);
+  EXPECT_EQ(offsite.part_size_mib, 64);
+  EXPECT_EQ(offsite.parts_in_flight, 2);
+  EXPECT_EQ(offsite.ca_bundle, "/etc/ssl/ca.pem");
+  const BucketSettings& minio = c->buckets.at("minio");
+  EXPECT_EQ(minio.profile, "minio");
+  EXPECT_EQ(minio.region, "us-east-1");
+  EXPECT_EQ(minio.addressing, "path");
+  EXPECT_EQ(minio.bucket, "");
+  EXPECT_EQ(minio.part_size_mib, 16);
+  EXPECT_EQ(minio.parts_in_flight, 4);
+  EXPECT_EQ(BucketsDirectory(c->data_dir), "/home/alice/.local/share/coffer/buckets");
+}
+
+TEST_F(ServerConfigTest, BucketErrorsNameTheBucketAndTheKey) {
+  const std::string path = dir_.File("config.toml");
+  const std::string head = "[buckets.bk1]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\n";
+  const std::string keys = "access_key_id = \"AK\"\nsecret_access_key = \"s\"\n";
+  ExpectError(ConfigFile(head + keys + "bogus = 1\n"), home_, {},
+              path + ": buckets.bk1.bogus: unknown key");
+  ExpectError(ConfigFile(head + "profile = \"p\"\n" + keys), home_, {},
+              path + ": buckets.bk1: give either access_key_id and secret_access_key, or profile");
+  ExpectError(ConfigFile(head), home_, {}, path + ": buckets.bk1: no credentials");
+  ExpectError(ConfigFile(head + "access_key_id = \"AK\"\n"), home_, {},
+              path + ": buckets.bk1: access_key_id and secret_access_key go together");
+  ExpectError(ConfigFile("[buckets.bk1]\ntype = \"s3\"\n" + keys), home_, {},
+              path + ": buckets.bk1: endpoint is missing");
+  ExpectError(ConfigFile("[buckets.bk1]\nendpoint = \"http://x\"\n" + keys), home_, {},
+              path + ": buckets.bk1: type is missing");
+  ExpectError(ConfigFile("[buckets.bk1]\ntype = \"gcs\"\n"), home_, {},
+              path + ": buckets.bk1.type: 'gcs' is not a bucket type (s3)");
+  ExpectError(ConfigFile("[buckets.bk1]\ntype = \"s3\"\nendpoint = \"ftp://x\"\n"), home_, {},
+              path + ": buckets.bk1.endpoint: 'ftp://x' is not an http or https URL");
+  ExpectError(ConfigFile(head + keys + "addressing = \"dns\"\n"), home_, {},
+              path + ": buckets.bk1.addressing: 'dns' is not an addressing style");
+  ExpectError(ConfigFile(head + keys + "region = \"moon\"\n"), home_, {},
+              path + ": buckets.bk1.region: 'moon' is not an AWS region name");
+  ExpectError(ConfigFile(head + keys + "part_size_mib = 4\n"), home_, {},
+              path + ": buckets.bk1.part_size_mib: 4 is out of range");
+  ExpectError(ConfigFile(head + keys + "parts_in_flight = \"2\"\n"), home_, {},
+              path + ": buckets.bk1.parts_in_flight: expected an integer, got a string");
+  ExpectError(ConfigFile(head + keys + "bucket = \"Bad_Name\"\n"), home_, {},
+              path + ": buckets.bk1.bucket: The specified bucket is not valid");
+  ExpectError(ConfigFile("[buckets.Bad_Name]\ntype = \"s3\"\n"), home_, {},
+              path + ": buckets.Bad_Name: The specified bucket is not valid");
+  ExpectError(ConfigFile("buckets = 1\n"), home_, {}, path + ": buckets: expected a table");
+  ExpectError(ConfigFile("[buckets]\nbk1 = 1\n"), home_, {},
+              path + ": buckets.bk1: expected a table");
+}
+
+TEST_F(ServerConfigTest, TheSecretKeyIsNeverInAMessage) {
+  auto c = LoadServerConfig(ConfigFile("[buckets.bk1]\ntype = \"s3\"\nendpoint = \"http://x\"\n"
+                                       "access_key_id = \"AK\"\nsecret_access_key = \"TOPSECRET\"\n"
+                                       "bogus = 1\n"),
+                            home_, {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message().find("TOPSECRET"), std::string::npos);
+}
+
+TEST_F(ServerConfigTest, StorageConfigNeedsOnlyWhereBucketsAre) {
+  // What the server would refuse (no passphrase for the passphrase provider) does
+  // not stop the object store's configuration.
+  std::string file = ConfigFile(
+      "root_key = \"passphrase\"\ndata_dir = \"/srv/coffer\"\n"
+      "[buckets.bk1]\ntype = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\nprofile = \"p\"\n");
+  EXPECT_FALSE(LoadServerConfig(file, home_, {}).ok());
+  auto storage = LoadStorageConfig(file, home_, std::nullopt);
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  EXPECT_EQ(storage->data_dir, "/srv/coffer");
+  EXPECT_EQ(storage->buckets.size(), 1u);
+  // Layers: flag over environment over file; COFFER_CONFIG names the file.
+  Env env = home_;
+  env["COFFER_DATA_DIR"] = "/from/env";
+  env["COFFER_CONFIG"] = file;
+  EXPECT_EQ(LoadStorageConfig(std::nullopt, env, std::nullopt)->data_dir, "/from/env");
+  EXPECT_EQ(LoadStorageConfig(std::nullopt, env, "/from/flag")->data_dir, "/from/flag");
+  EXPECT_EQ(LoadStorageConfig(std::nullopt, home_, std::nullopt)->data_dir,
+            "/home/alice/.local/share/coffer");
+  EXPECT_FALSE(LoadStorageConfig(std::nullopt, home_, "").ok());
+  EXPECT_FALSE(LoadStorageConfig(dir_.File("absent.toml"), home_, std::nullopt).ok());
+}
+
 TEST(ProcessEnvironmentTest, ReadsThisProcess) {
   ::setenv("COFFER_CONFIG_TEST_VARIABLE", "a=b", 1);
   auto env = ProcessEnvironment();

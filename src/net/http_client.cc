@@ -1,4 +1,4 @@
-#include "cli/http_client.h"
+#include "net/http_client.h"
 
 #include <curl/curl.h>
 
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <mutex>
 
-namespace coffer::cli {
+namespace coffer::net {
 namespace {
 
 Status InvalidEndpoint(std::string_view url) {
@@ -219,6 +219,9 @@ Result<api::HttpResponse> HttpClient::Send(const Endpoint& endpoint,
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  // The target goes out as given: curl would otherwise squash "/../" and "/./",
+  // which are part of S3 keys (and of what the signature covers).
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   if (!opt.proxy_from_environment) curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
@@ -301,4 +304,4 @@ Result<api::HttpResponse> HttpClient::Send(const Endpoint& endpoint,
   return std::move(state.response);
 }
 
-}  // namespace coffer::cli
+}  // namespace coffer::net

@@ -1,4 +1,4 @@
-#include "audit/crc32c.h"
+#include "crypto/crc32c.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace coffer::audit {
+namespace coffer::crypto {
 namespace {
 
 Bytes Filled(size_t n, uint8_t (*byte)(size_t)) {
@@ -85,4 +85,4 @@ TEST(Crc32cTest, DetectsEverySingleBitFlip) {
 }
 
 }  // namespace
-}  // namespace coffer::audit
+}  // namespace coffer::crypto

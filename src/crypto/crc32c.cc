@@ -1,4 +1,4 @@
-#include "audit/crc32c.h"
+#include "crypto/crc32c.h"
 
 #include <array>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace coffer::audit {
+namespace coffer::crypto {
 namespace {
 
 constexpr uint32_t kReflectedPolynomial = 0x82F63B78;
@@ -105,4 +105,4 @@ uint32_t Crc32cExtend(uint32_t crc, ByteView data) {
 
 uint32_t Crc32c(ByteView data) { return Crc32cExtend(0, data); }
 
-}  // namespace coffer::audit
+}  // namespace coffer::crypto

@@ -1,0 +1,329 @@
+#include "common/stream.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/files.h"
+
+namespace coffer {
+
+Result<size_t> ReadFull(ByteSource& source, std::span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    auto n = source.Read(out.subspan(done));
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    done += *n;
+  }
+  return done;
+}
+
+Result<uint64_t> CopyStream(ByteSource& source, ByteSink& sink, size_t buffer_size) {
+  std::vector<uint8_t> buffer(std::max<size_t>(buffer_size, 1));
+  uint64_t total = 0;
+  for (;;) {
+    auto n = ReadFull(source, buffer);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return total;
+    Status written = sink.Write(ByteView(buffer.data(), *n));
+    if (!written.ok()) return written;
+    total += *n;
+    if (*n < buffer.size()) return total;
+  }
+}
+
+Result<uint64_t> PumpStream(ByteSource& source, ByteSink& sink, size_t buffer_size,
+                            size_t buffers) {
+  buffer_size = std::max<size_t>(buffer_size, 1);
+  buffers = std::max<size_t>(buffers, 2);
+  std::vector<std::vector<uint8_t>> chunks(buffers, std::vector<uint8_t>(buffer_size));
+  struct Filled {
+    size_t chunk;
+    size_t size;  // 0: the end of the stream
+  };
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<size_t> free_chunks;
+  std::deque<Filled> filled;
+  for (size_t i = 0; i < buffers; ++i) free_chunks.push_back(i);
+  Status write_error;
+  bool stop = false;  // the reader failed: the writer drops what is queued
+
+  std::thread writer([&] {
+    for (;;) {
+      Filled next;
+      {
+        std::unique_lock lock(mu);
+        changed.wait(lock, [&] { return !filled.empty() || stop; });
+        if (stop) return;
+        next = filled.front();
+        filled.pop_front();
+      }
+      if (next.size == 0) return;
+      Status st = sink.Write(ByteView(chunks[next.chunk].data(), next.size));
+      std::lock_guard lock(mu);
+      if (!st.ok()) {
+        write_error = st;
+        changed.notify_all();
+        return;
+      }
+      free_chunks.push_back(next.chunk);
+      changed.notify_all();
+    }
+  });
+
+  uint64_t total = 0;
+  Status read_error;
+  for (;;) {
+    size_t chunk;
+    {
+      std::unique_lock lock(mu);
+      changed.wait(lock, [&] { return !free_chunks.empty() || !write_error.ok(); });
+      if (!write_error.ok()) break;
+      chunk = free_chunks.front();
+      free_chunks.pop_front();
+    }
+    auto n = ReadFull(source, chunks[chunk]);
+    std::lock_guard lock(mu);
+    if (!n.ok()) {
+      read_error = n.status();
+      stop = true;
+      changed.notify_all();
+      break;
+    }
+    filled.push_back({chunk, *n});
+    changed.notify_all();
+    total += *n;
+    if (*n == 0) break;
+  }
+  writer.join();
+  if (!read_error.ok()) return read_error;
+  if (!write_error.ok()) return write_error;
+  return total;
+}
+
+namespace {
+
+class MemorySourceImpl final : public ByteSource {
+ public:
+  explicit MemorySourceImpl(ByteView data) : data_(data) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    size_t n = std::min(out.size(), data_.size() - pos_);
+    std::copy_n(data_.begin() + pos_, n, out.begin());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  ByteView data_;
+  size_t pos_ = 0;
+};
+
+class MemorySinkImpl final : public ByteSink {
+ public:
+  explicit MemorySinkImpl(Bytes& out) : out_(out) {}
+  Status Write(ByteView data) override {
+    if (done_) return FailedPreconditionError("write to a closed stream");
+    Append(out_, data);
+    return Status::Ok();
+  }
+  Status Close() override {
+    if (done_) return FailedPreconditionError("close of a closed stream");
+    done_ = true;
+    return Status::Ok();
+  }
+  void Abort() override {
+    if (done_) return;
+    done_ = true;
+    out_.clear();
+  }
+
+ private:
+  Bytes& out_;
+  bool done_ = false;
+};
+
+// Reads a descriptor; `owned` closes it on destruction.
+class DescriptorSourceImpl final : public ByteSource {
+ public:
+  DescriptorSourceImpl(int fd, std::string name, bool owned)
+      : fd_(fd), name_(std::move(name)), owned_(owned) {}
+  ~DescriptorSourceImpl() override {
+    if (owned_) ::close(fd_);
+  }
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    if (!error_.ok()) return error_;
+    for (;;) {
+      ssize_t n = ::read(fd_, out.data(), out.size());
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno == EINTR) continue;
+      error_ = PosixError("read " + name_, errno);
+      return error_;
+    }
+  }
+
+ private:
+  int fd_;
+  std::string name_;
+  bool owned_;
+  Status error_;
+};
+
+Status WriteAll(int fd, ByteView data, const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PosixError("write " + name, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+class DescriptorSinkImpl final : public ByteSink {
+ public:
+  DescriptorSinkImpl(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  Status Write(ByteView data) override {
+    if (!error_.ok()) return error_;
+    error_ = WriteAll(fd_, data, name_);
+    return error_;
+  }
+  Status Close() override {
+    if (!error_.ok()) return error_;
+    error_ = FailedPreconditionError("write to a closed stream: " + name_);
+    return Status::Ok();
+  }
+  void Abort() override {
+    if (error_.ok()) error_ = FailedPreconditionError("write to an aborted stream: " + name_);
+  }
+
+ private:
+  int fd_;
+  std::string name_;
+  Status error_;
+};
+
+class AtomicFileSink final : public ByteSink {
+ public:
+  AtomicFileSink(int fd, std::string temp, std::string path)
+      : fd_(fd), temp_(std::move(temp)), path_(std::move(path)) {}
+  ~AtomicFileSink() override { Abort(); }
+
+  Status Write(ByteView data) override {
+    if (!error_.ok()) return error_;
+    Status written = WriteAll(fd_, data, temp_);
+    if (!written.ok()) return Fail(written);
+    // Starts the write-back of what is written as it goes, so that Close()'s
+    // fsync finds little left to do. Advisory: fsync reports any failure.
+    unsynced_ += data.size();
+    if (unsynced_ >= kWriteBackChunk) {
+      ::sync_file_range(fd_, static_cast<off_t>(written_back_), static_cast<off_t>(unsynced_),
+                        SYNC_FILE_RANGE_WRITE);
+      written_back_ += unsynced_;
+      unsynced_ = 0;
+    }
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    if (!error_.ok()) return error_;
+    if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return Fail(PosixError("close " + temp_, errno));
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+      return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
+    }
+    temp_.clear();
+    error_ = FailedPreconditionError("write to a closed stream: " + path_);
+    // The file is in place; a failed directory sync is reported but the sink is done.
+    return SyncDirectory(ParentDirectory(path_));
+  }
+
+  void Abort() override {
+    if (error_.ok()) error_ = FailedPreconditionError("write to an aborted stream: " + path_);
+    Discard();
+  }
+
+ private:
+  Status Fail(Status status) {
+    error_ = status;
+    Discard();
+    return status;
+  }
+  void Discard() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (!temp_.empty()) {
+      ::unlink(temp_.c_str());
+      temp_.clear();
+    }
+  }
+
+  static constexpr uint64_t kWriteBackChunk = 8u << 20;
+
+  int fd_;
+  std::string temp_;  // empty once renamed or removed
+  std::string path_;
+  Status error_;
+  uint64_t written_back_ = 0;  // bytes whose write-back was started
+  uint64_t unsynced_ = 0;      // bytes written after those
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> MemorySource(ByteView data) {
+  return std::make_unique<MemorySourceImpl>(data);
+}
+
+std::unique_ptr<ByteSink> MemorySink(Bytes& out) { return std::make_unique<MemorySinkImpl>(out); }
+
+Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return FailedPreconditionError("open " + path + ": Is a directory");
+  }
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::unique_ptr<ByteSource>(std::make_unique<DescriptorSourceImpl>(fd, path, true));
+}
+
+std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name) {
+  return std::make_unique<DescriptorSourceImpl>(fd, std::move(name), false);
+}
+
+Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, unsigned mode) {
+  std::string temp = path + ".tmp-XXXXXX";
+  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) return PosixError("create a temporary file beside " + path, errno);
+  // mkostemp creates 0600; fchmod gives exactly `mode`, whatever the umask.
+  if (::fchmod(fd, mode) != 0) {
+    Status error = PosixError("chmod " + temp, errno);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return error;
+  }
+  return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(fd, temp, path));
+}
+
+std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name) {
+  return std::make_unique<DescriptorSinkImpl>(fd, std::move(name));
+}
+
+}  // namespace coffer

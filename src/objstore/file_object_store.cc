@@ -1,0 +1,461 @@
+#include "objstore/file_object_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "common/files.h"
+#include "crypto/hash.h"
+#include "objstore/key_path.h"
+#include "objstore/location.h"
+
+namespace coffer::objstore {
+namespace {
+
+constexpr unsigned kDirMode = 0700;
+constexpr unsigned kFileMode = 0600;
+// A directory of the object's path may be removed by a concurrent Delete (which
+// prunes empty directories) between its creation and the temporary file's.
+constexpr int kCreateAttempts = 16;
+
+ObjectInfo InfoOf(std::string key, const struct stat& st) {
+  ObjectInfo info;
+  info.key = std::move(key);
+  info.size = static_cast<uint64_t>(st.st_size);
+  Bytes identity;
+  AppendU64(identity, static_cast<uint64_t>(st.st_dev));
+  AppendU64(identity, static_cast<uint64_t>(st.st_ino));
+  AppendU64(identity, info.size);
+  AppendU64(identity, static_cast<uint64_t>(st.st_mtim.tv_sec));
+  AppendU64(identity, static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  Bytes digest = crypto::Sha256(identity);
+  info.etag = "\"" + HexEncode(ByteView(digest).first(16)) + "\"";
+  info.last_modified = TimePoint(std::chrono::seconds(st.st_mtim.tv_sec));
+  return info;
+}
+
+// fsync(2) of a directory that a concurrent Delete may have removed (once empty):
+// a directory that is gone has no entry left to make durable.
+Status SyncDirectoryIfPresent(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return PosixError("open directory " + dir, errno);
+  }
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return PosixError("fsync directory " + dir, err);
+  return Status::Ok();
+}
+
+Status WriteAll(int fd, ByteView data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PosixError("write " + what, errno);
+    }
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+class FileObjectWriter final : public ByteSink {
+ public:
+  FileObjectWriter(int fd, std::string temp, std::string path, std::string description)
+      : fd_(fd),
+        temp_(std::move(temp)),
+        path_(std::move(path)),
+        description_(std::move(description)) {}
+  ~FileObjectWriter() override { Abort(); }
+
+  Status Write(ByteView data) override {
+    if (!error_.ok()) return error_;
+    Status written = WriteAll(fd_, data, temp_);
+    if (!written.ok()) return Fail(written.WithContext(description_));
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    if (!error_.ok()) return error_;
+    if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
+    int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0) return Fail(PosixError("close " + temp_, errno));
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+      return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
+    }
+    temp_.clear();
+    error_ = FailedPreconditionError(description_ + ": write to a closed object writer");
+    // The object is in place; a failed directory sync leaves its durability in doubt.
+    return SyncDirectoryIfPresent(ParentDirectory(path_)).WithContext(description_);
+  }
+
+  void Abort() override {
+    if (error_.ok()) error_ = FailedPreconditionError(description_ + ": the writer was aborted");
+    Discard();
+  }
+
+ private:
+  Status Fail(Status status) {
+    error_ = status;
+    Discard();
+    return status;
+  }
+  void Discard() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (!temp_.empty()) {
+      ::unlink(temp_.c_str());
+      temp_.clear();
+    }
+  }
+
+  int fd_;
+  std::string temp_;  // empty once renamed or removed
+  std::string path_;
+  std::string description_;
+  Status error_;
+};
+
+class FileObjectReader final : public ObjectReader {
+ public:
+  FileObjectReader(int fd, ObjectInfo info, ResolvedRange range, std::string description)
+      : fd_(fd),
+        info_(std::move(info)),
+        pos_(range.offset),
+        end_(range.end),
+        description_(std::move(description)) {}
+  ~FileObjectReader() override { ::close(fd_); }
+
+  const ObjectInfo& info() const override { return info_; }
+
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    if (!error_.ok()) return error_;
+    if (pos_ == end_ || out.empty()) return size_t{0};
+    size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), end_ - pos_));
+    while (true) {
+      ssize_t n = ::pread(fd_, out.data(), want, static_cast<off_t>(pos_));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error_ = PosixError("read " + description_, errno);
+        return error_;
+      }
+      if (n == 0) {
+        error_ = DataLossError(description_ + ": the object's file ended at byte " +
+                               std::to_string(pos_) + " of " + std::to_string(end_));
+        return error_;
+      }
+      pos_ += static_cast<uint64_t>(n);
+      return static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  ObjectInfo info_;
+  uint64_t pos_;
+  uint64_t end_;
+  std::string description_;
+  Status error_;
+};
+
+// One directory's entries, read whole so that a deep walk keeps one directory open.
+struct Entry {
+  std::string name;
+  bool is_dir = false;
+  bool is_file = false;
+};
+
+Result<std::vector<Entry>> ReadDirectory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return PosixError("open directory " + dir, errno);
+  std::vector<Entry> entries;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    Entry entry{std::string(name)};
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+      }
+    }
+    entry.is_dir = type == DT_DIR;
+    entry.is_file = type == DT_REG;
+    entries.push_back(std::move(entry));
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return PosixError("read directory " + dir, err);
+  return entries;
+}
+
+// The smallest `limit` names after the continuation point, objects and common
+// prefixes alike, as a walk of the bucket finds them.
+class PageCollector {
+ public:
+  PageCollector(const ListOptions& options, std::string after)
+      : options_(options),
+        after_(std::move(after)),
+        limit_(static_cast<size_t>(options.max_keys) + 1) {}
+
+  // Whether a directory whose keys all begin with `dir_prefix` can hold a name
+  // of the page.
+  bool WorthDescending(const std::string& dir_prefix) const {
+    const std::string& prefix = options_.prefix;
+    if (!dir_prefix.starts_with(prefix) && !prefix.starts_with(dir_prefix)) return false;
+    // Every key under it is at or before the continuation point.
+    if (!after_.empty() && dir_prefix <= after_ && !after_.starts_with(dir_prefix)) return false;
+    // Every key under it sorts after a full page.
+    if (names_.size() >= limit_ && dir_prefix > names_.rbegin()->first) return false;
+    return true;
+  }
+
+  void AddKey(const std::string& key, std::string path) {
+    if (!key.starts_with(options_.prefix)) return;
+    std::string name = key;
+    bool rolled_up = false;
+    if (!options_.delimiter.empty()) {
+      size_t at = key.find(options_.delimiter, options_.prefix.size());
+      if (at != std::string::npos) {
+        name = key.substr(0, at + options_.delimiter.size());
+        rolled_up = true;
+      }
+    }
+    if (!after_.empty() && name <= after_) return;
+    if (names_.size() >= limit_ && name >= names_.rbegin()->first) return;
+    if (rolled_up) {
+      names_.try_emplace(name, std::string());
+    } else {
+      names_[name] = std::move(path);
+    }
+    if (names_.size() > limit_) names_.erase(std::prev(names_.end()));
+  }
+
+  // name -> the object's file, or empty for a common prefix.
+  const std::map<std::string, std::string>& names() const { return names_; }
+
+ private:
+  const ListOptions& options_;
+  std::string after_;
+  size_t limit_;
+  std::map<std::string, std::string> names_;
+};
+
+Status Walk(const std::string& dir, const std::string& dir_prefix, PageCollector& page) {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadDirectory(dir));
+  for (const Entry& entry : entries) {
+    std::string path = dir + "/" + entry.name;
+    if (entry.is_file) {
+      std::optional<std::string> last = key_path::DecodeComponent(entry.name, true);
+      if (!last) continue;
+      std::string key = dir_prefix + *last;
+      page.AddKey(key, std::move(path));
+    } else if (entry.is_dir) {
+      std::optional<std::string> part = key_path::DecodeComponent(entry.name, false);
+      if (!part) continue;
+      std::string sub_prefix = dir_prefix + *part;
+      if (!page.WorthDescending(sub_prefix)) continue;
+      Status walked = Walk(path, sub_prefix, page);
+      // A directory removed meanwhile (a Delete pruned it) holds nothing.
+      if (!walked.ok() && !(::access(path.c_str(), F_OK) != 0 && errno == ENOENT)) return walked;
+    }
+  }
+  return Status::Ok();
+}
+
+Status BadContinuationToken() {
+  return Status(StatusCode::kInvalidArgument, std::string(kInvalidArgument),
+                "The continuation token provided is incorrect");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileObjectStore>> FileObjectStore::Create(std::string root) {
+  if (root.empty()) return InvalidArgumentError("the buckets directory is not set");
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  RETURN_IF_ERROR(EnsureDirectory(root, kDirMode));
+  return std::unique_ptr<FileObjectStore>(new FileObjectStore(std::move(root)));
+}
+
+std::string FileObjectStore::BucketDirectory(std::string_view bucket) const {
+  return root_ + "/" + std::string(bucket);
+}
+
+Status FileObjectStore::CreateBucket(std::string_view bucket) {
+  RETURN_IF_ERROR(ValidateBucketName(bucket));
+  std::string dir = BucketDirectory(bucket);
+  if (::mkdir(dir.c_str(), kDirMode) != 0) {
+    if (errno == EEXIST) {
+      return Status(StatusCode::kAlreadyExists, std::string(kBucketAlreadyOwnedByYou),
+                    "Your previous request to create the named bucket succeeded and you already "
+                    "own it: " +
+                        std::string(bucket));
+    }
+    return PosixError("create bucket directory " + dir, errno);
+  }
+  return SyncDirectory(root_);
+}
+
+Status FileObjectStore::HeadBucket(std::string_view bucket) {
+  RETURN_IF_ERROR(ValidateBucketName(bucket));
+  struct stat st {};
+  std::string dir = BucketDirectory(bucket);
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return NoSuchBucketError(bucket);
+    return PosixError("stat " + dir, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return FailedPreconditionError(dir + " is not a directory");
+  return Status::Ok();
+}
+
+Status FileObjectStore::Put(std::string_view bucket, std::string_view key, ByteView data) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> writer, OpenWriter(bucket, key));
+  RETURN_IF_ERROR(writer->Write(data));
+  return writer->Close();
+}
+
+Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view bucket,
+                                                              std::string_view key,
+                                                              const WriteOptions&) {
+  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  const std::string bucket_dir = BucketDirectory(bucket);
+  const std::vector<std::string> components = key_path::Components(key);
+  const std::string description = DescribeObject(bucket, key);
+  for (int attempt = 1;; ++attempt) {
+    const bool last_attempt = attempt == kCreateAttempts;
+    std::string dir = bucket_dir;
+    bool vanished = false;  // a directory of the path was removed meanwhile: start again
+    for (size_t i = 0; i + 1 < components.size() && !vanished; ++i) {
+      dir += "/" + components[i];
+      if (::mkdir(dir.c_str(), kDirMode) == 0) {
+        // The new entry must be durable before the object that needs it is.
+        Status synced = SyncDirectory(ParentDirectory(dir));
+        if (synced.ok()) continue;
+        if (last_attempt) return synced.WithContext(description);
+        vanished = true;
+      } else if (errno == ENOENT && !last_attempt) {
+        vanished = true;
+      } else if (errno != EEXIST) {
+        return PosixError("create directory " + dir, errno).WithContext(description);
+      }
+    }
+    if (vanished) continue;
+    std::string temp = dir + "/.tmp-XXXXXX";
+    int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT && !last_attempt) continue;
+      return PosixError("create a temporary file in " + dir, errno).WithContext(description);
+    }
+    // mkostemp creates 0600 already; fchmod makes it exact whatever the umask.
+    if (::fchmod(fd, kFileMode) != 0) {
+      Status error = PosixError("chmod " + temp, errno);
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return error;
+    }
+    return std::unique_ptr<ByteSink>(
+        std::make_unique<FileObjectWriter>(fd, temp, dir + "/" + components.back(), description));
+  }
+}
+
+Result<std::unique_ptr<ObjectReader>> FileObjectStore::Get(std::string_view bucket,
+                                                           std::string_view key,
+                                                           std::optional<ByteRange> range) {
+  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  std::string path = BucketDirectory(bucket) + "/" + key_path::RelativePath(key);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return NoSuchKeyError(bucket, key);
+    return PosixError("open " + path, errno);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int err = errno;
+    ::close(fd);
+    return err != 0 ? PosixError("stat " + path, err) : NoSuchKeyError(bucket, key);
+  }
+  ObjectInfo info = InfoOf(std::string(key), st);
+  Result<ResolvedRange> resolved = ResolveRange(bucket, key, range, info.size);
+  if (!resolved.ok()) {
+    ::close(fd);
+    return resolved.status();
+  }
+  return std::unique_ptr<ObjectReader>(std::make_unique<FileObjectReader>(
+      fd, std::move(info), *resolved, DescribeObject(bucket, key)));
+}
+
+Result<ObjectInfo> FileObjectStore::Head(std::string_view bucket, std::string_view key) {
+  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  std::string path = BucketDirectory(bucket) + "/" + key_path::RelativePath(key);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return NoSuchKeyError(bucket, key);
+    return PosixError("stat " + path, errno);
+  }
+  if (!S_ISREG(st.st_mode)) return NoSuchKeyError(bucket, key);
+  return InfoOf(std::string(key), st);
+}
+
+Result<ListPage> FileObjectStore::List(std::string_view bucket, const ListOptions& options) {
+  RETURN_IF_ERROR(CheckListOptions(bucket, options));
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  std::string after;
+  if (!options.continuation_token.empty()) {
+    Result<Bytes> decoded = Base64Decode(options.continuation_token);
+    if (!decoded.ok() || decoded->empty()) return BadContinuationToken();
+    after = ToString(*decoded);
+  }
+  PageCollector collector(options, after);
+  RETURN_IF_ERROR(Walk(BucketDirectory(bucket), "", collector));
+
+  ListPage page;
+  size_t taken = 0;
+  std::string last_name;
+  for (const auto& [name, path] : collector.names()) {
+    if (taken == static_cast<size_t>(options.max_keys)) {
+      page.next_continuation_token = Base64Encode(AsBytes(last_name));
+      break;
+    }
+    ++taken;
+    last_name = name;
+    if (path.empty()) {
+      page.common_prefixes.push_back(name);
+      continue;
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // deleted meanwhile
+    page.objects.push_back(InfoOf(name, st));
+  }
+  return page;
+}
+
+Status FileObjectStore::Delete(std::string_view bucket, std::string_view key) {
+  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  const std::string bucket_dir = BucketDirectory(bucket);
+  std::string path = bucket_dir + "/" + key_path::RelativePath(key);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Status::Ok();
+    return PosixError("remove " + path, errno).WithContext(DescribeObject(bucket, key));
+  }
+  std::string dir = ParentDirectory(path);
+  RETURN_IF_ERROR(SyncDirectoryIfPresent(dir).WithContext(DescribeObject(bucket, key)));
+  // Directories the key no longer needs go too, deepest first, until one is not empty.
+  while (dir.size() > bucket_dir.size() && ::rmdir(dir.c_str()) == 0) dir = ParentDirectory(dir);
+  return Status::Ok();
+}
+
+}  // namespace coffer::objstore

@@ -1,0 +1,222 @@
+#include "common/stream.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "testing/status_matchers.h"
+
+namespace coffer {
+namespace {
+
+// A source that returns at most `step` bytes per Read, as pipes and sockets do.
+class TrickleSource : public ByteSource {
+ public:
+  TrickleSource(ByteView data, size_t step) : data_(data), step_(step) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    size_t n = std::min({out.size(), step_, data_.size() - pos_});
+    std::copy_n(data_.begin() + pos_, n, out.begin());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  ByteView data_;
+  size_t step_;
+  size_t pos_ = 0;
+};
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/coffer-stream-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  std::vector<std::string> Entries() const {
+    std::vector<std::string> names;
+    DIR* d = ::opendir(dir_.c_str());
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(d);
+    return names;
+  }
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::string dir_;
+};
+
+TEST_F(StreamTest, ReadFullGathersShortReads) {
+  Bytes data = ToBytes("abcdefghij");
+  TrickleSource source(data, 3);
+  Bytes out(8);
+  ASSERT_OK_AND_ASSIGN(size_t n, ReadFull(source, out));
+  EXPECT_EQ(n, 8u);
+  EXPECT_EQ(ToString(out), "abcdefgh");
+  ASSERT_OK_AND_ASSIGN(n, ReadFull(source, out));
+  EXPECT_EQ(n, 2u);
+  ASSERT_OK_AND_ASSIGN(n, ReadFull(source, out));
+  EXPECT_EQ(n, 0u);
+}
+
+TEST_F(StreamTest, CopyStreamCopiesEverythingAcrossBufferSizes) {
+  Bytes data(10000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  for (size_t buffer : {1u, 7u, 4096u, 10000u, 20000u}) {
+    TrickleSource source(data, 333);
+    Bytes out;
+    auto sink = MemorySink(out);
+    ASSERT_OK_AND_ASSIGN(uint64_t copied, CopyStream(source, *sink, buffer));
+    EXPECT_EQ(copied, data.size());
+    EXPECT_EQ(out, data) << buffer;
+  }
+}
+
+TEST_F(StreamTest, PumpStreamCopiesEverythingInOrder) {
+  Bytes data(3'000'007);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 31 + i / 7);
+  for (size_t buffer : {1000u, 65536u, 1u << 20}) {
+    TrickleSource source(data, 77777);
+    Bytes out;
+    auto sink = MemorySink(out);
+    ASSERT_OK_AND_ASSIGN(uint64_t copied, PumpStream(source, *sink, buffer, 3));
+    EXPECT_EQ(copied, data.size());
+    EXPECT_EQ(out, data) << buffer;
+  }
+  Bytes none;
+  auto empty = MemorySource(none);
+  Bytes out;
+  auto sink = MemorySink(out);
+  ASSERT_OK_AND_ASSIGN(uint64_t copied, PumpStream(*empty, *sink));
+  EXPECT_EQ(copied, 0u);
+}
+
+TEST_F(StreamTest, PumpStreamReturnsTheFirstErrorOfEitherSide) {
+  class FailingSource : public ByteSource {
+   public:
+    Result<size_t> Read(std::span<uint8_t> out) override {
+      if (++reads > 3) return DataLossError("bad frame");
+      std::fill(out.begin(), out.end(), 1);
+      return out.size();
+    }
+    int reads = 0;
+  } failing_source;
+  Bytes out;
+  auto sink = MemorySink(out);
+  EXPECT_EQ(PumpStream(failing_source, *sink, 100, 2).status().message(), "bad frame");
+
+  class FailingSink : public ByteSink {
+   public:
+    Status Write(ByteView) override {
+      return ++writes > 2 ? InternalError("disk full") : Status::Ok();
+    }
+    Status Close() override { return Status::Ok(); }
+    void Abort() override {}
+    int writes = 0;
+  } failing_sink;
+  Bytes data(100000, 5);
+  auto source = MemorySource(data);
+  EXPECT_EQ(PumpStream(*source, failing_sink, 100, 4).status().message(), "disk full");
+  EXPECT_EQ(failing_sink.writes, 3);
+}
+
+TEST_F(StreamTest, AtomicFileSinkIsInvisibleUntilClose) {
+  std::string path = dir_ + "/out.bin";
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0640));
+  ASSERT_OK(sink->Write(AsBytes("hello ")));
+  ASSERT_OK(sink->Write(AsBytes("world")));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+  ASSERT_OK(sink->Close());
+  EXPECT_EQ(Slurp(path), "hello world");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(Entries(), std::vector<std::string>{"out.bin"});
+  EXPECT_FALSE(sink->Write(AsBytes("more")).ok());
+}
+
+TEST_F(StreamTest, AtomicFileSinkLeavesNothingWhenAbortedOrDropped) {
+  std::string path = dir_ + "/out.bin";
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0600));
+    ASSERT_OK(sink->Write(AsBytes("partial")));
+    sink->Abort();
+    EXPECT_FALSE(sink->Close().ok());
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0600));
+    ASSERT_OK(sink->Write(AsBytes("partial")));
+  }
+  EXPECT_TRUE(Entries().empty());
+}
+
+TEST_F(StreamTest, AtomicFileSinkWritesLargeFiles) {
+  std::string path = dir_ + "/large.bin";
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0600));
+  Bytes chunk(3 << 20, 0x5a);
+  for (int i = 0; i < 7; ++i) ASSERT_OK(sink->Write(chunk));
+  ASSERT_OK(sink->Close());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), 7 * chunk.size());
+}
+
+TEST_F(StreamTest, AtomicFileSinkKeepsTheOldFileUntilClose) {
+  std::string path = dir_ + "/out.bin";
+  std::ofstream(path) << "old";
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0600));
+  ASSERT_OK(sink->Write(AsBytes("new")));
+  EXPECT_EQ(Slurp(path), "old");
+  sink->Abort();
+  EXPECT_EQ(Slurp(path), "old");
+}
+
+TEST_F(StreamTest, AtomicFileSinkInAMissingDirectoryFails) {
+  auto sink = CreateAtomicFileSink(dir_ + "/no/such/out.bin", 0600);
+  EXPECT_FALSE(sink.ok());
+}
+
+TEST_F(StreamTest, FileSourceReadsTheFileAndNamesAMissingOne) {
+  std::string path = dir_ + "/in.bin";
+  std::ofstream(path) << "contents";
+  ASSERT_OK_AND_ASSIGN(auto source, OpenFileSource(path));
+  Bytes out;
+  auto sink = MemorySink(out);
+  ASSERT_OK_AND_ASSIGN(uint64_t n, CopyStream(*source, *sink));
+  EXPECT_EQ(n, 8u);
+  EXPECT_EQ(ToString(out), "contents");
+
+  auto missing = OpenFileSource(dir_ + "/missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(dir_ + "/missing"), std::string::npos);
+  EXPECT_FALSE(OpenFileSource(dir_).ok());
+}
+
+TEST_F(StreamTest, MemorySinkAbortClears) {
+  Bytes out;
+  auto sink = MemorySink(out);
+  ASSERT_OK(sink->Write(AsBytes("x")));
+  sink->Abort();
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(sink->Write(AsBytes("y")).ok());
+}
+
+}  // namespace
+}  // namespace coffer
