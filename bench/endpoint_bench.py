@@ -10,9 +10,12 @@ and prints requests/s, p50 and p99 of each, and coffer's ratios to the others.
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8]
                                [--data-dir-base DIR] [--coffer-only]
+       bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3]
 --data-dir-base puts coffer's data directory (state store and audit journal, which syncs
 every batch) under DIR instead of the temporary directory: compare a disk with /dev/shm to
 see what the journal's fsync costs. --coffer-only skips moto_server and nginx.
+--disk-vs-tmpfs DIR does that comparison in one run: coffer alone, its data directory under
+DIR and under /dev/shm in turn, and prints the best of each and the ratio.
 Needs: wrk, nginx, python3 with botocore (Debian: wrk nginx-light python3-boto3).
 A signed request is valid for 5 minutes (the JSON clock-skew window), so a request is
 signed anew for each run.
@@ -199,6 +202,34 @@ http {
         server.wait(timeout=30)
 
 
+def disk_vs_tmpfs(args):
+    """Every answer waits for its audit record's fsync: on a tmpfs the fsync costs nothing."""
+    places = [("disk (%s)" % args.disk_vs_tmpfs, args.disk_vs_tmpfs), ("tmpfs (/dev/shm)", "/dev/shm")]
+    runs = {name: [] for name, _ in places}
+    with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
+        for round_ in range(args.rounds):
+            order = places if round_ % 2 == 0 else list(reversed(places))
+            for name, base in order:
+                args.data_dir_base = base
+                r = bench_coffer(args, work)
+                if r["non2xx"]:
+                    print("INVALID: coffer answered %d requests with an error" % r["non2xx"])
+                    return 1
+                runs[name].append(r)
+    print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt, every answer after its "
+          "durable audit record; %d rounds, alternating" % (args.connections, args.duration, args.rounds))
+    print("%-28s %12s %10s %10s   %s" % ("data directory", "best req/s", "p50 ms", "p99 ms", "all runs"))
+    best = {}
+    for name, results in runs.items():
+        b = max(results, key=lambda r: r["rps"])
+        best[name] = b["rps"]
+        print("%-28s %12.0f %10.3f %10.3f   %s" % (name, b["rps"], b["p50"], b["p99"],
+                                                   " ".join("%.0f" % r["rps"] for r in results)))
+    disk, tmpfs = (best[name] for name, _ in places)
+    print("disk / tmpfs: %.2fx (goal >= 0.8)" % (disk / tmpfs))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coffer", default="build/coffer")
@@ -208,9 +239,16 @@ def main():
                         help="create coffer's data directory under this directory")
     parser.add_argument("--coffer-only", action="store_true",
                         help="measure coffer only (not moto_server and nginx)")
+    parser.add_argument("--disk-vs-tmpfs", metavar="DISK_DIR", default="",
+                        help="measure coffer alone with its data directory under DISK_DIR (a "
+                             "disk) and under /dev/shm (tmpfs), alternating, --rounds times each, "
+                             "and print both and their ratio")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package wrk)")
+    if args.disk_vs_tmpfs:
+        return disk_vs_tmpfs(args)
     with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
         results = {"coffer": bench_coffer(args, work),
                    "moto_server": None if args.coffer_only else bench_moto(args, work),

@@ -733,12 +733,21 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
 
 void Journal::Impl::WriterLoop() {
   std::vector<Pending> batch;
+  size_t last_batch = 0;
   while (true) {
     Status refused;
     {
       std::unique_lock<std::mutex> lock(mu);
       work.wait(lock, [&] { return !queue.empty() || closing; });
       if (queue.empty()) return;  // closing, and everything queued is written
+      // Calls are concurrent (the last batch had several): give the ones on their
+      // way a moment to join this batch and its sync.
+      if (options.sync && last_batch > 1 && queue.size() < last_batch &&
+          options.group_commit_delay.count() > 0) {
+        work.wait_for(lock, options.group_commit_delay,
+                      [&] { return queue.size() >= last_batch || closing; });
+      }
+      last_batch = queue.size();
       batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
       queue.clear();
       refused = failed;

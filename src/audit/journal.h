@@ -20,6 +20,7 @@
 // during a write, never acknowledged) is cut off, by Journal::Open, with a
 // warning in the log.
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -154,6 +155,12 @@ struct JournalOptions {
   // durability (an acknowledged record may be lost in a crash): only for tests
   // and benchmarks that say so.
   bool sync = true;
+  // Group commit under load: when the previous batch held several records and
+  // fewer are queued now, the writer waits up to this long for as many to
+  // arrive before it writes and syncs, so that concurrent calls share a sync
+  // instead of each paying for one (PostgreSQL's commit_delay, applied only
+  // when calls are concurrent: a lone caller never waits). Zero: never wait.
+  std::chrono::microseconds group_commit_delay{250};
   // When set: called on the writer thread after each batch is durable, before the
   // batch's callbacks, with the records of the batch that are durable, in sequence
   // order (their payloads moved in: the observer may keep them). Never called with

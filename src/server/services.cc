@@ -59,12 +59,68 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
   return fd;
 }
 
+// The audit index is derived from the journal and never synced while the
+// server runs (SqliteOptions::durable = false). A clean close syncs it and
+// leaves a marker; a start without the marker (a crash, a kill, a power loss)
+// throws the index away, and AuditLog::Open rebuilds it from the journal.
+std::string AuditIndexPath(const std::string& data_dir) { return data_dir + "/audit-index.db"; }
+std::string AuditIndexCleanMarker(const std::string& data_dir) {
+  return data_dir + "/audit-index.clean";
+}
+
+Status PrepareAuditIndex(const std::string& data_dir) {
+  const std::string marker = AuditIndexCleanMarker(data_dir);
+  // Removed at once, so that whatever happens from now on leaves no marker.
+  if (::unlink(marker.c_str()) == 0) return SyncDirectory(data_dir);
+  if (errno != ENOENT) return PosixError("remove " + marker, errno);
+  const std::string index = AuditIndexPath(data_dir);
+  bool existed = false;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string path = index + suffix;
+    if (::unlink(path.c_str()) == 0) {
+      existed = true;
+    } else if (errno != ENOENT) {
+      return PosixError("remove " + path, errno);
+    }
+  }
+  if (existed) {
+    Log().warn("the audit index {} was not closed cleanly; rebuilding it from the journal", index);
+  }
+  return Status::Ok();
+}
+
+// After the index store is closed: its files synced, then the marker.
+void MarkAuditIndexClean(const std::string& data_dir) {
+  const std::string index = AuditIndexPath(data_dir);
+  for (const char* suffix : {"", "-wal"}) {
+    const std::string path = index + suffix;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      Log().warn("audit index: cannot open {} to sync it; it will be rebuilt at the next start",
+                 path);
+      return;
+    }
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) {
+      Log().warn("audit index: cannot sync {}; it will be rebuilt at the next start", path);
+      return;
+    }
+  }
+  Status marked = WriteFileAtomically(AuditIndexCleanMarker(data_dir), "", 0600);
+  if (!marked.ok()) Log().warn("audit index: {}", marked.ToString());
+}
+
 }  // namespace
 
 Services::~Services() {
   endpoint.reset();
   digests.reset();
-  audit.reset();  // writes and indexes what is queued, while the store is open
+  const bool index_open = audit_index != nullptr && audit != nullptr;
+  audit.reset();  // writes and indexes what is queued, while the stores are open
+  audit_index.reset();
+  if (index_open) MarkAuditIndexClean(data_dir);
   iam.reset();
   kms.reset();
   vault.reset();
@@ -104,8 +160,13 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   iam_options.region = options.region;
   ASSIGN_OR_RETURN(s->iam,
                    iam::IdentityService::Create(iam_options, *s->store, *s->vault, clock, random));
+  s->data_dir = options.data_dir;
+  RETURN_IF_ERROR(PrepareAuditIndex(options.data_dir));
+  ASSIGN_OR_RETURN(s->audit_index,
+                   state::SqliteStateStore::Open(AuditIndexPath(options.data_dir),
+                                                 {.exclusive = true, .durable = false}));
   ASSIGN_OR_RETURN(s->audit, audit::AuditLog::Open(audit::JournalDirectory(options.data_dir),
-                                                   *s->store, options.audit));
+                                                   *s->audit_index, options.audit));
   audit::DigestOptions digest_options;
   digest_options.account_id = options.account_id;
   digest_options.region = options.region;

@@ -47,13 +47,19 @@ struct ServicesOptions {
 };
 
 struct Services {
+  std::string data_dir;
   int lock_fd = -1;  // DATA_DIR/lock, flock()ed; closed last
   std::unique_ptr<state::SqliteStateStore> store;
   std::unique_ptr<state::RootKeyProvider> root_key;
   std::unique_ptr<state::Vault> vault;
   std::unique_ptr<kms::KeyService> kms;
   std::unique_ptr<iam::IdentityService> iam;
-  std::unique_ptr<audit::AuditLog> audit;        // DATA_DIR/audit, indexed in `store`
+  // The LookupEvents index: a state store of its own (DATA_DIR/audit-index.db),
+  // so that its commits never hold up the key and identity reads of `store`.
+  // Derived data, never synced while open: rebuilt from the journal at a start
+  // that follows anything but a clean close (docs/formats/audit-index.md).
+  std::unique_ptr<state::SqliteStateStore> audit_index;
+  std::unique_ptr<audit::AuditLog> audit;        // DATA_DIR/audit, indexed in `audit_index`
   std::unique_ptr<audit::DigestSigner> digests;  // DATA_DIR/audit/digests
   Clock* clock = nullptr;
   Duration digest_period{};

@@ -306,6 +306,7 @@ std::optional<std::string> PrefixEnd(std::string_view prefix) {
 
 struct SqliteStateStore::Impl {
   std::string path;
+  bool durable = true;  // SqliteOptions::durable
   Connection db;
   std::mutex mu;
   // The thread inside Update() or View(), to refuse re-entry instead of deadlocking.
@@ -550,7 +551,9 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
                                      ": the file system does not support WAL mode");
     }
   }
-  RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = FULL", what));
+  impl->durable = options.durable;
+  RETURN_IF_ERROR(
+      Exec(db, options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", what));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON", what));
   RETURN_IF_ERROR(impl->Migrate());
   RETURN_IF_ERROR(impl->PrepareStatements());
@@ -572,7 +575,7 @@ Status SqliteStateStore::UpdateRebuildable(const std::function<Status(Transactio
   RETURN_IF_ERROR(CheckNotReentered(*impl_, "StateStore::UpdateRebuildable"));
   TransactionScope scope(*impl_);
   const std::string what = "state store " + impl_->path;
-  RETURN_IF_ERROR(Exec(impl_->db.get(), "PRAGMA synchronous = NORMAL", what));
+  if (impl_->durable) RETURN_IF_ERROR(Exec(impl_->db.get(), "PRAGMA synchronous = NORMAL", what));
   Status st = impl_->Run(impl_->begin_immediate.get(), "state store begin");
   if (st.ok()) {
     SqliteTransaction txn(*impl_);
@@ -583,6 +586,7 @@ Status SqliteStateStore::UpdateRebuildable(const std::function<Status(Transactio
   impl_->RollbackIfOpen();
   // Every other transaction stays durable; failing to restore that is fatal to
   // the promise of Update, so it is reported even when the update succeeded.
+  if (!impl_->durable) return st;  // never synced in the first place
   Status restored = Exec(impl_->db.get(), "PRAGMA synchronous = FULL", what);
   return st.ok() ? restored : st;
 }

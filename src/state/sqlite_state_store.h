@@ -36,6 +36,12 @@ struct SqliteOptions {
   // skip the per-transaction fcntl locks and the shared-memory index, which
   // makes them several times cheaper. For a server that owns its data directory.
   bool exclusive = false;
+  // false: nothing is ever synced (PRAGMA synchronous = OFF), for derived data
+  // that its owner rebuilds. A process that dies loses nothing, but after an
+  // operating system crash or a power loss the file may be damaged: the owner
+  // must then throw it away (the server does so for the audit index unless it
+  // was closed cleanly).
+  bool durable = true;
 };
 
 class SqliteStateStore final : public StateStore {

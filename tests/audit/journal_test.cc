@@ -352,6 +352,21 @@ TEST(JournalTest, RoundTripAcrossSegments) {
   EXPECT_EQ(report.last_hash, last);
 }
 
+// The group-commit wait applies only when calls are concurrent: a lone caller's
+// batches hold one record, and the writer never waits for a second.
+TEST(JournalTest, ALoneCallerNeverWaitsForABatchToFill) {
+  TempDir tmp;
+  JournalOptions options;
+  options.group_commit_delay = std::chrono::seconds(30);
+  auto journal = OpenOrDie(tmp.File("audit"), options);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<uint64_t> sequences = AppendPayloads(*journal, 1, 20);
+  EXPECT_EQ(sequences.size(), 20u);
+  EXPECT_EQ(journal->stats().batches, 20u);
+  // Twenty waits would take ten minutes; none takes well under one.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
 TEST(JournalTest, ReaderReportsWhereEachRecordIs) {
   TempDir tmp;
   const std::string dir = tmp.File("audit");

@@ -7,8 +7,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -399,9 +401,11 @@ TEST_F(ServicesTest, FirstStartWritesOnlyTheExpectedFiles) {
   // The audit journal directory exists from the first start; it holds no segment
   // until the first call is recorded. The digest signer's public key is in clear,
   // for offline verification.
-  EXPECT_THAT(names,
-              UnorderedElementsAre("audit", "audit/digests", "audit/digests/public-keys.json",
-                                   "lock", "root-credentials", "root.key", "state.db"));
+  // The audit index is a store of its own, marked clean once closed.
+  EXPECT_THAT(
+      names, UnorderedElementsAre("audit", "audit/digests", "audit/digests/public-keys.json",
+                                  "audit-index.clean", "audit-index.db", "lock", "root-credentials",
+                                  "root.key", "state.db"));
 }
 
 TEST_F(ServicesTest, ScheduledWorkWritesASignedDigestEveryPeriod) {
@@ -459,6 +463,37 @@ TEST_F(ServicesTest, EveryCallIsJournaledInTheDataDirectoryAndIndexed) {
   EXPECT_EQ(found->events[1].summary.username, "root");
   EXPECT_EQ(ListKeys(**s, *root).status, 200);
   EXPECT_EQ((*s)->audit->journal().last_sequence(), 3u);
+}
+
+// The index is never synced while the server runs: a start that follows anything
+// but a clean close (no marker) throws it away and rebuilds it from the journal.
+TEST_F(ServicesTest, AnIndexNotClosedCleanlyIsRebuiltFromTheJournal) {
+  ASSERT_NO_FATAL_FAILURE(Create());
+  std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
+  ASSERT_TRUE(root.has_value());
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    // While open, no marker: a crash now leaves none.
+    EXPECT_NE(::access((Dir() + "/audit-index.clean").c_str(), F_OK), 0);
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+  }
+  ASSERT_EQ(::access((Dir() + "/audit-index.clean").c_str(), F_OK), 0);
+  // As after a power loss: no marker, and an index file that is garbage.
+  ASSERT_EQ(::unlink((Dir() + "/audit-index.clean").c_str()), 0);
+  {
+    std::ofstream damaged(Dir() + "/audit-index.db", std::ios::binary | std::ios::trunc);
+    damaged << std::string(8192, 'x');
+  }
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  audit::LookupRequest by_key;
+  by_key.attribute = {audit::LookupAttributeKey::kAccessKeyId, root->access_key_id};
+  auto found = (*s)->audit->Lookup(by_key);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_EQ(found->events.size(), 2u);
+  EXPECT_EQ(found->events[0].summary.event_name, "ListKeys");
 }
 
 }  // namespace
