@@ -40,8 +40,10 @@ Result<std::unique_ptr<ByteSink>> CreateZstdCompressSink(ByteSink& downstream,
                                                          const ZstdOptions& options);
 
 struct ZstdDecompressOptions {
-  // Frames declaring at most this much content are decompressed in parallel.
-  size_t max_frame_content_size = size_t{32} << 20;
+  // Frames declaring at most this much content are decompressed in parallel
+  // (coffer writes 4 MiB ones); memory then stays under about
+  // pipeline.max_in_flight × 2 × this, whatever a forged header declares.
+  size_t max_frame_content_size = size_t{8} << 20;
   PipelineOptions pipeline;
 };
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include "common/files.h"
@@ -55,7 +56,11 @@ Result<std::vector<BucketPlacement>> BucketRouter::ListBuckets() const {
   std::vector<BucketPlacement> out;
   for (const auto& [name, remote] : remotes_) out.push_back({name, true, remote.where});
   DIR* d = ::opendir(files_->root().c_str());
-  if (d == nullptr) return PosixError("open directory " + files_->root(), errno);
+  if (d == nullptr) {
+    // No buckets directory yet: no file bucket was ever made.
+    if (errno == ENOENT) return out;
+    return PosixError("open directory " + files_->root(), errno);
+  }
   std::set<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
     std::string name(e->d_name);

@@ -35,7 +35,7 @@ struct BucketPlacement {
 
 class BucketRouter final : public ObjectStore {
  public:
-  // `file_root` is the file backend's directory (created if missing). Every
+  // `file_root` is the file backend's directory (created with the first file bucket). Every
   // configured name and remote name must be a valid bucket name; a name may be
   // configured once. `env` is passed to each S3 store.
   static Result<std::unique_ptr<BucketRouter>> Create(std::string file_root,

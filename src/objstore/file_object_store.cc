@@ -283,7 +283,8 @@ Status BadContinuationToken() {
 Result<std::unique_ptr<FileObjectStore>> FileObjectStore::Create(std::string root) {
   if (root.empty()) return InvalidArgumentError("the buckets directory is not set");
   while (root.size() > 1 && root.back() == '/') root.pop_back();
-  RETURN_IF_ERROR(EnsureDirectory(root, kDirMode));
+  // The directory is made with the first bucket: an installation whose buckets are
+  // all configured s3 ones never needs it.
   return std::unique_ptr<FileObjectStore>(new FileObjectStore(std::move(root)));
 }
 
@@ -293,6 +294,7 @@ std::string FileObjectStore::BucketDirectory(std::string_view bucket) const {
 
 Status FileObjectStore::CreateBucket(std::string_view bucket) {
   RETURN_IF_ERROR(ValidateBucketName(bucket));
+  RETURN_IF_ERROR(EnsureDirectory(root_, kDirMode));
   std::string dir = BucketDirectory(bucket);
   if (::mkdir(dir.c_str(), kDirMode) != 0) {
     if (errno == EEXIST) {

@@ -31,7 +31,7 @@ namespace coffer::objstore {
 
 class FileObjectStore final : public ObjectStore {
  public:
-  // `root` is created (0700) if it does not exist; its parent must exist.
+  // `root` is created (0700) with the first bucket (its parent must exist then).
   static Result<std::unique_ptr<FileObjectStore>> Create(std::string root);
 
   const std::string& root() const { return root_; }

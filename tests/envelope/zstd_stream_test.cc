@@ -52,7 +52,7 @@ ZstdOptions Options(int level, size_t workers, size_t frame_input_size = size_t{
 }
 
 Result<Bytes> Decompress(ByteView data, size_t workers = 2,
-                         size_t max_frame_content_size = size_t{32} << 20) {
+                         size_t max_frame_content_size = size_t{8} << 20) {
   auto upstream = MemorySource(data);
   ZstdDecompressOptions options;
   options.pipeline.workers = workers;

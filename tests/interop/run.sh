@@ -8,6 +8,7 @@
 #   - test_awscli.sh under aws CLI v2 and v1 (each when present),
 #   - js/esdk_roundtrip.mjs (AWS Encryption SDK for JavaScript; npm ci on first use),
 #   - js/esdk_files.mjs (`coffer encrypt`/`decrypt` and that SDK, messages both ways),
+#   - s3_pipeline.sh (coffer encrypt/decrypt/s3 through a bucket on moto_server, aws s3),
 #   - restart_check.py across a stop and a start on the same data directory,
 # and, when Debian's libfaketime is installed, a second server whose clock the boto3 suite
 # moves (expired session tokens). A client that is absent is reported as SKIP with the
@@ -278,6 +279,11 @@ else
     suite_done "esdk-files" $? "esdk-files"
   fi
 fi
+
+echo
+echo "== the backup pipeline into an S3-compatible service (moto_server)"
+"$here/s3_pipeline.sh" "$bin" "$main_url" "$data/root-credentials" "$tmp/s3-pipeline"
+suite_done "s3-pipeline" $? "s3-pipeline"
 
 for job in "${cli_jobs[@]}"; do
   IFS=: read -r v a pid <<<"$job"
