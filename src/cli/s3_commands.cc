@@ -195,6 +195,7 @@ int S3Commands::List(objstore::BucketRouter& store) {
     for (const std::string& prefix : page->common_prefixes) {
       // "backups/db1/" -> "db1/", as aws s3 ls shows it.
       std::string_view trimmed(prefix);
+      if (trimmed.empty()) continue;
       trimmed.remove_suffix(1);
       Say(std::string(27, ' ') + "PRE " + BaseName(trimmed) + "/");
     }
@@ -202,6 +203,9 @@ int S3Commands::List(objstore::BucketRouter& store) {
       Say(FormatObjectLine(object, ls_recursive_ ? object.key : BaseName(object.key)));
     }
     if (!page->truncated()) return 0;
+    if (page->next_continuation_token == options.continuation_token) {
+      return Fail("coffer s3 ls: the service repeated its continuation token", 1);
+    }
     options.continuation_token = page->next_continuation_token;
   }
 }
@@ -332,6 +336,9 @@ int S3Commands::Remove(objstore::BucketRouter& store) {
       }
     }
     if (!page->truncated()) return status;
+    if (page->next_continuation_token == options.continuation_token) {
+      return Fail("coffer s3 rm: the service repeated its continuation token", 1);
+    }
     options.continuation_token = page->next_continuation_token;
   }
 }

@@ -58,6 +58,9 @@ class StreamCommands final : public CommandGroup {
   // The output: a file or an object, each appearing only when complete, or
   // standard output. `size` is the input's, when known.
   Result<std::unique_ptr<ByteSink>> OpenOutput(std::optional<uint64_t> size);
+  // The writer options of `coffer encrypt` as the command line chose them (the
+  // keyring and context are set by Encrypt()).
+  envelope::BackupWriterOptions WriterOptions() const;
   // The buckets of the configuration, opened on first use.
   Result<objstore::ObjectStore*> Buckets();
   // Connects to KMS and makes the keyring. 0 or the exit status after reporting.
@@ -138,6 +141,15 @@ void StreamCommands::AddBucketOptions(CLI::App* command) {
                       "The data directory whose buckets/ holds the unconfigured buckets");
 }
 
+envelope::BackupWriterOptions StreamCommands::WriterOptions() const {
+  envelope::BackupWriterOptions options;
+  options.compression =
+      compression_ == "zstd" ? envelope::Compression::kZstd : envelope::Compression::kNone;
+  if (auto suite = ParseSuite(suite_); suite.ok()) options.suite = *suite;
+  options.frame_length = frame_length_;
+  return options;
+}
+
 Result<objstore::ObjectStore*> StreamCommands::Buckets() {
   if (!buckets_) {
     ASSIGN_OR_RETURN(buckets_, OpenConfiguredBuckets(config_file_, data_dir_, env_.env));
@@ -180,8 +192,8 @@ Result<std::unique_ptr<ByteSink>> StreamCommands::OpenOutput(std::optional<uint6
     ASSIGN_OR_RETURN(objstore::ObjectLocation location, objstore::ParseObjectLocation(out_));
     ASSIGN_OR_RETURN(objstore::ObjectStore * buckets, Buckets());
     objstore::WriteOptions options;
-    // The message is about the input's size (less, compressed): it sizes the parts.
-    options.expected_size = size;
+    // Sizes the upload's parts: the stream's largest possible size.
+    if (size) options.expected_size = envelope::MaxBackupStreamSize(*size, WriterOptions());
     return buckets->OpenWriter(location.bucket, location.key, options);
   }
   return CreateAtomicFileSink(out_, kOutputFileMode);
@@ -213,12 +225,9 @@ int StreamCommands::Encrypt() {
   auto output = OpenOutput(size);
   if (!output.ok()) return ReportFailure("Cannot write " + out_, output.status());
 
-  envelope::BackupWriterOptions options;
+  envelope::BackupWriterOptions options = WriterOptions();
   options.keyring = keyring_.get();
   options.context = *context;
-  options.compression = *compression;
-  options.suite = *suite;
-  options.frame_length = frame_length_;
   crypto::OpenSslRandom random;
   kms_operation_ = "GenerateDataKey";
   auto writer = envelope::OpenBackupWriter(std::move(output).value(), random, options);

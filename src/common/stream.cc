@@ -102,9 +102,13 @@ Result<uint64_t> PumpStream(ByteSource& source, ByteSink& sink, size_t buffer_si
       break;
     }
     filled.push_back({chunk, *n});
-    changed.notify_all();
     total += *n;
-    if (*n == 0) break;
+    // A short read is the end of the stream (ReadFull): the source is not read
+    // again (a terminal would wait for a second end-of-file).
+    const bool end = *n < chunks[chunk].size();
+    if (end && *n > 0) filled.push_back({chunk, 0});
+    changed.notify_all();
+    if (end) break;
   }
   writer.join();
   if (!read_error.ok()) return read_error;

@@ -74,6 +74,21 @@ Result<Compression> ParseCompression(std::string_view name) {
                               "': expected zstd or none");
 }
 
+uint64_t MaxBackupStreamSize(uint64_t input_size, const BackupWriterOptions& options) {
+  uint64_t content = input_size;
+  if (options.compression == Compression::kZstd) {
+    // ZSTD_compressBound: n + n/256 + a little per frame; 64 bytes covers a
+    // frame's header, block headers' rounding and checksum with room to spare.
+    const uint64_t frames = input_size / std::max<size_t>(options.zstd_frame_input_size, 1) + 1;
+    content += input_size / 128 + frames * 64;
+  }
+  const uint64_t frame_length = std::max<uint32_t>(options.frame_length, 1);
+  // Per frame at most 4 (final marker) + 4 (sequence) + 12 (IV) + 4 (length) + 16 (tag);
+  // the plain format's frames carry less.
+  const uint64_t frames = content / frame_length + 2;
+  return content + frames * 40 + (uint64_t{1} << 20);
+}
+
 Result<std::unique_ptr<ByteSink>> OpenBackupWriter(std::unique_ptr<ByteSink> downstream,
                                                    Random& random,
                                                    const BackupWriterOptions& options) {

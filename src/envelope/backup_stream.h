@@ -61,6 +61,12 @@ struct BackupStreamInfo {
   Compression compression = Compression::kNone;
 };
 
+// An upper bound of the stream's size for `input_size` bytes of input, for
+// sizing an upload's parts before the stream exists: zstd's worst case for
+// data that does not compress, each frame's IV, tag and sequence number, the
+// header (at most 1 MiB with every data key and context pair) and the footer.
+uint64_t MaxBackupStreamSize(uint64_t input_size, const BackupWriterOptions& options);
+
 // A sink that writes the stream into `downstream`. `random` is borrowed and
 // used during the call only. Keyring errors come back unchanged.
 Result<std::unique_ptr<ByteSink>> OpenBackupWriter(std::unique_ptr<ByteSink> downstream,

@@ -16,6 +16,9 @@ using internal::FramePipeline;
 // The largest zstd frame header (RFC 8878 section 3.1.1.1): enough bytes to read
 // a frame's declared content size.
 constexpr size_t kMaxFrameHeaderSize = 18;
+// The largest window (2^25 = 32 MiB) a frame may need from the streaming decoder;
+// coffer's level-1 frames need well under 1 MiB.
+constexpr int kMaxWindowLog = 25;
 // Compressed bytes read from upstream at a time while looking for a frame's end.
 constexpr size_t kReadChunk = size_t{1} << 20;
 
@@ -163,7 +166,10 @@ class ZstdCompressSink final : public ByteSink {
 class StreamingDecompressSource final : public ByteSource {
  public:
   explicit StreamingDecompressSource(ByteSource& upstream)
-      : upstream_(upstream), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize()) {}
+      : upstream_(upstream), dctx_(ZSTD_createDCtx()), in_(ZSTD_DStreamInSize()) {
+    // Bounds the window a frame header may ask for (zstd's own limit is 128 MiB).
+    if (dctx_ != nullptr) ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, kMaxWindowLog);
+  }
   ~StreamingDecompressSource() override { ZSTD_freeDCtx(dctx_); }
 
   Result<size_t> Read(std::span<uint8_t> out) override {

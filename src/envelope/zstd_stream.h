@@ -17,7 +17,8 @@
 //
 // Both stages keep their first error (common/stream.h). Memory is bounded by
 // the frames in flight (pipeline.max_in_flight × (frame + content)), whatever
-// the stream's length. libzstd stays in the .cc.
+// the stream's length, and for the streaming decoder by its window, at most
+// 32 MiB (a frame asking for more is refused as corrupt). libzstd stays in the .cc.
 #include <memory>
 
 #include "common/status.h"

@@ -13,6 +13,11 @@
 #include "objstore/location.h"
 
 namespace coffer::objstore {
+
+namespace {
+// ListMultipartUploads follows at most this many uploads (1,000 pages).
+constexpr size_t kMaxListedUploads = 1'000'000;
+}  // namespace
 namespace {
 
 constexpr size_t kMinReadChunk = 64 << 10;
@@ -733,6 +738,12 @@ Result<std::vector<s3::MultipartUpload>> S3ObjectStore::ListMultipartUploads(
     ASSIGN_OR_RETURN(s3::MultipartUploadList page, s3::ParseListMultipartUploads(response.body));
     for (s3::MultipartUpload& u : page.uploads) uploads.push_back(std::move(u));
     if (!page.truncated || page.next_key_marker.empty()) return uploads;
+    // A service that does not move on, or lists without end, is not followed further.
+    if ((page.next_key_marker == key_marker && page.next_upload_id_marker == upload_id_marker) ||
+        uploads.size() > kMaxListedUploads) {
+      return Status(StatusCode::kUnavailable, "InvalidResponse",
+                    request.what + ": the listing does not end");
+    }
     key_marker = page.next_key_marker;
     upload_id_marker = page.next_upload_id_marker;
   }

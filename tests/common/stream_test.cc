@@ -108,6 +108,29 @@ TEST_F(StreamTest, PumpStreamCopiesEverythingInOrder) {
   EXPECT_EQ(copied, 0u);
 }
 
+// A terminal's standard input: after its end-of-file, another read would wait.
+TEST_F(StreamTest, PumpStreamDoesNotReadPastTheEnd) {
+  class OnceSource : public ByteSource {
+   public:
+    Result<size_t> Read(std::span<uint8_t> out) override {
+      ++reads;
+      if (reads == 1) {
+        out[0] = 'x';
+        return size_t{1};
+      }
+      if (reads == 2) return size_t{0};
+      return InternalError("read after the end");
+    }
+    int reads = 0;
+  } source;
+  Bytes out;
+  auto sink = MemorySink(out);
+  ASSERT_OK_AND_ASSIGN(uint64_t copied, PumpStream(source, *sink, 100, 2));
+  EXPECT_EQ(copied, 1u);
+  EXPECT_EQ(source.reads, 2);
+  EXPECT_EQ(ToString(out), "x");
+}
+
 TEST_F(StreamTest, PumpStreamReturnsTheFirstErrorOfEitherSide) {
   class FailingSource : public ByteSource {
    public:

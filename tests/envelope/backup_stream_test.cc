@@ -172,6 +172,29 @@ TEST_F(BackupStreamTest, AbortLeavesNothingDownstream) {
   EXPECT_FALSE(sink->Write(Pattern(10)).ok());
 }
 
+TEST_F(BackupStreamTest, MaxStreamSizeBoundsTheStream) {
+  // Incompressible input, small frames, both suites, with and without zstd.
+  SeededRandom random(9);
+  Bytes noise(300'001);
+  random.Fill(noise);
+  for (Compression compression : {Compression::kZstd, Compression::kNone}) {
+    for (uint32_t frame_length : {64u, 4096u, 1u << 20}) {
+      for (size_t size : {size_t{0}, size_t{1}, noise.size()}) {
+        BackupWriterOptions options;
+        options.keyring = keyring_.get();
+        options.compression = compression;
+        options.frame_length = frame_length;
+        options.zstd_frame_input_size = 100'000;
+        options.suite = AlgorithmSuite::kAes256GcmHkdfSha512CommitEcdsaP384;
+        Written w = Write(ByteView(noise).first(size), options);
+        ASSERT_OK(w.status);
+        EXPECT_LE(w.stream.size(), MaxBackupStreamSize(size, options))
+            << size << " bytes, frames of " << frame_length;
+      }
+    }
+  }
+}
+
 TEST(CompressionTest, Names) {
   EXPECT_EQ(CompressionName(Compression::kZstd), "zstd");
   EXPECT_EQ(*ParseCompression("none"), Compression::kNone);

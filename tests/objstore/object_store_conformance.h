@@ -35,6 +35,9 @@ class Backend {
     bool uncounted_prefixes = false;    // s3rver: max-keys ignores common prefixes
     bool unsorted_listing = false;      // s3rver: "p/000" listed before "p"
     bool no_multipart_listing = false;  // s3rver: no ListMultipartUploads, no abort
+    // s3rver: concurrent completions of one key write its file at once (it has no
+    // atomic replace), so the object may mix the writers' bytes.
+    bool mixes_concurrent_writes = false;
   };
   virtual Quirks quirks() const { return {}; }
 };

@@ -32,6 +32,7 @@ class PeerBackend final : public Backend {
       q.uncounted_prefixes = true;
       q.unsorted_listing = true;
       q.no_multipart_listing = true;
+      q.mixes_concurrent_writes = true;
     }
     return q;
   }
