@@ -43,6 +43,16 @@ Status SyncDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
+Status SyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + path, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return PosixError("fsync " + path, err);
+  return Status::Ok();
+}
+
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode) {
   std::string temp = path + ".tmp";
   ::unlink(temp.c_str());

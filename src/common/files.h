@@ -17,6 +17,8 @@ std::string ParentDirectory(const std::string& path);
 
 // fsync(2) of a directory, so that a rename or a new entry in it is durable.
 Status SyncDirectory(const std::string& dir);
+// fsync(2) of a file by its path.
+Status SyncFile(const std::string& path);
 
 // Writes `contents` to `path` atomically and durably: a temporary file beside it
 // created with `mode` (never wider, whatever the umask), written, fsynced, renamed
