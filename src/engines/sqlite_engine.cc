@@ -60,7 +60,6 @@ class RemoveOnExit {
       ::unlink((path_ + suffix).c_str());
     }
   }
-  void Release() { path_.clear(); }
 
  private:
   std::string path_;

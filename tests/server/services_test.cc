@@ -157,6 +157,13 @@ class ServicesTest : public ::testing::Test {
   ServicesOptions options_;
 };
 
+// The audit events of calls signed with `access_key_id`, newest first.
+Result<audit::LookupResult> LookupByAccessKey(Services& s, const std::string& access_key_id) {
+  audit::LookupRequest by_key;
+  by_key.attribute = {audit::LookupAttributeKey::kAccessKeyId, access_key_id};
+  return s.audit->Lookup(by_key);
+}
+
 TEST_F(ServicesTest, RootCredentialsPathIsInTheDataDirectory) {
   EXPECT_EQ(RootCredentialsPath("/var/lib/coffer"), "/var/lib/coffer/root-credentials");
 }
@@ -453,9 +460,7 @@ TEST_F(ServicesTest, EveryCallIsJournaledInTheDataDirectoryAndIndexed) {
   // After a restart the index still finds them, and new calls continue the journal.
   auto s = Open();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  audit::LookupRequest by_key;
-  by_key.attribute = {audit::LookupAttributeKey::kAccessKeyId, root->access_key_id};
-  auto found = (*s)->audit->Lookup(by_key);
+  auto found = LookupByAccessKey(**s, root->access_key_id);
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   ASSERT_EQ(found->events.size(), 2u);
   EXPECT_EQ(found->events[0].summary.event_name, "GetCallerIdentity");
@@ -488,9 +493,7 @@ TEST_F(ServicesTest, AnIndexNotClosedCleanlyIsRebuiltFromTheJournal) {
   }
   auto s = Open();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  audit::LookupRequest by_key;
-  by_key.attribute = {audit::LookupAttributeKey::kAccessKeyId, root->access_key_id};
-  auto found = (*s)->audit->Lookup(by_key);
+  auto found = LookupByAccessKey(**s, root->access_key_id);
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   ASSERT_EQ(found->events.size(), 2u);
   EXPECT_EQ(found->events[0].summary.event_name, "ListKeys");

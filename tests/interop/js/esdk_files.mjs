@@ -8,7 +8,7 @@
 // Usage: COFFER_BIN=build/coffer COFFER_ENDPOINT=http://127.0.0.1:PORT \
 //          COFFER_ROOT_CREDENTIALS=DATA_DIR/root-credentials node esdk_files.mjs
 // Prints "ok - …" / "not ok - …" per check; exit status 0 only if every check passed.
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
@@ -21,6 +21,7 @@ import {
   getClient,
 } from '@aws-crypto/client-node'
 import { KMS } from '@aws-sdk/client-kms'
+import { assert, assertEqual, check, finish, readCredentials } from './harness.mjs'
 
 const endpoint = process.env.COFFER_ENDPOINT
 const credentialsFile = process.env.COFFER_ROOT_CREDENTIALS
@@ -31,15 +32,6 @@ if (!endpoint || !credentialsFile || !cofferBin) {
   process.exit(2)
 }
 
-function readCredentials (path) {
-  const text = readFileSync(path, 'utf8')
-  const get = (k) => {
-    const m = text.match(new RegExp(`^\\s*${k}\\s*=\\s*(\\S+)\\s*$`, 'm'))
-    return m && m[1]
-  }
-  return { accessKeyId: get('aws_access_key_id'), secretAccessKey: get('aws_secret_access_key') }
-}
-
 const root = readCredentials(credentialsFile)
 const kmsConfig = { endpoint, region, credentials: root, maxAttempts: 1 }
 const kms = new KMS(kmsConfig)
@@ -47,25 +39,6 @@ const clientProvider = getClient(KMS, kmsConfig)
 const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
 const work = mkdtempSync(join(tmpdir(), 'coffer-esdk-files-'))
 
-let passed = 0
-let failed = 0
-async function check (name, fn) {
-  try {
-    await fn()
-    passed++
-    console.log(`ok - ${name}`)
-  } catch (e) {
-    failed++
-    console.log(`not ok - ${name}`)
-    console.log(String((e && e.stack) || e).split('\n').slice(0, 12).map((l) => '    ' + l).join('\n'))
-  }
-}
-function assert (cond, message) {
-  if (!cond) throw new Error(message)
-}
-function assertEqual (got, want, what) {
-  if (got !== want) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-}
 function sameBytes (a, b, what) {
   assert(a.length === b.length && Buffer.compare(a, b) === 0,
     `${what}: ${a.length} bytes differ from the expected ${b.length}`)
@@ -91,10 +64,8 @@ await check('a key for the files (CreateKey through the AWS SDK for JavaScript)'
   key = (await kms.createKey({ Description: 'esdk files' })).KeyMetadata
   await kms.createAlias({ AliasName: `alias/files-${randomBytes(3).toString('hex')}`, TargetKeyId: key.KeyId })
 })
-if (!key) {
-  console.log(`esdk-files: ${passed} passed, ${failed} failed (no key)`)
-  process.exit(1)
-}
+const label = 'esdk-files (coffer encrypt/decrypt with @aws-crypto/client-node)'
+if (!key) finish(label, 'no key')
 const keyring = () => new KmsKeyringNode({ keyIds: [key.Arn], clientProvider })
 const context = { purpose: 'backup', database: 'customers' }
 
@@ -205,7 +176,4 @@ await check('coffer decrypt of a message under a disabled key fails with Disable
 })
 
 rmSync(work, { recursive: true, force: true })
-const line = `esdk-files (coffer encrypt/decrypt with @aws-crypto/client-node): ${passed} passed, ${failed} failed`
-console.log(line)
-if (process.env.COFFER_INTEROP_RESULTS) appendFileSync(process.env.COFFER_INTEROP_RESULTS, `${passed} ${failed} 0 ${line}\n`)
-process.exit(failed === 0 && passed > 0 ? 0 : 1)
+finish(label)

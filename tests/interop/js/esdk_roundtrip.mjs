@@ -5,7 +5,6 @@
 //          node tests/interop/js/esdk_roundtrip.mjs
 // Prints "ok - …" / "not ok - …" per check and a closing "N passed, N failed" line (also
 // appended to $COFFER_INTEROP_RESULTS when set). Exit status 0 only if every check passed.
-import { appendFileSync, readFileSync } from 'node:fs'
 import { randomBytes, randomUUID } from 'node:crypto'
 import {
   AlgorithmSuiteIdentifier,
@@ -15,6 +14,7 @@ import {
   getClient,
 } from '@aws-crypto/client-node'
 import { KMS } from '@aws-sdk/client-kms'
+import { assert, assertEqual, assertRejects, check, finish, readCredentials } from './harness.mjs'
 
 const endpoint = process.env.COFFER_ENDPOINT
 const credentialsFile = process.env.COFFER_ROOT_CREDENTIALS
@@ -25,55 +25,8 @@ if (!endpoint || !credentialsFile) {
   process.exit(2)
 }
 
-function readCredentials (path) {
-  const text = readFileSync(path, 'utf8')
-  const get = (k) => {
-    const m = text.match(new RegExp(`^\\s*${k}\\s*=\\s*(\\S+)\\s*$`, 'm'))
-    return m && m[1]
-  }
-  const accessKeyId = get('aws_access_key_id')
-  const secretAccessKey = get('aws_secret_access_key')
-  if (!accessKeyId || !secretAccessKey) throw new Error(`no [default] key in ${path}`)
-  return { accessKeyId, secretAccessKey }
-}
-
 const root = readCredentials(credentialsFile)
 const suffix = randomBytes(4).toString('hex')
-let passed = 0
-let failed = 0
-
-async function check (name, fn) {
-  try {
-    await fn()
-    passed++
-    console.log(`ok - ${name}`)
-  } catch (e) {
-    failed++
-    console.log(`not ok - ${name}`)
-    console.log(String((e && e.stack) || e).split('\n').slice(0, 12).map((l) => '    ' + l).join('\n'))
-  }
-}
-function assert (cond, message) {
-  if (!cond) throw new Error(message)
-}
-function assertEqual (got, want, what) {
-  if (got !== want) throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
-}
-async function assertRejects (promise, includes, what) {
-  let error
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  if (!error) throw new Error(`${what}: expected a failure, it succeeded`)
-  const text = `${error.name}: ${error.message}\n${error.stack}`
-  for (const s of includes) {
-    if (!text.includes(s)) throw new Error(`${what}: the error does not mention ${JSON.stringify(s)}:\n${text.slice(0, 1500)}`)
-  }
-  return error
-}
-
 const kmsConfig = (credentials = root, extra = {}) => ({
   endpoint,
   region,
@@ -103,10 +56,8 @@ await check('KMS client: CreateKey, CreateAlias (AWS SDK for JavaScript v3 signi
   assertEqual(described.Arn, keyA.Arn, 'DescribeKey by alias')
 })
 
-if (!keyA) {
-  console.log(`esdk-js: ${passed} passed, ${failed} failed (no key: nothing else can run)`)
-  process.exit(1)
-}
+const label = `esdk-js (@aws-crypto/client-node, node ${process.version})`
+if (!keyA) finish(label, 'no key: nothing else can run')
 
 await check('KMS client: Encrypt/Decrypt/GenerateDataKey with Uint8Array blobs', async () => {
   const data = new Uint8Array([0, 1, 2, 250, 255])
@@ -204,7 +155,4 @@ await check('AWS SDK for JavaScript corrects a skewed client clock from the serv
   assertEqual(out.$metadata.attempts, 2, 'attempts')
 })
 
-const line = `esdk-js (@aws-crypto/client-node, node ${process.version}): ${passed} passed, ${failed} failed`
-console.log(line)
-if (process.env.COFFER_INTEROP_RESULTS) appendFileSync(process.env.COFFER_INTEROP_RESULTS, `${passed} ${failed} 0 ${line}\n`)
-process.exit(failed === 0 && passed > 0 ? 0 : 1)
+finish(label)
