@@ -33,7 +33,15 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null' EXIT
 s3=http://127.0.0.1:$port
-for _ in $(seq 1 100); do curl -sf "$s3/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
+python3 - "$s3/moto-api/" <<'PY'
+import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
 
 cat >"$work/coffer.toml" <<TOML
 [buckets.offsite]
