@@ -9,11 +9,14 @@ packages=(
   # libraries (see the Dependencies section of README.md)
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libboost-dev libtomlplusplus-dev
-  libcurl4-openssl-dev libzstd-dev
+  libcurl4-openssl-dev libzstd-dev libpq-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # interop test peers (never linked): aws CLI v2, boto3, jq, libfaketime, the zstd CLI
   awscli python3-boto3 jq faketime zstd
+  # the postgres engine: the client tools it runs (pg_dump, pg_restore) and the server
+  # its tests and the interop suite run against (scripts/pg-test-server.sh)
+  postgresql postgresql-client
 )
 # Node.js with npm runs the AWS Encryption SDK for JavaScript in the interop suite. Some
 # machines have Node.js from elsewhere, with npm inside (Debian's npm then conflicts).

@@ -2,12 +2,22 @@
 # Builds coffer and runs every test: the unit tests (with the fuzz corpora replayed),
 # the interop suite (real AWS clients against a fresh coffer server), then the unit
 # tests again built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# The postgres engine's tests (ctest label postgres) and the interop suite use a
+# throwaway PostgreSQL server (scripts/pg-test-server.sh), started here and stopped
+# at exit, unless COFFER_TEST_PG_DSN already names one.
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== build (RelWithDebInfo)"
 scripts/build.sh
+if [[ -z ${COFFER_TEST_PG_DSN:-} ]]; then
+  echo "== PostgreSQL test server"
+  pg_env=$(scripts/pg-test-server.sh start)
+  eval "$pg_env"
+  # shellcheck disable=SC2153 # set by the eval
+  trap 'scripts/pg-test-server.sh stop "$COFFER_TEST_PG_DIR"' EXIT
+fi
 echo "== unit tests (with the object store's S3 peers and its 1 GiB uploads)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
 echo "== interop (real AWS clients against coffer server)"

@@ -1,18 +1,28 @@
 #pragma once
 // DatabaseEngine: how the backup service reaches the databases of one
-// instance (ARCHITECTURE "Backups"): a consistent FULL snapshot of a database
-// as a byte stream, and a restore of such a stream into a new database that
+// instance (ARCHITECTURE "Backups"): a consistent snapshot of a database as a
+// byte stream, and a restore of such a stream into a new database that
 // appears under its name only once complete and checked.
 //
 // Contract, for every engine:
-//  - BackupFull writes a snapshot consistent as of one moment while the
-//    database stays in use, in bounded memory, and does not close the sink.
+//  - Backups write a snapshot consistent as of one moment while the database
+//    stays in use, in bounded memory, and do not close the sink.
+//  - A FULL backup becomes the base of later DIFFERENTIAL backups only once
+//    the service calls CommitFullBackup (after the object is stored): a FULL
+//    backup that failed to upload never becomes a base.
 //  - RestoreFull creates `target`, which must not exist (AlreadyExists
-//    otherwise, and nothing is touched); it restores under a temporary name and
-//    renames only after the stream ended and the engine's check passed. After
-//    any failure no database of the target name exists and nothing is left.
+//    otherwise, and nothing is touched); names are compared case-insensitively
+//    ("Customers" exists when "customers" does), a database in the restoring
+//    state counts as existing. It restores under a temporary name and renames
+//    only after the stream ended and the engine's check passed. After any
+//    failure no database of the target name exists and nothing is left.
+//  - With `norecovery` the restored database stays in the restoring state: it
+//    is kept under a staging name, not listed, until a DIFFERENTIAL restore
+//    (RestoreDifferential) or FinishRestore brings it online. A restore chain
+//    is FULL (norecovery) → at most one DIFFERENTIAL → online.
 //  - Database names are checked by ValidateDatabaseName before anything else.
 // Engines are safe for concurrent use on different databases.
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,21 +36,55 @@ namespace coffer::engines {
 // characters that would need quoting in a file name). kInvalidArgument otherwise.
 Status ValidateDatabaseName(std::string_view name);
 
+struct RestoreOptions {
+  // Leave the database in the restoring state (RDS's @with_norecovery=1).
+  bool norecovery = false;
+};
+
 class DatabaseEngine {
  public:
   virtual ~DatabaseEngine() = default;
 
   // "sqlite", "postgres".
   virtual std::string_view name() const = 0;
-  // The engine's version, recorded in a backup ("3.40.1").
+  // The engine's version, recorded in a backup ("3.40.1", "15.18").
   virtual std::string version() const = 0;
 
+  // Online databases, sorted by name (restoring ones are not listed).
   virtual Result<std::vector<std::string>> ListDatabases() = 0;
+  // True when an online or restoring database has this name, compared
+  // case-insensitively.
   virtual Result<bool> Exists(std::string_view database) = 0;
+  // The database's size in bytes as the engine stores it, for progress: 0 when
+  // not known.
+  virtual Result<uint64_t> DatabaseSize(std::string_view /*database*/) { return uint64_t{0}; }
 
-  // NotFound "Database <name> does not exist" for a missing database.
+  // NotFound "DatabaseNotFound" "Database <name> does not exist" for a missing
+  // database.
   virtual Status BackupFull(std::string_view database, ByteSink& sink) = 0;
-  virtual Status RestoreFull(std::string_view target, ByteSource& source) = 0;
+  // Called once the FULL backup just taken of `database` is stored: it becomes
+  // the base of the next DIFFERENTIAL backups. Engines without differentials do
+  // nothing.
+  virtual Status CommitFullBackup(std::string_view database) = 0;
+  // The changes since the committed FULL base. FailedPrecondition
+  // "NoDifferentialBase" when there is none; Unimplemented
+  // "DifferentialNotSupported" for an engine without differentials.
+  virtual Status BackupDifferential(std::string_view database, ByteSink& sink) = 0;
+
+  virtual Status RestoreFull(std::string_view target, ByteSource& source,
+                             const RestoreOptions& options) = 0;
+  // Applies a DIFFERENTIAL backup to `target`, which must be in the restoring
+  // state (FailedPrecondition "DatabaseNotRestoring" otherwise) and restored from
+  // the differential's own FULL base (DataLoss "DifferentialBaseMismatch"
+  // otherwise). After a failure `target` stays as it was, still restoring.
+  virtual Status RestoreDifferential(std::string_view target, ByteSource& source,
+                                     const RestoreOptions& options) = 0;
+  // Brings a restoring database online (RDS's rds_finish_restore), after the
+  // engine's check. FailedPrecondition "DatabaseNotRestoring" when it is not.
+  virtual Status FinishRestore(std::string_view target) = 0;
+  // Removes a database in the restoring state (a chain given up); NotFound when
+  // there is none.
+  virtual Status DropRestoring(std::string_view target) = 0;
 };
 
 }  // namespace coffer::engines

@@ -10,23 +10,73 @@
 #include <cerrno>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "common/files.h"
+#include "engines/sqlite_differential.h"
 
 namespace coffer::engines {
 namespace {
 
+using sqlite::Digest;
+
 constexpr std::string_view kSuffix = ".db";
+constexpr std::string_view kRestoringSuffix = ".restoring";
+constexpr std::string_view kPendingBaseSuffix = ".base.pending";
+constexpr std::string_view kBaseSuffix = ".base";
+constexpr std::string_view kChainSuffix = ".restoring.chain";
+constexpr std::string_view kChainMagic = "coffer sqlite restoring v1";
 constexpr unsigned kFileMode = 0600;
 // Pages copied per step of the online backup: writers of the source wait at
 // most one step.
 constexpr int kPagesPerStep = 1024;
+// A write to the source by another connection restarts a stepwise copy; after
+// this many restarts the rest is copied in one step, so that a steadily
+// written database is still backed up (its writers then wait for the copy).
+constexpr int kMaxRestarts = 3;
 constexpr auto kBusyWait = std::chrono::milliseconds(5);
 
 Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string message = what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) return DataLossError(std::move(message));
   return InternalError(std::move(message));
+}
+
+bool JournalModeIsWal(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  bool wal = false;
+  if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* mode = sqlite3_column_text(stmt, 0);
+    wal = mode != nullptr && std::string_view(reinterpret_cast<const char*>(mode)) == "wal";
+  }
+  sqlite3_finalize(stmt);
+  return wal;
+}
+
+Status NotFound(std::string_view database) {
+  return Status(StatusCode::kNotFound, "DatabaseNotFound",
+                "Database " + std::string(database) + " does not exist");
+}
+Status AlreadyExists(std::string_view database) {
+  return Status(StatusCode::kAlreadyExists, "DatabaseAlreadyExists",
+                "Database " + std::string(database) + " already exists");
+}
+Status NotRestoring(std::string_view database) {
+  return Status(StatusCode::kFailedPrecondition, "DatabaseNotRestoring",
+                "Database " + std::string(database) + " is not in the restoring state");
+}
+Status NoBase(std::string message) {
+  return Status(StatusCode::kFailedPrecondition, "NoDifferentialBase", std::move(message));
+}
+Status BaseMismatch(std::string message) {
+  return Status(StatusCode::kDataLoss, "DifferentialBaseMismatch", std::move(message));
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 struct Db {
@@ -51,19 +101,179 @@ Result<std::string> TemporaryFile(const std::string& dir, std::string_view kind)
   return path;
 }
 
+// Writes `contents` over the file at `path` and fsyncs it.
+Status WriteAndSync(const std::string& path, std::string_view contents) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + path, errno);
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status error = PosixError("write " + path, errno);
+      ::close(fd);
+      return error;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Status error = PosixError("fsync " + path, errno);
+    ::close(fd);
+    return error;
+  }
+  if (::close(fd) != 0) return PosixError("close " + path, errno);
+  return Status::Ok();
+}
+
+// Removes a SQLite database file and the files SQLite keeps beside it.
+void RemoveDatabaseFiles(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
+}
+
 class RemoveOnExit {
  public:
   explicit RemoveOnExit(std::string path) : path_(std::move(path)) {}
   ~RemoveOnExit() {
-    if (path_.empty()) return;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-      ::unlink((path_ + suffix).c_str());
-    }
+    if (!path_.empty()) RemoveDatabaseFiles(path_);
   }
+  // The file was renamed away: nothing to remove.
+  void Release() { path_.clear(); }
 
  private:
   std::string path_;
 };
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Opens `path` read-write (so that closing it folds a WAL-mode database back
+// into its one file; a read-only connection would leave -wal and -shm files
+// behind) and requires PRAGMA integrity_check to answer "ok".
+Status CheckIntegrity(const std::string& path, std::string_view database) {
+  {
+    Db restored;
+    RETURN_IF_ERROR(Open(path, SQLITE_OPEN_READWRITE, restored));
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(restored.db, "PRAGMA integrity_check", -1, &stmt, nullptr);
+    if (rc != SQLITE_OK)
+      return SqliteError(restored.db, rc, "check the restored " + std::string(database));
+    std::string verdict;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      verdict = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW)
+      return SqliteError(restored.db, rc, "check the restored " + std::string(database));
+    if (verdict != "ok") {
+      return DataLossError("the restored " + std::string(database) +
+                           " fails SQLite's integrity check: " + verdict);
+    }
+  }
+  for (const char* suffix : {"-wal", "-shm"}) ::unlink((path + suffix).c_str());
+  return Status::Ok();
+}
+
+// Feeds what is read through a digester.
+class DigestingSource final : public ByteSource {
+ public:
+  DigestingSource(ByteSource& inner, sqlite::SnapshotDigester& digester)
+      : inner_(inner), digester_(digester) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    ASSIGN_OR_RETURN(size_t n, inner_.Read(out));
+    RETURN_IF_ERROR(digester_.Update(ByteView(out.data(), n)));
+    return n;
+  }
+
+ private:
+  ByteSource& inner_;
+  sqlite::SnapshotDigester& digester_;
+};
+
+// Feeds what is written through a digester.
+class DigestingSink final : public ByteSink {
+ public:
+  DigestingSink(ByteSink& inner, sqlite::SnapshotDigester& digester)
+      : inner_(inner), digester_(digester) {}
+  Status Write(ByteView data) override {
+    RETURN_IF_ERROR(digester_.Update(data));
+    return inner_.Write(data);
+  }
+  Status Close() override { return inner_.Close(); }
+  void Abort() override { inner_.Abort(); }
+
+ private:
+  ByteSink& inner_;
+  sqlite::SnapshotDigester& digester_;
+};
+
+// What a restoring database was restored from (the .NAME.restoring.chain file):
+//   coffer sqlite restoring v1
+//   full <hex snapshot digest of the FULL stream | unknown>
+//   differential <none | hex snapshot digest of the DIFFERENTIAL's result>
+struct Chain {
+  std::optional<Digest> full;
+  std::optional<Digest> differential;
+};
+
+std::string EncodeChain(const Chain& chain) {
+  auto hex = [](const std::optional<Digest>& d, std::string_view none) {
+    return d ? HexEncode(*d) : std::string(none);
+  };
+  return std::string(kChainMagic) + "\nfull " + hex(chain.full, "unknown") + "\ndifferential " +
+         hex(chain.differential, "none") + "\n";
+}
+
+// An absent or unreadable chain file leaves the base unknown: no DIFFERENTIAL
+// backup applies, FinishRestore still does.
+Chain ReadChain(const std::string& path) {
+  Chain chain;
+  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw < 0) return chain;
+  Fd fd(raw);
+  char buffer[512];
+  ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+  if (n <= 0) return chain;
+  std::string_view text(buffer, static_cast<size_t>(n));
+  auto line = [&]() {
+    size_t end = text.find('\n');
+    std::string_view l = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    return l;
+  };
+  auto digest = [](std::string_view l, std::string_view key) -> std::optional<Digest> {
+    if (!l.starts_with(key)) return std::nullopt;
+    auto bytes = HexDecode(l.substr(key.size()));
+    if (!bytes.ok() || bytes->size() != Digest().size()) return std::nullopt;
+    Digest d;
+    std::copy(bytes->begin(), bytes->end(), d.begin());
+    return d;
+  };
+  if (line() != kChainMagic) return chain;
+  std::string_view full = line();
+  std::string_view differential = line();
+  if (!differential.starts_with("differential ")) return chain;
+  chain.full = digest(full, "full ");
+  chain.differential = digest(differential, "differential ");
+  if (!chain.differential && differential != "differential none") {
+    // Unreadable: treat it as applied, the safe side.
+    chain.differential = Digest{};
+  }
+  return chain;
+}
 
 }  // namespace
 
@@ -88,106 +298,374 @@ Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Create(std::string dir) {
 std::string SqliteEngine::version() const { return sqlite3_libversion(); }
 
 std::string SqliteEngine::DatabasePath(std::string_view database) const {
-  return dir_ + "/" + std::string(database) + std::string(kSuffix);
+  return FilePath(database, Kind::kOnline);
+}
+
+std::string SqliteEngine::RestoringPath(std::string_view database) const {
+  return FilePath(database, Kind::kRestoring);
+}
+
+std::string SqliteEngine::FilePath(std::string_view name, Kind kind) const {
+  switch (kind) {
+    case Kind::kOnline:
+      return dir_ + "/" + std::string(name) + std::string(kSuffix);
+    case Kind::kRestoring:
+      return dir_ + "/." + std::string(name) + std::string(kRestoringSuffix);
+    case Kind::kPendingBase:
+      return dir_ + "/." + std::string(name) + std::string(kPendingBaseSuffix);
+  }
+  return {};
+}
+
+std::string SqliteEngine::BasePath(std::string_view name) const {
+  return dir_ + "/." + std::string(name) + std::string(kBaseSuffix);
+}
+
+std::string SqliteEngine::ChainPath(std::string_view name) const {
+  return dir_ + "/." + std::string(name) + std::string(kChainSuffix);
+}
+
+Result<std::vector<SqliteEngine::Entry>> SqliteEngine::Scan() const {
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return PosixError("open directory " + dir_, errno);
+  std::vector<Entry> entries;
+  auto add = [&](std::string_view name, Kind kind) {
+    if (ValidateDatabaseName(name).ok()) entries.push_back({std::string(name), kind});
+  };
+  while (dirent* e = ::readdir(d)) {
+    std::string_view file(e->d_name);
+    if (file.ends_with(kSuffix)) {
+      add(file.substr(0, file.size() - kSuffix.size()), Kind::kOnline);
+    } else if (file.starts_with('.') && file.ends_with(kRestoringSuffix)) {
+      add(file.substr(1, file.size() - 1 - kRestoringSuffix.size()), Kind::kRestoring);
+    } else if (file.starts_with('.') && file.ends_with(kPendingBaseSuffix)) {
+      add(file.substr(1, file.size() - 1 - kPendingBaseSuffix.size()), Kind::kPendingBase);
+    }
+  }
+  ::closedir(d);
+  return entries;
+}
+
+Result<std::optional<std::string>> SqliteEngine::Find(std::string_view name, Kind kind) const {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Scan());
+  std::optional<std::string> found;
+  for (const Entry& e : entries) {
+    if (e.kind != kind) continue;
+    if (e.name == name) return std::optional<std::string>(e.name);
+    if (!found && EqualsIgnoreCase(e.name, name)) found = e.name;
+  }
+  return found;
+}
+
+Result<std::string> SqliteEngine::FindOnline(std::string_view database) const {
+  RETURN_IF_ERROR(ValidateDatabaseName(database));
+  ASSIGN_OR_RETURN(std::optional<std::string> online, Find(database, Kind::kOnline));
+  if (online) return *online;
+  ASSIGN_OR_RETURN(std::optional<std::string> restoring, Find(database, Kind::kRestoring));
+  if (restoring) {
+    return Status(
+        StatusCode::kFailedPrecondition, "DatabaseRestoring",
+        "Database " + *restoring + " is in the restoring state: finish or drop its restore first");
+  }
+  return NotFound(database);
+}
+
+Result<std::string> SqliteEngine::FindRestoring(std::string_view target) const {
+  RETURN_IF_ERROR(ValidateDatabaseName(target));
+  ASSIGN_OR_RETURN(std::optional<std::string> restoring, Find(target, Kind::kRestoring));
+  if (!restoring) return NotRestoring(target);
+  return *restoring;
 }
 
 Result<std::vector<std::string>> SqliteEngine::ListDatabases() {
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) return PosixError("open directory " + dir_, errno);
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Scan());
   std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    std::string_view file(e->d_name);
-    if (file.size() <= kSuffix.size() || !file.ends_with(kSuffix)) continue;
-    std::string_view name = file.substr(0, file.size() - kSuffix.size());
-    if (ValidateDatabaseName(name).ok()) names.emplace_back(name);
+  for (Entry& e : entries) {
+    if (e.kind == Kind::kOnline) names.push_back(std::move(e.name));
   }
-  ::closedir(d);
   std::sort(names.begin(), names.end());
   return names;
 }
 
 Result<bool> SqliteEngine::Exists(std::string_view database) {
   RETURN_IF_ERROR(ValidateDatabaseName(database));
-  struct stat st {};
-  if (::stat(DatabasePath(database).c_str(), &st) == 0) return true;
-  if (errno == ENOENT) return false;
-  return PosixError("stat " + DatabasePath(database), errno);
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Scan());
+  return std::any_of(entries.begin(), entries.end(), [&](const Entry& e) {
+    return e.kind != Kind::kPendingBase && EqualsIgnoreCase(e.name, database);
+  });
+}
+
+Status SqliteEngine::LinkNoClobber(const std::string& from, const std::string& name, Kind kind,
+                                   bool ending_restore) const {
+  const std::string path = FilePath(name, kind);
+  // link(2) fails with EEXIST instead of replacing: a database that appeared
+  // meanwhile under the same name is never overwritten.
+  if (::link(from.c_str(), path.c_str()) != 0) {
+    if (errno == EEXIST) return AlreadyExists(name);
+    return PosixError("link " + from + " to " + path, errno);
+  }
+  // One of another case, or in the other state, may have appeared too (the
+  // name was checked free when the restore started): then this one gives way.
+  auto entries = Scan();
+  bool conflict = !entries.ok();
+  if (entries.ok()) {
+    for (const Entry& e : *entries) {
+      if (e.kind == Kind::kPendingBase || !EqualsIgnoreCase(e.name, name)) continue;
+      if (e.name == name && e.kind == kind) continue;
+      if (e.name == name && e.kind == Kind::kRestoring && ending_restore) continue;
+      conflict = true;
+    }
+  }
+  if (conflict) {
+    ::unlink(path.c_str());
+    if (!entries.ok()) return entries.status();
+    return AlreadyExists(name);
+  }
+  return Status::Ok();
+}
+
+Status SqliteEngine::BringOnline(const std::string& from, const std::string& name) const {
+  RETURN_IF_ERROR(LinkNoClobber(from, name, Kind::kOnline, /*ending_restore=*/true));
+  // The database is online: its restoring copy goes, and so do base manifests
+  // left by an earlier database of this name (they describe other content:
+  // differentials against them would be right, but as large as a FULL).
+  ::unlink(ChainPath(name).c_str());
+  RemoveDatabaseFiles(FilePath(name, Kind::kRestoring));
+  ::unlink(BasePath(name).c_str());
+  ::unlink(FilePath(name, Kind::kPendingBase).c_str());
+  return SyncDirectory(dir_);
+}
+
+Status SqliteEngine::Snapshot(const std::string& name, const std::string& temp) const {
+  Db source, copy;
+  RETURN_IF_ERROR(Open(DatabasePath(name), SQLITE_OPEN_READONLY, source));
+  RETURN_IF_ERROR(Open(temp, SQLITE_OPEN_READWRITE, copy));
+  sqlite3_backup* backup = sqlite3_backup_init(copy.db, "main", source.db, "main");
+  if (backup == nullptr) return SqliteError(copy.db, SQLITE_ERROR, "snapshot " + name);
+  // In WAL mode a reader never blocks writers: the whole copy is one read
+  // transaction, one consistent snapshot, and nobody waits for it.
+  int pages = JournalModeIsWal(source.db) ? -1 : kPagesPerStep;
+  int rc;
+  int restarts = 0;
+  int remaining = -1;
+  do {
+    rc = sqlite3_backup_step(backup, pages);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) std::this_thread::sleep_for(kBusyWait);
+    int now = sqlite3_backup_remaining(backup);
+    if (remaining >= 0 && now > remaining && ++restarts >= kMaxRestarts) pages = -1;
+    remaining = now;
+  } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return SqliteError(copy.db, rc, "snapshot " + name);
+  return Status::Ok();
 }
 
 Status SqliteEngine::BackupFull(std::string_view database, ByteSink& sink) {
-  ASSIGN_OR_RETURN(bool exists, Exists(database));
-  if (!exists) {
-    return Status(StatusCode::kNotFound, "DatabaseNotFound",
-                  "Database " + std::string(database) + " does not exist");
-  }
+  ASSIGN_OR_RETURN(std::string name, FindOnline(database));
+  // A FULL backup that was never committed can no longer become the base.
+  const std::string pending = FilePath(name, Kind::kPendingBase);
+  ::unlink(pending.c_str());
   ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "snapshot"));
   RemoveOnExit remove(temp);
-  {
-    Db source, copy;
-    RETURN_IF_ERROR(Open(DatabasePath(database), SQLITE_OPEN_READONLY, source));
-    RETURN_IF_ERROR(Open(temp, SQLITE_OPEN_READWRITE, copy));
-    sqlite3_backup* backup = sqlite3_backup_init(copy.db, "main", source.db, "main");
-    if (backup == nullptr)
-      return SqliteError(copy.db, SQLITE_ERROR, "snapshot " + std::string(database));
-    int rc;
-    do {
-      rc = sqlite3_backup_step(backup, kPagesPerStep);
-      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) std::this_thread::sleep_for(kBusyWait);
-    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-    sqlite3_backup_finish(backup);
-    if (rc != SQLITE_DONE) return SqliteError(copy.db, rc, "snapshot " + std::string(database));
-  }
+  RETURN_IF_ERROR(Snapshot(name, temp));
+
+  // The pending base manifest is written as the snapshot streams: one SHA-256
+  // pass gives every page's hash and the snapshot digest.
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> manifest_file,
+                   CreateAtomicFileSink(pending, kFileMode));
+  sqlite::ManifestWriter manifest(*manifest_file);
+  sqlite::SnapshotDigester digester([&](ByteView hash) { return manifest.Add(hash); });
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFileSource(temp));
-  return PumpStream(*file, sink).status();
+  DigestingSource source(*file, digester);
+  RETURN_IF_ERROR(PumpStream(source, sink).status());
+
+  std::optional<Digest> digest = digester.Finish();
+  const uint32_t page_size = digester.page_size();
+  if (!digest || digester.length() % page_size != 0) {
+    return InternalError("the snapshot of " + name + " is not a SQLite database of whole pages");
+  }
+  sqlite::BaseInfo info;
+  info.page_size = page_size;
+  info.pages = static_cast<uint32_t>(digester.length() / page_size);
+  info.digest = *digest;
+  RETURN_IF_ERROR(manifest.Finish(info));
+  return manifest_file->Close();
 }
 
-Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source) {
+Status SqliteEngine::CommitFullBackup(std::string_view database) {
+  RETURN_IF_ERROR(ValidateDatabaseName(database));
+  ASSIGN_OR_RETURN(std::optional<std::string> name, Find(database, Kind::kPendingBase));
+  if (!name) {
+    return Status(StatusCode::kFailedPrecondition, "NoPendingFullBackup",
+                  "No FULL backup of " + std::string(database) + " awaits its commit");
+  }
+  const std::string pending = FilePath(*name, Kind::kPendingBase);
+  RETURN_IF_ERROR(SyncFile(pending));
+  if (::rename(pending.c_str(), BasePath(*name).c_str()) != 0) {
+    return PosixError("rename " + pending + " to " + BasePath(*name), errno);
+  }
+  return SyncDirectory(dir_);
+}
+
+Status SqliteEngine::BackupDifferential(std::string_view database, ByteSink& sink) {
+  ASSIGN_OR_RETURN(std::string name, FindOnline(database));
+  auto manifest = sqlite::OpenManifest(BasePath(name));
+  if (!manifest.ok() && manifest.status().code() == StatusCode::kNotFound) {
+    return NoBase("Database " + name +
+                  " has no FULL backup to be the base of a DIFFERENTIAL backup; take a FULL "
+                  "backup first");
+  }
+  if (!manifest.ok()) {
+    return DataLossError(manifest.status().message() + "; take a FULL backup of " + name);
+  }
+  const sqlite::BaseInfo base = manifest->info;
+
+  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "snapshot"));
+  RemoveOnExit remove(temp);
+  RETURN_IF_ERROR(Snapshot(name, temp));
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFileSource(temp));
+  Bytes header(sqlite::kDatabaseHeaderSize);
+  ASSIGN_OR_RETURN(size_t got, ReadFull(*file, header));
+  struct stat st {};
+  if (::stat(temp.c_str(), &st) != 0) return PosixError("stat " + temp, errno);
+  const uint32_t page_size = sqlite::PageSizeOf(ByteView(header.data(), got));
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (page_size == 0 || size % page_size != 0) {
+    return InternalError("the snapshot of " + name + " is not a SQLite database of whole pages");
+  }
+  if (page_size != base.page_size) {
+    return NoBase("The page size of " + name + " changed since its last FULL backup (" +
+                  std::to_string(base.page_size) + " to " + std::to_string(page_size) +
+                  " bytes): a DIFFERENTIAL backup needs a new FULL backup first");
+  }
+  ASSIGN_OR_RETURN(file, OpenFileSource(temp));
+  auto diff = sqlite::DifferentialSource(std::move(file), static_cast<uint32_t>(size / page_size),
+                                         base, std::move(manifest->hashes));
+  return PumpStream(*diff, sink).status();
+}
+
+Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
+                                 const RestoreOptions& options) {
   ASSIGN_OR_RETURN(bool exists, Exists(target));
-  const std::string path = DatabasePath(target);
-  auto already = [&] {
-    return Status(StatusCode::kAlreadyExists, "DatabaseAlreadyExists",
-                  "Database " + std::string(target) + " already exists");
-  };
-  if (exists) return already();
+  if (exists) return AlreadyExists(target);
+  const std::string name(target);
+  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "restore"));
+  RemoveOnExit remove(temp);
+  // The snapshot digest of the stream as written names the FULL backup a
+  // DIFFERENTIAL backup must be based on.
+  sqlite::SnapshotDigester digester;
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> file, CreateAtomicFileSink(temp, kFileMode));
+    DigestingSink digesting(*file, digester);
+    ByteSink& out = options.norecovery ? static_cast<ByteSink&>(digesting) : *file;
+    ASSIGN_OR_RETURN(uint64_t size, PumpStream(source, out));
+    RETURN_IF_ERROR(out.Close());
+    if (size == 0) return DataLossError("the backup of " + name + " is empty");
+  }
+  RETURN_IF_ERROR(CheckIntegrity(temp, name));
+  RETURN_IF_ERROR(SyncFile(temp));
+  if (!options.norecovery) {
+    RETURN_IF_ERROR(LinkNoClobber(temp, name, Kind::kOnline, /*ending_restore=*/false));
+    // Base manifests of an earlier database of this name describe other content.
+    ::unlink(BasePath(name).c_str());
+    ::unlink(FilePath(name, Kind::kPendingBase).c_str());
+    return SyncDirectory(dir_);
+  }
+  // Restoring: the chain file (what it was restored from) is ready before the
+  // database appears under its restoring name.
+  Chain chain;
+  chain.full = digester.Finish();
+  ASSIGN_OR_RETURN(std::string chain_temp, TemporaryFile(dir_, "restore"));
+  RemoveOnExit remove_chain(chain_temp);
+  RETURN_IF_ERROR(WriteAndSync(chain_temp, EncodeChain(chain)));
+  RETURN_IF_ERROR(LinkNoClobber(temp, name, Kind::kRestoring, /*ending_restore=*/false));
+  if (::rename(chain_temp.c_str(), ChainPath(name).c_str()) != 0) {
+    Status error = PosixError("rename " + chain_temp + " to " + ChainPath(name), errno);
+    ::unlink(RestoringPath(name).c_str());
+    SyncDirectory(dir_).IgnoreError();
+    return error;
+  }
+  remove_chain.Release();
+  return SyncDirectory(dir_);
+}
+
+Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& source,
+                                         const RestoreOptions& options) {
+  ASSIGN_OR_RETURN(std::string name, FindRestoring(target));
+  const std::string restoring = RestoringPath(name);
+  Chain chain = ReadChain(ChainPath(name));
+  ASSIGN_OR_RETURN(sqlite::DifferentialHeader header, sqlite::ReadDifferentialHeader(source));
+  if (chain.differential) {
+    return Status(StatusCode::kFailedPrecondition, "DifferentialAlreadyRestored",
+                  "A DIFFERENTIAL backup was already restored to " + name +
+                      ": a restore chain holds at most one; finish the restore, or restore the "
+                      "FULL backup again");
+  }
+  if (!chain.full || *chain.full != header.base_digest) {
+    return BaseMismatch("The DIFFERENTIAL backup is not based on the FULL backup " + name +
+                        " was restored from");
+  }
+  int raw = ::open(restoring.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw < 0) return PosixError("open " + restoring, errno);
+  Fd base(raw);
+  struct stat st {};
+  if (::fstat(base.get(), &st) != 0) return PosixError("stat " + restoring, errno);
+  if (static_cast<uint64_t>(st.st_size) != uint64_t{header.base_pages} * header.page_size) {
+    return BaseMismatch("The restoring copy of " + name +
+                        " no longer matches the FULL backup it was restored from");
+  }
+
   ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "restore"));
   RemoveOnExit remove(temp);
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> out, CreateAtomicFileSink(temp, kFileMode));
-    ASSIGN_OR_RETURN(uint64_t size, PumpStream(source, *out));
-    RETURN_IF_ERROR(out->Close());
-    if (size == 0) return DataLossError("the backup of " + std::string(target) + " is empty");
+    raw = ::open(temp.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (raw < 0) return PosixError("open " + temp, errno);
+    Fd out(raw);
+    ASSIGN_OR_RETURN(Digest result,
+                     sqlite::ApplyDifferential(header, source, base.get(), out.get()));
+    chain.differential = result;
+    if (::fsync(out.get()) != 0) return PosixError("fsync " + temp, errno);
+    if (::close(out.release()) != 0) return PosixError("close " + temp, errno);
   }
-  {
-    // Read-write, so that closing it folds a WAL-mode database back into its one
-    // file (a read-only connection would leave -wal and -shm files behind).
-    Db restored;
-    RETURN_IF_ERROR(Open(temp, SQLITE_OPEN_READWRITE, restored));
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(restored.db, "PRAGMA integrity_check", -1, &stmt, nullptr);
-    if (rc != SQLITE_OK)
-      return SqliteError(restored.db, rc, "check the restored " + std::string(target));
-    std::string verdict;
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-      const unsigned char* text = sqlite3_column_text(stmt, 0);
-      verdict = text != nullptr ? reinterpret_cast<const char*>(text) : "";
-    }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_ROW)
-      return SqliteError(restored.db, rc, "check the restored " + std::string(target));
-    if (verdict != "ok") {
-      return DataLossError("the restored " + std::string(target) +
-                           " fails SQLite's integrity check: " + verdict);
-    }
-  }
-  for (const char* suffix : {"-wal", "-shm"}) ::unlink((temp + suffix).c_str());
+  RETURN_IF_ERROR(CheckIntegrity(temp, name));
   RETURN_IF_ERROR(SyncFile(temp));
-  // link(2) fails with EEXIST instead of replacing: a database that appeared
-  // meanwhile under the target name is never overwritten.
-  if (::link(temp.c_str(), path.c_str()) != 0) {
-    if (errno == EEXIST) return already();
-    return PosixError("link " + temp + " to " + path, errno);
+  if (!options.norecovery) return BringOnline(temp, name);
+  // Still restoring: the rebuilt copy replaces the old one in one rename, then
+  // the chain file, written beforehand, records that a DIFFERENTIAL backup was
+  // applied. Should the second rename not happen (a crash), a second
+  // DIFFERENTIAL backup would still be accepted only if it rebuilt exactly its
+  // own snapshot, which ApplyDifferential requires.
+  ASSIGN_OR_RETURN(std::string chain_temp, TemporaryFile(dir_, "restore"));
+  RemoveOnExit remove_chain(chain_temp);
+  RETURN_IF_ERROR(WriteAndSync(chain_temp, EncodeChain(chain)));
+  if (::rename(temp.c_str(), restoring.c_str()) != 0) {
+    return PosixError("rename " + temp + " to " + restoring, errno);
   }
+  remove.Release();
+  if (::rename(chain_temp.c_str(), ChainPath(name).c_str()) != 0) {
+    return PosixError("rename " + chain_temp + " to " + ChainPath(name), errno);
+  }
+  remove_chain.Release();
+  return SyncDirectory(dir_);
+}
+
+Status SqliteEngine::FinishRestore(std::string_view target) {
+  ASSIGN_OR_RETURN(std::string name, FindRestoring(target));
+  const std::string restoring = RestoringPath(name);
+  RETURN_IF_ERROR(CheckIntegrity(restoring, name));
+  RETURN_IF_ERROR(SyncFile(restoring));
+  return BringOnline(restoring, name);
+}
+
+Status SqliteEngine::DropRestoring(std::string_view target) {
+  RETURN_IF_ERROR(ValidateDatabaseName(target));
+  ASSIGN_OR_RETURN(std::optional<std::string> name, Find(target, Kind::kRestoring));
+  if (!name) {
+    return Status(StatusCode::kNotFound, "DatabaseNotFound",
+                  "No database " + std::string(target) + " is in the restoring state");
+  }
+  ::unlink(ChainPath(*name).c_str());
+  RemoveDatabaseFiles(RestoringPath(*name));
   return SyncDirectory(dir_);
 }
 

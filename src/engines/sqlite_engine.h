@@ -1,15 +1,41 @@
 #pragma once
 // The sqlite engine, the embedded default: an instance is a directory whose
-// databases are the files NAME.db in it (mode 0600).
+// databases are the files NAME.db in it (mode 0600). Files whose names start
+// with '.' are the engine's own and never databases:
+//   .NAME.base             the base manifest of the committed FULL backup
+//   .NAME.base.pending     that of the last FULL backup, until committed
+//   .NAME.restoring        a database in the restoring state
+//   .NAME.restoring.chain  what it was restored from
+//   .snapshot-*, .restore-*  temporary files of a running backup or restore
 //
 // BackupFull takes the snapshot with SQLite's online backup API into a
 // temporary file beside the databases (so the database stays usable: writers
 // only wait for single steps), then streams that file and removes it; memory
 // stays small whatever the size, and disk use is one extra copy while the
-// backup runs. RestoreFull writes the stream into a temporary file, fsyncs it,
-// opens it with SQLite and requires PRAGMA integrity_check to answer "ok",
-// then links it in under NAME.db only if that name is still free.
+// backup runs. While it streams, it hashes every page (SHA-256) into the
+// pending base manifest; CommitFullBackup makes that the base.
+//
+// BackupDifferential snapshots the same way and streams only the pages whose
+// hash differs from the base's, plus the pages past the base's end
+// (docs/formats/sqlite-differential.md). Differentials compare content, so a
+// DIFFERENTIAL backup restores exactly its snapshot whatever happened to the
+// database in between (even a VACUUM); only a page size change needs a new
+// FULL backup.
+//
+// RestoreFull writes the stream into a temporary file, fsyncs it, opens it with
+// SQLite and requires PRAGMA integrity_check to answer "ok", then links it in
+// under NAME.db (or .NAME.restoring with norecovery) only if no database of
+// that name, in any case, appeared meanwhile. RestoreDifferential rebuilds the
+// restoring database into a temporary file (the restoring copy is never
+// written), requires the result to be exactly the snapshot the DIFFERENTIAL
+// backup was taken from and to pass the integrity check, then replaces the
+// restoring copy or brings it online.
+//
+// Operations on one database are not meant to run concurrently with each other
+// (the backup service runs one at a time per database); on different databases
+// they may.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engines/database_engine.h"
@@ -26,13 +52,53 @@ class SqliteEngine final : public DatabaseEngine {
   Result<std::vector<std::string>> ListDatabases() override;
   Result<bool> Exists(std::string_view database) override;
   Status BackupFull(std::string_view database, ByteSink& sink) override;
-  Status RestoreFull(std::string_view target, ByteSource& source) override;
+  Status CommitFullBackup(std::string_view database) override;
+  Status BackupDifferential(std::string_view database, ByteSink& sink) override;
+  Status RestoreFull(std::string_view target, ByteSource& source,
+                     const RestoreOptions& options) override;
+  Status RestoreDifferential(std::string_view target, ByteSource& source,
+                             const RestoreOptions& options) override;
+  Status FinishRestore(std::string_view target) override;
+  Status DropRestoring(std::string_view target) override;
 
   // DIR/NAME.db.
   std::string DatabasePath(std::string_view database) const;
+  // DIR/.NAME.restoring: the file of a database in the restoring state.
+  std::string RestoringPath(std::string_view database) const;
 
  private:
   explicit SqliteEngine(std::string dir) : dir_(std::move(dir)) {}
+
+  enum class Kind { kOnline, kRestoring, kPendingBase };
+  struct Entry {
+    std::string name;
+    Kind kind;
+  };
+  Result<std::vector<Entry>> Scan() const;
+  // The name on disk of a database of this kind whose name equals `name`
+  // case-insensitively (an exact match first), or nullopt.
+  Result<std::optional<std::string>> Find(std::string_view name, Kind kind) const;
+  // The name on disk of the online database `database`; NotFound
+  // "DatabaseNotFound" or FailedPrecondition "DatabaseRestoring" otherwise.
+  Result<std::string> FindOnline(std::string_view database) const;
+  // The name on disk of the restoring database `target`, or FailedPrecondition
+  // "DatabaseNotRestoring".
+  Result<std::string> FindRestoring(std::string_view target) const;
+  // Links `from` to the file of `name` as `kind`; AlreadyExists when another
+  // database of that name (in any case, in either state) exists, except the
+  // restoring copy of `name` itself when `ending_restore`.
+  Status LinkNoClobber(const std::string& from, const std::string& name, Kind kind,
+                       bool ending_restore) const;
+  // Takes a consistent copy of the online database `name` into `temp`.
+  Status Snapshot(const std::string& name, const std::string& temp) const;
+  // Brings `from` (a checked database: the restoring copy of `name`, or one
+  // rebuilt from it) online as `name`, then removes the restoring copy.
+  Status BringOnline(const std::string& temp, const std::string& name) const;
+
+  std::string FilePath(std::string_view name, Kind kind) const;
+  std::string BasePath(std::string_view name) const;
+  std::string ChainPath(std::string_view name) const;
+
   std::string dir_;
 };
 
