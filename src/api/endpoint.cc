@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "api/backup_json.h"
 #include "api/cloudtrail_json.h"
 #include "api/iam_query.h"
 #include "api/json_errors.h"
@@ -173,8 +174,69 @@ class Endpoint::Impl {
                  });
   }
 
+  void AttachBackupService(backup::BackupService* service) { backup_ = service; }
+
+  Result<Reply> InvokeKms(const InProcessCaller& caller, std::string_view operation,
+                          const std::string& body) {
+    std::string op(operation);
+    return Invoke(
+        caller, [&]() { return PrepareKmsCall(kms_, op, body); }, std::string(kKmsEventSource), op);
+  }
+
+  Result<Reply> Invoke(const InProcessCaller& caller, const std::function<Result<Call>()>& prepare,
+                       std::string event_source, std::string event_name) {
+    Exchange x;
+    x.request_id = random_.Uuid();
+    x.protocol = Protocol::kJson;
+    x.route = Route::kKms;
+    audit::AuditEvent& e = x.event;
+    e.event_time = clock_.Now();
+    // No remote address (no aws:SourceIp), as for calls AWS services make.
+    HttpRequest request;
+    request.secure_transport = true;
+    Result<Reply> result = [&]() -> Result<Reply> {
+      ASSIGN_OR_RETURN(Call call, prepare());
+      NoteCall(call, x);
+      RETURN_IF_ERROR(Authorize(call, caller.principal, request));
+      RETURN_IF_ERROR(CheckSink());
+      ASSIGN_OR_RETURN(Reply reply, call.run());
+      NoteReply(reply, x);
+      return reply;
+    }();
+    e.principal = caller.principal;
+    e.session_creation_time = caller.session_created;
+    e.account_id = options_.account_id;
+    e.region = options_.region;
+    e.request_id = x.request_id;
+    e.event_id = random_.Uuid();
+    e.source_ip = caller.source;
+    e.user_agent = caller.source;
+    if (!x.decoded) {
+      e.event_source = std::move(event_source);
+      e.event_name = std::move(event_name);
+    }
+    if (!result.ok()) {
+      JsonError error = ToJsonError(result.status(), kKmsErrorNames);
+      e.error_code = error.type;
+      e.error_message = error.message;
+      if (error.http_status >= 500)
+        Log().error("in-process call failed: {}", result.status().ToString());
+    }
+    std::promise<Status> recorded;
+    std::future<Status> done = recorded.get_future();
+    sink_.Record(audit::BuildCloudTrailRecord(e),
+                 [&recorded](Status s) { recorded.set_value(std::move(s)); });
+    Status written = done.get();
+    if (!written.ok()) {
+      Log().error("in-process call {}: its audit record was not written: {}", x.request_id,
+                  written.ToString());
+      if (result.ok()) return InternalError("the call's audit record was not written");
+    }
+    return result;
+  }
+
  private:
-  enum class Route { kKms, kCloudTrail, kOtherJson, kQuery };
+  enum class Route { kKms, kCloudTrail, kBackup, kOtherJson, kQuery };
 
   // The authenticated caller of a request.
   struct Caller {
@@ -199,6 +261,7 @@ class Endpoint::Impl {
     if (!target) return Route::kQuery;
     if (target->starts_with(kKmsTargetPrefix)) return Route::kKms;
     if (target->starts_with(kCloudTrailTargetPrefix)) return Route::kCloudTrail;
+    if (target->starts_with(kBackupTargetPrefix)) return Route::kBackup;
     return Route::kOtherJson;
   }
 
@@ -237,9 +300,11 @@ class Endpoint::Impl {
     switch (x.route) {
       case Route::kKms:
       case Route::kOtherJson:
+      case Route::kBackup:
       case Route::kCloudTrail: {
-        e.event_source =
-            std::string(x.route == Route::kCloudTrail ? kCloudTrailEventSource : kKmsEventSource);
+        e.event_source = std::string(x.route == Route::kCloudTrail ? kCloudTrailEventSource
+                                     : x.route == Route::kBackup   ? kBackupEventSource
+                                                                   : kKmsEventSource);
         std::string_view target = *request.Header("X-Amz-Target");
         size_t dot = target.rfind('.');
         e.event_name = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
@@ -355,6 +420,7 @@ class Endpoint::Impl {
       std::string_view target = *request.Header("X-Amz-Target");
       if (target.starts_with(kKmsTargetPrefix)) return "kms";
       if (target.starts_with(kCloudTrailTargetPrefix)) return "cloudtrail";
+      if (target.starts_with(kBackupTargetPrefix)) return std::string(kBackupSigningService);
       return std::string(scope_service);  // routed (and refused) after authentication
     }
     if (scope_service == "sts" || scope_service == "iam") return std::string(scope_service);
@@ -385,6 +451,9 @@ class Endpoint::Impl {
     } else if (x.route == Route::kCloudTrail) {
       call_or = PrepareCloudTrailCall(lookup_, target.substr(kCloudTrailTargetPrefix.size()),
                                       request.body);
+    } else if (x.route == Route::kBackup && backup_ != nullptr) {
+      call_or =
+          PrepareBackupCall(*backup_, target.substr(kBackupTargetPrefix.size()), request.body);
     }
     if (!call_or.ok()) return call_or.status();
     Call& call = *call_or;
@@ -512,8 +581,9 @@ class Endpoint::Impl {
       Log().error("request {} failed: {}", x.request_id, status.ToString());
     }
     if (x.protocol == Protocol::kJson) {
-      JsonError error = ToJsonError(
-          status, x.route == Route::kCloudTrail ? kCloudTrailErrorNames : kKmsErrorNames);
+      JsonError error = ToJsonError(status, x.route == Route::kCloudTrail ? kCloudTrailErrorNames
+                                            : x.route == Route::kBackup   ? kBackupErrorNames
+                                                                          : kKmsErrorNames);
       HttpResponse response;
       response.status = error.http_status;
       response.SetHeader("Content-Type", kJsonContentType);
@@ -558,6 +628,7 @@ class Endpoint::Impl {
   Clock& clock_;
   Random& random_;
   const audit::EventLookup* lookup_;
+  backup::BackupService* backup_ = nullptr;
   BoundedCache<std::shared_ptr<const crypto::SecretBytes>> signing_keys_{4096};
   BoundedCache<std::shared_ptr<const policy::Policy>> policies_{1024};
 };
@@ -586,6 +657,21 @@ HttpResponse Endpoint::Handle(const HttpRequest& request) {
 
 void Endpoint::Handle(HttpRequest request, Responder respond) {
   impl_->Handle(request, std::move(respond));
+}
+
+void Endpoint::AttachBackupService(backup::BackupService* service) {
+  impl_->AttachBackupService(service);
+}
+
+Result<std::string> Endpoint::InvokeKms(const InProcessCaller& caller, std::string_view operation,
+                                        std::string body) {
+  ASSIGN_OR_RETURN(Reply reply, impl_->InvokeKms(caller, operation, body));
+  return std::move(reply.body);
+}
+
+Result<Reply> Endpoint::Invoke(const InProcessCaller& caller, std::function<Result<Call>()> prepare,
+                               std::string event_source, std::string event_name) {
+  return impl_->Invoke(caller, prepare, std::move(event_source), std::move(event_name));
 }
 
 Handler Endpoint::AsHandler() {

@@ -34,6 +34,7 @@
 #include <string>
 
 #include "api/http.h"
+#include "api/operation.h"
 #include "audit/audit_sink.h"
 #include "common/clock.h"
 #include "common/random.h"
@@ -48,8 +49,21 @@ class KeyService;
 namespace coffer::iam {
 class IdentityService;
 }
+namespace coffer::backup {
+class BackupService;
+}
 
 namespace coffer::api {
+
+// A caller the server authenticated itself: the backup service acting as an
+// instance's role, or as the service principal rds.amazonaws.com.
+struct InProcessCaller {
+  policy::Principal principal;
+  std::optional<TimePoint> session_created;  // assumed roles
+  // The record's sourceIPAddress and userAgent, as AWS writes them for calls a
+  // service makes on a customer's behalf: "rds.amazonaws.com".
+  std::string source;
+};
 
 struct EndpointOptions {
   std::string account_id = "111122223333";
@@ -76,6 +90,24 @@ class Endpoint {
 
   // A Handler for the listener, bound to this endpoint.
   Handler AsHandler();
+
+  // Serves the backup operations (CofferBackup_v1.*, api/backup_json.h) from
+  // `service`, which must outlive the endpoint. Call before the first request.
+  void AttachBackupService(backup::BackupService* service);
+
+  // In-process calls: the same authorize → check the audit sink → execute →
+  // record as a request, for a caller given rather than authenticated, waiting
+  // until the record is durable. Errors are what an HTTP caller would get (AWS's
+  // name and message), or an internal error when the record was not written.
+  //
+  // A KMS operation ("GenerateDataKey") with its JSON 1.1 request body; returns
+  // the reply body.
+  Result<std::string> InvokeKms(const InProcessCaller& caller, std::string_view operation,
+                                std::string body);
+  // A call built by the caller (an S3 access of a task, a task's start and end);
+  // `event_source`/`event_name` name it in the record if `prepare` fails.
+  Result<Reply> Invoke(const InProcessCaller& caller, std::function<Result<Call>()> prepare,
+                       std::string event_source, std::string event_name);
 
  private:
   class Impl;

@@ -142,11 +142,6 @@ std::string XmlDecode(std::string_view s) {
 
 }  // namespace
 
-void WipeString(std::string& s) {
-  if (!s.empty()) ::explicit_bzero(s.data(), s.size());
-  s.clear();
-}
-
 api::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view target,
                                   std::string_view body) {
   api::HttpRequest request;

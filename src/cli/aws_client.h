@@ -29,6 +29,7 @@
 #include "cli/http_client.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "crypto/secret_bytes.h"
 
 namespace coffer::cli {
 
@@ -65,8 +66,7 @@ std::string ServiceErrorText(std::string_view operation, const Status& status);
 // (&amp; &lt; &gt; &quot; &apos; &#N; &#xN;); nullopt when absent.
 std::optional<std::string> XmlElementText(std::string_view xml, std::string_view name);
 
-// Overwrites a string's bytes (explicit_bzero) and empties it.
-void WipeString(std::string& s);
+using crypto::WipeString;
 
 class AwsClient {
  public:

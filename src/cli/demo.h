@@ -1,6 +1,10 @@
 #pragma once
-// `coffer demo`: the seed's key story, played in-process against the KMS
-// engine on a fresh data directory, printing what each step shows.
+// `coffer demo`: the seed's whole story (encrypted backup and restore with a
+// customer managed key) played against a `coffer server` started on a fresh
+// data directory, printing what each step shows: the customers database, the
+// role, the key and its policy, the backup refused with AccessDenied, the fix,
+// the backup, the unreadable object in the bucket, the restore refused without
+// the key, the restore, the restored rows, the audit events.
 #include <string>
 
 namespace coffer::cli {

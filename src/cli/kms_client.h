@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/kms_data_keys_json.h"
 #include "cli/aws_client.h"
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
@@ -68,28 +69,19 @@ std::string ListAliasesRequest(std::string_view key_id);
 // plaintext is in it.
 crypto::SecretBytes EncryptRequest(std::string_view key_id, const crypto::SecretBytes& plaintext,
                                    const EncryptionContext& context);
-// Decrypt {CiphertextBlob (base64), EncryptionContext?, KeyId?}.
-std::string DecryptRequest(ByteView ciphertext, const EncryptionContext& context,
-                           std::string_view key_id);
-
+// Decrypt {CiphertextBlob (base64), EncryptionContext?, KeyId?};
 // GenerateDataKey {KeyId, NumberOfBytes, EncryptionContext?}.
-std::string GenerateDataKeyRequest(std::string_view key_id, int number_of_bytes,
-                                   const EncryptionContext& context);
+using api::DecryptRequest;
+using api::GenerateDataKeyRequest;
 
-// The KMS keyring's two calls (envelope/kms_keyring.h) as signed requests to a
-// coffer endpoint (or AWS KMS). Data keys are decoded straight into
-// SecretBytes and the answer texts that held them are wiped. Safe for
-// concurrent use when the KmsClient's transport is.
-class EndpointKmsDataKeys final : public envelope::KmsDataKeys {
+// The KMS keyring's two calls as signed requests to a coffer endpoint (or AWS
+// KMS). Safe for concurrent use when the KmsClient's transport is.
+class EndpointKmsDataKeys final : public api::JsonKmsDataKeys {
  public:
-  explicit EndpointKmsDataKeys(KmsClient& kms) : kms_(kms) {}
-  Result<DataKey> GenerateDataKey(const std::string& key_id, int bytes,
-                                  const EncryptionContext& context) override;
-  Result<Plaintext> Decrypt(const std::string& key_id, ByteView ciphertext_blob,
-                            const EncryptionContext& context) override;
-
- private:
-  KmsClient& kms_;
+  explicit EndpointKmsDataKeys(KmsClient& kms)
+      : JsonKmsDataKeys([&kms](std::string_view operation, std::string body) {
+          return kms.Call(operation, body);
+        }) {}
 };
 
 }  // namespace coffer::cli

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/audit_commands.h"
+#include "cli/backup_commands.h"
 #include "cli/demo.h"
 #include "cli/kms_commands.h"
 #include "cli/s3_commands.h"
@@ -16,8 +17,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
 
   coffer::cli::DemoOptions demo;
-  auto* demo_cmd = app.add_subcommand(
-      "demo", "Play the encrypted-backup key story in-process on a fresh data directory");
+  auto* demo_cmd = app.add_subcommand("demo",
+                                      "Play the seed story (encrypted backup and restore) against "
+                                      "a coffer server on a fresh data directory");
   demo_cmd->add_option("--data-dir", demo.data_dir,
                        "Data directory to use (default: a new temporary one)");
   demo_cmd->add_flag("--keep", demo.keep, "Keep the temporary data directory");
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   auto s3 = coffer::cli::RegisterS3Commands(app);
   auto server = coffer::cli::RegisterServerCommand(app);
   auto streams = coffer::cli::RegisterStreamCommands(app);
+  auto backups = coffer::cli::RegisterBackupCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (!coffer::SetLogLevel(log_level)) {
@@ -40,5 +43,6 @@ int main(int argc, char** argv) {
   if (s3->Selected()) return s3->Run();
   if (server->Selected()) return server->Run();
   if (streams->Selected()) return streams->Run();
+  if (backups->Selected()) return backups->Run();
   return 2;
 }

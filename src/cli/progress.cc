@@ -1,5 +1,6 @@
 #include "cli/progress.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace coffer::cli {
@@ -90,12 +91,38 @@ void ProgressBar::Update(uint64_t done) {
   drawn_ = true;
 }
 
+namespace {
+std::string RenderPercent(std::string_view label, int percent) {
+  percent = std::clamp(percent, 0, 100);
+  int filled = percent * kBarWidth / 100;
+  char pct[8];
+  std::snprintf(pct, sizeof pct, "%3d%%", percent);
+  return std::string(label) + (label.empty() ? "" : " ") + "[" + std::string(filled, '#') +
+         std::string(kBarWidth - filled, '.') + "] " + pct;
+}
+}  // namespace
+
+void ProgressBar::UpdatePercent(int percent) {
+  if (!enabled_) return;
+  std::lock_guard lock(mu_);
+  percent_ = percent;
+  auto now = std::chrono::steady_clock::now();
+  if (finished_ || now - last_draw_ < kRedrawInterval) return;
+  last_draw_ = now;
+  out_ << "\r" << RenderPercent(label_, percent_) << "\x1b[K" << std::flush;
+  drawn_ = true;
+}
+
 void ProgressBar::Finish() {
   if (!enabled_) return;
   std::lock_guard lock(mu_);
   if (finished_) return;
   finished_ = true;
   if (!drawn_) return;
+  if (percent_ >= 0) {
+    out_ << "\r" << RenderPercent(label_, percent_) << "\x1b[K\n" << std::flush;
+    return;
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   out_ << "\r" << Render(label_, done_, total_, seconds) << "\x1b[K\n" << std::flush;
 }

@@ -29,6 +29,9 @@ class ProgressBar {
 
   // `done` bytes transferred so far.
   void Update(uint64_t done);
+  // The same bar for a task whose progress is a percentage (backup and restore
+  // tasks with --wait): "[#########...........]  45%".
+  void UpdatePercent(int percent);
   // Draws the final state and ends the line (nothing if never drawn).
   void Finish();
 
@@ -46,6 +49,7 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_draw_{};
   uint64_t done_ = 0;
   bool drawn_ = false;
+  int percent_ = -1;  // UpdatePercent's last value; -1: a byte count
   bool finished_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "crypto/secret_bytes.h"
 
 #include <openssl/crypto.h>
+#include <string.h>
 
 #include <utility>
 
@@ -57,6 +58,11 @@ bool ConstantTimeEquals(ByteView a, ByteView b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+void WipeString(std::string& s) {
+  if (!s.empty()) ::explicit_bzero(s.data(), s.size());
+  s.clear();
 }
 
 }  // namespace coffer::crypto

@@ -41,6 +41,10 @@ class SecretBytes {
 
 // The only ways to read or write the bytes of a secret.
 ByteView RevealSecret(const SecretBytes& s);
+
+// Overwrites a string's bytes (explicit_bzero) and empties it: for the texts a
+// secret passed through (a base64 data key in a JSON reply).
+void WipeString(std::string& s);
 std::span<uint8_t> RevealSecretMutable(SecretBytes& s);
 
 // Constant-time comparison of two byte strings of equal length; false if the

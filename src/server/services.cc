@@ -8,6 +8,10 @@
 
 #include "common/files.h"
 #include "common/logging.h"
+#include "engines/postgres_engine.h"
+#include "engines/sqlite_engine.h"
+#include "objstore/bucket_router.h"
+#include "server/delegation.h"
 #include "state/root_key.h"
 
 namespace coffer::server {
@@ -115,6 +119,8 @@ void MarkAuditIndexClean(const std::string& data_dir) {
 }  // namespace
 
 Services::~Services() {
+  backup.reset();  // interrupts running tasks, which still record their end
+  delegation.reset();
   endpoint.reset();
   digests.reset();
   const bool index_open = audit_index != nullptr && audit != nullptr;
@@ -185,6 +191,19 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   endpoint_options.region = options.region;
   ASSIGN_OR_RETURN(s->endpoint, api::Endpoint::Create(endpoint_options, *s->kms, *s->iam, *s->audit,
                                                       clock, random, s->audit.get()));
+  s->buckets = options.buckets;
+  if (s->buckets == nullptr) {
+    ASSIGN_OR_RETURN(s->buckets, objstore::BucketRouter::Create(options.data_dir + "/buckets", {}));
+  }
+  s->delegation = std::make_unique<EndpointDelegation>(*s->endpoint, *s->iam, clock);
+  backup::BackupServiceOptions backup_options;
+  backup_options.account_id = options.account_id;
+  backup_options.region = options.region;
+  backup_options.max_running_tasks = options.max_running_tasks;
+  ASSIGN_OR_RETURN(
+      s->backup, backup::BackupService::Open(backup_options, *s->store, *s->buckets, *s->delegation,
+                                             OpenEngine, clock, random));
+  s->endpoint->AttachBackupService(s->backup.get());
   // Only once the services accepted the account id and region (they write nothing
   // when created): a mistyped first start must not bind the directory to the typo.
   RETURN_IF_ERROR(CheckAccount(*s->store, options));
@@ -200,12 +219,27 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   return s;
 }
 
+Result<std::unique_ptr<engines::DatabaseEngine>> OpenEngine(const backup::Instance& instance) {
+  if (instance.engine == "sqlite") {
+    ASSIGN_OR_RETURN(auto engine, engines::SqliteEngine::Create(instance.path));
+    return std::unique_ptr<engines::DatabaseEngine>(std::move(engine));
+  }
+  if (instance.engine == "postgres") {
+    ASSIGN_OR_RETURN(auto engine, engines::PostgresEngine::Create(instance.dsn));
+    return std::unique_ptr<engines::DatabaseEngine>(std::move(engine));
+  }
+  return Status(StatusCode::kInvalidArgument, "InvalidParameterValue",
+                "Invalid DB engine: '" + instance.engine + "'.");
+}
+
 Status RunScheduledWork(Services& services) {
   ASSIGN_OR_RETURN(kms::ScheduledWorkReport report, services.kms->RunScheduledWork());
   if (report.keys_deleted > 0 || report.keys_rotated > 0) {
     Log().info("scheduled work: {} keys deleted, {} keys rotated", report.keys_deleted,
                report.keys_rotated);
   }
+  ASSIGN_OR_RETURN(int tasks, services.backup->RunScheduledWork());
+  if (tasks > 0) Log().info("scheduled work: {} backup tasks past their history removed", tasks);
   ASSIGN_OR_RETURN(int sessions, services.iam->RunScheduledWork());
   if (sessions > 0) Log().info("scheduled work: {} expired sessions removed", sessions);
   // One signed digest per period, covering what became durable since the last one.

@@ -11,6 +11,7 @@
 //   root.key          the root key, when the key-file provider is used (0600)
 //   root-credentials  the account root's access key, written once on first start
 //                     (AWS shared-credentials format, profile [default], 0600)
+//   buckets/          the file buckets (objstore::BucketRouter), unless given
 //   audit/            the audit journal (docs/formats/audit-journal.md, 0700); its
 //                     LookupEvents index is in state.db (docs/formats/audit-index.md)
 #include <memory>
@@ -20,12 +21,14 @@
 #include "api/endpoint.h"
 #include "audit/audit_log.h"
 #include "audit/digest.h"
+#include "backup/backup_service.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
 #include "kms/key_service.h"
+#include "objstore/object_store.h"
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
 
@@ -44,7 +47,14 @@ struct ServicesOptions {
   audit::AuditLogOptions audit;
   // How often a signed digest is written over the journal (docs/formats/audit-digest.md).
   Duration digest_period = std::chrono::hours(1);
+  // The buckets backup tasks read and write; null: file buckets under
+  // DATA_DIR/buckets only.
+  std::shared_ptr<objstore::ObjectStore> buckets;
+  // Backup and restore tasks that run at once.
+  int max_running_tasks = 2;
 };
+
+class EndpointDelegation;
 
 struct Services {
   std::string data_dir;
@@ -65,6 +75,9 @@ struct Services {
   Duration digest_period{};
   TimePoint next_digest{};  // RunScheduledWork writes a digest once the clock passes it
   std::unique_ptr<api::Endpoint> endpoint;
+  std::shared_ptr<objstore::ObjectStore> buckets;
+  std::unique_ptr<EndpointDelegation> delegation;  // the backup tasks' role sessions
+  std::unique_ptr<backup::BackupService> backup;   // stopped first
   // Set on the first start of a data directory only: the root access key just created
   // (also written to DATA_DIR/root-credentials). Never logged.
   std::optional<iam::NewAccessKey> new_root_key;
@@ -80,8 +93,13 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
 // "DATA_DIR/root-credentials".
 std::string RootCredentialsPath(const std::string& data_dir);
 
+// Opens the database engine of a backup instance: sqlite (its directory) or
+// postgres (its DSN).
+Result<std::unique_ptr<engines::DatabaseEngine>> OpenEngine(const backup::Instance& instance);
+
 // Runs the scheduled work of every service (key deletion and rotation, expiry of
-// temporary credentials, the audit digest when one is due) as of the clock's now.
+// temporary credentials, the audit digest when one is due, the end of the backup
+// task history) as of the clock's now.
 // Logs what it did.
 Status RunScheduledWork(Services& services);
 

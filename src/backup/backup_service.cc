@@ -1,0 +1,956 @@
+#include "backup/backup_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backup/records.h"
+#include "backup/striping.h"
+#include "common/logging.h"
+#include "envelope/backup_stream.h"
+#include "envelope/errors.h"
+#include "envelope/kms_keyring.h"
+#include "objstore/location.h"
+
+namespace coffer::backup {
+namespace {
+
+constexpr char kEngineContextKey[] = "coffer:engine";
+constexpr char kEngineVersionContextKey[] = "coffer:engine-version";
+constexpr char kDatabaseContextKey[] = "coffer:database";
+constexpr char kBackupTypeContextKey[] = "coffer:backup-type";
+constexpr char kFileContextKey[] = "coffer:file";
+
+// How often a running task's progress is written to the state store at most.
+constexpr auto kProgressPeriod = std::chrono::seconds(1);
+
+constexpr char kBackupAborted[] =
+    "Aborted the task because of a task failure or an overlap with your preferred backup "
+    "window for RDS automated backup.";
+constexpr char kRestoreAborted[] =
+    "Aborted the task because of a task failure or a concurrent RESTORE_DB request.";
+constexpr char kTaskAborted[] = "Task has been aborted";
+
+Status Invalid(std::string message) {
+  return Status(StatusCode::kInvalidArgument, kInvalidParameterValue, std::move(message));
+}
+
+Status ValidateInstanceName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 63 && name[0] >= 'a' && name[0] <= 'z' &&
+            name.back() != '-' && name.find("--") == std::string_view::npos &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+            });
+  if (ok) return Status::Ok();
+  return Invalid(
+      "The parameter DBInstanceIdentifier is not a valid identifier. Identifiers must begin "
+      "with a letter; must contain only ASCII letters, digits, and hyphens; and must not end "
+      "with a hyphen or contain two consecutive hyphens.");
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  char buf[64];
+  if (bytes >= (uint64_t{1} << 30)) {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  } else if (bytes >= (uint64_t{1} << 20)) {
+    std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+// A keyring for restores given no key: it only learns which KMS keys the
+// backup's data key is under, so that the task can say which one it needs.
+class KeyArnProbe final : public envelope::Keyring {
+ public:
+  Result<envelope::DataKeyMaterial> OnEncrypt(const envelope::EncryptionContext&) override {
+    return InternalError("a probe keyring does not encrypt");
+  }
+  Result<crypto::SecretBytes> OnDecrypt(const envelope::EncryptionContext&,
+                                        std::span<const envelope::EncryptedDataKey> edks) override {
+    arns = envelope::KmsKeyArns(edks);
+    return Status(StatusCode::kFailedPrecondition, "BackupEncrypted", "encrypted");
+  }
+  std::vector<std::string> arns;
+};
+
+}  // namespace
+
+class BackupService::Impl {
+ public:
+  Impl(BackupServiceOptions options, state::StateStore& store, objstore::ObjectStore& buckets,
+       Delegation& delegation, EngineFactory engines, Clock& clock, Random& random)
+      : options_(std::move(options)),
+        store_(store),
+        buckets_(buckets),
+        delegation_(delegation),
+        engines_(std::move(engines)),
+        clock_(clock),
+        random_(random) {}
+
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    // Tasks that were running when the server stopped end in ERROR; waiting ones
+    // are queued again.
+    std::vector<Task> tasks;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kTasksTable, "", "", 0));
+      for (const auto& e : entries) {
+        ASSIGN_OR_RETURN(Task t, DecodeTask(e.value));
+        if (!IsFinished(t.lifecycle)) tasks.push_back(std::move(t));
+      }
+      return Status::Ok();
+    }));
+    for (Task& t : tasks) {
+      if (t.lifecycle == Lifecycle::kCreated) {
+        queue_.push_back(t.id);
+        continue;
+      }
+      RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
+        AddLine(task,
+                "The task was interrupted because the server stopped while it ran; "
+                "it did not complete and left nothing behind.");
+        AddLine(task, kTaskAborted);
+        task.lifecycle = Lifecycle::kError;
+      }));
+      Task ended;
+      if (LoadTask(t.id, ended).ok()) RecordEvent(TaskEvent::Kind::kEnded, ended, "");
+    }
+    for (int i = 0; i < std::max(1, options_.max_running_tasks); ++i) {
+      workers_.emplace_back([this] { WorkerLoop(); });
+    }
+    return Status::Ok();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      for (auto& [id, running] : running_) running->stop = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  std::string InstanceArn(std::string_view name) const {
+    return "arn:aws:rds:" + options_.region + ":" + options_.account_id +
+           ":db:" + std::string(name);
+  }
+
+  // ---- instances -------------------------------------------------------------------
+
+  Result<Instance> CreateInstance(const CreateInstanceRequest& request) {
+    Instance instance;
+    instance.name = Lower(request.name);
+    RETURN_IF_ERROR(ValidateInstanceName(instance.name));
+    instance.engine = request.engine;
+    if (instance.engine == "sqlite") {
+      if (request.path.empty()) return Invalid("A sqlite instance needs a path (--path DIR).");
+      if (request.path[0] != '/') {
+        return Invalid("The path of a sqlite instance must be absolute, not '" + request.path +
+                       "'.");
+      }
+      if (!request.dsn.empty()) return Invalid("A sqlite instance takes a path, not a DSN.");
+      instance.path = request.path;
+    } else if (instance.engine == "postgres") {
+      if (request.dsn.empty()) return Invalid("A postgres instance needs a DSN (--dsn DSN).");
+      if (!request.path.empty()) return Invalid("A postgres instance takes a DSN, not a path.");
+      instance.dsn = request.dsn;
+    } else {
+      return Invalid("Invalid DB engine: '" + request.engine +
+                     "'. coffer runs sqlite and postgres.");
+    }
+    RETURN_IF_ERROR(ValidateRoleArn(request.role_arn));
+    instance.role_arn = request.role_arn;
+    instance.created = clock_.Now();
+    // The engine must be reachable now, not at the first task.
+    auto engine = engines_(instance);
+    if (!engine.ok()) {
+      return Invalid("The " + instance.engine +
+                     " instance cannot be reached: " + engine.status().message());
+    }
+    RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto existing, tx.Get(kInstancesTable, InstanceKey(instance.name)));
+      if (existing) {
+        return Status(StatusCode::kAlreadyExists, kDBInstanceAlreadyExists,
+                      "DB instance already exists");
+      }
+      return tx.Put(kInstancesTable, InstanceKey(instance.name), EncodeInstance(instance));
+    }));
+    return instance;
+  }
+
+  Result<std::vector<Instance>> ListInstances() {
+    std::vector<Instance> out;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kInstancesTable, "", "", 0));
+      for (const auto& e : entries) {
+        ASSIGN_OR_RETURN(Instance i, DecodeInstance(e.value));
+        out.push_back(std::move(i));
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Result<Instance> DescribeInstance(std::string_view name) {
+    std::optional<Instance> found;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto text, tx.Get(kInstancesTable, InstanceKey(name)));
+      if (!text) return Status::Ok();
+      ASSIGN_OR_RETURN(found, DecodeInstance(*text));
+      return Status::Ok();
+    }));
+    if (!found) {
+      return Status(StatusCode::kNotFound, kDBInstanceNotFound,
+                    "DBInstance " + std::string(name) + " not found.");
+    }
+    return *found;
+  }
+
+  Status DeleteInstance(std::string_view name) {
+    std::lock_guard submit(submit_mu_);
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(name));
+    ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
+    for (const Task& t : tasks) {
+      if (!IsFinished(t.lifecycle)) {
+        return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+                      "DB instance " + instance.name + " has task " + std::to_string(t.id) +
+                          " in " + std::string(LifecycleName(t.lifecycle)) +
+                          "; cancel it or wait for it to finish.");
+      }
+    }
+    return store_.Update([&](state::Transaction& tx) {
+      return tx.Delete(kInstancesTable, InstanceKey(instance.name));
+    });
+  }
+
+  // ---- procedures ------------------------------------------------------------------
+
+  Result<Task> BackupDatabase(const BackupRequest& r) {
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(r.instance));
+    Task t;
+    t.instance = instance.name;
+    if (r.source_db_name.empty()) return Invalid("@source_db_name cannot be empty.");
+    RETURN_IF_ERROR(engines::ValidateDatabaseName(r.source_db_name));
+    t.database = r.source_db_name;
+    if (r.type == "FULL") {
+      t.type = TaskType::kBackup;
+    } else if (r.type == "DIFFERENTIAL") {
+      t.type = TaskType::kBackupDifferential;
+    } else {
+      return Invalid("@type must be FULL or DIFFERENTIAL, not '" + r.type + "'.");
+    }
+    ASSIGN_OR_RETURN(objstore::ObjectLocation location,
+                     ParseArn(r.s3_arn_to_backup_to, "@s3_arn_to_backup_to"));
+    RETURN_IF_ERROR(BackupFileKeys(location.key, r.number_of_files).status());
+    RETURN_IF_ERROR(ValidateKeyArn(r.kms_master_key_arn));
+    t.s3_object_arn = r.s3_arn_to_backup_to;
+    t.kms_master_key_arn = r.kms_master_key_arn;
+    t.overwrite_s3_backup_file = r.overwrite_s3_backup_file;
+    t.number_of_files = r.number_of_files;
+    return Submit(std::move(t));
+  }
+
+  Result<Task> RestoreDatabase(const RestoreRequest& r) {
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(r.instance));
+    Task t;
+    t.instance = instance.name;
+    if (r.restore_db_name.empty()) return Invalid("@restore_db_name cannot be empty.");
+    RETURN_IF_ERROR(engines::ValidateDatabaseName(r.restore_db_name));
+    t.database = r.restore_db_name;
+    bool differential = false;
+    if (r.type == "DIFFERENTIAL") {
+      differential = true;
+    } else if (r.type != "FULL") {
+      return Invalid("@type must be FULL or DIFFERENTIAL, not '" + r.type + "'.");
+    }
+    t.type = differential ? (r.with_norecovery ? TaskType::kRestoreDifferentialNoRecovery
+                                               : TaskType::kRestoreDifferential)
+                          : (r.with_norecovery ? TaskType::kRestoreNoRecovery : TaskType::kRestore);
+    if (r.s3_arn_to_restore_from.empty()) return Invalid("S3 ARN prefix cannot be empty");
+    ASSIGN_OR_RETURN(objstore::ObjectLocation location,
+                     ParseArn(r.s3_arn_to_restore_from, "@s3_arn_to_restore_from"));
+    if (std::count(location.key.begin(), location.key.end(), '*') > 1) {
+      return Invalid("The S3 file name may contain only one '*': " + location.key);
+    }
+    RETURN_IF_ERROR(ValidateKeyArn(r.kms_master_key_arn));
+    t.s3_object_arn = r.s3_arn_to_restore_from;
+    t.kms_master_key_arn = r.kms_master_key_arn;
+    return Submit(std::move(t));
+  }
+
+  Result<Task> FinishRestore(std::string_view instance_name, std::string_view database) {
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(instance_name));
+    RETURN_IF_ERROR(engines::ValidateDatabaseName(database));
+    Task t;
+    t.instance = instance.name;
+    t.type = TaskType::kFinishRestore;
+    t.database = std::string(database);
+    return Submit(std::move(t));
+  }
+
+  Result<Task> CancelTask(std::string_view instance_name, int64_t id) {
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(instance_name));
+    std::lock_guard lock(mu_);
+    Task task;
+    Status loaded = LoadTask(id, task);
+    if (!loaded.ok() || task.instance != instance.name) {
+      if (!loaded.ok() && loaded.code() != StatusCode::kNotFound) return loaded;
+      return Status(
+          StatusCode::kNotFound, kTaskNotFound,
+          "Task " + std::to_string(id) + " does not exist on DB instance " + instance.name + ".");
+    }
+    if (IsFinished(task.lifecycle) || task.lifecycle == Lifecycle::kCancelRequested) {
+      return Status(StatusCode::kFailedPrecondition, kInvalidTaskState,
+                    "Task " + std::to_string(id) + " is " +
+                        std::string(LifecycleName(task.lifecycle)) + " and cannot be cancelled.");
+    }
+    bool waiting = task.lifecycle == Lifecycle::kCreated;
+    RETURN_IF_ERROR(UpdateTaskLocked(id, [&](Task& t) {
+      if (waiting) {
+        AddLine(t, "The task was cancelled before it started.");
+        t.lifecycle = Lifecycle::kCancelled;
+      } else {
+        AddLine(t, "Cancellation requested.");
+        t.lifecycle = Lifecycle::kCancelRequested;
+      }
+    }));
+    if (waiting) {
+      queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+    } else if (auto it = running_.find(id); it != running_.end()) {
+      it->second->cancel = true;
+    }
+    RETURN_IF_ERROR(LoadTask(id, task));
+    return task;
+  }
+
+  Result<std::vector<Task>> DescribeTasks(const TaskFilter& filter) {
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(filter.instance));
+    ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
+    std::vector<Task> out;
+    for (Task& t : tasks) {
+      if (filter.task_id && t.id != *filter.task_id) continue;
+      if (filter.database && Lower(t.database) != Lower(*filter.database)) continue;
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  Result<int> RunScheduledWork() {
+    TimePoint cutoff = clock_.Now() - options_.task_history;
+    int removed = 0;
+    RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kTasksTable, "", "", 0));
+      for (const auto& e : entries) {
+        ASSIGN_OR_RETURN(Task t, DecodeTask(e.value));
+        if (IsFinished(t.lifecycle) && t.last_updated < cutoff) {
+          RETURN_IF_ERROR(tx.Delete(kTasksTable, e.key));
+          ++removed;
+        }
+      }
+      return Status::Ok();
+    }));
+    return removed;
+  }
+
+  void WaitIdle() {
+    std::unique_lock lock(mu_);
+    idle_cv_.wait(lock, [this] { return (queue_.empty() && running_.empty()) || stopping_; });
+  }
+
+ private:
+  struct Running {
+    std::atomic<bool> cancel{false};  // CancelTask
+    std::atomic<bool> stop{false};    // the server stops
+  };
+
+  // What a running task is doing: its id, progress and stop flags.
+  struct TaskRun {
+    Impl* service;
+    Task task;  // as it was when it started
+    std::shared_ptr<Running> flags;
+    uint64_t total = 0;  // expected bytes, 0 when not known
+    std::atomic<uint64_t> done{0};
+    std::mutex progress_mu;
+    int last_percent = 0;
+    TimePoint last_write{};
+
+    Status Interrupted() const {
+      if (flags->stop) {
+        return Status(StatusCode::kUnavailable, "ServerStopping",
+                      "The task was interrupted because the server stopped; it did not "
+                      "complete and left nothing behind.");
+      }
+      if (flags->cancel) return Status(StatusCode::kFailedPrecondition, "TaskCancelled", "");
+      return Status::Ok();
+    }
+
+    void Advance(uint64_t n) {
+      uint64_t now_done = done += n;
+      if (total == 0) return;
+      int percent = static_cast<int>(std::min<uint64_t>(99, now_done * 100 / total));
+      std::lock_guard lock(progress_mu);
+      TimePoint now = service->clock_.Now();
+      if (percent == last_percent || now - last_write < kProgressPeriod) return;
+      last_percent = percent;
+      last_write = now;
+      service->UpdateTask(task.id, [&](Task& t) { t.percent_complete = percent; }).IgnoreError();
+    }
+
+    void Line(std::string message) {
+      service->UpdateTask(task.id, [&](Task& t) { service->AddLine(t, std::move(message)); })
+          .IgnoreError();
+    }
+  };
+
+  // Counts and checks for a stop on every write / read.
+  class ProgressSink final : public ByteSink {
+   public:
+    ProgressSink(ByteSink& inner, TaskRun& run) : inner_(inner), run_(run) {}
+    Status Write(ByteView data) override {
+      RETURN_IF_ERROR(run_.Interrupted());
+      RETURN_IF_ERROR(inner_.Write(data));
+      run_.Advance(data.size());
+      return Status::Ok();
+    }
+    Status Close() override { return inner_.Close(); }
+    void Abort() override { inner_.Abort(); }
+
+   private:
+    ByteSink& inner_;
+    TaskRun& run_;
+  };
+
+  class ProgressSource final : public ByteSource {
+   public:
+    ProgressSource(std::unique_ptr<ByteSource> inner, TaskRun& run)
+        : inner_(std::move(inner)), run_(run) {}
+    Result<size_t> Read(std::span<uint8_t> out) override {
+      RETURN_IF_ERROR(run_.Interrupted());
+      ASSIGN_OR_RETURN(size_t n, inner_->Read(out));
+      run_.Advance(n);
+      return n;
+    }
+
+   private:
+    std::unique_ptr<ByteSource> inner_;
+    TaskRun& run_;
+  };
+
+  // Counts the bytes read from the bucket (restore progress).
+  class CountingSource final : public ByteSource {
+   public:
+    CountingSource(std::unique_ptr<ByteSource> inner, TaskRun& run)
+        : inner_(std::move(inner)), run_(run) {}
+    Result<size_t> Read(std::span<uint8_t> out) override {
+      RETURN_IF_ERROR(run_.Interrupted());
+      ASSIGN_OR_RETURN(size_t n, inner_->Read(out));
+      run_.Advance(n);
+      return n;
+    }
+
+   private:
+    std::unique_ptr<ByteSource> inner_;
+    TaskRun& run_;
+  };
+
+  // ---- checks ----------------------------------------------------------------------
+
+  Status ValidateRoleArn(std::string_view arn) const {
+    std::string prefix = "arn:aws:iam::" + options_.account_id + ":role/";
+    if (!arn.starts_with(prefix) || arn.size() == prefix.size()) {
+      return Invalid("The IAM role ARN '" + std::string(arn) + "' is not a role of account " +
+                     options_.account_id + " (arn:aws:iam::" + options_.account_id +
+                     ":role/NAME).");
+    }
+    return Status::Ok();
+  }
+
+  Status ValidateKeyArn(std::string_view arn) const {
+    if (arn.empty()) return Status::Ok();
+    std::string prefix = "arn:aws:kms:" + options_.region + ":" + options_.account_id + ":";
+    if (!arn.starts_with(prefix) || !(arn.substr(prefix.size()).starts_with("key/") ||
+                                      arn.substr(prefix.size()).starts_with("alias/"))) {
+      return Invalid(
+          "@kms_master_key_arn must be the ARN of a KMS key of this region and "
+          "account (" +
+          prefix + "key/…), not '" + std::string(arn) + "'.");
+    }
+    return Status::Ok();
+  }
+
+  static Result<objstore::ObjectLocation> ParseArn(std::string_view arn, std::string_view name) {
+    if (!arn.starts_with("arn:")) {
+      return Invalid(std::string(name) +
+                     " must be an S3 object ARN (arn:aws:s3:::bucket/key), not '" +
+                     std::string(arn) + "'.");
+    }
+    auto location = objstore::ParseObjectLocation(arn);
+    if (!location.ok()) return Invalid(location.status().message());
+    return location;
+  }
+
+  // ---- the task table --------------------------------------------------------------
+
+  Result<std::vector<Task>> Tasks(const std::string& instance) {
+    std::vector<Task> out;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kTasksTable, "", "", 0));
+      for (const auto& e : entries) {
+        ASSIGN_OR_RETURN(Task t, DecodeTask(e.value));
+        if (t.instance == instance) out.push_back(std::move(t));
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  Status LoadTask(int64_t id, Task& out) {
+    std::optional<std::string> text;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(text, tx.Get(kTasksTable, TaskKey(id)));
+      return Status::Ok();
+    }));
+    if (!text) {
+      return Status(StatusCode::kNotFound, kTaskNotFound,
+                    "Task " + std::to_string(id) + " does not exist.");
+    }
+    ASSIGN_OR_RETURN(out, DecodeTask(*text));
+    return Status::Ok();
+  }
+
+  void AddLine(Task& t, std::string message) {
+    TimePoint now = clock_.Now();
+    t.log.push_back({now, std::move(message)});
+  }
+
+  template <typename Fn>
+  Status UpdateTask(int64_t id, Fn&& fn) {
+    std::lock_guard lock(mu_);
+    return UpdateTaskLocked(id, std::forward<Fn>(fn));
+  }
+
+  // Read-modify-write of one task record, under mu_ (so that a cancellation and
+  // a progress update never overwrite each other).
+  template <typename Fn>
+  Status UpdateTaskLocked(int64_t id, Fn&& fn) {
+    return store_.Update([&](state::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto text, tx.Get(kTasksTable, TaskKey(id)));
+      if (!text) return NotFoundError("task " + std::to_string(id));
+      ASSIGN_OR_RETURN(Task t, DecodeTask(*text));
+      fn(t);
+      t.last_updated = clock_.Now();
+      return tx.Put(kTasksTable, TaskKey(id), EncodeTask(t));
+    });
+  }
+
+  Result<Task> Submit(Task t) {
+    std::lock_guard submit(submit_mu_);
+    std::lock_guard lock(mu_);
+    if (stopping_) return UnavailableError("the server is stopping");
+    t.created = t.last_updated = clock_.Now();
+    t.lifecycle = Lifecycle::kCreated;
+    RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto last, tx.Get(kCountersTable, kTaskIdCounter));
+      int64_t id = last ? std::stoll(*last) + 1 : 1;
+      t.id = id;
+      RETURN_IF_ERROR(tx.Put(kCountersTable, kTaskIdCounter, std::to_string(id)));
+      return tx.Put(kTasksTable, TaskKey(id), EncodeTask(t));
+    }));
+    queue_.push_back(t.id);
+    cv_.notify_one();
+    return t;
+  }
+
+  void RecordEvent(TaskEvent::Kind kind, const Task& task, const std::string& session_arn) {
+    TaskEvent event;
+    event.kind = kind;
+    event.task = task;
+    event.instance_arn = InstanceArn(task.instance);
+    event.role_session_arn = session_arn;
+    if (Status s = delegation_.RecordTaskEvent(event); !s.ok()) {
+      Log().error("task {}: its audit record was not written: {}", task.id, s.ToString());
+    }
+  }
+
+  // ---- workers ---------------------------------------------------------------------
+
+  void WorkerLoop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      int64_t id = queue_.front();
+      queue_.pop_front();
+      auto flags = std::make_shared<Running>();
+      running_[id] = flags;
+      lock.unlock();
+      RunTask(id, flags);
+      lock.lock();
+      running_.erase(id);
+      if (queue_.empty() && running_.empty()) idle_cv_.notify_all();
+    }
+  }
+
+  void RunTask(int64_t id, const std::shared_ptr<Running>& flags) {
+    TaskRun run{.service = this, .flags = flags};
+    Status started = UpdateTask(id, [&](Task& t) {
+      if (t.lifecycle != Lifecycle::kCreated) return;
+      t.lifecycle = Lifecycle::kInProgress;
+      t.started = clock_.Now();
+      AddLine(t, "Task execution has started.");
+    });
+    if (!started.ok() || !LoadTask(id, run.task).ok()) {
+      Log().error("task {} could not start: {}", id, started.ToString());
+      return;
+    }
+    if (run.task.lifecycle != Lifecycle::kInProgress) return;  // cancelled meanwhile
+    std::string session_arn;
+    RecordEvent(TaskEvent::Kind::kStarted, run.task, "");
+    Status result = Execute(run, session_arn);
+
+    bool cancelled = result.error_name() == "TaskCancelled";
+    bool restore = IsRestore(run.task.type) || run.task.type == TaskType::kFinishRestore;
+    UpdateTask(id, [&](Task& t) {
+      if (result.ok()) {
+        t.percent_complete = 100;
+        AddLine(t, "Task has been completed successfully.");
+        t.lifecycle = Lifecycle::kSuccess;
+      } else if (cancelled) {
+        AddLine(t, "The task was cancelled; it left nothing behind.");
+        t.lifecycle = Lifecycle::kCancelled;
+      } else {
+        AddLine(t, restore ? kRestoreAborted : kBackupAborted);
+        AddLine(t, kTaskAborted);
+        AddLine(t, result.message().empty() ? result.ToString() : result.message());
+        t.lifecycle = Lifecycle::kError;
+      }
+    }).IgnoreError();
+    Task ended;
+    if (LoadTask(id, ended).ok()) RecordEvent(TaskEvent::Kind::kEnded, ended, session_arn);
+    if (!result.ok() && !cancelled) {
+      Log().info("task {} ({} of {}) ended in ERROR: {}", id, TaskTypeName(run.task.type),
+                 run.task.database, result.ToString());
+    }
+  }
+
+  Status Execute(TaskRun& run, std::string& session_arn) {
+    const Task& task = run.task;
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(task.instance));
+    ASSIGN_OR_RETURN(std::unique_ptr<engines::DatabaseEngine> engine, engines_(instance));
+    if (task.type == TaskType::kFinishRestore) {
+      return engine->FinishRestore(task.database);
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<RoleSession> session,
+                     delegation_.AssumeRole(instance.role_arn));
+    session_arn = session->arn();
+    std::string key_arn;
+    if (!task.kms_master_key_arn.empty()) {
+      ASSIGN_OR_RETURN(key_arn, session->DescribeKey(task.kms_master_key_arn));
+    }
+    RETURN_IF_ERROR(run.Interrupted());
+    ASSIGN_OR_RETURN(objstore::ObjectLocation location,
+                     objstore::ParseObjectLocation(task.s3_object_arn));
+    if (IsBackup(task.type)) {
+      return Backup(run, instance, *engine, *session, location, key_arn);
+    }
+    return Restore(run, instance, *engine, *session, location, key_arn);
+  }
+
+  Status Backup(TaskRun& run, const Instance& instance, engines::DatabaseEngine& engine,
+                RoleSession& session, const objstore::ObjectLocation& location,
+                const std::string& key_arn) {
+    const Task& task = run.task;
+    const bool full = task.type == TaskType::kBackup;
+    ASSIGN_OR_RETURN(bool exists, engine.Exists(task.database));
+    if (!exists) {
+      return NotFoundError("Database " + task.database + " does not exist on DB instance " +
+                           instance.name + ".");
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                     BackupFileKeys(location.key, task.number_of_files));
+    const std::string bucket_arn = "arn:aws:s3:::" + location.bucket;
+    RETURN_IF_ERROR(session.AuthorizeS3("s3:ListBucket", bucket_arn));
+    RETURN_IF_ERROR(buckets_.HeadBucket(location.bucket));
+    for (const std::string& key : keys) {
+      std::string arn = bucket_arn + "/" + key;
+      RETURN_IF_ERROR(session.AuthorizeS3("s3:PutObject", arn));
+      if (task.overwrite_s3_backup_file) continue;
+      auto head = buckets_.Head(location.bucket, key);
+      if (head.ok()) {
+        return Status(StatusCode::kAlreadyExists, "BackupFileExists",
+                      "The backup file " + arn +
+                          " already exists in S3 and @overwrite_s3_backup_file is 0. Please "
+                          "reissue task with correct type and overwrite property.");
+      }
+      if (head.status().error_name() != objstore::kNoSuchKey) return head.status();
+    }
+    ASSIGN_OR_RETURN(run.total, engine.DatabaseSize(task.database));
+    run.Line(
+        std::string(full ? "Backing up" : "Backing up the changes since the last FULL backup of") +
+        " database " + task.database + " (" + std::string(engine.name()) + " " + engine.version() +
+        ") to " + task.s3_object_arn +
+        (key_arn.empty() ? ", not encrypted." : ", encrypted with " + key_arn + "."));
+
+    std::unique_ptr<envelope::KmsKeyring> keyring;
+    if (!key_arn.empty()) keyring = std::make_unique<envelope::KmsKeyring>(session, key_arn);
+    std::vector<std::unique_ptr<ByteSink>> sinks;
+    const int files = static_cast<int>(keys.size());
+    for (int i = 0; i < files; ++i) {
+      envelope::BackupWriterOptions options;
+      options.keyring = keyring.get();
+      options.pipeline.workers = options_.pipeline_workers;
+      options.context[kEngineContextKey] = std::string(engine.name());
+      options.context[kEngineVersionContextKey] = engine.version();
+      options.context[kDatabaseContextKey] = task.database;
+      options.context[kBackupTypeContextKey] = full ? "FULL" : "DIFFERENTIAL";
+      if (files > 1) {
+        options.context[kFileContextKey] = std::to_string(i + 1) + "-of-" + std::to_string(files);
+      }
+      objstore::WriteOptions write;
+      if (run.total > 0) {
+        write.expected_size =
+            envelope::MaxBackupStreamSize(run.total / files + kStripeSize, options);
+      }
+      ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> object,
+                       buckets_.OpenWriter(location.bucket, keys[i], write));
+      ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> stream,
+                       envelope::OpenBackupWriter(std::move(object), random_, options));
+      sinks.push_back(std::move(stream));
+    }
+    std::unique_ptr<ByteSink> striped = StripedSink(std::move(sinks));
+    ProgressSink progress(*striped, run);
+    Status taken = full ? engine.BackupFull(task.database, progress)
+                        : engine.BackupDifferential(task.database, progress);
+    if (taken.ok()) taken = run.Interrupted();
+    if (!taken.ok()) {
+      striped->Abort();
+      return taken;
+    }
+    RETURN_IF_ERROR(striped->Close());
+    if (full) RETURN_IF_ERROR(engine.CommitFullBackup(task.database));
+    run.Line(task.database + ": " + FormatBytes(run.done) + " backed up into " +
+             std::to_string(files) + (files == 1 ? " file." : " files."));
+    return Status::Ok();
+  }
+
+  // The objects of a restore: the one named, or the files "prefix*suffix" names.
+  Result<std::vector<std::string>> RestoreKeys(const objstore::ObjectLocation& location) {
+    if (location.key.find('*') == std::string::npos) return std::vector<std::string>{location.key};
+    std::string prefix = location.key.substr(0, location.key.find('*'));
+    std::map<int, std::string> found;
+    int count = 0;
+    objstore::ListOptions list;
+    list.prefix = prefix;
+    while (true) {
+      ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(location.bucket, list));
+      for (const auto& o : page.objects) {
+        int file = 0, n = 0;
+        if (!MatchBackupFileKey(location.key, o.key, &file, &n)) continue;
+        if (count != 0 && n != count) {
+          return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
+                        "The files matching " + location.Arn() + " belong to different backups (" +
+                            std::to_string(count) + " and " + std::to_string(n) + " files).");
+        }
+        count = n;
+        found[file] = o.key;
+      }
+      if (!page.truncated()) break;
+      list.continuation_token = page.next_continuation_token;
+    }
+    if (count == 0) {
+      return Status(StatusCode::kNotFound, std::string(objstore::kNoSuchKey),
+                    "No backup files match " + location.Arn() + ".");
+    }
+    std::vector<std::string> keys;
+    for (int i = 1; i <= count; ++i) {
+      auto it = found.find(i);
+      if (it == found.end()) {
+        return Status(StatusCode::kNotFound, std::string(objstore::kNoSuchKey),
+                      "The backup file " + std::to_string(i) + " of " + std::to_string(count) +
+                          " matching " + location.Arn() + " is missing.");
+      }
+      keys.push_back(it->second);
+    }
+    return keys;
+  }
+
+  Status Restore(TaskRun& run, const Instance& instance, engines::DatabaseEngine& engine,
+                 RoleSession& session, const objstore::ObjectLocation& location,
+                 const std::string& key_arn) {
+    const Task& task = run.task;
+    const bool differential = task.type == TaskType::kRestoreDifferential ||
+                              task.type == TaskType::kRestoreDifferentialNoRecovery;
+    const bool norecovery = task.type == TaskType::kRestoreNoRecovery ||
+                            task.type == TaskType::kRestoreDifferentialNoRecovery;
+    if (!differential) {
+      ASSIGN_OR_RETURN(bool exists, engine.Exists(task.database));
+      if (exists) {
+        return Status(StatusCode::kAlreadyExists, "DatabaseAlreadyExists",
+                      "Database " + task.database + " already exists on DB instance " +
+                          instance.name +
+                          ". Two databases that differ only by case are considered the same; "
+                          "choose another name.");
+      }
+    }
+    const std::string bucket_arn = "arn:aws:s3:::" + location.bucket;
+    if (location.key.find('*') != std::string::npos) {
+      RETURN_IF_ERROR(session.AuthorizeS3("s3:ListBucket", bucket_arn));
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> keys, RestoreKeys(location));
+    const int files = static_cast<int>(keys.size());
+    run.Line("Restoring database " + task.database + " from " + task.s3_object_arn +
+             (files > 1 ? " (" + std::to_string(files) + " files)" : std::string()) + ".");
+
+    envelope::KmsKeyring keyring(session, key_arn);
+    KeyArnProbe probe;
+    std::vector<std::unique_ptr<ByteSource>> sources;
+    for (int i = 0; i < files; ++i) {
+      const std::string arn = bucket_arn + "/" + keys[i];
+      RETURN_IF_ERROR(session.AuthorizeS3("s3:GetObject", arn));
+      ASSIGN_OR_RETURN(std::unique_ptr<objstore::ObjectReader> object,
+                       buckets_.Get(location.bucket, keys[i]));
+      run.total += object->info().size;
+      envelope::BackupReaderOptions options;
+      options.keyring = key_arn.empty() ? static_cast<envelope::Keyring*>(&probe) : &keyring;
+      options.pipeline.workers = options_.pipeline_workers;
+      // With a key the backup must be encrypted: a plain stream put in its
+      // place would otherwise be restored unnoticed.
+      if (!key_arn.empty()) options.require_encrypted = true;
+      options.expected_context[kEngineContextKey] = std::string(engine.name());
+      options.expected_context[kBackupTypeContextKey] = differential ? "DIFFERENTIAL" : "FULL";
+      if (files > 1) {
+        options.expected_context[kFileContextKey] =
+            std::to_string(i + 1) + "-of-" + std::to_string(files);
+      }
+      auto counted = std::make_unique<CountingSource>(std::move(object), run);
+      auto reader = envelope::OpenBackupReader(std::move(counted), options);
+      if (!reader.ok()) return ExplainReadError(reader.status(), arn, probe, instance, engine);
+      sources.push_back(std::move(reader).value());
+    }
+    std::unique_ptr<ByteSource> source = StripedSource(std::move(sources), keys);
+    engines::RestoreOptions restore;
+    restore.norecovery = norecovery;
+    Status restored = differential ? engine.RestoreDifferential(task.database, *source, restore)
+                                   : engine.RestoreFull(task.database, *source, restore);
+    if (!restored.ok()) {
+      if (Status stopped = run.Interrupted(); !stopped.ok()) return stopped;
+      return restored;
+    }
+    run.Line(norecovery ? "Database " + task.database +
+                              " is restored and stays in the RESTORING state "
+                              "(@with_norecovery=1): restore a DIFFERENTIAL backup or run "
+                              "rds_finish_restore."
+                        : "Database " + task.database + " is restored and online.");
+    return Status::Ok();
+  }
+
+  static Status ExplainReadError(const Status& error, const std::string& arn,
+                                 const KeyArnProbe& probe, const Instance& instance,
+                                 engines::DatabaseEngine& engine) {
+    if (error.error_name() == "BackupEncrypted") {
+      std::string keys;
+      for (const std::string& k : probe.arns) keys += (keys.empty() ? "" : ", ") + k;
+      return Status(StatusCode::kFailedPrecondition, "BackupEncrypted",
+                    "The backup file " + arn + " is encrypted with the KMS key " +
+                        (keys.empty() ? std::string("(none named)") : keys) +
+                        ". Restore it with @kms_master_key_arn='" +
+                        (probe.arns.empty() ? std::string() : probe.arns.front()) +
+                        "' by a role that may use that key.");
+    }
+    if (error.error_name() == "NotEncrypted") {
+      return Status(StatusCode::kFailedPrecondition, "BackupNotEncrypted",
+                    "The backup file " + arn +
+                        " is not encrypted, but @kms_master_key_arn was given: it is not the "
+                        "backup that was taken with that key.");
+    }
+    if (error.error_name() == envelope::kEncryptionContextMismatch) {
+      return Status(StatusCode::kInvalidArgument, "BackupMismatch",
+                    "The backup file " + arn + " does not fit this restore (a " +
+                        std::string(engine.name()) + " instance, " + instance.name +
+                        ", and the @type given): " + error.message());
+    }
+    if (error.error_name() == "NotABackupStream") {
+      return Status(StatusCode::kDataLoss, "NotABackup",
+                    "The file " + arn + " is not a coffer backup: " + error.message());
+    }
+    return error;
+  }
+
+  BackupServiceOptions options_;
+  state::StateStore& store_;
+  objstore::ObjectStore& buckets_;
+  Delegation& delegation_;
+  EngineFactory engines_;
+  Clock& clock_;
+  Random& random_;
+
+  std::mutex submit_mu_;  // task creation and instance deletion
+  std::mutex mu_;         // queue_, running_, stopping_, and every task record update
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<int64_t> queue_;
+  std::map<int64_t, std::shared_ptr<Running>> running_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+BackupService::BackupService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BackupService::~BackupService() = default;
+
+Result<std::unique_ptr<BackupService>> BackupService::Open(
+    BackupServiceOptions options, state::StateStore& store, objstore::ObjectStore& buckets,
+    Delegation& delegation, EngineFactory engines, Clock& clock, Random& random) {
+  auto impl = std::make_unique<Impl>(std::move(options), store, buckets, delegation,
+                                     std::move(engines), clock, random);
+  RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<BackupService>(new BackupService(std::move(impl)));
+}
+
+std::string BackupService::InstanceArn(std::string_view name) const {
+  return impl_->InstanceArn(name);
+}
+Result<Instance> BackupService::CreateInstance(const CreateInstanceRequest& request) {
+  return impl_->CreateInstance(request);
+}
+Result<std::vector<Instance>> BackupService::ListInstances() { return impl_->ListInstances(); }
+Result<Instance> BackupService::DescribeInstance(std::string_view name) {
+  return impl_->DescribeInstance(name);
+}
+Status BackupService::DeleteInstance(std::string_view name) { return impl_->DeleteInstance(name); }
+Result<Task> BackupService::BackupDatabase(const BackupRequest& request) {
+  return impl_->BackupDatabase(request);
+}
+Result<Task> BackupService::RestoreDatabase(const RestoreRequest& request) {
+  return impl_->RestoreDatabase(request);
+}
+Result<Task> BackupService::FinishRestore(std::string_view instance, std::string_view database) {
+  return impl_->FinishRestore(instance, database);
+}
+Result<Task> BackupService::CancelTask(std::string_view instance, int64_t task_id) {
+  return impl_->CancelTask(instance, task_id);
+}
+Result<std::vector<Task>> BackupService::DescribeTasks(const TaskFilter& filter) {
+  return impl_->DescribeTasks(filter);
+}
+Result<int> BackupService::RunScheduledWork() { return impl_->RunScheduledWork(); }
+void BackupService::WaitIdle() { impl_->WaitIdle(); }
+
+}  // namespace coffer::backup
