@@ -194,15 +194,7 @@ class Endpoint::Impl {
     // No remote address (no aws:SourceIp), as for calls AWS services make.
     HttpRequest request;
     request.secure_transport = true;
-    Result<Reply> result = [&]() -> Result<Reply> {
-      ASSIGN_OR_RETURN(Call call, prepare());
-      NoteCall(call, x);
-      RETURN_IF_ERROR(Authorize(call, caller.principal, request));
-      RETURN_IF_ERROR(CheckSink());
-      ASSIGN_OR_RETURN(Reply reply, call.run());
-      NoteReply(reply, x);
-      return reply;
-    }();
+    Result<Reply> result = Run(prepare(), caller.principal, request, x);
     e.principal = caller.principal;
     e.session_creation_time = caller.session_created;
     e.account_id = options_.account_id;
@@ -455,13 +447,7 @@ class Endpoint::Impl {
       call_or =
           PrepareBackupCall(*backup_, target.substr(kBackupTargetPrefix.size()), request.body);
     }
-    if (!call_or.ok()) return call_or.status();
-    Call& call = *call_or;
-    NoteCall(call, x);
-    RETURN_IF_ERROR(Authorize(call, caller.principal, request));
-    RETURN_IF_ERROR(CheckSink());
-    ASSIGN_OR_RETURN(Reply reply, call.run());
-    NoteReply(reply, x);
+    ASSIGN_OR_RETURN(Reply reply, Run(std::move(call_or), caller.principal, request, x));
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kJsonContentType);
@@ -482,17 +468,26 @@ class Endpoint::Impl {
       if (auto action = params.Get("Action")) x.event.event_name = std::move(*action);
       return call_or.status();
     }
-    Call& call = *call_or;
-    NoteCall(call, x);
-    RETURN_IF_ERROR(Authorize(call, caller.principal, request));
-    RETURN_IF_ERROR(CheckSink());
-    ASSIGN_OR_RETURN(Reply reply, call.run());
-    NoteReply(reply, x);
+    ASSIGN_OR_RETURN(Reply reply, Run(std::move(call_or), caller.principal, request, x));
     HttpResponse response;
     response.status = 200;
     response.SetHeader("Content-Type", kXmlContentType);
     response.body = std::move(reply.body);
     return response;
+  }
+
+  // The steps after decoding, for every protocol and for in-process calls:
+  // note the call for its record, authorize it, check the audit sink, run it.
+  Result<Reply> Run(Result<Call> call_or, const policy::Principal& principal,
+                    const HttpRequest& request, Exchange& x) {
+    if (!call_or.ok()) return call_or.status();
+    Call& call = *call_or;
+    NoteCall(call, x);
+    RETURN_IF_ERROR(Authorize(call, principal, request));
+    RETURN_IF_ERROR(CheckSink());
+    ASSIGN_OR_RETURN(Reply reply, call.run());
+    NoteReply(reply, x);
+    return reply;
   }
 
   Status Authorize(const Call& call, const policy::Principal& principal,

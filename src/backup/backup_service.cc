@@ -117,10 +117,18 @@ class BackupService::Impl {
     }));
     for (Task& t : tasks) {
       if (t.lifecycle == Lifecycle::kCreated) {
-        queue_.push_back(t.id);
+        queue_.push_back({t.id, DatabaseKey(t)});
         continue;
       }
+      // A FULL restore that was cut short may have left its database under the
+      // engine's staging name (postgres): it belongs to this task, and would
+      // block the next restore of that name.
+      std::string cleanup;
+      if (t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) {
+        cleanup = RemovePartialRestore(t);
+      }
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
+        if (!cleanup.empty()) AddLine(task, cleanup);
         AddLine(task,
                 "The task was interrupted because the server stopped while it ran; "
                 "it did not complete and left nothing behind.");
@@ -128,12 +136,29 @@ class BackupService::Impl {
         task.lifecycle = Lifecycle::kError;
       }));
       Task ended;
-      if (LoadTask(t.id, ended).ok()) RecordEvent(TaskEvent::Kind::kEnded, ended, "");
+      if (LoadTask(t.id, ended).ok()) RecordEvent(TaskEvent::Kind::kEnded, ended, "").IgnoreError();
     }
     for (int i = 0; i < std::max(1, options_.max_running_tasks); ++i) {
       workers_.emplace_back([this] { WorkerLoop(); });
     }
     return Status::Ok();
+  }
+
+  // Removes what an interrupted FULL restore left; returns a task_info line
+  // when something was removed or could not be.
+  std::string RemovePartialRestore(const Task& t) {
+    auto instance = DescribeInstance(t.instance);
+    if (!instance.ok()) return "";
+    auto engine = engines_(*instance);
+    if (!engine.ok()) {
+      return "The partly restored database " + t.database +
+             " could not be checked: " + engine.status().message();
+    }
+    Status dropped = (*engine)->DropRestoring(t.database);
+    if (dropped.ok()) return "The partly restored database " + t.database + " was removed.";
+    if (dropped.code() == StatusCode::kNotFound) return "";
+    return "The partly restored database " + t.database +
+           " could not be removed: " + dropped.message();
   }
 
   void Stop() {
@@ -333,7 +358,9 @@ class BackupService::Impl {
       }
     }));
     if (waiting) {
-      queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+      queue_.erase(
+          std::remove_if(queue_.begin(), queue_.end(), [&](const Queued& q) { return q.id == id; }),
+          queue_.end());
     } else if (auto it = running_.find(id); it != running_.end()) {
       it->second->cancel = true;
     }
@@ -377,9 +404,30 @@ class BackupService::Impl {
 
  private:
   struct Running {
+    std::string database;             // DatabaseKey
     std::atomic<bool> cancel{false};  // CancelTask
     std::atomic<bool> stop{false};    // the server stops
   };
+
+  // A waiting task, and the database it works on.
+  struct Queued {
+    int64_t id;
+    std::string database;  // DatabaseKey
+  };
+
+  // The database a task works on, as engines compare names. Tasks of one
+  // database run one at a time, in order (engines/database_engine.h: operations
+  // on one database are not meant to run concurrently; a restore chain must run
+  // in the order given).
+  static std::string DatabaseKey(const Task& t) { return t.instance + "/" + Lower(t.database); }
+
+  // The first waiting task whose database no running task works on.
+  std::deque<Queued>::iterator NextRunnable() {
+    return std::find_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
+      return std::none_of(running_.begin(), running_.end(),
+                          [&](const auto& r) { return r.second->database == q.database; });
+    });
+  }
 
   // What a running task is doing: its id, progress and stop flags.
   struct TaskRun {
@@ -435,22 +483,6 @@ class BackupService::Impl {
 
    private:
     ByteSink& inner_;
-    TaskRun& run_;
-  };
-
-  class ProgressSource final : public ByteSource {
-   public:
-    ProgressSource(std::unique_ptr<ByteSource> inner, TaskRun& run)
-        : inner_(std::move(inner)), run_(run) {}
-    Result<size_t> Read(std::span<uint8_t> out) override {
-      RETURN_IF_ERROR(run_.Interrupted());
-      ASSIGN_OR_RETURN(size_t n, inner_->Read(out));
-      run_.Advance(n);
-      return n;
-    }
-
-   private:
-    std::unique_ptr<ByteSource> inner_;
     TaskRun& run_;
   };
 
@@ -574,20 +606,22 @@ class BackupService::Impl {
       RETURN_IF_ERROR(tx.Put(kCountersTable, kTaskIdCounter, std::to_string(id)));
       return tx.Put(kTasksTable, TaskKey(id), EncodeTask(t));
     }));
-    queue_.push_back(t.id);
+    queue_.push_back({t.id, DatabaseKey(t)});
     cv_.notify_one();
     return t;
   }
 
-  void RecordEvent(TaskEvent::Kind kind, const Task& task, const std::string& session_arn) {
+  Status RecordEvent(TaskEvent::Kind kind, const Task& task, const std::string& session_arn) {
     TaskEvent event;
     event.kind = kind;
     event.task = task;
     event.instance_arn = InstanceArn(task.instance);
     event.role_session_arn = session_arn;
-    if (Status s = delegation_.RecordTaskEvent(event); !s.ok()) {
+    Status s = delegation_.RecordTaskEvent(event);
+    if (!s.ok()) {
       Log().error("task {}: its audit record was not written: {}", task.id, s.ToString());
     }
+    return s;
   }
 
   // ---- workers ---------------------------------------------------------------------
@@ -595,11 +629,13 @@ class BackupService::Impl {
   void WorkerLoop() {
     std::unique_lock lock(mu_);
     while (true) {
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      auto next = queue_.end();
+      cv_.wait(lock, [&] { return stopping_ || (next = NextRunnable()) != queue_.end(); });
       if (stopping_) return;
-      int64_t id = queue_.front();
-      queue_.pop_front();
+      const int64_t id = next->id;
       auto flags = std::make_shared<Running>();
+      flags->database = std::move(next->database);
+      queue_.erase(next);
       running_[id] = flags;
       lock.unlock();
       RunTask(id, flags);
@@ -623,8 +659,15 @@ class BackupService::Impl {
     }
     if (run.task.lifecycle != Lifecycle::kInProgress) return;  // cancelled meanwhile
     std::string session_arn;
-    RecordEvent(TaskEvent::Kind::kStarted, run.task, "");
-    Status result = Execute(run, session_arn);
+    // role_session.h: a task whose start cannot be recorded does not run.
+    Status result = RecordEvent(TaskEvent::Kind::kStarted, run.task, "");
+    if (!result.ok()) {
+      result = Status(
+          result.code(), "AuditRecordFailed",
+          "The task did not start: its audit record could not be written: " + result.message());
+    } else {
+      result = Execute(run, session_arn);
+    }
 
     bool cancelled = result.error_name() == "TaskCancelled";
     bool restore = IsRestore(run.task.type) || run.task.type == TaskType::kFinishRestore;
@@ -644,7 +687,9 @@ class BackupService::Impl {
       }
     }).IgnoreError();
     Task ended;
-    if (LoadTask(id, ended).ok()) RecordEvent(TaskEvent::Kind::kEnded, ended, session_arn);
+    if (LoadTask(id, ended).ok()) {
+      RecordEvent(TaskEvent::Kind::kEnded, ended, session_arn).IgnoreError();
+    }
     if (!result.ok() && !cancelled) {
       Log().info("task {} ({} of {}) ended in ERROR: {}", id, TaskTypeName(run.task.type),
                  run.task.database, result.ToString());
@@ -906,7 +951,7 @@ class BackupService::Impl {
   std::mutex mu_;         // queue_, running_, stopping_, and every task record update
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
-  std::deque<int64_t> queue_;
+  std::deque<Queued> queue_;
   std::map<int64_t, std::shared_ptr<Running>> running_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;

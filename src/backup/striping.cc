@@ -60,16 +60,18 @@ class Unstriped final : public ByteSource {
       : sources_(std::move(sources)), names_(std::move(names)), stripe_size_(stripe_size) {}
 
   Result<size_t> Read(std::span<uint8_t> out) override {
+    // Errors are permanent (common/stream.h): never a clean end after one.
+    if (!error_.ok()) return error_;
     if (out.empty() || done_) return size_t{0};
     size_t want = std::min(out.size(), stripe_size_ - taken_);
     auto got = ReadFull(*sources_[current_], out.first(want));
-    if (!got.ok()) return got.status();
+    if (!got.ok()) return error_ = got.status();
     taken_ += *got;
     if (*got < want) {
       // File `current_` ended inside its stripe: that is the end of the stream,
       // and every other file must have ended too.
       done_ = true;
-      RETURN_IF_ERROR(CheckAllEnded());
+      if (Status ended = CheckAllEnded(); !ended.ok()) return error_ = ended;
       return *got;
     }
     if (taken_ == stripe_size_) {
@@ -100,6 +102,7 @@ class Unstriped final : public ByteSource {
   size_t current_ = 0;
   size_t taken_ = 0;
   bool done_ = false;
+  Status error_;
 };
 
 Status InvalidFiles(std::string message) {

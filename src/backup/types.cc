@@ -3,7 +3,6 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <utility>
 
 namespace coffer::backup {
@@ -69,17 +68,7 @@ bool IsFinished(Lifecycle lifecycle) {
          lifecycle == Lifecycle::kCancelled;
 }
 
-std::string LogTimestamp(TimePoint time) {
-  int64_t ms = EpochMillis(time);
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "[%04d-%02d-%02d %02d:%02d:%02d.%03d]", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string LogTimestamp(TimePoint time) { return "[" + FormatSqlDateTime(time) + "]"; }
 
 std::string Task::TaskInfo() const {
   std::string out;

@@ -2,8 +2,8 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -14,6 +14,7 @@
 #include "cli/progress.h"
 #include "cli/result_grid.h"
 #include "cli/tsql.h"
+#include "common/clock.h"
 
 namespace coffer::cli {
 namespace {
@@ -43,16 +44,7 @@ const std::vector<std::string> kTaskColumns = {"task_id",
 
 std::string Timestamp(const Json& seconds) {
   if (!seconds.is_number()) return "";
-  double s = seconds.get<double>();
-  auto ms = static_cast<int64_t>(s * 1000 + 0.5);
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  return FormatSqlDateTime(FromEpochMillis(std::llround(seconds.get<double>() * 1000)));
 }
 
 std::optional<std::string> Text(const Json& task, const char* name) {

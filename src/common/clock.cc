@@ -1,5 +1,6 @@
 #include "common/clock.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace coffer {
@@ -26,5 +27,13 @@ TimePoint FromEpochMillis(int64_t ms) {
 }
 std::string FormatIso8601(TimePoint t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
 std::string FormatAmzDate(TimePoint t) { return FormatUtc(t, "%Y%m%dT%H%M%SZ"); }
+
+std::string FormatSqlDateTime(TimePoint t) {
+  int64_t ms = EpochMillis(t);
+  int64_t rem = ((ms % 1000) + 1000) % 1000;
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03d", static_cast<int>(rem));
+  return FormatUtc(FromEpochMillis(ms - rem), "%Y-%m-%d %H:%M:%S") + millis;
+}
 
 }  // namespace coffer

@@ -44,6 +44,9 @@ int64_t EpochMillis(TimePoint t);
 TimePoint FromEpochMillis(int64_t ms);
 // "2026-11-30T10:09:56Z" (UTC, whole seconds).
 std::string FormatIso8601(TimePoint t);
+// "2026-11-30 10:09:56.123", UTC with milliseconds: SQL Server's datetime, as
+// rds_task_status shows its times.
+std::string FormatSqlDateTime(TimePoint t);
 // "20261130T100956Z", the SigV4 form.
 std::string FormatAmzDate(TimePoint t);
 

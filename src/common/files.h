@@ -2,7 +2,9 @@
 // Small POSIX file helpers shared by the layers that write files durably.
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "common/bytes.h"
 #include "common/status.h"
 
 namespace coffer {
@@ -29,5 +31,32 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, u
 // Creates `dir` with `mode` when it does not exist (parents must exist). An existing
 // directory is left as it is.
 Status EnsureDirectory(const std::string& dir, unsigned mode);
+
+// An open file descriptor, closed when destroyed. Movable, not copyable.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() { Reset(); }
+  int get() const { return fd_; }
+  // Gives the descriptor up without closing it.
+  int release() { return std::exchange(fd_, -1); }
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// Writes all of `data` to `fd` (retrying short writes and EINTR); errors name
+// `name`.
+Status WriteAll(int fd, ByteView data, const std::string& name);
 
 }  // namespace coffer

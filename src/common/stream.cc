@@ -183,19 +183,6 @@ class DescriptorSourceImpl final : public ByteSource {
   Status error_;
 };
 
-Status WriteAll(int fd, ByteView data, const std::string& name) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return PosixError("write " + name, errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 class DescriptorSinkImpl final : public ByteSink {
  public:
   DescriptorSinkImpl(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}

@@ -36,21 +36,6 @@ Digest ToDigest(const Bytes& bytes) {
   return d;
 }
 
-// An open descriptor, closed on destruction.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads exactly out.size() bytes at `offset`; false at an early end of file.
 Result<bool> PreadFull(int fd, std::span<uint8_t> out, uint64_t offset, const std::string& name) {
   size_t done = 0;
@@ -67,23 +52,10 @@ Result<bool> PreadFull(int fd, std::span<uint8_t> out, uint64_t offset, const st
   return true;
 }
 
-Status WriteFull(int fd, ByteView data, const std::string& name) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return PosixError("write " + name, errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 // `length` bytes of a shared descriptor from `offset` on.
 class RangeSource final : public ByteSource {
  public:
-  RangeSource(std::shared_ptr<Fd> fd, uint64_t offset, uint64_t length, std::string name)
+  RangeSource(std::shared_ptr<UniqueFd> fd, uint64_t offset, uint64_t length, std::string name)
       : fd_(std::move(fd)), offset_(offset), left_(length), name_(std::move(name)) {}
   Result<size_t> Read(std::span<uint8_t> out) override {
     size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), left_));
@@ -96,7 +68,7 @@ class RangeSource final : public ByteSource {
   }
 
  private:
-  std::shared_ptr<Fd> fd_;
+  std::shared_ptr<UniqueFd> fd_;
   uint64_t offset_;
   uint64_t left_;
   std::string name_;
@@ -379,7 +351,7 @@ Result<Manifest> OpenManifest(const std::string& path) {
     if (errno == ENOENT) return NotFoundError(path + " does not exist");
     return PosixError("open " + path, errno);
   }
-  auto fd = std::make_shared<Fd>(raw);
+  auto fd = std::make_shared<UniqueFd>(raw);
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return PosixError("stat " + path, errno);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -512,7 +484,7 @@ Result<Digest> ApplyDifferential(const DifferentialHeader& header, ByteSource& u
     chain.Add(hasher.Finish());
     Append(out, content);
     if (out.size() >= kBlockSize) {
-      RETURN_IF_ERROR(WriteFull(out_fd, out, "the restored database"));
+      RETURN_IF_ERROR(WriteAll(out_fd, out, "the restored database"));
       out.clear();
     }
   }
@@ -530,7 +502,7 @@ Result<Digest> ApplyDifferential(const DifferentialHeader& header, ByteSource& u
         "the database rebuilt from the DIFFERENTIAL backup does not match the snapshot it was "
         "taken from (damaged backup or restoring copy)");
   }
-  RETURN_IF_ERROR(WriteFull(out_fd, out, "the restored database"));
+  RETURN_IF_ERROR(WriteAll(out_fd, out, "the restored database"));
   return end_digest;
 }
 

@@ -143,21 +143,6 @@ class RemoveOnExit {
   std::string path_;
 };
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 // Opens `path` read-write (so that closing it folds a WAL-mode database back
 // into its one file; a read-only connection would leave -wal and -shm files
 // behind) and requires PRAGMA integrity_check to answer "ok".
@@ -243,7 +228,7 @@ Chain ReadChain(const std::string& path) {
   Chain chain;
   int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw < 0) return chain;
-  Fd fd(raw);
+  UniqueFd fd(raw);
   char buffer[512];
   ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
   if (n <= 0) return chain;
@@ -607,7 +592,7 @@ Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& so
   }
   int raw = ::open(restoring.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw < 0) return PosixError("open " + restoring, errno);
-  Fd base(raw);
+  UniqueFd base(raw);
   struct stat st {};
   if (::fstat(base.get(), &st) != 0) return PosixError("stat " + restoring, errno);
   if (static_cast<uint64_t>(st.st_size) != uint64_t{header.base_pages} * header.page_size) {
@@ -620,7 +605,7 @@ Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& so
   {
     raw = ::open(temp.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (raw < 0) return PosixError("open " + temp, errno);
-    Fd out(raw);
+    UniqueFd out(raw);
     ASSIGN_OR_RETURN(Digest result,
                      sqlite::ApplyDifferential(header, source, base.get(), out.get()));
     chain.differential = result;
