@@ -24,6 +24,7 @@ constexpr char kEngineVersionContextKey[] = "coffer:engine-version";
 constexpr char kDatabaseContextKey[] = "coffer:database";
 constexpr char kBackupTypeContextKey[] = "coffer:backup-type";
 constexpr char kFileContextKey[] = "coffer:file";
+constexpr char kBackupIdContextKey[] = "coffer:backup-id";
 
 // How often a running task's progress is written to the state store at most.
 constexpr auto kProgressPeriod = std::chrono::seconds(1);
@@ -169,6 +170,7 @@ class BackupService::Impl {
       for (auto& [id, running] : running_) running->stop = true;
     }
     cv_.notify_all();
+    idle_cv_.notify_all();
     for (auto& w : workers_) w.join();
     workers_.clear();
   }
@@ -595,6 +597,9 @@ class BackupService::Impl {
 
   Result<Task> Submit(Task t) {
     std::lock_guard submit(submit_mu_);
+    // Again under submit_mu_: an instance deleted since the request was checked
+    // gets no task.
+    RETURN_IF_ERROR(DescribeInstance(t.instance).status());
     std::lock_guard lock(mu_);
     if (stopping_) return UnavailableError("the server is stopping");
     t.created = t.last_updated = clock_.Now();
@@ -758,6 +763,9 @@ class BackupService::Impl {
     if (!key_arn.empty()) keyring = std::make_unique<envelope::KmsKeyring>(session, key_arn);
     std::vector<std::unique_ptr<ByteSink>> sinks;
     const int files = static_cast<int>(keys.size());
+    // The files of one backup share an id, so that files of two backups are
+    // never restored together.
+    const std::string backup_id = random_.Uuid();
     for (int i = 0; i < files; ++i) {
       envelope::BackupWriterOptions options;
       options.keyring = keyring.get();
@@ -768,6 +776,7 @@ class BackupService::Impl {
       options.context[kBackupTypeContextKey] = full ? "FULL" : "DIFFERENTIAL";
       if (files > 1) {
         options.context[kFileContextKey] = std::to_string(i + 1) + "-of-" + std::to_string(files);
+        options.context[kBackupIdContextKey] = backup_id;
       }
       objstore::WriteOptions write;
       if (run.total > 0) {
@@ -789,7 +798,15 @@ class BackupService::Impl {
       striped->Abort();
       return taken;
     }
-    RETURN_IF_ERROR(striped->Close());
+    if (Status closed = striped->Close(); !closed.ok()) {
+      // Files that were completed before another one failed would be a backup
+      // that cannot be restored: the task removes what it just wrote.
+      if (files > 1) {
+        for (const std::string& key : keys) buckets_.Delete(location.bucket, key).IgnoreError();
+        run.Line("The files of this backup that were already stored have been removed.");
+      }
+      return closed;
+    }
     if (full) RETURN_IF_ERROR(engine.CommitFullBackup(task.database));
     run.Line(task.database + ": " + FormatBytes(run.done) + " backed up into " +
              std::to_string(files) + (files == 1 ? " file." : " files."));
@@ -867,6 +884,7 @@ class BackupService::Impl {
     envelope::KmsKeyring keyring(session, key_arn);
     KeyArnProbe probe;
     std::vector<std::unique_ptr<ByteSource>> sources;
+    std::optional<std::string> backup_id;
     for (int i = 0; i < files; ++i) {
       const std::string arn = bucket_arn + "/" + keys[i];
       RETURN_IF_ERROR(session.AuthorizeS3("s3:GetObject", arn));
@@ -886,8 +904,19 @@ class BackupService::Impl {
             std::to_string(i + 1) + "-of-" + std::to_string(files);
       }
       auto counted = std::make_unique<CountingSource>(std::move(object), run);
-      auto reader = envelope::OpenBackupReader(std::move(counted), options);
+      envelope::BackupStreamInfo info;
+      auto reader = envelope::OpenBackupReader(std::move(counted), options, &info);
       if (!reader.ok()) return ExplainReadError(reader.status(), arn, probe, instance, engine);
+      if (files > 1 && info.header) {
+        auto id = info.header->context.find(kBackupIdContextKey);
+        std::string this_id = id == info.header->context.end() ? "" : id->second;
+        if (!backup_id) backup_id = this_id;
+        if (*backup_id != this_id) {
+          return Status(
+              StatusCode::kInvalidArgument, "BackupFilesMismatch",
+              "The backup files " + keys[0] + " and " + keys[i] + " belong to different backups.");
+        }
+      }
       sources.push_back(std::move(reader).value());
     }
     std::unique_ptr<ByteSource> source = StripedSource(std::move(sources), keys);

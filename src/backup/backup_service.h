@@ -5,11 +5,12 @@
 // A request is checked and answered at once with its task in CREATED; the
 // task runs later on one of `max_running_tasks` workers (2, as RDS), the rest
 // wait in CREATED in id order. Tasks of one database run one at a time, in
-// that order (a restore chain may be submitted at once). A running task acts as its instance's role
-// (role_session.h): it assumes the role as rds.amazonaws.com, asks KMS for the
-// key (DescribeKey) and for data keys, and reads and writes the bucket, each
-// step authorized and recorded as an HTTP call would be. Its progress
-// (% complete) and its log (task_info) are kept in the state store as it runs.
+// that order (a restore chain may be submitted at once). A running task acts
+// as its instance's role (role_session.h): it assumes the role as
+// rds.amazonaws.com, asks KMS for the key (DescribeKey) and for data keys, and
+// reads and writes the bucket, each step authorized and recorded as an HTTP
+// call would be. Its progress (% complete) and its log (task_info) are kept in
+// the state store as it runs.
 //
 //   backup:  engine snapshot ─▶ [striped into N files] ─▶ zstd ─▶ ESDK message
 //            (data key from KMS under the customer's key) | plain framed ─▶ object
