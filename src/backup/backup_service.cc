@@ -130,10 +130,10 @@ class BackupService::Impl {
       }
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
         if (!cleanup.empty()) AddLine(task, cleanup);
+        AddLine(task, kTaskAborted);
         AddLine(task,
                 "The task was interrupted because the server stopped while it ran; "
                 "it did not complete and left nothing behind.");
-        AddLine(task, kTaskAborted);
         task.lifecycle = Lifecycle::kError;
       }));
       Task ended;
@@ -819,19 +819,23 @@ class BackupService::Impl {
     std::string prefix = location.key.substr(0, location.key.find('*'));
     std::map<int, std::string> found;
     int count = 0;
+    std::optional<std::string> tail;  // what follows "I-of-N": one backup's files share it
     objstore::ListOptions list;
     list.prefix = prefix;
     while (true) {
       ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(location.bucket, list));
       for (const auto& o : page.objects) {
         int file = 0, n = 0;
-        if (!MatchBackupFileKey(location.key, o.key, &file, &n)) continue;
-        if (count != 0 && n != count) {
+        std::string rest;
+        if (!MatchBackupFileKey(location.key, o.key, &file, &n, &rest)) continue;
+        if ((count != 0 && n != count) || (tail && *tail != rest)) {
           return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
-                        "The files matching " + location.Arn() + " belong to different backups (" +
-                            std::to_string(count) + " and " + std::to_string(n) + " files).");
+                        "The files matching " + location.Arn() +
+                            " belong to more than one backup (" + found.begin()->second + ", " +
+                            o.key + "); name the backup more precisely.");
         }
         count = n;
+        tail = rest;
         found[file] = o.key;
       }
       if (!page.truncated()) break;

@@ -134,27 +134,31 @@ Result<std::vector<std::string>> BackupFileKeys(std::string_view key, int files)
   return keys;
 }
 
-bool MatchBackupFileKey(std::string_view pattern, std::string_view key, int* file, int* count) {
+bool MatchBackupFileKey(std::string_view pattern, std::string_view key, int* file, int* count,
+                        std::string* rest) {
   size_t star = pattern.find('*');
   if (star == std::string_view::npos) return false;
   std::string_view prefix = pattern.substr(0, star), suffix = pattern.substr(star + 1);
-  if (key.size() < prefix.size() + suffix.size() || !key.starts_with(prefix) ||
-      !key.ends_with(suffix)) {
-    return false;
-  }
-  std::string_view middle = key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
-  size_t of = middle.find("-of-");
-  if (of == std::string_view::npos || of == 0) return false;
-  std::string_view a = middle.substr(0, of), b = middle.substr(of + 4);
-  auto number = [](std::string_view s, int* out) {
-    if (s.empty() || s.size() > 2 || s[0] == '0') return false;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-    return ec == std::errc() && end == s.data() + s.size();
+  if (!key.starts_with(prefix)) return false;
+  std::string_view tail = key.substr(prefix.size());
+  // "I-of-N", then the rest of the name.
+  auto number = [&tail](int* out) {
+    size_t n = 0;
+    while (n < tail.size() && n < 3 && tail[n] >= '0' && tail[n] <= '9') ++n;
+    if (n == 0 || n > 2 || tail[0] == '0') return false;
+    std::from_chars(tail.data(), tail.data() + n, *out);
+    tail.remove_prefix(n);
+    return true;
   };
   int i = 0, n = 0;
-  if (!number(a, &i) || !number(b, &n) || i < 1 || n > kMaxFiles || i > n) return false;
+  if (!number(&i) || !tail.starts_with("-of-")) return false;
+  tail.remove_prefix(4);
+  if (!number(&n) || i < 1 || n > kMaxFiles || i > n) return false;
+  // "prefix*suffix" names exactly those files; "prefix*" any that follow.
+  if (!suffix.empty() && tail != suffix) return false;
   *file = i;
   *count = n;
+  if (rest != nullptr) *rest = std::string(tail);
   return true;
 }
 

@@ -611,6 +611,17 @@ Result<bool> PostgresEngine::Exists(std::string_view database) {
   });
 }
 
+Result<uint64_t> PostgresEngine::DatabaseSize(std::string_view database) {
+  RETURN_IF_ERROR(ValidateDatabaseName(database));
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
+  ASSIGN_OR_RETURN(auto r, conn->Exec("SELECT pg_catalog.pg_database_size(datname) FROM "
+                                      "pg_catalog.pg_database WHERE lower(datname) = "
+                                      "lower($1) ORDER BY datname = $1 DESC LIMIT 1",
+                                      {std::string(database)}));
+  if (PQntuples(r.get()) == 0) return uint64_t{0};
+  return static_cast<uint64_t>(std::strtoull(PQgetvalue(r.get(), 0, 0), nullptr, 10));
+}
+
 Status PostgresEngine::BackupFull(std::string_view database, ByteSink& sink) {
   RETURN_IF_ERROR(ValidateDatabaseName(database));
   // The database as the server spells it: the exact name, else the one that

@@ -69,6 +69,9 @@ class PostgresEngine final : public DatabaseEngine {
   // databases and names ValidateDatabaseName refuses, sorted.
   Result<std::vector<std::string>> ListDatabases() override;
   Result<bool> Exists(std::string_view database) override;
+  // pg_database_size: what the server stores, indexes included (a dump is
+  // smaller), for progress only.
+  Result<uint64_t> DatabaseSize(std::string_view database) override;
 
   Status BackupFull(std::string_view database, ByteSink& sink) override;
   // Nothing to do: there are no differentials.

@@ -380,6 +380,14 @@ Result<bool> SqliteEngine::Exists(std::string_view database) {
   });
 }
 
+Result<uint64_t> SqliteEngine::DatabaseSize(std::string_view database) {
+  ASSIGN_OR_RETURN(std::string name, FindOnline(database));
+  struct stat st {};
+  const std::string path = FilePath(name, Kind::kOnline);
+  if (::stat(path.c_str(), &st) != 0) return PosixError("stat " + path, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
 Status SqliteEngine::LinkNoClobber(const std::string& from, const std::string& name, Kind kind,
                                    bool ending_restore) const {
   const std::string path = FilePath(name, kind);

@@ -51,6 +51,8 @@ class SqliteEngine final : public DatabaseEngine {
   std::string version() const override;
   Result<std::vector<std::string>> ListDatabases() override;
   Result<bool> Exists(std::string_view database) override;
+  // The size of the database file.
+  Result<uint64_t> DatabaseSize(std::string_view database) override;
   Status BackupFull(std::string_view database, ByteSink& sink) override;
   Status CommitFullBackup(std::string_view database) override;
   Status BackupDifferential(std::string_view database, ByteSink& sink) override;

@@ -146,19 +146,21 @@ Status EndpointDelegation::RecordTaskEvent(const backup::TaskEvent& event) {
                 {"databaseName", t.database},
                 {"s3ObjectArn", t.s3_object_arn}};
     if (!t.kms_master_key_arn.empty()) params["kmsMasterKeyArn"] = t.kms_master_key_arn;
+    // What the task came to is in the record whatever it was (a failed run
+    // records no responseElements): lifecycle, session, task_info.
+    params["lifecycle"] = backup::LifecycleName(t.lifecycle);
+    if (!event.role_session_arn.empty()) params["roleSessionArn"] = event.role_session_arn;
+    if (!started) params["taskInfo"] = t.TaskInfo();
     call.request_parameters = params.dump();
     call.resources.push_back(audit::AuditResource::Of(event.instance_arn, "AWS::RDS::DBInstance"));
     call.run = [&]() -> Result<api::Reply> {
-      api::Reply reply;
-      Json elements{{"lifecycle", backup::LifecycleName(t.lifecycle)}};
-      if (!event.role_session_arn.empty()) elements["roleSessionArn"] = event.role_session_arn;
-      if (!started) elements["taskInfo"] = t.TaskInfo();
-      reply.response_elements = elements.dump();
       if (!started && t.lifecycle == backup::Lifecycle::kError) {
         // Recorded as the failed call it ends: errorCode and errorMessage.
         return Status(StatusCode::kFailedPrecondition, "TaskFailed",
                       t.log.empty() ? std::string() : t.log.back().message);
       }
+      api::Reply reply;
+      reply.response_elements = Json{{"lifecycle", backup::LifecycleName(t.lifecycle)}}.dump();
       return reply;
     };
     return call;

@@ -1245,10 +1245,11 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
     EXPECT_EQ(t.lifecycle, Lifecycle::kError) << t.TaskInfo();
     std::vector<std::string> m = Messages(t);
     ASSERT_GE(m.size(), 2u);
-    EXPECT_EQ(m[m.size() - 2],
+    // As every failure: "Task has been aborted", then the reason.
+    EXPECT_EQ(m[m.size() - 2], kTaskAborted);
+    EXPECT_EQ(m.back(),
               "The task was interrupted because the server stopped while it ran; it did not "
               "complete and left nothing behind.");
-    EXPECT_EQ(m.back(), kTaskAborted);
     std::vector<TaskEvent> events = delegation_.EventsOf(id);
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].kind, TaskEvent::Kind::kEnded);

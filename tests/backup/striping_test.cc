@@ -402,3 +402,22 @@ TEST(StripingTest, WriteErrorAbortsEverySink) {
 
 }  // namespace
 }  // namespace coffer::backup
+
+namespace coffer::backup {
+namespace {
+
+TEST(MatchBackupFileKeyPrefixTest, APrefixAloneFindsTheFilesWithWhatFollows) {
+  int file = 0, count = 0;
+  std::string rest;
+  ASSERT_TRUE(MatchBackupFileKey("multi*", "multi2-of-3.bak", &file, &count, &rest));
+  EXPECT_EQ(file, 2);
+  EXPECT_EQ(count, 3);
+  EXPECT_EQ(rest, ".bak");
+  ASSERT_TRUE(MatchBackupFileKey("dir/multi*", "dir/multi1-of-1", &file, &count, &rest));
+  EXPECT_EQ(rest, "");
+  EXPECT_FALSE(MatchBackupFileKey("multi*.bak", "multi2-of-3.bak.old", &file, &count, &rest));
+  EXPECT_FALSE(MatchBackupFileKey("multi*", "multi.bak", &file, &count, &rest));
+}
+
+}  // namespace
+}  // namespace coffer::backup

@@ -9,9 +9,13 @@
 #   - js/esdk_roundtrip.mjs (AWS Encryption SDK for JavaScript; npm ci on first use),
 #   - js/esdk_files.mjs (`coffer encrypt`/`decrypt` and that SDK, messages both ways),
 #   - s3_pipeline.sh (coffer encrypt/decrypt/s3 through a bucket on moto_server, aws s3),
+#   - backup_seed.sh (the seed story: encrypted backup and restore through coffer sql, aws
+#     iam/kms/cloudtrail) on a server of its own, for sqlite and, when COFFER_TEST_PG_DSN is
+#     set (scripts/pg-test-server.sh), for postgres,
 #   - restart_check.py across a stop and a start on the same data directory,
-# and, when Debian's libfaketime is installed, a second server whose clock the boto3 suite
-# moves (expired session tokens). A client that is absent is reported as SKIP with the
+# backup_kill.sh (SIGKILL during a backup and during a restore, restarts on the same data
+# directory), and, when Debian's libfaketime is installed, a second server whose clock the
+# boto3 suite moves (expired session tokens). A client that is absent is reported as SKIP with the
 # reason. Exits non-zero if any check failed; the last line is
 #   "interop: N passed, N failed, N skipped".
 #
@@ -293,6 +297,33 @@ for job in "${cli_jobs[@]}"; do
   suite_done "awscli v$v ($a)" "$(cat "$tmp/awscli-v$v.rc" 2>/dev/null || echo 1)" "awscli v$v "
 done
 
+# The seed story, each engine on a fresh server of its own (it uses the seed's names); after
+# the CLI suites, not beside them: on 2 cores they would all slow down.
+echo
+echo "== the seed story: encrypted backup and restore (backup_seed.sh)"
+seed_aws=${cli_v2:-$cli_v1}
+for engine in sqlite postgres; do
+  if [[ -z $seed_aws ]]; then
+    skip "backup-seed ($engine): no aws CLI (Debian: awscli)"
+    continue
+  fi
+  if [[ $engine == postgres && -z ${COFFER_TEST_PG_DSN:-} ]]; then
+    if [[ -n ${CI:-} ]]; then
+      echo "not ok - backup-seed (postgres): COFFER_TEST_PG_DSN is not set"
+      echo "0 1 0 backup-seed (postgres): COFFER_TEST_PG_DSN is not set (CI runs eval \"\$(scripts/pg-test-server.sh start)\" first)" >>"$results"
+    else
+      skip "backup-seed (postgres): COFFER_TEST_PG_DSN is not set (eval \"\$(scripts/pg-test-server.sh start)\")"
+    fi
+    continue
+  fi
+  start_server "seed-$engine" "$tmp/seed-$engine-data" || continue
+  seed_pid=$server_pid
+  COFFER_AWS_CLI=$seed_aws timeout 300 "$here/backup_seed.sh" "$bin" "$server_url" \
+    "$tmp/seed-$engine-data/root-credentials" "$tmp/seed-$engine" "$tmp/seed-$engine-data" "$engine"
+  suite_done "backup-seed ($engine)" $? "backup-seed ($engine"
+  stop_server "seed-$engine" "$seed_pid"
+done
+
 # ---- restart on the same data directory ----------------------------------------------------------
 echo
 echo "== restart"
@@ -339,6 +370,38 @@ if [[ -n ${first_python:-} ]]; then
   fi
 else
   skip "SIGKILL under load: no python3 with boto3"
+fi
+
+# ---- SIGKILL during a backup and a restore ---------------------------------------------------------
+# Three servers, one after the other, on one data directory: the first is killed in the middle
+# of a backup, the second (after checking what the first left) in the middle of a restore, the
+# third checks that and stops cleanly.
+echo
+echo "== SIGKILL during a backup and a restore (backup_kill.sh)"
+if [[ -n ${cli_v2:-$cli_v1} ]]; then
+  bkill_data=$tmp/bkill-data
+  for phase in backup restore verify; do
+    start_server "bkill-$phase" "$bkill_data" || break
+    bkill_pid=$server_pid
+    COFFER_AWS_CLI=${cli_v2:-$cli_v1} timeout 300 "$here/backup_kill.sh" "$bin" "$server_url" \
+      "$bkill_data/root-credentials" "$tmp/bkill" "$bkill_data" "$phase" "$bkill_pid"
+    suite_done "backup-kill ($phase)" $? "backup-kill ($phase"
+    if [[ $phase == verify ]]; then
+      stop_server "bkill-$phase" "$bkill_pid"
+    elif kill -0 "$bkill_pid" 2>/dev/null; then
+      # The phase did not get to its kill (it reported why): the later phases would mean nothing.
+      kill -KILL "$bkill_pid"
+      wait "$bkill_pid" 2>/dev/null
+      break
+    else
+      wait "$bkill_pid" 2>/dev/null
+      kill_rc=$?
+      if [[ $kill_rc -eq 137 ]]; then ok "bkill-$phase: the server died of SIGKILL"
+      else not_ok "bkill-$phase: the server died of SIGKILL" "exit status $kill_rc" "stderr: $(tail -c 2000 "$tmp/bkill-$phase.err")"; fi
+    fi
+  done
+else
+  skip "SIGKILL during a backup and a restore: no aws CLI (Debian: awscli)"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------------
