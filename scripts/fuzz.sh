@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(sigv4_header_fuzz sigv4_query_fuzz policy_fuzz ciphertext_blob_fuzz kms_json_fuzz
-  backup_stream_fuzz s3_xml_fuzz)
+  backup_stream_fuzz s3_xml_fuzz tsql_fuzz backup_json_fuzz sqlite_differential_fuzz)
 target=${1:-all}
 seconds=${2:-60}
 shift $(($# < 2 ? $# : 2))

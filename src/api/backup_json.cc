@@ -1,5 +1,6 @@
 #include "api/backup_json.h"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "backup/backup_service.h"
@@ -30,6 +31,11 @@ class Members {
       Fail(std::string("'") + name + "' must be a string");
       return {};
     }
+    if (required && it->get_ref<const std::string&>().empty()) {
+      Fail(std::string("Value '' at '") + name +
+           "' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      return {};
+    }
     return it->get<std::string>();
   }
 
@@ -45,7 +51,16 @@ class Members {
       Fail(std::string("'") + name + "' must be an integer");
       return std::nullopt;
     }
-    return it->get<int64_t>();
+    if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT32_MAX}) {
+      Fail(std::string("'") + name + "' is out of range");
+      return std::nullopt;
+    }
+    int64_t value = it->get<int64_t>();
+    if (value < INT32_MIN || value > INT32_MAX) {
+      Fail(std::string("'") + name + "' is out of range");
+      return std::nullopt;
+    }
+    return value;
   }
 
   std::optional<bool> Boolean(const char* name) {

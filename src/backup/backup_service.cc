@@ -116,11 +116,16 @@ class BackupService::Impl {
       }
       return Status::Ok();
     }));
+    std::vector<Task> interrupted;
     for (Task& t : tasks) {
       if (t.lifecycle == Lifecycle::kCreated) {
         queue_.push_back({t.id, DatabaseKey(t)});
-        continue;
+      } else {
+        interrupted.push_back(std::move(t));
       }
+    }
+    std::map<int64_t, std::string> removed = RemoveLeftovers(interrupted);
+    for (Task& t : interrupted) {
       // A FULL restore that was cut short may have left its database under the
       // engine's staging name (postgres): it belongs to this task, and would
       // block the next restore of that name.
@@ -130,6 +135,8 @@ class BackupService::Impl {
       }
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
         if (!cleanup.empty()) AddLine(task, cleanup);
+        if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
+        // The reason stays the last line (the audit record takes it).
         AddLine(task, kTaskAborted);
         AddLine(task,
                 "The task was interrupted because the server stopped while it ran; "
@@ -143,6 +150,64 @@ class BackupService::Impl {
       workers_.emplace_back([this] { WorkerLoop(); });
     }
     return Status::Ok();
+  }
+
+  // Removes the temporary files that interrupted tasks left (a crashed process
+  // holds no lock on them; see DatabaseEngine::RemoveLeftovers and
+  // ObjectStore::RemoveAbandonedUploads): the engine's in each task's instance,
+  // the partial uploads in each backup task's bucket, every place once. Returns
+  // a task_info line for each task whose places held some. Failures are logged:
+  // they leave files, not wrong state.
+  std::map<int64_t, std::string> RemoveLeftovers(const std::vector<Task>& interrupted) {
+    struct Place {
+      int removed = 0;
+      int tasks = 0;  // interrupted tasks that used it
+    };
+    std::map<std::string, Place> instances, buckets;
+    auto bucket_of = [](const Task& t) -> std::string {
+      if (!IsBackup(t.type)) return "";
+      auto location = objstore::ParseObjectLocation(t.s3_object_arn);
+      return location.ok() ? location->bucket : "";
+    };
+    for (const Task& t : interrupted) {
+      ++instances[t.instance].tasks;
+      if (std::string bucket = bucket_of(t); !bucket.empty()) ++buckets[bucket].tasks;
+    }
+    for (auto& [name, place] : instances) {
+      auto instance = DescribeInstance(name);
+      if (!instance.ok()) continue;
+      auto engine = engines_(*instance);
+      Result<int> removed = engine.ok() ? (*engine)->RemoveLeftovers() : engine.status();
+      if (removed.ok()) {
+        place.removed = *removed;
+      } else {
+        Log().warn("instance {}: the temporary files of interrupted tasks were not removed: {}",
+                   name, removed.status().ToString());
+      }
+    }
+    for (auto& [name, place] : buckets) {
+      Result<int> removed = buckets_.RemoveAbandonedUploads(name);
+      if (removed.ok()) {
+        place.removed = *removed;
+      } else {
+        Log().warn("bucket {}: the partial uploads of interrupted tasks were not removed: {}", name,
+                   removed.status().ToString());
+      }
+    }
+    std::map<int64_t, std::string> lines;
+    for (const Task& t : interrupted) {
+      int removed = instances[t.instance].removed;
+      bool shared = instances[t.instance].tasks > 1;
+      if (std::string bucket = bucket_of(t); !bucket.empty()) {
+        removed += buckets[bucket].removed;
+        shared |= buckets[bucket].tasks > 1;
+      }
+      if (removed == 0) continue;
+      lines[t.id] = "Removed " + std::to_string(removed) + " temporary file" +
+                    (removed == 1 ? "" : "s") + " left by " +
+                    (shared ? "this and other interrupted tasks." : "the interrupted task.");
+    }
+    return lines;
   }
 
   // Removes what an interrupted FULL restore left; returns a task_info line

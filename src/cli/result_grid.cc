@@ -154,10 +154,17 @@ std::string FormatGrid(const ResultSet& result, const GridOptions& options) {
 
 std::string FormatJson(const ResultSet& result) {
   using Json = nlohmann::ordered_json;
+  // Names as they will be printed (invalid UTF-8 replaced) before they are made
+  // unique, so that two names that print the same never share a key.
+  std::vector<std::string> names;
+  for (const std::string& column : result.columns) {
+    names.push_back(Json::parse(Json(column).dump(-1, ' ', false, Json::error_handler_t::replace))
+                        .get<std::string>());
+  }
   std::vector<std::string> keys;
-  std::set<std::string> used(result.columns.begin(), result.columns.end());
+  std::set<std::string> used(names.begin(), names.end());
   std::set<std::string> taken;
-  for (const std::string& name : result.columns) {
+  for (const std::string& name : names) {
     std::string key = name;
     for (int n = 2; taken.contains(key); ++n) {
       key = name + "_" + std::to_string(n);

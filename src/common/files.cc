@@ -1,13 +1,28 @@
 #include "common/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace coffer {
+namespace {
+
+// flock(2), retried when a signal interrupts it.
+int Flock(int fd, int operation) {
+  int rc;
+  do {
+    rc = ::flock(fd, operation);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+}  // namespace
 
 Status PosixError(std::string what, int err) {
   what += ": ";
@@ -55,14 +70,25 @@ Status SyncFile(const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode) {
   std::string temp = path + ".tmp";
-  ::unlink(temp.c_str());
+  // One a crash left is in the way; one being written by a live process is
+  // not removed (the create below then fails).
+  RETURN_IF_ERROR(RemoveIfAbandoned(temp).status());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return PosixError("create " + temp, errno);
   auto fail = [&](std::string what, int err) {
-    ::close(fd);
     ::unlink(temp.c_str());
+    ::close(fd);
     return PosixError(std::move(what), err);
   };
+  // Locked from here until renamed, as any temporary file. Nobody can hold
+  // it yet but a cleaner that took it for a leftover in that instant.
+  if (Flock(fd, LOCK_EX) != 0) return fail("lock " + temp, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail("stat " + temp, errno);
+  if (st.st_nlink == 0) {
+    ::close(fd);
+    return InternalError("create " + temp + ": removed while being created");
+  }
   // The umask may only narrow the mode; fchmod makes it exact.
   if (::fchmod(fd, mode) != 0) return fail("chmod " + temp, errno);
   size_t done = 0;
@@ -75,16 +101,11 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, u
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0) return fail("fsync " + temp, errno);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return PosixError("close " + temp, err);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return PosixError("rename " + temp + " to " + path, err);
-  }
+  // Renamed before it is closed: the lock holds until the file has its name.
+  if (::rename(temp.c_str(), path.c_str()) != 0)
+    return fail("rename " + temp + " to " + path, errno);
+  // The data is on disk already (fsync): a failed close changes nothing.
+  ::close(fd);
   return SyncDirectory(ParentDirectory(path));
 }
 
@@ -113,6 +134,90 @@ Status WriteAll(int fd, ByteView data, const std::string& name) {
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
+}
+
+Result<UniqueFd> CreateLockedTemporaryFile(std::string& path_template, unsigned mode) {
+  const std::string pattern = path_template;
+  // A cleaner may take the new file for a leftover before it is locked and
+  // remove it: then another is made. It would have to happen every time.
+  constexpr int kAttempts = 8;
+  for (int attempt = 1;; ++attempt) {
+    path_template = pattern;
+    int raw = ::mkostemp(path_template.data(), O_CLOEXEC);
+    if (raw < 0) return PosixError("create a temporary file " + pattern, errno);
+    UniqueFd fd(raw);
+    auto fail = [&](std::string what, int err) {
+      ::unlink(path_template.c_str());
+      return PosixError(std::move(what) + " " + path_template, err);
+    };
+    if (Flock(fd.get(), LOCK_EX) != 0) return fail("lock", errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail("stat", errno);
+    if (st.st_nlink == 0) {
+      if (attempt == kAttempts) {
+        return InternalError("create a temporary file " + pattern +
+                             ": removed while being created, " + std::to_string(kAttempts) +
+                             " times");
+      }
+      continue;
+    }
+    // mkostemp creates 0600; fchmod makes it exactly `mode`, whatever the umask.
+    if (::fchmod(fd.get(), mode) != 0) return fail("chmod", errno);
+    return fd;
+  }
+}
+
+Result<bool> RemoveIfAbandoned(const std::string& path) {
+  // O_NONBLOCK: a FIFO of that name must not block the open.
+  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (raw < 0) {
+    if (errno == ENOENT || errno == ELOOP) return false;
+    return PosixError("open " + path, errno);
+  }
+  UniqueFd fd(raw);
+  struct stat held {};
+  if (::fstat(fd.get(), &held) != 0) return PosixError("stat " + path, errno);
+  if (!S_ISREG(held.st_mode)) return false;
+  if (Flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return false;
+    return PosixError("lock " + path, errno);
+  }
+  // The name must still be the file locked (not renamed away and reused
+  // meanwhile); the lock is kept until it is removed.
+  struct stat now {};
+  if (::lstat(path.c_str(), &now) != 0) {
+    if (errno == ENOENT) return false;
+    return PosixError("stat " + path, errno);
+  }
+  if (now.st_dev != held.st_dev || now.st_ino != held.st_ino) return false;
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    return PosixError("remove " + path, errno);
+  }
+  return true;
+}
+
+Result<int> RemoveAbandonedFiles(const std::string& dir,
+                                 const std::function<bool(std::string_view name)>& matches) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return PosixError("open directory " + dir, errno);
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name != "." && name != ".." && matches(name)) names.emplace_back(name);
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return PosixError("read directory " + dir, err);
+  int removed = 0;
+  for (const std::string& name : names) {
+    ASSIGN_OR_RETURN(bool gone, RemoveIfAbandoned(dir + "/" + name));
+    if (gone) ++removed;
+  }
+  if (removed > 0) RETURN_IF_ERROR(SyncDirectory(dir));
+  return removed;
 }
 
 }  // namespace coffer

@@ -1,5 +1,13 @@
 #pragma once
 // Small POSIX file helpers shared by the layers that write files durably.
+//
+// Temporary files: whoever creates one holds an exclusive flock(2) on it, on a
+// descriptor kept open for as long as the file may be in use
+// (CreateLockedTemporaryFile). A process that crashed holds no lock any more,
+// so a file nobody has locked is a leftover: RemoveAbandonedFiles removes it,
+// and never a file in use by a live process, this one or another. (On Linux
+// flock locks are independent of the fcntl locks SQLite takes.)
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,9 +31,10 @@ Status SyncDirectory(const std::string& dir);
 Status SyncFile(const std::string& path);
 
 // Writes `contents` to `path` atomically and durably: a temporary file beside it
-// created with `mode` (never wider, whatever the umask), written, fsynced, renamed
-// over `path`, then the directory fsynced. After a failure `path` is unchanged and
-// no temporary file is left.
+// (PATH.tmp, locked as a temporary file while written; one a crash left is
+// replaced) created with `mode` (never wider, whatever the umask), written,
+// fsynced, renamed over `path`, then the directory fsynced. After a failure
+// `path` is unchanged and no temporary file is left.
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode);
 
 // Creates `dir` with `mode` when it does not exist (parents must exist). An existing
@@ -58,5 +67,22 @@ class UniqueFd {
 // Writes all of `data` to `fd` (retrying short writes and EINTR); errors name
 // `name`.
 Status WriteAll(int fd, ByteView data, const std::string& name);
+
+// Creates a new file from `path_template`, whose last six characters are
+// "XXXXXX" (mkostemp(3)); they are replaced by the name chosen. The file has
+// exactly `mode` and stays locked (flock LOCK_EX) as long as the returned
+// descriptor is open: close it only after the file was renamed or removed, or
+// once nobody needs it any more. On error nothing is left.
+Result<UniqueFd> CreateLockedTemporaryFile(std::string& path_template, unsigned mode);
+
+// Removes the regular file `path` if no process holds a flock on it (taken
+// without waiting); true when removed, false when it is locked (in use) or was
+// gone. Symbolic links and other file types are left alone (false).
+Result<bool> RemoveIfAbandoned(const std::string& path);
+
+// RemoveIfAbandoned of every entry of `dir` (not of its subdirectories) whose
+// name `matches`; returns how many files were removed. Stops at the first error.
+Result<int> RemoveAbandonedFiles(const std::string& dir,
+                                 const std::function<bool(std::string_view name)>& matches);
 
 }  // namespace coffer

@@ -231,13 +231,14 @@ class AtomicFileSink final : public ByteSink {
   Status Close() override {
     if (!error_.ok()) return error_;
     if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return Fail(PosixError("close " + temp_, errno));
+    // Renamed before it is closed: the temporary file stays locked until it
+    // has its name. The data is on disk (fsync): a failed close changes nothing.
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
       return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
     }
     temp_.clear();
+    ::close(fd_);
+    fd_ = -1;
     error_ = FailedPreconditionError("write to a closed stream: " + path_);
     // The file is in place; a failed directory sync is reported but the sink is done.
     return SyncDirectory(ParentDirectory(path_));
@@ -254,14 +255,15 @@ class AtomicFileSink final : public ByteSink {
     Discard();
     return status;
   }
+  // Removes the temporary file, then closes it (which releases its lock).
   void Discard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
     if (!temp_.empty()) {
       ::unlink(temp_.c_str());
       temp_.clear();
+    }
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
     }
   }
 
@@ -301,16 +303,8 @@ std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name) {
 
 Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, unsigned mode) {
   std::string temp = path + ".tmp-XXXXXX";
-  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return PosixError("create a temporary file beside " + path, errno);
-  // mkostemp creates 0600; fchmod gives exactly `mode`, whatever the umask.
-  if (::fchmod(fd, mode) != 0) {
-    Status error = PosixError("chmod " + temp, errno);
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return error;
-  }
-  return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(fd, temp, path));
+  ASSIGN_OR_RETURN(UniqueFd fd, CreateLockedTemporaryFile(temp, mode));
+  return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(fd.release(), temp, path));
 }
 
 std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name) {

@@ -69,7 +69,8 @@ Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path);
 // A source over an open descriptor (standard input: 0); does not close it.
 std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name);
 
-// Writes `path` atomically and durably: a temporary file beside it created with
+// Writes `path` atomically and durably: a temporary file beside it
+// (PATH.tmp-XXXXXX, locked as common/files.h's temporary files are) created with
 // `mode` (never wider, whatever the umask); Close() fsyncs it, renames it over
 // `path` and fsyncs the directory. Abort(), an error or destruction without
 // Close() removes the temporary file, so no output file is left.

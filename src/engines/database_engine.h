@@ -85,6 +85,12 @@ class DatabaseEngine {
   // Removes a database in the restoring state (a chain given up); NotFound when
   // there is none.
   virtual Status DropRestoring(std::string_view target) = 0;
+
+  // Removes the temporary files that backups and restores cut short by a crash
+  // left in the instance; those of operations still running, in this process or
+  // another, stay. Returns how many files were removed. Engines that keep no
+  // such files do nothing.
+  virtual Result<int> RemoveLeftovers() { return 0; }
 };
 
 }  // namespace coffer::engines

@@ -91,16 +91,6 @@ Status Open(const std::string& path, int flags, Db& out) {
   return Status::Ok();
 }
 
-// A unique temporary file name in `dir`, starting with '.' (never a database).
-Result<std::string> TemporaryFile(const std::string& dir, std::string_view kind) {
-  std::string path = dir + "/." + std::string(kind) + "-XXXXXX";
-  int fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd < 0) return PosixError("create a temporary file in " + dir, errno);
-  ::fchmod(fd, kFileMode);
-  ::close(fd);
-  return path;
-}
-
 // Writes `contents` over the file at `path` and fsyncs it.
 Status WriteAndSync(const std::string& path, std::string_view contents) {
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -130,18 +120,72 @@ void RemoveDatabaseFiles(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
 }
 
-class RemoveOnExit {
+// The companions SQLite may keep beside a database file.
+constexpr const char* kCompanionSuffixes[] = {"-wal", "-shm", "-journal"};
+
+// A temporary file of a running backup or restore, DIR/.KIND-XXXXXX (starting
+// with '.': never a database), locked while this object lives (common/files.h)
+// so that RemoveLeftovers leaves it alone, even from another process. Removed,
+// with the companions SQLite kept beside it, when destroyed, unless released.
+// Destroy it only after SQLite's connections to the file are closed: closing a
+// descriptor drops the process's fcntl locks on the file, SQLite's included.
+class TemporaryFile {
  public:
-  explicit RemoveOnExit(std::string path) : path_(std::move(path)) {}
-  ~RemoveOnExit() {
-    if (!path_.empty()) RemoveDatabaseFiles(path_);
+  static Result<TemporaryFile> Create(const std::string& dir, std::string_view kind) {
+    std::string path = dir + "/." + std::string(kind) + "-XXXXXX";
+    ASSIGN_OR_RETURN(UniqueFd fd, CreateLockedTemporaryFile(path, kFileMode));
+    return TemporaryFile(std::move(path), std::move(fd));
   }
-  // The file was renamed away: nothing to remove.
+  TemporaryFile(TemporaryFile&& other) noexcept
+      : path_(std::exchange(other.path_, std::string())), fd_(std::move(other.fd_)) {}
+  TemporaryFile& operator=(TemporaryFile&&) = delete;
+  // The companions go first: one is never left without its file, so that
+  // RemoveLeftovers can tell an abandoned one. The lock goes last.
+  ~TemporaryFile() {
+    if (path_.empty()) return;
+    for (const char* suffix : kCompanionSuffixes) ::unlink((path_ + suffix).c_str());
+    ::unlink(path_.c_str());
+  }
+
+  const std::string& path() const { return path_; }
+  // Open read-write; not to be closed.
+  int fd() const { return fd_.get(); }
+  // The file was renamed away: nothing to remove (the lock holds until destruction).
   void Release() { path_.clear(); }
 
  private:
+  TemporaryFile(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+
   std::string path_;
+  UniqueFd fd_;
 };
+
+// mkstemp's six characters.
+bool IsUniqueSuffix(std::string_view s) {
+  return s.size() == 6 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+         });
+}
+
+// The names of the engine's temporary files: TemporaryFile's (.snapshot-XXXXXX,
+// .restore-XXXXXX), and the temporary file of an atomic write of a pending base
+// manifest (.NAME.base.pending.tmp-XXXXXX) or, in earlier versions, of a
+// restore's file (.restore-XXXXXX.tmp-XXXXXX). The exact shapes matter: a
+// database may be named "snapshot-1", and its manifest is .snapshot-1.base.
+bool IsTemporaryName(std::string_view file) {
+  size_t tmp = file.rfind(".tmp-");
+  if (tmp != std::string_view::npos && IsUniqueSuffix(file.substr(tmp + 5))) {
+    file = file.substr(0, tmp);
+    if (file.starts_with('.') && file.ends_with(kPendingBaseSuffix) &&
+        ValidateDatabaseName(file.substr(1, file.size() - 1 - kPendingBaseSuffix.size())).ok()) {
+      return true;
+    }
+  }
+  for (std::string_view kind : {".snapshot-", ".restore-"}) {
+    if (file.starts_with(kind) && IsUniqueSuffix(file.substr(kind.size()))) return true;
+  }
+  return false;
+}
 
 // Opens `path` read-write (so that closing it folds a WAL-mode database back
 // into its one file; a read-only connection would leave -wal and -shm files
@@ -458,8 +502,8 @@ Status SqliteEngine::BackupFull(std::string_view database, ByteSink& sink) {
   // A FULL backup that was never committed can no longer become the base.
   const std::string pending = FilePath(name, Kind::kPendingBase);
   ::unlink(pending.c_str());
-  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "snapshot"));
-  RemoveOnExit remove(temp);
+  ASSIGN_OR_RETURN(TemporaryFile snapshot, TemporaryFile::Create(dir_, "snapshot"));
+  const std::string temp = snapshot.path();
   RETURN_IF_ERROR(Snapshot(name, temp));
 
   // The pending base manifest is written as the snapshot streams: one SHA-256
@@ -513,8 +557,8 @@ Status SqliteEngine::BackupDifferential(std::string_view database, ByteSink& sin
   }
   const sqlite::BaseInfo base = manifest->info;
 
-  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "snapshot"));
-  RemoveOnExit remove(temp);
+  ASSIGN_OR_RETURN(TemporaryFile snapshot, TemporaryFile::Create(dir_, "snapshot"));
+  const std::string temp = snapshot.path();
   RETURN_IF_ERROR(Snapshot(name, temp));
   ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFileSource(temp));
   Bytes header(sqlite::kDatabaseHeaderSize);
@@ -542,13 +586,15 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
   ASSIGN_OR_RETURN(bool exists, Exists(target));
   if (exists) return AlreadyExists(target);
   const std::string name(target);
-  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "restore"));
-  RemoveOnExit remove(temp);
+  ASSIGN_OR_RETURN(TemporaryFile restored, TemporaryFile::Create(dir_, "restore"));
+  const std::string temp = restored.path();
   // The snapshot digest of the stream as written names the FULL backup a
   // DIFFERENTIAL backup must be based on.
   sqlite::SnapshotDigester digester;
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> file, CreateAtomicFileSink(temp, kFileMode));
+    // Written through the descriptor that holds the lock: the temporary file
+    // is never replaced by another, unlocked one.
+    std::unique_ptr<ByteSink> file = DescriptorSink(restored.fd(), temp);
     DigestingSink digesting(*file, digester);
     ByteSink& out = options.norecovery ? static_cast<ByteSink&>(digesting) : *file;
     ASSIGN_OR_RETURN(uint64_t size, PumpStream(source, out));
@@ -568,8 +614,8 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
   // database appears under its restoring name.
   Chain chain;
   chain.full = digester.Finish();
-  ASSIGN_OR_RETURN(std::string chain_temp, TemporaryFile(dir_, "restore"));
-  RemoveOnExit remove_chain(chain_temp);
+  ASSIGN_OR_RETURN(TemporaryFile chain_file, TemporaryFile::Create(dir_, "restore"));
+  const std::string chain_temp = chain_file.path();
   RETURN_IF_ERROR(WriteAndSync(chain_temp, EncodeChain(chain)));
   RETURN_IF_ERROR(LinkNoClobber(temp, name, Kind::kRestoring, /*ending_restore=*/false));
   if (::rename(chain_temp.c_str(), ChainPath(name).c_str()) != 0) {
@@ -578,7 +624,7 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
     SyncDirectory(dir_).IgnoreError();
     return error;
   }
-  remove_chain.Release();
+  chain_file.Release();
   return SyncDirectory(dir_);
 }
 
@@ -608,8 +654,8 @@ Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& so
                         " no longer matches the FULL backup it was restored from");
   }
 
-  ASSIGN_OR_RETURN(std::string temp, TemporaryFile(dir_, "restore"));
-  RemoveOnExit remove(temp);
+  ASSIGN_OR_RETURN(TemporaryFile restored, TemporaryFile::Create(dir_, "restore"));
+  const std::string temp = restored.path();
   {
     raw = ::open(temp.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (raw < 0) return PosixError("open " + temp, errno);
@@ -628,17 +674,17 @@ Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& so
   // applied. Should the second rename not happen (a crash), a second
   // DIFFERENTIAL backup would still be accepted only if it rebuilt exactly its
   // own snapshot, which ApplyDifferential requires.
-  ASSIGN_OR_RETURN(std::string chain_temp, TemporaryFile(dir_, "restore"));
-  RemoveOnExit remove_chain(chain_temp);
+  ASSIGN_OR_RETURN(TemporaryFile chain_file, TemporaryFile::Create(dir_, "restore"));
+  const std::string chain_temp = chain_file.path();
   RETURN_IF_ERROR(WriteAndSync(chain_temp, EncodeChain(chain)));
   if (::rename(temp.c_str(), restoring.c_str()) != 0) {
     return PosixError("rename " + temp + " to " + restoring, errno);
   }
-  remove.Release();
+  restored.Release();
   if (::rename(chain_temp.c_str(), ChainPath(name).c_str()) != 0) {
     return PosixError("rename " + chain_temp + " to " + ChainPath(name), errno);
   }
-  remove_chain.Release();
+  chain_file.Release();
   return SyncDirectory(dir_);
 }
 
@@ -648,6 +694,24 @@ Status SqliteEngine::FinishRestore(std::string_view target) {
   RETURN_IF_ERROR(CheckIntegrity(restoring, name));
   RETURN_IF_ERROR(SyncFile(restoring));
   return BringOnline(restoring, name);
+}
+
+Result<int> SqliteEngine::RemoveLeftovers() {
+  ASSIGN_OR_RETURN(int removed, RemoveAbandonedFiles(dir_, IsTemporaryName));
+  // Then the companions SQLite kept beside temporary files that are gone: one
+  // whose file is still there belongs to it, in use or just removed above.
+  ASSIGN_OR_RETURN(int companions, RemoveAbandonedFiles(dir_, [&](std::string_view file) {
+                     for (std::string_view suffix : kCompanionSuffixes) {
+                       if (!file.ends_with(suffix)) continue;
+                       std::string_view of = file.substr(0, file.size() - suffix.size());
+                       struct stat st {};
+                       return IsTemporaryName(of) &&
+                              ::lstat((dir_ + "/" + std::string(of)).c_str(), &st) != 0 &&
+                              errno == ENOENT;
+                     }
+                     return false;
+                   }));
+  return removed + companions;
 }
 
 Status SqliteEngine::DropRestoring(std::string_view target) {

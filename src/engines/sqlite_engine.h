@@ -7,6 +7,9 @@
 //   .NAME.restoring        a database in the restoring state
 //   .NAME.restoring.chain  what it was restored from
 //   .snapshot-*, .restore-*  temporary files of a running backup or restore
+//   .NAME.base.pending.tmp-*  the pending base manifest being written
+// Temporary files are locked (flock) by the process using them, so that
+// RemoveLeftovers removes only those a crash left.
 //
 // BackupFull takes the snapshot with SQLite's online backup API into a
 // temporary file beside the databases (so the database stays usable: writers
@@ -62,6 +65,9 @@ class SqliteEngine final : public DatabaseEngine {
                              const RestoreOptions& options) override;
   Status FinishRestore(std::string_view target) override;
   Status DropRestoring(std::string_view target) override;
+  // The temporary files above (and the -journal, -wal, -shm files SQLite kept
+  // beside them) that no process has locked.
+  Result<int> RemoveLeftovers() override;
 
   // DIR/NAME.db.
   std::string DatabasePath(std::string_view database) const;

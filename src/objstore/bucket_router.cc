@@ -125,4 +125,11 @@ Status BucketRouter::Delete(std::string_view bucket, std::string_view key) {
   return Renamed(r.store->Delete(r.bucket, key), bucket, r);
 }
 
+Result<int> BucketRouter::RemoveAbandonedUploads(std::string_view bucket) {
+  Route r = RouteOf(bucket);
+  Result<int> removed = r.store->RemoveAbandonedUploads(r.bucket);
+  if (!removed.ok()) return Renamed(removed.status(), bucket, r);
+  return removed;
+}
+
 }  // namespace coffer::objstore

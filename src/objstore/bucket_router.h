@@ -57,6 +57,7 @@ class BucketRouter final : public ObjectStore {
   Result<ObjectInfo> Head(std::string_view bucket, std::string_view key) override;
   Result<ListPage> List(std::string_view bucket, const ListOptions& options) override;
   Status Delete(std::string_view bucket, std::string_view key) override;
+  Result<int> RemoveAbandonedUploads(std::string_view bucket) override;
 
  private:
   struct Route {

@@ -23,6 +23,9 @@ constexpr unsigned kFileMode = 0600;
 // A directory of the object's path may be removed by a concurrent Delete (which
 // prunes empty directories) between its creation and the temporary file's.
 constexpr int kCreateAttempts = 16;
+// A writer's temporary file: DIR/.tmp-XXXXXX. No key maps to a name beginning
+// with '.' (key_path.h).
+constexpr std::string_view kUploadPrefix = ".tmp-";
 
 ObjectInfo InfoOf(std::string key, const struct stat& st) {
   ObjectInfo info;
@@ -86,12 +89,13 @@ class FileObjectWriter final : public ByteSink {
   Status Close() override {
     if (!error_.ok()) return error_;
     if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
-    int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0) return Fail(PosixError("close " + temp_, errno));
+    // Renamed before it is closed: the temporary file stays locked until it is
+    // the object. The data is on disk (fsync): a failed close changes nothing.
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
       return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
     }
     temp_.clear();
+    ::close(std::exchange(fd_, -1));
     error_ = FailedPreconditionError(description_ + ": write to a closed object writer");
     // The object is in place; a failed directory sync leaves its durability in doubt.
     return SyncDirectoryIfPresent(ParentDirectory(path_)).WithContext(description_);
@@ -108,12 +112,13 @@ class FileObjectWriter final : public ByteSink {
     Discard();
     return status;
   }
+  // Removes the temporary file, then closes it (which releases its lock).
   void Discard() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     if (!temp_.empty()) {
       ::unlink(temp_.c_str());
       temp_.clear();
     }
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   }
 
   int fd_;
@@ -273,6 +278,32 @@ Status Walk(const std::string& dir, const std::string& dir_prefix, PageCollector
   return Status::Ok();
 }
 
+// RemoveIfAbandoned of the upload files under `dir`, and of the directories
+// that leaves empty; returns how many files were removed.
+Result<int> RemoveAbandonedUploadsUnder(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadDirectory(dir));
+  int removed = 0;
+  for (const Entry& entry : entries) {
+    std::string path = dir + "/" + entry.name;
+    if (entry.is_file && entry.name.starts_with(kUploadPrefix)) {
+      ASSIGN_OR_RETURN(bool gone, RemoveIfAbandoned(path));
+      if (gone) ++removed;
+    } else if (entry.is_dir && key_path::DecodeComponent(entry.name, false)) {
+      Result<int> under = RemoveAbandonedUploadsUnder(path);
+      // A directory removed meanwhile (a Delete pruned it) holds nothing.
+      if (!under.ok() && !(::access(path.c_str(), F_OK) != 0 && errno == ENOENT)) return under;
+      // A directory only that upload needed goes too, as Delete prunes them (a
+      // writer that has just made it makes it again).
+      if (under.ok() && *under > 0) {
+        removed += *under;
+        ::rmdir(path.c_str());
+      }
+    }
+  }
+  if (removed > 0) RETURN_IF_ERROR(SyncDirectoryIfPresent(dir));
+  return removed;
+}
+
 Status BadContinuationToken() {
   return Status(StatusCode::kInvalidArgument, std::string(kInvalidArgument),
                 "The continuation token provided is incorrect");
@@ -353,21 +384,18 @@ Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view b
       }
     }
     if (vanished) continue;
-    std::string temp = dir + "/.tmp-XXXXXX";
-    int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT && !last_attempt) continue;
-      return PosixError("create a temporary file in " + dir, errno).WithContext(description);
+    // Locked while written, so that RemoveAbandonedUploads leaves it alone.
+    std::string temp = dir + "/" + std::string(kUploadPrefix) + "XXXXXX";
+    Result<UniqueFd> fd = CreateLockedTemporaryFile(temp, kFileMode);
+    if (!fd.ok()) {
+      // Most likely a concurrent Delete pruned the directory (it may already be
+      // back, made by another writer): make it again and retry; a lasting
+      // error fails every attempt.
+      if (!last_attempt) continue;
+      return fd.status().WithContext(description);
     }
-    // mkostemp creates 0600 already; fchmod makes it exact whatever the umask.
-    if (::fchmod(fd, kFileMode) != 0) {
-      Status error = PosixError("chmod " + temp, errno);
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return error;
-    }
-    return std::unique_ptr<ByteSink>(
-        std::make_unique<FileObjectWriter>(fd, temp, dir + "/" + components.back(), description));
+    return std::unique_ptr<ByteSink>(std::make_unique<FileObjectWriter>(
+        fd->release(), temp, dir + "/" + components.back(), description));
   }
 }
 
@@ -442,6 +470,11 @@ Result<ListPage> FileObjectStore::List(std::string_view bucket, const ListOption
     page.objects.push_back(InfoOf(name, st));
   }
   return page;
+}
+
+Result<int> FileObjectStore::RemoveAbandonedUploads(std::string_view bucket) {
+  RETURN_IF_ERROR(HeadBucket(bucket));
+  return RemoveAbandonedUploadsUnder(BucketDirectory(bucket));
 }
 
 Status FileObjectStore::Delete(std::string_view bucket, std::string_view key) {

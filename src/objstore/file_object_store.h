@@ -12,8 +12,11 @@
 // the object's directory; Close() fsyncs it, renames it over the object's file
 // and fsyncs the directory, so the object appears whole and durably, and a
 // concurrent writer's Close() replaces it whole. Abort, an error or destruction
-// without Close() removes the temporary file. A reader keeps the file it opened,
-// so it reads one version even if the object is replaced meanwhile.
+// without Close() removes the temporary file; the writer holds a flock on it
+// until then (common/files.h), so that RemoveAbandonedUploads removes only the
+// temporary files of writers that are gone (a process that crashed). A reader
+// keeps the file it opened, so it reads one version even if the object is
+// replaced meanwhile.
 //
 // ETags are derived from the file (device, inode, size, modification time), so
 // they change whenever the object is replaced; they are not MD5 sums.
@@ -48,6 +51,9 @@ class FileObjectStore final : public ObjectStore {
   Result<ObjectInfo> Head(std::string_view bucket, std::string_view key) override;
   Result<ListPage> List(std::string_view bucket, const ListOptions& options) override;
   Status Delete(std::string_view bucket, std::string_view key) override;
+  // The temporary files nobody holds locked, anywhere in the bucket, and the
+  // directories that leaves empty.
+  Result<int> RemoveAbandonedUploads(std::string_view bucket) override;
 
  private:
   explicit FileObjectStore(std::string root) : root_(std::move(root)) {}

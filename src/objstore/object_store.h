@@ -153,6 +153,12 @@ class ObjectStore {
   // Removes the object. Removing an object that does not exist succeeds, as in
   // S3; NoSuchBucket if the bucket does not exist.
   virtual Status Delete(std::string_view bucket, std::string_view key) = 0;
+
+  // Removes what writers of the bucket that never finished because their
+  // process died (a crash, SIGKILL) left behind; writers still at work, in this
+  // process or another, are not disturbed. Returns how many pieces were
+  // removed. NoSuchBucket.
+  virtual Result<int> RemoveAbandonedUploads(std::string_view bucket) = 0;
 };
 
 // An ObjectStore that forwards every call to another (borrowed; it must outlive
@@ -184,6 +190,9 @@ class ObjectStoreWrapper : public ObjectStore {
   }
   Status Delete(std::string_view bucket, std::string_view key) override {
     return target_.Delete(bucket, key);
+  }
+  Result<int> RemoveAbandonedUploads(std::string_view bucket) override {
+    return target_.RemoveAbandonedUploads(bucket);
   }
 
  private:

@@ -97,6 +97,12 @@ class S3ObjectStore final : public ObjectStore {
   Result<ObjectInfo> Head(std::string_view bucket, std::string_view key) override;
   Result<ListPage> List(std::string_view bucket, const ListOptions& options) override;
   Status Delete(std::string_view bucket, std::string_view key) override;
+  // Nothing (0): a multipart upload whose process died was never completed, so
+  // no object appeared; its parts stay at the service until the bucket's
+  // lifecycle rule (AbortIncompleteMultipartUpload) or its owner removes them.
+  // That is the service's and the bucket owner's business: the uploads of other
+  // clients cannot be told from those of a crashed coffer.
+  Result<int> RemoveAbandonedUploads(std::string_view) override { return 0; }
 
   // The multipart uploads begun and neither completed nor aborted under `prefix`
   // (ListMultipartUploads, every page): what an interrupted writer may have left

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backup/records.h"
+#include "common/files.h"
 #include "common/random.h"
 #include "crypto/aes_gcm.h"
 #include "engines/sqlite_engine.h"
@@ -1235,16 +1236,35 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
     }
     return tx.Put(kCountersTable, kTaskIdCounter, "3");
   }));
+  // What the crash left of the two tasks: nobody holds these files any more.
+  std::filesystem::create_directory(BucketDir() + "/crash");
+  for (const std::string& path :
+       {InstanceDir() + "/.snapshot-Ab3dE9", InstanceDir() + "/.orders.base.pending.tmp-x1Y2z3",
+        InstanceDir() + "/.snapshot-Q9w8E7", BucketDir() + "/crash/.tmp-a1B2c3"}) {
+    testing::WriteFile(path, "partial");
+  }
+  // Files of work still going on (another process's) stay.
+  std::string live = InstanceDir() + "/.snapshot-XXXXXX";
+  ASSERT_OK_AND_ASSIGN(UniqueFd live_fd, CreateLockedTemporaryFile(live, 0600));
+  ASSERT_OK_AND_ASSIGN(auto live_upload, files_->OpenWriter(kBucket, "crash/live.bak"));
 
   OpenService();
   ASSERT_NE(service_, nullptr);
   service_->WaitIdle();
 
+  EXPECT_THAT(InstanceLeftovers(), ElementsAre(live.substr(InstanceDir().size() + 1)));
+  EXPECT_FALSE(std::filesystem::exists(InstanceDir() + "/.orders.base.pending.tmp-x1Y2z3"));
+  EXPECT_EQ(UploadLeftovers().size(), 1u);
+  live_upload->Abort();
+  EXPECT_THAT(UploadLeftovers(), IsEmpty());
   for (int64_t id : {1, 2}) {
     Task t = Get(id);
     EXPECT_EQ(t.lifecycle, Lifecycle::kError) << t.TaskInfo();
     std::vector<std::string> m = Messages(t);
-    ASSERT_GE(m.size(), 2u);
+    ASSERT_GE(m.size(), 3u);
+    // Both tasks used the instance and the bucket: which file was whose is not known.
+    EXPECT_EQ(m[m.size() - 3],
+              "Removed 4 temporary files left by this and other interrupted tasks.");
     // As every failure: "Task has been aborted", then the reason.
     EXPECT_EQ(m[m.size() - 2], kTaskAborted);
     EXPECT_EQ(m.back(),
@@ -1267,6 +1287,38 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
   // Ids go on from the counter.
   ASSERT_OK_AND_ASSIGN(Task next, Backup("orders", "next.bak"));
   EXPECT_EQ(next.id, 4);
+}
+
+TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen) {
+  service_.reset();
+  const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
+  Task running;
+  running.id = 1;
+  running.type = TaskType::kRestore;
+  running.instance = kInstance;
+  running.database = "copy";
+  running.lifecycle = Lifecycle::kInProgress;
+  running.created = running.last_updated = then;
+  running.started = then;
+  running.log = {{then, kStarted}};
+  running.s3_object_arn = ObjectArn("full.bak");
+  ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(1), EncodeTask(running)));
+    return tx.Put(kCountersTable, kTaskIdCounter, "1");
+  }));
+  testing::WriteFile(InstanceDir() + "/.restore-Ab3dE9", "partial");
+
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  service_->WaitIdle();
+
+  EXPECT_THAT(InstanceLeftovers(), IsEmpty());
+  std::vector<std::string> m = Messages(Get(1));
+  ASSERT_GE(m.size(), 3u);
+  EXPECT_EQ(m[m.size() - 3], "Removed 1 temporary file left by the interrupted task.");
+  EXPECT_EQ(m[m.size() - 2], kTaskAborted);
+  EXPECT_THAT(m.back(), HasSubstr("interrupted"));
+  EXPECT_FALSE(DatabaseExists("copy"));
 }
 
 TEST_F(BackupServiceTest, DamagedTaskRecordFailsOpen) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "testing/status_matchers.h"
 
 namespace coffer {
@@ -209,6 +210,19 @@ TEST_F(StreamTest, AtomicFileSinkKeepsTheOldFileUntilClose) {
   EXPECT_EQ(Slurp(path), "old");
   sink->Abort();
   EXPECT_EQ(Slurp(path), "old");
+}
+
+TEST_F(StreamTest, AtomicFileSinkLocksItsTemporaryFileAgainstCleaners) {
+  std::string path = dir_ + "/out.bin";
+  auto is_temporary = [](std::string_view name) { return name.starts_with("out.bin.tmp-"); };
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateAtomicFileSink(path, 0600));
+  ASSERT_OK(sink->Write(AsBytes("in use")));
+  // A cleaner looking for leftovers (common/files.h) leaves it alone.
+  ASSERT_OK_AND_ASSIGN(int removed, RemoveAbandonedFiles(dir_, is_temporary));
+  EXPECT_EQ(removed, 0);
+  ASSERT_OK(sink->Close());
+  EXPECT_EQ(Slurp(path), "in use");
+  EXPECT_EQ(Entries(), std::vector<std::string>{"out.bin"});
 }
 
 TEST_F(StreamTest, AtomicFileSinkInAMissingDirectoryFails) {

@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -690,6 +692,130 @@ TEST_F(SqliteEngineTest, DropRestoringRemovesOnlyARestoringDatabase) {
   EXPECT_THAT(EngineFiles(), ElementsAre(".customers.base.pending", "customers.db"));
   // The name is free again.
   ASSERT_OK(RestoreFull("copy", full, false));
+}
+
+// A sink whose first Write waits until released, and a source whose first Read
+// does: a backup or a restore caught while it runs.
+class Gate {
+ public:
+  // Called by the operation: tells it arrived, waits to be let through.
+  void Arrive() {
+    std::unique_lock lock(mu_);
+    arrived_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+  }
+  void WaitForArrival() {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return arrived_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool arrived_ = false;
+  bool open_ = false;
+};
+
+class GatedSink final : public ByteSink {
+ public:
+  explicit GatedSink(Gate& gate) : gate_(gate) {}
+  Status Write(ByteView data) override {
+    if (bytes == 0) gate_.Arrive();
+    bytes += data.size();
+    return Status::Ok();
+  }
+  Status Close() override { return Status::Ok(); }
+  void Abort() override {}
+  uint64_t bytes = 0;
+
+ private:
+  Gate& gate_;
+};
+
+class GatedSource final : public ByteSource {
+ public:
+  GatedSource(Gate& gate, const Bytes& data) : gate_(gate), inner_(MemorySource(data)) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    if (!arrived_) gate_.Arrive();
+    arrived_ = true;
+    return inner_->Read(out);
+  }
+
+ private:
+  Gate& gate_;
+  std::unique_ptr<ByteSource> inner_;
+  bool arrived_ = false;
+};
+
+TEST_F(SqliteEngineTest, RemoveLeftoversRemovesWhatACrashLeft) {
+  MakeCustomers("customers", 300);
+  // Databases whose own files look like temporary files at first sight.
+  MakeCustomers("snapshot-1", 10);
+  Bytes full = Full("snapshot-1");
+  ASSERT_OK(engine_->CommitFullBackup("snapshot-1"));
+  ASSERT_OK(RestoreFull("restore-abcdef", full, true));
+  Full("customers");
+  const std::vector<std::string> kept = Files();
+
+  // What a backup and a restore killed while they ran leave: nobody holds them.
+  const std::vector<std::string> left = {
+      ".snapshot-Ab3dE9",                    // the snapshot
+      ".snapshot-Ab3dE9-journal",            // SQLite's journal beside it
+      ".customers.base.pending.tmp-x1Y2z3",  // the pending base manifest being written
+      ".restore-Q9w8E7",                     // a restore's file
+      ".restore-Q9w8E7.tmp-a1B2c3",          // the same, as earlier versions wrote it
+      ".restore-Zz0000-wal",                 // a companion whose file was already removed
+  };
+  for (const std::string& name : left) std::ofstream(dir_ + "/" + name) << "partial";
+
+  ASSERT_OK_AND_ASSIGN(int removed, engine_->RemoveLeftovers());
+  EXPECT_EQ(removed, static_cast<int>(left.size()));
+  EXPECT_EQ(Files(), kept);
+  ASSERT_OK_AND_ASSIGN(removed, engine_->RemoveLeftovers());
+  EXPECT_EQ(removed, 0);
+  EXPECT_EQ(Fingerprint("snapshot-1").rfind("10:", 0), 0u);
+  EXPECT_EQ(Fingerprint("customers").rfind("300:", 0), 0u);
+  ASSERT_OK(engine_->FinishRestore("restore-abcdef"));
+  EXPECT_EQ(RowsDigest("restore-abcdef"), RowsDigest("snapshot-1"));
+  ASSERT_OK(engine_->CommitFullBackup("customers"));
+}
+
+TEST_F(SqliteEngineTest, RemoveLeftoversKeepsTheFilesOfRunningOperations) {
+  MakeCustomers("customers", 5000);
+  Bytes full = Full("customers");
+  Gate backup_gate, restore_gate;
+  GatedSink sink(backup_gate);
+  GatedSource source(restore_gate, full);
+  Status backed_up, restored;
+  std::thread backup([&] { backed_up = engine_->BackupFull("customers", sink); });
+  std::thread restore([&] { restored = engine_->RestoreFull("copy", source, {}); });
+  backup_gate.WaitForArrival();
+  restore_gate.WaitForArrival();
+  // The snapshot, the pending base manifest being written, the restore's file.
+  const std::vector<std::string> running = Leftovers();
+  EXPECT_EQ(running.size(), 3u) << ::testing::PrintToString(running);
+
+  // Another engine on the directory, as another process would see it.
+  ASSERT_OK_AND_ASSIGN(auto cleaner, SqliteEngine::Create(dir_));
+  ASSERT_OK_AND_ASSIGN(int removed, cleaner->RemoveLeftovers());
+  EXPECT_EQ(removed, 0);
+  EXPECT_EQ(Leftovers(), running);
+
+  backup_gate.Open();
+  restore_gate.Open();
+  backup.join();
+  restore.join();
+  ASSERT_OK(backed_up);
+  ASSERT_OK(restored);
+  EXPECT_EQ(sink.bytes, full.size());
+  EXPECT_EQ(RowsDigest("copy"), RowsDigest("customers"));
+  EXPECT_THAT(Leftovers(), IsEmpty());
 }
 
 TEST_F(SqliteEngineTest, ADifferentialTakenWhileWritersRunIsConsistent) {

@@ -4,13 +4,18 @@
 // A target checks properties of the code under test with FUZZ_CHECK: a
 // violated property prints what failed and aborts, which libFuzzer reports as a
 // crash (and saves the input), and which fails the corpus replay test.
-// FuzzInput hands out the choices a target makes from its input bytes.
+// Choices hands out the choices a target makes from its input bytes; ScratchDirectory
+// is a target's temporary directory.
+#include <stdlib.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #define FUZZ_CHECK(cond)                                                                    \
   do {                                                                                      \
@@ -52,6 +57,37 @@ class Choices {
  private:
   std::string_view bytes_;
   size_t pos_ = 0;
+};
+
+// A new directory of this process, on tmpfs when /dev/shm exists (so that the fsyncs of
+// stores and engines cost little), else under $TMPDIR or /tmp; removed with everything
+// in it on destruction. Aborts when it cannot be made.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    std::error_code ec;
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string base = std::filesystem::is_directory("/dev/shm", ec) ? "/dev/shm"
+                       : tmpdir != nullptr && *tmpdir != '\0'        ? tmpdir
+                                                                     : "/tmp";
+    path_ = base + "/coffer-fuzz-XXXXXX";
+    if (::mkdtemp(path_.data()) == nullptr) {
+      std::fprintf(stderr, "ScratchDirectory: mkdtemp %s failed\n", path_.c_str());
+      std::abort();
+    }
+  }
+  ~ScratchDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
 };
 
 }  // namespace coffer::fuzz

@@ -12,12 +12,15 @@
 #            customers; a complete backup big.bak; then a backup to killed.bak, and SIGKILL
 #            of SERVER_PID while that task is IN_PROGRESS and its upload under way.
 #   restore  the restarted server: the killed backup reads ERROR with the "interrupted" line,
-#            its audit record too; no killed.bak (no object, no partial upload file left in the
-#            bucket), no snapshot file left, the source database and big.bak unchanged; then a
-#            restore of big.bak into bigcopy, and SIGKILL while it writes.
+#            its audit record too; no killed.bak (no object); the restart removed the temporary
+#            files the backup left (its task_info says so) and none is left, in the instance
+#            directory (snapshot, manifest) or the bucket (partial upload); the source database
+#            and big.bak unchanged; then a restore of big.bak into bigcopy, and SIGKILL while it
+#            writes.
 #   verify   the restarted server: the killed restore reads ERROR, interrupted; no bigcopy (in
-#            any case) and no temporary restore file; a restore from killed.bak fails cleanly
-#            (NoSuchKey); bigcopy can then be restored, with every row of the source.
+#            any case); the restart removed its temporary files and none is left; a restore from
+#            killed.bak fails cleanly (NoSuchKey); bigcopy can then be restored, with every row
+#            of the source.
 #
 # Usage: backup_kill.sh COFFER_BIN ENDPOINT ROOT_CREDENTIALS WORK_DIR DATA_DIR PHASE [SERVER_PID]
 # WORK_DIR must be the same for the three phases (it keeps their state). Prints "ok - …" /
@@ -139,22 +142,34 @@ kill_during() {
   not_ok "$desc: SIGKILL while the task is IN_PROGRESS" "timed out: lifecycle $LC, largest file $size bytes"
   return 1
 }
-# interrupted DESC ID: the task reads ERROR with the line saying it was interrupted.
+# interrupted DESC ID: the task reads ERROR, its reason (the line after "Task has been aborted",
+# the last) saying it was interrupted.
 interrupted() {
   task "$2"
-  if [[ $LC == ERROR ]] && grep -qi "interrupted" <<<"$INFO" && grep -qF "Task has been aborted" <<<"$INFO"; then
-    ok "$1: task $2 reads ERROR, '$(grep -o '[^]]*interrupted[^[]*' <<<"$INFO" | head -1 | sed 's/^ *//; s/ *$//')'"
+  local reason
+  reason=$(grep -F "Task has been aborted" <<<"$INFO" | sed 's/.*Task has been aborted[^]]*\] *//')
+  if [[ $LC == ERROR ]] && grep -qi "interrupted" <<<"$reason"; then
+    ok "$1: task $2 reads ERROR, '$reason'"
   else
     not_ok "$1: task $2 reads ERROR with a line saying it was interrupted" "lifecycle $LC" "$INFO"
   fi
 }
-leftovers() { # backup|restore: the temporary files such a task writes, and their sizes
-  if [[ $1 == backup ]]; then
-    (cd "$inst_dir" && find . -maxdepth 1 -type f \( -name '.snapshot-*' -o -name '.*.base.pending.tmp-*' \) -printf 'INSTANCE_DIR/%f %s bytes\n')
-    (cd "$bucket_dir" && find . -type f -name '.tmp-*' -printf "DATA_DIR/buckets/$bucket/%P %s bytes\n")
-  else
-    (cd "$inst_dir" && find . -maxdepth 1 -type f -name '.restore-*' -printf 'INSTANCE_DIR/%f %s bytes\n')
-  fi
+# Temporary files, and their sizes: every file of the instance directory that is the engine's
+# own (a name starting with '.') but the base manifests of $db, which a backup keeps (the sqlite
+# engine's temporary files, their -journal/-wal/-shm, manifests being written, restores'
+# files); every name starting with '.' in the bucket (uploads being written) and any directory
+# left empty. None may be left: the task_info of a killed task says it left nothing behind.
+leftovers() {
+  (cd "$inst_dir" && find . -mindepth 1 -maxdepth 1 -name '.*' ! -name ".$db.base" ! -name ".$db.base.pending" \
+    -printf 'INSTANCE_DIR/%f %s bytes\n')
+  (cd "$bucket_dir" && find . -mindepth 1 \( -name '.*' -o -type d -empty \) -printf "DATA_DIR/buckets/$bucket/%P %s bytes\n")
+}
+# cleaned DESC: the task last looked at (task) says the restart removed its temporary files.
+cleaned() {
+  local line
+  line=$(grep -o 'Removed [0-9]* temporary files\{0,1\} left by [^.]*\.' <<<"$INFO" | head -1)
+  if [[ -n $line ]]; then ok "$1: the restart removed what it left: '$line'"
+  else not_ok "$1: its task_info says the restart removed the temporary files it left" "$INFO"; fi
 }
 audit_interrupted() { # DESC ID: BackupRestoreTaskEnded of the task carries TaskFailed, "interrupted"
   awsc cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=BackupRestoreTaskEnded
@@ -233,14 +248,15 @@ restore)
   # shellcheck disable=SC1090
   source "$state"
   interrupted "the killed backup" "$backup_task"
+  cleaned "the killed backup"
   audit_interrupted "the killed backup" "$backup_task"
   listing=$("$bin" s3 ls "s3://$bucket/" --data-dir "$data" 2>&1)
   got=$("$bin" s3 cp "s3://$bucket/killed.bak" "$work/killed.out" --data-dir "$data" 2>&1)
   if [[ $listing != *killed.bak* && $got == *NoSuchKey* && ! -e "$bucket_dir/killed.bak%o" ]]; then
     ok "no object killed.bak (coffer s3 ls, coffer s3 cp: NoSuchKey)"
   else not_ok "no object killed.bak" "$listing" "$got"; fi
-  left=$(leftovers backup)
-  if [[ -z $left ]]; then ok "the killed backup left no partial upload in the bucket and no snapshot file in the instance"
+  left=$(leftovers)
+  if [[ -z $left ]]; then ok "the killed backup left no temporary file: none in the instance directory (snapshot, manifest), none in the bucket (partial upload)"
   else not_ok "the killed backup left nothing behind (its task_info says so)" "$left"; fi
   now=$(checksum "$inst_dir/$db.db" 2>&1)
   if [[ $now == "$source_sum" && $now == *"quick_check ok"* ]]; then ok "the source database $db is intact (same rows, quick_check ok)"
@@ -261,12 +277,13 @@ verify)
   # shellcheck disable=SC1090
   source "$state"
   interrupted "the killed restore" "$restore_task"
+  cleaned "the killed restore"
   audit_interrupted "the killed restore" "$restore_task"
   found=$(cd "$inst_dir" && find . -maxdepth 1 \( -iname 'bigcopy.db' -o -iname 'bigcopy.db-*' -o -iname '.bigcopy.*' \) -printf '%f\n')
   if [[ -z $found ]]; then ok "no database bigcopy (no bigcopy.db in any case, no .bigcopy.*)"
   else not_ok "no database bigcopy after the killed restore" "$found"; fi
-  left=$(leftovers restore)
-  if [[ -z $left ]]; then ok "the killed restore left no temporary database file"
+  left=$(leftovers)
+  if [[ -z $left ]]; then ok "the killed restore left no temporary file in the instance directory or the bucket"
   else not_ok "the killed restore left nothing behind (its task_info says so)" "$left"; fi
   out=$("$bin" restore-database --endpoint-url "$endpoint" --instance "$instance" --restore-db-name killedcopy \
     --s3-arn "$s3/killed.bak" --kms-key-arn "$key" --wait --output json 2>"$work/err")

@@ -647,7 +647,7 @@ ev "lookup-events: the seed's failed backup ended with errorCode TaskFailed and 
        and (.errorMessage | contains(\$sentence)) and (.responseElements == null or .responseElements.lifecycle == \"ERROR\"))"
 ev "lookup-events: the fixed backup ended SUCCESS, run as the role session, with the key and the object" "$work/rds-events.json" \
   "any(.eventName == \"BackupRestoreTaskEnded\" and .requestParameters.taskId == $backup_task and .errorCode == null
-       and .responseElements.lifecycle == \"SUCCESS\" and .responseElements.roleSessionArn == \$session
+       and .responseElements.lifecycle == \"SUCCESS\" and .requestParameters.roleSessionArn == \$session
        and .requestParameters.kmsMasterKeyArn == \$key)"
 if [[ $engine == postgres ]]; then
   if ! grep -qF -- "$COFFER_TEST_PG_DSN" "$work/lookup-events.json" && grep -q CreateDBInstance "$work/lookup-events.json"; then

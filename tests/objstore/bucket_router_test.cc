@@ -91,6 +91,21 @@ TEST_F(BucketRouterTest, ConfiguredBucketsGoToTheirServiceUnderTheirRealName) {
   EXPECT_EQ(all[1].name, "local");
 }
 
+TEST_F(BucketRouterTest, AbandonedUploadsAreRemovedByTheBackendOfTheBucket) {
+  std::vector<S3BucketConfig> buckets = {Remote("offsite", "acme-backups-eu")};
+  ASSERT_OK_AND_ASSIGN(auto router, BucketRouter::Create(dir_.path() + "/buckets", buckets, Env()));
+  ASSERT_OK(router->CreateBucket("local"));
+  testing::WriteFile(dir_.path() + "/buckets/local/.tmp-dead01", "partial");
+  ASSERT_OK_AND_ASSIGN(int removed, router->RemoveAbandonedUploads("local"));
+  EXPECT_EQ(removed, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/buckets/local/.tmp-dead01"));
+  // An S3 service keeps what an upload left: nothing is asked of it.
+  ASSERT_OK_AND_ASSIGN(removed, router->RemoveAbandonedUploads("offsite"));
+  EXPECT_EQ(removed, 0);
+  EXPECT_TRUE(Log().empty());
+  EXPECT_EQ(router->RemoveAbandonedUploads("unknown").status().error_name(), kNoSuchBucket);
+}
+
 TEST_F(BucketRouterTest, ErrorsNameTheBucketAsTheCallerNamedIt) {
   std::vector<S3BucketConfig> buckets = {Remote("offsite", "acme-backups-eu")};
   S3Environment env;

@@ -117,6 +117,39 @@ TEST_F(FileObjectStoreTest, AbortAndErrorsLeaveNoTemporaryFile) {
   EXPECT_EQ(page.objects[0].key, "kept");
 }
 
+TEST_F(FileObjectStoreTest, RemoveAbandonedUploadsKeepsWritersAtWork) {
+  ASSERT_OK(Put("a/kept", "object"));
+  // Writers of a process that died: their temporary files, nobody holding them.
+  std::filesystem::create_directories(BucketDir() + "/x/y");
+  testing::WriteFile(BucketDir() + "/x/y/.tmp-dead01", "partial");
+  testing::WriteFile(BucketDir() + "/a/.tmp-dead02", "partial");
+  testing::WriteFile(BucketDir() + "/.tmp-dead03", "partial");
+  // Not in a directory of keys: not the store's.
+  std::filesystem::create_directory(BucketDir() + "/.hidden");
+  testing::WriteFile(BucketDir() + "/.hidden/.tmp-other", "junk");
+  // A writer at work, here or in another process.
+  ASSERT_OK_AND_ASSIGN(auto writer, store_->OpenWriter("bucket", "a/b/new"));
+  ASSERT_OK(writer->Write(AsBytes(std::string_view("in progress"))));
+
+  ASSERT_OK_AND_ASSIGN(int removed, store_->RemoveAbandonedUploads("bucket"));
+  EXPECT_EQ(removed, 3);
+  // The directories only the dead writer needed went too.
+  std::vector<std::string> tree = Tree();
+  ASSERT_EQ(tree.size(), 6u) << ::testing::PrintToString(tree);
+  EXPECT_EQ(tree[0], ".hidden/");
+  EXPECT_EQ(tree[1], ".hidden/.tmp-other");
+  EXPECT_EQ(tree[2], "a/");
+  EXPECT_EQ(tree[3], "a/b/");
+  EXPECT_TRUE(tree[4].starts_with("a/b/.tmp-")) << tree[4];
+  EXPECT_EQ(tree[5], "a/kept%o");
+
+  ASSERT_OK(writer->Close());
+  EXPECT_EQ(testing::ReadFile(BucketDir() + "/a/b/new%o"), "in progress");
+  ASSERT_OK_AND_ASSIGN(removed, store_->RemoveAbandonedUploads("bucket"));
+  EXPECT_EQ(removed, 0);
+  EXPECT_EQ(store_->RemoveAbandonedUploads("missing").status().error_name(), kNoSuchBucket);
+}
+
 TEST_F(FileObjectStoreTest, ListIgnoresFilesItDidNotWrite) {
   ASSERT_OK(Put("a/real", "x"));
   testing::WriteFile(BucketDir() + "/a/.tmp-leftover", "junk");

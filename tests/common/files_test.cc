@@ -1,0 +1,150 @@
+#include "common/files.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "testing/files.h"
+#include "testing/status_matchers.h"
+
+namespace coffer {
+namespace {
+
+using ::coffer::testing::FileMode;
+using ::coffer::testing::ReadFile;
+using ::coffer::testing::TempDir;
+using ::coffer::testing::WriteFile;
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Whether some open file description holds a flock on `path`: a new one of
+// ours cannot take it without waiting.
+bool IsLocked(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_GE(fd.get(), 0) << path;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return false;
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  return true;
+}
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    out.push_back(e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool IsLeftoverName(std::string_view name) { return name.starts_with(".tmp-"); }
+
+TEST(CreateLockedTemporaryFileTest, CreatesANewLockedFileWithExactlyTheMode) {
+  TempDir dir;
+  ::mode_t old_umask = ::umask(0077);
+  std::string path = dir.File("out.tmp-XXXXXX");
+  auto fd = CreateLockedTemporaryFile(path, 0640);
+  ::umask(old_umask);
+  ASSERT_OK(fd.status());
+  EXPECT_NE(path, dir.File("out.tmp-XXXXXX"));
+  EXPECT_TRUE(path.starts_with(dir.File("out.tmp-")));
+  EXPECT_EQ(FileMode(path), 0640u);
+  EXPECT_TRUE(IsLocked(path));
+  // The descriptor writes the file.
+  ASSERT_OK(WriteAll(fd->get(), AsBytes(std::string_view("data")), path));
+  EXPECT_EQ(ReadFile(path), "data");
+  fd->Reset();
+  EXPECT_FALSE(IsLocked(path));
+}
+
+TEST(CreateLockedTemporaryFileTest, FailsInAMissingDirectoryLeavingNothing) {
+  TempDir dir;
+  std::string path = dir.File("missing/x.tmp-XXXXXX");
+  EXPECT_FALSE(CreateLockedTemporaryFile(path, 0600).ok());
+  EXPECT_TRUE(Names(dir.path()).empty());
+}
+
+TEST(RemoveAbandonedFilesTest, RemovesOnlyUnlockedFilesOfMatchingNames) {
+  TempDir dir;
+  // Left by a crash: nobody holds a lock on them.
+  WriteFile(dir.File(".tmp-dead01"), "partial");
+  WriteFile(dir.File(".tmp-dead02"), "");
+  // In use: made by CreateLockedTemporaryFile, its descriptor still open.
+  std::string live = dir.File(".tmp-XXXXXX");
+  ASSERT_OK_AND_ASSIGN(UniqueFd live_fd, CreateLockedTemporaryFile(live, 0600));
+  // In use by a holder that locked it itself: flock belongs to an open file
+  // description, so this one of the same process counts as another holder.
+  WriteFile(dir.File(".tmp-held01"), "held");
+  UniqueFd held(::open(dir.File(".tmp-held01").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_EQ(::flock(held.get(), LOCK_EX | LOCK_NB), 0);
+  // Names that do not match, locked or not.
+  WriteFile(dir.File("data.db"), "database");
+  WriteFile(dir.File("x.tmp-dead03"), "not a leftover name");
+  std::filesystem::create_directory(dir.File(".tmp-directory"));
+  std::filesystem::create_symlink(dir.File("data.db"), dir.File(".tmp-symlink"));
+
+  ASSERT_OK_AND_ASSIGN(int removed, RemoveAbandonedFiles(dir.path(), IsLeftoverName));
+  EXPECT_EQ(removed, 2);
+  EXPECT_FALSE(Exists(dir.File(".tmp-dead01")));
+  EXPECT_FALSE(Exists(dir.File(".tmp-dead02")));
+  EXPECT_TRUE(Exists(live));
+  EXPECT_EQ(ReadFile(dir.File(".tmp-held01")), "held");
+  EXPECT_EQ(ReadFile(dir.File("data.db")), "database");
+  EXPECT_TRUE(Exists(dir.File("x.tmp-dead03")));
+  EXPECT_TRUE(std::filesystem::is_directory(dir.File(".tmp-directory")));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.File(".tmp-symlink")));
+  // The holders still hold their locks.
+  EXPECT_TRUE(IsLocked(live));
+  EXPECT_TRUE(IsLocked(dir.File(".tmp-held01")));
+
+  // Once the holders are gone (as when their process dies) the files are leftovers.
+  live_fd.Reset();
+  held.Reset();
+  ASSERT_OK_AND_ASSIGN(removed, RemoveAbandonedFiles(dir.path(), IsLeftoverName));
+  EXPECT_EQ(removed, 2);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>(
+                                   {".tmp-directory", ".tmp-symlink", "data.db", "x.tmp-dead03"}));
+}
+
+TEST(RemoveAbandonedFilesTest, AMissingDirectoryIsAnError) {
+  TempDir dir;
+  EXPECT_FALSE(RemoveAbandonedFiles(dir.File("missing"), IsLeftoverName).ok());
+}
+
+TEST(RemoveIfAbandonedTest, TellsWhetherItRemovedTheFile) {
+  TempDir dir;
+  WriteFile(dir.File("f"), "x");
+  ASSERT_OK_AND_ASSIGN(bool removed, RemoveIfAbandoned(dir.File("f")));
+  EXPECT_TRUE(removed);
+  ASSERT_OK_AND_ASSIGN(removed, RemoveIfAbandoned(dir.File("f")));
+  EXPECT_FALSE(removed);
+}
+
+TEST(WriteFileAtomicallyTest, ReplacesATemporaryFileACrashLeftButNotOneInUse) {
+  TempDir dir;
+  const std::string path = dir.File("config");
+  WriteFile(path + ".tmp", "left by a crash");
+  ASSERT_OK(WriteFileAtomically(path, "first", 0600));
+  EXPECT_EQ(ReadFile(path), "first");
+  EXPECT_FALSE(Exists(path + ".tmp"));
+
+  // A live writer's temporary file is neither removed nor written over.
+  WriteFile(path + ".tmp", "being written");
+  UniqueFd writer(::open((path + ".tmp").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_EQ(::flock(writer.get(), LOCK_EX | LOCK_NB), 0);
+  EXPECT_FALSE(WriteFileAtomically(path, "second", 0600).ok());
+  EXPECT_EQ(ReadFile(path + ".tmp"), "being written");
+  EXPECT_EQ(ReadFile(path), "first");
+}
+
+}  // namespace
+}  // namespace coffer
