@@ -11,11 +11,13 @@
 // Temporary files are locked (flock) by the process using them, so that
 // RemoveLeftovers removes only those a crash left.
 //
-// BackupFull takes the snapshot with SQLite's online backup API into a
-// temporary file beside the databases (so the database stays usable: writers
-// only wait for single steps), then streams that file and removes it; memory
-// stays small whatever the size, and disk use is one extra copy while the
-// backup runs. While it streams, it hashes every page (SHA-256) into the
+// BackupFull streams a database in rollback-journal mode straight from its
+// file inside a read transaction: the SHARED lock keeps writers from
+// committing until the stream ends, so the file is a consistent snapshot and
+// no copy is made. A WAL database (whose file alone is not its snapshot) is
+// first copied with SQLite's online backup API into a temporary file beside the
+// databases, which is streamed and removed. Memory stays small whatever the
+// size. While it streams, it hashes every page (SHA-256) into the
 // pending base manifest; CommitFullBackup makes that the base.
 //
 // BackupDifferential snapshots the same way and streams only the pages whose
@@ -26,7 +28,7 @@
 // FULL backup.
 //
 // RestoreFull writes the stream into a temporary file, fsyncs it, opens it with
-// SQLite and requires PRAGMA integrity_check to answer "ok", then links it in
+// SQLite and requires PRAGMA quick_check to answer "ok", then links it in
 // under NAME.db (or .NAME.restoring with norecovery) only if no database of
 // that name, in any case, appeared meanwhile. RestoreDifferential rebuilds the
 // restoring database into a temporary file (the restoring copy is never
