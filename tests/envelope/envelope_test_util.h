@@ -17,8 +17,11 @@
 #include "envelope/keyring.h"
 #include "envelope/plain_framed.h"
 #include "envelope/raw_aes_keyring.h"
+#include "testing/chunked_source.h"
 
 namespace coffer::envelope::testing {
+
+using ::coffer::testing::ChunkedSource;
 
 // Byte i is (i * 131 + 7) mod 256, as generate_js_vectors.mjs writes it.
 inline Bytes Pattern(size_t n, uint8_t salt = 0) {
@@ -58,23 +61,6 @@ class FixedKeyring final : public Keyring {
 
  private:
   crypto::SecretBytes key_;
-};
-
-// Returns at most `chunk` bytes per Read, to exercise short reads.
-class ChunkedSource final : public ByteSource {
- public:
-  ChunkedSource(ByteView data, size_t chunk) : data_(data), chunk_(std::max<size_t>(chunk, 1)) {}
-  Result<size_t> Read(std::span<uint8_t> out) override {
-    size_t n = std::min({out.size(), chunk_, data_.size() - pos_});
-    std::copy_n(data_.begin() + pos_, n, out.begin());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  ByteView data_;
-  size_t chunk_;
-  size_t pos_ = 0;
 };
 
 // Serves `data`, then fails with `error` instead of ending.

@@ -52,23 +52,6 @@ namespace {
 
 using namespace coffer::envelope;
 
-// Hands out at most `chunk` bytes per Read.
-class ChunkedSource final : public ByteSource {
- public:
-  ChunkedSource(ByteView data, size_t chunk) : data_(data), chunk_(chunk) {}
-  Result<size_t> Read(std::span<uint8_t> out) override {
-    size_t n = std::min({out.size(), chunk_, data_.size() - pos_});
-    std::copy_n(data_.begin() + pos_, n, out.begin());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  ByteView data_;
-  size_t chunk_;
-  size_t pos_ = 0;
-};
-
 bool IsReaderError(const Status& s) {
   static const std::set<std::string, std::less<>> kNames = {kNotAnEsdkMessage,
                                                             kNotAPlainFramedStream,
@@ -195,28 +178,6 @@ Bytes Synthesize(bool plain, bool signed_suite, uint32_t frame_length, ByteView 
   return stream;
 }
 
-void Edit(Bytes& stream, uint16_t position, uint8_t op) {
-  if (stream.empty()) return;
-  const size_t at = position % stream.size();
-  const size_t len = std::min<size_t>((op >> 2) + 1, stream.size() - at);
-  switch (op & 3) {
-    case 0:
-      stream[at] ^= static_cast<uint8_t>((op >> 2) | 1);
-      break;
-    case 1:
-      stream.resize(at);
-      break;
-    case 2: {
-      Bytes copy(stream.begin() + at, stream.begin() + at + len);
-      stream.insert(stream.begin() + at, copy.begin(), copy.end());
-      break;
-    }
-    case 3:
-      stream.erase(stream.begin() + at, stream.begin() + at + len);
-      break;
-  }
-}
-
 }  // namespace
 }  // namespace coffer::fuzz
 
@@ -250,7 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     stream = Synthesize(plain, signed_suite, frame_length, plaintext);
     for (size_t i = 0; i < edits; ++i) {
       const uint8_t* e = edit_bytes.data() + 3 * i;
-      Edit(stream, static_cast<uint16_t>(e[0] << 8 | e[1]), e[2]);
+      EditStream(stream, static_cast<uint16_t>(e[0] << 8 | e[1]), e[2]);
     }
     edited = edits > 0;
   } else {

@@ -8,6 +8,7 @@
 // is a target's temporary directory.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+
+#include "common/bytes.h"
+#include "testing/chunked_source.h"
 
 #define FUZZ_CHECK(cond)                                                                    \
   do {                                                                                      \
@@ -89,5 +93,31 @@ class ScratchDirectory {
  private:
   std::string path_;
 };
+
+// Edits a stream as a fuzz input says: flips bits at, truncates at, repeats or
+// removes a few bytes from a position.
+inline void EditStream(Bytes& stream, uint16_t position, uint8_t op) {
+  if (stream.empty()) return;
+  const size_t at = position % stream.size();
+  const size_t len = std::min<size_t>((op >> 2) + 1, stream.size() - at);
+  switch (op & 3) {
+    case 0:
+      stream[at] ^= static_cast<uint8_t>((op >> 2) | 1);
+      break;
+    case 1:
+      stream.resize(at);
+      break;
+    case 2: {
+      Bytes copy(stream.begin() + at, stream.begin() + at + len);
+      stream.insert(stream.begin() + at, copy.begin(), copy.end());
+      break;
+    }
+    case 3:
+      stream.erase(stream.begin() + at, stream.begin() + at + len);
+      break;
+  }
+}
+
+using ::coffer::testing::ChunkedSource;
 
 }  // namespace coffer::fuzz

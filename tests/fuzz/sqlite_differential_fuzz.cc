@@ -174,45 +174,6 @@ void Reseal(Bytes& s, ByteView base, ByteView base_digest) {
   s.insert(s.end(), digest.begin(), digest.end());
 }
 
-void Edit(Bytes& stream, uint16_t position, uint8_t op) {
-  if (stream.empty()) return;
-  const size_t at = position % stream.size();
-  const size_t len = std::min<size_t>((op >> 2) + 1, stream.size() - at);
-  switch (op & 3) {
-    case 0:
-      stream[at] ^= static_cast<uint8_t>((op >> 2) | 1);
-      break;
-    case 1:
-      stream.resize(at);
-      break;
-    case 2: {
-      Bytes copy(stream.begin() + at, stream.begin() + at + len);
-      stream.insert(stream.begin() + at, copy.begin(), copy.end());
-      break;
-    }
-    case 3:
-      stream.erase(stream.begin() + at, stream.begin() + at + len);
-      break;
-  }
-}
-
-// Hands out at most `chunk` bytes per Read.
-class ChunkedSource final : public ByteSource {
- public:
-  ChunkedSource(ByteView data, size_t chunk) : data_(data), chunk_(chunk) {}
-  Result<size_t> Read(std::span<uint8_t> out) override {
-    size_t n = std::min({out.size(), chunk_, data_.size() - pos_});
-    std::copy_n(data_.begin() + pos_, n, out.begin());
-    pos_ += n;
-    return n;
-  }
-
- private:
-  ByteView data_;
-  size_t chunk_;
-  size_t pos_ = 0;
-};
-
 // Whether a refusal is SQLite's verdict on the rebuilt database (opening it, or its
 // integrity check), the only reason to refuse a stream the reference accepts.
 bool IsSqliteVerdict(const Status& s) {
@@ -248,7 +209,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     stream = fixture.differential();
     for (size_t i = 0; i + 3 <= rest.size() && i < 3 * 16; i += 3) {
-      Edit(stream, static_cast<uint16_t>(rest[i] << 8 | rest[i + 1]), rest[i + 2]);
+      EditStream(stream, static_cast<uint16_t>(rest[i] << 8 | rest[i + 1]), rest[i + 2]);
     }
   }
   if (mode >= 2) Reseal(stream, base, base_digest);
