@@ -153,25 +153,24 @@ class Endpoint::Impl {
     response.SetHeader("x-amzn-RequestId", x.request_id);
 
     FillEvent(request, x);
-    std::string record = audit::BuildCloudTrailRecord(event);
-    sink_.Record(std::move(record),
-                 [respond = std::move(respond), response = std::move(response),
-                  protocol = x.protocol, request_id = std::move(x.request_id),
-                  query_service = x.query_service, route = x.route](Status recorded) mutable {
-                   if (recorded.ok() || response.status >= 500) {
-                     if (!recorded.ok()) {
-                       Log().error("request {}: its audit record was not written: {}", request_id,
-                                   recorded.ToString());
-                     }
-                     respond(std::move(response));
-                     return;
-                   }
-                   Log().error(
-                       "request {}: its audit record was not written, so it is answered "
-                       "with an internal failure: {}",
-                       request_id, recorded.ToString());
-                   respond(RecordFailedResponse(protocol, route, request_id, query_service));
-                 });
+    sink_.Record(
+        event, [respond = std::move(respond), response = std::move(response), protocol = x.protocol,
+                request_id = std::move(x.request_id), query_service = x.query_service,
+                route = x.route](Status recorded) mutable {
+          if (recorded.ok() || response.status >= 500) {
+            if (!recorded.ok()) {
+              Log().error("request {}: its audit record was not written: {}", request_id,
+                          recorded.ToString());
+            }
+            respond(std::move(response));
+            return;
+          }
+          Log().error(
+              "request {}: its audit record was not written, so it is answered "
+              "with an internal failure: {}",
+              request_id, recorded.ToString());
+          respond(RecordFailedResponse(protocol, route, request_id, query_service));
+        });
   }
 
   void AttachBackupService(backup::BackupService* service) { backup_ = service; }
@@ -200,7 +199,7 @@ class Endpoint::Impl {
     e.account_id = options_.account_id;
     e.region = options_.region;
     e.request_id = x.request_id;
-    e.event_id = random_.Uuid();
+    e.event_id = EventId(e.event_time);
     e.source_ip = caller.source;
     e.user_agent = caller.source;
     if (!x.decoded) {
@@ -216,8 +215,7 @@ class Endpoint::Impl {
     }
     std::promise<Status> recorded;
     std::future<Status> done = recorded.get_future();
-    sink_.Record(audit::BuildCloudTrailRecord(e),
-                 [&recorded](Status s) { recorded.set_value(std::move(s)); });
+    sink_.Record(e, [&recorded](Status s) { recorded.set_value(std::move(s)); });
     Status written = done.get();
     if (!written.ok()) {
       Log().error("in-process call {}: its audit record was not written: {}", x.request_id,
@@ -271,13 +269,19 @@ class Endpoint::Impl {
     return answer;
   }
 
+  // eventID: time-ordered, so that the audit index's EventId rows are appended.
+  std::string EventId(TimePoint event_time) const {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(event_time.time_since_epoch());
+    return random_.TimeOrderedUuid(static_cast<uint64_t>(std::max<int64_t>(ms.count(), 0)));
+  }
+
   // What the record says beyond what the pipeline filled in.
   void FillEvent(const HttpRequest& request, Exchange& x) const {
     audit::AuditEvent& e = x.event;
     e.account_id = options_.account_id;
     e.region = options_.region;
     e.request_id = x.request_id;
-    e.event_id = random_.Uuid();
+    e.event_id = EventId(e.event_time);
     e.source_ip = request.remote_address;
     if (auto ua = request.Header("User-Agent")) e.user_agent = std::string(*ua);
     if (request.secure_transport) {

@@ -1,10 +1,14 @@
 #include "audit/audit_log.h"
 
 #include <algorithm>
+#include <any>
 #include <array>
+#include <cassert>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
 #include "common/bytes.h"
@@ -16,10 +20,19 @@ namespace {
 constexpr std::string_view kAllTable = "audit.index.all";
 constexpr std::string_view kMetaTable = "audit.meta";
 constexpr std::string_view kIndexedSequenceKey = "indexed_sequence";
+constexpr std::string_view kIndexFormatKey = "index_format";
+// docs/formats/audit-index.md. Version 1 (no index_format row) kept one row per record.
+constexpr uint32_t kIndexFormat = 2;
+// One row entry: u64 sequence ‖ u64 segment ‖ u64 offset.
+constexpr size_t kEntrySize = 24;
 // Records indexed per transaction while catching up at open.
 constexpr size_t kCatchUpBatch = 1024;
-// Entries read per scan while dropping entries of records the journal lost.
+// Rows read per scan while dropping entries of records the journal lost.
 constexpr size_t kDropScan = 4096;
+// Rows read by a lookup's first scan; each further scan reads twice as many, up to
+// kLookupScanMax. A row may hold thousands of entries: a small page rarely needs more.
+constexpr size_t kLookupScanFirst = 4;
+constexpr size_t kLookupScanMax = 256;
 
 struct AttributeName {
   LookupAttributeKey key;
@@ -37,12 +50,21 @@ constexpr std::array<AttributeName, 8> kAttributes = {{
     {LookupAttributeKey::kAccessKeyId, "AccessKeyId", "audit.index.AccessKeyId"},
 }};
 
-std::string_view TableOf(LookupAttributeKey key) {
+constexpr std::string_view TableOf(LookupAttributeKey key) {
   for (const AttributeName& a : kAttributes) {
     if (a.key == key) return a.table;
   }
   return kAllTable;
 }
+
+// Every index table: "all" first, then the attributes' in kAttributes order.
+constexpr std::array<std::string_view, kAttributes.size() + 1> IndexTables() {
+  std::array<std::string_view, kAttributes.size() + 1> tables{};
+  tables[0] = kAllTable;
+  for (size_t i = 0; i < kAttributes.size(); ++i) tables[i + 1] = kAttributes[i].table;
+  return tables;
+}
+constexpr std::array<std::string_view, kAttributes.size() + 1> kIndexTables = IndexTables();
 
 void PutU32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
@@ -77,20 +99,13 @@ std::string Prefix(std::string_view table, std::string_view value) {
   return p;
 }
 
-std::string Key(std::string_view table, std::string_view value, int64_t time, uint64_t sequence) {
+// A row's key: prefix ‖ u64 ~T ‖ u64 ~min_sequence.
+std::string RowKey(std::string_view table, std::string_view value, int64_t time,
+                   uint64_t min_sequence) {
   std::string k = Prefix(table, value);
   PutU64(k, TimeKey(time));
-  PutU64(k, ~sequence);
+  PutU64(k, ~min_sequence);
   return k;
-}
-
-std::string Location(const DurableRecord& r) {
-  std::string v;
-  v.reserve(24);
-  PutU64(v, r.sequence);
-  PutU64(v, r.segment);
-  PutU64(v, r.offset);
-  return v;
 }
 
 std::string SequenceValue(uint64_t s) {
@@ -99,78 +114,211 @@ std::string SequenceValue(uint64_t s) {
   return v;
 }
 
-// Writes the index entries of `records` and the last indexed sequence, in `tx`.
-Status IndexRecords(state::Transaction& tx, const std::string& dir,
-                    const std::vector<DurableRecord>& records) {
-  for (const DurableRecord& r : records) {
+std::string FormatValue() {
+  std::string v;
+  PutU32(v, kIndexFormat);
+  return v;
+}
+
+// A journal record to index: where the journal holds it, and the fields LookupEvents
+// filters on.
+struct RecordToIndex {
+  uint64_t sequence = 0;
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  AuditEventSummary summary;
+};
+
+// The records' index fields: the summary AuditLog::Record(event) attached, or else
+// the payload parsed. A payload that is not a CloudTrail record is left out (with a
+// warning): it is not indexed, but counts as indexed.
+std::vector<RecordToIndex> SummarizeRecords(const std::string& dir,
+                                            std::vector<DurableRecord>& records) {
+  std::vector<RecordToIndex> out;
+  out.reserve(records.size());
+  for (DurableRecord& r : records) {
+    if (auto* summary = std::any_cast<AuditEventSummary>(&r.note)) {
+      out.push_back({r.sequence, r.segment, r.offset, std::move(*summary)});
+      continue;
+    }
     Result<AuditEventSummary> parsed = ParseCloudTrailRecord(r.payload);
     if (!parsed.ok()) {
       Log().warn("audit journal {}: record {} is not a CloudTrail record ({}); not indexed", dir,
                  r.sequence, parsed.status().message());
       continue;
     }
-    const AuditEventSummary& s = *parsed;
-    const int64_t t = FloorSeconds(s.event_time);
-    const std::string location = Location(r);
-    auto put = [&](std::string_view table, std::string_view value) {
-      return tx.Put(table, Key(table, value, t, r.sequence), location);
-    };
-    RETURN_IF_ERROR(put(kAllTable, ""));
-    RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kEventId), s.event_id));
-    RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kEventName), s.event_name));
-    RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kEventSource), s.event_source));
-    RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kReadOnly), s.read_only ? "true" : "false"));
-    if (!s.username.empty()) {
-      RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kUsername), s.username));
-    }
-    if (!s.access_key_id.empty()) {
-      RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kAccessKeyId), s.access_key_id));
-    }
-    // Put is idempotent: a type or name named twice gives one entry.
-    for (const LookupResource& res : s.resources) {
-      if (!res.resource_type.empty()) {
-        RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kResourceType), res.resource_type));
-      }
-      if (!res.resource_name.empty()) {
-        RETURN_IF_ERROR(put(TableOf(LookupAttributeKey::kResourceName), res.resource_name));
-      }
-    }
+    out.push_back({r.sequence, r.segment, r.offset, std::move(parsed).value()});
   }
-  if (records.empty()) return Status::Ok();
-  return tx.Put(kMetaTable, kIndexedSequenceKey, SequenceValue(records.back().sequence));
+  return out;
 }
 
-Result<uint64_t> ReadIndexedSequence(state::StateStore& store) {
-  uint64_t indexed = 0;
+void PutEntry(std::string& out, const RecordToIndex& r) {
+  PutU64(out, r.sequence);
+  PutU64(out, r.segment);
+  PutU64(out, r.offset);
+}
+
+// Tables of the rows IndexRecords groups, by their index in kIndexTables. EventId is
+// not grouped: its values are unique, one row per record.
+enum GroupedTable : uint8_t {
+  kGroupAll = 0,
+  kGroupEventName = 2,
+  kGroupReadOnly = 3,
+  kGroupUsername = 4,
+  kGroupResourceType = 5,
+  kGroupResourceName = 6,
+  kGroupEventSource = 7,
+  kGroupAccessKeyId = 8,
+};
+static_assert(kIndexTables[kGroupAll] == kAllTable);
+static_assert(kIndexTables[kGroupEventName] == TableOf(LookupAttributeKey::kEventName));
+static_assert(kIndexTables[kGroupReadOnly] == TableOf(LookupAttributeKey::kReadOnly));
+static_assert(kIndexTables[kGroupUsername] == TableOf(LookupAttributeKey::kUsername));
+static_assert(kIndexTables[kGroupResourceType] == TableOf(LookupAttributeKey::kResourceType));
+static_assert(kIndexTables[kGroupResourceName] == TableOf(LookupAttributeKey::kResourceName));
+static_assert(kIndexTables[kGroupEventSource] == TableOf(LookupAttributeKey::kEventSource));
+static_assert(kIndexTables[kGroupAccessKeyId] == TableOf(LookupAttributeKey::kAccessKeyId));
+
+// One row to write: the records of a batch with one value in one table in one second.
+struct RowGroup {
+  uint8_t table;
+  std::string_view value;
+  int64_t second;
+  std::vector<uint32_t> members;  // indexes into the batch, ascending
+};
+struct RowGroupKey {
+  uint8_t table;
+  std::string_view value;
+  int64_t second;
+  bool operator==(const RowGroupKey&) const = default;
+};
+struct RowGroupKeyHash {
+  size_t operator()(const RowGroupKey& k) const {
+    size_t h = std::hash<std::string_view>()(k.value);
+    h ^= (static_cast<size_t>(k.second) * 0x9e3779b97f4a7c15ULL) + k.table;
+    return h;
+  }
+};
+
+// Writes the index rows of `records` (ascending by sequence, each past every record
+// indexed before: rows of one value and second then cover disjoint sequence ranges)
+// and indexed_sequence = `indexed_through`, in `tx`.
+Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& records,
+                    uint64_t indexed_through) {
+  constexpr std::string_view event_id_table = TableOf(LookupAttributeKey::kEventId);
+  std::vector<RowGroup> groups;
+  std::unordered_map<RowGroupKey, uint32_t, RowGroupKeyHash> group_of;
+  group_of.reserve(64);
+  std::string value;
+  for (uint32_t i = 0; i < records.size(); ++i) {
+    const RecordToIndex& r = records[i];
+    assert(i == 0 || records[i - 1].sequence < r.sequence);
+    const AuditEventSummary& s = r.summary;
+    const int64_t t = FloorSeconds(s.event_time);
+    auto add = [&](GroupedTable table, std::string_view v) {
+      auto [it, inserted] =
+          group_of.try_emplace(RowGroupKey{table, v, t}, static_cast<uint32_t>(groups.size()));
+      if (inserted) groups.push_back(RowGroup{table, v, t, {}});
+      std::vector<uint32_t>& members = groups[it->second].members;
+      // A resource type or name named twice in one record gives one entry.
+      if (members.empty() || members.back() != i) members.push_back(i);
+    };
+    add(kGroupAll, "");
+    add(kGroupEventName, s.event_name);
+    add(kGroupEventSource, s.event_source);
+    add(kGroupReadOnly, s.read_only ? "true" : "false");
+    if (!s.username.empty()) add(kGroupUsername, s.username);
+    if (!s.access_key_id.empty()) add(kGroupAccessKeyId, s.access_key_id);
+    for (const LookupResource& res : s.resources) {
+      if (!res.resource_type.empty()) add(kGroupResourceType, res.resource_type);
+      if (!res.resource_name.empty()) add(kGroupResourceName, res.resource_name);
+    }
+    value.clear();
+    PutEntry(value, r);
+    RETURN_IF_ERROR(
+        tx.Put(event_id_table, RowKey(event_id_table, s.event_id, t, r.sequence), value));
+  }
+  for (const RowGroup& g : groups) {
+    const std::string_view table = kIndexTables[g.table];
+    value.clear();
+    value.reserve(g.members.size() * kEntrySize);
+    for (auto m = g.members.rbegin(); m != g.members.rend(); ++m) PutEntry(value, records[*m]);
+    RETURN_IF_ERROR(tx.Put(
+        table, RowKey(table, g.value, g.second, records[g.members.front()].sequence), value));
+  }
+  return tx.Put(kMetaTable, kIndexedSequenceKey, SequenceValue(indexed_through));
+}
+
+struct IndexMeta {
+  uint64_t indexed_sequence = 0;
+  bool current_format = false;  // index_format = kIndexFormat
+  bool has_rows = false;        // some index table holds a row
+};
+
+Result<IndexMeta> ReadIndexMeta(state::StateStore& store) {
+  IndexMeta meta;
   RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(std::optional<std::string> v, tx.Get(kMetaTable, kIndexedSequenceKey));
     if (v) {
       if (v->size() != 8) return DataLossError("audit index: bad indexed_sequence value");
-      indexed = GetU64(*v, 0);
+      meta.indexed_sequence = GetU64(*v, 0);
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> format, tx.Get(kMetaTable, kIndexFormatKey));
+    meta.current_format = format && *format == FormatValue();
+    for (std::string_view table : kIndexTables) {
+      ASSIGN_OR_RETURN(std::vector<state::Entry> first, tx.Scan(table, "", "", 1));
+      if (!first.empty()) {
+        meta.has_rows = true;
+        break;
+      }
     }
     return Status::Ok();
   }));
-  return indexed;
+  return meta;
+}
+
+// Calls `fn` with every row of every index table, in `tx`.
+Status ForEachIndexRow(
+    state::Transaction& tx,
+    const std::function<Status(std::string_view table, const state::Entry&)>& fn) {
+  for (std::string_view table : kIndexTables) {
+    std::string after;
+    while (true) {
+      ASSIGN_OR_RETURN(std::vector<state::Entry> rows, tx.Scan(table, "", after, kDropScan));
+      if (rows.empty()) break;
+      for (const state::Entry& row : rows) RETURN_IF_ERROR(fn(table, row));
+      after = rows.back().key;
+    }
+  }
+  return Status::Ok();
+}
+
+// Deletes every index row and indexed_sequence (an index in an older format), and
+// marks the index as in the current format.
+Status StartIndex(state::StateStore& store) {
+  return store.Update([&](state::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(ForEachIndexRow(tx, [&](std::string_view table, const state::Entry& row) {
+      return tx.Delete(table, row.key);
+    }));
+    RETURN_IF_ERROR(tx.Delete(kMetaTable, kIndexedSequenceKey));
+    return tx.Put(kMetaTable, kIndexFormatKey, FormatValue());
+  });
 }
 
 // Removes the entries of records past `last` (the journal no longer holds them).
+// Entries run by sequence, descending: those past `last` lead a row. A row keeps its
+// key (its smallest sequence) unless it is left empty and deleted.
 Status DropEntriesAfter(state::StateStore& store, uint64_t last) {
   return store.Update([&](state::Transaction& tx) -> Status {
-    std::vector<std::string_view> tables = {kAllTable};
-    for (const AttributeName& a : kAttributes) tables.push_back(a.table);
-    for (std::string_view table : tables) {
-      std::string after;
-      while (true) {
-        ASSIGN_OR_RETURN(std::vector<state::Entry> entries, tx.Scan(table, "", after, kDropScan));
-        if (entries.empty()) break;
-        for (const state::Entry& e : entries) {
-          if (e.value.size() == 24 && GetU64(e.value, 0) > last) {
-            RETURN_IF_ERROR(tx.Delete(table, e.key));
-          }
-        }
-        after = entries.back().key;
-      }
-    }
+    RETURN_IF_ERROR(ForEachIndexRow(tx, [&](std::string_view table, const state::Entry& row) {
+      const std::string_view v = row.value;
+      if (v.empty() || v.size() % kEntrySize != 0) return Status::Ok();  // a lookup reports it
+      size_t drop = 0;
+      while (drop < v.size() && GetU64(v, drop) > last) drop += kEntrySize;
+      if (drop == 0) return Status::Ok();
+      if (drop == v.size()) return tx.Delete(table, row.key);
+      return tx.Put(table, row.key, v.substr(drop));
+    }));
     return tx.Put(kMetaTable, kIndexedSequenceKey, SequenceValue(last));
   });
 }
@@ -215,8 +363,21 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::string dir, state::StateSt
     self->OnDurableBatch(std::move(batch));
   };
   ASSIGN_OR_RETURN(log->journal_, Journal::Open(dir, options.journal));
-  ASSIGN_OR_RETURN(uint64_t indexed, ReadIndexedSequence(store));
+  ASSIGN_OR_RETURN(IndexMeta meta, ReadIndexMeta(store));
+  uint64_t indexed = meta.indexed_sequence;
+  // A damaged journal is not read: its index is kept as it is (rows of format 1 read
+  // as rows of one entry).
   if (log->journal_->status().ok()) {
+    if (!meta.current_format) {
+      if (meta.has_rows || indexed > 0) {
+        Log().warn(
+            "audit index: the index of the journal {} is in an older format; deleting it and "
+            "rebuilding it from the journal in format {}",
+            dir, kIndexFormat);
+      }
+      RETURN_IF_ERROR(StartIndex(store));
+      indexed = 0;
+    }
     // Nothing appends yet: every record in the journal now is durable.
     const uint64_t last = log->journal_->last_sequence();
     if (indexed > last) {
@@ -232,8 +393,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::string dir, state::StateSt
       std::vector<DurableRecord> batch;
       auto flush = [&]() -> Status {
         if (batch.empty()) return Status::Ok();
-        RETURN_IF_ERROR(
-            store.Update([&](state::Transaction& tx) { return IndexRecords(tx, dir, batch); }));
+        const std::vector<RecordToIndex> records = SummarizeRecords(dir, batch);
+        RETURN_IF_ERROR(store.Update([&](state::Transaction& tx) {
+          return IndexRecords(tx, records, batch.back().sequence);
+        }));
         indexed = batch.back().sequence;
         batch.clear();
         return Status::Ok();
@@ -292,10 +455,12 @@ void AuditLog::IndexerLoop() {
         continue;
       }
     }
+    // Parsed before the transaction, which then holds the store for less time.
+    const std::vector<RecordToIndex> records = SummarizeRecords(dir_, batch);
     // The index is rebuilt from the journal after a crash: its commits need not wait
     // for an fsync (which would compete with the journal's).
     Status st = store_.UpdateRebuildable(
-        [&](state::Transaction& tx) { return IndexRecords(tx, dir_, batch); });
+        [&](state::Transaction& tx) { return IndexRecords(tx, records, batch.back().sequence); });
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (st.ok()) {
@@ -311,6 +476,13 @@ void AuditLog::IndexerLoop() {
     indexed_cv_.notify_all();
     batch.clear();
   }
+}
+
+void AuditLog::Record(const AuditEvent& event, std::function<void(Status)> on_durable) {
+  journal_->Append(
+      BuildCloudTrailRecord(event),
+      [cb = std::move(on_durable)](Result<uint64_t> r) { cb(r.ok() ? Status::Ok() : r.status()); },
+      std::make_any<AuditEventSummary>(SummarizeEvent(event)));
 }
 
 void AuditLog::Record(std::string record, std::function<void(Status)> on_durable) {
@@ -349,21 +521,30 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
   const std::string_view table = request.attribute ? TableOf(request.attribute->key) : kAllTable;
   const std::string prefix = Prefix(table, request.attribute ? request.attribute->value : "");
 
-  // Start after the later (in index order) of: the newest key past end_time, the cursor.
-  std::string start_after;
-  if (request.end_time) {
-    const int64_t end = FloorSeconds(*request.end_time);
-    if (end < std::numeric_limits<int64_t>::max()) {
-      // Every key of time end + 1 is at most this one.
-      start_after = prefix;
-      PutU64(start_after, TimeKey(end + 1));
-      PutU64(start_after, ~uint64_t{0});
-    }
+  // The first row to read: the least key ≥ prefix ‖ bound (a row key's last 16 bytes,
+  // as a 128-bit number), the later in key order of the end time's and the cursor's.
+  using Bound = std::pair<uint64_t, uint64_t>;  // (~T, ~min_sequence)
+  Bound first{0, 0};
+  if (request.end_time) {  // the first row with T ≤ end
+    first = std::max(first, Bound{TimeKey(FloorSeconds(*request.end_time)), 0});
   }
   if (request.after) {
-    std::string cursor = Key(table, request.attribute ? request.attribute->value : "",
-                             request.after->event_time, request.after->sequence);
-    if (cursor > start_after) start_after = std::move(cursor);
+    const LookupCursor& c = *request.after;
+    if (c.sequence > 0) {
+      // Rows of c.event_time with min_sequence ≥ c.sequence hold no entry before the cursor.
+      first = std::max(first, Bound{TimeKey(c.event_time), ~(c.sequence - 1)});
+    } else if (TimeKey(c.event_time) != std::numeric_limits<uint64_t>::max()) {
+      first = std::max(first, Bound{TimeKey(c.event_time) + 1, 0});  // the next second
+    } else {
+      return LookupResult{};  // nothing is older than (the least time, sequence 0)
+    }
+  }
+  // Scan's bound is exclusive: every row key is prefix + 16 bytes, so key ≥ prefix ‖
+  // first ⇔ key > prefix ‖ (first − 1), and key > prefix holds for every row.
+  std::string start_after = prefix;
+  if (first != Bound{0, 0}) {
+    PutU64(start_after, first.second == 0 ? first.first - 1 : first.first);
+    PutU64(start_after, first.second - 1);
   }
   const std::optional<int64_t> start =
       request.start_time ? std::optional<int64_t>(CeilSeconds(*request.start_time)) : std::nullopt;
@@ -375,21 +556,42 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
   std::vector<Hit> hits;
   bool more = false;
   RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(std::vector<state::Entry> entries,
-                     tx.Scan(table, prefix, start_after, request.max_results + 1));
-    for (const state::Entry& e : entries) {
-      if (e.key.size() != prefix.size() + 16 || e.value.size() != 24) {
-        return DataLossError("audit index: a malformed entry in " + std::string(table));
+    size_t scan = kLookupScanFirst;
+    while (true) {
+      // Every row holds at least one entry: max_results + 1 rows are always enough.
+      const size_t wanted = request.max_results - hits.size();
+      const size_t limit = wanted < scan ? wanted + 1 : scan;
+      ASSIGN_OR_RETURN(std::vector<state::Entry> rows, tx.Scan(table, prefix, start_after, limit));
+      for (const state::Entry& row : rows) {
+        const std::string_view v = row.value;
+        if (row.key.size() != prefix.size() + 16 || v.empty() || v.size() % kEntrySize != 0 ||
+            GetU64(v, v.size() - kEntrySize) != ~GetU64(row.key, prefix.size() + 8)) {
+          return DataLossError("audit index: a malformed row in " + std::string(table));
+        }
+        const int64_t time = TimeOfKey(GetU64(row.key, prefix.size()));
+        if (start && time < *start) return Status::Ok();
+        for (size_t at = 0; at < v.size(); at += kEntrySize) {
+          const uint64_t sequence = GetU64(v, at);
+          if (at > 0 && sequence >= GetU64(v, at - kEntrySize)) {
+            return DataLossError("audit index: a malformed row in " + std::string(table));
+          }
+          // The cursor's first row may hold entries at or after the cursor.
+          if (request.after &&
+              (time > request.after->event_time ||
+               (time == request.after->event_time && sequence >= request.after->sequence))) {
+            continue;
+          }
+          if (hits.size() == request.max_results) {
+            more = true;
+            return Status::Ok();
+          }
+          hits.push_back({time, sequence, GetU64(v, at + 8), GetU64(v, at + 16)});
+        }
       }
-      const int64_t time = TimeOfKey(GetU64(e.key, prefix.size()));
-      if (start && time < *start) break;
-      if (hits.size() == request.max_results) {
-        more = true;
-        break;
-      }
-      hits.push_back({time, GetU64(e.value, 0), GetU64(e.value, 8), GetU64(e.value, 16)});
+      if (rows.size() < limit) return Status::Ok();
+      start_after = rows.back().key;
+      scan = std::min(scan * 2, kLookupScanMax);
     }
-    return Status::Ok();
   }));
 
   LookupResult result;

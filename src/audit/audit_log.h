@@ -11,17 +11,20 @@
 // every journal record past the stored last indexed sequence (and drops entries of records the
 // journal no longer holds, e.g. segments an operator moved away).
 //
-// The index (tables in the state store; docs/formats/audit-index.md):
+// The index (tables in the state store; docs/formats/audit-index.md, version 2):
 //   "audit.index.all"            every record
 //   "audit.index.<Attribute>"    one per LookupEvents attribute (EventId, EventName,
 //                                ReadOnly, Username, ResourceType, ResourceName,
 //                                EventSource, AccessKeyId)
-// key   = u32 len ‖ value ‖ u64 ~time ‖ u64 ~sequence  (the "all" table: no value part)
-// value = u64 sequence ‖ u64 segment (its first sequence) ‖ u64 offset
-// (big-endian; time = event time in epoch seconds, sign bit flipped, so that key
-// order is newest first by (event time, sequence)). "audit.meta" holds
-// "indexed_sequence" (u64). A lookup scans one table and reads each record from
-// the journal by its (segment, offset) with ReadRecordAt.
+// One row per value, event second and indexer transaction:
+// key   = u32 len ‖ value ‖ u64 ~time ‖ u64 ~min_sequence  (the "all" table: no value part)
+// value = n × (u64 sequence ‖ u64 segment (its first sequence) ‖ u64 offset), sequence
+//         descending
+// (big-endian; time = event time in epoch seconds, sign bit flipped, so that rows in
+// key order and entries in row order are newest first by (event time, sequence)).
+// "audit.meta" holds "indexed_sequence" (u64) and "index_format" (u32 2); Open()
+// rebuilds an index of an older format from the journal. A lookup scans one table and
+// reads each record from the journal by its (segment, offset) with ReadRecordAt.
 //
 // Thread-safe.
 #include <chrono>
@@ -118,7 +121,12 @@ class AuditLog final : public AuditSink, public EventLookup {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  void Record(std::string record, std::function<void(Status)> on_durable) override;
+  // Appends the event's record; the indexer gets its fields from the event
+  // (SummarizeEvent), not by parsing the record again.
+  void Record(const AuditEvent& event, std::function<void(Status)> on_durable) override;
+  // Appends a record given as text (the indexer parses it; text that is not a
+  // CloudTrail record is kept but not indexed).
+  void Record(std::string record, std::function<void(Status)> on_durable);
   Status Health() const override;
 
   // Waits until every record durable when it is called is indexed, then looks up.

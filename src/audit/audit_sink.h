@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "audit/cloudtrail_record.h"
 #include "common/status.h"
 
 namespace coffer::audit {
@@ -15,11 +16,11 @@ class AuditSink {
  public:
   virtual ~AuditSink() = default;
 
-  // Takes one record (audit::BuildCloudTrailRecord's JSON) and returns at once;
-  // calls `on_durable` exactly once, from any thread (possibly this one, before
-  // Record returns): OK once the record is durable, or the error that kept it
-  // from being recorded. `on_durable` must not block for long.
-  virtual void Record(std::string record, std::function<void(Status)> on_durable) = 0;
+  // Takes one call's record (written as audit::BuildCloudTrailRecord(event)) and
+  // returns at once; calls `on_durable` exactly once, from any thread (possibly
+  // this one, before Record returns): OK once the record is durable, or the error
+  // that kept it from being recorded. `on_durable` must not block for long.
+  virtual void Record(const AuditEvent& event, std::function<void(Status)> on_durable) = 0;
 
   // OK, or why nothing can be recorded now (a damaged or failed journal, a closed
   // log): the pipeline then executes nothing.

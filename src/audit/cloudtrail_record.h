@@ -121,4 +121,10 @@ struct AuditEventSummary {
 // eventName, eventSource, eventTime (ISO 8601, UTC, whole seconds) and readOnly.
 Result<AuditEventSummary> ParseCloudTrailRecord(std::string_view record);
 
+// The summary ParseCloudTrailRecord(BuildCloudTrailRecord(event)) returns, computed
+// from the event without writing or reading JSON: its texts with invalid UTF-8
+// replaced by U+FFFD as the record has them, its time in whole seconds, the
+// username derived from userIdentity as ParseCloudTrailRecord derives it.
+AuditEventSummary SummarizeEvent(const AuditEvent& event);
+
 }  // namespace coffer::audit

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -534,6 +536,7 @@ struct Journal::Impl {
   struct Pending {
     std::string payload;
     DurableCallback on_durable;
+    std::any note;
   };
   // The segment being appended to (writer thread only).
   struct Segment {
@@ -568,6 +571,9 @@ struct Journal::Impl {
   mutable std::mutex mu;
   std::condition_variable work;
   std::deque<Pending> queue;
+  // The queue length the writer waits for (1: any record; more while it gathers
+  // a batch). Append wakes it only then, not for every record of a batch.
+  size_t wake_at = 1;
   bool closing = false;
   Status failed;
   JournalStats stats;
@@ -662,7 +668,8 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       for (const Unflushed& u : unflushed) {
         results[u.index] = u.sequence;
         if (options.on_durable_batch) {
-          durable.push_back({u.sequence, u.segment, u.offset, std::move(batch[u.index].payload)});
+          durable.push_back({u.sequence, u.segment, u.offset, std::move(batch[u.index].payload),
+                             std::move(batch[u.index].note)});
         }
         last_durable = u.sequence;
         last_durable_hash = u.hash;
@@ -738,15 +745,18 @@ void Journal::Impl::WriterLoop() {
     Status refused;
     {
       std::unique_lock<std::mutex> lock(mu);
+      wake_at = 1;
       work.wait(lock, [&] { return !queue.empty() || closing; });
       if (queue.empty()) return;  // closing, and everything queued is written
       // Calls are concurrent (the last batch had several): give the ones on their
       // way a moment to join this batch and its sync.
       if (options.sync && last_batch > 1 && queue.size() < last_batch &&
           options.group_commit_delay.count() > 0) {
+        wake_at = last_batch;
         work.wait_for(lock, options.group_commit_delay,
                       [&] { return queue.size() >= last_batch || closing; });
       }
+      wake_at = std::numeric_limits<size_t>::max();  // writing: nobody waits
       last_batch = queue.size();
       batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
       queue.clear();
@@ -837,13 +847,13 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
   return journal;
 }
 
-void Journal::Append(std::string payload, DurableCallback on_durable) {
+void Journal::Append(std::string payload, DurableCallback on_durable, std::any note) {
   Impl& j = *impl_;
   {
     std::lock_guard<std::mutex> lock(j.mu);
     if (!j.closing) {
-      j.queue.push_back({std::move(payload), std::move(on_durable)});
-      j.work.notify_one();
+      j.queue.push_back({std::move(payload), std::move(on_durable), std::move(note)});
+      if (j.queue.size() >= j.wake_at) j.work.notify_one();
       return;
     }
   }

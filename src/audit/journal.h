@@ -19,6 +19,7 @@
 // sequence. Only a torn tail (a partial record at the very end, left by a crash
 // during a write, never acknowledged) is cut off, by Journal::Open, with a
 // warning in the log.
+#include <any>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -138,6 +139,7 @@ struct DurableRecord {
   uint64_t segment = 0;  // the first sequence of its segment: SegmentFileName(segment)
   uint64_t offset = 0;   // byte offset of the record in that segment
   std::string payload;
+  std::any note;  // what Append was given with the record, untouched
 };
 
 // Reads the one record at `offset` of segment SegmentFileName(segment) in `dir`
@@ -208,8 +210,10 @@ class Journal {
   // Queues `payload` (at most journal_format::kMaxPayloadSize bytes, else the
   // callback gets kInvalidArgument and nothing is written) and returns at once.
   // After a failed write or sync every pending and later append fails with that
-  // first error.
-  void Append(std::string payload, DurableCallback on_durable);
+  // first error. `note` is not written: it goes with the record to
+  // JournalOptions::on_durable_batch (the audit log passes the record's index
+  // fields, so that its indexer need not parse the payload again).
+  void Append(std::string payload, DurableCallback on_durable, std::any note = {});
 
   // Append, then wait until the record is durable: its sequence, or the error.
   Result<uint64_t> AppendAndWait(std::string payload);

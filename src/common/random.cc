@@ -27,6 +27,15 @@ std::string Random::Uuid() {
   return FormatUuid(b);
 }
 
+std::string Random::TimeOrderedUuid(uint64_t unix_ms) {
+  uint8_t b[16];
+  Fill(b);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(unix_ms >> (40 - 8 * i));
+  b[6] = (b[6] & 0x0f) | 0x70;  // version 7
+  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 9562 variant
+  return FormatUuid(b);
+}
+
 std::string Random::String(size_t n, std::string_view alphabet) {
   std::string out;
   out.reserve(n);

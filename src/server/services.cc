@@ -18,6 +18,9 @@ namespace coffer::server {
 namespace {
 
 constexpr std::string_view kServerTable = "server";
+// Key records, policies, aliases and credentials read on every request: served
+// from memory after the first read (a few KiB per key or principal).
+constexpr size_t kStateReadCache = 16 * 1024 * 1024;
 constexpr std::string_view kAccountKey = "account";
 
 // The account id and region are fixed at first start: every ARN stored in the data
@@ -145,8 +148,9 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   RETURN_IF_ERROR(EnsureDirectory(options.data_dir, 0700));
   auto s = std::make_unique<Services>();
   ASSIGN_OR_RETURN(s->lock_fd, LockDataDirectory(options.data_dir));
-  ASSIGN_OR_RETURN(
-      s->store, state::SqliteStateStore::Open(options.data_dir + "/state.db", {.exclusive = true}));
+  ASSIGN_OR_RETURN(s->store, state::SqliteStateStore::Open(
+                                 options.data_dir + "/state.db",
+                                 {.exclusive = true, .read_cache_bytes = kStateReadCache}));
   if (options.passphrase) {
     s->root_key = std::make_unique<state::PassphraseRootKeyProvider>(*options.passphrase, random);
   } else {

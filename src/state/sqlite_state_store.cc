@@ -14,6 +14,8 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "common/files.h"
 
@@ -312,6 +314,37 @@ struct SqliteStateStore::Impl {
   // The thread inside Update() or View(), to refuse re-entry instead of deadlocking.
   std::atomic<std::thread::id> owner;
 
+  // SqliteOptions::read_cache_bytes. Guarded by mu, as every transaction is:
+  // a View reads committed state only, and an Update drops what it wrote, so
+  // the cache never answers with anything but the committed value.
+  size_t cache_budget = 0;
+  size_t cache_used = 0;
+  std::unordered_map<std::string, std::optional<std::string>> cache;
+
+  static std::string CacheKey(std::string_view table, std::string_view key) {
+    std::string k;
+    k.reserve(table.size() + 1 + key.size());
+    k.append(table);
+    k.push_back('\0');  // table names hold no NUL
+    k.append(key);
+    return k;
+  }
+  void CacheInsert(std::string key, const std::optional<std::string>& value) {
+    const size_t size = key.size() + (value ? value->size() : 0) + 64;
+    if (size > cache_budget) return;
+    if (cache_used + size > cache_budget) {
+      cache.clear();
+      cache_used = 0;
+    }
+    if (cache.emplace(std::move(key), value).second) cache_used += size;
+  }
+  void CacheErase(const std::string& key) {
+    auto it = cache.find(key);
+    if (it == cache.end()) return;
+    cache_used -= it->first.size() + (it->second ? it->second->size() : 0) + 64;
+    cache.erase(it);
+  }
+
   Statement begin_immediate;
   Statement begin_deferred;
   Statement commit;
@@ -404,25 +437,48 @@ using Impl = SqliteStateStore::Impl;
 // returns it, and Update() rolls back even if the function ignored it.
 class SqliteTransaction final : public Transaction {
  public:
-  explicit SqliteTransaction(Impl& impl) : impl_(impl) {}
+  // A read-only transaction (View) begins its SQLite transaction at its first
+  // read that the cache does not answer; a read-write one has begun already.
+  enum class Mode { kRead, kWrite };
+  SqliteTransaction(Impl& impl, Mode mode)
+      : impl_(impl), mode_(mode), begun_(mode == Mode::kWrite) {}
+
+  // Read-write: drops what it wrote from the read cache, whether it committed
+  // or not (a failed commit may still have reached the file).
+  ~SqliteTransaction() override {
+    for (const std::string& k : written_) impl_.CacheErase(k);
+  }
 
   const Status& first_error() const { return first_error_; }
 
   Result<std::optional<std::string>> Get(std::string_view table,
                                          std::string_view key) const override {
     if (!first_error_.ok()) return first_error_;
+    const bool cached = impl_.cache_budget > 0 && mode_ == Mode::kRead;
+    std::string cache_key;
+    if (cached) {
+      cache_key = Impl::CacheKey(table, key);
+      if (auto it = impl_.cache.find(cache_key); it != impl_.cache.end()) return it->second;
+    }
+    if (Status s = Begin(); !s.ok()) return s;
     StatementUse use(impl_.get.get());
     BindTable(use.get(), 1, table);
     BindBlob(use.get(), 2, key);
     int rc = sqlite3_step(use.get());
-    if (rc == SQLITE_DONE) return std::optional<std::string>();
-    if (rc != SQLITE_ROW) return Fail(SqliteError(impl_.db.get(), rc, "state store get"));
-    return std::optional<std::string>(ColumnBytes(use.get(), 0));
+    std::optional<std::string> value;
+    if (rc == SQLITE_ROW) {
+      value = ColumnBytes(use.get(), 0);
+    } else if (rc != SQLITE_DONE) {
+      return Fail(SqliteError(impl_.db.get(), rc, "state store get"));
+    }
+    if (cached) impl_.CacheInsert(std::move(cache_key), value);
+    return value;
   }
 
   Result<std::vector<Entry>> Scan(std::string_view table, std::string_view prefix,
                                   std::string_view start_after, size_t limit) const override {
     if (!first_error_.ok()) return first_error_;
+    if (Status s = Begin(); !s.ok()) return s;
     // k > start_after  <=>  k >= start_after ‖ 0x00, so one lower bound serves both.
     std::string lower(prefix);
     if (!start_after.empty()) {
@@ -457,6 +513,7 @@ class SqliteTransaction final : public Transaction {
 
   Status Put(std::string_view table, std::string_view key, std::string_view value) override {
     if (!first_error_.ok()) return first_error_;
+    NoteWrite(table, key);
     StatementUse use(impl_.put.get());
     BindTable(use.get(), 1, table);
     BindBlob(use.get(), 2, key);
@@ -468,6 +525,7 @@ class SqliteTransaction final : public Transaction {
 
   Status Delete(std::string_view table, std::string_view key) override {
     if (!first_error_.ok()) return first_error_;
+    NoteWrite(table, key);
     StatementUse use(impl_.del.get());
     BindTable(use.get(), 1, table);
     BindBlob(use.get(), 2, key);
@@ -482,8 +540,27 @@ class SqliteTransaction final : public Transaction {
     return status;
   }
 
+  // A deferred transaction takes its snapshot at its first read and keeps it
+  // until the scope rolls back; nothing is written.
+  Status Begin() const {
+    if (begun_) return Status::Ok();
+    begun_ = true;
+    Status s = impl_.Run(impl_.begin_deferred.get(), "state store begin");
+    if (!s.ok()) return Fail(s);
+    return s;
+  }
+
+  void NoteWrite(std::string_view table, std::string_view key) {
+    if (impl_.cache_budget > 0 && !impl_.cache.empty()) {
+      written_.push_back(Impl::CacheKey(table, key));
+    }
+  }
+
   Impl& impl_;
+  const Mode mode_;
+  mutable bool begun_;
   mutable Status first_error_;
+  std::vector<std::string> written_;
 };
 
 // Holds Impl::mu for one transaction and marks the calling thread as inside
@@ -552,6 +629,12 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
     }
   }
   impl->durable = options.durable;
+  if (options.read_cache_bytes > 0 && !options.exclusive) {
+    return InvalidArgumentError("state store " + path +
+                                ": a read cache needs exclusive locking (another process could "
+                                "write the file behind it)");
+  }
+  impl->cache_budget = options.read_cache_bytes;
   RETURN_IF_ERROR(
       Exec(db, options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", what));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON", what));
@@ -564,7 +647,7 @@ Status SqliteStateStore::Update(const std::function<Status(Transaction&)>& fn) {
   RETURN_IF_ERROR(CheckNotReentered(*impl_, "StateStore::Update"));
   TransactionScope scope(*impl_);
   RETURN_IF_ERROR(impl_->Run(impl_->begin_immediate.get(), "state store begin"));
-  SqliteTransaction txn(*impl_);
+  SqliteTransaction txn(*impl_, SqliteTransaction::Mode::kWrite);
   Status st = fn(txn);
   if (st.ok()) st = txn.first_error();
   if (!st.ok()) return st;  // the scope rolls back
@@ -578,7 +661,7 @@ Status SqliteStateStore::UpdateRebuildable(const std::function<Status(Transactio
   if (impl_->durable) RETURN_IF_ERROR(Exec(impl_->db.get(), "PRAGMA synchronous = NORMAL", what));
   Status st = impl_->Run(impl_->begin_immediate.get(), "state store begin");
   if (st.ok()) {
-    SqliteTransaction txn(*impl_);
+    SqliteTransaction txn(*impl_, SqliteTransaction::Mode::kWrite);
     st = fn(txn);
     if (st.ok()) st = txn.first_error();
     if (st.ok()) st = impl_->Run(impl_->commit.get(), "state store commit");
@@ -594,10 +677,7 @@ Status SqliteStateStore::UpdateRebuildable(const std::function<Status(Transactio
 Status SqliteStateStore::View(const std::function<Status(const ReadTransaction&)>& fn) const {
   RETURN_IF_ERROR(CheckNotReentered(*impl_, "StateStore::View"));
   TransactionScope scope(*impl_);
-  // A deferred transaction takes its snapshot at the first read and keeps it
-  // until the scope rolls back; nothing is written.
-  RETURN_IF_ERROR(impl_->Run(impl_->begin_deferred.get(), "state store begin"));
-  SqliteTransaction txn(*impl_);
+  SqliteTransaction txn(*impl_, SqliteTransaction::Mode::kRead);
   Status st = fn(txn);
   if (st.ok()) st = txn.first_error();
   return st;

@@ -154,7 +154,8 @@ class TestSink final : public audit::AuditSink {
   enum class Mode { kPass, kFail, kRefuse, kHold };
   explicit TestSink(audit::AuditLog& log) : log_(log) {}
 
-  void Record(std::string record, std::function<void(Status)> on_durable) override {
+  void Record(const audit::AuditEvent& event, std::function<void(Status)> on_durable) override {
+    std::string record = audit::BuildCloudTrailRecord(event);
     std::unique_lock<std::mutex> lock(mu_);
     records_.push_back(record);
     switch (mode_) {

@@ -1,22 +1,28 @@
 // AuditLog (src/audit/audit_log.cc): records made durable through the journal, the
 // LookupEvents index in the state store (every attribute, time range, paging, newest
-// first), catching up and dropping entries at open, and refusing when the journal is
-// damaged.
+// first), its rows per value, second and transaction (docs/formats/audit-index.md)
+// against a brute-force model, catching up, dropping entries and rebuilding an index of
+// format 1 at open, and refusing when the journal is damaged.
 #include "audit/audit_log.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <limits>
+#include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "audit/cloudtrail_record.h"
 #include "audit/journal.h"
+#include "common/bytes.h"
 #include "common/clock.h"
 #include "policy/evaluate.h"
 #include "state/sqlite_state_store.h"
@@ -36,9 +42,12 @@ constexpr char kKeyA[] =
     "arn:aws:kms:us-east-1:111122223333:key/aaaaaaaa-0000-4000-8000-000000000001";
 constexpr char kKeyB[] =
     "arn:aws:kms:us-east-1:111122223333:key/bbbbbbbb-0000-4000-8000-000000000002";
+constexpr char kKeyC[] =
+    "arn:aws:kms:us-east-1:111122223333:key/cccccccc-0000-4000-8000-000000000003";
+constexpr int64_t kEpoch = 1767225600;  // At(0) in epoch seconds
 
 TimePoint At(int64_t seconds) {
-  return FromEpochMillis(1767225600000) + std::chrono::seconds(seconds);
+  return FromEpochMillis(kEpoch * 1000) + std::chrono::seconds(seconds);
 }
 
 struct EventSpec {
@@ -50,6 +59,7 @@ struct EventSpec {
   bool read_only = true;
   std::vector<std::string> keys = {kKeyA};
   std::string id;
+  std::string resource_type = "AWS::KMS::Key";
 };
 
 std::string MakeRecord(const EventSpec& s) {
@@ -69,8 +79,77 @@ std::string MakeRecord(const EventSpec& s) {
   e.request_id = "req-" + s.id;
   e.event_id = s.id;
   e.read_only = s.read_only;
-  for (const auto& k : s.keys) e.resources.push_back(AuditResource::Of(k, "AWS::KMS::Key"));
+  for (const auto& k : s.keys) e.resources.push_back(AuditResource::Of(k, s.resource_type));
   return BuildCloudTrailRecord(e);
+}
+
+// What a record says, for the model below.
+bool Matches(const EventSpec& s, const LookupRequest::Attribute& a) {
+  switch (a.key) {
+    case LookupAttributeKey::kEventId:
+      return s.id == a.value;
+    case LookupAttributeKey::kEventName:
+      return s.name == a.value;
+    case LookupAttributeKey::kReadOnly:
+      return (s.read_only ? "true" : "false") == a.value;
+    case LookupAttributeKey::kUsername:
+      return !s.user.empty() && s.user == a.value;
+    case LookupAttributeKey::kResourceType:
+      return !s.keys.empty() && s.resource_type == a.value;
+    case LookupAttributeKey::kResourceName:
+      return std::find(s.keys.begin(), s.keys.end(), a.value) != s.keys.end();
+    case LookupAttributeKey::kEventSource:
+      return s.source == a.value;
+    case LookupAttributeKey::kAccessKeyId:
+      return !s.access_key.empty() && s.access_key == a.value;
+  }
+  return false;
+}
+
+struct ModelEvent {
+  int64_t time;  // At(time)
+  uint64_t sequence;
+  std::string id;
+  bool operator==(const ModelEvent&) const = default;
+};
+
+// Brute force: every written event (`written[i]` is record i + 1) the request selects,
+// newest first by (event time, sequence); max_results and the cursor are left out.
+std::vector<ModelEvent> Expected(const std::vector<EventSpec>& written, const LookupRequest& r) {
+  std::vector<ModelEvent> out;
+  for (size_t i = 0; i < written.size(); ++i) {
+    const EventSpec& s = written[i];
+    if (r.attribute && !Matches(s, *r.attribute)) continue;
+    if (r.start_time && At(s.time) < *r.start_time) continue;
+    if (r.end_time && At(s.time) > *r.end_time) continue;
+    out.push_back({s.time, i + 1, s.id});
+  }
+  std::sort(out.begin(), out.end(), [](const ModelEvent& a, const ModelEvent& b) {
+    return std::tie(a.time, a.sequence) > std::tie(b.time, b.sequence);
+  });
+  return out;
+}
+
+// One index row as docs/formats/audit-index.md (version 2) lays it out.
+struct Row {
+  int64_t time;  // At(time)
+  uint64_t min_sequence;
+  std::vector<uint64_t> sequences;
+  bool operator==(const Row&) const = default;
+};
+
+uint64_t KeyU64(std::string_view s, size_t at) {
+  return LoadU64(reinterpret_cast<const uint8_t*>(s.data() + at));
+}
+
+void AppendU32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+void AppendU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+uint64_t TimeKey(int64_t seconds) {
+  return ~(static_cast<uint64_t>(seconds) ^ (uint64_t{1} << 63));
 }
 
 class AuditLogTest : public ::testing::Test {
@@ -103,12 +182,78 @@ class AuditLogTest : public ::testing::Test {
     log_->Record(std::move(record), [&](Status s) { done.set_value(std::move(s)); });
     return done.get_future().get();
   }
-  // Records the events and returns their event ids in the order recorded.
+  // Records the events (in written_, with their ids).
   void RecordAll(std::vector<EventSpec> specs) {
     for (auto& s : specs) {
       if (s.id.empty()) s.id = "evt-" + std::to_string(next_id_++);
       ASSERT_TRUE(RecordAndWait(MakeRecord(s)).ok());
+      written_.push_back(s);
     }
+  }
+  // The rows of an index table, in key order: the "all" table with `value` "".
+  std::vector<Row> Rows(std::string_view table, std::string_view value = "") {
+    std::string prefix;
+    if (table != "audit.index.all") {
+      AppendU32(prefix, static_cast<uint32_t>(value.size()));
+      prefix.append(value);
+    }
+    std::vector<Row> rows;
+    Status st = store_->View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(std::vector<state::Entry> entries, tx.Scan(table, prefix, "", 0));
+      for (const auto& e : entries) {
+        EXPECT_EQ(e.key.size(), prefix.size() + 16);
+        EXPECT_EQ(e.value.size() % 24, 0u);
+        if (e.key.size() != prefix.size() + 16) continue;
+        Row row;
+        row.time =
+            static_cast<int64_t>(~KeyU64(e.key, prefix.size()) ^ (uint64_t{1} << 63)) - kEpoch;
+        row.min_sequence = ~KeyU64(e.key, prefix.size() + 8);
+        for (size_t at = 0; at + 24 <= e.value.size(); at += 24) {
+          row.sequences.push_back(KeyU64(e.value, at));
+        }
+        rows.push_back(std::move(row));
+      }
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return rows;
+  }
+  std::optional<std::string> Meta(std::string_view key) {
+    std::optional<std::string> value;
+    EXPECT_TRUE(store_
+                    ->View([&](const state::ReadTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(value, tx.Get("audit.meta", key));
+                      return Status::Ok();
+                    })
+                    .ok());
+    return value;
+  }
+  // Pages through `r` with `page` results a page and expects exactly the model's
+  // answer: the same events in the same order, full pages, a cursor at the last event
+  // of every page but the last.
+  void ExpectPagesMatchModel(LookupRequest r, size_t page) {
+    const std::vector<ModelEvent> expected = Expected(written_, r);
+    r.max_results = page;
+    std::vector<ModelEvent> got;
+    for (size_t pages = 0; pages <= expected.size() + 1; ++pages) {
+      auto result = log_->Lookup(r);
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      const size_t remaining = expected.size() - std::min(expected.size(), got.size());
+      EXPECT_EQ(result->events.size(), std::min(page, remaining));
+      for (const auto& e : result->events) {
+        got.push_back(
+            {FloorSeconds(e.summary.event_time) - kEpoch, e.sequence, e.summary.event_id});
+      }
+      EXPECT_EQ(result->next.has_value(), got.size() < expected.size());
+      if (!result->next) break;
+      ASSERT_FALSE(result->events.empty());
+      EXPECT_EQ(*result->next, (LookupCursor{got.back().time + kEpoch, got.back().sequence}));
+      r.after = result->next;
+    }
+    EXPECT_EQ(got, expected);
+  }
+  static int64_t FloorSeconds(TimePoint t) {
+    return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
   }
   std::vector<std::string> Ids(const LookupRequest& request) {
     auto result = log_->Lookup(request);
@@ -131,6 +276,7 @@ class AuditLogTest : public ::testing::Test {
   std::unique_ptr<state::SqliteStateStore> store_;
   std::unique_ptr<AuditLog> log_;
   int next_id_ = 1;
+  std::vector<EventSpec> written_;  // written_[i]: record i + 1
 };
 
 TEST_F(AuditLogTest, RecordsAreDurableAndFoundNewestFirst) {
@@ -429,6 +575,295 @@ TEST_F(AuditLogTest, AFullTransactionIsWrittenWithoutWaiting) {
                 .status()
                 .code(),
             StatusCode::kInvalidArgument);
+}
+
+// Rows per (value, event second, transaction); entries newest first; event times that
+// go back across sequences still come out by (time, sequence), newest first.
+TEST_F(AuditLogTest, RowsHoldTheRecordsOfOneSecondAndOneTransaction) {
+  index_delay_ = std::chrono::minutes(10);  // one transaction per WaitIndexed
+  Reopen();
+  EXPECT_EQ(Meta("index_format"), std::string("\0\0\0\2", 4));
+  const std::vector<std::string> key_a_twice = {kKeyA, kKeyA};
+  RecordAll({{.time = 10, .keys = key_a_twice, .id = "a1"},
+             {.time = 10, .id = "a2"},
+             {.time = 9, .id = "a3"},
+             {.time = 11, .id = "a4"},
+             {.time = 10, .keys = key_a_twice, .id = "a5"}});
+  ASSERT_TRUE(log_->WaitIndexed().ok());
+  RecordAll({{.time = 10, .id = "b1"}, {.time = 9, .id = "b2"}});
+  ASSERT_TRUE(log_->WaitIndexed().ok());
+
+  const std::vector<Row> rows = {
+      {11, 4, {4}}, {10, 6, {6}}, {10, 1, {5, 2, 1}}, {9, 7, {7}}, {9, 3, {3}}};
+  EXPECT_EQ(Rows("audit.index.all"), rows);
+  EXPECT_EQ(Rows("audit.index.EventName", "Decrypt"), rows);
+  EXPECT_EQ(Rows("audit.index.ResourceName", kKeyA), rows);  // named twice: one entry
+  EXPECT_EQ(Rows("audit.index.EventId", "a5"), (std::vector<Row>{{10, 5, {5}}}));
+  EXPECT_EQ(Rows("audit.index.EventId").size(), 0u);  // the empty value: none
+  EXPECT_THAT(Ids({}), ElementsAre("a4", "b1", "a5", "a2", "a1", "b2", "a3"));
+  for (size_t page : {1, 2, 3, 7}) {
+    ExpectPagesMatchModel({}, page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kResourceName, kKeyA), page);
+  }
+
+  // Cursors inside, between and around rows.
+  auto after = [&](int64_t time, uint64_t sequence) {
+    LookupRequest r;
+    r.after = LookupCursor{time, sequence};
+    return Ids(r);
+  };
+  EXPECT_THAT(after(kEpoch + 10, 5), ElementsAre("a2", "a1", "b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 10, 6), ElementsAre("a5", "a2", "a1", "b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 10, 2), ElementsAre("a1", "b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 10, 1), ElementsAre("b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 10, 0), ElementsAre("b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 10, 100), ElementsAre("b1", "a5", "a2", "a1", "b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 11, 100), ElementsAre("a4", "b1", "a5", "a2", "a1", "b2", "a3"));
+  EXPECT_THAT(after(kEpoch + 9, 3), ElementsAre());
+  EXPECT_THAT(after(std::numeric_limits<int64_t>::min(), 0), ElementsAre());
+  EXPECT_THAT(after(std::numeric_limits<int64_t>::min(), 1), ElementsAre());
+  EXPECT_THAT(after(std::numeric_limits<int64_t>::max(), std::numeric_limits<uint64_t>::max()),
+              ElementsAre("a4", "b1", "a5", "a2", "a1", "b2", "a3"));
+  LookupRequest r = By(LookupAttributeKey::kUsername, "Alice");
+  r.end_time = At(10) + std::chrono::milliseconds(999);
+  r.after = LookupCursor{kEpoch + 10, 2};
+  EXPECT_THAT(Ids(r), ElementsAre("a1", "b2", "a3"));
+  r.after = LookupCursor{kEpoch + 11, 1};  // before the end time: the end time decides
+  EXPECT_THAT(Ids(r), ElementsAre("b1", "a5", "a2", "a1", "b2", "a3"));
+  r.start_time = At(10);
+  EXPECT_THAT(Ids(r), ElementsAre("b1", "a5", "a2", "a1"));
+
+  // A reopen keeps the rows (a rebuild would write one row per second).
+  Reopen();
+  EXPECT_EQ(Rows("audit.index.all"), rows);
+  RecordAll({{.time = 10, .id = "c1"}});
+  EXPECT_THAT(Ids({}), ElementsAre("a4", "c1", "b1", "a5", "a2", "a1", "b2", "a3"));
+}
+
+// Random events (attribute values from small sets, event times that jitter back and
+// forth) written in transactions of random sizes; every lookup, paged with 1, 2, 3 and
+// 7 results a page, must give what a brute-force filter and sort gives.
+TEST_F(AuditLogTest, LookupsMatchABruteForceModel) {
+  index_delay_ = std::chrono::minutes(10);
+  index_batch_records_ = 16;  // also cut by size while a group is recorded
+  Reopen();
+  std::mt19937 rng(20260101);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto pick = [&](const std::vector<std::string>& v) {
+    return v[static_cast<size_t>(uniform(0, static_cast<int>(v.size()) - 1))];
+  };
+  const std::vector<std::string> names = {"Encrypt", "Decrypt", "GenerateDataKey"};
+  const std::vector<std::string> sources = {"kms.amazonaws.com", "kms.amazonaws.com",
+                                            "iam.amazonaws.com"};
+  const std::vector<std::string> users = {"Alice", "Bob", ""};
+  const std::vector<std::string> access_keys = {"AKIA1", "AKIA2", ""};
+  const std::vector<std::string> keys = {kKeyA, kKeyB, kKeyC};
+  const std::vector<std::string> types = {"AWS::KMS::Key", "AWS::IAM::Role"};
+  constexpr int kEvents = 240;
+  for (int i = 0; i < kEvents;) {
+    std::vector<EventSpec> group;
+    for (int n = uniform(1, 40); n > 0 && i < kEvents; --n, ++i) {
+      EventSpec s{.name = pick(names),
+                  .source = pick(sources),
+                  .user = pick(users),
+                  .access_key = pick(access_keys),
+                  .time = i / 20 + uniform(-2, 2),
+                  .read_only = uniform(0, 1) == 1,
+                  .keys = {},
+                  .id = "r" + std::to_string(i),
+                  .resource_type = pick(types)};
+      for (const std::string& k : keys) {
+        if (uniform(0, 2) == 0) s.keys.push_back(k);
+      }
+      if (!s.keys.empty() && uniform(0, 4) == 0) s.keys.push_back(s.keys.front());
+      group.push_back(std::move(s));
+    }
+    RecordAll(std::move(group));
+    ASSERT_TRUE(log_->WaitIndexed().ok());
+  }
+
+  std::vector<std::optional<LookupRequest::Attribute>> queries = {std::nullopt};
+  auto add = [&](LookupAttributeKey key, const std::vector<std::string>& values) {
+    for (const auto& v : values) queries.push_back(LookupRequest::Attribute{key, v});
+  };
+  add(LookupAttributeKey::kEventId, {"r0", "r77", "r239", "missing"});
+  add(LookupAttributeKey::kEventName, {"Encrypt", "Decrypt", "GenerateDataKey", "Sign"});
+  add(LookupAttributeKey::kReadOnly, {"true", "false"});
+  add(LookupAttributeKey::kUsername, {"Alice", "Bob", ""});
+  add(LookupAttributeKey::kResourceType, types);
+  add(LookupAttributeKey::kResourceName, keys);
+  add(LookupAttributeKey::kEventSource, {"kms.amazonaws.com", "iam.amazonaws.com"});
+  add(LookupAttributeKey::kAccessKeyId, {"AKIA1", "AKIA2"});
+  auto random_time = [&] {
+    return At(uniform(-4, 16)) + std::chrono::milliseconds(uniform(0, 999));
+  };
+  auto check_all = [&] {
+    for (const auto& attribute : queries) {
+      for (int bounds = 0; bounds < 3; ++bounds) {
+        LookupRequest r;
+        r.attribute = attribute;
+        if (bounds > 0) {
+          const int which = uniform(0, 2);  // start, end, both
+          if (which != 1) r.start_time = random_time();
+          if (which != 0) r.end_time = random_time();
+        }
+        for (size_t page : {1, 2, 3, 7}) {
+          SCOPED_TRACE(::testing::Message()
+                       << (attribute ? std::string(LookupAttributeKeyName(attribute->key)) + "=" +
+                                           attribute->value
+                                     : "all")
+                       << " bounds " << bounds << " page " << page);
+          ExpectPagesMatchModel(r, page);
+          if (HasFailure()) return;
+        }
+      }
+    }
+  };
+  check_all();
+  EXPECT_GT(Rows("audit.index.all").size(), 10u);
+  EXPECT_LT(Rows("audit.index.all").size(), size_t{kEvents});
+
+  // Rebuilt from the journal at open (other rows: transactions of up to 1024 records),
+  // the same answers.
+  log_.reset();
+  store_.reset();
+  std::filesystem::remove(tmp_.File("state.db"));
+  OpenStore();
+  OpenLog();
+  EXPECT_EQ(log_->indexed_sequence(), uint64_t{kEvents});
+  check_all();
+}
+
+// A transaction's rows span the segment moved away: they are rewritten without the
+// lost records, keeping their keys, or deleted when nothing is left.
+TEST_F(AuditLogTest, OpenRewritesRowsThatHoldRecordsTheJournalNoLongerHolds) {
+  segment_size_ = 2048;
+  index_delay_ = std::chrono::minutes(10);
+  Reopen();
+  std::vector<EventSpec> specs;
+  for (int i = 0; i < 16; ++i) {
+    specs.push_back(
+        {.user = i % 3 == 0 ? "Bob" : "Alice", .time = 5 + i % 2, .id = "d" + std::to_string(i)});
+  }
+  specs.back().time = 7;  // only in the segment moved away
+  RecordAll(specs);
+  ASSERT_TRUE(log_->WaitIndexed().ok());
+  ASSERT_EQ(Rows("audit.index.all").size(), 3u);
+  log_.reset();
+  // The operator moves the segments from the last one starting at or before record 14
+  // away: the rows of seconds 5 and 6 then hold records on both sides.
+  std::vector<std::string> segments;
+  for (const auto& entry : std::filesystem::directory_iterator(JournalDirectory(tmp_.path()))) {
+    std::string name = entry.path().filename().string();
+    if (name.ends_with(".journal")) segments.push_back(name);
+  }
+  std::sort(segments.begin(), segments.end());
+  uint64_t first_moved = 0;
+  for (const std::string& name : segments) {
+    if (std::stoull(name.substr(0, 16)) <= 14) first_moved = std::stoull(name.substr(0, 16));
+  }
+  ASSERT_GE(first_moved, 3u);
+  for (const std::string& name : segments) {
+    if (std::stoull(name.substr(0, 16)) >= first_moved) {
+      std::filesystem::rename(JournalDirectory(tmp_.path()) + "/" + name, tmp_.File(name));
+    }
+  }
+  OpenLog();
+  const uint64_t kept = first_moved - 1;
+  EXPECT_EQ(log_->indexed_sequence(), kept);
+  written_.resize(kept);
+
+  // Second 6: the even sequences, second 5: the odd ones, second 7 is gone.
+  std::vector<Row> rows = {{6, 2, {}}, {5, 1, {}}};
+  for (uint64_t seq = kept; seq >= 1; --seq) rows[seq % 2].sequences.push_back(seq);
+  EXPECT_EQ(Rows("audit.index.all"), rows);
+  EXPECT_TRUE(Rows("audit.index.EventId", "d15").empty());
+  for (size_t page : {1, 2, 3, 7}) {
+    ExpectPagesMatchModel({}, page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kUsername, "Bob"), page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kUsername, "Alice"), page);
+  }
+  // New records continue the journal, in the same seconds.
+  RecordAll({{.time = 5, .id = "n1"}, {.time = 6, .id = "n2"}, {.time = 7, .id = "n3"}});
+  ASSERT_TRUE(log_->WaitIndexed().ok());
+  for (size_t page : {1, 3}) {
+    ExpectPagesMatchModel({}, page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kUsername, "Alice"), page);
+  }
+}
+
+// An index written by format 1 (one row per record, no index_format) is deleted and
+// rebuilt from the journal at open.
+TEST_F(AuditLogTest, OpenRebuildsAnIndexOfFormat1) {
+  RecordAll({{.time = 7, .id = "u1"},
+             {.name = "Encrypt", .time = 7, .id = "u2"},
+             {.time = 8, .id = "u3"},
+             {.user = "Bob", .time = 7, .id = "u4"},
+             {.time = 8, .keys = {kKeyB}, .id = "u5"},
+             {.time = 7, .id = "u6"}});
+  log_.reset();
+  store_.reset();
+  std::filesystem::remove(tmp_.File("state.db"));
+  OpenStore();
+
+  // Format 1: key = [u32 len ‖ value] ‖ u64 ~T ‖ u64 ~sequence, value = one location.
+  ASSERT_TRUE(store_
+                  ->Update([&](state::Transaction& tx) -> Status {
+                    ASSIGN_OR_RETURN(auto reader,
+                                     JournalReader::Open(JournalDirectory(tmp_.path())));
+                    JournalRecord record;
+                    uint64_t last = 0;
+                    while (true) {
+                      ASSIGN_OR_RETURN(bool got, reader->Next(&record));
+                      if (!got) break;
+                      ASSIGN_OR_RETURN(AuditEventSummary s, ParseCloudTrailRecord(record.payload));
+                      std::string location;
+                      AppendU64(location, record.sequence);
+                      AppendU64(location, std::stoull(record.segment.substr(0, 16)));
+                      AppendU64(location, record.offset);
+                      auto put = [&](std::string_view table, std::optional<std::string> value) {
+                        std::string key;
+                        if (value) {
+                          AppendU32(key, static_cast<uint32_t>(value->size()));
+                          key += *value;
+                        }
+                        AppendU64(key, TimeKey(FloorSeconds(s.event_time)));
+                        AppendU64(key, ~record.sequence);
+                        return tx.Put(table, key, location);
+                      };
+                      RETURN_IF_ERROR(put("audit.index.all", std::nullopt));
+                      RETURN_IF_ERROR(put("audit.index.EventId", s.event_id));
+                      RETURN_IF_ERROR(put("audit.index.EventName", s.event_name));
+                      RETURN_IF_ERROR(put("audit.index.Username", s.username));
+                      for (const auto& res : s.resources) {
+                        RETURN_IF_ERROR(put("audit.index.ResourceName", res.resource_name));
+                      }
+                      // A row no record backs: it must not survive the rebuild.
+                      RETURN_IF_ERROR(put("audit.index.EventName", std::string("Stale")));
+                      last = record.sequence;
+                    }
+                    std::string indexed;
+                    AppendU64(indexed, last);
+                    return tx.Put("audit.meta", "indexed_sequence", indexed);
+                  })
+                  .ok());
+  ASSERT_EQ(Rows("audit.index.all").size(), 6u);
+  ASSERT_FALSE(Meta("index_format").has_value());
+
+  OpenLog();
+  EXPECT_EQ(Meta("index_format"), std::string("\0\0\0\2", 4));
+  EXPECT_EQ(log_->indexed_sequence(), 6u);
+  EXPECT_EQ(Rows("audit.index.all"), (std::vector<Row>{{8, 3, {5, 3}}, {7, 1, {6, 4, 2, 1}}}));
+  EXPECT_TRUE(Rows("audit.index.EventName", "Stale").empty());
+  EXPECT_THAT(Ids(By(LookupAttributeKey::kEventName, "Stale")), ElementsAre());
+  EXPECT_EQ(Rows("audit.index.ResourceName", kKeyA),
+            (std::vector<Row>{{8, 3, {3}}, {7, 1, {6, 4, 2, 1}}}));
+  EXPECT_THAT(Ids({}), ElementsAre("u5", "u3", "u6", "u4", "u2", "u1"));
+  for (size_t page : {1, 2, 7}) {
+    ExpectPagesMatchModel({}, page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kUsername, "Alice"), page);
+    ExpectPagesMatchModel(By(LookupAttributeKey::kResourceName, kKeyB), page);
+  }
 }
 
 }  // namespace

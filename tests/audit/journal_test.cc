@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -434,6 +435,47 @@ TEST(JournalTest, BatchObserverSeesWhereEachDurableRecordIs) {
   }
   EXPECT_EQ(i, seen.size());
   EXPECT_GT(segments.size(), 2u);
+}
+
+TEST(JournalTest, EachRecordsNoteComesBackWithItAndIsNotWritten) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  std::mutex mu;
+  std::vector<DurableRecord> seen;
+  {
+    JournalOptions options;
+    options.on_durable_batch = [&](std::vector<DurableRecord>&& batch) {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& r : batch) seen.push_back(std::move(r));
+    };
+    auto journal = OpenOrDie(dir, options);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 50; ++i) {
+          const std::string payload = "record " + std::to_string(t * 100 + i);
+          journal->Append(payload, nullptr, std::make_any<std::string>("note of " + payload));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    journal->Append("no note", nullptr);
+  }
+  ASSERT_EQ(seen.size(), 201u);
+  for (const DurableRecord& r : seen) {
+    if (r.payload == "no note") {
+      EXPECT_FALSE(r.note.has_value());
+      continue;
+    }
+    const std::string* note = std::any_cast<std::string>(&r.note);
+    ASSERT_NE(note, nullptr);
+    EXPECT_EQ(*note, "note of " + r.payload);
+  }
+  for (const SegmentLayout& seg : Decode(dir)) {
+    for (const RecordLayout& r : seg.records) {
+      EXPECT_EQ(r.payload.find("note of"), std::string::npos);
+    }
+  }
 }
 
 TEST(JournalTest, ReadRecordAtChecksWhatItReads) {

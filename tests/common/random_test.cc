@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <regex>
 #include <set>
 
@@ -24,6 +26,31 @@ TEST(RandomTest, UuidIsVersion4) {
     seen.insert(u);
   }
   EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(RandomTest, TimeOrderedUuidIsVersion7WithTheTimeFirst) {
+  SystemRandom r;
+  std::regex form("^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  // 2026-11-30T19:30:00.123Z in milliseconds since the epoch.
+  const uint64_t ms = 1796067000123;
+  std::string u = r.TimeOrderedUuid(ms);
+  EXPECT_TRUE(std::regex_match(u, form)) << u;
+  char want[16];
+  std::snprintf(want, sizeof want, "%08llx-%04llx", static_cast<unsigned long long>(ms >> 16),
+                static_cast<unsigned long long>(ms & 0xffff));
+  EXPECT_EQ(u.substr(0, 13), want);
+  // Later milliseconds sort later; the same millisecond gives distinct ids.
+  std::set<std::string> seen;
+  std::string previous;
+  for (uint64_t t = ms; t < ms + 200; ++t) {
+    std::string a = r.TimeOrderedUuid(t), b = r.TimeOrderedUuid(t);
+    EXPECT_NE(a, b);
+    EXPECT_GT(std::min(a, b), previous);
+    previous = std::max(a, b);
+    seen.insert(a);
+    seen.insert(b);
+  }
+  EXPECT_EQ(seen.size(), 400u);
 }
 
 TEST(RandomTest, StringUsesOnlyTheAlphabetAndAllOfIt) {

@@ -396,6 +396,83 @@ TEST(SqliteStateStoreExclusiveTest, KeepsOthersOutAndItsDataAcrossReopen) {
   EXPECT_EQ(Get(*reopened, "t", "k"), "v");
 }
 
+TEST(SqliteStateStoreReadCacheTest, NeedsExclusiveLocking) {
+  TempDir dir;
+  auto store = SqliteStateStore::Open(dir.File("state.db"), {.read_cache_bytes = 1 << 20});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(store.status().message(), HasSubstr("exclusive"));
+}
+
+// Every read through the cache answers what a store without one answers: random
+// writes (committed, rolled back, rebuildable) and reads (several per View, found
+// and missing keys) against a model, with a budget small enough that the cache
+// fills and is dropped many times.
+TEST(SqliteStateStoreReadCacheTest, AnswersLikeTheStoreUnderRandomWritesAndRollbacks) {
+  TempDir dir;
+  auto opened =
+      SqliteStateStore::Open(dir.File("state.db"), {.exclusive = true, .read_cache_bytes = 2048});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StateStore& store = **opened;
+  SeededRandom random(77);
+  std::map<std::pair<std::string, std::string>, std::string> model;
+  auto table = [&] { return std::string(random.NextU64() % 2 == 0 ? "a" : "b"); };
+  auto key = [&] { return "k" + std::to_string(random.NextU64() % 40); };
+  for (int round = 0; round < 3000; ++round) {
+    const uint64_t op = random.NextU64() % 10;
+    if (op < 5) {
+      // A View reading several keys, each checked against the model.
+      std::vector<std::pair<std::string, std::string>> keys;
+      for (int i = 0; i < 3; ++i) keys.emplace_back(table(), key());
+      std::vector<std::optional<std::string>> got;
+      ASSERT_TRUE(store
+                      .View([&](const ReadTransaction& tx) -> Status {
+                        for (const auto& [t, k] : keys) {
+                          ASSIGN_OR_RETURN(auto v, tx.Get(t, k));
+                          got.push_back(std::move(v));
+                        }
+                        return Status::Ok();
+                      })
+                      .ok());
+      for (size_t i = 0; i < keys.size(); ++i) {
+        auto it = model.find(keys[i]);
+        std::optional<std::string> want =
+            it == model.end() ? std::nullopt : std::optional<std::string>(it->second);
+        ASSERT_EQ(got[i], want) << "round " << round << " " << keys[i].first << "/"
+                                << keys[i].second;
+      }
+      continue;
+    }
+    // An update of a few keys; some are rolled back, some are rebuildable.
+    const bool fail = op == 9;
+    const bool rebuildable = op == 8;
+    auto changes = model;
+    auto fn = [&](Transaction& tx) -> Status {
+      for (int i = 0; i < 3; ++i) {
+        std::pair<std::string, std::string> k(table(), key());
+        if (random.NextU64() % 3 == 0) {
+          RETURN_IF_ERROR(tx.Delete(k.first, k.second));
+          changes.erase(k);
+        } else {
+          std::string v(static_cast<size_t>(random.NextU64() % 300), 'x');
+          v += std::to_string(round);
+          RETURN_IF_ERROR(tx.Put(k.first, k.second, v));
+          changes[k] = v;
+        }
+      }
+      if (fail) return FailedPreconditionError("rolled back");
+      return Status::Ok();
+    };
+    Status st = rebuildable ? store.UpdateRebuildable(fn) : store.Update(fn);
+    if (fail) {
+      ASSERT_FALSE(st.ok());
+    } else {
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      model = std::move(changes);
+    }
+  }
+}
+
 TEST_F(SqliteStateStoreTest, RebuildableUpdatesCommitAtomicallyAndRollBackOnError) {
   ASSERT_TRUE(
       store_->UpdateRebuildable([](Transaction& tx) { return tx.Put("t", "k", "v"); }).ok());
