@@ -9,7 +9,7 @@ packages=(
   # libraries (see the Dependencies section of README.md)
   libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libboost-dev libtomlplusplus-dev
-  libcurl4-openssl-dev libzstd-dev libpq-dev
+  libcurl4-openssl-dev libzstd-dev libpq-dev libgoogle-perftools-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # interop test peers (never linked): aws CLI v2, boto3, jq, libfaketime, the zstd CLI

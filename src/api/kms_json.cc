@@ -1335,27 +1335,40 @@ const std::map<std::string_view, Operation>& Operations() {
 // (AWS: the Decrypt entry "always includes the encryptionAlgorithm … even if the
 // encryption algorithm wasn't specified in the request").
 std::string RequestParameters(const Json& request, const std::vector<std::string_view>& members) {
-  OrderedJson out = OrderedJson::object();
+  // Written member by member: a value's dump is already the compact text an
+  // ordered copy of it would give (its object keys in the same, sorted, order).
+  std::string out = "{";
+  auto name = [&](std::string_view member) {
+    if (out.size() > 1) out.push_back(',');
+    out.push_back('"');
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(member[0]))));
+    out.append(member.substr(1));
+    out.append("\":");
+  };
   for (std::string_view member : members) {
-    std::string name(member);
-    name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
     auto it = request.find(member);
     if (it == request.end() || it->is_null()) {
-      if (member.ends_with("EncryptionAlgorithm")) out[name] = "SYMMETRIC_DEFAULT";
+      if (member.ends_with("EncryptionAlgorithm")) {
+        name(member);
+        out.append("\"SYMMETRIC_DEFAULT\"");
+      }
       continue;
     }
+    name(member);
     if (member == "Tags") {
       OrderedJson tags = OrderedJson::array();
       for (const Json& tag : *it) {
         tags.push_back(
             {{"tagKey", tag.value("TagKey", "")}, {"tagValue", tag.value("TagValue", "")}});
       }
-      out[name] = std::move(tags);
+      out.append(Dump(tags));
       continue;
     }
-    out[name] = OrderedJson::parse(it->dump(-1, ' ', false, Json::error_handler_t::replace));
+    out.append(it->dump(-1, ' ', false, Json::error_handler_t::replace));
   }
-  return out.empty() ? "null" : Dump(out);
+  if (out.size() == 1) return "null";
+  out.push_back('}');
+  return out;
 }
 
 bool IsBlank(std::string_view s) {

@@ -13,6 +13,7 @@
 
 #include "common/bytes.h"
 #include "common/logging.h"
+#include "common/thread_pool.h"
 
 namespace coffer::audit {
 namespace {
@@ -418,7 +419,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::string dir, state::StateSt
     }
   }
   log->indexed_ = indexed;
-  log->indexer_ = std::thread([self] { self->IndexerLoop(); });
+  log->indexer_ = std::thread([self] {
+    SetCurrentThreadName("coffer-index");
+    self->IndexerLoop();
+  });
   return log;
 }
 

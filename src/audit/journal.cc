@@ -22,6 +22,7 @@
 #include "common/bytes.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "common/thread_pool.h"
 #include "crypto/crc32c.h"
 #include "crypto/hash.h"
 
@@ -842,7 +843,10 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
     j.durable_sequence = report.last_sequence;
     j.durable_hash = report.last_hash;
   }
-  j.writer = std::thread([&j] { j.WriterLoop(); });
+  j.writer = std::thread([&j] {
+    SetCurrentThreadName("coffer-journal");
+    j.WriterLoop();
+  });
   j.writer_id = j.writer.get_id();
   return journal;
 }

@@ -1,6 +1,19 @@
 #include "common/thread_pool.h"
 
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstring>
+
 namespace coffer {
+
+void SetCurrentThreadName(std::string_view name) {
+  char buf[16];
+  const size_t n = std::min(name.size(), sizeof buf - 1);
+  std::memcpy(buf, name.data(), n);
+  buf[n] = '\0';
+  pthread_setname_np(pthread_self(), buf);
+}
 
 ThreadPool::ThreadPool(size_t threads, size_t queue_capacity)
     : capacity_(queue_capacity < 1 ? 1 : queue_capacity) {

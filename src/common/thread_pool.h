@@ -9,10 +9,15 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace coffer {
+
+// Names the calling thread as top -H, perf and gdb show it (at most 15 bytes:
+// longer names are cut).
+void SetCurrentThreadName(std::string_view name);
 
 class ThreadPool {
  public:

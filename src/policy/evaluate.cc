@@ -12,10 +12,23 @@ using internal::EqualsIgnoreCase;
 using internal::SplitArn;
 using internal::ToLower;
 
-// The condition keys of one request, by lower-case name.
+// The condition keys of one request, by lower-case name. Built at the first
+// lookup: most statements have no condition, and most requests never need one.
 class ConditionKeys {
  public:
-  explicit ConditionKeys(const RequestContext& ctx) {
+  explicit ConditionKeys(const RequestContext& ctx) : ctx_(ctx) {}
+
+  // Null when the request does not have the key.
+  const std::vector<std::string>* Find(std::string_view key) const {
+    if (!built_) Build();
+    auto it = keys_.find(ToLower(key));
+    return it == keys_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  void Build() const {
+    built_ = true;
+    const RequestContext& ctx = ctx_;
     for (const auto& [key, values] : ctx.condition_keys) {
       auto& merged = keys_[ToLower(key)];
       merged.insert(merged.end(), values.begin(), values.end());
@@ -58,19 +71,14 @@ class ConditionKeys {
     }
   }
 
-  // Null when the request does not have the key.
-  const std::vector<std::string>* Find(std::string_view key) const {
-    auto it = keys_.find(ToLower(key));
-    return it == keys_.end() ? nullptr : &it->second;
-  }
-
- private:
-  void Set(std::string_view key, std::string value) {
+  void Set(std::string_view key, std::string value) const {
     if (value.empty()) return;
     keys_[ToLower(key)] = {std::move(value)};
   }
 
-  std::map<std::string, std::vector<std::string>> keys_;
+  const RequestContext& ctx_;
+  mutable bool built_ = false;
+  mutable std::map<std::string, std::vector<std::string>> keys_;
 };
 
 template <typename T>

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "common/thread_pool.h"
 
 namespace coffer::server {
 namespace {
@@ -867,6 +868,7 @@ class HttpListener::Impl {
     for (auto& w : workers_) {
       guards_.emplace_back(net::make_work_guard(w->ioc));
       w->thread = std::thread([w = w.get()] {
+        SetCurrentThreadName("coffer-http");
         for (;;) {
           try {
             w->ioc.run();

@@ -482,6 +482,36 @@ TEST_F(KmsJsonAuditTest, ACallThatFailsIsRecordedWithoutItsSecrets) {
   EXPECT_EQ(call->request_parameters.find(blob), std::string::npos);
 }
 
+// The exact text: recorded members in the operation's order under lowerCamelCase
+// names, object keys sorted, strings escaped as nlohmann escapes them (control
+// characters, quotes, backslashes; UTF-8 kept), invalid UTF-8 replaced.
+TEST_F(KmsJsonAuditTest, RequestParametersAreCompactJsonInMemberOrder) {
+  auto call = PrepareKmsCall(
+      kms(), "Encrypt",
+      R"({"Plaintext":")" + B64("x") +
+          R"(","EncryptionContext":{"z":"last","a\"q":"tab\there","\u00e9t\u00e9":"\ud83d\ude00"},)"
+          R"("KeyId":"alias/backup","GrantTokens":["t"]})");
+  ASSERT_TRUE(call.ok()) << call.status().ToString();
+  EXPECT_EQ(call->request_parameters,
+            R"({"keyId":"alias/backup","encryptionContext":{"a\"q":"tab\there","z":"last",)"
+            "\"\xc3\xa9t\xc3\xa9\":\"\xf0\x9f\x98\x80\"},"
+            R"("encryptionAlgorithm":"SYMMETRIC_DEFAULT"})");
+
+  auto tags = PrepareKmsCall(
+      kms(), "CreateKey",
+      R"({"Description":"d","Tags":[{"TagKey":"k\\1","TagValue":"v"}],"BypassPolicyLockoutSafetyCheck":false})");
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  Json parsed = Json::parse(tags->request_parameters);
+  EXPECT_EQ(parsed["tags"], Json::parse(R"([{"tagKey":"k\\1","tagValue":"v"}])"));
+  EXPECT_EQ(parsed["description"], "d");
+  EXPECT_EQ(parsed["bypassPolicyLockoutSafetyCheck"], false);
+  EXPECT_EQ(tags->request_parameters.find(' '), std::string::npos);
+
+  auto none = PrepareKmsCall(kms(), "ListKeys", "{}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->request_parameters, "null");
+}
+
 TEST_F(KmsJsonAuditTest, UnknownMembersAndNullsAreNotRecorded) {
   Ran r = Run("DescribeKey", "{\"KeyId\": " + Quote(a_) +
                                  R"(, "GrantTokens": null, "Surprise": {"a": 1}, "Secret": "x"})");
