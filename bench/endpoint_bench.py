@@ -6,9 +6,11 @@ Runs, in one go and on the same machine:
      by botocore's SigV4 signer, replayed by wrk;
   2. moto_server's KMS with the same kind of request (when moto_server is installed);
   3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine.
-and prints requests/s, p50 and p99 of each, and coffer's ratios to the others.
+and prints requests/s, p50 and p99 of each, and coffer's ratios to the others; with
+several connection counts, each is measured in turn, and a line per count says whether
+coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
-Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8]
+Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
                                [--data-dir-base DIR] [--coffer-only]
        bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3]
 --data-dir-base puts coffer's data directory (state store and audit journal, which syncs
@@ -234,7 +236,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coffer", default="build/coffer")
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", default="8",
+                        help="connections, or a comma-separated list measured in turn")
     parser.add_argument("--data-dir-base", default="",
                         help="create coffer's data directory under this directory")
     parser.add_argument("--coffer-only", action="store_true",
@@ -248,27 +251,44 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package wrk)")
     if args.disk_vs_tmpfs:
+        args.connections = int(args.connections)
         return disk_vs_tmpfs(args)
-    with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
-        results = {"coffer": bench_coffer(args, work),
-                   "moto_server": None if args.coffer_only else bench_moto(args, work),
-                   "nginx (fixed 200)": None if args.coffer_only else bench_nginx(args, work)}
-    print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
-          % (args.connections, args.duration))
-    print("%-20s %12s %10s %10s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"))
-    for name, r in results.items():
-        if r is None:
-            print("%-20s %12s" % (name, "skipped" if args.coffer_only else "not installed"))
-            continue
-        print("%-20s %12.0f %10.3f %10.3f %8d" % (name, r["rps"], r["p50"], r["p99"], r["non2xx"]))
-    coffer = results["coffer"]
-    for name in ("moto_server", "nginx (fixed 200)"):
-        if results[name]:
-            print("coffer / %-18s %.2fx" % (name, coffer["rps"] / results[name]["rps"]))
-    if coffer["non2xx"]:
-        print("INVALID: coffer answered %d requests with an error" % coffer["non2xx"])
-        return 1
-    return 0
+    counts = [int(c) for c in str(args.connections).split(",")]
+    status = 0
+    summary = []
+    for connections in counts:
+        args.connections = connections
+        with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
+            results = {"coffer": bench_coffer(args, work),
+                       "moto_server": None if args.coffer_only else bench_moto(args, work),
+                       "nginx (fixed 200)": None if args.coffer_only else bench_nginx(args, work)}
+        print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
+              % (connections, args.duration))
+        print("%-20s %12s %10s %10s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"))
+        for name, r in results.items():
+            if r is None:
+                print("%-20s %12s" % (name, "skipped" if args.coffer_only else "not installed"))
+                continue
+            print("%-20s %12.0f %10.3f %10.3f %8d" % (name, r["rps"], r["p50"], r["p99"],
+                                                      r["non2xx"]))
+        coffer = results["coffer"]
+        for name in ("moto_server", "nginx (fixed 200)"):
+            if results[name]:
+                print("coffer / %-18s %.2fx" % (name, coffer["rps"] / results[name]["rps"]))
+        if coffer["non2xx"]:
+            print("INVALID: coffer answered %d requests with an error" % coffer["non2xx"])
+            status = 1
+        nginx = results["nginx (fixed 200)"]
+        if nginx:
+            ratio = coffer["rps"] / nginx["rps"]
+            met = ratio >= 0.5 and coffer["p99"] < 2.0
+            summary.append("%s  c%-4d coffer/nginx %.2fx (goal >= 0.5x), coffer p99 %.2f ms "
+                           "(goal < 2 ms)" % ("PASS" if met else "FAIL", connections, ratio,
+                                              coffer["p99"]))
+        print()
+    for line in summary:
+        print(line)
+    return status
 
 
 if __name__ == "__main__":

@@ -5,36 +5,48 @@ namespace {
 std::string Str(std::string_view s) { return std::string(s); }
 }  // namespace
 
-std::optional<std::u32string> DecodeUtf8(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
+namespace {
+
+// Calls `fn` with each code point of `s`; false (part way) when `s` is not valid UTF-8.
+template <typename Fn>
+bool ForEachCodePoint(std::string_view s, Fn fn) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    if (len == 0 || i + len > s.size()) return std::nullopt;
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    if (c < 0x80) {  // ASCII: most text
+      fn(static_cast<char32_t>(c));
+      ++i;
+      continue;
+    }
+    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
     for (size_t k = 1; k < len; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return std::nullopt;
+      if ((cc & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
     static constexpr char32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
     if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return std::nullopt;
+      return false;
     }
-    out.push_back(cp);
+    fn(cp);
     i += len;
   }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::u32string> DecodeUtf8(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  if (!ForEachCodePoint(s, [&](char32_t cp) { out.push_back(cp); })) return std::nullopt;
   return out;
 }
 
 size_t CharacterCount(std::string_view s) {
-  std::optional<std::u32string> decoded = DecodeUtf8(s);
-  return decoded ? decoded->size() : s.size();
+  size_t n = 0;
+  return ForEachCodePoint(s, [&](char32_t) { ++n; }) ? n : s.size();
 }
 
 void ValidationErrors::Add(std::string_view field, std::string_view value,
