@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <any>
 #include <array>
-#include <cassert>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -205,7 +204,7 @@ struct RowGroupKeyHash {
 // indexed before: rows of one value and second then cover disjoint sequence ranges)
 // and indexed_sequence = `indexed_through`, in `tx`.
 Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& records,
-                    uint64_t indexed_through) {
+                    uint64_t indexed_before, uint64_t indexed_through) {
   constexpr std::string_view event_id_table = TableOf(LookupAttributeKey::kEventId);
   std::vector<RowGroup> groups;
   std::unordered_map<RowGroupKey, uint32_t, RowGroupKeyHash> group_of;
@@ -213,7 +212,13 @@ Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& re
   std::string value;
   for (uint32_t i = 0; i < records.size(); ++i) {
     const RecordToIndex& r = records[i];
-    assert(i == 0 || records[i - 1].sequence < r.sequence);
+    // Rows of one value and second must cover disjoint sequence ranges (the order
+    // and the paging depend on it): refuse anything else rather than misindex.
+    if (r.sequence <= (i == 0 ? indexed_before : records[i - 1].sequence)) {
+      return InternalError("record " + std::to_string(r.sequence) +
+                           " is not past the records indexed before it (" +
+                           std::to_string(i == 0 ? indexed_before : records[i - 1].sequence) + ")");
+    }
     const AuditEventSummary& s = r.summary;
     const int64_t t = FloorSeconds(s.event_time);
     auto add = [&](GroupedTable table, std::string_view v) {
@@ -396,7 +401,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::string dir, state::StateSt
         if (batch.empty()) return Status::Ok();
         const std::vector<RecordToIndex> records = SummarizeRecords(dir, batch);
         RETURN_IF_ERROR(store.Update([&](state::Transaction& tx) {
-          return IndexRecords(tx, records, batch.back().sequence);
+          return IndexRecords(tx, records, indexed, batch.back().sequence);
         }));
         indexed = batch.back().sequence;
         batch.clear();
@@ -461,10 +466,16 @@ void AuditLog::IndexerLoop() {
     }
     // Parsed before the transaction, which then holds the store for less time.
     const std::vector<RecordToIndex> records = SummarizeRecords(dir_, batch);
+    uint64_t indexed_before;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      indexed_before = indexed_;
+    }
     // The index is rebuilt from the journal after a crash: its commits need not wait
     // for an fsync (which would compete with the journal's).
-    Status st = store_.UpdateRebuildable(
-        [&](state::Transaction& tx) { return IndexRecords(tx, records, batch.back().sequence); });
+    Status st = store_.UpdateRebuildable([&](state::Transaction& tx) {
+      return IndexRecords(tx, records, indexed_before, batch.back().sequence);
+    });
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (st.ok()) {

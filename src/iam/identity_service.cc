@@ -608,6 +608,14 @@ Result<std::optional<NewAccessKey>> IdentityService::InitializeAccount(
 // ---- authentication and authorization ------------------------------------------------
 
 Result<Credential> IdentityService::FindCredential(std::string_view access_key_id) {
+  // The AWS model's AccessKeyId: 16 to 128 word characters. Anything else names no
+  // key and is not looked up (the id comes from an unauthenticated request).
+  const bool word = std::all_of(access_key_id.begin(), access_key_id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (!word || access_key_id.size() < 16 || access_key_id.size() > 128) {
+    return NotFoundError("no such access key");
+  }
   std::string id(access_key_id);
   {
     std::lock_guard lock(impl_->cache_mu_);

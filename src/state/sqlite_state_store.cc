@@ -316,10 +316,15 @@ struct SqliteStateStore::Impl {
 
   // SqliteOptions::read_cache_bytes. Guarded by mu, as every transaction is:
   // a View reads committed state only, and an Update drops what it wrote, so
-  // the cache never answers with anything but the committed value.
+  // the cache never answers with anything but the committed value. Only values
+  // found are kept: keys that name nothing (an unauthenticated caller may choose
+  // them) cannot fill it.
   size_t cache_budget = 0;
   size_t cache_used = 0;
-  std::unordered_map<std::string, std::optional<std::string>> cache;
+  std::unordered_map<std::string, std::string> cache;
+  // What one entry costs beyond its key and value: the node, the key's and the
+  // value's heap blocks, its bucket.
+  static constexpr size_t kCacheEntryOverhead = 128;
 
   static std::string CacheKey(std::string_view table, std::string_view key) {
     std::string k;
@@ -329,8 +334,8 @@ struct SqliteStateStore::Impl {
     k.append(key);
     return k;
   }
-  void CacheInsert(std::string key, const std::optional<std::string>& value) {
-    const size_t size = key.size() + (value ? value->size() : 0) + 64;
+  void CacheInsert(std::string key, const std::string& value) {
+    const size_t size = key.size() + value.size() + kCacheEntryOverhead;
     if (size > cache_budget) return;
     if (cache_used + size > cache_budget) {
       cache.clear();
@@ -341,7 +346,7 @@ struct SqliteStateStore::Impl {
   void CacheErase(const std::string& key) {
     auto it = cache.find(key);
     if (it == cache.end()) return;
-    cache_used -= it->first.size() + (it->second ? it->second->size() : 0) + 64;
+    cache_used -= it->first.size() + it->second.size() + kCacheEntryOverhead;
     cache.erase(it);
   }
 
@@ -458,7 +463,9 @@ class SqliteTransaction final : public Transaction {
     std::string cache_key;
     if (cached) {
       cache_key = Impl::CacheKey(table, key);
-      if (auto it = impl_.cache.find(cache_key); it != impl_.cache.end()) return it->second;
+      if (auto it = impl_.cache.find(cache_key); it != impl_.cache.end()) {
+        return std::optional<std::string>(it->second);
+      }
     }
     if (Status s = Begin(); !s.ok()) return s;
     StatementUse use(impl_.get.get());
@@ -471,7 +478,7 @@ class SqliteTransaction final : public Transaction {
     } else if (rc != SQLITE_DONE) {
       return Fail(SqliteError(impl_.db.get(), rc, "state store get"));
     }
-    if (cached) impl_.CacheInsert(std::move(cache_key), value);
+    if (cached && value) impl_.CacheInsert(std::move(cache_key), *value);
     return value;
   }
 

@@ -42,7 +42,7 @@ struct SqliteOptions {
   // must then throw it away (the server does so for the audit index unless it
   // was closed cleanly).
   bool durable = true;
-  // Up to this many bytes of Get results (found or not) are kept in memory and
+  // Up to this many bytes of values found by Get are kept in memory and
   // answered without SQLite. Only with `exclusive`: every write then goes
   // through this object, which drops the entries a transaction wrote. 0: none.
   size_t read_cache_bytes = 0;

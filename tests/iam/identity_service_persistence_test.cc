@@ -103,6 +103,13 @@ TEST_F(PersistenceTest, EverythingSurvivesARestart) {
   ASSERT_TRUE(temp.session_token.has_value());
   EXPECT_TRUE(temp.session_token->Matches(Reveal(session.session_token)));
   EXPECT_EQ(temp.expiration, session.expiration);
+  // Ids that cannot be access key ids (the model: 16 to 128 word characters) name
+  // nothing, like unknown ones.
+  for (const std::string& bad :
+       {std::string("AKIA"), std::string(129, 'A'), std::string("AKIA-") + std::string(15, 'A'),
+        std::string("ASIA") + std::string(15, 'A') + "/", std::string(16, ' ')}) {
+    EXPECT_EQ(iam().FindCredential(bad).status().code(), StatusCode::kNotFound) << bad;
+  }
   ASSERT_OK_AND_ASSIGN(std::string trust, iam().TrustPolicyOf(role.arn));
   EXPECT_EQ(trust, kTrustAccount);
   ASSERT_OK_AND_ASSIGN(auto policies, iam().IdentityPoliciesOf(temp.principal));
