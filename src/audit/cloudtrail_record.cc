@@ -429,6 +429,12 @@ void AppendUserIdentity(std::string& out, const AuditEvent& e) {
   out += "null"sv;  // not a PrincipalType: the tree's untouched element was null
 }
 
+// The whole seconds a TimePoint (int64 nanoseconds) can hold.
+constexpr int64_t kMinTimePointSeconds =
+    std::chrono::ceil<std::chrono::seconds>(TimePoint::min().time_since_epoch()).count();
+constexpr int64_t kMaxTimePointSeconds =
+    std::chrono::floor<std::chrono::seconds>(TimePoint::max().time_since_epoch()).count();
+
 Status NotARecord(std::string_view why) {
   return InvalidArgumentError("not a CloudTrail record: " + std::string(why));
 }
@@ -455,8 +461,12 @@ std::optional<TimePoint> ParseIso8601(std::string_view s) {
   std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
                                    std::chrono::day(day)};
   if (!date.ok() || hour > 23 || minute > 59 || second > 59) return std::nullopt;
-  return TimePoint(std::chrono::sys_days(date)) + std::chrono::hours(hour) +
-         std::chrono::minutes(minute) + std::chrono::seconds(second);
+  // Only times a TimePoint holds (1677 to 2262): the conversion would overflow.
+  const int64_t seconds =
+      static_cast<int64_t>(std::chrono::sys_days(date).time_since_epoch().count()) * 86400 +
+      hour * 3600 + minute * 60 + second;
+  if (seconds < kMinTimePointSeconds || seconds > kMaxTimePointSeconds) return std::nullopt;
+  return TimePoint(std::chrono::seconds(seconds));
 }
 
 std::string StringMember(const Json& object, const char* name) {
@@ -573,7 +583,10 @@ AuditEventSummary SummarizeEvent(const AuditEvent& e) {
   s.event_name = ReplaceInvalidUtf8(e.event_name);
   s.event_source = ReplaceInvalidUtf8(e.event_source);
   s.read_only = e.read_only;
-  s.event_time = std::chrono::floor<std::chrono::seconds>(e.event_time);
+  // Whole seconds, as the record has it (its first second is not a TimePoint: clamped).
+  s.event_time = TimePoint(std::chrono::seconds(
+      std::max(std::chrono::floor<std::chrono::seconds>(e.event_time.time_since_epoch()).count(),
+               kMinTimePointSeconds)));
   if (!e.principal) {
     s.access_key_id = ReplaceInvalidUtf8(e.access_key_id);
   } else {

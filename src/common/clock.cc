@@ -6,8 +6,9 @@
 namespace coffer {
 namespace {
 std::string FormatUtc(TimePoint t, const char* format) {
-  std::time_t secs =
-      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  // In seconds throughout: a floor taken back to nanoseconds would overflow at
+  // the low end of TimePoint's range.
+  std::time_t secs = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[32];

@@ -486,6 +486,11 @@ TEST(CloudTrailRecordTest, WhatIsNotARecord) {
            without(R"("2026-01-01T01:01:01Z")", R"("2026-01-01T01:01:01.000Z")"),
            without(R"("2026-01-01T01:01:01Z")", R"("2026-01-01T01:01:0xZ")"),
            without(R"("eventTime":"2026-01-01T01:01:01Z")", R"("eventTime":1767229261)"),
+           // Times a TimePoint cannot hold (1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z).
+           without(R"("2026-01-01T01:01:01Z")", R"("9999-12-31T23:59:59Z")"),
+           without(R"("2026-01-01T01:01:01Z")", R"("2262-04-11T23:47:17Z")"),
+           without(R"("2026-01-01T01:01:01Z")", R"("1677-09-21T00:12:43Z")"),
+           without(R"("2026-01-01T01:01:01Z")", R"("1000-01-01T00:00:00Z")"),
        }) {
     auto s = ParseCloudTrailRecord(bad);
     EXPECT_FALSE(s.ok()) << bad;
@@ -804,7 +809,9 @@ std::string RandomEmbedded(Prng& rng) {
 TimePoint RandomTime(Prng& rng) {
   switch (rng.Below(8)) {
     case 0: {
-      const TimePoint kEdges[] = {TimePoint::min(),
+      // The earliest whole second a TimePoint holds; TimePoint::min() itself floors
+      // to a second before it, which no record can carry.
+      const TimePoint kEdges[] = {TimePoint::min() + std::chrono::seconds(1),
                                   TimePoint::max(),
                                   TimePoint(),
                                   TimePoint(Duration(-1)),
@@ -1003,9 +1010,9 @@ std::vector<AuditEvent> HandPickedEvents() {
   }
 
   // Times: before 1970, fractions, the ends of a TimePoint.
-  for (TimePoint t :
-       {TimePoint(), TimePoint(Duration(-1)), FromEpochMillis(-1500),
-        At(0) + std::chrono::nanoseconds(999999999), TimePoint::min(), TimePoint::max()}) {
+  for (TimePoint t : {TimePoint(), TimePoint(Duration(-1)), FromEpochMillis(-1500),
+                      At(0) + std::chrono::nanoseconds(999999999),
+                      TimePoint::min() + std::chrono::seconds(1), TimePoint::max()}) {
     AuditEvent e = base;
     e.event_time = t;
     e.principal = principals[4];
