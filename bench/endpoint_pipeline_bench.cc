@@ -10,9 +10,9 @@
 #include <filesystem>
 
 #include "api/endpoint.h"
-#include "api/sigv4.h"
 #include "common/clock.h"
 #include "crypto/random.h"
+#include "net/sigv4.h"
 #include "server/services.h"
 
 namespace coffer {
@@ -38,8 +38,8 @@ class PipelineFixture {
   }
 
   // A request signed now (the fake clock does not move, so it stays valid).
-  api::HttpRequest EncryptRequest() {
-    api::HttpRequest r;
+  net::HttpRequest EncryptRequest() {
+    net::HttpRequest r;
     r.method = "POST";
     r.target = "/";
     r.remote_address = "127.0.0.1";
@@ -48,9 +48,9 @@ class PipelineFixture {
                  {"Content-Type", "application/x-amz-json-1.1"},
                  {"X-Amz-Target", "TrentService.Encrypt"},
                  {"User-Agent", "aws-cli/2.9.19"}};
-    std::vector<api::sigv4::HeaderField> view_headers;
+    std::vector<net::sigv4::HeaderField> view_headers;
     for (const auto& h : r.headers) view_headers.push_back({h.name, h.value});
-    api::sigv4::HttpRequestView view{
+    net::sigv4::HttpRequestView view{
         .method = r.method,
         .raw_path = "/",
         .raw_query = "",
@@ -59,7 +59,7 @@ class PipelineFixture {
     std::vector<std::string> signed_headers = {"content-type", "host", "x-amz-date",
                                                "x-amz-target"};
     auto added =
-        api::sigv4::Sign(view, credentials_, "us-east-1", "kms", clock_.Now(), signed_headers);
+        net::sigv4::Sign(view, credentials_, "us-east-1", "kms", clock_.Now(), signed_headers);
     if (!added.ok()) std::abort();
     for (const auto& h : *added) r.headers.push_back({h.name, h.value});
     return r;
@@ -73,7 +73,7 @@ class PipelineFixture {
   crypto::OpenSslRandom random_;
   std::unique_ptr<server::Services> services_;
   std::string key_arn_;
-  api::sigv4::Credentials credentials_;
+  net::sigv4::Credentials credentials_;
 };
 
 PipelineFixture& Fixture() {
@@ -83,9 +83,9 @@ PipelineFixture& Fixture() {
 
 void BM_SignedEncrypt(benchmark::State& st) {
   auto& f = Fixture();
-  api::HttpRequest request = f.EncryptRequest();
+  net::HttpRequest request = f.EncryptRequest();
   for (auto _ : st) {
-    api::HttpResponse response = f.endpoint().Handle(request);
+    net::HttpResponse response = f.endpoint().Handle(request);
     if (response.status != 200) {
       st.SkipWithError(response.body.c_str());
       break;

@@ -15,7 +15,6 @@
 #include "api/kms_json.h"
 #include "api/operation.h"
 #include "api/query.h"
-#include "api/sigv4.h"
 #include "api/sts_query.h"
 #include "audit/cloudtrail_record.h"
 #include "common/bytes.h"
@@ -23,10 +22,18 @@
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
 #include "kms/key_service.h"
+#include "net/sigv4.h"
 #include "policy/evaluate.h"
 #include "policy/policy.h"
 
 namespace coffer::api {
+
+using net::Handler;
+using net::HttpRequest;
+using net::HttpResponse;
+using net::Responder;
+namespace sigv4 = net::sigv4;
+
 namespace {
 
 constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";

@@ -33,12 +33,12 @@
 #include <memory>
 #include <string>
 
-#include "api/http.h"
 #include "api/operation.h"
 #include "audit/audit_sink.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
+#include "net/http.h"
 
 namespace coffer::audit {
 class EventLookup;
@@ -83,13 +83,13 @@ class Endpoint {
   // Answers one request: runs it, hands its record to the sink and calls `respond`
   // exactly once, from the sink's callback (possibly on another thread, possibly
   // before Handle returns).
-  void Handle(HttpRequest request, Responder respond);
+  void Handle(net::HttpRequest request, net::Responder respond);
   // The same, waiting for the response (tests, in-process callers). Must not be
   // called from a sink callback.
-  HttpResponse Handle(const HttpRequest& request);
+  net::HttpResponse Handle(const net::HttpRequest& request);
 
   // A Handler for the listener, bound to this endpoint.
-  Handler AsHandler();
+  net::Handler AsHandler();
 
   // Serves the backup operations (CofferBackup_v1.*, api/backup_json.h) from
   // `service`, which must outlive the endpoint. Call before the first request.

@@ -346,8 +346,8 @@ std::string QueryErrorMessage(const Status& status) {
   return status.message();
 }
 
-HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
-                                std::string_view request_id) {
+net::HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
+                                     std::string_view request_id) {
   const std::string code = QueryErrorCode(status);
   const int http_status = QueryErrorHttpStatus(code);
   const std::string message = QueryErrorMessage(status);
@@ -359,7 +359,7 @@ HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
       .Element("Message", message)
       .Close()
       .Element("RequestId", request_id);
-  HttpResponse response;
+  net::HttpResponse response;
   response.status = http_status;
   response.SetHeader("Content-Type", "text/xml");
   response.SetHeader("x-amzn-RequestId", request_id);

@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "api/http.h"
 #include "common/status.h"
 #include "common/xml.h"
+#include "net/http.h"
 
 namespace coffer::api {
 
@@ -103,8 +103,8 @@ int QueryErrorHttpStatus(std::string_view code);
 // </ErrorResponse>, with its HTTP status, Content-Type text/xml and
 // x-amzn-RequestId. The message of an internal failure is not shown (the
 // caller logs it): AWS's generic text is.
-HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
-                                std::string_view request_id);
+net::HttpResponse QueryErrorResponse(const Status& status, std::string_view xmlns,
+                                     std::string_view request_id);
 
 // The Action of a request to an API of version `api_version`: MissingAction
 // ("Missing Action") without one; InvalidAction when Version is given and is

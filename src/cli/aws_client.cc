@@ -142,9 +142,9 @@ std::string XmlDecode(std::string_view s) {
 
 }  // namespace
 
-api::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view target,
+net::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view target,
                                   std::string_view body) {
-  api::HttpRequest request;
+  net::HttpRequest request;
   request.method = "POST";
   request.target = endpoint.path;
   request.headers = {{"Host", endpoint.HostHeader()},
@@ -155,9 +155,9 @@ api::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view tar
   return request;
 }
 
-api::HttpRequest BuildQueryRequest(const Endpoint& endpoint, std::string_view action,
+net::HttpRequest BuildQueryRequest(const Endpoint& endpoint, std::string_view action,
                                    std::string_view version, const QueryParams& params) {
-  api::HttpRequest request;
+  net::HttpRequest request;
   request.method = "POST";
   request.target = endpoint.path;
   request.headers = {{"Host", endpoint.HostHeader()},
@@ -170,7 +170,7 @@ api::HttpRequest BuildQueryRequest(const Endpoint& endpoint, std::string_view ac
   return request;
 }
 
-Status SignRequest(api::HttpRequest& request, const api::sigv4::Credentials& credentials,
+Status SignRequest(net::HttpRequest& request, const net::sigv4::Credentials& credentials,
                    std::string_view region, std::string_view service, TimePoint now) {
   // The set the aws CLI signs (aws-protocols.md): content-type, host, x-amz-date,
   // x-amz-target when present, x-amz-security-token with a session token.
@@ -178,22 +178,22 @@ Status SignRequest(api::HttpRequest& request, const api::sigv4::Credentials& cre
   if (request.Header("X-Amz-Target")) signed_headers.push_back("x-amz-target");
   if (!credentials.session_token.empty()) signed_headers.push_back("x-amz-security-token");
 
-  std::vector<api::sigv4::HeaderField> fields;
+  std::vector<net::sigv4::HeaderField> fields;
   fields.reserve(request.headers.size());
-  for (const api::HttpHeader& h : request.headers) fields.push_back({h.name, h.value});
-  api::sigv4::HttpRequestView view;
+  for (const net::HttpHeader& h : request.headers) fields.push_back({h.name, h.value});
+  net::sigv4::HttpRequestView view;
   view.method = request.method;
   view.raw_path = request.Path();
   view.raw_query = request.Query();
   view.headers = fields;
   view.body = AsBytes(request.body);
-  auto added = api::sigv4::Sign(view, credentials, region, service, now, signed_headers);
+  auto added = net::sigv4::Sign(view, credentials, region, service, now, signed_headers);
   if (!added.ok()) {
     // Without an error name: not the service's error.
     return Status(added.status().code(), "Could not sign the request: " + added.status().message());
   }
-  for (api::sigv4::Header& h : *added) {
-    auto same = [&h](const api::HttpHeader& x) { return api::HeaderNameEquals(x.name, h.name); };
+  for (net::sigv4::Header& h : *added) {
+    auto same = [&h](const net::HttpHeader& x) { return net::HeaderNameEquals(x.name, h.name); };
     request.headers.erase(std::remove_if(request.headers.begin(), request.headers.end(), same),
                           request.headers.end());
     request.headers.push_back({std::move(h.name), std::move(h.value)});
@@ -201,7 +201,7 @@ Status SignRequest(api::HttpRequest& request, const api::sigv4::Credentials& cre
   return Status::Ok();
 }
 
-Status JsonErrorStatus(const api::HttpResponse& response) {
+Status JsonErrorStatus(const net::HttpResponse& response) {
   std::string code;
   std::string message;
   nlohmann::json body = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
@@ -224,7 +224,7 @@ Status JsonErrorStatus(const api::HttpResponse& response) {
   return ServiceError(response.status, std::move(code), std::move(message));
 }
 
-Status QueryErrorStatus(const api::HttpResponse& response) {
+Status QueryErrorStatus(const net::HttpResponse& response) {
   std::optional<std::string> code = XmlElementText(response.body, "Code");
   if (!code) {
     return ServiceError(response.status, "", std::string(ReasonPhrase(response.status)));
@@ -259,27 +259,27 @@ std::optional<std::string> XmlElementText(std::string_view xml, std::string_view
 }
 
 AwsClient::AwsClient(HttpTransport& transport, const Clock& clock, Endpoint endpoint,
-                     std::string region, api::sigv4::Credentials credentials)
+                     std::string region, net::sigv4::Credentials credentials)
     : transport_(transport),
       clock_(clock),
       endpoint_(std::move(endpoint)),
       region_(std::move(region)),
       credentials_(std::move(credentials)) {}
 
-Result<api::HttpResponse> AwsClient::SignAndSend(api::HttpRequest& request,
+Result<net::HttpResponse> AwsClient::SignAndSend(net::HttpRequest& request,
                                                  std::string_view service) {
   Status signed_ok = SignRequest(request, credentials_, region_, service, clock_.Now());
-  Result<api::HttpResponse> response =
-      signed_ok.ok() ? transport_.Send(endpoint_, request) : Result<api::HttpResponse>(signed_ok);
+  Result<net::HttpResponse> response =
+      signed_ok.ok() ? transport_.Send(endpoint_, request) : Result<net::HttpResponse>(signed_ok);
   WipeString(request.body);
   return response;
 }
 
 Result<std::string> AwsClient::CallJson(std::string_view service, std::string_view target_prefix,
                                         std::string_view operation, std::string_view body) {
-  api::HttpRequest request =
+  net::HttpRequest request =
       BuildJsonRequest(endpoint_, std::string(target_prefix) + "." + std::string(operation), body);
-  ASSIGN_OR_RETURN(api::HttpResponse response, SignAndSend(request, service));
+  ASSIGN_OR_RETURN(net::HttpResponse response, SignAndSend(request, service));
   if (response.status < 200 || response.status > 299) {
     Status error = JsonErrorStatus(response);
     WipeString(response.body);
@@ -291,8 +291,8 @@ Result<std::string> AwsClient::CallJson(std::string_view service, std::string_vi
 
 Result<std::string> AwsClient::CallQuery(std::string_view service, std::string_view operation,
                                          std::string_view version, const QueryParams& params) {
-  api::HttpRequest request = BuildQueryRequest(endpoint_, operation, version, params);
-  ASSIGN_OR_RETURN(api::HttpResponse response, SignAndSend(request, service));
+  net::HttpRequest request = BuildQueryRequest(endpoint_, operation, version, params);
+  ASSIGN_OR_RETURN(net::HttpResponse response, SignAndSend(request, service));
   if (response.status < 200 || response.status > 299) return QueryErrorStatus(response);
   return std::move(response.body);
 }

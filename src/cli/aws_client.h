@@ -1,7 +1,7 @@
 #pragma once
 // A signed client for AWS protocols, as the aws CLI speaks them
 // (shared/reference/aws-protocols.md): it builds a JSON 1.1 or Query request,
-// signs it with api/sigv4 over the headers the aws CLI signs
+// signs it with net/sigv4.h over the headers the aws CLI signs
 // (content-type;host;x-amz-date[;x-amz-security-token][;x-amz-target]), sends
 // it through an HttpTransport, and reads an error answer as botocore does.
 //
@@ -24,12 +24,12 @@
 #include <utility>
 #include <vector>
 
-#include "api/http.h"
-#include "api/sigv4.h"
 #include "cli/http_client.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
+#include "net/http.h"
+#include "net/sigv4.h"
 
 namespace coffer::cli {
 
@@ -41,22 +41,22 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 // POST to the endpoint's path, Host from the endpoint, Content-Type
 // application/x-amz-json-1.1, X-Amz-Target `target` ("TrentService.CreateKey").
-api::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view target,
+net::HttpRequest BuildJsonRequest(const Endpoint& endpoint, std::string_view target,
                                   std::string_view body);
 // POST form-urlencoded: Action=…&Version=…&params (botocore's query
 // serialiser: everything but A-Za-z0-9-_.~ percent-encoded).
-api::HttpRequest BuildQueryRequest(const Endpoint& endpoint, std::string_view action,
+net::HttpRequest BuildQueryRequest(const Endpoint& endpoint, std::string_view action,
                                    std::string_view version, const QueryParams& params);
 
 // Signs `request` in place with sigv4::Sign for (region, service) at `now`:
 // adds X-Amz-Date, X-Amz-Security-Token (with a session token) and
 // Authorization. The request must have its Host header.
-Status SignRequest(api::HttpRequest& request, const api::sigv4::Credentials& credentials,
+Status SignRequest(net::HttpRequest& request, const net::sigv4::Credentials& credentials,
                    std::string_view region, std::string_view service, TimePoint now);
 
 // The error of a JSON 1.1 / Query answer whose status is not 2xx, as above.
-Status JsonErrorStatus(const api::HttpResponse& response);
-Status QueryErrorStatus(const api::HttpResponse& response);
+Status JsonErrorStatus(const net::HttpResponse& response);
+Status QueryErrorStatus(const net::HttpResponse& response);
 
 // "An error occurred (AccessDeniedException) when calling the CreateKey
 // operation: User: … is not authorized …" (botocore's ClientError text).
@@ -71,7 +71,7 @@ using crypto::WipeString;
 class AwsClient {
  public:
   AwsClient(HttpTransport& transport, const Clock& clock, Endpoint endpoint, std::string region,
-            api::sigv4::Credentials credentials);
+            net::sigv4::Credentials credentials);
 
   const Endpoint& endpoint() const { return endpoint_; }
   const std::string& region() const { return region_; }
@@ -84,13 +84,13 @@ class AwsClient {
                                 std::string_view version, const QueryParams& params);
 
  private:
-  Result<api::HttpResponse> SignAndSend(api::HttpRequest& request, std::string_view service);
+  Result<net::HttpResponse> SignAndSend(net::HttpRequest& request, std::string_view service);
 
   HttpTransport& transport_;
   const Clock& clock_;
   Endpoint endpoint_;
   std::string region_;
-  api::sigv4::Credentials credentials_;
+  net::sigv4::Credentials credentials_;
 };
 
 // sts:GetCallerIdentity: the 12-digit account of the caller.

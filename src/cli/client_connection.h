@@ -57,7 +57,7 @@ class ClientConnection {
 
   std::optional<ClientConfig> config_;
   std::unique_ptr<HttpTransport> transport_;
-  api::sigv4::Credentials credentials_;
+  net::sigv4::Credentials credentials_;
   std::map<std::string, std::unique_ptr<AwsClient>, std::less<>> clients_;
   OutputFormat format_ = OutputFormat::kJson;
 };

@@ -41,9 +41,9 @@
 #include <utility>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
+#include "net/sigv4.h"
 
 namespace coffer::cli {
 
@@ -114,7 +114,7 @@ class ClientConfig {
   // credentials. …"), kPartialCredentialsError ("Partial credentials found in
   // env, missing: AWS_SECRET_ACCESS_KEY"), kUnsupportedCredentialSource.
   struct Found {
-    api::sigv4::Credentials credentials;
+    net::sigv4::Credentials credentials;
     std::string source;  // "env", "shared-credentials-file" or "config-file" (botocore's names)
   };
   Result<Found> FindCredentials() const;

@@ -1,9 +1,9 @@
-#include "api/http.h"
+#include "net/http.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace coffer::api {
+namespace coffer::net {
 
 bool HeaderNameEquals(std::string_view a, std::string_view b) {
   // ASCII only (field names are tokens), without the C locale's tolower.
@@ -47,4 +47,4 @@ std::optional<std::string_view> HttpResponse::Header(std::string_view name) cons
   return std::nullopt;
 }
 
-}  // namespace coffer::api
+}  // namespace coffer::net

@@ -1,6 +1,7 @@
 #pragma once
 // Transport-neutral HTTP messages, shared by the server's listener (server/),
-// the protocol layer (api/) and coffer's own HTTP client (cli/).
+// the protocol layer (api/) and coffer's own HTTP client (net/http_client.h:
+// the command line, the object store's s3 backend).
 //
 // The listener builds an HttpRequest from the wire and hands it to a Handler
 // with a Responder; the handler answers by calling the Responder exactly once,
@@ -12,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace coffer::api {
+namespace coffer::net {
 
 struct HttpHeader {
   std::string name;
@@ -57,4 +58,4 @@ using Handler = std::function<void(HttpRequest, Responder)>;
 // Case-insensitive ASCII comparison of header names.
 bool HeaderNameEquals(std::string_view a, std::string_view b);
 
-}  // namespace coffer::api
+}  // namespace coffer::net

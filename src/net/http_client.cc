@@ -40,7 +40,7 @@ CURLcode GlobalInit() {
 }
 
 struct ResponseState {
-  api::HttpResponse response;
+  HttpResponse response;
   size_t max_bytes = 0;
   bool too_large = false;
 };
@@ -177,8 +177,7 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions options
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }
 
-Result<api::HttpResponse> HttpClient::Send(const Endpoint& endpoint,
-                                           const api::HttpRequest& request) {
+Result<HttpResponse> HttpClient::Send(const Endpoint& endpoint, const HttpRequest& request) {
   CURL* curl = impl_->curl;
   const HttpClientOptions& opt = impl_->options;
   curl_easy_reset(curl);  // keeps the connection cache, forgets the last request's options
@@ -198,7 +197,7 @@ Result<api::HttpResponse> HttpClient::Send(const Endpoint& endpoint,
     return true;
   };
   bool ok = true;
-  for (const api::HttpHeader& h : request.headers) {
+  for (const HttpHeader& h : request.headers) {
     if (h.name.find_first_of(":\r\n") != std::string::npos ||
         h.value.find_first_of("\r\n") != std::string::npos) {
       return InvalidArgumentError("HTTP header '" + h.name + "' is not valid on the wire");

@@ -4,7 +4,7 @@
 // command line (cli/aws_client.h) and by the object store's s3 backend.
 //
 // The transport sends requests as given: it adds no authentication and follows
-// no redirects. Requests are signed beforehand by the caller (with api/sigv4's
+// no redirects. Requests are signed beforehand by the caller (with net/sigv4.h's
 // signer), so what the signature covers is exactly what goes on the wire: the
 // caller sets the Host header from Endpoint::HostHeader(). libcurl's types stay
 // inside http_client.cc.
@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "api/http.h"
 #include "common/status.h"
+#include "net/http.h"
 
 namespace coffer::net {
 
@@ -57,8 +57,7 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
   // `request.target` is the path (and query) to send; `request.headers` go on
   // the wire as given (they must include Host); `request.body` is the body.
-  virtual Result<api::HttpResponse> Send(const Endpoint& endpoint,
-                                         const api::HttpRequest& request) = 0;
+  virtual Result<HttpResponse> Send(const Endpoint& endpoint, const HttpRequest& request) = 0;
 };
 
 struct HttpClientOptions {
@@ -87,8 +86,7 @@ class HttpClient final : public HttpTransport {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  Result<api::HttpResponse> Send(const Endpoint& endpoint,
-                                 const api::HttpRequest& request) override;
+  Result<HttpResponse> Send(const Endpoint& endpoint, const HttpRequest& request) override;
 
  private:
   struct Impl;

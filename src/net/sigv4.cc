@@ -1,4 +1,4 @@
-#include "api/sigv4.h"
+#include "net/sigv4.h"
 
 #include <algorithm>
 #include <array>
@@ -7,7 +7,7 @@
 
 #include "crypto/hash.h"
 
-namespace coffer::api::sigv4 {
+namespace coffer::net::sigv4 {
 namespace {
 
 using std::chrono::seconds;
@@ -934,4 +934,4 @@ Result<std::string> Presign(const HttpRequestView& request, const Credentials& c
   return canonical_query + "&" + std::string(kQuerySignature) + "=" + signature;
 }
 
-}  // namespace coffer::api::sigv4
+}  // namespace coffer::net::sigv4

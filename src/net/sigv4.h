@@ -30,7 +30,7 @@
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
 
-namespace coffer::api::sigv4 {
+namespace coffer::net::sigv4 {
 
 inline constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
@@ -243,4 +243,4 @@ Result<std::string> Presign(const HttpRequestView& request, const Credentials& c
                             std::chrono::seconds expires,
                             std::span<const std::string> signed_headers = {});
 
-}  // namespace coffer::api::sigv4
+}  // namespace coffer::net::sigv4

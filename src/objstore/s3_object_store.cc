@@ -180,7 +180,7 @@ class S3ObjectWriter final : public ByteSink {
     request.query = "uploads";
     request.headers.push_back({"Content-Type", content_type_});
     request.what = "CreateMultipartUpload " + description_;
-    ASSIGN_OR_RETURN(api::HttpResponse response, store_.Execute(request));
+    ASSIGN_OR_RETURN(net::HttpResponse response, store_.Execute(request));
     if (!IsSuccess(response.status)) {
       return store_.ObjectError(response, bucket_, key_, request.what);
     }
@@ -230,7 +230,7 @@ class S3ObjectWriter final : public ByteSink {
           "partNumber=" + std::to_string(part) + "&uploadId=" + s3::UriEncode(upload_id_, false);
       request.body = std::move(body);
       request.what = "UploadPart " + std::to_string(part) + " of " + description_;
-      Result<api::HttpResponse> response = store_.Execute(request);
+      Result<net::HttpResponse> response = store_.Execute(request);
       if (!response.ok()) {
         outcome = response.status();
       } else if (!IsSuccess(response->status)) {
@@ -273,7 +273,7 @@ class S3ObjectWriter final : public ByteSink {
     const S3Options& options = store_.options();
     return RunWithRetries(
         options.retry, *store_.env_.sleeper, *store_.env_.random, [&](int) -> AttemptOutcome {
-          Result<api::HttpResponse> response = store_.Execute(request);
+          Result<net::HttpResponse> response = store_.Execute(request);
           if (!response.ok()) return {false, response.status()};
           if (IsSuccess(response->status)) {
             Result<std::string> etag = s3::ParseCompleteMultipartUpload(response->body);
@@ -363,7 +363,7 @@ class S3ObjectReader final : public ObjectReader {
         {"Range", "bytes=" + std::to_string(next_) + "-" + std::to_string(last)});
     if (!info_.etag.empty()) request.headers.push_back({"If-Match", info_.etag});
     request.what = "GetObject " + description_;
-    ASSIGN_OR_RETURN(api::HttpResponse response, store_.Execute(request));
+    ASSIGN_OR_RETURN(net::HttpResponse response, store_.Execute(request));
     if (response.status == 412) return Changed();
     if (!IsSuccess(response.status)) {
       return store_.ObjectError(response, bucket_, key_, request.what);
@@ -491,44 +491,44 @@ std::string S3ObjectStore::TargetFor(const Request& request) const {
   return target;
 }
 
-Result<api::HttpResponse> S3ObjectStore::SendOnce(Request& request,
+Result<net::HttpResponse> S3ObjectStore::SendOnce(Request& request,
                                                   const std::string& payload_hash) {
   net::Endpoint endpoint = EndpointFor(request.bucket);
-  api::HttpRequest http;
+  net::HttpRequest http;
   http.method = request.method;
   http.target = TargetFor(request);
   http.headers.push_back({"Host", endpoint.HostHeader()});
-  for (const api::HttpHeader& h : request.headers) http.headers.push_back(h);
+  for (const net::HttpHeader& h : request.headers) http.headers.push_back(h);
 
-  std::vector<api::sigv4::HeaderField> fields;
+  std::vector<net::sigv4::HeaderField> fields;
   fields.reserve(http.headers.size());
-  for (const api::HttpHeader& h : http.headers) fields.push_back({h.name, h.value});
-  api::sigv4::HttpRequestView view;
+  for (const net::HttpHeader& h : http.headers) fields.push_back({h.name, h.value});
+  net::sigv4::HttpRequestView view;
   view.method = http.method;
   view.raw_path = http.Path();
   view.raw_query = http.Query();
   view.headers = fields;
   view.payload_hash = payload_hash;
-  Result<std::vector<api::sigv4::Header>> added =
-      api::sigv4::Sign(view, options_.credentials, options_.region, "s3", env_.clock->Now());
+  Result<std::vector<net::sigv4::Header>> added =
+      net::sigv4::Sign(view, options_.credentials, options_.region, "s3", env_.clock->Now());
   if (!added.ok()) {
     return InvalidArgumentError(request.what +
                                 ": cannot sign the request: " + added.status().message());
   }
-  for (api::sigv4::Header& h : *added)
+  for (net::sigv4::Header& h : *added)
     http.headers.push_back({std::move(h.name), std::move(h.value)});
   ASSIGN_OR_RETURN(std::unique_ptr<net::HttpTransport> transport, pool_->Acquire());
   // The body is lent, not copied: a part is up to part_size bytes.
   http.body.swap(request.body);
-  Result<api::HttpResponse> response = transport->Send(endpoint, http);
+  Result<net::HttpResponse> response = transport->Send(endpoint, http);
   request.body.swap(http.body);
   pool_->Release(std::move(transport));
   return response;
 }
 
-Result<api::HttpResponse> S3ObjectStore::Execute(Request& request) {
+Result<net::HttpResponse> S3ObjectStore::Execute(Request& request) {
   const std::string payload_hash = HashHex(request.body);
-  std::optional<Result<api::HttpResponse>> last;
+  std::optional<Result<net::HttpResponse>> last;
   Status outcome = RunWithRetries(
       options_.retry, *env_.sleeper, *env_.random, [&](int attempt) -> AttemptOutcome {
         last.emplace(SendOnce(request, payload_hash));
@@ -538,7 +538,7 @@ Result<api::HttpResponse> S3ObjectStore::Execute(Request& request) {
           // Only what the wire did is transient: a refused header, an oversized answer is not.
           if (last->status().code() != StatusCode::kUnavailable) return {false, failure};
         } else {
-          const api::HttpResponse& response = **last;
+          const net::HttpResponse& response = **last;
           if (IsSuccess(response.status)) return {false, Status::Ok()};
           std::optional<s3::ErrorReply> reply = s3::ParseErrorReply(response.body);
           if (!s3::IsRetryableReply(response.status, reply ? reply->code : "")) {
@@ -556,7 +556,7 @@ Result<api::HttpResponse> S3ObjectStore::Execute(Request& request) {
   return std::move(*last);
 }
 
-Status S3ObjectStore::ObjectError(const api::HttpResponse& response, std::string_view bucket,
+Status S3ObjectStore::ObjectError(const net::HttpResponse& response, std::string_view bucket,
                                   std::string_view key, std::string_view what) {
   std::optional<s3::ErrorReply> reply = s3::ParseErrorReply(response.body);
   if (reply && reply->code == kNoSuchKey) return NoSuchKeyError(bucket, key);
@@ -577,7 +577,7 @@ Status S3ObjectStore::CreateBucket(std::string_view bucket) {
   request.body = s3::CreateBucketBody(options_.region);
   if (!request.body.empty()) request.headers.push_back({"Content-Type", "application/xml"});
   request.what = "CreateBucket " + std::string(bucket);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   return s3::ErrorStatusOf(response.status, response.body, request.what);
 }
@@ -588,7 +588,7 @@ Status S3ObjectStore::HeadBucket(std::string_view bucket) {
   request.method = "HEAD";
   request.bucket = std::string(bucket);
   request.what = "HeadBucket " + std::string(bucket);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   if (response.status == 404) return NoSuchBucketError(bucket);
   return s3::ErrorStatusOf(response.status, response.body, request.what);
@@ -604,7 +604,7 @@ Status S3ObjectStore::SinglePut(std::string_view bucket, std::string_view key, s
       {"Content-Type", content_type.empty() ? std::string(kDefaultContentType) : content_type});
   request.body = std::move(body);
   request.what = "PutObject " + DescribeObject(bucket, key);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   return ObjectError(response, bucket, key, request.what);
 }
@@ -648,7 +648,7 @@ Result<ObjectInfo> S3ObjectStore::Head(std::string_view bucket, std::string_view
   request.bucket = std::string(bucket);
   request.key = std::string(key);
   request.what = "HeadObject " + DescribeObject(bucket, key);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (!IsSuccess(response.status)) return ObjectError(response, bucket, key, request.what);
   ObjectInfo info;
   info.key = std::string(key);
@@ -688,7 +688,7 @@ Result<ListPage> S3ObjectStore::List(std::string_view bucket, const ListOptions&
     request.query += "&continuation-token=" + s3::UriEncode(options.continuation_token, false);
   }
   request.what = "ListObjectsV2 s3://" + std::string(bucket);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (!IsSuccess(response.status)) {
     if (response.status == 404) return ObjectError(response, bucket, "", request.what);
     return s3::ErrorStatusOf(response.status, response.body, request.what);
@@ -705,7 +705,7 @@ Status S3ObjectStore::Delete(std::string_view bucket, std::string_view key) {
   request.bucket = std::string(bucket);
   request.key = std::string(key);
   request.what = "DeleteObject " + DescribeObject(bucket, key);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   Status error = ObjectError(response, bucket, key, request.what);
   // Deleting what is not there succeeds, as in S3.
@@ -730,7 +730,7 @@ Result<std::vector<s3::MultipartUpload>> S3ObjectStore::ListMultipartUploads(
       request.query += "&upload-id-marker=" + s3::UriEncode(upload_id_marker, false);
     }
     request.what = "ListMultipartUploads s3://" + std::string(bucket);
-    ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+    ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
     if (!IsSuccess(response.status)) {
       if (response.status == 404) return ObjectError(response, bucket, "", request.what);
       return s3::ErrorStatusOf(response.status, response.body, request.what);
@@ -758,7 +758,7 @@ Status S3ObjectStore::AbortMultipartUpload(std::string_view bucket, std::string_
   request.key = std::string(key);
   request.query = "uploadId=" + s3::UriEncode(upload_id, false);
   request.what = "AbortMultipartUpload " + DescribeObject(bucket, key);
-  ASSIGN_OR_RETURN(api::HttpResponse response, Execute(request));
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   Status error = ObjectError(response, bucket, key, request.what);
   // Gone already (a retried abort whose first answer was lost): the goal is met.

@@ -2,7 +2,7 @@
 // S3ObjectStore: buckets of an S3-compatible service (AWS S3, MinIO, Ceph RGW,
 // …) over the S3 REST API.
 //
-// Every request is signed with coffer's SigV4 signer (api/sigv4.h, service
+// Every request is signed with coffer's SigV4 signer (net/sigv4.h, service
 // "s3") over a body hash (x-amz-content-sha256 = hex SHA-256 of the body) and
 // sent by an net::HttpTransport (libcurl's by default), one per thread, from a
 // pool. Buckets are addressed path-style (http://host/bucket/key) or
@@ -36,10 +36,10 @@
 #include <string>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "net/http_client.h"
+#include "net/sigv4.h"
 #include "objstore/object_store.h"
 #include "objstore/retry.h"
 #include "objstore/s3_protocol.h"
@@ -59,7 +59,7 @@ struct S3Options {
   std::string endpoint;  // "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:9000"
   std::string region = "us-east-1";
   S3Addressing addressing = S3Addressing::kPath;
-  api::sigv4::Credentials credentials;
+  net::sigv4::Credentials credentials;
   size_t part_size = 16 << 20;       // kMinPartSize..kMaxPartSize
   int parts_in_flight = 4;           // 1..16 parts of one writer uploading at once
   size_t read_chunk_size = 8 << 20;  // bytes per ranged GET, 64 KiB..64 MiB
@@ -126,7 +126,7 @@ class S3ObjectStore final : public ObjectStore {
     std::string bucket;
     std::string key;    // empty for a bucket request
     std::string query;  // raw, already encoded: "uploads", "partNumber=1&uploadId=…"
-    std::vector<api::HttpHeader> headers;  // besides Host and the signature's
+    std::vector<net::HttpHeader> headers;  // besides Host and the signature's
     std::string body;
     std::string what;  // for messages: "PutObject s3://bucket/key"
   };
@@ -140,11 +140,11 @@ class S3ObjectStore final : public ObjectStore {
   // when it is a success or an error not worth retrying; an error Status when
   // the last attempt failed on the wire or with a transient error answer.
   // `request.body` is lent to the transport and given back.
-  Result<api::HttpResponse> Execute(Request& request);
-  Result<api::HttpResponse> SendOnce(Request& request, const std::string& payload_hash);
+  Result<net::HttpResponse> Execute(Request& request);
+  Result<net::HttpResponse> SendOnce(Request& request, const std::string& payload_hash);
   // The error of a failed object request: NoSuchKey or NoSuchBucket (asking
   // HeadBucket when a body-less 404 does not say which), else ErrorStatusOf.
-  Status ObjectError(const api::HttpResponse& response, std::string_view bucket,
+  Status ObjectError(const net::HttpResponse& response, std::string_view bucket,
                      std::string_view key, std::string_view what);
   Status SinglePut(std::string_view bucket, std::string_view key, std::string body,
                    const std::string& content_type);

@@ -36,6 +36,13 @@
 #include "common/thread_pool.h"
 
 namespace coffer::server {
+
+// Before the alias below, which names Boost.Asio `net`.
+using coffer::net::Handler;
+using coffer::net::HeaderNameEquals;
+using coffer::net::HttpRequest;
+using coffer::net::HttpResponse;
+
 namespace {
 
 namespace net = boost::asio;
@@ -107,9 +114,8 @@ bool IsFieldValue(std::string_view s) {
 }
 
 bool IsFramingHeader(std::string_view name) {
-  return api::HeaderNameEquals(name, "Content-Length") ||
-         api::HeaderNameEquals(name, "Transfer-Encoding") ||
-         api::HeaderNameEquals(name, "Connection");
+  return HeaderNameEquals(name, "Content-Length") || HeaderNameEquals(name, "Transfer-Encoding") ||
+         HeaderNameEquals(name, "Connection");
 }
 
 // RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content.
@@ -123,7 +129,7 @@ void AppendNumber(std::string& out, uint64_t n) {
 
 // Writes the status line and headers of `response` into `out` (reusing its
 // capacity). `send_body` is false for HEAD requests.
-void SerializeHead(api::HttpResponse& response, bool keep_alive, int version, const Clock& clock,
+void SerializeHead(HttpResponse& response, bool keep_alive, int version, const Clock& clock,
                    std::string& out) {
   if (response.status < 100 || response.status > 999) {
     Log().error("http: handler answered with invalid status {}; sending 500 instead",
@@ -149,7 +155,7 @@ void SerializeHead(api::HttpResponse& response, bool keep_alive, int version, co
       Log().warn("http: dropping invalid response header '{}'", h.name);
       continue;
     }
-    if (api::HeaderNameEquals(h.name, "Date")) has_date = true;
+    if (HeaderNameEquals(h.name, "Date")) has_date = true;
     out.append(h.name);
     out.append(": ");
     out.append(h.value);
@@ -173,8 +179,8 @@ void SerializeHead(api::HttpResponse& response, bool keep_alive, int version, co
   out.append("\r\n");
 }
 
-api::HttpResponse TextResponse(int status, std::string message) {
-  api::HttpResponse r;
+HttpResponse TextResponse(int status, std::string message) {
+  HttpResponse r;
   r.status = status;
   r.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
   r.body = std::move(message);
@@ -190,11 +196,11 @@ std::string FormatEndpoint(const tcp::endpoint& ep) {
 
 // ---------------------------------------------------------------------------
 // The request parser: Beast's HTTP/1.1 grammar, writing straight into an
-// api::HttpRequest (no intermediate message, no per-field node allocations).
+// HttpRequest (no intermediate message, no per-field node allocations).
 
 class RequestParser final : public http::basic_parser<true> {
  public:
-  RequestParser(api::HttpRequest& out, size_t max_header_bytes, size_t max_body_bytes) : out_(out) {
+  RequestParser(HttpRequest& out, size_t max_header_bytes, size_t max_body_bytes) : out_(out) {
     header_limit(static_cast<std::uint32_t>(max_header_bytes));
     body_limit(static_cast<std::uint64_t>(max_body_bytes));
     eager(true);
@@ -243,7 +249,7 @@ class RequestParser final : public http::basic_parser<true> {
   }
   void on_finish_impl(error_code&) override {}
 
-  api::HttpRequest& out_;
+  HttpRequest& out_;
   int version_ = 11;
   bool has_host_ = false;
   bool has_transfer_encoding_ = false;
@@ -268,7 +274,7 @@ struct Worker {
 
 struct Shared {
   HttpListener::Options options;
-  api::Handler handler;
+  Handler handler;
   const Clock* clock = nullptr;
   std::optional<ssl::context> tls;
   std::chrono::milliseconds tick{1000};  // how often a connection checks its deadline
@@ -562,7 +568,7 @@ class Connection final : public ConnectionBase {
     }
     uint64_t seq = ++seq_;
     try {
-      shared_->handler(std::move(request_), [self = Self(), seq](api::HttpResponse response) {
+      shared_->handler(std::move(request_), [self = Self(), seq](HttpResponse response) {
         self->Respond(seq, std::move(response));
       });
     } catch (const std::exception& e) {
@@ -576,7 +582,7 @@ class Connection final : public ConnectionBase {
   }
 
   void AnswerHealth() {
-    api::HttpResponse r;
+    HttpResponse r;
     r.headers.push_back({"Content-Type", "application/json"});
     if (shared_->ready.load() && !shared_->stopping.load()) {
       r.status = 200;
@@ -589,7 +595,7 @@ class Connection final : public ConnectionBase {
   }
 
   // Any thread. The response goes to the connection's own thread.
-  void Respond(uint64_t seq, api::HttpResponse response) {
+  void Respond(uint64_t seq, HttpResponse response) {
     if (worker_->ioc.get_executor().running_in_this_thread()) {
       return OnResponse(seq, std::move(response));
     }
@@ -600,13 +606,13 @@ class Connection final : public ConnectionBase {
     });
   }
 
-  void OnResponse(uint64_t seq, api::HttpResponse response) {
+  void OnResponse(uint64_t seq, HttpResponse response) {
     if (closed_) return;  // closed meanwhile (timeout, stop): nobody to answer
     if (state_ != State::kHandling || seq != seq_) {
       Log().error("http: a Responder was called more than once; the extra response is dropped");
       return;
     }
-    if (auto c = response.Header("Connection"); c && api::HeaderNameEquals(*c, "close")) {
+    if (auto c = response.Header("Connection"); c && HeaderNameEquals(*c, "close")) {
       keep_alive_ = false;
     }
     WriteResponse(std::move(response));
@@ -620,7 +626,7 @@ class Connection final : public ConnectionBase {
     WriteResponse(TextResponse(status, std::move(message)));
   }
 
-  void WriteResponse(api::HttpResponse response) {
+  void WriteResponse(HttpResponse response) {
     if (shared_->stopping.load()) keep_alive_ = false;
     response_ = std::move(response);
     SerializeHead(response_, keep_alive_, version_, *shared_->clock, head_);
@@ -712,8 +718,8 @@ class Connection final : public ConnectionBase {
   net::steady_timer timer_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
-  api::HttpRequest request_;
-  api::HttpResponse response_;
+  HttpRequest request_;
+  HttpResponse response_;
   std::string head_;
   std::string remote_address_;
   std::list<std::weak_ptr<ConnectionBase>>::iterator registry_pos_;
@@ -1000,7 +1006,7 @@ class HttpListener::Impl {
   bool stopped_ = false;
 };
 
-Result<std::unique_ptr<HttpListener>> HttpListener::Start(Options options, api::Handler handler) {
+Result<std::unique_ptr<HttpListener>> HttpListener::Start(Options options, Handler handler) {
   RETURN_IF_ERROR(ValidateOptions(options));
   if (!handler) return InvalidArgumentError("HttpListener needs a handler");
   ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveListenEndpoint(options.host, options.port));

@@ -5,7 +5,7 @@
 // It accepts connections on one address, optionally over TLS (1.2 or newer),
 // reads one request at a time per connection (keep-alive and pipelining-safe:
 // the next request is read only after the previous one is answered), and hands
-// every request to the api::Handler, except `GET /health`, which the listener
+// every request to the net::Handler, except `GET /health`, which the listener
 // answers itself: 200 {"status":"ok"} once the owner called SetReady(true),
 // 503 before that and from the moment Stop() begins.
 //
@@ -41,9 +41,9 @@
 #include <optional>
 #include <string>
 
-#include "api/http.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "net/http.h"
 
 namespace coffer::server {
 
@@ -75,7 +75,7 @@ class HttpListener {
   // Errors: kInvalidArgument for bad options; kFailedPrecondition when the TLS
   // files cannot be loaded or the address cannot be bound (the message says
   // which file or address, and why).
-  static Result<std::unique_ptr<HttpListener>> Start(Options options, api::Handler handler);
+  static Result<std::unique_ptr<HttpListener>> Start(Options options, net::Handler handler);
 
   // Stops (see Stop()).
   ~HttpListener();

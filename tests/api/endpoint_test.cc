@@ -21,8 +21,6 @@
 #include <vector>
 
 #include "api/cloudtrail_json.h"
-#include "api/http.h"
-#include "api/sigv4.h"
 #include "audit/audit_log.h"
 #include "audit/audit_sink.h"
 #include "audit/journal.h"
@@ -34,6 +32,8 @@
 #include "iam/identity_service.h"
 #include "iam/types.h"
 #include "kms/key_service.h"
+#include "net/http.h"
+#include "net/sigv4.h"
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
 #include "testing/files.h"
@@ -45,6 +45,11 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;
 using Json = nlohmann::json;
+using net::HeaderNameEquals;
+using net::HttpHeader;
+using net::HttpRequest;
+using net::HttpResponse;
+namespace sigv4 = net::sigv4;
 
 // 2026-01-01T00:00:00Z.
 constexpr int64_t kStartMillis = 1767225600000;

@@ -96,7 +96,7 @@ TEST_F(IamQueryTest, CreateUser) {
   // Run again: the service's error.
   auto again = call.run();
   EXPECT_THAT(again, IsError("EntityAlreadyExists", "User with name alice already exists."));
-  HttpResponse error = QueryErrorResponse(again.status(), kIamXmlNamespace, "req-1");
+  net::HttpResponse error = QueryErrorResponse(again.status(), kIamXmlNamespace, "req-1");
   EXPECT_EQ(error.status, 409);
   EXPECT_EQ(error.body,
             "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>"
@@ -427,7 +427,7 @@ TEST_F(IamQueryTest, ActionsAndVersions) {
               "Action=CreateRole&RoleName=a&AssumeRolePolicyDocument=x&"
               "Tags.member.1.Key=k&Tags.member.1.Value=v"),
       IsError("ValidationError", "coffer does not support the parameter Tags of CreateRole."));
-  HttpResponse r =
+  net::HttpResponse r =
       QueryErrorResponse(Prepare(Root(), "Action=Nope").status(), kIamXmlNamespace, "req-1");
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("<Code>InvalidAction</Code>"));

@@ -163,7 +163,7 @@ constexpr std::string_view kIam = "https://iam.amazonaws.com/doc/2010-05-08/";
 constexpr std::string_view kSts = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 TEST(QueryErrorResponseTest, ShapeStatusAndHeaders) {
-  HttpResponse r = QueryErrorResponse(
+  net::HttpResponse r = QueryErrorResponse(
       Status(StatusCode::kNotFound, "NoSuchEntity", "The user with name bob cannot be found."),
       kIam, "req-7");
   EXPECT_EQ(r.status, 404);
@@ -177,7 +177,7 @@ TEST(QueryErrorResponseTest, ShapeStatusAndHeaders) {
 }
 
 TEST(QueryErrorResponseTest, TranslatesJsonNames) {
-  HttpResponse denied = QueryErrorResponse(
+  net::HttpResponse denied = QueryErrorResponse(
       Status(StatusCode::kPermissionDenied, "AccessDeniedException",
              "User: arn:aws:iam::111122223333:user/x is not authorized to perform: "
              "sts:AssumeRole on resource: arn:aws:iam::111122223333:role/R"),
@@ -230,7 +230,7 @@ TEST(QueryErrorResponseTest, HttpStatusOfEachCode) {
 
 TEST(QueryErrorResponseTest, InternalFailuresHideTheirMessage) {
   for (StatusCode code : {StatusCode::kInternal, StatusCode::kDataLoss}) {
-    HttpResponse r =
+    net::HttpResponse r =
         QueryErrorResponse(Status(code, "sqlite: disk I/O error at /secret/path"), kIam, "r9");
     EXPECT_EQ(r.status, 500);
     EXPECT_EQ(r.body,
@@ -239,7 +239,7 @@ TEST(QueryErrorResponseTest, InternalFailuresHideTheirMessage) {
               "has failed because of an unknown error, exception or failure.</Message></Error>"
               "<RequestId>r9</RequestId></ErrorResponse>");
   }
-  HttpResponse busy = QueryErrorResponse(UnavailableError("database is locked"), kSts, "r");
+  net::HttpResponse busy = QueryErrorResponse(UnavailableError("database is locked"), kSts, "r");
   EXPECT_EQ(busy.status, 503);
   EXPECT_THAT(busy.body, ::testing::HasSubstr("<Type>Receiver</Type><Code>ServiceUnavailable"));
   EXPECT_THAT(busy.body, ::testing::Not(::testing::HasSubstr("locked")));
@@ -255,7 +255,7 @@ TEST(QueryErrorResponseTest, ErrorsWithoutANameUseTheirCode) {
 }
 
 TEST(QueryErrorResponseTest, MessagesAreEscaped) {
-  HttpResponse r = QueryErrorResponse(
+  net::HttpResponse r = QueryErrorResponse(
       Status(StatusCode::kInvalidArgument, "ValidationError", "Value '<a&b>' at 'x'"), kIam, "r");
   EXPECT_THAT(r.body, ::testing::HasSubstr("<Message>Value &apos;&lt;a&amp;b&gt;&apos; at "
                                            "&apos;x&apos;</Message>"));

@@ -151,7 +151,7 @@ TEST_F(StsQueryTest, AssumeRoleErrors) {
   EXPECT_THAT(too_long, IsError("ValidationError",
                                 "The requested DurationSeconds exceeds the MaxSessionDuration set "
                                 "for this role."));
-  HttpResponse r = QueryErrorResponse(too_long.status(), kStsXmlNamespace, "req-2");
+  net::HttpResponse r = QueryErrorResponse(too_long.status(), kStsXmlNamespace, "req-2");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body,
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>"

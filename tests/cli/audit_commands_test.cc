@@ -85,9 +85,9 @@ class AuditCommandsTest : public ::testing::Test {
     env.make_transport =
         [this](const HttpClientOptions&) -> Result<std::unique_ptr<HttpTransport>> {
       return std::unique_ptr<HttpTransport>(new testing::FakeTransport(
-          [this](const api::HttpRequest&) -> Result<api::HttpResponse> {
-            if (pages_.empty()) return api::HttpResponse{200, {}, R"({"Events":[]})"};
-            api::HttpResponse r = pages_.front();
+          [this](const net::HttpRequest&) -> Result<net::HttpResponse> {
+            if (pages_.empty()) return net::HttpResponse{200, {}, R"({"Events":[]})"};
+            net::HttpResponse r = pages_.front();
             pages_.pop_front();
             return r;
           },
@@ -128,7 +128,7 @@ class AuditCommandsTest : public ::testing::Test {
   void AddPage(std::vector<Json> events, std::optional<std::string> next = std::nullopt) {
     Json page = {{"Events", events}};
     if (next) page["NextToken"] = *next;
-    pages_.push_back(api::HttpResponse{200, {}, page.dump()});
+    pages_.push_back(net::HttpResponse{200, {}, page.dump()});
   }
   Json Body(size_t i) const { return Json::parse(sent_.at(i).request.body); }
 
@@ -138,7 +138,7 @@ class AuditCommandsTest : public ::testing::Test {
   std::ostringstream out_;
   std::ostringstream err_;
   std::istringstream in_;
-  std::deque<api::HttpResponse> pages_;
+  std::deque<net::HttpResponse> pages_;
   std::vector<testing::SentRequest> sent_;
 };
 
@@ -197,7 +197,7 @@ TEST_F(AuditCommandsTest, EventsRefusesTwoFiltersAndBadTimes) {
 
 TEST_F(AuditCommandsTest, EventsReportsServiceErrors) {
   pages_.push_back(
-      api::HttpResponse{400, {}, R"({"__type":"AccessDeniedException","message":"not for you"})"});
+      net::HttpResponse{400, {}, R"({"__type":"AccessDeniedException","message":"not for you"})"});
   EXPECT_EQ(Run({"events"}), kExitServiceError);
   EXPECT_THAT(err_.str(), HasSubstr("An error occurred (AccessDeniedException) when calling the "
                                     "LookupEvents operation: not for you"));

@@ -12,12 +12,12 @@ const TimePoint kNow = FromEpochMillis(1764497396000);
 
 Endpoint Local() { return Endpoint::Parse("http://127.0.0.1:7878").value(); }
 
-api::HttpResponse Answer(int status, std::string body, std::vector<api::HttpHeader> headers = {}) {
-  return api::HttpResponse{status, std::move(headers), std::move(body)};
+net::HttpResponse Answer(int status, std::string body, std::vector<net::HttpHeader> headers = {}) {
+  return net::HttpResponse{status, std::move(headers), std::move(body)};
 }
 
 TEST(BuildRequestTest, JsonRequestHasTheAwsCliHeaders) {
-  api::HttpRequest r = BuildJsonRequest(Local(), "TrentService.CreateKey", R"({"a":1})");
+  net::HttpRequest r = BuildJsonRequest(Local(), "TrentService.CreateKey", R"({"a":1})");
   EXPECT_EQ(r.method, "POST");
   EXPECT_EQ(r.target, "/");
   EXPECT_EQ(r.Header("Host"), "127.0.0.1:7878");
@@ -29,7 +29,7 @@ TEST(BuildRequestTest, JsonRequestHasTheAwsCliHeaders) {
 }
 
 TEST(BuildRequestTest, QueryBodyIsPercentEncodedAsBotocore) {
-  api::HttpRequest r = BuildQueryRequest(
+  net::HttpRequest r = BuildQueryRequest(
       Local(), "AssumeRole", "2011-06-15",
       {{"RoleArn", "arn:aws:iam::111122223333:role/R"}, {"RoleSessionName", "a b+c/~é"}});
   EXPECT_EQ(r.body,
@@ -39,21 +39,21 @@ TEST(BuildRequestTest, QueryBodyIsPercentEncodedAsBotocore) {
 }
 
 TEST(SignRequestTest, SignsOnceAndReplacesEarlierSignatures) {
-  api::HttpRequest r = BuildJsonRequest(Local(), "TrentService.ListKeys", "{}");
-  api::sigv4::Credentials creds{"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("secret")), ""};
+  net::HttpRequest r = BuildJsonRequest(Local(), "TrentService.ListKeys", "{}");
+  net::sigv4::Credentials creds{"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("secret")), ""};
   ASSERT_TRUE(SignRequest(r, creds, "us-east-1", "kms", kNow - std::chrono::hours(1)).ok());
   ASSERT_TRUE(SignRequest(r, creds, "us-east-1", "kms", kNow).ok());
   int authorizations = 0;
-  for (const auto& h : r.headers) authorizations += api::HeaderNameEquals(h.name, "Authorization");
+  for (const auto& h : r.headers) authorizations += net::HeaderNameEquals(h.name, "Authorization");
   EXPECT_EQ(authorizations, 1);
   EXPECT_EQ(r.Header("X-Amz-Date"), "20251130T100956Z");
   EXPECT_TRUE(testing::VerifySignedRequest(r, "secret", kNow, "us-east-1", "kms").ok());
 }
 
 TEST(SignRequestTest, RequestWithoutHostCannotBeSigned) {
-  api::HttpRequest r = BuildJsonRequest(Local(), "TrentService.ListKeys", "{}");
+  net::HttpRequest r = BuildJsonRequest(Local(), "TrentService.ListKeys", "{}");
   r.headers.erase(r.headers.begin());  // Host
-  api::sigv4::Credentials creds{"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("s")), ""};
+  net::sigv4::Credentials creds{"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("s")), ""};
   Status st = SignRequest(r, creds, "us-east-1", "kms", kNow);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error_name(), "");  // not a service error

@@ -10,7 +10,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Secret(const api::sigv4::Credentials& c) {
+std::string Secret(const net::sigv4::Credentials& c) {
   return ToString(RevealSecret(c.secret_access_key));
 }
 

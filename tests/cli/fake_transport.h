@@ -11,18 +11,18 @@ namespace coffer::testing {
 
 struct SentRequest {
   cli::Endpoint endpoint;
-  api::HttpRequest request;
+  net::HttpRequest request;
 };
 
 class FakeTransport : public cli::HttpTransport {
  public:
-  using Handler = std::function<Result<api::HttpResponse>(const api::HttpRequest&)>;
+  using Handler = std::function<Result<net::HttpResponse>(const net::HttpRequest&)>;
 
   explicit FakeTransport(Handler handler, std::vector<SentRequest>* sent = nullptr)
       : handler_(std::move(handler)), sent_(sent != nullptr ? sent : &own_) {}
 
-  Result<api::HttpResponse> Send(const cli::Endpoint& endpoint,
-                                 const api::HttpRequest& request) override {
+  Result<net::HttpResponse> Send(const cli::Endpoint& endpoint,
+                                 const net::HttpRequest& request) override {
     sent_->push_back({endpoint, request});
     return handler_(request);
   }

@@ -20,7 +20,7 @@ using ::testing::StartsWith;
 // A fixed signing time: the verifier is given the same "now".
 const TimePoint kNow = FromEpochMillis(1764497396000);  // 2025-11-30T10:09:56Z
 
-api::sigv4::Credentials Creds(std::string token = "") {
+net::sigv4::Credentials Creds(std::string token = "") {
   return {"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("secret")), std::move(token)};
 }
 
@@ -93,12 +93,12 @@ TEST(EndpointTest, RefusesWhatIsNoEndpoint) {
 
 TEST(HttpClientTest, SendsExactlyTheRequestAndReturnsTheResponse) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) {
-    return api::HttpResponse{201, {{"X-Answer", " yes "}}, std::string("body\0bytes", 10)};
+  server.set_handler([](const net::HttpRequest&) {
+    return net::HttpResponse{201, {{"X-Answer", " yes "}}, std::string("body\0bytes", 10)};
   });
   auto client = MakeClient();
   Endpoint endpoint = MustParse(server.url());
-  api::HttpRequest request;
+  net::HttpRequest request;
   request.method = "POST";
   request.target = "/path?a=1";
   request.headers = {{"Host", endpoint.HostHeader()}, {"X-Custom", "v"}, {"X-Empty", ""}};
@@ -111,7 +111,7 @@ TEST(HttpClientTest, SendsExactlyTheRequestAndReturnsTheResponse) {
 
   auto received = server.requests();
   ASSERT_EQ(received.size(), 1u);
-  const api::HttpRequest& r = received[0];
+  const net::HttpRequest& r = received[0];
   EXPECT_EQ(r.method, "POST");
   EXPECT_EQ(r.target, "/path?a=1");
   EXPECT_EQ(r.body, request.body);
@@ -126,11 +126,11 @@ TEST(HttpClientTest, SendsExactlyTheRequestAndReturnsTheResponse) {
 
 TEST(HttpClientTest, KeepsTheConnectionAlive) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest& r) { return api::HttpResponse{200, {}, r.body}; });
+  server.set_handler([](const net::HttpRequest& r) { return net::HttpResponse{200, {}, r.body}; });
   auto client = MakeClient();
   Endpoint endpoint = MustParse(server.url());
   for (std::string body : {"one", "two", "three"}) {
-    api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, body};
+    net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, body};
     auto response = client->Send(endpoint, request);
     ASSERT_TRUE(response.ok());
     EXPECT_EQ(response->body, body);
@@ -141,7 +141,7 @@ TEST(HttpClientTest, KeepsTheConnectionAlive) {
 TEST(HttpClientTest, UnreachableEndpoint) {
   auto client = MakeClient();
   Endpoint endpoint = MustParse("http://127.0.0.1:" + std::to_string(UnusedPort()));
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kUnavailable);
@@ -154,7 +154,7 @@ TEST(HttpClientTest, ConnectionClosedWithoutAnswer) {
   server.set_mode(testing::TestHttpServer::Mode::kClose);
   auto client = MakeClient();
   Endpoint endpoint = MustParse(server.url());
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().message(),
@@ -168,7 +168,7 @@ TEST(HttpClientTest, ReadTimeout) {
   server.set_mode(testing::TestHttpServer::Mode::kStall);
   auto client = MakeClient({.read_timeout = std::chrono::milliseconds(1000)});
   Endpoint endpoint = MustParse(server.url());
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().message(), "Read timeout on endpoint URL: \"" + server.url() + "/\"");
@@ -176,12 +176,12 @@ TEST(HttpClientTest, ReadTimeout) {
 
 TEST(HttpClientTest, ResponseSizeIsBounded) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) {
-    return api::HttpResponse{200, {}, std::string(5000, 'a')};
+  server.set_handler([](const net::HttpRequest&) {
+    return net::HttpResponse{200, {}, std::string(5000, 'a')};
   });
   auto client = MakeClient({.max_response_bytes = 4096});
   Endpoint endpoint = MustParse(server.url());
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, ""};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, ""};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kResourceExhausted);
@@ -193,7 +193,7 @@ TEST(HttpClientTest, HttpsToAServerThatSpeaksNoTlsFailsTheHandshake) {
   auto client = MakeClient({.connect_timeout = std::chrono::milliseconds(5000),
                             .read_timeout = std::chrono::milliseconds(2000)});
   Endpoint endpoint = MustParse("https://127.0.0.1:" + std::to_string(server.port()));
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}}, "{}"};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_THAT(response.status().message(),
@@ -204,7 +204,7 @@ TEST(HttpClientTest, RefusesHeadersThatWouldSplitTheRequest) {
   testing::TestHttpServer server;
   auto client = MakeClient();
   Endpoint endpoint = MustParse(server.url());
-  api::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}, {"X", "a\r\nY: b"}}, ""};
+  net::HttpRequest request{"POST", "/", {{"Host", endpoint.HostHeader()}, {"X", "a\r\nY: b"}}, ""};
   auto response = client->Send(endpoint, request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kInvalidArgument);
@@ -216,8 +216,8 @@ TEST(HttpClientTest, RefusesHeadersThatWouldSplitTheRequest) {
 
 TEST(SignedHttpTest, JsonCallVerifiesOnTheServerSide) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) {
-    return api::HttpResponse{
+  server.set_handler([](const net::HttpRequest&) {
+    return net::HttpResponse{
         200, {{"Content-Type", "application/x-amz-json-1.1"}}, R"({"Keys":[]})"};
   });
   auto transport = MakeClient();
@@ -229,12 +229,12 @@ TEST(SignedHttpTest, JsonCallVerifiesOnTheServerSide) {
 
   auto received = server.requests();
   ASSERT_EQ(received.size(), 1u);
-  const api::HttpRequest& r = received[0];
+  const net::HttpRequest& r = received[0];
   EXPECT_EQ(r.Header("X-Amz-Target"), "TrentService.ListKeys");
   EXPECT_EQ(r.Header("Content-Type"), "application/x-amz-json-1.1");
   EXPECT_EQ(r.Header("Host"), "127.0.0.1:" + std::to_string(server.port()));
   EXPECT_EQ(r.body, "{}");
-  api::sigv4::ParsedSignature parsed;
+  net::sigv4::ParsedSignature parsed;
   Status verified = testing::VerifySignedRequest(r, "secret", kNow, "eu-west-1", "kms", &parsed);
   EXPECT_TRUE(verified.ok()) << verified.ToString();
   EXPECT_EQ(parsed.access_key_id, "AKIDEXAMPLE");
@@ -248,14 +248,14 @@ TEST(SignedHttpTest, JsonCallVerifiesOnTheServerSide) {
   EXPECT_FALSE(
       testing::VerifySignedRequest(r, "secret", kNow + std::chrono::minutes(6), "eu-west-1", "kms")
           .ok());
-  api::HttpRequest tampered = r;
+  net::HttpRequest tampered = r;
   tampered.body = R"({"Limit":1})";
   EXPECT_FALSE(testing::VerifySignedRequest(tampered, "secret", kNow, "eu-west-1", "kms").ok());
 }
 
 TEST(SignedHttpTest, SessionTokenIsSentAndSigned) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) { return api::HttpResponse{200, {}, ""}; });
+  server.set_handler([](const net::HttpRequest&) { return net::HttpResponse{200, {}, ""}; });
   auto transport = MakeClient();
   FakeClock clock(kNow);
   AwsClient client(*transport, clock, MustParse(server.url()), "us-east-1",
@@ -266,7 +266,7 @@ TEST(SignedHttpTest, SessionTokenIsSentAndSigned) {
   auto received = server.requests();
   ASSERT_EQ(received.size(), 1u);
   EXPECT_EQ(received[0].Header("X-Amz-Security-Token"), "the-session-token");
-  api::sigv4::ParsedSignature parsed;
+  net::sigv4::ParsedSignature parsed;
   ASSERT_TRUE(
       testing::VerifySignedRequest(received[0], "secret", kNow, "us-east-1", "kms", &parsed).ok());
   EXPECT_EQ(parsed.session_token, "the-session-token");
@@ -275,8 +275,8 @@ TEST(SignedHttpTest, SessionTokenIsSentAndSigned) {
 
 TEST(SignedHttpTest, QueryCallVerifiesAndReadsTheAccount) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) {
-    return api::HttpResponse{
+  server.set_handler([](const net::HttpRequest&) {
+    return net::HttpResponse{
         200,
         {{"Content-Type", "text/xml"}},
         "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
@@ -296,7 +296,7 @@ TEST(SignedHttpTest, QueryCallVerifiesAndReadsTheAccount) {
   EXPECT_EQ(received[0].body, "Action=GetCallerIdentity&Version=2011-06-15");
   EXPECT_EQ(received[0].Header("Content-Type"), "application/x-www-form-urlencoded; charset=utf-8");
   EXPECT_FALSE(received[0].Header("X-Amz-Target").has_value());
-  api::sigv4::ParsedSignature parsed;
+  net::sigv4::ParsedSignature parsed;
   Status verified =
       testing::VerifySignedRequest(received[0], "secret", kNow, "us-east-1", "sts", &parsed);
   EXPECT_TRUE(verified.ok()) << verified.ToString();
@@ -306,8 +306,8 @@ TEST(SignedHttpTest, QueryCallVerifiesAndReadsTheAccount) {
 
 TEST(SignedHttpTest, ServiceErrorsAsBotocoreReadsThem) {
   testing::TestHttpServer server;
-  server.set_handler([](const api::HttpRequest&) {
-    return api::HttpResponse{
+  server.set_handler([](const net::HttpRequest&) {
+    return net::HttpResponse{
         400,
         {{"X-Amzn-ErrorType", "AccessDeniedException"}},
         R"({"__type":"AccessDeniedException","message":"User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action"})"};

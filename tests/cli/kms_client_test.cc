@@ -15,7 +15,7 @@ using ::testing::HasSubstr;
 
 const TimePoint kNow = FromEpochMillis(1764497396000);
 
-api::sigv4::Credentials Creds() {
+net::sigv4::Credentials Creds() {
   return {"AKIDEXAMPLE", crypto::SecretBytes(std::string_view("secret")), ""};
 }
 
@@ -55,12 +55,12 @@ TEST(KmsRequestTest, EncryptBodyIsValidJsonWithTheBase64Plaintext) {
 class KmsClientTest : public ::testing::Test {
  protected:
   KmsClientTest()
-      : transport_([this](const api::HttpRequest& r) { return handler_(r); }),
+      : transport_([this](const net::HttpRequest& r) { return handler_(r); }),
         aws_(transport_, clock_, Endpoint::Parse("http://127.0.0.1:7878").value(), "us-east-1",
              Creds()),
         kms_(aws_) {}
 
-  std::function<Result<api::HttpResponse>(const api::HttpRequest&)> handler_;
+  std::function<Result<net::HttpResponse>(const net::HttpRequest&)> handler_;
   FakeClock clock_{kNow};
   testing::FakeTransport transport_;
   AwsClient aws_;
@@ -68,30 +68,30 @@ class KmsClientTest : public ::testing::Test {
 };
 
 TEST_F(KmsClientTest, CallSendsTheTargetAndSigns) {
-  handler_ = [](const api::HttpRequest&) { return api::HttpResponse{200, {}, R"({"KeyId":"k"})"}; };
+  handler_ = [](const net::HttpRequest&) { return net::HttpResponse{200, {}, R"({"KeyId":"k"})"}; };
   auto answer = kms_.Call("CancelKeyDeletion", R"({"KeyId":"k"})");
   ASSERT_TRUE(answer.ok());
   EXPECT_EQ(*answer, R"({"KeyId":"k"})");
   ASSERT_EQ(transport_.sent().size(), 1u);
-  const api::HttpRequest& r = transport_.sent()[0].request;
+  const net::HttpRequest& r = transport_.sent()[0].request;
   EXPECT_EQ(r.Header("X-Amz-Target"), "TrentService.CancelKeyDeletion");
   EXPECT_EQ(r.body, R"({"KeyId":"k"})");
   EXPECT_TRUE(testing::VerifySignedRequest(r, "secret", kNow, "us-east-1", "kms").ok());
 }
 
 TEST_F(KmsClientTest, PaginationFollowsMarkersAndMerges) {
-  handler_ = [](const api::HttpRequest& r) {
+  handler_ = [](const net::HttpRequest& r) {
     auto body = nlohmann::json::parse(r.body);
     std::string marker = body.value("Marker", "");
     if (marker.empty()) {
-      return api::HttpResponse{
+      return net::HttpResponse{
           200, {}, R"({"Keys":[{"KeyId":"1"}],"NextMarker":"m1","Truncated":true})"};
     }
     if (marker == "m1") {
-      return api::HttpResponse{
+      return net::HttpResponse{
           200, {}, R"({"Keys":[{"KeyId":"2"},{"KeyId":"3"}],"NextMarker":"m2","Truncated":true})"};
     }
-    return api::HttpResponse{200, {}, R"({"Keys":[{"KeyId":"4"}],"Truncated":false})"};
+    return net::HttpResponse{200, {}, R"({"Keys":[{"KeyId":"4"}],"Truncated":false})"};
   };
   auto answer = kms_.CallPaginated("ListKeys", "{}", "Keys");
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
@@ -103,13 +103,13 @@ TEST_F(KmsClientTest, PaginationFollowsMarkersAndMerges) {
 }
 
 TEST_F(KmsClientTest, PaginationKeepsTheFirstRequestsMembers) {
-  handler_ = [](const api::HttpRequest& r) {
+  handler_ = [](const net::HttpRequest& r) {
     auto body = nlohmann::json::parse(r.body);
     if (!body.contains("Marker")) {
-      return api::HttpResponse{
+      return net::HttpResponse{
           200, {}, R"({"Aliases":[{"AliasName":"alias/a"}],"NextMarker":"x","Truncated":true})"};
     }
-    return api::HttpResponse{200, {}, R"({"Aliases":[],"Truncated":false})"};
+    return net::HttpResponse{200, {}, R"({"Aliases":[],"Truncated":false})"};
   };
   auto answer = kms_.CallPaginated("ListAliases", ListAliasesRequest("k"), "Aliases");
   ASSERT_TRUE(answer.ok());
@@ -118,23 +118,23 @@ TEST_F(KmsClientTest, PaginationKeepsTheFirstRequestsMembers) {
 }
 
 TEST_F(KmsClientTest, PaginationRefusesALoopingServer) {
-  handler_ = [](const api::HttpRequest&) {
-    return api::HttpResponse{200, {}, R"({"Keys":[],"NextMarker":"same","Truncated":true})"};
+  handler_ = [](const net::HttpRequest&) {
+    return net::HttpResponse{200, {}, R"({"Keys":[],"NextMarker":"same","Truncated":true})"};
   };
   auto answer = kms_.CallPaginated("ListKeys", "{}", "Keys");
   ASSERT_FALSE(answer.ok());
   EXPECT_THAT(answer.status().message(), HasSubstr("repeat the marker 'same'"));
   EXPECT_EQ(transport_.sent().size(), 2u);
 
-  handler_ = [](const api::HttpRequest&) {
-    return api::HttpResponse{200, {}, R"({"Keys":[],"Truncated":true})"};
+  handler_ = [](const net::HttpRequest&) {
+    return net::HttpResponse{200, {}, R"({"Keys":[],"Truncated":true})"};
   };
   EXPECT_FALSE(kms_.CallPaginated("ListKeys", "{}", "Keys").ok());
 }
 
 TEST_F(KmsClientTest, PaginationStopsAtTheFirstError) {
-  handler_ = [](const api::HttpRequest&) {
-    return api::HttpResponse{400, {}, R"({"__type":"AccessDeniedException","message":"no"})"};
+  handler_ = [](const net::HttpRequest&) {
+    return net::HttpResponse{400, {}, R"({"__type":"AccessDeniedException","message":"no"})"};
   };
   auto answer = kms_.CallPaginated("ListKeys", "{}", "Keys");
   ASSERT_FALSE(answer.ok());

@@ -45,8 +45,8 @@ std::string KeyMetadataAnswer() {
          R"(","CreationDate":1764497396,"Enabled":true,"KeyState":"Enabled"}})";
 }
 
-api::HttpResponse Ok(std::string body) { return {200, {}, std::move(body)}; }
-api::HttpResponse Error(std::string type, std::string message) {
+net::HttpResponse Ok(std::string body) { return {200, {}, std::move(body)}; }
+net::HttpResponse Error(std::string type, std::string message) {
   return {400, {}, Json{{"__type", type}, {"message", message}}.dump()};
 }
 
@@ -63,7 +63,7 @@ class KmsCommandsTest : public ::testing::Test {
   }
 
   // The operation of a request: X-Amz-Target's, or the Query Action.
-  static std::string Operation(const api::HttpRequest& r) {
+  static std::string Operation(const net::HttpRequest& r) {
     if (auto target = r.Header("X-Amz-Target")) {
       return std::string(target->substr(target->find('.') + 1));
     }
@@ -84,7 +84,7 @@ class KmsCommandsTest : public ::testing::Test {
       ++transports_made_;
       last_options_ = options;
       return std::unique_ptr<HttpTransport>(new testing::FakeTransport(
-          [this](const api::HttpRequest& r) -> Result<api::HttpResponse> {
+          [this](const net::HttpRequest& r) -> Result<net::HttpResponse> {
             std::string op = Operation(r);
             auto it = answers_.find(op);
             if (it == answers_.end()) return Error("UnknownOperationException", op);
@@ -131,7 +131,7 @@ class KmsCommandsTest : public ::testing::Test {
   std::istringstream in_;
   bool interactive_ = false;
   std::string expected_region_ = "us-east-1";
-  std::map<std::string, api::HttpResponse> answers_;
+  std::map<std::string, net::HttpResponse> answers_;
   std::vector<testing::SentRequest> sent_;
   int transports_made_ = 0;
   HttpClientOptions last_options_;

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/http.h"
+#include "net/http.h"
 
 namespace coffer::testing {
 
@@ -60,12 +60,12 @@ class TestHttpServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   void set_mode(Mode mode) { mode_ = mode; }
-  void set_handler(std::function<api::HttpResponse(const api::HttpRequest&)> handler) {
+  void set_handler(std::function<net::HttpResponse(const net::HttpRequest&)> handler) {
     std::lock_guard lock(mu_);
     handler_ = std::move(handler);
   }
 
-  std::vector<api::HttpRequest> requests() const {
+  std::vector<net::HttpRequest> requests() const {
     std::lock_guard lock(mu_);
     return requests_;
   }
@@ -99,7 +99,7 @@ class TestHttpServer {
     }
     std::string buffer;
     while (true) {
-      api::HttpRequest request;
+      net::HttpRequest request;
       if (!ReadRequest(fd, buffer, request)) return;
       {
         std::lock_guard lock(mu_);
@@ -110,10 +110,10 @@ class TestHttpServer {
         while (!stop_) ::usleep(10000);
         return;
       }
-      api::HttpResponse response;
+      net::HttpResponse response;
       {
         std::lock_guard lock(mu_);
-        response = handler_ ? handler_(request) : api::HttpResponse{404, {}, "no handler"};
+        response = handler_ ? handler_(request) : net::HttpResponse{404, {}, "no handler"};
       }
       std::string wire = "HTTP/1.1 " + std::to_string(response.status) + " Status\r\n";
       for (const auto& h : response.headers) wire += h.name + ": " + h.value + "\r\n";
@@ -130,7 +130,7 @@ class TestHttpServer {
 
   // Reads one request (head, then a Content-Length body); false at the end of
   // the connection or when stopping.
-  bool ReadRequest(int fd, std::string& buffer, api::HttpRequest& request) {
+  bool ReadRequest(int fd, std::string& buffer, net::HttpRequest& request) {
     size_t head_end;
     while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
       if (!ReadMore(fd, buffer)) return false;
@@ -155,7 +155,7 @@ class TestHttpServer {
       std::string value = line.substr(colon + 1);
       while (!value.empty() && value.front() == ' ') value.erase(0, 1);
       request.headers.push_back({line.substr(0, colon), value});
-      if (api::HeaderNameEquals(line.substr(0, colon), "Content-Length")) {
+      if (net::HeaderNameEquals(line.substr(0, colon), "Content-Length")) {
         content_length = std::strtoull(value.c_str(), nullptr, 10);
       }
     }
@@ -183,8 +183,8 @@ class TestHttpServer {
   std::atomic<Mode> mode_{Mode::kAnswer};
   std::atomic<int> connections_{0};
   mutable std::mutex mu_;
-  std::function<api::HttpResponse(const api::HttpRequest&)> handler_;
-  std::vector<api::HttpRequest> requests_;
+  std::function<net::HttpResponse(const net::HttpRequest&)> handler_;
+  std::vector<net::HttpRequest> requests_;
   std::thread thread_;
 };
 

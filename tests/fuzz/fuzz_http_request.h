@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "common/bytes.h"
+#include "net/sigv4.h"
 
 namespace coffer::fuzz {
 
@@ -24,7 +24,7 @@ class TextRequest {
   std::string method;
   std::string path;
   std::string query;
-  std::vector<api::sigv4::Header> headers;
+  std::vector<net::sigv4::Header> headers;
   std::string body;
 
   static TextRequest Parse(std::string_view text) {
@@ -57,10 +57,10 @@ class TextRequest {
   }
 
   // A view of this request; valid until the request changes or View() is called again.
-  api::sigv4::HttpRequestView View() {
+  net::sigv4::HttpRequestView View() {
     fields_.clear();
-    for (const api::sigv4::Header& h : headers) fields_.push_back({h.name, h.value});
-    api::sigv4::HttpRequestView view;
+    for (const net::sigv4::Header& h : headers) fields_.push_back({h.name, h.value});
+    net::sigv4::HttpRequestView view;
     view.method = method;
     view.raw_path = path;
     view.raw_query = query;
@@ -75,13 +75,13 @@ class TextRequest {
   }
 
   // Sets headers as a signer returns them: replacing those of the same name.
-  void Set(const std::vector<api::sigv4::Header>& replacements) {
-    for (const api::sigv4::Header& h : replacements) Remove(h.name);
+  void Set(const std::vector<net::sigv4::Header>& replacements) {
+    for (const net::sigv4::Header& h : replacements) Remove(h.name);
     headers.insert(headers.end(), replacements.begin(), replacements.end());
   }
 
   bool Has(std::string_view name) const {
-    for (const api::sigv4::Header& h : headers) {
+    for (const net::sigv4::Header& h : headers) {
       if (SameName(h.name, name)) return true;
     }
     return false;
@@ -98,7 +98,7 @@ class TextRequest {
  private:
   static char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-  std::vector<api::sigv4::HeaderField> fields_;
+  std::vector<net::sigv4::HeaderField> fields_;
 };
 
 // An HTTP field name (RFC 9110 token): what a server hands the verifier.

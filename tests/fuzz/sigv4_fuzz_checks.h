@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "common/clock.h"
 #include "crypto/secret_bytes.h"
 #include "fuzz_http_request.h"
 #include "fuzz_util.h"
+#include "net/sigv4.h"
 
 namespace coffer::fuzz {
 
@@ -28,7 +28,7 @@ inline TimePoint Sigv4FixedNow() {
 
 // Every error of the library is one of its AuthErrorCodes (sigv4.h, "Errors").
 inline void CheckAuthError(const Status& s) {
-  FUZZ_CHECK_MSG(s.ok() || api::sigv4::AuthErrorCodeOf(s).has_value(), s.ToString());
+  FUZZ_CHECK_MSG(s.ok() || net::sigv4::AuthErrorCodeOf(s).has_value(), s.ToString());
 }
 
 // The form of X-Amz-Date: "20150830T123600Z".
@@ -85,7 +85,7 @@ inline std::optional<std::string> QueryParam(std::string_view query, std::string
 
 // ParseSignature, then CheckCredentialScope and Verify on what it parsed.
 inline void CheckParseAndVerify(TextRequest& request) {
-  namespace sigv4 = api::sigv4;
+  namespace sigv4 = net::sigv4;
   sigv4::HttpRequestView view = request.View();
   Result<sigv4::ParsedSignature> parsed = sigv4::ParseSignature(view);
   if (!parsed.ok()) {

@@ -1,5 +1,5 @@
 // Fuzz target: SigV4 verification of a request signed with the Authorization header
-// (api::sigv4::ParseSignature, CheckCredentialScope, Verify), and the signer against
+// (net::sigv4::ParseSignature, CheckCredentialScope, Verify), and the signer against
 // the verifier.
 //
 // Input: a request in the text form of fuzz_http_request.h. The seeds are requests
@@ -17,16 +17,16 @@
 #include <string>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "crypto/secret_bytes.h"
 #include "fuzz_http_request.h"
 #include "fuzz_util.h"
+#include "net/sigv4.h"
 #include "sigv4_fuzz_checks.h"
 
 namespace coffer::fuzz {
 namespace {
 
-namespace sigv4 = api::sigv4;
+namespace sigv4 = net::sigv4;
 
 // A request an HTTP server could deliver (header names are tokens) and that carries
 // no pre-signed query (which with an Authorization header is refused by design).

@@ -1,5 +1,5 @@
 // Fuzz target: SigV4 verification of pre-signed URLs (the X-Amz-* query parameters)
-// and the canonical query and URI (api::sigv4::CanonicalQuery, CanonicalUri).
+// and the canonical query and URI (net::sigv4::CanonicalQuery, CanonicalUri).
 //
 // Input: a request in the text form of fuzz_http_request.h; the query and the path
 // are what matter. The seeds are pre-signed URLs made by the signer and AWS's
@@ -20,16 +20,16 @@
 #include <string_view>
 #include <vector>
 
-#include "api/sigv4.h"
 #include "crypto/secret_bytes.h"
 #include "fuzz_http_request.h"
 #include "fuzz_util.h"
+#include "net/sigv4.h"
 #include "sigv4_fuzz_checks.h"
 
 namespace coffer::fuzz {
 namespace {
 
-namespace sigv4 = api::sigv4;
+namespace sigv4 = net::sigv4;
 
 bool IsUnreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||

@@ -19,7 +19,7 @@ TEST(HttpClientTest, SendsTheTargetAsGivenWithDotSegments) {
   auto endpoint = Endpoint::Parse(server.url());
   ASSERT_TRUE(endpoint.ok());
   for (const char* target : {"/bucket/a/../b", "/bucket/./x", "/bucket//y/", "/bucket/%2E%2E"}) {
-    api::HttpRequest request{"GET", target, {{"Host", endpoint->HostHeader()}}, ""};
+    net::HttpRequest request{"GET", target, {{"Host", endpoint->HostHeader()}}, ""};
     auto response = (*client)->Send(*endpoint, request);
     ASSERT_TRUE(response.ok()) << response.status().ToString();
   }
@@ -41,7 +41,7 @@ TEST(HttpClientTest, SendsABodyWithPut) {
   ASSERT_TRUE(endpoint.ok());
   std::string body(3 << 20, 'b');
   body[0] = '\0';
-  api::HttpRequest request{"PUT", "/b/k", {{"Host", endpoint->HostHeader()}}, body};
+  net::HttpRequest request{"PUT", "/b/k", {{"Host", endpoint->HostHeader()}}, body};
   auto response = (*client)->Send(*endpoint, request);
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   auto received = server.requests();

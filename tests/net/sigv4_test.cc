@@ -1,4 +1,4 @@
-#include "api/sigv4.h"
+#include "net/sigv4.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 #include "common/clock.h"
 #include "crypto/hash.h"
 
-namespace coffer::api::sigv4 {
+namespace coffer::net::sigv4 {
 namespace {
 
 using std::chrono::minutes;
@@ -1055,4 +1055,4 @@ TEST(Sigv4Test, ErrorCodesRoundTripThroughStatus) {
 }
 
 }  // namespace
-}  // namespace coffer::api::sigv4
+}  // namespace coffer::net::sigv4

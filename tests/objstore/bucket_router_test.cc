@@ -20,16 +20,16 @@ using ::testing::HasSubstr;
 // for HEADs of `missing`).
 class RecordingTransport final : public net::HttpTransport {
  public:
-  RecordingTransport(std::mutex& mu, std::vector<api::HttpRequest>& log) : mu_(mu), log_(log) {}
-  Result<api::HttpResponse> Send(const net::Endpoint&, const api::HttpRequest& r) override {
+  RecordingTransport(std::mutex& mu, std::vector<net::HttpRequest>& log) : mu_(mu), log_(log) {}
+  Result<net::HttpResponse> Send(const net::Endpoint&, const net::HttpRequest& r) override {
     std::lock_guard lock(mu_);
     log_.push_back(r);
-    return api::HttpResponse{200, {}, ""};
+    return net::HttpResponse{200, {}, ""};
   }
 
  private:
   std::mutex& mu_;
-  std::vector<api::HttpRequest>& log_;
+  std::vector<net::HttpRequest>& log_;
 };
 
 S3BucketConfig Remote(std::string name, std::string remote) {
@@ -50,14 +50,14 @@ class BucketRouterTest : public ::testing::Test {
     };
     return env;
   }
-  std::vector<api::HttpRequest> Log() {
+  std::vector<net::HttpRequest> Log() {
     std::lock_guard lock(mu_);
     return log_;
   }
 
   TempDir dir_;
   std::mutex mu_;
-  std::vector<api::HttpRequest> log_;
+  std::vector<net::HttpRequest> log_;
 };
 
 TEST_F(BucketRouterTest, ConfiguredBucketsGoToTheirServiceUnderTheirRealName) {

@@ -111,8 +111,8 @@ class FaultyTransport final : public net::HttpTransport {
   FaultyTransport(std::unique_ptr<net::HttpTransport> inner, FaultPlan& plan)
       : inner_(std::move(inner)), plan_(plan) {}
 
-  Result<api::HttpResponse> Send(const net::Endpoint& endpoint,
-                                 const api::HttpRequest& request) override {
+  Result<net::HttpResponse> Send(const net::Endpoint& endpoint,
+                                 const net::HttpRequest& request) override {
     std::string_view query = request.Query();
     if (request.method == "PUT" && query.starts_with("partNumber=")) {
       int part = std::atoi(std::string(query.substr(11)).c_str());
@@ -120,12 +120,12 @@ class FaultyTransport final : public net::HttpTransport {
         switch (*fault) {
           case Fault::kServerError:
           case Fault::kAlwaysFails:
-            return api::HttpResponse{
+            return net::HttpResponse{
                 500, {}, "<Error><Code>InternalError</Code><Message>injected</Message></Error>"};
           case Fault::kBrokenConnection:
             return inner_->Send(net::Endpoint::Parse(plan_.dropper().url()).value(), request);
           case Fault::kLostResponse: {
-            Result<api::HttpResponse> lost = inner_->Send(endpoint, request);
+            Result<net::HttpResponse> lost = inner_->Send(endpoint, request);
             (void)lost;
             return UnavailableError("injected: the answer to part " + std::to_string(part) +
                                     " was lost");

@@ -34,7 +34,7 @@ class RecordingSleeper final : public Sleeper {
 // transports as it likes; they share this state.
 class FakeS3 {
  public:
-  using Handler = std::function<Result<api::HttpResponse>(const api::HttpRequest&)>;
+  using Handler = std::function<Result<net::HttpResponse>(const net::HttpRequest&)>;
 
   std::function<Result<std::unique_ptr<net::HttpTransport>>()> Factory() {
     return [this]() -> Result<std::unique_ptr<net::HttpTransport>> {
@@ -45,7 +45,7 @@ class FakeS3 {
     std::lock_guard lock(mu_);
     handler_ = std::move(h);
   }
-  std::vector<api::HttpRequest> requests() {
+  std::vector<net::HttpRequest> requests() {
     std::lock_guard lock(mu_);
     return requests_;
   }
@@ -58,8 +58,8 @@ class FakeS3 {
   class Transport final : public net::HttpTransport {
    public:
     explicit Transport(FakeS3& s3) : s3_(s3) {}
-    Result<api::HttpResponse> Send(const net::Endpoint& endpoint,
-                                   const api::HttpRequest& request) override {
+    Result<net::HttpResponse> Send(const net::Endpoint& endpoint,
+                                   const net::HttpRequest& request) override {
       Handler handler;
       {
         std::lock_guard lock(s3_.mu_);
@@ -75,17 +75,17 @@ class FakeS3 {
   };
 
   std::mutex mu_;
-  Handler handler_ = [](const api::HttpRequest&) -> Result<api::HttpResponse> {
-    return api::HttpResponse{200, {}, ""};
+  Handler handler_ = [](const net::HttpRequest&) -> Result<net::HttpResponse> {
+    return net::HttpResponse{200, {}, ""};
   };
-  std::vector<api::HttpRequest> requests_;
+  std::vector<net::HttpRequest> requests_;
   std::vector<net::Endpoint> endpoints_;
 };
 
-api::HttpResponse Xml(int status, std::string body) {
-  return api::HttpResponse{status, {{"Content-Type", "application/xml"}}, std::move(body)};
+net::HttpResponse Xml(int status, std::string body) {
+  return net::HttpResponse{status, {{"Content-Type", "application/xml"}}, std::move(body)};
 }
-api::HttpResponse ErrorXml(int status, std::string_view code) {
+net::HttpResponse ErrorXml(int status, std::string_view code) {
   return Xml(status, "<Error><Code>" + std::string(code) + "</Code><Message>" + std::string(code) +
                          " happened</Message></Error>");
 }
@@ -121,18 +121,18 @@ class S3ObjectStoreTest : public ::testing::Test {
 };
 
 // Verifies a captured request as an S3 server would.
-Status VerifyS3Signature(const api::HttpRequest& r, std::string_view region) {
-  std::vector<api::sigv4::HeaderField> fields;
+Status VerifyS3Signature(const net::HttpRequest& r, std::string_view region) {
+  std::vector<net::sigv4::HeaderField> fields;
   for (const auto& h : r.headers) fields.push_back({h.name, h.value});
-  api::sigv4::HttpRequestView view;
+  net::sigv4::HttpRequestView view;
   view.method = r.method;
   view.raw_path = r.Path();
   view.raw_query = r.Query();
   view.headers = fields;
   view.body = AsBytes(r.body);
-  ASSIGN_OR_RETURN(api::sigv4::ParsedSignature parsed, api::sigv4::ParseSignature(view));
-  RETURN_IF_ERROR(api::sigv4::CheckCredentialScope(parsed, region, "s3"));
-  return api::sigv4::Verify(view, parsed, std::string_view("secret"), kNow);
+  ASSIGN_OR_RETURN(net::sigv4::ParsedSignature parsed, net::sigv4::ParseSignature(view));
+  RETURN_IF_ERROR(net::sigv4::CheckCredentialScope(parsed, region, "s3"));
+  return net::sigv4::Verify(view, parsed, std::string_view("secret"), kNow);
 }
 
 TEST_F(S3ObjectStoreTest, EveryRequestIsSignedForS3OverTheBodyHash) {
@@ -140,7 +140,7 @@ TEST_F(S3ObjectStoreTest, EveryRequestIsSignedForS3OverTheBodyHash) {
   ASSERT_OK(store->Put("bucket", "dir/a b+c.bak", AsBytes(std::string_view("payload"))));
   auto requests = s3_.requests();
   ASSERT_EQ(requests.size(), 1u);
-  const api::HttpRequest& r = requests[0];
+  const net::HttpRequest& r = requests[0];
   EXPECT_EQ(r.method, "PUT");
   EXPECT_EQ(r.target, "/bucket/dir/a%20b%2Bc.bak");
   EXPECT_EQ(r.Header("Host"), "s3.example.test:9000");
@@ -157,11 +157,11 @@ TEST_F(S3ObjectStoreTest, EveryRequestIsSignedForS3OverTheBodyHash) {
 }
 
 TEST_F(S3ObjectStoreTest, PathAndVirtualHostAddressing) {
-  s3_.set_handler([](const api::HttpRequest& r) -> Result<api::HttpResponse> {
+  s3_.set_handler([](const net::HttpRequest& r) -> Result<net::HttpResponse> {
     if (r.method == "GET") {
       return Xml(200, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
     }
-    return api::HttpResponse{200, {}, ""};
+    return net::HttpResponse{200, {}, ""};
   });
   auto path = Make(S3Addressing::kPath);
   ASSERT_OK(path->Delete("bucket", "a/../b"));
@@ -193,14 +193,14 @@ TEST_F(S3ObjectStoreTest, PathAndVirtualHostAddressing) {
 
 TEST_F(S3ObjectStoreTest, TransientFailuresAreRetriedWithBackoff) {
   int calls = 0;
-  s3_.set_handler([&](const api::HttpRequest&) -> Result<api::HttpResponse> {
+  s3_.set_handler([&](const net::HttpRequest&) -> Result<net::HttpResponse> {
     ++calls;
     if (calls == 1)
       return UnavailableError(
           "Connection was closed before we received a valid "
           "response from endpoint URL");
     if (calls == 2) return ErrorXml(503, "SlowDown");
-    return api::HttpResponse{200, {{"ETag", "\"e\""}}, ""};
+    return net::HttpResponse{200, {{"ETag", "\"e\""}}, ""};
   });
   auto store = Make();
   ASSERT_OK(store->Put("bucket", "k", AsBytes(std::string_view("v"))));
@@ -216,7 +216,7 @@ TEST_F(S3ObjectStoreTest, TransientFailuresAreRetriedWithBackoff) {
 }
 
 TEST_F(S3ObjectStoreTest, GivesUpAfterTheLastAttempt) {
-  s3_.set_handler([](const api::HttpRequest&) -> Result<api::HttpResponse> {
+  s3_.set_handler([](const net::HttpRequest&) -> Result<net::HttpResponse> {
     return ErrorXml(500, "InternalError");
   });
   auto store = Make();
@@ -230,7 +230,7 @@ TEST_F(S3ObjectStoreTest, GivesUpAfterTheLastAttempt) {
 }
 
 TEST_F(S3ObjectStoreTest, ClientErrorsAreNotRetried) {
-  s3_.set_handler([](const api::HttpRequest&) -> Result<api::HttpResponse> {
+  s3_.set_handler([](const net::HttpRequest&) -> Result<net::HttpResponse> {
     return ErrorXml(403, "AccessDenied");
   });
   auto store = Make();
@@ -243,10 +243,10 @@ TEST_F(S3ObjectStoreTest, ClientErrorsAreNotRetried) {
 
 TEST_F(S3ObjectStoreTest, NotFoundWithoutABodyIsToldApart) {
   bool bucket_exists = true;
-  s3_.set_handler([&](const api::HttpRequest& r) -> Result<api::HttpResponse> {
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
     bool bucket_request = r.target == "/bucket";
-    if (bucket_request) return api::HttpResponse{bucket_exists ? 200 : 404, {}, ""};
-    return api::HttpResponse{404, {}, ""};
+    if (bucket_request) return net::HttpResponse{bucket_exists ? 200 : 404, {}, ""};
+    return net::HttpResponse{404, {}, ""};
   });
   auto store = Make();
   EXPECT_EQ(store->Head("bucket", "k").status().error_name(), kNoSuchKey);
@@ -256,16 +256,16 @@ TEST_F(S3ObjectStoreTest, NotFoundWithoutABodyIsToldApart) {
 
 // A scripted multipart server: parts answer per `part_answer`.
 struct MultipartScript {
-  std::function<Result<api::HttpResponse>(int part, int attempt)> part_answer;
-  std::function<Result<api::HttpResponse>(int attempt)> complete_answer;
+  std::function<Result<net::HttpResponse>(int part, int attempt)> part_answer;
+  std::function<Result<net::HttpResponse>(int attempt)> complete_answer;
   std::mutex mu;
   std::map<int, int> attempts;
   int completes = 0;
 
   FakeS3::Handler Handler() {
-    return [this](const api::HttpRequest& r) -> Result<api::HttpResponse> {
+    return [this](const net::HttpRequest& r) -> Result<net::HttpResponse> {
       std::string_view query = r.Query();
-      if (r.method == "HEAD" && r.target == "/bucket") return api::HttpResponse{200, {}, ""};
+      if (r.method == "HEAD" && r.target == "/bucket") return net::HttpResponse{200, {}, ""};
       if (r.method == "POST" && query == "uploads") {
         return Xml(200,
                    "<InitiateMultipartUploadResult><UploadId>up/1+</UploadId>"
@@ -279,7 +279,7 @@ struct MultipartScript {
           attempt = ++attempts[part];
         }
         if (part_answer) return part_answer(part, attempt);
-        return api::HttpResponse{200, {{"ETag", "\"etag-" + std::to_string(part) + "\""}}, ""};
+        return net::HttpResponse{200, {{"ETag", "\"etag-" + std::to_string(part) + "\""}}, ""};
       }
       if (r.method == "POST" && query == "uploadId=up%2F1%2B") {
         int attempt;
@@ -293,9 +293,9 @@ struct MultipartScript {
                    "</CompleteMultipartUploadResult>");
       }
       if (r.method == "PUT" && query.empty())
-        return api::HttpResponse{200, {{"ETag", "\"one\""}}, ""};
+        return net::HttpResponse{200, {{"ETag", "\"one\""}}, ""};
       if (r.method == "DELETE" && query == "uploadId=up%2F1%2B") {
-        return api::HttpResponse{204, {}, ""};
+        return net::HttpResponse{204, {}, ""};
       }
       return ErrorXml(400, "Unexpected");
     };
@@ -306,9 +306,9 @@ std::string Filled(size_t n, char c) { return std::string(n, c); }
 
 TEST_F(S3ObjectStoreTest, MultipartRetriesAFailedPartAndCompletesInOrder) {
   MultipartScript script;
-  script.part_answer = [](int part, int attempt) -> Result<api::HttpResponse> {
+  script.part_answer = [](int part, int attempt) -> Result<net::HttpResponse> {
     if (part == 2 && attempt == 1) return ErrorXml(500, "InternalError");
-    return api::HttpResponse{200, {{"ETag", "\"etag-" + std::to_string(part) + "\""}}, ""};
+    return net::HttpResponse{200, {{"ETag", "\"etag-" + std::to_string(part) + "\""}}, ""};
   };
   s3_.set_handler(script.Handler());
   auto store = Make();
@@ -320,7 +320,7 @@ TEST_F(S3ObjectStoreTest, MultipartRetriesAFailedPartAndCompletesInOrder) {
   EXPECT_EQ(script.attempts[1], 1);
   EXPECT_EQ(script.attempts[2], 2);
   EXPECT_EQ(script.attempts[3], 1);
-  const api::HttpRequest* complete = nullptr;
+  const net::HttpRequest* complete = nullptr;
   std::vector<std::string> part_bodies(4);
   auto requests = s3_.requests();
   for (const auto& r : requests) {
@@ -353,9 +353,9 @@ TEST_F(S3ObjectStoreTest, AnObjectOfExactlyOnePartIsOnePut) {
 
 TEST_F(S3ObjectStoreTest, APartThatKeepsFailingAbortsTheUpload) {
   MultipartScript script;
-  script.part_answer = [](int part, int) -> Result<api::HttpResponse> {
+  script.part_answer = [](int part, int) -> Result<net::HttpResponse> {
     if (part == 2) return ErrorXml(403, "AccessDenied");
-    return api::HttpResponse{200, {{"ETag", "\"e\""}}, ""};
+    return net::HttpResponse{200, {{"ETag", "\"e\""}}, ""};
   };
   s3_.set_handler(script.Handler());
   auto store = Make();
@@ -393,7 +393,7 @@ TEST_F(S3ObjectStoreTest, DestroyingAWriterAbortsItsUpload) {
 
 TEST_F(S3ObjectStoreTest, ACompletionAnswered200WithAnErrorIsRetried) {
   MultipartScript script;
-  script.complete_answer = [](int attempt) -> Result<api::HttpResponse> {
+  script.complete_answer = [](int attempt) -> Result<net::HttpResponse> {
     if (attempt == 1) return ErrorXml(200, "InternalError");
     return Xml(200,
                "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag>"
@@ -427,9 +427,9 @@ TEST_F(S3ObjectStoreTest, ExpectedSizeRaisesThePartSize) {
 TEST_F(S3ObjectStoreTest, AReaderFailsWhenTheObjectChanges) {
   std::string data = Filled(200 << 10, 'd');
   std::string get_etag = "\"v1\"";
-  s3_.set_handler([&](const api::HttpRequest& r) -> Result<api::HttpResponse> {
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
     if (r.method == "HEAD") {
-      return api::HttpResponse{200,
+      return net::HttpResponse{200,
                                {{"Content-Length", std::to_string(data.size())},
                                 {"ETag", "\"v1\""},
                                 {"Last-Modified", "Mon, 30 Nov 2026 10:09:56 GMT"}},
@@ -441,7 +441,7 @@ TEST_F(S3ObjectStoreTest, AReaderFailsWhenTheObjectChanges) {
     size_t a = std::stoul(range.substr(6, dash - 6));
     size_t b = std::stoul(range.substr(dash + 1));
     EXPECT_EQ(r.Header("If-Match"), "\"v1\"");
-    return api::HttpResponse{206, {{"ETag", get_etag}}, data.substr(a, b - a + 1)};
+    return net::HttpResponse{206, {{"ETag", get_etag}}, data.substr(a, b - a + 1)};
   });
   auto store = Make();
   auto reader = store->Get("bucket", "k");
@@ -459,9 +459,9 @@ TEST_F(S3ObjectStoreTest, AReaderFailsWhenTheObjectChanges) {
 }
 
 TEST_F(S3ObjectStoreTest, AShortAnswerIsDataLoss) {
-  s3_.set_handler([&](const api::HttpRequest& r) -> Result<api::HttpResponse> {
-    if (r.method == "HEAD") return api::HttpResponse{200, {{"Content-Length", "100"}}, ""};
-    return api::HttpResponse{206, {}, std::string(99, 'x')};
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
+    if (r.method == "HEAD") return net::HttpResponse{200, {{"Content-Length", "100"}}, ""};
+    return net::HttpResponse{206, {}, std::string(99, 'x')};
   });
   auto store = Make();
   auto reader = store->Get("bucket", "k");

@@ -36,8 +36,8 @@ std::string HeaderOf(const Response& r, std::string_view name) {
 }
 
 // Answers "METHOD TARGET BODY" with the peer's address and transport in headers.
-void Echo(api::HttpRequest req, api::Responder respond) {
-  api::HttpResponse r;
+void Echo(net::HttpRequest req, net::Responder respond) {
+  net::HttpResponse r;
   r.status = 200;
   r.SetHeader("Content-Type", "text/plain");
   r.SetHeader("X-Remote-Address", req.remote_address);
@@ -54,7 +54,7 @@ HttpListener::Options TestOptions() {
   return o;
 }
 
-std::unique_ptr<HttpListener> MustStart(HttpListener::Options o, api::Handler h) {
+std::unique_ptr<HttpListener> MustStart(HttpListener::Options o, net::Handler h) {
   auto l = HttpListener::Start(std::move(o), std::move(h));
   EXPECT_TRUE(l.ok()) << l.status().ToString();
   if (!l.ok()) return nullptr;
@@ -141,7 +141,7 @@ TEST(HttpListenerTest, DateHeaderComesFromTheClock) {
 
 TEST(HttpListenerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   std::atomic<int> calls{0};
-  auto listener = MustStart(TestOptions(), [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest req, net::Responder respond) {
     ++calls;
     Echo(std::move(req), std::move(respond));
   });
@@ -162,7 +162,7 @@ TEST(HttpListenerTest, PipelinedRequestsAreAnsweredInOrderOneAtATime) {
   std::atomic<int> in_flight{0};
   std::atomic<int> max_in_flight{0};
   AnswerThread answers;
-  auto listener = MustStart(TestOptions(), [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest req, net::Responder respond) {
     int now = ++in_flight;
     max_in_flight = std::max(max_in_flight.load(), now);
     answers.Post([&, req = std::move(req), respond = std::move(respond)]() mutable {
@@ -187,7 +187,7 @@ TEST(HttpListenerTest, PipelinedRequestsAreAnsweredInOrderOneAtATime) {
 TEST(HttpListenerTest, HandlerMayAnswerFromAnotherThread) {
   AnswerThread answers;
   std::atomic<bool> other_thread{true};
-  auto listener = MustStart(TestOptions(), [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest req, net::Responder respond) {
     auto io_thread = std::this_thread::get_id();
     answers.Post([&, io_thread, req = std::move(req), respond = std::move(respond)]() mutable {
       if (std::this_thread::get_id() == io_thread) other_thread = false;
@@ -254,8 +254,8 @@ TEST(HttpListenerTest, ExpectContinueGets100BeforeTheBody) {
 
 TEST(HttpListenerTest, LargeResponseBody) {
   std::string big(300 * 1024, 'z');
-  auto listener = MustStart(TestOptions(), [&](api::HttpRequest, api::Responder respond) {
-    api::HttpResponse r;
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest, net::Responder respond) {
+    net::HttpResponse r;
     r.body = big;
     respond(std::move(r));
   });
@@ -269,8 +269,8 @@ TEST(HttpListenerTest, LargeResponseBody) {
 }
 
 TEST(HttpListenerTest, ListenerOwnsFramingAndDropsHeadersThatWouldSplitTheResponse) {
-  auto listener = MustStart(TestOptions(), [](api::HttpRequest, api::Responder respond) {
-    api::HttpResponse r;
+  auto listener = MustStart(TestOptions(), [](net::HttpRequest, net::Responder respond) {
+    net::HttpResponse r;
     r.status = 201;
     r.SetHeader("Content-Length", "999");
     r.SetHeader("X-Evil", "a\r\nSet-Cookie: stolen=1");
@@ -296,8 +296,8 @@ TEST(HttpListenerTest, ListenerOwnsFramingAndDropsHeadersThatWouldSplitTheRespon
 }
 
 TEST(HttpListenerTest, HandlerAskingToCloseClosesTheConnection) {
-  auto listener = MustStart(TestOptions(), [](api::HttpRequest, api::Responder respond) {
-    api::HttpResponse r;
+  auto listener = MustStart(TestOptions(), [](net::HttpRequest, net::Responder respond) {
+    net::HttpResponse r;
     r.SetHeader("Connection", "close");
     respond(std::move(r));
   });
@@ -321,7 +321,7 @@ TEST(HttpListenerTest, Http10WithoutKeepAliveIsClosedAfterTheAnswer) {
 
 TEST(HttpListenerTest, HandlerThatThrowsGets500) {
   auto listener = MustStart(
-      TestOptions(), [](api::HttpRequest, api::Responder) { throw std::runtime_error("boom"); });
+      TestOptions(), [](net::HttpRequest, net::Responder) { throw std::runtime_error("boom"); });
   ASSERT_NE(listener, nullptr);
   TestClient c(listener->port());
   auto reply = c.RoundTrip(RawRequest("GET", "/"));
@@ -331,10 +331,10 @@ TEST(HttpListenerTest, HandlerThatThrowsGets500) {
 }
 
 TEST(HttpListenerTest, SecondCallOfAResponderIsIgnored) {
-  auto listener = MustStart(TestOptions(), [](api::HttpRequest, api::Responder respond) {
-    api::HttpResponse first;
+  auto listener = MustStart(TestOptions(), [](net::HttpRequest, net::Responder respond) {
+    net::HttpResponse first;
     first.body = "first";
-    api::HttpResponse second;
+    net::HttpResponse second;
     second.body = "second";
     respond(std::move(first));
     respond(std::move(second));
@@ -353,7 +353,7 @@ TEST(HttpListenerTest, SecondCallOfAResponderIsIgnored) {
 
 TEST(HttpListenerTest, HealthIs503UntilReadyThen200AndNeverReachesTheHandler) {
   std::atomic<int> calls{0};
-  auto listener = MustStart(TestOptions(), [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest req, net::Responder respond) {
     ++calls;
     Echo(std::move(req), std::move(respond));
   });
@@ -391,7 +391,7 @@ TEST(HttpListenerTest, HeaderTooLargeIs431AndCloses) {
   auto o = TestOptions();
   o.max_header_bytes = 2048;
   std::atomic<int> calls{0};
-  auto listener = MustStart(o, [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(o, [&](net::HttpRequest req, net::Responder respond) {
     ++calls;
     Echo(std::move(req), std::move(respond));
   });
@@ -417,7 +417,7 @@ TEST(HttpListenerTest, BodyTooLargeIs413FromContentLengthBeforeTheBodyIsSent) {
   auto o = TestOptions();
   o.max_body_bytes = 1024;
   std::atomic<int> calls{0};
-  auto listener = MustStart(o, [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(o, [&](net::HttpRequest req, net::Responder respond) {
     ++calls;
     Echo(std::move(req), std::move(respond));
   });
@@ -597,10 +597,10 @@ TEST(HttpListenerTest, ListensOnIpv6Loopback) {
 // Stop.
 
 TEST(HttpListenerTest, StopLetsARequestInFlightFinishAndClosesIdleConnections) {
-  std::promise<api::Responder> handler_called;
+  std::promise<net::Responder> handler_called;
   auto o = TestOptions();
   o.shutdown_timeout = 10s;
-  auto listener = MustStart(o, [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(o, [&](net::HttpRequest req, net::Responder respond) {
     if (req.target == "/slow") {
       handler_called.set_value(std::move(respond));
       return;
@@ -614,7 +614,7 @@ TEST(HttpListenerTest, StopLetsARequestInFlightFinishAndClosesIdleConnections) {
   ASSERT_FALSE(idle.RoundTrip(RawRequest("GET", "/")).ec);
   TestClient busy(listener->port());
   ASSERT_FALSE(busy.Write(RawRequest("POST", "/slow", "x")));
-  api::Responder respond = handler_called.get_future().get();
+  net::Responder respond = handler_called.get_future().get();
 
   auto start = std::chrono::steady_clock::now();
   std::thread stopper([&] { listener->Stop(); });
@@ -622,7 +622,7 @@ TEST(HttpListenerTest, StopLetsARequestInFlightFinishAndClosesIdleConnections) {
   EXPECT_TRUE(idle.WaitClosed(5s));
   // ...while the slow request is still being handled; now it finishes, on
   // this (non-I/O) thread.
-  api::HttpResponse r;
+  net::HttpResponse r;
   r.body = "finished";
   respond(std::move(r));
   auto reply = busy.Read();
@@ -642,11 +642,11 @@ TEST(HttpListenerTest, StopLetsARequestInFlightFinishAndClosesIdleConnections) {
 
 TEST(HttpListenerTest, StopClosesRequestsStillBusyAfterTheDeadline) {
   std::mutex mu;
-  std::vector<api::Responder> held;
+  std::vector<net::Responder> held;
   std::promise<void> called;
   auto o = TestOptions();
   o.shutdown_timeout = 200ms;
-  auto listener = MustStart(o, [&](api::HttpRequest, api::Responder respond) {
+  auto listener = MustStart(o, [&](net::HttpRequest, net::Responder respond) {
     std::lock_guard<std::mutex> l(mu);
     held.push_back(std::move(respond));
     called.set_value();
@@ -663,18 +663,18 @@ TEST(HttpListenerTest, StopClosesRequestsStillBusyAfterTheDeadline) {
   EXPECT_TRUE(c.WaitClosed(5s));
   // A Responder used after Stop, and after the listener is gone, is a no-op.
   std::lock_guard<std::mutex> l(mu);
-  held[0](api::HttpResponse{});
+  held[0](net::HttpResponse{});
   listener.reset();
-  held[0](api::HttpResponse{});
+  held[0](net::HttpResponse{});
   held.clear();
 }
 
 TEST(HttpListenerTest, HealthAnswers503WhileStopping) {
-  std::promise<api::Responder> called;
+  std::promise<net::Responder> called;
   auto o = TestOptions();
   o.io_threads = 1;  // one event loop: the round trip below orders the reads
   auto listener = MustStart(
-      o, [&](api::HttpRequest, api::Responder respond) { called.set_value(std::move(respond)); });
+      o, [&](net::HttpRequest, net::Responder respond) { called.set_value(std::move(respond)); });
   ASSERT_NE(listener, nullptr);
   listener->SetReady(true);
   TestClient busy(listener->port());
@@ -689,7 +689,7 @@ TEST(HttpListenerTest, HealthAnswers503WhileStopping) {
   EXPECT_TRUE(idle.WaitClosed(5s));  // Stop has begun; the health request is mid-way
   ASSERT_FALSE(health.Write("Host: x\r\n\r\n"));
   auto reply = health.Read();
-  respond(api::HttpResponse{});
+  respond(net::HttpResponse{});
   stopper.join();
   ASSERT_FALSE(reply.ec) << reply.ec.message();
   EXPECT_EQ(reply.response.result_int(), 503);
@@ -780,7 +780,7 @@ TEST_F(HttpListenerTlsTest, ServesHttpsWithKeepAlive) {
 
 TEST_F(HttpListenerTlsTest, PlaintextClientIsRefusedWithAClearAnswer) {
   std::atomic<int> calls{0};
-  auto listener = MustStart(TlsOptions(), [&](api::HttpRequest req, api::Responder respond) {
+  auto listener = MustStart(TlsOptions(), [&](net::HttpRequest req, net::Responder respond) {
     ++calls;
     Echo(std::move(req), std::move(respond));
   });

@@ -17,8 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "api/http.h"
-#include "api/sigv4.h"
 #include "audit/audit_log.h"
 #include "audit/digest.h"
 #include "audit/journal.h"
@@ -26,6 +24,8 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "crypto/secret_bytes.h"
+#include "net/http.h"
+#include "net/sigv4.h"
 #include "testing/files.h"
 
 namespace coffer::server {
@@ -93,16 +93,16 @@ class ServicesTest : public ::testing::Test {
   }
 
   // STS GetCallerIdentity signed with `c` as the aws CLI signs it, through the endpoint.
-  api::HttpResponse CallerIdentity(Services& s, const Creds& c) {
-    api::HttpRequest r;
+  net::HttpResponse CallerIdentity(Services& s, const Creds& c) {
+    net::HttpRequest r;
     r.method = "POST";
     r.target = "/";
     r.headers = {{"Host", "127.0.0.1:7878"},
                  {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
     r.body = "Action=GetCallerIdentity&Version=2011-06-15";
-    std::vector<api::sigv4::HeaderField> fields;
+    std::vector<net::sigv4::HeaderField> fields;
     for (const auto& h : r.headers) fields.push_back({h.name, h.value});
-    api::sigv4::HttpRequestView view{
+    net::sigv4::HttpRequestView view{
         .method = r.method,
         .raw_path = r.Path(),
         .raw_query = r.Query(),
@@ -110,7 +110,7 @@ class ServicesTest : public ::testing::Test {
         .body = AsBytes(r.body),
     };
     std::vector<std::string> signed_headers = {"content-type", "host", "x-amz-date"};
-    auto added = api::sigv4::Sign(view, {c.access_key_id, crypto::SecretBytes(c.secret), ""},
+    auto added = net::sigv4::Sign(view, {c.access_key_id, crypto::SecretBytes(c.secret), ""},
                                   options_.region, "sts", clock_.Now(), signed_headers);
     EXPECT_TRUE(added.ok()) << added.status().ToString();
     if (added.ok()) {
@@ -120,17 +120,17 @@ class ServicesTest : public ::testing::Test {
   }
 
   // KMS ListKeys, the same way.
-  api::HttpResponse ListKeys(Services& s, const Creds& c) {
-    api::HttpRequest r;
+  net::HttpResponse ListKeys(Services& s, const Creds& c) {
+    net::HttpRequest r;
     r.method = "POST";
     r.target = "/";
     r.headers = {{"Host", "127.0.0.1:7878"},
                  {"Content-Type", "application/x-amz-json-1.1"},
                  {"X-Amz-Target", "TrentService.ListKeys"}};
     r.body = "{}";
-    std::vector<api::sigv4::HeaderField> fields;
+    std::vector<net::sigv4::HeaderField> fields;
     for (const auto& h : r.headers) fields.push_back({h.name, h.value});
-    api::sigv4::HttpRequestView view{
+    net::sigv4::HttpRequestView view{
         .method = r.method,
         .raw_path = r.Path(),
         .raw_query = r.Query(),
@@ -139,7 +139,7 @@ class ServicesTest : public ::testing::Test {
     };
     std::vector<std::string> signed_headers = {"content-type", "host", "x-amz-date",
                                                "x-amz-target"};
-    auto added = api::sigv4::Sign(view, {c.access_key_id, crypto::SecretBytes(c.secret), ""},
+    auto added = net::sigv4::Sign(view, {c.access_key_id, crypto::SecretBytes(c.secret), ""},
                                   options_.region, "kms", clock_.Now(), signed_headers);
     EXPECT_TRUE(added.ok()) << added.status().ToString();
     if (added.ok()) {
@@ -205,11 +205,11 @@ TEST_F(ServicesTest, TheKeyInTheFileAuthenticatesThroughTheEndpoint) {
   std::optional<Creds> creds = ParseCredentialsFile(ReadFile(CredentialsPath()));
   ASSERT_TRUE(creds.has_value());
 
-  api::HttpResponse who = CallerIdentity(**s, *creds);
+  net::HttpResponse who = CallerIdentity(**s, *creds);
   ASSERT_EQ(who.status, 200) << who.body;
   EXPECT_THAT(who.body, HasSubstr("<Arn>arn:aws:iam::111122223333:root</Arn>"));
   EXPECT_THAT(who.body, HasSubstr("<Account>111122223333</Account>"));
-  api::HttpResponse keys = ListKeys(**s, *creds);
+  net::HttpResponse keys = ListKeys(**s, *creds);
   EXPECT_EQ(keys.status, 200) << keys.body;
   EXPECT_EQ(keys.body, R"({"Keys":[],"Truncated":false})");
 
@@ -231,7 +231,7 @@ TEST_F(ServicesTest, ReopeningCreatesNoNewKeyAndLeavesTheFileUnchanged) {
     EXPECT_FALSE((*s)->new_root_key.has_value());
     EXPECT_EQ(ReadFile(CredentialsPath()), text);
     EXPECT_EQ(FileMode(CredentialsPath()), 0600);
-    api::HttpResponse who = CallerIdentity(**s, *creds);
+    net::HttpResponse who = CallerIdentity(**s, *creds);
     EXPECT_EQ(who.status, 200) << who.body;
   }
   EXPECT_THAT(SnapshotDirectory(Dir()), ::testing::Contains(::testing::Key("root-credentials")));
@@ -276,7 +276,7 @@ TEST_F(ServicesTest, DataAndKeysSurviveAReopen) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   std::optional<Creds> creds = ParseCredentialsFile(ReadFile(CredentialsPath()));
   ASSERT_TRUE(creds.has_value());
-  api::HttpResponse keys = ListKeys(**s, *creds);
+  net::HttpResponse keys = ListKeys(**s, *creds);
   EXPECT_EQ(keys.status, 200) << keys.body;
   EXPECT_THAT(keys.body, HasSubstr(key_arn));
 }
