@@ -375,6 +375,18 @@ void AppendEmbedded(std::string& out, const std::string& text) {
   out += Embedded(text).dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
+// `{"type":TYPE,"principalId":…,"arn":…,"accountId":…,"accessKeyId":…` (left open): the
+// members every signed-in caller's userIdentity starts with.
+void AppendCaller(std::string& out, std::string_view type, std::string_view principal_id,
+                  const policy::Principal& p, const AuditEvent& e) {
+  out += "{\"type\":"sv;
+  AppendString(out, type);
+  AppendMember(out, "principalId", principal_id);
+  AppendMember(out, "arn", p.arn);
+  AppendMember(out, "accountId", p.account_id);
+  AppendMember(out, "accessKeyId", e.access_key_id);
+}
+
 void AppendUserIdentity(std::string& out, const AuditEvent& e) {
   if (!e.principal) {
     out += "{\"type\":\"Unknown\""sv;
@@ -385,28 +397,16 @@ void AppendUserIdentity(std::string& out, const AuditEvent& e) {
   const policy::Principal& p = *e.principal;
   switch (p.type) {
     case policy::PrincipalType::kRoot:
-      out += "{\"type\":\"Root\""sv;
-      AppendMember(out, "principalId", p.account_id);
-      AppendMember(out, "arn", p.arn);
-      AppendMember(out, "accountId", p.account_id);
-      AppendMember(out, "accessKeyId", e.access_key_id);
+      AppendCaller(out, "Root", p.account_id, p, e);
       out += '}';
       return;
     case policy::PrincipalType::kIamUser:
-      out += "{\"type\":\"IAMUser\""sv;
-      AppendMember(out, "principalId", p.user_id);
-      AppendMember(out, "arn", p.arn);
-      AppendMember(out, "accountId", p.account_id);
-      AppendMember(out, "accessKeyId", e.access_key_id);
+      AppendCaller(out, "IAMUser", p.user_id, p, e);
       AppendMember(out, "userName", LastSegment(p.arn));
       out += '}';
       return;
     case policy::PrincipalType::kAssumedRole:
-      out += "{\"type\":\"AssumedRole\""sv;
-      AppendMember(out, "principalId", p.user_id);
-      AppendMember(out, "arn", p.arn);
-      AppendMember(out, "accountId", p.account_id);
-      AppendMember(out, "accessKeyId", e.access_key_id);
+      AppendCaller(out, "AssumedRole", p.user_id, p, e);
       out += ",\"sessionContext\":{\"sessionIssuer\":{\"type\":\"Role\""sv;
       AppendMember(out, "principalId", std::string_view(p.user_id).substr(0, p.user_id.find(':')));
       AppendMember(out, "arn", p.role_arn);

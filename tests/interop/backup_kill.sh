@@ -30,29 +30,14 @@ set -uo pipefail
 bin=${1:?usage: backup_kill.sh COFFER_BIN ENDPOINT ROOT_CREDENTIALS WORK_DIR DATA_DIR PHASE [SERVER_PID]}
 endpoint=${2:?} creds=${3:?} work=${4:?} data=${5:?} phase=${6:?} server_pid=${7:-}
 [[ $bin == /* ]] || bin=$PWD/$bin
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-  failed=$((failed + 1)); echo "not ok - $1"
-  shift; for line in "$@"; do printf '%s\n' "$line" | head -c 3000 | sed 's/^/    /'; echo; done
-}
-finish() {
-  local line="backup-kill ($phase: SIGKILL of the server during a backup/restore, sqlite): $passed passed, $failed failed"
-  echo "$line"
-  [[ -n ${COFFER_INTEROP_RESULTS:-} ]] && echo "$passed $failed 0 $line" >>"$COFFER_INTEROP_RESULTS"
-  exit $((failed > 0))
-}
-aws=${COFFER_AWS_CLI:-}
-[[ -z $aws && -x /usr/bin/aws ]] && aws=/usr/bin/aws
-[[ -z $aws ]] && aws=$(command -v aws || true)
+# shellcheck source=suite.sh
+source "$(dirname "$0")/suite.sh"
+suite="backup-kill ($phase: SIGKILL of the server during a backup/restore, sqlite)"
+aws=$(find_aws)
 [[ -n $aws ]] || { not_ok "the aws CLI is not installed (Debian: awscli)"; finish; }
 
 mkdir -p "$work"
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-: >"$work/aws-config"
-export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$creds
-export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
-unset COFFER_ENDPOINT_URL
+clean_aws_env "$creds"
 
 state=$work/state
 role=rdskillrole bucket=rdskilltest instance=killinstance db=bigdb
@@ -62,16 +47,6 @@ s3=arn:aws:s3:::$bucket
 mib=${COFFER_KILL_DB_MIB:-384}
 threshold=$((32 << 20))
 
-awsc() {
-  OUT=$("$aws" --endpoint-url "$endpoint" --output json "$@" 2>"$work/aws.err")
-  RC=$?
-  ERR=$(cat "$work/aws.err")
-}
-cof() {
-  OUT=$("$bin" "$@" --endpoint-url "$endpoint" 2>"$work/coffer.err")
-  RC=$?
-  ERR=$(cat "$work/coffer.err")
-}
 # task ID: sets LC, PCT, INFO of the task.
 task() {
   local json
@@ -82,21 +57,7 @@ task() {
   [[ -n $LC ]] || INFO=$json
 }
 # checksum PATH: "table rows digest" per table, and quick_check.
-checksum() {
-  python3 - "$1" <<'PY'
-import hashlib, sqlite3, sys
-c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-for (t,) in c.execute("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name").fetchall():
-    h, n = hashlib.sha256(), 0
-    for row in c.execute(f'select * from "{t}" order by rowid'):
-        for v in row:
-            h.update(v if isinstance(v, bytes) else repr(v).encode())
-            h.update(b"\0")
-        n += 1
-    print(t, n, h.hexdigest()[:20])
-print("quick_check", c.execute("pragma quick_check").fetchone()[0])
-PY
-}
+checksum() { python3 "$interop_dir/sqlite_digest.py" "$1" quick_check; }
 # largest FIND-ARGS…: the size of the largest file find DIR … prints (0 when none).
 largest() { find "$@" -type f -printf '%s\n' 2>/dev/null | sort -n | tail -1 | grep . || echo 0; }
 # kill_during ID DESC DIR FIND-ARGS…: waits for the task to be IN_PROGRESS, then watches the

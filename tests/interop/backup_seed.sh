@@ -32,18 +32,9 @@ set -uo pipefail
 bin=${1:?usage: backup_seed.sh COFFER_BIN ENDPOINT ROOT_CREDENTIALS WORK_DIR DATA_DIR ENGINE}
 endpoint=${2:?} creds=${3:?} work=${4:?} data=${5:?} engine=${6:?}
 [[ $bin == /* ]] || bin=$PWD/$bin
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {
-  failed=$((failed + 1)); echo "not ok - $1"
-  shift; for line in "$@"; do printf '%s\n' "$line" | head -c 3000 | sed 's/^/    /'; echo; done
-}
-finish() {
-  local line="backup-seed ($engine: the seed story through coffer sql, aws iam/kms/cloudtrail): $passed passed, $failed failed"
-  echo "$line"
-  [[ -n ${COFFER_INTEROP_RESULTS:-} ]] && echo "$passed $failed ${1:-0} $line" >>"$COFFER_INTEROP_RESULTS"
-  exit $((failed > 0))
-}
+# shellcheck source=suite.sh
+source "$(dirname "$0")/suite.sh"
+suite="backup-seed ($engine: the seed story through coffer sql, aws iam/kms/cloudtrail)"
 t_start=$SECONDS t_epoch=$(($(date +%s) - 5))
 
 case $engine in
@@ -58,33 +49,14 @@ case $engine in
     ;;
   *) echo "backup_seed.sh: ENGINE must be sqlite or postgres, not '$engine'" >&2; exit 2 ;;
 esac
-aws=${COFFER_AWS_CLI:-}
-[[ -z $aws && -x /usr/bin/aws ]] && aws=/usr/bin/aws
-[[ -z $aws ]] && aws=$(command -v aws || true)
+aws=$(find_aws)
 if [[ -z $aws ]]; then not_ok "the aws CLI is not installed (Debian: awscli)"; finish; fi
 command -v jq >/dev/null || { not_ok "jq is not installed"; finish; }
 
 mkdir -p "$work"
-# A clean AWS environment: the root key from the server's file, no user configuration.
-for v in $(env | sed -n 's/^\(AWS_[A-Z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-: >"$work/aws-config"
-export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$creds
-export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
-unset COFFER_ENDPOINT_URL
+clean_aws_env "$creds"
 echo "== backup-seed ($engine) against $endpoint, aws CLI $aws ($("$aws" --version 2>&1 | cut -d' ' -f1))"
 
-# awsc ARGS…: the aws CLI against coffer; stdout in $OUT, stderr in $ERR, status in $RC.
-awsc() {
-  OUT=$("$aws" --endpoint-url "$endpoint" --output json "$@" 2>"$work/aws.err")
-  RC=$?
-  ERR=$(cat "$work/aws.err")
-}
-# cof ARGS…: the coffer client against the server (same variables).
-cof() {
-  OUT=$("$bin" "$@" --endpoint-url "$endpoint" 2>"$work/coffer.err")
-  RC=$?
-  ERR=$(cat "$work/coffer.err")
-}
 # sql INSTANCE STATEMENT: `coffer sql --wait --output json`; sets RC, OUT, ERR and, from the
 # task's row, LC (lifecycle), INFO (task_info), TID (task_id), TTYPE (task_type).
 sql() {
@@ -193,23 +165,11 @@ else:
 PY
 }
 # checksum DATABASE: one line per table, "table rows digest" (ordered by key), in name order;
-# sqlite adds "integrity ok". Empty output when the database cannot be read.
+# sqlite adds "integrity_check ok". Empty output when the database cannot be read.
 checksum() {
   if [[ $engine == sqlite ]]; then
     [[ -f $inst_dir/$1.db ]] || return 1
-    python3 - "$inst_dir/$1.db" <<'PY'
-import hashlib, sqlite3, sys
-c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-for (t,) in c.execute("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name").fetchall():
-    h, n = hashlib.sha256(), 0
-    for row in c.execute(f'select * from "{t}" order by rowid'):
-        for v in row:
-            h.update(v if isinstance(v, bytes) else repr(v).encode())
-            h.update(b"\0")
-        n += 1
-    print(t, n, h.hexdigest()[:20])
-print("integrity", c.execute("pragma integrity_check").fetchone()[0])
-PY
+    python3 "$interop_dir/sqlite_digest.py" "$inst_dir/$1.db" integrity_check
   else
     psql_on "$1" -F ' ' <<'SQL'
 select table_name::text, null::bigint, null::text from information_schema.tables where table_schema = 'public' and table_name not in ('customers', 'documents', 'orders')

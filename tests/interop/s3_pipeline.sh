@@ -10,15 +10,9 @@
 set -uo pipefail
 bin=$1 endpoint=$2 creds=$3 work=$4
 mkdir -p "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; shift; printf '    %s\n' "$@"; }
-finish() {
-  local line="s3-pipeline (coffer encrypt/decrypt/s3 against moto_server, aws s3): $passed passed, $failed failed"
-  echo "$line"
-  [[ -n ${COFFER_INTEROP_RESULTS:-} ]] && echo "$passed $failed ${1:-0} $line" >>"$COFFER_INTEROP_RESULTS"
-  exit $((failed > 0))
-}
+# shellcheck source=suite.sh
+source "$(dirname "$0")/suite.sh"
+suite="s3-pipeline (coffer encrypt/decrypt/s3 against moto_server, aws s3)"
 
 moto=$(command -v moto_server || true)
 if [[ -z $moto ]]; then
