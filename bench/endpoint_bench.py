@@ -6,7 +6,8 @@ Runs, in one go and on the same machine:
      by botocore's SigV4 signer, replayed by wrk;
   2. moto_server's KMS with the same kind of request (when moto_server is installed);
   3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine.
-and prints requests/s, p50 and p99 of each, and coffer's ratios to the others; with
+and prints requests/s, p50 and p99 of each, the CPU time the server (all its threads and
+processes) and wrk spent per request, and coffer's ratios to the others; with
 several connection counts, each is measured in turn, and a line per count says whether
 coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
@@ -105,19 +106,48 @@ def parse_wrk(output):
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000.0 if unit == "us" else value * 1000.0 if unit == "s" else value
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     non200 = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
-    return {"rps": rps, "p50": latency("50"), "p99": latency("99"),
+    return {"rps": rps, "requests": requests, "p50": latency("50"), "p99": latency("99"),
             "non2xx": int(non200.group(1)) if non200 else 0,
             "socket_errors": errors.group(0) if errors else ""}
 
 
-def run_wrk(url, script, args):
+def cpu_seconds(pid):
+    """User + system CPU of process `pid` and its child processes (nginx's worker)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pids = 0.0, [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, task)) as f:
+                    pids.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def run_wrk(url, script, args, server_pid):
+    """wrk's figures, plus the CPU time the server and wrk spent per request."""
     cmd = ["wrk", "-t1", "-c%d" % args.connections, "-d%ds" % args.duration, "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return parse_wrk(out)
+    server_before = cpu_seconds(server_pid)
+    wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = wrk.stdout.read()
+    _, status, usage = os.wait4(wrk.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), cmd, out)
+    server_cpu = cpu_seconds(server_pid) - server_before
+    r = parse_wrk(out)
+    r["server_us"] = server_cpu / r["requests"] * 1e6 if r["requests"] else 0.0
+    r["wrk_us"] = (usage.ru_utime + usage.ru_stime) / r["requests"] * 1e6 if r["requests"] else 0.0
+    return r
 
 
 def bench_coffer(args, work):
@@ -137,7 +167,7 @@ def bench_coffer(args, work):
         body, headers = signed_encrypt(endpoint, creds, key)
         script = os.path.join(work, "coffer.lua")
         wrk_script(script, body, headers)
-        return run_wrk(endpoint + "/", script, args)
+        return run_wrk(endpoint + "/", script, args, server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -160,7 +190,7 @@ def bench_moto(args, work):
         body, headers = signed_encrypt(endpoint, creds, key)
         script = os.path.join(work, "moto.lua")
         wrk_script(script, body, headers)
-        return run_wrk(endpoint + "/", script, args)
+        return run_wrk(endpoint + "/", script, args, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -198,7 +228,7 @@ http {
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http("http://127.0.0.1:%d/" % port)
-        return run_wrk("http://127.0.0.1:%d/" % port, None, args)
+        return run_wrk("http://127.0.0.1:%d/" % port, None, args, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -264,13 +294,14 @@ def main():
                        "nginx (fixed 200)": None if args.coffer_only else bench_nginx(args, work)}
         print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
               % (connections, args.duration))
-        print("%-20s %12s %10s %10s %8s" % ("server", "req/s", "p50 ms", "p99 ms", "non-2xx"))
+        print("%-20s %12s %10s %10s %8s %14s %11s" % ("server", "req/s", "p50 ms", "p99 ms",
+                                                      "non-2xx", "server CPU/req", "wrk CPU/req"))
         for name, r in results.items():
             if r is None:
                 print("%-20s %12s" % (name, "skipped" if args.coffer_only else "not installed"))
                 continue
-            print("%-20s %12.0f %10.3f %10.3f %8d" % (name, r["rps"], r["p50"], r["p99"],
-                                                      r["non2xx"]))
+            print("%-20s %12.0f %10.3f %10.3f %8d %11.1f us %8.1f us" % (
+                name, r["rps"], r["p50"], r["p99"], r["non2xx"], r["server_us"], r["wrk_us"]))
         coffer = results["coffer"]
         for name in ("moto_server", "nginx (fixed 200)"):
             if results[name]:

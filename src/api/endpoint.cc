@@ -276,7 +276,8 @@ class Endpoint::Impl {
     return answer;
   }
 
-  // eventID: time-ordered, so that the audit index's EventId rows are appended.
+  // eventID: time-ordered (UUIDv7), so that the audit index keeps the EventId entries of
+  // one millisecond in one row (docs/formats/audit-index.md).
   std::string EventId(TimePoint event_time) const {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(event_time.time_since_epoch());
     return random_.TimeOrderedUuid(static_cast<uint64_t>(std::max<int64_t>(ms.count(), 0)));

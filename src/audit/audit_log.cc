@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -21,8 +22,9 @@ constexpr std::string_view kAllTable = "audit.index.all";
 constexpr std::string_view kMetaTable = "audit.meta";
 constexpr std::string_view kIndexedSequenceKey = "indexed_sequence";
 constexpr std::string_view kIndexFormatKey = "index_format";
-// docs/formats/audit-index.md. Version 1 (no index_format row) kept one row per record.
-constexpr uint32_t kIndexFormat = 2;
+// docs/formats/audit-index.md. Version 1 (no index_format row) kept one row per record;
+// version 2 one EventId row per record.
+constexpr uint32_t kIndexFormat = 3;
 // One row entry: u64 sequence ‖ u64 segment ‖ u64 offset.
 constexpr size_t kEntrySize = 24;
 // Records indexed per transaction while catching up at open.
@@ -88,6 +90,15 @@ int64_t FloorSeconds(TimePoint t) {
 }
 int64_t CeilSeconds(TimePoint t) {
   return std::chrono::ceil<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// The value an eventID is indexed under: its first 13 characters. For a time-ordered
+// (version 7) UUID those are its 48-bit millisecond timestamp, which the records of one
+// millisecond share; a lookup reads the records of its row and keeps the one whose
+// eventID matches.
+constexpr size_t kEventIdBucket = 13;
+std::string_view EventIdBucket(std::string_view event_id) {
+  return event_id.substr(0, kEventIdBucket);
 }
 
 std::string Prefix(std::string_view table, std::string_view value) {
@@ -158,10 +169,10 @@ void PutEntry(std::string& out, const RecordToIndex& r) {
   PutU64(out, r.offset);
 }
 
-// Tables of the rows IndexRecords groups, by their index in kIndexTables. EventId is
-// not grouped: its values are unique, one row per record.
+// The tables of the rows IndexRecords groups, by their index in kIndexTables.
 enum GroupedTable : uint8_t {
   kGroupAll = 0,
+  kGroupEventId = 1,
   kGroupEventName = 2,
   kGroupReadOnly = 3,
   kGroupUsername = 4,
@@ -171,6 +182,7 @@ enum GroupedTable : uint8_t {
   kGroupAccessKeyId = 8,
 };
 static_assert(kIndexTables[kGroupAll] == kAllTable);
+static_assert(kIndexTables[kGroupEventId] == TableOf(LookupAttributeKey::kEventId));
 static_assert(kIndexTables[kGroupEventName] == TableOf(LookupAttributeKey::kEventName));
 static_assert(kIndexTables[kGroupReadOnly] == TableOf(LookupAttributeKey::kReadOnly));
 static_assert(kIndexTables[kGroupUsername] == TableOf(LookupAttributeKey::kUsername));
@@ -205,11 +217,9 @@ struct RowGroupKeyHash {
 // and indexed_sequence = `indexed_through`, in `tx`.
 Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& records,
                     uint64_t indexed_before, uint64_t indexed_through) {
-  constexpr std::string_view event_id_table = TableOf(LookupAttributeKey::kEventId);
   std::vector<RowGroup> groups;
   std::unordered_map<RowGroupKey, uint32_t, RowGroupKeyHash> group_of;
   group_of.reserve(64);
-  std::string value;
   for (uint32_t i = 0; i < records.size(); ++i) {
     const RecordToIndex& r = records[i];
     // Rows of one value and second must cover disjoint sequence ranges (the order
@@ -230,6 +240,7 @@ Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& re
       if (members.empty() || members.back() != i) members.push_back(i);
     };
     add(kGroupAll, "");
+    add(kGroupEventId, EventIdBucket(s.event_id));
     add(kGroupEventName, s.event_name);
     add(kGroupEventSource, s.event_source);
     add(kGroupReadOnly, s.read_only ? "true" : "false");
@@ -239,11 +250,8 @@ Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& re
       if (!res.resource_type.empty()) add(kGroupResourceType, res.resource_type);
       if (!res.resource_name.empty()) add(kGroupResourceName, res.resource_name);
     }
-    value.clear();
-    PutEntry(value, r);
-    RETURN_IF_ERROR(
-        tx.Put(event_id_table, RowKey(event_id_table, s.event_id, t, r.sequence), value));
   }
+  std::string value;
   for (const RowGroup& g : groups) {
     const std::string_view table = kIndexTables[g.table];
     value.clear();
@@ -327,6 +335,21 @@ Status DropEntriesAfter(state::StateStore& store, uint64_t last) {
     }));
     return tx.Put(kMetaTable, kIndexedSequenceKey, SequenceValue(last));
   });
+}
+
+// The record at (segment, offset), which the index says holds record `sequence`.
+Result<LookupEvent> ReadEvent(const std::string& dir, uint64_t sequence, uint64_t segment,
+                              uint64_t offset) {
+  LookupEvent event;
+  event.sequence = sequence;
+  ASSIGN_OR_RETURN(event.record, ReadRecordAt(dir, segment, offset, sequence));
+  Result<AuditEventSummary> summary = ParseCloudTrailRecord(event.record);
+  if (!summary.ok()) {
+    return DataLossError("audit journal " + dir + ": record " + std::to_string(sequence) +
+                         " is not a CloudTrail record: " + summary.status().message());
+  }
+  event.summary = std::move(summary).value();
+  return event;
 }
 
 uint64_t SegmentOfName(std::string_view name) {
@@ -534,7 +557,12 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
   if (request.max_results == 0) return InvalidArgumentError("max_results must be at least 1");
   RETURN_IF_ERROR(WaitIndexed());
   const std::string_view table = request.attribute ? TableOf(request.attribute->key) : kAllTable;
-  const std::string prefix = Prefix(table, request.attribute ? request.attribute->value : "");
+  // EventId rows hold every record of their bucket: the records are read and matched.
+  const bool by_event_id =
+      request.attribute && request.attribute->key == LookupAttributeKey::kEventId;
+  std::string_view value = request.attribute ? std::string_view(request.attribute->value) : "";
+  if (by_event_id) value = EventIdBucket(value);
+  const std::string prefix = Prefix(table, value);
 
   // The first row to read: the least key ≥ prefix ‖ bound (a row key's last 16 bytes,
   // as a 128-bit number), the later in key order of the end time's and the cursor's.
@@ -567,6 +595,7 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
   struct Hit {
     int64_t time;
     uint64_t sequence, segment, offset;
+    std::optional<LookupEvent> event;  // read already (EventId lookups)
   };
   std::vector<Hit> hits;
   bool more = false;
@@ -596,11 +625,16 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
                (time == request.after->event_time && sequence >= request.after->sequence))) {
             continue;
           }
+          Hit hit{time, sequence, GetU64(v, at + 8), GetU64(v, at + 16), std::nullopt};
+          if (by_event_id) {
+            ASSIGN_OR_RETURN(hit.event, ReadEvent(dir_, hit.sequence, hit.segment, hit.offset));
+            if (hit.event->summary.event_id != request.attribute->value) continue;
+          }
           if (hits.size() == request.max_results) {
             more = true;
             return Status::Ok();
           }
-          hits.push_back({time, sequence, GetU64(v, at + 8), GetU64(v, at + 16)});
+          hits.push_back(std::move(hit));
         }
       }
       if (rows.size() < limit) return Status::Ok();
@@ -611,17 +645,11 @@ Result<LookupResult> AuditLog::Lookup(const LookupRequest& request) const {
 
   LookupResult result;
   result.events.reserve(hits.size());
-  for (const Hit& h : hits) {
-    LookupEvent event;
-    event.sequence = h.sequence;
-    ASSIGN_OR_RETURN(event.record, ReadRecordAt(dir_, h.segment, h.offset, h.sequence));
-    Result<AuditEventSummary> summary = ParseCloudTrailRecord(event.record);
-    if (!summary.ok()) {
-      return DataLossError("audit journal " + dir_ + ": record " + std::to_string(h.sequence) +
-                           " is not a CloudTrail record: " + summary.status().message());
+  for (Hit& h : hits) {
+    if (!h.event) {
+      ASSIGN_OR_RETURN(h.event, ReadEvent(dir_, h.sequence, h.segment, h.offset));
     }
-    event.summary = std::move(summary).value();
-    result.events.push_back(std::move(event));
+    result.events.push_back(std::move(*h.event));
   }
   if (more && !hits.empty()) result.next = LookupCursor{hits.back().time, hits.back().sequence};
   return result;

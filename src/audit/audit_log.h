@@ -11,18 +11,20 @@
 // every journal record past the stored last indexed sequence (and drops entries of records the
 // journal no longer holds, e.g. segments an operator moved away).
 //
-// The index (tables in the state store; docs/formats/audit-index.md, version 2):
+// The index (tables in the state store; docs/formats/audit-index.md, version 3):
 //   "audit.index.all"            every record
 //   "audit.index.<Attribute>"    one per LookupEvents attribute (EventId, EventName,
 //                                ReadOnly, Username, ResourceType, ResourceName,
 //                                EventSource, AccessKeyId)
-// One row per value, event second and indexer transaction:
+// One row per value, event second and indexer transaction (EventId: per the first 13
+// characters of the eventID, a time-ordered UUID's millisecond; a lookup reads the
+// records of the row and keeps the one with the very id):
 // key   = u32 len ‖ value ‖ u64 ~time ‖ u64 ~min_sequence  (the "all" table: no value part)
 // value = n × (u64 sequence ‖ u64 segment (its first sequence) ‖ u64 offset), sequence
 //         descending
 // (big-endian; time = event time in epoch seconds, sign bit flipped, so that rows in
 // key order and entries in row order are newest first by (event time, sequence)).
-// "audit.meta" holds "indexed_sequence" (u64) and "index_format" (u32 2); Open()
+// "audit.meta" holds "indexed_sequence" (u64) and "index_format" (u32 3); Open()
 // rebuilds an index of an older format from the journal. A lookup scans one table and
 // reads each record from the journal by its (segment, offset) with ReadRecordAt.
 //

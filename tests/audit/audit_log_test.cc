@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <limits>
@@ -131,6 +132,17 @@ std::vector<ModelEvent> Expected(const std::vector<EventSpec>& written, const Lo
 }
 
 // One index row as docs/formats/audit-index.md (version 2) lays it out.
+// audit.meta index_format of the current index format.
+const std::string kFormat3("\0\0\0\3", 4);
+
+// A time-ordered eventID: `bucket` picks its first 13 characters (the part the
+// EventId rows group by), `n` the rest.
+std::string TimeOrderedId(uint32_t bucket, uint32_t n) {
+  char id[40];
+  std::snprintf(id, sizeof id, "%08x-0000-7%03x-8000-%012x", bucket, n % 4096, n);
+  return id;
+}
+
 struct Row {
   int64_t time;  // At(time)
   uint64_t min_sequence;
@@ -582,7 +594,7 @@ TEST_F(AuditLogTest, AFullTransactionIsWrittenWithoutWaiting) {
 TEST_F(AuditLogTest, RowsHoldTheRecordsOfOneSecondAndOneTransaction) {
   index_delay_ = std::chrono::minutes(10);  // one transaction per WaitIndexed
   Reopen();
-  EXPECT_EQ(Meta("index_format"), std::string("\0\0\0\2", 4));
+  EXPECT_EQ(Meta("index_format"), kFormat3);
   const std::vector<std::string> key_a_twice = {kKeyA, kKeyA};
   RecordAll({{.time = 10, .keys = key_a_twice, .id = "a1"},
              {.time = 10, .id = "a2"},
@@ -670,7 +682,9 @@ TEST_F(AuditLogTest, LookupsMatchABruteForceModel) {
                   .time = i / 20 + uniform(-2, 2),
                   .read_only = uniform(0, 1) == 1,
                   .keys = {},
-                  .id = "r" + std::to_string(i),
+                  // Seven records a bucket; records 100 and 101 share an id.
+                  .id = TimeOrderedId(static_cast<uint32_t>(i / 7),
+                                      static_cast<uint32_t>(i == 101 ? 100 : i)),
                   .resource_type = pick(types)};
       for (const std::string& k : keys) {
         if (uniform(0, 2) == 0) s.keys.push_back(k);
@@ -686,7 +700,10 @@ TEST_F(AuditLogTest, LookupsMatchABruteForceModel) {
   auto add = [&](LookupAttributeKey key, const std::vector<std::string>& values) {
     for (const auto& v : values) queries.push_back(LookupRequest::Attribute{key, v});
   };
-  add(LookupAttributeKey::kEventId, {"r0", "r77", "r239", "missing"});
+  add(LookupAttributeKey::kEventId,
+      {TimeOrderedId(0, 0), TimeOrderedId(11, 77), TimeOrderedId(34, 239), TimeOrderedId(14, 100),
+       TimeOrderedId(14, 102), TimeOrderedId(14, 9999), TimeOrderedId(14, 100).substr(0, 13),
+       "missing"});
   add(LookupAttributeKey::kEventName, {"Encrypt", "Decrypt", "GenerateDataKey", "Sign"});
   add(LookupAttributeKey::kReadOnly, {"true", "false"});
   add(LookupAttributeKey::kUsername, {"Alice", "Bob", ""});
@@ -732,6 +749,32 @@ TEST_F(AuditLogTest, LookupsMatchABruteForceModel) {
   OpenLog();
   EXPECT_EQ(log_->indexed_sequence(), uint64_t{kEvents});
   check_all();
+}
+
+// EventId rows group the records whose eventIDs share their first 13 characters (a
+// version-7 UUID's millisecond); a lookup returns only the records with the very id.
+TEST_F(AuditLogTest, EventIdRowsHoldTheRecordsOfOneBucket) {
+  index_delay_ = std::chrono::minutes(10);
+  Reopen();
+  RecordAll({{.time = 10, .id = TimeOrderedId(7, 1)},
+             {.time = 10, .id = TimeOrderedId(7, 2)},
+             {.time = 10, .id = TimeOrderedId(8, 3)},
+             {.time = 11, .id = TimeOrderedId(7, 4)},
+             {.time = 10, .id = "e5"}});
+  ASSERT_TRUE(log_->WaitIndexed().ok());
+  const std::string bucket7 = TimeOrderedId(7, 0).substr(0, 13);
+  EXPECT_EQ(Rows("audit.index.EventId", bucket7),
+            (std::vector<Row>{{11, 4, {4}}, {10, 1, {2, 1}}}));
+  EXPECT_EQ(Rows("audit.index.EventId", TimeOrderedId(8, 0).substr(0, 13)),
+            (std::vector<Row>{{10, 3, {3}}}));
+  EXPECT_EQ(Rows("audit.index.EventId", "e5"), (std::vector<Row>{{10, 5, {5}}}));
+  for (uint32_t n : {1, 2, 3, 4}) {
+    EXPECT_THAT(Ids(By(LookupAttributeKey::kEventId, TimeOrderedId(n == 3 ? 8 : 7, n))),
+                ElementsAre(TimeOrderedId(n == 3 ? 8 : 7, n)));
+  }
+  EXPECT_THAT(Ids(By(LookupAttributeKey::kEventId, TimeOrderedId(7, 9))), ElementsAre());
+  EXPECT_THAT(Ids(By(LookupAttributeKey::kEventId, bucket7)), ElementsAre());
+  EXPECT_THAT(Ids(By(LookupAttributeKey::kEventId, "e5")), ElementsAre("e5"));
 }
 
 // A transaction's rows span the segment moved away: they are rewritten without the
@@ -851,7 +894,7 @@ TEST_F(AuditLogTest, OpenRebuildsAnIndexOfFormat1) {
   ASSERT_FALSE(Meta("index_format").has_value());
 
   OpenLog();
-  EXPECT_EQ(Meta("index_format"), std::string("\0\0\0\2", 4));
+  EXPECT_EQ(Meta("index_format"), kFormat3);
   EXPECT_EQ(log_->indexed_sequence(), 6u);
   EXPECT_EQ(Rows("audit.index.all"), (std::vector<Row>{{8, 3, {5, 3}}, {7, 1, {6, 4, 2, 1}}}));
   EXPECT_TRUE(Rows("audit.index.EventName", "Stale").empty());
@@ -864,6 +907,34 @@ TEST_F(AuditLogTest, OpenRebuildsAnIndexOfFormat1) {
     ExpectPagesMatchModel(By(LookupAttributeKey::kUsername, "Alice"), page);
     ExpectPagesMatchModel(By(LookupAttributeKey::kResourceName, kKeyB), page);
   }
+}
+
+// An index of format 2 (one EventId row per record, under the whole eventID) is deleted
+// and rebuilt in the current format at open.
+TEST_F(AuditLogTest, OpenRebuildsAnIndexOfFormat2) {
+  const std::string id = TimeOrderedId(3, 1);
+  RecordAll({{.time = 7, .id = id}, {.time = 7, .id = TimeOrderedId(3, 2)}});
+  log_.reset();
+  std::string key;
+  AppendU32(key, static_cast<uint32_t>(id.size()));
+  key += id;
+  AppendU64(key, TimeKey(FloorSeconds(At(7))));
+  AppendU64(key, ~uint64_t{1});
+  std::string location;
+  for (uint64_t v : {uint64_t{1}, uint64_t{1}, uint64_t{24}}) AppendU64(location, v);
+  ASSERT_TRUE(store_
+                  ->Update([&](state::Transaction& tx) -> Status {
+                    RETURN_IF_ERROR(tx.Put("audit.index.EventId", key, location));
+                    return tx.Put("audit.meta", "index_format", std::string("\0\0\0\2", 4));
+                  })
+                  .ok());
+  ASSERT_EQ(Rows("audit.index.EventId", id).size(), 1u);
+
+  OpenLog();
+  EXPECT_EQ(Meta("index_format"), kFormat3);
+  EXPECT_TRUE(Rows("audit.index.EventId", id).empty());
+  EXPECT_EQ(Rows("audit.index.EventId", id.substr(0, 13)), (std::vector<Row>{{7, 1, {2, 1}}}));
+  EXPECT_THAT(Ids(By(LookupAttributeKey::kEventId, id)), ElementsAre(id));
 }
 
 }  // namespace
