@@ -169,37 +169,15 @@ void PutEntry(std::string& out, const RecordToIndex& r) {
   PutU64(out, r.offset);
 }
 
-// The tables of the rows IndexRecords groups, by their index in kIndexTables.
-enum GroupedTable : uint8_t {
-  kGroupAll = 0,
-  kGroupEventId = 1,
-  kGroupEventName = 2,
-  kGroupReadOnly = 3,
-  kGroupUsername = 4,
-  kGroupResourceType = 5,
-  kGroupResourceName = 6,
-  kGroupEventSource = 7,
-  kGroupAccessKeyId = 8,
-};
-static_assert(kIndexTables[kGroupAll] == kAllTable);
-static_assert(kIndexTables[kGroupEventId] == TableOf(LookupAttributeKey::kEventId));
-static_assert(kIndexTables[kGroupEventName] == TableOf(LookupAttributeKey::kEventName));
-static_assert(kIndexTables[kGroupReadOnly] == TableOf(LookupAttributeKey::kReadOnly));
-static_assert(kIndexTables[kGroupUsername] == TableOf(LookupAttributeKey::kUsername));
-static_assert(kIndexTables[kGroupResourceType] == TableOf(LookupAttributeKey::kResourceType));
-static_assert(kIndexTables[kGroupResourceName] == TableOf(LookupAttributeKey::kResourceName));
-static_assert(kIndexTables[kGroupEventSource] == TableOf(LookupAttributeKey::kEventSource));
-static_assert(kIndexTables[kGroupAccessKeyId] == TableOf(LookupAttributeKey::kAccessKeyId));
-
 // One row to write: the records of a batch with one value in one table in one second.
 struct RowGroup {
-  uint8_t table;
+  std::string_view table;
   std::string_view value;
   int64_t second;
   std::vector<uint32_t> members;  // indexes into the batch, ascending
 };
 struct RowGroupKey {
-  uint8_t table;
+  std::string_view table;
   std::string_view value;
   int64_t second;
   bool operator==(const RowGroupKey&) const = default;
@@ -207,7 +185,8 @@ struct RowGroupKey {
 struct RowGroupKeyHash {
   size_t operator()(const RowGroupKey& k) const {
     size_t h = std::hash<std::string_view>()(k.value);
-    h ^= (static_cast<size_t>(k.second) * 0x9e3779b97f4a7c15ULL) + k.table;
+    h ^= std::hash<std::string_view>()(k.table) +
+         static_cast<size_t>(k.second) * 0x9e3779b97f4a7c15ULL;
     return h;
   }
 };
@@ -231,7 +210,7 @@ Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& re
     }
     const AuditEventSummary& s = r.summary;
     const int64_t t = FloorSeconds(s.event_time);
-    auto add = [&](GroupedTable table, std::string_view v) {
+    auto add = [&](std::string_view table, std::string_view v) {
       auto [it, inserted] =
           group_of.try_emplace(RowGroupKey{table, v, t}, static_cast<uint32_t>(groups.size()));
       if (inserted) groups.push_back(RowGroup{table, v, t, {}});
@@ -239,26 +218,29 @@ Status IndexRecords(state::Transaction& tx, const std::vector<RecordToIndex>& re
       // A resource type or name named twice in one record gives one entry.
       if (members.empty() || members.back() != i) members.push_back(i);
     };
-    add(kGroupAll, "");
-    add(kGroupEventId, EventIdBucket(s.event_id));
-    add(kGroupEventName, s.event_name);
-    add(kGroupEventSource, s.event_source);
-    add(kGroupReadOnly, s.read_only ? "true" : "false");
-    if (!s.username.empty()) add(kGroupUsername, s.username);
-    if (!s.access_key_id.empty()) add(kGroupAccessKeyId, s.access_key_id);
+    add(kAllTable, "");
+    add(TableOf(LookupAttributeKey::kEventId), EventIdBucket(s.event_id));
+    add(TableOf(LookupAttributeKey::kEventName), s.event_name);
+    add(TableOf(LookupAttributeKey::kEventSource), s.event_source);
+    add(TableOf(LookupAttributeKey::kReadOnly), s.read_only ? "true" : "false");
+    if (!s.username.empty()) add(TableOf(LookupAttributeKey::kUsername), s.username);
+    if (!s.access_key_id.empty()) add(TableOf(LookupAttributeKey::kAccessKeyId), s.access_key_id);
     for (const LookupResource& res : s.resources) {
-      if (!res.resource_type.empty()) add(kGroupResourceType, res.resource_type);
-      if (!res.resource_name.empty()) add(kGroupResourceName, res.resource_name);
+      if (!res.resource_type.empty()) {
+        add(TableOf(LookupAttributeKey::kResourceType), res.resource_type);
+      }
+      if (!res.resource_name.empty()) {
+        add(TableOf(LookupAttributeKey::kResourceName), res.resource_name);
+      }
     }
   }
   std::string value;
   for (const RowGroup& g : groups) {
-    const std::string_view table = kIndexTables[g.table];
     value.clear();
     value.reserve(g.members.size() * kEntrySize);
     for (auto m = g.members.rbegin(); m != g.members.rend(); ++m) PutEntry(value, records[*m]);
     RETURN_IF_ERROR(tx.Put(
-        table, RowKey(table, g.value, g.second, records[g.members.front()].sequence), value));
+        g.table, RowKey(g.table, g.value, g.second, records[g.members.front()].sequence), value));
   }
   return tx.Put(kMetaTable, kIndexedSequenceKey, SequenceValue(indexed_through));
 }
