@@ -109,7 +109,7 @@ template <typename V>
 class BoundedCache {
  public:
   explicit BoundedCache(size_t capacity) : capacity_(capacity) {}
-  std::optional<V> Get(const std::string& key) const {
+  std::optional<V> Get(std::string_view key) const {
     std::shared_lock lock(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return std::nullopt;
@@ -123,8 +123,13 @@ class BoundedCache {
 
  private:
   size_t capacity_;
+  // Looked up by string_view: a lookup copies nothing.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, V> map_;
+  std::unordered_map<std::string, V, Hash, std::equal_to<>> map_;
 };
 
 }  // namespace
@@ -571,11 +576,17 @@ class Endpoint::Impl {
   // Policies are parsed once per distinct text.
   Result<std::shared_ptr<const policy::Policy>> ParsedPolicy(const std::string& text,
                                                              policy::PolicyKind kind) {
-    std::string cache_key = std::to_string(static_cast<int>(kind)) + '\n' + text;
-    if (auto cached = policies_.Get(cache_key)) return *cached;
+    // A cache per kind: the same text may be valid as one kind and not as another.
+    BoundedCache<std::shared_ptr<const policy::Policy>>* cache =
+        kind == policy::PolicyKind::kKeyPolicy     ? &key_policies_
+        : kind == policy::PolicyKind::kTrustPolicy ? &trust_policies_
+                                                   : nullptr;
+    if (cache != nullptr) {
+      if (auto cached = cache->Get(text)) return *cached;
+    }
     ASSIGN_OR_RETURN(policy::Policy parsed, policy::Policy::Parse(text, kind));
     auto shared = std::make_shared<const policy::Policy>(std::move(parsed));
-    policies_.Put(std::move(cache_key), shared);
+    if (cache != nullptr) cache->Put(text, shared);
     return shared;
   }
 
@@ -637,7 +648,8 @@ class Endpoint::Impl {
   const audit::EventLookup* lookup_;
   backup::BackupService* backup_ = nullptr;
   BoundedCache<std::shared_ptr<const crypto::SecretBytes>> signing_keys_{4096};
-  BoundedCache<std::shared_ptr<const policy::Policy>> policies_{1024};
+  BoundedCache<std::shared_ptr<const policy::Policy>> key_policies_{1024};
+  BoundedCache<std::shared_ptr<const policy::Policy>> trust_policies_{1024};
 };
 
 Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -10,11 +10,13 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "api/json_errors.h"
 #include "common/bytes.h"
 #include "common/clock.h"
+#include "common/json_text.h"
 #include "crypto/secret_bytes.h"
 #include "kms/errors.h"
 #include "kms/types.h"
@@ -565,33 +567,56 @@ void AddPage(OrderedJson& j, const std::optional<std::string>& next_marker, bool
   j["Truncated"] = truncated;
 }
 
+// A member whose value is a string, as the replies below write it.
+using StringMember = std::pair<std::string_view, std::string_view>;
+
+// Appends `,"name":"value"` for each member (no comma before the first member of
+// an object: when `out` is just "{"), as Dump writes them.
+void AppendMembers(std::string& out, std::span<const StringMember> members) {
+  for (const auto& [name, value] : members) {
+    if (out.size() > 1) out += ',';
+    AppendJsonString(out, name);
+    out += ':';
+    AppendJsonString(out, value);
+  }
+}
+
+// A reply whose members are all strings, byte for byte as Dump writes it, without
+// building a JSON tree (the hot replies: Encrypt's, GenerateDataKeyWithoutPlaintext's).
+std::string StringsReply(std::initializer_list<StringMember> members) {
+  std::string out = "{";
+  AppendMembers(out, members);
+  out += '}';
+  return out;
+}
+
 // A reply that carries a secret: `before`, then "<secret_name>":"<base64>", then
 // `after`, written into one buffer sized up front; the base64 text's own buffer
 // is wiped. The returned string holds the secret: the caller sends it and drops it.
-using ReplyFields = std::vector<std::pair<std::string_view, OrderedJson>>;
-std::string ReplyWithSecret(const ReplyFields& before, std::string_view secret_name,
-                            const crypto::SecretBytes& secret, const ReplyFields& after) {
-  std::vector<std::string> rendered;
-  size_t size = 2 + secret_name.size() + 5 + (secret.size() + 2) / 3 * 4;
-  for (const auto* fields : {&before, &after}) {
-    for (const auto& [name, value] : *fields) {
-      rendered.push_back(Dump(OrderedJson(std::string(name))) + ":" + Dump(value));
-      size += rendered.back().size() + 1;
-    }
-  }
+std::string ReplyWithSecret(std::span<const StringMember> before, std::string_view secret_name,
+                            const crypto::SecretBytes& secret,
+                            std::span<const StringMember> after) {
+  std::string head = "{";
+  AppendMembers(head, before);
+  if (head.size() > 1) head += ',';
+  std::string tail = "{";  // rendered as an object's members, then its '{' dropped
+  AppendMembers(tail, after);
+  const std::string_view rest = std::string_view(tail).substr(1);
+  std::string encoded = Base64Encode(crypto::RevealSecret(secret));
   std::string out;
-  out.reserve(size);
-  out += '{';
-  size_t i = 0;
-  for (; i < before.size(); ++i) out += rendered[i] + ",";
+  out.reserve(head.size() + 1 + secret_name.size() + 3 + encoded.size() + 1 +
+              (rest.empty() ? 0 : 1 + rest.size()) + 1);
+  out += head;
   out += '"';
   out += secret_name;
   out += "\":\"";
-  std::string encoded = Base64Encode(crypto::RevealSecret(secret));
   out += encoded;
   Wipe(encoded);
   out += '"';
-  for (; i < rendered.size(); ++i) out += "," + rendered[i];
+  if (!rest.empty()) {
+    out += ',';
+    out += rest;
+  }
   out += '}';
   return out;
 }
@@ -1100,11 +1125,9 @@ Result<Call> PrepareEncrypt(kms::KeyService& service, Members& in, std::string_v
   kms::KeyService* s = &service;
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::EncryptResponse r, s->Encrypt(*req));
-    OrderedJson j;
-    j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
-    j["KeyId"] = r.key_id;
-    j["EncryptionAlgorithm"] = r.encryption_algorithm;
-    return Dump(j);
+    return StringsReply({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)},
+                         {"KeyId", r.key_id},
+                         {"EncryptionAlgorithm", r.encryption_algorithm}});
   });
 }
 
@@ -1136,9 +1159,12 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   kms::KeyService* s = &service;
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::DecryptResponse r, s->Decrypt(*req));
-    ReplyFields after = {{"EncryptionAlgorithm", r.encryption_algorithm}};
-    if (!r.key_material_id.empty()) after.push_back({"KeyMaterialId", r.key_material_id});
-    return ReplyWithSecret({{"KeyId", r.key_id}}, "Plaintext", r.plaintext, after);
+    const StringMember before[] = {{"KeyId", r.key_id}};
+    const StringMember after[] = {{"EncryptionAlgorithm", r.encryption_algorithm},
+                                  {"KeyMaterialId", r.key_material_id}};
+    // KeyMaterialId only when the key says which material decrypted.
+    return ReplyWithSecret(before, "Plaintext", r.plaintext,
+                           std::span(after).first(r.key_material_id.empty() ? 1 : 2));
   });
 }
 
@@ -1224,16 +1250,15 @@ Result<Call> PrepareGenerateDataKey(kms::KeyService& service, Members& in, std::
   if (with_plaintext) {
     return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
       ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKey(*req));
-      return ReplyWithSecret({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)}}, "Plaintext",
-                             r.plaintext, {{"KeyId", r.key_id}});
+      const std::string blob = Base64Encode(r.ciphertext_blob);
+      const StringMember before[] = {{"CiphertextBlob", blob}};
+      const StringMember after[] = {{"KeyId", r.key_id}};
+      return ReplyWithSecret(before, "Plaintext", r.plaintext, after);
     });
   }
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKeyWithoutPlaintext(*req));
-    OrderedJson j;
-    j["CiphertextBlob"] = Base64Encode(r.ciphertext_blob);
-    j["KeyId"] = r.key_id;
-    return Dump(j);
+    return StringsReply({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)}, {"KeyId", r.key_id}});
   });
 }
 

@@ -55,7 +55,11 @@ enum class Op {
   kCancelDeletion,  // CancelKeyDeletion
 };
 
-Status CheckState(Op op, const KeyRecord& key, const std::string& arn) {
+// `arn_of_key()` gives the key's ARN for an error message (built only then).
+template <typename ArnOfKey>
+Status CheckState(Op op, const KeyRecord& key, const ArnOfKey& arn_of_key) {
+  if (key.state == KeyState::kEnabled && op != Op::kCancelDeletion) return Status::Ok();
+  const std::string arn = arn_of_key();
   switch (key.state) {
     case KeyState::kEnabled:
       break;
@@ -139,24 +143,33 @@ class KeyService::Impl {
         store_(store),
         vault_(vault),
         clock_(clock),
-        random_(random) {}
+        random_(random),
+        arn_prefix_("arn:aws:kms:" + options_.region + ":" + options_.account_id + ":") {}
 
-  std::string KeyArn(std::string_view uuid) const {
-    return "arn:aws:kms:" + options_.region + ":" + options_.account_id + ":key/" +
-           std::string(uuid);
-  }
-  std::string AliasArn(std::string_view alias) const {
-    return "arn:aws:kms:" + options_.region + ":" + options_.account_id + ":" + std::string(alias);
+  std::string KeyArn(std::string_view uuid) const { return ArnOf("key/", uuid); }
+  std::string AliasArn(std::string_view alias) const { return ArnOf("", alias); }
+  // arn_prefix_ + a + b, in one allocation.
+  std::string ArnOf(std::string_view a, std::string_view b) const {
+    std::string arn;
+    arn.reserve(arn_prefix_.size() + a.size() + b.size());
+    arn += arn_prefix_;
+    arn += a;
+    arn += b;
+    return arn;
   }
   std::string DefaultKeyPolicy() const { return policy::DefaultKeyPolicy(options_.account_id); }
 
   // ---- key id resolution -------------------------------------------------
 
-  // The uuid of the key `key_id` names, in any of AWS's forms.
-  Result<std::string> ResolveUuid(const ReadTransaction& tx, std::string_view key_id) const {
+  // The uuid of the key `key_id` names, in any of AWS's forms. With `kUnchecked`, a
+  // key id or key ARN is not looked up (an alias still is): for a caller that loads
+  // the key next and answers KeyNotFound itself.
+  enum class Existence { kChecked, kUnchecked };
+  Result<std::string> ResolveUuid(const ReadTransaction& tx, std::string_view key_id,
+                                  Existence existence = Existence::kChecked) const {
     std::string_view rest = key_id;
     if (rest.starts_with("arn:")) {
-      std::string prefix = "arn:aws:kms:" + options_.region + ":" + options_.account_id + ":";
+      const std::string& prefix = arn_prefix_;
       if (!rest.starts_with(prefix)) {
         // A well-formed ARN of another account or region names no key here.
         if (rest.find(":key/") != std::string_view::npos) return errors::KeyNotFound(key_id);
@@ -168,8 +181,7 @@ class KeyService::Impl {
         std::array<uint8_t, 16> raw{};
         if (!ParseUuid(rest.substr(4), raw)) return errors::InvalidKeyId(key_id);
         std::string uuid = LowerUuid(rest.substr(4));
-        ASSIGN_OR_RETURN(auto found, tx.Get(kKeysTable, uuid));
-        if (!found) return errors::KeyNotFound(KeyArn(uuid));
+        RETURN_IF_ERROR(CheckExists(tx, uuid, existence));
         return uuid;
       }
       if (!IsAliasName(rest)) return errors::InvalidKeyId(key_id);
@@ -179,9 +191,16 @@ class KeyService::Impl {
     std::array<uint8_t, 16> raw{};
     if (!ParseUuid(rest, raw)) return errors::InvalidKeyId(key_id);
     std::string uuid = LowerUuid(rest);
+    RETURN_IF_ERROR(CheckExists(tx, uuid, existence));
+    return uuid;
+  }
+
+  Status CheckExists(const ReadTransaction& tx, const std::string& uuid,
+                     Existence existence) const {
+    if (existence == Existence::kUnchecked) return Status::Ok();
     ASSIGN_OR_RETURN(auto found, tx.Get(kKeysTable, uuid));
     if (!found) return errors::KeyNotFound(KeyArn(uuid));
-    return uuid;
+    return Status::Ok();
   }
 
   Result<std::string> ResolveAlias(const ReadTransaction& tx, std::string_view alias) const {
@@ -235,9 +254,10 @@ class KeyService::Impl {
   // Resolves and loads a key and checks its state for `op`.
   Result<KeyRecord> Find(const ReadTransaction& tx, std::string_view key_id, Op op) const {
     RETURN_IF_ERROR(ValidateKeyId("keyId", key_id));
-    ASSIGN_OR_RETURN(std::string uuid, ResolveUuid(tx, key_id));
+    // LoadKey answers KeyNotFound for a key that is not there: no separate lookup.
+    ASSIGN_OR_RETURN(std::string uuid, ResolveUuid(tx, key_id, Existence::kUnchecked));
     ASSIGN_OR_RETURN(KeyRecord key, LoadKey(tx, uuid));
-    RETURN_IF_ERROR(CheckState(op, key, KeyArn(uuid)));
+    RETURN_IF_ERROR(CheckState(op, key, [&] { return KeyArn(uuid); }));
     return key;
   }
 
@@ -401,7 +421,7 @@ class KeyService::Impl {
       ASSIGN_OR_RETURN(auto found, tx.Get(kKeysTable, blob.key_id));
       if (!found) return errors::CiphertextKeyUnknown();
       ASSIGN_OR_RETURN(KeyRecord k, Decode(blob.key_id, *found));
-      RETURN_IF_ERROR(CheckState(Op::kCrypto, k, KeyArn(k.id)));
+      RETURN_IF_ERROR(CheckState(Op::kCrypto, k, [&] { return KeyArn(k.id); }));
       key = std::move(k);
       return Status::Ok();
     }));
@@ -471,6 +491,7 @@ class KeyService::Impl {
   const state::Vault& vault_;
   Clock& clock_;
   Random& random_;
+  const std::string arn_prefix_;  // "arn:aws:kms:REGION:ACCOUNT:"
 
   std::mutex cache_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Material>> cache_;
