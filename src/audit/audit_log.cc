@@ -72,7 +72,9 @@ void PutU32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }
 void PutU64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  uint8_t bytes[8];
+  StoreU64(bytes, v);
+  out.append(reinterpret_cast<const char*>(bytes), sizeof bytes);
 }
 uint64_t GetU64(std::string_view s, size_t at) {
   return LoadU64(reinterpret_cast<const uint8_t*>(s.data() + at));

@@ -708,7 +708,8 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       hasher.Update(AsBytes(payload));
       chain_hash = ToRecordHash(hasher.Finish());
       buffer.insert(buffer.end(), header, header + sizeof header);
-      buffer.insert(buffer.end(), payload.begin(), payload.end());
+      const ByteView payload_bytes = AsBytes(payload);
+      buffer.insert(buffer.end(), payload_bytes.begin(), payload_bytes.end());
       unflushed.push_back({i, next_sequence, chain_hash, segment.first_sequence, segment.size});
       ++next_sequence;
       segment.size += record_size;

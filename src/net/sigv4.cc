@@ -92,6 +92,7 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
+  parts.reserve(static_cast<size_t>(std::count(s.begin(), s.end(), sep)) + 1);
   size_t start = 0;
   while (true) {
     size_t end = s.find(sep, start);
