@@ -570,24 +570,22 @@ void AddPage(OrderedJson& j, const std::optional<std::string>& next_marker, bool
 // A member whose value is a string, as the replies below write it.
 using StringMember = std::pair<std::string_view, std::string_view>;
 
-// Appends `,"name":"value"` for each member (no comma before the first member of
-// an object: when `out` is just "{"), as Dump writes them.
-void AppendMembers(std::string& out, std::span<const StringMember> members) {
+// `"name":"value"` for each member, comma-separated, as Dump writes an object's members.
+std::string MembersText(std::span<const StringMember> members) {
+  std::string out;
   for (const auto& [name, value] : members) {
-    if (out.size() > 1) out += ',';
+    if (!out.empty()) out += ',';
     AppendJsonString(out, name);
     out += ':';
     AppendJsonString(out, value);
   }
+  return out;
 }
 
 // A reply whose members are all strings, byte for byte as Dump writes it, without
 // building a JSON tree (the hot replies: Encrypt's, GenerateDataKeyWithoutPlaintext's).
 std::string StringsReply(std::initializer_list<StringMember> members) {
-  std::string out = "{";
-  AppendMembers(out, members);
-  out += '}';
-  return out;
+  return '{' + MembersText(members) + '}';
 }
 
 // A reply that carries a secret: `before`, then "<secret_name>":"<base64>", then
@@ -596,26 +594,25 @@ std::string StringsReply(std::initializer_list<StringMember> members) {
 std::string ReplyWithSecret(std::span<const StringMember> before, std::string_view secret_name,
                             const crypto::SecretBytes& secret,
                             std::span<const StringMember> after) {
-  std::string head = "{";
-  AppendMembers(head, before);
-  if (head.size() > 1) head += ',';
-  std::string tail = "{";  // rendered as an object's members, then its '{' dropped
-  AppendMembers(tail, after);
-  const std::string_view rest = std::string_view(tail).substr(1);
+  const std::string head = MembersText(before);
+  const std::string tail = MembersText(after);
   std::string encoded = Base64Encode(crypto::RevealSecret(secret));
   std::string out;
-  out.reserve(head.size() + 1 + secret_name.size() + 3 + encoded.size() + 1 +
-              (rest.empty() ? 0 : 1 + rest.size()) + 1);
-  out += head;
+  out.reserve(1 + head.size() + 1 + secret_name.size() + 5 + encoded.size() + 1 + tail.size() + 1);
+  out += '{';
+  if (!head.empty()) {
+    out += head;
+    out += ',';
+  }
   out += '"';
   out += secret_name;
   out += "\":\"";
   out += encoded;
   Wipe(encoded);
   out += '"';
-  if (!rest.empty()) {
+  if (!tail.empty()) {
     out += ',';
-    out += rest;
+    out += tail;
   }
   out += '}';
   return out;

@@ -169,14 +169,13 @@ class KeyService::Impl {
                                   Existence existence = Existence::kChecked) const {
     std::string_view rest = key_id;
     if (rest.starts_with("arn:")) {
-      const std::string& prefix = arn_prefix_;
-      if (!rest.starts_with(prefix)) {
+      if (!rest.starts_with(arn_prefix_)) {
         // A well-formed ARN of another account or region names no key here.
         if (rest.find(":key/") != std::string_view::npos) return errors::KeyNotFound(key_id);
         if (rest.find(":alias/") != std::string_view::npos) return errors::AliasNotFound(key_id);
         return errors::InvalidKeyId(key_id);
       }
-      rest.remove_prefix(prefix.size());
+      rest.remove_prefix(arn_prefix_.size());
       if (rest.starts_with("key/")) {
         std::array<uint8_t, 16> raw{};
         if (!ParseUuid(rest.substr(4), raw)) return errors::InvalidKeyId(key_id);
