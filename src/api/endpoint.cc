@@ -149,6 +149,8 @@ class Endpoint::Impl {
   // Runs the pipeline, builds the call's record, hands it to the sink and answers
   // once the sink says it is durable.
   void Handle(const HttpRequest& request, Responder respond) {
+    // This call's record follows in microseconds: a batch about to be synced waits for it.
+    audit::Announcement announced = sink_.Announce();
     Exchange x;
     x.request_id = random_.Uuid();
     x.protocol = request.Header("X-Amz-Target") ? Protocol::kJson : Protocol::kQuery;
@@ -165,10 +167,11 @@ class Endpoint::Impl {
     response.SetHeader("x-amzn-RequestId", x.request_id);
 
     FillEvent(request, x);
-    sink_.Record(
-        event, [respond = std::move(respond), response = std::move(response), protocol = x.protocol,
-                request_id = std::move(x.request_id), query_service = x.query_service,
-                route = x.route](Status recorded) mutable {
+    sink_.RecordAnnounced(
+        event,
+        [respond = std::move(respond), response = std::move(response), protocol = x.protocol,
+         request_id = std::move(x.request_id), query_service = x.query_service,
+         route = x.route](Status recorded) mutable {
           if (recorded.ok() || response.status >= 500) {
             if (!recorded.ok()) {
               Log().error("request {}: its audit record was not written: {}", request_id,
@@ -182,7 +185,8 @@ class Endpoint::Impl {
               "with an internal failure: {}",
               request_id, recorded.ToString());
           respond(RecordFailedResponse(protocol, route, request_id, query_service));
-        });
+        },
+        std::move(announced));
   }
 
   void AttachBackupService(backup::BackupService* service) { backup_ = service; }

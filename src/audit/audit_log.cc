@@ -501,10 +501,17 @@ void AuditLog::IndexerLoop() {
 }
 
 void AuditLog::Record(const AuditEvent& event, std::function<void(Status)> on_durable) {
+  RecordAnnounced(event, std::move(on_durable), Announcement());
+}
+
+Announcement AuditLog::Announce() { return journal_->Announce(); }
+
+void AuditLog::RecordAnnounced(const AuditEvent& event, std::function<void(Status)> on_durable,
+                               Announcement announced) {
   journal_->Append(
       BuildCloudTrailRecord(event),
       [cb = std::move(on_durable)](Result<uint64_t> r) { cb(r.ok() ? Status::Ok() : r.status()); },
-      std::make_any<AuditEventSummary>(SummarizeEvent(event)));
+      std::make_any<AuditEventSummary>(SummarizeEvent(event)), std::move(announced));
 }
 
 void AuditLog::Record(std::string record, std::function<void(Status)> on_durable) {

@@ -126,6 +126,9 @@ class AuditLog final : public AuditSink, public EventLookup {
   // Appends the event's record; the indexer gets its fields from the event
   // (SummarizeEvent), not by parsing the record again.
   void Record(const AuditEvent& event, std::function<void(Status)> on_durable) override;
+  Announcement Announce() override;
+  void RecordAnnounced(const AuditEvent& event, std::function<void(Status)> on_durable,
+                       Announcement announced) override;
   // Appends a record given as text (the indexer parses it; text that is not a
   // CloudTrail record is kept but not indexed).
   void Record(std::string record, std::function<void(Status)> on_durable);

@@ -533,7 +533,7 @@ Status ForEachRecord(const std::string& dir, uint64_t from_sequence, const Recor
 // ---------------------------------------------------------------------------
 // Writing
 
-struct Journal::Impl {
+struct Journal::Impl final : Announcement::Counter {
   struct Pending {
     std::string payload;
     DurableCallback on_durable;
@@ -552,6 +552,9 @@ struct Journal::Impl {
   Impl(std::string d, JournalOptions o, int fd) : dir(std::move(d)), options(o), dir_fd(fd) {}
 
   void WriterLoop();
+  void Withdraw(unsigned tag) override;
+  // Under mu: one announcement ended (its record queued, or withdrawn).
+  void EndAnnouncement(unsigned tag);
   void WriteBatch(std::vector<Pending>& batch, const Status& refused);
   Status Flush(uint64_t& syncs, uint64_t& bytes);
   void StartSegment();
@@ -572,9 +575,18 @@ struct Journal::Impl {
   mutable std::mutex mu;
   std::condition_variable work;
   std::deque<Pending> queue;
-  // The queue length the writer waits for (1: any record; more while it gathers
-  // a batch). Append wakes it only then, not for every record of a batch.
+  // The queue length the writer waits for (1: any record); the maximum while it
+  // writes or waits for announced records. Append wakes it only then.
   size_t wake_at = 1;
+  // Records announced and not yet appended or withdrawn, in two generations: an
+  // announcement is counted in announced[generation] of its time. A writer about
+  // to hold a batch starts a new generation and waits for the old one only, so
+  // that calls starting meanwhile (a busy server always has some) cannot keep
+  // it waiting.
+  std::array<size_t, 2> announced{};
+  unsigned generation = 0;
+  bool awaiting_announced = false;  // the writer waits for announced[awaited] to end
+  unsigned awaited = 0;
   bool closing = false;
   Status failed;
   JournalStats stats;
@@ -740,26 +752,36 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
   }
 }
 
+void Journal::Impl::EndAnnouncement(unsigned tag) {
+  if (--announced[tag] == 0 && awaiting_announced && tag == awaited) work.notify_one();
+}
+
+void Journal::Impl::Withdraw(unsigned tag) {
+  std::lock_guard<std::mutex> lock(mu);
+  EndAnnouncement(tag);
+}
+
 void Journal::Impl::WriterLoop() {
   std::vector<Pending> batch;
-  size_t last_batch = 0;
   while (true) {
     Status refused;
     {
       std::unique_lock<std::mutex> lock(mu);
       wake_at = 1;
       work.wait(lock, [&] { return !queue.empty() || closing; });
-      if (queue.empty()) return;  // closing, and everything queued is written
-      // Calls are concurrent (the last batch had several): give the ones on their
-      // way a moment to join this batch and its sync.
-      if (options.sync && last_batch > 1 && queue.size() < last_batch &&
-          options.group_commit_delay.count() > 0) {
-        wake_at = last_batch;
+      if (queue.empty()) return;                     // closing, and everything queued is written
+      wake_at = std::numeric_limits<size_t>::max();  // from here on, only announcements
+      // Calls under way have announced their records: they are microseconds from
+      // appending. Hold the batch for them so that they share its sync rather than
+      // wait for the next one.
+      if (options.sync && announced[generation] > 0 && options.group_commit_delay.count() > 0) {
+        awaited = generation;
+        generation ^= 1;
+        awaiting_announced = true;
         work.wait_for(lock, options.group_commit_delay,
-                      [&] { return queue.size() >= last_batch || closing; });
+                      [&] { return announced[awaited] == 0 || closing; });
+        awaiting_announced = false;
       }
-      wake_at = std::numeric_limits<size_t>::max();  // writing: nobody waits
-      last_batch = queue.size();
       batch.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
       queue.clear();
       refused = failed;
@@ -853,16 +875,36 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
 }
 
 void Journal::Append(std::string payload, DurableCallback on_durable, std::any note) {
+  Append(std::move(payload), std::move(on_durable), std::move(note), Announcement());
+}
+
+void Journal::Append(std::string payload, DurableCallback on_durable, std::any note,
+                     Announcement announced) {
   Impl& j = *impl_;
   {
     std::lock_guard<std::mutex> lock(j.mu);
     if (!j.closing) {
       j.queue.push_back({std::move(payload), std::move(on_durable), std::move(note)});
       if (j.queue.size() >= j.wake_at) j.work.notify_one();
+      // Ended together with the push: the writer never sees the announcement gone
+      // and the record not yet there. (Another journal's is withdrawn on return.)
+      if (announced.Of(&j)) {
+        announced.Release();
+        j.EndAnnouncement(announced.tag());
+      }
       return;
     }
   }
+  announced.Withdraw();
   if (on_durable) on_durable(FailedPreconditionError("audit journal " + j.dir + " is closed"));
+}
+
+Announcement Journal::Announce() {
+  Impl& j = *impl_;
+  std::lock_guard<std::mutex> lock(j.mu);
+  if (j.closing) return Announcement();
+  ++j.announced[j.generation];
+  return Announcement(&j, j.generation);
 }
 
 Result<uint64_t> Journal::AppendAndWait(std::string payload) {

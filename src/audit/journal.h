@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/announcement.h"
 #include "audit/journal_format.h"
 #include "common/status.h"
 
@@ -157,11 +158,12 @@ struct JournalOptions {
   // durability (an acknowledged record may be lost in a crash): only for tests
   // and benchmarks that say so.
   bool sync = true;
-  // Group commit under load: when the previous batch held several records and
-  // fewer are queued now, the writer waits up to this long for as many to
-  // arrive before it writes and syncs, so that concurrent calls share a sync
-  // instead of each paying for one (PostgreSQL's commit_delay, applied only
-  // when calls are concurrent: a lone caller never waits). Zero: never wait.
+  // Group commit: with records queued and records announced (Announce) but not
+  // yet appended, the writer waits up to this long for the announced ones before
+  // it writes and syncs, so that calls already under way share the sync instead
+  // of each waiting for the next one. It never waits for a record nobody
+  // announced: a lone caller, or callers not yet under way, never wait. Zero:
+  // never wait.
   std::chrono::microseconds group_commit_delay{250};
   // When set: called on the writer thread after each batch is durable, before the
   // batch's callbacks, with the records of the batch that are durable, in sequence
@@ -214,6 +216,13 @@ class Journal {
   // JournalOptions::on_durable_batch (the audit log passes the record's index
   // fields, so that its indexer need not parse the payload again).
   void Append(std::string payload, DurableCallback on_durable, std::any note = {});
+  // Append for an announced record: the announcement ends as the record is queued.
+  void Append(std::string payload, DurableCallback on_durable, std::any note,
+              Announcement announced);
+
+  // Announces a record the caller will Append soon (see JournalOptions::
+  // group_commit_delay); drop the announcement to withdraw it. Empty once closed.
+  Announcement Announce();
 
   // Append, then wait until the record is durable: its sequence, or the error.
   Result<uint64_t> AppendAndWait(std::string payload);

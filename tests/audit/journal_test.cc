@@ -15,7 +15,9 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -353,8 +355,8 @@ TEST(JournalTest, RoundTripAcrossSegments) {
   EXPECT_EQ(report.last_hash, last);
 }
 
-// The group-commit wait applies only when calls are concurrent: a lone caller's
-// batches hold one record, and the writer never waits for a second.
+// The group-commit wait is only for announced records: a lone caller's batches hold
+// one record, and the writer never waits for a second.
 TEST(JournalTest, ALoneCallerNeverWaitsForABatchToFill) {
   TempDir tmp;
   JournalOptions options;
@@ -366,6 +368,119 @@ TEST(JournalTest, ALoneCallerNeverWaitsForABatchToFill) {
   EXPECT_EQ(journal->stats().batches, 20u);
   // Twenty waits would take ten minutes; none takes well under one.
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+// A record appended without announcement, whose outcome the test can wait for.
+std::future<Result<uint64_t>> AppendAsync(Journal& journal, std::string payload,
+                                          Announcement announced = Announcement()) {
+  auto done = std::make_shared<std::promise<Result<uint64_t>>>();
+  std::future<Result<uint64_t>> result = done->get_future();
+  journal.Append(
+      std::move(payload), [done](Result<uint64_t> r) { done->set_value(std::move(r)); }, {},
+      std::move(announced));
+  return result;
+}
+
+std::unique_ptr<Journal> OpenWithDelay(TempDir& tmp, std::chrono::microseconds delay) {
+  JournalOptions options;
+  options.group_commit_delay = delay;
+  return OpenOrDie(tmp.File("audit"), options);
+}
+
+// The writer holds the record (it waits for an announced one): not durable after 300 ms.
+void ExpectHeld(std::future<Result<uint64_t>>& record) {
+  EXPECT_EQ(record.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+}
+
+// The record's outcome arrives well within the 30 s delay of the tests.
+bool Arrives(std::future<Result<uint64_t>>& record) {
+  return record.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+}
+
+// A record announced by a call under way is waited for: it shares the sync of the
+// batch that was ready before it.
+TEST(JournalTest, ABatchWaitsForAnAnnouncedRecordAndSharesItsSync) {
+  TempDir tmp;
+  auto journal = OpenWithDelay(tmp, std::chrono::seconds(30));
+  Announcement announced = journal->Announce();
+  std::future<Result<uint64_t>> first = AppendAsync(*journal, Payload(1));
+  // The writer holds the first record for the announced one (up to 30 s).
+  ExpectHeld(first);
+  std::future<Result<uint64_t>> second = AppendAsync(*journal, Payload(2), std::move(announced));
+  ASSERT_TRUE(Arrives(first));
+  EXPECT_EQ(*first.get(), 1u);
+  EXPECT_EQ(*second.get(), 2u);
+  EXPECT_EQ(journal->stats().batches, 1u);
+  EXPECT_EQ(journal->stats().records, 2u);
+}
+
+TEST(JournalTest, AWithdrawnAnnouncementReleasesTheBatch) {
+  TempDir tmp;
+  auto journal = OpenWithDelay(tmp, std::chrono::seconds(30));
+  std::optional<Announcement> announced = journal->Announce();
+  std::future<Result<uint64_t>> first = AppendAsync(*journal, Payload(1));
+  ExpectHeld(first);
+  announced.reset();  // the call ends without a record
+  ASSERT_TRUE(Arrives(first));
+  EXPECT_EQ(*first.get(), 1u);
+  EXPECT_EQ(journal->stats().batches, 1u);
+}
+
+// Calls that start while a batch waits are not waited for: on a busy server some
+// always have, and the batch would wait out the whole delay every time.
+TEST(JournalTest, AnnouncementsMadeWhileABatchWaitsDoNotProlongTheWait) {
+  TempDir tmp;
+  auto journal = OpenWithDelay(tmp, std::chrono::seconds(30));
+  Announcement early = journal->Announce();
+  std::future<Result<uint64_t>> first = AppendAsync(*journal, Payload(1));
+  ExpectHeld(first);
+  Announcement late = journal->Announce();
+  early.Withdraw();
+  ASSERT_TRUE(Arrives(first));
+  EXPECT_TRUE(first.get().ok());
+  // The late call's record: nothing is announced before it, so it is not held.
+  std::future<Result<uint64_t>> second = AppendAsync(*journal, Payload(2), std::move(late));
+  ASSERT_TRUE(Arrives(second));
+  EXPECT_EQ(*second.get(), 2u);
+  EXPECT_EQ(journal->stats().batches, 2u);
+}
+
+// The wait is bounded by the delay, whatever the announced call does.
+TEST(JournalTest, AnAnnouncedRecordIsWaitedForAtMostTheDelay) {
+  TempDir tmp;
+  auto journal = OpenWithDelay(tmp, std::chrono::milliseconds(200));
+  Announcement announced = journal->Announce();
+  const auto start = std::chrono::steady_clock::now();
+  auto seq = journal->AppendAndWait(Payload(1));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_GE(waited, std::chrono::milliseconds(190));
+  EXPECT_LT(waited, std::chrono::seconds(20));
+}
+
+// A lone caller that announces its record finds nobody else to wait for.
+TEST(JournalTest, ALoneAnnouncedCallerNeverWaits) {
+  TempDir tmp;
+  auto journal = OpenWithDelay(tmp, std::chrono::seconds(30));
+  const auto start = std::chrono::steady_clock::now();
+  for (uint64_t i = 1; i <= 20; ++i) {
+    auto done = AppendAsync(*journal, Payload(i), journal->Announce());
+    ASSERT_TRUE(Arrives(done));
+    EXPECT_EQ(*done.get(), i);
+  }
+  EXPECT_EQ(journal->stats().batches, 20u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+// After Close an announcement is empty, and an announced append fails at once.
+TEST(JournalTest, AnnouncingToAClosedJournalAnnouncesNothing) {
+  TempDir tmp;
+  auto journal = OpenOrDie(tmp.File("audit"));
+  journal->Close();
+  Announcement announced = journal->Announce();
+  auto done = AppendAsync(*journal, Payload(1), std::move(announced));
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(done.get().status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(JournalTest, ReaderReportsWhereEachRecordIs) {
