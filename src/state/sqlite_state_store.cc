@@ -626,13 +626,15 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   {
     // journal_mode answers with the mode in effect, which is not WAL when the
     // file system cannot do it; synchronous=FULL then would not be enough.
-    ASSIGN_OR_RETURN(Statement stmt, Prepare(db, "PRAGMA journal_mode = WAL"));
+    const char* wanted = options.durable ? "wal" : "memory";
+    ASSIGN_OR_RETURN(Statement stmt, Prepare(db, std::string("PRAGMA journal_mode = ") + wanted));
     rc = sqlite3_step(stmt.get());
     if (rc != SQLITE_ROW) return SqliteError(db, rc, what);
     const unsigned char* mode = sqlite3_column_text(stmt.get(), 0);
-    if (mode == nullptr || std::strcmp(reinterpret_cast<const char*>(mode), "wal") != 0) {
-      return FailedPreconditionError("state store " + path +
-                                     ": the file system does not support WAL mode");
+    if (mode == nullptr || std::strcmp(reinterpret_cast<const char*>(mode), wanted) != 0) {
+      return FailedPreconditionError(
+          "state store " + path + ": cannot set journal mode " + wanted + " (got " +
+          (mode == nullptr ? std::string("nothing") : reinterpret_cast<const char*>(mode)) + ")");
     }
   }
   impl->durable = options.durable;

@@ -36,11 +36,14 @@ struct SqliteOptions {
   // skip the per-transaction fcntl locks and the shared-memory index, which
   // makes them several times cheaper. For a server that owns its data directory.
   bool exclusive = false;
-  // false: nothing is ever synced (PRAGMA synchronous = OFF), for derived data
-  // that its owner rebuilds. A process that dies loses nothing, but after an
-  // operating system crash or a power loss the file may be damaged: the owner
-  // must then throw it away (the server does so for the audit index unless it
-  // was closed cleanly).
+  // false: for derived data that its owner rebuilds. Nothing is ever synced
+  // (PRAGMA synchronous = OFF) and there is no write-ahead log: the rollback
+  // journal is kept in memory (PRAGMA journal_mode = MEMORY), so a commit writes
+  // each page once, into the file, instead of into the log and again at the
+  // checkpoint. A process that dies in the middle of a commit, an operating
+  // system crash or a power loss may leave the file damaged: the owner must then
+  // throw it away (the server does so for the audit index unless it was closed
+  // cleanly).
   bool durable = true;
   // Up to this many bytes of values found by Get are kept in memory and
   // answered without SQLite. Only with `exclusive`: every write then goes

@@ -396,6 +396,38 @@ TEST(SqliteStateStoreExclusiveTest, KeepsOthersOutAndItsDataAcrossReopen) {
   EXPECT_EQ(Get(*reopened, "t", "k"), "v");
 }
 
+// Derived data (the audit index): no write-ahead log beside the file, rollbacks
+// still undo a failed update, and a clean close leaves everything in the file.
+TEST(SqliteStateStoreRebuildableTest, KeepsNoWriteAheadLogAndStillRollsBack) {
+  TempDir dir;
+  std::string path = dir.File("index.db");
+  {
+    auto store = SqliteStateStore::Open(path, {.exclusive = true, .durable = false});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE(
+        (*store)->UpdateRebuildable([](Transaction& tx) { return tx.Put("t", "k", "v"); }).ok());
+    Status failed = (*store)->UpdateRebuildable([](Transaction& tx) -> Status {
+      RETURN_IF_ERROR(tx.Put("t", "k", "changed"));
+      RETURN_IF_ERROR(tx.Put("t", "k2", std::string(100000, 'x')));
+      return InvalidArgumentError("no");
+    });
+    EXPECT_FALSE(failed.ok());
+    EXPECT_EQ(Get(**store, "t", "k"), "v");
+    EXPECT_EQ(Get(**store, "t", "k2"), std::nullopt);
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      EXPECT_FALSE(std::filesystem::exists(path + suffix)) << suffix;
+    }
+  }
+  EXPECT_EQ(QuerySql(path, "SELECT count(*) FROM kv"), 1);
+  // A file left in WAL mode (by an earlier version) is taken over the same way.
+  ExecSql(path, "PRAGMA journal_mode = WAL");
+  auto again = SqliteStateStore::Open(path, {.exclusive = true, .durable = false});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(Get(**again, "t", "k"), "v");
+  ASSERT_TRUE(Put(**again, "t", "k3", "w").ok());
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
 TEST(SqliteStateStoreReadCacheTest, NeedsExclusiveLocking) {
   TempDir dir;
   auto store = SqliteStateStore::Open(dir.File("state.db"), {.read_cache_bytes = 1 << 20});
