@@ -570,22 +570,37 @@ void AddPage(OrderedJson& j, const std::optional<std::string>& next_marker, bool
 // A member whose value is a string, as the replies below write it.
 using StringMember = std::pair<std::string_view, std::string_view>;
 
-// `"name":"value"` for each member, comma-separated, as Dump writes an object's members.
-std::string MembersText(std::span<const StringMember> members) {
-  std::string out;
+// Appends `"name":"value"` for each member, comma-separated, as Dump writes an object's
+// members.
+void AppendMembers(std::string& out, std::span<const StringMember> members) {
+  // Room for the text without escapes (two quoted strings, ':' and ',' per member),
+  // and a closing brace.
+  size_t size = 1;
+  for (const auto& [name, value] : members) size += name.size() + value.size() + 6;
+  out.reserve(out.size() + size);
+  bool first = true;
   for (const auto& [name, value] : members) {
-    if (!out.empty()) out += ',';
+    if (!first) out += ',';
+    first = false;
     AppendJsonString(out, name);
     out += ':';
     AppendJsonString(out, value);
   }
+}
+
+std::string MembersText(std::span<const StringMember> members) {
+  std::string out;
+  AppendMembers(out, members);
   return out;
 }
 
 // A reply whose members are all strings, byte for byte as Dump writes it, without
 // building a JSON tree (the hot replies: Encrypt's, GenerateDataKeyWithoutPlaintext's).
 std::string StringsReply(std::initializer_list<StringMember> members) {
-  return '{' + MembersText(members) + '}';
+  std::string out = "{";
+  AppendMembers(out, members);
+  out += '}';
+  return out;
 }
 
 // A reply that carries a secret: `before`, then "<secret_name>":"<base64>", then

@@ -48,28 +48,23 @@ Result<Bytes> HexDecode(std::string_view hex) {
 }
 
 std::string Base64Encode(ByteView data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
+  // Sized once and written in place: no capacity check per character.
+  std::string out((data.size() + 2) / 3 * 4, '=');
+  char* o = out.data();
   size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
+  for (; i + 3 <= data.size(); i += 3, o += 4) {
     uint32_t n = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];
-    out.push_back(kBase64Alphabet[n >> 18 & 63]);
-    out.push_back(kBase64Alphabet[n >> 12 & 63]);
-    out.push_back(kBase64Alphabet[n >> 6 & 63]);
-    out.push_back(kBase64Alphabet[n & 63]);
+    o[0] = kBase64Alphabet[n >> 18 & 63];
+    o[1] = kBase64Alphabet[n >> 12 & 63];
+    o[2] = kBase64Alphabet[n >> 6 & 63];
+    o[3] = kBase64Alphabet[n & 63];
   }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    uint32_t n = uint32_t{data[i]} << 16;
-    out.push_back(kBase64Alphabet[n >> 18 & 63]);
-    out.push_back(kBase64Alphabet[n >> 12 & 63]);
-    out.append("==");
-  } else if (rest == 2) {
-    uint32_t n = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8;
-    out.push_back(kBase64Alphabet[n >> 18 & 63]);
-    out.push_back(kBase64Alphabet[n >> 12 & 63]);
-    out.push_back(kBase64Alphabet[n >> 6 & 63]);
-    out.push_back('=');
+  // The last group of one or two bytes; the '=' already there pad it.
+  if (size_t rest = data.size() - i; rest > 0) {
+    uint32_t n = uint32_t{data[i]} << 16 | (rest == 2 ? uint32_t{data[i + 1]} << 8 : 0);
+    o[0] = kBase64Alphabet[n >> 18 & 63];
+    o[1] = kBase64Alphabet[n >> 12 & 63];
+    if (rest == 2) o[2] = kBase64Alphabet[n >> 6 & 63];
   }
   return out;
 }

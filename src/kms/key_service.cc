@@ -127,9 +127,12 @@ Status ValidateTags(const std::vector<Tag>& tags) {
 
 Status TooManyTags(int) { return errors::Tag("Too many tags"); }
 
+// A uuid ParseUuid accepted (hex digits and '-'), in lower case.
 std::string LowerUuid(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
 }
 

@@ -449,7 +449,8 @@ std::optional<AuthErrorCode> AuthErrorCodeOf(const Status& status) {
 }
 
 std::string CanonicalUri(std::string_view raw_path, std::string_view service) {
-  if (raw_path.empty()) return "/";
+  // The path of every JSON and Query protocol request, whatever the service.
+  if (raw_path.empty() || raw_path == "/") return "/";
   if (service == kS3) {
     // S3: as sent, single-encoded; only the spelling of escapes is normalised, so an
     // escaped '/' (%2F) stays escaped and the key keeps its meaning.
@@ -496,6 +497,7 @@ std::string CanonicalUri(std::string_view raw_path, std::string_view service) {
 }
 
 std::string CanonicalQuery(std::string_view raw_query, bool exclude_signature) {
+  if (raw_query.empty()) return {};
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const QueryParam& p : DecodeQuery(raw_query)) {
     if (exclude_signature && p.key == kQuerySignature) continue;
@@ -565,6 +567,11 @@ Result<std::string> CanonicalRequest(const HttpRequestView& request,
                                      std::string_view payload_hash) {
   std::vector<std::string> names = SortedUniqueLower(signed_headers);
   std::string out;
+  // Room for the headers' values and names twice, without a second growth.
+  size_t headers_size = 0;
+  for (const HeaderField& h : request.headers) headers_size += h.name.size() + h.value.size() + 2;
+  out.reserve(request.method.size() + request.raw_path.size() + request.raw_query.size() +
+              2 * headers_size + payload_hash.size() + 16);
   out += request.method;
   out += '\n';
   out += CanonicalUri(request.raw_path, service);
@@ -672,6 +679,8 @@ Result<ParsedSignature> ParseSignature(const HttpRequestView& request) {
 
   // Rule 9: the date. X-Amz-Date is ISO 8601 basic; a Date header may be an HTTP date.
   std::optional<TimePoint> time = ParseAmzDate(date);
+  // ParseAmzDate takes only in-range fields, so formatting its time gives the text back.
+  const bool basic_format = time.has_value();
   if (!time && !parsed.presigned && !FindHeader(request.headers, "x-amz-date")) {
     time = ParseHttpDate(date);
   }
@@ -681,7 +690,7 @@ Result<ParsedSignature> ParseSignature(const HttpRequestView& request) {
                          "'. See http://en.wikipedia.org/wiki/ISO_8601");
   }
   parsed.request_time = *time;
-  parsed.amz_date = FormatAmzDate(*time);
+  parsed.amz_date = basic_format ? date : FormatAmzDate(*time);
 
   // The credential: AKID/YYYYMMDD/region/service/aws4_request.
   std::vector<std::string_view> scope = Split(credential, '/');
@@ -738,12 +747,12 @@ Status VerifyWithSigningKey(const HttpRequestView& request, const ParsedSignatur
   // Time first, as AWS does: a stale request is refused whatever its signature.
   TimePoint current = WholeSeconds(now);
   TimePoint request_time = WholeSeconds(parsed.request_time);
-  std::string window = std::to_string(max_skew.count()) + " min.)";
+  auto window = [&] { return std::to_string(max_skew.count()) + " min.)"; };
   if (request_time > current + max_skew) {
     return AuthError(AuthErrorCode::kSignatureNotYetCurrent,
                      "Signature not yet current: " + parsed.amz_date + " is still later than " +
                          FormatAmzDate(current + max_skew) + " (" + FormatAmzDate(current) + " + " +
-                         window);
+                         window());
   }
   if (parsed.presigned && parsed.expires) {
     if (current > request_time + *parsed.expires) {
@@ -753,7 +762,7 @@ Status VerifyWithSigningKey(const HttpRequestView& request, const ParsedSignatur
     return AuthError(AuthErrorCode::kSignatureExpired,
                      "Signature expired: " + parsed.amz_date + " is now earlier than " +
                          FormatAmzDate(current - max_skew) + " (" + FormatAmzDate(current) + " - " +
-                         window);
+                         window());
   }
 
   ASSIGN_OR_RETURN(std::string payload_hash,
