@@ -5,9 +5,10 @@ Runs, in one go and on the same machine:
   1. coffer server (a fresh data directory) with TrentService.Encrypt requests signed
      by botocore's SigV4 signer, replayed by wrk;
   2. moto_server's KMS with the same kind of request (when moto_server is installed);
-  3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine.
-and prints requests/s, p50 and p99 of each, the CPU time the server (all its threads and
-processes) and wrk spent per request, and coffer's ratios to the others; with
+  3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine;
+and, on the coffer server of 1., GET /health (no signature, KMS or audit record): the
+cost of coffer's own HTTP layer. It prints requests/s, p50 and p99 of each, the CPU time
+the server (all its threads and processes) and wrk spent per request, and coffer's ratios to the others; with
 several connection counts, each is measured in turn, and a line per count says whether
 coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
@@ -150,7 +151,8 @@ def run_wrk(url, script, args, server_pid):
     return r
 
 
-def bench_coffer(args, work):
+def bench_coffer(args, work, health=True):
+    """(Encrypt's figures, GET /health's on the same server or None)."""
     base = work
     if args.data_dir_base:
         base = tempfile.mkdtemp(prefix="coffer-bench-", dir=args.data_dir_base)
@@ -167,7 +169,11 @@ def bench_coffer(args, work):
         body, headers = signed_encrypt(endpoint, creds, key)
         script = os.path.join(work, "coffer.lua")
         wrk_script(script, body, headers)
-        return run_wrk(endpoint + "/", script, args, server.pid)
+        encrypt = run_wrk(endpoint + "/", script, args, server.pid)
+        # The same server answering GET /health (no signature, no KMS, no audit record):
+        # what its HTTP layer costs, to set against nginx and against Encrypt.
+        floor = run_wrk(endpoint + "/health", None, args, server.pid) if health else None
+        return encrypt, floor
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -243,7 +249,7 @@ def disk_vs_tmpfs(args):
             order = places if round_ % 2 == 0 else list(reversed(places))
             for name, base in order:
                 args.data_dir_base = base
-                r = bench_coffer(args, work)
+                r, _ = bench_coffer(args, work, health=False)
                 if r["non2xx"]:
                     print("INVALID: coffer answered %d requests with an error" % r["non2xx"])
                     return 1
@@ -289,7 +295,9 @@ def main():
     for connections in counts:
         args.connections = connections
         with tempfile.TemporaryDirectory(prefix="coffer-bench-") as work:
-            results = {"coffer": bench_coffer(args, work),
+            encrypt, health = bench_coffer(args, work)
+            results = {"coffer": encrypt,
+                       "coffer GET /health": health,
                        "moto_server": None if args.coffer_only else bench_moto(args, work),
                        "nginx (fixed 200)": None if args.coffer_only else bench_nginx(args, work)}
         print("wrk -t1 -c%d -d%ds, loopback, signed TrentService.Encrypt (32 B plaintext)"
