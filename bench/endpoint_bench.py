@@ -8,9 +8,9 @@ Runs, in one go and on the same machine:
   3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine;
 and, on the coffer server of 1., GET /health (no signature, KMS or audit record): the
 cost of coffer's own HTTP layer. It prints requests/s, p50 and p99 of each, the CPU time
-the server (all its threads and processes) and wrk spent per request, and coffer's ratios to the others; with
-several connection counts, each is measured in turn, and a line per count says whether
-coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
+the server (all its threads and processes) and wrk spent per request, and coffer's ratios
+to the others; with several connection counts, each is measured in turn, and a line per
+count says whether coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
                                [--data-dir-base DIR] [--coffer-only]
