@@ -42,7 +42,7 @@ class Announcement {
   }
   // For the counter, as the record arrives: whether the announcement is its own,
   // and ending it without a call to Withdraw.
-  bool Of(const Counter* counter) const { return counter_ != nullptr && counter_ == counter; }
+  bool Of(const Counter& counter) const { return counter_ == &counter; }
   unsigned tag() const { return tag_; }
   void Release() { counter_ = nullptr; }
 

@@ -3,7 +3,8 @@
 // Audit: "a call is answered only after its record is durable").
 //
 // Implementations: audit::AuditLog (the journal in DATA_DIR/audit); tests use
-// their own. Thread-safe: Record and Health are called from any thread at once.
+// their own. Thread-safe: Record, Announce, RecordAnnounced and Health are called
+// from any thread at once.
 #include <functional>
 #include <string>
 #include <utility>

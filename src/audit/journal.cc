@@ -888,7 +888,7 @@ void Journal::Append(std::string payload, DurableCallback on_durable, std::any n
       if (j.queue.size() >= j.wake_at) j.work.notify_one();
       // Ended together with the push: the writer never sees the announcement gone
       // and the record not yet there. (Another journal's is withdrawn on return.)
-      if (announced.Of(&j)) {
+      if (announced.Of(j)) {
         announced.Release();
         j.EndAnnouncement(announced.tag());
       }

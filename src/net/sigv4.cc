@@ -567,7 +567,8 @@ Result<std::string> CanonicalRequest(const HttpRequestView& request,
                                      std::string_view payload_hash) {
   std::vector<std::string> names = SortedUniqueLower(signed_headers);
   std::string out;
-  // Room for the headers' values and names twice, without a second growth.
+  // Enough for the usual request in one allocation: method, path, query, each header
+  // at most twice (its line, and its name in the signed-header list), the payload hash.
   size_t headers_size = 0;
   for (const HeaderField& h : request.headers) headers_size += h.name.size() + h.value.size() + 2;
   out.reserve(request.method.size() + request.raw_path.size() + request.raw_query.size() +
