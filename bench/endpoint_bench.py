@@ -8,8 +8,9 @@ Runs, in one go and on the same machine:
   3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine;
 and, on the coffer server of 1., GET /health (no signature, KMS or audit record): the
 cost of coffer's own HTTP layer. It prints requests/s, p50 and p99 of each, the CPU time
-the server (all its threads and processes) and wrk spent per request, and coffer's ratios
-to the others; with several connection counts, each is measured in turn, and a line per
+the server (all its threads and processes) and wrk spent per request, coffer's CPU per
+Encrypt split by thread (HTTP, audit journal, audit index), and coffer's ratios to the
+others; with several connection counts, each is measured in turn, and a line per
 count says whether coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
@@ -133,20 +134,46 @@ def cpu_seconds(pid):
     return total
 
 
+def thread_cpu_seconds(pid):
+    """User + system CPU of each thread of process `pid`, summed by thread name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_name = {}
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return by_name
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                head, rest = f.read().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+        name = head.split("(", 1)[1]
+        fields = rest.split()
+        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return by_name
+
+
 def run_wrk(url, script, args, server_pid):
-    """wrk's figures, plus the CPU time the server and wrk spent per request."""
+    """wrk's figures, plus the CPU time the server (in all, and by thread name) and wrk
+    spent per request."""
     cmd = ["wrk", "-t1", "-c%d" % args.connections, "-d%ds" % args.duration, "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
     server_before = cpu_seconds(server_pid)
+    threads_before = thread_cpu_seconds(server_pid)
     wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = wrk.stdout.read()
     _, status, usage = os.wait4(wrk.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), cmd, out)
     server_cpu = cpu_seconds(server_pid) - server_before
+    threads_after = thread_cpu_seconds(server_pid)
     r = parse_wrk(out)
-    r["server_us"] = server_cpu / r["requests"] * 1e6 if r["requests"] else 0.0
+    per_request = lambda seconds: seconds / r["requests"] * 1e6 if r["requests"] else 0.0
+    r["server_us"] = per_request(server_cpu)
+    r["threads_us"] = {name: per_request(cpu - threads_before.get(name, 0.0))
+                       for name, cpu in sorted(threads_after.items())}
     r["wrk_us"] = (usage.ru_utime + usage.ru_stime) / r["requests"] * 1e6 if r["requests"] else 0.0
     return r
 
@@ -310,6 +337,12 @@ def main():
                 continue
             print("%-20s %12.0f %10.3f %10.3f %8d %11.1f us %8.1f us" % (
                 name, r["rps"], r["p50"], r["p99"], r["non2xx"], r["server_us"], r["wrk_us"]))
+        # Where coffer's CPU per Encrypt goes: its HTTP threads (request handling), the
+        # audit journal's writer (record encoding, write, fdatasync, answering the batch)
+        # and the audit index.
+        split = {n: us for n, us in results["coffer"]["threads_us"].items() if us >= 0.05}
+        print("  coffer server CPU/req by thread: " +
+              ", ".join("%s %.1f us" % (n, us) for n, us in split.items()))
         coffer = results["coffer"]
         for name in ("moto_server", "nginx (fixed 200)"):
             if results[name]:
