@@ -116,16 +116,21 @@ def parse_wrk(output):
             "socket_errors": errors.group(0) if errors else ""}
 
 
+def read_stat(path):
+    """(name, user + system CPU seconds) from a /proc/.../stat file."""
+    with open(path) as f:
+        head, rest = f.read().rsplit(")", 1)
+    fields = rest.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid):
     """User + system CPU of process `pid` and its child processes (nginx's worker)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total, pids = 0.0, [pid]
     while pids:
         p = pids.pop()
         try:
-            with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            total += read_stat("/proc/%d/stat" % p)[1]
             for task in os.listdir("/proc/%d/task" % p):
                 with open("/proc/%d/task/%s/children" % (p, task)) as f:
                     pids.extend(int(c) for c in f.read().split())
@@ -136,7 +141,6 @@ def cpu_seconds(pid):
 
 def thread_cpu_seconds(pid):
     """User + system CPU of each thread of process `pid`, summed by thread name."""
-    ticks = os.sysconf("SC_CLK_TCK")
     by_name = {}
     try:
         tasks = os.listdir("/proc/%d/task" % pid)
@@ -144,13 +148,10 @@ def thread_cpu_seconds(pid):
         return by_name
     for task in tasks:
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
-                head, rest = f.read().rsplit(")", 1)
+            name, seconds = read_stat("/proc/%d/task/%s/stat" % (pid, task))
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended meanwhile
-        name = head.split("(", 1)[1]
-        fields = rest.split()
-        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        by_name[name] = by_name.get(name, 0.0) + seconds
     return by_name
 
 
@@ -174,7 +175,7 @@ def run_wrk(url, script, args, server_pid):
     r["server_us"] = per_request(server_cpu)
     r["threads_us"] = {name: per_request(cpu - threads_before.get(name, 0.0))
                        for name, cpu in sorted(threads_after.items())}
-    r["wrk_us"] = (usage.ru_utime + usage.ru_stime) / r["requests"] * 1e6 if r["requests"] else 0.0
+    r["wrk_us"] = per_request(usage.ru_utime + usage.ru_stime)
     return r
 
 
@@ -340,10 +341,10 @@ def main():
         # Where coffer's CPU per Encrypt goes: its HTTP threads (request handling), the
         # audit journal's writer (record encoding, write, fdatasync, answering the batch)
         # and the audit index.
-        split = {n: us for n, us in results["coffer"]["threads_us"].items() if us >= 0.05}
-        print("  coffer server CPU/req by thread: " +
-              ", ".join("%s %.1f us" % (n, us) for n, us in split.items()))
         coffer = results["coffer"]
+        print("  coffer server CPU/req by thread: " +
+              ", ".join("%s %.1f us" % (n, us) for n, us in coffer["threads_us"].items()
+                        if us >= 0.05))
         for name in ("moto_server", "nginx (fixed 200)"):
             if results[name]:
                 print("coffer / %-18s %.2fx" % (name, coffer["rps"] / results[name]["rps"]))
