@@ -528,9 +528,6 @@ OrderedJson KeyMetadataJson(const kms::KeyMetadata& m) {
   j["KeySpec"] = m.key_spec;
   j["EncryptionAlgorithms"] = m.encryption_algorithms;
   j["MultiRegion"] = m.multi_region;
-  if (m.pending_deletion_window_in_days) {
-    j["PendingDeletionWindowInDays"] = *m.pending_deletion_window_in_days;
-  }
   if (!m.current_key_material_id.empty()) j["CurrentKeyMaterialId"] = m.current_key_material_id;
   return j;
 }
@@ -555,9 +552,6 @@ OrderedJson KeyMetadataRecord(const kms::KeyMetadata& m) {
   j["keySpec"] = m.key_spec;
   j["encryptionAlgorithms"] = m.encryption_algorithms;
   j["multiRegion"] = m.multi_region;
-  if (m.pending_deletion_window_in_days) {
-    j["pendingDeletionWindowInDays"] = *m.pending_deletion_window_in_days;
-  }
   if (!m.current_key_material_id.empty()) j["currentKeyMaterialId"] = m.current_key_material_id;
   return j;
 }
@@ -695,8 +689,11 @@ Status CheckTargetIsKey(std::string_view target) {
 // it, in the engine's order (KeyService::Decrypt): a blob that does not parse
 // (InvalidCiphertext); a KeyId that names no key (NotFound); a KeyId naming
 // another key (IncorrectKey); a blob whose key does not exist (AccessDenied).
+// `key_only` (a dry run with IGNORE_CIPHERTEXT): a given KeyId is the key, and the
+// blob is not read.
 Result<KeyTarget> CiphertextKey(kms::KeyService& service, const Bytes& blob,
-                                const std::optional<std::string>& key_id) {
+                                const std::optional<std::string>& key_id, bool key_only) {
+  if (key_only && key_id) return ResolveKey(service, *key_id);
   auto arn = service.KeyArnOfCiphertext(blob);
   bool unknown_key = !arn.ok() && arn.status().error_name() == "AccessDeniedException";
   if (!arn.ok() && !unknown_key) return arn.status();
@@ -707,6 +704,12 @@ Result<KeyTarget> CiphertextKey(kms::KeyService& service, const Bytes& blob,
   }
   if (unknown_key) return arn.status();
   return KeyTarget{std::move(arn).value(), std::nullopt};
+}
+
+// DryRunModifiers holds IGNORE_CIPHERTEXT (its only value).
+bool IgnoresCiphertext(const std::optional<std::vector<std::string>>& modifiers) {
+  return modifiers &&
+         std::find(modifiers->begin(), modifiers->end(), "IGNORE_CIPHERTEXT") != modifiers->end();
 }
 
 using Preparer = Result<Call> (*)(kms::KeyService&, Members&, std::string_view op);
@@ -1164,7 +1167,9 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   }
   req->ciphertext_blob = std::move(*blob);
   req->dry_run = dry_run.value_or(false);
-  ASSIGN_OR_RETURN(KeyTarget key, CiphertextKey(service, req->ciphertext_blob, req->key_id));
+  req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
+  ASSIGN_OR_RETURN(KeyTarget key, CiphertextKey(service, req->ciphertext_blob, req->key_id,
+                                                req->ignore_ciphertext));
   Authorization a = OnKey(op, key);
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, req->encryption_algorithm);
@@ -1203,8 +1208,9 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   RETURN_IF_ERROR(in.Finish());
   req->ciphertext_blob = std::move(*blob);
   req->dry_run = dry_run.value_or(false);
-  ASSIGN_OR_RETURN(KeyTarget source,
-                   CiphertextKey(service, req->ciphertext_blob, req->source_key_id));
+  req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
+  ASSIGN_OR_RETURN(KeyTarget source, CiphertextKey(service, req->ciphertext_blob,
+                                                   req->source_key_id, req->ignore_ciphertext));
   ASSIGN_OR_RETURN(KeyTarget dest, ResolveKey(service, *destination));
   req->destination_key_id = dest.arn;
   const std::string same = BoolText(source.arn == dest.arn);
@@ -1230,6 +1236,8 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
                     j["KeyId"] = r.key_id;
                     j["SourceEncryptionAlgorithm"] = r.source_encryption_algorithm;
                     j["DestinationEncryptionAlgorithm"] = r.destination_encryption_algorithm;
+                    j["SourceKeyMaterialId"] = r.source_key_material_id;
+                    j["DestinationKeyMaterialId"] = r.destination_key_material_id;
                     return Dump(j);
                   });
 }
@@ -1264,13 +1272,15 @@ Result<Call> PrepareGenerateDataKey(kms::KeyService& service, Members& in, std::
       ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKey(*req));
       const std::string blob = Base64Encode(r.ciphertext_blob);
       const StringMember before[] = {{"CiphertextBlob", blob}};
-      const StringMember after[] = {{"KeyId", r.key_id}};
+      const StringMember after[] = {{"KeyId", r.key_id}, {"KeyMaterialId", r.key_material_id}};
       return ReplyWithSecret(before, "Plaintext", r.plaintext, after);
     });
   }
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::GenerateDataKeyResponse r, s->GenerateDataKeyWithoutPlaintext(*req));
-    return StringsReply({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)}, {"KeyId", r.key_id}});
+    return StringsReply({{"CiphertextBlob", Base64Encode(r.ciphertext_blob)},
+                         {"KeyId", r.key_id},
+                         {"KeyMaterialId", r.key_material_id}});
   });
 }
 

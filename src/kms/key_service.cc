@@ -68,7 +68,7 @@ Status CheckState(Op op, const KeyRecord& key, const ArnOfKey& arn_of_key) {
       break;
     case KeyState::kPendingDeletion:
       if (op != Op::kDescribe && op != Op::kPolicy && op != Op::kList &&
-          op != Op::kCancelDeletion) {
+          op != Op::kRotationStatus && op != Op::kCancelDeletion) {
         return errors::PendingDeletion(arn);
       }
       break;
@@ -293,10 +293,7 @@ class KeyService::Impl {
     m.enabled = key.state == KeyState::kEnabled;
     m.description = key.description;
     m.key_state = key.state;
-    if (key.state == KeyState::kPendingDeletion) {
-      m.deletion_date = key.deletion_date;
-      m.pending_deletion_window_in_days = key.pending_window_days;
-    }
+    if (key.state == KeyState::kPendingDeletion) m.deletion_date = key.deletion_date;
     m.current_key_material_id = key.current_material_id;
     return m;
   }
@@ -365,8 +362,9 @@ class KeyService::Impl {
     return crypto::AesGcm::Create(key);
   }
 
-  Result<Bytes> SealBlob(const KeyRecord& key, ByteView plaintext,
-                         const EncryptionContext& context) {
+  // Sets `material_id` (when given) to the KeyMaterialId of the material used.
+  Result<Bytes> SealBlob(const KeyRecord& key, ByteView plaintext, const EncryptionContext& context,
+                         std::string* material_id = nullptr) {
     ASSIGN_OR_RETURN(Bytes encoded_context, EncodeEncryptionContext(context));
     ASSIGN_OR_RETURN(auto material, MaterialFor(key.id, key.current_version));
     Bytes blob = BlobHeader(key.id, key.current_version);
@@ -379,6 +377,7 @@ class KeyService::Impl {
     static constexpr std::array<uint8_t, crypto::kAesGcmIvSize> kZeroIv{};
     ASSIGN_OR_RETURN(Bytes sealed, cipher->Seal(kZeroIv, plaintext, aad));
     Append(blob, sealed);
+    if (material_id != nullptr) *material_id = material->id;
     return blob;
   }
 
@@ -924,8 +923,10 @@ Result<KeyRotationStatus> KeyService::GetKeyRotationStatus(std::string_view key_
   ASSIGN_OR_RETURN(KeyRecord key, impl_->Read(key_id, Op::kRotationStatus));
   KeyRotationStatus out;
   out.key_id = impl_->KeyArn(key.id);
-  out.key_rotation_enabled = key.rotation_enabled;
-  if (key.rotation_enabled) {
+  // While a key is pending deletion its rotation status is false; cancelling the
+  // deletion brings the stored status back (GetKeyRotationStatus, kms-service-2).
+  out.key_rotation_enabled = key.rotation_enabled && key.state != KeyState::kPendingDeletion;
+  if (out.key_rotation_enabled) {
     out.rotation_period_in_days = key.rotation_period_days;
     out.next_rotation_date = key.next_rotation_date;
   }
@@ -1033,13 +1034,21 @@ Result<DecryptResponse> KeyService::Decrypt(const DecryptRequest& req) {
   ValidateGrantTokens(v, req.grant_tokens);
   RETURN_IF_ERROR(v.ToStatus());
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.encryption_algorithm));
+  const bool key_only = req.dry_run && req.ignore_ciphertext;
+  if (key_only && req.key_id) {
+    RETURN_IF_ERROR(impl_->Read(*req.key_id, Op::kCrypto).status());
+    return errors::DryRun();
+  }
   ASSIGN_OR_RETURN(auto found, impl_->FindBlobKey(req.ciphertext_blob, req.key_id, "keyId"));
-  if (req.dry_run) return errors::DryRun();
+  if (key_only) return errors::DryRun();
   auto& [blob, key] = found;
   DecryptResponse out;
   // DecryptResponse.KeyMaterialId (kms-service-2: present for symmetric keys).
   ASSIGN_OR_RETURN(out.plaintext,
                    impl_->OpenBlob(blob, key, req.encryption_context, &out.key_material_id));
+  // A dry run checks the ciphertext too (unless IGNORE_CIPHERTEXT): it fails
+  // where the call would.
+  if (req.dry_run) return errors::DryRun();
   out.key_id = impl_->KeyArn(key.id);
   return out;
 }
@@ -1060,16 +1069,25 @@ Result<ReEncryptResponse> KeyService::ReEncrypt(const ReEncryptRequest& req) {
   RETURN_IF_ERROR(v.ToStatus());
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.source_encryption_algorithm));
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.destination_encryption_algorithm));
+  const bool key_only = req.dry_run && req.ignore_ciphertext;
+  if (key_only && req.source_key_id) {
+    RETURN_IF_ERROR(impl_->Read(*req.source_key_id, Op::kCrypto).status());
+    RETURN_IF_ERROR(impl_->Read(req.destination_key_id, Op::kCrypto).status());
+    return errors::DryRun();
+  }
   ASSIGN_OR_RETURN(auto found,
                    impl_->FindBlobKey(req.ciphertext_blob, req.source_key_id, "sourceKeyId"));
   ASSIGN_OR_RETURN(KeyRecord dest, impl_->Read(req.destination_key_id, Op::kCrypto));
-  if (req.dry_run) return errors::DryRun();
+  if (key_only) return errors::DryRun();
   auto& [blob, source] = found;
-  ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                   impl_->OpenBlob(blob, source, req.source_encryption_context));
   ReEncryptResponse out;
+  ASSIGN_OR_RETURN(
+      crypto::SecretBytes plain,
+      impl_->OpenBlob(blob, source, req.source_encryption_context, &out.source_key_material_id));
+  if (req.dry_run) return errors::DryRun();  // as Decrypt's
   ASSIGN_OR_RETURN(out.ciphertext_blob, impl_->SealBlob(dest, crypto::RevealSecret(plain),
-                                                        req.destination_encryption_context));
+                                                        req.destination_encryption_context,
+                                                        &out.destination_key_material_id));
   out.source_key_id = impl_->KeyArn(source.id);
   out.key_id = impl_->KeyArn(dest.id);
   return out;
@@ -1091,8 +1109,9 @@ Result<GenerateDataKeyResponse> KeyService::GenerateDataKey(const GenerateDataKe
   if (req.dry_run) return errors::DryRun();
   GenerateDataKeyResponse out;
   out.plaintext = crypto::RandomSecret(impl_->random_, size);
-  ASSIGN_OR_RETURN(out.ciphertext_blob, impl_->SealBlob(key, crypto::RevealSecret(out.plaintext),
-                                                        req.encryption_context));
+  ASSIGN_OR_RETURN(out.ciphertext_blob,
+                   impl_->SealBlob(key, crypto::RevealSecret(out.plaintext), req.encryption_context,
+                                   &out.key_material_id));
   out.key_id = impl_->KeyArn(key.id);
   return out;
 }

@@ -35,8 +35,9 @@ struct KeyMetadata {
   std::string description;
   std::string key_usage = "ENCRYPT_DECRYPT";
   KeyState key_state = KeyState::kEnabled;
+  // Set while the key is pending deletion. (PendingDeletionWindowInDays is not
+  // here: KMS sends it only for a multi-Region primary key, PendingReplicaDeletion.)
   std::optional<TimePoint> deletion_date;
-  std::optional<int> pending_deletion_window_in_days;
   std::string origin = "AWS_KMS";
   std::string key_manager = "CUSTOMER";
   std::string key_spec = "SYMMETRIC_DEFAULT";  // also CustomerMasterKeySpec
@@ -137,6 +138,9 @@ struct DecryptRequest {
   std::optional<std::string> key_id;
   std::optional<std::string> encryption_algorithm;
   bool dry_run = false;
+  // DryRunModifiers IGNORE_CIPHERTEXT: a dry run checks the key (key_id, else
+  // the key the blob names) but not the ciphertext.
+  bool ignore_ciphertext = false;
 };
 struct DecryptResponse {
   std::string key_id;  // ARN
@@ -155,6 +159,7 @@ struct ReEncryptRequest {
   std::optional<std::string> destination_encryption_algorithm;
   std::vector<std::string> grant_tokens;
   bool dry_run = false;
+  bool ignore_ciphertext = false;  // as DecryptRequest's, with source_key_id
 };
 struct ReEncryptResponse {
   Bytes ciphertext_blob;
@@ -162,6 +167,8 @@ struct ReEncryptResponse {
   std::string key_id;         // destination ARN
   std::string source_encryption_algorithm = "SYMMETRIC_DEFAULT";
   std::string destination_encryption_algorithm = "SYMMETRIC_DEFAULT";
+  std::string source_key_material_id;
+  std::string destination_key_material_id;
 };
 
 struct GenerateDataKeyRequest {
@@ -176,6 +183,7 @@ struct GenerateDataKeyResponse {
   Bytes ciphertext_blob;
   crypto::SecretBytes plaintext;  // empty for GenerateDataKeyWithoutPlaintext
   std::string key_id;             // ARN
+  std::string key_material_id;    // of the material that encrypted the data key
 };
 
 // What RunScheduledWork() did.

@@ -690,7 +690,8 @@ TEST_F(KmsJsonTest, ScheduleAndCancelKeyDeletion) {
   EXPECT_EQ(m["KeyState"], "PendingDeletion");
   EXPECT_EQ(m["Enabled"], false);
   EXPECT_EQ(m["DeletionDate"], deletion);
-  EXPECT_EQ(m["PendingDeletionWindowInDays"], 7);
+  // Only a multi-Region primary key pending replica deletion has it (kms-service-2).
+  EXPECT_FALSE(m.contains("PendingDeletionWindowInDays"));
   // Engine errors come from run, with AWS's texts.
   EXPECT_THAT(Invoke("Encrypt", "{\"KeyId\": " + Quote(id) + ", \"Plaintext\": \"aGk=\"}"),
               IsError("KMSInvalidStateException", arn + " is pending deletion."));
@@ -1029,11 +1030,13 @@ TEST_F(KmsJsonTest, ReEncryptNeedsTwoDecisions) {
                     "kms:RequestAlias=[alias/y]}"}));
   Json r = Reply("ReEncrypt", body);
   ASSERT_TRUE(r.is_object());
-  EXPECT_EQ(r.size(), 5u);
+  EXPECT_EQ(r.size(), 7u);
   EXPECT_EQ(r["SourceKeyId"], Arn(source));
   EXPECT_EQ(r["KeyId"], Arn(dest));
   EXPECT_EQ(r["SourceEncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
   EXPECT_EQ(r["DestinationEncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
+  EXPECT_EQ(r["SourceKeyMaterialId"], kms().DescribeKey(source)->current_key_material_id);
+  EXPECT_EQ(r["DestinationKeyMaterialId"], kms().DescribeKey(dest)->current_key_material_id);
   Json d =
       Reply("Decrypt", "{\"CiphertextBlob\": " + Quote(r["CiphertextBlob"].get<std::string>()) +
                            R"(, "EncryptionContext": {"d": "2"}})");
@@ -1068,8 +1071,10 @@ TEST_F(KmsJsonTest, GenerateDataKeyAndWithoutPlaintext) {
   ASSERT_OK_AND_ASSIGN(std::string raw_reply, Invoke("GenerateDataKey", body));
   EXPECT_EQ(raw_reply.find("{\"CiphertextBlob\":"), 0u);
   Json r = Json::parse(raw_reply);
-  EXPECT_EQ(r.size(), 3u);
+  const std::string material = kms().DescribeKey(id)->current_key_material_id;
+  EXPECT_EQ(r.size(), 4u);
   EXPECT_EQ(r["KeyId"], arn);
+  EXPECT_EQ(r["KeyMaterialId"], material);
   ASSERT_OK_AND_ASSIGN(Bytes key, Base64Decode(r["Plaintext"].get<std::string>()));
   EXPECT_EQ(key.size(), 32u);
   Json d =
@@ -1084,8 +1089,9 @@ TEST_F(KmsJsonTest, GenerateDataKeyAndWithoutPlaintext) {
                                 " {kms:EncryptionAlgorithm=[SYMMETRIC_DEFAULT], "
                                 "kms:EncryptionContextKeys=[], kms:RequestAlias=[alias/x]}"}));
   Json w = Reply("GenerateDataKeyWithoutPlaintext", without);
-  EXPECT_EQ(w.size(), 2u);
+  EXPECT_EQ(w.size(), 3u);
   EXPECT_EQ(w["KeyId"], arn);
+  EXPECT_EQ(w["KeyMaterialId"], material);
   Json dw = Reply("Decrypt",
                   "{\"CiphertextBlob\": " + Quote(w["CiphertextBlob"].get<std::string>()) + "}");
   ASSERT_OK_AND_ASSIGN(Bytes dk, Base64Decode(dw["Plaintext"].get<std::string>()));
@@ -1129,6 +1135,33 @@ TEST_F(KmsJsonTest, DryRunAndAlgorithmsReachTheEngine) {
   EXPECT_THAT(Describe(rsa->authorizations[0]),
               HasSubstr("kms:EncryptionAlgorithm=[RSAES_OAEP_SHA_256]"));
   EXPECT_THAT(rsa->run(), IsErrorNamed("InvalidKeyUsageException"));
+
+  // Decrypt: a dry run checks the ciphertext and its context, unless
+  // DryRunModifiers says IGNORE_CIPHERTEXT; then the call is authorized on the
+  // KeyId given and the blob is not read.
+  const std::string blob = EncryptB64(id, "dry", R"({"k": "v"})");
+  const std::string dry = "{\"CiphertextBlob\": " + Quote(blob) +
+                          R"(, "EncryptionContext": {"k": "v"}, "DryRun": true)";
+  EXPECT_THAT(Invoke("Decrypt", dry + "}"), IsErrorNamed("DryRunOperationException"));
+  const std::string wrong_context = "{\"CiphertextBlob\": " + Quote(blob) +
+                                    R"(, "EncryptionContext": {"k": "w"}, "DryRun": true)";
+  EXPECT_THAT(Invoke("Decrypt", wrong_context + "}"), IsErrorNamed("InvalidCiphertextException"));
+  EXPECT_THAT(Invoke("Decrypt", wrong_context + R"(, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]})"),
+              IsErrorNamed("DryRunOperationException"));
+  const std::string garbage = R"({"CiphertextBlob": "Z2FyYmFnZWdhcmJhZ2U=", "DryRun": true, )"
+                              R"("DryRunModifiers": ["IGNORE_CIPHERTEXT"])";
+  EXPECT_THAT(Invoke("Decrypt", garbage + "}"), IsErrorNamed("InvalidCiphertextException"));
+  const std::string with_key = garbage + ", \"KeyId\": " + Quote(id) + "}";
+  EXPECT_EQ(DecisionsOf("Decrypt", with_key),
+            (std::vector<std::string>{"key kms:Decrypt " + Arn(id) +
+                                      " {kms:EncryptionAlgorithm=[SYMMETRIC_DEFAULT], "
+                                      "kms:EncryptionContextKeys=[]}"}));
+  EXPECT_THAT(Invoke("Decrypt", with_key), IsErrorNamed("DryRunOperationException"));
+  // Without DryRun the modifier changes nothing.
+  EXPECT_THAT(Invoke("Decrypt", R"({"CiphertextBlob": "Z2FyYmFnZWdhcmJhZ2U=", )"
+                                R"("DryRunModifiers": ["IGNORE_CIPHERTEXT"], "KeyId": )" +
+                                    Quote(id) + "}"),
+              IsErrorNamed("InvalidCiphertextException"));
 }
 
 // The call runs on the key it was authorized for, even if the alias moves meanwhile.

@@ -664,16 +664,89 @@ TEST_F(CryptoTest, DryRun) {
   dec.ciphertext_blob[5] ^= 1;  // a damaged header
   EXPECT_THAT(kms().Decrypt(dec), IsError(kInvalidCiphertext, ""));
   dec.ciphertext_blob[5] ^= 1;
-  // DryRun stops before the blob is opened: damage past the header is not seen.
+  // A dry run checks the ciphertext as the call would: damage past the header and
+  // a wrong encryption context fail it.
   dec.ciphertext_blob[70] ^= 1;
-  EXPECT_THAT(kms().Decrypt(dec), IsError("DryRunOperationException", kDryRunMessage));
+  EXPECT_THAT(kms().Decrypt(dec), IsError(kInvalidCiphertext, ""));
   dec.ciphertext_blob[70] ^= 1;
+  dec.encryption_context = {{"not", "the context"}};
+  EXPECT_THAT(kms().Decrypt(dec), IsError(kInvalidCiphertext, ""));
+  dec.encryption_context = {};
   dec.key_id = other_;
   EXPECT_THAT(kms().Decrypt(dec), IsError(kIncorrectKey, kIncorrectKeyMessage));
+  dec.key_id.reset();
   gdk.key_id = "alias/missing";
   EXPECT_THAT(
       kms().GenerateDataKey(gdk),
       IsError("NotFoundException", "Alias '" + AliasArn("alias/missing") + "' is not found."));
+}
+
+TEST_F(CryptoTest, DryRunIgnoringTheCiphertext) {
+  // DryRunModifiers IGNORE_CIPHERTEXT: only the key is checked.
+  DecryptRequest dec;
+  dec.ciphertext_blob = ToBytes("not a ciphertext at all");
+  dec.key_id = key_;
+  dec.dry_run = true;
+  dec.ignore_ciphertext = true;
+  EXPECT_THAT(kms().Decrypt(dec), IsError("DryRunOperationException", kDryRunMessage));
+  dec.key_id = "alias/missing";
+  EXPECT_THAT(
+      kms().Decrypt(dec),
+      IsError("NotFoundException", "Alias '" + AliasArn("alias/missing") + "' is not found."));
+  ASSERT_OK(kms().DisableKey(other_));
+  dec.key_id = other_;
+  EXPECT_THAT(kms().Decrypt(dec), IsError("DisabledException", Arn(other_) + " is disabled."));
+  // Without a KeyId the key is the one the blob names: its header must parse, the
+  // rest is not checked.
+  Bytes blob = EncryptBlob(key_, "dry", {{"k", "v"}});
+  dec.key_id.reset();
+  dec.ciphertext_blob = blob;
+  dec.ciphertext_blob[70] ^= 1;
+  EXPECT_THAT(kms().Decrypt(dec), IsError("DryRunOperationException", kDryRunMessage));
+  dec.ciphertext_blob = ToBytes("not a ciphertext at all");
+  EXPECT_THAT(kms().Decrypt(dec), IsError(kInvalidCiphertext, ""));
+  // Not a dry run: the modifier changes nothing.
+  dec.dry_run = false;
+  dec.ciphertext_blob = blob;
+  dec.encryption_context = {{"k", "v"}};
+  ASSERT_OK_AND_ASSIGN(DecryptResponse opened, kms().Decrypt(dec));
+  EXPECT_EQ(Reveal(opened.plaintext), "dry");
+
+  ReEncryptRequest re;
+  re.ciphertext_blob = ToBytes("not a ciphertext at all");
+  re.source_key_id = key_;
+  re.destination_key_id = key_;
+  re.dry_run = true;
+  re.ignore_ciphertext = true;
+  EXPECT_THAT(kms().ReEncrypt(re), IsError("DryRunOperationException", kDryRunMessage));
+  re.destination_key_id = other_;
+  EXPECT_THAT(kms().ReEncrypt(re), IsError("DisabledException", Arn(other_) + " is disabled."));
+  re.ignore_ciphertext = false;
+  re.destination_key_id = key_;
+  EXPECT_THAT(kms().ReEncrypt(re), IsError(kInvalidCiphertext, ""));
+}
+
+TEST_F(CryptoTest, RepliesNameTheKeyMaterial) {
+  const std::string material = kms().DescribeKey(key_)->current_key_material_id;
+  ASSERT_EQ(material.size(), 64u);
+  GenerateDataKeyRequest gdk;
+  gdk.key_id = key_;
+  gdk.key_spec = "AES_256";
+  ASSERT_OK_AND_ASSIGN(GenerateDataKeyResponse with, kms().GenerateDataKey(gdk));
+  EXPECT_EQ(with.key_material_id, material);
+  ASSERT_OK_AND_ASSIGN(GenerateDataKeyResponse without, kms().GenerateDataKeyWithoutPlaintext(gdk));
+  EXPECT_EQ(without.key_material_id, material);
+  // ReEncrypt names the material that opened the blob and the one that sealed it:
+  // after a rotation of the destination, they differ.
+  ASSERT_OK(kms().RotateKeyOnDemand(key_).status());
+  const std::string rotated = kms().DescribeKey(key_)->current_key_material_id;
+  ASSERT_NE(rotated, material);
+  ReEncryptRequest re;
+  re.ciphertext_blob = without.ciphertext_blob;
+  re.destination_key_id = key_;
+  ASSERT_OK_AND_ASSIGN(ReEncryptResponse r, kms().ReEncrypt(re));
+  EXPECT_EQ(r.source_key_material_id, material);
+  EXPECT_EQ(r.destination_key_material_id, rotated);
 }
 
 TEST_F(CryptoTest, EncryptionAlgorithms) {

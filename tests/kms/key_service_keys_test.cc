@@ -58,7 +58,6 @@ TEST_F(KeysTest, CreateKeyDefaults) {
   EXPECT_EQ(m.key_usage, "ENCRYPT_DECRYPT");
   EXPECT_EQ(m.key_state, KeyState::kEnabled);
   EXPECT_FALSE(m.deletion_date.has_value());
-  EXPECT_FALSE(m.pending_deletion_window_in_days.has_value());
   EXPECT_EQ(m.origin, "AWS_KMS");
   EXPECT_EQ(m.key_manager, "CUSTOMER");
   EXPECT_EQ(m.key_spec, "SYMMETRIC_DEFAULT");

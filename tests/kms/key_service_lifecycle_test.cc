@@ -193,7 +193,7 @@ class KeyStateMatrixTest : public KmsTest {
          [](KeyService& kms, const Subject& s) {
            return StatusFrom(kms.GetKeyRotationStatus(s.k));
          },
-         E::kOk, E::kOk, E::kPendingDeletion},
+         E::kOk, E::kOk, E::kOk},
         {"RotateKeyOnDemand",
          [](KeyService& kms, const Subject& s) { return StatusFrom(kms.RotateKeyOnDemand(s.k)); },
          E::kOk, E::kDisabled, E::kPendingDeletion},
@@ -325,7 +325,6 @@ TEST_F(LifecycleTest, ScheduleKeyDeletionDefaultsToThirtyDays) {
   EXPECT_EQ(m.key_state, KeyState::kPendingDeletion);
   EXPECT_FALSE(m.enabled);
   EXPECT_EQ(m.deletion_date, clock_.Now() + Days(30));
-  EXPECT_EQ(m.pending_deletion_window_in_days, 30);
 }
 
 TEST_F(LifecycleTest, PendingWindowRange) {
@@ -335,7 +334,6 @@ TEST_F(LifecycleTest, PendingWindowRange) {
     EXPECT_EQ(r.pending_window_in_days, days);
     EXPECT_EQ(r.deletion_date, clock_.Now() + Days(days));
     EXPECT_EQ(kms().DescribeKey(k)->deletion_date, clock_.Now() + Days(days));
-    EXPECT_EQ(kms().DescribeKey(k)->pending_deletion_window_in_days, days);
   }
   std::string k = NewKey();
   for (int days : {1, 6, 31, 365}) {
@@ -375,7 +373,6 @@ TEST_F(LifecycleTest, EveryTransition) {
   EXPECT_EQ(m.key_state, KeyState::kDisabled);
   EXPECT_FALSE(m.enabled);
   EXPECT_FALSE(m.deletion_date.has_value());
-  EXPECT_FALSE(m.pending_deletion_window_in_days.has_value());
   EXPECT_THAT(kms().CancelKeyDeletion(k),
               IsError(kInvalidState, Arn(k) + " is not pending deletion"));
   // Disabled → PendingDeletion → (cancel) Disabled → Enabled

@@ -54,8 +54,7 @@ class PersistenceTest : public KmsTest {
           << " created=" << Millis(m->creation_date) << " enabled=" << m->enabled
           << " description=" << m->description << " usage=" << m->key_usage
           << " state=" << KeyStateName(m->key_state) << " deletion=" << Millis(m->deletion_date)
-          << " window=" << Opt(m->pending_deletion_window_in_days) << " origin=" << m->origin
-          << " manager=" << m->key_manager << " spec=" << m->key_spec
+          << " origin=" << m->origin << " manager=" << m->key_manager << " spec=" << m->key_spec
           << " material=" << m->current_key_material_id << "\n";
       auto tags = kms().ListResourceTags(e.key_id, 1000, std::nullopt);
       EXPECT_THAT(tags, IsOk());
