@@ -262,6 +262,17 @@ class Endpoint::Impl {
     bool decoded = false;  // event_source/name/read_only/request_parameters came from a Call
   };
 
+  // application/x-amz-json-1.1 or -1.0, parameters ignored: AWS routes a JSON call
+  // by its Content-Type and answers UnknownOperationException to any other.
+  static bool IsJsonContentType(std::optional<std::string_view> value) {
+    if (!value) return false;
+    std::string_view type = value->substr(0, value->find(';'));
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    return net::HeaderNameEquals(type, kJsonContentType) ||
+           net::HeaderNameEquals(type, "application/x-amz-json-1.0");
+  }
+
   static Route RouteOf(const HttpRequest& request) {
     std::optional<std::string_view> target = request.Header("X-Amz-Target");
     if (!target) return Route::kQuery;
@@ -276,6 +287,10 @@ class Endpoint::Impl {
     if (request.method != "POST" && !(x.protocol == Protocol::kQuery && request.method == "GET")) {
       return Status(StatusCode::kInvalidArgument, "UnknownOperationException",
                     "coffer answers AWS API calls with POST /");
+    }
+    if (x.protocol == Protocol::kJson && !IsJsonContentType(request.Header("Content-Type"))) {
+      return Status(StatusCode::kInvalidArgument, "UnknownOperationException",
+                    "AWS JSON calls need Content-Type: application/x-amz-json-1.1 (or 1.0)");
     }
     ASSIGN_OR_RETURN(Caller caller, Authenticate(request, x));
     Result<HttpResponse> answer = x.protocol == Protocol::kJson ? ProcessJson(request, caller, x)

@@ -14,7 +14,17 @@ bool HeaderNameEquals(std::string_view a, std::string_view b) {
 
 std::string_view HttpRequest::Path() const {
   std::string_view t = target;
-  return t.substr(0, t.find('?'));
+  t = t.substr(0, t.find('?'));
+  // The absolute-form ("http://host:port/path", RFC 9112 §3.2.2, which a server
+  // MUST accept): the path is what follows the authority, "/" when nothing does.
+  size_t scheme_end = t.find("://");
+  if (scheme_end != std::string_view::npos &&
+      (HeaderNameEquals(t.substr(0, scheme_end), "http") ||
+       HeaderNameEquals(t.substr(0, scheme_end), "https"))) {
+    size_t slash = t.find('/', scheme_end + 3);
+    return slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  return t;
 }
 
 std::string_view HttpRequest::Query() const {

@@ -32,7 +32,8 @@ struct HttpRequest {
   std::string tls_version;
   std::string tls_cipher_suite;
 
-  // The path of `target`, before any decoding ("/a%20b").
+  // The path of `target`, before any decoding ("/a%20b"); of an absolute-form
+  // target ("http://host/a"), the part after the authority ("/a").
   std::string_view Path() const;
   // The query of `target` after '?', empty when none.
   std::string_view Query() const;

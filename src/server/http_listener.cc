@@ -19,6 +19,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
 #include <charconv>
@@ -207,7 +208,12 @@ class RequestParser final : public http::basic_parser<true> {
   }
 
   int version() const { return version_; }
-  bool has_host() const { return has_host_; }
+  bool has_host() const { return host_fields_ > 0; }
+  // RFC 9112 §3.2: more than one Host field, or one whose value is not a URI
+  // host[:port], is answered 400.
+  bool bad_host() const { return host_fields_ > 1 || bad_host_; }
+  // A transfer coding other than chunked (gzip, deflate…): not implemented (501).
+  bool other_transfer_coding() const { return other_transfer_coding_; }
   bool expect_continue() const { return expect_continue_; }
 
  private:
@@ -222,8 +228,14 @@ class RequestParser final : public http::basic_parser<true> {
   }
   void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
                      error_code&) override {
-    if (field == http::field::host) has_host_ = true;
-    if (field == http::field::transfer_encoding) has_transfer_encoding_ = true;
+    if (field == http::field::host) {
+      ++host_fields_;
+      if (!ValidHost(value)) bad_host_ = true;
+    }
+    if (field == http::field::transfer_encoding) {
+      has_transfer_encoding_ = true;
+      if (!OnlyChunked(value)) other_transfer_coding_ = true;
+    }
     if (field == http::field::expect) expect_continue_ = beast::iequals(value, "100-continue");
     out_.headers.push_back(
         {std::string(name.data(), name.size()), std::string(value.data(), value.size())});
@@ -251,8 +263,26 @@ class RequestParser final : public http::basic_parser<true> {
 
   HttpRequest& out_;
   int version_ = 11;
-  bool has_host_ = false;
+  // uri-host [":" port] (RFC 3986 §3.2.2): reg-name, IPv4 or an IP literal in
+  // brackets, as the characters they may hold; empty is allowed.
+  static bool ValidHost(beast::string_view value) {
+    return std::all_of(value.begin(), value.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             std::string_view("-._~!$&'()*+,;=:%[]").find(c) != std::string_view::npos;
+    });
+  }
+  // Every coding of a Transfer-Encoding value is "chunked" (a list, RFC 9110 §5.6.1).
+  static bool OnlyChunked(beast::string_view value) {
+    for (auto coding : http::token_list(value)) {
+      if (!beast::iequals(coding, "chunked")) return false;
+    }
+    return true;
+  }
+
+  int host_fields_ = 0;
+  bool bad_host_ = false;
   bool has_transfer_encoding_ = false;
+  bool other_transfer_coding_ = false;
   bool expect_continue_ = false;
 };
 
@@ -555,6 +585,14 @@ class Connection final : public ConnectionBase {
     // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without Host.
     if (version_ >= 11 && !parser_->has_host()) {
       return SendError(400, "malformed HTTP request: HTTP/1.1 request without a Host header");
+    }
+    if (parser_->bad_host()) {
+      return SendError(400,
+                       "malformed HTTP request: more than one Host header, or one that is "
+                       "not host[:port]");
+    }
+    if (parser_->other_transfer_coding()) {
+      return SendError(501, "transfer coding not implemented: coffer accepts only chunked");
     }
     if (request_.method == "GET" && request_.Path() == "/health") return AnswerHealth();
     request_.remote_address = remote_address_;

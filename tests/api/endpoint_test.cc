@@ -284,7 +284,8 @@ class EndpointTest : public ::testing::Test {
   // Signs `r` as botocore does; `time` defaults to the clock's now.
   void Sign(HttpRequest& r, const Creds& c, std::string_view service,
             std::optional<TimePoint> time = std::nullopt, std::string_view region = "us-east-1") {
-    std::vector<std::string> signed_headers = {"content-type", "host", "x-amz-date"};
+    std::vector<std::string> signed_headers = {"host", "x-amz-date"};
+    if (r.Header("Content-Type")) signed_headers.insert(signed_headers.begin(), "content-type");
     if (r.Header("X-Amz-Target")) signed_headers.push_back("x-amz-target");
     if (!c.session_token.empty()) signed_headers.push_back("x-amz-security-token");
     std::vector<sigv4::HeaderField> fields;
@@ -583,6 +584,38 @@ TEST_F(EndpointTest, MissingAuthorizationIsAMissingToken) {
   HttpRequest q = QueryRequest(kGetCallerIdentity);
   ExpectQueryError(Send(q), 403, kStsNs, "MissingAuthenticationToken",
                    "Missing Authentication Token");
+}
+
+TEST_F(EndpointTest, JsonCallsNeedTheJsonContentType) {
+  // AWS routes a JSON call by its Content-Type: another type, or none, is an
+  // unknown operation (and nothing runs).
+  for (std::optional<std::string> type :
+       {std::optional<std::string>("application/json"), std::optional<std::string>("text/plain"),
+        std::optional<std::string>("application/x-www-form-urlencoded"),
+        std::optional<std::string>()}) {
+    HttpRequest j = JsonRequest("CreateKey", "{}");
+    std::erase_if(j.headers,
+                  [](const HttpHeader& h) { return HeaderNameEquals(h.name, "Content-Type"); });
+    if (type) j.headers.push_back({"Content-Type", *type});
+    Sign(j, root_, "kms");
+    HttpResponse r = Send(j);
+    EXPECT_EQ(r.status, 400) << type.value_or("(none)") << ": " << Show(r);
+    EXPECT_EQ(Header(r, "X-Amzn-ErrorType"), "UnknownOperationException")
+        << type.value_or("(none)");
+    EXPECT_THAT(r.body, HasSubstr("application/x-amz-json-1.1")) << type.value_or("(none)");
+  }
+  EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object()))["Keys"], Json::array());
+  // JSON 1.0 and parameters are fine; the media type is case-insensitive.
+  for (std::string type : {"application/x-amz-json-1.0", "Application/X-Amz-Json-1.1",
+                           "application/x-amz-json-1.1; charset=utf-8"}) {
+    HttpRequest j = JsonRequest("ListKeys", "{}");
+    std::erase_if(j.headers,
+                  [](const HttpHeader& h) { return HeaderNameEquals(h.name, "Content-Type"); });
+    j.headers.push_back({"Content-Type", type});
+    Sign(j, root_, "kms");
+    HttpResponse r = Send(j);
+    EXPECT_EQ(r.status, 200) << type << ": " << Show(r);
+  }
 }
 
 TEST_F(EndpointTest, MalformedAuthorizationIsAnIncompleteSignature) {

@@ -494,6 +494,47 @@ TEST(HttpListenerTest, Http11WithoutHostIs400) {
   EXPECT_THAT(reply.response.body(), HasSubstr("Host"));
 }
 
+TEST(HttpListenerTest, TwoHostsOrAHostThatIsNotHostPortIs400) {
+  // RFC 9112 §3.2: more than one Host field line, or an invalid value, is a 400.
+  auto listener = MustStart(TestOptions(), Echo);
+  ASSERT_NE(listener, nullptr);
+  for (std::string bad : {
+           std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: bad host\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: example.com/path\r\n\r\n"),
+       }) {
+    TestClient c(listener->port());
+    auto reply = c.RoundTrip(bad);
+    ASSERT_FALSE(reply.ec) << bad << ": " << reply.ec.message();
+    EXPECT_EQ(reply.response.result_int(), 400) << bad;
+    EXPECT_THAT(reply.response.body(), HasSubstr("Host")) << bad;
+    EXPECT_TRUE(c.WaitClosed()) << bad;
+  }
+  // Names, IPv4 and IPv6 literals with ports, and an empty value are hosts.
+  for (std::string good : {"127.0.0.1:7878", "kms.us-east-1.amazonaws.com", "[::1]:7878", ""}) {
+    TestClient c(listener->port());
+    auto reply = c.RoundTrip("GET /x HTTP/1.1\r\nHost: " + good + "\r\n\r\n");
+    ASSERT_FALSE(reply.ec) << good << ": " << reply.ec.message();
+    EXPECT_EQ(reply.response.result_int(), 200) << good;
+  }
+}
+
+TEST(HttpListenerTest, TransferCodingsOtherThanChunkedAre501) {
+  // RFC 9112 §6.1: a coding the server does not understand SHOULD be answered 501.
+  auto listener = MustStart(TestOptions(), Echo);
+  ASSERT_NE(listener, nullptr);
+  TestClient c(listener->port());
+  auto reply = c.RoundTrip(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.response.result_int(), 501);
+  EXPECT_THAT(reply.response.body(), HasSubstr("only chunked"));
+  EXPECT_TRUE(c.WaitClosed());
+}
+
 TEST(HttpListenerTest, TooManyConnectionsAreAnswered503AndClosed) {
   auto o = TestOptions();
   o.max_connections = 2;
