@@ -81,6 +81,84 @@ class ConditionKeys {
   mutable std::map<std::string, std::vector<std::string>> keys_;
 };
 
+// A policy value with its policy variables replaced (iam-policy.md; IAM User Guide,
+// "Policy variables"): ${key} by the request's value of the condition key (one
+// value), ${key, 'default'} by the default when the request has none, and ${*},
+// ${?}, ${$} by those characters. `literal[i]` says text[i] came from a variable:
+// a '*' or '?' there is a character, not a wildcard.
+struct ResolvedValue {
+  std::string text;
+  std::vector<bool> literal;
+};
+
+// Only for policies of Version 2012-10-17, and values holding "${". Nullopt when a
+// variable names a key the request does not have (or has several values of) and
+// gives no default: such a value matches nothing.
+std::optional<ResolvedValue> ResolveVariables(std::string_view value, const ConditionKeys& keys) {
+  ResolvedValue out;
+  auto add = [&out](std::string_view text, bool literal) {
+    out.text.append(text);
+    out.literal.insert(out.literal.end(), text.size(), literal);
+  };
+  for (;;) {
+    size_t open = value.find("${");
+    size_t close = open == std::string_view::npos ? open : value.find('}', open);
+    if (close == std::string_view::npos) {
+      add(value, false);
+      return out;
+    }
+    add(value.substr(0, open), false);
+    std::string_view inner = internal::Trim(value.substr(open + 2, close - open - 2));
+    value.remove_prefix(close + 1);
+    if (inner == "*" || inner == "?" || inner == "$") {
+      add(inner, true);
+      continue;
+    }
+    std::optional<std::string_view> fallback;
+    if (size_t comma = inner.find(','); comma != std::string_view::npos) {
+      std::string_view d = internal::Trim(inner.substr(comma + 1));
+      if (d.size() < 2 || d.front() != '\'' || d.back() != '\'') return std::nullopt;
+      fallback = d.substr(1, d.size() - 2);
+      inner = internal::Trim(inner.substr(0, comma));
+    }
+    const std::vector<std::string>* found = keys.Find(inner);
+    if (found != nullptr && found->size() == 1) {
+      add((*found)[0], true);
+    } else if (fallback && (found == nullptr || found->empty())) {
+      add(*fallback, true);
+    } else {
+      return std::nullopt;
+    }
+  }
+}
+
+// A statement's resources and condition values with their variables replaced.
+struct StatementValues {
+  std::vector<ResolvedValue> resources;
+  std::vector<std::vector<ResolvedValue>> conditions;  // per condition; empty: its own values
+};
+
+// IAM: a variable AWS cannot resolve may make the whole statement invalid; here
+// it always does (nullopt: the statement applies to nothing, Allow or Deny).
+std::optional<StatementValues> ResolveStatement(const Statement& st, const ConditionKeys& keys) {
+  StatementValues out;
+  for (const std::string& r : st.resources) {
+    std::optional<ResolvedValue> v = ResolveVariables(r, keys);
+    if (!v) return std::nullopt;
+    out.resources.push_back(std::move(*v));
+  }
+  out.conditions.resize(st.conditions.size());
+  for (size_t i = 0; i < st.conditions.size(); ++i) {
+    if (!TakesVariables(st.conditions[i].op)) continue;
+    for (const std::string& value : st.conditions[i].values) {
+      std::optional<ResolvedValue> v = ResolveVariables(value, keys);
+      if (!v) return std::nullopt;
+      out.conditions[i].push_back(std::move(*v));
+    }
+  }
+  return out;
+}
+
 template <typename T>
 bool Compare(ConditionOperator op, const T& request, const T& policy) {
   switch (op) {
@@ -103,7 +181,10 @@ bool Compare(ConditionOperator op, const T& request, const T& policy) {
 
 // Whether one request value matches one policy value, before negation: for
 // StringNotEquals this is "equals". An unparsable request value matches nothing.
-bool ValueMatches(ConditionOperator op, const std::string& request, const std::string& policy) {
+// `literal` (when given) marks the characters of `policy` that a policy variable put
+// there: no wildcards (StringLike, Arn…).
+bool ValueMatches(ConditionOperator op, const std::string& request, const std::string& policy,
+                  const std::vector<bool>* literal = nullptr) {
   switch (op) {
     case ConditionOperator::kStringEquals:
     case ConditionOperator::kStringNotEquals:
@@ -113,13 +194,13 @@ bool ValueMatches(ConditionOperator op, const std::string& request, const std::s
       return EqualsIgnoreCase(request, policy);
     case ConditionOperator::kStringLike:
     case ConditionOperator::kStringNotLike:
-      return WildcardMatch(policy, request);
+      return internal::MatchPattern(policy, literal, request, /*ignore_case=*/false);
     // AWS: ArnEquals and ArnLike behave the same, wildcards in each segment.
     case ConditionOperator::kArnEquals:
     case ConditionOperator::kArnLike:
     case ConditionOperator::kArnNotEquals:
     case ConditionOperator::kArnNotLike:
-      return ArnMatches(policy, request);
+      return internal::MatchArnPattern(policy, literal, request);
     case ConditionOperator::kNumericEquals:
     case ConditionOperator::kNumericNotEquals:
     case ConditionOperator::kNumericLessThan:
@@ -163,7 +244,11 @@ bool ValueMatches(ConditionOperator op, const std::string& request, const std::s
 // ForAnyValue: some request value matches (false for an empty or missing set);
 // ForAllValues: every request value matches (true for an empty or missing set).
 // An empty set counts as missing for the plain operators, IfExists and Null.
-bool ConditionHolds(const Condition& c, const ConditionKeys& keys) {
+// `resolved`: the condition's values with their variables replaced (null or empty:
+// its own values).
+bool ConditionHolds(const Condition& c, const ConditionKeys& keys,
+                    const std::vector<ResolvedValue>* resolved = nullptr) {
+  if (resolved != nullptr && resolved->empty()) resolved = nullptr;
   const std::vector<std::string>* request = keys.Find(c.key);
   const bool absent = request == nullptr || request->empty();
   if (c.op == ConditionOperator::kNull) {
@@ -186,6 +271,12 @@ bool ConditionHolds(const Condition& c, const ConditionKeys& keys) {
     }
   }
   auto matches_any = [&](const std::string& r) {
+    if (resolved != nullptr) {
+      for (const ResolvedValue& p : *resolved) {
+        if (ValueMatches(c.op, r, p.text, &p.literal)) return true;
+      }
+      return false;
+    }
     for (const std::string& p : c.values) {
       if (ValueMatches(c.op, r, p)) return true;
     }
@@ -285,7 +376,9 @@ bool ActionApplies(const Statement& st, std::string_view action) {
   return st.not_action ? !any : any;
 }
 
-bool ResourceApplies(const Statement& st, PolicyRole role, const RequestContext& ctx) {
+// `resolved`: the statement's resources with their variables replaced (null: none).
+bool ResourceApplies(const Statement& st, PolicyRole role, const RequestContext& ctx,
+                     const StatementValues* resolved) {
   if (role == PolicyRole::kResource) {
     // A resource-based policy governs only its own resource; there "*" (and a
     // statement without Resource, as in a trust policy) means that resource.
@@ -296,7 +389,13 @@ bool ResourceApplies(const Statement& st, PolicyRole role, const RequestContext&
     return false;  // an identity statement names its resources
   }
   bool any = false;
-  for (const std::string& r : st.resources) any = any || ArnMatches(r, ctx.resource);
+  if (resolved != nullptr) {
+    for (const ResolvedValue& r : resolved->resources) {
+      any = any || internal::MatchArnPattern(r.text, &r.literal, ctx.resource);
+    }
+  } else {
+    for (const std::string& r : st.resources) any = any || ArnMatches(r, ctx.resource);
+  }
   return st.not_resource ? !any : any;
 }
 
@@ -320,13 +419,17 @@ void EvaluatePolicy(const Policy& policy, PolicyRole role, const RequestContext&
     } else if (role == PolicyRole::kResource) {
       who = PrincipalMatch::kNone;  // a resource policy statement must name principals
     }
-    if (who == PrincipalMatch::kNone || !ActionApplies(st, ctx.action) ||
-        !ResourceApplies(st, role, ctx)) {
-      continue;
+    if (who == PrincipalMatch::kNone || !ActionApplies(st, ctx.action)) continue;
+    std::optional<StatementValues> resolved;
+    if (st.uses_variables) {
+      resolved = ResolveStatement(st, keys);
+      if (!resolved) continue;
     }
+    const StatementValues* values = resolved ? &*resolved : nullptr;
+    if (!ResourceApplies(st, role, ctx, values)) continue;
     bool conditions_hold = true;
-    for (const Condition& c : st.conditions) {
-      if (!ConditionHolds(c, keys)) {
+    for (size_t i = 0; i < st.conditions.size(); ++i) {
+      if (!ConditionHolds(st.conditions[i], keys, values ? &values->conditions[i] : nullptr)) {
         conditions_hold = false;
         break;
       }
@@ -497,28 +600,7 @@ bool PassesLockoutSafetyCheck(const Policy& proposed_key_policy,
 }
 
 bool WildcardMatch(std::string_view pattern, std::string_view text, bool ignore_case) {
-  auto same = [ignore_case](char a, char b) {
-    if (!ignore_case) return a == b;
-    return EqualsIgnoreCase(std::string_view(&a, 1), std::string_view(&b, 1));
-  };
-  // Greedy with backtracking to the last '*': O(|pattern| * |text|) at worst.
-  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && (pattern[p] == '?' || same(pattern[p], text[t]))) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
+  return internal::MatchPattern(pattern, nullptr, text, ignore_case);
 }
 
 bool ActionMatches(std::string_view pattern, std::string_view action) {
@@ -526,13 +608,7 @@ bool ActionMatches(std::string_view pattern, std::string_view action) {
 }
 
 bool ArnMatches(std::string_view pattern, std::string_view arn) {
-  if (pattern == "*") return true;
-  auto p = SplitArn(pattern), a = SplitArn(arn);
-  if (p.size() != 6 || a.size() != 6) return false;
-  for (size_t i = 0; i < 6; ++i) {
-    if (!WildcardMatch(p[i], a[i])) return false;
-  }
-  return true;
+  return internal::MatchArnPattern(pattern, nullptr, arn);
 }
 
 }  // namespace coffer::policy

@@ -7,8 +7,12 @@
 // from any thread. The caller (api/, or a service asking for a second
 // decision) gathers the policies and the context; this layer decides.
 //
-// Not supported (matched literally, which never widens access):
-// policy variables such as ${aws:username}.
+// Policy variables (Version 2012-10-17 only), in resources and in the values of
+// string and ARN conditions: ${key} is the request's value of a condition key
+// ("arn:aws:iam::*:user/${aws:username}"), ${key, 'default'} the default when the
+// request lacks the key, ${*} ${?} ${$} those characters (never wildcards). A
+// variable that cannot be replaced (the key is absent or has several values, and
+// there is no default) makes its statement apply to nothing, Allow or Deny.
 #include <map>
 #include <optional>
 #include <string>

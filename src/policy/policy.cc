@@ -421,6 +421,14 @@ Result<std::vector<Condition>> ParseConditions(const Json& v) {
   return out;
 }
 
+bool HoldsVariables(const Statement& st) {
+  auto holds = [](const std::string& v) { return v.find("${") != std::string::npos; };
+  if (std::any_of(st.resources.begin(), st.resources.end(), holds)) return true;
+  return std::any_of(st.conditions.begin(), st.conditions.end(), [&](const Condition& c) {
+    return TakesVariables(c.op) && std::any_of(c.values.begin(), c.values.end(), holds);
+  });
+}
+
 Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
   if (!s.is_object()) return Malformed("must be an object, not " + TypeName(s));
   static const std::set<std::string, std::less<>> kFields = {
@@ -459,6 +467,11 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     if (!has(field)) continue;
     if (kind == PolicyKind::kIdentityPolicy) {
       return Malformed(std::string(field) + " is not allowed in an identity-based policy");
+    }
+    // IAM: NotPrincipal cannot be used in a role trust policy (it would let every
+    // principal not named assume the role).
+    if (kind == PolicyKind::kTrustPolicy && std::string_view(field) == "NotPrincipal") {
+      return Malformed("NotPrincipal is not allowed in a trust policy");
     }
     ASSIGN_OR_RETURN(st.principal, ParsePrincipal(s[field], field));
     st.not_principal = std::string_view(field) == "NotPrincipal";
@@ -534,6 +547,24 @@ bool IsNegated(ConditionOperator op) {
   }
 }
 
+bool TakesVariables(ConditionOperator op) {
+  switch (op) {
+    case ConditionOperator::kStringEquals:
+    case ConditionOperator::kStringNotEquals:
+    case ConditionOperator::kStringEqualsIgnoreCase:
+    case ConditionOperator::kStringNotEqualsIgnoreCase:
+    case ConditionOperator::kStringLike:
+    case ConditionOperator::kStringNotLike:
+    case ConditionOperator::kArnEquals:
+    case ConditionOperator::kArnLike:
+    case ConditionOperator::kArnNotEquals:
+    case ConditionOperator::kArnNotLike:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Result<Policy> Policy::Parse(std::string_view json, PolicyKind kind) {
   // nlohmann reports errors by throwing; nothing may be thrown out of this layer.
   try {
@@ -579,6 +610,7 @@ Result<Policy> Policy::Parse(std::string_view json, PolicyKind kind) {
       Result<Statement> parsed = ParseStatement(s, kind);
       if (!parsed.ok()) return parsed.status().WithContext(label);
       Statement st = std::move(parsed).value();
+      st.uses_variables = policy.version_ == "2012-10-17" && HoldsVariables(st);
       if (unique_sids && !st.sid.empty() && !sids.insert(st.sid).second) {
         return Malformed(label + ": Sid " + Quote(st.sid) + " is used by another statement");
       }

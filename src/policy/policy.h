@@ -117,7 +117,15 @@ struct Statement {
   bool not_resource = false;
 
   std::vector<Condition> conditions;  // all must hold
+
+  // Version 2012-10-17 and a resource, or a value of a string or ARN condition,
+  // holds "${": policy variables, replaced at evaluation (policy/evaluate.h).
+  bool uses_variables = false;
 };
+
+// The condition operators whose values may hold policy variables: the string
+// and ARN comparisons.
+bool TakesVariables(ConditionOperator op);
 
 class Policy {
  public:

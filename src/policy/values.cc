@@ -189,4 +189,52 @@ bool IpInBlock(const IpBlock& address, const IpBlock& block) {
   return true;
 }
 
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool MatchPattern(std::string_view pattern, const std::vector<bool>* literal, std::string_view text,
+                  bool ignore_case, size_t offset) {
+  auto same = [ignore_case](char a, char b) {
+    if (!ignore_case) return a == b;
+    return EqualsIgnoreCase(std::string_view(&a, 1), std::string_view(&b, 1));
+  };
+  auto is = [&](size_t i, char wildcard) {
+    return pattern[i] == wildcard && (literal == nullptr || !(*literal)[offset + i]);
+  };
+  // Greedy with backtracking to the last '*': O(|pattern| * |text|) at worst.
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && is(p, '*')) {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && (is(p, '?') || same(pattern[p], text[t]))) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && is(p, '*')) ++p;
+  return p == pattern.size();
+}
+
+bool MatchArnPattern(std::string_view pattern, const std::vector<bool>* literal,
+                     std::string_view arn) {
+  if (pattern == "*" && (literal == nullptr || !(*literal)[0])) return true;
+  auto p = SplitArn(pattern), a = SplitArn(arn);
+  if (p.size() != 6 || a.size() != 6) return false;
+  for (size_t i = 0; i < 6; ++i) {
+    if (!MatchPattern(p[i], literal, a[i], false,
+                      static_cast<size_t>(p[i].data() - pattern.data())))
+      return false;
+  }
+  return true;
+}
+
 }  // namespace coffer::policy::internal

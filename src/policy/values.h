@@ -16,6 +16,18 @@ namespace coffer::policy::internal {
 std::string ToLower(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// Without leading and trailing spaces and tabs.
+std::string_view Trim(std::string_view s);
+
+// `*` matches any run of characters, `?` any one character, except where
+// `literal` (when given; indexed from `offset`, for a part of a longer pattern)
+// marks the pattern's character as literal (one a policy variable put there).
+bool MatchPattern(std::string_view pattern, const std::vector<bool>* literal, std::string_view text,
+                  bool ignore_case, size_t offset = 0);
+// evaluate.h's ArnMatches, with MatchPattern's `literal` over the whole pattern.
+bool MatchArnPattern(std::string_view pattern, const std::vector<bool>* literal,
+                     std::string_view arn);
+
 // An ARN's six parts: "arn", partition, service, region, account, resource.
 // The resource part keeps its colons. Fewer parts when `s` has fewer than five colons.
 std::vector<std::string_view> SplitArn(std::string_view s);

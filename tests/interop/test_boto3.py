@@ -302,6 +302,11 @@ def kms_raw(op, params, creds=None, **kwargs):
     return status, headers, decoded
 
 
+def error_type(body):
+    """The error code of a JSON 1.1 error body ("…#Code" or "Code")."""
+    return body.get("__type", "").split("#")[-1]
+
+
 def query_raw(service, params, creds=None, **kwargs):
     """An IAM/STS call over raw AWS Query. Returns (status, headers, body text)."""
     status, headers, data = raw_request(
@@ -829,7 +834,7 @@ class KmsRotation(CofferTest):
             return getattr(kms, method)(**params)
         status, headers, body = kms_raw(op, params)
         if status != 200:
-            raise ClientError({"Error": {"Code": body.get("__type", "").split("#")[-1],
+            raise ClientError({"Error": {"Code": error_type(body),
                                          "Message": body.get("message", body.get("Message", ""))},
                                "ResponseMetadata": {"HTTPStatusCode": status,
                                                     "RequestId": headers.get("x-amzn-requestid")}},
@@ -853,6 +858,13 @@ class KmsRotation(CofferTest):
                          regex=r"at 'rotationPeriodInDays' failed to satisfy constraint: Member "
                                r"must have value greater than or equal to 90$"):
             self.call("EnableKeyRotation", KeyId=md["KeyId"], RotationPeriodInDays=89)
+        # Pending deletion, a key's rotation status is false; cancelling brings it back.
+        kms.schedule_key_deletion(KeyId=md["KeyId"], PendingWindowInDays=7)
+        self.assertIs(kms.get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"], False)
+        kms.cancel_key_deletion(KeyId=md["KeyId"])
+        self.assertEqual(self.call("GetKeyRotationStatus", need=("RotationPeriodInDays",),
+                                   KeyId=md["KeyId"])["RotationPeriodInDays"], 90)
+        kms.enable_key(KeyId=md["KeyId"])  # cancelling leaves the key disabled
         kms.disable_key_rotation(KeyId=md["KeyId"])
         self.assertIs(kms.get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"], False)
         missing = str(uuid.uuid4())
@@ -1045,6 +1057,40 @@ class KmsCrypto(CofferTest):
         out = kms.generate_data_key_without_plaintext(KeyId=self.key["KeyId"], NumberOfBytes=7)
         self.assertEqual(len(kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"]), 7)
 
+    def test_replies_name_the_key_material(self):
+        """GenerateDataKey*, Decrypt and ReEncrypt name the key material used (on the wire:
+        older botocore models drop the member)."""
+        _, _, described = kms_raw("DescribeKey", {"KeyId": self.key["KeyId"]})
+        material = described["KeyMetadata"]["CurrentKeyMaterialId"]
+        self.assertRegex(material, r"^[0-9a-f]{64}$")
+        for op in ("GenerateDataKey", "GenerateDataKeyWithoutPlaintext"):
+            status, _, out = kms_raw(op, {"KeyId": self.key["KeyId"], "KeySpec": "AES_256"})
+            self.assertEqual((status, out["KeyMaterialId"]), (200, material), op)
+        _, _, other = kms_raw("DescribeKey", {"KeyId": self.other["KeyId"]})
+        status, _, out = kms_raw("ReEncrypt", {"CiphertextBlob": out["CiphertextBlob"],
+                                               "DestinationKeyId": self.other["KeyId"]})
+        self.assertEqual(status, 200)
+        self.assertEqual(out["SourceKeyMaterialId"], material)
+        self.assertEqual(out["DestinationKeyMaterialId"],
+                         other["KeyMetadata"]["CurrentKeyMaterialId"])
+
+    def test_dry_run_decrypt(self):
+        """A dry run fails where the call would (a wrong encryption context), unless
+        DryRunModifiers IGNORE_CIPHERTEXT asks for the authorization check alone."""
+        kms = self.kms()
+        blob = kms.encrypt(KeyId=self.key["KeyId"], Plaintext=b"dry",
+                           EncryptionContext={"k": "v"})["CiphertextBlob"]
+        params = {"CiphertextBlob": base64.b64encode(blob).decode(), "DryRun": True}
+        status, _, out = kms_raw("Decrypt", dict(params, EncryptionContext={"k": "v"}))
+        self.assertEqual((status, error_type(out)), (400, "DryRunOperationException"))
+        status, _, out = kms_raw("Decrypt", dict(params, EncryptionContext={"k": "w"}))
+        self.assertEqual((status, error_type(out)), (400, "InvalidCiphertextException"))
+        garbage = base64.b64encode(b"x" * 40).decode()
+        status, _, out = kms_raw("Decrypt", {"CiphertextBlob": garbage, "KeyId": self.key["KeyId"],
+                                             "DryRun": True,
+                                             "DryRunModifiers": ["IGNORE_CIPHERTEXT"]})
+        self.assertEqual((status, error_type(out)), (400, "DryRunOperationException"))
+
     def test_concurrent_round_trips(self):
         """8 threads x 15 Encrypt/Decrypt round trips, each on its own connection."""
         import concurrent.futures
@@ -1103,7 +1149,7 @@ class KmsWire(CofferTest):
         status, headers, body = kms_raw("DescribeKey", {"KeyId": missing})
         self.assertEqual(status, 400)
         self.assertTrue(headers.get("x-amzn-requestid"))
-        self.assertEqual(body.get("__type", "").split("#")[-1], "NotFoundException")
+        self.assertEqual(error_type(body), "NotFoundException")
         self.assertEqual(body.get("message"), f"Key '{key_arn(missing)}' does not exist")
 
     def test_blobs_and_timestamps_on_the_wire(self):
@@ -1488,7 +1534,7 @@ class Authentication(CofferTest):
         status, _, body = kms_raw("ListKeys", {}, creds=creds,
                                   mutate_headers=add_token_after_signing)
         self.assertEqual(status, 400, body)
-        self.assertIn(body.get("__type", "").split("#")[-1],
+        self.assertIn(error_type(body),
                       ("UnrecognizedClientException", "InvalidSignatureException",
                        "IncompleteSignatureException"), body)
 
@@ -1543,7 +1589,7 @@ class Authentication(CofferTest):
 
         status, _, body = kms_raw("ListKeys", {}, mutate_headers=drop_credential)
         self.assertEqual(status, 400)
-        self.assertEqual(body.get("__type", "").split("#")[-1], "IncompleteSignatureException")
+        self.assertEqual(error_type(body), "IncompleteSignatureException")
         self.assertIn("Authorization header requires 'Credential' parameter.",
                       body.get("message", ""))
         status, _, xml = query_raw("sts", {"Action": "GetCallerIdentity", "Version": "2011-06-15"},
@@ -1567,7 +1613,7 @@ class Authentication(CofferTest):
         finally:
             conn.close()
         self.assertEqual(response.status, 400)
-        self.assertEqual(data.get("__type", "").split("#")[-1], "InvalidSignatureException")
+        self.assertEqual(error_type(data), "InvalidSignatureException")
         self.assertEqual(data.get("message"), BAD_SIGNATURE)
 
     def test_scope_for_another_region_or_service(self):
@@ -1580,7 +1626,7 @@ class Authentication(CofferTest):
         status, _, body = raw_request("iam", json.dumps({}), {
             "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
         self.assertEqual(status, 400)
-        self.assertEqual(json.loads(body).get("__type", "").split("#")[-1],
+        self.assertEqual(error_type(json.loads(body)),
                          "InvalidSignatureException")
 
 
@@ -1922,6 +1968,37 @@ class PolicyEvaluation(CofferTest):
                 f"User: {session_arn(role, 's1')} is not authorized to perform: iam:ListUsers"),
                 status=403):
             client("iam", session).list_users()
+
+    def test_policy_variables(self):
+        """${aws:username} names the caller's own user in a resource, and a Deny whose
+        condition holds a variable applies."""
+        own_keys = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["iam:ListAccessKeys", "iam:CreateAccessKey"],
+             "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"},
+            {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*", "Condition": {
+                "StringEquals": {"kms:EncryptionContext:owner": "${aws:username}"}}}]})
+        user, creds = self.new_user_with_key("vars", policies=[own_keys])
+        other, _ = self.new_user_with_key("vars-other")
+        iam = client("iam", creds)
+        self.assertEqual(len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]), 1)
+        with self.raises("AccessDenied", status=403):
+            iam.list_access_keys(UserName=other)
+        md = self.new_key()
+        kms = client("kms", creds)
+        kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x", EncryptionContext={"owner": other})
+        with self.raises("AccessDeniedException",
+                         f"User: {user_arn(user)} is not authorized to perform: kms:Encrypt on "
+                         f"resource: {md['Arn']} with an explicit deny in an identity-based "
+                         "policy"):
+            kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x", EncryptionContext={"owner": user})
+
+    def test_trust_policy_refuses_not_principal(self):
+        """NotPrincipal would let every principal it does not name assume the role."""
+        doc = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "NotPrincipal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}]})
+        with self.raises("MalformedPolicyDocument", regex="NotPrincipal"):
+            self.iam().create_role(RoleName=name("not-principal"), AssumeRolePolicyDocument=doc)
 
 
 # ---------------------------------------------------------------------------------------

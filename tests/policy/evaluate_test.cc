@@ -1055,6 +1055,89 @@ TEST(EvaluateIdentityTest, UsersNeedAnAllowAndDenyWins) {
             Decision::kAllow);
 }
 
+// ---------------------------------------------------------------- policy variables
+
+TEST(PolicyVariablesTest, ResourceNamesTheCallersOwnUser) {
+  // The IAM User Guide's pattern: each user may manage only their own access keys.
+  Policy own = MustParse(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",
+    "Action":"iam:*AccessKey*","Resource":"arn:aws:iam::*:user/${aws:username}"}})",
+                         PolicyKind::kIdentityPolicy);
+  EXPECT_EQ(EvaluateIdentity({&own}, Ctx(Alice(), "iam:ListAccessKeys", kAliceArn)),
+            Decision::kAllow);
+  EXPECT_EQ(EvaluateIdentity({&own}, Ctx(Alice(), "iam:ListAccessKeys", kBobArn)),
+            Decision::kImplicitDenyNoIdentityPolicy);
+  EXPECT_EQ(EvaluateIdentity({&own}, Ctx(Bob(), "iam:CreateAccessKey", kBobArn)), Decision::kAllow);
+  // A session has no aws:username: the statement applies to nothing.
+  EXPECT_EQ(EvaluateIdentity({&own}, Ctx(RdsSession(), "iam:ListAccessKeys", kRoleArn)),
+            Decision::kImplicitDenyNoIdentityPolicy);
+  // Version 2008-10-17 has no variables: the text is matched as written.
+  Policy old = MustParse(R"({"Version":"2008-10-17","Statement":{"Effect":"Allow",
+    "Action":"iam:*","Resource":"arn:aws:iam::*:user/${aws:username}"}})",
+                         PolicyKind::kIdentityPolicy);
+  EXPECT_EQ(EvaluateIdentity({&old}, Ctx(Alice(), "iam:ListAccessKeys", kAliceArn)),
+            Decision::kImplicitDenyNoIdentityPolicy);
+}
+
+TEST(PolicyVariablesTest, ADenyWithAVariableApplies) {
+  Policy policy = MustParse(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:*","Resource":"*"},
+    {"Effect":"Deny","Action":"kms:Encrypt","Resource":"*",
+     "Condition":{"StringEquals":{"kms:EncryptionContext:owner":"${aws:username}"}}}]})",
+                            PolicyKind::kIdentityPolicy);
+  RequestContext own = Ctx(Alice(), "kms:Encrypt");
+  own.SetEncryptionContext({{"owner", "alice"}});
+  EXPECT_EQ(EvaluateIdentity({&policy}, own), Decision::kExplicitDenyIdentity);
+  RequestContext other = Ctx(Alice(), "kms:Encrypt");
+  other.SetEncryptionContext({{"owner", "bob"}});
+  EXPECT_EQ(EvaluateIdentity({&policy}, other), Decision::kAllow);
+}
+
+TEST(PolicyVariablesTest, DefaultsSpecialCharactersAndUnresolvedVariables) {
+  auto allowed = [](std::string_view resource_pattern, std::string_view condition,
+                    const RequestContext& ctx) {
+    std::string json = R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",)"
+                       R"("Action":"kms:*","Resource":")" +
+                       std::string(resource_pattern) + "\"";
+    if (!condition.empty()) json += R"(,"Condition":)" + std::string(condition);
+    Policy p = MustParse(json + "}}", PolicyKind::kIdentityPolicy);
+    return EvaluateIdentity({&p}, ctx) == Decision::kAllow;
+  };
+  const std::string none;
+  RequestContext ctx = Ctx(Alice(), "kms:Encrypt");
+  ctx.condition_keys["aws:PrincipalTag/team"] = {"blue"};
+  ctx.SetEncryptionContext({{"team", "blue"}, {"star", "*"}, {"q", "a?"}});
+  // ${key}: the request's value; tag keys in the name are case-insensitive.
+  EXPECT_TRUE(allowed(
+      "*", R"({"StringEquals":{"kms:EncryptionContext:team":"${aws:PrincipalTag/TEAM}"}})", ctx));
+  // ${key, 'default'} when the request has no such key.
+  EXPECT_TRUE(allowed(
+      "*", R"({"StringEquals":{"kms:EncryptionContext:team":"${aws:PrincipalTag/dept, 'blue'}"}})",
+      ctx));
+  EXPECT_FALSE(allowed(
+      "*", R"({"StringEquals":{"kms:EncryptionContext:team":"${aws:PrincipalTag/dept, 'red'}"}})",
+      ctx));
+  // ${*} and ${?} are the characters, not wildcards.
+  EXPECT_TRUE(allowed("*", R"({"StringLike":{"kms:EncryptionContext:star":"${*}"}})", ctx));
+  EXPECT_FALSE(allowed("*", R"({"StringLike":{"kms:EncryptionContext:team":"${*}"}})", ctx));
+  EXPECT_TRUE(allowed("*", R"({"StringLike":{"kms:EncryptionContext:q":"a${?}"}})", ctx));
+  EXPECT_FALSE(allowed("*", R"({"StringLike":{"kms:EncryptionContext:team":"blu${?}"}})", ctx));
+  EXPECT_TRUE(allowed("*", R"({"StringLike":{"kms:EncryptionContext:team":"bl*"}})", ctx));
+  // A key the request does not have (or has several values of), without a
+  // default: the statement applies to nothing.
+  EXPECT_FALSE(allowed(
+      "*", R"({"StringNotEquals":{"kms:EncryptionContext:team":"${aws:PrincipalTag/dept}"}})",
+      ctx));
+  EXPECT_FALSE(allowed(
+      "*", R"({"StringNotEquals":{"kms:EncryptionContext:team":"${kms:EncryptionContextKeys}"}})",
+      ctx));
+  // In the resource, beside wildcards of the policy's own.
+  EXPECT_TRUE(allowed("arn:aws:kms:*:${aws:PrincipalAccount}:key/*", none, ctx));
+  EXPECT_FALSE(allowed("arn:aws:kms:*:999999999999:key/*", none, ctx));
+  // A "${" without "}" is text.
+  EXPECT_FALSE(
+      allowed("*", R"({"StringEquals":{"kms:EncryptionContext:team":"${aws:username"}})", ctx));
+}
+
 constexpr char kRdsTrust[] =
     R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
     R"("Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]})";
