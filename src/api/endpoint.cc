@@ -544,20 +544,23 @@ class Endpoint::Impl {
           decision = policy::EvaluateIdentity(identity, ctx);
           break;
         case PolicyScope::kKmsKey: {
-          ASSIGN_OR_RETURN(std::string text, kms_.GetKeyPolicy(a.resource, std::nullopt));
-          ASSIGN_OR_RETURN(auto key_policy, ParsedPolicy(text, policy::PolicyKind::kKeyPolicy));
+          ASSIGN_OR_RETURN(policy::SavedPolicy saved, kms_.KeyPolicyOf(a.resource));
+          ASSIGN_OR_RETURN(auto key_policy,
+                           ParsedPolicy(saved.text, policy::PolicyKind::kKeyPolicy));
+          ctx.policy_saved = saved.saved;
           decision = policy::EvaluateKms(*key_policy, identity, ctx);
           break;
         }
         case PolicyScope::kAssumeRole: {
-          Result<std::string> text = iam_.TrustPolicyOf(a.resource);
-          if (!text.ok()) {
+          Result<policy::SavedPolicy> saved = iam_.TrustPolicyOf(a.resource);
+          if (!saved.ok()) {
             // AWS answers AccessDenied for a role that does not exist, naming it.
-            if (text.status().code() != StatusCode::kNotFound) return text.status();
+            if (saved.status().code() != StatusCode::kNotFound) return saved.status();
             decision = policy::Decision::kImplicitDenyNoResourcePolicy;
             break;
           }
-          ASSIGN_OR_RETURN(auto trust, ParsedPolicy(*text, policy::PolicyKind::kTrustPolicy));
+          ASSIGN_OR_RETURN(auto trust, ParsedPolicy(saved->text, policy::PolicyKind::kTrustPolicy));
+          ctx.policy_saved = saved->saved;
           decision = policy::EvaluateTrust(*trust, identity, ctx);
           break;
         }

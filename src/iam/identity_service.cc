@@ -633,6 +633,7 @@ Result<Credential> IdentityService::FindCredential(std::string_view access_key_i
       if (!stored) return NotFoundError("no such access key");
       ASSIGN_OR_RETURN(SessionRecord s, DecodeSessionRecord(*stored));
       out.principal = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
+      out.principal.created = s.role_created;
       out.session_token.emplace(s.token_sha256);
       out.expiration = s.expiration;
       out.session_created = s.created;
@@ -649,6 +650,7 @@ Result<Credential> IdentityService::FindCredential(std::string_view access_key_i
       ASSIGN_OR_RETURN(auto user, impl_->FindUser(tx, k.owner));
       if (!user) return NotFoundError("no such access key");
       out.principal = Principal::IamUser(impl_->UserArn(user->path, user->name), user->id);
+      out.principal.created = user->created;
     }
     out.active = k.active;
     sealed = std::move(k.sealed_secret);
@@ -729,12 +731,13 @@ Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::Iden
   return loaded.policies;
 }
 
-Result<std::string> IdentityService::TrustPolicyOf(std::string_view role_arn) {
-  std::string policy;
+Result<policy::SavedPolicy> IdentityService::TrustPolicyOf(std::string_view role_arn) {
+  policy::SavedPolicy policy;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto role, impl_->FindRoleByArn(tx, role_arn));
     if (!role) return errors::NoSuchRole(LastSegment(role_arn));
-    policy = std::move(role->trust_policy);
+    policy.text = std::move(role->trust_policy);
+    policy.saved = role->trust_policy_saved;
     return Status::Ok();
   }));
   return policy;
@@ -986,6 +989,7 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   r.path = req.path.value_or("/");
   r.created = impl_->clock_.Now();
   r.trust_policy = req.assume_role_policy_document;
+  r.trust_policy_saved = r.created;
   r.description = req.description;
   r.max_session_duration = req.max_session_duration.value_or(kDefaultSessionDuration);
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
@@ -1048,6 +1052,7 @@ Status IdentityService::UpdateAssumeRolePolicy(std::string_view role_name,
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
     r.trust_policy = std::string(policy_document);
+    r.trust_policy_saved = impl_->clock_.Now();
     return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
   }));
   impl_->Invalidate();
@@ -1147,6 +1152,7 @@ Result<AssumeRoleResult> IdentityService::AssumeRole(const Principal& caller,
     ASSIGN_OR_RETURN(s.id, impl_->NewAccessKeyId(tx, "ASIA"));
     s.role_arn = req.role_arn;
     s.role_id = role->id;
+    s.role_created = role->created;
     s.session_name = req.role_session_name;
     s.source_arn = caller.arn;
     s.created = now;

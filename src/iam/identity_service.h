@@ -89,8 +89,9 @@ class IdentityService {
   Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityPoliciesOf(
       const policy::Principal& principal);
   // The trust policy of the role `role_arn` names (the ARN must be the role's,
-  // path included): NoSuchEntity (kNotFound) when there is none.
-  Result<std::string> TrustPolicyOf(std::string_view role_arn);
+  // path included), with when it was saved: NoSuchEntity (kNotFound) when there
+  // is none.
+  Result<policy::SavedPolicy> TrustPolicyOf(std::string_view role_arn);
 
   // ARNs for authorizing a request that names a user or role: that of the
   // existing entity (with its path), or with path "/" when there is none.

@@ -65,6 +65,7 @@ std::string EncodeRoleRecord(const RoleRecord& r) {
             {"trust_policy", r.trust_policy},
             {"max_session_duration", r.max_session_duration}};
   if (r.description) j["description"] = *r.description;
+  if (r.trust_policy_saved) j["trust_policy_saved"] = EpochMillis(*r.trust_policy_saved);
   return j.dump();
 }
 
@@ -78,6 +79,11 @@ Result<RoleRecord> DecodeRoleRecord(std::string_view text) {
   }
   std::string description;
   if (Get(j, "description", description)) r.description = std::move(description);
+  TimePoint saved;
+  if (j.contains("trust_policy_saved")) {
+    if (!GetTime(j, "trust_policy_saved", saved)) return Corrupt("role");
+    r.trust_policy_saved = saved;
+  }
   return r;
 }
 
@@ -114,16 +120,17 @@ Result<PolicyRecord> DecodePolicyRecord(std::string_view text) {
 }
 
 std::string EncodeSessionRecord(const SessionRecord& r) {
-  return Json{{"id", r.id},
-              {"role_arn", r.role_arn},
-              {"role_id", r.role_id},
-              {"session_name", r.session_name},
-              {"source_arn", r.source_arn},
-              {"created", EpochMillis(r.created)},
-              {"expiration", EpochMillis(r.expiration)},
-              {"token_sha256", HexEncode(r.token_sha256)},
-              {"sealed_secret", Base64Encode(r.sealed_secret)}}
-      .dump();
+  Json j = {{"id", r.id},
+            {"role_arn", r.role_arn},
+            {"role_id", r.role_id},
+            {"session_name", r.session_name},
+            {"source_arn", r.source_arn},
+            {"created", EpochMillis(r.created)},
+            {"expiration", EpochMillis(r.expiration)},
+            {"token_sha256", HexEncode(r.token_sha256)},
+            {"sealed_secret", Base64Encode(r.sealed_secret)}};
+  if (r.role_created) j["role_created"] = EpochMillis(*r.role_created);
+  return j.dump();
 }
 
 Result<SessionRecord> DecodeSessionRecord(std::string_view text) {
@@ -139,6 +146,11 @@ Result<SessionRecord> DecodeSessionRecord(std::string_view text) {
   auto token = HexDecode(token_hex);
   if (!token.ok() || token->size() != 32) return Corrupt("session");
   r.token_sha256 = std::move(token).value();
+  TimePoint role_created;
+  if (j.contains("role_created")) {
+    if (!GetTime(j, "role_created", role_created)) return Corrupt("session");
+    r.role_created = role_created;
+  }
   return r;
 }
 

@@ -61,6 +61,9 @@ struct RoleRecord {
   std::string id;  // AROA…
   TimePoint created;
   std::string trust_policy;  // verbatim
+  // When the trust policy was last saved (CreateRole, UpdateAssumeRolePolicy);
+  // unset in records written before it was kept.
+  std::optional<TimePoint> trust_policy_saved;
   std::optional<std::string> description;
   int max_session_duration = 3600;
 };
@@ -84,6 +87,9 @@ struct SessionRecord {
   std::string role_id;  // AROA…
   std::string session_name;
   std::string source_arn;  // who assumed the role
+  // When the role was created (policy::Principal::created); unset in records
+  // written before it was kept.
+  std::optional<TimePoint> role_created;
   TimePoint created;
   TimePoint expiration;
   Bytes token_sha256;

@@ -39,6 +39,7 @@ std::string EncodeKeyRecord(const KeyRecord& r) {
   if (r.deletion_date) j["deletion_date"] = EpochMillis(*r.deletion_date);
   if (r.pending_window_days) j["pending_window_days"] = *r.pending_window_days;
   if (r.next_rotation_date) j["next_rotation_date"] = EpochMillis(*r.next_rotation_date);
+  if (r.policy_saved) j["policy_saved"] = EpochMillis(*r.policy_saved);
   return j.dump();
 }
 
@@ -63,6 +64,7 @@ Result<KeyRecord> DecodeKeyRecord(std::string_view text) {
   int window = 0;
   if (Get(j, "pending_window_days", window)) r.pending_window_days = window;
   if (Get(j, "next_rotation_date", when)) r.next_rotation_date = FromEpochMillis(when);
+  if (Get(j, "policy_saved", when)) r.policy_saved = FromEpochMillis(when);
   return r;
 }
 

@@ -39,6 +39,9 @@ struct KeyRecord {
   int on_demand_rotations = 0;
   uint32_t current_version = 1;
   std::string current_material_id;
+  // When the key policy was last saved (CreateKey, PutKeyPolicy); unset in
+  // records written before it was kept.
+  std::optional<TimePoint> policy_saved;
 };
 
 struct MaterialRecord {

@@ -582,6 +582,7 @@ Result<KeyMetadata> KeyService::CreateKey(const CreateKeyRequest& req) {
   KeyRecord key;
   key.id = impl_->random_.Uuid();
   key.creation_date = impl_->clock_.Now();
+  key.policy_saved = key.creation_date;
   key.description = req.description.value_or("");
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(MaterialRecord m, impl_->NewMaterial(tx, key.id, 1, std::nullopt));
@@ -855,12 +856,18 @@ Status ValidatePolicyName(const std::optional<std::string>& name) {
 Result<std::string> KeyService::GetKeyPolicy(std::string_view key_id,
                                              std::optional<std::string> policy_name) {
   RETURN_IF_ERROR(ValidatePolicyName(policy_name));
-  std::string policy;
+  ASSIGN_OR_RETURN(policy::SavedPolicy policy, KeyPolicyOf(key_id));
+  return std::move(policy.text);
+}
+
+Result<policy::SavedPolicy> KeyService::KeyPolicyOf(std::string_view key_id) {
+  policy::SavedPolicy policy;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kPolicy));
     ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, key.id));
     if (!stored) return errors::Internal("the key has no stored policy");
-    policy = std::move(*stored);
+    policy.text = std::move(*stored);
+    policy.saved = key.policy_saved;
     return Status::Ok();
   }));
   return policy;
@@ -878,6 +885,7 @@ Status KeyService::PutKeyPolicy(std::string_view key_id, std::optional<std::stri
   }
   RETURN_IF_ERROR(CheckPolicyDocument(policy));
   return impl_->Mutate(key_id, Op::kPolicy, [&](Transaction& tx, KeyRecord& key) {
+    key.policy_saved = impl_->clock_.Now();
     return tx.Put(kPoliciesTable, key.id, policy);  // stored verbatim
   });
 }

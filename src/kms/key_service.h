@@ -23,6 +23,7 @@
 #include "common/random.h"
 #include "common/status.h"
 #include "kms/types.h"
+#include "policy/policy.h"
 #include "state/root_key.h"
 #include "state/state_store.h"
 
@@ -73,6 +74,9 @@ class KeyService {
 
   // Key policies (the one policy of a key is named "default")
   Result<std::string> GetKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name);
+  // The key's policy with when it was saved, for authorizing a call on the key
+  // (policy::RequestContext::policy_saved). The checks and errors of GetKeyPolicy.
+  Result<policy::SavedPolicy> KeyPolicyOf(std::string_view key_id);
   Status PutKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name,
                       std::string_view policy);
   Result<std::vector<std::string>> ListKeyPolicies(std::string_view key_id);

@@ -326,7 +326,21 @@ enum class PrincipalMatch { kNone, kAccount, kDirect };
 // Principal: the caller matches directly (its user/root/session ARN, its role
 // ARN, "*", its service) or through its account (delegation; for the root
 // caller the account is itself, so that is direct).
-PrincipalMatch MatchPrincipal(const PrincipalSpec& spec, const Principal& caller) {
+// Whether an ARN in the policy being evaluated may name the caller's user or role:
+// not when the policy was saved before that user or role was created.
+bool NamesCallersEntity(const RequestContext& ctx) {
+  const Principal& caller = ctx.principal;
+  return !(ctx.policy_saved && caller.created && *caller.created > *ctx.policy_saved);
+}
+
+// An ARN of `spec` that is the caller's own (user, session) or its role's.
+bool NamesCaller(const std::string& p, const Principal& caller) {
+  // iam-policy.md: a role ARN covers every session of that role.
+  return p == caller.arn || (caller.type == PrincipalType::kAssumedRole && p == caller.role_arn);
+}
+
+PrincipalMatch MatchPrincipal(const PrincipalSpec& spec, const RequestContext& ctx) {
+  const Principal& caller = ctx.principal;
   if (spec.wildcard) return PrincipalMatch::kDirect;
   if (caller.type == PrincipalType::kAwsService) {
     for (const std::string& s : spec.services) {
@@ -334,13 +348,10 @@ PrincipalMatch MatchPrincipal(const PrincipalSpec& spec, const Principal& caller
     }
     return PrincipalMatch::kNone;
   }
+  const bool by_arn = NamesCallersEntity(ctx);
   PrincipalMatch best = PrincipalMatch::kNone;
   for (const std::string& p : spec.aws) {
-    if (p == caller.arn) return PrincipalMatch::kDirect;
-    // iam-policy.md: a role ARN covers every session of that role.
-    if (caller.type == PrincipalType::kAssumedRole && p == caller.role_arn) {
-      return PrincipalMatch::kDirect;
-    }
+    if (by_arn && NamesCaller(p, caller)) return PrincipalMatch::kDirect;
     std::string_view acct = AccountOf(p);
     if (!acct.empty() && acct == caller.account_id) {
       if (caller.type == PrincipalType::kRoot) return PrincipalMatch::kDirect;
@@ -352,7 +363,8 @@ PrincipalMatch MatchPrincipal(const PrincipalSpec& spec, const Principal& caller
 
 // NotPrincipal excludes only the principals it names: the account form
 // excludes the account's root, not every principal of the account (AWS).
-bool ExcludedByNotPrincipal(const PrincipalSpec& spec, const Principal& caller) {
+bool ExcludedByNotPrincipal(const PrincipalSpec& spec, const RequestContext& ctx) {
+  const Principal& caller = ctx.principal;
   if (spec.wildcard) return true;
   if (caller.type == PrincipalType::kAwsService) {
     for (const std::string& s : spec.services) {
@@ -360,9 +372,9 @@ bool ExcludedByNotPrincipal(const PrincipalSpec& spec, const Principal& caller) 
     }
     return false;
   }
+  const bool by_arn = NamesCallersEntity(ctx);
   for (const std::string& p : spec.aws) {
-    if (p == caller.arn) return true;
-    if (caller.type == PrincipalType::kAssumedRole && p == caller.role_arn) return true;
+    if (by_arn && NamesCaller(p, caller)) return true;
     if (caller.type == PrincipalType::kRoot && AccountOf(p) == caller.account_id) return true;
   }
   return false;
@@ -411,10 +423,10 @@ void EvaluatePolicy(const Policy& policy, PolicyRole role, const RequestContext&
     PrincipalMatch who = PrincipalMatch::kDirect;  // identity policies: the caller's own
     if (st.principal) {
       if (st.not_principal) {
-        who = ExcludedByNotPrincipal(*st.principal, ctx.principal) ? PrincipalMatch::kNone
-                                                                   : PrincipalMatch::kDirect;
+        who = ExcludedByNotPrincipal(*st.principal, ctx) ? PrincipalMatch::kNone
+                                                         : PrincipalMatch::kDirect;
       } else {
-        who = MatchPrincipal(*st.principal, ctx.principal);
+        who = MatchPrincipal(*st.principal, ctx);
       }
     } else if (role == PolicyRole::kResource) {
       who = PrincipalMatch::kNone;  // a resource policy statement must name principals

@@ -40,6 +40,10 @@ struct Principal {
   std::string user_id;       // AIDA… (user), AROA…:SESSION (role session), ACCT (root)
   std::string role_arn;      // assumed role only: arn:aws:iam::ACCT:role/[path/]ROLE
   std::string session_name;  // assumed role only
+  // When the IAM user, or the role of a session, was created (unknown: unset). A
+  // resource-based policy saved before then names an earlier user or role of the
+  // same ARN, not this one (IAM binds a policy's principals when it is saved).
+  std::optional<TimePoint> created;
 
   static Principal Root(std::string_view account_id);
   static Principal IamUser(std::string_view user_arn, std::string_view user_id);
@@ -60,6 +64,11 @@ struct RequestContext {
   std::string policy_resource;
   // The request's time; gives aws:CurrentTime and aws:EpochTime.
   std::optional<TimePoint> request_time;
+  // When the resource-based policy evaluated (key or trust policy) was saved:
+  // its user, role and session ARNs name the principals that existed then, so
+  // one created later (deleted and created again under the same name) is not
+  // named by it. Unset: not known, ARNs match whatever their age.
+  std::optional<TimePoint> policy_saved;
   // Condition keys → values; a single-valued key has one value, an empty
   // list is an empty set. Key names are compared case-insensitively in full,
   // including the <k> of kms:EncryptionContext:<k> (iam-policy.md: "the <key>

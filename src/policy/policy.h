@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace coffer::policy {
@@ -126,6 +127,13 @@ struct Statement {
 // The condition operators whose values may hold policy variables: the string
 // and ARN comparisons.
 bool TakesVariables(ConditionOperator op);
+
+// A resource-based policy as stored (key policy, trust policy), with when it was
+// last saved (unset for policies stored before coffer recorded it).
+struct SavedPolicy {
+  std::string text;
+  std::optional<TimePoint> saved;
+};
 
 class Policy {
  public:

@@ -731,6 +731,32 @@ TEST_F(EndpointTest, KeyPolicyNamingTheUserAllowsWithoutIdentityPolicy) {
       AccessDenied(UserArn("alice"), "kms:DescribeKey", key, NoIdentityPolicy("kms:DescribeKey")));
 }
 
+TEST_F(EndpointTest, AUserDeletedAndCreatedAgainIsNotTheOneAPolicyNames) {
+  // IAM: a policy names the principals that existed when it was saved.
+  Creds alice = NewUser("alice");
+  std::string key = NewKey(KeyPolicy({UserArn("alice")}));
+  std::string role_arn = NewRole("AliceRole", UserArn("alice"));
+  JsonOk(Encrypt(alice, key));
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(
+      iam_->DeleteAccessKey(policy::Principal::Root(kAccount), "alice", alice.access_key_id).ok());
+  ASSERT_TRUE(iam_->DeleteUser("alice").ok());
+  clock_.Advance(std::chrono::seconds(1));
+  Creds again = NewUser("alice");
+  ExpectJsonError(
+      Encrypt(again, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+  HttpResponse assumed =
+      Sts(again, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(role_arn) +
+                     "&RoleSessionName=s1");
+  EXPECT_EQ(assumed.status, 403) << Show(assumed);
+  // Saving the policies again names the user that exists now.
+  JsonOk(
+      Kms(root_, "PutKeyPolicy",
+          {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", KeyPolicy({UserArn("alice")})}}));
+  JsonOk(Encrypt(again, key));
+}
+
 TEST_F(EndpointTest, KeyPolicyNotNamingTheAccountIgnoresIdentityPolicies) {
   Creds alice = NewUser("alice");
   Creds bob = NewUser("bob");

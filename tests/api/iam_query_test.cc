@@ -267,8 +267,8 @@ TEST_F(IamQueryTest, UpdateAssumeRolePolicyAndDeleteRole) {
       std::string updated,
       Run(Root(), "Action=UpdateAssumeRolePolicy&RoleName=R&PolicyDocument=" + Form(rds)));
   EXPECT_EQ(updated, Envelope("UpdateAssumeRolePolicy", std::nullopt));
-  ASSERT_OK_AND_ASSIGN(std::string trust, iam().TrustPolicyOf(role.arn));
-  EXPECT_EQ(trust, rds);
+  ASSERT_OK_AND_ASSIGN(policy::SavedPolicy trust, iam().TrustPolicyOf(role.arn));
+  EXPECT_EQ(trust.text, rds);
   auto malformed = Run(Root(), "Action=UpdateAssumeRolePolicy&RoleName=R&PolicyDocument=%7B%7D");
   EXPECT_EQ(malformed.status().error_name(), "MalformedPolicyDocument");
   EXPECT_EQ(QueryErrorResponse(malformed.status(), kIamXmlNamespace, "r").status, 400);

@@ -110,8 +110,14 @@ TEST_F(PersistenceTest, EverythingSurvivesARestart) {
         std::string("ASIA") + std::string(15, 'A') + "/", std::string(16, ' ')}) {
     EXPECT_EQ(iam().FindCredential(bad).status().code(), StatusCode::kNotFound) << bad;
   }
-  ASSERT_OK_AND_ASSIGN(std::string trust, iam().TrustPolicyOf(role.arn));
-  EXPECT_EQ(trust, kTrustAccount);
+  // When the user and the role were created, and the trust policy saved, for
+  // binding policies to the principals of their time.
+  ASSERT_OK_AND_ASSIGN(User stored_alice, iam().GetUser(Root(), std::string("alice")));
+  EXPECT_EQ(user.principal.created, stored_alice.create_date);
+  EXPECT_EQ(temp.principal.created, role.create_date);
+  ASSERT_OK_AND_ASSIGN(policy::SavedPolicy trust, iam().TrustPolicyOf(role.arn));
+  EXPECT_EQ(trust.text, kTrustAccount);
+  EXPECT_EQ(trust.saved, role.create_date);
   ASSERT_OK_AND_ASSIGN(auto policies, iam().IdentityPoliciesOf(temp.principal));
   EXPECT_EQ(policies->size(), 1u);
 }

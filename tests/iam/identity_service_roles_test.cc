@@ -171,18 +171,22 @@ TEST_F(IamTest, ListRolesWithPathPrefixAndPages) {
 
 TEST_F(IamTest, UpdateAssumeRolePolicyReplacesTheTrustPolicy) {
   Role r = NewRole("R");
-  ASSERT_OK_AND_ASSIGN(std::string before, iam().TrustPolicyOf(r.arn));
-  EXPECT_EQ(before, kTrustAccount);
+  ASSERT_OK_AND_ASSIGN(policy::SavedPolicy before, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(before.text, kTrustAccount);
+  EXPECT_EQ(before.saved, r.create_date);  // when the policy was saved, for authorization
+  clock_.Advance(std::chrono::seconds(5));
   ASSERT_OK(iam().UpdateAssumeRolePolicy("r", kTrustRds));
-  ASSERT_OK_AND_ASSIGN(std::string after, iam().TrustPolicyOf(r.arn));
-  EXPECT_EQ(after, kTrustRds);
+  ASSERT_OK_AND_ASSIGN(policy::SavedPolicy after, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(after.text, kTrustRds);
+  EXPECT_EQ(after.saved, r.create_date + std::chrono::seconds(5));
 
   std::string identity = AllowPolicy("sts:AssumeRole");
   EXPECT_THAT(
       iam().UpdateAssumeRolePolicy("R", identity),
       IsError("MalformedPolicyDocument", ParseError(identity, policy::PolicyKind::kTrustPolicy)));
-  ASSERT_OK_AND_ASSIGN(std::string unchanged, iam().TrustPolicyOf(r.arn));
-  EXPECT_EQ(unchanged, kTrustRds);
+  ASSERT_OK_AND_ASSIGN(policy::SavedPolicy unchanged, iam().TrustPolicyOf(r.arn));
+  EXPECT_EQ(unchanged.text, kTrustRds);
+  EXPECT_EQ(unchanged.saved, after.saved);
   EXPECT_THAT(iam().UpdateAssumeRolePolicy("nope", kTrustRds),
               IsError("NoSuchEntity", "The role with name nope cannot be found."));
 }

@@ -1993,6 +1993,32 @@ class PolicyEvaluation(CofferTest):
                          "policy"):
             kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x", EncryptionContext={"owner": user})
 
+    def test_a_user_created_again_is_not_the_one_a_policy_names(self):
+        """IAM binds a policy's principals when it is saved: after the user is deleted and
+        created again under the same name, the key policy and the trust policy naming it
+        no longer apply to it, until they are saved again."""
+        user, creds = self.new_user_with_key("again")
+        policy = json.dumps(console_key_policy([], [user_arn(user)]))
+        arn = self.kms().create_key(Policy=policy)["KeyMetadata"]["Arn"]
+        role, _ = self.new_role("again-role", trust_policy(user_arn(user)))
+        client("kms", creds).encrypt(KeyId=arn, Plaintext=b"x")
+        self.assume(creds, role, "before")
+        iam = self.iam()
+        iam.delete_access_key(UserName=user, AccessKeyId=creds.access_key)
+        iam.delete_user(UserName=user)
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        again = Creds(key["AccessKeyId"], key["SecretAccessKey"])
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(user), "kms:Encrypt", arn, "identity")):
+            client("kms", again).encrypt(KeyId=arn, Plaintext=b"x")
+        with self.raises("AccessDenied", status=403):
+            self.assume(again, role, "after")
+        self.kms().put_key_policy(KeyId=arn, PolicyName="default", Policy=policy)
+        iam.update_assume_role_policy(RoleName=role, PolicyDocument=trust_policy(user_arn(user)))
+        client("kms", again).encrypt(KeyId=arn, Plaintext=b"x")
+        self.assume(again, role, "saved-again")
+
     def test_trust_policy_refuses_not_principal(self):
         """NotPrincipal would let every principal it does not name assume the role."""
         doc = json.dumps({"Version": "2012-10-17", "Statement": [

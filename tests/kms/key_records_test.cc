@@ -36,6 +36,7 @@ KeyRecord FullKeyRecord() {
   r.on_demand_rotations = 4;
   r.current_version = 6;
   r.current_material_id = std::string(64, 'a');
+  r.policy_saved = kT2;
   return r;
 }
 
@@ -52,6 +53,7 @@ void ExpectSameKeyRecord(const KeyRecord& a, const KeyRecord& b) {
   EXPECT_EQ(a.on_demand_rotations, b.on_demand_rotations);
   EXPECT_EQ(a.current_version, b.current_version);
   EXPECT_EQ(a.current_material_id, b.current_material_id);
+  EXPECT_EQ(a.policy_saved, b.policy_saved);
 }
 
 TEST(KeyRecordTest, RoundTripsEveryField) {
@@ -68,12 +70,14 @@ TEST(KeyRecordTest, RoundTripsWithoutOptionalFields) {
   r.pending_window_days.reset();
   r.rotation_enabled = false;
   r.next_rotation_date.reset();
+  r.policy_saved.reset();  // as in records written before it was kept
   auto back = DecodeKeyRecord(EncodeKeyRecord(r));
   ASSERT_THAT(back, IsOk());
   ExpectSameKeyRecord(*back, r);
   EXPECT_FALSE(back->deletion_date.has_value());
   EXPECT_FALSE(back->pending_window_days.has_value());
   EXPECT_FALSE(back->next_rotation_date.has_value());
+  EXPECT_FALSE(back->policy_saved.has_value());
 }
 
 TEST(KeyRecordTest, RoundTripsEveryState) {

@@ -1055,6 +1055,58 @@ TEST(EvaluateIdentityTest, UsersNeedAnAllowAndDenyWins) {
             Decision::kAllow);
 }
 
+// ---------------------------------------------------------------- principals bound when saved
+
+TEST(PrincipalBindingTest, AUserOrRoleCreatedAfterThePolicyWasSavedIsNotNamedByIt) {
+  // IAM: "If you delete and recreate a user or role, the policy no longer applies":
+  // a policy's principals are those that existed when it was saved.
+  Policy key_policy = MustParse(std::string(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Principal":{"AWS":")") +
+                                    kAliceArn + R"("},"Action":"kms:Encrypt","Resource":"*"},
+    {"Effect":"Allow","Principal":{"AWS":")" +
+                                    kRoleArn + R"("},"Action":"kms:Decrypt","Resource":"*"},
+    {"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:DescribeKey","Resource":"*"}]})",
+                                PolicyKind::kKeyPolicy);
+  const TimePoint saved = FromEpochMillis(1'700'000'000'000);
+  auto at = [&](Principal who, std::string action, TimePoint created) {
+    RequestContext ctx = Ctx(std::move(who), std::move(action));
+    ctx.principal.created = created;
+    ctx.policy_saved = saved;
+    return ctx;
+  };
+  const TimePoint before = saved - std::chrono::hours(1), after = saved + std::chrono::hours(1);
+  EXPECT_EQ(EvaluateKms(key_policy, {}, at(Alice(), "kms:Encrypt", before)), Decision::kAllow);
+  EXPECT_EQ(EvaluateKms(key_policy, {}, at(Alice(), "kms:Encrypt", saved)), Decision::kAllow);
+  EXPECT_EQ(EvaluateKms(key_policy, {}, at(Alice(), "kms:Encrypt", after)),
+            Decision::kImplicitDenyNoResourcePolicy);
+  EXPECT_EQ(EvaluateKms(key_policy, {}, at(RdsSession(), "kms:Decrypt", before)), Decision::kAllow);
+  EXPECT_EQ(EvaluateKms(key_policy, {}, at(RdsSession(), "kms:Decrypt", after)),
+            Decision::kImplicitDenyNoResourcePolicy);
+  // The account form still delegates to the new user's identity policies.
+  Policy allow = MustParse(R"({"Version":"2012-10-17","Statement":{"Effect":"Allow",
+    "Action":"kms:*","Resource":"*"}})",
+                           PolicyKind::kIdentityPolicy);
+  EXPECT_EQ(EvaluateKms(key_policy, {&allow}, at(Alice(), "kms:DescribeKey", after)),
+            Decision::kAllow);
+  // Unknown times (records from before they were kept): ARNs match as written.
+  RequestContext unknown = at(Alice(), "kms:Encrypt", after);
+  unknown.policy_saved.reset();
+  EXPECT_EQ(EvaluateKms(key_policy, {}, unknown), Decision::kAllow);
+  unknown = at(Alice(), "kms:Encrypt", after);
+  unknown.principal.created.reset();
+  EXPECT_EQ(EvaluateKms(key_policy, {}, unknown), Decision::kAllow);
+
+  // NotPrincipal names the earlier Alice: the new one is not excluded.
+  Policy deny_others = MustParse(std::string(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*"},
+    {"Effect":"Deny","NotPrincipal":{"AWS":")") +
+                                     kAliceArn + R"("},"Action":"kms:Encrypt","Resource":"*"}]})",
+                                 PolicyKind::kKeyPolicy);
+  EXPECT_EQ(EvaluateKms(deny_others, {}, at(Alice(), "kms:Encrypt", before)), Decision::kAllow);
+  EXPECT_EQ(EvaluateKms(deny_others, {}, at(Alice(), "kms:Encrypt", after)),
+            Decision::kExplicitDenyResource);
+}
+
 // ---------------------------------------------------------------- policy variables
 
 TEST(PolicyVariablesTest, ResourceNamesTheCallersOwnUser) {
