@@ -37,6 +37,10 @@ namespace sigv4 = net::sigv4;
 namespace {
 
 constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";
+// KMS's MalformedPolicyDocumentException for a key policy naming a principal that
+// does not exist (CreateKey, PutKeyPolicy).
+constexpr std::string_view kInvalidPrincipalsMessage =
+    "Policy contains a statement with one or more invalid principals.";
 constexpr std::string_view kXmlContentType = "text/xml";
 constexpr std::string_view kKmsTargetPrefix = "TrentService.";
 constexpr std::string_view kStsXmlns = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -528,7 +532,9 @@ class Endpoint::Impl {
 
   Status Authorize(const Call& call, const policy::Principal& principal,
                    const HttpRequest& request) {
-    if (call.authorizations.empty() && !call.lockout_check_policy) return Status::Ok();
+    if (call.authorizations.empty() && !call.lockout_check_policy && !call.new_key_policy) {
+      return Status::Ok();
+    }
     ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<policy::Policy>> owned,
                      iam_.IdentityPoliciesOf(principal));
     std::vector<const policy::Policy*> identity;
@@ -568,6 +574,16 @@ class Endpoint::Impl {
       RETURN_IF_ERROR(policy::AccessDeniedError(decision, ctx));
     }
 
+    if (call.new_key_policy) {
+      // KMS: "The principals in the key policy must exist and be visible to KMS."
+      ASSIGN_OR_RETURN(auto proposed,
+                       ParsedPolicy(*call.new_key_policy, policy::PolicyKind::kKeyPolicy));
+      ASSIGN_OR_RETURN(std::optional<std::string> unknown, iam_.UnknownPrincipal(*proposed));
+      if (unknown) {
+        return Status(StatusCode::kInvalidArgument, std::string(policy::kMalformedPolicyDocument),
+                      std::string(kInvalidPrincipalsMessage));
+      }
+    }
     if (call.lockout_check_policy) {
       ASSIGN_OR_RETURN(auto proposed,
                        ParsedPolicy(*call.lockout_check_policy, policy::PolicyKind::kKeyPolicy));

@@ -836,6 +836,7 @@ Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string
     call.lockout_check_policy = req->policy.value_or(service.DefaultKeyPolicy());
     call.lockout_check_resource = "*";
   }
+  call.new_key_policy = req->policy;
   return call;
 }
 
@@ -1062,6 +1063,7 @@ Result<Call> PreparePutKeyPolicy(kms::KeyService& service, Members& in, std::str
     call.lockout_check_policy = *policy;
     call.lockout_check_resource = key.arn;
   }
+  call.new_key_policy = *policy;
   return call;
 }
 

@@ -73,6 +73,10 @@ struct Call {
   // (policy::kLockoutSafetyCheckMessage) if the caller could not PutKeyPolicy under it.
   std::optional<std::string> lockout_check_policy;
   std::string lockout_check_resource;
+  // CreateKey with a Policy, PutKeyPolicy: the key policy the call would save. The
+  // pipeline refuses it (MalformedPolicyDocumentException, kInvalidPrincipalsMessage)
+  // when it names a user or role that does not exist.
+  std::optional<std::string> new_key_policy;
   // Runs the call; returns the reply, or the service's error (error_name/message as
   // AWS's).
   std::function<Result<Reply>()> run;

@@ -51,6 +51,10 @@ Status DeleteConflict(std::string message) {
 Status MalformedPolicy(const Status& parse_error) {
   return Status(StatusCode::kInvalidArgument, kMalformedPolicyDocument, parse_error.message());
 }
+Status InvalidPrincipal(std::string_view principal) {
+  return Status(StatusCode::kInvalidArgument, kMalformedPolicyDocument,
+                "Invalid principal in policy: \"AWS\":\"" + std::string(principal) + "\"");
+}
 Status AccessDenied(std::string message) {
   return Status(StatusCode::kPermissionDenied, kAccessDenied, std::move(message));
 }

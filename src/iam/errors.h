@@ -35,6 +35,9 @@ Status PolicySizeExceeded(long long limit, std::string_view entity_kind, std::st
 Status DeleteConflict(std::string message);
 // A policy::Policy::Parse error, renamed to IAM's MalformedPolicyDocument.
 Status MalformedPolicy(const Status& parse_error);
+// MalformedPolicyDocument for a principal that does not exist, as IAM words it:
+// Invalid principal in policy: "AWS":"arn:aws:iam::111122223333:user/ghost"
+Status InvalidPrincipal(std::string_view principal);
 Status AccessDenied(std::string message);
 Status ValidationError(std::string message);
 

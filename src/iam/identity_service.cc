@@ -289,6 +289,34 @@ class IdentityService::Impl {
     if (!role || RoleArn(role->path, role->name) != role_arn) return std::optional<RoleRecord>();
     return role;
   }
+  // IdentityService::UnknownPrincipal, in a transaction.
+  Result<std::optional<std::string>> UnknownPrincipal(const ReadTransaction& tx,
+                                                      const policy::Policy& policy) const {
+    const std::string iam_prefix = "arn:aws:iam::" + options_.account_id + ":";
+    const std::string session_prefix = "arn:aws:sts::" + options_.account_id + ":assumed-role/";
+    for (const policy::Statement& st : policy.statements()) {
+      if (!st.principal) continue;
+      for (const std::string& p : st.principal->aws) {
+        bool exists = false;
+        if (p.size() == 12 || p.ends_with(":root")) {
+          exists = true;  // an account (the parser checked its form)
+        } else if (p.starts_with(iam_prefix + "user/")) {
+          ASSIGN_OR_RETURN(auto user, FindUser(tx, LastSegment(p)));
+          exists = user && UserArn(user->path, user->name) == p;
+        } else if (p.starts_with(iam_prefix + "role/")) {
+          ASSIGN_OR_RETURN(auto role, FindRoleByArn(tx, p));
+          exists = role.has_value();
+        } else if (p.starts_with(session_prefix)) {
+          std::string_view rest = std::string_view(p).substr(session_prefix.size());
+          ASSIGN_OR_RETURN(auto role, FindRole(tx, rest.substr(0, rest.find('/'))));
+          exists = role.has_value();
+        }
+        if (!exists) return std::optional<std::string>(p);
+      }
+    }
+    return std::optional<std::string>();
+  }
+
   Result<std::optional<Entity>> FindEntity(const ReadTransaction& tx, const EntityKind& kind,
                                            std::string_view name) const {
     if (kind.user) {
@@ -731,6 +759,15 @@ Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::Iden
   return loaded.policies;
 }
 
+Result<std::optional<std::string>> IdentityService::UnknownPrincipal(const policy::Policy& policy) {
+  std::optional<std::string> unknown;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(unknown, impl_->UnknownPrincipal(tx, policy));
+    return Status::Ok();
+  }));
+  return unknown;
+}
+
 Result<policy::SavedPolicy> IdentityService::TrustPolicyOf(std::string_view role_arn) {
   policy::SavedPolicy policy;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
@@ -992,9 +1029,13 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   r.trust_policy_saved = r.created;
   r.description = req.description;
   r.max_session_duration = req.max_session_duration.value_or(kDefaultSessionDuration);
+  ASSIGN_OR_RETURN(policy::Policy trust,
+                   policy::Policy::Parse(r.trust_policy, policy::PolicyKind::kTrustPolicy));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto existing, tx.Get(kRolesTable, Lower(r.name)));
     if (existing) return errors::RoleExists(r.name);
+    ASSIGN_OR_RETURN(auto unknown, impl_->UnknownPrincipal(tx, trust));
+    if (unknown) return errors::InvalidPrincipal(*unknown);
     int limit = impl_->options_.max_roles;
     ASSIGN_OR_RETURN(auto roles, tx.Scan(kRolesTable, "", "", static_cast<size_t>(limit) + 1));
     if (roles.size() >= static_cast<size_t>(limit)) {
@@ -1049,8 +1090,12 @@ Status IdentityService::UpdateAssumeRolePolicy(std::string_view role_name,
     return errors::QuotaExceeded("ACLSizePerRole",
                                  static_cast<long long>(impl_->options_.max_trust_policy_size));
   }
+  ASSIGN_OR_RETURN(policy::Policy trust,
+                   policy::Policy::Parse(policy_document, policy::PolicyKind::kTrustPolicy));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
+    ASSIGN_OR_RETURN(auto unknown, impl_->UnknownPrincipal(tx, trust));
+    if (unknown) return errors::InvalidPrincipal(*unknown);
     r.trust_policy = std::string(policy_document);
     r.trust_policy_saved = impl_->clock_.Now();
     return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));

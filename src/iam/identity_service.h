@@ -88,6 +88,13 @@ class IdentityService {
   // deleted and created again: the principal's unique id must match).
   Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityPoliciesOf(
       const policy::Principal& principal);
+  // The first AWS principal (in Principal or NotPrincipal) of `policy` that names
+  // no user or role that exists now: a user, role or assumed-role ARN whose user or
+  // role this account does not have (another account's: none exists here).
+  // Accounts, "*" and services always exist. Nullopt when every one does. IAM and
+  // KMS refuse to save a resource-based policy naming one.
+  Result<std::optional<std::string>> UnknownPrincipal(const policy::Policy& policy);
+
   // The trust policy of the role `role_arn` names (the ARN must be the role's,
   // path included), with when it was saved: NoSuchEntity (kNotFound) when there
   // is none.

@@ -796,10 +796,47 @@ TEST_F(EndpointTest, DecryptIsAuthorizedAgainstTheKeyOfTheCiphertext) {
       "The key ID in the request does not identify a CMK that can perform this operation.");
 }
 
+TEST_F(EndpointTest, KeyPoliciesMayNameOnlyPrincipalsThatExist) {
+  // KMS: "The principals in the key policy must exist and be visible to KMS."
+  const std::string kInvalid = "Policy contains a statement with one or more invalid principals.";
+  NewUser("alice");
+  const std::string key = NewKey();
+  const std::string before = KeyPolicyOf(key);
+  for (const std::string& ghost : {std::string("arn:aws:iam::111122223333:user/ghost"),
+                                   std::string("arn:aws:iam::111122223333:role/ghost"),
+                                   std::string("arn:aws:sts::111122223333:assumed-role/ghost/s1"),
+                                   std::string("arn:aws:iam::111122223333:user/other-path/alice"),
+                                   std::string("arn:aws:iam::444455556666:user/alice")}) {
+    for (bool bypass : {false, true}) {
+      ExpectJsonError(Kms(root_, "PutKeyPolicy",
+                          {{"KeyId", key},
+                           {"PolicyName", "default"},
+                           {"Policy", KeyPolicy({ghost})},
+                           {"BypassPolicyLockoutSafetyCheck", bypass}}),
+                      400, "MalformedPolicyDocumentException", kInvalid);
+      ExpectJsonError(
+          Kms(root_, "CreateKey",
+              {{"Policy", KeyPolicy({ghost})}, {"BypassPolicyLockoutSafetyCheck", bypass}}),
+          400, "MalformedPolicyDocumentException", kInvalid);
+    }
+  }
+  EXPECT_EQ(KeyPolicyOf(key), before);
+  EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object()))["Keys"].size(), 1u);
+  // Users, roles and sessions of roles that exist, other accounts, and "*" are fine.
+  NewRole("R", UserArn("alice"));
+  JsonOk(Kms(root_, "PutKeyPolicy",
+             {{"KeyId", key},
+              {"PolicyName", "default"},
+              {"Policy", KeyPolicy({UserArn("alice"), "arn:aws:iam::111122223333:role/R",
+                                    "arn:aws:sts::111122223333:assumed-role/R/s1", "444455556666",
+                                    "arn:aws:iam::444455556666:root"})}}));
+}
+
 TEST_F(EndpointTest, LockoutSafetyCheckOnPutKeyPolicy) {
   std::string key = NewKey();
   Creds admin = NewUser("admin");
   PutUserPolicy("admin", AllowPolicy(R"("kms:*")", key));
+  NewRole("Other", UserArn("admin"));
   const std::string before = KeyPolicyOf(key);
   // Without the root statement the admin's identity policy no longer counts.
   const std::string locked = KeyPolicy({"arn:aws:iam::111122223333:role/Other"}, false);
@@ -839,6 +876,7 @@ TEST_F(EndpointTest, LockoutSafetyCheckOnPutKeyPolicy) {
 TEST_F(EndpointTest, LockoutSafetyCheckOnCreateKey) {
   Creds admin = NewUser("admin");
   PutUserPolicy("admin", AllowPolicy(R"("kms:*")"));
+  NewRole("Other", UserArn("admin"));
   const std::string locked = KeyPolicy({"arn:aws:iam::111122223333:role/Other"}, false);
   Json before = JsonOk(Kms(root_, "ListKeys", Json::object()));
   ExpectJsonError(Kms(admin, "CreateKey", {{"Policy", locked}}), 400,

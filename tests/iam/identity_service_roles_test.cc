@@ -191,6 +191,35 @@ TEST_F(IamTest, UpdateAssumeRolePolicyReplacesTheTrustPolicy) {
               IsError("NoSuchEntity", "The role with name nope cannot be found."));
 }
 
+TEST_F(IamTest, TrustPoliciesMayNameOnlyPrincipalsThatExist) {
+  // IAM: MalformedPolicyDocument "Invalid principal in policy" for a user or role
+  // that does not exist; nothing is created or changed.
+  NewUser("alice", "/eng/");
+  Role r = NewRole("R");
+  for (const std::string& ghost : {std::string("arn:aws:iam::111122223333:user/ghost"),
+                                   std::string("arn:aws:iam::111122223333:user/alice"),
+                                   std::string("arn:aws:iam::111122223333:role/ghost"),
+                                   std::string("arn:aws:sts::111122223333:assumed-role/ghost/s"),
+                                   std::string("arn:aws:iam::444455556666:role/R")}) {
+    const std::string message = "Invalid principal in policy: \"AWS\":\"" + ghost + "\"";
+    CreateRoleRequest req;
+    req.role_name = "New";
+    req.assume_role_policy_document = testing::TrustPolicyFor(ghost);
+    EXPECT_THAT(iam().CreateRole(req), IsError("MalformedPolicyDocument", message));
+    EXPECT_THAT(iam().UpdateAssumeRolePolicy("R", testing::TrustPolicyFor(ghost)),
+                IsError("MalformedPolicyDocument", message));
+  }
+  EXPECT_EQ(iam().GetRole("New").status().error_name(), "NoSuchEntity");
+  EXPECT_EQ(iam().TrustPolicyOf(r.arn)->text, kTrustAccount);
+  for (const std::string& ok :
+       {std::string("arn:aws:iam::111122223333:user/eng/alice"),
+        std::string("arn:aws:iam::111122223333:role/R"),
+        std::string("arn:aws:sts::111122223333:assumed-role/R/s"),
+        std::string("arn:aws:iam::444455556666:root"), std::string("444455556666")}) {
+    EXPECT_OK(iam().UpdateAssumeRolePolicy("R", testing::TrustPolicyFor(ok))) << ok;
+  }
+}
+
 TEST_F(IamTest, TrustPolicyOfNeedsTheRolesExactArn) {
   Role r = NewRole("R", std::nullopt, "/svc/");
   EXPECT_OK(iam().TrustPolicyOf("arn:aws:iam::111122223333:role/svc/R"));

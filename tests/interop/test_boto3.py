@@ -448,7 +448,8 @@ class KmsKeys(CofferTest):
         self.assertEqual(json.loads(policy), default_key_policy())
 
     def test_create_key_with_description_tags_and_policy(self):
-        policy = json.dumps(console_key_policy([role_arn(name("SomeAdmin"))], []), indent=2)
+        admin, _ = self.new_role("SomeAdmin", trust_policy(ROOT_ARN))  # principals must exist
+        policy = json.dumps(console_key_policy([role_arn(admin)], []), indent=2)
         description = 'customer backups \u2014 \u00e9\u00fc \u65e5\u672c "quoted" \\ back/slash'
         md = self.new_key(Description=description, Policy=policy,
                           Tags=[{"TagKey": "env", "TagValue": "prod"},
@@ -776,8 +777,9 @@ class KmsPolicies(CofferTest):
         kms = self.kms()
         md = self.new_key()
         self.assertEqual(kms.list_key_policies(KeyId=md["KeyId"])["PolicyNames"], ["default"])
-        doc = json.dumps(console_key_policy([role_arn(name("Admin"))],
-                                            [role_arn(name("User"))]), indent=1)
+        admin, _ = self.new_role("Admin", trust_policy(ROOT_ARN))
+        user, _ = self.new_role("User", trust_policy(ROOT_ARN))
+        doc = json.dumps(console_key_policy([role_arn(admin)], [role_arn(user)]), indent=1)
         kms.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=doc)
         self.assertEqual(kms.get_key_policy(KeyId=md["Arn"], PolicyName="default")["Policy"], doc)
         with self.raises("NotFoundException"):
@@ -799,11 +801,33 @@ class KmsPolicies(CofferTest):
         with self.raises("NotFoundException", f"Key '{key_arn(missing)}' does not exist"):
             kms.get_key_policy(KeyId=missing, PolicyName="default")
 
+    def test_key_policy_principals_must_exist(self):
+        """KMS: the principals in a key policy must exist; the bypass flag does not help."""
+        kms = self.kms()
+        md = self.new_key()
+        ghost = json.dumps(console_key_policy([], [role_arn(name("ghost"))]))
+        message = "Policy contains a statement with one or more invalid principals."
+        for bypass in (False, True):
+            with self.raises("MalformedPolicyDocumentException", message):
+                kms.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=ghost,
+                                   BypassPolicyLockoutSafetyCheck=bypass)
+            with self.raises("MalformedPolicyDocumentException", message):
+                kms.create_key(Policy=ghost, BypassPolicyLockoutSafetyCheck=bypass)
+        self.assertEqual(json.loads(kms.get_key_policy(KeyId=md["KeyId"],
+                                                       PolicyName="default")["Policy"]),
+                         default_key_policy())
+        with self.raises("MalformedPolicyDocument",
+                         f'Invalid principal in policy: "AWS":"{role_arn(name("ghost"))}"',
+                         status=400):
+            self.iam().create_role(RoleName=name("trusts-ghost"),
+                                   AssumeRolePolicyDocument=trust_policy(role_arn(name("ghost"))))
+
     def test_lockout_safety_check_and_bypass(self):
         kms = self.kms()
         md = self.new_key()
+        somebody, _ = self.new_role("Somebody", trust_policy(ROOT_ARN))
         locked = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": role_arn(name("Somebody"))},
+            {"Effect": "Allow", "Principal": {"AWS": role_arn(somebody)},
              "Action": "kms:*", "Resource": "*"}]})
         with self.raises("MalformedPolicyDocumentException", LOCKOUT):
             kms.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=locked)
@@ -1812,7 +1836,7 @@ class PolicyEvaluation(CofferTest):
 
     def test_key_policy_not_naming_the_account(self):
         user, creds = self.new_user_with_key("everything", [allow_policy("kms:*")])
-        someone = role_arn(name("someone-else"))
+        someone = role_arn(self.new_role("someone-else", trust_policy(ROOT_ARN))[0])
         policy = json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": someone}, "Action": "kms:*",
              "Resource": "*"}]})
