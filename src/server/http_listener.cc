@@ -601,7 +601,9 @@ class Connection final : public ConnectionBase {
       SSL* ssl = stream_.native_handle();
       if (const char* version = SSL_get_version(ssl)) request_.tls_version = version;
       if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
-        if (const char* name = SSL_CIPHER_standard_name(cipher)) request_.tls_cipher_suite = name;
+        // CloudTrail's tlsDetails.cipherSuite: OpenSSL's names ("ECDHE-RSA-AES128-GCM-SHA256"
+        // for TLS 1.2; TLS 1.3 suites are named alike in both styles).
+        if (const char* name = SSL_CIPHER_get_name(cipher)) request_.tls_cipher_suite = name;
       }
     }
     uint64_t seq = ++seq_;
