@@ -157,10 +157,11 @@ size_t PolicySize(std::string_view doc) {
   }));
 }
 
-Status CheckPolicy(std::string_view doc, policy::PolicyKind kind) {
+// The parsed policy, or IAM's MalformedPolicyDocument.
+Result<policy::Policy> CheckPolicy(std::string_view doc, policy::PolicyKind kind) {
   auto parsed = policy::Policy::Parse(doc, kind);
   if (!parsed.ok()) return errors::MalformedPolicy(parsed.status());
-  return Status::Ok();
+  return std::move(parsed).value();
 }
 
 // The last '/'-separated part of an ARN: the name of a user or role.
@@ -445,7 +446,7 @@ class IdentityService::Impl {
   Status PutPolicy(const EntityKind& kind, std::string_view entity_name,
                    std::string_view policy_name, std::string_view document) {
     RETURN_IF_ERROR(ValidatePolicyRequest(kind, entity_name, policy_name, document));
-    RETURN_IF_ERROR(CheckPolicy(document, policy::PolicyKind::kIdentityPolicy));
+    RETURN_IF_ERROR(CheckPolicy(document, policy::PolicyKind::kIdentityPolicy).status());
     const size_t limit = options_.*kind.max_policy_size;
     RETURN_IF_ERROR(store_.Update([&](Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
@@ -1016,7 +1017,8 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   }
   ValidateMaxSessionDuration(v, req.max_session_duration);
   RETURN_IF_ERROR(v.ToStatus());
-  RETURN_IF_ERROR(CheckPolicy(req.assume_role_policy_document, policy::PolicyKind::kTrustPolicy));
+  ASSIGN_OR_RETURN(policy::Policy trust,
+                   CheckPolicy(req.assume_role_policy_document, policy::PolicyKind::kTrustPolicy));
   if (PolicySize(req.assume_role_policy_document) > impl_->options_.max_trust_policy_size) {
     return errors::QuotaExceeded("ACLSizePerRole",
                                  static_cast<long long>(impl_->options_.max_trust_policy_size));
@@ -1029,8 +1031,6 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   r.trust_policy_saved = r.created;
   r.description = req.description;
   r.max_session_duration = req.max_session_duration.value_or(kDefaultSessionDuration);
-  ASSIGN_OR_RETURN(policy::Policy trust,
-                   policy::Policy::Parse(r.trust_policy, policy::PolicyKind::kTrustPolicy));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto existing, tx.Get(kRolesTable, Lower(r.name)));
     if (existing) return errors::RoleExists(r.name);
@@ -1085,13 +1085,12 @@ Status IdentityService::UpdateAssumeRolePolicy(std::string_view role_name,
   ValidateRoleName(v, role_name);
   ValidatePolicyDocument(v, "policyDocument", policy_document);
   RETURN_IF_ERROR(v.ToStatus());
-  RETURN_IF_ERROR(CheckPolicy(policy_document, policy::PolicyKind::kTrustPolicy));
+  ASSIGN_OR_RETURN(policy::Policy trust,
+                   CheckPolicy(policy_document, policy::PolicyKind::kTrustPolicy));
   if (PolicySize(policy_document) > impl_->options_.max_trust_policy_size) {
     return errors::QuotaExceeded("ACLSizePerRole",
                                  static_cast<long long>(impl_->options_.max_trust_policy_size));
   }
-  ASSIGN_OR_RETURN(policy::Policy trust,
-                   policy::Policy::Parse(policy_document, policy::PolicyKind::kTrustPolicy));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
     ASSIGN_OR_RETURN(auto unknown, impl_->UnknownPrincipal(tx, trust));

@@ -323,9 +323,6 @@ std::string_view AccountOf(std::string_view principal) {
 
 enum class PrincipalMatch { kNone, kAccount, kDirect };
 
-// Principal: the caller matches directly (its user/root/session ARN, its role
-// ARN, "*", its service) or through its account (delegation; for the root
-// caller the account is itself, so that is direct).
 // Whether an ARN in the policy being evaluated may name the caller's user or role:
 // not when the policy was saved before that user or role was created.
 bool NamesCallersEntity(const RequestContext& ctx) {
@@ -339,6 +336,9 @@ bool NamesCaller(const std::string& p, const Principal& caller) {
   return p == caller.arn || (caller.type == PrincipalType::kAssumedRole && p == caller.role_arn);
 }
 
+// Principal: the caller matches directly (its user/root/session ARN, its role
+// ARN, "*", its service) or through its account (delegation; for the root
+// caller the account is itself, so that is direct).
 PrincipalMatch MatchPrincipal(const PrincipalSpec& spec, const RequestContext& ctx) {
   const Principal& caller = ctx.principal;
   if (spec.wildcard) return PrincipalMatch::kDirect;
