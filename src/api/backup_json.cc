@@ -19,7 +19,9 @@ class Members {
  public:
   explicit Members(const Json& body) : body_(body) {}
 
-  std::string String(const char* name, bool required) {
+  // `allow_empty`: a required member that may be "" (the service then answers
+  // with the procedure's own message, as "S3 ARN prefix cannot be empty").
+  std::string String(const char* name, bool required, bool allow_empty = false) {
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) {
       if (required)
@@ -31,7 +33,7 @@ class Members {
       Fail(std::string("'") + name + "' must be a string");
       return {};
     }
-    if (required && it->get_ref<const std::string&>().empty()) {
+    if (required && !allow_empty && it->get_ref<const std::string&>().empty()) {
       Fail(std::string("Value '' at '") + name +
            "' failed to satisfy constraint: Member must have length greater than or equal to 1");
       return {};
@@ -220,8 +222,8 @@ Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view 
   } else if (operation == "BackupDatabase") {
     backup::BackupRequest r;
     r.instance = instance;
-    r.source_db_name = m.String("SourceDbName", true);
-    r.s3_arn_to_backup_to = m.String("S3ArnToBackupTo", true);
+    r.source_db_name = m.String("SourceDbName", true, true);
+    r.s3_arn_to_backup_to = m.String("S3ArnToBackupTo", true, true);
     r.kms_master_key_arn = m.String("KmsMasterKeyArn", false);
     r.overwrite_s3_backup_file = m.Boolean("OverwriteS3BackupFile").value_or(false);
     std::string type = m.String("Type", false);
@@ -246,8 +248,8 @@ Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view 
   } else if (operation == "RestoreDatabase") {
     backup::RestoreRequest r;
     r.instance = instance;
-    r.restore_db_name = m.String("RestoreDbName", true);
-    r.s3_arn_to_restore_from = m.String("S3ArnToRestoreFrom", true);
+    r.restore_db_name = m.String("RestoreDbName", true, true);
+    r.s3_arn_to_restore_from = m.String("S3ArnToRestoreFrom", true, true);
     r.kms_master_key_arn = m.String("KmsMasterKeyArn", false);
     std::string type = m.String("Type", false);
     if (!type.empty()) r.type = type;

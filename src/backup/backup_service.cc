@@ -136,7 +136,9 @@ class BackupService::Impl {
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
         if (!cleanup.empty()) AddLine(task, cleanup);
         if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
-        // The reason stays the last line (the audit record takes it).
+        // As every failure: RDS's line, "Task has been aborted", then the reason
+        // (the last line: the audit record takes it).
+        AddLine(task, IsBackup(task.type) ? kBackupAborted : kRestoreAborted);
         AddLine(task, kTaskAborted);
         AddLine(task,
                 "The task was interrupted because the server stopped while it ran; "
@@ -553,6 +555,30 @@ class BackupService::Impl {
     TaskRun& run_;
   };
 
+  // How the object of one backup file ended: stored (its Close() succeeded),
+  // or refused because a create-only write found the object there.
+  struct FileOutcome {
+    bool stored = false;
+    bool exists = false;
+  };
+  class OutcomeSink final : public ByteSink {
+   public:
+    OutcomeSink(std::unique_ptr<ByteSink> inner, FileOutcome& outcome)
+        : inner_(std::move(inner)), outcome_(outcome) {}
+    Status Write(ByteView data) override { return inner_->Write(data); }
+    Status Close() override {
+      Status closed = inner_->Close();
+      outcome_.stored = closed.ok();
+      outcome_.exists = closed.error_name() == objstore::kPreconditionFailed;
+      return closed;
+    }
+    void Abort() override { inner_->Abort(); }
+
+   private:
+    std::unique_ptr<ByteSink> inner_;
+    FileOutcome& outcome_;
+  };
+
   // Counts the bytes read from the bucket (restore progress).
   class CountingSource final : public ByteSource {
    public:
@@ -770,6 +796,7 @@ class BackupService::Impl {
     const Task& task = run.task;
     ASSIGN_OR_RETURN(Instance instance, DescribeInstance(task.instance));
     ASSIGN_OR_RETURN(std::unique_ptr<engines::DatabaseEngine> engine, engines_(instance));
+    engine->set_interrupt([&run] { return run.Interrupted(); });
     if (task.type == TaskType::kFinishRestore) {
       return engine->FinishRestore(task.database);
     }
@@ -804,17 +831,20 @@ class BackupService::Impl {
     const std::string bucket_arn = "arn:aws:s3:::" + location.bucket;
     RETURN_IF_ERROR(session.AuthorizeS3("s3:ListBucket", bucket_arn));
     RETURN_IF_ERROR(buckets_.HeadBucket(location.bucket));
+    // Without @overwrite_s3_backup_file a file that exists fails the task here,
+    // and the files are written create-only, so that one stored meanwhile (by
+    // another task) is not replaced either.
+    auto exists_error = [&](const std::string& key) {
+      return Status(StatusCode::kAlreadyExists, "BackupFileExists",
+                    "The backup file " + bucket_arn + "/" + key +
+                        " already exists in S3 and @overwrite_s3_backup_file is 0. Please "
+                        "reissue task with correct type and overwrite property.");
+    };
     for (const std::string& key : keys) {
-      std::string arn = bucket_arn + "/" + key;
-      RETURN_IF_ERROR(session.AuthorizeS3("s3:PutObject", arn));
+      RETURN_IF_ERROR(session.AuthorizeS3("s3:PutObject", bucket_arn + "/" + key));
       if (task.overwrite_s3_backup_file) continue;
       auto head = buckets_.Head(location.bucket, key);
-      if (head.ok()) {
-        return Status(StatusCode::kAlreadyExists, "BackupFileExists",
-                      "The backup file " + arn +
-                          " already exists in S3 and @overwrite_s3_backup_file is 0. Please "
-                          "reissue task with correct type and overwrite property.");
-      }
+      if (head.ok()) return exists_error(key);
       if (head.status().error_name() != objstore::kNoSuchKey) return head.status();
     }
     ASSIGN_OR_RETURN(run.total, engine.DatabaseSize(task.database));
@@ -828,6 +858,7 @@ class BackupService::Impl {
     if (!key_arn.empty()) keyring = std::make_unique<envelope::KmsKeyring>(session, key_arn);
     std::vector<std::unique_ptr<ByteSink>> sinks;
     const int files = static_cast<int>(keys.size());
+    std::vector<FileOutcome> outcomes(keys.size());  // not resized: the sinks hold references
     // The files of one backup share an id, so that files of two backups are
     // never restored together.
     const std::string backup_id = random_.Uuid();
@@ -844,12 +875,14 @@ class BackupService::Impl {
         options.context[kBackupIdContextKey] = backup_id;
       }
       objstore::WriteOptions write;
+      write.create_only = !task.overwrite_s3_backup_file;
       if (run.total > 0) {
         write.expected_size =
             envelope::MaxBackupStreamSize(run.total / files + kStripeSize, options);
       }
       ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> object,
                        buckets_.OpenWriter(location.bucket, keys[i], write));
+      object = std::make_unique<OutcomeSink>(std::move(object), outcomes[i]);
       ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> stream,
                        envelope::OpenBackupWriter(std::move(object), random_, options));
       sinks.push_back(std::move(stream));
@@ -865,10 +898,16 @@ class BackupService::Impl {
     }
     if (Status closed = striped->Close(); !closed.ok()) {
       // Files that were completed before another one failed would be a backup
-      // that cannot be restored: the task removes what it just wrote.
-      if (files > 1) {
-        for (const std::string& key : keys) buckets_.Delete(location.bucket, key).IgnoreError();
-        run.Line("The files of this backup that were already stored have been removed.");
+      // that cannot be restored: the task removes what it stored, and only that.
+      bool removed = false;
+      for (int i = 0; i < files; ++i) {
+        if (!outcomes[i].stored) continue;
+        buckets_.Delete(location.bucket, keys[i]).IgnoreError();
+        removed = true;
+      }
+      if (removed) run.Line("The files of this backup that were already stored have been removed.");
+      for (int i = 0; i < files; ++i) {
+        if (outcomes[i].exists && !task.overwrite_s3_backup_file) return exists_error(keys[i]);
       }
       return closed;
     }
@@ -976,6 +1015,7 @@ class BackupService::Impl {
       envelope::BackupStreamInfo info;
       auto reader = envelope::OpenBackupReader(std::move(counted), options, &info);
       if (!reader.ok()) return ExplainReadError(reader.status(), arn, probe, instance, engine);
+      if (files == 1 && info.header) RETURN_IF_ERROR(RefusePartOfSeveral(*info.header, arn));
       if (files > 1 && info.header) {
         auto id = info.header->context.find(kBackupIdContextKey);
         std::string this_id = id == info.header->context.end() ? "" : id->second;
@@ -1003,6 +1043,24 @@ class BackupService::Impl {
                               "rds_finish_restore."
                         : "Database " + task.database + " is restored and online.");
     return Status::Ok();
+  }
+
+  // A restore that names one file of a multi-file backup (backup2-of-3.bak)
+  // would restore a third of the database: it is told to name them all.
+  static Status RefusePartOfSeveral(const envelope::MessageHeader& header, const std::string& arn) {
+    auto file = header.context.find(kFileContextKey);
+    if (file == header.context.end()) return Status::Ok();
+    const std::string& part = file->second;  // "I-of-N"
+    size_t at = arn.rfind(part);
+    std::string pattern = at == std::string::npos
+                              ? std::string("prefix*")
+                              : arn.substr(0, at) + "*" + arn.substr(at + part.size());
+    const size_t of = part.find("-of-");
+    return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
+                  "The backup file " + arn + " is file " + part.substr(0, of) + " of " +
+                      (of == std::string::npos ? std::string("several") : part.substr(of + 4)) +
+                      " of one backup; restore all its files with @s3_arn_to_restore_from='" +
+                      pattern + "'.");
   }
 
   static Status ExplainReadError(const Status& error, const std::string& arn,

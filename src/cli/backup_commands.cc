@@ -281,12 +281,9 @@ class BackupCommands final : public CommandGroup {
   }
   static std::optional<int64_t> Int(const tsql::ProcedureCall& call, std::string_view name) {
     const tsql::Value* v = call.Find(name);
-    if (v == nullptr || v->kind == tsql::Value::Kind::kNull) return std::nullopt;
-    try {
-      return std::stoll(v->text);
-    } catch (...) {
-      return int64_t{-1};
-    }
+    // The parser made every value of an int parameter an integer (or NULL).
+    if (v == nullptr || v->kind != tsql::Value::Kind::kInteger) return std::nullopt;
+    return std::stoll(v->text);
   }
 
   // The API call of one procedure call.

@@ -16,9 +16,18 @@ namespace {
 // ---------------------------------------------------------------------------
 // The procedures and their parameters (from the RDS native backup reference).
 
+// What a parameter takes. SQL Server converts a string to an int parameter
+// when it holds a number ('1' for 1), and refuses anything else (Msg 8114).
+enum class ParamType {
+  kText,
+  kInt,   // an integer of SQL Server's int range
+  kFlag,  // 0 or 1
+};
+
 struct ParamSpec {
   std::string_view name;  // with '@', lower case
   bool required;
+  ParamType type = ParamType::kText;
 };
 
 struct ProcedureSpec {
@@ -30,19 +39,23 @@ constexpr ParamSpec kBackupParams[] = {
     {"@source_db_name", true},
     {"@s3_arn_to_backup_to", true},
     {"@kms_master_key_arn", false},
-    {"@overwrite_s3_backup_file", false},
+    {"@overwrite_s3_backup_file", false, ParamType::kFlag},
     {"@type", false},
-    {"@number_of_files", false},
-    {"@block_size", false},
-    {"@max_transfer_size", false},
-    {"@buffer_count", false},
+    {"@number_of_files", false, ParamType::kInt},
+    {"@block_size", false, ParamType::kInt},
+    {"@max_transfer_size", false, ParamType::kInt},
+    {"@buffer_count", false, ParamType::kInt},
 };
 constexpr ParamSpec kRestoreParams[] = {
-    {"@restore_db_name", true}, {"@s3_arn_to_restore_from", true}, {"@kms_master_key_arn", false},
-    {"@type", false},           {"@with_norecovery", false},
+    {"@restore_db_name", true},
+    {"@s3_arn_to_restore_from", true},
+    {"@kms_master_key_arn", false},
+    {"@type", false},
+    {"@with_norecovery", false, ParamType::kFlag},
 };
-constexpr ParamSpec kTaskStatusParams[] = {{"@db_name", false}, {"@task_id", false}};
-constexpr ParamSpec kCancelParams[] = {{"@task_id", true}};
+constexpr ParamSpec kTaskStatusParams[] = {{"@db_name", false},
+                                           {"@task_id", false, ParamType::kInt}};
+constexpr ParamSpec kCancelParams[] = {{"@task_id", true, ParamType::kInt}};
 constexpr ParamSpec kDbNameParams[] = {{"@db_name", true}};
 
 constexpr ProcedureSpec kProcedures[] = {
@@ -507,6 +520,37 @@ class Parser {
     return Status::Ok();
   }
 
+  // `value` as the parameter takes it: an int parameter's string converted to
+  // its number; an error naming the parameter when it is not one.
+  static Result<Value> Typed(const ParamSpec& spec, const Value& value, const std::string& typed) {
+    if (spec.type == ParamType::kText || value.kind == Value::Kind::kNull) return value;
+    std::string_view text = value.text;
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+    const bool negative = !text.empty() && text.front() == '-';
+    if (negative) text.remove_prefix(1);
+    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      return InvalidArgumentError("Error converting data type varchar to int: " +
+                                  std::string(spec.name) + " = " + Abbreviate(typed) + ".");
+    }
+    while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
+    // SQL Server's int: -2147483648 .. 2147483647.
+    const std::string_view limit = negative ? "2147483648" : "2147483647";
+    if (text.size() > limit.size() || (text.size() == limit.size() && text > limit)) {
+      return InvalidArgumentError("Arithmetic overflow error converting " + Abbreviate(typed) +
+                                  " to data type int (" + std::string(spec.name) + ").");
+    }
+    Value number{Value::Kind::kInteger, (negative && text != "0" ? "-" : "") + std::string(text)};
+    if (spec.type == ParamType::kFlag && number.text != "0" && number.text != "1") {
+      return InvalidArgumentError(std::string(spec.name) + " must be 0 or 1, not " +
+                                  Abbreviate(typed) + ".");
+    }
+    return number;
+  }
+
   static std::string ParamList(const ProcedureSpec& spec) {
     std::string out;
     for (const ParamSpec& p : spec.params) {
@@ -554,9 +598,9 @@ class Parser {
                          Abbreviate(p.typed) + " (parameter number " + std::to_string(i + 1) +
                          ") is not supported. Its parameters are " + ParamList(*spec) + ".");
       }
-      bool known = std::any_of(spec->params.begin(), spec->params.end(),
-                               [&](const ParamSpec& s) { return s.name == p.name; });
-      if (!known) {
+      auto param = std::find_if(spec->params.begin(), spec->params.end(),
+                                [&](const ParamSpec& s) { return s.name == p.name; });
+      if (param == spec->params.end()) {
         return Error(kSqlParameterError, PosOf(p.token),
                      "'" + Abbreviate(p.name) + "' is not a parameter for procedure " +
                          call.procedure + ". Its parameters are " + ParamList(*spec) + ".");
@@ -566,8 +610,10 @@ class Parser {
                      "Parameter '" + p.name + "' was supplied multiple times.");
       }
       if (p.value) {
+        Result<Value> value = Typed(*param, *p.value, p.typed);
+        if (!value.ok()) return Error(kSqlParameterError, PosOf(p.token), value.status().message());
         supplied.insert(p.name);
-        call.params.emplace_back(p.name, *p.value);
+        call.params.emplace_back(p.name, *std::move(value));
       }
     }
     for (const ParamSpec& s : spec->params) {

@@ -23,6 +23,7 @@
 //  - Database names are checked by ValidateDatabaseName before anything else.
 // Engines are safe for concurrent use on different databases.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +92,17 @@ class DatabaseEngine {
   // another, stay. Returns how many files were removed. Engines that keep no
   // such files do nothing.
   virtual Result<int> RemoveLeftovers() { return 0; }
+
+  // The caller's stop signal (a task cancelled, the server stopping): a wait
+  // inside the engine, for a database another connection holds locked, polls
+  // it and ends with its error. Unset: nothing interrupts.
+  void set_interrupt(std::function<Status()> check) { interrupt_ = std::move(check); }
+
+ protected:
+  Status Interrupted() const { return interrupt_ ? interrupt_() : Status::Ok(); }
+
+ private:
+  std::function<Status()> interrupt_;
 };
 
 }  // namespace coffer::engines

@@ -35,6 +35,8 @@ constexpr int kPagesPerStep = 1024;
 // written database is still backed up (its writers then wait for the copy).
 constexpr int kMaxRestarts = 3;
 constexpr auto kBusyWait = std::chrono::milliseconds(5);
+// How long a connection waits for a lock held by another before SQLITE_BUSY.
+constexpr auto kBusyTimeout = std::chrono::seconds(10);
 
 Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string message = what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -87,7 +89,7 @@ struct Db {
 Status Open(const std::string& path, int flags, Db& out) {
   int rc = sqlite3_open_v2(path.c_str(), &out.db, flags, nullptr);
   if (rc != SQLITE_OK) return SqliteError(out.db, rc, "open " + path);
-  sqlite3_busy_timeout(out.db, 10000);
+  sqlite3_busy_timeout(out.db, static_cast<int>(std::chrono::milliseconds(kBusyTimeout).count()));
   return Status::Ok();
 }
 
@@ -476,10 +478,22 @@ Status SqliteEngine::BringOnline(const std::string& from, const std::string& nam
   return SyncDirectory(dir_);
 }
 
+void SqliteEngine::WaitInterruptibly(sqlite3* db) const {
+  sqlite3_busy_handler(db, &SqliteEngine::BusyWait, const_cast<SqliteEngine*>(this));
+}
+
+int SqliteEngine::BusyWait(void* engine, int waited) {
+  if (!static_cast<const SqliteEngine*>(engine)->Interrupted().ok()) return 0;
+  if (waited * kBusyWait >= kBusyTimeout) return 0;
+  std::this_thread::sleep_for(kBusyWait);
+  return 1;
+}
+
 Status SqliteEngine::Snapshot(const std::string& name, const std::string& temp) const {
   Db source, copy;
   RETURN_IF_ERROR(Open(DatabasePath(name), SQLITE_OPEN_READONLY, source));
   RETURN_IF_ERROR(Open(temp, SQLITE_OPEN_READWRITE, copy));
+  WaitInterruptibly(source.db);
   sqlite3_backup* backup = sqlite3_backup_init(copy.db, "main", source.db, "main");
   if (backup == nullptr) return SqliteError(copy.db, SQLITE_ERROR, "snapshot " + name);
   // In WAL mode a reader never blocks writers: the whole copy is one read
@@ -490,7 +504,14 @@ Status SqliteEngine::Snapshot(const std::string& name, const std::string& temp) 
   int remaining = -1;
   do {
     rc = sqlite3_backup_step(backup, pages);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) std::this_thread::sleep_for(kBusyWait);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      // Another connection holds the database locked: wait, unless told to stop.
+      if (Status stop = Interrupted(); !stop.ok()) {
+        sqlite3_backup_finish(backup);
+        return stop;
+      }
+      std::this_thread::sleep_for(kBusyWait);
+    }
     int now = sqlite3_backup_remaining(backup);
     if (remaining >= 0 && now > remaining && ++restarts >= kMaxRestarts) pages = -1;
     remaining = now;
@@ -514,6 +535,7 @@ Status SqliteEngine::BackupFull(std::string_view database, ByteSink& sink) {
   std::string streamed = DatabasePath(name);
   Db reader;
   RETURN_IF_ERROR(Open(streamed, SQLITE_OPEN_READONLY, reader));
+  WaitInterruptibly(reader.db);
   bool locked = !JournalModeIsWal(reader.db) &&
                 sqlite3_exec(reader.db, "BEGIN; SELECT count(*) FROM sqlite_master;", nullptr,
                              nullptr, nullptr) == SQLITE_OK;

@@ -45,6 +45,8 @@
 
 #include "engines/database_engine.h"
 
+struct sqlite3;
+
 namespace coffer::engines {
 
 class SqliteEngine final : public DatabaseEngine {
@@ -101,6 +103,10 @@ class SqliteEngine final : public DatabaseEngine {
                        bool ending_restore) const;
   // Takes a consistent copy of the online database `name` into `temp`.
   Status Snapshot(const std::string& name, const std::string& temp) const;
+  // Makes `db` wait for locks as the busy timeout would, but stop waiting at
+  // once when the caller's interrupt (set_interrupt) says so.
+  void WaitInterruptibly(sqlite3* db) const;
+  static int BusyWait(void* engine, int waited);
   // Brings `from` (a checked database: the restoring copy of `name`, or one
   // rebuilt from it) online as `name`, then removes the restoring copy.
   Status BringOnline(const std::string& temp, const std::string& name) const;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <map>
 #include <utility>
 #include <vector>
@@ -72,11 +73,13 @@ Status WriteAll(int fd, ByteView data, const std::string& what) {
 
 class FileObjectWriter final : public ByteSink {
  public:
-  FileObjectWriter(int fd, std::string temp, std::string path, std::string description)
+  FileObjectWriter(int fd, std::string temp, std::string path, std::string description,
+                   bool create_only)
       : fd_(fd),
         temp_(std::move(temp)),
         path_(std::move(path)),
-        description_(std::move(description)) {}
+        description_(std::move(description)),
+        create_only_(create_only) {}
   ~FileObjectWriter() override { Abort(); }
 
   Status Write(ByteView data) override {
@@ -91,9 +94,7 @@ class FileObjectWriter final : public ByteSink {
     if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
     // Renamed before it is closed: the temporary file stays locked until it is
     // the object. The data is on disk (fsync): a failed close changes nothing.
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
-      return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
-    }
+    RETURN_IF_ERROR(Publish());
     temp_.clear();
     ::close(std::exchange(fd_, -1));
     error_ = FailedPreconditionError(description_ + ": write to a closed object writer");
@@ -107,6 +108,27 @@ class FileObjectWriter final : public ByteSink {
   }
 
  private:
+  // Moves the temporary file into place: a rename, or for create_only one that
+  // refuses to replace (renameat2 RENAME_NOREPLACE; a hard link where the file
+  // system lacks it, the temporary name then unlinked).
+  Status Publish() {
+    if (!create_only_) {
+      if (::rename(temp_.c_str(), path_.c_str()) == 0) return Status::Ok();
+      return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
+    }
+    int rc = ::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE);
+    if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+      rc = ::link(temp_.c_str(), path_.c_str());
+      if (rc == 0) ::unlink(temp_.c_str());
+    }
+    if (rc == 0) return Status::Ok();
+    if (errno == EEXIST) {
+      return Fail(Status(StatusCode::kFailedPrecondition, std::string(kPreconditionFailed),
+                         description_ + ": the object already exists (create only)"));
+    }
+    return Fail(PosixError("rename " + temp_ + " to " + path_ + " (no replace)", errno));
+  }
+
   Status Fail(Status status) {
     error_ = status;
     Discard();
@@ -125,6 +147,7 @@ class FileObjectWriter final : public ByteSink {
   std::string temp_;  // empty once renamed or removed
   std::string path_;
   std::string description_;
+  const bool create_only_;
   Status error_;
 };
 
@@ -359,7 +382,7 @@ Status FileObjectStore::Put(std::string_view bucket, std::string_view key, ByteV
 
 Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view bucket,
                                                               std::string_view key,
-                                                              const WriteOptions&) {
+                                                              const WriteOptions& options) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   RETURN_IF_ERROR(HeadBucket(bucket));
   const std::string bucket_dir = BucketDirectory(bucket);
@@ -395,7 +418,7 @@ Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view b
       return fd.status().WithContext(description);
     }
     return std::unique_ptr<ByteSink>(std::make_unique<FileObjectWriter>(
-        fd->release(), temp, dir + "/" + components.back(), description));
+        fd->release(), temp, dir + "/" + components.back(), description, options.create_only));
   }
 }
 

@@ -9,7 +9,8 @@
 //    writer's object appears at its successful Close(), all at once; until then
 //    a previous object of the same key stays as it was. Abort(), an error, or
 //    destroying a writer without Close() leaves nothing behind. Two writers of
-//    the same key: the later Close() wins, never a mix of both.
+//    the same key: the later Close() wins, never a mix of both; with
+//    WriteOptions::create_only the first Close() wins and the other fails.
 //  - Durable: after Close() (or Put) returns OK the object survives a crash
 //    (the file backend fsyncs; S3 acknowledges only stored data).
 //  - Streaming: Get returns a source that reads the object front to back in
@@ -106,6 +107,11 @@ struct WriteOptions {
   std::optional<uint64_t> expected_size;
   // Sent as Content-Type to S3 (default application/octet-stream).
   std::string content_type;
+  // Create only (S3's "If-None-Match: *"): Close() stores nothing and fails with
+  // PreconditionFailed (kFailedPrecondition) when an object of the key exists by
+  // then; the existing object is left as it was. The check and the store are
+  // one step, so of two create-only writers of one key exactly one succeeds.
+  bool create_only = false;
 };
 
 // A reader of one object (or of a range of it): a ByteSource that also tells

@@ -92,13 +92,14 @@ class S3ObjectStore::TransportPool {
 class S3ObjectWriter final : public ByteSink {
  public:
   S3ObjectWriter(S3ObjectStore& store, std::string bucket, std::string key, size_t part_size,
-                 std::string content_type)
+                 std::string content_type, bool create_only)
       : store_(store),
         bucket_(std::move(bucket)),
         key_(std::move(key)),
         description_(DescribeObject(bucket_, key_)),
         part_size_(part_size),
-        content_type_(std::move(content_type)) {}
+        content_type_(std::move(content_type)),
+        create_only_(create_only) {}
 
   ~S3ObjectWriter() override { Abort(); }
 
@@ -122,7 +123,7 @@ class S3ObjectWriter final : public ByteSink {
   Status Close() override {
     if (!error_.ok()) return error_;
     if (upload_id_.empty()) {
-      Status put = store_.SinglePut(bucket_, key_, std::move(buffer_), content_type_);
+      Status put = store_.SinglePut(bucket_, key_, std::move(buffer_), content_type_, create_only_);
       if (!put.ok()) return Fail(put);
       return Finished();
     }
@@ -266,6 +267,7 @@ class S3ObjectWriter final : public ByteSink {
     request.key = key_;
     request.query = "uploadId=" + s3::UriEncode(upload_id_, false);
     request.headers.push_back({"Content-Type", "application/xml"});
+    if (create_only_) request.headers.push_back({"If-None-Match", "*"});
     request.body = s3::CompleteMultipartUploadBody(etags_);
     request.what = "CompleteMultipartUpload " + description_;
     // Execute retries what fails on the wire; a 200 answer carrying a transient
@@ -300,6 +302,7 @@ class S3ObjectWriter final : public ByteSink {
   const std::string description_;
   const size_t part_size_;
   const std::string content_type_;
+  const bool create_only_;
 
   std::string buffer_;
   uint64_t total_ = 0;
@@ -595,24 +598,35 @@ Status S3ObjectStore::HeadBucket(std::string_view bucket) {
 }
 
 Status S3ObjectStore::SinglePut(std::string_view bucket, std::string_view key, std::string body,
-                                const std::string& content_type) {
+                                const std::string& content_type, bool create_only) {
   Request request;
   request.method = "PUT";
   request.bucket = std::string(bucket);
   request.key = std::string(key);
   request.headers.push_back(
       {"Content-Type", content_type.empty() ? std::string(kDefaultContentType) : content_type});
+  if (create_only) request.headers.push_back({"If-None-Match", "*"});
   request.body = std::move(body);
   request.what = "PutObject " + DescribeObject(bucket, key);
   ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
-  return ObjectError(response, bucket, key, request.what);
+  Status error = ObjectError(response, bucket, key, request.what);
+  if (create_only && error.error_name() == kPreconditionFailed) {
+    // A PUT that was stored but whose answer was lost is retried and then finds
+    // its own object: that object has this body's MD5 as its ETag.
+    Result<ObjectInfo> head = Head(bucket, key);
+    if (head.ok() && head->size == request.body.size() &&
+        head->etag == "\"" + HexEncode(crypto::Md5ForEtag(AsBytes(request.body))) + "\"") {
+      return Status::Ok();
+    }
+  }
+  return error;
 }
 
 Status S3ObjectStore::Put(std::string_view bucket, std::string_view key, ByteView data) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   if (data.size() <= options_.part_size) {
-    return SinglePut(bucket, key, std::string(AsChars(data)), "");
+    return SinglePut(bucket, key, std::string(AsChars(data)), "", false);
   }
   WriteOptions options;
   options.expected_size = data.size();
@@ -638,7 +652,8 @@ Result<std::unique_ptr<ByteSink>> S3ObjectStore::OpenWriter(std::string_view buc
   RETURN_IF_ERROR(HeadBucket(bucket));
   return std::unique_ptr<ByteSink>(std::make_unique<S3ObjectWriter>(
       *this, std::string(bucket), std::string(key), part_size,
-      options.content_type.empty() ? std::string(kDefaultContentType) : options.content_type));
+      options.content_type.empty() ? std::string(kDefaultContentType) : options.content_type,
+      options.create_only));
 }
 
 Result<ObjectInfo> S3ObjectStore::Head(std::string_view bucket, std::string_view key) {

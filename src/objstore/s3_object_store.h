@@ -147,7 +147,7 @@ class S3ObjectStore final : public ObjectStore {
   Status ObjectError(const net::HttpResponse& response, std::string_view bucket,
                      std::string_view key, std::string_view what);
   Status SinglePut(std::string_view bucket, std::string_view key, std::string body,
-                   const std::string& content_type);
+                   const std::string& content_type, bool create_only);
 
   const S3Options options_;
   const net::Endpoint endpoint_;

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -350,7 +351,23 @@ class GatedObjectStore final : public objstore::ObjectStoreWrapper {
     if (fail_uploads || key == FailingKey()) {
       return std::unique_ptr<ByteSink>(new FailingClose(std::move(writer)));
     }
+    std::optional<std::string> meanwhile;
+    {
+      std::lock_guard lock(mu_);
+      if (key == meanwhile_key_) meanwhile = std::exchange(meanwhile_data_, {});
+    }
+    if (meanwhile) {
+      Status put = target().Put(bucket, key, AsBytes(*meanwhile));
+      if (!put.ok()) return put;
+    }
     return writer;
+  }
+  // Once a writer of `key` is open, another writer stores `data` there (as a
+  // task running beside it would).
+  void StoreMeanwhile(std::string key, std::string data) {
+    std::lock_guard lock(mu_);
+    meanwhile_key_ = std::move(key);
+    meanwhile_data_ = std::move(data);
   }
   // Only the upload of this key fails.
   void FailUploadOf(std::string key) {
@@ -369,6 +386,8 @@ class GatedObjectStore final : public objstore::ObjectStoreWrapper {
   }
   std::mutex mu_;
   std::string failing_key_;
+  std::string meanwhile_key_;
+  std::string meanwhile_data_;
 
   class FailingClose final : public ByteSink {
    public:
@@ -960,6 +979,33 @@ TEST_F(BackupServiceTest, ExistingObjectNeedsOverwrite) {
   EXPECT_EQ(Rows("copy").substr(0, 3), "10:");
 }
 
+TEST_F(BackupServiceTest, AFileStoredMeanwhileIsNotReplaced) {
+  // Another task stores the object after this one checked that it was free.
+  MakeDatabase("orders", 30);
+  buckets_->StoreMeanwhile("o.bak", "another task's backup");
+  Task refused = Run(Backup("orders", "o.bak", kKeyArn));
+  ExpectError(refused, "Please reissue task with correct type and overwrite property");
+  EXPECT_THAT(Messages(refused).back(), HasSubstr(ObjectArn("o.bak")));
+  EXPECT_EQ(ReadObject("o.bak"), "another task's backup");
+
+  // Of several files, the one stored meanwhile stays and this task's others go.
+  MakeDatabase("big", 2300, 4000);
+  buckets_->StoreMeanwhile("m/b2-of-3.bak", "the other file");
+  Task files = Run(Backup("big", "m/b*.bak", kKeyArn, false, "FULL", 3));
+  ExpectError(files, "Please reissue task with correct type and overwrite property");
+  EXPECT_THAT(Messages(files).back(), HasSubstr(ObjectArn("m/b2-of-3.bak")));
+  EXPECT_EQ(ReadObject("m/b2-of-3.bak"), "the other file");
+  EXPECT_THAT(BucketFiles(), ElementsAre("m/b2-of-3.bak%o", "o.bak%o"));
+  EXPECT_THAT(UploadLeftovers(), IsEmpty());
+
+  // With @overwrite_s3_backup_file the task replaces what it finds.
+  buckets_->StoreMeanwhile("o.bak", "another task's backup");
+  Task replaced = Run(Backup("orders", "o.bak", kKeyArn, /*overwrite=*/true));
+  ASSERT_EQ(replaced.lifecycle, Lifecycle::kSuccess) << replaced.TaskInfo();
+  ASSERT_EQ(Run(Restore("copy", "o.bak", kKeyArn)).lifecycle, Lifecycle::kSuccess);
+  EXPECT_EQ(Rows("copy"), Rows("orders"));
+}
+
 // ---- several files -----------------------------------------------------------------
 
 TEST_F(BackupServiceTest, ThreeFilesRoundTrip) {
@@ -983,6 +1029,14 @@ TEST_F(BackupServiceTest, ThreeFilesRoundTrip) {
   Task restore = Run(Restore("big_copy", "big/backup*.bak", kKeyArn));
   ASSERT_EQ(restore.lifecycle, Lifecycle::kSuccess) << restore.TaskInfo();
   EXPECT_EQ(Rows("big_copy"), rows);
+
+  // One file named alone: refused before anything is restored, naming the form.
+  Task part = Run(Restore("part", "big/backup2-of-3.bak", kKeyArn));
+  ExpectError(part,
+              "is file 2 of 3 of one backup; restore all its files with "
+              "@s3_arn_to_restore_from='" +
+                  ObjectArn("big/backup*.bak") + "'.");
+  EXPECT_FALSE(DatabaseExists("part"));
 
   // Files swapped: each file knows its place.
   const std::string one = ReadObject("big/backup1-of-3.bak");
@@ -1147,6 +1201,34 @@ TEST_F(BackupServiceTest, CancelDuringUploadLeavesNoObject) {
   ExpectStartedAndEnded(t.id, Lifecycle::kCancelled);
 }
 
+TEST_F(BackupServiceTest, CancelEndsABackupWaitingForALockedDatabase) {
+  MakeDatabase("orders", 300);
+  // Another connection writes the database and holds it locked.
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath("orders").c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  // The lock goes at the latest after a minute, so that a hang fails the test.
+  std::promise<void> done_waiting;
+  std::thread release([&, waited = done_waiting.get_future()]() mutable {
+    waited.wait_for(std::chrono::seconds(60));
+    sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  });
+  ASSERT_OK_AND_ASSIGN(Task t, Backup("orders", "locked.bak", kKeyArn));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Get(t.id).lifecycle, Lifecycle::kInProgress);
+  const auto cancelled_at = std::chrono::steady_clock::now();
+  ASSERT_OK(service_->CancelTask(kInstance, t.id).status());
+  Task done = Finished(t.id);
+  const auto took = std::chrono::steady_clock::now() - cancelled_at;
+  done_waiting.set_value();
+  release.join();
+  sqlite3_close(writer);
+  EXPECT_EQ(done.lifecycle, Lifecycle::kCancelled) << done.TaskInfo();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_THAT(BucketFiles(), IsEmpty());
+  EXPECT_THAT(InstanceLeftovers(), IsEmpty());
+}
+
 TEST_F(BackupServiceTest, CancelOfTaskOfAnotherInstanceIsNotFound) {
   std::filesystem::create_directory(dir_.File("other"));
   CreateInstanceRequest other = SqliteInstance("other");
@@ -1261,11 +1343,12 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
     Task t = Get(id);
     EXPECT_EQ(t.lifecycle, Lifecycle::kError) << t.TaskInfo();
     std::vector<std::string> m = Messages(t);
-    ASSERT_GE(m.size(), 3u);
+    ASSERT_GE(m.size(), 4u);
     // Both tasks used the instance and the bucket: which file was whose is not known.
-    EXPECT_EQ(m[m.size() - 3],
+    EXPECT_EQ(m[m.size() - 4],
               "Removed 4 temporary files left by this and other interrupted tasks.");
-    // As every failure: "Task has been aborted", then the reason.
+    // As every failure: RDS's line, "Task has been aborted", then the reason.
+    EXPECT_EQ(m[m.size() - 3], kBackupAborted);
     EXPECT_EQ(m[m.size() - 2], kTaskAborted);
     EXPECT_EQ(m.back(),
               "The task was interrupted because the server stopped while it ran; it did not "
@@ -1314,8 +1397,9 @@ TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen)
 
   EXPECT_THAT(InstanceLeftovers(), IsEmpty());
   std::vector<std::string> m = Messages(Get(1));
-  ASSERT_GE(m.size(), 3u);
-  EXPECT_EQ(m[m.size() - 3], "Removed 1 temporary file left by the interrupted task.");
+  ASSERT_GE(m.size(), 4u);
+  EXPECT_EQ(m[m.size() - 4], "Removed 1 temporary file left by the interrupted task.");
+  EXPECT_EQ(m[m.size() - 3], kRestoreAborted);
   EXPECT_EQ(m[m.size() - 2], kTaskAborted);
   EXPECT_THAT(m.back(), HasSubstr("interrupted"));
   EXPECT_FALSE(DatabaseExists("copy"));

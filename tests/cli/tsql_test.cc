@@ -198,9 +198,57 @@ TEST(TsqlTest, IntegerValues) {
                           Pair("@overwrite_s3_backup_file", Int("0"))));
 }
 
-TEST(TsqlTest, LargeIntegersKeepAllTheirDigits) {
-  ProcedureCall call = ParseOne("exec rds_cancel_task @task_id=123456789012345678901234567890");
-  EXPECT_THAT(call.params, ElementsAre(Pair("@task_id", Int("123456789012345678901234567890"))));
+TEST(TsqlTest, IntParametersTakeTheRangeOfSqlServersInt) {
+  EXPECT_THAT(ParseOne("exec rds_cancel_task @task_id=2147483647").params,
+              ElementsAre(Pair("@task_id", Int("2147483647"))));
+  EXPECT_THAT(ParseOne("exec rds_task_status @task_id=-2147483648").params,
+              ElementsAre(Pair("@task_id", Int("-2147483648"))));
+  ExpectParameterError(
+      "exec rds_cancel_task @task_id=123456789012345678901234567890",
+      "1:22: Arithmetic overflow error converting 123456789012345678901234567890 to "
+      "data type int (@task_id).");
+  ExpectParameterError("exec rds_cancel_task @task_id=2147483648",
+                       "1:22: Arithmetic overflow error converting 2147483648 to data type int "
+                       "(@task_id).");
+}
+
+TEST(TsqlTest, IntParametersConvertStringsOfNumbers) {
+  // As SQL Server converts varchar to int.
+  ProcedureCall call = ParseOne(
+      "exec rds_restore_database @restore_db_name=1, @s3_arn_to_restore_from='arn', "
+      "@with_norecovery=' 1 '");
+  EXPECT_THAT(call.params, ElementsAre(Pair("@restore_db_name", Int("1")),
+                                       Pair("@s3_arn_to_restore_from", Str("arn")),
+                                       Pair("@with_norecovery", Int("1"))));
+  EXPECT_THAT(ParseOne("exec rds_task_status @task_id='007'").params,
+              ElementsAre(Pair("@task_id", Int("7"))));
+  EXPECT_THAT(ParseOne("exec rds_task_status @task_id='-0'").params,
+              ElementsAre(Pair("@task_id", Int("0"))));
+}
+
+TEST(TsqlTest, IntParametersRefuseWhatIsNotANumber) {
+  ExpectParameterError(
+      "exec rds_backup_database @source_db_name=a, @s3_arn_to_backup_to=b, "
+      "@overwrite_s3_backup_file='yes'",
+      "1:69: Error converting data type varchar to int: @overwrite_s3_backup_file = 'yes'.");
+  ExpectParameterError("exec rds_task_status @task_id=abc",
+                       "1:22: Error converting data type varchar to int: @task_id = abc.");
+  ExpectParameterError("exec rds_cancel_task @task_id=''",
+                       "1:22: Error converting data type varchar to int: @task_id = ''.");
+  ExpectParameterError(
+      "exec rds_backup_database @source_db_name=a, @s3_arn_to_backup_to=b, @number_of_files='1.5'",
+      "1:69: Error converting data type varchar to int: @number_of_files = '1.5'.");
+}
+
+TEST(TsqlTest, FlagsAreZeroOrOne) {
+  ExpectParameterError(
+      "exec rds_restore_database @restore_db_name=a, @s3_arn_to_restore_from=b, "
+      "@with_norecovery=5",
+      "1:74: @with_norecovery must be 0 or 1, not 5.");
+  ExpectParameterError(
+      "exec rds_backup_database @source_db_name=a, @s3_arn_to_backup_to=b, "
+      "@overwrite_s3_backup_file=-1",
+      "1:69: @overwrite_s3_backup_file must be 0 or 1, not -1.");
 }
 
 TEST(TsqlTest, NullInAnyCase) {

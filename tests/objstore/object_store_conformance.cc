@@ -439,6 +439,49 @@ TEST_P(ObjectStoreConformance, ConcurrentWritersOfOneKeyNeverMix) {
   EXPECT_EQ(matches, 1) << "the object is not exactly one writer's (" << read.size() << " bytes)";
 }
 
+TEST_P(ObjectStoreConformance, CreateOnlyWritesNeverReplace) {
+  if (GetParam()->quirks().ignores_if_none_match) {
+    GTEST_SKIP() << GetParam()->Name() << " ignores If-None-Match";
+  }
+  WriteOptions create_only;
+  create_only.create_only = true;
+  auto write = [&](std::string_view key, const std::string& data) -> Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> w, store().OpenWriter(bucket(), key, create_only));
+    RETURN_IF_ERROR(w->Write(AsBytes(data)));
+    return w->Close();
+  };
+  ASSERT_OK(PutString(store(), bucket(), "taken", "the first object"));
+  // One part (a single PUT) and several (a multipart upload).
+  const std::string small = Pattern(7, 1000);
+  const std::string large = Pattern(8, GetParam()->PartSize() * 2 + 1);
+  EXPECT_THAT(write("taken", small), HasErrorName(kPreconditionFailed));
+  EXPECT_THAT(write("taken", large), HasErrorName(kPreconditionFailed));
+  ASSERT_OK_AND_ASSIGN(std::string kept, GetAll(store(), bucket(), "taken"));
+  EXPECT_EQ(kept, "the first object");
+
+  ASSERT_OK(write("fresh-small", small));
+  ASSERT_OK(write("fresh-large", large));
+  ASSERT_OK_AND_ASSIGN(std::string read, GetAll(store(), bucket(), "fresh-large"));
+  EXPECT_TRUE(read == large);
+
+  // Two create-only writers of one key: the first to close wins.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ByteSink> a,
+                       store().OpenWriter(bucket(), "race", create_only));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ByteSink> b,
+                       store().OpenWriter(bucket(), "race", create_only));
+  const std::string other = Pattern(9, GetParam()->PartSize() + 7);
+  ASSERT_OK(a->Write(AsBytes(large)));
+  ASSERT_OK(b->Write(AsBytes(other)));
+  ASSERT_OK(b->Close());
+  EXPECT_THAT(a->Close(), HasErrorName(kPreconditionFailed));
+  ASSERT_OK_AND_ASSIGN(std::string raced, GetAll(store(), bucket(), "race"));
+  EXPECT_TRUE(raced == other);
+
+  // The refused writes left nothing behind.
+  ASSERT_OK_AND_ASSIGN(Listing all, ListAll(store(), bucket(), {}));
+  EXPECT_THAT(all.keys, ElementsAre("fresh-large", "fresh-small", "race", "taken"));
+}
+
 TEST_P(ObjectStoreConformance, LargeObjectsStreamBothWays) {
   // Three and a half parts: the s3 writer uploads parts, the reader reads chunks.
   const size_t size = GetParam()->PartSize() * 7 / 2;

@@ -29,12 +29,13 @@ class Backend {
   // Where an S3-compatible test peer departs from S3; the suite leaves those
   // checks out for it. Nothing of coffer's own may have a quirk.
   struct Quirks {
-    bool loses_leading_slash = false;   // moto, virtual-host: "//key" read as "/key"
-    bool normalises_key_paths = false;  // s3rver: "a//b", "a/./b", "a/../b" are not keys
-    size_t max_segment_bytes = 1024;    // s3rver: a key segment is a file name there
-    bool uncounted_prefixes = false;    // s3rver: max-keys ignores common prefixes
-    bool unsorted_listing = false;      // s3rver: "p/000" listed before "p"
-    bool no_multipart_listing = false;  // s3rver: no ListMultipartUploads, no abort
+    bool loses_leading_slash = false;    // moto, virtual-host: "//key" read as "/key"
+    bool normalises_key_paths = false;   // s3rver: "a//b", "a/./b", "a/../b" are not keys
+    size_t max_segment_bytes = 1024;     // s3rver: a key segment is a file name there
+    bool uncounted_prefixes = false;     // s3rver: max-keys ignores common prefixes
+    bool unsorted_listing = false;       // s3rver: "p/000" listed before "p"
+    bool no_multipart_listing = false;   // s3rver: no ListMultipartUploads, no abort
+    bool ignores_if_none_match = false;  // s3rver: create-only writes replace
     // s3rver: concurrent completions of one key write its file at once (it has no
     // atomic replace), so the object may mix the writers' bytes.
     bool mixes_concurrent_writes = false;

@@ -33,6 +33,7 @@ class PeerBackend final : public Backend {
       q.unsorted_listing = true;
       q.no_multipart_listing = true;
       q.mixes_concurrent_writes = true;
+      q.ignores_if_none_match = true;
     }
     return q;
   }

@@ -215,6 +215,38 @@ TEST_F(S3ObjectStoreTest, TransientFailuresAreRetriedWithBackoff) {
   }
 }
 
+TEST_F(S3ObjectStoreTest, ACreateOnlyPutRetriedAfterItsAnswerWasLostFindsItsOwnObject) {
+  // The first PUT is stored, its answer lost; the retry finds the key taken.
+  const std::string body = "the backup";
+  const std::string md5 = "\"" + HexEncode(crypto::Md5ForEtag(AsBytes(body))) + "\"";
+  std::string stored_etag = md5;
+  int puts = 0;
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
+    if (r.method == "HEAD" && r.Path() == "/bucket") return net::HttpResponse{200, {}, ""};
+    if (r.method == "HEAD") {
+      return net::HttpResponse{
+          200, {{"Content-Length", std::to_string(body.size())}, {"ETag", stored_etag}}, ""};
+    }
+    EXPECT_EQ(r.Header("If-None-Match").value_or(""), "*");
+    if (++puts == 1) return UnavailableError("Connection reset by peer");
+    return ErrorXml(412, "PreconditionFailed");
+  });
+  auto store = Make();
+  WriteOptions create_only;
+  create_only.create_only = true;
+  auto write = [&]() -> Status {
+    ASSIGN_OR_RETURN(auto w, store->OpenWriter("bucket", "k", create_only));
+    RETURN_IF_ERROR(w->Write(AsBytes(body)));
+    return w->Close();
+  };
+  EXPECT_OK(write());
+  // The object there is another writer's: the write fails.
+  puts = 0;
+  stored_etag = "\"0123456789abcdef0123456789abcdef\"";
+  Status refused = write();
+  EXPECT_EQ(refused.error_name(), "PreconditionFailed") << refused.ToString();
+}
+
 TEST_F(S3ObjectStoreTest, GivesUpAfterTheLastAttempt) {
   s3_.set_handler([](const net::HttpRequest&) -> Result<net::HttpResponse> {
     return ErrorXml(500, "InternalError");
