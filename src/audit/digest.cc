@@ -521,12 +521,12 @@ Status DigestSigner::LoadOrCreateKey() {
   }
   keys_ = std::move(keys);
   key_ = std::move(key).value();
-  keys_file_synced_ = false;
   return Status::Ok();
 }
 
+// Checked before every digest (a small file): one removed or changed while the
+// server runs is written again.
 Status DigestSigner::SyncPublicKeysFile() {
-  if (keys_file_synced_) return Status::Ok();
   std::string path = DigestDirectory(data_dir_) + "/" + std::string(kPublicKeysFile);
   std::string wanted = PublicKeysJson(keys_);
   std::error_code ec;
@@ -536,7 +536,6 @@ Status DigestSigner::SyncPublicKeysFile() {
     same = current.ok() && *current == wanted;
   }
   if (!same) RETURN_IF_ERROR(WriteFileAtomically(path, wanted, kPublicKeysFileMode));
-  keys_file_synced_ = true;
   return Status::Ok();
 }
 
@@ -590,7 +589,6 @@ Status DigestSigner::RotateKey() {
   }));
   keys_ = std::move(keys);
   key_ = std::move(key);
-  keys_file_synced_ = false;
   return SyncPublicKeysFile();
 }
 
@@ -679,8 +677,25 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   uint64_t records = 0;
   std::string newest, oldest;
   const std::string journal_dir = JournalDirectory(data_dir_);
-  if (from <= bound) {
-    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader, JournalReader::Open(journal_dir, from));
+  if (bound < from - 1) {
+    return DataLossError("the journal's durable sequence " + std::to_string(bound) +
+                         " is behind the last signed record " + std::to_string(from - 1));
+  }
+  if (const uint64_t anchor = last ? last->last_sequence : 0; anchor > 0 || from <= bound) {
+    // Read from the last record the previous digest covered: it must still be
+    // the record that digest signed, or the journal was cut or changed since
+    // (then nothing more is signed, even when no record is new).
+    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                     JournalReader::Open(journal_dir, anchor > 0 ? anchor : from));
+    if (anchor > 0) {
+      JournalRecord record;
+      ASSIGN_OR_RETURN(bool found, reader->Next(&record));
+      if (!found || record.sequence != anchor || HexEncode(record.hash) != last->last_record_hash) {
+        return DataLossError("audit journal record " + std::to_string(anchor) +
+                             " is not the record the previous digest signed (the journal was "
+                             "cut or changed); no digest written; run `coffer audit verify`");
+      }
+    }
     std::optional<LogFileBuilder> builder;
     uint64_t expected = from;
     while (expected <= bound) {
@@ -701,12 +716,6 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
         return DataLossError("audit journal: record " + std::to_string(expected) +
                              " expected, record " + std::to_string(record.sequence) + " found");
       }
-      if (record.sequence == from && last && last->last_sequence > 0 &&
-          HexEncode(record.previous) != last->last_record_hash) {
-        return DataLossError("audit journal record " + std::to_string(from) +
-                             " does not chain to record " + std::to_string(from - 1) +
-                             " as the previous digest signed it");
-      }
       if (!builder || builder->segment() != record.segment) {
         if (builder) entries.push_back(builder->Finish());
         builder.emplace(record.segment);
@@ -716,9 +725,6 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
       ++expected;
     }
     if (builder) entries.push_back(builder->Finish());
-  } else if (bound < from - 1) {
-    return DataLossError("the journal's durable sequence " + std::to_string(bound) +
-                         " is behind the last signed record " + std::to_string(from - 1));
   }
   for (const LogFileEntry& e : entries) {
     if (!e.newest.empty() && (newest.empty() || e.newest > newest)) newest = e.newest;
@@ -959,16 +965,18 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
         ++covered;
       }
       LogFileEntry got = builder.Finish();
-      if (got.last_record_hash != entry.last_record_hash) {
-        return fail(name, entry.last,
-                    "its hash does not match the digest's cofferLastRecordHash (the record was "
-                    "changed)");
-      }
+      // The payloads first: a changed one may be any record of the entry, and
+      // the entry's hash cannot tell which. Then the last record as encoded.
       if (got.hash != entry.hash) {
         return fail(name, entry.first,
                     "records " + std::to_string(entry.first) + " to " + std::to_string(entry.last) +
                         " of " + entry.segment +
                         " do not match the digest's hashValue (a record was changed)");
+      }
+      if (got.last_record_hash != entry.last_record_hash) {
+        return fail(name, entry.last,
+                    "its hash does not match the digest's cofferLastRecordHash (the record was "
+                    "changed)");
       }
       if (got.newest != entry.newest || got.oldest != entry.oldest) {
         return fail(name, entry.first,

@@ -129,7 +129,6 @@ class DigestSigner {
   mutable std::mutex mu_;
   std::vector<DigestPublicKey> keys_;
   std::unique_ptr<crypto::RsaPrivateKey> key_;
-  bool keys_file_synced_ = false;
 };
 
 // The first problem VerifyDigests found.

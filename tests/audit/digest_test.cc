@@ -443,9 +443,11 @@ TEST_F(DigestTest, DetectsAChangedRecord) {
   report = Verify(copy);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.problem->digest, d[3].file);
-  EXPECT_EQ(report.problem->sequence, 7u);
+  // The digest's hash covers records 6 and 7 together: it names both.
+  EXPECT_EQ(report.problem->sequence, 6u);
   EXPECT_FALSE(report.problem->journal.has_value());
-  EXPECT_THAT(report.problem->what, HasSubstr("cofferLastRecordHash"));
+  EXPECT_THAT(report.problem->what, HasSubstr("records 6 to 7 of " + r7.segment +
+                                              " do not match the digest's hashValue"));
 }
 
 TEST_F(DigestTest, DetectsTruncatedSignedRecords) {
@@ -458,6 +460,29 @@ TEST_F(DigestTest, DetectsTruncatedSignedRecords) {
   EXPECT_EQ(report.problem->digest, d[3].file);
   EXPECT_EQ(report.problem->sequence, 7u);
   EXPECT_THAT(report.problem->what, HasSubstr("missing from the journal"));
+}
+
+TEST_F(DigestTest, SignsNothingMoreOnceSignedRecordsAreReplaced) {
+  std::vector<DigestInfo> d = FourDigests();
+  // Records 6 and 7 (signed by the last digest) cut, and two others written in
+  // their place: the journal is whole again, and ends where the digest did.
+  JournalRecord r6 = FindRecord(dir_.path(), 6);
+  std::filesystem::resize_file(JournalDirectory(dir_.path()) + "/" + r6.segment, r6.offset);
+  appended_ = 5;
+  Append(2);
+  const auto before = std::filesystem::directory_iterator(DigestDirectory(dir_.path()));
+  const size_t files = std::distance(begin(before), end(before));
+  clock_.Advance(std::chrono::hours(1));
+  auto refused = signer_->WriteDigest();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("record 7 is not the record the previous digest signed"));
+  const auto after = std::filesystem::directory_iterator(DigestDirectory(dir_.path()));
+  EXPECT_EQ(static_cast<size_t>(std::distance(begin(after), end(after))), files);
+  DigestVerifyReport report = Verify(dir_.path());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[3].file);
 }
 
 TEST_F(DigestTest, DetectsADeletedDigest) {
@@ -517,6 +542,22 @@ TEST_F(DigestTest, NeedsThePublicKeys) {
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.problem->digest, d[0].file);
   EXPECT_THAT(report.problem->what, HasSubstr("is not the MD5"));
+}
+
+TEST_F(DigestTest, TheNextDigestWritesThePublicKeysBack) {
+  Signer();
+  Append(1);
+  Write();
+  const std::string path = Digests(dir_.path()) + "/public-keys.json";
+  const std::string keys = ReadFile(path);
+  std::filesystem::remove(path);
+  Append(1);
+  Write();
+  EXPECT_EQ(ReadFile(path), keys);
+  WriteFile(path, "{}");
+  Write();
+  EXPECT_EQ(ReadFile(path), keys);
+  EXPECT_TRUE(Verify(dir_.path()).ok());
 }
 
 TEST_F(DigestTest, KeyRotation) {
