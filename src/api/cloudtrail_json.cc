@@ -375,7 +375,9 @@ Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string
     return Status(StatusCode::kInvalidArgument, "UnknownOperationException", "");
   }
   RETURN_IF_ERROR(CheckObject(request));
-  ASSIGN_OR_RETURN(Call call, PrepareLookupEvents(*lookup, request));
+  Result<Call> prepared = PrepareLookupEvents(*lookup, request);
+  Call call =
+      prepared.ok() ? *std::move(prepared) : RefusedCall(std::string(operation), prepared.status());
   call.event_source = std::string(kCloudTrailEventSource);
   call.read_only = true;
   return call;

@@ -523,6 +523,7 @@ class Endpoint::Impl {
     if (!call_or.ok()) return call_or.status();
     Call& call = *call_or;
     NoteCall(call, x);
+    RETURN_IF_ERROR(call.refused);
     RETURN_IF_ERROR(Authorize(call, principal, request));
     RETURN_IF_ERROR(CheckSink());
     ASSIGN_OR_RETURN(Reply reply, call.run());

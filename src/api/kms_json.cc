@@ -1092,16 +1092,13 @@ Result<Call> PrepareListKeyRotations(kms::KeyService& service, Members& in, std:
   RETURN_IF_ERROR(in.Integer("Limit", 1, 1000, false, limit));
   RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   RETURN_IF_ERROR(in.Finish());
-  if (include == "ALL_KEY_MATERIAL") {
-    return errors::Unsupported(
-        "IncludeKeyMaterial ALL_KEY_MATERIAL is not supported by coffer; ROTATIONS_ONLY is.");
-  }
+  const bool all = include == "ALL_KEY_MATERIAL";
   ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
   kms::KeyService* s = &service;
   return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
-                  [s, arn = key.arn, limit, marker]() -> Result<std::string> {
+                  [s, arn = key.arn, limit, marker, all]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(kms::ListKeyRotationsResponse r,
-                                     s->ListKeyRotations(arn, limit, marker));
+                                     s->ListKeyRotations(arn, limit, marker, all));
                     OrderedJson j;
                     j["Rotations"] = OrderedJson::array();
                     for (const auto& e : r.rotations) {
@@ -1404,11 +1401,15 @@ std::string RequestParameters(const Json& request, const std::vector<std::string
       continue;
     }
     name(member);
-    if (member == "Tags") {
+    if (member == "Tags" && it->is_array()) {
+      // A refused call's tags may be of any shape: what is not a string is "".
+      auto text = [](const Json& tag, const char* field) {
+        auto f = tag.is_object() ? tag.find(field) : tag.end();
+        return f != tag.end() && f->is_string() ? f->get<std::string>() : std::string();
+      };
       OrderedJson tags = OrderedJson::array();
       for (const Json& tag : *it) {
-        tags.push_back(
-            {{"tagKey", tag.value("TagKey", "")}, {"tagValue", tag.value("TagValue", "")}});
+        tags.push_back({{"tagKey", text(tag, "TagKey")}, {"tagValue", text(tag, "TagValue")}});
       }
       out.append(Dump(tags));
       continue;
@@ -1487,7 +1488,9 @@ Result<Call> PrepareKmsCall(kms::KeyService& service, std::string_view operation
   RETURN_IF_ERROR(CheckObject(request));
   errors::Validation validation;
   Members members(request, validation);
-  ASSIGN_OR_RETURN(Call call, it->second.prepare(service, members, it->first));
+  Result<Call> prepared = it->second.prepare(service, members, it->first);
+  Call call =
+      prepared.ok() ? *std::move(prepared) : RefusedCall(std::string(it->first), prepared.status());
   call.event_source = std::string(kKmsEventSource);
   call.read_only = it->second.read_only;
   call.request_parameters = RequestParameters(request, it->second.recorded_members);

@@ -80,6 +80,27 @@ struct Call {
   // Runs the call; returns the reply, or the service's error (error_name/message as
   // AWS's).
   std::function<Result<Reply>()> run;
+  // Not OK: the call was refused while it was decoded (a bad member, an unknown
+  // key, a damaged ciphertext). It is recorded as its operation — readOnly, the
+  // parameters that could be read — and answered with this error, as before
+  // any decision.
+  Status refused;
 };
+
+// A call of a known operation refused while decoded (see Call::refused).
+inline Call RefusedCall(std::string operation, Status error) {
+  Call call;
+  call.operation = std::move(operation);
+  call.refused = error;
+  call.run = [error = std::move(error)]() -> Result<Reply> { return error; };
+  return call;
+}
+
+// The error of a call refused while decoded; the call itself otherwise. For
+// those who want the decoding's outcome alone.
+inline Result<Call> UnlessRefused(Result<Call> call) {
+  if (call.ok() && !call->refused.ok()) return call->refused;
+  return call;
+}
 
 }  // namespace coffer::api

@@ -7,7 +7,8 @@ Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view a
   ASSIGN_OR_RETURN(std::string action, QueryAction(request.params, api_version));
   auto it = operations.find(action);
   if (it == operations.end()) return UnknownAction(action, api_version);
-  ASSIGN_OR_RETURN(Call call, it->second.prepare(request));
+  Result<Call> prepared = it->second.prepare(request);
+  Call call = prepared.ok() ? *std::move(prepared) : RefusedCall(action, prepared.status());
   call.event_source = std::string(event_source);
   call.read_only = it->second.read_only;
   call.request_parameters = QueryRequestParameters(request.params, it->second.recorded);

@@ -961,10 +961,11 @@ Result<std::string> KeyService::RotateKeyOnDemand(std::string_view key_id) {
 
 Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view key_id,
                                                               std::optional<int> limit,
-                                                              std::optional<std::string> marker) {
+                                                              std::optional<std::string> marker,
+                                                              bool all_key_material) {
   ASSIGN_OR_RETURN(size_t page, PageSize(limit, 100, 1000));
   RETURN_IF_ERROR(ValidateMarker(marker));
-  uint32_t after = 1;  // rotations start at version 2
+  uint32_t after = all_key_material ? 0 : 1;  // the first material is version 1
   if (marker) {
     char* end = nullptr;
     unsigned long v = std::strtoul(marker->c_str(), &end, 10);
@@ -985,8 +986,10 @@ Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view k
       RotationsListEntry r;
       r.key_id = impl_->KeyArn(key.id);
       r.key_material_id = m.material_id;
-      r.rotation_date = m.created;
-      r.rotation_type = m.rotation_type;
+      if (m.version > 1) {  // the first material came with the key: no rotation
+        r.rotation_date = m.created;
+        r.rotation_type = m.rotation_type;
+      }
       r.key_material_state = m.version == key.current_version ? "CURRENT" : "NON_CURRENT";
       out.rotations.push_back(std::move(r));
       if (out.truncated) out.next_marker = std::to_string(m.version);

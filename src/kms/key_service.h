@@ -87,9 +87,12 @@ class KeyService {
   Result<KeyRotationStatus> GetKeyRotationStatus(std::string_view key_id);
   // Returns the key ARN.
   Result<std::string> RotateKeyOnDemand(std::string_view key_id);
+  // The rotations, oldest first; with `all_key_material` (IncludeKeyMaterial
+  // ALL_KEY_MATERIAL) the key's first material before them.
   Result<ListKeyRotationsResponse> ListKeyRotations(std::string_view key_id,
                                                     std::optional<int> limit,
-                                                    std::optional<std::string> marker);
+                                                    std::optional<std::string> marker,
+                                                    bool all_key_material = false);
 
   // Cryptography
   Result<EncryptResponse> Encrypt(const EncryptRequest& request);

@@ -31,7 +31,7 @@ class FakeLookup final : public audit::EventLookup {
 class CloudTrailJsonTest : public ::testing::Test {
  protected:
   Result<Call> Prepare(const Json& body, std::string_view op = "LookupEvents") {
-    return PrepareCloudTrailCall(&lookup_, op, body.dump());
+    return UnlessRefused(PrepareCloudTrailCall(&lookup_, op, body.dump()));
   }
   void ExpectError(const Json& body, const std::string& type, const std::string& message = "") {
     auto call = Prepare(body);

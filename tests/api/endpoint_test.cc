@@ -1184,9 +1184,21 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["resources"][0]["ARN"], key);
   EXPECT_EQ(rec["requestParameters"]["keyId"], key);
 
-  // A service error, and a Query one.
+  // A service error, and a Query one. Refused while decoded, a call is still
+  // recorded as its operation: readOnly and the parameters it gave.
   Kms(root_, "DescribeKey", {{"KeyId", "alias/nothing-here"}});
-  EXPECT_EQ(LastRecord()["errorCode"], "NotFoundException");
+  rec = LastRecord();
+  EXPECT_EQ(rec["errorCode"], "NotFoundException");
+  EXPECT_EQ(rec["readOnly"], true);
+  EXPECT_EQ(rec["requestParameters"], (Json{{"keyId", "alias/nothing-here"}}));
+  Kms(root_, "Decrypt", {{"CiphertextBlob", Base64Encode(AsBytes("not a ciphertext"))}});
+  rec = LastRecord();
+  EXPECT_EQ(rec["errorCode"], "InvalidCiphertextException");
+  EXPECT_EQ(rec["readOnly"], true);
+  Iam(root_, "Action=GetUser&Version=2010-05-08&UserName=");
+  rec = LastRecord();
+  EXPECT_EQ(rec["errorCode"], "ValidationError");
+  EXPECT_EQ(rec["readOnly"], true);
   Iam(alice, "Action=CreateUser&Version=2010-05-08&UserName=mallory");
   rec = LastRecord();
   EXPECT_EQ(rec["eventSource"], "iam.amazonaws.com");
@@ -1197,7 +1209,7 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["eventName"], "NoSuchAction");
   EXPECT_EQ(rec["errorCode"], "InvalidAction");
 
-  EXPECT_EQ(Records().size(), before + 9);
+  EXPECT_EQ(Records().size(), before + 11);
   // Every record has its own ids.
   std::set<std::string> ids;
   for (const Json& r : Records()) EXPECT_TRUE(ids.insert(r["eventID"].get<std::string>()).second);

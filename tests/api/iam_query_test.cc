@@ -51,7 +51,7 @@ class IamQueryTest : public IamTest {
   Result<Call> Prepare(const policy::Principal& caller, const std::string& body) {
     auto params = ParseQueryParams(body);
     if (!params.ok()) return params.status();
-    return PrepareIamCall(iam(), caller, *params, "req-1");
+    return UnlessRefused(PrepareIamCall(iam(), caller, *params, "req-1"));
   }
 
   // Prepares and runs the call.

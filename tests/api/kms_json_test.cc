@@ -78,7 +78,7 @@ std::vector<std::string> Describe(const Call& call) {
 class KmsJsonTest : public KmsTest {
  protected:
   Result<Call> Prepare(std::string_view op, std::string_view body) {
-    return PrepareKmsCall(kms(), op, body);
+    return UnlessRefused(PrepareKmsCall(kms(), op, body));
   }
 
   // Prepares and runs a call; its reply body or its error.
@@ -891,6 +891,7 @@ TEST_F(KmsJsonTest, Rotation) {
 
   EXPECT_EQ(Reply("ListKeyRotations", KeyJson(id)),
             (Json{{"Rotations", Json::array()}, {"Truncated", false}}));
+  const std::string first = kms().DescribeKey(id)->current_key_material_id;
   clock_.Advance(std::chrono::seconds(60));
   EXPECT_EQ(DecisionsOf("RotateKeyOnDemand", KeyJson(id)),
             (std::vector<std::string>{"key kms:RotateKeyOnDemand " + arn + " {}"}));
@@ -907,11 +908,26 @@ TEST_F(KmsJsonTest, Rotation) {
                      {"RotationDate", kStartSeconds + 60},
                      {"RotationType", "ON_DEMAND"}}}},
                   {"Truncated", false}}));
-  EXPECT_THAT(Prepare("ListKeyRotations", "{\"KeyId\": " + Quote(id) +
-                                              ", \"IncludeKeyMaterial\": \"ALL_KEY_MATERIAL\"}"),
-              IsError("UnsupportedOperationException",
-                      "IncludeKeyMaterial ALL_KEY_MATERIAL is not supported by coffer; "
-                      "ROTATIONS_ONLY is."));
+  // ALL_KEY_MATERIAL: the key's first material too, which no rotation made.
+  const std::string all =
+      "{\"KeyId\": " + Quote(id) + ", \"IncludeKeyMaterial\": \"ALL_KEY_MATERIAL\"";
+  EXPECT_EQ(Reply("ListKeyRotations", all + "}"),
+            (Json{{"Rotations",
+                   {{{"KeyId", arn}, {"KeyMaterialId", first}, {"KeyMaterialState", "NON_CURRENT"}},
+                    {{"KeyId", arn},
+                     {"KeyMaterialId", current},
+                     {"KeyMaterialState", "CURRENT"},
+                     {"RotationDate", kStartSeconds + 60},
+                     {"RotationType", "ON_DEMAND"}}}},
+                  {"Truncated", false}}));
+  Json page = Reply("ListKeyRotations", all + ", \"Limit\": 1}");
+  ASSERT_EQ(page["Rotations"].size(), 1u);
+  EXPECT_EQ(page["Rotations"][0]["KeyMaterialId"], first);
+  ASSERT_EQ(page["Truncated"], true);
+  page = Reply("ListKeyRotations", all + ", \"Marker\": " + page["NextMarker"].dump() + "}");
+  ASSERT_EQ(page["Rotations"].size(), 1u);
+  EXPECT_EQ(page["Rotations"][0]["KeyMaterialId"], current);
+  EXPECT_EQ(page["Truncated"], false);
 
   EXPECT_EQ(DecisionsOf("DisableKeyRotation", KeyJson(id)),
             (std::vector<std::string>{"key kms:DisableKeyRotation " + arn + " {}"}));

@@ -46,7 +46,7 @@ class StsQueryTest : public IamTest {
   Result<Call> Prepare(const policy::Principal& caller, const std::string& body) {
     auto params = ParseQueryParams(body);
     if (!params.ok()) return params.status();
-    return PrepareStsCall(iam(), caller, *params, "req-2");
+    return UnlessRefused(PrepareStsCall(iam(), caller, *params, "req-2"));
   }
 
   Result<std::string> Run(const policy::Principal& caller, const std::string& body) {
