@@ -1,5 +1,6 @@
 #include "api/backup_json.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
@@ -148,10 +149,12 @@ std::string Lower(std::string s) {
   return s;
 }
 
-}  // namespace
+constexpr std::string_view kBackupOperations[] = {
+    "CreateDBInstance", "DescribeDBInstances", "DeleteDBInstance", "BackupDatabase",
+    "RestoreDatabase",  "FinishRestore",       "CancelTask",       "DescribeTasks"};
 
-Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view operation,
-                               std::string_view body) {
+Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view operation,
+                              std::string_view body) {
   Json request = body.empty() ? Json::object() : Json::parse(body, nullptr, false);
   if (!request.is_object()) {
     return Status(StatusCode::kInvalidArgument, "SerializationException", "");
@@ -320,6 +323,30 @@ Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view 
   }
   call.request_parameters = params.is_null() ? "null" : params.dump();
   return call;
+}
+
+}  // namespace
+
+Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view operation,
+                               std::string_view body) {
+  Result<Call> decoded = DecodeBackupCall(service, operation, body);
+  if (decoded.ok() || std::find(std::begin(kBackupOperations), std::end(kBackupOperations),
+                                operation) == std::end(kBackupOperations)) {
+    return decoded;
+  }
+  // Refused while decoded: recorded as its operation, with the instance it named.
+  Call refused = RefusedCall(std::string(operation), decoded.status());
+  refused.event_source = std::string(kBackupEventSource);
+  refused.read_only = operation == "DescribeDBInstances" || operation == "DescribeTasks";
+  Json request = Json::parse(body, nullptr, false);
+  if (request.is_object()) {
+    auto it = request.find("DBInstanceIdentifier");
+    if (it != request.end() && it->is_string()) {
+      refused.request_parameters =
+          Json{{"dBInstanceIdentifier", Lower(it->get<std::string>())}}.dump();
+    }
+  }
+  return refused;
 }
 
 }  // namespace coffer::api

@@ -555,10 +555,11 @@ class BackupService::Impl {
     TaskRun& run_;
   };
 
-  // How the object of one backup file ended: stored (its Close() succeeded),
-  // or refused because a create-only write found the object there.
+  // How the object of one backup file ended: maybe stored (its Close() was
+  // called and was not refused: a failed close may still have stored it), or
+  // refused because a create-only write found another object there.
   struct FileOutcome {
-    bool stored = false;
+    bool maybe_stored = false;
     bool exists = false;
   };
   class OutcomeSink final : public ByteSink {
@@ -568,8 +569,8 @@ class BackupService::Impl {
     Status Write(ByteView data) override { return inner_->Write(data); }
     Status Close() override {
       Status closed = inner_->Close();
-      outcome_.stored = closed.ok();
       outcome_.exists = closed.error_name() == objstore::kPreconditionFailed;
+      outcome_.maybe_stored = !outcome_.exists;
       return closed;
     }
     void Abort() override { inner_->Abort(); }
@@ -856,9 +857,10 @@ class BackupService::Impl {
 
     std::unique_ptr<envelope::KmsKeyring> keyring;
     if (!key_arn.empty()) keyring = std::make_unique<envelope::KmsKeyring>(session, key_arn);
-    std::vector<std::unique_ptr<ByteSink>> sinks;
     const int files = static_cast<int>(keys.size());
-    std::vector<FileOutcome> outcomes(keys.size());  // not resized: the sinks hold references
+    // Declared before the sinks, which hold references to them; never resized.
+    std::vector<FileOutcome> outcomes(keys.size());
+    std::vector<std::unique_ptr<ByteSink>> sinks;
     // The files of one backup share an id, so that files of two backups are
     // never restored together.
     const std::string backup_id = random_.Uuid();
@@ -898,10 +900,11 @@ class BackupService::Impl {
     }
     if (Status closed = striped->Close(); !closed.ok()) {
       // Files that were completed before another one failed would be a backup
-      // that cannot be restored: the task removes what it stored, and only that.
+      // that cannot be restored: the task removes what it may have stored, and
+      // never a file that another task stored (refused as existing).
       bool removed = false;
       for (int i = 0; i < files; ++i) {
-        if (!outcomes[i].stored) continue;
+        if (!outcomes[i].maybe_stored) continue;
         buckets_.Delete(location.bucket, keys[i]).IgnoreError();
         removed = true;
       }

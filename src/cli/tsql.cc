@@ -527,7 +527,8 @@ class Parser {
     std::string_view text = value.text;
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+    if (text.empty()) text = "0";  // SQL Server converts '' (and '  ') to 0
+    if (text.front() == '+') text.remove_prefix(1);
     const bool negative = !text.empty() && text.front() == '-';
     if (negative) text.remove_prefix(1);
     const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),

@@ -117,7 +117,9 @@ class FileObjectWriter final : public ByteSink {
       return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
     }
     int rc = ::renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE);
-    if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+    // Not offered by this file system or kernel (or refused by a sandbox).
+    if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM || errno == ENOTSUP ||
+                    errno == EOPNOTSUPP)) {
       rc = ::link(temp_.c_str(), path_.c_str());
       if (rc == 0) ::unlink(temp_.c_str());
     }
@@ -126,7 +128,9 @@ class FileObjectWriter final : public ByteSink {
       return Fail(Status(StatusCode::kFailedPrecondition, std::string(kPreconditionFailed),
                          description_ + ": the object already exists (create only)"));
     }
-    return Fail(PosixError("rename " + temp_ + " to " + path_ + " (no replace)", errno));
+    return Fail(PosixError("store " + path_ + " only if it does not exist (renameat2 " +
+                               "RENAME_NOREPLACE, then link)",
+                           errno));
   }
 
   Status Fail(Status status) {

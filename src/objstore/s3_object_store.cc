@@ -283,6 +283,16 @@ class S3ObjectWriter final : public ByteSink {
             return {etag.status().code() == StatusCode::kUnavailable, etag.status()};
           }
           Status error = store_.ObjectError(*response, bucket_, key_, request.what);
+          // Another conditional write of the key is under way: S3 asks to retry.
+          if (error.error_name() == "ConditionalRequestConflict") return {true, error};
+          // A create-only completion whose answer was lost and was retried finds
+          // the key taken: by this upload when the object has its exact ETag.
+          if (create_only_ && error.error_name() == kPreconditionFailed) {
+            Result<ObjectInfo> head = store_.Head(bucket_, key_);
+            std::string mine = MultipartEtag();
+            if (head.ok() && !mine.empty() && head->etag == mine) return {false, Status::Ok()};
+            return {false, error};
+          }
           // A completion whose answer was lost and was retried finds the upload gone:
           // the object is there if it has this writer's size and part count.
           if (error.error_name() == kNoSuchUpload) {
@@ -294,6 +304,21 @@ class S3ObjectWriter final : public ByteSink {
           }
           return {false, error};
         });
+  }
+
+  // The ETag S3 gives the object this upload completes: the MD5 of its parts'
+  // MD5s, then "-" and the part count. Empty when a part's ETag is not an MD5.
+  std::string MultipartEtag() const {
+    Bytes md5s;
+    for (const std::string& etag : etags_) {
+      std::string_view hex = etag;
+      if (hex.size() >= 2 && hex.front() == '"' && hex.back() == '"')
+        hex = hex.substr(1, hex.size() - 2);
+      Result<Bytes> md5 = HexDecode(hex);
+      if (!md5.ok() || md5->size() != 16) return "";
+      md5s.insert(md5s.end(), md5->begin(), md5->end());
+    }
+    return "\"" + HexEncode(crypto::Md5ForEtag(md5s)) + "-" + std::to_string(etags_.size()) + "\"";
   }
 
   S3ObjectStore& store_;

@@ -224,6 +224,10 @@ TEST(TsqlTest, IntParametersConvertStringsOfNumbers) {
               ElementsAre(Pair("@task_id", Int("7"))));
   EXPECT_THAT(ParseOne("exec rds_task_status @task_id='-0'").params,
               ElementsAre(Pair("@task_id", Int("0"))));
+  EXPECT_THAT(ParseOne("exec rds_cancel_task @task_id=''").params,
+              ElementsAre(Pair("@task_id", Int("0"))));
+  ExpectParameterError("exec rds_cancel_task @task_id='+'",
+                       "1:22: Error converting data type varchar to int: @task_id = '+'.");
 }
 
 TEST(TsqlTest, IntParametersRefuseWhatIsNotANumber) {
@@ -233,8 +237,6 @@ TEST(TsqlTest, IntParametersRefuseWhatIsNotANumber) {
       "1:69: Error converting data type varchar to int: @overwrite_s3_backup_file = 'yes'.");
   ExpectParameterError("exec rds_task_status @task_id=abc",
                        "1:22: Error converting data type varchar to int: @task_id = abc.");
-  ExpectParameterError("exec rds_cancel_task @task_id=''",
-                       "1:22: Error converting data type varchar to int: @task_id = ''.");
   ExpectParameterError(
       "exec rds_backup_database @source_db_name=a, @s3_arn_to_backup_to=b, @number_of_files='1.5'",
       "1:69: Error converting data type varchar to int: @number_of_files = '1.5'.");

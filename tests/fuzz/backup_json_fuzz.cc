@@ -257,7 +257,8 @@ struct Outcome {
 };
 
 Outcome Decode(std::string_view op, std::string_view body) {
-  Result<api::Call> call = api::PrepareBackupCall(FuzzBackup::Get().service(), op, body);
+  Result<api::Call> call =
+      api::UnlessRefused(api::PrepareBackupCall(FuzzBackup::Get().service(), op, body));
   if (!call.ok()) return {call.status(), ""};
   return {Status::Ok(), call->request_parameters};
 }
@@ -273,7 +274,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body = AsText(data + 1, size - 1);
   backup::BackupService& service = FuzzBackup::Get().service();
 
-  Result<api::Call> call = api::PrepareBackupCall(service, op, body);
+  Result<api::Call> call = api::UnlessRefused(api::PrepareBackupCall(service, op, body));
   const Outcome again = Decode(op, body);
   FUZZ_CHECK(call.ok() == again.status.ok());
   const Json request = body.empty() ? Json::object() : Json::parse(body, nullptr, false);

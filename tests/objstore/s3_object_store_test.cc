@@ -440,6 +440,46 @@ TEST_F(S3ObjectStoreTest, ACompletionAnswered200WithAnErrorIsRetried) {
   EXPECT_EQ(script.completes, 2);
 }
 
+TEST_F(S3ObjectStoreTest, ACreateOnlyCompletionRetriedAfterItsAnswerWasLostFindsItsOwnObject) {
+  const std::string md5_1 = "00112233445566778899aabbccddeeff";
+  const std::string md5_2 = "ffeeddccbbaa99887766554433221100";
+  ASSERT_OK_AND_ASSIGN(Bytes parts, HexDecode(md5_1 + md5_2));
+  const std::string mine = "\"" + HexEncode(crypto::Md5ForEtag(parts)) + "-2\"";
+  MultipartScript script;
+  script.part_answer = [&](int part, int) -> Result<net::HttpResponse> {
+    return net::HttpResponse{200, {{"ETag", "\"" + (part == 1 ? md5_1 : md5_2) + "\""}}, ""};
+  };
+  // The first completion is stored, its answer lost; the retry finds the key taken.
+  script.complete_answer = [](int attempt) -> Result<net::HttpResponse> {
+    if (attempt == 1) return UnavailableError("Connection reset by peer");
+    return ErrorXml(412, "PreconditionFailed");
+  };
+  std::string stored_etag = mine;
+  FakeS3::Handler inner = script.Handler();
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
+    if (r.method == "POST" && r.Query() == "uploadId=up%2F1%2B") {
+      EXPECT_EQ(r.Header("If-None-Match").value_or(""), "*");
+    }
+    if (r.method == "HEAD" && r.target == "/bucket/big") {
+      return net::HttpResponse{200, {{"Content-Length", "1"}, {"ETag", stored_etag}}, ""};
+    }
+    return inner(r);
+  });
+  auto store = Make();
+  WriteOptions create_only;
+  create_only.create_only = true;
+  auto write = [&]() -> Status {
+    ASSIGN_OR_RETURN(auto w, store->OpenWriter("bucket", "big", create_only));
+    RETURN_IF_ERROR(w->Write(AsBytes(Filled(kMinPartSize + 1, 'x'))));
+    return w->Close();
+  };
+  EXPECT_OK(write());
+  // Another writer's object there: refused.
+  script.completes = 0;
+  stored_etag = "\"0123456789abcdef0123456789abcdef-2\"";
+  EXPECT_EQ(write().error_name(), "PreconditionFailed");
+}
+
 TEST_F(S3ObjectStoreTest, ExpectedSizeRaisesThePartSize) {
   MultipartScript script;
   s3_.set_handler(script.Handler());
