@@ -84,14 +84,6 @@ bool AllOf(std::string_view s, std::string_view extra, bool allow_upper) {
   return true;
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return PosixError("open " + path, errno);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return PosixError("read " + path, errno);
-  return data;
-}
-
 std::string HashHex(std::string_view data) { return HexEncode(crypto::Sha256(AsBytes(data))); }
 
 // CloudTrail's string to sign.

@@ -310,8 +310,8 @@ KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
                       "K=V[,K=V…] or a JSON object (repeatable)");
   decrypt->add_option("--key-id", key_id_, "The key the ciphertext must be under (optional)");
   decrypt->add_option("--plaintext-out", plaintext_out_,
-                      "Write the plaintext's bytes to this file (mode 0600) instead of printing "
-                      "them");
+                      "Write the plaintext's bytes to this file (mode 0600), or to stdout with "
+                      "'-', instead of printing the answer");
   AddCommand(decrypt, [this] { return Decrypt(); });
 }
 
@@ -397,7 +397,9 @@ int KmsCommands::CreateKey() {
     env_.err->flush();
     return 0;
   }
-  if (env_.interactive && !yes_) {
+  // The review is asked for whether or not stdin is a terminal ("echo n |"
+  // declines); scripts pass -y. End of input declines.
+  if (!yes_) {
     *env_.err << "Key policy:\n" << *pretty << "\n" << Summary(*plan) << "Create the key? [y/N] ";
     env_.err->flush();
     std::string line;
@@ -414,6 +416,22 @@ int KmsCommands::CreateKey() {
   }
 
   if (int rc = ConnectKms(); rc != 0) return rc;
+  if (!plan->alias_name.empty()) {
+    // An alias in use would fail only after the key exists: asked first. (Any
+    // answer but the key is left to CreateAlias, which then says why.)
+    Result<std::string> taken = kms_client_->Call("DescribeKey", KeyIdRequest(plan->alias_name));
+    if (taken.ok()) {
+      Json j = Json::parse(*taken, nullptr, false);
+      std::string arn = j.is_object() && j.contains("KeyMetadata") &&
+                                j["KeyMetadata"].is_object() &&
+                                j["KeyMetadata"].value("Arn", "").size() > 0
+                            ? j["KeyMetadata"]["Arn"].get<std::string>()
+                            : std::string("another key");
+      return Report("The alias " + plan->alias_name + " already names " + arn +
+                        ": no key was created. Choose another alias.",
+                    kExitServiceError);
+    }
+  }
   Result<std::string> created = kms_client_->Call("CreateKey", plan->CreateKeyBody());
   if (!created.ok()) return ReportCall("CreateKey", created.status());
   if (plan->alias_name.empty()) return Print("CreateKey", *created);
@@ -543,6 +561,7 @@ int KmsCommands::Decrypt() {
     WipeString(*answer);
     return rc;
   }
+  const bool to_stdout = plaintext_out_ == "-";  // as `coffer decrypt --out -`
 
   Json j = Json::parse(*answer, nullptr, false);
   WipeString(*answer);
@@ -555,6 +574,14 @@ int KmsCommands::Decrypt() {
   j.erase("Plaintext");
   if (!plaintext.ok())
     return Report("The Decrypt answer's Plaintext is not base64", kExitGeneralError);
+  if (to_stdout) {
+    // The bytes alone, nothing else on stdout.
+    env_.out->write(reinterpret_cast<const char*>(plaintext->data()),
+                    static_cast<std::streamsize>(plaintext->size()));
+    env_.out->flush();
+    WipeBytes(*plaintext);
+    return env_.out->good() ? 0 : Report("cannot write the plaintext to stdout", kExitGeneralError);
+  }
   Status written = WriteFileOwnerOnly(plaintext_out_, *plaintext);
   WipeBytes(*plaintext);
   if (!written.ok()) return Report(written.message(), kExitGeneralError);
@@ -661,6 +688,26 @@ Result<CreateKeyPlan> PlanCreateKey(const CreateKeyChoices& choices, std::string
     if (account_id.size() != 12 || !IsDigits(account_id)) {
       return InvalidArgumentError("The key policy needs the key's 12-digit account id, not '" +
                                   std::string(account_id) + "'");
+    }
+    // As the console, which lists the account's users and roles: no "*", no
+    // account, no root, no group.
+    for (const auto& [flag, list] :
+         {std::pair{"--admin", &choices.admin_arns}, std::pair{"--user", &choices.user_arns}}) {
+      for (const std::string& arn : *list) {
+        std::optional<std::string> account = AccountOfPrincipal(arn);
+        const std::string_view name =
+            std::string_view(arn).substr(std::min(arn.size(), arn.find(':', 13) + 1));
+        const bool user_or_role = account && arn.starts_with("arn:aws:iam::") &&
+                                  (name.starts_with("user/") || name.starts_with("role/")) &&
+                                  name.find('*') == std::string_view::npos &&
+                                  name.find('?') == std::string_view::npos;
+        if (!user_or_role) {
+          return InvalidArgumentError(std::string(flag) + " '" + arn +
+                                      "' is not the ARN of an IAM user or role "
+                                      "(arn:aws:iam::ACCOUNT:user/NAME or "
+                                      "arn:aws:iam::ACCOUNT:role/NAME)");
+        }
+      }
     }
     plan.policy =
         policy::ConsoleKeyPolicy(account_id, Deduplicated(choices.admin_arns),

@@ -109,6 +109,22 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, u
   return SyncDirectory(ParentDirectory(path));
 }
 
+Result<std::string> ReadWholeFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return PosixError("open " + path, errno);
+  std::string data;
+  char buffer[64 * 1024];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PosixError("read " + path, errno);
+    }
+    if (n == 0) return data;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+}
+
 Status EnsureDirectory(const std::string& dir, unsigned mode) {
   if (::mkdir(dir.c_str(), mode) == 0) return SyncDirectory(ParentDirectory(dir));
   if (errno != EEXIST) return PosixError("create directory " + dir, errno);

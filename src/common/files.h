@@ -37,6 +37,10 @@ Status SyncFile(const std::string& path);
 // `path` is unchanged and no temporary file is left.
 Status WriteFileAtomically(const std::string& path, std::string_view contents, unsigned mode);
 
+// The whole contents of the file at `path`; an error (never an exception) when it
+// cannot be opened or read, a directory included.
+Result<std::string> ReadWholeFile(const std::string& path);
+
 // Creates `dir` with `mode` when it does not exist (parents must exist). An existing
 // directory is left as it is.
 Status EnsureDirectory(const std::string& dir, unsigned mode);

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/files.h"
 #include "net/http_client.h"
 #include "objstore/location.h"
 
@@ -433,16 +434,12 @@ Status ReadBucketTable(const std::string& path, const std::string& name, const t
 
 Status ReadTomlFile(const std::string& path, const std::string& named_by, RawValues& raw,
                     BucketSettingsMap& buckets) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  Result<std::string> read = ReadWholeFile(path);
+  if (!read.ok()) {
     return FailedPreconditionError("config file '" + path + "'" + named_by +
-                                   ": cannot read: " + std::strerror(errno));
+                                   ": cannot read: " + read.status().message());
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    return FailedPreconditionError("config file '" + path + "'" + named_by +
-                                   ": cannot read: " + std::strerror(errno));
-  }
+  const std::string& text = *read;
   toml::table root;
   try {
     root = toml::parse(text, path);

@@ -910,6 +910,18 @@ class HttpListener::Impl {
     return Status::Ok();
   }
 
+  Status Serve(Handler handler) {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    if (stopped_ || serving_) return FailedPreconditionError("HttpListener::Serve: called twice");
+    serving_ = true;
+    shared_->handler = std::move(handler);
+    Run();
+    error_code ec;
+    Log().info("http: listening on {}{}", FormatEndpoint(acceptor_.local_endpoint(ec)),
+               shared_->tls ? " (TLS)" : "");
+    return Status::Ok();
+  }
+
   void Run() {
     for (auto& w : workers_) {
       guards_.emplace_back(net::make_work_guard(w->ioc));
@@ -1044,11 +1056,18 @@ class HttpListener::Impl {
   uint16_t port_ = 0;
   std::mutex stop_mu_;
   bool stopped_ = false;
+  bool serving_ = false;
 };
 
 Result<std::unique_ptr<HttpListener>> HttpListener::Start(Options options, Handler handler) {
-  RETURN_IF_ERROR(ValidateOptions(options));
   if (!handler) return InvalidArgumentError("HttpListener needs a handler");
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpListener> listener, Bind(std::move(options)));
+  RETURN_IF_ERROR(listener->Serve(std::move(handler)));
+  return listener;
+}
+
+Result<std::unique_ptr<HttpListener>> HttpListener::Bind(Options options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
   ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveListenEndpoint(options.host, options.port));
 
   static const SystemClock kSystemClock;
@@ -1058,18 +1077,18 @@ Result<std::unique_ptr<HttpListener>> HttpListener::Start(Options options, Handl
   shared->tick = std::clamp(std::min(options.idle_timeout, options.request_timeout) / 8,
                             std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   shared->options = std::move(options);
-  shared->handler = std::move(handler);
 
   std::vector<std::shared_ptr<Worker>> workers;
   for (int i = 0; i < shared->options.io_threads; ++i)
     workers.push_back(std::make_shared<Worker>());
   auto impl = std::make_unique<Impl>(shared, std::move(workers));
   RETURN_IF_ERROR(impl->Listen(endpoint));
-  impl->Run();
-  Log().info("http: listening on {}{}",
-             FormatEndpoint(tcp::endpoint(endpoint.address(), impl->port())),
-             shared->tls ? " (TLS)" : "");
   return std::unique_ptr<HttpListener>(new HttpListener(std::move(impl)));
+}
+
+Status HttpListener::Serve(Handler handler) {
+  if (!handler) return InvalidArgumentError("HttpListener needs a handler");
+  return impl_->Serve(std::move(handler));
 }
 
 HttpListener::HttpListener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -77,6 +77,13 @@ class HttpListener {
   // which file or address, and why).
   static Result<std::unique_ptr<HttpListener>> Start(Options options, net::Handler handler);
 
+  // Start in two steps: Bind does all of the above but start the I/O threads
+  // (connections wait in the listen backlog), so that a server can refuse a bad
+  // address or TLS file before it sets anything up; Serve(handler), once, then
+  // accepts and serves.
+  static Result<std::unique_ptr<HttpListener>> Bind(Options options);
+  Status Serve(net::Handler handler);
+
   // Stops (see Stop()).
   ~HttpListener();
   HttpListener(const HttpListener&) = delete;

@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -61,13 +63,32 @@ void PrintRootKey(const ServerConfig& config, const ListenAddress& bound,
                "It is written to %s (mode 0600) and shown here this once:\n"
                "  aws_access_key_id     = %s\n"
                "  aws_secret_access_key = %.*s\n"
-               "Use it with: AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s://%s kms "
-               "list-keys\n",
+               "Use it with: AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s://%s "
+               "--region %s kms list-keys\n",
                config.account_id.c_str(), config.region.c_str(),
                RootCredentialsPath(config.data_dir).c_str(), key.access_key_id.c_str(),
                static_cast<int>(secret.size()), reinterpret_cast<const char*>(secret.data()),
                RootCredentialsPath(config.data_dir).c_str(), config.tls() ? "https" : "http",
-               bound.ToString().c_str());
+               bound.ToString().c_str(), config.region.c_str());
+}
+
+// Each connection is a descriptor: the soft limit on open files (often 1024,
+// the default max_connections) is raised to the hard limit, so that the
+// listener's own limit answers 503 before accept() runs out of descriptors.
+void RaiseOpenFileLimit(const ServerConfig& config) {
+  // Besides connections: the state store, the journal, digests, backups.
+  constexpr rlim_t kReserve = 128;
+  const rlim_t wanted = static_cast<rlim_t>(config.limits.max_connections) + kReserve;
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < wanted) {
+    Log().warn(
+        "open files are limited to {} (ulimit -n), fewer than max_connections {} needs; "
+        "lower max_connections or raise the limit",
+        static_cast<uint64_t>(limit.rlim_cur), config.limits.max_connections);
+  }
 }
 
 }  // namespace
@@ -82,6 +103,8 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  RaiseOpenFileLimit(config);
+
   SystemClock clock;
   crypto::OpenSslRandom random;
   ServicesOptions options;
@@ -91,12 +114,13 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   if (config.root_key == RootKeySource::kPassphrase) options.passphrase = config.passphrase;
   if (config.root_key == RootKeySource::kKeyFile) options.root_key_file = config.root_key_file;
   options.digest_period = config.audit_digest_period;
-  ASSIGN_OR_RETURN(std::unique_ptr<Services> services, OpenServices(options, clock, random));
-
+  // The address bound and the TLS files loaded first: a port in use or a bad
+  // certificate is refused before the data directory is set up.
   HttpListener::Options listener_options = ListenerOptions(config);
   listener_options.clock = &clock;
-  ASSIGN_OR_RETURN(std::unique_ptr<HttpListener> listener,
-                   HttpListener::Start(listener_options, services->endpoint->AsHandler()));
+  ASSIGN_OR_RETURN(std::unique_ptr<HttpListener> listener, HttpListener::Bind(listener_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<Services> services, OpenServices(options, clock, random));
+  RETURN_IF_ERROR(listener->Serve(services->endpoint->AsHandler()));
   Scheduler scheduler(*services);
 
   ListenAddress bound{config.listen.host, listener->port()};

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -253,7 +254,18 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
   EXPECT_THAT(refused({.alias = "alias/"}), HasSubstr("not valid"));
   EXPECT_THAT(refused({.alias = std::string(251, 'a')}), HasSubstr("256"));
   EXPECT_THAT(refused({.description = std::string(8193, 'd')}), HasSubstr("8192"));
-  EXPECT_THAT(refused({.admin_arns = {"bob"}}), HasSubstr("The key policy is not valid"));
+  // Users and roles only, as the console lists them.
+  for (const char* arn :
+       {"bob", "*", "111122223333", "arn:aws:iam::111122223333:root",
+        "arn:aws:iam::111122223333:group/admins", "arn:aws:iam::111122223333:user/*",
+        "arn:aws:sts::111122223333:assumed-role/r/s"}) {
+    EXPECT_THAT(
+        refused({.admin_arns = {arn}}),
+        HasSubstr("--admin '" + std::string(arn) + "' is not the ARN of an IAM user or role"));
+    EXPECT_THAT(
+        refused({.user_arns = {arn}}),
+        HasSubstr("--user '" + std::string(arn) + "' is not the ARN of an IAM user or role"));
+  }
   EXPECT_THAT(refused({}, "12345"), HasSubstr("12-digit"));
   EXPECT_THAT(refused({.policy = "{not json"}), HasSubstr("The key policy is not valid"));
   // A key policy needs principals in every statement.
@@ -367,17 +379,20 @@ TEST_F(KmsCommandsTest, DryRunWithoutDeletionRights) {
 TEST_F(KmsCommandsTest, CreatesTheKeyThenTheAlias) {
   answers_["CreateKey"] = Ok(KeyMetadataAnswer());
   answers_["CreateAlias"] = Ok("");
+  answers_["DescribeKey"] = Error("NotFoundException", "Alias alias/backup is not found.");
   int rc = Run({"create-key", "--admin", std::string(kAdmin), "--user", std::string(kUser),
                 "--alias", "alias/backup", "--description", "Backup key", "--tag", "env=prod",
                 "--tag", "team=db", "--yes"});
   ASSERT_EQ(rc, 0) << err_.str();
-  ASSERT_EQ(Operations(), (std::vector<std::string>{"CreateKey", "CreateAlias"}));
-  Json create = Body(0);
+  // The alias is asked for first: one in use fails before any key exists.
+  ASSERT_EQ(Operations(), (std::vector<std::string>{"DescribeKey", "CreateKey", "CreateAlias"}));
+  EXPECT_EQ(Body(0), Json::parse(R"({"KeyId":"alias/backup"})"));
+  Json create = Body(1);
   EXPECT_EQ(create["Policy"].get<std::string>(), kConsolePolicyFromKmsMd);
   EXPECT_EQ(create["Description"], "Backup key");
   EXPECT_EQ(create["Tags"], Json::parse(R"([{"TagKey":"env","TagValue":"prod"},)"
                                         R"({"TagKey":"team","TagValue":"db"}])"));
-  EXPECT_EQ(Body(1), Json::parse(R"({"AliasName":"alias/backup","TargetKeyId":")" +
+  EXPECT_EQ(Body(2), Json::parse(R"({"AliasName":"alias/backup","TargetKeyId":")" +
                                  std::string(kKeyId) + R"("})"));
   // The key's metadata, as the aws CLI prints it.
   Json printed = Json::parse(out_.str());
@@ -392,7 +407,7 @@ TEST_F(KmsCommandsTest, TheAccountComesFromTheCallerWhenNothingElseTells) {
          "</Arn><Account>444455556666</Account></GetCallerIdentityResult></"
          "GetCallerIdentityResponse>");
   answers_["CreateKey"] = Ok(KeyMetadataAnswer());
-  ASSERT_EQ(Run({"create-key"}), 0) << err_.str();
+  ASSERT_EQ(Run({"create-key", "-y"}), 0) << err_.str();
   EXPECT_EQ(Operations(), (std::vector<std::string>{"GetCallerIdentity", "CreateKey"}));
   EXPECT_EQ(Json::parse(Body(1)["Policy"].get<std::string>()),
             Json::parse(policy::ConsoleKeyPolicy("444455556666", {}, {}, true)));
@@ -425,6 +440,18 @@ TEST_F(KmsCommandsTest, TerminalAsksBeforeCreating) {
   EXPECT_EQ(Run({"create-key", "--admin", std::string(kAdmin), "-y"}), 0);
   EXPECT_THAT(err_.str(), Not(HasSubstr("Create the key?")));
   EXPECT_EQ(Operations(), std::vector<std::string>{"CreateKey"});
+
+  // Not a terminal ("echo n | coffer kms create-key …"): asked all the same.
+  interactive_ = false;
+  sent_.clear();
+  in_.clear();
+  in_.str("n\n");
+  EXPECT_EQ(Run({"create-key", "--admin", std::string(kAdmin)}), kExitDeclined);
+  EXPECT_TRUE(sent_.empty());
+  in_.clear();
+  in_.str("");
+  EXPECT_EQ(Run({"create-key", "--admin", std::string(kAdmin)}), kExitDeclined);
+  EXPECT_TRUE(sent_.empty());
 }
 
 TEST_F(KmsCommandsTest, ServiceErrorAsTheAwsCli) {
@@ -432,14 +459,25 @@ TEST_F(KmsCommandsTest, ServiceErrorAsTheAwsCli) {
       "AccessDeniedException",
       "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:CreateKey on "
       "resource: * because no identity-based policy allows the kms:CreateKey action");
-  EXPECT_EQ(Run({"create-key", "--admin", std::string(kAdmin), "--alias", "x"}), kExitServiceError);
+  EXPECT_EQ(Run({"create-key", "-y", "--admin", std::string(kAdmin), "--alias", "x"}),
+            kExitServiceError);
   EXPECT_EQ(err_.str(),
             "\nAn error occurred (AccessDeniedException) when calling the CreateKey operation: "
             "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: "
             "kms:CreateKey on resource: * because no identity-based policy allows the "
             "kms:CreateKey action\n");
   EXPECT_EQ(out_.str(), "");
-  EXPECT_EQ(Operations(), std::vector<std::string>{"CreateKey"});  // no alias without a key
+  // No alias without a key.
+  EXPECT_EQ(Operations(), (std::vector<std::string>{"DescribeKey", "CreateKey"}));
+}
+
+TEST_F(KmsCommandsTest, AnAliasInUseFailsBeforeAnyKeyIsCreated) {
+  answers_["DescribeKey"] = Ok(KeyMetadataAnswer());
+  EXPECT_EQ(Run({"create-key", "-y", "--admin", std::string(kAdmin), "--alias", "backup"}),
+            kExitServiceError);
+  EXPECT_EQ(Operations(), std::vector<std::string>{"DescribeKey"});
+  EXPECT_THAT(err_.str(), HasSubstr("The alias alias/backup already names " + std::string(kKeyArn) +
+                                    ": no key was created."));
 }
 
 TEST_F(KmsCommandsTest, AliasFailureAfterTheKeyWasCreated) {
@@ -447,7 +485,7 @@ TEST_F(KmsCommandsTest, AliasFailureAfterTheKeyWasCreated) {
   answers_["CreateAlias"] = Error("AlreadyExistsException",
                                   "An alias with the name arn:aws:kms:us-east-1:111122223333:"
                                   "alias/backup already exists");
-  EXPECT_EQ(Run({"create-key", "--admin", std::string(kAdmin), "--alias", "backup"}),
+  EXPECT_EQ(Run({"create-key", "-y", "--admin", std::string(kAdmin), "--alias", "backup"}),
             kExitServiceError);
   EXPECT_EQ(Json::parse(out_.str())["KeyMetadata"]["KeyId"].get<std::string>(), kKeyId);
   EXPECT_THAT(err_.str(), HasSubstr("An error occurred (AlreadyExistsException) when calling the "
@@ -462,7 +500,7 @@ TEST_F(KmsCommandsTest, PolicyFile) {
                        R"("Action":"kms:*","Resource":"*"}]})";
   testing::WriteFile(dir_.File("policy.json"), policy);
   answers_["CreateKey"] = Ok(KeyMetadataAnswer());
-  ASSERT_EQ(Run({"create-key", "--policy-file", dir_.File("policy.json")}), 0) << err_.str();
+  ASSERT_EQ(Run({"create-key", "-y", "--policy-file", dir_.File("policy.json")}), 0) << err_.str();
   EXPECT_EQ(Body(0)["Policy"].get<std::string>(), policy);
 
   // The console's choices and a policy file exclude each other.
@@ -610,6 +648,14 @@ TEST_F(KmsCommandsTest, EncryptFromAFileAndDecryptToAFile) {
   EXPECT_EQ(testing::ReadFile(dir_.File("out")), plaintext);
   EXPECT_EQ(testing::FileMode(dir_.File("out")), 0600u);
   EXPECT_THAT(out_.str(), Not(HasSubstr("Plaintext")));
+
+  // "-": the bytes alone on stdout, as `coffer decrypt --out -`; no file named "-".
+  ASSERT_EQ(Run({"decrypt", "--ciphertext-file", dir_.File("blob"), "--encryption-context",
+                 R"({"db":"orders"})", "--plaintext-out", "-"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(out_.str(), plaintext);
+  EXPECT_FALSE(std::filesystem::exists("-"));
 }
 
 TEST_F(KmsCommandsTest, EncryptAndDecryptPrintLikeTheAwsCli) {

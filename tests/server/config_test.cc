@@ -208,6 +208,15 @@ TEST_F(ServerConfigTest, MissingFileIsAnError) {
   EXPECT_THAT(c.status().message(), HasSubstr("No such file"));
 }
 
+TEST_F(ServerConfigTest, ADirectoryIsNotAConfigFile) {
+  // Read as a file it would throw from the stream; it is an error like any other.
+  auto c = LoadServerConfig(dir_.path(), home_, {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(c.status().message(), HasSubstr("cannot read"));
+  EXPECT_THAT(c.status().message(), HasSubstr("Is a directory"));
+}
+
 TEST_F(ServerConfigTest, FileErrorsNameTheFileAndTheKey) {
   std::string path = dir_.File("config.toml");
   ExpectError(ConfigFile("listen = \"127.0.0.1:7878\"\nbogus = 1\n"), home_, {},

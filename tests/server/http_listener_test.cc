@@ -126,6 +126,25 @@ TEST(HttpListenerTest, ReportsTheEphemeralPortAndServesPlainHttp) {
       << HeaderOf(reply.response, "Date");
 }
 
+TEST(HttpListenerTest, BindRefusesATakenPortThenServeServesWhatWaited) {
+  auto listener = HttpListener::Bind(TestOptions());
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  // The address is taken from Bind on: a second Bind of it is refused.
+  HttpListener::Options same = TestOptions();
+  same.port = (*listener)->port();
+  auto taken = HttpListener::Bind(same);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_THAT(taken.status().message(), ::testing::HasSubstr("cannot listen on"));
+  // A client connecting before Serve waits in the backlog and is answered.
+  TestClient c((*listener)->port());
+  ASSERT_FALSE(c.connect_error()) << c.connect_error().message();
+  ASSERT_TRUE((*listener)->Serve(Echo).ok());
+  auto reply = c.RoundTrip(RawRequest("POST", "/", "early"));
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.response.body(), "POST / early");
+  EXPECT_FALSE((*listener)->Serve(Echo).ok());  // once
+}
+
 TEST(HttpListenerTest, DateHeaderComesFromTheClock) {
   // RFC 9110 §5.6.7's example date.
   FakeClock clock(FromEpochMillis(784111777000));

@@ -199,6 +199,18 @@ TEST_F(ServicesTest, FirstStartCreatesTheDirectoryAndTheRootCredentials) {
   EXPECT_EQ(parsed->secret, secret);
 }
 
+TEST_F(ServicesTest, MissingParentsOfTheDataDirectoryAreCreatedPrivate) {
+  // As the default ~/.local/share/coffer on an account that has no ~/.local yet.
+  ServicesOptions options = options_;
+  options.data_dir = temp_.File("home/.local/share/coffer");
+  auto s = Open(options);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(FileMode(temp_.File("home")), 0700);
+  EXPECT_EQ(FileMode(temp_.File("home/.local")), 0700);
+  EXPECT_EQ(FileMode(temp_.File("home/.local/share")), 0700);
+  EXPECT_EQ(FileMode(options.data_dir), 0700);
+}
+
 TEST_F(ServicesTest, TheKeyInTheFileAuthenticatesThroughTheEndpoint) {
   auto s = Open();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
