@@ -5,7 +5,8 @@ Runs, in one go and on the same machine:
   1. coffer server (a fresh data directory) with TrentService.Encrypt requests signed
      by botocore's SigV4 signer, replayed by wrk;
   2. moto_server's KMS with the same kind of request (when moto_server is installed);
-  3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine;
+  3. nginx with one worker returning a fixed 200 body: the HTTP floor of this machine
+     (coffer likewise runs one HTTP I/O thread unless --io-threads says otherwise);
 and, on the coffer server of 1., GET /health (no signature, KMS or audit record): the
 cost of coffer's own HTTP layer. It prints requests/s, p50 and p99 of each, the CPU time
 the server (all its threads and processes) and wrk spent per request, coffer's CPU per
@@ -14,7 +15,7 @@ others; with several connection counts, each is measured in turn, and a line per
 count says whether coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
-                               [--data-dir-base DIR] [--coffer-only]
+                               [--data-dir-base DIR] [--coffer-only] [--io-threads 1]
        bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3]
 --data-dir-base puts coffer's data directory (state store and audit journal, which syncs
 every batch) under DIR instead of the temporary directory: compare a disk with /dev/shm to
@@ -188,7 +189,8 @@ def bench_coffer(args, work, health=True):
     port = free_port()
     endpoint = "http://127.0.0.1:%d" % port
     server = subprocess.Popen([args.coffer, "server", "--data-dir", data_dir,
-                               "--listen", "127.0.0.1:%d" % port],
+                               "--listen", "127.0.0.1:%d" % port,
+                               "--io-threads", str(args.io_threads)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(endpoint + "/health")
@@ -311,6 +313,9 @@ def main():
                              "disk) and under /dev/shm (tmpfs), alternating, --rounds times each, "
                              "and print both and their ratio")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--io-threads", type=int, default=1,
+                        help="coffer's HTTP I/O threads (default 1, as nginx's one worker: on a "
+                             "machine shared with wrk a second one mostly adds preemption)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package wrk)")
