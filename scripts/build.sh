@@ -18,6 +18,10 @@ elif [[ ${1:-} == --fuzz ]]; then
   extra=(-DCMAKE_CXX_COMPILER=clang++ -DCOFFER_FUZZ=ON
     -DCOFFER_BENCH=OFF -DBUILD_TESTING=OFF)
 fi
+# ccache: hits across checkouts at different paths (a fresh clone reuses what
+# another one compiled), and compiles that use the tests' precompiled header.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros}
 exec 9>"/tmp/coffer-build.lock"
 flock 9
 if [[ ! -f $build_dir/build.ninja ]]; then

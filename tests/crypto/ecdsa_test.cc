@@ -223,7 +223,9 @@ TEST(EcdsaP384Test, OpensslCliVerifiesOurSignature) {
                        " -signature " + dir.File("sig.der") + " " + dir.File("msg") +
                        " >/dev/null 2>&1";
   EXPECT_EQ(std::system(verify.c_str()), 0);
-  WriteFile(dir.File("msg"), std::string(kMessage) + ".");
+  std::string changed(kMessage);
+  changed.push_back('.');
+  WriteFile(dir.File("msg"), changed);
   EXPECT_NE(std::system(verify.c_str()), 0);
 }
 

@@ -57,7 +57,9 @@ const Vector kVectors[] = {
 };
 
 Bytes ReadVector(const std::string& file) {
-  return ToBytes(coffer::testing::ReadFile(std::string(COFFER_ENVELOPE_TESTDATA_DIR) + "/" + file));
+  std::string path = COFFER_ENVELOPE_TESTDATA_DIR;
+  path.append("/").append(file);
+  return ToBytes(coffer::testing::ReadFile(path));
 }
 
 TEST(EsdkInteropTest, DecryptsMessagesOfTheJavaScriptSdk) {
