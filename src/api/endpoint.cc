@@ -19,6 +19,7 @@
 #include "audit/cloudtrail_record.h"
 #include "common/bytes.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
 #include "kms/key_service.h"
@@ -270,9 +271,7 @@ class Endpoint::Impl {
   // by its Content-Type and answers UnknownOperationException to any other.
   static bool IsJsonContentType(std::optional<std::string_view> value) {
     if (!value) return false;
-    std::string_view type = value->substr(0, value->find(';'));
-    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    std::string_view type = TrimBlanks(value->substr(0, value->find(';')));
     return net::HeaderNameEquals(type, kJsonContentType) ||
            net::HeaderNameEquals(type, "application/x-amz-json-1.0");
   }

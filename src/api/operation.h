@@ -96,11 +96,4 @@ inline Call RefusedCall(std::string operation, Status error) {
   return call;
 }
 
-// The error of a call refused while decoded; the call itself otherwise. For
-// those who want the decoding's outcome alone.
-inline Result<Call> UnlessRefused(Result<Call> call) {
-  if (call.ok() && !call->refused.ok()) return call->refused;
-  return call;
-}
-
 }  // namespace coffer::api

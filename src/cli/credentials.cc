@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/files.h"
+#include "common/text.h"
 
 extern char** environ;
 
@@ -24,16 +25,8 @@ bool IsSecretKey(std::string_view key) { return key == "aws_secret_access_key"; 
 // Config and credentials files are small; a larger one is not read.
 constexpr size_t kMaxIniFileSize = 1 << 20;
 
-bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
-
-std::string_view Strip(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 std::string_view RStrip(std::string_view s) {
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  while (!s.empty() && IsAsciiSpace(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -68,7 +61,7 @@ void StoreOption(PendingOption& option, IniSection& section) {
     Wipe(option.lines[i]);
   }
   // configparser joins the lines and strips trailing blank ones.
-  while (!value.empty() && IsSpace(value.back())) value.pop_back();
+  while (!value.empty() && IsAsciiSpace(value.back())) value.pop_back();
   if (IsSecretKey(option.key)) {
     section.secrets[option.key] = crypto::SecretBytes(std::string_view(value));
     Wipe(value);
@@ -95,7 +88,7 @@ std::optional<std::vector<std::string>> ShlexSplit(std::string_view s) {
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
-    } else if (IsSpace(c)) {
+    } else if (IsAsciiSpace(c)) {
       if (in_word) words.push_back(std::move(word));
       word.clear();
       in_word = false;
@@ -247,7 +240,7 @@ Result<IniFile> ParseIni(std::string_view text, std::string_view path) {
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
 
-    std::string_view value = Strip(line);
+    std::string_view value = TrimSpace(line);
     if (!value.empty() && (value.front() == '#' || value.front() == ';')) continue;  // a comment
     if (value.empty()) {
       // A blank line inside a value is part of it (empty_lines_in_values).
@@ -284,7 +277,7 @@ Result<IniFile> ParseIni(std::string_view text, std::string_view path) {
     if (key.empty()) return fail();
     flush();
     if (section->Has(key)) return fail();  // DuplicateOptionError
-    option = PendingOption{std::move(key), {std::string(Strip(value.substr(delimiter + 1)))}};
+    option = PendingOption{std::move(key), {std::string(TrimSpace(value.substr(delimiter + 1)))}};
   }
   flush();
 

@@ -17,6 +17,7 @@
 #include "cli/client_connection.h"
 #include "cli/output.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "policy/policy.h"
 
 namespace coffer::cli {
@@ -43,12 +44,6 @@ bool IsDigits(std::string_view s) {
 size_t Utf8Length(std::string_view s) {
   return static_cast<size_t>(std::count_if(
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
-  return s;
 }
 
 void WipeBytes(Bytes& b) {
@@ -404,7 +399,7 @@ int KmsCommands::CreateKey() {
     env_.err->flush();
     std::string line;
     if (!std::getline(*env_.in, line)) line.clear();
-    std::string reply(Trim(line));
+    std::string reply(TrimSpace(line));
     std::transform(reply.begin(), reply.end(), reply.begin(), [](char c) {
       return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     });
@@ -733,7 +728,7 @@ Result<EncryptionContext> ParseEncryptionContext(const std::vector<std::string>&
     return Status::Ok();
   };
   for (const std::string& value : values) {
-    std::string_view text = Trim(value);
+    std::string_view text = TrimSpace(value);
     if (text.starts_with("{")) {
       Json j = Json::parse(text, nullptr, false);
       if (!j.is_object()) {
@@ -777,14 +772,14 @@ Result<crypto::SecretBytes> ReadBlobParameter(std::string_view option, std::stri
     }
     if (scheme == "fileb://") return content;
     // file://: the file's text is the parameter, base64 in aws CLI v2.
-    std::string_view text = Trim(AsChars(RevealSecret(*content)));
+    std::string_view text = TrimSpace(AsChars(RevealSecret(*content)));
     Result<Bytes> decoded = Base64Decode(text);
     if (!decoded.ok()) return InvalidArgumentError(prefix + "Invalid base64 in " + path);
     crypto::SecretBytes secret{ByteView(*decoded)};
     WipeBytes(*decoded);
     return secret;
   }
-  Result<Bytes> decoded = Base64Decode(Trim(value));
+  Result<Bytes> decoded = Base64Decode(TrimSpace(value));
   if (!decoded.ok()) {
     return InvalidArgumentError(prefix + "Invalid base64 (give raw bytes as fileb://FILE)");
   }

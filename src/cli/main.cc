@@ -3,6 +3,7 @@
 
 #include "cli/audit_commands.h"
 #include "cli/backup_commands.h"
+#include "cli/client_environment.h"
 #include "cli/demo.h"
 #include "cli/kms_commands.h"
 #include "cli/s3_commands.h"
@@ -32,10 +33,17 @@ int main(int argc, char** argv) {
   auto streams = coffer::cli::RegisterStreamCommands(app);
   auto backups = coffer::cli::RegisterBackupCommands(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with 0; a usage error gets the aws CLI's
+    // status for invalid syntax, whatever CLI11's own code for it.
+    const int status = app.exit(e);
+    return status == 0 ? 0 : coffer::cli::kExitParamError;
+  }
   if (!coffer::SetLogLevel(log_level)) {
     std::fprintf(stderr, "coffer: unknown log level '%s'\n", log_level.c_str());
-    return 2;
+    return coffer::cli::kExitParamError;
   }
   if (*demo_cmd) return coffer::cli::RunDemo(demo);
   if (kms->Selected()) return kms->Run();
@@ -44,5 +52,5 @@ int main(int argc, char** argv) {
   if (server->Selected()) return server->Run();
   if (streams->Selected()) return streams->Run();
   if (backups->Selected()) return backups->Run();
-  return 2;
+  return coffer::cli::kExitParamError;
 }

@@ -50,6 +50,7 @@ class ServerGroup final : public CommandGroup {
       return 2;
     }
     SetLogLevel(config->log_level);
+    for (const std::string& warning : config->warnings) Log().warn("{}", warning);
     Status s = server::RunServer(*config, stdout);
     if (!s.ok()) {
       std::fprintf(stderr, "coffer server: %s\n", s.message().c_str());

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
+
 namespace coffer::cli::tsql {
 namespace {
 
@@ -103,9 +105,6 @@ bool IsAsciiLetter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A'
 bool IsIdentStart(unsigned char c) { return IsAsciiLetter(c) || c == '_' || c == '#' || c >= 0x80; }
 bool IsIdentContinue(unsigned char c) {
   return IsIdentStart(c) || IsDigit(c) || c == '@' || c == '$';
-}
-bool IsSpace(unsigned char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 // At most `max` code points of `s`, "…" marking a cut (for quoting input back).
@@ -209,7 +208,7 @@ class Lexer {
   Status SkipSpaceAndComments() {
     while (i_ < s_.size()) {
       unsigned char c = s_[i_];
-      if (IsSpace(c)) {
+      if (IsAsciiSpace(static_cast<char>(c))) {
         ++i_;
       } else if (s_.substr(i_, 2) == "--") {
         size_t nl = s_.find('\n', i_);
@@ -524,9 +523,7 @@ class Parser {
   // its number; an error naming the parameter when it is not one.
   static Result<Value> Typed(const ParamSpec& spec, const Value& value, const std::string& typed) {
     if (spec.type == ParamType::kText || value.kind == Value::Kind::kNull) return value;
-    std::string_view text = value.text;
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    std::string_view text = TrimBlanks(value.text);
     if (text.empty()) text = "0";  // SQL Server converts '' (and '  ') to 0
     if (text.front() == '+') text.remove_prefix(1);
     const bool negative = !text.empty() && text.front() == '-';

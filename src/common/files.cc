@@ -125,9 +125,17 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   }
 }
 
-Status EnsureDirectory(const std::string& dir, unsigned mode) {
+Status EnsureDirectory(const std::string& dir, unsigned mode, bool parents) {
   if (::mkdir(dir.c_str(), mode) == 0) return SyncDirectory(ParentDirectory(dir));
-  if (errno != EEXIST) return PosixError("create directory " + dir, errno);
+  const int err = errno;
+  if (err == ENOENT && parents) {
+    const std::string parent = ParentDirectory(dir);
+    if (parent != dir) {
+      RETURN_IF_ERROR(EnsureDirectory(parent, mode, true));
+      return EnsureDirectory(dir, mode, false);
+    }
+  }
+  if (err != EEXIST) return PosixError("create directory " + dir, err);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return PosixError("stat " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return FailedPreconditionError(dir + " exists and is not a directory");

@@ -41,9 +41,10 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, u
 // cannot be opened or read, a directory included.
 Result<std::string> ReadWholeFile(const std::string& path);
 
-// Creates `dir` with `mode` when it does not exist (parents must exist). An existing
-// directory is left as it is.
-Status EnsureDirectory(const std::string& dir, unsigned mode);
+// Creates `dir` with `mode` when it does not exist; with `parents`, its missing
+// parents too, each with `mode` (else they must exist). An existing directory is
+// left as it is.
+Status EnsureDirectory(const std::string& dir, unsigned mode, bool parents = false);
 
 // An open file descriptor, closed when destroyed. Movable, not copyable.
 class UniqueFd {

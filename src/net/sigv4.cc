@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/text.h"
 #include "crypto/hash.h"
 
 namespace coffer::net::sigv4 {
@@ -76,16 +77,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
   }
   return true;
-}
-
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -258,9 +249,9 @@ std::optional<TimePoint> ParseAmzDate(std::string_view s) {
 std::optional<TimePoint> ParseHttpDate(std::string_view s) {
   static constexpr std::array<std::string_view, 12> kMonths = {
       "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  s = Trim(s);
+  s = TrimSpace(s);
   size_t comma = s.find(',');
-  if (comma != std::string_view::npos) s = Trim(s.substr(comma + 1));
+  if (comma != std::string_view::npos) s = TrimSpace(s.substr(comma + 1));
   std::vector<std::string_view> tokens;
   for (std::string_view t : Split(s, ' ')) {
     if (!t.empty()) tokens.push_back(t);
@@ -319,7 +310,7 @@ crypto::SecretBytes HmacStep(const crypto::SecretBytes& key, std::string_view da
 Status ParseAuthorizationHeader(const HttpRequestView& request, std::string_view header,
                                 ParsedSignature& parsed, std::string& credential,
                                 std::string& signed_headers, std::string& date) {
-  std::string_view value = Trim(header);
+  std::string_view value = TrimSpace(header);
   size_t space = value.find(' ');
   std::string_view algorithm = value.substr(0, space);
   std::string_view rest = space == std::string_view::npos ? "" : value.substr(space + 1);
@@ -329,7 +320,7 @@ Status ParseAuthorizationHeader(const HttpRequestView& request, std::string_view
   }
   std::optional<std::string_view> credential_param, signature_param, signed_headers_param;
   for (std::string_view piece : Split(rest, ',')) {
-    std::string_view param = Trim(piece);
+    std::string_view param = TrimSpace(piece);
     if (param.empty()) continue;
     size_t eq = param.find('=');
     if (eq == std::string_view::npos) {
@@ -369,9 +360,9 @@ Status ParseAuthorizationHeader(const HttpRequestView& request, std::string_view
   credential = std::string(*credential_param);
   parsed.signature = std::string(*signature_param);
   signed_headers = std::string(*signed_headers_param);
-  date = std::string(Trim(*date_header));
+  date = std::string(TrimSpace(*date_header));
   if (auto token = FindHeader(request.headers, "x-amz-security-token")) {
-    parsed.session_token = std::string(Trim(*token));
+    parsed.session_token = std::string(TrimSpace(*token));
   }
   return Status::Ok();
 }
@@ -424,7 +415,7 @@ Status ParsePresignedQuery(const HttpRequestView& request, const std::vector<Que
   if (const std::string* token = FindParam(query, kQuerySecurityToken)) {
     parsed.session_token = *token;
   } else if (auto header = FindHeader(request.headers, "x-amz-security-token")) {
-    parsed.session_token = std::string(Trim(*header));
+    parsed.session_token = std::string(TrimSpace(*header));
   }
   return Status::Ok();
 }
@@ -519,7 +510,7 @@ std::string CanonicalHeaderValue(std::string_view value) {
   out.reserve(value.size());
   bool pending_space = false;
   for (char c : value) {
-    if (IsSpace(c)) {
+    if (IsAsciiSpace(c)) {
       pending_space = !out.empty();
       continue;
     }
@@ -538,7 +529,7 @@ Result<std::string> PayloadHash(const HttpRequestView& request, std::string_view
   };
   bool s3 = service == kS3;
   if (auto header = FindHeader(request.headers, "x-amz-content-sha256")) {
-    std::string_view claimed = Trim(*header);
+    std::string_view claimed = TrimSpace(*header);
     if (IsHexDigest(claimed)) {
       if (!EqualsIgnoreCase(claimed, body_hash())) {
         return AuthError(AuthErrorCode::kContentSha256Mismatch,

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/bytes.h"
+#include "common/text.h"
 #include "policy/values.h"
 
 namespace coffer::policy {
@@ -108,7 +109,7 @@ std::optional<ResolvedValue> ResolveVariables(std::string_view value, const Cond
       return out;
     }
     add(value.substr(0, open), false);
-    std::string_view inner = internal::Trim(value.substr(open + 2, close - open - 2));
+    std::string_view inner = TrimBlanks(value.substr(open + 2, close - open - 2));
     value.remove_prefix(close + 1);
     if (inner == "*" || inner == "?" || inner == "$") {
       add(inner, true);
@@ -116,10 +117,10 @@ std::optional<ResolvedValue> ResolveVariables(std::string_view value, const Cond
     }
     std::optional<std::string_view> fallback;
     if (size_t comma = inner.find(','); comma != std::string_view::npos) {
-      std::string_view d = internal::Trim(inner.substr(comma + 1));
+      std::string_view d = TrimBlanks(inner.substr(comma + 1));
       if (d.size() < 2 || d.front() != '\'' || d.back() != '\'') return std::nullopt;
       fallback = d.substr(1, d.size() - 2);
-      inner = internal::Trim(inner.substr(0, comma));
+      inner = TrimBlanks(inner.substr(0, comma));
     }
     const std::vector<std::string>* found = keys.Find(inner);
     if (found != nullptr && found->size() == 1) {

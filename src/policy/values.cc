@@ -189,12 +189,6 @@ bool IpInBlock(const IpBlock& address, const IpBlock& block) {
   return true;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 bool MatchPattern(std::string_view pattern, const std::vector<bool>* literal, std::string_view text,
                   bool ignore_case, size_t offset) {
   auto same = [ignore_case](char a, char b) {

@@ -16,9 +16,6 @@ namespace coffer::policy::internal {
 std::string ToLower(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
-// Without leading and trailing spaces and tabs.
-std::string_view Trim(std::string_view s);
-
 // `*` matches any run of characters, `?` any one character, except where
 // `literal` (when given; indexed from `offset`, for a part of a longer pattern)
 // marks the pattern's character as literal (one a policy variable put there).

@@ -214,6 +214,49 @@ constexpr Setting kSettings[] = {
 constexpr std::string_view kPassphraseEnv = "COFFER_PASSPHRASE";
 constexpr std::string_view kConfigEnv = "COFFER_CONFIG";
 
+// Levenshtein distance: insertions, deletions and substitutions.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({above + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// A warning for each COFFER_* variable of `env` that is none of ours but within
+// two edits of one: a typo that would leave a setting at its default unnoticed.
+std::vector<std::string> MisspelledVariables(const std::map<std::string, std::string>& env) {
+  std::vector<std::string_view> ours = {kPassphraseEnv, kConfigEnv};
+  for (const Setting& s : kSettings) ours.push_back(s.env);
+  std::vector<std::string> warnings;
+  for (const auto& entry : env) {
+    const std::string& name = entry.first;
+    if (!name.starts_with("COFFER_") || std::find(ours.begin(), ours.end(), name) != ours.end()) {
+      continue;
+    }
+    std::string_view nearest;
+    size_t distance = 3;
+    for (std::string_view candidate : ours) {
+      if (size_t d = EditDistance(name, candidate); d < distance) {
+        nearest = candidate;
+        distance = d;
+      }
+    }
+    if (!nearest.empty()) {
+      warnings.push_back(name + " is not a setting of coffer server and is ignored; did you mean " +
+                         std::string(nearest) + "?");
+    }
+  }
+  return warnings;
+}
+
 const Setting* FindSetting(std::string_view key) {
   for (const auto& s : kSettings) {
     if (s.key == key) return &s;
@@ -613,9 +656,11 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
   return out;
 }
 
-Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_file,
-                                      const std::map<std::string, std::string>& env,
-                                      const ServerFlags& flags) {
+namespace {
+
+Result<ServerConfig> LoadLayers(const std::optional<std::string>& config_file,
+                                const std::map<std::string, std::string>& env,
+                                const ServerFlags& flags) {
   RawValues raw;
 
   // Layer 1: the TOML file.
@@ -709,6 +754,24 @@ Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_f
     }
     if (config.root_key_file.empty()) config.root_key_file = config.data_dir + "/root.key";
   }
+  return config;
+}
+
+}  // namespace
+
+Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_file,
+                                      const std::map<std::string, std::string>& env,
+                                      const ServerFlags& flags) {
+  std::vector<std::string> warnings = MisspelledVariables(env);
+  Result<ServerConfig> config = LoadLayers(config_file, env, flags);
+  if (!config.ok()) {
+    // A typo is the likely cause of a missing companion setting: say so with the error.
+    if (warnings.empty()) return config.status();
+    std::string message = config.status().message();
+    for (const std::string& warning : warnings) message += " (" + warning + ")";
+    return Status(config.status().code(), config.status().error_name(), std::move(message));
+  }
+  config->warnings = std::move(warnings);
   return config;
 }
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
@@ -101,6 +102,9 @@ struct ServerConfig {
   // Buckets of S3-compatible services; any other bucket is a directory under
   // <data_dir>/buckets (BucketsDirectory()).
   BucketSettingsMap buckets;
+  // What loading noticed and ignored, for the log: an environment variable that
+  // looks like a misspelled COFFER_* setting.
+  std::vector<std::string> warnings;
 
   bool tls() const { return tls_cert.has_value(); }
 };

@@ -147,15 +147,7 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
                                                Random& random) {
   if (options.data_dir.empty()) return InvalidArgumentError("no data directory given");
   // Missing parents too (the default ~/.local/share/coffer on a new account), 0700.
-  for (size_t slash = options.data_dir.find('/', 1); slash != std::string::npos;
-       slash = options.data_dir.find('/', slash + 1)) {
-    const std::string parent = options.data_dir.substr(0, slash);
-    struct stat st {};
-    if (::stat(parent.c_str(), &st) != 0 && errno == ENOENT) {
-      RETURN_IF_ERROR(EnsureDirectory(parent, 0700));
-    }
-  }
-  RETURN_IF_ERROR(EnsureDirectory(options.data_dir, 0700));
+  RETURN_IF_ERROR(EnsureDirectory(options.data_dir, 0700, /*parents=*/true));
   if (struct stat st{}; ::stat(options.data_dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     Log().warn(
         "data directory {} is open to other users (mode {:o}); its secrets are 0600, "

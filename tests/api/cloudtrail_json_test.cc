@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "testing/api_call.h"
+
 namespace coffer::api {
 namespace {
 
@@ -31,7 +33,7 @@ class FakeLookup final : public audit::EventLookup {
 class CloudTrailJsonTest : public ::testing::Test {
  protected:
   Result<Call> Prepare(const Json& body, std::string_view op = "LookupEvents") {
-    return UnlessRefused(PrepareCloudTrailCall(&lookup_, op, body.dump()));
+    return testing::UnlessRefused(PrepareCloudTrailCall(&lookup_, op, body.dump()));
   }
   void ExpectError(const Json& body, const std::string& type, const std::string& message = "") {
     auto call = Prepare(body);

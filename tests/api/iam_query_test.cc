@@ -12,6 +12,7 @@
 
 #include "api/query.h"
 #include "iam/iam_fixture.h"
+#include "testing/api_call.h"
 
 namespace coffer::api {
 namespace {
@@ -51,7 +52,7 @@ class IamQueryTest : public IamTest {
   Result<Call> Prepare(const policy::Principal& caller, const std::string& body) {
     auto params = ParseQueryParams(body);
     if (!params.ok()) return params.status();
-    return UnlessRefused(PrepareIamCall(iam(), caller, *params, "req-1"));
+    return testing::UnlessRefused(PrepareIamCall(iam(), caller, *params, "req-1"));
   }
 
   // Prepares and runs the call.

@@ -21,6 +21,7 @@
 #include "api/json_errors.h"
 #include "common/bytes.h"
 #include "kms/kms_fixture.h"
+#include "testing/api_call.h"
 
 namespace coffer::api {
 namespace {
@@ -78,7 +79,7 @@ std::vector<std::string> Describe(const Call& call) {
 class KmsJsonTest : public KmsTest {
  protected:
   Result<Call> Prepare(std::string_view op, std::string_view body) {
-    return UnlessRefused(PrepareKmsCall(kms(), op, body));
+    return testing::UnlessRefused(PrepareKmsCall(kms(), op, body));
   }
 
   // Prepares and runs a call; its reply body or its error.

@@ -9,6 +9,7 @@
 
 #include "api/query.h"
 #include "iam/iam_fixture.h"
+#include "testing/api_call.h"
 
 namespace coffer::api {
 namespace {
@@ -46,7 +47,7 @@ class StsQueryTest : public IamTest {
   Result<Call> Prepare(const policy::Principal& caller, const std::string& body) {
     auto params = ParseQueryParams(body);
     if (!params.ok()) return params.status();
-    return UnlessRefused(PrepareStsCall(iam(), caller, *params, "req-2"));
+    return testing::UnlessRefused(PrepareStsCall(iam(), caller, *params, "req-2"));
   }
 
   Result<std::string> Run(const policy::Principal& caller, const std::string& body) {

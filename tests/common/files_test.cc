@@ -146,5 +146,31 @@ TEST(WriteFileAtomicallyTest, ReplacesATemporaryFileACrashLeftButNotOneInUse) {
   EXPECT_EQ(ReadFile(path), "first");
 }
 
+TEST(EnsureDirectoryTest, CreatesMissingParentsOnlyWhenAsked) {
+  TempDir dir;
+  const std::string deep = dir.File("a/b/c");
+  EXPECT_FALSE(EnsureDirectory(deep, 0700).ok());
+  EXPECT_FALSE(Exists(dir.File("a")));
+
+  ASSERT_OK(EnsureDirectory(deep, 0700, /*parents=*/true));
+  for (const std::string& d : {dir.File("a"), dir.File("a/b"), deep}) {
+    EXPECT_EQ(FileMode(d), 0700u) << d;
+  }
+  // Existing directories are left as they are.
+  ASSERT_EQ(::chmod(dir.File("a").c_str(), 0750), 0);
+  ASSERT_OK(EnsureDirectory(deep, 0700, /*parents=*/true));
+  EXPECT_EQ(FileMode(dir.File("a")), 0750u);
+  // A trailing slash, with parents missing.
+  ASSERT_OK(EnsureDirectory(dir.File("x/y/"), 0700, /*parents=*/true));
+  EXPECT_EQ(FileMode(dir.File("x/y")), 0700u);
+}
+
+TEST(EnsureDirectoryTest, RefusesAFileInThePath) {
+  TempDir dir;
+  WriteFile(dir.File("file"), "x");
+  EXPECT_FALSE(EnsureDirectory(dir.File("file"), 0700, /*parents=*/true).ok());
+  EXPECT_FALSE(EnsureDirectory(dir.File("file/sub"), 0700, /*parents=*/true).ok());
+}
+
 }  // namespace
 }  // namespace coffer

@@ -50,6 +50,7 @@
 #include "fuzz_util.h"
 #include "objstore/file_object_store.h"
 #include "state/sqlite_state_store.h"
+#include "testing/api_call.h"
 
 namespace coffer::fuzz {
 namespace {
@@ -258,7 +259,7 @@ struct Outcome {
 
 Outcome Decode(std::string_view op, std::string_view body) {
   Result<api::Call> call =
-      api::UnlessRefused(api::PrepareBackupCall(FuzzBackup::Get().service(), op, body));
+      testing::UnlessRefused(api::PrepareBackupCall(FuzzBackup::Get().service(), op, body));
   if (!call.ok()) return {call.status(), ""};
   return {Status::Ok(), call->request_parameters};
 }
@@ -274,7 +275,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body = AsText(data + 1, size - 1);
   backup::BackupService& service = FuzzBackup::Get().service();
 
-  Result<api::Call> call = api::UnlessRefused(api::PrepareBackupCall(service, op, body));
+  Result<api::Call> call = testing::UnlessRefused(api::PrepareBackupCall(service, op, body));
   const Outcome again = Decode(op, body);
   FUZZ_CHECK(call.ok() == again.status.ok());
   const Json request = body.empty() ? Json::object() : Json::parse(body, nullptr, false);

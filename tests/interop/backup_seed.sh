@@ -268,6 +268,15 @@ kms_state() { # the number of keys and the aliases
   "$bin" kms list-aliases --endpoint-url "$endpoint" 2>&1 | jq -c '[.Aliases[].AliasName]' 2>&1
 }
 keys_before=$(kms_state)
+# A usage error changes nothing and exits as the aws CLI v2 does for one (252).
+"$bin" kms create-key --endpoint-url "$endpoint" "${key_args[@]}" --no-such-option >"$work/usage.out" 2>"$work/usage.err"
+usage_rc=$?
+if [[ $usage_rc -eq 252 && ! -s $work/usage.out ]] && grep -q -- '--no-such-option' "$work/usage.err" &&
+   [[ $keys_before == [0-9]* && $(kms_state) == "$keys_before" ]]; then
+  ok "coffer kms create-key with an unknown option: exit 252 (the aws CLI's), the option named, nothing created"
+else
+  not_ok "coffer kms create-key --no-such-option" "exit $usage_rc" "$(cat "$work/usage.out" "$work/usage.err")"
+fi
 "$bin" kms create-key --endpoint-url "$endpoint" "${key_args[@]}" --dry-run >"$work/dry.json" 2>"$work/dry.err"
 dry_rc=$?
 keys_after=$(kms_state)

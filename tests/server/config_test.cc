@@ -177,6 +177,44 @@ io_threads = 3
   EXPECT_EQ(c->region, "ap-southeast-2");
 }
 
+TEST_F(ServerConfigTest, WarnsOfAMisspelledVariableAndIgnoresIt) {
+  Env env = home_;
+  env["COFFER_LITSEN"] = "127.0.0.1:1002";    // two letters off COFFER_LISTEN
+  env["COFFER_ROOT_KEYFILE"] = "/tmp/x";      // COFFER_ROOT_KEY_FILE without a '_'
+  env["COFFER_REGIO"] = "ap-south-1";         // one letter short of COFFER_REGION
+  env["COFFER_LIS"] = "x";                    // three letters off: not taken for a typo
+  env["COFFER_ENDPOINT_URL"] = "http://x:1";  // the client's, far from any setting
+  env["COFFER_IO_THREADS"] = "3";             // a setting
+  env["LISTEN"] = "x";                        // not ours at all
+  auto c = LoadServerConfig(std::nullopt, env, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen.port, 7878);
+  EXPECT_EQ(c->region, "us-east-1");
+  EXPECT_EQ(c->io_threads, 3);
+  const std::string kIgnored = " is not a setting of coffer server and is ignored; did you mean ";
+  EXPECT_THAT(c->warnings,
+              ::testing::ElementsAre("COFFER_LITSEN" + kIgnored + "COFFER_LISTEN?",
+                                     "COFFER_REGIO" + kIgnored + "COFFER_REGION?",
+                                     "COFFER_ROOT_KEYFILE" + kIgnored + "COFFER_ROOT_KEY_FILE?"));
+
+  // When the typo leaves a setting without its companion, the error says so.
+  env["COFFER_TLS_CERT"] = "/etc/cert.pem";
+  env["COFFER_TLS_KY"] = "/etc/key.pem";
+  auto refused = LoadServerConfig(std::nullopt, env, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              ::testing::AllOf(HasSubstr("tls_key is not"),
+                               HasSubstr("(COFFER_TLS_KY" + kIgnored + "COFFER_TLS_KEY?)")));
+
+  for (const char* name : {"COFFER_LITSEN", "COFFER_ROOT_KEYFILE", "COFFER_REGIO",
+                           "COFFER_TLS_CERT", "COFFER_TLS_KY"}) {
+    env.erase(name);
+  }
+  c = LoadServerConfig(std::nullopt, env, {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_THAT(c->warnings, ::testing::IsEmpty());
+}
+
 TEST_F(ServerConfigTest, ConfigFileNamedByEnvironmentWhenNoFlag) {
   auto file = ConfigFile("region = \"ca-central-1\"\n");
   Env env = home_;

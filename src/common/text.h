@@ -1,0 +1,20 @@
+#pragma once
+// Trimming white space off text, the two ways the protocols need it.
+#include <string_view>
+
+namespace coffer {
+
+// ASCII white space: space, \t, \n, \v, \f, \r (what isspace() takes in the C locale).
+constexpr bool IsAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// `s` without leading and trailing ASCII white space.
+std::string_view TrimSpace(std::string_view s);
+
+// `s` without leading and trailing spaces and tabs: HTTP's optional white space
+// around a header value's parts, the blanks SQL Server ignores around a number,
+// and those around the parts of a policy variable (${aws:username}).
+std::string_view TrimBlanks(std::string_view s);
+
+}  // namespace coffer
