@@ -64,15 +64,6 @@ Bytes Digest(HashAlgorithm alg, ByteView data) {
 
 Bytes Sha256(ByteView data) { return Digest(HashAlgorithm::kSha256, data); }
 
-Bytes Md5ForEtag(ByteView data) {
-  Bytes out(16);
-  unsigned int out_len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &out_len, EVP_md5(), nullptr) != 1 ||
-      out_len != out.size()) {
-    OpenSslFatal("EVP_Digest MD5");
-  }
-  return out;
-}
 Bytes Sha384(ByteView data) { return Digest(HashAlgorithm::kSha384, data); }
 Bytes Sha512(ByteView data) { return Digest(HashAlgorithm::kSha512, data); }
 

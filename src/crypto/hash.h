@@ -15,10 +15,6 @@ Bytes Sha384(ByteView data);
 Bytes Sha512(ByteView data);
 Bytes Digest(HashAlgorithm alg, ByteView data);
 
-// MD5, only to recognise an S3 object by its ETag (the MD5 of a single-part
-// upload); never for anything that needs a secure hash.
-Bytes Md5ForEtag(ByteView data);
-
 // Incremental SHA-256 (for streams and the audit chain).
 class Sha256Hasher {
  public:

@@ -1,6 +1,7 @@
 #include "objstore/s3_object_store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -24,6 +25,8 @@ constexpr size_t kMinReadChunk = 64 << 10;
 constexpr size_t kMaxReadChunk = 64 << 20;
 constexpr size_t kMaxIdleTransports = 32;
 constexpr std::string_view kDefaultContentType = "application/octet-stream";
+// The user metadata a create-only write stores its id in (NewWriteId).
+constexpr std::string_view kWriteIdHeader = "x-amz-meta-coffer-write-id";
 
 bool IsSuccess(int status) { return status >= 200 && status < 300; }
 
@@ -180,6 +183,10 @@ class S3ObjectWriter final : public ByteSink {
     request.key = key_;
     request.query = "uploads";
     request.headers.push_back({"Content-Type", content_type_});
+    if (create_only_) {
+      write_id_ = store_.NewWriteId();
+      request.headers.push_back({std::string(kWriteIdHeader), write_id_});
+    }
     request.what = "CreateMultipartUpload " + description_;
     ASSIGN_OR_RETURN(net::HttpResponse response, store_.Execute(request));
     if (!IsSuccess(response.status)) {
@@ -286,11 +293,9 @@ class S3ObjectWriter final : public ByteSink {
           // Another conditional write of the key is under way: S3 asks to retry.
           if (error.error_name() == "ConditionalRequestConflict") return {true, error};
           // A create-only completion whose answer was lost and was retried finds
-          // the key taken: by this upload when the object has its exact ETag.
+          // the key taken: by this upload when the object carries its write id.
           if (create_only_ && error.error_name() == kPreconditionFailed) {
-            Result<ObjectInfo> head = store_.Head(bucket_, key_);
-            std::string mine = MultipartEtag();
-            if (head.ok() && !mine.empty() && head->etag == mine) return {false, Status::Ok()};
+            if (store_.StoredBy(bucket_, key_, write_id_)) return {false, Status::Ok()};
             return {false, error};
           }
           // A completion whose answer was lost and was retried finds the upload gone:
@@ -306,21 +311,6 @@ class S3ObjectWriter final : public ByteSink {
         });
   }
 
-  // The ETag S3 gives the object this upload completes: the MD5 of its parts'
-  // MD5s, then "-" and the part count. Empty when a part's ETag is not an MD5.
-  std::string MultipartEtag() const {
-    Bytes md5s;
-    for (const std::string& etag : etags_) {
-      std::string_view hex = etag;
-      if (hex.size() >= 2 && hex.front() == '"' && hex.back() == '"')
-        hex = hex.substr(1, hex.size() - 2);
-      Result<Bytes> md5 = HexDecode(hex);
-      if (!md5.ok() || md5->size() != 16) return "";
-      md5s.insert(md5s.end(), md5->begin(), md5->end());
-    }
-    return "\"" + HexEncode(crypto::Md5ForEtag(md5s)) + "-" + std::to_string(etags_.size()) + "\"";
-  }
-
   S3ObjectStore& store_;
   const std::string bucket_;
   const std::string key_;
@@ -328,6 +318,7 @@ class S3ObjectWriter final : public ByteSink {
   const size_t part_size_;
   const std::string content_type_;
   const bool create_only_;
+  std::string write_id_;  // create-only: the id stored with the object (NewWriteId)
 
   std::string buffer_;
   uint64_t total_ = 0;
@@ -630,22 +621,41 @@ Status S3ObjectStore::SinglePut(std::string_view bucket, std::string_view key, s
   request.key = std::string(key);
   request.headers.push_back(
       {"Content-Type", content_type.empty() ? std::string(kDefaultContentType) : content_type});
-  if (create_only) request.headers.push_back({"If-None-Match", "*"});
+  std::string write_id;
+  if (create_only) {
+    write_id = NewWriteId();
+    request.headers.push_back({"If-None-Match", "*"});
+    request.headers.push_back({std::string(kWriteIdHeader), write_id});
+  }
   request.body = std::move(body);
   request.what = "PutObject " + DescribeObject(bucket, key);
   ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return Status::Ok();
   Status error = ObjectError(response, bucket, key, request.what);
-  if (create_only && error.error_name() == kPreconditionFailed) {
-    // A PUT that was stored but whose answer was lost is retried and then finds
-    // its own object: that object has this body's MD5 as its ETag.
-    Result<ObjectInfo> head = Head(bucket, key);
-    if (head.ok() && head->size == request.body.size() &&
-        head->etag == "\"" + HexEncode(crypto::Md5ForEtag(AsBytes(request.body))) + "\"") {
-      return Status::Ok();
-    }
+  // A PUT that was stored but whose answer was lost is retried and then finds
+  // its own object.
+  if (create_only && error.error_name() == kPreconditionFailed && StoredBy(bucket, key, write_id)) {
+    return Status::Ok();
   }
   return error;
+}
+
+std::string S3ObjectStore::NewWriteId() {
+  std::array<uint8_t, 16> id;
+  env_.random->Fill(id);
+  return HexEncode(ByteView(id.data(), id.size()));
+}
+
+bool S3ObjectStore::StoredBy(std::string_view bucket, std::string_view key,
+                             const std::string& write_id) {
+  Request request;
+  request.method = "HEAD";
+  request.bucket = std::string(bucket);
+  request.key = std::string(key);
+  request.what = "HeadObject " + DescribeObject(bucket, key);
+  Result<net::HttpResponse> response = Execute(request);
+  return response.ok() && IsSuccess(response->status) &&
+         response->Header(kWriteIdHeader) == std::optional<std::string_view>(write_id);
 }
 
 Status S3ObjectStore::Put(std::string_view bucket, std::string_view key, ByteView data) {

@@ -148,6 +148,13 @@ class S3ObjectStore final : public ObjectStore {
                      std::string_view key, std::string_view what);
   Status SinglePut(std::string_view bucket, std::string_view key, std::string body,
                    const std::string& content_type, bool create_only);
+  // A create-only write stores a new random id with its object (user metadata,
+  // kWriteIdHeader). A write retried after its answer was lost, that then finds
+  // the key taken, knows its own object by it; the ETag cannot tell (it is no
+  // MD5 of the data under SSE-KMS or SSE-C, nor for a multipart upload).
+  std::string NewWriteId();
+  // Whether the object at `key` is the one the write with `write_id` stored.
+  bool StoredBy(std::string_view bucket, std::string_view key, const std::string& write_id);
 
   const S3Options options_;
   const net::Endpoint endpoint_;

@@ -103,6 +103,38 @@ TEST_P(S3PeerTest, FaultsInPartsAreRetried) {
   }
 }
 
+TEST_P(S3PeerTest, ACreateOnlyWriteWhoseAnswerWasLostFindsItsOwnObject) {
+  // Stored, the answer lost, retried: the retry finds the key taken, by the write
+  // itself (its id is in the object's metadata).
+  FaultPlan plan;
+  plan.Add(FaultPlan::kCreateOnlyPut, Fault::kLostResponse);
+  plan.Add(FaultPlan::kCompletion, Fault::kLostResponse);
+  if (GetParam()->quirks().ignores_if_none_match) {
+    GTEST_SKIP() << GetParam()->Name() << " ignores If-None-Match";
+  }
+  ASSERT_NO_FATAL_FAILURE(Open(&plan));
+  if (IsSkipped()) return;
+  WriteOptions create_only;
+  create_only.create_only = true;
+  auto write = [&](std::string_view key, const std::string& data) -> Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> w, store_->OpenWriter(bucket_, key, create_only));
+    RETURN_IF_ERROR(w->Write(AsBytes(data)));
+    return w->Close();
+  };
+  const std::string small = Pattern(11, 1000);
+  const std::string large = Pattern(12, kMinPartSize * 2 + 1);
+  ASSERT_OK(write("small", small));
+  ASSERT_OK(write("large", large));
+  EXPECT_EQ(plan.injected(), 2);
+  ASSERT_OK_AND_ASSIGN(std::string read_small, GetAll("small"));
+  EXPECT_TRUE(read_small == small);
+  ASSERT_OK_AND_ASSIGN(std::string read_large, GetAll("large"));
+  EXPECT_TRUE(read_large == large);
+  // Another create-only write of either key is refused.
+  EXPECT_EQ(write("small", large).error_name(), kPreconditionFailed);
+  EXPECT_EQ(write("large", small).error_name(), kPreconditionFailed);
+}
+
 TEST_P(S3PeerTest, AFailedUploadIsAbortedAndLeavesNothing) {
   FaultPlan plan;
   plan.Add(2, Fault::kAlwaysFails);

@@ -1,8 +1,8 @@
 #pragma once
 // Fault injection for the s3 backend, through its transport (S3Environment::
 // make_transport): a transport that wraps the real one and fails the first
-// attempt of chosen parts of a multipart upload, with a real fault where there
-// is one:
+// attempt of chosen parts of a multipart upload (or of a create-only PutObject,
+// or of a completion), with a real fault where there is one:
 //   kServerError       answered 500 InternalError without reaching the server;
 //   kBrokenConnection  sent to a server that reads a little and resets the
 //                      connection: libcurl reports the broken connection;
@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -84,6 +85,11 @@ enum class Fault { kServerError, kBrokenConnection, kLostResponse, kAlwaysFails 
 
 class FaultPlan {
  public:
+  // Fault points besides the part numbers: the PutObject of a create-only write
+  // (If-None-Match: *), and CompleteMultipartUpload.
+  static constexpr int kCreateOnlyPut = 0;
+  static constexpr int kCompletion = -1;
+
   void Add(int part, Fault fault) { faults_[part] = fault; }
   int injected() const { return injected_; }
   ConnectionDropper& dropper() { return dropper_; }
@@ -114,8 +120,16 @@ class FaultyTransport final : public net::HttpTransport {
   Result<net::HttpResponse> Send(const net::Endpoint& endpoint,
                                  const net::HttpRequest& request) override {
     std::string_view query = request.Query();
+    std::optional<int> point;
     if (request.method == "PUT" && query.starts_with("partNumber=")) {
-      int part = std::atoi(std::string(query.substr(11)).c_str());
+      point = std::atoi(std::string(query.substr(11)).c_str());
+    } else if (request.method == "PUT" && query.empty() && request.Header("If-None-Match")) {
+      point = FaultPlan::kCreateOnlyPut;
+    } else if (request.method == "POST" && query.starts_with("uploadId=")) {
+      point = FaultPlan::kCompletion;
+    }
+    if (point) {
+      const int part = *point;
       if (std::optional<Fault> fault = plan_.Take(part)) {
         switch (*fault) {
           case Fault::kServerError:

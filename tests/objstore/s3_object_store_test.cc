@@ -216,19 +216,28 @@ TEST_F(S3ObjectStoreTest, TransientFailuresAreRetriedWithBackoff) {
 }
 
 TEST_F(S3ObjectStoreTest, ACreateOnlyPutRetriedAfterItsAnswerWasLostFindsItsOwnObject) {
-  // The first PUT is stored, its answer lost; the retry finds the key taken.
+  // The first PUT is stored, its answer lost; the retry finds the key taken. The
+  // ETag is no MD5 of the body (as under SSE-KMS): the write knows its object by
+  // the id it stored with it.
   const std::string body = "the backup";
-  const std::string md5 = "\"" + HexEncode(crypto::Md5ForEtag(AsBytes(body))) + "\"";
-  std::string stored_etag = md5;
+  std::vector<std::string> sent_ids;
+  std::string stored_id;
   int puts = 0;
   s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
     if (r.method == "HEAD" && r.Path() == "/bucket") return net::HttpResponse{200, {}, ""};
     if (r.method == "HEAD") {
-      return net::HttpResponse{
-          200, {{"Content-Length", std::to_string(body.size())}, {"ETag", stored_etag}}, ""};
+      return net::HttpResponse{200,
+                               {{"Content-Length", std::to_string(body.size())},
+                                {"ETag", "\"9d2c0b4ae4b9c5d0d3f2e1a0b9c8d7e6\""},
+                                {"x-amz-meta-coffer-write-id", stored_id}},
+                               ""};
     }
     EXPECT_EQ(r.Header("If-None-Match").value_or(""), "*");
-    if (++puts == 1) return UnavailableError("Connection reset by peer");
+    sent_ids.emplace_back(r.Header("x-amz-meta-coffer-write-id").value_or(""));
+    if (++puts == 1) {
+      stored_id = sent_ids.back();
+      return UnavailableError("Connection reset by peer");
+    }
     return ErrorXml(412, "PreconditionFailed");
   });
   auto store = Make();
@@ -240,11 +249,20 @@ TEST_F(S3ObjectStoreTest, ACreateOnlyPutRetriedAfterItsAnswerWasLostFindsItsOwnO
     return w->Close();
   };
   EXPECT_OK(write());
-  // The object there is another writer's: the write fails.
-  puts = 0;
-  stored_etag = "\"0123456789abcdef0123456789abcdef\"";
+  ASSERT_EQ(sent_ids.size(), 2u);
+  EXPECT_EQ(sent_ids[0].size(), 32u);
+  EXPECT_EQ(sent_ids[1], sent_ids[0]);  // the retry is the same write
+  for (const auto& r : s3_.requests()) EXPECT_OK(VerifyS3Signature(r, "eu-west-1"));
+
+  // The object there is the first write's: a second write, with an id of its own,
+  // fails from its first attempt on.
+  const std::string first_id = sent_ids[0];
+  sent_ids.clear();
   Status refused = write();
   EXPECT_EQ(refused.error_name(), "PreconditionFailed") << refused.ToString();
+  ASSERT_EQ(sent_ids.size(), 1u);
+  EXPECT_NE(sent_ids[0], first_id);
+  EXPECT_EQ(stored_id, first_id);
 }
 
 TEST_F(S3ObjectStoreTest, GivesUpAfterTheLastAttempt) {
@@ -441,27 +459,28 @@ TEST_F(S3ObjectStoreTest, ACompletionAnswered200WithAnErrorIsRetried) {
 }
 
 TEST_F(S3ObjectStoreTest, ACreateOnlyCompletionRetriedAfterItsAnswerWasLostFindsItsOwnObject) {
-  const std::string md5_1 = "00112233445566778899aabbccddeeff";
-  const std::string md5_2 = "ffeeddccbbaa99887766554433221100";
-  ASSERT_OK_AND_ASSIGN(Bytes parts, HexDecode(md5_1 + md5_2));
-  const std::string mine = "\"" + HexEncode(crypto::Md5ForEtag(parts)) + "-2\"";
   MultipartScript script;
-  script.part_answer = [&](int part, int) -> Result<net::HttpResponse> {
-    return net::HttpResponse{200, {{"ETag", "\"" + (part == 1 ? md5_1 : md5_2) + "\""}}, ""};
-  };
   // The first completion is stored, its answer lost; the retry finds the key taken.
   script.complete_answer = [](int attempt) -> Result<net::HttpResponse> {
     if (attempt == 1) return UnavailableError("Connection reset by peer");
     return ErrorXml(412, "PreconditionFailed");
   };
-  std::string stored_etag = mine;
+  std::string started_id;  // the id of the upload under way
+  std::string stored_id;   // the id of the object at the key; empty: the upload's own
   FakeS3::Handler inner = script.Handler();
   s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
+    if (r.method == "POST" && r.Query() == "uploads") {
+      started_id = std::string(r.Header("x-amz-meta-coffer-write-id").value_or(""));
+    }
     if (r.method == "POST" && r.Query() == "uploadId=up%2F1%2B") {
       EXPECT_EQ(r.Header("If-None-Match").value_or(""), "*");
     }
     if (r.method == "HEAD" && r.target == "/bucket/big") {
-      return net::HttpResponse{200, {{"Content-Length", "1"}, {"ETag", stored_etag}}, ""};
+      return net::HttpResponse{
+          200,
+          {{"Content-Length", "1"},
+           {"x-amz-meta-coffer-write-id", stored_id.empty() ? started_id : stored_id}},
+          ""};
     }
     return inner(r);
   });
@@ -473,11 +492,14 @@ TEST_F(S3ObjectStoreTest, ACreateOnlyCompletionRetriedAfterItsAnswerWasLostFinds
     RETURN_IF_ERROR(w->Write(AsBytes(Filled(kMinPartSize + 1, 'x'))));
     return w->Close();
   };
-  EXPECT_OK(write());
-  // Another writer's object there: refused.
+  // The part ETags are no MD5s ("etag-1"): the write id tells.
+  EXPECT_THAT(write(), IsOk());
+  EXPECT_EQ(started_id.size(), 32u);
+  // Only its own id counts: the previous upload's object there is refused.
   script.completes = 0;
-  stored_etag = "\"0123456789abcdef0123456789abcdef-2\"";
+  stored_id = started_id;
   EXPECT_EQ(write().error_name(), "PreconditionFailed");
+  EXPECT_NE(started_id, stored_id);
 }
 
 TEST_F(S3ObjectStoreTest, ExpectedSizeRaisesThePartSize) {
