@@ -648,13 +648,8 @@ std::string S3ObjectStore::NewWriteId() {
 
 bool S3ObjectStore::StoredBy(std::string_view bucket, std::string_view key,
                              const std::string& write_id) {
-  Request request;
-  request.method = "HEAD";
-  request.bucket = std::string(bucket);
-  request.key = std::string(key);
-  request.what = "HeadObject " + DescribeObject(bucket, key);
-  Result<net::HttpResponse> response = Execute(request);
-  return response.ok() && IsSuccess(response->status) &&
+  Result<net::HttpResponse> response = HeadObject(bucket, key);
+  return response.ok() &&
          response->Header(kWriteIdHeader) == std::optional<std::string_view>(write_id);
 }
 
@@ -691,8 +686,7 @@ Result<std::unique_ptr<ByteSink>> S3ObjectStore::OpenWriter(std::string_view buc
       options.create_only));
 }
 
-Result<ObjectInfo> S3ObjectStore::Head(std::string_view bucket, std::string_view key) {
-  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+Result<net::HttpResponse> S3ObjectStore::HeadObject(std::string_view bucket, std::string_view key) {
   Request request;
   request.method = "HEAD";
   request.bucket = std::string(bucket);
@@ -700,16 +694,23 @@ Result<ObjectInfo> S3ObjectStore::Head(std::string_view bucket, std::string_view
   request.what = "HeadObject " + DescribeObject(bucket, key);
   ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (!IsSuccess(response.status)) return ObjectError(response, bucket, key, request.what);
+  return response;
+}
+
+Result<ObjectInfo> S3ObjectStore::Head(std::string_view bucket, std::string_view key) {
+  RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
+  ASSIGN_OR_RETURN(net::HttpResponse response, HeadObject(bucket, key));
+  const std::string what = "HeadObject " + DescribeObject(bucket, key);
   ObjectInfo info;
   info.key = std::string(key);
   std::optional<std::string_view> length = response.Header("Content-Length");
   std::optional<uint64_t> size = length ? ParseU64(*length) : std::nullopt;
-  if (!size) return DataLossError(request.what + ": the answer has no valid Content-Length");
+  if (!size) return DataLossError(what + ": the answer has no valid Content-Length");
   info.size = *size;
   info.etag = std::string(response.Header("ETag").value_or(""));
   if (std::optional<std::string_view> modified = response.Header("Last-Modified")) {
     Result<TimePoint> t = s3::ParseHttpDate(*modified);
-    if (!t.ok()) return t.status().WithContext(request.what + ": Last-Modified");
+    if (!t.ok()) return t.status().WithContext(what + ": Last-Modified");
     info.last_modified = *t;
   }
   return info;

@@ -153,6 +153,8 @@ class S3ObjectStore final : public ObjectStore {
   // the key taken, knows its own object by it; the ETag cannot tell (it is no
   // MD5 of the data under SSE-KMS or SSE-C, nor for a multipart upload).
   std::string NewWriteId();
+  // HeadObject: the successful answer, or the object's error (ObjectError).
+  Result<net::HttpResponse> HeadObject(std::string_view bucket, std::string_view key);
   // Whether the object at `key` is the one the write with `write_id` stored.
   bool StoredBy(std::string_view bucket, std::string_view key, const std::string& write_id);
 
