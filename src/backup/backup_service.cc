@@ -557,15 +557,20 @@ class BackupService::Impl {
 
   // How the object of one backup file ended: maybe stored (its Close() was
   // called and was not refused: a failed close may still have stored it), or
-  // refused because a create-only write found another object there.
+  // refused because a create-only write found another object there. `writer`
+  // takes back what it stored (ObjectWriter::Retract); it lives as long as the
+  // sinks of the backup.
   struct FileOutcome {
     bool maybe_stored = false;
     bool exists = false;
+    objstore::ObjectWriter* writer = nullptr;
   };
   class OutcomeSink final : public ByteSink {
    public:
-    OutcomeSink(std::unique_ptr<ByteSink> inner, FileOutcome& outcome)
-        : inner_(std::move(inner)), outcome_(outcome) {}
+    OutcomeSink(std::unique_ptr<objstore::ObjectWriter> inner, FileOutcome& outcome)
+        : inner_(std::move(inner)), outcome_(outcome) {
+      outcome_.writer = inner_.get();
+    }
     Status Write(ByteView data) override { return inner_->Write(data); }
     Status Close() override {
       Status closed = inner_->Close();
@@ -576,7 +581,7 @@ class BackupService::Impl {
     void Abort() override { inner_->Abort(); }
 
    private:
-    std::unique_ptr<ByteSink> inner_;
+    std::unique_ptr<objstore::ObjectWriter> inner_;
     FileOutcome& outcome_;
   };
 
@@ -882,11 +887,12 @@ class BackupService::Impl {
         write.expected_size =
             envelope::MaxBackupStreamSize(run.total / files + kStripeSize, options);
       }
-      ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> object,
+      ASSIGN_OR_RETURN(std::unique_ptr<objstore::ObjectWriter> object,
                        buckets_.OpenWriter(location.bucket, keys[i], write));
-      object = std::make_unique<OutcomeSink>(std::move(object), outcomes[i]);
-      ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> stream,
-                       envelope::OpenBackupWriter(std::move(object), random_, options));
+      ASSIGN_OR_RETURN(
+          std::unique_ptr<ByteSink> stream,
+          envelope::OpenBackupWriter(std::make_unique<OutcomeSink>(std::move(object), outcomes[i]),
+                                     random_, options));
       sinks.push_back(std::move(stream));
     }
     std::unique_ptr<ByteSink> striped = StripedSink(std::move(sinks));
@@ -900,15 +906,26 @@ class BackupService::Impl {
     }
     if (Status closed = striped->Close(); !closed.ok()) {
       // Files that were completed before another one failed would be a backup
-      // that cannot be restored: the task removes what it may have stored, and
-      // never a file that another task stored (refused as existing).
+      // that cannot be restored: the task removes what it stored, or may have
+      // stored, and never a file that another task stored (refused as existing,
+      // or stored over this task's file meanwhile).
       bool removed = false;
+      bool left = false;
       for (int i = 0; i < files; ++i) {
         if (!outcomes[i].maybe_stored) continue;
-        buckets_.Delete(location.bucket, keys[i]).IgnoreError();
-        removed = true;
+        Result<bool> retracted = outcomes[i].writer->Retract();
+        if (retracted.ok()) {
+          removed = removed || *retracted;
+          continue;
+        }
+        left = true;
+        run.Line("The backup file " + bucket_arn + "/" + keys[i] + " could not be removed: " +
+                 retracted.status().message() + ". It is not a complete backup; delete it.");
       }
-      if (removed) run.Line("The files of this backup that were already stored have been removed.");
+      if (removed) {
+        run.Line(left ? "The other files of this backup that were already stored have been removed."
+                      : "The files of this backup that were already stored have been removed.");
+      }
       for (int i = 0; i < files; ++i) {
         if (outcomes[i].exists && !task.overwrite_s3_backup_file) return exists_error(keys[i]);
       }

@@ -286,7 +286,7 @@ int S3Commands::Copy(objstore::BucketRouter& store) {
 
   std::unique_ptr<ByteSink> sink;
   if (destination_object) {
-    Result<std::unique_ptr<ByteSink>> writer =
+    Result<std::unique_ptr<objstore::ObjectWriter>> writer =
         store.OpenWriter(destination_object->bucket, destination_object->key, write_options);
     if (!writer.ok()) return failed(writer.status());
     sink = std::move(writer).value();

@@ -194,7 +194,9 @@ Result<std::unique_ptr<ByteSink>> StreamCommands::OpenOutput(std::optional<uint6
     objstore::WriteOptions options;
     // Sizes the upload's parts: the stream's largest possible size.
     if (size) options.expected_size = envelope::MaxBackupStreamSize(*size, WriterOptions());
-    return buckets->OpenWriter(location.bucket, location.key, options);
+    ASSIGN_OR_RETURN(std::unique_ptr<objstore::ObjectWriter> writer,
+                     buckets->OpenWriter(location.bucket, location.key, options));
+    return std::unique_ptr<ByteSink>(std::move(writer));
   }
   return CreateAtomicFileSink(out_, kOutputFileMode);
 }

@@ -88,11 +88,11 @@ Status BucketRouter::Put(std::string_view bucket, std::string_view key, ByteView
   return Renamed(r.store->Put(r.bucket, key, data), bucket, r);
 }
 
-Result<std::unique_ptr<ByteSink>> BucketRouter::OpenWriter(std::string_view bucket,
-                                                           std::string_view key,
-                                                           const WriteOptions& options) {
+Result<std::unique_ptr<ObjectWriter>> BucketRouter::OpenWriter(std::string_view bucket,
+                                                               std::string_view key,
+                                                               const WriteOptions& options) {
   Route r = RouteOf(bucket);
-  Result<std::unique_ptr<ByteSink>> writer = r.store->OpenWriter(r.bucket, key, options);
+  Result<std::unique_ptr<ObjectWriter>> writer = r.store->OpenWriter(r.bucket, key, options);
   if (!writer.ok()) return Renamed(writer.status(), bucket, r);
   return writer;
 }

@@ -50,8 +50,8 @@ class BucketRouter final : public ObjectStore {
   Status CreateBucket(std::string_view bucket) override;
   Status HeadBucket(std::string_view bucket) override;
   Status Put(std::string_view bucket, std::string_view key, ByteView data) override;
-  Result<std::unique_ptr<ByteSink>> OpenWriter(std::string_view bucket, std::string_view key,
-                                               const WriteOptions& options = {}) override;
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view bucket, std::string_view key,
+                                                   const WriteOptions& options = {}) override;
   Result<std::unique_ptr<ObjectReader>> Get(std::string_view bucket, std::string_view key,
                                             std::optional<ByteRange> range = {}) override;
   Result<ObjectInfo> Head(std::string_view bucket, std::string_view key) override;

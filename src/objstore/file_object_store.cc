@@ -71,12 +71,45 @@ Status WriteAll(int fd, ByteView data, const std::string& what) {
   return Status::Ok();
 }
 
-class FileObjectWriter final : public ByteSink {
+// Removes the object file at `path` of the bucket in `bucket_dir` and the
+// directories the key no longer needs; with `only_fd`, only if `path` is still
+// the file open there (the open descriptor keeps its inode number from being
+// reused). True when it removed the file.
+Result<bool> RemoveObjectFile(const std::string& bucket_dir, const std::string& path, int only_fd,
+                              const std::string& description) {
+  if (only_fd >= 0) {
+    struct stat ours {};
+    struct stat there {};
+    if (::fstat(only_fd, &ours) != 0) {
+      return PosixError("stat " + path, errno).WithContext(description);
+    }
+    if (::lstat(path.c_str(), &there) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return false;
+      return PosixError("stat " + path, errno).WithContext(description);
+    }
+    // A file stored there since, by another writer, is not touched. (Between
+    // this check and the unlink below another writer could still replace it:
+    // a window of two system calls.)
+    if (there.st_dev != ours.st_dev || there.st_ino != ours.st_ino) return false;
+  }
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return PosixError("remove " + path, errno).WithContext(description);
+  }
+  std::string dir = ParentDirectory(path);
+  RETURN_IF_ERROR(SyncDirectoryIfPresent(dir).WithContext(description));
+  // Directories the key no longer needs go too, deepest first, until one is not empty.
+  while (dir.size() > bucket_dir.size() && ::rmdir(dir.c_str()) == 0) dir = ParentDirectory(dir);
+  return true;
+}
+
+class FileObjectWriter final : public ObjectWriter {
  public:
-  FileObjectWriter(int fd, std::string temp, std::string path, std::string description,
-                   bool create_only)
+  FileObjectWriter(int fd, std::string temp, std::string bucket_dir, std::string path,
+                   std::string description, bool create_only)
       : fd_(fd),
         temp_(std::move(temp)),
+        bucket_dir_(std::move(bucket_dir)),
         path_(std::move(path)),
         description_(std::move(description)),
         create_only_(create_only) {}
@@ -96,7 +129,8 @@ class FileObjectWriter final : public ByteSink {
     // the object. The data is on disk (fsync): a failed close changes nothing.
     RETURN_IF_ERROR(Publish());
     temp_.clear();
-    ::close(std::exchange(fd_, -1));
+    // Kept open, so that Retract knows the file for as long as the writer lives.
+    stored_ = UniqueFd(std::exchange(fd_, -1));
     error_ = FailedPreconditionError(description_ + ": write to a closed object writer");
     // The object is in place; a failed directory sync leaves its durability in doubt.
     return SyncDirectoryIfPresent(ParentDirectory(path_)).WithContext(description_);
@@ -105,6 +139,11 @@ class FileObjectWriter final : public ByteSink {
   void Abort() override {
     if (error_.ok()) error_ = FailedPreconditionError(description_ + ": the writer was aborted");
     Discard();
+  }
+
+  Result<bool> Retract() override {
+    if (stored_.get() < 0) return false;  // never moved into place
+    return RemoveObjectFile(bucket_dir_, path_, stored_.get(), description_);
   }
 
  private:
@@ -149,7 +188,9 @@ class FileObjectWriter final : public ByteSink {
 
   int fd_;
   std::string temp_;  // empty once renamed or removed
+  const std::string bucket_dir_;
   std::string path_;
+  UniqueFd stored_;  // the file, once moved into place
   std::string description_;
   const bool create_only_;
   Status error_;
@@ -379,14 +420,14 @@ Status FileObjectStore::HeadBucket(std::string_view bucket) {
 }
 
 Status FileObjectStore::Put(std::string_view bucket, std::string_view key, ByteView data) {
-  ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> writer, OpenWriter(bucket, key));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectWriter> writer, OpenWriter(bucket, key));
   RETURN_IF_ERROR(writer->Write(data));
   return writer->Close();
 }
 
-Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view bucket,
-                                                              std::string_view key,
-                                                              const WriteOptions& options) {
+Result<std::unique_ptr<ObjectWriter>> FileObjectStore::OpenWriter(std::string_view bucket,
+                                                                  std::string_view key,
+                                                                  const WriteOptions& options) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   RETURN_IF_ERROR(HeadBucket(bucket));
   const std::string bucket_dir = BucketDirectory(bucket);
@@ -421,8 +462,9 @@ Result<std::unique_ptr<ByteSink>> FileObjectStore::OpenWriter(std::string_view b
       if (!last_attempt) continue;
       return fd.status().WithContext(description);
     }
-    return std::unique_ptr<ByteSink>(std::make_unique<FileObjectWriter>(
-        fd->release(), temp, dir + "/" + components.back(), description, options.create_only));
+    return std::unique_ptr<ObjectWriter>(std::make_unique<FileObjectWriter>(
+        fd->release(), temp, bucket_dir, dir + "/" + components.back(), description,
+        options.create_only));
   }
 }
 
@@ -508,16 +550,9 @@ Status FileObjectStore::Delete(std::string_view bucket, std::string_view key) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   RETURN_IF_ERROR(HeadBucket(bucket));
   const std::string bucket_dir = BucketDirectory(bucket);
-  std::string path = bucket_dir + "/" + key_path::RelativePath(key);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return Status::Ok();
-    return PosixError("remove " + path, errno).WithContext(DescribeObject(bucket, key));
-  }
-  std::string dir = ParentDirectory(path);
-  RETURN_IF_ERROR(SyncDirectoryIfPresent(dir).WithContext(DescribeObject(bucket, key)));
-  // Directories the key no longer needs go too, deepest first, until one is not empty.
-  while (dir.size() > bucket_dir.size() && ::rmdir(dir.c_str()) == 0) dir = ParentDirectory(dir);
-  return Status::Ok();
+  return RemoveObjectFile(bucket_dir, bucket_dir + "/" + key_path::RelativePath(key), -1,
+                          DescribeObject(bucket, key))
+      .status();
 }
 
 }  // namespace coffer::objstore

@@ -114,6 +114,20 @@ struct WriteOptions {
   bool create_only = false;
 };
 
+// A writer of one object (OpenWriter): a ByteSink whose Close() stores it. Not
+// thread-safe.
+class ObjectWriter : public ByteSink {
+ public:
+  // Takes back what this writer stored: removes the object of its key if that
+  // is still the one its Close() stored, or may have stored (a Close() that
+  // failed after the store, its answer lost). An object another writer stored
+  // there is left as it is. True when it removed an object; false when the key
+  // holds nothing of this writer's (Close() never called or refused, the object
+  // replaced or removed since, or removed by this call's own first attempt
+  // whose answer was lost).
+  virtual Result<bool> Retract() = 0;
+};
+
 // A reader of one object (or of a range of it): a ByteSource that also tells
 // what it reads. Not thread-safe.
 class ObjectReader : public ByteSource {
@@ -139,9 +153,9 @@ class ObjectStore {
 
   // A writer of the object `key`: what is written becomes the object at
   // Close() (see the contract above). The bucket is checked here (NoSuchBucket).
-  virtual Result<std::unique_ptr<ByteSink>> OpenWriter(std::string_view bucket,
-                                                       std::string_view key,
-                                                       const WriteOptions& options = {}) = 0;
+  virtual Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view bucket,
+                                                           std::string_view key,
+                                                           const WriteOptions& options = {}) = 0;
 
   // A reader of the object, or of `range` of it. NoSuchBucket, NoSuchKey,
   // InvalidRange here; read errors later from Read(). A reader sees one version
@@ -180,8 +194,8 @@ class ObjectStoreWrapper : public ObjectStore {
   Status Put(std::string_view bucket, std::string_view key, ByteView data) override {
     return target_.Put(bucket, key, data);
   }
-  Result<std::unique_ptr<ByteSink>> OpenWriter(std::string_view bucket, std::string_view key,
-                                               const WriteOptions& options) override {
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view bucket, std::string_view key,
+                                                   const WriteOptions& options) override {
     return target_.OpenWriter(bucket, key, options);
   }
   Result<std::unique_ptr<ObjectReader>> Get(std::string_view bucket, std::string_view key,

@@ -25,7 +25,7 @@ constexpr size_t kMinReadChunk = 64 << 10;
 constexpr size_t kMaxReadChunk = 64 << 20;
 constexpr size_t kMaxIdleTransports = 32;
 constexpr std::string_view kDefaultContentType = "application/octet-stream";
-// The user metadata a create-only write stores its id in (NewWriteId).
+// The user metadata every write stores its id in (NewWriteId).
 constexpr std::string_view kWriteIdHeader = "x-amz-meta-coffer-write-id";
 
 bool IsSuccess(int status) { return status >= 200 && status < 300; }
@@ -92,7 +92,7 @@ class S3ObjectStore::TransportPool {
 // ---------------------------------------------------------------------------
 // The writer.
 
-class S3ObjectWriter final : public ByteSink {
+class S3ObjectWriter final : public ObjectWriter {
  public:
   S3ObjectWriter(S3ObjectStore& store, std::string bucket, std::string key, size_t part_size,
                  std::string content_type, bool create_only)
@@ -102,7 +102,8 @@ class S3ObjectWriter final : public ByteSink {
         description_(DescribeObject(bucket_, key_)),
         part_size_(part_size),
         content_type_(std::move(content_type)),
-        create_only_(create_only) {}
+        create_only_(create_only),
+        write_id_(store.NewWriteId()) {}
 
   ~S3ObjectWriter() override { Abort(); }
 
@@ -118,15 +119,17 @@ class S3ObjectWriter final : public ByteSink {
       size_t n = std::min(part_size_ - buffer_.size(), data.size());
       buffer_.append(AsChars(data.first(n)));
       data = data.subspan(n);
-      total_ += n;
     }
     return Status::Ok();
   }
 
   Status Close() override {
     if (!error_.ok()) return error_;
+    // From here on the object may be stored, even if this Close() fails.
+    close_called_ = true;
     if (upload_id_.empty()) {
-      Status put = store_.SinglePut(bucket_, key_, std::move(buffer_), content_type_, create_only_);
+      Status put = store_.SinglePut(bucket_, key_, std::move(buffer_), content_type_, create_only_,
+                                    write_id_);
       if (!put.ok()) return Fail(put);
       return Finished();
     }
@@ -145,6 +148,11 @@ class S3ObjectWriter final : public ByteSink {
     if (closed_) return;
     if (error_.ok()) error_ = FailedPreconditionError(description_ + ": the writer was aborted");
     Discard();
+  }
+
+  Result<bool> Retract() override {
+    if (!close_called_) return false;  // nothing was ever asked to be stored
+    return store_.DeleteIfStoredBy(bucket_, key_, write_id_);
   }
 
  private:
@@ -183,10 +191,7 @@ class S3ObjectWriter final : public ByteSink {
     request.key = key_;
     request.query = "uploads";
     request.headers.push_back({"Content-Type", content_type_});
-    if (create_only_) {
-      write_id_ = store_.NewWriteId();
-      request.headers.push_back({std::string(kWriteIdHeader), write_id_});
-    }
+    request.headers.push_back({std::string(kWriteIdHeader), write_id_});
     request.what = "CreateMultipartUpload " + description_;
     ASSIGN_OR_RETURN(net::HttpResponse response, store_.Execute(request));
     if (!IsSuccess(response.status)) {
@@ -267,7 +272,6 @@ class S3ObjectWriter final : public ByteSink {
   }
 
   Status Complete() {
-    const int parts = static_cast<int>(etags_.size());
     S3ObjectStore::Request request;
     request.method = "POST";
     request.bucket = bucket_;
@@ -299,13 +303,9 @@ class S3ObjectWriter final : public ByteSink {
             return {false, error};
           }
           // A completion whose answer was lost and was retried finds the upload gone:
-          // the object is there if it has this writer's size and part count.
-          if (error.error_name() == kNoSuchUpload) {
-            Result<ObjectInfo> head = store_.Head(bucket_, key_);
-            std::string suffix = "-" + std::to_string(parts) + "\"";
-            if (head.ok() && head->size == total_ && head->etag.ends_with(suffix)) {
-              return {false, Status::Ok()};
-            }
+          // the object is there if it carries this writer's id.
+          if (error.error_name() == kNoSuchUpload && store_.StoredBy(bucket_, key_, write_id_)) {
+            return {false, Status::Ok()};
           }
           return {false, error};
         });
@@ -318,14 +318,14 @@ class S3ObjectWriter final : public ByteSink {
   const size_t part_size_;
   const std::string content_type_;
   const bool create_only_;
-  std::string write_id_;  // create-only: the id stored with the object (NewWriteId)
+  const std::string write_id_;  // stored with the object (NewWriteId)
 
   std::string buffer_;
-  uint64_t total_ = 0;
   std::string upload_id_;  // set while a multipart upload is open
   int next_part_ = 1;
   std::atomic<bool> aborting_ = false;
   bool closed_ = false;
+  bool close_called_ = false;
   Status error_;
 
   std::mutex mu_;
@@ -614,19 +614,16 @@ Status S3ObjectStore::HeadBucket(std::string_view bucket) {
 }
 
 Status S3ObjectStore::SinglePut(std::string_view bucket, std::string_view key, std::string body,
-                                const std::string& content_type, bool create_only) {
+                                const std::string& content_type, bool create_only,
+                                const std::string& write_id) {
   Request request;
   request.method = "PUT";
   request.bucket = std::string(bucket);
   request.key = std::string(key);
   request.headers.push_back(
       {"Content-Type", content_type.empty() ? std::string(kDefaultContentType) : content_type});
-  std::string write_id;
-  if (create_only) {
-    write_id = NewWriteId();
-    request.headers.push_back({"If-None-Match", "*"});
-    request.headers.push_back({std::string(kWriteIdHeader), write_id});
-  }
+  if (create_only) request.headers.push_back({"If-None-Match", "*"});
+  request.headers.push_back({std::string(kWriteIdHeader), write_id});
   request.body = std::move(body);
   request.what = "PutObject " + DescribeObject(bucket, key);
   ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
@@ -653,21 +650,50 @@ bool S3ObjectStore::StoredBy(std::string_view bucket, std::string_view key,
          response->Header(kWriteIdHeader) == std::optional<std::string_view>(write_id);
 }
 
+Result<bool> S3ObjectStore::DeleteIfStoredBy(std::string_view bucket, std::string_view key,
+                                             const std::string& write_id) {
+  Result<net::HttpResponse> head = HeadObject(bucket, key);
+  if (!head.ok()) {
+    if (head.status().error_name() == kNoSuchKey) return false;
+    return head.status();
+  }
+  if (head->Header(kWriteIdHeader) != std::optional<std::string_view>(write_id)) return false;
+  Request request;
+  request.method = "DELETE";
+  request.bucket = std::string(bucket);
+  request.key = std::string(key);
+  request.what = "DeleteObject " + DescribeObject(bucket, key);
+  std::optional<std::string_view> etag = head->Header("ETag");
+  if (!etag || etag->empty()) {
+    return DataLossError(request.what + ": not sent, since the HeadObject answer has no ETag to " +
+                         "make it conditional on");
+  }
+  request.headers.push_back({"If-Match", std::string(*etag)});
+  ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
+  if (IsSuccess(response.status)) return true;
+  Status error = ObjectError(response, bucket, key, request.what);
+  // Replaced (412) or removed (404) since the HeadObject: not this writer's any
+  // more. (A 409, a concurrent write of the key under way, is an error: the
+  // object may still be this writer's.)
+  if (error.error_name() == kPreconditionFailed || error.error_name() == kNoSuchKey) return false;
+  return error;
+}
+
 Status S3ObjectStore::Put(std::string_view bucket, std::string_view key, ByteView data) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   if (data.size() <= options_.part_size) {
-    return SinglePut(bucket, key, std::string(AsChars(data)), "", false);
+    return SinglePut(bucket, key, std::string(AsChars(data)), "", false, NewWriteId());
   }
   WriteOptions options;
   options.expected_size = data.size();
-  ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> writer, OpenWriter(bucket, key, options));
+  ASSIGN_OR_RETURN(std::unique_ptr<ObjectWriter> writer, OpenWriter(bucket, key, options));
   RETURN_IF_ERROR(writer->Write(data));
   return writer->Close();
 }
 
-Result<std::unique_ptr<ByteSink>> S3ObjectStore::OpenWriter(std::string_view bucket,
-                                                            std::string_view key,
-                                                            const WriteOptions& options) {
+Result<std::unique_ptr<ObjectWriter>> S3ObjectStore::OpenWriter(std::string_view bucket,
+                                                                std::string_view key,
+                                                                const WriteOptions& options) {
   RETURN_IF_ERROR(CheckBucketAndKey(bucket, key));
   size_t part_size = options_.part_size;
   if (options.expected_size) {
@@ -680,7 +706,7 @@ Result<std::unique_ptr<ByteSink>> S3ObjectStore::OpenWriter(std::string_view buc
     part_size = std::max(part_size, RoundUpToMiB(per_part));
   }
   RETURN_IF_ERROR(HeadBucket(bucket));
-  return std::unique_ptr<ByteSink>(std::make_unique<S3ObjectWriter>(
+  return std::unique_ptr<ObjectWriter>(std::make_unique<S3ObjectWriter>(
       *this, std::string(bucket), std::string(key), part_size,
       options.content_type.empty() ? std::string(kDefaultContentType) : options.content_type,
       options.create_only));

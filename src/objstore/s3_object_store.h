@@ -90,8 +90,8 @@ class S3ObjectStore final : public ObjectStore {
   Status CreateBucket(std::string_view bucket) override;
   Status HeadBucket(std::string_view bucket) override;
   Status Put(std::string_view bucket, std::string_view key, ByteView data) override;
-  Result<std::unique_ptr<ByteSink>> OpenWriter(std::string_view bucket, std::string_view key,
-                                               const WriteOptions& options = {}) override;
+  Result<std::unique_ptr<ObjectWriter>> OpenWriter(std::string_view bucket, std::string_view key,
+                                                   const WriteOptions& options = {}) override;
   Result<std::unique_ptr<ObjectReader>> Get(std::string_view bucket, std::string_view key,
                                             std::optional<ByteRange> range = {}) override;
   Result<ObjectInfo> Head(std::string_view bucket, std::string_view key) override;
@@ -146,17 +146,27 @@ class S3ObjectStore final : public ObjectStore {
   // HeadBucket when a body-less 404 does not say which), else ErrorStatusOf.
   Status ObjectError(const net::HttpResponse& response, std::string_view bucket,
                      std::string_view key, std::string_view what);
+  // PutObject, with the write id (below) `write_id`.
   Status SinglePut(std::string_view bucket, std::string_view key, std::string body,
-                   const std::string& content_type, bool create_only);
-  // A create-only write stores a new random id with its object (user metadata,
-  // kWriteIdHeader). A write retried after its answer was lost, that then finds
-  // the key taken, knows its own object by it; the ETag cannot tell (it is no
-  // MD5 of the data under SSE-KMS or SSE-C, nor for a multipart upload).
+                   const std::string& content_type, bool create_only, const std::string& write_id);
+  // A writer stores a new random id with its object (user metadata,
+  // kWriteIdHeader), and so knows its own object: a create-only write retried
+  // after its answer was lost, that then finds the key taken, and
+  // ObjectWriter::Retract. The ETag cannot tell (it is no MD5 of the data under
+  // SSE-KMS or SSE-C, nor for a multipart upload; two writes of the same bytes
+  // share it).
   std::string NewWriteId();
   // HeadObject: the successful answer, or the object's error (ObjectError).
   Result<net::HttpResponse> HeadObject(std::string_view bucket, std::string_view key);
   // Whether the object at `key` is the one the write with `write_id` stored.
   bool StoredBy(std::string_view bucket, std::string_view key, const std::string& write_id);
+  // Removes the object at `key` if the write with `write_id` stored it: true
+  // when removed. The DeleteObject is conditional on the ETag the HeadObject
+  // saw (If-Match), so that an object stored in between is kept where the
+  // service honours conditional deletes (AWS S3 does; moto and s3rver ignore
+  // If-Match there, leaving a window of two requests).
+  Result<bool> DeleteIfStoredBy(std::string_view bucket, std::string_view key,
+                                const std::string& write_id);
 
   const S3Options options_;
   const net::Endpoint endpoint_;

@@ -343,13 +343,21 @@ Result<std::unique_ptr<RoleSession>> FakeDelegation::AssumeRole(const std::strin
 class GatedObjectStore final : public objstore::ObjectStoreWrapper {
  public:
   using ObjectStoreWrapper::ObjectStoreWrapper;
-  Result<std::unique_ptr<ByteSink>> OpenWriter(std::string_view bucket, std::string_view key,
-                                               const objstore::WriteOptions& options) override {
+  Result<std::unique_ptr<objstore::ObjectWriter>> OpenWriter(
+      std::string_view bucket, std::string_view key,
+      const objstore::WriteOptions& options) override {
     if (gate_writers) writer_gate.Pass();
-    ASSIGN_OR_RETURN(std::unique_ptr<ByteSink> writer,
+    ASSIGN_OR_RETURN(std::unique_ptr<objstore::ObjectWriter> writer,
                      ObjectStoreWrapper::OpenWriter(bucket, key, options));
     if (fail_uploads || key == FailingKey()) {
-      return std::unique_ptr<ByteSink>(new FailingClose(std::move(writer)));
+      return std::unique_ptr<objstore::ObjectWriter>(new FailingClose(std::move(writer)));
+    }
+    if (key == LostAnswerKey()) {
+      return std::unique_ptr<objstore::ObjectWriter>(new LostAnswer(
+          std::move(writer), [this, bucket = std::string(bucket), key = std::string(key)] {
+            if (!store_over_) return Status::Ok();
+            return target().Put(bucket, key, AsBytes(std::string(kStoredOver)));
+          }));
     }
     std::optional<std::string> meanwhile;
     {
@@ -374,6 +382,15 @@ class GatedObjectStore final : public objstore::ObjectStoreWrapper {
     std::lock_guard lock(mu_);
     failing_key_ = std::move(key);
   }
+  // The upload of this key stores the object, then (with `store_over`) another
+  // writer stores kStoredOver there, then the answer to the upload is lost
+  // (Close fails).
+  void LoseAnswerOf(std::string key, bool store_over) {
+    std::lock_guard lock(mu_);
+    lost_answer_key_ = std::move(key);
+    store_over_ = store_over;
+  }
+  static constexpr std::string_view kStoredOver = "another task's backup";
   std::atomic<bool> gate_writers{false};
   Gate writer_gate;
   // Uploads fail at their end (Close), after everything was written.
@@ -384,23 +401,48 @@ class GatedObjectStore final : public objstore::ObjectStoreWrapper {
     std::lock_guard lock(mu_);
     return failing_key_;
   }
+  std::string LostAnswerKey() {
+    std::lock_guard lock(mu_);
+    return lost_answer_key_;
+  }
   std::mutex mu_;
   std::string failing_key_;
+  std::string lost_answer_key_;
+  std::atomic<bool> store_over_{false};
   std::string meanwhile_key_;
   std::string meanwhile_data_;
 
-  class FailingClose final : public ByteSink {
+  class FailingClose final : public objstore::ObjectWriter {
    public:
-    explicit FailingClose(std::unique_ptr<ByteSink> inner) : inner_(std::move(inner)) {}
+    explicit FailingClose(std::unique_ptr<objstore::ObjectWriter> inner)
+        : inner_(std::move(inner)) {}
     Status Write(ByteView data) override { return inner_->Write(data); }
     Status Close() override {
       inner_->Abort();
       return Status(StatusCode::kUnavailable, "SlowDown", "the upload did not complete");
     }
     void Abort() override { inner_->Abort(); }
+    Result<bool> Retract() override { return inner_->Retract(); }
 
    private:
-    std::unique_ptr<ByteSink> inner_;
+    std::unique_ptr<objstore::ObjectWriter> inner_;
+  };
+  class LostAnswer final : public objstore::ObjectWriter {
+   public:
+    LostAnswer(std::unique_ptr<objstore::ObjectWriter> inner, std::function<Status()> store_over)
+        : inner_(std::move(inner)), store_over_(std::move(store_over)) {}
+    Status Write(ByteView data) override { return inner_->Write(data); }
+    Status Close() override {
+      RETURN_IF_ERROR(inner_->Close());
+      RETURN_IF_ERROR(store_over_());
+      return Status(StatusCode::kUnavailable, "the connection was reset");
+    }
+    void Abort() override { inner_->Abort(); }
+    Result<bool> Retract() override { return inner_->Retract(); }
+
+   private:
+    std::unique_ptr<objstore::ObjectWriter> inner_;
+    std::function<Status()> store_over_;
   };
 };
 
@@ -1066,6 +1108,30 @@ TEST_F(BackupServiceTest, OneFileFailingLeavesNoFileOfTheBackup) {
   ExpectError(t, "the upload did not complete");
   // A backup is all of its files or none.
   EXPECT_THAT(BucketFiles(), IsEmpty());
+}
+
+// A file whose upload stored the object but failed to say so is removed with
+// the others, unless another writer stored its key since: that object is not
+// this task's to remove.
+TEST_F(BackupServiceTest, FailedBackupRemovesAFileWhoseAnswerWasLost) {
+  MakeDatabase("big", 2300, 4000);
+  buckets_->LoseAnswerOf("big/backup2-of-3.bak", /*store_over=*/false);
+  Task t = Run(Backup("big", "big/backup*.bak", kKeyArn, false, "FULL", 3));
+  ExpectError(t, "the connection was reset");
+  EXPECT_THAT(Messages(t),
+              Contains("The files of this backup that were already stored have been removed."));
+  EXPECT_THAT(BucketFiles(), IsEmpty());
+}
+
+TEST_F(BackupServiceTest, FailedBackupRemovesOnlyItsOwnFiles) {
+  MakeDatabase("big", 2300, 4000);
+  buckets_->LoseAnswerOf("big/backup2-of-3.bak", /*store_over=*/true);
+  Task t = Run(Backup("big", "big/backup*.bak", kKeyArn, true, "FULL", 3));
+  ExpectError(t, "the connection was reset");
+  EXPECT_THAT(Messages(t),
+              Contains("The files of this backup that were already stored have been removed."));
+  EXPECT_THAT(BucketFiles(), ElementsAre("big/backup2-of-3.bak%o"));
+  EXPECT_EQ(ReadObject("big/backup2-of-3.bak"), GatedObjectStore::kStoredOver);
 }
 
 // ---- concurrency and cancellation --------------------------------------------------

@@ -16,6 +16,7 @@ namespace coffer::objstore::testing {
 namespace {
 
 using ::coffer::testing::IsOk;
+using ::coffer::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
@@ -402,6 +403,63 @@ TEST_P(ObjectStoreConformance, AbortLeavesNothing) {
   EXPECT_THAT(all.keys, ElementsAre("kept"));
 }
 
+// A writer takes back the object it stored, and only that: never one stored
+// over it since (even with the same bytes), never one it was refused to replace.
+TEST_P(ObjectStoreConformance, RetractRemovesOnlyTheWritersOwnObject) {
+  ASSERT_OK(PutString(store(), bucket(), "kept", "the previous object"));
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> w, store().OpenWriter(bucket(), "kept"));
+    ASSERT_OK(w->Write(AsBytes(std::string_view("never stored"))));
+    EXPECT_THAT(w->Retract(), IsOkAndHolds(false));  // before Close()
+    w->Abort();
+    EXPECT_THAT(w->Retract(), IsOkAndHolds(false));
+  }
+  // Its own object, in one piece and in several parts: removed, once.
+  for (size_t size : {size_t{5}, GetParam()->PartSize() + 1}) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> w,
+                         store().OpenWriter(bucket(), "mine/deep/key"));
+    ASSERT_OK(w->Write(AsBytes(Pattern(7, size))));
+    ASSERT_OK(w->Close());
+    EXPECT_THAT(w->Retract(), IsOkAndHolds(true)) << size << " bytes";
+    EXPECT_THAT(store().Head(bucket(), "mine/deep/key"), HasErrorName(kNoSuchKey));
+    EXPECT_THAT(w->Retract(), IsOkAndHolds(false));
+  }
+  // Stored over since, by another writer and by Put.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> first, store().OpenWriter(bucket(), "shared"));
+  ASSERT_OK(first->Write(AsBytes(std::string_view("same bytes"))));
+  ASSERT_OK(first->Close());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> second,
+                       store().OpenWriter(bucket(), "shared"));
+  ASSERT_OK(second->Write(AsBytes(std::string_view("same bytes"))));
+  ASSERT_OK(second->Close());
+  EXPECT_THAT(first->Retract(), IsOkAndHolds(false));
+  ASSERT_OK(PutString(store(), bucket(), "shared", "same bytes"));
+  EXPECT_THAT(second->Retract(), IsOkAndHolds(false));
+  // Removed, then stored anew (a file system may give the new file the number
+  // of the one removed).
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> gone, store().OpenWriter(bucket(), "again"));
+  ASSERT_OK(gone->Write(AsBytes(std::string_view("first"))));
+  ASSERT_OK(gone->Close());
+  ASSERT_OK(store().Delete(bucket(), "again"));
+  ASSERT_OK(PutString(store(), bucket(), "again", "second"));
+  EXPECT_THAT(gone->Retract(), IsOkAndHolds(false));
+  ASSERT_OK_AND_ASSIGN(std::string shared, GetAll(store(), bucket(), "shared"));
+  EXPECT_EQ(shared, "same bytes");
+  if (!GetParam()->quirks().ignores_if_none_match) {
+    WriteOptions create_only;
+    create_only.create_only = true;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ObjectWriter> refused,
+                         store().OpenWriter(bucket(), "kept", create_only));
+    ASSERT_OK(refused->Write(AsBytes(std::string_view("refused"))));
+    EXPECT_THAT(refused->Close(), HasErrorName(kPreconditionFailed));
+    EXPECT_THAT(refused->Retract(), IsOkAndHolds(false));
+  }
+  ASSERT_OK_AND_ASSIGN(std::string kept, GetAll(store(), bucket(), "kept"));
+  EXPECT_EQ(kept, "the previous object");
+  ASSERT_OK_AND_ASSIGN(Listing all, ListAll(store(), bucket(), {}));
+  EXPECT_THAT(all.keys, ElementsAre("again", "kept", "shared"));
+}
+
 TEST_P(ObjectStoreConformance, ConcurrentWritersOfOneKeyNeverMix) {
   if (GetParam()->quirks().mixes_concurrent_writes) {
     GTEST_SKIP() << GetParam()->Name()
@@ -415,7 +473,7 @@ TEST_P(ObjectStoreConformance, ConcurrentWritersOfOneKeyNeverMix) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kWriters; ++i) {
     threads.emplace_back([&, i] {
-      Result<std::unique_ptr<ByteSink>> w = store().OpenWriter(bucket(), "contended");
+      Result<std::unique_ptr<ObjectWriter>> w = store().OpenWriter(bucket(), "contended");
       if (!w.ok()) {
         results[i] = w.status();
         return;

@@ -265,6 +265,81 @@ TEST_F(S3ObjectStoreTest, ACreateOnlyPutRetriedAfterItsAnswerWasLostFindsItsOwnO
   EXPECT_EQ(stored_id, first_id);
 }
 
+// Retract removes the object only while it carries the writer's id, with a
+// DeleteObject conditional on the ETag it saw; a 412 there (replaced in
+// between) means the object is not the writer's any more.
+TEST_F(S3ObjectStoreTest, RetractDeletesOnlyTheWritersObjectConditionally) {
+  std::string stored_id;
+  std::string etag = "\"1b2cf535f27731c974343645a3985328\"";
+  int delete_status = 204;
+  std::vector<std::string> deletes;  // the If-Match of each DeleteObject
+  s3_.set_handler([&](const net::HttpRequest& r) -> Result<net::HttpResponse> {
+    if (r.method == "HEAD" && r.Path() == "/bucket") return net::HttpResponse{200, {}, ""};
+    if (r.method == "PUT") {
+      EXPECT_FALSE(r.Header("If-None-Match").has_value());  // an overwriting write
+      stored_id = std::string(r.Header("x-amz-meta-coffer-write-id").value_or(""));
+      return net::HttpResponse{200, {{"ETag", etag}}, ""};
+    }
+    if (r.method == "HEAD") {
+      return net::HttpResponse{
+          200,
+          {{"Content-Length", "1"}, {"ETag", etag}, {"x-amz-meta-coffer-write-id", stored_id}},
+          ""};
+    }
+    if (r.method == "DELETE") {
+      deletes.emplace_back(r.Header("If-Match").value_or("<none>"));
+      if (delete_status == 204) return net::HttpResponse{204, {}, ""};
+      return ErrorXml(delete_status, delete_status == 412   ? "PreconditionFailed"
+                                     : delete_status == 404 ? "NoSuchKey"
+                                                            : "ConditionalRequestConflict");
+    }
+    return ErrorXml(400, "InvalidRequest");
+  });
+  auto store = Make();
+  auto stored = [&]() -> Result<std::unique_ptr<ObjectWriter>> {
+    ASSIGN_OR_RETURN(auto w, store->OpenWriter("bucket", "k"));
+    RETURN_IF_ERROR(w->Write(AsBytes(std::string_view("v"))));
+    RETURN_IF_ERROR(w->Close());
+    return w;
+  };
+  ASSERT_OK_AND_ASSIGN(auto mine, stored());
+  EXPECT_EQ(stored_id.size(), 32u);  // overwriting writes carry an id too
+  EXPECT_THAT(mine->Retract(), ::coffer::testing::IsOkAndHolds(true));
+  EXPECT_THAT(deletes, ::testing::ElementsAre(etag));
+
+  // Replaced between the HeadObject and the DeleteObject: 412, nothing removed.
+  ASSERT_OK_AND_ASSIGN(auto raced, stored());
+  delete_status = 412;
+  EXPECT_THAT(raced->Retract(), ::coffer::testing::IsOkAndHolds(false));
+  EXPECT_EQ(deletes.size(), 2u);
+
+  // Another writer's object (another id): no DeleteObject at all.
+  ASSERT_OK_AND_ASSIGN(auto replaced, stored());
+  ASSERT_OK_AND_ASSIGN(auto other, stored());
+  EXPECT_THAT(replaced->Retract(), ::coffer::testing::IsOkAndHolds(false));
+  EXPECT_EQ(deletes.size(), 2u);
+
+  // Removed in between (404): nothing to take back. A concurrent conditional
+  // write under way (409): an error, the object may still be the writer's.
+  ASSERT_OK_AND_ASSIGN(auto removed, stored());
+  delete_status = 404;
+  EXPECT_THAT(removed->Retract(), ::coffer::testing::IsOkAndHolds(false));
+  ASSERT_OK_AND_ASSIGN(auto conflict, stored());
+  delete_status = 409;
+  Result<bool> conflicted = conflict->Retract();
+  EXPECT_EQ(conflicted.status().error_name(), "ConditionalRequestConflict")
+      << conflicted.status().ToString();
+  EXPECT_EQ(deletes.size(), 4u);
+
+  // No ETag to make the DeleteObject conditional on: none is sent.
+  ASSERT_OK_AND_ASSIGN(auto untagged, stored());
+  etag.clear();
+  Result<bool> refused = untagged->Retract();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss) << refused.status().ToString();
+  EXPECT_EQ(deletes.size(), 4u);
+  for (const auto& r : s3_.requests()) EXPECT_OK(VerifyS3Signature(r, "eu-west-1"));
+}
+
 TEST_F(S3ObjectStoreTest, GivesUpAfterTheLastAttempt) {
   s3_.set_handler([](const net::HttpRequest&) -> Result<net::HttpResponse> {
     return ErrorXml(500, "InternalError");

@@ -34,6 +34,15 @@ MATCHER(IsOk, "is OK") {
   return st.ok();
 }
 
+// An OK Result whose value matches `m` (a matcher or a value).
+MATCHER_P(IsOkAndHolds, m, "") {
+  if (!arg.ok()) {
+    *result_listener << "which is " << arg.status().ToString();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(m, arg.value(), result_listener);
+}
+
 // The AWS error name and the exact message.
 MATCHER_P2(IsError, name, message, "") {
   const Status& st = ::coffer::testing::StatusOf(arg);
