@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/client_environment.h"
 #include "common/logging.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -46,8 +47,9 @@ class ServerGroup final : public CommandGroup {
     Result<server::ServerConfig> config =
         server::LoadServerConfig(config_file_, server::ProcessEnvironment(), flags_);
     if (!config.ok()) {
+      // 253, as the client commands (and the aws CLI v2) exit for an invalid configuration.
       std::fprintf(stderr, "coffer server: %s\n", config.status().message().c_str());
-      return 2;
+      return kExitConfigError;
     }
     SetLogLevel(config->log_level);
     for (const std::string& warning : config->warnings) Log().warn("{}", warning);

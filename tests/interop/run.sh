@@ -66,6 +66,19 @@ export AWS_CONFIG_FILE=$tmp/aws-config AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER="" PYTHONDONTWRITEBYTECODE=1
 export COFFER_INTEROP_RESULTS=$results
 
+# An invalid configuration: exit 253 (as the client commands and the aws CLI v2), the reason on
+# stderr, and no data directory created.
+"$bin" server --data-dir "$tmp/refused-data" --listen 0.0.0.0:0 >"$tmp/refused.out" 2>"$tmp/refused.err"
+refused_rc=$?
+if [[ $refused_rc -eq 253 && ! -e $tmp/refused-data ]] &&
+  grep -q "refusing to listen on 0.0.0.0:0 without TLS" "$tmp/refused.err"; then
+  ok "coffer server on 0.0.0.0 without TLS: exit 253, the reason given, nothing created"
+else
+  not_ok "coffer server on 0.0.0.0 without TLS: exit 253, the reason given, nothing created" \
+    "exit status $refused_rc" "stderr: $(head -c 2000 "$tmp/refused.err")" \
+    "data directory created: $([[ -e $tmp/refused-data ]] && echo yes || echo no)"
+fi
+
 # start_server NAME DATA_DIR [COMMAND PREFIX…]: starts coffer, sets $server_pid and $server_url.
 start_server() {
   local name=$1 dir=$2; shift 2
