@@ -150,8 +150,9 @@ std::string Lower(std::string s) {
 }
 
 constexpr std::string_view kBackupOperations[] = {
-    "CreateDBInstance", "DescribeDBInstances", "DeleteDBInstance", "BackupDatabase",
-    "RestoreDatabase",  "FinishRestore",       "CancelTask",       "DescribeTasks"};
+    "CreateDBInstance", "DescribeDBInstances", "DeleteDBInstance",
+    "BackupDatabase",   "RestoreDatabase",     "FinishRestore",
+    "DropDatabase",     "CancelTask",          "DescribeTasks"};
 
 Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view operation,
                               std::string_view body) {
@@ -283,6 +284,19 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
       Reply reply;
       reply.body = Json{{"Task", TaskJson(task)}}.dump();
       reply.response_elements = TaskElements(task);
+      return reply;
+    };
+  } else if (operation == "DropDatabase") {
+    std::string db = m.String("DbName", true);
+    RETURN_IF_ERROR(m.status());
+    params["dbName"] = db;
+    resource();
+    call.authorizations.push_back(OnInstance(service, "DropDatabase", instance));
+    call.run = [&service, instance, db]() -> Result<Reply> {
+      ASSIGN_OR_RETURN(std::string dropped, service.DropDatabase(instance, db));
+      Reply reply;
+      reply.body = Json{{"DbName", dropped}}.dump();
+      reply.response_elements = Json{{"dbName", dropped}}.dump();
       return reply;
     };
   } else if (operation == "CancelTask") {

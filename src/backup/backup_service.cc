@@ -400,6 +400,24 @@ class BackupService::Impl {
     return Submit(std::move(t));
   }
 
+  Result<std::string> DropDatabase(std::string_view instance_name, std::string_view database) {
+    // Under submit_mu_: no task of the database is created while it is dropped.
+    std::lock_guard submit(submit_mu_);
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(instance_name));
+    RETURN_IF_ERROR(engines::ValidateDatabaseName(database));
+    ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
+    for (const Task& t : tasks) {
+      if (!IsFinished(t.lifecycle) && Lower(t.database) == Lower(database)) {
+        return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+                      "Database " + t.database + " has task " + std::to_string(t.id) + " in " +
+                          std::string(LifecycleName(t.lifecycle)) +
+                          "; cancel it or wait for it to finish before dropping the database.");
+      }
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<engines::DatabaseEngine> engine, engines_(instance));
+    return engine->DropDatabase(database);
+  }
+
   Result<Task> CancelTask(std::string_view instance_name, int64_t id) {
     ASSIGN_OR_RETURN(Instance instance, DescribeInstance(instance_name));
     std::lock_guard lock(mu_);
@@ -1164,6 +1182,11 @@ Result<Task> BackupService::RestoreDatabase(const RestoreRequest& request) {
 }
 Result<Task> BackupService::FinishRestore(std::string_view instance, std::string_view database) {
   return impl_->FinishRestore(instance, database);
+}
+
+Result<std::string> BackupService::DropDatabase(std::string_view instance,
+                                                std::string_view database) {
+  return impl_->DropDatabase(instance, database);
 }
 Result<Task> BackupService::CancelTask(std::string_view instance, int64_t task_id) {
   return impl_->CancelTask(instance, task_id);

@@ -95,6 +95,11 @@ class BackupService {
   // A waiting task is cancelled at once; a running one is asked to stop
   // (CANCEL_REQUESTED) and ends CANCELLED, leaving nothing behind.
   Result<Task> CancelTask(std::string_view instance, int64_t task_id);
+  // rds_drop_database: removes the database at once (no task) and returns its
+  // name as it was (DatabaseEngine::DropDatabase). Refused
+  // (InvalidDBInstanceState) while a task of that database is waiting or
+  // running; NotFound "DatabaseNotFound" when the instance has no such database.
+  Result<std::string> DropDatabase(std::string_view instance, std::string_view database);
   // rds_task_status: the instance's tasks, oldest first.
   Result<std::vector<Task>> DescribeTasks(const TaskFilter& filter);
 

@@ -320,6 +320,10 @@ class BackupCommands final : public CommandGroup {
       body["DbName"] = Str(c, "@db_name");
       return std::pair<std::string, Json>{"FinishRestore", body};
     }
+    if (p == "rds_drop_database") {
+      body["DbName"] = Str(c, "@db_name");
+      return std::pair<std::string, Json>{"DropDatabase", body};
+    }
     return Status(StatusCode::kInvalidArgument, std::string(tsql::kSqlUnknownProcedure),
                   "Procedure " + p + " is not supported by coffer.");
   }
@@ -337,6 +341,19 @@ class BackupCommands final : public CommandGroup {
       if (!api.ok()) return connection_.Report("Msg: " + api.status().message(), kExitParamError);
       Result<Json> answer = Call(api->first, api->second);
       if (!answer.ok()) return connection_.ReportCall(api->first, answer.status());
+      if (api->first == "DropDatabase") {  // no task: done when answered
+        const std::string dropped = answer->value("DbName", "");
+        if (json) {
+          ResultSet done;
+          done.columns = {"database_name"};
+          done.rows.push_back({dropped});
+          *env_.out << FormatJson(done);
+        } else {
+          *env_.out << "Database " << dropped << " was dropped.\n";
+        }
+        env_.out->flush();
+        continue;
+      }
       ResultSet result;
       result.columns = kTaskColumns;
       if (answer->contains("Tasks")) {

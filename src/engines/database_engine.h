@@ -42,6 +42,11 @@ struct RestoreOptions {
   bool norecovery = false;
 };
 
+// The one of `names` that `database` names: an exact match, else the only one
+// equal to it but for case. NotFound "DatabaseNotFound" when none is;
+// FailedPrecondition "AmbiguousDatabaseName" when several are, but for case.
+Result<std::string> PickDatabase(const std::vector<std::string>& names, std::string_view database);
+
 class DatabaseEngine {
  public:
   virtual ~DatabaseEngine() = default;
@@ -86,6 +91,13 @@ class DatabaseEngine {
   // Removes a database in the restoring state (a chain given up); NotFound when
   // there is none.
   virtual Status DropRestoring(std::string_view target) = 0;
+  // Removes a database (RDS's rds_drop_database), online or in the restoring
+  // state, with what the engine keeps for it (the base of its differential
+  // backups), and returns its name as it was. The name is compared
+  // case-insensitively; an exact match wins, and several that differ only by
+  // case are refused (FailedPrecondition "AmbiguousDatabaseName"). Sessions
+  // still open on it are ended. NotFound "DatabaseNotFound" when there is none.
+  virtual Result<std::string> DropDatabase(std::string_view database) = 0;
 
   // Removes the temporary files that backups and restores cut short by a crash
   // left in the instance; those of operations still running, in this process or

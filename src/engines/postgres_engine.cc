@@ -703,7 +703,7 @@ Status PostgresEngine::RestoreDifferential(std::string_view target, ByteSource&,
   return DifferentialNotSupported();
 }
 
-Status PostgresEngine::DropDatabase(Connection& conn, const std::string& database) const {
+Status PostgresEngine::DropNamed(Connection& conn, const std::string& database) const {
   const std::string id = conn.Identifier(database);
   if (version_num_ >= 130000) {
     return conn.Exec("DROP DATABASE IF EXISTS " + id + " WITH (FORCE)").status();
@@ -720,7 +720,7 @@ Status PostgresEngine::DropDatabase(Connection& conn, const std::string& databas
 void PostgresEngine::DropStaging(const std::string& staging) const {
   Status st;
   if (auto conn = Connect(); conn.ok()) {
-    st = DropDatabase(**conn, staging);
+    st = DropNamed(**conn, staging);
   } else {
     st = conn.status();
   }
@@ -888,7 +888,33 @@ Status PostgresEngine::DropRestoring(std::string_view target) {
     return Status(StatusCode::kNotFound, "DatabaseNotFound",
                   "No database " + std::string(target) + " is in the restoring state");
   }
-  return DropDatabase(*conn, staging);
+  return DropNamed(*conn, staging);
+}
+
+Result<std::string> PostgresEngine::DropDatabase(std::string_view database) {
+  RETURN_IF_ERROR(ValidateDatabaseName(database));
+  if (IsStagingName(database)) {
+    return InvalidArgumentError("database names starting with " + std::string(kStagingPrefix) +
+                                " are coffer's staging databases");
+  }
+  // What ListDatabases lists (never "postgres", a template or a staging
+  // database), less the DSN's own database; names compared here, not by the
+  // server's locale.
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDatabases());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
+  ASSIGN_OR_RETURN(auto current, conn->Exec("SELECT pg_catalog.current_database()"));
+  const std::string own = PQgetvalue(current.get(), 0, 0);
+  std::erase(names, own);
+  Result<std::string> name = PickDatabase(names, database);
+  if (!name.ok()) {
+    if (name.status().code() != StatusCode::kNotFound) return name.status();
+    Status restoring = DropRestoring(database);
+    if (restoring.code() == StatusCode::kNotFound) return NotFoundDatabase(database);
+    RETURN_IF_ERROR(restoring);
+    return std::string(database);
+  }
+  RETURN_IF_ERROR(DropNamed(*conn, *name));
+  return *name;
 }
 
 }  // namespace coffer::engines

@@ -86,6 +86,10 @@ class PostgresEngine final : public DatabaseEngine {
   // Drops the staging database of `target`: one restored with norecovery, or
   // one a crashed restore left behind (a restore still running fails).
   Status DropRestoring(std::string_view target) override;
+  // DROP DATABASE … WITH (FORCE) (before PostgreSQL 13: its sessions ended
+  // first), of a database ListDatabases lists: never "postgres", a template,
+  // the DSN's own database or a staging database.
+  Result<std::string> DropDatabase(std::string_view database) override;
 
   // "coffer_restoring_" and 16 hex digits of a hash of the lower-cased target.
   static std::string StagingName(std::string_view target);
@@ -103,7 +107,8 @@ class PostgresEngine final : public DatabaseEngine {
   std::string ToolConninfo(const std::string& database) const;
   // The environment of the tools: ours, with PGPASSWORD when the DSN has a password.
   std::vector<std::string> ToolEnvironment() const;
-  Status DropDatabase(Connection& conn, const std::string& database) const;
+  // Drops `database` (its exact name), ending its sessions.
+  Status DropNamed(Connection& conn, const std::string& database) const;
   // Drops a staging database after a failed restore, logging what goes wrong.
   void DropStaging(const std::string& staging) const;
 

@@ -322,6 +322,24 @@ Status ValidateDatabaseName(std::string_view name) {
                               "' is not a database name (1-128 of A-Z a-z 0-9 _ -)");
 }
 
+Result<std::string> PickDatabase(const std::vector<std::string>& names, std::string_view database) {
+  std::vector<std::string> matches;
+  for (const std::string& name : names) {
+    if (name == database) return name;
+    if (EqualsIgnoreCase(name, database)) matches.push_back(name);
+  }
+  if (matches.empty()) return NotFound(database);
+  if (matches.size() > 1) {
+    std::sort(matches.begin(), matches.end());
+    std::string list;
+    for (const std::string& m : matches) list += (list.empty() ? "" : ", ") + m;
+    return Status(StatusCode::kFailedPrecondition, "AmbiguousDatabaseName",
+                  "Several databases are named " + std::string(database) + " but for case (" +
+                      list + "): name one exactly");
+  }
+  return matches.front();
+}
+
 Result<std::unique_ptr<SqliteEngine>> SqliteEngine::Create(std::string dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return PosixError("instance directory " + dir, errno);
@@ -756,6 +774,44 @@ Result<int> SqliteEngine::RemoveLeftovers() {
                      return false;
                    }));
   return removed + companions;
+}
+
+Result<std::string> SqliteEngine::DropDatabase(std::string_view database) {
+  RETURN_IF_ERROR(ValidateDatabaseName(database));
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Scan());
+  std::vector<std::string> online, restoring;
+  for (const Entry& e : entries) {
+    if (e.kind == Kind::kOnline) online.push_back(e.name);
+    if (e.kind == Kind::kRestoring) restoring.push_back(e.name);
+  }
+  Result<std::string> name = PickDatabase(online, database);
+  if (!name.ok()) {
+    if (name.status().code() != StatusCode::kNotFound) return name.status();
+    ASSIGN_OR_RETURN(std::string restoring_name, PickDatabase(restoring, database));
+    RETURN_IF_ERROR(DropRestoring(restoring_name));
+    return restoring_name;
+  }
+  auto remove = [](const std::string& path) -> Status {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return PosixError("remove " + path, errno);
+    return Status::Ok();
+  };
+  // The base first: a crash in between leaves a database without a base (the
+  // next DIFFERENTIAL asks for a FULL), never a base without its database. A
+  // restoring copy of the same name exists only after a crash inside
+  // FinishRestore; it goes too, or the name would come back.
+  const std::string path = DatabasePath(*name);
+  std::vector<std::string> doomed = {BasePath(*name), FilePath(*name, Kind::kPendingBase),
+                                     ChainPath(*name)};
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    doomed.push_back(RestoringPath(*name) + suffix);
+  }
+  // SQLite's companions before the file: a WAL or journal left without its
+  // database would be applied to the next database of that name.
+  for (const char* suffix : kCompanionSuffixes) doomed.push_back(path + suffix);
+  doomed.push_back(path);
+  for (const std::string& p : doomed) RETURN_IF_ERROR(remove(p));
+  RETURN_IF_ERROR(SyncDirectory(dir_));
+  return *name;
 }
 
 Status SqliteEngine::DropRestoring(std::string_view target) {

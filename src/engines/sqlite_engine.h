@@ -69,6 +69,10 @@ class SqliteEngine final : public DatabaseEngine {
                              const RestoreOptions& options) override;
   Status FinishRestore(std::string_view target) override;
   Status DropRestoring(std::string_view target) override;
+  // Removes the database file and the files SQLite keeps beside it, and its
+  // differential base. A process that still has the file open keeps writing
+  // to a file that no longer has a name.
+  Result<std::string> DropDatabase(std::string_view database) override;
   // The temporary files above (and the -journal, -wal, -shm files SQLite kept
   // beside them) that no process has locked.
   Result<int> RemoveLeftovers() override;

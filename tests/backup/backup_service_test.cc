@@ -1134,6 +1134,35 @@ TEST_F(BackupServiceTest, FailedBackupRemovesOnlyItsOwnFiles) {
   EXPECT_EQ(ReadObject("big/backup2-of-3.bak"), GatedObjectStore::kStoredOver);
 }
 
+// rds_drop_database: at once, no task; refused while a task of the database
+// waits or runs.
+TEST_F(BackupServiceTest, DropDatabaseRemovesItUnlessATaskOfItIsUnderWay) {
+  MakeDatabase("orders", 20);
+  MakeDatabase("items", 20);
+  EXPECT_EQ(service_->DropDatabase("nowhere", "orders").status().error_name(), kDBInstanceNotFound);
+  ASSERT_OK_AND_ASSIGN(Task running, Backup("orders", "o.bak", kGatedKeyArn));
+  delegation_.describe_gate.AwaitInside(1);
+  Status refused = service_->DropDatabase(kInstance, "ORDERS").status();
+  EXPECT_EQ(refused.error_name(), kInvalidDBInstanceState);
+  EXPECT_EQ(refused.message(), "Database orders has task " + std::to_string(running.id) +
+                                   " in IN_PROGRESS; cancel it or wait for it to finish before "
+                                   "dropping the database.");
+  EXPECT_TRUE(DatabaseExists("orders"));
+  ASSERT_OK(service_->DropDatabase(kInstance, "items").status());  // another database
+  EXPECT_FALSE(DatabaseExists("items"));
+  delegation_.describe_gate.Open();
+  service_->WaitIdle();
+  EXPECT_EQ(Get(running.id).lifecycle, Lifecycle::kSuccess);
+
+  EXPECT_THAT(service_->DropDatabase(kInstance, "Orders"), testing::IsOkAndHolds("orders"));
+  EXPECT_FALSE(DatabaseExists("orders"));
+  EXPECT_EQ(service_->DropDatabase(kInstance, "orders").status().error_name(), "DatabaseNotFound");
+  // The name is free for a restore of the backup taken before.
+  Task restored = Run(Restore("orders", "o.bak", kGatedKeyArn));
+  EXPECT_EQ(restored.lifecycle, Lifecycle::kSuccess);
+  EXPECT_TRUE(DatabaseExists("orders"));
+}
+
 // ---- concurrency and cancellation --------------------------------------------------
 
 TEST_F(BackupServiceTest, AtMostTwoTasksRunAtOnce) {

@@ -27,6 +27,7 @@ namespace coffer::engines {
 namespace {
 
 using ::coffer::testing::IsError;
+using ::coffer::testing::IsOkAndHolds;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -664,6 +665,40 @@ TEST_F(PostgresEngineTest, DropRestoringRemovesTheRestoringDatabase) {
   // The name is free again.
   ASSERT_OK(Restore(target, Backup(source)));
   EXPECT_EQ(Fingerprint(target), Fingerprint(source));
+}
+
+TEST_F(PostgresEngineTest, DropDatabaseRemovesOnlineAndRestoringDatabases) {
+  const std::string source = Name("drop_src"), target = Name("drop_copy");
+  MakeSample(source, 50);
+  ASSERT_OK(Restore(target, Backup(source), /*norecovery=*/true));
+  {
+    // A session still open on the database does not stop the drop.
+    Db session(dsn_, source);
+    EXPECT_THAT(engine_->DropDatabase(Upper(source)), IsOkAndHolds(source));
+  }
+  ExpectNothingLeft(source);
+  ASSERT_OK(engine_->DropDatabase(target).status());  // restoring
+  ExpectNothingLeft(target);
+  EXPECT_THAT(engine_->DropDatabase(source),
+              IsError("DatabaseNotFound", "Database " + source + " does not exist"));
+  // Never the maintenance database, a template or a staging name.
+  EXPECT_EQ(engine_->DropDatabase("postgres").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->DropDatabase("template1").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(ServerHas("postgres"));
+  EXPECT_TRUE(ServerHas("template1"));
+  EXPECT_EQ(engine_->DropDatabase(PostgresEngine::StagingName(target)).status().code(),
+            StatusCode::kInvalidArgument);
+  // Two databases equal but for case: only by the exact name.
+  const std::string lower = Name("twocase"), upper = Upper(lower);
+  created_.push_back(upper);
+  CreateDatabase(lower);
+  CreateDatabase(upper);
+  std::string mixed = lower;
+  mixed[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(mixed[0])));
+  EXPECT_EQ(engine_->DropDatabase(mixed).status().error_name(), "AmbiguousDatabaseName");
+  EXPECT_THAT(engine_->DropDatabase(upper), IsOkAndHolds(upper));
+  EXPECT_TRUE(ServerHas(lower));
+  EXPECT_FALSE(ServerHas(upper));
 }
 
 TEST_F(PostgresEngineTest, ConcurrentRestoresOfOneNameLetOneWin) {

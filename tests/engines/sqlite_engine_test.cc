@@ -694,6 +694,71 @@ TEST_F(SqliteEngineTest, DropRestoringRemovesOnlyARestoringDatabase) {
   ASSERT_OK(RestoreFull("copy", full, false));
 }
 
+TEST_F(SqliteEngineTest, DropDatabaseRemovesADatabaseAndItsBase) {
+  MakeCustomers("customers", 300);
+  MakeCustomers("orders", 10);
+  Bytes full = Full("customers");
+  ASSERT_OK(engine_->CommitFullBackup("customers"));
+  Full("customers");  // a FULL awaiting its commit: a pending base
+  ASSERT_OK(RestoreFull("copy", full, true));
+  EXPECT_THAT(EngineFiles(),
+              ElementsAre(".copy.restoring", ".copy.restoring.chain", ".customers.base",
+                          ".customers.base.pending", "customers.db", "orders.db"));
+  // Online, named in another case: the file and its differential base go,
+  // and the name as it was comes back.
+  EXPECT_THAT(engine_->DropDatabase("CUSTOMERS"), testing::IsOkAndHolds("customers"));
+  EXPECT_THAT(EngineFiles(), ElementsAre(".copy.restoring", ".copy.restoring.chain", "orders.db"));
+  // Restoring: as DropRestoring.
+  EXPECT_THAT(engine_->DropDatabase("copy"), testing::IsOkAndHolds("copy"));
+  EXPECT_THAT(EngineFiles(), ElementsAre("orders.db"));
+  EXPECT_THAT(engine_->DropDatabase("customers"),
+              testing::IsError("DatabaseNotFound", "Database customers does not exist"));
+  EXPECT_EQ(engine_->DropDatabase("bad name").status().code(), StatusCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> listed, engine_->ListDatabases());
+  EXPECT_THAT(listed, ElementsAre("orders"));
+  // The name is free again, and a DIFFERENTIAL needs a new FULL.
+  ASSERT_OK(RestoreFull("customers", full, false));
+  Bytes out;
+  auto sink = MemorySink(out);
+  EXPECT_EQ(engine_->BackupDifferential("customers", *sink).error_name(), "NoDifferentialBase");
+}
+
+TEST_F(SqliteEngineTest, DropDatabaseTakesTheExactNameAndRefusesAnAmbiguousOne) {
+  MakeCustomers("Orders", 10);
+  MakeCustomers("ORDERS", 20);
+  EXPECT_THAT(engine_->DropDatabase("orders"),
+              testing::IsError("AmbiguousDatabaseName",
+                               "Several databases are named orders but for case (ORDERS, "
+                               "Orders): name one exactly"));
+  EXPECT_THAT(EngineFiles(), ElementsAre("ORDERS.db", "Orders.db"));
+  EXPECT_THAT(engine_->DropDatabase("Orders"), testing::IsOkAndHolds("Orders"));
+  EXPECT_THAT(EngineFiles(), ElementsAre("ORDERS.db"));
+}
+
+TEST_F(SqliteEngineTest, DropDatabaseRemovesSqlitesCompanionsAndARestoringTwin) {
+  MakeCustomers("customers", 50);
+  Bytes full = Full("customers");
+  // What a crash inside FinishRestore, and one with a hot journal, can leave.
+  ASSERT_OK(RestoreFull("twin", full, true));
+  ASSERT_OK(RestoreFull("twin-online", full, false));
+  ASSERT_EQ(::rename((dir_ + "/twin-online.db").c_str(), (dir_ + "/twin.db").c_str()), 0);
+  for (const char* suffix : {"-wal", "-journal"}) {
+    std::ofstream(dir_ + "/twin.db" + suffix) << "left over";
+  }
+  auto twins = [&] {
+    std::vector<std::string> out;
+    for (const std::string& f : Files()) {
+      if (f.starts_with("twin") || f.starts_with(".twin")) out.push_back(f);
+    }
+    return out;
+  };
+  EXPECT_THAT(twins(), ElementsAre(".twin.restoring", ".twin.restoring.chain", "twin.db",
+                                   "twin.db-journal", "twin.db-wal"));
+  EXPECT_THAT(engine_->DropDatabase("twin"), testing::IsOkAndHolds("twin"));
+  EXPECT_THAT(twins(), IsEmpty());
+  EXPECT_THAT(EngineFiles(), ElementsAre(".customers.base.pending", "customers.db"));
+}
+
 // A sink whose first Write waits until released, and a source whose first Read
 // does: a backup or a restore caught while it runs.
 class Gate {

@@ -1,11 +1,11 @@
 // Fuzz target: the decoding of the backup API's requests (api::PrepareBackupCall,
 // AWS JSON 1.1, docs/api.md) for every operation.
 //
-// Input: an operation byte, then the request body. The byte picks (modulo 10) one of
-// the eight operations (CreateDBInstance, DescribeDBInstances, DeleteDBInstance,
-// BackupDatabase, RestoreDatabase, FinishRestore, CancelTask, DescribeTasks), a name
-// that is no operation, or an operation's name in the wrong case. Seeds: a valid body
-// of each operation, and bodies with members of the wrong type, missing or null.
+// Input: an operation byte, then the request body. The byte picks (modulo 11) one of
+// the nine operations (CreateDBInstance, DescribeDBInstances, DeleteDBInstance,
+// BackupDatabase, RestoreDatabase, FinishRestore, CancelTask, DescribeTasks,
+// DropDatabase), a name that is no operation, or an operation's name in the wrong case. Seeds: a
+// valid body of each operation, and bodies with members of the wrong type, missing or null.
 //
 // The calls are only decoded, never run (running would create instances and tasks):
 // the BackupService they are prepared for is opened once per process over a
@@ -59,12 +59,14 @@ using Json = nlohmann::ordered_json;
 
 constexpr std::string_view kInstanceArnPrefix = "arn:aws:rds:us-east-1:111122223333:db:";
 
+// DropDatabase comes last, so that the seeds' operation bytes (0-9) keep their
+// operations.
 constexpr std::string_view kOperations[] = {
     "CreateDBInstance", "DescribeDBInstances", "DeleteDBInstance", "BackupDatabase",
     "RestoreDatabase",  "FinishRestore",       "CancelTask",       "DescribeTasks",
-    "NoSuchOperation",  "describedbinstances",
+    "NoSuchOperation",  "describedbinstances", "DropDatabase",
 };
-constexpr size_t kKnownOperations = 8;
+constexpr std::string_view kNotOperations[] = {"NoSuchOperation", "describedbinstances"};
 
 // A delegation that refuses everything (no task ever runs here anyway).
 class RefusingDelegation final : public backup::Delegation {
@@ -164,7 +166,7 @@ std::vector<Recorded> RecordedMembers(std::string_view op) {
             {"Type", "type", true},
             {"WithNorecovery", "withNorecovery", false}};
   }
-  if (op == "FinishRestore") return {{"DbName", "dbName", false}};
+  if (op == "FinishRestore" || op == "DropDatabase") return {{"DbName", "dbName", false}};
   if (op == "CancelTask") return {{"TaskId", "taskId", false}};
   if (op == "DescribeTasks") return {{"DbName", "dbName", true}, {"TaskId", "taskId", false}};
   return {};
@@ -174,8 +176,8 @@ void CheckRefusal(std::string_view op, std::string_view body, const Status& s) {
   const std::string where = std::string(op) + ": " + s.ToString();
   FUZZ_CHECK_MSG(!s.ok() && s.code() == StatusCode::kInvalidArgument, where);
   const bool object = body.empty() || Json::parse(body, nullptr, false).is_object();
-  const bool known =
-      std::find(kOperations, kOperations + kKnownOperations, op) != kOperations + kKnownOperations;
+  const bool known = std::find(std::begin(kNotOperations), std::end(kNotOperations), op) ==
+                     std::end(kNotOperations);
   if (!object) {
     FUZZ_CHECK_MSG(s.error_name() == "SerializationException", where);
   } else if (!known) {

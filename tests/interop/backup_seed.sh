@@ -565,6 +565,25 @@ else
   else not_ok "the refused DIFFERENTIAL backup left diff.bak" "$(list_bucket)"; fi
 fi
 
+# ---- 10b. rds_drop_database --------------------------------------------------------------------
+echo "-- 10b. rds_drop_database"
+before=$(checksum "$db" 2>&1)
+drop_out=$("$bin" sql --endpoint-url "$endpoint" --instance "$instance" "exec msdb.dbo.rds_drop_database @db_name='${copy1^^}'" 2>&1)
+drop_rc=$?
+if [[ $drop_rc -eq 0 && $drop_out == "Database $copy1 was dropped." ]]; then
+  ok "rds_drop_database of '${copy1^^}' (another case of $copy1): exit 0, 'Database $copy1 was dropped.'"
+else not_ok "rds_drop_database of ${copy1^^}" "exit $drop_rc" "$drop_out"; fi
+expect_no_target "nothing of $copy1 is left" "$copy1"
+now=$(checksum "$db" 2>&1)
+if [[ -n $before && $now == "$before" ]]; then ok "'$db' is unchanged (checksum)"; else not_ok "'$db' is unchanged after the drop" "before: $before" "now: $now"; fi
+drop_out=$("$bin" sql --endpoint-url "$endpoint" --instance "$instance" "exec msdb.dbo.rds_drop_database @db_name='$copy1'" 2>&1)
+drop_rc=$?
+if [[ $drop_rc -eq 254 ]] && has "$drop_out" "Database $copy1 does not exist"; then
+  ok "dropping it again: exit 254, 'Database $copy1 does not exist'"
+else not_ok "dropping $copy1 again fails" "exit $drop_rc" "$drop_out"; fi
+sql "$instance" "exec msdb.dbo.rds_restore_database @restore_db_name='$copy1', @s3_arn_to_restore_from='$s3/customers.bak', @kms_master_key_arn='$key'"
+expect_success "the dropped name takes a restore again"
+
 # ---- 11. the audit trail -----------------------------------------------------------------------
 echo "-- 11. CloudTrail"
 # One call, every page (the CLI follows NextToken): the server is this script's alone.
@@ -595,6 +614,10 @@ ev "lookup-events: GenerateDataKey by the role session (backup), no error, sourc
   'any(.eventName == "GenerateDataKey" and .userIdentity.arn == $session and .errorCode == null and .sourceIPAddress == "rds.amazonaws.com")'
 ev "lookup-events: Decrypt by the role session (restore), no error" "$work/key-events.json" \
   'any(.eventName == "Decrypt" and .userIdentity.arn == $session and .errorCode == null)'
+ev "lookup-events: DropDatabase by the root user, with the database's name and the instance" "$work/rds-events.json" \
+  "any(.eventName == \"DropDatabase\" and .userIdentity.arn == \$root and .errorCode == null
+       and .requestParameters.dbName == \"${copy1^^}\" and .responseElements.dbName == \"$copy1\"
+       and (.resources // [] | any(.ARN | endswith(\":db:$instance\"))))"
 ev "lookup-events: rds.amazonaws.com assumed $role as RDS-SqlServerBackupRestore" "$work/assume-events.json" \
   'any(.userIdentity.type == "AWSService" and .userIdentity.invokedBy == "rds.amazonaws.com"
        and .requestParameters.roleArn == $role and .requestParameters.roleSessionName == "RDS-SqlServerBackupRestore")'
