@@ -630,29 +630,22 @@ Status PostgresEngine::BackupFull(std::string_view database, ByteSink& sink) {
   {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
     ASSIGN_OR_RETURN(std::vector<std::string> names, conn->AllDatabases());
-    std::vector<std::string> matches;
+    std::vector<std::string> candidates;
     for (const std::string& name : names) {
-      if (IsStagingName(name)) continue;
-      if (name == database) {
-        matches = {name};
-        break;
-      }
-      if (EqualsIgnoreCase(name, database)) matches.push_back(name);
+      if (!IsStagingName(name)) candidates.push_back(name);
     }
-    if (matches.empty()) {
+    Result<std::string> picked = PickDatabase(candidates, database);
+    if (!picked.ok()) {
       const std::string staging = StagingName(database);
-      if (std::find(names.begin(), names.end(), staging) != names.end()) {
+      if (picked.status().code() == StatusCode::kNotFound &&
+          std::find(names.begin(), names.end(), staging) != names.end()) {
         return Status(StatusCode::kFailedPrecondition, "DatabaseRestoring",
                       "Database " + std::string(database) +
                           " is in the restoring state: finish or drop its restore first");
       }
-      return NotFoundDatabase(database);
+      return picked.status();
     }
-    if (matches.size() > 1) {
-      return FailedPreconditionError("several databases are named " + std::string(database) +
-                                     " but for case: back up one by its exact name");
-    }
-    actual = matches.front();
+    actual = std::move(picked).value();
   }
 
   ASSIGN_OR_RETURN(Pipe out, MakePipe());

@@ -117,13 +117,21 @@ Status WriteAndSync(const std::string& path, std::string_view contents) {
   return Status::Ok();
 }
 
-// Removes a SQLite database file and the files SQLite keeps beside it.
-void RemoveDatabaseFiles(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
-}
-
 // The companions SQLite may keep beside a database file.
 constexpr const char* kCompanionSuffixes[] = {"-wal", "-shm", "-journal"};
+
+Status RemoveIfPresent(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return PosixError("remove " + path, errno);
+  return Status::Ok();
+}
+
+// Removes a SQLite database file and the files SQLite keeps beside it, those
+// first: a WAL or journal left without its database would be applied to the
+// next database of that name.
+Status RemoveDatabaseFiles(const std::string& path) {
+  for (const char* suffix : kCompanionSuffixes) RETURN_IF_ERROR(RemoveIfPresent(path + suffix));
+  return RemoveIfPresent(path);
+}
 
 // A temporary file of a running backup or restore, DIR/.KIND-XXXXXX (starting
 // with '.': never a database), locked while this object lives (common/files.h)
@@ -489,10 +497,7 @@ Status SqliteEngine::BringOnline(const std::string& from, const std::string& nam
   // The database is online: its restoring copy goes, and so do base manifests
   // left by an earlier database of this name (they describe other content:
   // differentials against them would be right, but as large as a FULL).
-  ::unlink(ChainPath(name).c_str());
-  RemoveDatabaseFiles(FilePath(name, Kind::kRestoring));
-  ::unlink(BasePath(name).c_str());
-  ::unlink(FilePath(name, Kind::kPendingBase).c_str());
+  RemoveKeptFiles(name).IgnoreError();
   return SyncDirectory(dir_);
 }
 
@@ -791,25 +796,12 @@ Result<std::string> SqliteEngine::DropDatabase(std::string_view database) {
     RETURN_IF_ERROR(DropRestoring(restoring_name));
     return restoring_name;
   }
-  auto remove = [](const std::string& path) -> Status {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return PosixError("remove " + path, errno);
-    return Status::Ok();
-  };
-  // The base first: a crash in between leaves a database without a base (the
-  // next DIFFERENTIAL asks for a FULL), never a base without its database. A
-  // restoring copy of the same name exists only after a crash inside
-  // FinishRestore; it goes too, or the name would come back.
-  const std::string path = DatabasePath(*name);
-  std::vector<std::string> doomed = {BasePath(*name), FilePath(*name, Kind::kPendingBase),
-                                     ChainPath(*name)};
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    doomed.push_back(RestoringPath(*name) + suffix);
-  }
-  // SQLite's companions before the file: a WAL or journal left without its
-  // database would be applied to the next database of that name.
-  for (const char* suffix : kCompanionSuffixes) doomed.push_back(path + suffix);
-  doomed.push_back(path);
-  for (const std::string& p : doomed) RETURN_IF_ERROR(remove(p));
+  // What the engine keeps beside it first: a crash in between leaves a
+  // database without a base (the next DIFFERENTIAL asks for a FULL), never a
+  // base without its database. A restoring copy of the same name exists only
+  // after a crash inside FinishRestore; it goes too, or the name would come back.
+  RETURN_IF_ERROR(RemoveKeptFiles(*name));
+  RETURN_IF_ERROR(RemoveDatabaseFiles(DatabasePath(*name)));
   RETURN_IF_ERROR(SyncDirectory(dir_));
   return *name;
 }
@@ -822,8 +814,16 @@ Status SqliteEngine::DropRestoring(std::string_view target) {
                   "No database " + std::string(target) + " is in the restoring state");
   }
   ::unlink(ChainPath(*name).c_str());
-  RemoveDatabaseFiles(RestoringPath(*name));
+  RemoveDatabaseFiles(RestoringPath(*name)).IgnoreError();
   return SyncDirectory(dir_);
+}
+
+Status SqliteEngine::RemoveKeptFiles(const std::string& name) const {
+  for (const std::string& path :
+       {BasePath(name), FilePath(name, Kind::kPendingBase), ChainPath(name)}) {
+    RETURN_IF_ERROR(RemoveIfPresent(path));
+  }
+  return RemoveDatabaseFiles(RestoringPath(name));
 }
 
 }  // namespace coffer::engines

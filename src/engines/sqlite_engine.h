@@ -118,6 +118,10 @@ class SqliteEngine final : public DatabaseEngine {
   std::string FilePath(std::string_view name, Kind kind) const;
   std::string BasePath(std::string_view name) const;
   std::string ChainPath(std::string_view name) const;
+  // Removes what the engine keeps beside the database `name` other than its
+  // file: the base manifests of its DIFFERENTIAL backups, and a restoring copy
+  // with its chain. Files not there are fine.
+  Status RemoveKeptFiles(const std::string& name) const;
 
   std::string dir_;
 };

@@ -643,32 +643,40 @@ std::string S3ObjectStore::NewWriteId() {
   return HexEncode(ByteView(id.data(), id.size()));
 }
 
+Result<std::optional<std::string>> S3ObjectStore::EtagIfStoredBy(std::string_view bucket,
+                                                                 std::string_view key,
+                                                                 const std::string& write_id) {
+  Result<net::HttpResponse> head = HeadObject(bucket, key);
+  if (!head.ok()) {
+    if (head.status().error_name() == kNoSuchKey) return std::optional<std::string>();
+    return head.status();
+  }
+  if (head->Header(kWriteIdHeader) != std::optional<std::string_view>(write_id)) {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(head->Header("ETag").value_or(""));
+}
+
 bool S3ObjectStore::StoredBy(std::string_view bucket, std::string_view key,
                              const std::string& write_id) {
-  Result<net::HttpResponse> response = HeadObject(bucket, key);
-  return response.ok() &&
-         response->Header(kWriteIdHeader) == std::optional<std::string_view>(write_id);
+  Result<std::optional<std::string>> etag = EtagIfStoredBy(bucket, key, write_id);
+  return etag.ok() && etag->has_value();
 }
 
 Result<bool> S3ObjectStore::DeleteIfStoredBy(std::string_view bucket, std::string_view key,
                                              const std::string& write_id) {
-  Result<net::HttpResponse> head = HeadObject(bucket, key);
-  if (!head.ok()) {
-    if (head.status().error_name() == kNoSuchKey) return false;
-    return head.status();
-  }
-  if (head->Header(kWriteIdHeader) != std::optional<std::string_view>(write_id)) return false;
+  ASSIGN_OR_RETURN(std::optional<std::string> etag, EtagIfStoredBy(bucket, key, write_id));
+  if (!etag) return false;
   Request request;
   request.method = "DELETE";
   request.bucket = std::string(bucket);
   request.key = std::string(key);
   request.what = "DeleteObject " + DescribeObject(bucket, key);
-  std::optional<std::string_view> etag = head->Header("ETag");
-  if (!etag || etag->empty()) {
+  if (etag->empty()) {
     return DataLossError(request.what + ": not sent, since the HeadObject answer has no ETag to " +
                          "make it conditional on");
   }
-  request.headers.push_back({"If-Match", std::string(*etag)});
+  request.headers.push_back({"If-Match", *etag});
   ASSIGN_OR_RETURN(net::HttpResponse response, Execute(request));
   if (IsSuccess(response.status)) return true;
   Status error = ObjectError(response, bucket, key, request.what);

@@ -158,6 +158,10 @@ class S3ObjectStore final : public ObjectStore {
   std::string NewWriteId();
   // HeadObject: the successful answer, or the object's error (ObjectError).
   Result<net::HttpResponse> HeadObject(std::string_view bucket, std::string_view key);
+  // The ETag of the object at `key` ("" when the answer has none) if the write
+  // with `write_id` stored it; nullopt when another did or there is none.
+  Result<std::optional<std::string>> EtagIfStoredBy(std::string_view bucket, std::string_view key,
+                                                    const std::string& write_id);
   // Whether the object at `key` is the one the write with `write_id` stored.
   bool StoredBy(std::string_view bucket, std::string_view key, const std::string& write_id);
   // Removes the object at `key` if the write with `write_id` stored it: true

@@ -412,36 +412,37 @@ class GatedObjectStore final : public objstore::ObjectStoreWrapper {
   std::string meanwhile_key_;
   std::string meanwhile_data_;
 
-  class FailingClose final : public objstore::ObjectWriter {
+  // A writer that forwards all but Close() to the store's own.
+  class ForwardingWriter : public objstore::ObjectWriter {
    public:
-    explicit FailingClose(std::unique_ptr<objstore::ObjectWriter> inner)
+    explicit ForwardingWriter(std::unique_ptr<objstore::ObjectWriter> inner)
         : inner_(std::move(inner)) {}
     Status Write(ByteView data) override { return inner_->Write(data); }
+    void Abort() override { inner_->Abort(); }
+    Result<bool> Retract() override { return inner_->Retract(); }
+
+   protected:
+    std::unique_ptr<objstore::ObjectWriter> inner_;
+  };
+  class FailingClose final : public ForwardingWriter {
+   public:
+    using ForwardingWriter::ForwardingWriter;
     Status Close() override {
       inner_->Abort();
       return Status(StatusCode::kUnavailable, "SlowDown", "the upload did not complete");
     }
-    void Abort() override { inner_->Abort(); }
-    Result<bool> Retract() override { return inner_->Retract(); }
-
-   private:
-    std::unique_ptr<objstore::ObjectWriter> inner_;
   };
-  class LostAnswer final : public objstore::ObjectWriter {
+  class LostAnswer final : public ForwardingWriter {
    public:
     LostAnswer(std::unique_ptr<objstore::ObjectWriter> inner, std::function<Status()> store_over)
-        : inner_(std::move(inner)), store_over_(std::move(store_over)) {}
-    Status Write(ByteView data) override { return inner_->Write(data); }
+        : ForwardingWriter(std::move(inner)), store_over_(std::move(store_over)) {}
     Status Close() override {
       RETURN_IF_ERROR(inner_->Close());
       RETURN_IF_ERROR(store_over_());
       return Status(StatusCode::kUnavailable, "the connection was reset");
     }
-    void Abort() override { inner_->Abort(); }
-    Result<bool> Retract() override { return inner_->Retract(); }
 
    private:
-    std::unique_ptr<objstore::ObjectWriter> inner_;
     std::function<Status()> store_over_;
   };
 };
