@@ -451,8 +451,10 @@ struct KeyTarget {
   std::optional<std::string> alias;
 };
 
-Result<KeyTarget> ResolveKey(kms::KeyService& service, std::string_view key_id) {
-  ASSIGN_OR_RETURN(std::string arn, service.ResolveKeyArn(key_id));
+// `forms`: the forms of key id the operation takes (kms::KeyIdForms).
+Result<KeyTarget> ResolveKey(kms::KeyService& service, std::string_view key_id,
+                             kms::KeyIdForms forms) {
+  ASSIGN_OR_RETURN(std::string arn, service.ResolveKeyArn(key_id, forms));
   return KeyTarget{std::move(arn), AliasNameIn(key_id)};
 }
 
@@ -680,7 +682,7 @@ Status CheckAliasPrefix(std::string_view alias) {
 }
 // An alias must target a key, not another alias (the engine's rule and text).
 Status CheckTargetIsKey(std::string_view target) {
-  if (AliasNameIn(target))
+  if (kms::NamesAlias(target))
     return errors::ValidationError("Aliases must refer to keys. Not aliases");
   return Status::Ok();
 }
@@ -693,12 +695,12 @@ Status CheckTargetIsKey(std::string_view target) {
 // blob is not read.
 Result<KeyTarget> CiphertextKey(kms::KeyService& service, const Bytes& blob,
                                 const std::optional<std::string>& key_id, bool key_only) {
-  if (key_only && key_id) return ResolveKey(service, *key_id);
+  if (key_only && key_id) return ResolveKey(service, *key_id, kms::KeyIdForms::kAliasesToo);
   auto arn = service.KeyArnOfCiphertext(blob);
   bool unknown_key = !arn.ok() && arn.status().error_name() == "AccessDeniedException";
   if (!arn.ok() && !unknown_key) return arn.status();
   if (key_id) {
-    ASSIGN_OR_RETURN(KeyTarget named, ResolveKey(service, *key_id));
+    ASSIGN_OR_RETURN(KeyTarget named, ResolveKey(service, *key_id, kms::KeyIdForms::kAliasesToo));
     if (unknown_key || named.arn != *arn) return errors::IncorrectKey();
     return named;
   }
@@ -729,7 +731,9 @@ Result<Call> PrepareKeyOnly(kms::KeyService& service, Members& in, std::string_v
     RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   }
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id,
+                                             op == "DescribeKey" ? kms::KeyIdForms::kAliasesToo
+                                                                 : kms::KeyIdForms::kKeyOnly));
   kms::KeyService* s = &service;
   std::string arn = key.arn;
   std::function<Result<std::string>()> run;
@@ -863,7 +867,7 @@ Result<Call> PrepareUpdateKeyDescription(kms::KeyService& service, Members& in,
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.Text("Description", kDescriptionRule, true, description));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   kms::KeyService* s = &service;
   return MakeCall(
       op, {OnKey(op, key)}, {KeyResource(key.arn)},
@@ -877,7 +881,7 @@ Result<Call> PrepareScheduleKeyDeletion(kms::KeyService& service, Members& in,
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.Integer("PendingWindowInDays", 1, 365, false, window));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   Authorization a = OnKey(op, key);
   // The window the key will get: the request's, else AWS's default of 30 days.
   a.condition_keys["kms:ScheduleKeyDeletionPendingWindowInDays"] = {
@@ -917,11 +921,11 @@ Result<Call> PrepareCreateOrUpdateAlias(kms::KeyService& service, Members& in,
   AuditResource alias_resource = KeyResource(service.AliasArn(*alias));
   if (!create) {
     // The engine's order: an alias that does not exist, then the target.
-    ASSIGN_OR_RETURN(KeyTarget current, ResolveKey(service, *alias));
+    ASSIGN_OR_RETURN(KeyTarget current, ResolveKey(service, *alias, kms::KeyIdForms::kAliasesToo));
     current.alias.reset();  // the request names the alias to change, not a key
     auths.push_back(OnKey(op, current));
   }
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *target));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *target, kms::KeyIdForms::kKeyOnly));
   auths.push_back(OnKey(op, key));
   kms::KeyService* s = &service;
   // Resources as AWS orders them: CreateAlias the key, then the alias; UpdateAlias the
@@ -939,7 +943,7 @@ Result<Call> PrepareDeleteAlias(kms::KeyService& service, Members& in, std::stri
   RETURN_IF_ERROR(in.Text("AliasName", kAliasNameRule, true, alias));
   RETURN_IF_ERROR(in.Finish());
   RETURN_IF_ERROR(CheckAliasPrefix(*alias));
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *alias));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *alias, kms::KeyIdForms::kAliasesToo));
   key.alias.reset();
   kms::KeyService* s = &service;
   return MakeCall(op, {OnIdentity(op, service.AliasArn(*alias)), OnKey(op, key)},
@@ -979,7 +983,7 @@ Result<Call> PrepareTagResource(kms::KeyService& service, Members& in, std::stri
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.Tags("Tags", true, tags));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   Authorization a = OnKey(op, key);
   AddRequestTags(a, *tags);
   kms::KeyService* s = &service;
@@ -994,7 +998,7 @@ Result<Call> PrepareUntagResource(kms::KeyService& service, Members& in, std::st
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.StringList("TagKeys", TextRule{.min = 1, .max = 128}, true, tag_keys));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   Authorization a = OnKey(op, key);
   a.condition_keys["aws:TagKeys"] = *tag_keys;
   kms::KeyService* s = &service;
@@ -1011,7 +1015,7 @@ Result<Call> PrepareListResourceTags(kms::KeyService& service, Members& in, std:
   RETURN_IF_ERROR(in.Integer("Limit", 1, 1000, false, limit));
   RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   kms::KeyService* s = &service;
   return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
                   [s, arn = key.arn, limit, marker]() -> Result<std::string> {
@@ -1032,7 +1036,7 @@ Result<Call> PrepareGetKeyPolicy(kms::KeyService& service, Members& in, std::str
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.Text("PolicyName", kPolicyNameRule, false, name));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   kms::KeyService* s = &service;
   return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
                   [s, arn = key.arn, name]() -> Result<std::string> {
@@ -1052,7 +1056,7 @@ Result<Call> PreparePutKeyPolicy(kms::KeyService& service, Members& in, std::str
   RETURN_IF_ERROR(in.Text("Policy", kPolicyRule, true, policy));
   RETURN_IF_ERROR(in.Boolean("BypassPolicyLockoutSafetyCheck", bypass));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   Authorization a = OnKey(op, key);
   a.condition_keys["kms:BypassPolicyLockoutSafetyCheck"] = {BoolText(bypass.value_or(false))};
   kms::KeyService* s = &service;
@@ -1073,7 +1077,7 @@ Result<Call> PrepareEnableKeyRotation(kms::KeyService& service, Members& in, std
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
   RETURN_IF_ERROR(in.Integer("RotationPeriodInDays", 90, 2560, false, period));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   Authorization a = OnKey(op, key);
   // The period the key will get: the request's, else AWS's default of 365 days.
   a.condition_keys["kms:RotationPeriodInDays"] = {std::to_string(period.value_or(365))};
@@ -1093,7 +1097,7 @@ Result<Call> PrepareListKeyRotations(kms::KeyService& service, Members& in, std:
   RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
   RETURN_IF_ERROR(in.Finish());
   const bool all = include == "ALL_KEY_MATERIAL";
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
   kms::KeyService* s = &service;
   return MakeCall(op, {OnKey(op, key)}, {KeyResource(key.arn)},
                   [s, arn = key.arn, limit, marker, all]() -> Result<std::string> {
@@ -1129,7 +1133,7 @@ Result<Call> PrepareEncrypt(kms::KeyService& service, Members& in, std::string_v
   RETURN_IF_ERROR(in.Text("EncryptionAlgorithm", kAlgorithmRule, false, req->encryption_algorithm));
   RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
   RETURN_IF_ERROR(in.Finish());
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kAliasesToo));
   req->key_id = key.arn;
   req->plaintext = std::move(*plaintext);
   req->dry_run = dry_run.value_or(false);
@@ -1210,7 +1214,7 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
   ASSIGN_OR_RETURN(KeyTarget source, CiphertextKey(service, req->ciphertext_blob,
                                                    req->source_key_id, req->ignore_ciphertext));
-  ASSIGN_OR_RETURN(KeyTarget dest, ResolveKey(service, *destination));
+  ASSIGN_OR_RETURN(KeyTarget dest, ResolveKey(service, *destination, kms::KeyIdForms::kAliasesToo));
   req->destination_key_id = dest.arn;
   const std::string same = BoolText(source.arn == dest.arn);
   Authorization from = OnKey("ReEncryptFrom", source);
@@ -1259,7 +1263,7 @@ Result<Call> PrepareGenerateDataKey(kms::KeyService& service, Members& in, std::
   if (recipient) {
     return errors::Unsupported("Recipient (attested enclaves) is not supported by coffer.");
   }
-  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id));
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kAliasesToo));
   req->key_id = key.arn;
   req->dry_run = dry_run.value_or(false);
   Authorization a = OnKey(op, key);

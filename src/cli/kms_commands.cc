@@ -259,7 +259,7 @@ KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
   AddCommand(describe, [this] { return DescribeKey(); });
 
   auto* get_policy = kms_->add_subcommand("get-key-policy", "Show a key's policy");
-  get_policy->add_option("--key-id", key_id_, "Key id, key ARN, alias name or alias ARN")
+  get_policy->add_option("--key-id", key_id_, "Key id or key ARN")
       ->required();
   get_policy->add_option("--policy-name", policy_name_, "The policy's name (default: default)");
   AddCommand(get_policy, [this] { return GetKeyPolicy(); });

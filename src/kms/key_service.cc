@@ -16,6 +16,11 @@
 
 namespace coffer::kms {
 
+bool NamesAlias(std::string_view key_id) {
+  return key_id.starts_with("alias/") ||
+         (key_id.starts_with("arn:") && key_id.find(":alias/") != std::string_view::npos);
+}
+
 std::string_view KeyStateName(KeyState s) {
   switch (s) {
     case KeyState::kEnabled:
@@ -247,6 +252,24 @@ class KeyService::Impl {
     return tx.Put(kKeysTable, key.id, EncodeKeyRecord(key));
   }
 
+  // The forms of key id `op` takes. An alias target has its own check and
+  // message ("Aliases must refer to keys"), made before it is resolved.
+  static KeyIdForms FormsOf(Op op) {
+    switch (op) {
+      case Op::kDescribe:
+      case Op::kCrypto:
+      case Op::kAliasTarget:
+        return KeyIdForms::kAliasesToo;
+      default:
+        return KeyIdForms::kKeyOnly;
+    }
+  }
+
+  static Status CheckForm(std::string_view key_id, KeyIdForms forms) {
+    if (forms == KeyIdForms::kKeyOnly && NamesAlias(key_id)) return errors::InvalidKeyId(key_id);
+    return Status::Ok();
+  }
+
   static Status ValidateKeyId(std::string_view field, std::string_view key_id) {
     errors::Validation v;
     v.Length(field, key_id, 1, kMaxKeyIdLength);
@@ -256,6 +279,7 @@ class KeyService::Impl {
   // Resolves and loads a key and checks its state for `op`.
   Result<KeyRecord> Find(const ReadTransaction& tx, std::string_view key_id, Op op) const {
     RETURN_IF_ERROR(ValidateKeyId("keyId", key_id));
+    RETURN_IF_ERROR(CheckForm(key_id, FormsOf(op)));
     // LoadKey answers KeyNotFound for a key that is not there: no separate lookup.
     ASSIGN_OR_RETURN(std::string uuid, ResolveUuid(tx, key_id, Existence::kUnchecked));
     ASSIGN_OR_RETURN(KeyRecord key, LoadKey(tx, uuid));
@@ -702,7 +726,7 @@ Status ValidateAliasName(std::string_view alias, bool for_create) {
 Status KeyService::CreateAlias(std::string_view alias_name, std::string_view target_key_id) {
   RETURN_IF_ERROR(ValidateAliasName(alias_name, /*for_create=*/true));
   RETURN_IF_ERROR(Impl::ValidateKeyId("targetKeyId", target_key_id));
-  if (IsAliasName(target_key_id) || target_key_id.find(":alias/") != std::string_view::npos) {
+  if (NamesAlias(target_key_id)) {
     return errors::ValidationError("Aliases must refer to keys. Not aliases");
   }
   return impl_->store_.Update([&](Transaction& tx) -> Status {
@@ -718,7 +742,7 @@ Status KeyService::CreateAlias(std::string_view alias_name, std::string_view tar
 Status KeyService::UpdateAlias(std::string_view alias_name, std::string_view target_key_id) {
   RETURN_IF_ERROR(ValidateAliasName(alias_name, /*for_create=*/false));
   RETURN_IF_ERROR(Impl::ValidateKeyId("targetKeyId", target_key_id));
-  if (IsAliasName(target_key_id) || target_key_id.find(":alias/") != std::string_view::npos) {
+  if (NamesAlias(target_key_id)) {
     return errors::ValidationError("Aliases must refer to keys. Not aliases");
   }
   return impl_->store_.Update([&](Transaction& tx) -> Status {
@@ -755,9 +779,7 @@ Result<ListAliasesResponse> KeyService::ListAliases(std::optional<std::string> k
     std::optional<std::string> only;
     if (key_id) {
       RETURN_IF_ERROR(Impl::ValidateKeyId("keyId", *key_id));
-      if (IsAliasName(*key_id) || key_id->find(":alias/") != std::string::npos) {
-        return errors::InvalidKeyId(*key_id);
-      }
+      RETURN_IF_ERROR(Impl::CheckForm(*key_id, KeyIdForms::kKeyOnly));
       ASSIGN_OR_RETURN(only, impl_->ResolveUuid(tx, *key_id));
     }
     std::string after = marker.value_or("");
@@ -1198,8 +1220,9 @@ Result<ScheduledWorkReport> KeyService::RunScheduledWork() {
 
 // ---- for authorization -----------------------------------------------------------
 
-Result<std::string> KeyService::ResolveKeyArn(std::string_view key_id) {
+Result<std::string> KeyService::ResolveKeyArn(std::string_view key_id, KeyIdForms forms) {
   RETURN_IF_ERROR(Impl::ValidateKeyId("keyId", key_id));
+  RETURN_IF_ERROR(Impl::CheckForm(key_id, forms));
   std::string uuid;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(uuid, impl_->ResolveUuid(tx, key_id));

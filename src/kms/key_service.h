@@ -5,9 +5,12 @@
 // deletion, rotation, and the cryptographic operations.
 //
 // The engine does no authentication and no authorization: api/ calls it with
-// requests it has already authorized. Key ids in requests may take every form
-// AWS accepts (key id, key ARN, alias name, alias ARN); responses name keys by
-// ARN where AWS does.
+// requests it has already authorized. Key ids in requests take the forms AWS's
+// API reference gives for each operation: DescribeKey and the cryptographic
+// operations take a key id, key ARN, alias name or alias ARN; every other
+// operation a key id or key ARN only, and answers an alias with
+// NotFoundException "Invalid keyId '<id>'". Responses name keys by ARN where AWS
+// does.
 //
 // State lives in the StateStore; key material is sealed by the Vault. Time
 // comes from the Clock: RunScheduledWork() deletes keys whose DeletionDate has
@@ -28,6 +31,15 @@
 #include "state/state_store.h"
 
 namespace coffer::kms {
+
+// True when `key_id` names an alias: "alias/…" or an ARN of an alias.
+bool NamesAlias(std::string_view key_id);
+
+// Which forms of key id an operation takes (see above).
+enum class KeyIdForms {
+  kAliasesToo,  // DescribeKey, Encrypt, Decrypt, ReEncrypt, GenerateDataKey*
+  kKeyOnly,     // every other operation
+};
 
 struct KmsOptions {
   std::string account_id = "111122223333";
@@ -107,8 +119,10 @@ class KeyService {
   Result<ScheduledWorkReport> RunScheduledWork();
 
   // For authorization (api/): the ARN of the key `key_id` names, and the ARN of
-  // the key that produced `ciphertext_blob`. Same errors as the operations.
-  Result<std::string> ResolveKeyArn(std::string_view key_id);
+  // the key that produced `ciphertext_blob`. Same errors as the operations;
+  // `forms` says which forms the operation takes.
+  Result<std::string> ResolveKeyArn(std::string_view key_id,
+                                    KeyIdForms forms = KeyIdForms::kAliasesToo);
   Result<std::string> KeyArnOfCiphertext(ByteView ciphertext_blob);
 
   std::string KeyArn(std::string_view key_uuid) const;

@@ -631,6 +631,40 @@ TEST_F(KmsJsonTest, NotFoundComesFromPrepareBeforeAnyAuthorization) {
   EXPECT_EQ(KmsErrorType(st), "NotFoundException");
 }
 
+// The forms of key id each operation takes (AWS's API reference): an alias
+// where only a key id or key ARN is taken is refused, before any authorization
+// for an operation on the key (ListAliases is authorized by identity policies
+// alone, and then refused).
+TEST_F(KmsJsonTest, OnlyDescribeAndCryptographicOperationsTakeAnAlias) {
+  std::string id = NewKey();
+  ASSERT_OK(kms().CreateAlias("alias/x", id));
+  for (const std::string& alias : {std::string("alias/x"), AliasArn("alias/x")}) {
+    const std::string key = R"({"KeyId": ")" + alias + R"(")";
+    for (const std::string& request :
+         {"EnableKey|" + key + "}", "DisableKey|" + key + "}", "CancelKeyDeletion|" + key + "}",
+          "ScheduleKeyDeletion|" + key + R"(, "PendingWindowInDays": 7})",
+          "UpdateKeyDescription|" + key + R"(, "Description": "d"})", "GetKeyPolicy|" + key + "}",
+          "ListKeyPolicies|" + key + "}", "PutKeyPolicy|" + key + R"(, "Policy": "{}"})",
+          "TagResource|" + key + R"(, "Tags": [{"TagKey": "k", "TagValue": "v"}]})",
+          "UntagResource|" + key + R"(, "TagKeys": ["k"]})", "ListResourceTags|" + key + "}",
+          "EnableKeyRotation|" + key + "}", "DisableKeyRotation|" + key + "}",
+          "GetKeyRotationStatus|" + key + "}", "RotateKeyOnDemand|" + key + "}",
+          "ListKeyRotations|" + key + "}"}) {
+      const size_t bar = request.find('|');
+      const std::string op = request.substr(0, bar), body = request.substr(bar + 1);
+      EXPECT_THAT(Prepare(op, body), IsError("NotFoundException", "Invalid keyId '" + alias + "'"))
+          << op << " " << alias;
+    }
+    EXPECT_THAT(ErrorOf("ListAliases", key + "}"),
+                IsError("NotFoundException", "Invalid keyId '" + alias + "'"));
+    EXPECT_EQ(Reply("DescribeKey", key + "}")["KeyMetadata"]["KeyId"], id) << alias;
+    EXPECT_EQ(Reply("Encrypt", key + R"(, "Plaintext": "aGk="})")["KeyId"], Arn(id)) << alias;
+    EXPECT_EQ(Reply("GenerateDataKey", key + R"(, "KeySpec": "AES_256"})")["KeyId"], Arn(id))
+        << alias;
+  }
+  EXPECT_EQ(Reply("DescribeKey", KeyJson(id))["KeyMetadata"]["KeyState"], "Enabled");
+}
+
 TEST_F(KmsJsonTest, ListKeysPages) {
   std::vector<std::string> ids = {NewKey(), NewKey()};
   std::sort(ids.begin(), ids.end());

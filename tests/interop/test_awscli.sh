@@ -296,6 +296,15 @@ expect_error "a forged session token (STS)" InvalidClientTokenId GetCallerIdenti
   "The security token included in the request is invalid."
 
 # ---- disable, schedule deletion, cancel (the seed's clean-up, then undone) ----------------
+# These take a key id or key ARN (AWS's API reference), not an alias: refused, key untouched.
+run kms disable-key --key-id "$ALIAS"
+expect_error "kms disable-key by alias name refused" NotFoundException DisableKey \
+  "Invalid keyId '$ALIAS'"
+run kms schedule-key-deletion --key-id "arn:aws:kms:$REGION:$ACCOUNT:$ALIAS" --pending-window-in-days 7
+expect_error "kms schedule-key-deletion by alias ARN refused" NotFoundException ScheduleKeyDeletion \
+  "Invalid keyId 'arn:aws:kms:$REGION:$ACCOUNT:$ALIAS'"
+expect_ok "kms describe-key by alias (still enabled)" kms describe-key --key-id "$ALIAS"
+check "key still enabled after the refused calls" '.KeyMetadata.KeyState == "Enabled"'
 expect_ok "kms disable-key" kms disable-key --key-id "$KEY_ID"
 expect_ok "kms describe-key (disabled)" kms describe-key --key-id "$KEY_ID"
 check "Disabled" '.KeyMetadata.KeyState == "Disabled" and .KeyMetadata.Enabled == false'

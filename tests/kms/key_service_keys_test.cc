@@ -398,16 +398,17 @@ class KeyIdErrorsTest : public KmsTest {
     return {
         {"DescribeKey", "keyId", none,
          [this](const std::string& id) { return StatusFrom(kms().DescribeKey(id)); }},
-        {"UpdateKeyDescription", "keyId", none,
+        {"UpdateKeyDescription", "keyId", invalid_key_id,
          [this](const std::string& id) { return kms().UpdateKeyDescription(id, "d"); }},
-        {"EnableKey", "keyId", none, [this](const std::string& id) { return kms().EnableKey(id); }},
-        {"DisableKey", "keyId", none,
+        {"EnableKey", "keyId", invalid_key_id,
+         [this](const std::string& id) { return kms().EnableKey(id); }},
+        {"DisableKey", "keyId", invalid_key_id,
          [this](const std::string& id) { return kms().DisableKey(id); }},
-        {"ScheduleKeyDeletion", "keyId", none,
+        {"ScheduleKeyDeletion", "keyId", invalid_key_id,
          [this](const std::string& id) {
            return StatusFrom(kms().ScheduleKeyDeletion(id, std::nullopt));
          }},
-        {"CancelKeyDeletion", "keyId", none,
+        {"CancelKeyDeletion", "keyId", invalid_key_id,
          [this](const std::string& id) { return StatusFrom(kms().CancelKeyDeletion(id)); }},
         {"CreateAlias", "targetKeyId", not_alias,
          [this](const std::string& id) {
@@ -419,33 +420,33 @@ class KeyIdErrorsTest : public KmsTest {
          [this](const std::string& id) {
            return StatusFrom(kms().ListAliases(id, std::nullopt, std::nullopt));
          }},
-        {"TagResource", "keyId", none,
+        {"TagResource", "keyId", invalid_key_id,
          [this](const std::string& id) {
            return kms().TagResource(id, {{"k", "v"}});
          }},
-        {"UntagResource", "keyId", none,
+        {"UntagResource", "keyId", invalid_key_id,
          [this](const std::string& id) { return kms().UntagResource(id, {"k"}); }},
-        {"ListResourceTags", "keyId", none,
+        {"ListResourceTags", "keyId", invalid_key_id,
          [this](const std::string& id) {
            return StatusFrom(kms().ListResourceTags(id, std::nullopt, std::nullopt));
          }},
-        {"GetKeyPolicy", "keyId", none,
+        {"GetKeyPolicy", "keyId", invalid_key_id,
          [this](const std::string& id) { return StatusFrom(kms().GetKeyPolicy(id, "default")); }},
-        {"PutKeyPolicy", "keyId", none,
+        {"PutKeyPolicy", "keyId", invalid_key_id,
          [this, policy](const std::string& id) {
            return kms().PutKeyPolicy(id, "default", policy);
          }},
-        {"ListKeyPolicies", "keyId", none,
+        {"ListKeyPolicies", "keyId", invalid_key_id,
          [this](const std::string& id) { return StatusFrom(kms().ListKeyPolicies(id)); }},
-        {"EnableKeyRotation", "keyId", none,
+        {"EnableKeyRotation", "keyId", invalid_key_id,
          [this](const std::string& id) { return kms().EnableKeyRotation(id, std::nullopt); }},
-        {"DisableKeyRotation", "keyId", none,
+        {"DisableKeyRotation", "keyId", invalid_key_id,
          [this](const std::string& id) { return kms().DisableKeyRotation(id); }},
-        {"GetKeyRotationStatus", "keyId", none,
+        {"GetKeyRotationStatus", "keyId", invalid_key_id,
          [this](const std::string& id) { return StatusFrom(kms().GetKeyRotationStatus(id)); }},
-        {"RotateKeyOnDemand", "keyId", none,
+        {"RotateKeyOnDemand", "keyId", invalid_key_id,
          [this](const std::string& id) { return StatusFrom(kms().RotateKeyOnDemand(id)); }},
-        {"ListKeyRotations", "keyId", none,
+        {"ListKeyRotations", "keyId", invalid_key_id,
          [this](const std::string& id) {
            return StatusFrom(kms().ListKeyRotations(id, std::nullopt, std::nullopt));
          }},

@@ -387,11 +387,21 @@ TEST_F(LifecycleTest, EveryTransition) {
   EXPECT_EQ(DecryptText(EncryptBlob(k, "new")).value(), "new");
 }
 
-TEST_F(LifecycleTest, CancelKeyDeletionThroughAnAlias) {
+// AWS's API reference: ScheduleKeyDeletion and CancelKeyDeletion take a key id
+// or key ARN, not an alias; an alias is refused and the key is untouched.
+TEST_F(LifecycleTest, DeletionIsScheduledAndCancelledByKeyNotAlias) {
   std::string k = NewKey();
   ASSERT_OK(kms().CreateAlias("alias/doomed", k));
-  ASSERT_OK(kms().ScheduleKeyDeletion("alias/doomed", std::nullopt));
-  ASSERT_OK_AND_ASSIGN(std::string arn, kms().CancelKeyDeletion("alias/doomed"));
+  for (const std::string& alias : {std::string("alias/doomed"), AliasArn("alias/doomed")}) {
+    EXPECT_THAT(kms().ScheduleKeyDeletion(alias, std::nullopt),
+                IsError(kNotFound, "Invalid keyId '" + alias + "'"));
+  }
+  EXPECT_EQ(StateOf(k), KeyState::kEnabled);
+  ASSERT_OK(kms().ScheduleKeyDeletion(k, std::nullopt));
+  EXPECT_THAT(kms().CancelKeyDeletion("alias/doomed"),
+              IsError(kNotFound, "Invalid keyId 'alias/doomed'"));
+  EXPECT_EQ(StateOf(k), KeyState::kPendingDeletion);
+  ASSERT_OK_AND_ASSIGN(std::string arn, kms().CancelKeyDeletion(Arn(k)));
   EXPECT_EQ(arn, Arn(k));
   EXPECT_EQ(StateOf(k), KeyState::kDisabled);
 }
