@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "backup/records.h"
@@ -321,6 +322,14 @@ class BackupService::Impl {
   Status DeleteInstance(std::string_view name) {
     std::lock_guard submit(submit_mu_);
     ASSIGN_OR_RETURN(Instance instance, DescribeInstance(name));
+    for (const std::string& key : dropping_) {
+      if (key.starts_with(instance.name + "/")) {
+        return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+                      "DB instance " + instance.name + " has database " +
+                          key.substr(instance.name.size() + 1) +
+                          " being dropped; wait for the drop to finish.");
+      }
+    }
     ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
     for (const Task& t : tasks) {
       if (!IsFinished(t.lifecycle)) {
@@ -401,21 +410,43 @@ class BackupService::Impl {
   }
 
   Result<std::string> DropDatabase(std::string_view instance_name, std::string_view database) {
-    // Under submit_mu_: no task of the database is created while it is dropped.
-    std::lock_guard submit(submit_mu_);
-    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(instance_name));
-    RETURN_IF_ERROR(engines::ValidateDatabaseName(database));
-    ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
-    for (const Task& t : tasks) {
-      if (!IsFinished(t.lifecycle) && Lower(t.database) == Lower(database)) {
-        return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
-                      "Database " + t.database + " has task " + std::to_string(t.id) + " in " +
-                          std::string(LifecycleName(t.lifecycle)) +
-                          "; cancel it or wait for it to finish before dropping the database.");
+    Instance instance;
+    std::string key;
+    {
+      // Checked and claimed under submit_mu_; the engine's work is done without
+      // it, while the claim keeps tasks of this database (and the instance's
+      // deletion) from starting.
+      std::lock_guard submit(submit_mu_);
+      ASSIGN_OR_RETURN(instance, DescribeInstance(instance_name));
+      RETURN_IF_ERROR(engines::ValidateDatabaseName(database));
+      ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
+      for (const Task& t : tasks) {
+        if (!IsFinished(t.lifecycle) && Lower(t.database) == Lower(database)) {
+          return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+                        "Database " + t.database + " has task " + std::to_string(t.id) + " in " +
+                            std::string(LifecycleName(t.lifecycle)) +
+                            "; cancel it or wait for it to finish before dropping the database.");
+        }
       }
+      key = DatabaseKey(instance.name, database);
+      if (!dropping_.insert(key).second) return BeingDropped(database);
     }
+    struct Release {
+      Impl& impl;
+      const std::string& key;
+      ~Release() {
+        std::lock_guard submit(impl.submit_mu_);
+        impl.dropping_.erase(key);
+      }
+    } release{*this, key};
     ASSIGN_OR_RETURN(std::unique_ptr<engines::DatabaseEngine> engine, engines_(instance));
     return engine->DropDatabase(database);
+  }
+
+  static Status BeingDropped(std::string_view database) {
+    return Status(
+        StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+        "Database " + std::string(database) + " is being dropped; wait for the drop to finish.");
   }
 
   Result<Task> CancelTask(std::string_view instance_name, int64_t id) {
@@ -506,7 +537,10 @@ class BackupService::Impl {
   // database run one at a time, in order (engines/database_engine.h: operations
   // on one database are not meant to run concurrently; a restore chain must run
   // in the order given).
-  static std::string DatabaseKey(const Task& t) { return t.instance + "/" + Lower(t.database); }
+  static std::string DatabaseKey(std::string_view instance, std::string_view database) {
+    return std::string(instance) + "/" + Lower(database);
+  }
+  static std::string DatabaseKey(const Task& t) { return DatabaseKey(t.instance, t.database); }
 
   // The first waiting task whose database no running task works on.
   std::deque<Queued>::iterator NextRunnable() {
@@ -715,6 +749,7 @@ class BackupService::Impl {
     // Again under submit_mu_: an instance deleted since the request was checked
     // gets no task.
     RETURN_IF_ERROR(DescribeInstance(t.instance).status());
+    if (dropping_.contains(DatabaseKey(t))) return BeingDropped(t.database);
     std::lock_guard lock(mu_);
     if (stopping_) return UnavailableError("the server is stopping");
     t.created = t.last_updated = clock_.Now();
@@ -1141,8 +1176,10 @@ class BackupService::Impl {
   Clock& clock_;
   Random& random_;
 
-  std::mutex submit_mu_;  // task creation and instance deletion
-  std::mutex mu_;         // queue_, running_, stopping_, and every task record update
+  std::mutex submit_mu_;  // task creation, instance deletion, dropping_
+  // DatabaseKey of each database being dropped (rds_drop_database).
+  std::set<std::string> dropping_;
+  std::mutex mu_;  // queue_, running_, stopping_, and every task record update
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
   std::deque<Queued> queue_;

@@ -455,6 +455,42 @@ Result<std::unique_ptr<engines::DatabaseEngine>> OpenEngine(const Instance& inst
   return std::unique_ptr<engines::DatabaseEngine>(std::move(engine));
 }
 
+// A sqlite engine whose DropDatabase waits at `gate` before dropping.
+class GatedDropEngine final : public engines::DatabaseEngine {
+ public:
+  GatedDropEngine(std::unique_ptr<engines::DatabaseEngine> inner, Gate& gate)
+      : inner_(std::move(inner)), gate_(gate) {}
+  std::string_view name() const override { return inner_->name(); }
+  std::string version() const override { return inner_->version(); }
+  Result<std::vector<std::string>> ListDatabases() override { return inner_->ListDatabases(); }
+  Result<bool> Exists(std::string_view d) override { return inner_->Exists(d); }
+  Status BackupFull(std::string_view d, ByteSink& sink) override {
+    return inner_->BackupFull(d, sink);
+  }
+  Status CommitFullBackup(std::string_view d) override { return inner_->CommitFullBackup(d); }
+  Status BackupDifferential(std::string_view d, ByteSink& sink) override {
+    return inner_->BackupDifferential(d, sink);
+  }
+  Status RestoreFull(std::string_view t, ByteSource& source,
+                     const engines::RestoreOptions& options) override {
+    return inner_->RestoreFull(t, source, options);
+  }
+  Status RestoreDifferential(std::string_view t, ByteSource& source,
+                             const engines::RestoreOptions& options) override {
+    return inner_->RestoreDifferential(t, source, options);
+  }
+  Status FinishRestore(std::string_view t) override { return inner_->FinishRestore(t); }
+  Status DropRestoring(std::string_view t) override { return inner_->DropRestoring(t); }
+  Result<std::string> DropDatabase(std::string_view d) override {
+    gate_.Pass();
+    return inner_->DropDatabase(d);
+  }
+
+ private:
+  std::unique_ptr<engines::DatabaseEngine> inner_;
+  Gate& gate_;
+};
+
 std::vector<std::string> Messages(const Task& t) {
   std::vector<std::string> out;
   for (const TaskLogLine& line : t.log) out.push_back(line.message);
@@ -480,6 +516,7 @@ class BackupServiceTest : public ::testing::Test {
     // Let anything still held go, so that the service stops.
     delegation_.describe_gate.Open();
     buckets_->writer_gate.Open();
+    drop_gate_.Open();
     service_.reset();
   }
 
@@ -488,8 +525,15 @@ class BackupServiceTest : public ::testing::Test {
     options.account_id = kAccount;
     options.max_running_tasks = max_running_tasks;
     options.pipeline_workers = 1;
+    auto engines =
+        [this](const Instance& instance) -> Result<std::unique_ptr<engines::DatabaseEngine>> {
+      ASSIGN_OR_RETURN(auto engine, OpenEngine(instance));
+      if (!gate_drops_) return engine;
+      return std::unique_ptr<engines::DatabaseEngine>(
+          std::make_unique<GatedDropEngine>(std::move(engine), drop_gate_));
+    };
     ASSERT_OK_AND_ASSIGN(service_, BackupService::Open(options, *store_, *buckets_, delegation_,
-                                                       OpenEngine, clock_, random_));
+                                                       engines, clock_, random_));
   }
 
   std::string InstanceDir() const { return dir_.File("instance"); }
@@ -700,6 +744,9 @@ class BackupServiceTest : public ::testing::Test {
   std::unique_ptr<state::SqliteStateStore> store_;
   std::unique_ptr<objstore::FileObjectStore> files_;
   std::unique_ptr<GatedObjectStore> buckets_;
+  // With gate_drops_, an engine's DropDatabase waits at drop_gate_.
+  bool gate_drops_ = false;
+  Gate drop_gate_;
   std::unique_ptr<BackupService> service_;
 };
 
@@ -1160,6 +1207,42 @@ TEST_F(BackupServiceTest, DropDatabaseRemovesItUnlessATaskOfItIsUnderWay) {
   EXPECT_EQ(service_->DropDatabase(kInstance, "orders").status().error_name(), "DatabaseNotFound");
   // The name is free for a restore of the backup taken before.
   Task restored = Run(Restore("orders", "o.bak", kGatedKeyArn));
+  EXPECT_EQ(restored.lifecycle, Lifecycle::kSuccess);
+  EXPECT_TRUE(DatabaseExists("orders"));
+}
+
+// The drop's engine work runs without holding up tasks of other databases or
+// other instances; the database it drops gets no task, and its instance is not
+// deleted, until it ends.
+TEST_F(BackupServiceTest, DropDatabaseHoldsBackOnlyWhatItDrops) {
+  MakeDatabase("orders", 20);
+  MakeDatabase("items", 20);
+  gate_drops_ = true;
+  std::thread drop([&] {
+    EXPECT_THAT(service_->DropDatabase(kInstance, "orders"), testing::IsOkAndHolds("orders"));
+  });
+  drop_gate_.AwaitInside(1);
+  // Another database of the instance: its task is created and runs meanwhile.
+  Task other = Run(Backup("items", "i.bak", kKeyArn));
+  EXPECT_EQ(other.lifecycle, Lifecycle::kSuccess);
+  // The database being dropped: no task, no second drop, no deletion of the instance.
+  for (const Status& st :
+       {Backup("orders", "o.bak", kKeyArn).status(), Restore("Orders", "i.bak", kKeyArn).status(),
+        service_->DropDatabase(kInstance, "ORDERS").status()}) {
+    EXPECT_EQ(st.error_name(), kInvalidDBInstanceState);
+    EXPECT_THAT(st.message(), HasSubstr(" is being dropped; wait for the drop to finish."));
+  }
+  Status deleting = service_->DeleteInstance(kInstance);
+  EXPECT_EQ(deleting.error_name(), kInvalidDBInstanceState);
+  EXPECT_EQ(deleting.message(), "DB instance " + std::string(kInstance) +
+                                    " has database orders being dropped; wait for the drop to "
+                                    "finish.");
+  EXPECT_TRUE(DatabaseExists("orders"));
+  drop_gate_.Open();
+  drop.join();
+  EXPECT_FALSE(DatabaseExists("orders"));
+  // Once dropped, the name takes a restore again.
+  Task restored = Run(Restore("orders", "i.bak", kKeyArn));
   EXPECT_EQ(restored.lifecycle, Lifecycle::kSuccess);
   EXPECT_TRUE(DatabaseExists("orders"));
 }
