@@ -252,6 +252,9 @@ class Members {
     return Status::Ok();
   }
 
+  // A member required only in some cases, found absent in one of them.
+  void Absent(std::string_view member) { v_.AddNull(Path(member)); }
+
   Status Boolean(std::string_view member, std::optional<bool>& out) {
     const Json* v = Find(member);
     if (v == nullptr) return Status::Ok();
@@ -714,6 +717,16 @@ bool IgnoresCiphertext(const std::optional<std::vector<std::string>>& modifiers)
          std::find(modifiers->begin(), modifiers->end(), "IGNORE_CIPHERTEXT") != modifiers->end();
 }
 
+// Decrypt and ReEncrypt (kms-service-2's documentation of the members): the
+// CiphertextBlob is required except in a dry run with IGNORE_CIPHERTEXT, which
+// requires the key id (`key_member`) instead.
+void RequireCiphertextOrKey(Members& in, const std::optional<Bytes>& blob,
+                            std::string_view key_member, const std::optional<std::string>& key_id,
+                            bool ignore_ciphertext) {
+  if (!ignore_ciphertext && !blob) in.Absent("CiphertextBlob");
+  if (ignore_ciphertext && !key_id) in.Absent(key_member);
+}
+
 using Preparer = Result<Call> (*)(kms::KeyService&, Members&, std::string_view op);
 
 // DescribeKey, EnableKey, DisableKey, CancelKeyDeletion, DisableKeyRotation,
@@ -1155,7 +1168,7 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   std::optional<bool> dry_run;
   std::optional<std::vector<std::string>> modifiers;
   bool recipient = false;
-  RETURN_IF_ERROR(in.Blob("CiphertextBlob", 1, kMaxCiphertext, true, blob));
+  RETURN_IF_ERROR(in.Blob("CiphertextBlob", 1, kMaxCiphertext, false, blob));
   RETURN_IF_ERROR(in.StringMap("EncryptionContext", req->encryption_context));
   RETURN_IF_ERROR(in.GrantTokens(req->grant_tokens));
   RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, false, req->key_id));
@@ -1164,13 +1177,14 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
   RETURN_IF_ERROR(
       in.StringList("DryRunModifiers", TextRule{.values = &kDryRunModifiers}, false, modifiers));
+  req->dry_run = dry_run.value_or(false);
+  req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
+  RequireCiphertextOrKey(in, blob, "KeyId", req->key_id, req->ignore_ciphertext);
   RETURN_IF_ERROR(in.Finish());
   if (recipient) {
     return errors::Unsupported("Recipient (attested enclaves) is not supported by coffer.");
   }
-  req->ciphertext_blob = std::move(*blob);
-  req->dry_run = dry_run.value_or(false);
-  req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
+  req->ciphertext_blob = std::move(blob).value_or(Bytes());
   ASSIGN_OR_RETURN(KeyTarget key, CiphertextKey(service, req->ciphertext_blob, req->key_id,
                                                 req->ignore_ciphertext));
   Authorization a = OnKey(op, key);
@@ -1194,7 +1208,7 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   std::optional<std::string> destination;
   std::optional<bool> dry_run;
   std::optional<std::vector<std::string>> modifiers;
-  RETURN_IF_ERROR(in.Blob("CiphertextBlob", 1, kMaxCiphertext, true, blob));
+  RETURN_IF_ERROR(in.Blob("CiphertextBlob", 1, kMaxCiphertext, false, blob));
   RETURN_IF_ERROR(in.StringMap("SourceEncryptionContext", req->source_encryption_context));
   RETURN_IF_ERROR(in.Text("SourceKeyId", kKeyIdRule, false, req->source_key_id));
   RETURN_IF_ERROR(in.Text("DestinationKeyId", kKeyIdRule, true, destination));
@@ -1208,10 +1222,11 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
   RETURN_IF_ERROR(
       in.StringList("DryRunModifiers", TextRule{.values = &kDryRunModifiers}, false, modifiers));
-  RETURN_IF_ERROR(in.Finish());
-  req->ciphertext_blob = std::move(*blob);
   req->dry_run = dry_run.value_or(false);
   req->ignore_ciphertext = req->dry_run && IgnoresCiphertext(modifiers);
+  RequireCiphertextOrKey(in, blob, "SourceKeyId", req->source_key_id, req->ignore_ciphertext);
+  RETURN_IF_ERROR(in.Finish());
+  req->ciphertext_blob = std::move(blob).value_or(Bytes());
   ASSIGN_OR_RETURN(KeyTarget source, CiphertextKey(service, req->ciphertext_blob,
                                                    req->source_key_id, req->ignore_ciphertext));
   ASSIGN_OR_RETURN(KeyTarget dest, ResolveKey(service, *destination, kms::KeyIdForms::kAliasesToo));

@@ -1053,27 +1053,38 @@ Result<EncryptResponse> KeyService::Encrypt(const EncryptRequest& req) {
   return out;
 }
 
-Result<DecryptResponse> KeyService::Decrypt(const DecryptRequest& req) {
-  errors::Validation v;
-  // Never echo ciphertext into an error message; its length is in bytes (not
-  // characters, as Validation::Length counts).
-  if (req.ciphertext_blob.empty()) {
-    v.AddSensitive("ciphertextBlob", "Member must have length greater than or equal to 1");
-  } else if (req.ciphertext_blob.size() > kMaxCiphertext) {
+namespace {
+
+// CiphertextBlob: 1 to 6144 bytes, absent only in a dry run with
+// IGNORE_CIPHERTEXT (`key_only`), where the key id stands in for it. Never
+// echoed into a message; its length is in bytes (not characters, as
+// Validation::Length counts).
+void ValidateCiphertext(errors::Validation& v, const Bytes& blob, bool key_only) {
+  if (blob.empty()) {
+    if (!key_only)
+      v.AddSensitive("ciphertextBlob", "Member must have length greater than or equal to 1");
+  } else if (blob.size() > kMaxCiphertext) {
     v.AddSensitive("ciphertextBlob", "Member must have length less than or equal to 6144");
   }
+}
+
+}  // namespace
+
+Result<DecryptResponse> KeyService::Decrypt(const DecryptRequest& req) {
+  errors::Validation v;
+  const bool key_only = req.dry_run && req.ignore_ciphertext;
+  ValidateCiphertext(v, req.ciphertext_blob, key_only);
+  if (key_only && !req.key_id) v.AddNull("keyId");
   if (req.key_id) v.Length("keyId", *req.key_id, 1, kMaxKeyIdLength);
   Impl::ValidateAlgorithm(v, "encryptionAlgorithm", req.encryption_algorithm);
   ValidateGrantTokens(v, req.grant_tokens);
   RETURN_IF_ERROR(v.ToStatus());
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.encryption_algorithm));
-  const bool key_only = req.dry_run && req.ignore_ciphertext;
-  if (key_only && req.key_id) {
+  if (key_only) {
     RETURN_IF_ERROR(impl_->Read(*req.key_id, Op::kCrypto).status());
     return errors::DryRun();
   }
   ASSIGN_OR_RETURN(auto found, impl_->FindBlobKey(req.ciphertext_blob, req.key_id, "keyId"));
-  if (key_only) return errors::DryRun();
   auto& [blob, key] = found;
   DecryptResponse out;
   // DecryptResponse.KeyMaterialId (kms-service-2: present for symmetric keys).
@@ -1088,12 +1099,10 @@ Result<DecryptResponse> KeyService::Decrypt(const DecryptRequest& req) {
 
 Result<ReEncryptResponse> KeyService::ReEncrypt(const ReEncryptRequest& req) {
   errors::Validation v;
-  if (req.ciphertext_blob.empty()) {
-    v.AddSensitive("ciphertextBlob", "Member must have length greater than or equal to 1");
-  } else if (req.ciphertext_blob.size() > kMaxCiphertext) {
-    v.AddSensitive("ciphertextBlob", "Member must have length less than or equal to 6144");
-  }
+  const bool key_only = req.dry_run && req.ignore_ciphertext;
+  ValidateCiphertext(v, req.ciphertext_blob, key_only);
   v.Length("destinationKeyId", req.destination_key_id, 1, kMaxKeyIdLength);
+  if (key_only && !req.source_key_id) v.AddNull("sourceKeyId");
   if (req.source_key_id) v.Length("sourceKeyId", *req.source_key_id, 1, kMaxKeyIdLength);
   Impl::ValidateAlgorithm(v, "sourceEncryptionAlgorithm", req.source_encryption_algorithm);
   Impl::ValidateAlgorithm(v, "destinationEncryptionAlgorithm",
@@ -1102,8 +1111,7 @@ Result<ReEncryptResponse> KeyService::ReEncrypt(const ReEncryptRequest& req) {
   RETURN_IF_ERROR(v.ToStatus());
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.source_encryption_algorithm));
   RETURN_IF_ERROR(Impl::CheckSymmetricAlgorithm(req.destination_encryption_algorithm));
-  const bool key_only = req.dry_run && req.ignore_ciphertext;
-  if (key_only && req.source_key_id) {
+  if (key_only) {
     RETURN_IF_ERROR(impl_->Read(*req.source_key_id, Op::kCrypto).status());
     RETURN_IF_ERROR(impl_->Read(req.destination_key_id, Op::kCrypto).status());
     return errors::DryRun();
@@ -1111,7 +1119,6 @@ Result<ReEncryptResponse> KeyService::ReEncrypt(const ReEncryptRequest& req) {
   ASSIGN_OR_RETURN(auto found,
                    impl_->FindBlobKey(req.ciphertext_blob, req.source_key_id, "sourceKeyId"));
   ASSIGN_OR_RETURN(KeyRecord dest, impl_->Read(req.destination_key_id, Op::kCrypto));
-  if (key_only) return errors::DryRun();
   auto& [blob, source] = found;
   ReEncryptResponse out;
   ASSIGN_OR_RETURN(

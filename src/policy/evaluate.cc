@@ -583,6 +583,9 @@ std::string AccessDeniedMessage(Decision d, const RequestContext& ctx) {
   // kms.md, AccessDeniedException (the form with the reason, used everywhere).
   std::string m = "User: " + ctx.principal.arn + " is not authorized to perform: " + ctx.action +
                   " on resource: " + ctx.resource;
+  // STS refuses AssumeRole without a reason (aws-protocols.md), in the words it
+  // uses for a role that does not exist: the answer does not tell which it was.
+  if (ctx.action == "sts:AssumeRole") return m;
   switch (d) {
     case Decision::kImplicitDenyNoResourcePolicy:
       return m + " because no resource-based policy allows the " + ctx.action + " action";

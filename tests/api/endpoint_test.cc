@@ -984,9 +984,14 @@ TEST_F(EndpointTest, AssumeRoleNotAllowedByTheTrustPolicyIsDenied) {
   std::string role_arn = NewRole("AppRole", UserArn("alice"));
   HttpResponse r = Sts(bob, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(role_arn) +
                                 "&RoleSessionName=s1");
-  ExpectQueryError(
-      r, 403, kStsNs, "AccessDenied",
-      AccessDenied(UserArn("bob"), "sts:AssumeRole", role_arn, NoResourcePolicy("sts:AssumeRole")));
+  // No reason follows: the same text as for a role that does not exist.
+  const std::string refused =
+      "User: " + UserArn("bob") + " is not authorized to perform: sts:AssumeRole on resource: ";
+  ExpectQueryError(r, 403, kStsNs, "AccessDenied", refused + role_arn);
+  const std::string missing = "arn:aws:iam::111122223333:role/NoSuchRole";
+  ExpectQueryError(Sts(bob, "Action=AssumeRole&Version=2011-06-15&RoleArn=" + FormEncode(missing) +
+                                "&RoleSessionName=s1"),
+                   403, kStsNs, "AccessDenied", refused + missing);
 }
 
 TEST_F(EndpointTest, SessionTokenMustBeTheOneIssued) {

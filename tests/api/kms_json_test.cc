@@ -1197,11 +1197,31 @@ TEST_F(KmsJsonTest, DryRunAndAlgorithmsReachTheEngine) {
   const std::string wrong_context = "{\"CiphertextBlob\": " + Quote(blob) +
                                     R"(, "EncryptionContext": {"k": "w"}, "DryRun": true)";
   EXPECT_THAT(Invoke("Decrypt", wrong_context + "}"), IsErrorNamed("InvalidCiphertextException"));
-  EXPECT_THAT(Invoke("Decrypt", wrong_context + R"(, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]})"),
-              IsErrorNamed("DryRunOperationException"));
+  // With IGNORE_CIPHERTEXT the KeyId is required and the ciphertext is not.
   const std::string garbage = R"({"CiphertextBlob": "Z2FyYmFnZWdhcmJhZ2U=", "DryRun": true, )"
                               R"("DryRunModifiers": ["IGNORE_CIPHERTEXT"])";
-  EXPECT_THAT(Invoke("Decrypt", garbage + "}"), IsErrorNamed("InvalidCiphertextException"));
+  const std::string key_null =
+      "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member "
+      "must not be null";
+  EXPECT_THAT(Prepare("Decrypt", garbage + "}"), IsError("ValidationException", key_null));
+  EXPECT_THAT(Prepare("Decrypt", wrong_context + R"(, "DryRunModifiers": ["IGNORE_CIPHERTEXT"]})"),
+              IsError("ValidationException", key_null));
+  EXPECT_THAT(Invoke("Decrypt", R"({"DryRun": true, "DryRunModifiers": ["IGNORE_CIPHERTEXT"], )"
+                                R"("KeyId": )" +
+                                    Quote(id) + "}"),
+              IsErrorNamed("DryRunOperationException"));
+  EXPECT_THAT(Prepare("Decrypt", R"({"DryRun": true, "KeyId": )" + Quote(id) + "}"),
+              IsError("ValidationException",
+                      "1 validation error detected: Value null at 'ciphertextBlob' failed to "
+                      "satisfy constraint: Member must not be null"));
+  EXPECT_THAT(Invoke("ReEncrypt", R"({"DryRun": true, "DryRunModifiers": ["IGNORE_CIPHERTEXT"], )"
+                                  R"("SourceKeyId": )" +
+                                      Quote(id) + ", \"DestinationKeyId\": " + Quote(id) + "}"),
+              IsErrorNamed("DryRunOperationException"));
+  EXPECT_THAT(Prepare("ReEncrypt", garbage + ", \"DestinationKeyId\": " + Quote(id) + "}"),
+              IsError("ValidationException",
+                      "1 validation error detected: Value null at 'sourceKeyId' failed to "
+                      "satisfy constraint: Member must not be null"));
   const std::string with_key = garbage + ", \"KeyId\": " + Quote(id) + "}";
   EXPECT_EQ(DecisionsOf("Decrypt", with_key),
             (std::vector<std::string>{"key kms:Decrypt " + Arn(id) +

@@ -411,7 +411,7 @@ EOF
 expect_ok "iam update-assume-role-policy (RDS may assume it)" iam update-assume-role-policy \
   --role-name "$BACKUP_ROLE" --policy-document "file://$work/trust2.json"
 as "$OP_AK" "$OP_SK" "" sts assume-role --role-arn "arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE" --role-session-name again
-expect_error_prefix "the operator may no longer assume the role" AccessDenied AssumeRole \
+expect_error "the operator may no longer assume the role" AccessDenied AssumeRole \
   "User: arn:aws:iam::$ACCOUNT:user/$OPERATOR is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE"
 expect_ok "iam delete-role" iam delete-role --role-name "$ADMIN_ROLE"
 run iam get-role --role-name "$ADMIN_ROLE"

@@ -1243,8 +1243,12 @@ TEST(EvaluateTrustTest, RootDelegationNeedsAnIdentityAllow) {
   EXPECT_EQ(EvaluateTrust(trust, {&may_assume, &deny}, ctx), Decision::kExplicitDenyIdentity);
   EXPECT_EQ(AccessDeniedMessage(Decision::kImplicitDenyNoIdentityPolicy, ctx),
             "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: "
-            "sts:AssumeRole on resource: arn:aws:iam::111122223333:role/rdstestrole because no "
-            "identity-based policy allows the sts:AssumeRole action");
+            "sts:AssumeRole on resource: arn:aws:iam::111122223333:role/rdstestrole");
+  // Without a reason, whatever refused it: the text for a role that does not exist.
+  EXPECT_EQ(AccessDeniedMessage(Decision::kExplicitDenyIdentity, ctx),
+            AccessDeniedMessage(Decision::kImplicitDenyNoResourcePolicy, ctx));
+  EXPECT_EQ(AccessDeniedMessage(Decision::kExplicitDenyResource, ctx),
+            AccessDeniedMessage(Decision::kImplicitDenyNoIdentityPolicy, ctx));
 }
 
 TEST(EvaluateTrustTest, ExplicitDenyInTheTrustPolicy) {
