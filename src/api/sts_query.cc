@@ -46,17 +46,6 @@ constexpr std::string_view kUnsupportedAssumeRoleParameters[] = {
     "SerialNumber", "TokenCode",  "SourceIdentity", "ProvidedContexts",
 };
 
-// externalIdType (sts-service-2): 2..1224 characters of [\w+=,.@:\/-]*.
-bool ExternalIdMatches(std::string_view s) {
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == ':' ||
-              c == '/' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Result<Call> AssumeRole(const Request& q) {
   for (const auto& [key, value] : q.params.entries()) {
     for (std::string_view name : kUnsupportedAssumeRoleParameters) {
@@ -72,18 +61,11 @@ Result<Call> AssumeRole(const Request& q) {
   req.role_arn = r.Required("RoleArn");
   req.role_session_name = r.Required("RoleSessionName");
   req.duration_seconds = r.OptionalInt("DurationSeconds");
-  std::optional<std::string> external_id = r.Optional("ExternalId");
+  req.external_id = r.Optional("ExternalId");
   RETURN_IF_ERROR(r.status());
-  if (external_id) {
-    size_t n = external_id->size();
-    if (n < 2 || n > 1224 || !ExternalIdMatches(*external_id)) {
-      return ValidationError("1 validation error detected: Value '" + *external_id +
-                             "' at 'externalId' failed to satisfy constraint: Member must " +
-                             (n < 2      ? "have length greater than or equal to 2"
-                              : n > 1224 ? "have length less than or equal to 1224"
-                                         : "satisfy regular expression pattern: [\\w+=,.@:\\/-]*"));
-    }
-  }
+  // As STS: the request's own constraints first, then the caller, then policies
+  // (a malformed RoleArn is never taken for a resource).
+  RETURN_IF_ERROR(iam::CheckAssumeRoleRequest(req));
   // STS refuses the root before evaluating any policy.
   if (q.caller.type == policy::PrincipalType::kRoot) {
     return Status(StatusCode::kPermissionDenied, "AccessDenied",
@@ -92,7 +74,7 @@ Result<Call> AssumeRole(const Request& q) {
 
   Authorization decision{PolicyScope::kAssumeRole, "sts:AssumeRole", req.role_arn, {}};
   decision.condition_keys["sts:RoleSessionName"] = {req.role_session_name};
-  if (external_id) decision.condition_keys["sts:ExternalId"] = {*external_id};
+  if (req.external_id) decision.condition_keys["sts:ExternalId"] = {*req.external_id};
 
   Call call;
   call.operation = "AssumeRole";

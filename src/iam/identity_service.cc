@@ -41,6 +41,9 @@ constexpr std::string_view kDescriptionPattern =
     R"([\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*)";
 constexpr std::string_view kIdPattern = R"([\w]+)";
 constexpr std::string_view kSessionNamePattern = R"([\w+=,.@-]*)";
+constexpr std::string_view kExternalIdPattern = R"([\w+=,.@:\/-]*)";
+constexpr std::string_view kArnPattern =
+    R"([\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+)";
 
 constexpr int kDefaultMaxItems = 100;
 constexpr int kDefaultSessionDuration = 3600;
@@ -1156,17 +1159,38 @@ Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string
 
 // ---- STS ------------------------------------------------------------------------------------
 
-Result<AssumeRoleResult> IdentityService::AssumeRole(const Principal& caller,
-                                                     const AssumeRoleRequest& req) {
+Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
   errors::Validation v;
   v.Length("roleArn", req.role_arn, 20, 2048);
+  v.Pattern("roleArn", req.role_arn,
+            !req.role_arn.empty() && AllCodePoints(req.role_arn,
+                                                   [](char32_t c) {
+                                                     return c == 0x09 || c == 0x0A || c == 0x0D ||
+                                                            (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+                                                            (c >= 0xA0 && c <= 0xD7FF) ||
+                                                            (c >= 0xE000 && c <= 0xFFFD) ||
+                                                            (c >= 0x10000 && c <= 0x10FFFF);
+                                                   }),
+            kArnPattern);
   v.Length("roleSessionName", req.role_session_name, 2, 64);
   v.Pattern("roleSessionName", req.role_session_name,
             AllCodePoints(req.role_session_name, IsNameChar), kSessionNamePattern);
   if (req.duration_seconds) {
     v.Range("durationSeconds", *req.duration_seconds, kMinSessionDuration, kMaxSessionDuration);
   }
-  RETURN_IF_ERROR(v.ToStatus());
+  if (req.external_id) {
+    v.Length("externalId", *req.external_id, 2, 1224);
+    v.Pattern("externalId", *req.external_id,
+              AllCodePoints(*req.external_id,
+                            [](char32_t c) { return IsNameChar(c) || c == ':' || c == '/'; }),
+              kExternalIdPattern);
+  }
+  return v.ToStatus();
+}
+
+Result<AssumeRoleResult> IdentityService::AssumeRole(const Principal& caller,
+                                                     const AssumeRoleRequest& req) {
+  RETURN_IF_ERROR(CheckAssumeRoleRequest(req));
   // STS refuses the root before any policy is evaluated.
   if (caller.type == PrincipalType::kRoot) {
     return errors::AccessDenied("Roles may not be assumed by root accounts.");

@@ -57,6 +57,11 @@ struct IamOptions {
   size_t max_cached_credentials = 10000;
 };
 
+// The constraints of sts-service-2 on an AssumeRole request (lengths,
+// patterns, ranges), as the ValidationError STS gives for them: before it looks
+// at the caller or at any policy. IdentityService::AssumeRole checks them too.
+Status CheckAssumeRoleRequest(const AssumeRoleRequest& request);
+
 class IdentityService {
  public:
   // Errors: kInvalidArgument for options that are not valid.

@@ -118,7 +118,8 @@ struct ListPolicyNamesResult {
 struct AssumeRoleRequest {
   std::string role_arn;
   std::string role_session_name;
-  std::optional<int> duration_seconds;  // 900..43200, default 3600
+  std::optional<int> duration_seconds;     // 900..43200, default 3600
+  std::optional<std::string> external_id;  // checked here; policies see it as sts:ExternalId
 };
 
 struct AssumeRoleResult {

@@ -136,6 +136,29 @@ TEST_F(StsQueryTest, AssumeRoleErrors) {
                       "1 validation error detected: Value 'a b' at 'externalId' failed to "
                       "satisfy constraint: Member must satisfy regular expression pattern: "
                       "[\\w+=,.@:\\/-]*"));
+  // The request's constraints come before the caller and any policy, all of
+  // them in one message: a malformed RoleArn is never taken for a resource, and
+  // the root hears of its bad session name first.
+  EXPECT_THAT(Prepare(alice_, "Action=AssumeRole&RoleArn=short&RoleSessionName=a&ExternalId=a"),
+              IsError("ValidationError",
+                      "3 validation errors detected: Value 'short' at 'roleArn' failed to satisfy "
+                      "constraint: Member must have length greater than or equal to 20; Value 'a' "
+                      "at 'roleSessionName' failed to satisfy constraint: Member must have length "
+                      "greater than or equal to 2; Value 'a' at 'externalId' failed to satisfy "
+                      "constraint: Member must have length greater than or equal to 2"));
+  EXPECT_THAT(
+      Prepare(alice_,
+              "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FR%01"
+              "&RoleSessionName=s1"),
+      IsError("ValidationError",
+              "1 validation error detected: Value 'arn:aws:iam::111122223333:role/R\x01' at "
+              "'roleArn' failed to satisfy constraint: Member must satisfy regular "
+              "expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-"
+              "\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+"));
+  EXPECT_THAT(Prepare(Root(), AssumeBody("&DurationSeconds=60")),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '60' at 'durationSeconds' failed to "
+                      "satisfy constraint: Member must have value greater than or equal to 900"));
   EXPECT_THAT(
       Prepare(alice_, AssumeBody("&Policy=%7B%7D")),
       IsError("ValidationError", "coffer does not support the parameter Policy of AssumeRole."));

@@ -1505,6 +1505,18 @@ class Sts(CofferTest):
         with self.raises("ValidationError", "The requested DurationSeconds exceeds the "
                                             "MaxSessionDuration set for this role.", status=400):
             loose.assume_role(RoleArn=r["Arn"], RoleSessionName="ok", DurationSeconds=7200)
+        # The request's constraints come first, before the caller and any policy: a
+        # caller allowed nothing, and the root, hear of a malformed request.
+        stranger, stranger_creds = self.new_user_with_key("stranger")
+        with self.raises("ValidationError",
+                         "1 validation error detected: Value 'short' at 'roleArn' failed to "
+                         "satisfy constraint: Member must have length greater than or equal to 20",
+                         status=400):
+            client("sts", stranger_creds, validate=False).assume_role(
+                RoleArn="short", RoleSessionName="ok")
+        with self.raises("ValidationError", status=400):
+            client("sts", ROOT, validate=False).assume_role(RoleArn=r["Arn"],
+                                                            RoleSessionName="has space")
 
 
 # ---------------------------------------------------------------------------------------
