@@ -1,5 +1,6 @@
 #include "api/iam_query.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -589,10 +590,44 @@ const std::vector<std::string_view>& IamOperations() {
   return *names;
 }
 
+namespace {
+
+// The constraints of the members the request has, of those its operation
+// takes (iam::CheckIamRequestMembers): checked before anything else, as IAM does.
+Status CheckMembers(std::string_view action, const std::vector<std::string_view>& members,
+                    const QueryParams& params) {
+  auto takes = [&](std::string_view name) {
+    return std::find(members.begin(), members.end(), name) != members.end();
+  };
+  QueryReader r(params);
+  auto text = [&](std::string_view name) { return takes(name) ? r.Optional(name) : std::nullopt; };
+  auto integer = [&](std::string_view name) {
+    return takes(name) ? r.OptionalInt(name) : std::nullopt;
+  };
+  iam::IamRequestMembers m;
+  m.user_name = text("UserName");
+  m.role_name = text("RoleName");
+  m.path = text("Path");
+  m.path_prefix = text("PathPrefix");
+  m.assume_role_policy_document = text("AssumeRolePolicyDocument");
+  m.policy_name = text("PolicyName");
+  m.policy_document = text("PolicyDocument");
+  m.description = text("Description");
+  m.access_key_id = text("AccessKeyId");
+  m.status = text("Status");
+  m.max_session_duration = integer("MaxSessionDuration");
+  m.page.marker = text("Marker");
+  m.page.max_items = integer("MaxItems");
+  RETURN_IF_ERROR(r.status());  // an integer member that is not one
+  return iam::CheckIamRequestMembers(action, m);
+}
+
+}  // namespace
+
 Result<Call> PrepareIamCall(IdentityService& iam, const Principal& caller,
                             const QueryParams& params, std::string request_id) {
   return DispatchQuery(Operations(), kIamApiVersion, kIamEventSource,
-                       QueryRequest{iam, caller, params, request_id});
+                       QueryRequest{iam, caller, params, request_id}, CheckMembers);
 }
 
 }  // namespace coffer::api

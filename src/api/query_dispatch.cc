@@ -3,11 +3,13 @@
 namespace coffer::api {
 
 Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view api_version,
-                           std::string_view event_source, const QueryRequest& request) {
+                           std::string_view event_source, const QueryRequest& request,
+                           QueryCheck check) {
   ASSIGN_OR_RETURN(std::string action, QueryAction(request.params, api_version));
   auto it = operations.find(action);
   if (it == operations.end()) return UnknownAction(action, api_version);
-  Result<Call> prepared = it->second.prepare(request);
+  Status checked = check ? check(action, it->second.recorded, request.params) : Status::Ok();
+  Result<Call> prepared = checked.ok() ? it->second.prepare(request) : Result<Call>(checked);
   Call call = prepared.ok() ? *std::move(prepared) : RefusedCall(action, prepared.status());
   call.event_source = std::string(event_source);
   call.read_only = it->second.read_only;

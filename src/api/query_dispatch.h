@@ -31,11 +31,18 @@ struct QueryOperation {
 
 using QueryOperations = std::map<std::string_view, QueryOperation>;
 
+// Checks the members of a request to `action` (those of `members`, the
+// operation's) before the request is prepared, and so before the caller or any
+// policy is looked at.
+using QueryCheck = Status (*)(std::string_view action, const std::vector<std::string_view>& members,
+                              const QueryParams& params);
+
 // Finds the request's Action (of API version `api_version`) in `operations` and
-// prepares its Call, with the event source, readOnly and requestParameters set.
-// InvalidAction for an Action the table does not have.
+// prepares its Call, with the event source, readOnly and requestParameters set,
+// after `check` when given. InvalidAction for an Action the table does not have.
 Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view api_version,
-                           std::string_view event_source, const QueryRequest& request);
+                           std::string_view event_source, const QueryRequest& request,
+                           QueryCheck check = nullptr);
 
 // The Actions of `operations`, sorted.
 std::vector<std::string_view> QueryOperationNames(const QueryOperations& operations);

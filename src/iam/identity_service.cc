@@ -138,14 +138,29 @@ void ValidateAccessKeyId(errors::Validation& v, std::string_view id) {
   v.Pattern("accessKeyId", id, !id.empty() && AllCodePoints(id, IsWordChar), kIdPattern);
 }
 
-// The page size of a list request, after validating Marker and MaxItems.
-Result<size_t> PageSize(const Page& page) {
-  errors::Validation v;
+void ValidatePage(errors::Validation& v, const Page& page) {
   if (page.marker) {
     v.Length("marker", *page.marker, 1, 320);
     v.Pattern("marker", *page.marker, MarkerMatches(*page.marker), kMarkerPattern);
   }
   if (page.max_items) v.Range("maxItems", *page.max_items, 1, 1000);
+}
+void ValidateDescription(errors::Validation& v, const std::optional<std::string>& description) {
+  if (!description) return;
+  v.Length("description", *description, 0, 1000);
+  v.Pattern("description", *description, DescriptionMatches(*description), kDescriptionPattern);
+}
+void ValidateMaxSessionDuration(errors::Validation& v, const std::optional<int>& seconds) {
+  if (seconds) v.Range("maxSessionDuration", *seconds, kMinRoleMaxSession, kMaxSessionDuration);
+}
+void ValidateStatus(errors::Validation& v, std::string_view status) {
+  v.Enum("status", status, {"Active", "Inactive", "Expired"});
+}
+
+// The page size of a list request, after validating Marker and MaxItems.
+Result<size_t> PageSize(const Page& page) {
+  errors::Validation v;
+  ValidatePage(v, page);
   RETURN_IF_ERROR(v.ToStatus());
   return static_cast<size_t>(page.max_items.value_or(kDefaultMaxItems));
 }
@@ -967,7 +982,7 @@ Status IdentityService::UpdateAccessKey(const Principal& caller,
   errors::Validation v;
   if (user_name) ValidateUserName(v, *user_name);
   ValidateAccessKeyId(v, access_key_id);
-  v.Enum("status", status, {"Active", "Inactive", "Expired"});
+  ValidateStatus(v, status);
   RETURN_IF_ERROR(v.ToStatus());
   if (status == "Expired") {
     return errors::ValidationError("An access key's status can only be set to Active or Inactive.");
@@ -1002,22 +1017,12 @@ Status IdentityService::DeleteAccessKey(const Principal& caller,
 
 // ---- roles ------------------------------------------------------------------------------
 
-namespace {
-void ValidateMaxSessionDuration(errors::Validation& v, const std::optional<int>& seconds) {
-  if (seconds) v.Range("maxSessionDuration", *seconds, kMinRoleMaxSession, kMaxSessionDuration);
-}
-}  // namespace
-
 Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   errors::Validation v;
   ValidateRoleName(v, req.role_name);
   ValidatePath(v, req.path);
   ValidatePolicyDocument(v, "assumeRolePolicyDocument", req.assume_role_policy_document);
-  if (req.description) {
-    v.Length("description", *req.description, 0, 1000);
-    v.Pattern("description", *req.description, DescriptionMatches(*req.description),
-              kDescriptionPattern);
-  }
+  ValidateDescription(v, req.description);
   ValidateMaxSessionDuration(v, req.max_session_duration);
   RETURN_IF_ERROR(v.ToStatus());
   ASSIGN_OR_RETURN(policy::Policy trust,
@@ -1158,6 +1163,31 @@ Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string
 }
 
 // ---- STS ------------------------------------------------------------------------------------
+
+Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m) {
+  errors::Validation v;
+  if (m.user_name) {
+    if (action == "CreateUser") {
+      ValidateNewUserName(v, *m.user_name);
+    } else {
+      ValidateUserName(v, *m.user_name);
+    }
+  }
+  if (m.role_name) ValidateRoleName(v, *m.role_name);
+  ValidatePath(v, m.path);
+  ValidatePathPrefix(v, m.path_prefix);
+  if (m.assume_role_policy_document) {
+    ValidatePolicyDocument(v, "assumeRolePolicyDocument", *m.assume_role_policy_document);
+  }
+  ValidateDescription(v, m.description);
+  ValidateMaxSessionDuration(v, m.max_session_duration);
+  if (m.policy_name) ValidatePolicyName(v, *m.policy_name);
+  if (m.policy_document) ValidatePolicyDocument(v, "policyDocument", *m.policy_document);
+  if (m.access_key_id) ValidateAccessKeyId(v, *m.access_key_id);
+  if (m.status) ValidateStatus(v, *m.status);
+  ValidatePage(v, m.page);
+  return v.ToStatus();
+}
 
 Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
   errors::Validation v;

@@ -57,6 +57,13 @@ struct IamOptions {
   size_t max_cached_credentials = 10000;
 };
 
+// The constraints of iam-service-2 on the members an IAM request has (lengths,
+// patterns, ranges, enums), as the ValidationError IAM gives for them: before
+// it looks at the caller or at any policy, every broken member in one message.
+// `action` says which user name type applies (CreateUser's is shorter). The
+// operations check their members again.
+Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& members);
+
 // The constraints of sts-service-2 on an AssumeRole request (lengths,
 // patterns, ranges), as the ValidationError STS gives for them: before it looks
 // at the caller or at any policy. IdentityService::AssumeRole checks them too.

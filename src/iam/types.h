@@ -37,6 +37,15 @@ struct Page {
   std::optional<int> max_items;  // 1..1000, default 100
 };
 
+// The members of an IAM request that it has, as received: what
+// CheckIamRequestMembers checks.
+struct IamRequestMembers {
+  std::optional<std::string> user_name, role_name, path, path_prefix, assume_role_policy_document,
+      policy_name, policy_document, description, access_key_id, status;
+  std::optional<int> max_session_duration;
+  Page page;
+};
+
 struct ListUsersResult {
   std::vector<User> users;
   bool is_truncated = false;

@@ -434,15 +434,41 @@ TEST_F(IamQueryTest, ActionsAndVersions) {
   EXPECT_THAT(r.body, HasSubstr("<Code>InvalidAction</Code>"));
 }
 
-TEST_F(IamQueryTest, ServiceValidationErrorsComeFromRun) {
-  EXPECT_THAT(Run(Root(), "Action=CreateUser&UserName=a+b"),
+// The model's constraints on the members are checked before the call is
+// prepared, so before the caller or any policy is looked at (as IAM does: a
+// caller allowed nothing hears of a malformed request), every broken member
+// in one message; a member the operation does not take is not looked at.
+TEST_F(IamQueryTest, MemberConstraintsAreCheckedBeforeAnythingElse) {
+  policy::Principal nobody = NewUser("nobody");  // allowed nothing
+  EXPECT_THAT(Prepare(nobody, "Action=CreateUser&UserName=a+b"),
               IsError("ValidationError",
                       "1 validation error detected: Value 'a b' at 'userName' failed to satisfy "
                       "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"));
-  EXPECT_THAT(Run(Root(), "Action=ListRoles&MaxItems=1001"),
+  EXPECT_THAT(Prepare(nobody, "Action=ListUsers&PathPrefix=nope&MaxItems=0"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value 'nope' at 'pathPrefix' failed to "
+                      "satisfy constraint: Member must satisfy regular expression pattern: "
+                      "\\u002F[\\u0021-\\u007F]*; Value '0' at 'maxItems' failed to satisfy "
+                      "constraint: Member must have value greater than or equal to 1"));
+  EXPECT_THAT(Prepare(Root(), "Action=ListRoles&MaxItems=1001"),
               IsError("ValidationError",
                       "1 validation error detected: Value '1001' at 'maxItems' failed to satisfy "
                       "constraint: Member must have value less than or equal to 1000"));
+  // CreateUser's user name is at most 64 characters, every other operation's 128.
+  const std::string long_name(100, 'u');
+  EXPECT_THAT(Prepare(Root(), "Action=CreateUser&UserName=" + long_name),
+              IsError("ValidationError", "1 validation error detected: Value '" + long_name +
+                                             "' at 'userName' failed to satisfy constraint: "
+                                             "Member must have length less than or equal to 64"));
+  EXPECT_THAT(Prepare(Root(), "Action=GetUser&UserName=" + long_name), IsOk());
+  EXPECT_THAT(Prepare(nobody, "Action=UpdateAccessKey&AccessKeyId=short&Status=Gone"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value 'short' at 'accessKeyId' failed to "
+                      "satisfy constraint: Member must have length greater than or equal to 16; "
+                      "Value 'Gone' at 'status' failed to satisfy constraint: Member must satisfy "
+                      "enum value set: [Active, Inactive, Expired]"));
+  // Not CreateUser's members: not checked.
+  EXPECT_THAT(Prepare(Root(), "Action=CreateUser&UserName=carol&Status=Gone&MaxItems=0"), IsOk());
 }
 
 }  // namespace

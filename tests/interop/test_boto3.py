@@ -1517,6 +1517,17 @@ class Sts(CofferTest):
         with self.raises("ValidationError", status=400):
             client("sts", ROOT, validate=False).assume_role(RoleArn=r["Arn"],
                                                             RoleSessionName="has space")
+        # IAM likewise: the caller allowed nothing hears of the malformed member.
+        stranger_iam = client("iam", stranger_creds, validate=False)
+        with self.raises("ValidationError",
+                         "1 validation error detected: Value 'bad name!' at 'userName' failed to "
+                         "satisfy constraint: Member must satisfy regular expression pattern: "
+                         "[\\w+=,.@-]+", status=400):
+            stranger_iam.create_user(UserName="bad name!")
+        with self.raises("ValidationError", status=400):
+            stranger_iam.list_users(PathPrefix="nope")
+        with self.raises("AccessDenied", status=403):
+            stranger_iam.list_users(PathPrefix="/ok/")
 
 
 # ---------------------------------------------------------------------------------------
