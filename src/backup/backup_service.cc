@@ -1108,6 +1108,15 @@ class BackupService::Impl {
                                    : engine.RestoreFull(task.database, *source, restore);
     if (!restored.ok()) {
       if (Status stopped = run.Interrupted(); !stopped.ok()) return stopped;
+      if (restored.error_name() == "BackupTypeMismatch") {
+        // The engine found the other type of backup (one that is not encrypted
+        // carries no type to check before): say which @type fits.
+        return Status(restored.code(), "BackupTypeMismatch",
+                      restored.message() + " " +
+                          (differential ? "Restore it with @type='FULL'."
+                                        : "Restore its FULL backup with @with_norecovery=1, "
+                                          "then this one with @type='DIFFERENTIAL'."));
+      }
       return restored;
     }
     run.Line(norecovery ? "Database " + task.database +

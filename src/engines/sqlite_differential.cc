@@ -235,6 +235,16 @@ Status EndsEarly() { return DataLossError("the DIFFERENTIAL backup ends early (t
 
 }  // namespace
 
+bool StartsAsDifferential(ByteView head) {
+  return head.size() >= kDifferentialMagic.size() &&
+         AsChars(head.first(kDifferentialMagic.size())) == kDifferentialMagic;
+}
+
+Status DifferentialGivenAsFull() {
+  return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
+                "The backup is a DIFFERENTIAL backup, not a FULL one.");
+}
+
 uint32_t PageSizeOf(ByteView header) {
   if (header.size() < kDatabaseHeaderSize) return 0;
   if (AsChars(header.first(kSqliteMagic.size())) != kSqliteMagic) return 0;
@@ -407,8 +417,13 @@ std::unique_ptr<ByteSource> DifferentialSource(std::unique_ptr<ByteSource> snaps
 Result<DifferentialHeader> ReadDifferentialHeader(ByteSource& stream) {
   Bytes bytes(kDifferentialHeaderSize);
   ASSIGN_OR_RETURN(size_t n, ReadFull(stream, bytes));
-  if (n < kDifferentialMagic.size() ||
-      AsChars(ByteView(bytes).first(kDifferentialMagic.size())) != kDifferentialMagic) {
+  const ByteView head = ByteView(bytes).first(n);
+  if (!StartsAsDifferential(head)) {
+    if (head.size() >= kSqliteMagic.size() &&
+        AsChars(head.first(kSqliteMagic.size())) == kSqliteMagic) {
+      return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
+                    "The backup is a FULL backup, not a DIFFERENTIAL one.");
+    }
     return DataLossError("not a DIFFERENTIAL backup of a sqlite database");
   }
   if (n < bytes.size()) return EndsEarly();

@@ -34,6 +34,13 @@ constexpr size_t kDatabaseHeaderSize = 100;
 // with "SQLite format 3\0" or gives no valid page size.
 uint32_t PageSizeOf(ByteView header);
 
+// Whether a backup stream starting with `head` is a DIFFERENTIAL backup (its
+// magic), and the error a restore of it as a FULL backup gives:
+// InvalidArgument "BackupTypeMismatch". ReadDifferentialHeader gives the same
+// error name for a FULL backup (a database file) read as a DIFFERENTIAL one.
+bool StartsAsDifferential(ByteView head);
+Status DifferentialGivenAsFull();
+
 // The snapshot digest of a stream of `page_size` pages, from the SHA-256 of
 // each page (fed in order) and the stream's length:
 //   SHA-256("coffer sqlite snapshot v1" ‖ u32 page size ‖ SHA-256(page 1) ‖ …

@@ -668,6 +668,14 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
     RETURN_IF_ERROR(out.Close());
     if (size == 0) return DataLossError("the backup of " + name + " is empty");
   }
+  // A DIFFERENTIAL backup given as FULL says so, rather than failing the check
+  // as "not a database".
+  uint8_t head[32] = {};
+  const ssize_t got = ::pread(restored.fd(), head, sizeof head, 0);
+  if (got < 0) return PosixError("read " + temp, errno);
+  if (sqlite::StartsAsDifferential(ByteView(head, static_cast<size_t>(got)))) {
+    return sqlite::DifferentialGivenAsFull();
+  }
   RETURN_IF_ERROR(CheckIntegrity(temp, name));
   RETURN_IF_ERROR(SyncFile(temp));
   if (!options.norecovery) {

@@ -1888,6 +1888,16 @@ TEST_F(BackupServiceTest, FullAndDifferentialChain) {
   // A FULL backup is not a DIFFERENTIAL one.
   ExpectError(Run(Restore("ledger2", "ledger/full.bak", kKeyArn, "DIFFERENTIAL", true)),
               "does not fit this restore");
+  // Nor, without encryption (no context names the type), the other way round:
+  // the engine finds out, and the task says which @type fits.
+  ASSERT_EQ(Run(Backup("ledger", "ledger/plain-full.bak", "", false, "FULL")).lifecycle,
+            Lifecycle::kSuccess);
+  ASSERT_EQ(Run(Backup("ledger", "ledger/plain-diff.bak", "", false, "DIFFERENTIAL")).lifecycle,
+            Lifecycle::kSuccess);
+  ExpectError(Run(Restore("ledger3", "ledger/plain-diff.bak", "")),
+              "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL backup with "
+              "@with_norecovery=1, then this one with @type='DIFFERENTIAL'.");
+  EXPECT_FALSE(DatabaseExists("ledger3"));
 
   Task applied = Run(Restore("ledger2", "ledger/diff.bak", kKeyArn, "DIFFERENTIAL", true));
   EXPECT_EQ(applied.type, TaskType::kRestoreDifferentialNoRecovery);

@@ -527,7 +527,6 @@ TEST_F(SqliteEngineTest, DamagedDifferentialsAreRefusedAndTouchNothing) {
   Bytes longer = diff;
   longer.push_back(0);
   bad.emplace_back("trailing byte", longer);
-  bad.emplace_back("a FULL backup", full);
   bad.emplace_back("text", ToBytes("this is not a differential backup at all"));
 
   for (const auto& [what, bytes] : bad) {
@@ -539,6 +538,18 @@ TEST_F(SqliteEngineTest, DamagedDifferentialsAreRefusedAndTouchNothing) {
     ASSERT_OK_AND_ASSIGN(auto names, engine_->ListDatabases());
     EXPECT_THAT(names, ElementsAre("customers")) << what;
   }
+  // A FULL backup given as a DIFFERENTIAL one, and the other way round, are
+  // named for what they are; nothing changes.
+  EXPECT_THAT(RestoreDifferential("copy", full, false),
+              testing::IsError("BackupTypeMismatch",
+                               "The backup is a FULL backup, not a DIFFERENTIAL one."));
+  EXPECT_EQ(RestoringState("copy"), before);
+  EXPECT_THAT(RestoreFull("other", diff, false),
+              testing::IsError("BackupTypeMismatch",
+                               "The backup is a DIFFERENTIAL backup, not a FULL one."));
+  EXPECT_THAT(Leftovers(), IsEmpty());
+  ASSERT_OK_AND_ASSIGN(auto names, engine_->ListDatabases());
+  EXPECT_THAT(names, ElementsAre("customers"));
   // The intact one still applies.
   ASSERT_OK(RestoreDifferential("copy", diff, false));
   EXPECT_EQ(RowsDigest("copy"), RowsDigest("customers"));
