@@ -1111,9 +1111,13 @@ class BackupService::Impl {
       if (restored.error_name() == "BackupTypeMismatch") {
         // The engine found the other type of backup (one that is not encrypted
         // carries no type to check before): say which @type fits.
+        // A DIFFERENTIAL restore goes onto a RESTORING database, whose name a FULL
+        // restore cannot take.
         return Status(restored.code(), "BackupTypeMismatch",
                       restored.message() + " " +
-                          (differential ? "Restore it with @type='FULL'."
+                          (differential ? "Restore it with @type='FULL' under a name no database "
+                                          "has (rds_drop_database removes the RESTORING " +
+                                              task.database + ")."
                                         : "Restore its FULL backup with @with_norecovery=1, "
                                           "then this one with @type='DIFFERENTIAL'."));
       }

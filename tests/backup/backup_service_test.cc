@@ -1898,6 +1898,14 @@ TEST_F(BackupServiceTest, FullAndDifferentialChain) {
               "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL backup with "
               "@with_norecovery=1, then this one with @type='DIFFERENTIAL'.");
   EXPECT_FALSE(DatabaseExists("ledger3"));
+  // And a FULL one given as DIFFERENTIAL onto a RESTORING database: the advice
+  // names a free name, since the restoring one is taken.
+  ASSERT_EQ(Run(Restore("ledger4", "ledger/plain-full.bak", "", "FULL", true)).lifecycle,
+            Lifecycle::kSuccess);
+  ExpectError(Run(Restore("ledger4", "ledger/plain-full.bak", "", "DIFFERENTIAL", true)),
+              "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with @type='FULL' "
+              "under a name no database has (rds_drop_database removes the RESTORING ledger4).");
+  EXPECT_TRUE(DatabaseExists("ledger4"));
 
   Task applied = Run(Restore("ledger2", "ledger/diff.bak", kKeyArn, "DIFFERENTIAL", true));
   EXPECT_EQ(applied.type, TaskType::kRestoreDifferentialNoRecovery);
