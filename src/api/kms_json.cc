@@ -439,13 +439,9 @@ class Members {
 
 // The alias name a KeyId names ("alias/x" from "alias/x" or from an alias ARN).
 std::optional<std::string> AliasNameIn(std::string_view key_id) {
+  if (!kms::NamesAlias(key_id)) return std::nullopt;
   if (key_id.starts_with("alias/")) return std::string(key_id);
-  if (key_id.starts_with("arn:")) {
-    if (size_t at = key_id.find(":alias/"); at != std::string_view::npos) {
-      return std::string(key_id.substr(at + 1));
-    }
-  }
-  return std::nullopt;
+  return std::string(key_id.substr(key_id.find(":alias/") + 1));
 }
 
 // The key a request acts on: its ARN, and the alias the request named it by.

@@ -240,9 +240,10 @@ bool StartsAsDifferential(ByteView head) {
          AsChars(head.first(kDifferentialMagic.size())) == kDifferentialMagic;
 }
 
-Status DifferentialGivenAsFull() {
+Status BackupTypeMismatch(bool found_differential) {
   return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
-                "The backup is a DIFFERENTIAL backup, not a FULL one.");
+                found_differential ? "The backup is a DIFFERENTIAL backup, not a FULL one."
+                                   : "The backup is a FULL backup, not a DIFFERENTIAL one.");
 }
 
 uint32_t PageSizeOf(ByteView header) {
@@ -421,8 +422,7 @@ Result<DifferentialHeader> ReadDifferentialHeader(ByteSource& stream) {
   if (!StartsAsDifferential(head)) {
     if (head.size() >= kSqliteMagic.size() &&
         AsChars(head.first(kSqliteMagic.size())) == kSqliteMagic) {
-      return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
-                    "The backup is a FULL backup, not a DIFFERENTIAL one.");
+      return BackupTypeMismatch(/*found_differential=*/false);
     }
     return DataLossError("not a DIFFERENTIAL backup of a sqlite database");
   }

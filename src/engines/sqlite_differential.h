@@ -35,11 +35,12 @@ constexpr size_t kDatabaseHeaderSize = 100;
 uint32_t PageSizeOf(ByteView header);
 
 // Whether a backup stream starting with `head` is a DIFFERENTIAL backup (its
-// magic), and the error a restore of it as a FULL backup gives:
-// InvalidArgument "BackupTypeMismatch". ReadDifferentialHeader gives the same
-// error name for a FULL backup (a database file) read as a DIFFERENTIAL one.
+// magic).
 bool StartsAsDifferential(ByteView head);
-Status DifferentialGivenAsFull();
+// InvalidArgument "BackupTypeMismatch": the backup restored is of the other
+// type, a DIFFERENTIAL one (`found_differential`) restored as FULL or a FULL one
+// (a database file) read as DIFFERENTIAL by ReadDifferentialHeader.
+Status BackupTypeMismatch(bool found_differential);
 
 // The snapshot digest of a stream of `page_size` pages, from the SHA-256 of
 // each page (fed in order) and the stream's length:

@@ -674,7 +674,7 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
   const ssize_t got = ::pread(restored.fd(), head, sizeof head, 0);
   if (got < 0) return PosixError("read " + temp, errno);
   if (sqlite::StartsAsDifferential(ByteView(head, static_cast<size_t>(got)))) {
-    return sqlite::DifferentialGivenAsFull();
+    return sqlite::BackupTypeMismatch(/*found_differential=*/true);
   }
   RETURN_IF_ERROR(CheckIntegrity(temp, name));
   RETURN_IF_ERROR(SyncFile(temp));

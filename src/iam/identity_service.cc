@@ -93,6 +93,16 @@ bool PolicyDocumentMatches(std::string_view s) {
     return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0xFF);
   });
 }
+bool ArnMatches(std::string_view s) {
+  return !s.empty() && AllCodePoints(s, [](char32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
+           (c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
+           (c >= 0x10000 && c <= 0x10FFFF);
+  });
+}
+bool ExternalIdMatches(std::string_view s) {
+  return AllCodePoints(s, [](char32_t c) { return IsNameChar(c) || c == ':' || c == '/'; });
+}
 bool DescriptionMatches(std::string_view s) {
   return AllCodePoints(s, [](char32_t c) {
     return c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E) ||
@@ -1192,16 +1202,7 @@ Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& 
 Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
   errors::Validation v;
   v.Length("roleArn", req.role_arn, 20, 2048);
-  v.Pattern("roleArn", req.role_arn,
-            !req.role_arn.empty() && AllCodePoints(req.role_arn,
-                                                   [](char32_t c) {
-                                                     return c == 0x09 || c == 0x0A || c == 0x0D ||
-                                                            (c >= 0x20 && c <= 0x7E) || c == 0x85 ||
-                                                            (c >= 0xA0 && c <= 0xD7FF) ||
-                                                            (c >= 0xE000 && c <= 0xFFFD) ||
-                                                            (c >= 0x10000 && c <= 0x10FFFF);
-                                                   }),
-            kArnPattern);
+  v.Pattern("roleArn", req.role_arn, ArnMatches(req.role_arn), kArnPattern);
   v.Length("roleSessionName", req.role_session_name, 2, 64);
   v.Pattern("roleSessionName", req.role_session_name,
             AllCodePoints(req.role_session_name, IsNameChar), kSessionNamePattern);
@@ -1210,9 +1211,7 @@ Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
   }
   if (req.external_id) {
     v.Length("externalId", *req.external_id, 2, 1224);
-    v.Pattern("externalId", *req.external_id,
-              AllCodePoints(*req.external_id,
-                            [](char32_t c) { return IsNameChar(c) || c == ':' || c == '/'; }),
+    v.Pattern("externalId", *req.external_id, ExternalIdMatches(*req.external_id),
               kExternalIdPattern);
   }
   return v.ToStatus();

@@ -681,6 +681,12 @@ TEST_F(CryptoTest, DryRun) {
       IsError("NotFoundException", "Alias '" + AliasArn("alias/missing") + "' is not found."));
 }
 
+// The validation message for a required member left out.
+std::string NullMember(const std::string& field) {
+  return "1 validation error detected: Value null at '" + field +
+         "' failed to satisfy constraint: Member must not be null";
+}
+
 TEST_F(CryptoTest, DryRunIgnoringTheCiphertext) {
   // DryRunModifiers IGNORE_CIPHERTEXT: only the key is checked.
   DecryptRequest dec;
@@ -705,10 +711,7 @@ TEST_F(CryptoTest, DryRunIgnoringTheCiphertext) {
   dec.key_id.reset();
   for (const Bytes& b : {blob, Bytes()}) {
     dec.ciphertext_blob = b;
-    EXPECT_THAT(kms().Decrypt(dec),
-                IsError(kValidation,
-                        "1 validation error detected: Value null at 'keyId' failed to satisfy "
-                        "constraint: Member must not be null"));
+    EXPECT_THAT(kms().Decrypt(dec), IsError(kValidation, NullMember("keyId")));
   }
   // Not a dry run: the modifier changes nothing, and the ciphertext is required.
   dec.dry_run = false;
@@ -733,10 +736,7 @@ TEST_F(CryptoTest, DryRunIgnoringTheCiphertext) {
   EXPECT_THAT(kms().ReEncrypt(re), IsError("DryRunOperationException", kDryRunMessage));
   re.source_key_id.reset();
   re.ciphertext_blob = blob;
-  EXPECT_THAT(kms().ReEncrypt(re),
-              IsError(kValidation,
-                      "1 validation error detected: Value null at 'sourceKeyId' failed to satisfy "
-                      "constraint: Member must not be null"));
+  EXPECT_THAT(kms().ReEncrypt(re), IsError(kValidation, NullMember("sourceKeyId")));
   re.source_key_id = key_;
   re.ciphertext_blob = ToBytes("not a ciphertext at all");
   re.ignore_ciphertext = false;
