@@ -537,47 +537,56 @@ const QueryOperations& Operations() {
     const P list = {"PathPrefix", "Marker", "MaxItems"};
     const P user_page = {"UserName", "Marker", "MaxItems"};
     const P role_page = {"RoleName", "Marker", "MaxItems"};
+    const P user_policy = {"UserName", "PolicyName"};
+    const P user_policy_put = {"UserName", "PolicyName", "PolicyDocument"};
+    const P role_policy = {"RoleName", "PolicyName"};
+    const P role_policy_put = {"RoleName", "PolicyName", "PolicyDocument"};
     return new QueryOperations{
-        {"CreateUser", {CreateUser, false, P{"Path", "UserName"}}},
+        {"CreateUser", {CreateUser, false, P{"Path", "UserName"}, P{"UserName"}}},
         {"GetUser", {GetUser, true, P{"UserName"}}},
         {"ListUsers", {ListUsers, true, list}},
-        {"DeleteUser", {DeleteUser, false, P{"UserName"}}},
+        {"DeleteUser", {DeleteUser, false, P{"UserName"}, P{"UserName"}}},
         {"CreateAccessKey", {CreateAccessKey, false, P{"UserName"}}},
         {"ListAccessKeys", {ListAccessKeys, true, user_page}},
-        {"UpdateAccessKey", {UpdateAccessKey, false, P{"UserName", "AccessKeyId", "Status"}}},
-        {"DeleteAccessKey", {DeleteAccessKey, false, P{"UserName", "AccessKeyId"}}},
+        {"UpdateAccessKey",
+         {UpdateAccessKey, false, P{"UserName", "AccessKeyId", "Status"},
+          P{"AccessKeyId", "Status"}}},
+        {"DeleteAccessKey",
+         {DeleteAccessKey, false, P{"UserName", "AccessKeyId"}, P{"AccessKeyId"}}},
         {"CreateRole",
          {CreateRole, false,
-          P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration"}}},
-        {"GetRole", {GetRole, true, P{"RoleName"}}},
+          P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration"},
+          P{"RoleName", "AssumeRolePolicyDocument"}}},
+        {"GetRole", {GetRole, true, P{"RoleName"}, P{"RoleName"}}},
         {"ListRoles", {ListRoles, true, list}},
         {"UpdateAssumeRolePolicy",
-         {UpdateAssumeRolePolicy, false, P{"RoleName", "PolicyDocument"}}},
-        {"DeleteRole", {DeleteRole, false, P{"RoleName"}}},
+         {UpdateAssumeRolePolicy, false, P{"RoleName", "PolicyDocument"},
+          P{"RoleName", "PolicyDocument"}}},
+        {"DeleteRole", {DeleteRole, false, P{"RoleName"}, P{"RoleName"}}},
         {"PutUserPolicy",
          {[](const Request& q) { return PutPolicy<kUserPolicyOps>(q, "PutUserPolicy"); }, false,
-          P{"UserName", "PolicyName", "PolicyDocument"}}},
+          user_policy_put, user_policy_put}},
         {"GetUserPolicy",
          {[](const Request& q) { return GetPolicy<kUserPolicyOps>(q, "GetUserPolicy"); }, true,
-          P{"UserName", "PolicyName"}}},
+          user_policy, user_policy}},
         {"ListUserPolicies",
          {[](const Request& q) { return ListPolicies<kUserPolicyOps>(q, "ListUserPolicies"); },
-          true, user_page}},
+          true, user_page, P{"UserName"}}},
         {"DeleteUserPolicy",
          {[](const Request& q) { return DeletePolicy<kUserPolicyOps>(q, "DeleteUserPolicy"); },
-          false, P{"UserName", "PolicyName"}}},
+          false, user_policy, user_policy}},
         {"PutRolePolicy",
          {[](const Request& q) { return PutPolicy<kRolePolicyOps>(q, "PutRolePolicy"); }, false,
-          P{"RoleName", "PolicyName", "PolicyDocument"}}},
+          role_policy_put, role_policy_put}},
         {"GetRolePolicy",
          {[](const Request& q) { return GetPolicy<kRolePolicyOps>(q, "GetRolePolicy"); }, true,
-          P{"RoleName", "PolicyName"}}},
+          role_policy, role_policy}},
         {"ListRolePolicies",
          {[](const Request& q) { return ListPolicies<kRolePolicyOps>(q, "ListRolePolicies"); },
-          true, role_page}},
+          true, role_page, P{"RoleName"}}},
         {"DeleteRolePolicy",
          {[](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); },
-          false, P{"RoleName", "PolicyName"}}},
+          false, role_policy, role_policy}},
     };
   }();
   return *table;
@@ -592,14 +601,18 @@ const std::vector<std::string_view>& IamOperations() {
 
 namespace {
 
-// The constraints of the members the request has, of those its operation
-// takes (iam::CheckIamRequestMembers): checked before anything else, as IAM does.
-Status CheckMembers(std::string_view action, const std::vector<std::string_view>& members,
+// The request's members, of those its operation takes: the required ones
+// present, integers that are integers, and the constraints of each
+// (iam::CheckIamRequestMembers), in one message and before anything else, as IAM
+// checks them.
+Status CheckMembers(std::string_view action, const QueryOperation& operation,
                     const QueryParams& params) {
   auto takes = [&](std::string_view name) {
-    return std::find(members.begin(), members.end(), name) != members.end();
+    return std::find(operation.recorded.begin(), operation.recorded.end(), name) !=
+           operation.recorded.end();
   };
   QueryReader r(params);
+  for (std::string_view name : operation.required) r.Required(name);
   auto text = [&](std::string_view name) { return takes(name) ? r.Optional(name) : std::nullopt; };
   auto integer = [&](std::string_view name) {
     return takes(name) ? r.OptionalInt(name) : std::nullopt;
@@ -618,8 +631,8 @@ Status CheckMembers(std::string_view action, const std::vector<std::string_view>
   m.max_session_duration = integer("MaxSessionDuration");
   m.page.marker = text("Marker");
   m.page.max_items = integer("MaxItems");
-  RETURN_IF_ERROR(r.status());  // an integer member that is not one
-  return iam::CheckIamRequestMembers(action, m);
+  iam::CheckIamRequestMembers(action, m, r.errors());
+  return r.status();
 }
 
 }  // namespace

@@ -417,8 +417,7 @@ std::string QueryRequestParameters(const QueryParams& params,
 std::string QueryReader::Required(std::string_view name) {
   std::optional<std::string> value = params_.Get(name);
   if (!value) {
-    errors_.push_back("Value null at '" + MemberName(name) +
-                      "' failed to satisfy constraint: Member must not be null");
+    errors_.AddNull(MemberName(name));
     return "";
   }
   return std::move(*value);
@@ -437,20 +436,10 @@ std::optional<int> QueryReader::OptionalInt(std::string_view name) {
   if (begin != end && *begin == '+') ++begin;
   auto [ptr, ec] = std::from_chars(begin, end, value);
   if (text->empty() || ec != std::errc() || ptr != end) {
-    errors_.push_back("Value '" + *text + "' at '" + MemberName(name) +
-                      "' failed to satisfy constraint: Member must be an integer");
+    errors_.Add(MemberName(name), *text, "Member must be an integer");
     return std::nullopt;
   }
   return value;
-}
-
-Status QueryReader::status() const {
-  if (errors_.empty()) return Status::Ok();
-  std::string msg =
-      std::to_string(errors_.size()) +
-      (errors_.size() == 1 ? " validation error detected: " : " validation errors detected: ");
-  for (size_t i = 0; i < errors_.size(); ++i) msg += (i ? "; " : "") + errors_[i];
-  return Status(StatusCode::kInvalidArgument, "ValidationError", std::move(msg));
 }
 
 }  // namespace coffer::api

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/validation.h"
 #include "common/xml.h"
 #include "net/http.h"
 
@@ -128,18 +129,20 @@ std::string QueryRequestParameters(const QueryParams& params,
 std::string MemberName(std::string_view parameter);
 // Reads optional parameters and notes missing required ones, for one request;
 // status() is AWS's "N validation error(s) detected: Value null at 'userName'
-// failed to satisfy constraint: Member must not be null; …", or a bad integer.
+// failed to satisfy constraint: Member must not be null; …", or a bad integer,
+// with whatever else was added to errors() (the members' constraints).
 class QueryReader {
  public:
   explicit QueryReader(const QueryParams& params) : params_(params) {}
   std::string Required(std::string_view name);  // "" when missing (noted)
   std::optional<std::string> Optional(std::string_view name) const;
   std::optional<int> OptionalInt(std::string_view name);  // nullopt when absent or bad (noted)
-  Status status() const;
+  ValidationErrors& errors() { return errors_; }
+  Status status() const { return errors_.ToStatus(); }
 
  private:
   const QueryParams& params_;
-  std::vector<std::string> errors_;
+  ValidationErrors errors_{"ValidationError"};
 };
 
 }  // namespace coffer::api

@@ -8,7 +8,7 @@ Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view a
   ASSIGN_OR_RETURN(std::string action, QueryAction(request.params, api_version));
   auto it = operations.find(action);
   if (it == operations.end()) return UnknownAction(action, api_version);
-  Status checked = check ? check(action, it->second.recorded, request.params) : Status::Ok();
+  Status checked = check ? check(action, it->second, request.params) : Status::Ok();
   Result<Call> prepared = checked.ok() ? it->second.prepare(request) : Result<Call>(checked);
   Call call = prepared.ok() ? *std::move(prepared) : RefusedCall(action, prepared.status());
   call.event_source = std::string(event_source);

@@ -25,16 +25,18 @@ struct QueryRequest {
 struct QueryOperation {
   Result<Call> (*prepare)(const QueryRequest&);
   bool read_only;  // as AWS records the event
-  // The parameters requestParameters records, in the model's order.
+  // The parameters requestParameters records, in the model's order: every
+  // member the operation takes.
   std::vector<std::string_view> recorded;
+  // Those of them the model requires.
+  std::vector<std::string_view> required;
 };
 
 using QueryOperations = std::map<std::string_view, QueryOperation>;
 
-// Checks the members of a request to `action` (those of `members`, the
-// operation's) before the request is prepared, and so before the caller or any
-// policy is looked at.
-using QueryCheck = Status (*)(std::string_view action, const std::vector<std::string_view>& members,
+// Checks the members of a request to `action` (those `operation` takes) before
+// the request is prepared, and so before the caller or any policy is looked at.
+using QueryCheck = Status (*)(std::string_view action, const QueryOperation& operation,
                               const QueryParams& params);
 
 // Finds the request's Action (of API version `api_version`) in `operations` and

@@ -62,10 +62,11 @@ Result<Call> AssumeRole(const Request& q) {
   req.role_session_name = r.Required("RoleSessionName");
   req.duration_seconds = r.OptionalInt("DurationSeconds");
   req.external_id = r.Optional("ExternalId");
+  // As STS: the request's own constraints first, in one message with what its
+  // decoding found, then the caller, then policies (a malformed RoleArn is never
+  // taken for a resource).
+  iam::CheckAssumeRoleRequest(req, r.errors());
   RETURN_IF_ERROR(r.status());
-  // As STS: the request's own constraints first, then the caller, then policies
-  // (a malformed RoleArn is never taken for a resource).
-  RETURN_IF_ERROR(iam::CheckAssumeRoleRequest(req));
   // STS refuses the root before evaluating any policy.
   if (q.caller.type == policy::PrincipalType::kRoot) {
     return Status(StatusCode::kPermissionDenied, "AccessDenied",

@@ -49,20 +49,31 @@ size_t CharacterCount(std::string_view s) {
   return ForEachCodePoint(s, [&](char32_t) { ++n; }) ? n : s.size();
 }
 
+void ValidationErrors::Push(std::string_view field, std::string error) {
+  errors_.push_back(std::move(error));
+  fields_.push_back(Str(field));
+}
+
 void ValidationErrors::Add(std::string_view field, std::string_view value,
                            std::string_view constraint) {
-  errors_.push_back("Value '" + Str(value) + "' at '" + Str(field) +
-                    "' failed to satisfy constraint: " + Str(constraint));
+  Push(field, "Value '" + Str(value) + "' at '" + Str(field) +
+                  "' failed to satisfy constraint: " + Str(constraint));
 }
 
 void ValidationErrors::AddSensitive(std::string_view field, std::string_view constraint) {
-  errors_.push_back("Value at '" + Str(field) +
-                    "' failed to satisfy constraint: " + Str(constraint));
+  Push(field, "Value at '" + Str(field) + "' failed to satisfy constraint: " + Str(constraint));
 }
 
 void ValidationErrors::AddNull(std::string_view field) {
-  errors_.push_back("Value null at '" + Str(field) +
-                    "' failed to satisfy constraint: Member must not be null");
+  Push(field,
+       "Value null at '" + Str(field) + "' failed to satisfy constraint: Member must not be null");
+}
+
+bool ValidationErrors::Reported(std::string_view field) const {
+  for (const std::string& f : fields_) {
+    if (f == field) return true;
+  }
+  return false;
 }
 
 void ValidationErrors::Length(std::string_view field, std::string_view value, size_t min,

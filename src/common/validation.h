@@ -49,11 +49,17 @@ class ValidationErrors {
                std::string_view pattern);
 
   bool ok() const { return errors_.empty(); }
+  // Whether an error names `field` already (a member found null or malformed is
+  // not checked further).
+  bool Reported(std::string_view field) const;
   Status ToStatus() const;  // OK when nothing was added
 
  private:
+  void Push(std::string_view field, std::string error);
+
   std::string error_name_;
   std::vector<std::string> errors_;
+  std::vector<std::string> fields_;  // of each error
 };
 
 }  // namespace coffer

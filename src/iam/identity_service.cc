@@ -110,60 +110,59 @@ bool DescriptionMatches(std::string_view s) {
   });
 }
 
-void ValidateName(errors::Validation& v, std::string_view field, std::string_view name,
-                  size_t max) {
+void ValidateName(ValidationErrors& v, std::string_view field, std::string_view name, size_t max) {
   v.Length(field, name, 1, max);
   v.Pattern(field, name, NameMatches(name), kNamePattern);
 }
 // userNameType (new users) is 1..64; existingUserNameType (every other
 // operation) 1..128. Role names are 1..64 everywhere.
-void ValidateNewUserName(errors::Validation& v, std::string_view name) {
+void ValidateNewUserName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "userName", name, 64);
 }
-void ValidateUserName(errors::Validation& v, std::string_view name) {
+void ValidateUserName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "userName", name, 128);
 }
-void ValidateRoleName(errors::Validation& v, std::string_view name) {
+void ValidateRoleName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "roleName", name, 64);
 }
-void ValidatePolicyName(errors::Validation& v, std::string_view name) {
+void ValidatePolicyName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "policyName", name, 128);
 }
-void ValidatePath(errors::Validation& v, const std::optional<std::string>& path) {
+void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path) {
   if (!path) return;
   v.Length("path", *path, 1, 512);
   v.Pattern("path", *path, PathMatches(*path), kPathPattern);
 }
-void ValidatePathPrefix(errors::Validation& v, const std::optional<std::string>& prefix) {
+void ValidatePathPrefix(ValidationErrors& v, const std::optional<std::string>& prefix) {
   if (!prefix) return;
   v.Length("pathPrefix", *prefix, 1, 512);
   v.Pattern("pathPrefix", *prefix, PathPrefixMatches(*prefix), kPathPrefixPattern);
 }
-void ValidatePolicyDocument(errors::Validation& v, std::string_view field, std::string_view doc) {
+void ValidatePolicyDocument(ValidationErrors& v, std::string_view field, std::string_view doc) {
   v.Length(field, doc, 1, 131072);
   v.Pattern(field, doc, PolicyDocumentMatches(doc), kPolicyDocumentPattern);
 }
-void ValidateAccessKeyId(errors::Validation& v, std::string_view id) {
+void ValidateAccessKeyId(ValidationErrors& v, std::string_view id) {
   v.Length("accessKeyId", id, 16, 128);
   v.Pattern("accessKeyId", id, !id.empty() && AllCodePoints(id, IsWordChar), kIdPattern);
 }
 
-void ValidatePage(errors::Validation& v, const Page& page) {
+void ValidatePage(ValidationErrors& v, const Page& page) {
   if (page.marker) {
     v.Length("marker", *page.marker, 1, 320);
     v.Pattern("marker", *page.marker, MarkerMatches(*page.marker), kMarkerPattern);
   }
   if (page.max_items) v.Range("maxItems", *page.max_items, 1, 1000);
 }
-void ValidateDescription(errors::Validation& v, const std::optional<std::string>& description) {
+void ValidateDescription(ValidationErrors& v, const std::optional<std::string>& description) {
   if (!description) return;
   v.Length("description", *description, 0, 1000);
   v.Pattern("description", *description, DescriptionMatches(*description), kDescriptionPattern);
 }
-void ValidateMaxSessionDuration(errors::Validation& v, const std::optional<int>& seconds) {
+void ValidateMaxSessionDuration(ValidationErrors& v, const std::optional<int>& seconds) {
   if (seconds) v.Range("maxSessionDuration", *seconds, kMinRoleMaxSession, kMaxSessionDuration);
 }
-void ValidateStatus(errors::Validation& v, std::string_view status) {
+void ValidateStatus(ValidationErrors& v, std::string_view status) {
   v.Enum("status", status, {"Active", "Inactive", "Expired"});
 }
 
@@ -207,7 +206,7 @@ struct EntityKind {
   const char* noun;  // "user" | "role", in LimitExceeded texts
   Status (*no_such_entity)(std::string_view);
   Status (*no_such_policy)(std::string_view);
-  void (*validate_name)(errors::Validation&, std::string_view);
+  void (*validate_name)(ValidationErrors&, std::string_view);
   size_t IamOptions::*max_policy_size;
   bool user;
 };
@@ -1174,8 +1173,8 @@ Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string
 
 // ---- STS ------------------------------------------------------------------------------------
 
-Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m) {
-  errors::Validation v;
+void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
+                            ValidationErrors& v) {
   if (m.user_name) {
     if (action == "CreateUser") {
       ValidateNewUserName(v, *m.user_name);
@@ -1196,16 +1195,18 @@ Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& 
   if (m.access_key_id) ValidateAccessKeyId(v, *m.access_key_id);
   if (m.status) ValidateStatus(v, *m.status);
   ValidatePage(v, m.page);
-  return v.ToStatus();
 }
 
-Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
-  errors::Validation v;
-  v.Length("roleArn", req.role_arn, 20, 2048);
-  v.Pattern("roleArn", req.role_arn, ArnMatches(req.role_arn), kArnPattern);
-  v.Length("roleSessionName", req.role_session_name, 2, 64);
-  v.Pattern("roleSessionName", req.role_session_name,
-            AllCodePoints(req.role_session_name, IsNameChar), kSessionNamePattern);
+void CheckAssumeRoleRequest(const AssumeRoleRequest& req, ValidationErrors& v) {
+  if (!v.Reported("roleArn")) {
+    v.Length("roleArn", req.role_arn, 20, 2048);
+    v.Pattern("roleArn", req.role_arn, ArnMatches(req.role_arn), kArnPattern);
+  }
+  if (!v.Reported("roleSessionName")) {
+    v.Length("roleSessionName", req.role_session_name, 2, 64);
+    v.Pattern("roleSessionName", req.role_session_name,
+              AllCodePoints(req.role_session_name, IsNameChar), kSessionNamePattern);
+  }
   if (req.duration_seconds) {
     v.Range("durationSeconds", *req.duration_seconds, kMinSessionDuration, kMaxSessionDuration);
   }
@@ -1214,6 +1215,11 @@ Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
     v.Pattern("externalId", *req.external_id, ExternalIdMatches(*req.external_id),
               kExternalIdPattern);
   }
+}
+
+Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
+  errors::Validation v;
+  CheckAssumeRoleRequest(req, v);
   return v.ToStatus();
 }
 

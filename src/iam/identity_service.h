@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
+#include "common/validation.h"
 #include "iam/types.h"
 #include "policy/evaluate.h"
 #include "policy/policy.h"
@@ -60,13 +61,18 @@ struct IamOptions {
 // The constraints of iam-service-2 on the members an IAM request has (lengths,
 // patterns, ranges, enums), as the ValidationError IAM gives for them: before
 // it looks at the caller or at any policy, every broken member in one message.
-// `action` says which user name type applies (CreateUser's is shorter). The
+// `action` says which user name type applies (CreateUser's is shorter). Added to
+// `errors`, after what the request's decoding found (a required member missing,
+// an integer that is not one): a member reported there is not checked again. The
 // operations check their members again.
-Status CheckIamRequestMembers(std::string_view action, const IamRequestMembers& members);
+void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& members,
+                            ValidationErrors& errors);
 
 // The constraints of sts-service-2 on an AssumeRole request (lengths,
 // patterns, ranges), as the ValidationError STS gives for them: before it looks
-// at the caller or at any policy. IdentityService::AssumeRole checks them too.
+// at the caller or at any policy. Added to `errors` as above; the second form
+// is for a request that has every member. IdentityService::AssumeRole checks them too.
+void CheckAssumeRoleRequest(const AssumeRoleRequest& request, ValidationErrors& errors);
 Status CheckAssumeRoleRequest(const AssumeRoleRequest& request);
 
 class IdentityService {

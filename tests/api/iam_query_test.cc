@@ -467,6 +467,23 @@ TEST_F(IamQueryTest, MemberConstraintsAreCheckedBeforeAnythingElse) {
                       "satisfy constraint: Member must have length greater than or equal to 16; "
                       "Value 'Gone' at 'status' failed to satisfy constraint: Member must satisfy "
                       "enum value set: [Active, Inactive, Expired]"));
+  // A required member that is missing and an integer that is not one are
+  // reported with the constraints of the others, in one message.
+  EXPECT_THAT(Prepare(nobody, "Action=CreateRole&Path=nope&MaxSessionDuration=1h&Description=d"),
+              IsError("ValidationError",
+                      "4 validation errors detected: Value null at 'roleName' failed to satisfy "
+                      "constraint: Member must not be null; Value null at "
+                      "'assumeRolePolicyDocument' failed to satisfy constraint: Member must not "
+                      "be null; Value '1h' at 'maxSessionDuration' failed to satisfy constraint: "
+                      "Member must be an integer; Value 'nope' at 'path' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: "
+                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)"));
+  EXPECT_THAT(Prepare(nobody, "Action=PutRolePolicy&RoleName=a+b&PolicyDocument=%7B%7D"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value null at 'policyName' failed to "
+                      "satisfy constraint: Member must not be null; Value 'a b' at 'roleName' "
+                      "failed to satisfy constraint: Member must satisfy regular expression "
+                      "pattern: [\\w+=,.@-]+"));
   // Not CreateUser's members: not checked.
   EXPECT_THAT(Prepare(Root(), "Action=CreateUser&UserName=carol&Status=Gone&MaxItems=0"), IsOk());
 }

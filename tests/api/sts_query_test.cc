@@ -146,6 +146,14 @@ TEST_F(StsQueryTest, AssumeRoleErrors) {
                       "at 'roleSessionName' failed to satisfy constraint: Member must have length "
                       "greater than or equal to 2; Value 'a' at 'externalId' failed to satisfy "
                       "constraint: Member must have length greater than or equal to 2"));
+  // A missing or malformed member is reported with the others, once.
+  EXPECT_THAT(Prepare(Root(), "Action=AssumeRole&RoleSessionName=a&DurationSeconds=1h"),
+              IsError("ValidationError",
+                      "3 validation errors detected: Value null at 'roleArn' failed to satisfy "
+                      "constraint: Member must not be null; Value '1h' at 'durationSeconds' "
+                      "failed to satisfy constraint: Member must be an integer; Value 'a' at "
+                      "'roleSessionName' failed to satisfy constraint: Member must have length "
+                      "greater than or equal to 2"));
   EXPECT_THAT(
       Prepare(alice_,
               "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FR%01"

@@ -1528,6 +1528,19 @@ class Sts(CofferTest):
             stranger_iam.list_users(PathPrefix="nope")
         with self.raises("AccessDenied", status=403):
             stranger_iam.list_users(PathPrefix="/ok/")
+        # A missing required member is reported with the others, in one answer.
+        with self.raises("ValidationError",
+                         "2 validation errors detected: Value null at 'assumeRolePolicyDocument' "
+                         "failed to satisfy constraint: Member must not be null; Value 'bad name!' "
+                         "at 'roleName' failed to satisfy constraint: Member must satisfy regular "
+                         "expression pattern: [\\w+=,.@-]+", status=400):
+            stranger_iam.create_role(RoleName="bad name!")
+        with self.raises("ValidationError",
+                         "2 validation errors detected: Value null at 'roleArn' failed to satisfy "
+                         "constraint: Member must not be null; Value 'x' at 'roleSessionName' "
+                         "failed to satisfy constraint: Member must have length greater than or "
+                         "equal to 2", status=400):
+            client("sts", stranger_creds, validate=False).assume_role(RoleSessionName="x")
 
 
 # ---------------------------------------------------------------------------------------
