@@ -139,6 +139,10 @@ class BackupCommands final : public CommandGroup {
     for (CLI::App* c : {backup_, restore_, finish_, sql_}) {
       c->add_flag("--wait", wait_, "Follow the task until it ends (exit 1 if it fails)");
     }
+    sql_->get_option("--output")
+        ->description(
+            "The result as a grid, as SQL Server Management Studio shows it (default, "
+            "and text), or json");
   }
 
   bool Selected() const override {

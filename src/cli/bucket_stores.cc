@@ -1,5 +1,7 @@
 #include "cli/bucket_stores.h"
 
+#include <sys/stat.h>
+
 namespace coffer::cli {
 
 Result<std::unique_ptr<objstore::BucketRouter>> OpenBucketStores(
@@ -46,6 +48,14 @@ Result<std::unique_ptr<objstore::BucketRouter>> OpenConfiguredBuckets(
   std::optional<std::string> dir;
   if (!data_dir.empty()) dir = data_dir;
   ASSIGN_OR_RETURN(server::StorageConfig config, server::LoadStorageConfig(file, variables, dir));
+  // With no bucket configured, every bucket is under the data directory: one
+  // that does not exist is a mistake, never an empty list.
+  if (struct stat st{}; config.buckets.empty() &&
+                        (::stat(config.data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+    return FailedPreconditionError("the data directory " + config.data_dir +
+                                   " does not exist; give the server's with --data-dir (or "
+                                   "COFFER_DATA_DIR, or data_dir in the configuration file)");
+  }
   return OpenBucketStores(config, env);
 }
 

@@ -14,7 +14,9 @@ void ClientConnection::AddOptions(CLI::App* command, bool output_option) {
                       "The server's URL (default: COFFER_ENDPOINT_URL, AWS_ENDPOINT_URL, the "
                       "profile's endpoint_url, else http://127.0.0.1:7878)");
   command->add_option("--profile", flags_.profile, "The profile of ~/.aws/config and credentials");
-  command->add_option("--region", flags_.region, "The region to sign for (default: us-east-1)");
+  command->add_option("--region", flags_.region,
+                      "The region to sign for (default: AWS_REGION, AWS_DEFAULT_REGION, the "
+                      "profile's region, else us-east-1)");
   if (output_option) {
     command->add_option("--output", flags_.output, "json (default) or text")
         ->check(CLI::IsMember({"json", "text"}));

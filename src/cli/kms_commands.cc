@@ -17,6 +17,7 @@
 #include "cli/client_connection.h"
 #include "cli/output.h"
 #include "common/files.h"
+#include "common/stream.h"
 #include "common/text.h"
 #include "policy/policy.h"
 
@@ -88,28 +89,23 @@ Result<crypto::SecretBytes> ReadFileSecret(const std::string& path) {
   return crypto::SecretBytes(ByteView(bytes.data(), length));
 }
 
-// Writes `data` to `path` (created or truncated), readable by the owner only.
-Status WriteFileOwnerOnly(const std::string& path, ByteView data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return PosixError(path, errno);
-  if (::fchmod(fd, 0600) != 0) {
-    int err = errno;
-    ::close(fd);
-    return PosixError(path, err);
+// The file --ciphertext-out or --plaintext-out names, opened before the call: a
+// path that cannot be written is refused before anything is encrypted or
+// decrypted. Readable by the owner only; a device or FIFO is written as it is.
+Result<std::unique_ptr<ByteSink>> OpenOutputFile(const std::string& option,
+                                                 const std::string& path) {
+  Result<std::unique_ptr<ByteSink>> sink = CreateOutputFileSink(path, 0600);
+  if (!sink.ok()) {
+    return Status(sink.status().code(),
+                  "Error parsing parameter '" + option + "': " + sink.status().message());
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return PosixError(path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0) return PosixError(path, errno);
-  return Status::Ok();
+  return sink;
+}
+
+// Writes `data` and closes `sink` (for a file: in place, under its name).
+Status WriteAndClose(ByteSink& sink, ByteView data) {
+  RETURN_IF_ERROR(sink.Write(data));
+  return sink.Close();
 }
 
 std::optional<std::string> AccountOfPrincipal(std::string_view principal) {
@@ -259,8 +255,7 @@ KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
   AddCommand(describe, [this] { return DescribeKey(); });
 
   auto* get_policy = kms_->add_subcommand("get-key-policy", "Show a key's policy");
-  get_policy->add_option("--key-id", key_id_, "Key id or key ARN")
-      ->required();
+  get_policy->add_option("--key-id", key_id_, "Key id or key ARN")->required();
   get_policy->add_option("--policy-name", policy_name_, "The policy's name (default: default)");
   AddCommand(get_policy, [this] { return GetKeyPolicy(); });
 
@@ -509,6 +504,13 @@ int KmsCommands::Encrypt() {
   Result<EncryptionContext> context = ParseEncryptionContext(encryption_context_);
   if (!context.ok()) return Report(context.status().message(), kExitParamError);
 
+  std::unique_ptr<ByteSink> out;
+  if (!ciphertext_out_.empty()) {
+    Result<std::unique_ptr<ByteSink>> sink = OpenOutputFile("--ciphertext-out", ciphertext_out_);
+    if (!sink.ok()) return Report(sink.status().message(), kExitParamError);
+    out = std::move(sink).value();
+  }
+
   if (int rc = ConnectKms(); rc != 0) return rc;
   crypto::SecretBytes body = EncryptRequest(key_id_, *plaintext, *context);
   Result<std::string> answer = kms_client_->Call("Encrypt", AsChars(RevealSecret(body)));
@@ -522,7 +524,7 @@ int KmsCommands::Encrypt() {
   Result<Bytes> blob = Base64Decode(j["CiphertextBlob"].get<std::string>());
   if (!blob.ok())
     return Report("The Encrypt answer's CiphertextBlob is not base64", kExitGeneralError);
-  if (Status written = WriteFileOwnerOnly(ciphertext_out_, *blob); !written.ok()) {
+  if (Status written = WriteAndClose(*out, *blob); !written.ok()) {
     return Report(written.message(), kExitGeneralError);
   }
   j.erase("CiphertextBlob");
@@ -547,6 +549,14 @@ int KmsCommands::Decrypt() {
   Result<EncryptionContext> context = ParseEncryptionContext(encryption_context_);
   if (!context.ok()) return Report(context.status().message(), kExitParamError);
 
+  const bool to_stdout = plaintext_out_ == "-";  // as `coffer decrypt --out -`
+  std::unique_ptr<ByteSink> out;
+  if (!plaintext_out_.empty() && !to_stdout) {
+    Result<std::unique_ptr<ByteSink>> sink = OpenOutputFile("--plaintext-out", plaintext_out_);
+    if (!sink.ok()) return Report(sink.status().message(), kExitParamError);
+    out = std::move(sink).value();
+  }
+
   if (int rc = ConnectKms(); rc != 0) return rc;
   Result<std::string> answer =
       kms_client_->Call("Decrypt", DecryptRequest(RevealSecret(*ciphertext), *context, key_id_));
@@ -556,7 +566,6 @@ int KmsCommands::Decrypt() {
     WipeString(*answer);
     return rc;
   }
-  const bool to_stdout = plaintext_out_ == "-";  // as `coffer decrypt --out -`
 
   Json j = Json::parse(*answer, nullptr, false);
   WipeString(*answer);
@@ -577,7 +586,7 @@ int KmsCommands::Decrypt() {
     WipeBytes(*plaintext);
     return env_.out->good() ? 0 : Report("cannot write the plaintext to stdout", kExitGeneralError);
   }
-  Status written = WriteFileOwnerOnly(plaintext_out_, *plaintext);
+  Status written = WriteAndClose(*out, *plaintext);
   WipeBytes(*plaintext);
   if (!written.ok()) return Report(written.message(), kExitGeneralError);
   return Print("Decrypt", j.dump());
@@ -593,6 +602,35 @@ std::unique_ptr<CommandGroup> RegisterKmsCommands(CLI::App& app) {
   return RegisterKmsCommands(app, ProcessClientEnvironment());
 }
 
+// As the console, which lists the account's users and roles: each --admin and
+// --user is the ARN of an IAM user or role (a path allowed), no "*", no account,
+// no root, no group.
+Status CheckPrincipalArns(const CreateKeyChoices& choices) {
+  for (const auto& [flag, list] :
+       {std::pair{"--admin", &choices.admin_arns}, std::pair{"--user", &choices.user_arns}}) {
+    for (const std::string& arn : *list) {
+      std::optional<std::string> account = AccountOfPrincipal(arn);
+      const std::string_view name =
+          std::string_view(arn).substr(std::min(arn.size(), arn.find(':', 13) + 1));
+      const std::string_view type = name.substr(0, name.find('/') + 1);
+      const std::string_view rest = name.substr(type.size());
+      const bool user_or_role =
+          account && arn.starts_with("arn:aws:iam::") && (type == "user/" || type == "role/") &&
+          !rest.empty() && rest.back() != '/' && std::all_of(rest.begin(), rest.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                   std::string_view("_+=,.@-/").find(c) != std::string_view::npos;
+          });
+      if (!user_or_role) {
+        return InvalidArgumentError(std::string(flag) + " '" + arn +
+                                    "' is not the ARN of an IAM user or role "
+                                    "(arn:aws:iam::ACCOUNT:user/NAME or "
+                                    "arn:aws:iam::ACCOUNT:role/NAME)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::optional<std::string>> AccountForPolicy(const CreateKeyChoices& choices) {
   if (!choices.account_id.empty()) {
     if (choices.account_id.size() != 12 || !IsDigits(choices.account_id)) {
@@ -601,6 +639,7 @@ Result<std::optional<std::string>> AccountForPolicy(const CreateKeyChoices& choi
     }
     return std::optional<std::string>(choices.account_id);
   }
+  RETURN_IF_ERROR(CheckPrincipalArns(choices));
   std::set<std::string> accounts;
   for (const auto* list : {&choices.admin_arns, &choices.user_arns}) {
     for (const std::string& arn : *list) {
@@ -650,6 +689,10 @@ Result<Tag> ParseTag(std::string_view text) {
     return InvalidArgumentError("--tag expects KEY=VALUE with a key, not '" + std::string(text) +
                                 "'");
   }
+  if (tag.key.starts_with("aws:")) {
+    return InvalidArgumentError("The tag key '" + tag.key +
+                                "' is reserved: tags beginning with aws: are AWS's");
+  }
   if (Utf8Length(tag.key) > kMaxTagKeyChars) {
     return InvalidArgumentError("The tag key '" + tag.key + "' is longer than 128 characters");
   }
@@ -684,26 +727,7 @@ Result<CreateKeyPlan> PlanCreateKey(const CreateKeyChoices& choices, std::string
       return InvalidArgumentError("The key policy needs the key's 12-digit account id, not '" +
                                   std::string(account_id) + "'");
     }
-    // As the console, which lists the account's users and roles: no "*", no
-    // account, no root, no group.
-    for (const auto& [flag, list] :
-         {std::pair{"--admin", &choices.admin_arns}, std::pair{"--user", &choices.user_arns}}) {
-      for (const std::string& arn : *list) {
-        std::optional<std::string> account = AccountOfPrincipal(arn);
-        const std::string_view name =
-            std::string_view(arn).substr(std::min(arn.size(), arn.find(':', 13) + 1));
-        const bool user_or_role = account && arn.starts_with("arn:aws:iam::") &&
-                                  (name.starts_with("user/") || name.starts_with("role/")) &&
-                                  name.find('*') == std::string_view::npos &&
-                                  name.find('?') == std::string_view::npos;
-        if (!user_or_role) {
-          return InvalidArgumentError(std::string(flag) + " '" + arn +
-                                      "' is not the ARN of an IAM user or role "
-                                      "(arn:aws:iam::ACCOUNT:user/NAME or "
-                                      "arn:aws:iam::ACCOUNT:role/NAME)");
-        }
-      }
-    }
+    RETURN_IF_ERROR(CheckPrincipalArns(choices));
     plan.policy =
         policy::ConsoleKeyPolicy(account_id, Deduplicated(choices.admin_arns),
                                  Deduplicated(choices.user_arns), choices.admins_can_delete);

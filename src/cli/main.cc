@@ -14,6 +14,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"coffer: a key management service with encrypted database backup and restore"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "coffer " COFFER_VERSION);
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
 
@@ -36,8 +37,32 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version end here with 0; a usage error gets the aws CLI's
-    // status for invalid syntax, whatever CLI11's own code for it.
+    // A command that does not exist: named, with the choices (as the aws CLI's
+    // "Invalid choice"), rather than CLI11's "A subcommand is required".
+    // The deepest command given; an argument left over (here or passed up to a
+    // parent) where it takes a subcommand names one it does not have.
+    std::vector<CLI::App*> path = {&app};
+    while (!path.back()->get_subcommands().empty()) {
+      path.push_back(path.back()->get_subcommands().front());
+    }
+    std::vector<std::string> left;
+    for (CLI::App* a : path) {
+      for (std::string& arg : a->remaining()) left.push_back(std::move(arg));
+    }
+    CLI::App* at = path.back();
+    if (!left.empty() && !left.front().starts_with("-") && !at->get_subcommands({}).empty() &&
+        at->get_subcommands().empty()) {
+      std::string name = "coffer", choices;
+      for (size_t i = 1; i < path.size(); ++i) name += " " + path[i]->get_name();
+      for (const CLI::App* sub : at->get_subcommands({})) {
+        choices += (choices.empty() ? "" : ", ") + sub->get_name();
+      }
+      std::fprintf(stderr, "%s: error: invalid choice '%s'; valid choices are: %s\n", name.c_str(),
+                   left.front().c_str(), choices.c_str());
+      return coffer::cli::kExitParamError;
+    }
+    // --help and --version end here with 0; a usage error gets the aws CLI's status for
+    // invalid syntax, whatever CLI11's own code for it.
     const int status = app.exit(e);
     return status == 0 ? 0 : coffer::cli::kExitParamError;
   }

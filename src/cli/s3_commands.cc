@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "cli/bucket_stores.h"
+#include "common/files.h"
 #include "common/stream.h"
 #include "objstore/location.h"
 #include "server/config.h"
@@ -119,7 +120,9 @@ S3Commands::S3Commands(CLI::App& app, ClientEnvironment environment)
   s3_->add_option("--config", config_file_,
                   "The configuration file (default: COFFER_CONFIG) that names the buckets");
   s3_->add_option("--data-dir", data_dir_,
-                  "The data directory whose buckets/ holds the unconfigured buckets");
+                  "The data directory whose buckets/ holds the unconfigured buckets (default: "
+                  "COFFER_DATA_DIR, the configuration file's data_dir, else the server's "
+                  "default: $XDG_DATA_HOME/coffer or ~/.local/share/coffer)");
 
   mb_ = s3_->add_subcommand("mb", "Make a bucket");
   mb_->fallthrough();
@@ -293,7 +296,14 @@ int S3Commands::Copy(objstore::BucketRouter& store) {
   } else if (destination == "-") {
     sink = std::make_unique<OutputStreamSink>(*env_.out);
   } else {
-    Result<std::unique_ptr<ByteSink>> file = CreateAtomicFileSink(destination, kDownloadMode);
+    // As `aws s3 cp`: the directories the destination names are created.
+    if (const size_t slash = destination.rfind('/'); slash != std::string::npos && slash > 0) {
+      if (Status made = EnsureDirectory(destination.substr(0, slash), 0700, /*parents=*/true);
+          !made.ok()) {
+        return failed(made);
+      }
+    }
+    Result<std::unique_ptr<ByteSink>> file = CreateOutputFileSink(destination, kDownloadMode);
     if (!file.ok()) return failed(file.status());
     sink = std::move(file).value();
   }

@@ -198,7 +198,7 @@ Result<std::unique_ptr<ByteSink>> StreamCommands::OpenOutput(std::optional<uint6
                      buckets->OpenWriter(location.bucket, location.key, options));
     return std::unique_ptr<ByteSink>(std::move(writer));
   }
-  return CreateAtomicFileSink(out_, kOutputFileMode);
+  return CreateOutputFileSink(out_, kOutputFileMode);
 }
 
 int StreamCommands::MakeKeyring(const std::string& key_id) {

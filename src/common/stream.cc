@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/files.h"
@@ -183,9 +185,12 @@ class DescriptorSourceImpl final : public ByteSource {
   Status error_;
 };
 
+// Writes a descriptor; `owned` closes it on Close(), Abort() or destruction.
 class DescriptorSinkImpl final : public ByteSink {
  public:
-  DescriptorSinkImpl(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  DescriptorSinkImpl(int fd, std::string name, bool owned)
+      : fd_(fd), name_(std::move(name)), owned_(owned) {}
+  ~DescriptorSinkImpl() override { Release(); }
   Status Write(ByteView data) override {
     if (!error_.ok()) return error_;
     error_ = WriteAll(fd_, data, name_);
@@ -194,15 +199,22 @@ class DescriptorSinkImpl final : public ByteSink {
   Status Close() override {
     if (!error_.ok()) return error_;
     error_ = FailedPreconditionError("write to a closed stream: " + name_);
+    if (owned_ && ::close(std::exchange(fd_, -1)) != 0) return PosixError("close " + name_, errno);
     return Status::Ok();
   }
   void Abort() override {
     if (error_.ok()) error_ = FailedPreconditionError("write to an aborted stream: " + name_);
+    Release();
   }
 
  private:
+  void Release() {
+    if (owned_ && fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
   int fd_;
   std::string name_;
+  bool owned_;
   Status error_;
 };
 
@@ -308,7 +320,47 @@ Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, 
 }
 
 std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name) {
-  return std::make_unique<DescriptorSinkImpl>(fd, std::move(name));
+  return std::make_unique<DescriptorSinkImpl>(fd, std::move(name), false);
+}
+
+namespace {
+
+// The file output to `path` goes to: `path`, or the file a symbolic link there
+// names (links followed as open(2) follows them, the last one possibly dangling).
+Result<std::string> FollowLinks(const std::string& path) {
+  constexpr int kMaxLinks = 40;  // Linux's limit
+  std::string at = path;
+  for (int i = 0; i < kMaxLinks; ++i) {
+    struct stat st {};
+    if (::lstat(at.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return at;
+    std::string target(PATH_MAX, '\0');
+    ssize_t n = ::readlink(at.c_str(), target.data(), target.size());
+    if (n < 0) return PosixError("read the link " + at, errno);
+    target.resize(static_cast<size_t>(n));
+    if (!target.starts_with('/')) {
+      const size_t slash = at.rfind('/');
+      if (slash != std::string::npos) target = at.substr(0, slash + 1) + target;
+    }
+    at = std::move(target);
+  }
+  return PosixError("open " + path, ELOOP);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ByteSink>> CreateOutputFileSink(const std::string& path, unsigned mode) {
+  ASSIGN_OR_RETURN(std::string target, FollowLinks(path));
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return FailedPreconditionError("open " + path + ": Is a directory");
+    if (!S_ISREG(st.st_mode)) {
+      // A device or a FIFO: written as it is, never replaced nor its mode changed.
+      int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return PosixError("open " + path, errno);
+      return std::unique_ptr<ByteSink>(std::make_unique<DescriptorSinkImpl>(fd, path, true));
+    }
+  }
+  return CreateAtomicFileSink(target, mode);
 }
 
 }  // namespace coffer

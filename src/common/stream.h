@@ -76,6 +76,13 @@ std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name);
 // Close() removes the temporary file, so no output file is left.
 Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, unsigned mode);
 
+// Where a command writes a file it was told to write: a regular file (new or
+// not) is replaced atomically as CreateAtomicFileSink does; a symbolic link is
+// followed and the file it names written so; a device or a FIFO is written to
+// directly, never replaced and its mode unchanged (as `aws s3 cp` treats one). A
+// directory is refused.
+Result<std::unique_ptr<ByteSink>> CreateOutputFileSink(const std::string& path, unsigned mode);
+
 // A sink over an open descriptor (standard output: 1); does not close it.
 // Abort() cannot take back what was written; it only stops further writes.
 std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name);

@@ -1,7 +1,10 @@
 #include "cli/kms_commands.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -246,6 +249,7 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
   };
   EXPECT_THAT(refused({.tags = {"novalue"}}), HasSubstr("KEY=VALUE"));
   EXPECT_THAT(refused({.tags = {"=v"}}), HasSubstr("with a key"));
+  EXPECT_THAT(refused({.tags = {"aws:team=x"}}), HasSubstr("reserved"));
   EXPECT_THAT(refused({.tags = {"k=1", "k=2"}}), HasSubstr("given twice"));
   EXPECT_THAT(refused({.tags = {std::string(129, 'k') + "=v"}}), HasSubstr("128"));
   EXPECT_THAT(refused({.tags = {"k=" + std::string(257, 'v')}}), HasSubstr("256"));
@@ -258,7 +262,8 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
   for (const char* arn :
        {"bob", "*", "111122223333", "arn:aws:iam::111122223333:root",
         "arn:aws:iam::111122223333:group/admins", "arn:aws:iam::111122223333:user/*",
-        "arn:aws:sts::111122223333:assumed-role/r/s"}) {
+        "arn:aws:sts::111122223333:assumed-role/r/s", "arn:aws:iam::111122223333:role/has space",
+        "arn:aws:iam::111122223333:role/", "arn:aws:iam::111122223333:user/path/"}) {
     EXPECT_THAT(
         refused({.admin_arns = {arn}}),
         HasSubstr("--admin '" + std::string(arn) + "' is not the ARN of an IAM user or role"));
@@ -274,6 +279,10 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
           {.policy =
                R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]})"}),
       HasSubstr("The key policy is not valid"));
+  // A user or role with a path, as IAM names them.
+  EXPECT_TRUE(PlanCreateKey({.user_arns = {"arn:aws:iam::111122223333:role/service-role/rds-s3"}},
+                            "111122223333")
+                  .ok());
   // 250 characters after "alias/": exactly 256, accepted.
   EXPECT_TRUE(PlanCreateKey({.alias = std::string(250, 'a')}, "111122223333").ok());
 }
@@ -282,8 +291,16 @@ TEST(CreateKeyPlanTest, AccountForPolicy) {
   EXPECT_EQ(AccountForPolicy({.account_id = "444455556666"}).value(), "444455556666");
   EXPECT_FALSE(AccountForPolicy({.account_id = "4444"}).ok());
   EXPECT_EQ(AccountForPolicy({.admin_arns = {std::string(kAdmin)}}).value(), "111122223333");
-  EXPECT_EQ(AccountForPolicy({.user_arns = {"arn:aws:sts::999988887777:assumed-role/R/s"}}).value(),
+  EXPECT_EQ(AccountForPolicy({.user_arns = {"arn:aws:iam::999988887777:user/u"}}).value(),
             "999988887777");
+  // An ARN that is not a user's or a role's is named as such, not taken for a
+  // missing account (a dry run would otherwise ask for --account-id).
+  for (const char* arn : {"notanarn", "arn:aws:sts::999988887777:assumed-role/R/s"}) {
+    auto bad = AccountForPolicy({.admin_arns = {arn}});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_THAT(bad.status().message(),
+                HasSubstr("--admin '" + std::string(arn) + "' is not the ARN of an IAM user"));
+  }
   EXPECT_EQ(AccountForPolicy({}).value(), std::nullopt);
   auto mixed = AccountForPolicy(
       {.admin_arns = {std::string(kAdmin)}, .user_arns = {"arn:aws:iam::999988887777:role/R"}});
@@ -677,7 +694,37 @@ TEST_F(KmsCommandsTest, EncryptParameterErrors) {
   EXPECT_EQ(Run({"encrypt", "--key-id", "k", "--plaintext", "aGk=", "--encryption-context", "x"}),
             kExitParamError);
   EXPECT_EQ(Run({"decrypt"}), kExitParamError);
+  // An output file that cannot be written is found out before the call.
+  EXPECT_EQ(Run({"encrypt", "--key-id", "k", "--plaintext", "aGk=", "--ciphertext-out",
+                 dir_.File("no/such/dir/blob")}),
+            kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr("Error parsing parameter '--ciphertext-out'"));
+  EXPECT_EQ(Run({"decrypt", "--ciphertext-blob", "Y3Q=", "--plaintext-out", dir_.path()}),
+            kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr("Is a directory"));
   EXPECT_EQ(transports_made_, 0);
+}
+
+// Output into a FIFO (or a device such as /dev/null) goes through it: the FIFO
+// is neither replaced by a regular file nor its mode changed.
+TEST_F(KmsCommandsTest, OutputIntoAFifoIsWrittenThrough) {
+  const std::string fifo = dir_.File("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  // Its reader is open first (a FIFO's writer waits for one); what is written
+  // fits in the pipe's buffer.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  answers_["Decrypt"] = Ok(R"({"KeyId":"arn:k","Plaintext":"aGVsbG8="})");
+  EXPECT_EQ(Run({"decrypt", "--ciphertext-blob", "Y3Q=", "--plaintext-out", fifo}), 0)
+      << err_.str();
+  char got[16] = {};
+  EXPECT_EQ(::read(reader, got, sizeof got), 5);
+  ::close(reader);
+  EXPECT_EQ(std::string(got), "hello");
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
 }
 
 }  // namespace

@@ -106,6 +106,9 @@ TEST_F(S3CommandsTest, CopyUpAndDownAndList) {
   EXPECT_EQ(out_.str(), "download: s3://backups/daily/db.bak to " + down + "/db.bak\n");
   EXPECT_EQ(testing::ReadFile(down + "/db.bak"), "backup bytes");
   EXPECT_EQ(testing::FileMode(down + "/db.bak"), 0600u);
+  // As aws s3 cp, the directories of a download's destination are created.
+  EXPECT_EQ(Run({"cp", "s3://backups/daily/db.bak", down + "/new/sub/"}), 0);
+  EXPECT_EQ(testing::ReadFile(down + "/new/sub/db.bak"), "backup bytes");
   EXPECT_EQ(Run({"cp", "s3://backups/daily/db.bak", "s3://backups/copy.bak"}), 0);
   EXPECT_EQ(out_.str(), "copy: s3://backups/daily/db.bak to s3://backups/copy.bak\n");
   EXPECT_EQ(Object("backups", "copy.bak%o"), "backup bytes");
@@ -140,6 +143,16 @@ TEST_F(S3CommandsTest, FailuresAndTheirExitStatuses) {
   EXPECT_THAT(err_.str(), HasSubstr("download failed: s3://backups/none to " + dir_.File("out") +
                                     " NoSuchKey"));
   EXPECT_FALSE(std::filesystem::exists(dir_.File("out")));
+}
+
+// Every bucket is under the data directory unless configured otherwise: a data
+// directory that does not exist is a mistake, not an account without buckets.
+TEST_F(S3CommandsTest, AMissingDataDirectoryIsAnError) {
+  data_ = dir_.path() + "/no-such-dir";
+  EXPECT_EQ(Run({"ls"}), 253);
+  EXPECT_THAT(err_.str(), HasSubstr("the data directory " + data_ + " does not exist"));
+  EXPECT_EQ(Run({"cp", "-", "s3://backups/x"}, "x"), 253);
+  EXPECT_FALSE(std::filesystem::exists(data_));
 }
 
 TEST_F(S3CommandsTest, ConfiguredBucketsAndConfigErrors) {

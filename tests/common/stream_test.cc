@@ -230,6 +230,76 @@ TEST_F(StreamTest, AtomicFileSinkInAMissingDirectoryFails) {
   EXPECT_FALSE(sink.ok());
 }
 
+// An output path that is a FIFO (or a device) is written to, never replaced
+// by a regular file, nor its mode changed: `--out /dev/null` must leave
+// /dev/null a device.
+TEST_F(StreamTest, OutputFileSinkWritesIntoAFifo) {
+  const std::string path = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+  // Its reader is open first (a FIFO's writer waits for one); what is written
+  // fits in the pipe's buffer.
+  const int reader = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, CreateOutputFileSink(path, 0600));
+    ASSERT_OK(sink->Write(AsBytes("through the pipe")));
+    ASSERT_OK(sink->Close());
+  }
+  char got[32] = {};
+  EXPECT_EQ(::read(reader, got, sizeof got), 16);
+  ::close(reader);
+  EXPECT_EQ(std::string(got), "through the pipe");
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(Entries(), std::vector<std::string>{"fifo"});
+}
+
+// A symbolic link is followed: the file it names is replaced, the link stays.
+TEST_F(StreamTest, OutputFileSinkFollowsSymbolicLinks) {
+  ASSERT_EQ(::mkdir((dir_ + "/real").c_str(), 0700), 0);
+  std::ofstream(dir_ + "/real/target") << "old";
+  ASSERT_EQ(::symlink("real/target", (dir_ + "/link").c_str()), 0);
+  ASSERT_EQ(::symlink("link", (dir_ + "/link2").c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateOutputFileSink(dir_ + "/link2", 0600));
+  ASSERT_OK(sink->Write(AsBytes("new")));
+  ASSERT_OK(sink->Close());
+  EXPECT_EQ(Slurp(dir_ + "/real/target"), "new");
+  struct stat st {};
+  ASSERT_EQ(::lstat((dir_ + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::lstat((dir_ + "/link2").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+
+  // A dangling link: the file it names is created.
+  ASSERT_EQ(::symlink("real/created", (dir_ + "/dangling").c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(auto created, CreateOutputFileSink(dir_ + "/dangling", 0600));
+  ASSERT_OK(created->Write(AsBytes("made")));
+  ASSERT_OK(created->Close());
+  EXPECT_EQ(Slurp(dir_ + "/real/created"), "made");
+  ASSERT_EQ(::lstat((dir_ + "/dangling").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+
+  // A loop is an error, and nothing is written.
+  ASSERT_EQ(::symlink("loop-b", (dir_ + "/loop-a").c_str()), 0);
+  ASSERT_EQ(::symlink("loop-a", (dir_ + "/loop-b").c_str()), 0);
+  EXPECT_FALSE(CreateOutputFileSink(dir_ + "/loop-a", 0600).ok());
+}
+
+TEST_F(StreamTest, OutputFileSinkReplacesARegularFileAndRefusesADirectory) {
+  const std::string path = dir_ + "/out.bin";
+  std::ofstream(path) << "old contents";
+  ASSERT_OK_AND_ASSIGN(auto sink, CreateOutputFileSink(path, 0600));
+  ASSERT_OK(sink->Write(AsBytes("new")));
+  EXPECT_EQ(Slurp(path), "old contents");  // until Close, as CreateAtomicFileSink
+  ASSERT_OK(sink->Close());
+  EXPECT_EQ(Slurp(path), "new");
+  auto directory = CreateOutputFileSink(dir_, 0600);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().message().find("Is a directory"), std::string::npos);
+}
+
 TEST_F(StreamTest, FileSourceReadsTheFileAndNamesAMissingOne) {
   std::string path = dir_ + "/in.bin";
   std::ofstream(path) << "contents";
