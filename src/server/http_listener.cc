@@ -500,6 +500,7 @@ class Connection final : public ConnectionBase {
     parser_.emplace(request_, shared_->options.max_header_bytes, shared_->options.max_body_bytes);
     request_started_ = false;
     continue_sent_ = false;
+    head_bytes_ = 0;
     state_ = State::kReading;
     Parse();
   }
@@ -512,8 +513,22 @@ class Connection final : public ConnectionBase {
       request_deadline_ = SteadyClock::now() + shared_->options.request_timeout;
     }
     while (buffer_.size() > 0) {
+      // Beast applies header_limit to the head bytes of one put, and consumes
+      // the whole fields of an unfinished head: those count too. The head ends at
+      // the first empty line of what is left of it (or is unfinished).
+      const bool in_head = !parser_->is_header_done();
+      if (in_head) {
+        const std::string_view pending(static_cast<const char*>(buffer_.data().data()),
+                                       buffer_.size());
+        const size_t end = pending.find("\r\n\r\n");
+        if (head_bytes_ + (end == std::string_view::npos ? pending.size() : end + 4) >
+            shared_->options.max_header_bytes) {
+          return OnParseError(http::error::header_limit);
+        }
+      }
       error_code ec;
       size_t n = parser_->put(buffer_.data(), ec);
+      if (in_head && !parser_->is_header_done()) head_bytes_ += n;
       buffer_.consume(n);
       if (ec == http::error::need_more) break;
       if (ec) return OnParseError(ec);
@@ -774,6 +789,7 @@ class Connection final : public ConnectionBase {
   bool reject_;
   bool request_started_ = false;
   bool continue_sent_ = false;
+  size_t head_bytes_ = 0;  // of the request's head, consumed by the parser so far
   bool keep_alive_ = false;
   bool head_request_ = false;
   bool closed_ = false;

@@ -432,6 +432,39 @@ TEST(HttpListenerTest, HeaderTooLargeIs431AndCloses) {
   EXPECT_EQ(small.response.result_int(), 200);
 }
 
+// The limit is on the whole head, request line and fields together, however
+// many reads it arrives in and however many fields it is split into.
+TEST(HttpListenerTest, HeaderLimitCountsTheWholeHead) {
+  auto o = TestOptions();
+  o.max_header_bytes = 16384;
+  std::atomic<int> calls{0};
+  auto listener = MustStart(o, [&](net::HttpRequest req, net::Responder respond) {
+    ++calls;
+    Echo(std::move(req), std::move(respond));
+  });
+  ASSERT_NE(listener, nullptr);
+  std::string fields;
+  for (char c : {'a', 'b', 'c'})
+    fields += "X-" + std::string(1, c) + ": " + std::string(6000, c) + "\r\n";
+  TestClient many(listener->port());
+  auto split = many.RoundTrip(RawRequest("GET", "/", "", fields));
+  ASSERT_FALSE(split.ec) << split.ec.message();
+  EXPECT_EQ(split.response.result_int(), 431);
+
+  TestClient line(listener->port());
+  auto long_line = line.RoundTrip(RawRequest("GET", "/" + std::string(10000, 't'), "",
+                                             "X-a: " + std::string(7000, 'a') + "\r\n"));
+  ASSERT_FALSE(long_line.ec) << long_line.ec.message();
+  EXPECT_EQ(long_line.response.result_int(), 431);
+  EXPECT_EQ(calls.load(), 0);
+
+  // Two such fields are well under it.
+  TestClient ok(listener->port());
+  auto two = ok.RoundTrip(RawRequest("GET", "/", "", fields.substr(0, 2 * 6007)));
+  ASSERT_FALSE(two.ec);
+  EXPECT_EQ(two.response.result_int(), 200);
+}
+
 TEST(HttpListenerTest, BodyTooLargeIs413FromContentLengthBeforeTheBodyIsSent) {
   auto o = TestOptions();
   o.max_body_bytes = 1024;
