@@ -154,6 +154,14 @@ constexpr std::string_view kBackupOperations[] = {
     "BackupDatabase",   "RestoreDatabase",     "FinishRestore",
     "DropDatabase",     "CancelTask",          "DescribeTasks"};
 
+}  // namespace
+
+bool BackupOperationIsReadOnly(std::string_view operation) {
+  return operation == "DescribeDBInstances" || operation == "DescribeTasks";
+}
+
+namespace {
+
 Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view operation,
                               std::string_view body) {
   Json request = body.empty() ? Json::object() : Json::parse(body, nullptr, false);
@@ -351,7 +359,7 @@ Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view 
   // Refused while decoded: recorded as its operation, with the instance it named.
   Call refused = RefusedCall(std::string(operation), decoded.status());
   refused.event_source = std::string(kBackupEventSource);
-  refused.read_only = operation == "DescribeDBInstances" || operation == "DescribeTasks";
+  refused.read_only = BackupOperationIsReadOnly(operation);
   Json request = Json::parse(body, nullptr, false);
   if (request.is_object()) {
     auto it = request.find("DBInstanceIdentifier");

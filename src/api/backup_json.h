@@ -40,4 +40,7 @@ inline constexpr JsonErrorNames kBackupErrorNames = {
 Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view operation,
                                std::string_view body);
 
+// readOnly of the record of `operation`: the two Describe operations.
+bool BackupOperationIsReadOnly(std::string_view operation);
+
 }  // namespace coffer::api

@@ -263,6 +263,7 @@ class Endpoint::Impl {
     Route route = Route::kQuery;
     // The Query service (sts or iam) names the XML namespace of an error reply.
     std::string query_service = "sts";
+    bool query_service_from_scope = false;  // a signature named it
     audit::AuditEvent event;
     bool decoded = false;  // event_source/name/read_only/request_parameters came from a Call
   };
@@ -339,18 +340,36 @@ class Endpoint::Impl {
         std::string_view target = *request.Header("X-Amz-Target");
         size_t dot = target.rfind('.');
         e.event_name = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
+        // readOnly is the operation's, whether or not the call got that far.
+        e.read_only = x.route == Route::kCloudTrail ? true
+                      : x.route == Route::kBackup   ? BackupOperationIsReadOnly(e.event_name)
+                      : x.route == Route::kKms      ? KmsOperationIsReadOnly(e.event_name)
+                                                    : false;
         break;
       }
       case Route::kQuery: {
-        e.event_source = std::string(x.query_service == "iam" ? kIamEventSource : kStsEventSource);
         Result<QueryParams> params =
             ParseQueryParams(request.method == "GET" ? request.Query() : request.body);
         if (params.ok()) {
           if (auto action = params->Get("Action")) e.event_name = std::move(*action);
         }
+        // Without a signature's scope to name the service, an Action only IAM
+        // has is IAM's.
+        const bool iam = x.query_service == "iam" ||
+                         (!x.query_service_from_scope && IsIamOnlyAction(e.event_name));
+        e.event_source = std::string(iam ? kIamEventSource : kStsEventSource);
+        e.read_only =
+            iam ? IamOperationIsReadOnly(e.event_name) : StsOperationIsReadOnly(e.event_name);
         break;
       }
     }
+  }
+
+  static bool IsIamOnlyAction(std::string_view action) {
+    const auto& iam = IamOperations();
+    const auto& sts = StsOperations();
+    return std::binary_search(iam.begin(), iam.end(), action) &&
+           !std::binary_search(sts.begin(), sts.end(), action);
   }
 
   // Copies what the record says of a decoded call (its members are not needed after).
@@ -397,6 +416,7 @@ class Endpoint::Impl {
     if (!parsed_or.ok()) return ForProtocol(parsed_or.status(), protocol);
     const sigv4::ParsedSignature& parsed = *parsed_or;
     if (parsed.service == "iam") x.query_service = "iam";
+    x.query_service_from_scope = true;
     x.event.access_key_id = parsed.access_key_id;
 
     std::string expected_service = ExpectedService(request, protocol, parsed.service);

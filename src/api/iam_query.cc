@@ -599,6 +599,10 @@ const std::vector<std::string_view>& IamOperations() {
   return *names;
 }
 
+bool IamOperationIsReadOnly(std::string_view action) {
+  return QueryOperationIsReadOnly(Operations(), action);
+}
+
 namespace {
 
 // The request's members, of those its operation takes: the required ones

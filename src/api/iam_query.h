@@ -60,5 +60,7 @@ Result<Call> PrepareIamCall(iam::IdentityService& iam, const policy::Principal& 
 
 // The Actions PrepareIamCall serves, sorted.
 const std::vector<std::string_view>& IamOperations();
+// readOnly of the record of `action` (for a call refused before it was decoded).
+bool IamOperationIsReadOnly(std::string_view action);
 
 }  // namespace coffer::api

@@ -1484,6 +1484,11 @@ const std::vector<std::string_view>& KmsUnsupportedOperations() {
   return *names;
 }
 
+bool KmsOperationIsReadOnly(std::string_view operation) {
+  auto it = Operations().find(operation);
+  return it != Operations().end() && it->second.read_only;
+}
+
 Result<Call> PrepareKmsCall(kms::KeyService& service, std::string_view operation,
                             std::string_view body) {
   // Coral parses the body before it routes: malformed JSON is a

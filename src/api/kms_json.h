@@ -100,6 +100,9 @@ Result<Call> PrepareKmsCall(kms::KeyService& service, std::string_view operation
 // unsupported; both in the model's names, sorted.
 const std::vector<std::string_view>& KmsSupportedOperations();
 const std::vector<std::string_view>& KmsUnsupportedOperations();
+// readOnly of the record of `operation` (for a call refused before it was
+// decoded: malformed JSON, a failed authentication).
+bool KmsOperationIsReadOnly(std::string_view operation);
 
 // The wire form of an error of a KMS call (from PrepareKmsCall, Call::run, the
 // pipeline's authentication and authorization): `{"__type":"NotFoundException",

@@ -23,4 +23,9 @@ std::vector<std::string_view> QueryOperationNames(const QueryOperations& operati
   return names;
 }
 
+bool QueryOperationIsReadOnly(const QueryOperations& operations, std::string_view action) {
+  auto it = operations.find(action);
+  return it != operations.end() && it->second.read_only;
+}
+
 }  // namespace coffer::api

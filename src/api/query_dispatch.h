@@ -49,4 +49,7 @@ Result<Call> DispatchQuery(const QueryOperations& operations, std::string_view a
 // The Actions of `operations`, sorted.
 std::vector<std::string_view> QueryOperationNames(const QueryOperations& operations);
 
+// readOnly of `action`'s record (false for an Action `operations` does not have).
+bool QueryOperationIsReadOnly(const QueryOperations& operations, std::string_view action);
+
 }  // namespace coffer::api

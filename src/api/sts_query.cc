@@ -66,11 +66,22 @@ Result<Call> AssumeRole(const Request& q) {
   // decoding found, then the caller, then policies (a malformed RoleArn is never
   // taken for a resource).
   iam::CheckAssumeRoleRequest(req, r.errors());
-  RETURN_IF_ERROR(r.status());
+  // The record names the role asked for (CloudTrail's AssumeRole records:
+  // resources [{ARN: the role, type: AWS::IAM::Role}]), refused calls too.
+  std::vector<AuditResource> resources;
+  if (!req.role_arn.empty() && !r.errors().Reported("roleArn")) {
+    resources.push_back(AuditResource::Of(req.role_arn, "AWS::IAM::Role"));
+  }
+  auto refuse = [&](Status error) -> Result<Call> {
+    Call refused = RefusedCall("AssumeRole", std::move(error));
+    refused.resources = resources;
+    return refused;
+  };
+  if (Status invalid = r.status(); !invalid.ok()) return refuse(std::move(invalid));
   // STS refuses the root before evaluating any policy.
   if (q.caller.type == policy::PrincipalType::kRoot) {
-    return Status(StatusCode::kPermissionDenied, "AccessDenied",
-                  "Roles may not be assumed by root accounts.");
+    return refuse(Status(StatusCode::kPermissionDenied, "AccessDenied",
+                         "Roles may not be assumed by root accounts."));
   }
 
   Authorization decision{PolicyScope::kAssumeRole, "sts:AssumeRole", req.role_arn, {}};
@@ -80,9 +91,7 @@ Result<Call> AssumeRole(const Request& q) {
   Call call;
   call.operation = "AssumeRole";
   call.authorizations.push_back(std::move(decision));
-  // The record names the role (CloudTrail's AssumeRole records: resources
-  // [{ARN: the role, type: AWS::IAM::Role}]).
-  call.resources = {AuditResource::Of(req.role_arn, "AWS::IAM::Role")};
+  call.resources = std::move(resources);
   call.run = [&iam = q.iam, caller = q.caller, req, rid = q.request_id]() -> Result<api::Reply> {
     ASSIGN_OR_RETURN(iam::AssumeRoleResult out, iam.AssumeRole(caller, req));
     std::string body = Reply("AssumeRole", rid, [&](XmlWriter& w) {
@@ -131,6 +140,10 @@ const QueryOperations& Operations() {
 const std::vector<std::string_view>& StsOperations() {
   static const auto* names = new std::vector<std::string_view>(QueryOperationNames(Operations()));
   return *names;
+}
+
+bool StsOperationIsReadOnly(std::string_view action) {
+  return QueryOperationIsReadOnly(Operations(), action);
 }
 
 Result<Call> PrepareStsCall(IdentityService& iam, const Principal& caller,

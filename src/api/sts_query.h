@@ -45,5 +45,7 @@ Result<Call> PrepareStsCall(iam::IdentityService& iam, const policy::Principal& 
 
 // The Actions PrepareStsCall serves, sorted.
 const std::vector<std::string_view>& StsOperations();
+// readOnly of the record of `action` (for a call refused before it was decoded).
+bool StsOperationIsReadOnly(std::string_view action);
 
 }  // namespace coffer::api

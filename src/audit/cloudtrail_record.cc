@@ -401,7 +401,10 @@ std::string BuildCloudTrailRecord(const AuditEvent& e) {
   AppendMember(out, "sourceIPAddress", e.source_ip);
   AppendMember(out, "userAgent", e.user_agent);
   if (e.error_code) AppendMember(out, "errorCode", *e.error_code);
-  if (e.error_message) AppendMember(out, "errorMessage", *e.error_message);
+  // An answer without a message (SerializationException) has no errorMessage.
+  if (e.error_message && !e.error_message->empty()) {
+    AppendMember(out, "errorMessage", *e.error_message);
+  }
   out += ",\"requestParameters\":"sv;
   AppendEmbedded(out, e.request_parameters);
   out += ",\"responseElements\":"sv;

@@ -1151,6 +1151,7 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["eventSource"], "kms.amazonaws.com");
   EXPECT_EQ(rec["errorCode"], "UnrecognizedClientException");
   EXPECT_EQ(rec["errorMessage"], kInvalidToken);
+  EXPECT_EQ(rec["readOnly"], true);  // the operation's, though it was never decoded
 
   // No signature at all (Query: named by its Action).
   Send(QueryRequest(kGetCallerIdentity));
@@ -1159,6 +1160,13 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["eventSource"], "sts.amazonaws.com");
   EXPECT_EQ(rec["eventName"], "GetCallerIdentity");
   EXPECT_EQ(rec["errorCode"], "MissingAuthenticationToken");
+  EXPECT_EQ(rec["readOnly"], true);
+  // Without a signature to name the service, an Action only IAM has is IAM's.
+  Send(QueryRequest("Action=ListUsers&Version=2010-05-08"));
+  rec = LastRecord();
+  EXPECT_EQ(rec["eventSource"], "iam.amazonaws.com");
+  EXPECT_EQ(rec["eventName"], "ListUsers");
+  EXPECT_EQ(rec["readOnly"], true);
 
   // A wrong secret for a real key: the key is named, the caller not authenticated.
   Creds wrong = alice;
@@ -1178,7 +1186,13 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["userIdentity"]["userName"], "alice");
   EXPECT_EQ(rec["eventName"], "Encrypt");
   EXPECT_EQ(rec["errorCode"], "SerializationException");
+  EXPECT_FALSE(rec.contains("errorMessage"));  // the answer had none
   EXPECT_EQ(rec["requestParameters"], nullptr);
+  EXPECT_EQ(rec["readOnly"], true);
+  HttpRequest bad_create = JsonRequest("CreateAlias", "{");
+  Sign(bad_create, alice, "kms");
+  Send(bad_create);
+  EXPECT_EQ(LastRecord()["readOnly"], false);
 
   // Denied.
   Encrypt(alice, key, "secret words");
@@ -1214,7 +1228,7 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["eventName"], "NoSuchAction");
   EXPECT_EQ(rec["errorCode"], "InvalidAction");
 
-  EXPECT_EQ(Records().size(), before + 11);
+  EXPECT_EQ(Records().size(), before + 13);
   // Every record has its own ids.
   std::set<std::string> ids;
   for (const Json& r : Records()) EXPECT_TRUE(ids.insert(r["eventID"].get<std::string>()).second);

@@ -19,6 +19,7 @@ using ::coffer::iam::testing::IsError;
 using ::coffer::iam::testing::IsOk;
 using ::coffer::iam::testing::Reveal;
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::Pair;
 
 std::string Envelope(const std::string& op, const std::string& result) {
@@ -177,6 +178,26 @@ TEST_F(StsQueryTest, AssumeRoleErrors) {
               IsError("ValidationError",
                       "coffer does not support the parameter Tags of "
                       "AssumeRole."));
+
+  // Refused, the call's record still names the role asked for; not a RoleArn
+  // that is missing or malformed.
+  auto resources_of = [&](const policy::Principal& caller, const std::string& body) {
+    Result<QueryParams> params = ParseQueryParams(body);
+    EXPECT_TRUE(params.ok());
+    Result<Call> call = PrepareStsCall(iam(), caller, *params, "req-3");
+    EXPECT_TRUE(call.ok());
+    EXPECT_FALSE(call->refused.ok());
+    std::vector<std::string> arns;
+    for (const AuditResource& r : call->resources) arns.push_back(r.type + " " + r.arn);
+    return arns;
+  };
+  const std::string role_resource = "AWS::IAM::Role " + role_.arn;
+  EXPECT_THAT(resources_of(Root(), AssumeBody()), ElementsAre(role_resource));
+  EXPECT_THAT(resources_of(alice_, "Action=AssumeRole&RoleArn=" + UrlEncode(role_.arn)),
+              ElementsAre(role_resource));
+  EXPECT_THAT(resources_of(alice_, "Action=AssumeRole&RoleArn=short&RoleSessionName=s1"),
+              IsEmpty());
+  EXPECT_THAT(resources_of(alice_, "Action=AssumeRole&RoleSessionName=s1"), IsEmpty());
 
   // Errors found when the call runs: the service's.
   auto too_long = Run(alice_, AssumeBody("&DurationSeconds=7201"));

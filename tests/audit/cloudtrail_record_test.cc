@@ -119,7 +119,7 @@ std::string ReferenceBuild(const AuditEvent& e) {
   r["sourceIPAddress"] = e.source_ip;
   r["userAgent"] = e.user_agent;
   if (e.error_code) r["errorCode"] = *e.error_code;
-  if (e.error_message) r["errorMessage"] = *e.error_message;
+  if (e.error_message && !e.error_message->empty()) r["errorMessage"] = *e.error_message;
   r["requestParameters"] = ReferenceEmbedded(e.request_parameters);
   r["responseElements"] = ReferenceEmbedded(e.response_elements);
   r["requestID"] = e.request_id;
