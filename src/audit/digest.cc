@@ -238,6 +238,22 @@ Result<LastDigest> DecodeLast(std::string_view text) {
   return d;
 }
 
+}  // namespace
+
+Result<uint64_t> LastSignedSequence(const state::StateStore& store) {
+  uint64_t last = 0;
+  RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, tx.Get(kTable, kLastKey));
+    if (!stored) return Status::Ok();
+    ASSIGN_OR_RETURN(LastDigest d, DecodeLast(*stored));
+    last = d.last_sequence;
+    return Status::Ok();
+  }));
+  return last;
+}
+
+namespace {
+
 // One logFiles entry as built or as read.
 struct LogFileEntry {
   std::string segment;  // "0000000000000001.journal"

@@ -60,6 +60,11 @@ struct DigestPublicKey {
 // list when there is no such file. kDataLoss when the file is malformed.
 Result<std::vector<DigestPublicKey>> LoadDigestPublicKeys(const std::string& data_dir);
 
+// The last journal record a digest of this data directory signed, as `store`
+// (the DigestSigner's) remembers it; 0 when none was. Records up to it were
+// acknowledged: JournalOptions::signed_sequence.
+Result<uint64_t> LastSignedSequence(const state::StateStore& store);
+
 // What one WriteDigest() wrote.
 struct DigestInfo {
   std::string file;       // its file name in DigestDirectory(); the signature is file + ".sig"

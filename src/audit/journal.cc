@@ -820,6 +820,13 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
   Impl& j = *journal->impl_;
 
   ASSIGN_OR_RETURN(VerifyReport report, VerifyJournal(dir));
+  if (report.problem && !report.damaged() && report.last_sequence < options.signed_sequence) {
+    // A torn tail where a digest signed records: not a crash's, but lost
+    // records. Damage, so nothing is cut.
+    report.problem->kind = JournalProblem::Kind::kDamage;
+    report.problem->what += "; records up to " + std::to_string(options.signed_sequence) +
+                            " were signed by a digest, so this is not a write a crash tore";
+  }
   if (report.damaged()) {
     // Nothing is modified: the operator decides (format document, Recovery).
     j.failed = DataLossError(DamageMessage(dir, *report.problem));

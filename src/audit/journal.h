@@ -170,6 +170,10 @@ struct JournalOptions {
   // order (their payloads moved in: the observer may keep them). Never called with
   // an empty vector. Keep it short (hand the records to another thread).
   std::function<void(std::vector<DurableRecord>&&)> on_durable_batch;
+  // Records up to this sequence were signed by a digest, so were durable and
+  // acknowledged: Open treats a torn tail among them as damage (no crash tears a
+  // record after it was signed) and cuts nothing.
+  uint64_t signed_sequence = 0;
 };
 
 // Counters of one Journal since Open.

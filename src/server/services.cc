@@ -183,8 +183,11 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   ASSIGN_OR_RETURN(s->audit_index,
                    state::SqliteStateStore::Open(AuditIndexPath(options.data_dir),
                                                  {.exclusive = true, .durable = false}));
+  // A torn tail among records a digest signed is damage, not a crash's.
+  audit::AuditLogOptions audit_options = options.audit;
+  ASSIGN_OR_RETURN(audit_options.journal.signed_sequence, audit::LastSignedSequence(*s->store));
   ASSIGN_OR_RETURN(s->audit, audit::AuditLog::Open(audit::JournalDirectory(options.data_dir),
-                                                   *s->audit_index, options.audit));
+                                                   *s->audit_index, std::move(audit_options)));
   audit::DigestOptions digest_options;
   digest_options.account_id = options.account_id;
   digest_options.region = options.region;

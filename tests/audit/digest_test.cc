@@ -185,8 +185,10 @@ class DigestTest : public ::testing::Test {
 TEST_F(DigestTest, RoundTripAcrossSeveralDigests) {
   DigestSigner& signer = Signer();
   EXPECT_EQ(signer.period(), std::chrono::hours(1));
+  EXPECT_EQ(LastSignedSequence(*store_).value(), 0u);
   std::vector<std::string> first = Append(3);
   DigestInfo d1 = Write();
+  EXPECT_EQ(LastSignedSequence(*store_).value(), 3u);
   EXPECT_EQ(d1.records, 3u);
   EXPECT_EQ(d1.first_sequence, 1u);
   EXPECT_EQ(d1.last_sequence, 3u);
@@ -204,6 +206,7 @@ TEST_F(DigestTest, RoundTripAcrossSeveralDigests) {
   DigestInfo d3 = Write();
   EXPECT_EQ(d3.first_sequence, 4u);
   EXPECT_EQ(d3.last_sequence, 5u);
+  EXPECT_EQ(LastSignedSequence(*store_).value(), 5u);
 
   // The files: digest and signature, 0600; the public keys in clear.
   const std::string dir = Digests(dir_.path());

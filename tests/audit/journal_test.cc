@@ -895,6 +895,36 @@ TEST(JournalTornTailTest, ZeroFilledTail) {
   }
 }
 
+// A torn tail among records a digest signed was not torn by a crash (records
+// are signed only once durable): damage, and nothing is cut. A zero-filled
+// tail after the signed records is still a crash's.
+TEST(JournalTornTailTest, ATornSignedRecordIsDamageAndIsNotCut) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  {
+    auto journal = OpenOrDie(dir);
+    AppendPayloads(*journal, 1, 5);
+  }
+  const std::string path = dir + "/" + SegmentFileName(1);
+  const RecordLayout last = Decode(dir).back().records.back();
+  Truncate(path, last.offset + 10);
+  {
+    auto journal = OpenOrDie(dir, {.signed_sequence = 5});
+    EXPECT_EQ(journal->status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(journal->status().message(), HasSubstr("record 5: torn tail"));
+    EXPECT_THAT(journal->status().message(),
+                HasSubstr("records up to 5 were signed by a digest, so this is not a write a "
+                          "crash tore"));
+    EXPECT_FALSE(journal->AppendAndWait("refused").ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), last.offset + 10);
+  // Signed only up to record 4: record 5's torn write is a crash's, and is cut.
+  auto journal = OpenOrDie(dir, {.signed_sequence = 4});
+  EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
+  EXPECT_EQ(std::filesystem::file_size(path), last.offset);
+  EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 5u);
+}
+
 // ---------------------------------------------------------------------------
 // Damage.
 
