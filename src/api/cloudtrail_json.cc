@@ -288,6 +288,50 @@ Result<Call> PrepareLookupEvents(const audit::EventLookup& lookup, const Json& i
   return call;
 }
 
+// ---- ListPublicKeys ----------------------------------------------------------------
+
+Result<Call> PrepareListPublicKeys(const DigestPublicKeys& public_keys, const Json& in,
+                                   TimePoint now) {
+  OrderedJson recorded = OrderedJson::object();
+  ASSIGN_OR_RETURN(std::optional<TimePoint> start, Timestamp(in, "StartTime"));
+  ASSIGN_OR_RETURN(std::optional<TimePoint> end, Timestamp(in, "EndTime"));
+  if (start) recorded["startTime"] = FormatDate(*start);
+  if (end) recorded["endTime"] = FormatDate(*end);
+  // Each end of the range defaults to now (the model): with neither, the key of now.
+  const TimePoint from = start.value_or(now), to = end.value_or(now);
+  if (from > to) {
+    return Status(StatusCode::kInvalidArgument, "InvalidTimeRangeException",
+                  "The start time must not be after the end time.");
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> token, String(in, "NextToken"));
+  if (token) {
+    return Status(StatusCode::kInvalidArgument, "InvalidTokenException",
+                  "ListPublicKeys answers with every key at once: NextToken is not used.");
+  }
+
+  Call call;
+  call.operation = "ListPublicKeys";
+  call.request_parameters = recorded.empty() ? "null" : recorded.dump();
+  call.authorizations.push_back(
+      Authorization{PolicyScope::kIdentity, "cloudtrail:ListPublicKeys", "*", {}});
+  call.run = [&public_keys, from, to]() -> Result<Reply> {
+    OrderedJson list = OrderedJson::array();
+    for (const audit::DigestPublicKey& key : public_keys()) {
+      if (key.validity_start > to || (key.validity_end && *key.validity_end < from)) continue;
+      OrderedJson entry = OrderedJson::object();
+      entry["Value"] = Base64Encode(key.der);
+      entry["ValidityStartTime"] = EpochMillis(key.validity_start) / 1000;
+      if (key.validity_end) entry["ValidityEndTime"] = EpochMillis(*key.validity_end) / 1000;
+      entry["Fingerprint"] = key.fingerprint;
+      list.push_back(std::move(entry));
+    }
+    Reply out;
+    out.body = OrderedJson{{"PublicKeyList", std::move(list)}}.dump();
+    return out;
+  };
+  return call;
+}
+
 bool IsBlank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -332,7 +376,6 @@ const std::vector<std::string_view>& CloudTrailUnsupportedOperations() {
       "ListImports",
       "ListInsightsData",
       "ListInsightsMetricData",
-      "ListPublicKeys",
       "ListQueries",
       "ListTags",
       "ListTrails",
@@ -361,13 +404,16 @@ const std::vector<std::string_view>& CloudTrailUnsupportedOperations() {
 }
 
 Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string_view operation,
-                                   std::string_view body) {
+                                   std::string_view body, const DigestPublicKeys& public_keys,
+                                   TimePoint now) {
   Json request = Json::parse(IsBlank(body) ? std::string_view("{}") : body, nullptr,
                              /*allow_exceptions=*/false);
   if (request.is_discarded()) return SerializationError("");
-  const auto& unsupported = CloudTrailUnsupportedOperations();
-  if (operation != "LookupEvents" || lookup == nullptr) {
-    if (operation == "LookupEvents" ||
+  const bool served = (operation == "LookupEvents" && lookup != nullptr) ||
+                      (operation == "ListPublicKeys" && public_keys);
+  if (!served) {
+    const auto& unsupported = CloudTrailUnsupportedOperations();
+    if (operation == "LookupEvents" || operation == "ListPublicKeys" ||
         std::binary_search(unsupported.begin(), unsupported.end(), operation)) {
       return Status(StatusCode::kInvalidArgument, "UnsupportedOperationException",
                     "The operation " + std::string(operation) + " is not supported by coffer.");
@@ -375,7 +421,9 @@ Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string
     return Status(StatusCode::kInvalidArgument, "UnknownOperationException", "");
   }
   RETURN_IF_ERROR(CheckObject(request));
-  Result<Call> prepared = PrepareLookupEvents(*lookup, request);
+  Result<Call> prepared = operation == "LookupEvents"
+                              ? PrepareLookupEvents(*lookup, request)
+                              : PrepareListPublicKeys(public_keys, request, now);
   Call call =
       prepared.ok() ? *std::move(prepared) : RefusedCall(std::string(operation), prepared.status());
   call.event_source = std::string(kCloudTrailEventSource);

@@ -29,6 +29,7 @@
 //     responseElements null.
 //
 // Thread safety: PrepareCloudTrailCall and Call::run may be called from any thread.
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,8 @@
 #include "api/json_errors.h"
 #include "api/operation.h"
 #include "audit/audit_log.h"
+#include "audit/digest.h"
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace coffer::api {
@@ -57,13 +60,26 @@ inline constexpr JsonErrorNames kCloudTrailErrorNames = {
     .unavailable = "ServiceUnavailable",
 };
 
+// The public keys of the audit digests, oldest first (the digest signer's):
+// what ListPublicKeys answers from.
+using DigestPublicKeys = std::function<std::vector<audit::DigestPublicKey>()>;
+
 // Decodes and validates one CloudTrail request and returns the Call that runs it.
 // `operation` is the X-Amz-Target after the prefix ("LookupEvents"). With `lookup`
-// nullptr, LookupEvents is refused as unsupported.
+// nullptr, LookupEvents is refused as unsupported; with no `public_keys`,
+// ListPublicKeys. `now` is when ListPublicKeys' time range defaults to.
+//
+// ListPublicKeys: the keys valid at some time in [StartTime, EndTime] (each
+// defaults to now: with neither, the current key), as {PublicKeyList: [{Value:
+// base64 DER PKCS#1, ValidityStartTime, ValidityEndTime (not for the current
+// key), Fingerprint}]}; InvalidTimeRangeException when the range is empty,
+// InvalidTokenException for a NextToken (all keys come in one answer).
+// Authorized as cloudtrail:ListPublicKeys on "*".
 Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string_view operation,
-                                   std::string_view body);
+                                   std::string_view body, const DigestPublicKeys& public_keys = {},
+                                   TimePoint now = {});
 
-// The operations of the model, but LookupEvents, sorted: refused as unsupported.
+// The operations of the model coffer does not serve, sorted: refused as unsupported.
 const std::vector<std::string_view>& CloudTrailUnsupportedOperations();
 
 }  // namespace coffer::api

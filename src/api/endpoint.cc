@@ -195,6 +195,7 @@ class Endpoint::Impl {
   }
 
   void AttachBackupService(backup::BackupService* service) { backup_ = service; }
+  void AttachDigestPublicKeys(DigestPublicKeys keys) { public_keys_ = std::move(keys); }
 
   Result<Reply> InvokeKms(const InProcessCaller& caller, std::string_view operation,
                           const std::string& body) {
@@ -501,7 +502,7 @@ class Endpoint::Impl {
       call_or = PrepareKmsCall(kms_, target.substr(kKmsTargetPrefix.size()), request.body);
     } else if (x.route == Route::kCloudTrail) {
       call_or = PrepareCloudTrailCall(lookup_, target.substr(kCloudTrailTargetPrefix.size()),
-                                      request.body);
+                                      request.body, public_keys_, clock_.Now());
     } else if (x.route == Route::kBackup && backup_ != nullptr) {
       call_or =
           PrepareBackupCall(*backup_, target.substr(kBackupTargetPrefix.size()), request.body);
@@ -705,6 +706,7 @@ class Endpoint::Impl {
   Random& random_;
   const audit::EventLookup* lookup_;
   backup::BackupService* backup_ = nullptr;
+  DigestPublicKeys public_keys_;
   BoundedCache<std::shared_ptr<const crypto::SecretBytes>> signing_keys_{4096};
   BoundedCache<std::shared_ptr<const policy::Policy>> key_policies_{1024};
   BoundedCache<std::shared_ptr<const policy::Policy>> trust_policies_{1024};
@@ -738,6 +740,10 @@ void Endpoint::Handle(HttpRequest request, Responder respond) {
 
 void Endpoint::AttachBackupService(backup::BackupService* service) {
   impl_->AttachBackupService(service);
+}
+
+void Endpoint::AttachDigestPublicKeys(std::function<std::vector<audit::DigestPublicKey>()> keys) {
+  impl_->AttachDigestPublicKeys(std::move(keys));
 }
 
 Result<std::string> Endpoint::InvokeKms(const InProcessCaller& caller, std::string_view operation,

@@ -30,8 +30,10 @@
 //
 // Thread safety: Handle() may be called concurrently from any number of threads.
 // The services passed to Create() must outlive the Endpoint.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/operation.h"
 #include "audit/audit_sink.h"
@@ -42,7 +44,8 @@
 
 namespace coffer::audit {
 class EventLookup;
-}
+struct DigestPublicKey;
+}  // namespace coffer::audit
 namespace coffer::kms {
 class KeyService;
 }
@@ -94,6 +97,10 @@ class Endpoint {
   // Serves the backup operations (CofferBackup_v1.*, api/backup_json.h) from
   // `service`, which must outlive the endpoint. Call before the first request.
   void AttachBackupService(backup::BackupService* service);
+
+  // Serves CloudTrail's ListPublicKeys from `keys` (the digest signer's public
+  // keys, oldest first). Call before the first request.
+  void AttachDigestPublicKeys(std::function<std::vector<audit::DigestPublicKey>()> keys);
 
   // In-process calls: the same authorize → check the audit sink → execute →
   // record as a request, for a caller given rather than authenticated, waiting

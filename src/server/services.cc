@@ -219,6 +219,8 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
       s->backup, backup::BackupService::Open(backup_options, *s->store, *s->buckets, *s->delegation,
                                              OpenEngine, clock, random));
   s->endpoint->AttachBackupService(s->backup.get());
+  s->endpoint->AttachDigestPublicKeys(
+      [digests = s->digests.get()] { return digests->PublicKeys(); });
   // Only once the services accepted the account id and region (they write nothing
   // when created): a mistyped first start must not bind the directory to the typo.
   RETURN_IF_ERROR(CheckAccount(*s->store, options));

@@ -232,6 +232,60 @@ TEST_F(CloudTrailJsonTest, OtherOperations) {
   const auto& ops = CloudTrailUnsupportedOperations();
   EXPECT_TRUE(std::is_sorted(ops.begin(), ops.end()));
   EXPECT_FALSE(std::binary_search(ops.begin(), ops.end(), "LookupEvents"));
+  EXPECT_FALSE(std::binary_search(ops.begin(), ops.end(), "ListPublicKeys"));
+  // Without the digests' keys, ListPublicKeys is not served.
+  auto no_keys = PrepareCloudTrailCall(&lookup_, "ListPublicKeys", "{}");
+  EXPECT_EQ(no_keys.status().error_name(), "UnsupportedOperationException");
+}
+
+// ListPublicKeys: the keys valid at some time in [StartTime, EndTime], each end
+// now by default (so the current key alone).
+TEST_F(CloudTrailJsonTest, ListPublicKeys) {
+  const TimePoint t0 = FromEpochMillis(1764496800000);  // the first key's start
+  const TimePoint t1 = t0 + std::chrono::hours(2);      // rotated
+  const TimePoint now = t1 + std::chrono::hours(1);
+  std::vector<audit::DigestPublicKey> keys = {
+      {Bytes{0x30, 0x01}, "fp-old", t0, t1},
+      {Bytes{0x30, 0x02}, "fp-new", t1, std::nullopt},
+  };
+  DigestPublicKeys source = [&] { return keys; };
+  auto list = [&](const Json& body) -> Json {
+    auto call = testing::UnlessRefused(
+        PrepareCloudTrailCall(&lookup_, "ListPublicKeys", body.dump(), source, now));
+    EXPECT_TRUE(call.ok()) << call.status().ToString();
+    if (!call.ok()) return Json();
+    EXPECT_EQ(call->operation, "ListPublicKeys");
+    EXPECT_TRUE(call->read_only);
+    EXPECT_EQ(call->authorizations.at(0).action, "cloudtrail:ListPublicKeys");
+    EXPECT_EQ(call->authorizations.at(0).resource, "*");
+    auto reply = call->run();
+    EXPECT_TRUE(reply.ok());
+    return reply.ok() ? Json::parse(reply->body) : Json();
+  };
+  EXPECT_EQ(list(Json::object()),
+            (Json{{"PublicKeyList", Json::array({{{"Value", "MAI="},
+                                                  {"ValidityStartTime", 1764496800 + 7200},
+                                                  {"Fingerprint", "fp-new"}}})}}));
+  Json both = list({{"StartTime", 1764496800}});
+  ASSERT_EQ(both["PublicKeyList"].size(), 2u);
+  EXPECT_EQ(both["PublicKeyList"][0], (Json{{"Value", "MAE="},
+                                            {"ValidityStartTime", 1764496800},
+                                            {"ValidityEndTime", 1764496800 + 7200},
+                                            {"Fingerprint", "fp-old"}}));
+  Json old_only = list({{"StartTime", 1764496800}, {"EndTime", 1764496800 + 60}});
+  ASSERT_EQ(old_only["PublicKeyList"].size(), 1u);
+  EXPECT_EQ(old_only["PublicKeyList"][0]["Fingerprint"], "fp-old");
+
+  auto refused = [&](const Json& body) {
+    return testing::UnlessRefused(
+               PrepareCloudTrailCall(&lookup_, "ListPublicKeys", body.dump(), source, now))
+        .status();
+  };
+  EXPECT_EQ(refused({{"StartTime", 1764496800 + 7200}, {"EndTime", 1764496800}}).error_name(),
+            "InvalidTimeRangeException");
+  // EndTime alone, before now: the range [now, EndTime] is empty.
+  EXPECT_EQ(refused({{"EndTime", 1764496800}}).error_name(), "InvalidTimeRangeException");
+  EXPECT_EQ(refused({{"NextToken", "x"}}).error_name(), "InvalidTokenException");
 }
 
 TEST_F(CloudTrailJsonTest, ErrorNames) {

@@ -498,6 +498,11 @@ lookup ResourceName "$AKEY_ARN" --max-items 10 --starting-token "$(jq -r .NextTo
 check "audit: --starting-token continues where the first page ended" \
   "([$(jq -c '.Events[].EventId' <<<"$FIRST" | paste -sd,)] + [.Events[].EventId]) == $(jq -c '[.Events[].EventId]' <<<"$BY_KEY")"
 
+# The digests' public key, as `aws cloudtrail validate-logs` fetches it.
+expect_ok "audit: cloudtrail list-public-keys" cloudtrail list-public-keys
+check "audit: list-public-keys gives the current key, its fingerprint the MD5 of its DER" \
+  "(.PublicKeyList | length == 1) and (.PublicKeyList[0].Fingerprint == \"$(jq -r '.PublicKeyList[0].Value' <<<"$OUT" | base64 -d | md5sum | cut -d' ' -f1)\")"
+
 # Nothing the sequence used in secret is in a file under the data directory or the log.
 if [[ -n ${COFFER_DATA_DIR:-} && -n ${COFFER_SERVER_LOG:-} ]]; then
   if found=$(python3 -c '

@@ -2403,6 +2403,29 @@ class Audit(CofferTest):
                 user_arn(self.user), "cloudtrail:LookupEvents", "*", "identity")):
             client("cloudtrail", self.user_creds).lookup_events()
 
+    def test_list_public_keys_names_the_digest_key(self):
+        """The digests' public key, as `aws cloudtrail validate-logs` fetches it: the DER
+        whose MD5 is its fingerprint, the key public-keys.json holds."""
+        keys = self.ct.list_public_keys()["PublicKeyList"]
+        self.assertEqual(len(keys), 1, "the current key")
+        key = keys[0]
+        self.assertEqual(hashlib.md5(key["Value"]).hexdigest(), key["Fingerprint"])
+        self.assertNotIn("ValidityEndTime", key)
+        self.assertLessEqual(key["ValidityStartTime"], now())
+        later = self.ct.list_public_keys(StartTime=now() - datetime.timedelta(days=1),
+                                         EndTime=now())["PublicKeyList"]
+        self.assertEqual([k["Fingerprint"] for k in later], [key["Fingerprint"]])
+        if DATA_DIR:
+            with open(os.path.join(DATA_DIR, "audit", "digests", "public-keys.json")) as f:
+                on_disk = json.load(f)["PublicKeyList"]
+            self.assertEqual([k["Fingerprint"] for k in on_disk], [key["Fingerprint"]])
+            self.assertEqual(base64.b64decode(on_disk[0]["Value"]), key["Value"])
+        with self.raises("InvalidTimeRangeException"):
+            self.ct.list_public_keys(EndTime=now() - datetime.timedelta(days=1))
+        with self.raises("AccessDeniedException", denied(
+                user_arn(self.user), "cloudtrail:ListPublicKeys", "*", "identity")):
+            client("cloudtrail", self.user_creds).list_public_keys()
+
     def test_nothing_secret_under_the_data_directory_or_in_the_log(self):
         if not DATA_DIR or not SERVER_LOG:
             self.skipTest("COFFER_DATA_DIR and COFFER_SERVER_LOG are not set (run.sh sets them)")
