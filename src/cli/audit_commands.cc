@@ -151,8 +151,9 @@ int AuditCommands::Verify() {
   const audit::JournalProblem& p = *report->problem;
   if (p.kind == audit::JournalProblem::Kind::kTornTail) {
     out << "OK with a torn tail: " << p.ToString()
-        << " (a write cut short by a crash; never acknowledged; coffer cuts it off at its next "
-           "start)\n";
+        << " (a write cut short by a crash, never acknowledged: coffer cuts it off at its next "
+           "start; unless a digest signed that record, which the digests below show: then it "
+           "is damage, and coffer cuts nothing)\n";
     out.flush();
     return VerifyDigestsOf(data_dir_);
   }

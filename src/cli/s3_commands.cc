@@ -192,9 +192,13 @@ int S3Commands::List(objstore::BucketRouter& store) {
   objstore::ListOptions options;
   options.prefix = loc->key;
   if (!ls_recursive_) options.delimiter = "/";
-  while (true) {
+  for (bool first_page = true;; first_page = false) {
     Result<objstore::ListPage> page = store.List(loc->bucket, options);
     if (!page.ok()) return Fail("coffer s3 ls: " + page.status().ToString(), 1);
+    // As aws s3 ls: a prefix that matches nothing exits 1 (a whole bucket, 0).
+    if (first_page && !loc->key.empty() && page->common_prefixes.empty() && page->objects.empty()) {
+      return 1;
+    }
     for (const std::string& prefix : page->common_prefixes) {
       // "backups/db1/" -> "db1/", as aws s3 ls shows it.
       std::string_view trimmed(prefix);

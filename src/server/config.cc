@@ -545,6 +545,13 @@ std::string OriginOf(const RawValues& raw, std::string_view key) {
   return it == raw.end() ? "the default" : it->second.origin;
 }
 
+// A path from the file or the environment (where no shell expanded it) that
+// begins with "~/" is under HOME, as the aws CLI reads such paths.
+void ExpandHome(std::string& path, const std::map<std::string, std::string>& env) {
+  if (path != "~" && !path.starts_with("~/")) return;
+  if (auto home = EnvValue(env, "HOME")) path = *home + path.substr(1);
+}
+
 Result<std::string> DefaultDataDir(const std::map<std::string, std::string>& env) {
   if (auto xdg = EnvValue(env, "XDG_DATA_HOME")) return *xdg + "/coffer";
   if (auto home = EnvValue(env, "HOME")) return *home + "/.local/share/coffer";
@@ -587,6 +594,7 @@ Result<StorageConfig> LoadStorageConfig(const std::optional<std::string>& config
     Status st = setting->apply(applied, it->second);
     if (!st.ok()) return InvalidArgumentError(it->second.origin + ": " + st.message());
     out.data_dir = applied.data_dir;
+    ExpandHome(out.data_dir, env);
   } else {
     ASSIGN_OR_RETURN(out.data_dir, DefaultDataDir(env));
   }
@@ -711,6 +719,10 @@ Result<ServerConfig> LoadLayers(const std::optional<std::string>& config_file,
   }
 
   config.buckets = std::move(buckets);
+  ExpandHome(config.data_dir, env);
+  ExpandHome(config.root_key_file, env);
+  if (config.tls_cert) ExpandHome(*config.tls_cert, env);
+  if (config.tls_key) ExpandHome(*config.tls_key, env);
 
   // Defaults that depend on other values.
   if (config.data_dir.empty()) {

@@ -609,7 +609,10 @@ class Connection final : public ConnectionBase {
     if (parser_->other_transfer_coding()) {
       return SendError(501, "transfer coding not implemented: coffer accepts only chunked");
     }
-    if (request_.method == "GET" && request_.Path() == "/health") return AnswerHealth();
+    // HEAD too, as load balancers probe: the same answer without its body.
+    if ((request_.method == "GET" || head_request_) && request_.Path() == "/health") {
+      return AnswerHealth();
+    }
     request_.remote_address = remote_address_;
     request_.secure_transport = kTls;
     if constexpr (kTls) {

@@ -64,12 +64,14 @@ void PrintRootKey(const ServerConfig& config, const ListenAddress& bound,
                "  aws_access_key_id     = %s\n"
                "  aws_secret_access_key = %.*s\n"
                "Use it with: AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s://%s "
-               "--region %s kms list-keys\n",
+               "--region %s%s%s kms list-keys\n",
                config.account_id.c_str(), config.region.c_str(),
                RootCredentialsPath(config.data_dir).c_str(), key.access_key_id.c_str(),
                static_cast<int>(secret.size()), reinterpret_cast<const char*>(secret.data()),
                RootCredentialsPath(config.data_dir).c_str(), config.tls() ? "https" : "http",
-               bound.ToString().c_str(), config.region.c_str());
+               bound.ToString().c_str(), config.region.c_str(),
+               // A certificate of its own CA (or self-signed) needs to be trusted.
+               config.tls() ? " --ca-bundle " : "", config.tls() ? config.tls_cert->c_str() : "");
 }
 
 // Each connection is a descriptor: the soft limit on open files (often 1024,
@@ -100,6 +102,7 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // the terminal closed: stop as cleanly
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -133,7 +136,9 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  Log().info("received {}; stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  Log().info("received {}; stopping", signal_number == SIGTERM  ? "SIGTERM"
+                                      : signal_number == SIGINT ? "SIGINT"
+                                                                : "SIGHUP");
   listener->SetReady(false);
   listener->Stop();
   return Status::Ok();

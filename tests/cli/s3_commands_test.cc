@@ -125,6 +125,10 @@ TEST_F(S3CommandsTest, RemoveOneOrAPrefix) {
   EXPECT_EQ(out_.str(), "delete: s3://backups/a/1\ndelete: s3://backups/a/2\n");
   EXPECT_EQ(Run({"ls", "--recursive", "s3://backups"}), 0);
   EXPECT_EQ(out_.str(), "");
+  // As aws s3 ls: a prefix that matches nothing exits 1, an empty bucket 0.
+  EXPECT_EQ(Run({"ls", "s3://backups/a/"}), 1);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(Run({"ls", "s3://backups"}), 0);
   EXPECT_EQ(Run({"rm", "s3://backups"}), 252);  // no key
 }
 

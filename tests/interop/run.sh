@@ -127,29 +127,38 @@ while True:
 EOF
 )
   if [[ $status == 200 ]]; then ok "$name: GET /health answers 200"; else not_ok "$name: GET /health answers 200" "got $status"; return 1; fi
+  # As load balancers probe: HEAD, the same status without a body.
+  local head
+  head=$(python3 - "$server_url/health" 2>&1 <<'EOF'
+import sys, urllib.request
+with urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeout=5) as r:
+    print(r.status, len(r.read()))
+EOF
+)
+  if [[ $head == "200 0" ]]; then ok "$name: HEAD /health answers 200 without a body"; else not_ok "$name: HEAD /health answers 200 without a body" "got $head"; fi
 }
 
-# stop_server NAME PID: SIGTERM, then it must exit 0 within 15 s.
+# stop_server NAME PID [SIGNAL]: SIGTERM (or SIGNAL: INT, HUP), then it must exit 0 within 15 s.
 stop_server() {
-  local name=$1 pid=$2
+  local name=$1 pid=$2 sig=${3:-TERM}
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null
     not_ok "$name: the server was still running at the end of the suites" "exit status $?" \
       "stderr: $(tail -c 2000 "$tmp/$name.err")"
     return
   fi
-  kill -TERM "$pid"
+  kill -"$sig" "$pid"
   local deadline=$((SECONDS + 15))
   while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null
-    not_ok "$name: SIGTERM stops the server within 15 s"
+    not_ok "$name: SIG$sig stops the server within 15 s"
     return
   fi
   wait "$pid"
   local rc=$?
-  if [[ $rc -eq 0 ]]; then ok "$name: SIGTERM stops the server cleanly (exit 0)"; else not_ok "$name: SIGTERM stops the server cleanly" "exit status $rc" "stderr: $(tail -c 2000 "$tmp/$name.err")"; fi
+  if [[ $rc -eq 0 ]]; then ok "$name: SIG$sig stops the server cleanly (exit 0)"; else not_ok "$name: SIG$sig stops the server cleanly" "exit status $rc" "stderr: $(tail -c 2000 "$tmp/$name.err")"; fi
   # Internal errors are logged (a 500 or worse); sanitizers report on stderr.
   local bad
   bad=$(grep -E ' (error|critical) |AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/$name.err" | head -20)
@@ -354,7 +363,8 @@ if start_server main-restarted "$data"; then
   fi
   stop_server main-restarted "$restarted_pid"
 fi
-[[ -n $clock_pid ]] && stop_server clock "$clock_pid"
+# SIGHUP (the terminal closed) stops it as cleanly.
+[[ -n $clock_pid ]] && stop_server clock "$clock_pid" HUP
 
 # ---- SIGKILL under concurrent load ---------------------------------------------------------------
 # Every call answered before the kill must have its record (issue: a call is answered only once

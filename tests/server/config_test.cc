@@ -68,6 +68,26 @@ TEST_F(ServerConfigTest, DataDirDefaultsToXdgDataHomeThenNeedsSomething) {
   ExpectError(std::nullopt, {}, {}, "data_dir: not set");
 }
 
+// Paths from the file or the environment, which no shell expanded: "~/" is HOME.
+TEST_F(ServerConfigTest, PathsBeginningWithTildeAreUnderHome) {
+  std::string file = ConfigFile(
+      "data_dir = \"~/coffer-data\"\nroot_key_file = \"~/keys/root.key\"\n"
+      "tls_cert = \"~/tls/cert.pem\"\ntls_key = \"~/tls/key.pem\"\n");
+  auto c = LoadServerConfig(file, home_, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/home/alice/coffer-data");
+  EXPECT_EQ(c->root_key_file, "/home/alice/keys/root.key");
+  EXPECT_EQ(*c->tls_cert, "/home/alice/tls/cert.pem");
+  EXPECT_EQ(*c->tls_key, "/home/alice/tls/key.pem");
+  Env env = home_;
+  env["COFFER_DATA_DIR"] = "~/from-env";
+  EXPECT_EQ(LoadServerConfig(std::nullopt, env, {})->data_dir, "/home/alice/from-env");
+  EXPECT_EQ(LoadStorageConfig(std::nullopt, env, std::nullopt)->data_dir, "/home/alice/from-env");
+  // Only a leading "~/" (or "~" alone): "~alice" and "a/~/b" are names.
+  env["COFFER_DATA_DIR"] = "~bob/data";
+  EXPECT_EQ(LoadServerConfig(std::nullopt, env, {})->data_dir, "~bob/data");
+}
+
 TEST_F(ServerConfigTest, AuditDigestPeriodFromEachSourceAndItsRange) {
   auto file = ConfigFile("audit_digest_period_seconds = 600\n");
   auto from_file = LoadServerConfig(file, home_, {});

@@ -396,6 +396,15 @@ TEST(HttpListenerTest, HealthIs503UntilReadyThen200AndNeverReachesTheHandler) {
   EXPECT_EQ(unready.response.result_int(), 503);
   EXPECT_EQ(calls.load(), 0);
 
+  // HEAD, as load balancers probe: the same status and length, no body.
+  ASSERT_FALSE(c.Write(RawRequest("HEAD", "/health")));
+  auto head = c.Read(/*head_request=*/true);
+  ASSERT_FALSE(head.ec) << head.ec.message();
+  EXPECT_EQ(head.response.result_int(), 503);
+  EXPECT_EQ(HeaderOf(head.response, "Content-Length"),
+            std::to_string(std::string_view(R"({"status":"not ready"})").size()));
+  EXPECT_EQ(calls.load(), 0);
+
   // Other methods and paths go to the handler.
   auto post = c.RoundTrip(RawRequest("POST", "/health"));
   ASSERT_FALSE(post.ec);

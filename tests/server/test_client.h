@@ -71,10 +71,12 @@ class TestClient {
     Response response;
   };
 
-  Reply Read() {
+  // `head_request`: the answer to a HEAD, whose Content-Length has no body.
+  Reply Read(bool head_request = false) {
     Reply r;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
+    parser.skip(head_request);
     r.ec = Run([&](auto done) {
       WithStream([&](auto& s) { http::async_read(s, buffer_, parser, done); });
     });
