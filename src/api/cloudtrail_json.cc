@@ -314,7 +314,7 @@ Result<Call> PrepareListPublicKeys(const DigestPublicKeys& public_keys, const Js
   call.request_parameters = recorded.empty() ? "null" : recorded.dump();
   call.authorizations.push_back(
       Authorization{PolicyScope::kIdentity, "cloudtrail:ListPublicKeys", "*", {}});
-  call.run = [&public_keys, from, to]() -> Result<Reply> {
+  call.run = [public_keys, from, to]() -> Result<Reply> {
     OrderedJson list = OrderedJson::array();
     for (const audit::DigestPublicKey& key : public_keys()) {
       if (key.validity_start > to || (key.validity_end && *key.validity_end < from)) continue;
@@ -338,6 +338,13 @@ bool IsBlank(std::string_view s) {
 }
 
 }  // namespace
+
+bool CloudTrailOperationIsReadOnly(std::string_view operation) {
+  for (std::string_view read : {"Describe", "Get", "List", "Lookup"}) {
+    if (operation.starts_with(read)) return true;
+  }
+  return false;
+}
 
 const std::vector<std::string_view>& CloudTrailUnsupportedOperations() {
   static const auto* names = new std::vector<std::string_view>{
@@ -427,7 +434,7 @@ Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string
   Call call =
       prepared.ok() ? *std::move(prepared) : RefusedCall(std::string(operation), prepared.status());
   call.event_source = std::string(kCloudTrailEventSource);
-  call.read_only = true;
+  call.read_only = CloudTrailOperationIsReadOnly(operation);
   return call;
 }
 

@@ -79,6 +79,10 @@ Result<Call> PrepareCloudTrailCall(const audit::EventLookup* lookup, std::string
                                    std::string_view body, const DigestPublicKeys& public_keys = {},
                                    TimePoint now = {});
 
+// readOnly of the record of `operation`: CloudTrail's reads (Describe*, Get*,
+// List*, Lookup*), for a call refused before it was decoded too.
+bool CloudTrailOperationIsReadOnly(std::string_view operation);
+
 // The operations of the model coffer does not serve, sorted: refused as unsupported.
 const std::vector<std::string_view>& CloudTrailUnsupportedOperations();
 

@@ -342,7 +342,7 @@ class Endpoint::Impl {
         size_t dot = target.rfind('.');
         e.event_name = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
         // readOnly is the operation's, whether or not the call got that far.
-        e.read_only = x.route == Route::kCloudTrail ? true
+        e.read_only = x.route == Route::kCloudTrail ? CloudTrailOperationIsReadOnly(e.event_name)
                       : x.route == Route::kBackup   ? BackupOperationIsReadOnly(e.event_name)
                       : x.route == Route::kKms      ? KmsOperationIsReadOnly(e.event_name)
                                                     : false;

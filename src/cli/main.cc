@@ -40,25 +40,30 @@ int main(int argc, char** argv) {
     // A command that does not exist: named, with the choices (as the aws CLI's
     // "Invalid choice"), rather than CLI11's "A subcommand is required".
     // The deepest command given; an argument left over (here or passed up to a
-    // parent) where it takes a subcommand names one it does not have.
+    // parent) where it takes a subcommand names one it does not have. (CLI11's
+    // option groups are subcommands without a name: not commands.)
+    auto named = [](const CLI::App* a) { return !a->get_name().empty(); };
     std::vector<CLI::App*> path = {&app};
-    while (!path.back()->get_subcommands().empty()) {
-      path.push_back(path.back()->get_subcommands().front());
+    for (bool deeper = true; deeper;) {
+      deeper = false;
+      for (CLI::App* sub : path.back()->get_subcommands()) {
+        if (!named(sub)) continue;
+        path.push_back(sub);
+        deeper = true;
+        break;
+      }
     }
     std::vector<std::string> left;
     for (CLI::App* a : path) {
       for (std::string& arg : a->remaining()) left.push_back(std::move(arg));
     }
-    CLI::App* at = path.back();
-    if (!left.empty() && !left.front().starts_with("-") && !at->get_subcommands({}).empty() &&
-        at->get_subcommands().empty()) {
-      std::string name = "coffer", choices;
+    const std::vector<CLI::App*> choices = path.back()->get_subcommands(named);
+    if (!left.empty() && !left.front().starts_with("-") && !choices.empty()) {
+      std::string name = "coffer", names;
       for (size_t i = 1; i < path.size(); ++i) name += " " + path[i]->get_name();
-      for (const CLI::App* sub : at->get_subcommands({})) {
-        choices += (choices.empty() ? "" : ", ") + sub->get_name();
-      }
+      for (const CLI::App* sub : choices) names += (names.empty() ? "" : ", ") + sub->get_name();
       std::fprintf(stderr, "%s: error: invalid choice '%s'; valid choices are: %s\n", name.c_str(),
-                   left.front().c_str(), choices.c_str());
+                   left.front().c_str(), names.c_str());
       return coffer::cli::kExitParamError;
     }
     // --help and --version end here with 0; a usage error gets the aws CLI's status for

@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -325,41 +327,60 @@ std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name) {
 
 namespace {
 
-// The file output to `path` goes to: `path`, or the file a symbolic link there
-// names (links followed as open(2) follows them, the last one possibly dangling).
-Result<std::string> FollowLinks(const std::string& path) {
-  constexpr int kMaxLinks = 40;  // Linux's limit
-  std::string at = path;
-  for (int i = 0; i < kMaxLinks; ++i) {
-    struct stat st {};
-    if (::lstat(at.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return at;
-    std::string target(PATH_MAX, '\0');
-    ssize_t n = ::readlink(at.c_str(), target.data(), target.size());
-    if (n < 0) return PosixError("read the link " + at, errno);
-    target.resize(static_cast<size_t>(n));
-    if (!target.starts_with('/')) {
-      const size_t slash = at.rfind('/');
-      if (slash != std::string::npos) target = at.substr(0, slash + 1) + target;
-    }
-    at = std::move(target);
+// The descriptor a descriptor's name stands for: /dev/stdout, /dev/stderr,
+// /dev/fd/N, /proc/self/fd/N. Output there goes to that descriptor as it is (a
+// pipe, a terminal, a file opened to append), never to what its link names.
+std::optional<int> DescriptorNamed(std::string_view path) {
+  if (path == "/dev/stdout") return 1;
+  if (path == "/dev/stderr") return 2;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix)) continue;
+    std::string_view digits = path.substr(prefix.size());
+    int fd = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
   }
-  return PosixError("open " + path, ELOOP);
+  return std::nullopt;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<ByteSink>> CreateOutputFileSink(const std::string& path, unsigned mode) {
-  ASSIGN_OR_RETURN(std::string target, FollowLinks(path));
-  struct stat st {};
-  if (::stat(target.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return FailedPreconditionError("open " + path + ": Is a directory");
-    if (!S_ISREG(st.st_mode)) {
-      // A device or a FIFO: written as it is, never replaced nor its mode changed.
-      int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return PosixError("open " + path, errno);
-      return std::unique_ptr<ByteSink>(std::make_unique<DescriptorSinkImpl>(fd, path, true));
-    }
+  if (std::optional<int> named = DescriptorNamed(path)) {
+    int fd = ::fcntl(*named, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return PosixError("open " + path, errno);
+    return std::unique_ptr<ByteSink>(std::make_unique<DescriptorSinkImpl>(fd, path, true));
   }
+  // The kernel follows the links (and refuses those fs.protected_symlinks forbids).
+  UniqueFd at(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (at.get() < 0) {
+    if (errno != ENOENT) return PosixError("open " + path, errno);
+    struct stat link {};
+    if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      return FailedPreconditionError("open " + path +
+                                     ": a symbolic link to a file that does not exist");
+    }
+    return CreateAtomicFileSink(path, mode);  // a new file
+  }
+  struct stat st {};
+  if (::fstat(at.get(), &st) != 0) return PosixError("stat " + path, errno);
+  if (S_ISDIR(st.st_mode)) return FailedPreconditionError("open " + path + ": Is a directory");
+  if (!S_ISREG(st.st_mode)) {
+    // A device or a FIFO: written as it is, never replaced nor its mode changed.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return PosixError("open " + path, errno);
+    if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode)) {  // replaced since
+      ::close(fd);
+      return FailedPreconditionError("open " + path + ": it changed while being opened");
+    }
+    return std::unique_ptr<ByteSink>(std::make_unique<DescriptorSinkImpl>(fd, path, true));
+  }
+  // A regular file: replaced atomically where the path leads (a link is kept).
+  std::string target(PATH_MAX, '\0');
+  const std::string self = "/proc/self/fd/" + std::to_string(at.get());
+  ssize_t n = ::readlink(self.c_str(), target.data(), target.size());
+  if (n <= 0 || static_cast<size_t>(n) >= target.size()) return CreateAtomicFileSink(path, mode);
+  target.resize(static_cast<size_t>(n));
   return CreateAtomicFileSink(target, mode);
 }
 

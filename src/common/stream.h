@@ -77,10 +77,12 @@ std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name);
 Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, unsigned mode);
 
 // Where a command writes a file it was told to write: a regular file (new or
-// not) is replaced atomically as CreateAtomicFileSink does; a symbolic link is
-// followed and the file it names written so; a device or a FIFO is written to
-// directly, never replaced and its mode unchanged (as `aws s3 cp` treats one). A
-// directory is refused.
+// not) is replaced atomically as CreateAtomicFileSink does; symbolic links are
+// followed by the kernel (fs.protected_symlinks applies) and the file they lead
+// to written so, the links kept; a device or a FIFO is written to directly, never
+// replaced and its mode unchanged (as `aws s3 cp` treats one); /dev/stdout,
+// /dev/stderr, /dev/fd/N and /proc/self/fd/N write to that descriptor. A
+// directory, and a link to a file that does not exist, are refused.
 Result<std::unique_ptr<ByteSink>> CreateOutputFileSink(const std::string& path, unsigned mode);
 
 // A sink over an open descriptor (standard output: 1); does not close it.

@@ -520,9 +520,14 @@ class Connection final : public ConnectionBase {
       if (in_head) {
         const std::string_view pending(static_cast<const char*>(buffer_.data().data()),
                                        buffer_.size());
-        const size_t end = pending.find("\r\n\r\n");
-        if (head_bytes_ + (end == std::string_view::npos ? pending.size() : end + 4) >
-            shared_->options.max_header_bytes) {
+        size_t head = pending.size();  // unfinished: all of it is head
+        if (head_bytes_ > 0 && pending.starts_with("\r\n")) {
+          // What the parser consumed ends with a field's CRLF: this is the empty line.
+          head = 2;
+        } else if (const size_t end = pending.find("\r\n\r\n"); end != std::string_view::npos) {
+          head = end + 4;
+        }
+        if (head_bytes_ + head > shared_->options.max_header_bytes) {
           return OnParseError(http::error::header_limit);
         }
       }

@@ -102,7 +102,11 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGHUP);  // the terminal closed: stop as cleanly
+  // The terminal closed: stop as cleanly; unless started with SIGHUP ignored
+  // (nohup), which a blocked signal would otherwise override.
+  if (struct sigaction hup{}; sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN) {
+    sigaddset(&stop_signals, SIGHUP);
+  }
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

@@ -1193,6 +1193,22 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   Sign(bad_create, alice, "kms");
   Send(bad_create);
   EXPECT_EQ(LastRecord()["readOnly"], false);
+  // CloudTrail operations coffer does not serve: a write is not read-only.
+  auto cloudtrail = [&](std::string_view operation) {
+    HttpRequest r = JsonRequest(operation, "{}");
+    for (auto& h : r.headers) {
+      if (h.name == "X-Amz-Target")
+        h.value = std::string(kCloudTrailTargetPrefix) + std::string(operation);
+    }
+    Sign(r, alice, "cloudtrail");
+    Send(r);
+    return LastRecord();
+  };
+  rec = cloudtrail("StopLogging");
+  EXPECT_EQ(rec["eventName"], "StopLogging");
+  EXPECT_EQ(rec["errorCode"], "UnsupportedOperationException");
+  EXPECT_EQ(rec["readOnly"], false);
+  EXPECT_EQ(cloudtrail("DescribeTrails")["readOnly"], true);
 
   // Denied.
   Encrypt(alice, key, "secret words");
@@ -1228,7 +1244,7 @@ TEST_F(EndpointTest, OneRecordPerRequestWhateverItsOutcome) {
   EXPECT_EQ(rec["eventName"], "NoSuchAction");
   EXPECT_EQ(rec["errorCode"], "InvalidAction");
 
-  EXPECT_EQ(Records().size(), before + 13);
+  EXPECT_EQ(Records().size(), before + 15);
   // Every record has its own ids.
   std::set<std::string> ids;
   for (const Json& r : Records()) EXPECT_TRUE(ids.insert(r["eventID"].get<std::string>()).second);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -272,12 +273,12 @@ TEST_F(StreamTest, OutputFileSinkFollowsSymbolicLinks) {
   ASSERT_EQ(::lstat((dir_ + "/link2").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
 
-  // A dangling link: the file it names is created.
+  // A dangling link is refused, and nothing is created.
   ASSERT_EQ(::symlink("real/created", (dir_ + "/dangling").c_str()), 0);
-  ASSERT_OK_AND_ASSIGN(auto created, CreateOutputFileSink(dir_ + "/dangling", 0600));
-  ASSERT_OK(created->Write(AsBytes("made")));
-  ASSERT_OK(created->Close());
-  EXPECT_EQ(Slurp(dir_ + "/real/created"), "made");
+  auto dangling = CreateOutputFileSink(dir_ + "/dangling", 0600);
+  ASSERT_FALSE(dangling.ok());
+  EXPECT_NE(dangling.status().message().find("does not exist"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/real/created"));
   ASSERT_EQ(::lstat((dir_ + "/dangling").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
 
@@ -285,6 +286,30 @@ TEST_F(StreamTest, OutputFileSinkFollowsSymbolicLinks) {
   ASSERT_EQ(::symlink("loop-b", (dir_ + "/loop-a").c_str()), 0);
   ASSERT_EQ(::symlink("loop-a", (dir_ + "/loop-b").c_str()), 0);
   EXPECT_FALSE(CreateOutputFileSink(dir_ + "/loop-a", 0600).ok());
+}
+
+// /dev/fd/N (and /dev/stdout, /proc/self/fd/N) is that descriptor, written as
+// it is: a file opened to append keeps what it held, and is not replaced.
+TEST_F(StreamTest, OutputFileSinkWritesADescriptorByItsName) {
+  const std::string path = dir_ + "/log.bin";
+  std::ofstream(path) << "earlier ";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  struct stat before {};
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  for (const std::string& name :
+       {"/dev/fd/" + std::to_string(fd), "/proc/self/fd/" + std::to_string(fd)}) {
+    ASSERT_OK_AND_ASSIGN(auto sink, CreateOutputFileSink(name, 0600));
+    ASSERT_OK(sink->Write(AsBytes("more ")));
+    ASSERT_OK(sink->Close());
+  }
+  ::close(fd);
+  EXPECT_EQ(Slurp(path), "earlier more more ");
+  struct stat after {};
+  ASSERT_EQ(::stat(path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);  // the same file, not a replacement
+  EXPECT_EQ(Entries(), std::vector<std::string>{"log.bin"});
+  EXPECT_FALSE(CreateOutputFileSink("/dev/fd/987654", 0600).ok());  // not open
 }
 
 TEST_F(StreamTest, OutputFileSinkReplacesARegularFileAndRefusesADirectory) {

@@ -211,7 +211,8 @@ done
 clock_pid=
 if [[ -n $faketime_lib ]]; then
   echo "+0" >"$tmp/clock"
-  if start_server clock "$tmp/clock-data" env LD_PRELOAD="$faketime_lib" \
+  # SIGHUP at its default (the suite may run under nohup): it is stopped with SIGHUP.
+  if start_server clock "$tmp/clock-data" env --default-signal=HUP LD_PRELOAD="$faketime_lib" \
       FAKETIME_TIMESTAMP_FILE="$tmp/clock" FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1; then
     clock_pid=$server_pid
     export COFFER_CLOCK_ENDPOINT=$server_url COFFER_CLOCK_FILE=$tmp/clock
@@ -363,7 +364,7 @@ if start_server main-restarted "$data"; then
   fi
   stop_server main-restarted "$restarted_pid"
 fi
-# SIGHUP (the terminal closed) stops it as cleanly.
+# SIGHUP (the terminal closed) stops it as cleanly (started with SIGHUP at its default).
 [[ -n $clock_pid ]] && stop_server clock "$clock_pid" HUP
 
 # ---- SIGKILL under concurrent load ---------------------------------------------------------------
