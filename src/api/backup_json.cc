@@ -205,7 +205,6 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     };
   } else if (operation == "DescribeDBInstances") {
     RETURN_IF_ERROR(m.status());
-    call.read_only = true;
     call.authorizations.push_back(OnInstance(service, "DescribeDBInstances", instance));
     call.run = [&service, instance]() -> Result<Reply> {
       Json list = Json::array();
@@ -329,7 +328,6 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     RETURN_IF_ERROR(m.status());
     if (filter.database) params["dbName"] = *filter.database;
     if (filter.task_id) params["taskId"] = *filter.task_id;
-    call.read_only = true;
     resource();
     call.authorizations.push_back(OnInstance(service, "DescribeTasks", instance));
     call.run = [&service, filter]() -> Result<Reply> {
@@ -352,8 +350,12 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
 Result<Call> PrepareBackupCall(backup::BackupService& service, std::string_view operation,
                                std::string_view body) {
   Result<Call> decoded = DecodeBackupCall(service, operation, body);
-  if (decoded.ok() || std::find(std::begin(kBackupOperations), std::end(kBackupOperations),
-                                operation) == std::end(kBackupOperations)) {
+  if (decoded.ok()) {
+    decoded->read_only = BackupOperationIsReadOnly(operation);
+    return decoded;
+  }
+  if (std::find(std::begin(kBackupOperations), std::end(kBackupOperations), operation) ==
+      std::end(kBackupOperations)) {
     return decoded;
   }
   // Refused while decoded: recorded as its operation, with the instance it named.
