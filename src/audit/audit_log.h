@@ -108,7 +108,7 @@ struct AuditLogOptions {
   // The indexer gathers durable records for up to index_delay, or until it holds
   // index_batch_records, before it writes them in one transaction; a lookup that
   // waits for the index makes it write at once.
-  std::chrono::milliseconds index_delay{5};
+  std::chrono::milliseconds index_delay{50};
   size_t index_batch_records = 4096;
 };
 
