@@ -464,8 +464,14 @@ class Demo {
     check_.Expect(data_key, "the trail should hold the GenerateDataKey of the backup");
   }
 
+  // The console's "Key users: Add", as `coffer kms edit-key-policy --add-user` does it.
   Status AddKeyUser() {
-    std::string with_user = policy::ConsoleKeyPolicy(kAccount, {admin_arn_}, {role_arn_}, true);
+    ASSIGN_OR_RETURN(Json current,
+                     Kms("GetKeyPolicy", {{"KeyId", key_arn_}, {"PolicyName", "default"}}));
+    policy::KeyPrincipalsEdit edit;
+    edit.add_users = {role_arn_};
+    ASSIGN_OR_RETURN(std::string with_user,
+                     policy::EditConsoleKeyPolicy(current.value("Policy", ""), edit));
     return Kms("PutKeyPolicy",
                {{"KeyId", key_arn_}, {"PolicyName", "default"}, {"Policy", with_user}})
         .status();

@@ -87,6 +87,11 @@ std::string GetKeyPolicyRequest(std::string_view key_id, std::string_view policy
   return Dump(Json{{"KeyId", key_id}, {"PolicyName", policy_name}});
 }
 
+std::string PutKeyPolicyRequest(std::string_view key_id, std::string_view policy_name,
+                                std::string_view policy) {
+  return Dump(Json{{"KeyId", key_id}, {"PolicyName", policy_name}, {"Policy", policy}});
+}
+
 std::string ScheduleKeyDeletionRequest(std::string_view key_id,
                                        std::optional<int> pending_window_in_days) {
   Json j = {{"KeyId", key_id}};

@@ -60,6 +60,9 @@ std::string CreateAliasRequest(std::string_view alias_name, std::string_view tar
 std::string KeyIdRequest(std::string_view key_id);
 // GetKeyPolicy {KeyId, PolicyName}.
 std::string GetKeyPolicyRequest(std::string_view key_id, std::string_view policy_name);
+// PutKeyPolicy {KeyId, PolicyName, Policy}.
+std::string PutKeyPolicyRequest(std::string_view key_id, std::string_view policy_name,
+                                std::string_view policy);
 // ScheduleKeyDeletion {KeyId, PendingWindowInDays?}.
 std::string ScheduleKeyDeletionRequest(std::string_view key_id,
                                        std::optional<int> pending_window_in_days);

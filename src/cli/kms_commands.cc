@@ -157,6 +157,7 @@ class KmsCommands final : public CommandGroup {
   void AddCommand(CLI::App* command, std::function<int()> run);
 
   int CreateKey();
+  int EditKeyPolicy();
   int ListKeys();
   int ListAliases();
   int DescribeKey();
@@ -168,6 +169,8 @@ class KmsCommands final : public CommandGroup {
   int Encrypt();
   int Decrypt();
 
+  // Asks `question` on stderr unless --yes; true for "y" or "yes".
+  bool Confirm(std::string_view question);
   int ConnectKms();
   // One call whose answer is printed as is.
   int CallAndPrint(std::string_view operation, std::string_view body);
@@ -191,6 +194,7 @@ class KmsCommands final : public CommandGroup {
   // Options of the commands (one command runs per invocation).
   std::string key_id_;
   CreateKeyChoices create_;
+  policy::KeyPrincipalsEdit principals_;
   std::string policy_file_;
   bool dry_run_ = false;
   bool yes_ = false;
@@ -242,6 +246,26 @@ KmsCommands::KmsCommands(CLI::App& app, ClientEnvironment environment)
                    "Print the key policy and stop: nothing is sent to the server");
   create->add_flag("-y,--yes", yes_, "Do not ask for confirmation");
   AddCommand(create, [this] { return CreateKey(); });
+
+  auto* edit = kms_->add_subcommand(
+      "edit-key-policy",
+      "Add or remove key administrators and key users, as the console's key page does: the "
+      "key policy's console statements are edited, the result shown for review");
+  edit->add_option("--key-id", key_id_, "Key id or key ARN")->required();
+  edit->add_option("--add-admin", principals_.add_admins,
+                   "ARN of a user or role to make a key administrator (repeatable)");
+  edit->add_option("--remove-admin", principals_.remove_admins,
+                   "ARN of a key administrator to remove (repeatable)");
+  edit->add_option("--add-user", principals_.add_users,
+                   "ARN of a user or role to make a key user (repeatable)");
+  edit->add_option("--remove-user", principals_.remove_users,
+                   "ARN of a key user to remove (repeatable)");
+  edit->add_flag("--admins-can-delete,!--no-admins-can-delete", principals_.admins_can_delete,
+                 "When the policy has no administrators' statement yet: whether the new one lets "
+                 "them schedule and cancel the key's deletion (default: yes)");
+  edit->add_flag("--dry-run", dry_run_, "Print the edited key policy and stop: nothing is changed");
+  edit->add_flag("-y,--yes", yes_, "Do not ask for confirmation");
+  AddCommand(edit, [this] { return EditKeyPolicy(); });
 
   auto* list_keys = kms_->add_subcommand("list-keys", "List the keys (every page)");
   AddCommand(list_keys, [this] { return ListKeys(); });
@@ -387,22 +411,10 @@ int KmsCommands::CreateKey() {
     env_.err->flush();
     return 0;
   }
-  // The review is asked for whether or not stdin is a terminal ("echo n |"
-  // declines); scripts pass -y. End of input declines.
-  if (!yes_) {
-    *env_.err << "Key policy:\n" << *pretty << "\n" << Summary(*plan) << "Create the key? [y/N] ";
+  if (!Confirm("Key policy:\n" + *pretty + "\n" + Summary(*plan) + "Create the key? [y/N] ")) {
+    *env_.err << "No key was created.\n";
     env_.err->flush();
-    std::string line;
-    if (!std::getline(*env_.in, line)) line.clear();
-    std::string reply(TrimSpace(line));
-    std::transform(reply.begin(), reply.end(), reply.begin(), [](char c) {
-      return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
-    if (reply != "y" && reply != "yes") {
-      *env_.err << "No key was created.\n";
-      env_.err->flush();
-      return kExitDeclined;
-    }
+    return kExitDeclined;
   }
 
   if (int rc = ConnectKms(); rc != 0) return rc;
@@ -449,6 +461,78 @@ int KmsCommands::CreateKey() {
     env_.err->flush();
     return rc;
   }
+  return 0;
+}
+
+// The review is asked for whether or not stdin is a terminal ("echo n |"
+// declines); scripts pass -y. End of input declines.
+bool KmsCommands::Confirm(std::string_view question) {
+  if (yes_) return true;
+  *env_.err << question;
+  env_.err->flush();
+  std::string line;
+  if (!std::getline(*env_.in, line)) line.clear();
+  std::string reply(TrimSpace(line));
+  std::transform(reply.begin(), reply.end(), reply.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  return reply == "y" || reply == "yes";
+}
+
+int KmsCommands::EditKeyPolicy() {
+  const policy::KeyPrincipalsEdit& edit = principals_;
+  if (edit.add_admins.empty() && edit.remove_admins.empty() && edit.add_users.empty() &&
+      edit.remove_users.empty()) {
+    return Report(
+        "coffer kms edit-key-policy: nothing to change; give --add-admin, --remove-admin, "
+        "--add-user or --remove-user",
+        kExitParamError);
+  }
+  for (const auto& [flag, arns] :
+       {std::pair{"--add-admin", &edit.add_admins}, std::pair{"--add-user", &edit.add_users}}) {
+    if (Status s = CheckPrincipalArns(flag, *arns); !s.ok()) {
+      return Report(s.message(), kExitParamError);
+    }
+  }
+  if (int rc = ConnectKms(); rc != 0) return rc;
+  Result<std::string> answer =
+      kms_client_->Call("GetKeyPolicy", GetKeyPolicyRequest(key_id_, policy_name_));
+  if (!answer.ok()) return ReportCall("GetKeyPolicy", answer.status());
+  Json got = Json::parse(*answer, nullptr, false);
+  if (!got.is_object() || !got.contains("Policy") || !got["Policy"].is_string()) {
+    return Report("The GetKeyPolicy answer holds no Policy", kExitGeneralError);
+  }
+  const std::string current = got["Policy"].get<std::string>();
+  Result<std::string> edited = policy::EditConsoleKeyPolicy(current, edit);
+  if (!edited.ok()) {
+    return Report("The key policy of " + key_id_ + " was not changed: " + edited.status().message(),
+                  kExitParamError);
+  }
+  if (Json::parse(*edited) == Json::parse(current, nullptr, false)) {
+    *env_.err << "The key policy of " << key_id_ << " already says so: nothing to change.\n";
+    env_.err->flush();
+    return 0;
+  }
+  Result<std::string> pretty = PrettyJson(*edited);
+  if (!pretty.ok()) return Report("The edited key policy is not valid JSON", kExitGeneralError);
+  if (dry_run_) {
+    // As create-key: the policy alone on stdout, the rest on stderr.
+    *env_.out << *pretty << "\n";
+    env_.out->flush();
+    *env_.err << "Dry run: nothing was sent.\n";
+    env_.err->flush();
+    return 0;
+  }
+  if (!Confirm("Key policy:\n" + *pretty + "\nUpdate the key policy of " + key_id_ + "? [y/N] ")) {
+    *env_.err << "The key policy was not changed.\n";
+    env_.err->flush();
+    return kExitDeclined;
+  }
+  Result<std::string> put =
+      kms_client_->Call("PutKeyPolicy", PutKeyPolicyRequest(key_id_, policy_name_, *edited));
+  if (!put.ok()) return ReportCall("PutKeyPolicy", put.status());
+  *env_.err << "The key policy of " << key_id_ << " was updated.\n";
+  env_.err->flush();
   return 0;
 }
 
@@ -602,33 +686,34 @@ std::unique_ptr<CommandGroup> RegisterKmsCommands(CLI::App& app) {
   return RegisterKmsCommands(app, ProcessClientEnvironment());
 }
 
-// As the console, which lists the account's users and roles: each --admin and
-// --user is the ARN of an IAM user or role (a path allowed), no "*", no account,
-// no root, no group.
-Status CheckPrincipalArns(const CreateKeyChoices& choices) {
-  for (const auto& [flag, list] :
-       {std::pair{"--admin", &choices.admin_arns}, std::pair{"--user", &choices.user_arns}}) {
-    for (const std::string& arn : *list) {
-      std::optional<std::string> account = AccountOfPrincipal(arn);
-      const std::string_view name =
-          std::string_view(arn).substr(std::min(arn.size(), arn.find(':', 13) + 1));
-      const std::string_view type = name.substr(0, name.find('/') + 1);
-      const std::string_view rest = name.substr(type.size());
-      const bool user_or_role =
-          account && arn.starts_with("arn:aws:iam::") && (type == "user/" || type == "role/") &&
-          !rest.empty() && rest.back() != '/' && std::all_of(rest.begin(), rest.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-                   std::string_view("_+=,.@-/").find(c) != std::string_view::npos;
-          });
-      if (!user_or_role) {
-        return InvalidArgumentError(std::string(flag) + " '" + arn +
-                                    "' is not the ARN of an IAM user or role "
-                                    "(arn:aws:iam::ACCOUNT:user/NAME or "
-                                    "arn:aws:iam::ACCOUNT:role/NAME)");
-      }
+// As the console, which lists the account's users and roles: each is the ARN of
+// an IAM user or role (a path allowed), no "*", no account, no root, no group.
+Status CheckPrincipalArns(std::string_view flag, const std::vector<std::string>& arns) {
+  for (const std::string& arn : arns) {
+    std::optional<std::string> account = AccountOfPrincipal(arn);
+    const std::string_view name =
+        std::string_view(arn).substr(std::min(arn.size(), arn.find(':', 13) + 1));
+    const std::string_view type = name.substr(0, name.find('/') + 1);
+    const std::string_view rest = name.substr(type.size());
+    const bool user_or_role =
+        account && arn.starts_with("arn:aws:iam::") && (type == "user/" || type == "role/") &&
+        !rest.empty() && rest.back() != '/' && std::all_of(rest.begin(), rest.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                 std::string_view("_+=,.@-/").find(c) != std::string_view::npos;
+        });
+    if (!user_or_role) {
+      return InvalidArgumentError(std::string(flag) + " '" + arn +
+                                  "' is not the ARN of an IAM user or role "
+                                  "(arn:aws:iam::ACCOUNT:user/NAME or "
+                                  "arn:aws:iam::ACCOUNT:role/NAME)");
     }
   }
   return Status::Ok();
+}
+
+Status CheckPrincipalArns(const CreateKeyChoices& choices) {
+  RETURN_IF_ERROR(CheckPrincipalArns("--admin", choices.admin_arns));
+  return CheckPrincipalArns("--user", choices.user_arns);
 }
 
 Result<std::optional<std::string>> AccountForPolicy(const CreateKeyChoices& choices) {

@@ -6,6 +6,8 @@
 //   coffer kms create-key [--alias NAME] [--description D] [--tag K=V …]
 //       [--admin ARN …] [--user ARN …] [--no-admins-can-delete]
 //       [--account-id ID | --policy-file F] [--dry-run] [--yes]
+//   coffer kms edit-key-policy --key-id K [--add-admin ARN …] [--remove-admin ARN …]
+//       [--add-user ARN …] [--remove-user ARN …] [--no-admins-can-delete] [--dry-run] [--yes]
 //   coffer kms list-keys | list-aliases [--key-id K] | describe-key --key-id K
 //   coffer kms get-key-policy --key-id K | enable-key | disable-key
 //       | schedule-key-deletion --key-id K [--pending-window-in-days N]
@@ -23,6 +25,10 @@
 // administrators and users, shows it for review, and with --dry-run stops
 // there without sending anything. On a terminal it asks before creating unless
 // --yes. Then CreateKey (Policy, Description, Tags) and CreateAlias.
+//
+// edit-key-policy is the console key page's "Key administrators" and "Key
+// users" panels (Add, Remove): GetKeyPolicy, policy::EditConsoleKeyPolicy,
+// the result shown for review (--dry-run stops there), then PutKeyPolicy.
 //
 // Errors print as the aws CLI v2 prints them, on stderr after a blank line:
 // "An error occurred (AccessDeniedException) when calling the CreateKey
@@ -77,6 +83,11 @@ struct CreateKeyPlan {
 
   std::string CreateKeyBody() const { return CreateKeyRequest(policy, description, tags); }
 };
+
+// Each of `arns` is the ARN of an IAM user or role, as the console offers them
+// (a path allowed; no "*", account, root or group). kInvalidArgument naming
+// `flag` ("--user") and the ARN otherwise.
+Status CheckPrincipalArns(std::string_view flag, const std::vector<std::string>& arns);
 
 // The account the console policy is written for: choices.account_id, else the
 // one account that the admin and user ARNs name; nullopt when neither tells

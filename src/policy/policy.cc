@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "common/bytes.h"
@@ -644,43 +645,191 @@ std::string DefaultKeyPolicy(std::string_view account_id) {
   return Dump(doc);
 }
 
+namespace {
+
+using Ordered = nlohmann::ordered_json;
+
+// kms.md, "key-consolepolicy-3": the statements and action lists the console writes.
+constexpr std::string_view kAdminsSid = "Allow access for Key Administrators";
+constexpr std::string_view kUseSid = "Allow use of the key";
+constexpr std::string_view kGrantsSid = "Allow attachment of persistent resources";
+
+Ordered ConsoleStatement(std::string_view sid, Ordered principals, Ordered actions) {
+  return Ordered{{"Sid", sid},
+                 {"Effect", "Allow"},
+                 {"Principal", {{"AWS", std::move(principals)}}},
+                 {"Action", std::move(actions)},
+                 {"Resource", "*"}};
+}
+
+Ordered AdminsStatement(Ordered principals, bool admins_can_delete) {
+  Ordered actions = {"kms:Create*", "kms:Describe*", "kms:Enable*",     "kms:List*",
+                     "kms:Put*",    "kms:Update*",   "kms:Revoke*",     "kms:Disable*",
+                     "kms:Get*",    "kms:Delete*",   "kms:TagResource", "kms:UntagResource"};
+  if (admins_can_delete) {
+    actions.push_back("kms:ScheduleKeyDeletion");
+    actions.push_back("kms:CancelKeyDeletion");
+  }
+  return ConsoleStatement(kAdminsSid, std::move(principals), std::move(actions));
+}
+
+Ordered UseStatement(Ordered principals) {
+  return ConsoleStatement(
+      kUseSid, std::move(principals),
+      {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"});
+}
+
+Ordered GrantsStatement(Ordered principals) {
+  Ordered grants = ConsoleStatement(kGrantsSid, std::move(principals),
+                                    {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"});
+  grants["Condition"] = {{"Bool", {{"kms:GrantIsForAWSResource", true}}}};
+  return grants;
+}
+
+}  // namespace
+
 std::string ConsoleKeyPolicy(std::string_view account_id,
                              const std::vector<std::string>& admin_arns,
                              const std::vector<std::string>& user_arns, bool admins_can_delete) {
-  using Ordered = nlohmann::ordered_json;
-  auto statement = [](std::string_view sid, Ordered principals, Ordered actions) {
-    return Ordered{{"Sid", sid},
-                   {"Effect", "Allow"},
-                   {"Principal", {{"AWS", std::move(principals)}}},
-                   {"Action", std::move(actions)},
-                   {"Resource", "*"}};
-  };
   Ordered statements = Ordered::array();
-  // kms.md, "key-consolepolicy-3": the statements and action lists the console writes.
-  statements.push_back(statement("Enable IAM User Permissions",
-                                 "arn:aws:iam::" + std::string(account_id) + ":root", "kms:*"));
+  statements.push_back(ConsoleStatement(
+      "Enable IAM User Permissions", "arn:aws:iam::" + std::string(account_id) + ":root", "kms:*"));
   if (!admin_arns.empty()) {
-    Ordered actions = {"kms:Create*", "kms:Describe*", "kms:Enable*",     "kms:List*",
-                       "kms:Put*",    "kms:Update*",   "kms:Revoke*",     "kms:Disable*",
-                       "kms:Get*",    "kms:Delete*",   "kms:TagResource", "kms:UntagResource"};
-    if (admins_can_delete) {
-      actions.push_back("kms:ScheduleKeyDeletion");
-      actions.push_back("kms:CancelKeyDeletion");
-    }
-    statements.push_back(
-        statement("Allow access for Key Administrators", Ordered(admin_arns), std::move(actions)));
+    statements.push_back(AdminsStatement(Ordered(admin_arns), admins_can_delete));
   }
   if (!user_arns.empty()) {
-    statements.push_back(statement("Allow use of the key", Ordered(user_arns),
-                                   {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
-                                    "kms:GenerateDataKey*", "kms:DescribeKey"}));
-    Ordered grants = statement("Allow attachment of persistent resources", Ordered(user_arns),
-                               {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"});
-    grants["Condition"] = {{"Bool", {{"kms:GrantIsForAWSResource", true}}}};
-    statements.push_back(std::move(grants));
+    statements.push_back(UseStatement(Ordered(user_arns)));
+    statements.push_back(GrantsStatement(Ordered(user_arns)));
   }
   Ordered doc = {
       {"Version", "2012-10-17"}, {"Id", "key-consolepolicy-3"}, {"Statement", statements}};
+  return Dump(doc);
+}
+
+namespace {
+
+// The principals of a console statement, as an array (the console writes an
+// array; a single ARN may have been written as a string).
+Result<Ordered*> ConsolePrincipals(Ordered& statement, std::string_view sid) {
+  Ordered* principal = statement.contains("Principal") ? &statement["Principal"] : nullptr;
+  Ordered* aws = principal != nullptr && principal->is_object() && principal->size() == 1 &&
+                         principal->contains("AWS")
+                     ? &(*principal)["AWS"]
+                     : nullptr;
+  if (aws != nullptr && aws->is_string()) *aws = Ordered::array({*aws});
+  if (aws == nullptr || !aws->is_array() ||
+      !std::all_of(aws->begin(), aws->end(), [](const Ordered& a) { return a.is_string(); })) {
+    return FailedPreconditionError(
+        "the statement \"" + std::string(sid) +
+        "\" does not name its principals as the console writes them ({\"AWS\": [ARN, …]}): "
+        "edit this policy as a whole (get-key-policy, then put-key-policy)");
+  }
+  return aws;
+}
+
+}  // namespace
+
+Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrincipalsEdit& edit) {
+  Ordered doc = Ordered::parse(policy, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("Statement") ||
+      !(doc["Statement"].is_array() || doc["Statement"].is_object())) {
+    return InvalidArgumentError("the key policy is not a JSON object with a Statement");
+  }
+  for (const auto& [added, removed, role] :
+       {std::tuple{&edit.add_admins, &edit.remove_admins, "a key administrator"},
+        std::tuple{&edit.add_users, &edit.remove_users, "a key user"}}) {
+    for (const std::string& arn : *added) {
+      if (std::find(removed->begin(), removed->end(), arn) != removed->end()) {
+        return InvalidArgumentError(arn + " is both added and removed as " + role);
+      }
+    }
+  }
+  Ordered& statements = doc["Statement"];
+  if (statements.is_object()) statements = Ordered::array({statements});
+
+  // Applies the edit to the statements with `sid`: returns whether one exists.
+  // Each removed ARN must be among their principals.
+  auto edit_statements = [&](std::string_view sid, const std::vector<std::string>& add,
+                             const std::vector<std::string>& remove,
+                             std::set<std::string>& found) -> Result<bool> {
+    bool exists = false;
+    for (Ordered& statement : statements) {
+      if (!statement.is_object() || statement.value("Sid", "") != sid) continue;
+      exists = true;
+      ASSIGN_OR_RETURN(Ordered * principals, ConsolePrincipals(statement, sid));
+      for (const std::string& arn : remove) {
+        auto it = std::find(principals->begin(), principals->end(), Ordered(arn));
+        if (it == principals->end()) continue;
+        principals->erase(it);
+        found.insert(arn);
+      }
+      for (const std::string& arn : add) {
+        if (std::find(principals->begin(), principals->end(), Ordered(arn)) == principals->end()) {
+          principals->push_back(arn);
+        }
+      }
+    }
+    return exists;
+  };
+  auto check_removed = [](const std::vector<std::string>& remove,
+                          const std::set<std::string>& found, std::string_view role) -> Status {
+    for (const std::string& arn : remove) {
+      if (found.count(arn) == 0) {
+        return NotFoundError(arn + " is not " + std::string(role) + " of this key");
+      }
+    }
+    return Status::Ok();
+  };
+
+  std::set<std::string> found_admins;
+  ASSIGN_OR_RETURN(bool has_admins,
+                   edit_statements(kAdminsSid, edit.add_admins, edit.remove_admins, found_admins));
+  RETURN_IF_ERROR(check_removed(edit.remove_admins, found_admins, "a key administrator"));
+  std::set<std::string> found_users;
+  ASSIGN_OR_RETURN(bool has_use,
+                   edit_statements(kUseSid, edit.add_users, edit.remove_users, found_users));
+  ASSIGN_OR_RETURN(bool has_grants,
+                   edit_statements(kGrantsSid, edit.add_users, edit.remove_users, found_users));
+  RETURN_IF_ERROR(check_removed(edit.remove_users, found_users, "a key user"));
+
+  // Statements the console would write and the policy lacks, where the console
+  // puts them: the administrators' before the users', the users' at the end.
+  auto first_user_statement = [&] {
+    return std::find_if(statements.begin(), statements.end(), [](const Ordered& st) {
+      const std::string sid = st.is_object() ? st.value("Sid", "") : "";
+      return sid == kUseSid || sid == kGrantsSid;
+    });
+  };
+  if (!has_admins && !edit.add_admins.empty()) {
+    statements.insert(first_user_statement(),
+                      AdminsStatement(Ordered(edit.add_admins), edit.admins_can_delete));
+  }
+  if (!has_use && !edit.add_users.empty()) {
+    auto grants = std::find_if(statements.begin(), statements.end(), [](const Ordered& st) {
+      return st.is_object() && st.value("Sid", "") == kGrantsSid;
+    });
+    statements.insert(grants, UseStatement(Ordered(edit.add_users)));
+  }
+  if (!has_grants && !edit.add_users.empty()) {
+    statements.push_back(GrantsStatement(Ordered(edit.add_users)));
+  }
+  // As the console does, a statement left with no principal goes.
+  statements.erase(std::remove_if(statements.begin(), statements.end(),
+                                  [](const Ordered& st) {
+                                    if (!st.is_object()) return false;
+                                    const std::string sid = st.value("Sid", "");
+                                    if (sid != kAdminsSid && sid != kUseSid && sid != kGrantsSid) {
+                                      return false;
+                                    }
+                                    auto principal = st.find("Principal");
+                                    if (principal == st.end() || !principal->is_object()) {
+                                      return false;
+                                    }
+                                    auto aws = principal->find("AWS");
+                                    return aws != principal->end() && aws->is_array() &&
+                                           aws->empty();
+                                  }),
+                   statements.end());
   return Dump(doc);
 }
 

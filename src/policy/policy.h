@@ -175,4 +175,29 @@ std::string ConsoleKeyPolicy(std::string_view account_id,
                              const std::vector<std::string>& admin_arns,
                              const std::vector<std::string>& user_arns, bool admins_can_delete);
 
+// What the console's key page changes in a key policy: the key administrators
+// and key users it adds and removes.
+struct KeyPrincipalsEdit {
+  std::vector<std::string> add_admins, remove_admins;
+  std::vector<std::string> add_users, remove_users;
+  // When an administrator is added to a policy without the administrators'
+  // statement: whether the new statement lets them schedule and cancel deletion.
+  bool admins_can_delete = true;
+};
+
+// The console key page's "Key administrators" and "Key users" panels, on
+// `policy` (a key policy's JSON): the ARNs go into and out of the principals of
+// the console's statements (ConsoleKeyPolicy's Sids: "Allow access for Key
+// Administrators"; "Allow use of the key" and "Allow attachment of persistent
+// resources" for key users). A missing statement is added with the console's
+// actions when a principal is added; a statement left without principals is
+// removed. Every other statement, and the order of everything, stays. Compact
+// JSON.
+// Errors (and nothing changed): kInvalidArgument when `policy` is not a JSON
+// object with a Statement, or an ARN is both added and removed; kNotFound when
+// a removed ARN is not an administrator (a user) of the policy;
+// kFailedPrecondition when a statement to edit names its principals otherwise
+// than {"AWS": [ARN, …]} (or "AWS": ARN).
+Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrincipalsEdit& edit);
+
 }  // namespace coffer::policy

@@ -675,6 +675,86 @@ TEST_F(KmsCommandsTest, EncryptFromAFileAndDecryptToAFile) {
   EXPECT_FALSE(std::filesystem::exists("-"));
 }
 
+// ---------------------------------------------------------------------------
+// coffer kms edit-key-policy: the console key page's Add and Remove.
+
+net::HttpResponse PolicyAnswer(const std::string& policy) {
+  return Ok(Json{{"Policy", policy}, {"PolicyName", "default"}}.dump());
+}
+
+TEST_F(KmsCommandsTest, EditKeyPolicyAddsAKeyUserAsTheConsoleDoes) {
+  // The seed: the key was made with an administrator and no user; the role is added.
+  answers_["GetKeyPolicy"] =
+      PolicyAnswer(policy::ConsoleKeyPolicy("111122223333", {std::string(kAdmin)}, {}, true));
+  answers_["PutKeyPolicy"] = Ok("");
+  ASSERT_EQ(Run({"edit-key-policy", "--key-id", std::string(kKeyId), "--add-user",
+                 std::string(kUser), "--yes"}),
+            0)
+      << err_.str();
+  ASSERT_EQ(Operations(), (std::vector<std::string>{"GetKeyPolicy", "PutKeyPolicy"}));
+  EXPECT_EQ(Body(0),
+            Json::parse(R"({"KeyId":")" + std::string(kKeyId) + R"(","PolicyName":"default"})"));
+  Json put = Body(1);
+  EXPECT_EQ(put["KeyId"], kKeyId);
+  EXPECT_EQ(put["PolicyName"], "default");
+  EXPECT_EQ(put["Policy"].get<std::string>(), kConsolePolicyFromKmsMd);
+  EXPECT_EQ(out_.str(), "");  // as aws kms put-key-policy
+  EXPECT_THAT(err_.str(), HasSubstr("was updated"));
+}
+
+TEST_F(KmsCommandsTest, EditKeyPolicyShowsTheResultForReview) {
+  answers_["GetKeyPolicy"] = PolicyAnswer(std::string(kConsolePolicyFromKmsMd));
+  answers_["PutKeyPolicy"] = Ok("");
+  const std::vector<std::string> remove = {"edit-key-policy", "--key-id", std::string(kKeyId),
+                                           "--remove-user", std::string(kUser)};
+  std::vector<std::string> dry = remove;
+  dry.push_back("--dry-run");
+  ASSERT_EQ(Run(dry), 0) << err_.str();
+  EXPECT_EQ(Operations(), std::vector<std::string>{"GetKeyPolicy"});  // nothing changed
+  EXPECT_EQ(Json::parse(out_.str()),
+            Json::parse(policy::ConsoleKeyPolicy("111122223333", {std::string(kAdmin)}, {}, true)));
+  EXPECT_THAT(err_.str(), HasSubstr("Dry run: nothing was sent."));
+
+  sent_.clear();
+  in_.str("n\n");
+  EXPECT_EQ(Run(remove), kExitDeclined);
+  EXPECT_EQ(Operations(), std::vector<std::string>{"GetKeyPolicy"});
+  EXPECT_THAT(err_.str(), HasSubstr("Update the key policy of " + std::string(kKeyId) + "? [y/N]"));
+  EXPECT_THAT(err_.str(), HasSubstr("The key policy was not changed."));
+
+  sent_.clear();
+  in_.clear();
+  in_.str("y\n");
+  EXPECT_EQ(Run(remove), 0) << err_.str();
+  EXPECT_EQ(Operations(), (std::vector<std::string>{"GetKeyPolicy", "PutKeyPolicy"}));
+}
+
+TEST_F(KmsCommandsTest, EditKeyPolicyRefusesBadEditsAndChangesNothing) {
+  answers_["GetKeyPolicy"] = PolicyAnswer(std::string(kConsolePolicyFromKmsMd));
+  answers_["PutKeyPolicy"] = Ok("");
+  const std::string key(kKeyId);
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key}), kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr("nothing to change"));
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--add-user", "notanarn", "-y"}),
+            kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr("--add-user 'notanarn' is not the ARN of an IAM user or role"));
+  EXPECT_TRUE(sent_.empty());  // both refused before any call
+
+  const std::string stranger = "arn:aws:iam::111122223333:role/Stranger";
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--remove-user", stranger, "-y"}),
+            kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr(stranger + " is not a key user of this key"));
+  // Already a key user: said so, nothing sent.
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--add-user", std::string(kUser), "-y"}), 0);
+  EXPECT_THAT(err_.str(), HasSubstr("already says so"));
+  EXPECT_EQ(Operations(), (std::vector<std::string>{"GetKeyPolicy", "GetKeyPolicy"}));
+
+  answers_["GetKeyPolicy"] = Error("NotFoundException", "Key 'x' does not exist");
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--add-user", stranger, "-y"}),
+            kExitServiceError);
+  EXPECT_THAT(err_.str(), HasSubstr("when calling the GetKeyPolicy operation"));
+}
+
 TEST_F(KmsCommandsTest, EncryptAndDecryptPrintLikeTheAwsCli) {
   answers_["Encrypt"] = Ok(R"({"CiphertextBlob":"Y3Q=","KeyId":"arn:k"})");
   ASSERT_EQ(Run({"encrypt", "--key-id", "k", "--plaintext", "aGVsbG8="}), 0);

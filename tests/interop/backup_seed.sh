@@ -7,7 +7,8 @@
 #      users), its policy reviewed first with --dry-run;
 #   3. the encrypted backup through `coffer sql` fails with the seed's AccessDenied sentence
 #      (kms:DescribeKey), and leaves no object in the bucket rdstestsql;
-#   4. the role added as a key user (aws kms get-key-policy / put-key-policy): the backup
+#   4. the role added as a key user (coffer kms edit-key-policy --add-user, reviewed first with
+#      --dry-run; aws kms get-key-policy shows the result): the backup
 #      succeeds, rds_task_status shows SUCCESS and 100;
 #   5. the object a bucket user downloads is an AWS Encryption SDK message with no card number;
 #   6. a restore without the key fails, naming the key; 7. with the key it restores every row;
@@ -332,27 +333,21 @@ else not_ok "the failed backup left no object" "$(list_bucket)" "$(bucket_files)
 
 # ---- 4. the role becomes a key user ------------------------------------------------------------
 echo "-- 4. the fix: rdstestrole as a key user"
-printf '%s' "$applied_policy" >"$work/policy.json"
-python3 - "$work/policy.json" "$role_arn" <<'PY'
-import json, sys
-path, role = sys.argv[1:3]
-p = json.load(open(path))
-p["Statement"] += [
-    {"Sid": "Allow use of the key", "Effect": "Allow", "Principal": {"AWS": [role]},
-     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-     "Resource": "*"},
-    {"Sid": "Allow attachment of persistent resources", "Effect": "Allow", "Principal": {"AWS": [role]},
-     "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
-     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}]
-json.dump(p, open(path, "w"), indent=2)
-PY
-awsc kms put-key-policy --key-id "$key" --policy-name default --policy "file://$work/policy.json"
+# The console's key page, "Key users", Add: reviewed with --dry-run, then applied.
+cof kms edit-key-policy --key-id "$key" --add-user "$role_arn" --dry-run
+dry_rc=$RC dry_policy=$OUT
+awsc kms get-key-policy --key-id "$key" --policy-name default --output text
+if [[ $dry_rc -eq 0 && $OUT == "$applied_policy" ]] && jq -e --arg role "$role_arn" '
+     [.Statement[] | select(.Sid == "Allow use of the key" or .Sid == "Allow attachment of persistent resources")
+      | .Principal.AWS == [$role]] == [true, true]' <<<"$dry_policy" >/dev/null; then
+  ok "coffer kms edit-key-policy --add-user --dry-run: the console's two key-user statements for $role, nothing changed"
+else not_ok "coffer kms edit-key-policy --add-user --dry-run" "exit $dry_rc" "$dry_policy"; fi
+cof kms edit-key-policy --key-id "$key" --add-user "$role_arn" --yes
 put_rc=$RC put_err=$ERR
-cof kms get-key-policy --key-id "$key"
-if [[ $put_rc -eq 0 ]] && jq -e --arg role "$role_arn" '(if has("Policy") then .Policy | fromjson else . end)
-     | .Statement | any(.Sid == "Allow use of the key" and (.Principal.AWS | tostring | contains($role)))' <<<"$OUT" >/dev/null; then
-  ok "aws kms put-key-policy (get-key-policy edited with python): $role is a key user"
-else not_ok "aws kms put-key-policy adding the role as a key user" "$put_err" "$OUT"; fi
+awsc kms get-key-policy --key-id "$key" --policy-name default --output text
+if [[ $put_rc -eq 0 ]] && jq -e --argjson want "$dry_policy" '. == $want' <<<"$OUT" >/dev/null; then
+  ok "coffer kms edit-key-policy --add-user: $role is a key user; the policy in force is the one reviewed"
+else not_ok "coffer kms edit-key-policy --add-user $role_arn" "$put_err" "$OUT"; fi
 sql "$instance" "$backup_stmt"
 expect_success "the same backup now succeeds (coffer sql --wait exits 0)"
 backup_task=$TID

@@ -641,5 +641,122 @@ TEST(ConsoleKeyPolicyTest, EscapesStrings) {
   EXPECT_THAT(json, HasSubstr(R"(["a\"b"])"));
 }
 
+// ---------------------------------------------------------------------------
+// EditConsoleKeyPolicy: the console key page's administrators and users panels.
+
+constexpr char kOther[] = "arn:aws:iam::111122223333:user/alice";
+
+TEST(EditConsoleKeyPolicyTest, AddingAUserToAPolicyWithoutUsersGivesTheConsolesPolicy) {
+  // Seed step: the key was made with an administrator and no user; "Add" the role.
+  KeyPrincipalsEdit edit;
+  edit.add_users = {kUser};
+  Result<std::string> edited =
+      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true), edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(*edited, kConsolePolicyExample);
+}
+
+TEST(EditConsoleKeyPolicyTest, AddingAnAdministratorPutsItsStatementBeforeTheUsers) {
+  KeyPrincipalsEdit edit;
+  edit.add_admins = {kAdmin};
+  Result<std::string> edited =
+      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {}, {kUser}, true), edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(*edited, kConsolePolicyExample);
+
+  edit.admins_can_delete = false;
+  edited = EditConsoleKeyPolicy(DefaultKeyPolicy("111122223333"), edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(edited->find("kms:ScheduleKeyDeletion"), std::string::npos);
+  Policy p = MustParse(*edited, PolicyKind::kKeyPolicy);
+  ASSERT_EQ(p.statements().size(), 2u);
+  EXPECT_EQ(p.id(), "key-default-1");  // the rest of the policy stays
+}
+
+TEST(EditConsoleKeyPolicyTest, AddsToBothUserStatementsAndKeepsOrderAndOtherStatements) {
+  std::string policy = ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true);
+  // A statement of the operator's own, which the edit must leave alone.
+  policy.insert(
+      policy.size() - 2,
+      R"(,{"Sid":"Mine","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"})");
+  KeyPrincipalsEdit edit;
+  edit.add_users = {kOther, kUser};  // kUser is there already
+  Result<std::string> edited = EditConsoleKeyPolicy(policy, edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  Policy p = MustParse(*edited, PolicyKind::kKeyPolicy);
+  ASSERT_EQ(p.statements().size(), 5u);
+  EXPECT_THAT(*edited,
+              HasSubstr(std::string(R"("Sid":"Allow use of the key","Effect":"Allow",)") +
+                        R"("Principal":{"AWS":[")" + kUser + R"(",")" + kOther + R"("]})"));
+  EXPECT_THAT(*edited,
+              HasSubstr(std::string(R"("Sid":"Allow attachment of persistent resources",)") +
+                        R"("Effect":"Allow","Principal":{"AWS":[")" + kUser + R"(",")" + kOther +
+                        R"("]})"));
+  EXPECT_EQ(p.statements()[4].sid, "Mine");
+}
+
+TEST(EditConsoleKeyPolicyTest, RemovingTheLastUserRemovesTheUserStatements) {
+  KeyPrincipalsEdit edit;
+  edit.remove_users = {kUser};
+  Result<std::string> edited =
+      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true), edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(*edited, ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true));
+
+  edit = {};
+  edit.remove_admins = {kAdmin};
+  edited = EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin, kOther}, {}, true), edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(*edited, ConsoleKeyPolicy("111122223333", {kOther}, {}, true));
+}
+
+TEST(EditConsoleKeyPolicyTest, APrincipalWrittenAsAStringIsEdited) {
+  const std::string policy =
+      std::string(R"({"Version":"2012-10-17","Statement":[{"Sid":"Allow use of the key",)") +
+      R"("Effect":"Allow","Principal":{"AWS":")" + kUser +
+      R"("},"Action":"kms:Encrypt","Resource":"*"}]})";
+  KeyPrincipalsEdit edit;
+  edit.add_users = {kOther};
+  Result<std::string> edited = EditConsoleKeyPolicy(policy, edit);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_THAT(*edited, HasSubstr(std::string(R"("AWS":[")") + kUser + R"(",")" + kOther + "\"]"));
+  // The actions the operator chose stay; the missing grants statement is added.
+  EXPECT_THAT(*edited, HasSubstr(R"("Action":"kms:Encrypt")"));
+  EXPECT_THAT(*edited, HasSubstr("Allow attachment of persistent resources"));
+}
+
+TEST(EditConsoleKeyPolicyTest, BadEditsAreRefused) {
+  const std::string policy = ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true);
+  KeyPrincipalsEdit edit;
+  edit.remove_users = {kOther};
+  Result<std::string> r = EditConsoleKeyPolicy(policy, edit);
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.status().message(), std::string(kOther) + " is not a key user of this key");
+
+  edit = {};
+  edit.remove_admins = {kUser};  // a user, not an administrator
+  r = EditConsoleKeyPolicy(policy, edit);
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(r.status().message(), HasSubstr("is not a key administrator"));
+
+  edit = {};
+  edit.add_users = {kOther};
+  edit.remove_users = {kOther};
+  EXPECT_EQ(EditConsoleKeyPolicy(policy, edit).status().code(), StatusCode::kInvalidArgument);
+
+  edit = {};
+  edit.add_users = {kOther};
+  EXPECT_EQ(EditConsoleKeyPolicy("[1]", edit).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(EditConsoleKeyPolicy("{\"Statement\":", edit).status().code(),
+            StatusCode::kInvalidArgument);
+
+  const std::string anyone =
+      R"({"Statement":[{"Sid":"Allow use of the key","Effect":"Allow","Principal":"*",)"
+      R"("Action":"kms:*","Resource":"*"}]})";
+  r = EditConsoleKeyPolicy(anyone, edit);
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("edit this policy as a whole"));
+}
+
 }  // namespace
 }  // namespace coffer::policy
