@@ -774,7 +774,7 @@ Result<Tag> ParseTag(std::string_view text) {
     return InvalidArgumentError("--tag expects KEY=VALUE with a key, not '" + std::string(text) +
                                 "'");
   }
-  if (tag.key.starts_with("aws:")) {
+  if (StartsWithIgnoringAsciiCase(tag.key, "aws:")) {
     return InvalidArgumentError("The tag key '" + tag.key +
                                 "' is reserved: tags beginning with aws: are AWS's");
   }

@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <algorithm>
+
 namespace coffer {
 namespace {
 
@@ -16,6 +18,13 @@ std::string_view TrimSpace(std::string_view s) { return TrimIf(s, IsAsciiSpace);
 
 std::string_view TrimBlanks(std::string_view s) {
   return TrimIf(s, [](char c) { return c == ' ' || c == '\t'; });
+}
+
+bool StartsWithIgnoringAsciiCase(std::string_view s, std::string_view prefix) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return s.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), s.begin(),
+                    [&](char a, char b) { return lower(a) == lower(b); });
 }
 
 }  // namespace coffer

@@ -1,5 +1,6 @@
 #pragma once
-// Trimming white space off text, the two ways the protocols need it.
+// Trimming white space off text, the two ways the protocols need it, and
+// prefixes compared as AWS compares reserved ones.
 #include <string_view>
 
 namespace coffer {
@@ -16,5 +17,9 @@ std::string_view TrimSpace(std::string_view s);
 // around a header value's parts, the blanks SQL Server ignores around a number,
 // and those around the parts of a policy variable (${aws:username}).
 std::string_view TrimBlanks(std::string_view s);
+
+// Whether `s` begins with `prefix`, ASCII letters compared without case: AWS
+// reserves a tag key's "aws:" prefix in any case ("AWS:x", "Aws:x").
+bool StartsWithIgnoringAsciiCase(std::string_view s, std::string_view prefix);
 
 }  // namespace coffer

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "common/list_marker.h"
 #include "common/logging.h"
 #include "crypto/hash.h"
 #include "iam/errors.h"
@@ -166,6 +168,16 @@ void ValidateStatus(ValidationErrors& v, std::string_view status) {
   v.Enum("status", status, {"Active", "Inactive", "Expired"});
 }
 
+// The key to list after: "" without a marker; ValidationError "Invalid Marker."
+// (AWS's) for a marker that the list of `scope` (an operation, and whose
+// entries) did not give.
+Result<std::string> MarkerPosition(const Page& page, std::string_view scope) {
+  if (!page.marker) return std::string();
+  std::optional<std::string> position = DecodeListMarker(*page.marker, scope);
+  if (!position) return errors::ValidationError("Invalid Marker.");
+  return std::move(*position);
+}
+
 // The page size of a list request, after validating Marker and MaxItems.
 Result<size_t> PageSize(const Page& page) {
   errors::Validation v;
@@ -184,8 +196,15 @@ size_t PolicySize(std::string_view doc) {
   }));
 }
 
-// The parsed policy, or IAM's MalformedPolicyDocument.
+// The parsed policy, or IAM's MalformedPolicyDocument. A document that is not
+// JSON at all gets IAM's own fixed words (a trust policy's differ); any other
+// fault, the policy parser's account of it.
 Result<policy::Policy> CheckPolicy(std::string_view doc, policy::PolicyKind kind) {
+  if (!nlohmann::json::accept(doc)) {
+    return errors::MalformedPolicy(InvalidArgumentError(kind == policy::PolicyKind::kTrustPolicy
+                                                            ? "This policy contains invalid Json"
+                                                            : "Syntax errors in policy."));
+  }
   auto parsed = policy::Policy::Parse(doc, kind);
   if (!parsed.ok()) return errors::MalformedPolicy(parsed.status());
   return std::move(parsed).value();
@@ -520,12 +539,13 @@ class IdentityService::Impl {
     ListPolicyNamesResult out;
     RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
       ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
-      ASSIGN_OR_RETURN(auto records, EntityPolicies(tx, kind, Lower(entity.name),
-                                                    page.marker.value_or(""), size + 1));
+      const std::string scope = std::string(kind.policies_table) + "/" + Lower(entity.name);
+      ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
+      ASSIGN_OR_RETURN(auto records, EntityPolicies(tx, kind, Lower(entity.name), after, size + 1));
       out.is_truncated = records.size() > size;
       if (out.is_truncated) records.resize(size);
       for (const auto& [key, record] : records) out.policy_names.push_back(record.name);
-      if (out.is_truncated) out.marker = records.back().first;
+      if (out.is_truncated) out.marker = EncodeListMarker(scope, records.back().first);
       return Status::Ok();
     }));
     return out;
@@ -554,7 +574,7 @@ class IdentityService::Impl {
                   const std::optional<std::string>& path_prefix, const Page& page, size_t size,
                   Decode decode, std::vector<T>& items, bool& truncated,
                   std::optional<std::string>& next_marker) const {
-    std::string after = page.marker.value_or("");
+    ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, table));
     std::vector<std::string> keys;
     for (;;) {
       ASSIGN_OR_RETURN(auto entries, tx.Scan(table, "", after, 256));
@@ -565,7 +585,7 @@ class IdentityService::Impl {
         if (path_prefix && !decoded.path.starts_with(*path_prefix)) continue;
         if (items.size() == size) {
           truncated = true;
-          next_marker = keys.back();
+          next_marker = EncodeListMarker(table, keys.back());
           return Status::Ok();
         }
         items.push_back(std::move(decoded));
@@ -968,7 +988,9 @@ Result<ListAccessKeysResult> IdentityService::ListAccessKeys(
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
     std::string prefix = owner.key + "/";
-    std::string after = page.marker ? prefix + *page.marker : "";
+    const std::string scope = std::string(kOwnerKeysTable) + "/" + owner.key;
+    ASSIGN_OR_RETURN(std::string position, MarkerPosition(page, scope));
+    std::string after = page.marker ? prefix + position : "";
     ASSIGN_OR_RETURN(auto index, tx.Scan(kOwnerKeysTable, prefix, after, size + 1));
     out.is_truncated = index.size() > size;
     if (out.is_truncated) index.resize(size);
@@ -979,7 +1001,9 @@ Result<ListAccessKeysResult> IdentityService::ListAccessKeys(
       ASSIGN_OR_RETURN(AccessKeyRecord k, DecodeAccessKeyRecord(*stored));
       out.access_key_metadata.push_back(Impl::ToMetadata(k));
     }
-    if (out.is_truncated) out.marker = out.access_key_metadata.back().access_key_id;
+    if (out.is_truncated) {
+      out.marker = EncodeListMarker(scope, out.access_key_metadata.back().access_key_id);
+    }
     return Status::Ok();
   }));
   return out;

@@ -13,6 +13,9 @@ Status KeyNotFound(std::string_view key_arn) {
   return Make(StatusCode::kNotFound, "NotFoundException",
               "Key '" + Str(key_arn) + "' does not exist");
 }
+Status InvalidArnRegion(std::string_view region) {
+  return Make(StatusCode::kNotFound, "NotFoundException", "Invalid arn " + Str(region));
+}
 Status InvalidKeyId(std::string_view key_id) {
   return Make(StatusCode::kNotFound, "NotFoundException", "Invalid keyId '" + Str(key_id) + "'");
 }

@@ -13,6 +13,7 @@ namespace coffer::kms::errors {
 
 Status KeyNotFound(std::string_view key_arn);      // Key '<arn>' does not exist
 Status InvalidKeyId(std::string_view key_id);      // Invalid keyId '<id>'
+Status InvalidArnRegion(std::string_view region);  // NotFound: Invalid arn <region>
 Status AliasNotFound(std::string_view alias_arn);  // Alias '<arn>' is not found.
 Status AliasExists(std::string_view alias_arn);
 Status InvalidAliasName(std::string message);

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <set>
 #include <shared_mutex>
 
+#include "common/list_marker.h"
 #include "common/logging.h"
+#include "common/text.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
@@ -36,6 +39,18 @@ std::string_view KeyStateName(KeyState s) {
 }
 
 namespace {
+
+// The region of an ARN ("arn:PARTITION:SERVICE:REGION:…"); empty when there is none.
+std::string_view ArnRegion(std::string_view arn) {
+  size_t start = 0;
+  for (int field = 0; field < 3; ++field) {
+    start = arn.find(':', start);
+    if (start == std::string_view::npos) return {};
+    ++start;
+  }
+  size_t end = arn.find(':', start);
+  return end == std::string_view::npos ? std::string_view() : arn.substr(start, end - start);
+}
 
 using state::ReadTransaction;
 using state::Transaction;
@@ -114,6 +129,14 @@ Status ValidateMarker(const std::optional<std::string>& marker) {
   return Status::Ok();
 }
 
+// The Marker of a list of one key's entries (its tags, its rotations): valid for
+// that key only. InvalidMarker for any other.
+Result<std::string> KeyMarkerPosition(std::string_view marker, std::string_view key_uuid) {
+  std::optional<std::string> position = DecodeListMarker(marker, key_uuid);
+  if (!position) return errors::InvalidMarker();
+  return std::move(*position);
+}
+
 Status ValidateTags(const std::vector<Tag>& tags) {
   errors::Validation v;
   for (size_t i = 0; i < tags.size(); ++i) {
@@ -124,7 +147,9 @@ Status ValidateTags(const std::vector<Tag>& tags) {
   RETURN_IF_ERROR(v.ToStatus());
   std::set<std::string_view> seen;
   for (const auto& t : tags) {
-    if (t.tag_key.starts_with("aws:")) return errors::Tag("Tags beginning with aws: are reserved");
+    if (StartsWithIgnoringAsciiCase(t.tag_key, "aws:")) {
+      return errors::Tag("Tags beginning with aws: are reserved");
+    }
     if (!seen.insert(t.tag_key).second) return errors::Tag("Duplicate tag keys");
   }
   return Status::Ok();
@@ -178,8 +203,15 @@ class KeyService::Impl {
     std::string_view rest = key_id;
     if (rest.starts_with("arn:")) {
       if (!rest.starts_with(arn_prefix_)) {
-        // A well-formed ARN of another account or region names no key here.
-        if (rest.find(":key/") != std::string_view::npos) return errors::KeyNotFound(key_id);
+        // A well-formed ARN of another account or region names no key here; for a
+        // key of another region AWS says which ("Invalid arn us-west-2").
+        if (rest.find(":key/") != std::string_view::npos) {
+          std::string_view region = ArnRegion(rest);
+          if (rest.starts_with("arn:aws:kms:") && !region.empty() && region != options_.region) {
+            return errors::InvalidArnRegion(region);
+          }
+          return errors::KeyNotFound(key_id);
+        }
         if (rest.find(":alias/") != std::string_view::npos) return errors::AliasNotFound(key_id);
         return errors::InvalidKeyId(key_id);
       }
@@ -845,11 +877,15 @@ Result<ListResourceTagsResponse> KeyService::ListResourceTags(std::string_view k
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
     ASSIGN_OR_RETURN(auto tags, impl_->LoadTags(tx, key.id));
-    auto it = marker ? tags.upper_bound(*marker) : tags.begin();
+    auto it = tags.begin();
+    if (marker) {
+      ASSIGN_OR_RETURN(std::string after, KeyMarkerPosition(*marker, key.id));
+      it = tags.upper_bound(after);
+    }
     for (; it != tags.end() && out.tags.size() < page; ++it)
       out.tags.push_back({it->first, it->second});
     out.truncated = it != tags.end();
-    if (out.truncated) out.next_marker = out.tags.back().tag_key;
+    if (out.truncated) out.next_marker = EncodeListMarker(key.id, out.tags.back().tag_key);
     return Status::Ok();
   }));
   return out;
@@ -988,17 +1024,19 @@ Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view k
   ASSIGN_OR_RETURN(size_t page, PageSize(limit, 100, 1000));
   RETURN_IF_ERROR(ValidateMarker(marker));
   uint32_t after = all_key_material ? 0 : 1;  // the first material is version 1
-  if (marker) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(marker->c_str(), &end, 10);
-    if (end == marker->c_str() || *end != '\0' || v < 1 || v > 0xffffffffUL) {
-      return errors::InvalidMarker();
-    }
-    after = static_cast<uint32_t>(v);
-  }
   ListKeyRotationsResponse out;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
+    if (marker) {
+      ASSIGN_OR_RETURN(std::string version, KeyMarkerPosition(*marker, key.id));
+      char* end = nullptr;
+      unsigned long v = std::strtoul(version.c_str(), &end, 10);
+      if (!std::isdigit(static_cast<unsigned char>(version[0])) || *end != '\0' || v < 1 ||
+          v > 0xffffffffUL) {
+        return errors::InvalidMarker();
+      }
+      after = static_cast<uint32_t>(v);
+    }
     ASSIGN_OR_RETURN(auto entries,
                      tx.Scan(kMaterialTable, key.id + "/", MaterialKey(key.id, after), page + 1));
     out.truncated = entries.size() > page;
@@ -1014,7 +1052,7 @@ Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view k
       }
       r.key_material_state = m.version == key.current_version ? "CURRENT" : "NON_CURRENT";
       out.rotations.push_back(std::move(r));
-      if (out.truncated) out.next_marker = std::to_string(m.version);
+      if (out.truncated) out.next_marker = EncodeListMarker(key.id, std::to_string(m.version));
     }
     return Status::Ok();
   }));
@@ -1168,7 +1206,7 @@ Result<crypto::SecretBytes> KeyService::GenerateRandom(std::optional<int> number
   if (number_of_bytes) v.Range("numberOfBytes", *number_of_bytes, 1, kMaxNumberOfBytes);
   RETURN_IF_ERROR(v.ToStatus());
   if (!number_of_bytes) {
-    return errors::ValidationError("Please specify number of bytes.");
+    return errors::ValidationError("NumberOfBytes is required.");
   }
   return crypto::RandomSecret(impl_->random_, static_cast<size_t>(*number_of_bytes));
 }

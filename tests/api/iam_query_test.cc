@@ -142,12 +142,21 @@ TEST_F(IamQueryTest, ListUsersPages) {
                                            member(bob, "bob", "/eng/") +
                                            "</Users><IsTruncated>false</IsTruncated>"));
   ASSERT_OK_AND_ASSIGN(std::string first, Run(Root(), "Action=ListUsers&MaxItems=1"));
+  // The marker is opaque: read back from the answer, as a client does.
+  const size_t open = first.find("<Marker>"), close = first.find("</Marker>");
+  ASSERT_TRUE(open != std::string::npos && close != std::string::npos);
+  const std::string marker = first.substr(open + 8, close - open - 8);
   EXPECT_EQ(first, Envelope("ListUsers", "<Users>" + member(alice, "alice", "/") +
                                              "</Users><IsTruncated>true</IsTruncated>"
-                                             "<Marker>alice</Marker>"));
-  ASSERT_OK_AND_ASSIGN(std::string second, Run(Root(), "Action=ListUsers&MaxItems=1&Marker=alice"));
+                                             "<Marker>" +
+                                             marker + "</Marker>"));
+  ASSERT_OK_AND_ASSIGN(std::string second,
+                       Run(Root(), "Action=ListUsers&MaxItems=1&Marker=" + UrlEncode(marker)));
   EXPECT_EQ(second, Envelope("ListUsers", "<Users>" + member(bob, "bob", "/eng/") +
                                               "</Users><IsTruncated>false</IsTruncated>"));
+  // A user's name is no marker.
+  EXPECT_THAT(Run(Root(), "Action=ListUsers&MaxItems=1&Marker=alice"),
+              IsError("ValidationError", "Invalid Marker."));
   ASSERT_OK_AND_ASSIGN(std::string none, Run(Root(), "Action=ListUsers&PathPrefix=%2Fops%2F"));
   EXPECT_EQ(none, Envelope("ListUsers", "<Users></Users><IsTruncated>false</IsTruncated>"));
   EXPECT_THAT(Prepare(Root(), "Action=ListUsers&MaxItems=ten"),

@@ -844,10 +844,12 @@ TEST_F(KmsJsonTest, TagUntagListResourceTags) {
       Reply("ListResourceTags", KeyJson(id)),
       (Json{{"Tags", {{{"TagKey", "a"}, {"TagValue", "1"}}, {{"TagKey", "b"}, {"TagValue", "2"}}}},
             {"Truncated", false}}));
-  EXPECT_EQ(Reply("ListResourceTags", "{\"KeyId\": " + Quote(id) + ", \"Limit\": 1}"),
-            (Json{{"Tags", {{{"TagKey", "a"}, {"TagValue", "1"}}}},
-                  {"NextMarker", "a"},
-                  {"Truncated", true}}));
+  Json first = Reply("ListResourceTags", "{\"KeyId\": " + Quote(id) + ", \"Limit\": 1}");
+  EXPECT_EQ(first["Tags"], (Json{{{"TagKey", "a"}, {"TagValue", "1"}}}));
+  EXPECT_EQ(first["Truncated"], true);
+  EXPECT_EQ(Reply("ListResourceTags",
+                  "{\"KeyId\": " + Quote(id) + ", \"Marker\": " + first["NextMarker"].dump() + "}"),
+            (Json{{"Tags", {{{"TagKey", "b"}, {"TagValue", "2"}}}}, {"Truncated", false}}));
   std::string untag = "{\"KeyId\": " + Quote(id) + R"(, "TagKeys": ["a", "zz"]})";
   EXPECT_EQ(DecisionsOf("UntagResource", untag),
             (std::vector<std::string>{"key kms:UntagResource " + arn + " {aws:TagKeys=[a,zz]}"}));
@@ -963,6 +965,9 @@ TEST_F(KmsJsonTest, Rotation) {
   ASSERT_EQ(page["Rotations"].size(), 1u);
   EXPECT_EQ(page["Rotations"][0]["KeyMaterialId"], current);
   EXPECT_EQ(page["Truncated"], false);
+  // Markers are opaque and this key's: a bare version number is not one.
+  EXPECT_THAT(ErrorOf("ListKeyRotations", all + ", \"Marker\": \"1\"}"),
+              IsError("InvalidMarkerException", "Invalid marker"));
 
   EXPECT_EQ(DecisionsOf("DisableKeyRotation", KeyJson(id)),
             (std::vector<std::string>{"key kms:DisableKeyRotation " + arn + " {}"}));
@@ -1166,8 +1171,7 @@ TEST_F(KmsJsonTest, GenerateRandom) {
   ASSERT_OK_AND_ASSIGN(Bytes bytes, Base64Decode(r["Plaintext"].get<std::string>()));
   EXPECT_EQ(bytes.size(), 32u);
   EXPECT_NE(Reply("GenerateRandom", R"({"NumberOfBytes": 32})")["Plaintext"], r["Plaintext"]);
-  EXPECT_THAT(Invoke("GenerateRandom", "{}"),
-              IsError(kValidation, "Please specify number of bytes."));
+  EXPECT_THAT(Invoke("GenerateRandom", "{}"), IsError(kValidation, "NumberOfBytes is required."));
   EXPECT_THAT(
       Prepare("GenerateRandom", R"({"NumberOfBytes": 8, "CustomKeyStoreId": "cks-1"})"),
       IsError("UnsupportedOperationException", "Custom key stores are not supported by coffer."));

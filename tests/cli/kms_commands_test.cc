@@ -250,6 +250,7 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
   EXPECT_THAT(refused({.tags = {"novalue"}}), HasSubstr("KEY=VALUE"));
   EXPECT_THAT(refused({.tags = {"=v"}}), HasSubstr("with a key"));
   EXPECT_THAT(refused({.tags = {"aws:team=x"}}), HasSubstr("reserved"));
+  EXPECT_THAT(refused({.tags = {"AWS:team=x"}}), HasSubstr("reserved"));  // any case, as AWS
   EXPECT_THAT(refused({.tags = {"k=1", "k=2"}}), HasSubstr("given twice"));
   EXPECT_THAT(refused({.tags = {std::string(129, 'k') + "=v"}}), HasSubstr("128"));
   EXPECT_THAT(refused({.tags = {"k=" + std::string(257, 'v')}}), HasSubstr("256"));

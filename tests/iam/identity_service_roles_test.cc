@@ -100,8 +100,9 @@ TEST_F(IamTest, CreateRoleErrors) {
   EXPECT_THAT(iam().CreateRole(req),
               IsError("MalformedPolicyDocument",
                       ParseError(with_resource, policy::PolicyKind::kTrustPolicy)));
-  req.assume_role_policy_document = "{not json";
-  EXPECT_THAT(iam().CreateRole(req).status().error_name(), "MalformedPolicyDocument");
+  req.assume_role_policy_document = "{not json";  // IAM's own words, for a trust policy
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("MalformedPolicyDocument", "This policy contains invalid Json"));
   req.assume_role_policy_document = "";
   EXPECT_THAT(iam().CreateRole(req).status().error_name(), "ValidationError");
   req.assume_role_policy_document = kTrustAccount;
@@ -272,6 +273,8 @@ TEST_F(IamTest, UserPoliciesPutGetListDelete) {
                        iam().ListUserPolicies("alice", Page{page1.marker, 1}));
   EXPECT_THAT(page2.policy_names, ElementsAre("Zeta"));
   EXPECT_FALSE(page2.is_truncated);
+  EXPECT_THAT(iam().ListUserPolicies("alice", Page{std::string("alpha"), 1}),
+              IsError("ValidationError", "Invalid Marker."));
 
   // Putting under an existing name replaces it.
   ASSERT_OK(iam().PutUserPolicy("alice", "zeta", p2));
@@ -301,6 +304,9 @@ TEST_F(IamTest, UserPolicyErrors) {
   EXPECT_THAT(
       iam().PutUserPolicy("alice", "p", trust),
       IsError("MalformedPolicyDocument", ParseError(trust, policy::PolicyKind::kIdentityPolicy)));
+  // Not JSON: IAM's own words.
+  EXPECT_THAT(iam().PutUserPolicy("alice", "p", "{bad"),
+              IsError("MalformedPolicyDocument", "Syntax errors in policy."));
   EXPECT_THAT(iam().PutUserPolicy("alice", "bad name", AllowPolicy("kms:*")),
               IsError("ValidationError",
                       "1 validation error detected: Value 'bad name' at 'policyName' failed to "

@@ -183,6 +183,15 @@ TEST_F(IamTest, ListUsersInOrderWithPathPrefixAndPages) {
   ASSERT_OK_AND_ASSIGN(ListUsersResult p2, iam().ListUsers(std::nullopt, Page{p1.marker, 2}));
   EXPECT_THAT(UserNames(p2), ElementsAre("carol"));
   EXPECT_FALSE(p2.is_truncated);
+  // Markers are opaque and this list's: a name, or another list's marker, is refused
+  // (AWS's ValidationError), not taken for a place to start.
+  for (const std::string& bad : {std::string("bob"), std::string("bogus"), std::string("%%")}) {
+    EXPECT_THAT(iam().ListUsers(std::nullopt, Page{bad, 2}),
+                IsError("ValidationError", "Invalid Marker."))
+        << bad;
+  }
+  EXPECT_THAT(iam().ListRoles(std::nullopt, Page{p1.marker, 2}),
+              IsError("ValidationError", "Invalid Marker."));
 
   // A page filled exactly by the last match is not truncated.
   ASSERT_OK_AND_ASSIGN(ListUsersResult exact,
@@ -311,6 +320,12 @@ TEST_F(IamTest, ListAccessKeysPages) {
   ASSERT_EQ(p2.access_key_metadata.size(), 1u);
   EXPECT_EQ(p2.access_key_metadata[0].access_key_id, ids[1]);
   EXPECT_FALSE(p2.is_truncated);
+  // Another user's list, or a bare key id: not a marker of this list.
+  ASSERT_OK(iam().CreateUser({"dave", std::nullopt}).status());
+  EXPECT_THAT(iam().ListAccessKeys(Root(), std::string("dave"), Page{p1.marker, 1}),
+              IsError("ValidationError", "Invalid Marker."));
+  EXPECT_THAT(iam().ListAccessKeys(Root(), std::string("alice"), Page{ids[0], 1}),
+              IsError("ValidationError", "Invalid Marker."));
   EXPECT_THAT(iam().ListAccessKeys(Root(), std::string("nobody"), {}),
               IsError("NoSuchEntity", "The user with name nobody cannot be found."));
 }

@@ -474,6 +474,11 @@ TEST_F(TagTest, ReservedAndDuplicateKeys) {
   std::string k = NewKey();
   EXPECT_THAT(kms().TagResource(k, {{"ok", "1"}, {"aws:createdBy", "me"}}),
               IsError("TagException", "Tags beginning with aws: are reserved"));
+  for (const char* any_case : {"AWS:x", "Aws:x", "aWs:x"}) {  // reserved in any case
+    EXPECT_THAT(kms().TagResource(k, {{any_case, "1"}}),
+                IsError("TagException", "Tags beginning with aws: are reserved"))
+        << any_case;
+  }
   EXPECT_THAT(kms().TagResource(k, {{"dup", "1"}, {"other", "2"}, {"dup", "3"}}),
               IsError("TagException", "Duplicate tag keys"));
   EXPECT_THAT(Tags(k), IsEmpty());  // nothing of a refused request is kept
@@ -554,20 +559,36 @@ TEST_F(TagTest, ListResourceTagsPages) {
     seen.insert(seen.end(), page.tags.begin(), page.tags.end());
     EXPECT_EQ(page.truncated, page.next_marker.has_value());
     if (!page.truncated) break;
-    EXPECT_EQ(*page.next_marker, page.tags.back().tag_key);
     marker = page.next_marker;
   }
   EXPECT_THAT(sizes, ElementsAre(20u, 20u, 10u));
   EXPECT_EQ(seen, NumberedTags(50));
+  // A marker is this key's: another key's, or text the service did not give, is refused.
+  ASSERT_OK_AND_ASSIGN(auto first, kms().ListResourceTags(k, 20, std::nullopt));
+  ASSERT_TRUE(first.next_marker.has_value());
+  std::string other = NewKey();
+  ASSERT_OK(kms().TagResource(other, NumberedTags(30)));
+  EXPECT_THAT(kms().ListResourceTags(other, 20, first.next_marker),
+              IsError("InvalidMarkerException", "Invalid marker"));
+  for (const char* bad : {"tag-019", "zzz", "!!"}) {
+    EXPECT_THAT(kms().ListResourceTags(k, 20, std::string(bad)),
+                IsError("InvalidMarkerException", "Invalid marker"))
+        << bad;
+  }
 
   ASSERT_OK_AND_ASSIGN(auto big, kms().ListResourceTags(k, 1000, std::nullopt));
   EXPECT_EQ(big.tags.size(), 50u);
   EXPECT_FALSE(big.truncated);
   ASSERT_OK_AND_ASSIGN(auto exact, kms().ListResourceTags(k, 50, std::nullopt));
   EXPECT_FALSE(exact.truncated);
-  ASSERT_OK_AND_ASSIGN(auto from, kms().ListResourceTags(k, 5, "tag-047x"));
+  ASSERT_OK_AND_ASSIGN(auto to47, kms().ListResourceTags(k, 48, std::nullopt));
+  ASSERT_OK_AND_ASSIGN(auto from, kms().ListResourceTags(k, 5, to47.next_marker));
   EXPECT_THAT(from.tags, ElementsAre(Tag{"tag-048", "v48"}, Tag{"tag-049", "v49"}));
   EXPECT_FALSE(from.truncated);
+  // The page goes on after the marker's tag even when that tag is gone since.
+  ASSERT_OK(kms().UntagResource(k, {"tag-047"}));
+  ASSERT_OK_AND_ASSIGN(auto after_untag, kms().ListResourceTags(k, 5, to47.next_marker));
+  EXPECT_THAT(after_untag.tags, ElementsAre(Tag{"tag-048", "v48"}, Tag{"tag-049", "v49"}));
 
   EXPECT_THAT(kms().ListResourceTags(k, 0, std::nullopt),
               IsError(kValidation, ValidationMessage("limit", "0",

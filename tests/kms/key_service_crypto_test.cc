@@ -632,7 +632,7 @@ TEST_F(CryptoTest, GenerateRandom) {
                                                "constraint: Member must have value less than or "
                                                "equal to 1024")));
   EXPECT_THAT(kms().GenerateRandom(std::nullopt),
-              IsError(kValidation, "Please specify number of bytes."));
+              IsError(kValidation, "NumberOfBytes is required."));
 }
 
 // ---- request options ------------------------------------------------------------------------
