@@ -470,10 +470,10 @@ class Demo {
                      Kms("GetKeyPolicy", {{"KeyId", key_arn_}, {"PolicyName", "default"}}));
     policy::KeyPrincipalsEdit edit;
     edit.add_users = {role_arn_};
-    ASSIGN_OR_RETURN(std::string with_user,
+    ASSIGN_OR_RETURN(policy::EditedKeyPolicy with_user,
                      policy::EditConsoleKeyPolicy(current.value("Policy", ""), edit));
     return Kms("PutKeyPolicy",
-               {{"KeyId", key_arn_}, {"PolicyName", "default"}, {"Policy", with_user}})
+               {{"KeyId", key_arn_}, {"PolicyName", "default"}, {"Policy", with_user.policy}})
         .status();
   }
 

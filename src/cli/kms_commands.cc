@@ -34,6 +34,7 @@ constexpr size_t kMaxDescriptionChars = 8192;
 constexpr size_t kMaxTagKeyChars = 128;
 constexpr size_t kMaxTagValueChars = 256;
 constexpr size_t kMaxAliasNameChars = 256;
+constexpr size_t kMaxKeyPolicyBytes = 32768;  // kms.md, Limits: a key policy is at most 32 KB
 
 bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -503,18 +504,28 @@ int KmsCommands::EditKeyPolicy() {
     return Report("The GetKeyPolicy answer holds no Policy", kExitGeneralError);
   }
   const std::string current = got["Policy"].get<std::string>();
-  Result<std::string> edited = policy::EditConsoleKeyPolicy(current, edit);
+  Result<policy::EditedKeyPolicy> edited = policy::EditConsoleKeyPolicy(current, edit);
   if (!edited.ok()) {
     return Report("The key policy of " + key_id_ + " was not changed: " + edited.status().message(),
                   kExitParamError);
   }
-  if (Json::parse(*edited) == Json::parse(current, nullptr, false)) {
+  // The policy as it will be: the edited one, or the current one when the edit
+  // changes nothing.
+  Result<std::string> pretty = PrettyJson(edited->changed ? edited->policy : current);
+  if (!pretty.ok()) return Report("The key policy is not valid JSON", kExitGeneralError);
+  if (!edited->changed) {
+    if (dry_run_) *env_.out << *pretty << "\n";
+    env_.out->flush();
     *env_.err << "The key policy of " << key_id_ << " already says so: nothing to change.\n";
     env_.err->flush();
     return 0;
   }
-  Result<std::string> pretty = PrettyJson(*edited);
-  if (!pretty.ok()) return Report("The edited key policy is not valid JSON", kExitGeneralError);
+  if (edited->policy.size() > kMaxKeyPolicyBytes) {
+    return Report("The edited key policy would be " + std::to_string(edited->policy.size()) +
+                      " bytes; KMS takes at most " + std::to_string(kMaxKeyPolicyBytes) +
+                      ": the key policy of " + key_id_ + " was not changed",
+                  kExitParamError);
+  }
   if (dry_run_) {
     // As create-key: the policy alone on stdout, the rest on stderr.
     *env_.out << *pretty << "\n";
@@ -529,7 +540,7 @@ int KmsCommands::EditKeyPolicy() {
     return kExitDeclined;
   }
   Result<std::string> put =
-      kms_client_->Call("PutKeyPolicy", PutKeyPolicyRequest(key_id_, policy_name_, *edited));
+      kms_client_->Call("PutKeyPolicy", PutKeyPolicyRequest(key_id_, policy_name_, edited->policy));
   if (!put.ok()) return ReportCall("PutKeyPolicy", put.status());
   *env_.err << "The key policy of " << key_id_ << " was updated.\n";
   env_.err->flush();

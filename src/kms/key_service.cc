@@ -129,10 +129,15 @@ Status ValidateMarker(const std::optional<std::string>& marker) {
   return Status::Ok();
 }
 
-// The Marker of a list of one key's entries (its tags, its rotations): valid for
-// that key only. InvalidMarker for any other.
-Result<std::string> KeyMarkerPosition(std::string_view marker, std::string_view key_uuid) {
-  std::optional<std::string> position = DecodeListMarker(marker, key_uuid);
+// The scope of the Marker of a list of one key's entries: "tags/KEY", "rotations/KEY".
+std::string KeyListScope(std::string_view list, std::string_view key_uuid) {
+  return std::string(list) + "/" + std::string(key_uuid);
+}
+
+// Where a list of one key's entries goes on: InvalidMarker for a marker that
+// list (that operation, on that key) did not give.
+Result<std::string> KeyMarkerPosition(std::string_view marker, std::string_view scope) {
+  std::optional<std::string> position = DecodeListMarker(marker, scope);
   if (!position) return errors::InvalidMarker();
   return std::move(*position);
 }
@@ -879,13 +884,15 @@ Result<ListResourceTagsResponse> KeyService::ListResourceTags(std::string_view k
     ASSIGN_OR_RETURN(auto tags, impl_->LoadTags(tx, key.id));
     auto it = tags.begin();
     if (marker) {
-      ASSIGN_OR_RETURN(std::string after, KeyMarkerPosition(*marker, key.id));
+      ASSIGN_OR_RETURN(std::string after, KeyMarkerPosition(*marker, KeyListScope("tags", key.id)));
       it = tags.upper_bound(after);
     }
     for (; it != tags.end() && out.tags.size() < page; ++it)
       out.tags.push_back({it->first, it->second});
     out.truncated = it != tags.end();
-    if (out.truncated) out.next_marker = EncodeListMarker(key.id, out.tags.back().tag_key);
+    if (out.truncated) {
+      out.next_marker = EncodeListMarker(KeyListScope("tags", key.id), out.tags.back().tag_key);
+    }
     return Status::Ok();
   }));
   return out;
@@ -1028,7 +1035,8 @@ Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view k
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
     if (marker) {
-      ASSIGN_OR_RETURN(std::string version, KeyMarkerPosition(*marker, key.id));
+      ASSIGN_OR_RETURN(std::string version,
+                       KeyMarkerPosition(*marker, KeyListScope("rotations", key.id)));
       char* end = nullptr;
       unsigned long v = std::strtoul(version.c_str(), &end, 10);
       if (!std::isdigit(static_cast<unsigned char>(version[0])) || *end != '\0' || v < 1 ||
@@ -1052,7 +1060,10 @@ Result<ListKeyRotationsResponse> KeyService::ListKeyRotations(std::string_view k
       }
       r.key_material_state = m.version == key.current_version ? "CURRENT" : "NON_CURRENT";
       out.rotations.push_back(std::move(r));
-      if (out.truncated) out.next_marker = EncodeListMarker(key.id, std::to_string(m.version));
+      if (out.truncated) {
+        out.next_marker =
+            EncodeListMarker(KeyListScope("rotations", key.id), std::to_string(m.version));
+      }
     }
     return Status::Ok();
   }));

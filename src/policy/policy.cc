@@ -708,28 +708,60 @@ std::string ConsoleKeyPolicy(std::string_view account_id,
 
 namespace {
 
-// The principals of a console statement, as an array (the console writes an
-// array; a single ARN may have been written as a string).
-Result<Ordered*> ConsolePrincipals(Ordered& statement, std::string_view sid) {
-  Ordered* principal = statement.contains("Principal") ? &statement["Principal"] : nullptr;
-  Ordered* aws = principal != nullptr && principal->is_object() && principal->size() == 1 &&
-                         principal->contains("AWS")
-                     ? &(*principal)["AWS"]
-                     : nullptr;
-  if (aws != nullptr && aws->is_string()) *aws = Ordered::array({*aws});
-  if (aws == nullptr || !aws->is_array() ||
-      !std::all_of(aws->begin(), aws->end(), [](const Ordered& a) { return a.is_string(); })) {
-    return FailedPreconditionError(
-        "the statement \"" + std::string(sid) +
-        "\" does not name its principals as the console writes them ({\"AWS\": [ARN, …]}): "
-        "edit this policy as a whole (get-key-policy, then put-key-policy)");
+// A statement's Sid; "" when it has none, or one that is not a string.
+std::string SidOf(const Ordered& statement) {
+  if (!statement.is_object()) return "";
+  auto sid = statement.find("Sid");
+  return sid != statement.end() && sid->is_string() ? sid->get<std::string>() : "";
+}
+
+// The principals of a console statement that an edit is to change: it must be
+// an Allow that names them as the console does ({"AWS": [ARN, …]}, or a single
+// ARN as a string), without NotPrincipal or NotAction.
+Result<std::vector<std::string>> ConsolePrincipals(const Ordered& statement, std::string_view sid) {
+  auto refuse = [&](std::string_view why) {
+    return FailedPreconditionError("the statement \"" + std::string(sid) + "\" " +
+                                   std::string(why) +
+                                   ": edit this policy as a whole (get-key-policy, then "
+                                   "put-key-policy)");
+  };
+  auto effect = statement.find("Effect");
+  if (effect == statement.end() || *effect != "Allow") return refuse("is not an Allow");
+  if (statement.contains("NotPrincipal") || statement.contains("NotAction")) {
+    return refuse("has a NotPrincipal or NotAction");
   }
-  return aws;
+  auto principal = statement.find("Principal");
+  const Ordered* aws = nullptr;
+  if (principal != statement.end() && principal->is_object() && principal->size() == 1 &&
+      principal->contains("AWS")) {
+    aws = &(*principal)["AWS"];
+  }
+  std::vector<std::string> arns;
+  if (aws != nullptr && aws->is_string()) {
+    arns.push_back(aws->get<std::string>());
+  } else if (aws != nullptr && aws->is_array() &&
+             std::all_of(aws->begin(), aws->end(),
+                         [](const Ordered& a) { return a.is_string(); })) {
+    for (const Ordered& a : *aws) arns.push_back(a.get<std::string>());
+  } else {
+    return refuse("does not name its principals as the console writes them ({\"AWS\": [ARN, …]})");
+  }
+  return arns;
+}
+
+// `arns` without repeats, in their order.
+std::vector<std::string> Distinct(const std::vector<std::string>& arns) {
+  std::vector<std::string> out;
+  for (const std::string& arn : arns) {
+    if (std::find(out.begin(), out.end(), arn) == out.end()) out.push_back(arn);
+  }
+  return out;
 }
 
 }  // namespace
 
-Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrincipalsEdit& edit) {
+Result<EditedKeyPolicy> EditConsoleKeyPolicy(std::string_view policy,
+                                             const KeyPrincipalsEdit& edit) {
   Ordered doc = Ordered::parse(policy, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || !doc.contains("Statement") ||
       !(doc["Statement"].is_array() || doc["Statement"].is_object())) {
@@ -744,30 +776,42 @@ Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrinc
       }
     }
   }
+  const std::vector<std::string> add_admins = Distinct(edit.add_admins);
+  const std::vector<std::string> add_users = Distinct(edit.add_users);
   Ordered& statements = doc["Statement"];
   if (statements.is_object()) statements = Ordered::array({statements});
 
-  // Applies the edit to the statements with `sid`: returns whether one exists.
-  // Each removed ARN must be among their principals.
+  bool changed = false;
+  std::vector<size_t> emptied;  // statements the edit left without principals
+  // Edits the statements with `sid`, if the edit touches them; returns whether
+  // one exists. `found` collects the removed ARNs that were there, `before` the
+  // principals they named.
   auto edit_statements = [&](std::string_view sid, const std::vector<std::string>& add,
-                             const std::vector<std::string>& remove,
-                             std::set<std::string>& found) -> Result<bool> {
+                             const std::vector<std::string>& remove, std::set<std::string>& found,
+                             std::set<std::string>& before) -> Result<bool> {
     bool exists = false;
-    for (Ordered& statement : statements) {
-      if (!statement.is_object() || statement.value("Sid", "") != sid) continue;
+    for (size_t i = 0; i < statements.size(); ++i) {
+      Ordered& statement = statements[i];
+      if (SidOf(statement) != sid) continue;
       exists = true;
-      ASSIGN_OR_RETURN(Ordered * principals, ConsolePrincipals(statement, sid));
-      for (const std::string& arn : remove) {
-        auto it = std::find(principals->begin(), principals->end(), Ordered(arn));
-        if (it == principals->end()) continue;
-        principals->erase(it);
-        found.insert(arn);
-      }
-      for (const std::string& arn : add) {
-        if (std::find(principals->begin(), principals->end(), Ordered(arn)) == principals->end()) {
-          principals->push_back(arn);
+      if (add.empty() && remove.empty()) continue;
+      ASSIGN_OR_RETURN(std::vector<std::string> principals, ConsolePrincipals(statement, sid));
+      before.insert(principals.begin(), principals.end());
+      std::vector<std::string> kept;
+      for (const std::string& arn : principals) {
+        if (std::find(remove.begin(), remove.end(), arn) != remove.end()) {
+          found.insert(arn);  // every copy goes
+        } else {
+          kept.push_back(arn);
         }
       }
+      for (const std::string& arn : add) {
+        if (std::find(kept.begin(), kept.end(), arn) == kept.end()) kept.push_back(arn);
+      }
+      if (kept == principals) continue;
+      changed = true;
+      if (kept.empty()) emptied.push_back(i);
+      statement["Principal"]["AWS"] = Ordered(kept);
     }
     return exists;
   };
@@ -781,56 +825,48 @@ Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrinc
     return Status::Ok();
   };
 
-  std::set<std::string> found_admins;
-  ASSIGN_OR_RETURN(bool has_admins,
-                   edit_statements(kAdminsSid, edit.add_admins, edit.remove_admins, found_admins));
+  std::set<std::string> found_admins, admins_before;
+  ASSIGN_OR_RETURN(bool has_admins, edit_statements(kAdminsSid, add_admins, edit.remove_admins,
+                                                    found_admins, admins_before));
   RETURN_IF_ERROR(check_removed(edit.remove_admins, found_admins, "a key administrator"));
-  std::set<std::string> found_users;
-  ASSIGN_OR_RETURN(bool has_use,
-                   edit_statements(kUseSid, edit.add_users, edit.remove_users, found_users));
-  ASSIGN_OR_RETURN(bool has_grants,
-                   edit_statements(kGrantsSid, edit.add_users, edit.remove_users, found_users));
+  std::set<std::string> found_users, users_before, grantees_before;
+  ASSIGN_OR_RETURN(bool has_use, edit_statements(kUseSid, add_users, edit.remove_users, found_users,
+                                                 users_before));
+  ASSIGN_OR_RETURN(bool has_grants, edit_statements(kGrantsSid, add_users, edit.remove_users,
+                                                    found_users, grantees_before));
   RETURN_IF_ERROR(check_removed(edit.remove_users, found_users, "a key user"));
+  // Those who become key users: the added ARNs the use statement did not name.
+  std::vector<std::string> new_users;
+  for (const std::string& arn : add_users) {
+    if (users_before.count(arn) == 0) new_users.push_back(arn);
+  }
 
+  // As the console does, a statement left with no principal goes.
+  for (auto i = emptied.rbegin(); i != emptied.rend(); ++i) {
+    statements.erase(statements.begin() + static_cast<std::ptrdiff_t>(*i));
+  }
   // Statements the console would write and the policy lacks, where the console
   // puts them: the administrators' before the users', the users' at the end.
-  auto first_user_statement = [&] {
-    return std::find_if(statements.begin(), statements.end(), [](const Ordered& st) {
-      const std::string sid = st.is_object() ? st.value("Sid", "") : "";
-      return sid == kUseSid || sid == kGrantsSid;
+  auto first_with = [&](std::initializer_list<std::string_view> sids) {
+    return std::find_if(statements.begin(), statements.end(), [&](const Ordered& st) {
+      const std::string sid = SidOf(st);
+      return std::find(sids.begin(), sids.end(), sid) != sids.end();
     });
   };
-  if (!has_admins && !edit.add_admins.empty()) {
-    statements.insert(first_user_statement(),
-                      AdminsStatement(Ordered(edit.add_admins), edit.admins_can_delete));
+  if (!has_admins && !add_admins.empty()) {
+    statements.insert(first_with({kUseSid, kGrantsSid}),
+                      AdminsStatement(Ordered(add_admins), edit.admins_can_delete));
+    changed = true;
   }
-  if (!has_use && !edit.add_users.empty()) {
-    auto grants = std::find_if(statements.begin(), statements.end(), [](const Ordered& st) {
-      return st.is_object() && st.value("Sid", "") == kGrantsSid;
-    });
-    statements.insert(grants, UseStatement(Ordered(edit.add_users)));
+  if (!has_use && !add_users.empty()) {
+    statements.insert(first_with({kGrantsSid}), UseStatement(Ordered(add_users)));
+    changed = true;
   }
-  if (!has_grants && !edit.add_users.empty()) {
-    statements.push_back(GrantsStatement(Ordered(edit.add_users)));
+  if (!has_grants && !new_users.empty()) {
+    statements.push_back(GrantsStatement(Ordered(new_users)));
+    changed = true;
   }
-  // As the console does, a statement left with no principal goes.
-  statements.erase(std::remove_if(statements.begin(), statements.end(),
-                                  [](const Ordered& st) {
-                                    if (!st.is_object()) return false;
-                                    const std::string sid = st.value("Sid", "");
-                                    if (sid != kAdminsSid && sid != kUseSid && sid != kGrantsSid) {
-                                      return false;
-                                    }
-                                    auto principal = st.find("Principal");
-                                    if (principal == st.end() || !principal->is_object()) {
-                                      return false;
-                                    }
-                                    auto aws = principal->find("AWS");
-                                    return aws != principal->end() && aws->is_array() &&
-                                           aws->empty();
-                                  }),
-                   statements.end());
-  return Dump(doc);
+  return EditedKeyPolicy{Dump(doc), changed};
 }
 
 }  // namespace coffer::policy

@@ -185,19 +185,32 @@ struct KeyPrincipalsEdit {
   bool admins_can_delete = true;
 };
 
+struct EditedKeyPolicy {
+  std::string policy;    // compact JSON
+  bool changed = false;  // whether any principal or statement was added or removed
+};
+
 // The console key page's "Key administrators" and "Key users" panels, on
 // `policy` (a key policy's JSON): the ARNs go into and out of the principals of
 // the console's statements (ConsoleKeyPolicy's Sids: "Allow access for Key
 // Administrators"; "Allow use of the key" and "Allow attachment of persistent
-// resources" for key users). A missing statement is added with the console's
-// actions when a principal is added; a statement left without principals is
-// removed. Every other statement, and the order of everything, stays. Compact
-// JSON.
+// resources" for key users).
+// - Removing an ARN takes every copy of it out; adding one already there
+//   changes nothing.
+// - A missing console statement is added, with the console's actions, when a
+//   principal is added to it. A missing grants statement is added for the new
+//   key users only (those the use statement did not name): the policy's author
+//   may have left it out for the others.
+// - A statement the edit leaves without principals is removed.
+// - Statements the edit does not touch stay as they were, and so does the order
+//   of everything (a single Statement object becomes an array).
 // Errors (and nothing changed): kInvalidArgument when `policy` is not a JSON
 // object with a Statement, or an ARN is both added and removed; kNotFound when
 // a removed ARN is not an administrator (a user) of the policy;
-// kFailedPrecondition when a statement to edit names its principals otherwise
-// than {"AWS": [ARN, …]} (or "AWS": ARN).
-Result<std::string> EditConsoleKeyPolicy(std::string_view policy, const KeyPrincipalsEdit& edit);
+// kFailedPrecondition when a statement to edit is not an Allow naming its
+// principals as the console does ({"AWS": [ARN, …]} or "AWS": ARN, with no
+// NotPrincipal or NotAction).
+Result<EditedKeyPolicy> EditConsoleKeyPolicy(std::string_view policy,
+                                             const KeyPrincipalsEdit& edit);
 
 }  // namespace coffer::policy

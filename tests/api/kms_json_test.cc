@@ -965,8 +965,17 @@ TEST_F(KmsJsonTest, Rotation) {
   ASSERT_EQ(page["Rotations"].size(), 1u);
   EXPECT_EQ(page["Rotations"][0]["KeyMaterialId"], current);
   EXPECT_EQ(page["Truncated"], false);
-  // Markers are opaque and this key's: a bare version number is not one.
+  // Markers are opaque and this list's: a bare version number is not one, nor is
+  // a ListResourceTags marker of the same key.
   EXPECT_THAT(ErrorOf("ListKeyRotations", all + ", \"Marker\": \"1\"}"),
+              IsError("InvalidMarkerException", "Invalid marker"));
+  ASSERT_EQ(Body("TagResource", "{\"KeyId\": " + Quote(id) +
+                                    R"(, "Tags": [{"TagKey": "1", "TagValue": "a"},)"
+                                    R"( {"TagKey": "2", "TagValue": "b"}]})"),
+            "");
+  Json tags = Reply("ListResourceTags", "{\"KeyId\": " + Quote(id) + ", \"Limit\": 1}");
+  ASSERT_TRUE(tags.contains("NextMarker"));
+  EXPECT_THAT(ErrorOf("ListKeyRotations", all + ", \"Marker\": " + tags["NextMarker"].dump() + "}"),
               IsError("InvalidMarkerException", "Invalid marker"));
 
   EXPECT_EQ(DecisionsOf("DisableKeyRotation", KeyJson(id)),

@@ -750,6 +750,32 @@ TEST_F(KmsCommandsTest, EditKeyPolicyRefusesBadEditsAndChangesNothing) {
   EXPECT_THAT(err_.str(), HasSubstr("already says so"));
   EXPECT_EQ(Operations(), (std::vector<std::string>{"GetKeyPolicy", "GetKeyPolicy"}));
 
+  // --dry-run of an edit that changes nothing shows the policy as it stays.
+  EXPECT_EQ(
+      Run({"edit-key-policy", "--key-id", key, "--add-user", std::string(kUser), "--dry-run"}), 0);
+  EXPECT_EQ(Json::parse(out_.str()), Json::parse(kConsolePolicyFromKmsMd));
+
+  // Past KMS's 32 KB, refused before the review: PutKeyPolicy would refuse it.
+  sent_.clear();
+  std::vector<std::string> many = {"edit-key-policy", "--key-id", key, "-y"};
+  for (int i = 0; i < 400; ++i) {
+    many.push_back("--add-user");
+    many.push_back("arn:aws:iam::111122223333:role/a-role-with-a-rather-long-name-" +
+                   std::to_string(i));
+  }
+  EXPECT_EQ(Run(many), kExitParamError);
+  EXPECT_THAT(err_.str(), HasSubstr("KMS takes at most 32768"));
+  EXPECT_EQ(Operations(), std::vector<std::string>{"GetKeyPolicy"});
+
+  // The server's refusal is reported as the aws CLI reports it.
+  answers_["PutKeyPolicy"] =
+      Error("MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.");
+  EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--add-user", stranger, "-y"}),
+            kExitServiceError);
+  EXPECT_THAT(err_.str(), HasSubstr("(MalformedPolicyDocumentException) when calling the "
+                                    "PutKeyPolicy operation"));
+
   answers_["GetKeyPolicy"] = Error("NotFoundException", "Key 'x' does not exist");
   EXPECT_EQ(Run({"edit-key-policy", "--key-id", key, "--add-user", stranger, "-y"}),
             kExitServiceError);

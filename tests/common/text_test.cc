@@ -4,8 +4,6 @@
 
 #include <cctype>
 
-#include "common/list_marker.h"
-
 namespace coffer {
 namespace {
 
@@ -37,19 +35,6 @@ TEST(TextTest, StartsWithIgnoringAsciiCase) {
   }
   EXPECT_TRUE(StartsWithIgnoringAsciiCase("anything", ""));
   EXPECT_FALSE(StartsWithIgnoringAsciiCase("\xc3\x81ws:", "aws:"));  // ASCII letters only
-}
-
-TEST(ListMarkerTest, AMarkerIsGoodForItsOwnListOnly) {
-  std::string marker = EncodeListMarker("users", "alice");
-  EXPECT_EQ(DecodeListMarker(marker, "users"), "alice");
-  EXPECT_EQ(DecodeListMarker(marker, "roles"), std::nullopt);
-  EXPECT_EQ(DecodeListMarker(marker, "user"), std::nullopt);  // a prefix of the scope
-  EXPECT_EQ(DecodeListMarker(EncodeListMarker("users", ""), "users"), std::nullopt);
-  for (const char* text : {"alice", "", "%%", "dXNlcnM="}) {  // the last: "users"
-    EXPECT_EQ(DecodeListMarker(text, "users"), std::nullopt) << text;
-  }
-  // Any bytes after the scope, a new line among them.
-  EXPECT_EQ(DecodeListMarker(EncodeListMarker("k", "a\nb\xff"), "k"), "a\nb\xff");
 }
 
 }  // namespace

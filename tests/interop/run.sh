@@ -255,7 +255,9 @@ for v in 2 1; do
     else skip "aws CLI v1: not installed (pyenv's awscli, on the development image only)"; fi
     continue
   fi
-  (t0=$SECONDS; timeout 240 "$here/test_awscli.sh" "$a" >"$tmp/awscli-v$v.log" 2>&1
+  # A guard against a hang, not a time limit: each suite takes about 170 s on an
+  # idle machine of two cores, and both run beside the boto3 suites.
+  (t0=$SECONDS; timeout 600 "$here/test_awscli.sh" "$a" >"$tmp/awscli-v$v.log" 2>&1
    echo $? >"$tmp/awscli-v$v.rc"; echo "(awscli v$v took $((SECONDS - t0)) s)" >>"$tmp/awscli-v$v.log") &
   cli_jobs+=("$v:$a:$!")
 done

@@ -646,29 +646,33 @@ TEST(ConsoleKeyPolicyTest, EscapesStrings) {
 
 constexpr char kOther[] = "arn:aws:iam::111122223333:user/alice";
 
+// The edited policy, which must have changed.
+std::string Edited(std::string_view policy, const KeyPrincipalsEdit& edit) {
+  Result<EditedKeyPolicy> edited = EditConsoleKeyPolicy(policy, edit);
+  EXPECT_TRUE(edited.ok()) << edited.status().ToString();
+  if (!edited.ok()) return "";
+  EXPECT_TRUE(edited->changed);
+  return edited->policy;
+}
+
 TEST(EditConsoleKeyPolicyTest, AddingAUserToAPolicyWithoutUsersGivesTheConsolesPolicy) {
   // Seed step: the key was made with an administrator and no user; "Add" the role.
   KeyPrincipalsEdit edit;
-  edit.add_users = {kUser};
-  Result<std::string> edited =
-      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true), edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_EQ(*edited, kConsolePolicyExample);
+  edit.add_users = {kUser, kUser};  // given twice, named once
+  EXPECT_EQ(Edited(ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true), edit),
+            kConsolePolicyExample);
 }
 
 TEST(EditConsoleKeyPolicyTest, AddingAnAdministratorPutsItsStatementBeforeTheUsers) {
   KeyPrincipalsEdit edit;
   edit.add_admins = {kAdmin};
-  Result<std::string> edited =
-      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {}, {kUser}, true), edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_EQ(*edited, kConsolePolicyExample);
+  EXPECT_EQ(Edited(ConsoleKeyPolicy("111122223333", {}, {kUser}, true), edit),
+            kConsolePolicyExample);
 
   edit.admins_can_delete = false;
-  edited = EditConsoleKeyPolicy(DefaultKeyPolicy("111122223333"), edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_EQ(edited->find("kms:ScheduleKeyDeletion"), std::string::npos);
-  Policy p = MustParse(*edited, PolicyKind::kKeyPolicy);
+  std::string edited = Edited(DefaultKeyPolicy("111122223333"), edit);
+  EXPECT_EQ(edited.find("kms:ScheduleKeyDeletion"), std::string::npos);
+  Policy p = MustParse(edited, PolicyKind::kKeyPolicy);
   ASSERT_EQ(p.statements().size(), 2u);
   EXPECT_EQ(p.id(), "key-default-1");  // the rest of the policy stays
 }
@@ -681,14 +685,12 @@ TEST(EditConsoleKeyPolicyTest, AddsToBothUserStatementsAndKeepsOrderAndOtherStat
       R"(,{"Sid":"Mine","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"})");
   KeyPrincipalsEdit edit;
   edit.add_users = {kOther, kUser};  // kUser is there already
-  Result<std::string> edited = EditConsoleKeyPolicy(policy, edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  Policy p = MustParse(*edited, PolicyKind::kKeyPolicy);
+  std::string edited = Edited(policy, edit);
+  Policy p = MustParse(edited, PolicyKind::kKeyPolicy);
   ASSERT_EQ(p.statements().size(), 5u);
-  EXPECT_THAT(*edited,
-              HasSubstr(std::string(R"("Sid":"Allow use of the key","Effect":"Allow",)") +
-                        R"("Principal":{"AWS":[")" + kUser + R"(",")" + kOther + R"("]})"));
-  EXPECT_THAT(*edited,
+  EXPECT_THAT(edited, HasSubstr(std::string(R"("Sid":"Allow use of the key","Effect":"Allow",)") +
+                                R"("Principal":{"AWS":[")" + kUser + R"(",")" + kOther + R"("]})"));
+  EXPECT_THAT(edited,
               HasSubstr(std::string(R"("Sid":"Allow attachment of persistent resources",)") +
                         R"("Effect":"Allow","Principal":{"AWS":[")" + kUser + R"(",")" + kOther +
                         R"("]})"));
@@ -698,16 +700,34 @@ TEST(EditConsoleKeyPolicyTest, AddsToBothUserStatementsAndKeepsOrderAndOtherStat
 TEST(EditConsoleKeyPolicyTest, RemovingTheLastUserRemovesTheUserStatements) {
   KeyPrincipalsEdit edit;
   edit.remove_users = {kUser};
-  Result<std::string> edited =
-      EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true), edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_EQ(*edited, ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true));
+  EXPECT_EQ(Edited(ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true), edit),
+            ConsoleKeyPolicy("111122223333", {kAdmin}, {}, true));
 
   edit = {};
   edit.remove_admins = {kAdmin};
-  edited = EditConsoleKeyPolicy(ConsoleKeyPolicy("111122223333", {kAdmin, kOther}, {}, true), edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_EQ(*edited, ConsoleKeyPolicy("111122223333", {kOther}, {}, true));
+  EXPECT_EQ(Edited(ConsoleKeyPolicy("111122223333", {kAdmin, kOther}, {}, true), edit),
+            ConsoleKeyPolicy("111122223333", {kOther}, {}, true));
+}
+
+TEST(EditConsoleKeyPolicyTest, RemovingTakesEveryCopyOfTheArn) {
+  // The same ARN twice in a statement: removing it must leave no access behind.
+  KeyPrincipalsEdit edit;
+  edit.remove_users = {kUser};
+  EXPECT_EQ(Edited(ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser, kOther, kUser}, true), edit),
+            ConsoleKeyPolicy("111122223333", {kAdmin}, {kOther}, true));
+}
+
+TEST(EditConsoleKeyPolicyTest, AnEditThatChangesNothingSaysSoAndRewritesNothing) {
+  // A single ARN written as a string, a Statement given as one object: left as written.
+  const std::string policy =
+      std::string(R"({"Version":"2012-10-17","Statement":{"Sid":"Allow use of the key",)") +
+      R"("Effect":"Allow","Principal":{"AWS":")" + kUser +
+      R"("},"Action":"kms:*","Resource":"*"}})";
+  KeyPrincipalsEdit edit;
+  edit.add_users = {kUser};
+  Result<EditedKeyPolicy> same = EditConsoleKeyPolicy(policy, edit);
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_FALSE(same->changed);
 }
 
 TEST(EditConsoleKeyPolicyTest, APrincipalWrittenAsAStringIsEdited) {
@@ -717,19 +737,39 @@ TEST(EditConsoleKeyPolicyTest, APrincipalWrittenAsAStringIsEdited) {
       R"("},"Action":"kms:Encrypt","Resource":"*"}]})";
   KeyPrincipalsEdit edit;
   edit.add_users = {kOther};
-  Result<std::string> edited = EditConsoleKeyPolicy(policy, edit);
-  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
-  EXPECT_THAT(*edited, HasSubstr(std::string(R"("AWS":[")") + kUser + R"(",")" + kOther + "\"]"));
-  // The actions the operator chose stay; the missing grants statement is added.
-  EXPECT_THAT(*edited, HasSubstr(R"("Action":"kms:Encrypt")"));
-  EXPECT_THAT(*edited, HasSubstr("Allow attachment of persistent resources"));
+  std::string edited = Edited(policy, edit);
+  EXPECT_THAT(edited, HasSubstr(std::string(R"("AWS":[")") + kUser + R"(",")" + kOther + "\"]"));
+  // The actions the operator chose stay; the missing grants statement is added,
+  // for the new key user only.
+  EXPECT_THAT(edited, HasSubstr(R"("Action":"kms:Encrypt")"));
+  EXPECT_THAT(edited,
+              HasSubstr(std::string(R"("Sid":"Allow attachment of persistent resources",)") +
+                        R"("Effect":"Allow","Principal":{"AWS":[")" + kOther + "\"]"));
+}
+
+TEST(EditConsoleKeyPolicyTest, OnlyTheStatementsOfTheEditedRoleMustBeTheConsoles) {
+  // The administrators' statement names a service too: adding a user does not touch it.
+  const std::string policy =
+      std::string(R"({"Statement":[{"Sid":"Allow access for Key Administrators",)") +
+      R"("Effect":"Allow","Principal":{"AWS":")" + kAdmin +
+      R"(","Service":"rds.amazonaws.com"},"Action":"kms:*","Resource":"*"}]})";
+  KeyPrincipalsEdit edit;
+  edit.add_users = {kUser};
+  std::string edited = Edited(policy, edit);
+  EXPECT_THAT(edited, HasSubstr(std::string(R"("Principal":{"AWS":")") + kAdmin +
+                                R"(","Service":"rds.amazonaws.com"})"));
+  edit = {};
+  edit.add_admins = {kOther};
+  Result<EditedKeyPolicy> refused = EditConsoleKeyPolicy(policy, edit);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("edit this policy as a whole"));
 }
 
 TEST(EditConsoleKeyPolicyTest, BadEditsAreRefused) {
   const std::string policy = ConsoleKeyPolicy("111122223333", {kAdmin}, {kUser}, true);
   KeyPrincipalsEdit edit;
   edit.remove_users = {kOther};
-  Result<std::string> r = EditConsoleKeyPolicy(policy, edit);
+  Result<EditedKeyPolicy> r = EditConsoleKeyPolicy(policy, edit);
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(r.status().message(), std::string(kOther) + " is not a key user of this key");
 
@@ -750,12 +790,23 @@ TEST(EditConsoleKeyPolicyTest, BadEditsAreRefused) {
   EXPECT_EQ(EditConsoleKeyPolicy("{\"Statement\":", edit).status().code(),
             StatusCode::kInvalidArgument);
 
-  const std::string anyone =
-      R"({"Statement":[{"Sid":"Allow use of the key","Effect":"Allow","Principal":"*",)"
-      R"("Action":"kms:*","Resource":"*"}]})";
-  r = EditConsoleKeyPolicy(anyone, edit);
-  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_THAT(r.status().message(), HasSubstr("edit this policy as a whole"));
+  // A console Sid on a statement that does not grant as the console's do.
+  for (
+      const std::string statement : {
+          R"({"Sid":"Allow use of the key","Effect":"Allow","Principal":"*","Action":"kms:*"})",
+          R"({"Sid":"Allow use of the key","Effect":"Deny","Principal":{"AWS":"X"},"Action":"kms:*"})",
+          R"({"Sid":"Allow use of the key","Effect":"Allow","NotPrincipal":{"AWS":"X"},)"
+          R"("Principal":{"AWS":"X"},"Action":"kms:*"})",
+          R"({"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":["X",1]}})",
+      }) {
+    r = EditConsoleKeyPolicy("{\"Statement\":[" + statement + "]}", edit);
+    EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << statement;
+    EXPECT_THAT(r.status().message(), HasSubstr("edit this policy as a whole")) << statement;
+  }
+  // Statements of any shape that are not the console's are passed over, not thrown on.
+  r = EditConsoleKeyPolicy(R"({"Statement":[{"Sid":7},{"Sid":null},"x",3,null]})", edit);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_THAT(r->policy, HasSubstr(R"({"Sid":7},{"Sid":null},"x",3,null,{"Sid":"Allow use)"));
 }
 
 }  // namespace
