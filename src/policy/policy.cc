@@ -784,11 +784,11 @@ Result<EditedKeyPolicy> EditConsoleKeyPolicy(std::string_view policy,
   bool changed = false;
   std::vector<size_t> emptied;  // statements the edit left without principals
   // Edits the statements with `sid`, if the edit touches them; returns whether
-  // one exists. `found` collects the removed ARNs that were there, `before` the
-  // principals they named.
+  // one exists. `found` collects the removed ARNs that were there, and `before`
+  // (when given) the principals the statements named.
   auto edit_statements = [&](std::string_view sid, const std::vector<std::string>& add,
                              const std::vector<std::string>& remove, std::set<std::string>& found,
-                             std::set<std::string>& before) -> Result<bool> {
+                             std::set<std::string>* before) -> Result<bool> {
     bool exists = false;
     for (size_t i = 0; i < statements.size(); ++i) {
       Ordered& statement = statements[i];
@@ -796,7 +796,7 @@ Result<EditedKeyPolicy> EditConsoleKeyPolicy(std::string_view policy,
       exists = true;
       if (add.empty() && remove.empty()) continue;
       ASSIGN_OR_RETURN(std::vector<std::string> principals, ConsolePrincipals(statement, sid));
-      before.insert(principals.begin(), principals.end());
+      if (before != nullptr) before->insert(principals.begin(), principals.end());
       std::vector<std::string> kept;
       for (const std::string& arn : principals) {
         if (std::find(remove.begin(), remove.end(), arn) != remove.end()) {
@@ -825,15 +825,15 @@ Result<EditedKeyPolicy> EditConsoleKeyPolicy(std::string_view policy,
     return Status::Ok();
   };
 
-  std::set<std::string> found_admins, admins_before;
+  std::set<std::string> found_admins;
   ASSIGN_OR_RETURN(bool has_admins, edit_statements(kAdminsSid, add_admins, edit.remove_admins,
-                                                    found_admins, admins_before));
+                                                    found_admins, nullptr));
   RETURN_IF_ERROR(check_removed(edit.remove_admins, found_admins, "a key administrator"));
-  std::set<std::string> found_users, users_before, grantees_before;
+  std::set<std::string> found_users, users_before;
   ASSIGN_OR_RETURN(bool has_use, edit_statements(kUseSid, add_users, edit.remove_users, found_users,
-                                                 users_before));
-  ASSIGN_OR_RETURN(bool has_grants, edit_statements(kGrantsSid, add_users, edit.remove_users,
-                                                    found_users, grantees_before));
+                                                 &users_before));
+  ASSIGN_OR_RETURN(bool has_grants,
+                   edit_statements(kGrantsSid, add_users, edit.remove_users, found_users, nullptr));
   RETURN_IF_ERROR(check_removed(edit.remove_users, found_users, "a key user"));
   // Those who become key users: the added ARNs the use statement did not name.
   std::vector<std::string> new_users;
