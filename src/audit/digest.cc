@@ -37,6 +37,10 @@ constexpr unsigned kDirectoryMode = 0700;
 constexpr unsigned kDigestFileMode = 0600;
 constexpr unsigned kPublicKeysFileMode = 0644;
 constexpr size_t kStampSize = 16;  // "20261130T100956Z"
+constexpr const char* kRestartField = "cofferChainRestart";
+constexpr std::string_view kRestartHint =
+    "; if segments were moved out of the journal after damage, start a new digest chain: "
+    "start the server once with --restart-digest-chain";
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -205,6 +209,12 @@ struct LastDigest {
   std::string hash;       // hex SHA-256 of the digest bytes
   uint64_t last_sequence = 0;
   std::string last_record_hash;  // hex; empty when no record was ever covered
+  // Set by RestartDigestChain: the next digest starts a new chain after record
+  // last_sequence (last_record_hash). The fields above still describe the
+  // previous chain's last digest, except last_sequence and last_record_hash.
+  bool restart = false;
+  std::string restart_time;             // the new chain's digestStartTime
+  uint64_t previous_last_sequence = 0;  // the last record the previous chain signed
 };
 
 std::string EncodeLast(const LastDigest& d) {
@@ -217,6 +227,10 @@ std::string EncodeLast(const LastDigest& d) {
   j["hash"] = d.hash;
   j["last_sequence"] = d.last_sequence;
   j["last_record_hash"] = d.last_record_hash;
+  if (d.restart) {
+    j["restart_time"] = d.restart_time;
+    j["previous_last_sequence"] = d.previous_last_sequence;
+  }
   return j.dump();
 }
 
@@ -232,24 +246,41 @@ Result<LastDigest> DecodeLast(std::string_view text) {
     d.hash = j.at("hash").get<std::string>();
     d.last_sequence = j.at("last_sequence").get<uint64_t>();
     d.last_record_hash = j.at("last_record_hash").get<std::string>();
+    if (j.contains("restart_time")) {
+      d.restart = true;
+      d.restart_time = j.at("restart_time").get<std::string>();
+      d.previous_last_sequence = j.at("previous_last_sequence").get<uint64_t>();
+    }
   } catch (const json::exception&) {
     return DataLossError("the state store's record of the last audit digest is malformed");
   }
   return d;
 }
 
-}  // namespace
-
-Result<uint64_t> LastSignedSequence(const state::StateStore& store) {
-  uint64_t last = 0;
+// The store's record of the newest digest; nullopt before the first.
+Result<std::optional<LastDigest>> LoadLast(const state::StateStore& store) {
+  std::optional<LastDigest> last;
   RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(std::optional<std::string> stored, tx.Get(kTable, kLastKey));
-    if (!stored) return Status::Ok();
-    ASSIGN_OR_RETURN(LastDigest d, DecodeLast(*stored));
-    last = d.last_sequence;
+    ASSIGN_OR_RETURN(std::optional<std::string> text, tx.Get(kTable, kLastKey));
+    if (text) {
+      ASSIGN_OR_RETURN(last, DecodeLast(*text));
+    }
     return Status::Ok();
   }));
   return last;
+}
+
+Status SaveLast(state::StateStore& store, const LastDigest& last) {
+  const std::string encoded = EncodeLast(last);
+  return store.Update(
+      [&](state::Transaction& tx) -> Status { return tx.Put(kTable, kLastKey, encoded); });
+}
+
+}  // namespace
+
+Result<uint64_t> LastSignedSequence(const state::StateStore& store) {
+  ASSIGN_OR_RETURN(std::optional<LastDigest> last, LoadLast(store));
+  return last ? last->last_sequence : 0;
 }
 
 namespace {
@@ -313,6 +344,15 @@ struct ParsedDigest {
   std::string newest, oldest;  // empty for null
   bool has_previous = false;
   std::string previous_bucket, previous_object, previous_hash, previous_signature;
+  // cofferChainRestart, in the first digest of a chain that follows another.
+  struct Restart {
+    uint64_t after_sequence = 0;
+    std::string after_record_hash;  // empty for null (after_sequence 0)
+    std::string previous_digest;    // the previous chain's last digest, a file name
+    std::string previous_signature;
+    uint64_t previous_last_sequence = 0;
+  };
+  std::optional<Restart> restart;
   std::vector<LogFileEntry> log_files;
 };
 
@@ -365,6 +405,31 @@ Result<ParsedDigest> ParseDigest(std::string_view bytes) {
   if (d.has_previous && previous_algorithm != kHashAlgorithm) {
     return InvalidArgumentError("invalid format: previousDigestHashAlgorithm is " +
                                 previous_algorithm);
+  }
+  if (auto r = j.find(kRestartField); r != j.end()) {
+    auto number = [&](const char* name, uint64_t& out) -> Status {
+      auto it = r->find(name);
+      if (it == r->end() || !it->is_number_unsigned()) {
+        return InvalidArgumentError(std::string("invalid format: ") + kRestartField + "." + name);
+      }
+      out = it->get<uint64_t>();
+      return Status::Ok();
+    };
+    if (!r->is_object() || d.has_previous) {
+      return InvalidArgumentError(std::string("invalid format: ") + kRestartField +
+                                  " in a digest that is not the first of its chain");
+    }
+    ParsedDigest::Restart restart;
+    RETURN_IF_ERROR(number("afterSequence", restart.after_sequence));
+    RETURN_IF_ERROR(str(*r, "afterRecordHash", restart.after_record_hash, true));
+    RETURN_IF_ERROR(str(*r, "previousChainLastDigest", restart.previous_digest, false));
+    RETURN_IF_ERROR(str(*r, "previousChainLastDigestSignature", restart.previous_signature, false));
+    RETURN_IF_ERROR(number("previousChainLastSequence", restart.previous_last_sequence));
+    if ((restart.after_sequence == 0) != restart.after_record_hash.empty() ||
+        restart.after_sequence > restart.previous_last_sequence) {
+      return InvalidArgumentError(std::string("invalid format: ") + kRestartField);
+    }
+    d.restart = std::move(restart);
   }
   auto files = j.find("logFiles");
   if (files == j.end() || !files->is_array()) {
@@ -606,14 +671,7 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   const std::string dir = DigestDirectory(data_dir_);
   const TimePoint now = FloorSeconds(clock_.Now());
 
-  std::optional<LastDigest> last;
-  RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(std::optional<std::string> text, tx.Get(kTable, kLastKey));
-    if (text) {
-      ASSIGN_OR_RETURN(last, DecodeLast(*text));
-    }
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(std::optional<LastDigest> last, LoadLast(store_));
 
   // The files must agree with the store: the last digest is there, and nothing
   // newer but the one digest a crash may have left before the store was updated.
@@ -647,7 +705,14 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
     Result<ParsedDigest> parsed = ParseDigest(bytes);
     if (!parsed.ok()) return refuse(parsed.status().message());
     Result<Bytes> signature = HexDecode(sig);
-    std::string expected_previous = last ? last->signature : "";
+    const bool restart = last && last->restart;
+    std::string expected_previous = last && !restart ? last->signature : "";
+    if (restart != parsed->restart.has_value() ||
+        (restart && (parsed->restart->after_sequence != last->last_sequence ||
+                     parsed->restart->previous_digest != last->file))) {
+      return refuse(restart ? "it does not start the new chain the state store expects"
+                            : "it starts a new chain the state store does not expect");
+    }
     if (!signature.ok() || FileOfObject(parsed->object) != name ||
         parsed->previous_signature != expected_previous ||
         parsed->fingerprint != keys_.back().fingerprint ||
@@ -670,9 +735,7 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
       adopted.last_sequence = parsed->log_files.back().last;
       adopted.last_record_hash = parsed->log_files.back().last_record_hash;
     }
-    std::string encoded = EncodeLast(adopted);
-    RETURN_IF_ERROR(store_.Update(
-        [&](state::Transaction& tx) -> Status { return tx.Put(kTable, kLastKey, encoded); }));
+    RETURN_IF_ERROR(SaveLast(store_, adopted));
     last = std::move(adopted);
   }
 
@@ -687,7 +750,8 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   const std::string journal_dir = JournalDirectory(data_dir_);
   if (bound < from - 1) {
     return DataLossError("the journal's durable sequence " + std::to_string(bound) +
-                         " is behind the last signed record " + std::to_string(from - 1));
+                         " is behind the last signed record " + std::to_string(from - 1) +
+                         std::string(kRestartHint));
   }
   if (const uint64_t anchor = last ? last->last_sequence : 0; anchor > 0 || from <= bound) {
     // Read from the last record the previous digest covered: it must still be
@@ -701,7 +765,8 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
       if (!found || record.sequence != anchor || HexEncode(record.hash) != last->last_record_hash) {
         return DataLossError("audit journal record " + std::to_string(anchor) +
                              " is not the record the previous digest signed (the journal was "
-                             "cut or changed); no digest written; run `coffer audit verify`");
+                             "cut or changed); no digest written; run `coffer audit verify`" +
+                             std::string(kRestartHint));
       }
     }
     std::optional<LogFileBuilder> builder;
@@ -743,8 +808,13 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   const std::string name = FileName(now);
   const std::string object = S3Object(now);
   const std::string end_time = FormatIso8601(now);
-  const std::string start_time =
-      last ? last->end_time : FormatIso8601(keys_.front().validity_start);
+  // The first digest of a new chain links to nothing, as CloudTrail's first digest
+  // does, and names the previous chain's end in cofferChainRestart instead.
+  const bool restart = last && last->restart;
+  const bool linked = last && !restart;
+  const std::string start_time = restart  ? last->restart_time
+                                 : linked ? last->end_time
+                                          : FormatIso8601(keys_.front().validity_start);
   ordered_json d;
   d["awsAccountId"] = options_.account_id;
   d["digestStartTime"] = start_time;
@@ -755,11 +825,20 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   d["digestSignatureAlgorithm"] = kAlgorithm;
   d["newestEventTime"] = TimeOrNull(newest);
   d["oldestEventTime"] = TimeOrNull(oldest);
-  d["previousDigestS3Bucket"] = last ? json(last->bucket) : json(nullptr);
-  d["previousDigestS3Object"] = last ? json(last->object) : json(nullptr);
-  d["previousDigestHashValue"] = last ? json(last->hash) : json(nullptr);
-  d["previousDigestHashAlgorithm"] = last ? json(kHashAlgorithm) : json(nullptr);
-  d["previousDigestSignature"] = last ? json(last->signature) : json(nullptr);
+  d["previousDigestS3Bucket"] = linked ? json(last->bucket) : json(nullptr);
+  d["previousDigestS3Object"] = linked ? json(last->object) : json(nullptr);
+  d["previousDigestHashValue"] = linked ? json(last->hash) : json(nullptr);
+  d["previousDigestHashAlgorithm"] = linked ? json(kHashAlgorithm) : json(nullptr);
+  d["previousDigestSignature"] = linked ? json(last->signature) : json(nullptr);
+  if (restart) {
+    ordered_json r;
+    r["afterSequence"] = last->last_sequence;
+    r["afterRecordHash"] = last->last_sequence > 0 ? json(last->last_record_hash) : json(nullptr);
+    r["previousChainLastDigest"] = last->file;
+    r["previousChainLastDigestSignature"] = last->signature;
+    r["previousChainLastSequence"] = last->previous_last_sequence;
+    d[kRestartField] = std::move(r);
+  }
   ordered_json log_files = ordered_json::array();
   for (const LogFileEntry& e : entries) {
     ordered_json f;
@@ -779,7 +858,7 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   const std::string hash = HashHex(bytes);
   ASSIGN_OR_RETURN(Bytes signature,
                    key_->SignSha256(AsBytes(StringToSign(end_time, options_.bucket, object, hash,
-                                                         last ? last->signature : ""))));
+                                                         linked ? last->signature : ""))));
   const std::string signature_hex = HexEncode(signature);
 
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + name + std::string(kSigSuffix), signature_hex,
@@ -799,9 +878,7 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
     next.last_sequence = entries.back().last;
     next.last_record_hash = entries.back().last_record_hash;
   }
-  std::string encoded = EncodeLast(next);
-  RETURN_IF_ERROR(store_.Update(
-      [&](state::Transaction& tx) -> Status { return tx.Put(kTable, kLastKey, encoded); }));
+  RETURN_IF_ERROR(SaveLast(store_, next));
 
   DigestInfo info;
   info.file = name;
@@ -813,6 +890,7 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   info.last_sequence = next.last_sequence;
   info.signature = signature_hex;
   info.fingerprint = keys_.back().fingerprint;
+  if (restart) info.chain_restart_after = last->last_sequence;
   return std::optional<DigestInfo>(std::move(info));
 }
 
@@ -850,17 +928,31 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
     keys = std::move(loaded).value();
   }
 
+  // Where later chains start: the records of an earlier chain past a later start
+  // were lost, so only those up to it are compared (cap[i], for digest i).
+  std::vector<uint64_t> cap(names.size(), UINT64_MAX);
+  for (size_t i = names.size(); i-- > 1;) {
+    cap[i - 1] = cap[i];
+    Result<std::string> bytes = ReadWholeFile(dir + "/" + names[i]);
+    if (!bytes.ok()) continue;  // reported in order below
+    Result<ParsedDigest> parsed = ParseDigest(*bytes);
+    if (parsed.ok() && parsed->restart) {
+      cap[i - 1] = std::min(cap[i - 1], parsed->restart->after_sequence);
+    }
+  }
+
   std::unique_ptr<JournalReader> reader;
   std::error_code ec;
   if (std::filesystem::exists(journal_dir, ec)) {
     ASSIGN_OR_RETURN(reader, JournalReader::Open(journal_dir, 1));
   }
-  uint64_t next_sequence = 1;
-  // Reads the next record, which must be `next_sequence`; a problem is reported
+  uint64_t read_through = 0;  // the last record read from the journal (and verified)
+  RecordHash read_hash{};     // its hash
+  // Reads the next record, which must be read_through + 1; a problem is reported
   // for `digest`.
   auto read_next = [&](const std::string& digest, JournalRecord* record) -> Result<bool> {
     if (reader == nullptr) {
-      fail(digest, next_sequence, "the journal is missing (" + journal_dir + ")");
+      fail(digest, read_through + 1, "the journal is missing (" + journal_dir + ")");
       return false;
     }
     ASSIGN_OR_RETURN(bool more, reader->Next(record));
@@ -871,9 +963,8 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
             digest, problem->sequence, *problem,
             problem->kind == JournalProblem::Kind::kTornTail ? "a signed record is cut short" : ""};
       } else {
-        fail(digest, next_sequence,
-             "missing from the journal (it ends at record " + std::to_string(next_sequence - 1) +
-                 ")");
+        fail(digest, read_through + 1,
+             "missing from the journal (it ends at record " + std::to_string(read_through) + ")");
       }
       return false;
     }
@@ -884,7 +975,9 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
     std::string file, bucket, object, hash, signature, end_time;
   };
   std::optional<Previous> previous;
-  for (const std::string& name : names) {
+  uint64_t chain_next = 1;  // the record the chain's next logFiles entry must start at
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
     ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(dir + "/" + name));
     std::string sig_path = dir + "/" + name + std::string(kSigSuffix);
     if (!std::filesystem::exists(sig_path, ec)) return fail(name, 0, "signature file missing");
@@ -925,9 +1018,52 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
       if (d.has_previous) {
         return fail(name, 0, "previous digest " + FileOfObject(d.previous_object) + " is missing");
       }
+      if (d.restart) {
+        return fail(
+            name, 0,
+            "starts a new chain after digest " + d.restart->previous_digest + ", which is missing");
+      }
+    } else if (!d.has_previous) {
+      if (!d.restart) return fail(name, 0, "starts a new chain after digest " + previous->file);
+      const ParsedDigest::Restart& r = *d.restart;
+      if (r.previous_digest != previous->file) {
+        return fail(
+            name, 0,
+            r.previous_digest > previous->file
+                ? "starts a new chain after digest " + r.previous_digest + ", which is missing"
+                : "starts a new chain after digest " + r.previous_digest +
+                      ", but the digest before it is " + previous->file);
+      }
+      if (r.previous_signature != previous->signature) {
+        return fail(name, 0,
+                    "its previous chain's last signature does not match digest " + previous->file);
+      }
+      if (r.previous_last_sequence != chain_next - 1) {
+        return fail(name, 0,
+                    "says the previous chain signed up to record " +
+                        std::to_string(r.previous_last_sequence) + ", but it signed up to record " +
+                        std::to_string(chain_next - 1));
+      }
+      if (r.after_sequence <= cap[i]) {
+        // The records before the new chain are those the previous one left.
+        if (read_through != r.after_sequence) {
+          return fail(name, r.after_sequence,
+                      "the new chain starts after it, but the previous chain's records verify up "
+                      "to record " +
+                          std::to_string(read_through));
+        }
+        if (r.after_sequence > 0 && r.after_record_hash != HexEncode(read_hash)) {
+          return fail(name, r.after_sequence,
+                      "its hash does not match the new chain's afterRecordHash (the record was "
+                      "changed)");
+        }
+      }
+      report.chain_starts.push_back({name, r.after_sequence, r.previous_last_sequence});
+      chain_next = r.after_sequence + 1;
     } else {
-      if (!d.has_previous) {
-        return fail(name, 0, "starts a new chain after digest " + previous->file);
+      if (d.restart) {
+        return fail(name, 0,
+                    "invalid format: cofferChainRestart in a digest that continues a chain");
       }
       if (d.previous_bucket != previous->bucket || d.previous_object != previous->object) {
         std::string wanted = FileOfObject(d.previous_object);
@@ -953,53 +1089,66 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
     uint64_t covered = 0;
     std::string newest, oldest;
     for (const LogFileEntry& entry : d.log_files) {
-      if (entry.first != next_sequence) {
-        return fail(name, next_sequence,
+      if (entry.first != chain_next) {
+        return fail(name, chain_next,
                     "logFiles entry for " + entry.segment + " starts at record " +
                         std::to_string(entry.first) + ", not at the next record " +
-                        std::to_string(next_sequence));
+                        std::to_string(chain_next));
       }
-      LogFileBuilder builder(entry.segment);
-      while (next_sequence <= entry.last) {
-        JournalRecord record;
-        ASSIGN_OR_RETURN(bool more, read_next(name, &record));
-        if (!more) return report;
-        if (record.segment != entry.segment) {
-          return fail(name, record.sequence,
-                      "is in segment " + record.segment + ", the digest says " + entry.segment);
+      chain_next = entry.last + 1;
+      if (entry.first > cap[i]) {
+        // A later chain starts before these: they are no longer in the journal.
+        report.lost_records += entry.last - entry.first + 1;
+      } else if (entry.last > cap[i]) {
+        return fail(name, entry.first,
+                    "a later chain starts after record " + std::to_string(cap[i]) +
+                        ", inside the logFiles entry for records " + std::to_string(entry.first) +
+                        " to " + std::to_string(entry.last) + " of " + entry.segment);
+      } else {
+        LogFileBuilder builder(entry.segment);
+        while (read_through < entry.last) {
+          JournalRecord record;
+          ASSIGN_OR_RETURN(bool more, read_next(name, &record));
+          if (!more) return report;
+          if (record.segment != entry.segment) {
+            return fail(name, record.sequence,
+                        "is in segment " + record.segment + ", the digest says " + entry.segment);
+          }
+          builder.Add(record);
+          read_through = record.sequence;
+          read_hash = record.hash;
+          ++covered;
         }
-        builder.Add(record);
-        ++next_sequence;
-        ++covered;
+        LogFileEntry got = builder.Finish();
+        // The payloads first: a changed one may be any record of the entry, and
+        // the entry's hash cannot tell which. Then the last record as encoded.
+        if (got.hash != entry.hash) {
+          return fail(name, entry.first,
+                      "records " + std::to_string(entry.first) + " to " +
+                          std::to_string(entry.last) + " of " + entry.segment +
+                          " do not match the digest's hashValue (a record was changed)");
+        }
+        if (got.last_record_hash != entry.last_record_hash) {
+          return fail(name, entry.last,
+                      "its hash does not match the digest's cofferLastRecordHash (the record was "
+                      "changed)");
+        }
+        if (got.newest != entry.newest || got.oldest != entry.oldest) {
+          return fail(name, entry.first,
+                      "the event times of records " + std::to_string(entry.first) + " to " +
+                          std::to_string(entry.last) + " do not match the digest's");
+        }
+        report.verified_through = entry.last;
       }
-      LogFileEntry got = builder.Finish();
-      // The payloads first: a changed one may be any record of the entry, and
-      // the entry's hash cannot tell which. Then the last record as encoded.
-      if (got.hash != entry.hash) {
-        return fail(name, entry.first,
-                    "records " + std::to_string(entry.first) + " to " + std::to_string(entry.last) +
-                        " of " + entry.segment +
-                        " do not match the digest's hashValue (a record was changed)");
-      }
-      if (got.last_record_hash != entry.last_record_hash) {
-        return fail(name, entry.last,
-                    "its hash does not match the digest's cofferLastRecordHash (the record was "
-                    "changed)");
-      }
-      if (got.newest != entry.newest || got.oldest != entry.oldest) {
-        return fail(name, entry.first,
-                    "the event times of records " + std::to_string(entry.first) + " to " +
-                        std::to_string(entry.last) + " do not match the digest's");
-      }
-      if (!got.newest.empty() && (newest.empty() || got.newest > newest)) newest = got.newest;
-      if (!got.oldest.empty() && (oldest.empty() || got.oldest < oldest)) oldest = got.oldest;
+      if (!entry.newest.empty() && (newest.empty() || entry.newest > newest)) newest = entry.newest;
+      if (!entry.oldest.empty() && (oldest.empty() || entry.oldest < oldest)) oldest = entry.oldest;
     }
     if (newest != d.newest || oldest != d.oldest) {
       return fail(name, 0, "newestEventTime/oldestEventTime do not match its logFiles");
     }
     report.digests++;
     report.records += covered;
-    report.last_sequence = next_sequence - 1;
+    report.last_sequence = read_through;
     report.last_digest = name;
     report.last_digest_end = end;
     previous = Previous{name, d.bucket, d.object, HashHex(bytes), sig, d.end_time};
@@ -1022,6 +1171,91 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
     }
   }
   return report;
+}
+
+// ---------------------------------------------------------------------------
+// A new chain after signed records were lost
+
+Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state::StateStore& store,
+                                              const Clock& clock) {
+  DigestChainRestart out;
+  ASSIGN_OR_RETURN(std::optional<LastDigest> last, LoadLast(store));
+  if (!last) {
+    out.reason = "no audit digest was written yet";
+    return out;
+  }
+  if (last->restart) {
+    out.reason = "a new digest chain after record " + std::to_string(last->last_sequence) +
+                 " is already due: the next digest starts it";
+    return out;
+  }
+  const std::string dir = DigestDirectory(data_dir);
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListDigests(dir));
+  if (files.empty() || files.back() != last->file) {
+    return FailedPreconditionError(
+        "the newest digest in " + dir + " is not " + last->file +
+        ", the last one the state store recorded; start the server without "
+        "--restart-digest-chain once, so that it adopts or refuses the newer one");
+  }
+  const std::string journal_dir = JournalDirectory(data_dir);
+  ASSIGN_OR_RETURN(VerifyReport journal, VerifyJournal(journal_dir));
+  if (journal.damaged()) {
+    return FailedPreconditionError("the audit journal is damaged (" + journal.problem->ToString() +
+                                   "): recover it first (`coffer audit verify` says how)");
+  }
+  ASSIGN_OR_RETURN(DigestVerifyReport digests, VerifyDigests(data_dir));
+  if (digests.ok()) {
+    out.reason = "every digest verifies against the journal, so the chain goes on";
+    return out;
+  }
+  const DigestProblem& problem = *digests.problem;
+  const uint64_t after = digests.verified_through;
+  // The first record that no longer verifies must start a logFiles entry: the
+  // records, not the digests, are what changed.
+  bool at_entry = false;
+  if (problem.sequence != 0 && !problem.digest.empty()) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(dir + "/" + problem.digest));
+    Result<ParsedDigest> parsed = ParseDigest(bytes);
+    if (parsed.ok()) {
+      for (const LogFileEntry& e : parsed->log_files) {
+        if (e.first == after + 1) at_entry = true;
+      }
+    }
+  }
+  if (!at_entry || after > last->last_sequence) {
+    return FailedPreconditionError("the digests themselves do not verify (" + problem.ToString() +
+                                   "), which a new chain would not mend");
+  }
+  // Record `after` anchors the new chain. (Whether the records after it were
+  // moved out or changed cannot be told apart: segment names are sequence
+  // numbers, which a recovered journal reuses. Either way the new chain's first
+  // digest says which signed records the journal no longer holds.)
+  std::string after_hash;
+  if (after > 0) {
+    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                     JournalReader::Open(journal_dir, after));
+    JournalRecord record;
+    ASSIGN_OR_RETURN(bool found, reader->Next(&record));
+    if (!found || record.sequence != after) {
+      return FailedPreconditionError("audit journal record " + std::to_string(after) +
+                                     " cannot be read back");
+    }
+    after_hash = HexEncode(record.hash);
+  }
+
+  LastDigest marker = *last;
+  marker.restart = true;
+  marker.restart_time = FormatIso8601(FloorSeconds(clock.Now()));
+  marker.previous_last_sequence = last->last_sequence;
+  marker.last_sequence = after;
+  marker.last_record_hash = after_hash;
+  RETURN_IF_ERROR(SaveLast(store, marker));
+  out.restarted = true;
+  out.after_sequence = after;
+  out.previous_last_sequence = last->last_sequence;
+  out.previous_last_digest = last->file;
+  out.reason = problem.ToString();
+  return out;
 }
 
 }  // namespace coffer::audit

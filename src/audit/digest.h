@@ -65,6 +65,35 @@ Result<std::vector<DigestPublicKey>> LoadDigestPublicKeys(const std::string& dat
 // acknowledged: JournalOptions::signed_sequence.
 Result<uint64_t> LastSignedSequence(const state::StateStore& store);
 
+// A new digest chain after a loss of signed records (docs/formats/audit-digest.md,
+// "A new chain after signed records were lost").
+struct DigestChainRestart {
+  // False when nothing was changed: `reason` says why (no digest yet, the chain
+  // verifies and continues, or a new chain is already due).
+  bool restarted = false;
+  uint64_t after_sequence = 0;          // the new chain covers the records after this one
+  uint64_t previous_last_sequence = 0;  // the last record the previous chain signed
+  std::string previous_last_digest;     // the previous chain's last digest (file name)
+  std::string reason;  // why the previous chain cannot go on, or why nothing was done
+};
+
+// Records in `store` (the DigestSigner's, before a signer is created on it) that
+// the next digest starts a new chain, when the current one cannot go on because
+// records it signed are no longer in the journal of `data_dir`: segments were
+// moved out after damage (audit-journal.md, Recovery). The new chain starts after
+// the last record whose signature still verifies; its first digest names the
+// previous chain's last digest, signature and last record, so every later
+// `coffer audit verify` reports the records lost in between. Makes
+// LastSignedSequence() that record, so that the journal's next open takes a torn
+// tail past it for a crash's. Checks offline first, and changes nothing when:
+// no digest was written, the digests verify against the journal, or a new chain
+// is already due (restarted false). Errors, changing nothing: kFailedPrecondition
+// when the journal is damaged (recover it first), when the digests themselves do
+// not verify (a signature, a link: not a loss of records), or when the newest
+// digest file is not the store's last; store and I/O errors.
+Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state::StateStore& store,
+                                              const Clock& clock);
+
 // What one WriteDigest() wrote.
 struct DigestInfo {
   std::string file;       // its file name in DigestDirectory(); the signature is file + ".sig"
@@ -76,6 +105,8 @@ struct DigestInfo {
   uint64_t last_sequence = 0;   // the last sequence covered by this or an earlier digest
   std::string signature;        // hex
   std::string fingerprint;      // of the signing key
+  // It starts a new chain after RestartDigestChain: its first record is this + 1.
+  std::optional<uint64_t> chain_restart_after;
 };
 
 // Writes the digests of one data directory. Thread-safe (calls are serialized).
@@ -151,11 +182,25 @@ struct DigestProblem {
   std::string ToString() const;
 };
 
+// A digest that starts a new chain after records signed by the previous chain were
+// lost (RestartDigestChain).
+struct DigestChainStart {
+  std::string digest;                   // the new chain's first digest (file name)
+  uint64_t after_sequence = 0;          // its records start after this one
+  uint64_t previous_last_sequence = 0;  // the previous chain signed up to this one
+};
+
 struct DigestVerifyReport {
   uint64_t digests = 0;        // digests that verified
   uint64_t records = 0;        // journal records they cover, all verified
   uint64_t last_sequence = 0;  // the last record they cover
-  std::string last_digest;     // file name of the last digest that verified
+  // The last record whose digest entry verified, also when a later one did not.
+  uint64_t verified_through = 0;
+  // New chains, oldest first, and the signed records no longer in the journal
+  // because of them (their digests verify; the records cannot be compared).
+  std::vector<DigestChainStart> chain_starts;
+  uint64_t lost_records = 0;
+  std::string last_digest;  // file name of the last digest that verified
   std::optional<TimePoint> last_digest_end;
   uint64_t unsigned_records = 0;  // records after the last digest (not yet signed)
   bool torn_tail = false;         // the journal ends in a torn tail (after the signed records)
@@ -166,9 +211,11 @@ struct DigestVerifyReport {
 
 // Checks, offline and read-only, every digest in DATA_DIR/audit/digests in time
 // order: its signature with the public key (public-keys.json) that was valid at
-// its end time, the chain of previous-digest links, and that the journal records
-// it covers match it; then the journal records after the last digest. Stops at
-// the first problem. An error Status only when files cannot be read.
+// its end time, the chain of previous-digest links (a new chain must name the
+// previous chain's last digest), and that the journal records it covers match
+// it, except records a later chain's start says were lost; then the journal
+// records after the last digest. Stops at the first problem. An error Status only
+// when files cannot be read.
 Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir);
 
 }  // namespace coffer::audit

@@ -114,8 +114,19 @@ int AuditCommands::VerifyDigestsOf(const std::string& data_dir) {
   out << "signed digests " << audit::DigestDirectory(data_dir) << "\n";
   out << "  digests: " << report->digests << ", records covered: " << report->records
       << ", records not yet in a digest: " << report->unsigned_records << "\n";
+  for (const audit::DigestChainStart& start : report->chain_starts) {
+    out << "  new chain from digest " << start.digest << ", after record " << start.after_sequence
+        << ": records " << start.after_sequence + 1 << " to " << start.previous_last_sequence
+        << ", signed by the chain before it, are no longer in the journal\n";
+  }
   if (report->ok()) {
-    out << "OK: every digest's signature, chain and records verified\n";
+    out << "OK: every digest's signature, chain and records verified";
+    if (report->lost_records > 0) {
+      out << ", except " << report->lost_records
+          << (report->lost_records == 1 ? " signed record" : " signed records")
+          << " lost before a new chain started (above)";
+    }
+    out << "\n";
     out.flush();
     return 0;
   }

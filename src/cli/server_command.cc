@@ -39,6 +39,10 @@ class ServerGroup final : public CommandGroup {
         "--allow-insecure-non-loopback",
         [this](int64_t) { flags_.allow_insecure_non_loopback = true; },
         "Allow plain HTTP on a non-loopback address");
+    cmd_->add_flag_function(
+        "--restart-digest-chain", [this](int64_t) { flags_.restart_digest_chain = true; },
+        "After signed audit records were lost (segments moved out of a damaged journal): "
+        "start a new digest chain from the last record whose signature still verifies");
   }
 
   bool Selected() const override { return cmd_->parsed(); }

@@ -719,6 +719,7 @@ Result<ServerConfig> LoadLayers(const std::optional<std::string>& config_file,
   }
 
   config.buckets = std::move(buckets);
+  config.restart_digest_chain = flags.restart_digest_chain;
   ExpandHome(config.data_dir, env);
   ExpandHome(config.root_key_file, env);
   if (config.tls_cert) ExpandHome(*config.tls_cert, env);

@@ -94,6 +94,9 @@ struct ServerConfig {
   int io_threads = 2;
   // How often a signed audit digest is written (docs/formats/audit-digest.md).
   std::chrono::seconds audit_digest_period{3600};
+  // This start only (a flag, never in a file or the environment): start a new
+  // audit digest chain after signed records were lost (docs/formats/audit-digest.md).
+  bool restart_digest_chain = false;
   ServerLimits limits;
   std::string log_level = "info";  // trace, debug, info, warn, error, off
   RootKeySource root_key = RootKeySource::kKeyFile;
@@ -131,6 +134,7 @@ struct ServerFlags {
   std::optional<int64_t> idle_timeout_seconds;         // --idle-timeout-seconds
   std::optional<int64_t> request_timeout_seconds;      // --request-timeout-seconds
   std::optional<int64_t> shutdown_timeout_seconds;     // --shutdown-timeout-seconds
+  bool restart_digest_chain = false;                   // --restart-digest-chain
 };
 
 // Loads the configuration. `config_file` is the TOML file to read (--config);

@@ -121,6 +121,7 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   if (config.root_key == RootKeySource::kPassphrase) options.passphrase = config.passphrase;
   if (config.root_key == RootKeySource::kKeyFile) options.root_key_file = config.root_key_file;
   options.digest_period = config.audit_digest_period;
+  options.restart_digest_chain = config.restart_digest_chain;
   // The address bound and the TLS files loaded first: a port in use or a bad
   // certificate is refused before the data directory is set up.
   HttpListener::Options listener_options = ListenerOptions(config);

@@ -183,6 +183,21 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   ASSIGN_OR_RETURN(s->audit_index,
                    state::SqliteStateStore::Open(AuditIndexPath(options.data_dir),
                                                  {.exclusive = true, .durable = false}));
+  bool chain_restarted = false;
+  if (options.restart_digest_chain) {
+    ASSIGN_OR_RETURN(audit::DigestChainRestart restart,
+                     audit::RestartDigestChain(options.data_dir, *s->store, clock));
+    chain_restarted = restart.restarted;
+    if (restart.restarted) {
+      Log().warn(
+          "audit digests: a new chain starts after record {}; records {} to {}, signed by the "
+          "chain that ends with digest {}, are no longer in the journal ({})",
+          restart.after_sequence, restart.after_sequence + 1, restart.previous_last_sequence,
+          restart.previous_last_digest, restart.reason);
+    } else {
+      Log().info("audit digests: no new chain started: {}", restart.reason);
+    }
+  }
   // A torn tail among records a digest signed is damage, not a crash's.
   audit::AuditLogOptions audit_options = options.audit;
   ASSIGN_OR_RETURN(audit_options.journal.signed_sequence, audit::LastSignedSequence(*s->store));
@@ -200,7 +215,7 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
                                                            clock, digest_options));
   s->clock = &clock;
   s->digest_period = options.digest_period;
-  s->next_digest = clock.Now() + options.digest_period;
+  s->next_digest = chain_restarted ? clock.Now() : clock.Now() + options.digest_period;
   api::EndpointOptions endpoint_options;
   endpoint_options.account_id = options.account_id;
   endpoint_options.region = options.region;
@@ -264,7 +279,11 @@ Status RunScheduledWork(Services& services) {
   if (now >= services.next_digest) {
     ASSIGN_OR_RETURN(std::optional<audit::DigestInfo> digest, services.digests->WriteDigest());
     services.next_digest = now + services.digest_period;
-    if (digest) {
+    if (digest && digest->chain_restart_after) {
+      Log().info("audit digest {} starts a new chain: {} records (after record {}, up to {})",
+                 digest->file, digest->records, *digest->chain_restart_after,
+                 digest->last_sequence);
+    } else if (digest) {
       Log().info("audit digest {}: {} records (sequence {} to {})", digest->file, digest->records,
                  digest->first_sequence, digest->last_sequence);
     }

@@ -47,6 +47,10 @@ struct ServicesOptions {
   audit::AuditLogOptions audit;
   // How often a signed digest is written over the journal (docs/formats/audit-digest.md).
   Duration digest_period = std::chrono::hours(1);
+  // Start a new digest chain when signed records are no longer in the journal
+  // (audit::RestartDigestChain), before the journal opens; its first digest is
+  // written at the first scheduled run.
+  bool restart_digest_chain = false;
   // The buckets backup tasks read and write; null: file buckets under
   // DATA_DIR/buckets only.
   std::shared_ptr<objstore::ObjectStore> buckets;

@@ -33,6 +33,8 @@ constexpr std::string_view kAccount = "111122223333";
 constexpr std::string_view kRegion = "us-east-1";
 // 2025-11-30T10:00:00Z.
 const TimePoint kStart = FromEpochMillis(1'764'496'800'000);
+// Two records of Payload() fit (24 + 2 × 138 bytes), a third does not.
+constexpr uint64_t kTwoRecordSegments = 400;
 
 std::string Digests(const std::string& data_dir) { return DigestDirectory(data_dir); }
 
@@ -162,6 +164,72 @@ class DigestTest : public ::testing::Test {
     return infos;
   }
 
+  // Three digests over records 1-2, 3-5 and 6-7, two records a segment
+  // (segments 1, 3, 5 and 7).
+  std::vector<DigestInfo> ThreeDigestsOverSmallSegments() {
+    Signer();
+    OpenJournal(kTwoRecordSegments);
+    std::vector<DigestInfo> infos;
+    Append(2);
+    infos.push_back(Write());
+    Append(3);
+    infos.push_back(Write());
+    Append(2);
+    infos.push_back(Write());
+    return infos;
+  }
+
+  // The recovery after damage (audit-journal.md): the segments from the one
+  // holding record `from` on are moved out of the journal, which goes on from
+  // the record before; then `n` new records are appended.
+  void LoseRecordsFrom(uint64_t from, int n) {
+    journal_->Close();
+    journal_.reset();
+    const std::string journal = JournalDirectory(dir_.path());
+    for (const auto& entry : std::filesystem::directory_iterator(journal)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() != 24 || !name.ends_with(".journal")) continue;
+      if (std::stoull(name.substr(0, 16)) < from) continue;
+      std::filesystem::rename(entry.path(),
+                              moved_.path() + "/" + name + "." + std::to_string(++moves_));
+    }
+    OpenJournal(kTwoRecordSegments);
+    appended_ = from - 1;
+    Append(n);
+  }
+
+  DigestChainRestart Restart() {
+    auto restart = RestartDigestChain(dir_.path(), *store_, clock_);
+    EXPECT_TRUE(restart.ok()) << restart.status().ToString();
+    return restart.ok() ? *restart : DigestChainRestart{};
+  }
+
+  // The signer's record of its last digest in the store, and putting one back
+  // (as if the process died after writing a digest's files, before the store).
+  std::optional<std::string> StoredLast() {
+    std::optional<std::string> last;
+    EXPECT_TRUE(store_
+                    ->View([&](const state::ReadTransaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(last, tx.Get("audit.digest", "last"));
+                      return Status::Ok();
+                    })
+                    .ok());
+    return last;
+  }
+  void RestoreLast(const std::string& last) {
+    EXPECT_TRUE(store_
+                    ->Update([&](state::Transaction& tx) -> Status {
+                      return tx.Put("audit.digest", "last", last);
+                    })
+                    .ok());
+  }
+
+  uint64_t LastSigned() {
+    auto last = LastSignedSequence(*store_);
+    EXPECT_TRUE(last.ok()) << last.status().ToString();
+    return last.ok() ? *last : 0;
+  }
+
   // A copy of the data directory to damage.
   std::string Copy() {
     copies_.push_back(std::make_unique<TempDir>());
@@ -180,6 +248,8 @@ class DigestTest : public ::testing::Test {
   uint64_t appended_ = 0;
   std::vector<std::string> payloads_;
   std::vector<std::unique_ptr<TempDir>> copies_;
+  TempDir moved_;  // segments moved out of the journal
+  int moves_ = 0;
 };
 
 TEST_F(DigestTest, RoundTripAcrossSeveralDigests) {
@@ -707,25 +777,11 @@ TEST_F(DigestTest, AdoptsADigestACrashLeftBeforeTheStoreUpdate) {
   Signer();
   Append(1);
   Write();
-  std::optional<std::string> last1;
-  auto read_last = [&](std::optional<std::string>& out) {
-    ASSERT_TRUE(store_
-                    ->View([&](const state::ReadTransaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(out, tx.Get("audit.digest", "last"));
-                      return Status::Ok();
-                    })
-                    .ok());
-  };
-  read_last(last1);
+  std::optional<std::string> last1 = StoredLast();
   ASSERT_TRUE(last1.has_value());
   Append(1);
   DigestInfo d2 = Write();
-  // The store as if the process died after writing digest 2's files.
-  ASSERT_TRUE(store_
-                  ->Update([&](state::Transaction& tx) -> Status {
-                    return tx.Put("audit.digest", "last", *last1);
-                  })
-                  .ok());
+  RestoreLast(*last1);
   Signer();
   Append(1);
   DigestInfo d3 = Write();
@@ -814,6 +870,185 @@ TEST_F(DigestTest, RefusesBadOptions) {
   o.key_bits = 1024;
   EXPECT_EQ(create(o), StatusCode::kInvalidArgument);
   EXPECT_EQ(create(Options()), StatusCode::kOk);
+}
+
+TEST_F(DigestTest, ANewChainStartsAfterTheRecordsThatStillVerify) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);  // records 3 and 4 are new ones; 3 to 7 were signed
+  clock_.Advance(std::chrono::hours(1));
+  auto refused = signer_->WriteDigest();
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(refused.status().message(), HasSubstr("--restart-digest-chain"));
+  EXPECT_FALSE(Verify(dir_.path()).ok());
+
+  const TimePoint restarted_at = clock_.Now();
+  DigestChainRestart restart = Restart();
+  EXPECT_TRUE(restart.restarted);
+  EXPECT_EQ(restart.after_sequence, 2u);
+  EXPECT_EQ(restart.previous_last_sequence, 7u);
+  EXPECT_EQ(restart.previous_last_digest, d[2].file);
+  EXPECT_THAT(restart.reason, HasSubstr("record 3"));
+  // A crash's torn tail after record 2 is a crash's again (before: damage).
+  EXPECT_EQ(LastSigned(), 2u);
+  DigestChainRestart again = Restart();
+  EXPECT_FALSE(again.restarted);
+  EXPECT_THAT(again.reason, HasSubstr("already due"));
+
+  DigestInfo first = Write();
+  ASSERT_TRUE(first.chain_restart_after.has_value());
+  EXPECT_EQ(*first.chain_restart_after, 2u);
+  EXPECT_EQ(first.records, 2u);
+  EXPECT_EQ(first.first_sequence, 3u);
+  EXPECT_EQ(first.last_sequence, 4u);
+  json j = json::parse(ReadFile(Digests(dir_.path()) + "/" + first.file));
+  for (const char* field :
+       {"previousDigestS3Bucket", "previousDigestS3Object", "previousDigestHashValue",
+        "previousDigestHashAlgorithm", "previousDigestSignature"}) {
+    EXPECT_TRUE(j[field].is_null()) << field;
+  }
+  EXPECT_EQ(j["digestStartTime"], FormatIso8601(restarted_at));
+  const json& r = j["cofferChainRestart"];
+  EXPECT_EQ(r["afterSequence"], 2);
+  EXPECT_EQ(r["afterRecordHash"], HexEncode(FindRecord(dir_.path(), 2).hash));
+  EXPECT_EQ(r["previousChainLastDigest"], d[2].file);
+  EXPECT_EQ(r["previousChainLastDigestSignature"], d[2].signature);
+  EXPECT_EQ(r["previousChainLastSequence"], 7);
+  EXPECT_EQ(LastSigned(), 4u);
+
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 4u);
+  EXPECT_EQ(report.records, 4u);       // 1-2 of the first chain, 3-4 of the new one
+  EXPECT_EQ(report.lost_records, 5u);  // 3-7 as the first chain signed them
+  EXPECT_EQ(report.last_sequence, 4u);
+  ASSERT_EQ(report.chain_starts.size(), 1u);
+  EXPECT_EQ(report.chain_starts[0].digest, first.file);
+  EXPECT_EQ(report.chain_starts[0].after_sequence, 2u);
+  EXPECT_EQ(report.chain_starts[0].previous_last_sequence, 7u);
+
+  // The new chain goes on like any other, and needs no second start.
+  Append(1);
+  DigestInfo next = Write();
+  EXPECT_FALSE(next.chain_restart_after.has_value());
+  EXPECT_EQ(
+      json::parse(ReadFile(Digests(dir_.path()) + "/" + next.file))["previousDigestSignature"],
+      first.signature);
+  report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 5u);
+  EXPECT_EQ(report.records, 5u);
+  DigestChainRestart intact = Restart();
+  EXPECT_FALSE(intact.restarted);
+  EXPECT_THAT(intact.reason, HasSubstr("verifies"));
+}
+
+TEST_F(DigestTest, ALaterChainMayStartBeforeAnEarlierOne) {
+  ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 3);
+  ASSERT_TRUE(Restart().restarted);
+  Write();  // the second chain: 3 to 5
+  // Then segment 1 is lost too: the third chain starts at the beginning.
+  LoseRecordsFrom(1, 1);
+  DigestChainRestart restart = Restart();
+  EXPECT_TRUE(restart.restarted);
+  EXPECT_EQ(restart.after_sequence, 0u);
+  EXPECT_EQ(restart.previous_last_sequence, 5u);
+  DigestInfo third = Write();
+  json r = json::parse(ReadFile(Digests(dir_.path()) + "/" + third.file))["cofferChainRestart"];
+  EXPECT_TRUE(r["afterRecordHash"].is_null());
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  ASSERT_EQ(report.chain_starts.size(), 2u);
+  EXPECT_EQ(report.records, 1u);
+  EXPECT_EQ(report.lost_records, 7u + 3u);
+  EXPECT_EQ(report.last_sequence, 1u);
+}
+
+TEST_F(DigestTest, NoNewChainWithoutALossOfRecords) {
+  DigestChainRestart none = Restart();
+  EXPECT_FALSE(none.restarted);
+  EXPECT_THAT(none.reason, HasSubstr("no audit digest"));
+
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  // A digest at fault, not the journal: its signature changed.
+  const std::string sig = Digests(dir_.path()) + "/" + d[1].file + ".sig";
+  const std::string original = ReadFile(sig);
+  std::string changed = original;
+  changed[0] = changed[0] == '0' ? '1' : '0';
+  WriteFile(sig, changed, FileMode(sig));
+  auto refused = RestartDigestChain(dir_.path(), *store_, clock_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("signature verification failed"));
+  WriteFile(sig, original, FileMode(sig));
+  // A damaged journal: recovered first.
+  journal_->Close();
+  journal_.reset();
+  JournalRecord r4 = FindRecord(dir_.path(), 4);
+  FlipByte(JournalDirectory(dir_.path()) + "/" + r4.segment,
+           r4.offset + journal_format::kRecordHeaderSize + 3);
+  refused = RestartDigestChain(dir_.path(), *store_, clock_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("damaged"));
+  EXPECT_EQ(LastSigned(), 7u);  // nothing changed
+}
+
+TEST_F(DigestTest, AfterANewChainATornTailIsACrashsAgain) {
+  ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  journal_->Close();
+  journal_.reset();
+  // A write cut short after record 4: 20 bytes of a record header.
+  JournalRecord r4 = FindRecord(dir_.path(), 4);
+  const std::string segment = JournalDirectory(dir_.path()) + "/" + r4.segment;
+  WriteFile(segment, ReadFile(segment) + std::string(20, '\x07'), FileMode(segment));
+  auto open = [&] {
+    JournalOptions options;
+    options.sync = false;
+    options.segment_size = kTwoRecordSegments;
+    options.signed_sequence = LastSigned();
+    auto journal = Journal::Open(JournalDirectory(dir_.path()), options);
+    EXPECT_TRUE(journal.ok()) << journal.status().ToString();
+    return journal.ok() ? journal.value()->status() : journal.status();
+  };
+  // Record 5 was signed by the chain that lost it: damage, nothing cut.
+  EXPECT_EQ(open().code(), StatusCode::kDataLoss);
+  ASSERT_TRUE(Restart().restarted);
+  EXPECT_TRUE(open().ok());
+  EXPECT_EQ(FindRecord(dir_.path(), 4).sequence, 4u);
+}
+
+TEST_F(DigestTest, VerifyDetectsAMissingDigestBeforeANewChain) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  ASSERT_TRUE(Restart().restarted);
+  DigestInfo first = Write();
+  std::filesystem::remove(Digests(dir_.path()) + "/" + d[2].file);
+  DigestVerifyReport report = Verify(dir_.path());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, first.file);
+  EXPECT_EQ(report.problem->what,
+            "starts a new chain after digest " + d[2].file + ", which is missing");
+}
+
+TEST_F(DigestTest, AdoptsANewChainsFirstDigestACrashLeftBeforeTheStoreUpdate) {
+  ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  ASSERT_TRUE(Restart().restarted);
+  std::optional<std::string> pending = StoredLast();
+  ASSERT_TRUE(pending.has_value());
+  DigestInfo first = Write();
+  RestoreLast(*pending);
+  Signer();
+  Append(1);
+  DigestInfo next = Write();
+  EXPECT_FALSE(next.chain_restart_after.has_value());
+  EXPECT_EQ(next.first_sequence, 5u);
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.digests, 5u);
+  ASSERT_EQ(report.chain_starts.size(), 1u);
+  EXPECT_EQ(report.chain_starts[0].digest, first.file);
 }
 
 TEST_F(DigestTest, RefusesADamagedStoredKey) {

@@ -80,11 +80,14 @@ else
 fi
 
 # start_server NAME DATA_DIR [COMMAND PREFIX…]: starts coffer, sets $server_pid and $server_url.
+# start_server NAME DATA_DIR [COMMAND PREFIX…]: the server's own flags beyond these come from
+# the array server_args.
+server_args=()
 start_server() {
   local name=$1 dir=$2; shift 2
   local out=$tmp/$name.out err=$tmp/$name.err
   : >"$out"
-  "$@" "$bin" server --data-dir "$dir" --listen 127.0.0.1:0 >"$out" 2>"$err" &
+  "$@" "$bin" server --data-dir "$dir" --listen 127.0.0.1:0 "${server_args[@]}" >"$out" 2>"$err" &
   server_pid=$!
   server_pids+=("$server_pid")
   server_url=
@@ -246,6 +249,34 @@ for a in /usr/bin/aws "$pyenv_aws" "$(command -v aws)" /usr/local/bin/aws /root/
     aws-cli/1.*) [[ -z $cli_v1 ]] && cli_v1=$a ;;
   esac
 done
+# The server of the digest-chain checks (after the suites): one call, signed within a period.
+# wait_for_line NAME FILE PATTERN SECONDS: a line matching PATTERN appears in FILE in time.
+wait_for_line() {
+  local deadline=$((SECONDS + $4))
+  while ((SECONDS < deadline)); do
+    grep -q -- "$3" "$2" && { ok "$1"; return 0; }
+    sleep 0.2
+  done
+  not_ok "$1" "no line matching '$3' in $2" "$(tail -c 2000 "$2")"
+  return 1
+}
+chain_pid= chain_data=$tmp/chain-data
+if [[ -z ${cli_v2:-$cli_v1} ]]; then
+  skip "a new digest chain: no aws CLI (Debian: awscli)"
+else
+  server_args=(--audit-digest-period-seconds 60)
+  if start_server chain-signed "$chain_data"; then
+    chain_pid=$server_pid
+    if AWS_SHARED_CREDENTIALS_FILE=$chain_data/root-credentials AWS_DEFAULT_REGION=us-east-1 \
+      "${cli_v2:-$cli_v1}" --endpoint-url "$server_url" kms list-keys >/dev/null; then
+      ok "chain-signed: a call"
+    else
+      not_ok "chain-signed: a call"
+    fi
+  fi
+  server_args=()
+fi
+
 cli_jobs=()
 for v in 2 1; do
   cli_var=cli_v$v
@@ -396,6 +427,36 @@ if [[ -n ${first_python:-} ]]; then
   fi
 else
   skip "SIGKILL under load: no python3 with boto3"
+fi
+
+# ---- a new digest chain after signed records were moved out -----------------------------------
+# The documented recovery of a damaged journal moves segments out; the digest signer then refuses
+# (services_test) until a start with --restart-digest-chain, whose new chain `coffer audit verify`
+# accepts while naming the records the old chain signed and the journal no longer holds. The
+# first server (started before the suites, as a digest takes a period of at least 60 s) signed
+# one call.
+echo
+echo "== a new digest chain after signed records were moved out"
+if [[ -n $chain_pid ]]; then
+  wait_for_line "chain-signed: a digest signs the call" "$tmp/chain-signed.err" \
+    'audit digest .*: [1-9][0-9]* records' 90
+  stop_server chain-signed "$chain_pid"
+  mkdir -p "$tmp/chain-moved"
+  mv "$chain_data"/audit/*.journal "$tmp/chain-moved/"
+  server_args=(--restart-digest-chain)
+  if start_server chain-restarted "$chain_data"; then
+    wait_for_line "chain-restarted: the first digest of a new chain is written at start" \
+      "$tmp/chain-restarted.err" 'audit digest .* starts a new chain: 0 records (after record 0' 30
+    stop_server chain-restarted "$server_pid"
+  fi
+  server_args=()
+  if verify_out=$("$bin" audit verify --data-dir "$chain_data" 2>&1) &&
+    grep -q "new chain from digest .*, after record 0: records 1 to [1-9][0-9]*, signed by the chain before it, are no longer in the journal" <<<"$verify_out" &&
+    grep -q "^OK: every digest's signature, chain and records verified, except [1-9][0-9]* signed records\? lost" <<<"$verify_out"; then
+    ok "chain: coffer audit verify accepts the new chain and names the lost records"
+  else
+    not_ok "chain: coffer audit verify accepts the new chain and names the lost records" "$verify_out"
+  fi
 fi
 
 # ---- SIGKILL during a backup and a restore ---------------------------------------------------------

@@ -235,6 +235,21 @@ TEST_F(ServerConfigTest, WarnsOfAMisspelledVariableAndIgnoresIt) {
   EXPECT_THAT(c->warnings, ::testing::IsEmpty());
 }
 
+// An action of one start: the flag only, never a key of the file.
+TEST_F(ServerConfigTest, RestartDigestChainComesFromTheFlagOnly) {
+  auto c = LoadServerConfig(std::nullopt, home_, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->restart_digest_chain);
+  ServerFlags flags;
+  flags.restart_digest_chain = true;
+  c = LoadServerConfig(std::nullopt, home_, flags);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->restart_digest_chain);
+  auto refused = LoadServerConfig(ConfigFile("restart_digest_chain = true\n"), home_, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("restart_digest_chain: unknown key"));
+}
+
 TEST_F(ServerConfigTest, ConfigFileNamedByEnvironmentWhenNoFlag) {
   auto file = ConfigFile("region = \"ca-central-1\"\n");
   Env env = home_;

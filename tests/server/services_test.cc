@@ -452,6 +452,69 @@ TEST_F(ServicesTest, ScheduledWorkWritesASignedDigestEveryPeriod) {
   EXPECT_GE(report->records, 1u);
 }
 
+// The recovery of a damaged journal moved signed records out; a start with
+// restart_digest_chain begins a new digest chain and signs at once.
+TEST_F(ServicesTest, ANewDigestChainAfterSignedRecordsWereMovedOut) {
+  ASSERT_NO_FATAL_FAILURE(Create());
+  std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
+  ASSERT_TRUE(root.has_value());
+  auto calls_and_a_digest = [&] {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    clock_.Advance(options_.digest_period);
+    Status digest = RunScheduledWork(**s);
+    (*s).reset();
+    ASSERT_TRUE(digest.ok()) << digest.ToString();
+  };
+  ASSERT_NO_FATAL_FAILURE(calls_and_a_digest());
+  auto signed_before = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(signed_before.ok() && signed_before->ok());
+  const uint64_t lost = signed_before->records;
+  ASSERT_GE(lost, 1u);
+  // The whole journal moved out, as after damage in its first segment.
+  const std::string journal = audit::JournalDirectory(Dir());
+  const std::string moved = temp_.File("moved");
+  std::filesystem::create_directory(moved);
+  for (const auto& e : std::filesystem::directory_iterator(journal)) {
+    if (e.path().extension() == ".journal") {
+      std::filesystem::rename(e.path(), moved + "/" + e.path().filename().string());
+    }
+  }
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    clock_.Advance(options_.digest_period);
+    Status refused = RunScheduledWork(**s);
+    EXPECT_EQ(refused.code(), StatusCode::kDataLoss);
+    EXPECT_THAT(refused.message(), HasSubstr("--restart-digest-chain"));
+  }
+  options_.restart_digest_chain = true;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE(RunScheduledWork(**s).ok());  // without waiting a period
+  }
+  auto report = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok()) << report->problem->ToString();
+  ASSERT_EQ(report->chain_starts.size(), 1u);
+  EXPECT_EQ(report->chain_starts[0].after_sequence, 0u);
+  EXPECT_EQ(report->lost_records, lost);
+  EXPECT_EQ(report->records, 1u);  // the call made since
+  // Given again, with nothing lost, the flag changes nothing.
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE(RunScheduledWork(**s).ok());
+  }
+  report = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problem->ToString();
+  EXPECT_EQ(report->chain_starts.size(), 1u);
+}
+
 TEST_F(ServicesTest, EveryCallIsJournaledInTheDataDirectoryAndIndexed) {
   ASSERT_NO_FATAL_FAILURE(Create());
   std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
