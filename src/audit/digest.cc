@@ -213,8 +213,9 @@ struct LastDigest {
   // last_sequence (last_record_hash). The fields above still describe the
   // previous chain's last digest, except last_sequence and last_record_hash.
   bool restart = false;
-  std::string restart_time;             // the new chain's digestStartTime
-  uint64_t previous_last_sequence = 0;  // the last record the previous chain signed
+  std::string restart_time;               // the new chain's digestStartTime
+  uint64_t previous_last_sequence = 0;    // the last record the previous chain signed
+  std::string previous_last_record_hash;  // and its hash
 };
 
 std::string EncodeLast(const LastDigest& d) {
@@ -230,6 +231,7 @@ std::string EncodeLast(const LastDigest& d) {
   if (d.restart) {
     j["restart_time"] = d.restart_time;
     j["previous_last_sequence"] = d.previous_last_sequence;
+    j["previous_last_record_hash"] = d.previous_last_record_hash;
   }
   return j.dump();
 }
@@ -250,6 +252,7 @@ Result<LastDigest> DecodeLast(std::string_view text) {
       d.restart = true;
       d.restart_time = j.at("restart_time").get<std::string>();
       d.previous_last_sequence = j.at("previous_last_sequence").get<uint64_t>();
+      d.previous_last_record_hash = j.at("previous_last_record_hash").get<std::string>();
     }
   } catch (const json::exception&) {
     return DataLossError("the state store's record of the last audit digest is malformed");
@@ -910,7 +913,37 @@ std::string DigestProblem::ToString() const {
   return out;
 }
 
-Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
+namespace {
+
+// Checks a digest's signature with the key its fingerprint names, valid at its
+// end time; the problem, or empty when it verifies.
+std::string SignatureProblem(const ParsedDigest& d, const std::string& bytes,
+                             const Bytes& signature, const std::vector<DigestPublicKey>& keys) {
+  const DigestPublicKey* key = nullptr;
+  for (const DigestPublicKey& k : keys) {
+    if (k.fingerprint == d.fingerprint) key = &k;
+  }
+  if (key == nullptr) return "public key " + d.fingerprint + " not found in public-keys.json";
+  TimePoint end = *ParseIso8601(d.end_time);
+  if (end < key->validity_start || (key->validity_end && end > *key->validity_end)) {
+    return "public key " + d.fingerprint + " not valid at " + d.end_time;
+  }
+  Result<std::unique_ptr<crypto::RsaPublicKey>> public_key =
+      crypto::RsaPublicKey::FromDer(key->der);
+  if (!public_key.ok()) {
+    return "public key " + d.fingerprint + ": " + public_key.status().message();
+  }
+  std::string to_sign =
+      StringToSign(d.end_time, d.bucket, d.object, HashHex(bytes), d.previous_signature);
+  if (!public_key.value()->VerifySha256(AsBytes(to_sign), signature)) {
+    return "signature verification failed";
+  }
+  return "";
+}
+
+// VerifyDigests with the public keys given, or those of public-keys.json.
+Result<DigestVerifyReport> VerifyDigestsWith(const std::string& data_dir,
+                                             std::optional<std::vector<DigestPublicKey>> given) {
   DigestVerifyReport report;
   const std::string dir = DigestDirectory(data_dir);
   const std::string journal_dir = JournalDirectory(data_dir);
@@ -922,21 +955,27 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
   };
 
   std::vector<DigestPublicKey> keys;
-  if (!names.empty()) {
+  if (given) {
+    keys = std::move(*given);
+  } else if (!names.empty()) {
     Result<std::vector<DigestPublicKey>> loaded = LoadDigestPublicKeys(data_dir);
     if (!loaded.ok()) return fail(names.front(), 0, loaded.status().message());
     keys = std::move(loaded).value();
   }
 
   // Where later chains start: the records of an earlier chain past a later start
-  // were lost, so only those up to it are compared (cap[i], for digest i).
+  // were lost, so only those up to it are compared (cap[i], for digest i). Only
+  // a signed start counts, so that a planted file cannot hide an earlier problem.
   std::vector<uint64_t> cap(names.size(), UINT64_MAX);
   for (size_t i = names.size(); i-- > 1;) {
     cap[i - 1] = cap[i];
     Result<std::string> bytes = ReadWholeFile(dir + "/" + names[i]);
-    if (!bytes.ok()) continue;  // reported in order below
+    Result<std::string> sig = ReadWholeFile(dir + "/" + names[i] + std::string(kSigSuffix));
+    if (!bytes.ok() || !sig.ok()) continue;  // reported in order below
     Result<ParsedDigest> parsed = ParseDigest(*bytes);
-    if (parsed.ok() && parsed->restart) {
+    Result<Bytes> signature = HexDecode(*sig);
+    if (parsed.ok() && parsed->restart && signature.ok() &&
+        SignatureProblem(*parsed, *bytes, *signature, keys).empty()) {
       cap[i - 1] = std::min(cap[i - 1], parsed->restart->after_sequence);
     }
   }
@@ -992,27 +1031,10 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
           name, 0,
           "digestS3Object names " + FileOfObject(d.object) + ": the digest was moved or swapped");
     }
-    const DigestPublicKey* key = nullptr;
-    for (const DigestPublicKey& k : keys) {
-      if (k.fingerprint == d.fingerprint) key = &k;
+    if (std::string problem = SignatureProblem(d, bytes, *signature, keys); !problem.empty()) {
+      return fail(name, 0, std::move(problem));
     }
-    if (key == nullptr) {
-      return fail(name, 0, "public key " + d.fingerprint + " not found in public-keys.json");
-    }
-    TimePoint end = *ParseIso8601(d.end_time);
-    if (end < key->validity_start || (key->validity_end && end > *key->validity_end)) {
-      return fail(name, 0, "public key " + d.fingerprint + " not valid at " + d.end_time);
-    }
-    Result<std::unique_ptr<crypto::RsaPublicKey>> public_key =
-        crypto::RsaPublicKey::FromDer(key->der);
-    if (!public_key.ok()) {
-      return fail(name, 0, "public key " + d.fingerprint + ": " + public_key.status().message());
-    }
-    std::string to_sign =
-        StringToSign(d.end_time, d.bucket, d.object, HashHex(bytes), d.previous_signature);
-    if (!public_key.value()->VerifySha256(AsBytes(to_sign), *signature)) {
-      return fail(name, 0, "signature verification failed");
-    }
+    const TimePoint end = *ParseIso8601(d.end_time);
     // The chain.
     if (!previous) {
       if (d.has_previous) {
@@ -1173,8 +1195,19 @@ Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
   return report;
 }
 
+}  // namespace
+
+Result<DigestVerifyReport> VerifyDigests(const std::string& data_dir) {
+  return VerifyDigestsWith(data_dir, std::nullopt);
+}
+
 // ---------------------------------------------------------------------------
 // A new chain after signed records were lost
+
+Result<bool> DigestChainRestartDue(const state::StateStore& store) {
+  ASSIGN_OR_RETURN(std::optional<LastDigest> last, LoadLast(store));
+  return last && last->restart;
+}
 
 Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state::StateStore& store,
                                               const Clock& clock) {
@@ -1184,18 +1217,35 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
     out.reason = "no audit digest was written yet";
     return out;
   }
+  const std::string restart_time = FormatIso8601(FloorSeconds(clock.Now()));
+  // A new chain already due is planned again: more may have been lost since, or
+  // the lost segments put back.
+  LastDigest previous = *last;
   if (last->restart) {
-    out.reason = "a new digest chain after record " + std::to_string(last->last_sequence) +
-                 " is already due: the next digest starts it";
-    return out;
+    previous.restart = false;
+    previous.last_sequence = last->previous_last_sequence;
+    previous.last_record_hash = last->previous_last_record_hash;
   }
+  const uint64_t previous_last = previous.last_sequence;
+  // The keys and the last digest as the store knows them, not as files an
+  // intruder could replace.
+  std::optional<std::string> keys_json;
+  RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(keys_json, tx.Get(kTable, kKeysKey));
+    return Status::Ok();
+  }));
+  if (!keys_json) return DataLossError("the state store holds no audit digest key");
+  ASSIGN_OR_RETURN(std::vector<DigestPublicKey> keys, ParsePublicKeys(*keys_json));
   const std::string dir = DigestDirectory(data_dir);
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListDigests(dir));
-  if (files.empty() || files.back() != last->file) {
+  Result<std::string> newest = files.empty() ? Result<std::string>(NotFoundError("none"))
+                                             : ReadWholeFile(dir + "/" + files.back());
+  if (files.empty() || files.back() != last->file || !newest.ok() ||
+      HashHex(*newest) != last->hash) {
     return FailedPreconditionError(
         "the newest digest in " + dir + " is not " + last->file +
-        ", the last one the state store recorded; start the server without "
-        "--restart-digest-chain once, so that it adopts or refuses the newer one");
+        " as the state store recorded it; run `coffer audit verify`, and start the server "
+        "without --restart-digest-chain once, so that it adopts or refuses a newer one");
   }
   const std::string journal_dir = JournalDirectory(data_dir);
   ASSIGN_OR_RETURN(VerifyReport journal, VerifyJournal(journal_dir));
@@ -1203,38 +1253,31 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
     return FailedPreconditionError("the audit journal is damaged (" + journal.problem->ToString() +
                                    "): recover it first (`coffer audit verify` says how)");
   }
-  ASSIGN_OR_RETURN(DigestVerifyReport digests, VerifyDigests(data_dir));
+  ASSIGN_OR_RETURN(DigestVerifyReport digests, VerifyDigestsWith(data_dir, keys));
   if (digests.ok()) {
     out.reason = "every digest verifies against the journal, so the chain goes on";
+    if (last->restart) {
+      RETURN_IF_ERROR(SaveLast(store, previous));
+      out.reason += " (the new chain that was due is no longer needed)";
+    }
     return out;
   }
   const DigestProblem& problem = *digests.problem;
   const uint64_t after = digests.verified_through;
-  // The first record that no longer verifies must start a logFiles entry: the
-  // records, not the digests, are what changed.
-  bool at_entry = false;
-  if (problem.sequence != 0 && !problem.digest.empty()) {
-    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(dir + "/" + problem.digest));
-    Result<ParsedDigest> parsed = ParseDigest(bytes);
-    if (parsed.ok()) {
-      for (const LogFileEntry& e : parsed->log_files) {
-        if (e.first == after + 1) at_entry = true;
-      }
-    }
-  }
-  if (!at_entry || after > last->last_sequence) {
+  if (problem.sequence == 0 || problem.digest.empty() || after > previous_last) {
     return FailedPreconditionError("the digests themselves do not verify (" + problem.ToString() +
                                    "), which a new chain would not mend");
   }
-  // Record `after` anchors the new chain. (Whether the records after it were
-  // moved out or changed cannot be told apart: segment names are sequence
-  // numbers, which a recovered journal reuses. Either way the new chain's first
-  // digest says which signed records the journal no longer holds.)
+  // Record `after` anchors the new chain. Record after + 1, when the journal
+  // holds it, must have been written after the recovery, so after every digest
+  // of the old chain: an older one is a signed record that was changed. (Segment
+  // names are sequence numbers, which a recovered journal reuses, so the segment
+  // cannot tell.)
+  ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                   JournalReader::Open(journal_dir, std::max<uint64_t>(after, 1)));
+  JournalRecord record;
   std::string after_hash;
   if (after > 0) {
-    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
-                     JournalReader::Open(journal_dir, after));
-    JournalRecord record;
     ASSIGN_OR_RETURN(bool found, reader->Next(&record));
     if (!found || record.sequence != after) {
       return FailedPreconditionError("audit journal record " + std::to_string(after) +
@@ -1242,17 +1285,51 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
     }
     after_hash = HexEncode(record.hash);
   }
+  ASSIGN_OR_RETURN(bool next, reader->Next(&record));
+  if (next && record.sequence == after + 1) {
+    const std::string time = EventTime(record.payload);
+    if (time.empty() || time < last->end_time) {
+      return FailedPreconditionError(
+          "audit journal record " + std::to_string(after + 1) + " (eventTime " +
+          (time.empty() ? std::string("none") : time) + ") does not match what digest " +
+          problem.digest + " signed and is older than the last digest, " + last->file +
+          ": a signed record was changed, not moved out; put the signed segments back from a "
+          "copy");
+    }
+  }
+  // A torn tail among the records the old chain signed is cut at the next start
+  // once the new chain is due: its bytes are kept beside the segment first.
+  if (journal.problem && journal.problem->sequence <= previous_last) {
+    const JournalProblem& torn = *journal.problem;
+    const std::string path = journal_dir + "/" + torn.segment;
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+    if (torn.offset > bytes.size()) return DataLossError(path + " changed while it was read");
+    std::string stamp = restart_time;
+    std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
+    const std::string kept = path + ".torn-" + std::to_string(torn.sequence) + "-" + stamp;
+    RETURN_IF_ERROR(WriteFileAtomically(kept, bytes.substr(torn.offset), kDigestFileMode));
+    out.kept_torn_tail = kept;
+  }
 
-  LastDigest marker = *last;
+  if (last->restart && last->last_sequence == after && last->last_record_hash == after_hash) {
+    out.restarted = true;
+    out.after_sequence = after;
+    out.previous_last_sequence = previous_last;
+    out.previous_last_digest = last->file;
+    out.reason = "a new digest chain after record " + std::to_string(after) + " is already due";
+    return out;
+  }
+  LastDigest marker = previous;
   marker.restart = true;
-  marker.restart_time = FormatIso8601(FloorSeconds(clock.Now()));
-  marker.previous_last_sequence = last->last_sequence;
+  marker.restart_time = restart_time;
+  marker.previous_last_sequence = previous_last;
+  marker.previous_last_record_hash = previous.last_record_hash;
   marker.last_sequence = after;
   marker.last_record_hash = after_hash;
   RETURN_IF_ERROR(SaveLast(store, marker));
   out.restarted = true;
   out.after_sequence = after;
-  out.previous_last_sequence = last->last_sequence;
+  out.previous_last_sequence = previous_last;
   out.previous_last_digest = last->file;
   out.reason = problem.ToString();
   return out;

@@ -68,31 +68,43 @@ Result<uint64_t> LastSignedSequence(const state::StateStore& store);
 // A new digest chain after a loss of signed records (docs/formats/audit-digest.md,
 // "A new chain after signed records were lost").
 struct DigestChainRestart {
-  // False when nothing was changed: `reason` says why (no digest yet, the chain
-  // verifies and continues, or a new chain is already due).
+  // Whether the next digest starts a new chain (just planned, or already due);
+  // false when nothing was changed, and `reason` says why (no digest yet, or the
+  // chain verifies and goes on).
   bool restarted = false;
   uint64_t after_sequence = 0;          // the new chain covers the records after this one
   uint64_t previous_last_sequence = 0;  // the last record the previous chain signed
   std::string previous_last_digest;     // the previous chain's last digest (file name)
   std::string reason;  // why the previous chain cannot go on, or why nothing was done
+  // A torn tail among the records the previous chain signed, which the journal's
+  // next open cuts, is first copied here (SEGMENT.torn-SEQUENCE-TIME in the journal
+  // directory, which readers ignore); empty when there was none.
+  std::string kept_torn_tail;
 };
 
 // Records in `store` (the DigestSigner's, before a signer is created on it) that
 // the next digest starts a new chain, when the current one cannot go on because
-// records it signed are no longer in the journal of `data_dir`: segments were
-// moved out after damage (audit-journal.md, Recovery). The new chain starts after
-// the last record whose signature still verifies; its first digest names the
-// previous chain's last digest, signature and last record, so every later
-// `coffer audit verify` reports the records lost in between. Makes
-// LastSignedSequence() that record, so that the journal's next open takes a torn
-// tail past it for a crash's. Checks offline first, and changes nothing when:
-// no digest was written, the digests verify against the journal, or a new chain
-// is already due (restarted false). Errors, changing nothing: kFailedPrecondition
-// when the journal is damaged (recover it first), when the digests themselves do
-// not verify (a signature, a link: not a loss of records), or when the newest
-// digest file is not the store's last; store and I/O errors.
+// records it signed are no longer in the journal of `data_dir` as they were
+// signed: segments were moved out after damage (audit-journal.md, Recovery). The
+// new chain starts after R, the last record whose signature still verifies; its
+// first digest names R, the previous chain's last digest, its signature and last
+// record, so every later VerifyDigests reports the records lost in between. The
+// last signed sequence becomes R, so that the journal's next open takes a torn
+// tail past R for a crash's (its bytes are kept first when the old chain signed
+// them). Checks offline first, with the keys and the last digest the store holds.
+// Changes nothing (restarted false) when no digest was written or the digests
+// verify against the journal. A new chain already due is planned again: moved
+// further, or dropped when the digests verify again (segments put back). Errors,
+// changing nothing: kFailedPrecondition when the journal is damaged (recover it
+// first), when the digests themselves do not verify (a signature, a link, a
+// missing digest: not a loss of records), when the newest digest file is not the
+// store's last, or when record R + 1 is older than the previous chain's last
+// digest (a signed record was changed, not moved out); store and I/O errors.
 Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state::StateStore& store,
                                               const Clock& clock);
+
+// Whether the next digest of `store`'s signer starts a new chain.
+Result<bool> DigestChainRestartDue(const state::StateStore& store);
 
 // What one WriteDigest() wrote.
 struct DigestInfo {

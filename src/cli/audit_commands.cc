@@ -23,6 +23,8 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kExitDamaged = 1;
 constexpr int kExitUnreadable = 2;
+// The digests verify, but records they signed are gone (a new chain was started).
+constexpr int kExitLost = 3;
 constexpr int kPageSize = 50;
 
 bool AllDigits(std::string_view s) {
@@ -117,18 +119,24 @@ int AuditCommands::VerifyDigestsOf(const std::string& data_dir) {
   for (const audit::DigestChainStart& start : report->chain_starts) {
     out << "  new chain from digest " << start.digest << ", after record " << start.after_sequence
         << ": records " << start.after_sequence + 1 << " to " << start.previous_last_sequence
-        << ", signed by the chain before it, are no longer in the journal\n";
+        << ", signed by the chain before it, are no longer in the journal as signed (moved out "
+           "or changed)\n";
   }
-  if (report->ok()) {
-    out << "OK: every digest's signature, chain and records verified";
-    if (report->lost_records > 0) {
-      out << ", except " << report->lost_records
-          << (report->lost_records == 1 ? " signed record" : " signed records")
-          << " lost before a new chain started (above)";
-    }
-    out << "\n";
+  if (report->ok() && report->chain_starts.empty()) {
+    out << "OK: every digest's signature, chain and records verified\n";
     out.flush();
     return 0;
+  }
+  if (report->ok()) {
+    out << "OK: every digest's signature and chain verified, and every covered record the "
+           "journal still holds\n";
+    out.flush();
+    *env_.err << "LOST: " << report->lost_records
+              << (report->lost_records == 1 ? " signed record is" : " signed records are")
+              << " no longer in the journal as signed; a new digest chain started after the "
+                 "loss (above)\n";
+    env_.err->flush();
+    return kExitLost;
   }
   out.flush();
   *env_.err << "DAMAGED: " << report->problem->ToString() << "\n";

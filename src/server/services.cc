@@ -183,15 +183,17 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   ASSIGN_OR_RETURN(s->audit_index,
                    state::SqliteStateStore::Open(AuditIndexPath(options.data_dir),
                                                  {.exclusive = true, .durable = false}));
-  bool chain_restarted = false;
   if (options.restart_digest_chain) {
     ASSIGN_OR_RETURN(audit::DigestChainRestart restart,
                      audit::RestartDigestChain(options.data_dir, *s->store, clock));
-    chain_restarted = restart.restarted;
+    if (!restart.kept_torn_tail.empty()) {
+      Log().warn("audit journal: a torn tail among signed records is kept in {}",
+                 restart.kept_torn_tail);
+    }
     if (restart.restarted) {
       Log().warn(
           "audit digests: a new chain starts after record {}; records {} to {}, signed by the "
-          "chain that ends with digest {}, are no longer in the journal ({})",
+          "chain that ends with digest {}, are no longer in the journal as signed ({})",
           restart.after_sequence, restart.after_sequence + 1, restart.previous_last_sequence,
           restart.previous_last_digest, restart.reason);
     } else {
@@ -215,7 +217,9 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
                                                            clock, digest_options));
   s->clock = &clock;
   s->digest_period = options.digest_period;
-  s->next_digest = chain_restarted ? clock.Now() : clock.Now() + options.digest_period;
+  // The first digest of a new chain is written at once, not a period later.
+  ASSIGN_OR_RETURN(bool restart_due, audit::DigestChainRestartDue(*s->store));
+  s->next_digest = restart_due ? clock.Now() : clock.Now() + options.digest_period;
   api::EndpointOptions endpoint_options;
   endpoint_options.account_id = options.account_id;
   endpoint_options.region = options.region;

@@ -890,9 +890,11 @@ TEST_F(DigestTest, ANewChainStartsAfterTheRecordsThatStillVerify) {
   EXPECT_THAT(restart.reason, HasSubstr("record 3"));
   // A crash's torn tail after record 2 is a crash's again (before: damage).
   EXPECT_EQ(LastSigned(), 2u);
-  DigestChainRestart again = Restart();
-  EXPECT_FALSE(again.restarted);
+  DigestChainRestart again = Restart();  // planned again: nothing more was lost
+  EXPECT_TRUE(again.restarted);
+  EXPECT_EQ(again.after_sequence, 2u);
   EXPECT_THAT(again.reason, HasSubstr("already due"));
+  EXPECT_EQ(LastSigned(), 2u);
 
   DigestInfo first = Write();
   ASSERT_TRUE(first.chain_restart_after.has_value());
@@ -1049,6 +1051,159 @@ TEST_F(DigestTest, AdoptsANewChainsFirstDigestACrashLeftBeforeTheStoreUpdate) {
   EXPECT_EQ(report.digests, 5u);
   ASSERT_EQ(report.chain_starts.size(), 1u);
   EXPECT_EQ(report.chain_starts[0].digest, first.file);
+}
+
+TEST_F(DigestTest, NoNewChainOverAChangedRecord) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  journal_->Close();
+  journal_.reset();
+  // Record 4 edited in place: the journal written again with its payload changed,
+  // so that checksums and chain hold and only the digests can tell.
+  std::vector<std::string> payloads = payloads_;
+  payloads[3].insert(payloads[3].size() - 1, ",\"edited\":true");
+  for (const auto& entry : std::filesystem::directory_iterator(JournalDirectory(dir_.path()))) {
+    if (entry.path().extension() == ".journal") std::filesystem::remove(entry.path());
+  }
+  OpenJournal(kTwoRecordSegments);
+  for (const std::string& payload : payloads) ASSERT_TRUE(journal_->AppendAndWait(payload).ok());
+  ASSERT_TRUE(VerifyJournal(JournalDirectory(dir_.path())).ok());
+  auto refused = RestartDigestChain(dir_.path(), *store_, clock_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(
+      refused.status().message(),
+      HasSubstr("record 3 (eventTime " + json::parse(payloads[2])["eventTime"].get<std::string>() +
+                ") does not match what digest " + d[1].file + " signed and is older"));
+  EXPECT_EQ(LastSigned(), 7u);
+}
+
+TEST_F(DigestTest, ATornTailAmongSignedRecordsIsKeptBeforeItIsCut) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  journal_->Close();
+  journal_.reset();
+  // Record 7, signed, cut short.
+  JournalRecord r7 = FindRecord(dir_.path(), 7);
+  const std::string segment = JournalDirectory(dir_.path()) + "/" + r7.segment;
+  const std::string whole = ReadFile(segment);
+  std::filesystem::resize_file(segment, r7.offset + 60);
+  DigestChainRestart restart = Restart();
+  EXPECT_TRUE(restart.restarted);
+  EXPECT_EQ(restart.after_sequence, 6u);
+  ASSERT_FALSE(restart.kept_torn_tail.empty());
+  EXPECT_THAT(restart.kept_torn_tail, HasSubstr(r7.segment + ".torn-7-"));
+  EXPECT_EQ(ReadFile(restart.kept_torn_tail), whole.substr(r7.offset, 60));
+  EXPECT_EQ(FileMode(restart.kept_torn_tail), 0600u);
+  // The journal's open cuts it now; its readers ignore the kept copy.
+  OpenJournal(kTwoRecordSegments);
+  appended_ = 6;
+  Append(1);
+  EXPECT_EQ(Write().chain_restart_after, std::optional<uint64_t>(6));
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.lost_records, 1u);
+}
+
+TEST_F(DigestTest, AnUnsignedChainStartDoesNotHideAChangedRecord) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  // A planted "new chain after record 0", with a signature copied from elsewhere.
+  json fake = json::parse(ReadFile(Digests(dir_.path()) + "/" + d[2].file));
+  const std::string name =
+      "111122223333_CloudTrail-Digest_us-east-1_coffer_us-east-1_20991231T235959Z.json";
+  fake["digestS3Object"] =
+      "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2099/12/31/" + name + ".gz";
+  for (const char* field :
+       {"previousDigestS3Bucket", "previousDigestS3Object", "previousDigestHashValue",
+        "previousDigestHashAlgorithm", "previousDigestSignature"}) {
+    fake[field] = nullptr;
+  }
+  fake["cofferChainRestart"] = {{"afterSequence", 0},
+                                {"afterRecordHash", nullptr},
+                                {"previousChainLastDigest", d[2].file},
+                                {"previousChainLastDigestSignature", d[2].signature},
+                                {"previousChainLastSequence", 7}};
+  WriteFile(Digests(dir_.path()) + "/" + name, fake.dump());
+  WriteFile(Digests(dir_.path()) + "/" + name + ".sig", d[2].signature);
+  DigestVerifyReport report = Verify(dir_.path());
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.problem->digest, d[1].file);
+  EXPECT_EQ(report.problem->sequence, 3u);
+}
+
+TEST_F(DigestTest, ANewChainDueIsPlannedAgainAfterAFurtherLoss) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  ASSERT_EQ(Restart().after_sequence, 2u);
+  // Before the new chain's first digest, segment 1 goes too.
+  LoseRecordsFrom(1, 1);
+  clock_.Advance(std::chrono::hours(1));
+  EXPECT_EQ(signer_->WriteDigest().status().code(), StatusCode::kDataLoss);
+  DigestChainRestart restart = Restart();
+  EXPECT_TRUE(restart.restarted);
+  EXPECT_EQ(restart.after_sequence, 0u);
+  EXPECT_EQ(restart.previous_last_sequence, 7u);
+  EXPECT_EQ(restart.previous_last_digest, d[2].file);
+  EXPECT_EQ(LastSigned(), 0u);
+  DigestInfo first = Write();
+  EXPECT_EQ(first.chain_restart_after, std::optional<uint64_t>(0));
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.lost_records, 7u);
+  EXPECT_EQ(report.records, 1u);
+}
+
+TEST_F(DigestTest, ANewChainDueIsDroppedWhenTheSegmentsArePutBack) {
+  ThreeDigestsOverSmallSegments();
+  journal_->Close();
+  journal_.reset();
+  const std::string journal = JournalDirectory(dir_.path());
+  const std::string kept = moved_.path() + "/kept";
+  std::filesystem::create_directory(kept);
+  for (const auto& entry : std::filesystem::directory_iterator(journal)) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".journal") && name > "0000000000000003") {
+      std::filesystem::copy_file(entry.path(), kept + "/" + name);
+      std::filesystem::remove(entry.path());
+    }
+  }
+  ASSERT_EQ(Restart().after_sequence, 2u);
+  EXPECT_EQ(LastSigned(), 2u);
+  for (const auto& entry : std::filesystem::directory_iterator(kept)) {
+    std::filesystem::copy_file(entry.path(), journal + "/" + entry.path().filename().string());
+  }
+  DigestChainRestart dropped = Restart();
+  EXPECT_FALSE(dropped.restarted);
+  EXPECT_THAT(dropped.reason, HasSubstr("no longer needed"));
+  EXPECT_EQ(LastSigned(), 7u);
+  OpenJournal(kTwoRecordSegments);
+  Append(1);
+  DigestInfo next = Write();  // the old chain goes on
+  EXPECT_FALSE(next.chain_restart_after.has_value());
+  EXPECT_EQ(next.first_sequence, 8u);
+  DigestVerifyReport report = Verify(dir_.path());
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_TRUE(report.chain_starts.empty());
+}
+
+TEST_F(DigestTest, ANewChainTrustsTheStoreNotTheFiles) {
+  std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
+  LoseRecordsFrom(3, 2);
+  // public-keys.json replaced: the store's keys decide.
+  const std::string keys = Digests(dir_.path()) + "/public-keys.json";
+  const std::string original_keys = ReadFile(keys);
+  WriteFile(keys, "{\"PublicKeyList\":[]}", FileMode(keys));
+  // The newest digest replaced by another with its name: refused.
+  const std::string newest = Digests(dir_.path()) + "/" + d[2].file;
+  const std::string original = ReadFile(newest);
+  WriteFile(newest, ReadFile(Digests(dir_.path()) + "/" + d[1].file), FileMode(newest));
+  auto refused = RestartDigestChain(dir_.path(), *store_, clock_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("as the state store recorded it"));
+  WriteFile(newest, original, FileMode(newest));
+  EXPECT_TRUE(Restart().restarted);
+  // The next digest writes the store's keys back.
+  Write();
+  EXPECT_EQ(ReadFile(keys), original_keys);
+  EXPECT_TRUE(Verify(dir_.path()).ok());
 }
 
 TEST_F(DigestTest, RefusesADamagedStoredKey) {
