@@ -252,7 +252,7 @@ Result<LastDigest> DecodeLast(std::string_view text) {
       d.restart = true;
       d.restart_time = j.at("restart_time").get<std::string>();
       d.previous_last_sequence = j.at("previous_last_sequence").get<uint64_t>();
-      d.previous_last_record_hash = j.at("previous_last_record_hash").get<std::string>();
+      d.previous_last_record_hash = j.value("previous_last_record_hash", std::string());
     }
   } catch (const json::exception&) {
     return DataLossError("the state store's record of the last audit digest is malformed");
@@ -271,6 +271,20 @@ Result<std::optional<LastDigest>> LoadLast(const state::StateStore& store) {
     return Status::Ok();
   }));
   return last;
+}
+
+// What `last` was before a new chain was due: the previous chain's last digest.
+LastDigest PreviousChain(const LastDigest& last) {
+  LastDigest previous = last;
+  if (last.restart) {
+    previous.restart = false;
+    previous.restart_time.clear();
+    previous.last_sequence = last.previous_last_sequence;
+    previous.last_record_hash = last.previous_last_record_hash;
+    previous.previous_last_sequence = 0;
+    previous.previous_last_record_hash.clear();
+  }
+  return previous;
 }
 
 Status SaveLast(state::StateStore& store, const LastDigest& last) {
@@ -744,13 +758,29 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
 
   if (last && now <= *ParseIso8601(last->end_time)) return std::optional<DigestInfo>();
 
+  const uint64_t bound = options_.durable_sequence ? options_.durable_sequence() : UINT64_MAX;
+  const std::string journal_dir = JournalDirectory(data_dir_);
+  // A new chain is due, but the last record the previous chain signed is back as
+  // signed (the moved segments were put back before the new chain's first
+  // digest): through the hash chain, so is every record before it, and the
+  // previous chain goes on.
+  if (last && last->restart && last->previous_last_sequence > 0 &&
+      !last->previous_last_record_hash.empty() && last->previous_last_sequence <= bound) {
+    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                     JournalReader::Open(journal_dir, last->previous_last_sequence));
+    JournalRecord record;
+    ASSIGN_OR_RETURN(bool found, reader->Next(&record));
+    if (found && record.sequence == last->previous_last_sequence &&
+        HexEncode(record.hash) == last->previous_last_record_hash) {
+      last = PreviousChain(*last);
+    }
+  }
+
   // The records since the previous digest, up to the last durable one.
   const uint64_t from = (last ? last->last_sequence : 0) + 1;
-  const uint64_t bound = options_.durable_sequence ? options_.durable_sequence() : UINT64_MAX;
   std::vector<LogFileEntry> entries;
   uint64_t records = 0;
   std::string newest, oldest;
-  const std::string journal_dir = JournalDirectory(data_dir_);
   if (bound < from - 1) {
     return DataLossError("the journal's durable sequence " + std::to_string(bound) +
                          " is behind the last signed record " + std::to_string(from - 1) +
@@ -1220,12 +1250,7 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
   const std::string restart_time = FormatIso8601(FloorSeconds(clock.Now()));
   // A new chain already due is planned again: more may have been lost since, or
   // the lost segments put back.
-  LastDigest previous = *last;
-  if (last->restart) {
-    previous.restart = false;
-    previous.last_sequence = last->previous_last_sequence;
-    previous.last_record_hash = last->previous_last_record_hash;
-  }
+  const LastDigest previous = PreviousChain(*last);
   const uint64_t previous_last = previous.last_sequence;
   // The keys and the last digest as the store knows them, not as files an
   // intruder could replace.
@@ -1268,11 +1293,13 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
     return FailedPreconditionError("the digests themselves do not verify (" + problem.ToString() +
                                    "), which a new chain would not mend");
   }
-  // Record `after` anchors the new chain. Record after + 1, when the journal
-  // holds it, must have been written after the recovery, so after every digest
-  // of the old chain: an older one is a signed record that was changed. (Segment
-  // names are sequence numbers, which a recovered journal reuses, so the segment
-  // cannot tell.)
+  // Record `after` anchors the new chain. The records after it that take the
+  // place of signed ones must have been written after the recovery: after every
+  // digest of the previous chain, and not after now. An older one is a signed
+  // record that was changed, or the rest of a cut segment. (Segment names are
+  // sequence numbers, which a recovered journal reuses, so they cannot tell. Whoever
+  // rewrites the journal can set the times too; the loss still shows in every
+  // verification.)
   ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
                    JournalReader::Open(journal_dir, std::max<uint64_t>(after, 1)));
   JournalRecord record;
@@ -1285,17 +1312,20 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
     }
     after_hash = HexEncode(record.hash);
   }
-  ASSIGN_OR_RETURN(bool next, reader->Next(&record));
-  if (next && record.sequence == after + 1) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, reader->Next(&record));
+    if (!more || record.sequence > previous_last) break;
     const std::string time = EventTime(record.payload);
-    if (time.empty() || time < last->end_time) {
-      return FailedPreconditionError(
-          "audit journal record " + std::to_string(after + 1) + " (eventTime " +
-          (time.empty() ? std::string("none") : time) + ") does not match what digest " +
-          problem.digest + " signed and is older than the last digest, " + last->file +
-          ": a signed record was changed, not moved out; put the signed segments back from a "
-          "copy");
-    }
+    if (!time.empty() && time >= last->end_time && time <= restart_time) continue;
+    return FailedPreconditionError(
+        "audit journal record " + std::to_string(record.sequence) + " (eventTime " +
+        (time.empty() ? std::string("none") : time) + ") takes the place of a record digest " +
+        last->file + " or an earlier one signed, but was not written after it and before now: " +
+        "a signed record was changed, or the rest of a cut segment. Put the signed segments back "
+        "from a copy, or move " +
+        record.segment +
+        " and every later segment out of the journal (keep them as evidence) and start again. "
+        "(If the clock was set back since that digest, the times cannot tell.)");
   }
   // A torn tail among the records the old chain signed is cut at the next start
   // once the new chain is due: its bytes are kept beside the segment first.

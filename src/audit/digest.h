@@ -98,8 +98,10 @@ struct DigestChainRestart {
 // changing nothing: kFailedPrecondition when the journal is damaged (recover it
 // first), when the digests themselves do not verify (a signature, a link, a
 // missing digest: not a loss of records), when the newest digest file is not the
-// store's last, or when record R + 1 is older than the previous chain's last
-// digest (a signed record was changed, not moved out); store and I/O errors.
+// store's last, or when a record in the place of a signed one (R + 1 up to the
+// previous chain's last) was not written between the previous chain's last digest
+// and now (a signed record changed, or the rest of a cut segment: the message says
+// which segment to move out); store and I/O errors.
 Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state::StateStore& store,
                                               const Clock& clock);
 

@@ -224,6 +224,37 @@ class DigestTest : public ::testing::Test {
                     .ok());
   }
 
+  void PlanANewChainThenPutTheSegmentsBack() {
+    ThreeDigestsOverSmallSegments();
+    journal_->Close();
+    journal_.reset();
+    const std::string journal = JournalDirectory(dir_.path());
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(journal)) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with(".journal") && name >= SegmentFileName(3)) names.push_back(name);
+    }
+    for (const std::string& name : names) {
+      std::filesystem::rename(journal + "/" + name, moved_.path() + "/" + name);
+    }
+    ASSERT_EQ(Restart().after_sequence, 2u);
+    EXPECT_EQ(LastSigned(), 2u);
+    for (const std::string& name : names) {
+      std::filesystem::rename(moved_.path() + "/" + name, journal + "/" + name);
+    }
+  }
+  void ExpectThePreviousChainGoesOn() {
+    OpenJournal(kTwoRecordSegments);
+    Append(1);
+    DigestInfo next = Write();
+    EXPECT_FALSE(next.chain_restart_after.has_value());
+    EXPECT_EQ(next.first_sequence, 8u);
+    EXPECT_EQ(LastSigned(), 8u);
+    DigestVerifyReport report = Verify(dir_.path());
+    EXPECT_TRUE(report.ok()) << report.problem->ToString();
+    EXPECT_TRUE(report.chain_starts.empty());
+  }
+
   uint64_t LastSigned() {
     auto last = LastSignedSequence(*store_);
     EXPECT_TRUE(last.ok()) << last.status().ToString();
@@ -1057,10 +1088,14 @@ TEST_F(DigestTest, NoNewChainOverAChangedRecord) {
   std::vector<DigestInfo> d = ThreeDigestsOverSmallSegments();
   journal_->Close();
   journal_.reset();
-  // Record 4 edited in place: the journal written again with its payload changed,
-  // so that checksums and chain hold and only the digests can tell.
+  // Record 4 edited in place, and record 3 given a time after the last digest:
+  // the journal written again, so that checksums and chain hold and only the
+  // digests can tell.
   std::vector<std::string> payloads = payloads_;
   payloads[3].insert(payloads[3].size() - 1, ",\"edited\":true");
+  json third = json::parse(payloads[2]);
+  third["eventTime"] = FormatIso8601(clock_.Now());
+  payloads[2] = third.dump();
   for (const auto& entry : std::filesystem::directory_iterator(JournalDirectory(dir_.path()))) {
     if (entry.path().extension() == ".journal") std::filesystem::remove(entry.path());
   }
@@ -1071,9 +1106,38 @@ TEST_F(DigestTest, NoNewChainOverAChangedRecord) {
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(
       refused.status().message(),
-      HasSubstr("record 3 (eventTime " + json::parse(payloads[2])["eventTime"].get<std::string>() +
-                ") does not match what digest " + d[1].file + " signed and is older"));
+      HasSubstr("record 4 (eventTime " + json::parse(payloads[3])["eventTime"].get<std::string>() +
+                ") takes the place of a record digest " + d[2].file +
+                " or an earlier one signed, but was not written after it"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("move 0000000000000003.journal and every"));
   EXPECT_EQ(LastSigned(), 7u);
+}
+
+// A torn record after others of its digest entry: they are the rest of a cut
+// segment, which is moved out as after damage.
+TEST_F(DigestTest, NoNewChainOverTheRestOfACutSegment) {
+  Signer();
+  OpenJournal(kTwoRecordSegments);
+  Append(2);
+  DigestInfo d = Write();
+  journal_->Close();
+  journal_.reset();
+  JournalRecord r2 = FindRecord(dir_.path(), 2);
+  const std::string segment = JournalDirectory(dir_.path()) + "/" + r2.segment;
+  std::filesystem::resize_file(segment, r2.offset + 60);
+  auto refused = RestartDigestChain(dir_.path(), *store_, clock_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(
+      refused.status().message(),
+      HasSubstr("record 1 (eventTime " + json::parse(payloads_[0])["eventTime"].get<std::string>() +
+                ") takes the place of a record digest " + d.file));
+  EXPECT_THAT(refused.status().message(), HasSubstr("move " + r2.segment + " and every"));
+  // Done so, the new chain starts at the beginning.
+  std::filesystem::rename(segment, moved_.path() + "/" + r2.segment);
+  DigestChainRestart restart = Restart();
+  EXPECT_TRUE(restart.restarted);
+  EXPECT_EQ(restart.after_sequence, 0u);
+  EXPECT_TRUE(restart.kept_torn_tail.empty());
 }
 
 TEST_F(DigestTest, ATornTailAmongSignedRecordsIsKeptBeforeItIsCut) {
@@ -1151,37 +1215,21 @@ TEST_F(DigestTest, ANewChainDueIsPlannedAgainAfterAFurtherLoss) {
   EXPECT_EQ(report.records, 1u);
 }
 
+// Segments moved out, a new chain planned, then the segments put back before
+// its first digest: the previous chain goes on, from a start with the flag
+// (planned again) or from the next digest.
 TEST_F(DigestTest, ANewChainDueIsDroppedWhenTheSegmentsArePutBack) {
-  ThreeDigestsOverSmallSegments();
-  journal_->Close();
-  journal_.reset();
-  const std::string journal = JournalDirectory(dir_.path());
-  const std::string kept = moved_.path() + "/kept";
-  std::filesystem::create_directory(kept);
-  for (const auto& entry : std::filesystem::directory_iterator(journal)) {
-    const std::string name = entry.path().filename().string();
-    if (name.ends_with(".journal") && name > "0000000000000003") {
-      std::filesystem::copy_file(entry.path(), kept + "/" + name);
-      std::filesystem::remove(entry.path());
-    }
-  }
-  ASSERT_EQ(Restart().after_sequence, 2u);
-  EXPECT_EQ(LastSigned(), 2u);
-  for (const auto& entry : std::filesystem::directory_iterator(kept)) {
-    std::filesystem::copy_file(entry.path(), journal + "/" + entry.path().filename().string());
-  }
+  ASSERT_NO_FATAL_FAILURE(PlanANewChainThenPutTheSegmentsBack());
   DigestChainRestart dropped = Restart();
   EXPECT_FALSE(dropped.restarted);
   EXPECT_THAT(dropped.reason, HasSubstr("no longer needed"));
   EXPECT_EQ(LastSigned(), 7u);
-  OpenJournal(kTwoRecordSegments);
-  Append(1);
-  DigestInfo next = Write();  // the old chain goes on
-  EXPECT_FALSE(next.chain_restart_after.has_value());
-  EXPECT_EQ(next.first_sequence, 8u);
-  DigestVerifyReport report = Verify(dir_.path());
-  EXPECT_TRUE(report.ok()) << report.problem->ToString();
-  EXPECT_TRUE(report.chain_starts.empty());
+  ExpectThePreviousChainGoesOn();
+}
+
+TEST_F(DigestTest, ANewChainDueIsDroppedByTheNextDigestWhenTheSegmentsAreBack) {
+  ASSERT_NO_FATAL_FAILURE(PlanANewChainThenPutTheSegmentsBack());
+  ExpectThePreviousChainGoesOn();
 }
 
 TEST_F(DigestTest, ANewChainTrustsTheStoreNotTheFiles) {
