@@ -293,6 +293,17 @@ Status SaveLast(state::StateStore& store, const LastDigest& last) {
       [&](state::Transaction& tx) -> Status { return tx.Put(kTable, kLastKey, encoded); });
 }
 
+// The public keys as the store keeps them (ListPublicKeys' JSON); nullopt before
+// the first key pair.
+Result<std::optional<std::string>> StoredKeysJson(const state::StateStore& store) {
+  std::optional<std::string> keys_json;
+  RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(keys_json, tx.Get(kTable, kKeysKey));
+    return Status::Ok();
+  }));
+  return keys_json;
+}
+
 }  // namespace
 
 Result<uint64_t> LastSignedSequence(const state::StateStore& store) {
@@ -482,6 +493,17 @@ Result<ParsedDigest> ParseDigest(std::string_view bytes) {
   return d;
 }
 
+// The hex chain hash of journal record `sequence`; nullopt when the journal does
+// not hold it.
+Result<std::optional<std::string>> RecordHashAt(const std::string& journal_dir, uint64_t sequence) {
+  ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                   JournalReader::Open(journal_dir, sequence));
+  JournalRecord record;
+  ASSIGN_OR_RETURN(bool found, reader->Next(&record));
+  if (!found || record.sequence != sequence) return std::optional<std::string>();
+  return std::optional<std::string>(HexEncode(record.hash));
+}
+
 // The file name a digestS3Object names: its last element without ".gz".
 std::string FileOfObject(std::string_view object) {
   size_t slash = object.rfind('/');
@@ -555,11 +577,7 @@ Result<std::unique_ptr<DigestSigner>> DigestSigner::Create(std::string data_dir,
 
 Status DigestSigner::LoadOrCreateKey() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::optional<std::string> keys_json;
-  RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(keys_json, tx.Get(kTable, kKeysKey));
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(std::optional<std::string> keys_json, StoredKeysJson(store_));
   if (!keys_json) {
     // First use: a new key pair. Should another signer have won the race, its key
     // is kept and this one dropped.
@@ -578,10 +596,7 @@ Status DigestSigner::LoadOrCreateKey() {
           tx.Put(kTable, std::string(kPrivatePrefix) + pub.fingerprint, AsChars(sealed)));
       return tx.Put(kTable, kKeysKey, encoded);
     }));
-    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
-      ASSIGN_OR_RETURN(keys_json, tx.Get(kTable, kKeysKey));
-      return Status::Ok();
-    }));
+    ASSIGN_OR_RETURN(keys_json, StoredKeysJson(store_));
     if (!keys_json) return InternalError("the audit digest key was not stored");
   }
   ASSIGN_OR_RETURN(std::vector<DigestPublicKey> keys, ParsePublicKeys(*keys_json));
@@ -766,14 +781,9 @@ Result<std::optional<DigestInfo>> DigestSigner::WriteDigest() {
   // previous chain goes on.
   if (last && last->restart && last->previous_last_sequence > 0 &&
       !last->previous_last_record_hash.empty() && last->previous_last_sequence <= bound) {
-    ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
-                     JournalReader::Open(journal_dir, last->previous_last_sequence));
-    JournalRecord record;
-    ASSIGN_OR_RETURN(bool found, reader->Next(&record));
-    if (found && record.sequence == last->previous_last_sequence &&
-        HexEncode(record.hash) == last->previous_last_record_hash) {
-      last = PreviousChain(*last);
-    }
+    ASSIGN_OR_RETURN(std::optional<std::string> hash,
+                     RecordHashAt(journal_dir, last->previous_last_sequence));
+    if (hash == last->previous_last_record_hash) last = PreviousChain(*last);
   }
 
   // The records since the previous digest, up to the last durable one.
@@ -1254,11 +1264,7 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
   const uint64_t previous_last = previous.last_sequence;
   // The keys and the last digest as the store knows them, not as files an
   // intruder could replace.
-  std::optional<std::string> keys_json;
-  RETURN_IF_ERROR(store.View([&](const state::ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(keys_json, tx.Get(kTable, kKeysKey));
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(std::optional<std::string> keys_json, StoredKeysJson(store));
   if (!keys_json) return DataLossError("the state store holds no audit digest key");
   ASSIGN_OR_RETURN(std::vector<DigestPublicKey> keys, ParsePublicKeys(*keys_json));
   const std::string dir = DigestDirectory(data_dir);
@@ -1300,18 +1306,18 @@ Result<DigestChainRestart> RestartDigestChain(const std::string& data_dir, state
   // sequence numbers, which a recovered journal reuses, so they cannot tell. Whoever
   // rewrites the journal can set the times too; the loss still shows in every
   // verification.)
-  ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
-                   JournalReader::Open(journal_dir, std::max<uint64_t>(after, 1)));
-  JournalRecord record;
   std::string after_hash;
   if (after > 0) {
-    ASSIGN_OR_RETURN(bool found, reader->Next(&record));
-    if (!found || record.sequence != after) {
+    ASSIGN_OR_RETURN(std::optional<std::string> hash, RecordHashAt(journal_dir, after));
+    if (!hash) {
       return FailedPreconditionError("audit journal record " + std::to_string(after) +
                                      " cannot be read back");
     }
-    after_hash = HexEncode(record.hash);
+    after_hash = std::move(*hash);
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader,
+                   JournalReader::Open(journal_dir, after + 1));
+  JournalRecord record;
   while (true) {
     ASSIGN_OR_RETURN(bool more, reader->Next(&record));
     if (!more || record.sequence > previous_last) break;
