@@ -36,6 +36,10 @@ constexpr char kBackupAborted[] =
 constexpr char kRestoreAborted[] =
     "Aborted the task because of a task failure or a concurrent RESTORE_DB request.";
 constexpr char kTaskAborted[] = "Task has been aborted";
+// RDS's answer when the role of an option (here, of an instance) cannot be used.
+constexpr char kRoleRefused[] =
+    "IAM role ARN value is invalid or does not include the required permissions for: "
+    "SQLSERVER_BACKUP_RESTORE.";
 
 Status Invalid(std::string message) {
   return Status(StatusCode::kInvalidArgument, kInvalidParameterValue, std::move(message));
@@ -280,6 +284,8 @@ class BackupService::Impl {
       return Invalid("The " + instance.engine +
                      " instance cannot be reached: " + engine.status().message());
     }
+    // So is the role: RDS checks it when the option that names it is added.
+    RETURN_IF_ERROR(CheckRole(instance.role_arn));
     RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto existing, tx.Get(kInstancesTable, InstanceKey(instance.name)));
       if (existing) {
@@ -289,6 +295,21 @@ class BackupService::Impl {
       return tx.Put(kInstancesTable, InstanceKey(instance.name), EncodeInstance(instance));
     }));
     return instance;
+  }
+
+  // rds.amazonaws.com must be able to assume `role_arn` (it exists and its trust
+  // policy allows it), else InvalidParameterValue with RDS's message and the
+  // refusal. The session is not kept: each task assumes the role again.
+  Status CheckRole(const std::string& role_arn) {
+    Result<std::unique_ptr<RoleSession>> session = delegation_.AssumeRole(role_arn);
+    if (session.ok()) return Status::Ok();
+    const Status& refused = session.status();
+    if (refused.code() != StatusCode::kPermissionDenied &&
+        refused.code() != StatusCode::kNotFound) {
+      return refused;  // not an answer about the role (the audit record was not written, …)
+    }
+    return Invalid(std::string(kRoleRefused) + " rds.amazonaws.com cannot assume " + role_arn +
+                   ": " + refused.message());
   }
 
   Result<std::vector<Instance>> ListInstances() {

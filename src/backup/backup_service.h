@@ -81,6 +81,9 @@ class BackupService {
   std::string InstanceArn(std::string_view name) const;
 
   // Instances. Names are RDS DB instance identifiers, kept in lower case.
+  // CreateInstance refuses (InvalidParameterValue) an engine it cannot reach now
+  // and a role rds.amazonaws.com cannot assume now (through the delegation:
+  // recorded as any AssumeRole).
   Result<Instance> CreateInstance(const CreateInstanceRequest& request);
   Result<std::vector<Instance>> ListInstances();
   Result<Instance> DescribeInstance(std::string_view name);

@@ -181,6 +181,11 @@ class FakeDelegation final : public Delegation {
     std::lock_guard lock(mu_);
     trusted_ = false;
   }
+  // AssumeRole fails without an answer about the role (its record not written).
+  void FailAssumeRole() {
+    std::lock_guard lock(mu_);
+    assume_fails_ = true;
+  }
   void FailTaskEvents(TaskEvent::Kind kind) {
     std::lock_guard lock(mu_);
     fail_events_ = kind;
@@ -296,6 +301,7 @@ class FakeDelegation final : public Delegation {
   std::set<std::string> denied_;
   std::set<std::string> denied_s3_;
   bool trusted_ = true;
+  bool assume_fails_ = false;
   std::optional<TaskEvent::Kind> fail_events_;
   std::vector<TaskEvent> events_;
   std::vector<std::string> s3_calls_;
@@ -329,6 +335,7 @@ Result<std::unique_ptr<RoleSession>> FakeDelegation::AssumeRole(const std::strin
   NoteWorkerThread();
   {
     std::lock_guard lock(mu_);
+    if (assume_fails_) return InternalError("the call's audit record was not written");
     if (!trusted_ || role_arn != kRoleArn) {
       return Status(StatusCode::kPermissionDenied, "AccessDenied",
                     "rds.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: " +
@@ -1761,6 +1768,27 @@ TEST_F(BackupServiceTest, CreateInstanceValidation) {
   expect_invalid(postgres, "takes a DSN, not a path");
   postgres.path.clear();
   expect_invalid(postgres, "cannot be reached");
+
+  // A role of the account that rds.amazonaws.com cannot assume: RDS's message for
+  // an option's role, then the refusal.
+  CreateInstanceRequest unknown_role = SqliteInstance("good");
+  unknown_role.role_arn = "arn:aws:iam::111122223333:role/no-such-role";
+  auto refused = service_->CreateInstance(unknown_role);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().error_name(), kInvalidParameterValue);
+  EXPECT_EQ(refused.status().message(),
+            "IAM role ARN value is invalid or does not include the required permissions for: "
+            "SQLSERVER_BACKUP_RESTORE. rds.amazonaws.com cannot assume "
+            "arn:aws:iam::111122223333:role/no-such-role: rds.amazonaws.com is not authorized "
+            "to perform: sts:AssumeRole on resource: arn:aws:iam::111122223333:role/no-such-role");
+  delegation_.DistrustRole();
+  expect_invalid(SqliteInstance("good"), "cannot assume " + std::string(kRoleArn) + ": ");
+  // An error that says nothing about the role comes back as it is.
+  delegation_.FailAssumeRole();
+  auto failed = service_->CreateInstance(SqliteInstance("good"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(failed.status().message(), "the call's audit record was not written");
 
   // Nothing of the refused requests was kept.
   ASSERT_OK_AND_ASSIGN(auto list, service_->ListInstances());

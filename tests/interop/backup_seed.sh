@@ -310,8 +310,15 @@ if [[ -n $applied_policy ]] && [[ $(jq -S . <<<"$applied_policy") == "$(jq -S . 
   ok "the key policy applied is the one --dry-run showed (no key users: the role may not use the key)"
 else not_ok "the applied key policy equals the reviewed one" "applied: $applied_policy" "reviewed: $(cat "$work/dry.json")"; fi
 
-if [[ $engine == sqlite ]]; then cof instance create "$instance" --engine sqlite --path "$inst_dir" --role-arn "$role_arn"
-else cof instance create "$instance" --engine postgres --dsn "$COFFER_TEST_PG_DSN" --role-arn "$role_arn"; fi
+# A role rds.amazonaws.com cannot assume is refused at once, with RDS's message for an option's
+# role, and nothing is kept (the same name is created next).
+if [[ $engine == sqlite ]]; then engine_args=(--engine sqlite --path "$inst_dir")
+else engine_args=(--engine postgres --dsn "$COFFER_TEST_PG_DSN"); fi
+cof instance create "$instance" "${engine_args[@]}" --role-arn "${role_arn}-missing"
+if [[ $RC -eq 254 && $ERR == *"InvalidParameterValue"*"IAM role ARN value is invalid or does not include the required permissions for: SQLSERVER_BACKUP_RESTORE."*"rds.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: ${role_arn}-missing"* ]]; then
+  ok "coffer instance create with a role rds.amazonaws.com cannot assume: InvalidParameterValue, RDS's message"
+else not_ok "coffer instance create with a role rds.amazonaws.com cannot assume" "rc=$RC" "$ERR"; fi
+cof instance create "$instance" "${engine_args[@]}" --role-arn "$role_arn"
 if [[ $RC -eq 0 && $(jq -r .DBInstance.RoleArn <<<"$OUT") == "$role_arn" ]]; then ok "coffer instance create $instance --engine $engine --role-arn $role_arn"
 else not_ok "coffer instance create $instance --engine $engine" "$ERR" "$OUT"; finish; fi
 
@@ -465,8 +472,7 @@ expect_no_target "no database nodecrypt$sfx" "nodecrypt$sfx"
 # to that user or role" — an instance whose role is no key user.
 awsc iam create-role --role-name rdsrestorerole --assume-role-policy-document "$trust"
 awsc iam put-role-policy --role-name rdsrestorerole --policy-name rds-backup-s3 --policy-document "$s3_policy"
-if [[ $engine == sqlite ]]; then cof instance create myrdsinstance2 --engine sqlite --path "$inst_dir" --role-arn "arn:aws:iam::$acct:role/rdsrestorerole"
-else cof instance create myrdsinstance2 --engine postgres --dsn "$COFFER_TEST_PG_DSN" --role-arn "arn:aws:iam::$acct:role/rdsrestorerole"; fi
+cof instance create myrdsinstance2 "${engine_args[@]}" --role-arn "arn:aws:iam::$acct:role/rdsrestorerole"
 [[ $RC -eq 0 ]] || not_ok "coffer instance create myrdsinstance2 (role rdsrestorerole)" "$ERR"
 restore "otherrole$sfx" customers.bak "$key" myrdsinstance2
 expect_error "a restore by an instance whose role is no key user: ERROR, the seed's 'not authorized to perform: kms:DescribeKey'" \
