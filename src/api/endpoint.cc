@@ -163,6 +163,12 @@ class Endpoint::Impl {
     event.event_time = clock_.Now();
 
     Result<HttpResponse> answer = Process(request, x);
+    if (x.protocol == Protocol::kQuery && !x.query_service_from_scope &&
+        IsIamOnlyAction(QueryAction(request))) {
+      // No signature's scope names the service: an Action only IAM has is IAM's,
+      // in the error's namespace as in the record.
+      x.query_service = "iam";
+    }
     HttpResponse response;
     if (answer.ok()) {
       response = std::move(answer).value();
@@ -349,21 +355,22 @@ class Endpoint::Impl {
         break;
       }
       case Route::kQuery: {
-        Result<QueryParams> params =
-            ParseQueryParams(request.method == "GET" ? request.Query() : request.body);
-        if (params.ok()) {
-          if (auto action = params->Get("Action")) e.event_name = std::move(*action);
-        }
-        // Without a signature's scope to name the service, an Action only IAM
-        // has is IAM's.
-        const bool iam = x.query_service == "iam" ||
-                         (!x.query_service_from_scope && IsIamOnlyAction(e.event_name));
+        e.event_name = QueryAction(request);
+        const bool iam = x.query_service == "iam";  // settled by Handle
         e.event_source = std::string(iam ? kIamEventSource : kStsEventSource);
         e.read_only =
             iam ? IamOperationIsReadOnly(e.event_name) : StsOperationIsReadOnly(e.event_name);
         break;
       }
     }
+  }
+
+  // The Action of a Query call, or "" when there is none (or the body does not parse).
+  static std::string QueryAction(const HttpRequest& request) {
+    Result<QueryParams> params =
+        ParseQueryParams(request.method == "GET" ? request.Query() : request.body);
+    if (!params.ok()) return "";
+    return params->Get("Action").value_or("");
   }
 
   static bool IsIamOnlyAction(std::string_view action) {

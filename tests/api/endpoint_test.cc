@@ -584,6 +584,10 @@ TEST_F(EndpointTest, MissingAuthorizationIsAMissingToken) {
   HttpRequest q = QueryRequest(kGetCallerIdentity);
   ExpectQueryError(Send(q), 403, kStsNs, "MissingAuthenticationToken",
                    "Missing Authentication Token");
+  // No scope names the service: an Action only IAM has answers in IAM's namespace.
+  HttpRequest iam = QueryRequest("Action=ListUsers&Version=2010-05-08");
+  ExpectQueryError(Send(iam), 403, kIamNs, "MissingAuthenticationToken",
+                   "Missing Authentication Token");
 }
 
 TEST_F(EndpointTest, JsonCallsNeedTheJsonContentType) {
