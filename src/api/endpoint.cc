@@ -582,6 +582,7 @@ class Endpoint::Impl {
           ASSIGN_OR_RETURN(auto key_policy,
                            ParsedPolicy(saved.text, policy::PolicyKind::kKeyPolicy));
           ctx.policy_saved = saved.saved;
+          RETURN_IF_ERROR(AddKeyConditionKeys(*key_policy, identity, a.resource, ctx));
           decision = policy::EvaluateKms(*key_policy, identity, ctx);
           break;
         }
@@ -632,11 +633,46 @@ class Endpoint::Impl {
     ctx.action = std::string(action);
     ctx.resource = std::string(resource);
     ctx.request_time = clock_.Now();
-    if (!request.remote_address.empty()) {
-      ctx.condition_keys["aws:SourceIp"] = {request.remote_address};
+    auto& keys = ctx.condition_keys;
+    if (!request.remote_address.empty()) keys["aws:SourceIp"] = {request.remote_address};
+    keys["aws:SecureTransport"] = {request.secure_transport ? "true" : "false"};
+    // The keys AWS sets in every request context.
+    keys["aws:RequestedRegion"] = {options_.region};
+    const bool service = principal.type == policy::PrincipalType::kAwsService;
+    keys["aws:PrincipalIsAWSService"] = {service ? "true" : "false"};
+    // Services here act as a role they assumed, never with a caller's credentials.
+    keys["aws:ViaAWSService"] = {"false"};
+    if (resource != "*" && !resource.empty()) {
+      // Every resource here is the one account's (an S3 ARN names none).
+      keys["aws:ResourceAccount"] = {options_.account_id};
     }
-    ctx.condition_keys["aws:SecureTransport"] = {request.secure_transport ? "true" : "false"};
     return ctx;
+  }
+
+  // A call on a KMS key: the keys AWS derives from the key (its spec, usage,
+  // origin: coffer's keys are all symmetric keys of its own), and its tags and
+  // aliases when a policy in play may read them (they cost a read).
+  Status AddKeyConditionKeys(const policy::Policy& key_policy,
+                             const std::vector<const policy::Policy*>& identity,
+                             const std::string& key_arn, policy::RequestContext& ctx) {
+    auto& keys = ctx.condition_keys;
+    keys["kms:KeySpec"] = {"SYMMETRIC_DEFAULT"};
+    keys["kms:KeyUsage"] = {"ENCRYPT_DECRYPT"};
+    keys["kms:KeyOrigin"] = {"AWS_KMS"};
+    keys["kms:MultiRegion"] = {"false"};
+    auto may_read = [&](std::string_view prefix) {
+      if (key_policy.MayRead(prefix)) return true;
+      return std::any_of(identity.begin(), identity.end(),
+                         [&](const policy::Policy* p) { return p->MayRead(prefix); });
+    };
+    const bool tags = may_read("aws:resourcetag/");
+    const bool aliases = may_read("kms:resourcealiases");
+    if (!tags && !aliases) return Status::Ok();
+    ASSIGN_OR_RETURN(kms::KeyService::ResourceFacts facts,
+                     kms_.ResourceFactsOf(key_arn, tags, aliases));
+    for (auto& [k, v] : facts.tags) keys["aws:ResourceTag/" + k] = {std::move(v)};
+    if (aliases) keys["kms:ResourceAliases"] = std::move(facts.aliases);
+    return Status::Ok();
   }
 
   // Policies are parsed once per distinct text.

@@ -207,6 +207,18 @@ Result<policy::Policy> CheckPolicy(std::string_view doc, policy::PolicyKind kind
   }
   auto parsed = policy::Policy::Parse(doc, kind);
   if (!parsed.ok()) return errors::MalformedPolicy(parsed.status());
+  if (kind == policy::PolicyKind::kTrustPolicy) {
+    // A trust policy says who may assume the role, and nothing else. Checked
+    // when one is saved only: one saved before keeps working.
+    for (const policy::Statement& st : parsed->statements()) {
+      for (const std::string& action : st.actions) {
+        if (action.size() < 4 || Lower(action.substr(0, 4)) != "sts:") {
+          return errors::MalformedPolicy(
+              InvalidArgumentError("AssumeRole policy may only specify STS AssumeRole actions."));
+        }
+      }
+    }
+  }
   return std::move(parsed).value();
 }
 

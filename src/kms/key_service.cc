@@ -516,15 +516,23 @@ class KeyService::Impl {
 
   // ---- aliases ------------------------------------------------------------
 
-  // LimitExceeded when `uuid` already has max_aliases_per_key aliases.
-  Status CheckAliasQuota(const ReadTransaction& tx, const std::string& uuid) const {
+  // The names of the aliases of key `uuid` ("alias/…"), sorted.
+  Result<std::vector<std::string>> AliasesOf(const ReadTransaction& tx,
+                                             const std::string& uuid) const {
     ASSIGN_OR_RETURN(auto all, tx.Scan(kAliasesTable, "", "", 0));
-    int count = 0;
+    std::vector<std::string> names;
     for (const auto& a : all) {
       ASSIGN_OR_RETURN(AliasRecord r, DecodeAliasRecord(a.value));
-      if (r.target == uuid) ++count;
+      if (r.target == uuid) names.push_back(a.key);
     }
-    if (count >= options_.max_aliases_per_key) {
+    return names;  // the scan's order: by name
+  }
+
+  // LimitExceeded when `uuid` already has max_aliases_per_key aliases.
+  Status CheckAliasQuota(const ReadTransaction& tx, const std::string& uuid) const {
+    ASSIGN_OR_RETURN(std::vector<std::string> aliases, AliasesOf(tx, uuid));
+    const size_t count = aliases.size();
+    if (count >= static_cast<size_t>(options_.max_aliases_per_key)) {
       return errors::LimitExceeded("Aliases per key quota for this account in this region is " +
                                    std::to_string(options_.max_aliases_per_key) +
                                    ", current usage is " + std::to_string(count) + ".");
@@ -540,11 +548,8 @@ class KeyService::Impl {
     RETURN_IF_ERROR(tx.Delete(kTagsTable, uuid));
     ASSIGN_OR_RETURN(auto materials, tx.Scan(kMaterialTable, uuid + "/", "", 0));
     for (const auto& m : materials) RETURN_IF_ERROR(tx.Delete(kMaterialTable, m.key));
-    ASSIGN_OR_RETURN(auto aliases, tx.Scan(kAliasesTable, "", "", 0));
-    for (const auto& a : aliases) {
-      ASSIGN_OR_RETURN(AliasRecord r, DecodeAliasRecord(a.value));
-      if (r.target == uuid) RETURN_IF_ERROR(tx.Delete(kAliasesTable, a.key));
-    }
+    ASSIGN_OR_RETURN(std::vector<std::string> aliases, AliasesOf(tx, uuid));
+    for (const std::string& name : aliases) RETURN_IF_ERROR(tx.Delete(kAliasesTable, name));
     return Status::Ok();
   }
 
@@ -936,6 +941,22 @@ Result<policy::SavedPolicy> KeyService::KeyPolicyOf(std::string_view key_id) {
     return Status::Ok();
   }));
   return policy;
+}
+
+Result<KeyService::ResourceFacts> KeyService::ResourceFactsOf(std::string_view key_id, bool tags,
+                                                              bool aliases) {
+  ResourceFacts facts;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kPolicy));
+    if (tags) {
+      ASSIGN_OR_RETURN(facts.tags, impl_->LoadTags(tx, key.id));
+    }
+    if (aliases) {
+      ASSIGN_OR_RETURN(facts.aliases, impl_->AliasesOf(tx, key.id));
+    }
+    return Status::Ok();
+  }));
+  return facts;
 }
 
 Status KeyService::PutKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name,

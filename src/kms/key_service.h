@@ -89,6 +89,14 @@ class KeyService {
   // The key's policy with when it was saved, for authorizing a call on the key
   // (policy::RequestContext::policy_saved). The checks and errors of GetKeyPolicy.
   Result<policy::SavedPolicy> KeyPolicyOf(std::string_view key_id);
+  // What condition keys say of the key itself, for authorizing a call on it:
+  // its tags (aws:ResourceTag/<k>) when `tags`, the names of its aliases
+  // (kms:ResourceAliases) when `aliases`. The checks and errors of KeyPolicyOf.
+  struct ResourceFacts {
+    std::map<std::string, std::string> tags;
+    std::vector<std::string> aliases;  // "alias/…", sorted
+  };
+  Result<ResourceFacts> ResourceFactsOf(std::string_view key_id, bool tags, bool aliases);
   Status PutKeyPolicy(std::string_view key_id, std::optional<std::string> policy_name,
                       std::string_view policy);
   Result<std::vector<std::string>> ListKeyPolicies(std::string_view key_id);

@@ -548,6 +548,19 @@ bool IsNegated(ConditionOperator op) {
   }
 }
 
+bool Policy::MayRead(std::string_view prefix) const {
+  for (const Statement& st : statements_) {
+    if (st.uses_variables) return true;
+    for (const Condition& c : st.conditions) {
+      if (c.key.size() >= prefix.size() &&
+          internal::EqualsIgnoreCase(std::string_view(c.key).substr(0, prefix.size()), prefix)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool TakesVariables(ConditionOperator op) {
   switch (op) {
     case ConditionOperator::kStringEquals:

@@ -152,6 +152,12 @@ class Policy {
   const std::string& id() const { return id_; }  // empty when absent
   const std::vector<Statement>& statements() const { return statements_; }
 
+  // Whether evaluating it may read a condition key that starts with `prefix`
+  // (lower case, as "aws:resourcetag/"): a condition on such a key, or a statement
+  // with policy variables (which may name any key). Lets the caller gather costly
+  // keys only for the policies that use them.
+  bool MayRead(std::string_view prefix) const;
+
  private:
   Policy() = default;
 

@@ -725,6 +725,52 @@ TEST_F(EndpointTest, ExplicitDenyInAnIdentityPolicyWins) {
   JsonOk(Kms(alice, "DescribeKey", {{"KeyId", key}}));
 }
 
+TEST_F(EndpointTest, ConditionKeysAwsSetsInEveryRequestAndForAKey) {
+  // The guard many accounts put in place: deny outside the region. Every key it
+  // names is in the request, so it denies nothing here.
+  std::string key = NewKey();
+  JsonOk(
+      Kms(root_, "TagResource",
+          {{"KeyId", key}, {"Tags", Json::array({{{"TagKey", "Project"}, {"TagValue", "x"}}})}}));
+  JsonOk(Kms(root_, "CreateAlias", {{"AliasName", "alias/orders"}, {"TargetKeyId", key}}));
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{
+      "StringEquals":{"aws:RequestedRegion":"us-east-1","aws:ResourceAccount":"111122223333",
+        "kms:KeySpec":"SYMMETRIC_DEFAULT","kms:KeyUsage":"ENCRYPT_DECRYPT","kms:KeyOrigin":"AWS_KMS",
+        "aws:ResourceTag/project":"x"},
+      "Bool":{"kms:MultiRegion":"false","aws:ViaAWSService":"false","aws:PrincipalIsAWSService":"false"},
+      "ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/orders"}}},
+    {"Effect":"Deny","Action":"kms:*","Resource":"*",
+     "Condition":{"StringNotEquals":{"aws:RequestedRegion":"us-east-1"}}}]})");
+  JsonOk(Encrypt(alice, key));
+
+  // Each key decides: another tag value, another alias, no tag at all.
+  JsonOk(
+      Kms(root_, "TagResource",
+          {{"KeyId", key}, {"Tags", Json::array({{{"TagKey", "Project"}, {"TagValue", "y"}}})}}));
+  ExpectJsonError(
+      Encrypt(alice, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+  JsonOk(Kms(root_, "UntagResource", {{"KeyId", key}, {"TagKeys", Json::array({"Project"})}}));
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+     "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/orders"}}},
+    {"Effect":"Deny","Action":"kms:Encrypt","Resource":"*",
+     "Condition":{"Null":{"aws:ResourceTag/Project":"true"}}}]})");
+  ExpectJsonError(Encrypt(alice, key), 400, "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:Encrypt", key,
+                               "with an explicit deny in an identity-based policy"));
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+     "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/orders"}}}]})");
+  JsonOk(Encrypt(alice, key));
+  JsonOk(Kms(root_, "DeleteAlias", {{"AliasName", "alias/orders"}}));
+  ExpectJsonError(
+      Encrypt(alice, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+}
+
 TEST_F(EndpointTest, KeyPolicyNamingTheUserAllowsWithoutIdentityPolicy) {
   Creds alice = NewUser("alice");
   std::string key = NewKey(KeyPolicy({UserArn("alice")}));

@@ -100,6 +100,16 @@ TEST_F(IamTest, CreateRoleErrors) {
   EXPECT_THAT(iam().CreateRole(req),
               IsError("MalformedPolicyDocument",
                       ParseError(with_resource, policy::PolicyKind::kTrustPolicy)));
+  // Only STS's actions (IAM's words): a trust policy says who may assume the role.
+  for (const char* action : {R"(["sts:AssumeRole","kms:Encrypt"])", R"("*")"}) {
+    req.assume_role_policy_document =
+        std::string(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)") +
+        R"("Principal":{"AWS":"111122223333"},"Action":)" + action + "}]}";
+    EXPECT_THAT(iam().CreateRole(req),
+                IsError("MalformedPolicyDocument",
+                        "AssumeRole policy may only specify STS AssumeRole actions."))
+        << action;
+  }
   req.assume_role_policy_document = "{not json";  // IAM's own words, for a trust policy
   EXPECT_THAT(iam().CreateRole(req),
               IsError("MalformedPolicyDocument", "This policy contains invalid Json"));

@@ -809,5 +809,21 @@ TEST(EditConsoleKeyPolicyTest, BadEditsAreRefused) {
   EXPECT_THAT(r->policy, HasSubstr(R"({"Sid":7},{"Sid":null},"x",3,null,{"Sid":"Allow use)"));
 }
 
+TEST(PolicyTest, MayReadNamesTheConditionKeysAndVariablesAPolicyUses) {
+  Policy p = MustParse(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:*","Resource":"*",
+     "Condition":{"StringEquals":{"AWS:ResourceTag/Project":"x"}}}]})");
+  EXPECT_TRUE(p.MayRead("aws:resourcetag/"));  // keys are compared without case
+  EXPECT_FALSE(p.MayRead("kms:resourcealiases"));
+  // A policy variable may name any key.
+  Policy variables = MustParse(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${aws:username}"}]})");
+  EXPECT_TRUE(variables.MayRead("kms:resourcealiases"));
+  // Without conditions or variables, nothing ("${" is literal in version 2008-10-17).
+  Policy plain = MustParse(R"({"Version":"2008-10-17","Statement":[
+    {"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${aws:username}"}]})");
+  EXPECT_FALSE(plain.MayRead("aws:resourcetag/"));
+}
+
 }  // namespace
 }  // namespace coffer::policy
