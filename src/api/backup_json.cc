@@ -42,6 +42,17 @@ class Members {
     return it->get<std::string>();
   }
 
+  // An optional member that, when given, must not be "" (AWS's length constraint).
+  std::string NonEmptyString(const char* name) {
+    auto it = body_.find(name);
+    if (it != body_.end() && it->is_string() && it->get_ref<const std::string&>().empty()) {
+      Fail(std::string("Value '' at '") + name +
+           "' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      return {};
+    }
+    return String(name, false);
+  }
+
   std::optional<int64_t> Integer(const char* name, bool required) {
     auto it = body_.find(name);
     if (it == body_.end() || it->is_null()) {
@@ -235,7 +246,7 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     r.instance = instance;
     r.source_db_name = m.String("SourceDbName", true, true);
     r.s3_arn_to_backup_to = m.String("S3ArnToBackupTo", true, true);
-    r.kms_master_key_arn = m.String("KmsMasterKeyArn", false);
+    r.kms_master_key_arn = m.NonEmptyString("KmsMasterKeyArn");
     r.overwrite_s3_backup_file = m.Boolean("OverwriteS3BackupFile").value_or(false);
     std::string type = m.String("Type", false);
     if (!type.empty()) r.type = type;
@@ -261,7 +272,7 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     r.instance = instance;
     r.restore_db_name = m.String("RestoreDbName", true, true);
     r.s3_arn_to_restore_from = m.String("S3ArnToRestoreFrom", true, true);
-    r.kms_master_key_arn = m.String("KmsMasterKeyArn", false);
+    r.kms_master_key_arn = m.NonEmptyString("KmsMasterKeyArn");
     std::string type = m.String("Type", false);
     if (!type.empty()) r.type = type;
     r.with_norecovery = m.Boolean("WithNorecovery").value_or(false);

@@ -138,6 +138,25 @@ class BackupService::Impl {
       if (t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) {
         cleanup = RemovePartialRestore(t);
       }
+      if (RestoredOnline(t)) {
+        // Stopped after its last step, bringing the database online (which an
+        // engine does only with the whole backup restored and checked), and
+        // before the task could say so: the restore is complete.
+        RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
+          if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
+          AddLine(task, "Database " + task.database +
+                            " is restored and online; the server stopped before the task "
+                            "could record it.");
+          AddLine(task, "Task has been completed successfully.");
+          task.percent_complete = 100;
+          task.lifecycle = Lifecycle::kSuccess;
+        }));
+        Task ended;
+        if (LoadTask(t.id, ended).ok()) {
+          RecordEvent(TaskEvent::Kind::kEnded, ended, "").IgnoreError();
+        }
+        continue;
+      }
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
         if (!cleanup.empty()) AddLine(task, cleanup);
         if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
@@ -215,6 +234,21 @@ class BackupService::Impl {
                     (shared ? "this and other interrupted tasks." : "the interrupted task.");
     }
     return lines;
+  }
+
+  // Whether the interrupted task `t` is a restore that brings its database
+  // online and that database is online: the name was the task's alone (a
+  // restore refuses a name in use, and so does any other restore of it meanwhile).
+  bool RestoredOnline(const Task& t) {
+    if (t.type != TaskType::kRestore && t.type != TaskType::kRestoreDifferential) return false;
+    auto instance = DescribeInstance(t.instance);
+    if (!instance.ok()) return false;
+    auto engine = engines_(*instance);
+    if (!engine.ok()) return false;
+    auto online = (*engine)->ListDatabases();
+    if (!online.ok()) return false;
+    return std::any_of(online->begin(), online->end(),
+                       [&](const std::string& name) { return Lower(name) == Lower(t.database); });
   }
 
   // Removes what an interrupted FULL restore left; returns a task_info line

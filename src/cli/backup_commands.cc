@@ -120,7 +120,7 @@ class BackupCommands final : public CommandGroup {
 
     status_ = app.add_subcommand("task-status", "Show tasks (rds_task_status)");
     status_->add_option("--db-name", db_filter_, "Only tasks of this database");
-    status_->add_option("--task-id", task_id_, "Only this task");
+    status_task_id_ = status_->add_option("--task-id", task_id_, "Only this task");
 
     cancel_ = app.add_subcommand("cancel-task", "Cancel a task (rds_cancel_task)");
     cancel_->add_option("--task-id", task_id_, "The task")->required();
@@ -173,7 +173,7 @@ class BackupCommands final : public CommandGroup {
                 {"OverwriteS3BackupFile", overwrite_},
                 {"Type", type_},
                 {"NumberOfFiles", files_}};
-      if (!kms_key_arn_.empty()) body["KmsMasterKeyArn"] = kms_key_arn_;
+      if (kms_key_arn_) body["KmsMasterKeyArn"] = *kms_key_arn_;  // "" too: the server refuses it
       return TaskCommand("BackupDatabase", body);
     }
     if (restore_->parsed()) {
@@ -182,7 +182,7 @@ class BackupCommands final : public CommandGroup {
                 {"S3ArnToRestoreFrom", s3_arn_},
                 {"Type", type_},
                 {"WithNorecovery", norecovery_}};
-      if (!kms_key_arn_.empty()) body["KmsMasterKeyArn"] = kms_key_arn_;
+      if (kms_key_arn_) body["KmsMasterKeyArn"] = *kms_key_arn_;
       return TaskCommand("RestoreDatabase", body);
     }
     if (finish_->parsed()) {
@@ -194,7 +194,7 @@ class BackupCommands final : public CommandGroup {
     }
     Json body{{"DBInstanceIdentifier", instance_}};
     if (!db_filter_.empty()) body["DbName"] = db_filter_;
-    if (task_id_ > 0) body["TaskId"] = task_id_;
+    if (status_task_id_->count() > 0) body["TaskId"] = task_id_;  // 0 is no task, not all
     return Simple("DescribeTasks", body);
   }
 
@@ -283,6 +283,11 @@ class BackupCommands final : public CommandGroup {
     const tsql::Value* v = call.Find(name);
     return v == nullptr ? std::string() : v->text;
   }
+  // Given a value other than NULL.
+  static bool Given(const tsql::ProcedureCall& call, std::string_view name) {
+    const tsql::Value* v = call.Find(name);
+    return v != nullptr && v->kind != tsql::Value::Kind::kNull;
+  }
   static std::optional<int64_t> Int(const tsql::ProcedureCall& call, std::string_view name) {
     const tsql::Value* v = call.Find(name);
     // The parser made every value of an int parameter an integer (or NULL).
@@ -297,7 +302,8 @@ class BackupCommands final : public CommandGroup {
     if (p == "rds_backup_database") {
       body["SourceDbName"] = Str(c, "@source_db_name");
       body["S3ArnToBackupTo"] = Str(c, "@s3_arn_to_backup_to");
-      if (auto k = Str(c, "@kms_master_key_arn"); !k.empty()) body["KmsMasterKeyArn"] = k;
+      // '' too (the server refuses it); NULL is the parameter's default, none.
+      if (Given(c, "@kms_master_key_arn")) body["KmsMasterKeyArn"] = Str(c, "@kms_master_key_arn");
       body["OverwriteS3BackupFile"] = Int(c, "@overwrite_s3_backup_file").value_or(0) == 1;
       if (auto t = Str(c, "@type"); !t.empty()) body["Type"] = t;
       body["NumberOfFiles"] = Int(c, "@number_of_files").value_or(1);
@@ -306,14 +312,14 @@ class BackupCommands final : public CommandGroup {
     if (p == "rds_restore_database") {
       body["RestoreDbName"] = Str(c, "@restore_db_name");
       body["S3ArnToRestoreFrom"] = Str(c, "@s3_arn_to_restore_from");
-      if (auto k = Str(c, "@kms_master_key_arn"); !k.empty()) body["KmsMasterKeyArn"] = k;
+      if (Given(c, "@kms_master_key_arn")) body["KmsMasterKeyArn"] = Str(c, "@kms_master_key_arn");
       if (auto t = Str(c, "@type"); !t.empty()) body["Type"] = t;
       body["WithNorecovery"] = Int(c, "@with_norecovery").value_or(0) == 1;
       return std::pair<std::string, Json>{"RestoreDatabase", body};
     }
     if (p == "rds_task_status") {
       if (auto d = Str(c, "@db_name"); !d.empty()) body["DbName"] = d;
-      if (auto id = Int(c, "@task_id"); id && *id > 0) body["TaskId"] = *id;
+      if (auto id = Int(c, "@task_id")) body["TaskId"] = *id;
       return std::pair<std::string, Json>{"DescribeTasks", body};
     }
     if (p == "rds_cancel_task") {
@@ -392,10 +398,12 @@ class BackupCommands final : public CommandGroup {
   CLI::App *instance_cmd_, *create_, *list_, *describe_, *delete_;
   CLI::App *backup_, *restore_, *status_, *cancel_, *finish_, *sql_;
   std::string name_, engine_, path_, dsn_, role_arn_;
-  std::string instance_, database_, s3_arn_, kms_key_arn_, type_ = "FULL", db_filter_, sql_text_;
+  std::string instance_, database_, s3_arn_, type_ = "FULL", db_filter_, sql_text_;
+  std::optional<std::string> kms_key_arn_;  // given, even as ""
   bool overwrite_ = false, norecovery_ = false, wait_ = false;
   int files_ = 1;
   int64_t task_id_ = 0;
+  CLI::Option* status_task_id_ = nullptr;
 };
 
 }  // namespace

@@ -799,6 +799,8 @@ Status PostgresEngine::RestoreFull(std::string_view target_view, ByteSource& sou
     return DataLossError("the backup for " + target +
                          " has more data after the end of its pg_dump archive");
   }
+  // The last moment a cancel can take effect: from here on the database appears.
+  RETURN_IF_ERROR(Interrupted());
 
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connect());
   const std::string staging_id = conn->Identifier(staging);

@@ -678,6 +678,8 @@ Status SqliteEngine::RestoreFull(std::string_view target, ByteSource& source,
   }
   RETURN_IF_ERROR(CheckIntegrity(temp, name));
   RETURN_IF_ERROR(SyncFile(temp));
+  // The last moment a cancel can take effect: from here on the database appears.
+  RETURN_IF_ERROR(Interrupted());
   if (!options.norecovery) {
     RETURN_IF_ERROR(LinkNoClobber(temp, name, Kind::kOnline, /*ending_restore=*/false));
     // Base manifests of an earlier database of this name describe other content.
@@ -743,6 +745,7 @@ Status SqliteEngine::RestoreDifferential(std::string_view target, ByteSource& so
   }
   RETURN_IF_ERROR(CheckIntegrity(temp, name));
   RETURN_IF_ERROR(SyncFile(temp));
+  RETURN_IF_ERROR(Interrupted());  // as in RestoreFull: the last moment a cancel counts
   if (!options.norecovery) return BringOnline(temp, name);
   // Still restoring: the rebuilt copy replaces the old one in one rename, then
   // the chain file, written beforehand, records that a DIFFERENTIAL backup was

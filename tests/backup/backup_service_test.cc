@@ -1591,6 +1591,46 @@ TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen)
   EXPECT_FALSE(DatabaseExists("copy"));
 }
 
+TEST_F(BackupServiceTest, AnInterruptedRestoreWhoseDatabaseIsOnlineEndsInSuccess) {
+  // The server stopped after the restore brought the database online, its last
+  // step, and before the task recorded it: the restore is complete.
+  service_.reset();
+  const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
+  Task running;
+  running.id = 1;
+  running.type = TaskType::kRestore;
+  running.instance = kInstance;
+  running.database = "copy";
+  running.lifecycle = Lifecycle::kInProgress;
+  running.created = running.last_updated = then;
+  running.started = then;
+  running.log = {{then, kStarted}};
+  running.s3_object_arn = ObjectArn("full.bak");
+  ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(1), EncodeTask(running)));
+    return tx.Put(kCountersTable, kTaskIdCounter, "1");
+  }));
+  MakeDatabase("Copy", 10);
+
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  service_->WaitIdle();
+
+  Task t = Get(1);
+  EXPECT_EQ(t.lifecycle, Lifecycle::kSuccess) << t.TaskInfo();
+  EXPECT_EQ(t.percent_complete, 100);
+  std::vector<std::string> m = Messages(t);
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_EQ(m[m.size() - 2],
+            "Database copy is restored and online; the server stopped before the task could "
+            "record it.");
+  EXPECT_EQ(m.back(), "Task has been completed successfully.");
+  EXPECT_TRUE(DatabaseExists("Copy"));
+  std::vector<TaskEvent> events = delegation_.EventsOf(1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].task.lifecycle, Lifecycle::kSuccess);
+}
+
 TEST_F(BackupServiceTest, DamagedTaskRecordFailsOpen) {
   service_.reset();
   ASSERT_OK(store_->Update(

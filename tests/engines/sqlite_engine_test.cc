@@ -300,6 +300,27 @@ TEST_F(SqliteEngineTest, RestoreRefusesAnExistingNameAndTouchesNothing) {
   EXPECT_EQ(Fingerprint("taken").rfind("7:", 0), 0u);
 }
 
+TEST_F(SqliteEngineTest, ARestoreStoppedBeforeItsDatabaseAppearsCreatesNothing) {
+  // A cancel that comes once the stream is read and checked still counts: the
+  // database would appear only after the last check.
+  MakeCustomers("customers", 100);
+  Bytes backup;
+  auto sink = MemorySink(backup);
+  ASSERT_OK(engine_->BackupFull("customers", *sink));
+  engine_->set_interrupt(
+      [] { return Status(StatusCode::kFailedPrecondition, "TaskCancelled", "cancelled"); });
+  for (bool norecovery : {false, true}) {
+    auto source = MemorySource(backup);
+    RestoreOptions options;
+    options.norecovery = norecovery;
+    EXPECT_THAT(engine_->RestoreFull("copy", *source, options),
+                testing::IsError("TaskCancelled", "cancelled"));
+    ASSERT_OK_AND_ASSIGN(bool exists, engine_->Exists("copy"));
+    EXPECT_FALSE(exists);
+    EXPECT_THAT(Leftovers(), IsEmpty());
+  }
+}
+
 TEST_F(SqliteEngineTest, DamagedOrForeignStreamsCreateNothing) {
   MakeCustomers("customers", 3000);
   Bytes backup;

@@ -324,6 +324,12 @@ else not_ok "coffer instance create $instance --engine $engine" "$ERR" "$OUT"; f
 
 # ---- 3. the backup the seed saw fail -----------------------------------------------------------
 echo "-- 3. the backup without permission to use the key"
+# A key given as '' (an unset shell variable, say) is refused, never taken for "no key".
+sql "$instance" "exec msdb.dbo.rds_backup_database @source_db_name='$db', @s3_arn_to_backup_to='$s3/empty-key.bak', @kms_master_key_arn=''"
+if [[ $RC -eq 254 && $ERR == *"Value '' at 'KmsMasterKeyArn' failed to satisfy constraint"* && -z $TID ]] &&
+   ! bucket_files | grep -q empty-key; then
+  ok "rds_backup_database with @kms_master_key_arn='': refused (exit 254), no task, no object"
+else not_ok "rds_backup_database with @kms_master_key_arn=''" "$(task_detail)" "$(bucket_files)"; fi
 backup_stmt="exec msdb.dbo.rds_backup_database @source_db_name='$db', @s3_arn_to_backup_to='$s3/customers.bak', @kms_master_key_arn='$key'"
 sql "$instance" "$backup_stmt"
 seed_sentence="User: $session_arn is not authorized to perform: kms:DescribeKey on resource: $key"
