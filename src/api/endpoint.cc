@@ -569,12 +569,26 @@ class Endpoint::Impl {
     identity.reserve(owned->size());
     for (const policy::Policy& p : *owned) identity.push_back(&p);
 
+    std::optional<std::vector<iam::Tag>> principal_tags;  // read once, when needed
+    auto add_principal_tags = [&](const policy::Policy* resource_policy,
+                                  policy::RequestContext& ctx) -> Status {
+      if (!MayRead("aws:principaltag/", resource_policy, identity)) return Status::Ok();
+      if (!principal_tags) {
+        ASSIGN_OR_RETURN(principal_tags, iam_.PrincipalTagsOf(principal));
+      }
+      for (const iam::Tag& t : *principal_tags) {
+        ctx.condition_keys["aws:PrincipalTag/" + t.key] = {t.value};
+      }
+      return Status::Ok();
+    };
+
     for (const Authorization& a : call.authorizations) {
       policy::RequestContext ctx = Context(principal, a.action, a.resource, request);
       for (const auto& [k, v] : a.condition_keys) ctx.condition_keys[k] = v;
       policy::Decision decision = policy::Decision::kImplicitDenyNoResourcePolicy;
       switch (a.scope) {
         case PolicyScope::kIdentity:
+          RETURN_IF_ERROR(add_principal_tags(nullptr, ctx));
           decision = policy::EvaluateIdentity(identity, ctx);
           break;
         case PolicyScope::kKmsKey: {
@@ -583,6 +597,7 @@ class Endpoint::Impl {
                            ParsedPolicy(saved.text, policy::PolicyKind::kKeyPolicy));
           ctx.policy_saved = saved.saved;
           RETURN_IF_ERROR(AddKeyConditionKeys(*key_policy, identity, a.resource, ctx));
+          RETURN_IF_ERROR(add_principal_tags(key_policy.get(), ctx));
           decision = policy::EvaluateKms(*key_policy, identity, ctx);
           break;
         }
@@ -596,6 +611,7 @@ class Endpoint::Impl {
           }
           ASSIGN_OR_RETURN(auto trust, ParsedPolicy(saved->text, policy::PolicyKind::kTrustPolicy));
           ctx.policy_saved = saved->saved;
+          RETURN_IF_ERROR(add_principal_tags(trust.get(), ctx));
           decision = policy::EvaluateTrust(*trust, identity, ctx);
           break;
         }
@@ -649,6 +665,15 @@ class Endpoint::Impl {
     return ctx;
   }
 
+  // Whether the resource policy (if any) or an identity policy may read a
+  // condition key starting with `prefix` (policy::Policy::MayRead).
+  static bool MayRead(std::string_view prefix, const policy::Policy* resource_policy,
+                      const std::vector<const policy::Policy*>& identity) {
+    if (resource_policy != nullptr && resource_policy->MayRead(prefix)) return true;
+    return std::any_of(identity.begin(), identity.end(),
+                       [&](const policy::Policy* p) { return p->MayRead(prefix); });
+  }
+
   // A call on a KMS key: the keys AWS derives from the key (its spec, usage,
   // origin: coffer's keys are all symmetric keys of its own), and its tags and
   // aliases when a policy in play may read them (they cost a read).
@@ -660,13 +685,8 @@ class Endpoint::Impl {
     keys["kms:KeyUsage"] = {"ENCRYPT_DECRYPT"};
     keys["kms:KeyOrigin"] = {"AWS_KMS"};
     keys["kms:MultiRegion"] = {"false"};
-    auto may_read = [&](std::string_view prefix) {
-      if (key_policy.MayRead(prefix)) return true;
-      return std::any_of(identity.begin(), identity.end(),
-                         [&](const policy::Policy* p) { return p->MayRead(prefix); });
-    };
-    const bool tags = may_read("aws:resourcetag/");
-    const bool aliases = may_read("kms:resourcealiases");
+    const bool tags = MayRead("aws:resourcetag/", &key_policy, identity);
+    const bool aliases = MayRead("kms:resourcealiases", &key_policy, identity);
     if (!tags && !aliases) return Status::Ok();
     ASSIGN_OR_RETURN(kms::KeyService::ResourceFacts facts,
                      kms_.ResourceFactsOf(key_arn, tags, aliases));

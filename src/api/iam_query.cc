@@ -89,6 +89,44 @@ iam::Page ReadPage(QueryReader& r) {
   return iam::Page{r.Optional("Marker"), r.OptionalInt("MaxItems")};
 }
 
+// Tags.member.N.Key / .Value; nullopt when absent. A missing Key or Value is noted.
+Result<std::optional<std::vector<iam::Tag>>> ReadTags(const QueryParams& params, QueryReader& r) {
+  ASSIGN_OR_RETURN(auto structs, MemberStructs(params, "Tags"));
+  if (!structs) return std::optional<std::vector<iam::Tag>>();
+  std::vector<iam::Tag> tags;
+  for (size_t i = 0; i < structs->size(); ++i) {
+    const auto& fields = (*structs)[i];
+    const std::string field = "tags." + std::to_string(i + 1) + ".member.";
+    auto key = fields.find("Key");
+    auto value = fields.find("Value");
+    if (key == fields.end()) r.errors().AddNull(field + "key");
+    if (value == fields.end()) r.errors().AddNull(field + "value");
+    tags.push_back(
+        {key == fields.end() ? "" : key->second, value == fields.end() ? "" : value->second});
+  }
+  return std::optional<std::vector<iam::Tag>>(std::move(tags));
+}
+
+// The condition keys of a request that sets tags: aws:RequestTag/<k>, aws:TagKeys.
+void AddRequestTags(Authorization& a, const std::vector<iam::Tag>& tags) {
+  std::vector<std::string> keys;
+  for (const iam::Tag& t : tags) {
+    a.condition_keys["aws:RequestTag/" + t.key] = {t.value};
+    keys.push_back(t.key);
+  }
+  a.condition_keys["aws:TagKeys"] = std::move(keys);
+}
+
+void WriteTags(XmlWriter& w, const std::vector<iam::Tag>& tags) {
+  w.Open("Tags");
+  for (const iam::Tag& t : tags) {
+    w.Open("member");
+    w.Element("Key", t.key).Element("Value", t.value);
+    w.Close();
+  }
+  w.Close();
+}
+
 // ---- reply bodies ---------------------------------------------------------------------
 
 std::string Date(TimePoint t) { return FormatIso8601(t); }
@@ -115,6 +153,8 @@ void WriteRoleFields(XmlWriter& w, const iam::Role& r, RoleView view) {
   if (view != RoleView::kCreated) {
     w.Element("MaxSessionDuration", std::to_string(r.max_session_duration));
   }
+  // ListRoles shows no tags (ListRoleTags does).
+  if (view != RoleView::kList && !r.tags.empty()) WriteTags(w, r.tags);
   if (view == RoleView::kGet) w.Empty("RoleLastUsed");
 }
 
@@ -178,23 +218,39 @@ std::string RoleElements(const iam::Role& r) {
 
 // ---- users ---------------------------------------------------------------------------------
 
+// A create with tags needs the tagging action too (IAM: "you must have
+// permission for both the create and the tag action").
+void AuthorizeCreateTags(Call& call, std::string_view tag_action,
+                         const std::vector<iam::Tag>& tags) {
+  if (tags.empty()) return;
+  AddRequestTags(call.authorizations[0], tags);
+  Authorization tag = call.authorizations[0];
+  tag.action = "iam:" + std::string(tag_action);
+  call.authorizations.push_back(std::move(tag));
+}
+
 Result<Call> CreateUser(const Request& q) {
-  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateUser", {"PermissionsBoundary", "Tags"}));
+  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateUser", {"PermissionsBoundary"}));
   QueryReader r(q.params);
-  iam::CreateUserRequest req{r.Required("UserName"), r.Optional("Path")};
+  iam::CreateUserRequest req{r.Required("UserName"), r.Optional("Path"), {}};
+  ASSIGN_OR_RETURN(auto tags, ReadTags(q.params, r));
+  if (tags) req.tags = std::move(*tags);
   RETURN_IF_ERROR(r.status());
   std::string arn = q.iam.UserArn(req.path.value_or("/"), req.user_name);
   std::vector<AuditResource> resources = UserResource(arn);
-  return MakeCallWithReply("CreateUser", std::move(arn), std::move(resources),
-                           [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
-                             ASSIGN_OR_RETURN(iam::User user, iam.CreateUser(req));
-                             std::string body = Reply("CreateUser", rid, [&](XmlWriter& w) {
-                               w.Open("User");
-                               WriteUserFields(w, user);
-                               w.Close();
-                             });
-                             return api::Reply{std::move(body), UserElements(user)};
-                           });
+  Call call = MakeCallWithReply("CreateUser", std::move(arn), std::move(resources),
+                                [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                                  ASSIGN_OR_RETURN(iam::User user, iam.CreateUser(req));
+                                  std::string body = Reply("CreateUser", rid, [&](XmlWriter& w) {
+                                    w.Open("User");
+                                    WriteUserFields(w, user);
+                                    if (!user.tags.empty()) WriteTags(w, user.tags);
+                                    w.Close();
+                                  });
+                                  return api::Reply{std::move(body), UserElements(user)};
+                                });
+  AuthorizeCreateTags(call, "TagUser", req.tags);
+  return call;
 }
 
 Result<Call> GetUser(const Request& q) {
@@ -209,6 +265,7 @@ Result<Call> GetUser(const Request& q) {
         return Reply("GetUser", rid, [&](XmlWriter& w) {
           w.Open("User");
           WriteUserFields(w, user);
+          if (!user.tags.empty()) WriteTags(w, user.tags);
           w.Close();
         });
       });
@@ -336,7 +393,7 @@ Result<Call> DeleteAccessKey(const Request& q) {
 // ---------------------------------------------------------------------------------------
 
 Result<Call> CreateRole(const Request& q) {
-  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateRole", {"PermissionsBoundary", "Tags"}));
+  RETURN_IF_ERROR(RefuseUnsupported(q.params, "CreateRole", {"PermissionsBoundary"}));
   QueryReader r(q.params);
   iam::CreateRoleRequest req;
   req.role_name = r.Required("RoleName");
@@ -344,19 +401,23 @@ Result<Call> CreateRole(const Request& q) {
   req.path = r.Optional("Path");
   req.description = r.Optional("Description");
   req.max_session_duration = r.OptionalInt("MaxSessionDuration");
+  ASSIGN_OR_RETURN(auto tags, ReadTags(q.params, r));
+  if (tags) req.tags = std::move(*tags);
   RETURN_IF_ERROR(r.status());
   std::string arn = q.iam.RoleArn(req.path.value_or("/"), req.role_name);
   std::vector<AuditResource> resources = RoleResource(arn);
-  return MakeCallWithReply("CreateRole", std::move(arn), std::move(resources),
-                           [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
-                             ASSIGN_OR_RETURN(iam::Role role, iam.CreateRole(req));
-                             std::string body = Reply("CreateRole", rid, [&](XmlWriter& w) {
-                               w.Open("Role");
-                               WriteRoleFields(w, role, RoleView::kCreated);
-                               w.Close();
-                             });
-                             return api::Reply{std::move(body), RoleElements(role)};
-                           });
+  Call call = MakeCallWithReply("CreateRole", std::move(arn), std::move(resources),
+                                [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                                  ASSIGN_OR_RETURN(iam::Role role, iam.CreateRole(req));
+                                  std::string body = Reply("CreateRole", rid, [&](XmlWriter& w) {
+                                    w.Open("Role");
+                                    WriteRoleFields(w, role, RoleView::kCreated);
+                                    w.Close();
+                                  });
+                                  return api::Reply{std::move(body), RoleElements(role)};
+                                });
+  AuthorizeCreateTags(call, "TagRole", req.tags);
+  return call;
 }
 
 Result<Call> GetRole(const Request& q) {
@@ -490,26 +551,38 @@ Result<Call> GetPolicy(const Request& q, std::string_view operation) {
                   });
 }
 
-template <const PolicyOps& kOps>
-Result<Call> ListPolicies(const Request& q, std::string_view operation) {
+// A list operation on one user or role (ListUserPolicies, ListRoleTags, …): the
+// entity named and the page, one decision on the entity; `write` writes the
+// result's items, then IsTruncated and Marker follow.
+template <typename Ops, typename List, typename Write>
+Result<Call> ListOnEntity(const Request& q, std::string_view operation, const Ops& ops,
+                          Result<List> (IdentityService::*list)(std::string_view, const iam::Page&),
+                          Write write) {
   QueryReader r(q.params);
-  std::string entity = r.Required(kOps.entity_parameter);
+  std::string entity = r.Required(ops.entity_parameter);
   iam::Page page = ReadPage(r);
   RETURN_IF_ERROR(r.status());
-  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
-  std::vector<AuditResource> resources = kOps.resource(arn);
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*ops.arn_of)(entity));
+  std::vector<AuditResource> resources = ops.resource(arn);
   return MakeCall(operation, std::move(arn), std::move(resources),
-                  [&iam = q.iam, entity, page, op = std::string(operation),
+                  [&iam = q.iam, list, write, entity, page, op = std::string(operation),
                    rid = q.request_id]() -> Result<std::string> {
-                    ASSIGN_OR_RETURN(iam::ListPolicyNamesResult list,
-                                     (iam.*kOps.list)(entity, page));
+                    ASSIGN_OR_RETURN(List result, (iam.*list)(entity, page));
                     return Reply(op, rid, [&](XmlWriter& w) {
-                      w.Open("PolicyNames");
-                      for (const std::string& n : list.policy_names) w.Element("member", n);
-                      w.Close();
-                      WriteListEnd(w, list.is_truncated, list.marker);
+                      write(w, result);
+                      WriteListEnd(w, result.is_truncated, result.marker);
                     });
                   });
+}
+
+template <const PolicyOps& kOps>
+Result<Call> ListPolicies(const Request& q, std::string_view operation) {
+  return ListOnEntity(q, operation, kOps, kOps.list,
+                      [](XmlWriter& w, const iam::ListPolicyNamesResult& list) {
+                        w.Open("PolicyNames");
+                        for (const std::string& n : list.policy_names) w.Element("member", n);
+                        w.Close();
+                      });
 }
 
 template <const PolicyOps& kOps>
@@ -528,6 +601,76 @@ Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
                   });
 }
 
+// ---- tags of users and roles --------------------------------------------------------------
+
+struct TagOps {
+  const char* entity_parameter;  // "UserName" | "RoleName"
+  Result<std::string> (IdentityService::*arn_of)(std::string_view);
+  Status (IdentityService::*tag)(std::string_view, const std::vector<iam::Tag>&);
+  Status (IdentityService::*untag)(std::string_view, const std::vector<std::string>&);
+  Result<iam::ListTagsResult> (IdentityService::*list)(std::string_view, const iam::Page&);
+  std::vector<AuditResource> (*resource)(const std::string& arn);
+};
+
+constexpr TagOps kUserTagOps{"UserName",
+                             &IdentityService::ArnOfUser,
+                             &IdentityService::TagUser,
+                             &IdentityService::UntagUser,
+                             &IdentityService::ListUserTags,
+                             &UserResource};
+constexpr TagOps kRoleTagOps{"RoleName",
+                             &IdentityService::ArnOfRole,
+                             &IdentityService::TagRole,
+                             &IdentityService::UntagRole,
+                             &IdentityService::ListRoleTags,
+                             &RoleResource};
+
+template <const TagOps& kOps>
+Result<Call> TagEntity(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  ASSIGN_OR_RETURN(std::optional<std::vector<iam::Tag>> given, ReadTags(q.params, r));
+  if (!given) r.errors().AddNull("tags");
+  RETURN_IF_ERROR(r.status());
+  const std::vector<iam::Tag> tags = std::move(*given);
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  Call call = MakeCall(operation, std::move(arn), std::move(resources),
+                       [&iam = q.iam, entity, tags, op = std::string(operation),
+                        rid = q.request_id]() -> Result<std::string> {
+                         RETURN_IF_ERROR((iam.*kOps.tag)(entity, tags));
+                         return EmptyReply(op, rid);
+                       });
+  AddRequestTags(call.authorizations[0], tags);
+  return call;
+}
+
+template <const TagOps& kOps>
+Result<Call> UntagEntity(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> keys, MemberList(q.params, "TagKeys"));
+  if (!keys) r.errors().AddNull("tagKeys");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  Call call = MakeCall(operation, std::move(arn), std::move(resources),
+                       [&iam = q.iam, entity, keys = *keys, op = std::string(operation),
+                        rid = q.request_id]() -> Result<std::string> {
+                         RETURN_IF_ERROR((iam.*kOps.untag)(entity, keys));
+                         return EmptyReply(op, rid);
+                       });
+  call.authorizations[0].condition_keys["aws:TagKeys"] = *keys;
+  return call;
+}
+
+template <const TagOps& kOps>
+Result<Call> ListEntityTags(const Request& q, std::string_view operation) {
+  return ListOnEntity(
+      q, operation, kOps, kOps.list,
+      [](XmlWriter& w, const iam::ListTagsResult& list) { WriteTags(w, list.tags); });
+}
+
 // ---- dispatch --------------------------------------------------------------------------------
 
 // An operation: how it is decoded, and what its CloudTrail record says of it.
@@ -542,7 +685,7 @@ const QueryOperations& Operations() {
     const P role_policy = {"RoleName", "PolicyName"};
     const P role_policy_put = {"RoleName", "PolicyName", "PolicyDocument"};
     return new QueryOperations{
-        {"CreateUser", {CreateUser, false, P{"Path", "UserName"}, P{"UserName"}}},
+        {"CreateUser", {CreateUser, false, P{"Path", "UserName", "Tags"}, P{"UserName"}}},
         {"GetUser", {GetUser, true, P{"UserName"}}},
         {"ListUsers", {ListUsers, true, list}},
         {"DeleteUser", {DeleteUser, false, P{"UserName"}, P{"UserName"}}},
@@ -555,7 +698,8 @@ const QueryOperations& Operations() {
          {DeleteAccessKey, false, P{"UserName", "AccessKeyId"}, P{"AccessKeyId"}}},
         {"CreateRole",
          {CreateRole, false,
-          P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration"},
+          P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration",
+            "Tags"},
           P{"RoleName", "AssumeRolePolicyDocument"}}},
         {"GetRole", {GetRole, true, P{"RoleName"}, P{"RoleName"}}},
         {"ListRoles", {ListRoles, true, list}},
@@ -587,6 +731,25 @@ const QueryOperations& Operations() {
         {"DeleteRolePolicy",
          {[](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); },
           false, role_policy, role_policy}},
+        // Tags and TagKeys are lists (checked by the operation, not as required members).
+        {"TagUser",
+         {[](const Request& q) { return TagEntity<kUserTagOps>(q, "TagUser"); }, false,
+          P{"UserName", "Tags"}, P{"UserName"}}},
+        {"UntagUser",
+         {[](const Request& q) { return UntagEntity<kUserTagOps>(q, "UntagUser"); }, false,
+          P{"UserName", "TagKeys"}, P{"UserName"}}},
+        {"ListUserTags",
+         {[](const Request& q) { return ListEntityTags<kUserTagOps>(q, "ListUserTags"); }, true,
+          user_page, P{"UserName"}}},
+        {"TagRole",
+         {[](const Request& q) { return TagEntity<kRoleTagOps>(q, "TagRole"); }, false,
+          P{"RoleName", "Tags"}, P{"RoleName"}}},
+        {"UntagRole",
+         {[](const Request& q) { return UntagEntity<kRoleTagOps>(q, "UntagRole"); }, false,
+          P{"RoleName", "TagKeys"}, P{"RoleName"}}},
+        {"ListRoleTags",
+         {[](const Request& q) { return ListEntityTags<kRoleTagOps>(q, "ListRoleTags"); }, true,
+          role_page, P{"RoleName"}}},
     };
   }();
   return *table;
@@ -633,6 +796,12 @@ Status CheckMembers(std::string_view action, const QueryOperation& operation,
   m.access_key_id = text("AccessKeyId");
   m.status = text("Status");
   m.max_session_duration = integer("MaxSessionDuration");
+  if (takes("Tags")) {
+    ASSIGN_OR_RETURN(m.tags, ReadTags(params, r));
+  }
+  if (takes("TagKeys")) {
+    ASSIGN_OR_RETURN(m.tag_keys, MemberList(params, "TagKeys"));
+  }
   m.page.marker = text("Marker");
   m.page.max_items = integer("MaxItems");
   iam::CheckIamRequestMembers(action, m, r.errors());

@@ -12,9 +12,12 @@
 // Operations: CreateUser GetUser ListUsers DeleteUser CreateAccessKey
 // ListAccessKeys UpdateAccessKey DeleteAccessKey CreateRole GetRole ListRoles
 // UpdateAssumeRolePolicy DeleteRole PutUserPolicy GetUserPolicy ListUserPolicies
-// DeleteUserPolicy PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy.
+// DeleteUserPolicy PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy
+// TagUser UntagUser ListUserTags TagRole UntagRole ListRoleTags. Tags given at
+// creation need the tagging action as well (a second decision), and every
+// request that sets tags gives aws:RequestTag/<k> and aws:TagKeys.
 // Parameters coffer does not implement and that would change a decision
-// (PermissionsBoundary, Tags) are refused rather than ignored.
+// (PermissionsBoundary) are refused rather than ignored.
 #include <string>
 #include <string_view>
 #include <vector>

@@ -398,6 +398,24 @@ std::string QueryRequestParameters(const QueryParams& params,
                                    const std::vector<std::string_view>& names) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (std::string_view name : names) {
+    if (name == "Tags") {  // a list of structures: [{"key": …, "value": …}]
+      auto tags = MemberStructs(params, name);
+      if (!tags.ok() || !*tags) continue;
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (auto& fields : **tags) {
+        nlohmann::ordered_json tag = nlohmann::ordered_json::object();
+        for (auto& [field, value] : fields) tag[MemberName(field)] = value;
+        list.push_back(std::move(tag));
+      }
+      out["tags"] = std::move(list);
+      continue;
+    }
+    if (name == "TagKeys") {
+      auto keys = MemberList(params, name);
+      if (!keys.ok() || !*keys) continue;
+      out["tagKeys"] = **keys;
+      continue;
+    }
     std::optional<std::string> value = params.Get(name);
     if (!value) continue;
     if (name == "MaxItems" || name == "MaxSessionDuration" || name == "DurationSeconds") {

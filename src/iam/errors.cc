@@ -61,5 +61,8 @@ Status AccessDenied(std::string message) {
 Status ValidationError(std::string message) {
   return Status(StatusCode::kInvalidArgument, kValidationError, std::move(message));
 }
+Status InvalidInput(std::string message) {
+  return Status(StatusCode::kInvalidArgument, kInvalidInput, std::move(message));
+}
 
 }  // namespace coffer::iam::errors

@@ -20,6 +20,7 @@ inline constexpr char kDeleteConflict[] = "DeleteConflict";
 inline constexpr char kMalformedPolicyDocument[] = "MalformedPolicyDocument";
 inline constexpr char kValidationError[] = "ValidationError";
 inline constexpr char kAccessDenied[] = "AccessDenied";
+inline constexpr char kInvalidInput[] = "InvalidInput";
 
 Status NoSuchUser(std::string_view user_name);           // The user with name X cannot be found.
 Status NoSuchRole(std::string_view role_name);           // The role with name X cannot be found.
@@ -40,6 +41,7 @@ Status MalformedPolicy(const Status& parse_error);
 Status InvalidPrincipal(std::string_view principal);
 Status AccessDenied(std::string message);
 Status ValidationError(std::string message);
+Status InvalidInput(std::string message);
 
 // Collects AWS's "N validation error(s) detected: …" for one request. Field
 // names are the model's member names in camelCase ("userName").

@@ -1,8 +1,11 @@
 #include "iam/identity_service.h"
 
 #include <algorithm>
+#include <charconv>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unordered_map>
 
 #include "common/list_marker.h"
@@ -87,6 +90,84 @@ bool PathPrefixMatches(std::string_view s) {
   return !s.empty() && s.front() == '/' &&
          AllCodePoints(s, [](char32_t c) { return c >= 0x21 && c <= 0x7F; });
 }
+// IAM's tag patterns: [\p{L}\p{Z}\p{N}_.:/=+\-@]. ASCII exactly; beyond ASCII any
+// code point but the C1 controls passes (letters, separators and digits of
+// other scripts: an approximation without Unicode's tables).
+bool IsTagChar(char32_t c) {
+  if (c >= 0x80) return c > 0x9F;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' ||
+         c == '_' || c == '.' || c == ':' || c == '/' || c == '=' || c == '+' || c == '-' ||
+         c == '@';
+}
+constexpr char kTagKeyPattern[] = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+";
+constexpr char kTagValuePattern[] = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
+constexpr size_t kMaxTags = 50;
+
+void ValidateTags(ValidationErrors& v, const std::vector<Tag>& tags) {
+  if (tags.size() > kMaxTags) {
+    v.Add("tags", "[" + std::to_string(tags.size()) + " tags]",
+          "Member must have length less than or equal to 50");
+  }
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const std::string field = "tags." + std::to_string(i + 1) + ".member.";
+    if (!v.Reported(field + "key")) {  // not already found missing
+      v.Length(field + "key", tags[i].key, 1, 128);
+      v.Pattern(field + "key", tags[i].key,
+                !tags[i].key.empty() && AllCodePoints(tags[i].key, IsTagChar), kTagKeyPattern);
+    }
+    if (!v.Reported(field + "value")) {
+      v.Length(field + "value", tags[i].value, 0, 256);
+      v.Pattern(field + "value", tags[i].value, AllCodePoints(tags[i].value, IsTagChar),
+                kTagValuePattern);
+    }
+  }
+}
+
+void ValidateTagKeys(ValidationErrors& v, const std::vector<std::string>& keys) {
+  if (keys.size() > kMaxTags) {
+    v.Add("tagKeys", "[" + std::to_string(keys.size()) + " keys]",
+          "Member must have length less than or equal to 50");
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string field = "tagKeys." + std::to_string(i + 1) + ".member";
+    v.Length(field, keys[i], 1, 128);
+    v.Pattern(field, keys[i], !keys[i].empty() && AllCodePoints(keys[i], IsTagChar),
+              kTagKeyPattern);
+  }
+}
+
+// IAM's checks beyond the model's: keys unique without regard to case, none
+// reserved for AWS.
+Status CheckTagKeys(const std::vector<Tag>& tags) {
+  std::set<std::string> seen;
+  for (const Tag& t : tags) {
+    if (!seen.insert(Lower(t.key)).second) {
+      return errors::InvalidInput(
+          "Duplicate tag keys found. Please note that Tag keys are case insensitive.");
+    }
+    if (Lower(t.key).starts_with("aws:")) {
+      return errors::InvalidInput("Tag keys starting with 'aws:' are reserved for AWS use.");
+    }
+  }
+  return Status::Ok();
+}
+
+// `tags` set on `current`: a key already there (whatever its case) takes the new
+// key and value in place; others are added at the end. LimitExceeded beyond 50.
+Status MergeTags(std::vector<Tag>& current, const std::vector<Tag>& tags, std::string_view quota) {
+  for (const Tag& t : tags) {
+    auto it = std::find_if(current.begin(), current.end(),
+                           [&](const Tag& c) { return Lower(c.key) == Lower(t.key); });
+    if (it != current.end()) {
+      *it = t;
+    } else {
+      current.push_back(t);
+    }
+  }
+  if (current.size() > kMaxTags) return errors::QuotaExceeded(quota, kMaxTags);
+  return Status::Ok();
+}
+
 bool MarkerMatches(std::string_view s) {
   return !s.empty() && AllCodePoints(s, [](char32_t c) { return c >= 0x20 && c <= 0xFF; });
 }
@@ -395,11 +476,102 @@ class IdentityService::Impl {
   }
 
   User ToUser(const UserRecord& r) const {
-    return User{r.path, r.name, r.id, UserArn(r.path, r.name), r.created};
+    return User{r.path, r.name, r.id, UserArn(r.path, r.name), r.created, r.tags};
   }
   Role ToRole(const RoleRecord& r) const {
     return Role{r.path,    r.name,         r.id,          RoleArn(r.path, r.name),
-                r.created, r.trust_policy, r.description, r.max_session_duration};
+                r.created, r.trust_policy, r.description, r.max_session_duration,
+                r.tags};
+  }
+
+  // ---- tags --------------------------------------------------------------------------
+
+  static void ValidateEntityName(ValidationErrors& v, bool user, std::string_view name) {
+    if (user) {
+      ValidateUserName(v, name);
+    } else {
+      ValidateRoleName(v, name);
+    }
+  }
+
+  // Edits the tags of user (`user`) or role `name` in one transaction.
+  Status EditTags(bool user, std::string_view name,
+                  const std::function<Status(std::vector<Tag>&)>& edit) {
+    RETURN_IF_ERROR(store_.Update([&](Transaction& tx) -> Status {
+      if (user) {
+        ASSIGN_OR_RETURN(UserRecord r, LoadUser(tx, name));
+        RETURN_IF_ERROR(edit(r.tags));
+        return tx.Put(kUsersTable, Lower(r.name), EncodeUserRecord(r));
+      }
+      ASSIGN_OR_RETURN(RoleRecord r, LoadRole(tx, name));
+      RETURN_IF_ERROR(edit(r.tags));
+      return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
+    }));
+    Invalidate();
+    return Status::Ok();
+  }
+
+  Status SetTags(bool user, std::string_view name, const std::vector<iam::Tag>& tags) {
+    errors::Validation v;
+    ValidateEntityName(v, user, name);
+    ValidateTags(v, tags);
+    RETURN_IF_ERROR(v.ToStatus());
+    RETURN_IF_ERROR(CheckTagKeys(tags));
+    return EditTags(user, name, [&](std::vector<iam::Tag>& current) {
+      return MergeTags(current, tags, user ? "TagsPerUser" : "TagsPerRole");
+    });
+  }
+
+  Status RemoveTags(bool user, std::string_view name, const std::vector<std::string>& keys) {
+    errors::Validation v;
+    ValidateEntityName(v, user, name);
+    ValidateTagKeys(v, keys);
+    RETURN_IF_ERROR(v.ToStatus());
+    return EditTags(user, name, [&](std::vector<iam::Tag>& current) {
+      std::erase_if(current, [&](const iam::Tag& t) {
+        return std::any_of(keys.begin(), keys.end(),
+                           [&](const std::string& k) { return Lower(k) == Lower(t.key); });
+      });
+      return Status::Ok();
+    });
+  }
+
+  Result<ListTagsResult> TagsPage(bool user, std::string_view name, const Page& page) {
+    errors::Validation v;
+    ValidateEntityName(v, user, name);
+    RETURN_IF_ERROR(v.ToStatus());
+    ASSIGN_OR_RETURN(size_t size, PageSize(page));
+    const std::string scope = user ? "user-tags" : "role-tags";
+    std::vector<iam::Tag> all;
+    RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
+      if (user) {
+        ASSIGN_OR_RETURN(UserRecord r, LoadUser(tx, name));
+        all = std::move(r.tags);
+      } else {
+        ASSIGN_OR_RETURN(RoleRecord r, LoadRole(tx, name));
+        all = std::move(r.tags);
+      }
+      return Status::Ok();
+    }));
+    // The marker is the position after the last tag shown, as a number.
+    ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
+    size_t start = 0;
+    if (!after.empty()) {
+      auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), start);
+      if (ec != std::errc() || end != after.data() + after.size()) {
+        return errors::ValidationError("Invalid Marker.");
+      }
+    }
+    ListTagsResult out;
+    for (size_t i = std::min(start, all.size()); i < all.size(); ++i) {
+      if (out.tags.size() == size) {
+        out.is_truncated = true;
+        out.marker = EncodeListMarker(scope, std::to_string(i));
+        break;
+      }
+      out.tags.push_back(all[i]);
+    }
+    return out;
   }
   static AccessKeyMetadata ToMetadata(const AccessKeyRecord& r) {
     return AccessKeyMetadata{
@@ -881,10 +1053,13 @@ Result<User> IdentityService::CreateUser(const CreateUserRequest& req) {
   errors::Validation v;
   ValidateNewUserName(v, req.user_name);
   ValidatePath(v, req.path);
+  ValidateTags(v, req.tags);
   RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckTagKeys(req.tags));
   UserRecord r;
   r.name = req.user_name;
   r.path = req.path.value_or("/");
+  r.tags = req.tags;
   r.created = impl_->clock_.Now();
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto existing, tx.Get(kUsersTable, Lower(r.name)));
@@ -1069,7 +1244,9 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   ValidatePolicyDocument(v, "assumeRolePolicyDocument", req.assume_role_policy_document);
   ValidateDescription(v, req.description);
   ValidateMaxSessionDuration(v, req.max_session_duration);
+  ValidateTags(v, req.tags);
   RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckTagKeys(req.tags));
   ASSIGN_OR_RETURN(policy::Policy trust,
                    CheckPolicy(req.assume_role_policy_document, policy::PolicyKind::kTrustPolicy));
   if (PolicySize(req.assume_role_policy_document) > impl_->options_.max_trust_policy_size) {
@@ -1084,6 +1261,7 @@ Result<Role> IdentityService::CreateRole(const CreateRoleRequest& req) {
   r.trust_policy_saved = r.created;
   r.description = req.description;
   r.max_session_duration = req.max_session_duration.value_or(kDefaultSessionDuration);
+  r.tags = req.tags;
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto existing, tx.Get(kRolesTable, Lower(r.name)));
     if (existing) return errors::RoleExists(r.name);
@@ -1209,6 +1387,50 @@ Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string
 
 // ---- STS ------------------------------------------------------------------------------------
 
+Status IdentityService::TagUser(std::string_view user_name, const std::vector<Tag>& tags) {
+  return impl_->SetTags(true, user_name, tags);
+}
+Status IdentityService::UntagUser(std::string_view user_name,
+                                  const std::vector<std::string>& tag_keys) {
+  return impl_->RemoveTags(true, user_name, tag_keys);
+}
+Result<ListTagsResult> IdentityService::ListUserTags(std::string_view user_name, const Page& page) {
+  return impl_->TagsPage(true, user_name, page);
+}
+Status IdentityService::TagRole(std::string_view role_name, const std::vector<Tag>& tags) {
+  return impl_->SetTags(false, role_name, tags);
+}
+Status IdentityService::UntagRole(std::string_view role_name,
+                                  const std::vector<std::string>& tag_keys) {
+  return impl_->RemoveTags(false, role_name, tag_keys);
+}
+Result<ListTagsResult> IdentityService::ListRoleTags(std::string_view role_name, const Page& page) {
+  return impl_->TagsPage(false, role_name, page);
+}
+
+Result<std::vector<Tag>> IdentityService::PrincipalTagsOf(const Principal& principal) {
+  std::vector<Tag> tags;
+  if (principal.type != PrincipalType::kIamUser && principal.type != PrincipalType::kAssumedRole) {
+    return tags;
+  }
+  const bool user = principal.type == PrincipalType::kIamUser;
+  const std::string_view name = LastSegment(user ? principal.arn : principal.role_arn);
+  const std::string_view expected_id =
+      user ? std::string_view(principal.user_id)
+           : std::string_view(principal.user_id).substr(0, principal.user_id.find(':'));
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    if (user) {
+      ASSIGN_OR_RETURN(auto r, impl_->FindUser(tx, name));
+      if (r && r->id == expected_id) tags = std::move(r->tags);
+    } else {
+      ASSIGN_OR_RETURN(auto r, impl_->FindRole(tx, name));
+      if (r && r->id == expected_id) tags = std::move(r->tags);
+    }
+    return Status::Ok();
+  }));
+  return tags;
+}
+
 void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
                             ValidationErrors& v) {
   if (m.user_name) {
@@ -1230,6 +1452,8 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
   if (m.policy_document) ValidatePolicyDocument(v, "policyDocument", *m.policy_document);
   if (m.access_key_id) ValidateAccessKeyId(v, *m.access_key_id);
   if (m.status) ValidateStatus(v, *m.status);
+  if (m.tags) ValidateTags(v, *m.tags);
+  if (m.tag_keys) ValidateTagKeys(v, *m.tag_keys);
   ValidatePage(v, m.page);
 }
 

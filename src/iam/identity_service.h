@@ -182,6 +182,22 @@ class IdentityService {
   Result<ListPolicyNamesResult> ListRolePolicies(std::string_view role_name, const Page& page);
   Status DeleteRolePolicy(std::string_view role_name, std::string_view policy_name);
 
+  // ---- tags (TagUser, UntagUser, ListUserTags and the same of roles) ------------------
+
+  // Adds tags, or sets the value of a key the entity has (keys compare without
+  // case): InvalidInput for keys given twice or starting with "aws:",
+  // LimitExceeded beyond 50.
+  Status TagUser(std::string_view user_name, const std::vector<Tag>& tags);
+  Status UntagUser(std::string_view user_name, const std::vector<std::string>& tag_keys);
+  Result<ListTagsResult> ListUserTags(std::string_view user_name, const Page& page);
+  Status TagRole(std::string_view role_name, const std::vector<Tag>& tags);
+  Status UntagRole(std::string_view role_name, const std::vector<std::string>& tag_keys);
+  Result<ListTagsResult> ListRoleTags(std::string_view role_name, const Page& page);
+  // What aws:PrincipalTag/<k> sees: an IAM user's tags, a session's role's; none
+  // for the root, services, and entities that no longer exist (or were deleted
+  // and created again: the principal's unique id must match).
+  Result<std::vector<Tag>> PrincipalTagsOf(const policy::Principal& principal);
+
   // ---- STS -----------------------------------------------------------------------------
 
   // Issues temporary credentials for the role. The caller must already be

@@ -29,6 +29,26 @@ bool GetBase64(const Json& j, const char* name, Bytes& out) {
   return true;
 }
 
+void PutTags(Json& j, const std::vector<Tag>& tags) {
+  if (tags.empty()) return;
+  Json list = Json::array();
+  for (const Tag& t : tags) list.push_back(Json::array({t.key, t.value}));
+  j["tags"] = std::move(list);
+}
+
+bool GetTags(const Json& j, std::vector<Tag>& out) {
+  auto it = j.find("tags");
+  if (it == j.end()) return true;
+  if (!it->is_array()) return false;
+  for (const Json& pair : *it) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+      return false;
+    }
+    out.push_back({pair[0].get<std::string>(), pair[1].get<std::string>()});
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeAccountRecord(const AccountRecord& r) {
@@ -43,15 +63,16 @@ Result<AccountRecord> DecodeAccountRecord(std::string_view text) {
 }
 
 std::string EncodeUserRecord(const UserRecord& r) {
-  return Json{{"name", r.name}, {"path", r.path}, {"id", r.id}, {"created", EpochMillis(r.created)}}
-      .dump();
+  Json j{{"name", r.name}, {"path", r.path}, {"id", r.id}, {"created", EpochMillis(r.created)}};
+  PutTags(j, r.tags);
+  return j.dump();
 }
 
 Result<UserRecord> DecodeUserRecord(std::string_view text) {
   ASSIGN_OR_RETURN(Json j, ParseObject(text, "user"));
   UserRecord r;
   if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
-      !GetTime(j, "created", r.created)) {
+      !GetTime(j, "created", r.created) || !GetTags(j, r.tags)) {
     return Corrupt("user");
   }
   return r;
@@ -66,6 +87,7 @@ std::string EncodeRoleRecord(const RoleRecord& r) {
             {"max_session_duration", r.max_session_duration}};
   if (r.description) j["description"] = *r.description;
   if (r.trust_policy_saved) j["trust_policy_saved"] = EpochMillis(*r.trust_policy_saved);
+  PutTags(j, r.tags);
   return j.dump();
 }
 
@@ -74,7 +96,7 @@ Result<RoleRecord> DecodeRoleRecord(std::string_view text) {
   RoleRecord r;
   if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
       !GetTime(j, "created", r.created) || !Get(j, "trust_policy", r.trust_policy) ||
-      !Get(j, "max_session_duration", r.max_session_duration)) {
+      !Get(j, "max_session_duration", r.max_session_duration) || !GetTags(j, r.tags)) {
     return Corrupt("role");
   }
   std::string description;

@@ -27,6 +27,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "iam/types.h"
 
 namespace coffer::iam {
 
@@ -53,6 +54,7 @@ struct UserRecord {
   std::string path;
   std::string id;  // AIDA…
   TimePoint created;
+  std::vector<Tag> tags;  // absent in records written before tags were kept
 };
 
 struct RoleRecord {
@@ -66,6 +68,7 @@ struct RoleRecord {
   std::optional<TimePoint> trust_policy_saved;
   std::optional<std::string> description;
   int max_session_duration = 3600;
+  std::vector<Tag> tags;  // absent in records written before tags were kept
 };
 
 struct AccessKeyRecord {

@@ -15,6 +15,22 @@
 
 namespace coffer::iam {
 
+// ---- tags ----------------------------------------------------------------------
+
+// A tag of a user or role. Keys compare case-insensitively (IAM's rule); a
+// user or role has at most 50.
+struct Tag {
+  std::string key;
+  std::string value;
+  friend bool operator==(const Tag&, const Tag&) = default;
+};
+
+struct ListTagsResult {
+  std::vector<Tag> tags;  // in the order they were first set
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
 // ---- users -------------------------------------------------------------------
 
 struct User {
@@ -24,11 +40,13 @@ struct User {
   std::string user_id;    // AIDA…, or the account id for the root
   std::string arn;        // arn:aws:iam::ACCT:user/PATH/NAME, or arn:aws:iam::ACCT:root
   TimePoint create_date;
+  std::vector<Tag> tags;  // CreateUser and GetUser show them; ListUsers does not
 };
 
 struct CreateUserRequest {
   std::string user_name;
   std::optional<std::string> path;  // default "/"
+  std::vector<Tag> tags;
 };
 
 // Marker and MaxItems of IAM's list operations.
@@ -43,6 +61,8 @@ struct IamRequestMembers {
   std::optional<std::string> user_name, role_name, path, path_prefix, assume_role_policy_document,
       policy_name, policy_document, description, access_key_id, status;
   std::optional<int> max_session_duration;
+  std::optional<std::vector<Tag>> tags;              // Tags.member.N.Key / .Value
+  std::optional<std::vector<std::string>> tag_keys;  // TagKeys.member.N
   Page page;
 };
 
@@ -90,6 +110,7 @@ struct Role {
   std::string assume_role_policy_document;  // the trust policy, verbatim
   std::optional<std::string> description;
   int max_session_duration = 3600;  // seconds
+  std::vector<Tag> tags;            // CreateRole and GetRole show them; ListRoles does not
 };
 
 struct CreateRoleRequest {
@@ -98,6 +119,7 @@ struct CreateRoleRequest {
   std::optional<std::string> path;
   std::optional<std::string> description;
   std::optional<int> max_session_duration;  // 3600..43200, default 3600
+  std::vector<Tag> tags;
 };
 
 struct ListRolesResult {

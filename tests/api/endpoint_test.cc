@@ -37,6 +37,7 @@
 #include "state/root_key.h"
 #include "state/sqlite_state_store.h"
 #include "testing/files.h"
+#include "testing/status_matchers.h"
 
 namespace coffer::api {
 namespace {
@@ -994,6 +995,73 @@ TEST_F(EndpointTest, IamCallsNeedAnIdentityPolicy) {
   PutUserPolicy("alice", AllowPolicy(R"("iam:CreateUser")"));
   HttpResponse r = Iam(alice, "Action=CreateUser&Version=2010-05-08&UserName=mallory");
   EXPECT_EQ(r.status, 200) << Show(r);
+}
+
+TEST_F(EndpointTest, TagsAtCreationNeedTheTaggingActionToo) {
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", AllowPolicy(R"("iam:CreateUser")"));
+  const std::string create =
+      "Action=CreateUser&Version=2010-05-08&UserName=mallory"
+      "&Tags.member.1.Key=Team&Tags.member.1.Value=db";
+  ExpectQueryError(Iam(alice, create), 403, kIamNs, "AccessDenied",
+                   AccessDenied(UserArn("alice"), "iam:TagUser", UserArn("mallory"),
+                                NoIdentityPolicy("iam:TagUser")));
+  ASSERT_FALSE(iam_->GetUser(policy::Principal::Root(kAccount), "mallory").ok());
+  // The request's tags are conditions of both actions.
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Action":["iam:CreateUser","iam:TagUser"],"Resource":"*",
+    "Condition":{"StringEquals":{"aws:RequestTag/team":"db"},
+                 "ForAllValues:StringEquals":{"aws:TagKeys":["Team"]}}}]})");
+  HttpResponse r = Iam(alice, create);
+  ASSERT_EQ(r.status, 200) << Show(r);
+  EXPECT_THAT(r.body, HasSubstr("<Tags><member><Key>Team</Key><Value>db</Value></member></Tags>"));
+  ExpectQueryError(Iam(alice,
+                       "Action=TagUser&Version=2010-05-08&UserName=mallory"
+                       "&Tags.member.1.Key=Team&Tags.member.1.Value=web"),
+                   403, kIamNs, "AccessDenied",
+                   AccessDenied(UserArn("alice"), "iam:TagUser", UserArn("mallory"),
+                                NoIdentityPolicy("iam:TagUser")));
+  // Tags and TagKeys are required lists.
+  ExpectQueryError(Iam(root_, "Action=TagUser&Version=2010-05-08&UserName=mallory"), 400, kIamNs,
+                   "ValidationError",
+                   "1 validation error detected: Value null at 'tags' failed to satisfy "
+                   "constraint: Member must not be null");
+  r = Iam(root_, "Action=ListUserTags&Version=2010-05-08&UserName=mallory");
+  ASSERT_EQ(r.status, 200) << Show(r);
+  EXPECT_THAT(r.body, HasSubstr("<ListUserTagsResult><Tags><member><Key>Team</Key><Value>db</Value>"
+                                "</member></Tags><IsTruncated>false</IsTruncated>"));
+}
+
+TEST_F(EndpointTest, PrincipalTagsAreConditionKeys) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  ASSERT_OK(iam_->TagUser("alice", {{"Team", "db"}}));
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Action":"kms:Encrypt","Resource":"*",
+    "Condition":{"StringEquals":{"aws:PrincipalTag/team":"db"}}}]})");
+  JsonOk(Encrypt(alice, key));
+  ASSERT_OK(iam_->TagUser("alice", {{"Team", "web"}}));
+  ExpectJsonError(
+      Encrypt(alice, key), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+  // In a key policy too, and for a session: its role's tags.
+  std::string role_key = NewKey(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+    {"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+     "Condition":{"StringEquals":{"aws:PrincipalTag/Level":"2"}}}]})");
+  iam::CreateRoleRequest req;
+  req.role_name = "reader";
+  req.assume_role_policy_document = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]})";
+  req.tags = {{"Level", "2"}};
+  ASSERT_OK(iam_->CreateRole(req).status());
+  PutUserPolicy("alice", AllowPolicy(R"("sts:AssumeRole")"));
+  Creds session = AssumeRole(alice, "arn:aws:iam::111122223333:role/reader", "s1");
+  JsonOk(Encrypt(session, role_key));
+  ASSERT_OK(iam_->UntagRole("reader", {"level"}));
+  ExpectJsonError(Encrypt(session, role_key), 400, "AccessDeniedException",
+                  AccessDenied("arn:aws:sts::111122223333:assumed-role/reader/s1", "kms:Encrypt",
+                               role_key, NoIdentityPolicy("kms:Encrypt")));
 }
 
 TEST_F(EndpointTest, AssumeRoleGivesASessionThatKmsAuthorizesByRole) {

@@ -391,6 +391,12 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
       {"Action=GetRolePolicy&RoleName=R&PolicyName=p", alice, role},
       {"Action=ListRolePolicies&RoleName=R", alice, role},
       {"Action=DeleteRolePolicy&RoleName=R&PolicyName=p", alice, role},
+      {"Action=TagUser&UserName=alice&Tags.member.1.Key=k&Tags.member.1.Value=v", alice, user},
+      {"Action=UntagUser&UserName=alice&TagKeys.member.1=k", alice, user},
+      {"Action=ListUserTags&UserName=alice", alice, user},
+      {"Action=TagRole&RoleName=R&Tags.member.1.Key=k&Tags.member.1.Value=v", alice, role},
+      {"Action=UntagRole&RoleName=R&TagKeys.member.1=k", alice, role},
+      {"Action=ListRoleTags&RoleName=R", alice, role},
   };
   std::set<std::string> operations;
   for (const Case& c : cases) {
@@ -405,7 +411,7 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
     EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
     EXPECT_TRUE(call->run != nullptr) << c.body;
   }
-  EXPECT_EQ(operations.size(), 21u);
+  EXPECT_EQ(operations.size(), 27u);
 }
 
 // ---- request errors
@@ -432,11 +438,18 @@ TEST_F(IamQueryTest, ActionsAndVersions) {
                       "%3A%3Aaws%3Apolicy%2FX"),
               IsError("ValidationError",
                       "coffer does not support the parameter PermissionsBoundary of CreateUser."));
-  EXPECT_THAT(
-      Prepare(Root(),
-              "Action=CreateRole&RoleName=a&AssumeRolePolicyDocument=x&"
-              "Tags.member.1.Key=k&Tags.member.1.Value=v"),
-      IsError("ValidationError", "coffer does not support the parameter Tags of CreateRole."));
+  EXPECT_THAT(Prepare(Root(),
+                      "Action=CreateRole&RoleName=a&AssumeRolePolicyDocument=x&"
+                      "PermissionsBoundary=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FX"),
+              IsError("ValidationError",
+                      "coffer does not support the parameter PermissionsBoundary of CreateRole."));
+  // A tag without its value, and tag lists numbered with a gap.
+  EXPECT_THAT(Prepare(Root(), "Action=TagUser&UserName=a&Tags.member.1.Key=k"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value null at 'tags.1.member.value' failed to "
+                      "satisfy constraint: Member must not be null"));
+  EXPECT_EQ(Prepare(Root(), "Action=UntagUser&UserName=a&TagKeys.member.2=k").status().error_name(),
+            "ValidationError");
   net::HttpResponse r =
       QueryErrorResponse(Prepare(Root(), "Action=Nope").status(), kIamXmlNamespace, "req-1");
   EXPECT_EQ(r.status, 400);

@@ -314,6 +314,47 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.reply.response_elements, "null");
   }
   {
+    Ran r =
+        Iam("Action=TagRole&Version=2010-05-08&RoleName=backup&Tags.member.1.Key=Team"
+            "&Tags.member.1.Value=db");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters,
+              R"({"roleName":"backup","tags":[{"key":"Team","value":"db"}]})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran r = Iam("Action=ListRoleTags&Version=2010-05-08&RoleName=backup");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
+  }
+  {
+    Ran r = Iam("Action=UntagRole&Version=2010-05-08&RoleName=backup&TagKeys.member.1=Team");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup","tagKeys":["Team"]})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
+  }
+  {
+    Ran r =
+        Iam("Action=TagUser&Version=2010-05-08&UserName=alice&Tags.member.1.Key=Team"
+            "&Tags.member.1.Value=db");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters,
+              R"({"userName":"alice","tags":[{"key":"Team","value":"db"}]})");
+    EXPECT_THAT(r.call.resources, ElementsAre(User(alice_arn)));
+  }
+  {
+    Ran r = Iam("Action=ListUserTags&Version=2010-05-08&UserName=alice");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_THAT(r.call.resources, ElementsAre(User(alice_arn)));
+  }
+  {
+    Ran r = Iam("Action=UntagUser&Version=2010-05-08&UserName=alice&TagKeys.member.1=Team");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"userName":"alice","tagKeys":["Team"]})");
+  }
+  {
     Ran r = Iam("Action=DeleteRole&Version=2010-05-08&RoleName=backup");
     EXPECT_FALSE(r.call.read_only);
     EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup"})");

@@ -22,6 +22,7 @@ using ::coffer::iam::testing::kBase32Upper;
 using ::coffer::iam::testing::kBase64Chars;
 using ::coffer::iam::testing::kStartMillis;
 using ::coffer::iam::testing::Reveal;
+using ::coffer::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -441,6 +442,87 @@ TEST_F(IamTest, ConcurrentCallsSeeConsistentState) {
       EXPECT_EQ(c.principal.arn, "arn:aws:iam::111122223333:user/" + k.user_name);
     }
   }
+}
+
+// ---- tags ---------------------------------------------------------------------------
+
+TEST_F(IamTest, TagsOfUsersAndRoles) {
+  ASSERT_OK_AND_ASSIGN(User created,
+                       iam().CreateUser({"alice", std::nullopt, {{"Team", "db"}, {"Cost", ""}}}));
+  EXPECT_EQ(created.tags, (std::vector<Tag>{{"Team", "db"}, {"Cost", ""}}));
+  // A key already there (whatever its case) takes the new spelling and value in place.
+  ASSERT_OK(iam().TagUser("ALICE", {{"team", "web"}, {"Floor", "3"}}));
+  ASSERT_OK_AND_ASSIGN(User got, iam().GetUser(Root(), std::string("alice")));
+  EXPECT_EQ(got.tags, (std::vector<Tag>{{"team", "web"}, {"Cost", ""}, {"Floor", "3"}}));
+  ASSERT_OK(iam().UntagUser("alice", {"COST", "absent"}));
+  ASSERT_OK_AND_ASSIGN(ListTagsResult list, iam().ListUserTags("alice", {}));
+  EXPECT_EQ(list.tags, (std::vector<Tag>{{"team", "web"}, {"Floor", "3"}}));
+  EXPECT_FALSE(list.is_truncated);
+  // Pages.
+  ASSERT_OK_AND_ASSIGN(ListTagsResult first, iam().ListUserTags("alice", {std::nullopt, 1}));
+  EXPECT_EQ(first.tags, (std::vector<Tag>{{"team", "web"}}));
+  ASSERT_TRUE(first.is_truncated && first.marker);
+  ASSERT_OK_AND_ASSIGN(ListTagsResult second, iam().ListUserTags("alice", {first.marker, 1}));
+  EXPECT_EQ(second.tags, (std::vector<Tag>{{"Floor", "3"}}));
+  EXPECT_FALSE(second.is_truncated);
+  EXPECT_THAT(iam().ListUserTags("alice", {std::string("bogus"), std::nullopt}),
+              IsError("ValidationError", "Invalid Marker."));
+
+  Role role = NewRole("reader");
+  ASSERT_OK(iam().TagRole("reader", {{"Team", "db"}}));
+  ASSERT_OK_AND_ASSIGN(Role got_role, iam().GetRole("reader"));
+  EXPECT_EQ(got_role.tags, (std::vector<Tag>{{"Team", "db"}}));
+  ASSERT_OK(iam().UntagRole("reader", {"team"}));
+  ASSERT_OK_AND_ASSIGN(ListTagsResult none, iam().ListRoleTags("reader", {}));
+  EXPECT_TRUE(none.tags.empty());
+  EXPECT_THAT(iam().TagRole("nobody", {{"a", "b"}}),
+              IsError("NoSuchEntity", "The role with name nobody cannot be found."));
+}
+
+TEST_F(IamTest, TagsAreValidatedAndRefusedWholly) {
+  NewUser("alice");
+  ASSERT_OK(iam().TagUser("alice", {{"keep", "1"}}));
+  const std::string before = StoreSnapshot();
+  EXPECT_THAT(iam().TagUser("alice", {{"a", "1"}, {"A", "2"}}),
+              IsError("InvalidInput",
+                      "Duplicate tag keys found. Please note that Tag keys are case insensitive."));
+  EXPECT_THAT(iam().TagUser("alice", {{"aws:team", "1"}}).error_name(), "InvalidInput");
+  EXPECT_THAT(iam().TagUser("alice", {{"", "1"}}).error_name(), "ValidationError");
+  EXPECT_THAT(iam().TagUser("alice", {{std::string(129, 'k'), "1"}}).error_name(),
+              "ValidationError");
+  EXPECT_THAT(iam().TagUser("alice", {{"k", std::string(257, 'v')}}).error_name(),
+              "ValidationError");
+  EXPECT_THAT(iam().TagUser("alice", {{"semi;colon", "1"}}).error_name(), "ValidationError");
+  std::vector<Tag> many;
+  for (int i = 0; i < 50; ++i) many.push_back({"k" + std::to_string(i), ""});
+  EXPECT_THAT(iam().TagUser("alice", many),
+              IsError("LimitExceeded", "Cannot exceed quota for TagsPerUser: 50"));
+  EXPECT_EQ(StoreSnapshot(), before);
+  many.pop_back();
+  EXPECT_OK(iam().TagUser("alice", many));  // 49 new and the one kept: 50
+  // Letters of other scripts are letters.
+  NewUser("bob");
+  EXPECT_OK(iam().TagUser("bob", {{"Équipe", "base de données"}}));
+}
+
+TEST_F(IamTest, PrincipalTagsAreTheUsersOrTheSessionsRoles) {
+  policy::Principal alice = NewUser("alice");
+  ASSERT_OK(iam().TagUser("alice", {{"Team", "db"}}));
+  ASSERT_OK_AND_ASSIGN(std::vector<Tag> tags, iam().PrincipalTagsOf(alice));
+  EXPECT_EQ(tags, (std::vector<Tag>{{"Team", "db"}}));
+  EXPECT_THAT(iam().PrincipalTagsOf(Root()), IsOkAndHolds(std::vector<Tag>{}));
+
+  Role role = NewRole("reader");
+  ASSERT_OK(iam().TagRole("reader", {{"Level", "2"}}));
+  policy::Principal session = policy::Principal::AssumedRole(role.arn, "s", role.role_id);
+  ASSERT_OK_AND_ASSIGN(tags, iam().PrincipalTagsOf(session));
+  EXPECT_EQ(tags, (std::vector<Tag>{{"Level", "2"}}));
+
+  // A user deleted and created again is another principal: the old one has no tags.
+  ASSERT_OK(iam().DeleteUser("alice"));
+  NewUser("alice");
+  ASSERT_OK(iam().TagUser("alice", {{"Team", "db"}}));
+  EXPECT_THAT(iam().PrincipalTagsOf(alice), IsOkAndHolds(std::vector<Tag>{}));
 }
 
 }  // namespace

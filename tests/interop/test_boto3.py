@@ -1968,6 +1968,51 @@ class PolicyEvaluation(CofferTest):
                          denied(user_arn(user), "kms:Encrypt", md["Arn"], "identity")):
             kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
 
+    def test_tags_and_the_condition_keys_aws_sets(self):
+        # Tagged users and roles (boto3's tag_user, list_role_tags, Tags at creation) and
+        # conditions on the principal's tags, the key's tags and aliases, and the region.
+        user, creds = self.new_user_with_key("tagged")
+        iam = self.iam()
+        iam.tag_user(UserName=user, Tags=[{"Key": "Team", "Value": "db"}])
+        self.assertEqual(iam.list_user_tags(UserName=user)["Tags"], [{"Key": "Team", "Value": "db"}])
+        self.assertEqual(iam.get_user(UserName=user)["User"]["Tags"], [{"Key": "Team", "Value": "db"}])
+        with self.raises("InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive."):
+            iam.tag_user(UserName=user, Tags=[{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}])
+        md = self.new_key(Tags=[{"TagKey": "Project", "TagValue": "orders"}])
+        alias = "alias/" + name("tagged")
+        self.kms().create_alias(AliasName=alias, TargetKeyId=md["KeyId"])
+        iam.put_user_policy(UserName=user, PolicyName="abac", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*", "Condition": {
+                    "StringEquals": {"aws:PrincipalTag/Team": "db", "aws:ResourceTag/Project": "orders",
+                                     "aws:RequestedRegion": REGION, "kms:KeySpec": "SYMMETRIC_DEFAULT"},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}},
+                {"Effect": "Deny", "Action": "*", "Resource": "*",
+                 "Condition": {"StringNotEquals": {"aws:RequestedRegion": REGION}}}]}))
+        kms = client("kms", creds)
+        kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
+        iam.untag_user(UserName=user, TagKeys=["team"])
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(user), "kms:Encrypt", md["Arn"], "identity")):
+            kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
+        # A session's principal tags are its role's.
+        role, _ = self.new_role("tagged", json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": user_arn(user)}, "Action": "sts:AssumeRole"}]}),
+            policies=[json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/Level": "2"}}}]})])
+        iam.tag_role(RoleName=role, Tags=[{"Key": "Level", "Value": "2"}])
+        self.assertEqual(iam.list_role_tags(RoleName=role)["Tags"], [{"Key": "Level", "Value": "2"}])
+        iam.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                   "Resource": role_arn(role)}]}))
+        session = client("kms", self.assume(creds, role, "abac"))
+        session.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
+        iam.untag_role(RoleName=role, TagKeys=["Level"])
+        with self.raises("AccessDeniedException", regex=f"assumed-role/{role}/abac is not authorized "
+                         "to perform: kms:Encrypt on resource: .* because no identity-based policy"):
+            session.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
+
     def test_actions_of_reencrypt_and_data_keys(self):
         """ReEncrypt needs kms:ReEncryptFrom on the source and kms:ReEncryptTo on the
         destination; GenerateDataKeyWithoutPlaintext is its own action."""
