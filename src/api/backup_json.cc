@@ -248,7 +248,7 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     r.s3_arn_to_backup_to = m.String("S3ArnToBackupTo", true, true);
     r.kms_master_key_arn = m.NonEmptyString("KmsMasterKeyArn");
     r.overwrite_s3_backup_file = m.Boolean("OverwriteS3BackupFile").value_or(false);
-    std::string type = m.String("Type", false);
+    std::string type = m.NonEmptyString("Type");  // "" is refused, not the default
     if (!type.empty()) r.type = type;
     r.number_of_files = static_cast<int>(m.Integer("NumberOfFiles", false).value_or(1));
     RETURN_IF_ERROR(m.status());
@@ -273,7 +273,7 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     r.restore_db_name = m.String("RestoreDbName", true, true);
     r.s3_arn_to_restore_from = m.String("S3ArnToRestoreFrom", true, true);
     r.kms_master_key_arn = m.NonEmptyString("KmsMasterKeyArn");
-    std::string type = m.String("Type", false);
+    std::string type = m.NonEmptyString("Type");  // "" is refused, not the default
     if (!type.empty()) r.type = type;
     r.with_norecovery = m.Boolean("WithNorecovery").value_or(false);
     RETURN_IF_ERROR(m.status());

@@ -912,6 +912,12 @@ class BackupService::Impl {
     ASSIGN_OR_RETURN(std::unique_ptr<engines::DatabaseEngine> engine, engines_(instance));
     engine->set_interrupt([&run] { return run.Interrupted(); });
     if (task.type == TaskType::kFinishRestore) {
+      // "not in the restoring state" would suggest there is such a database.
+      ASSIGN_OR_RETURN(bool exists, engine->Exists(task.database));
+      if (!exists) {
+        return Status(StatusCode::kNotFound, "DatabaseNotFound",
+                      "Database " + task.database + " does not exist");
+      }
       return engine->FinishRestore(task.database);
     }
     ASSIGN_OR_RETURN(std::unique_ptr<RoleSession> session,
@@ -1134,7 +1140,6 @@ class BackupService::Impl {
       // place would otherwise be restored unnoticed.
       if (!key_arn.empty()) options.require_encrypted = true;
       options.expected_context[kEngineContextKey] = std::string(engine.name());
-      options.expected_context[kBackupTypeContextKey] = differential ? "DIFFERENTIAL" : "FULL";
       if (files > 1) {
         options.expected_context[kFileContextKey] =
             std::to_string(i + 1) + "-of-" + std::to_string(files);
@@ -1143,10 +1148,27 @@ class BackupService::Impl {
       envelope::BackupStreamInfo info;
       auto reader = envelope::OpenBackupReader(std::move(counted), options, &info);
       if (!reader.ok()) return ExplainReadError(reader.status(), arn, probe, instance, engine);
-      if (files == 1 && info.header) RETURN_IF_ERROR(RefusePartOfSeveral(*info.header, arn));
-      if (files > 1 && info.header) {
-        auto id = info.header->context.find(kBackupIdContextKey);
-        std::string this_id = id == info.header->context.end() ? "" : id->second;
+      // What the backup says of itself: an encrypted one in its (authenticated)
+      // encryption context, an unencrypted one in its header (version 2: one of
+      // version 1 says nothing, and the engine finds out what it can).
+      const envelope::EncryptionContext& context = info.context;
+      if (!context.empty()) {
+        auto type = context.find(kBackupTypeContextKey);
+        if (type == context.end() || (type->second != "FULL" && type->second != "DIFFERENTIAL")) {
+          return Status(StatusCode::kInvalidArgument, "BackupMismatch",
+                        "The backup file " + arn +
+                            " does not say whether it is a FULL or a DIFFERENTIAL backup: it is "
+                            "not a backup of a database instance.");
+        }
+        const bool found_differential = type->second == "DIFFERENTIAL";
+        if (found_differential != differential) {
+          return WrongBackupType(found_differential, task.database);
+        }
+      }
+      if (files == 1) RETURN_IF_ERROR(RefusePartOfSeveral(context, arn));
+      if (files > 1 && !context.empty()) {
+        auto id = context.find(kBackupIdContextKey);
+        std::string this_id = id == context.end() ? "" : id->second;
         if (!backup_id) backup_id = this_id;
         if (*backup_id != this_id) {
           return Status(
@@ -1165,16 +1187,8 @@ class BackupService::Impl {
       if (Status stopped = run.Interrupted(); !stopped.ok()) return stopped;
       if (restored.error_name() == "BackupTypeMismatch") {
         // The engine found the other type of backup (one that is not encrypted
-        // carries no type to check before): say which @type fits.
-        // A DIFFERENTIAL restore goes onto a RESTORING database, whose name a FULL
-        // restore cannot take.
-        return Status(restored.code(), "BackupTypeMismatch",
-                      restored.message() + " " +
-                          (differential ? "Restore it with @type='FULL' under a name no database "
-                                          "has (rds_drop_database removes the RESTORING " +
-                                              task.database + ")."
-                                        : "Restore its FULL backup with @with_norecovery=1, "
-                                          "then this one with @type='DIFFERENTIAL'."));
+        // carries no type to check before).
+        return WrongBackupType(/*found_differential=*/!differential, task.database);
       }
       return restored;
     }
@@ -1186,11 +1200,26 @@ class BackupService::Impl {
     return Status::Ok();
   }
 
+  // A backup of the other type than the restore's @type: what it is and which
+  // restore fits it. A DIFFERENTIAL restore goes onto a RESTORING database,
+  // whose name a FULL restore cannot take.
+  static Status WrongBackupType(bool found_differential, const std::string& database) {
+    return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
+                  found_differential
+                      ? "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL "
+                        "backup with @with_norecovery=1, then this one with @type='DIFFERENTIAL'."
+                      : "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with "
+                        "@type='FULL' under a name no database has (rds_drop_database removes "
+                        "the RESTORING " +
+                            database + ").");
+  }
+
   // A restore that names one file of a multi-file backup (backup2-of-3.bak)
   // would restore a third of the database: it is told to name them all.
-  static Status RefusePartOfSeveral(const envelope::MessageHeader& header, const std::string& arn) {
-    auto file = header.context.find(kFileContextKey);
-    if (file == header.context.end()) return Status::Ok();
+  static Status RefusePartOfSeveral(const envelope::EncryptionContext& context,
+                                    const std::string& arn) {
+    auto file = context.find(kFileContextKey);
+    if (file == context.end()) return Status::Ok();
     const std::string& part = file->second;  // "I-of-N"
     size_t at = arn.rfind(part);
     std::string pattern = at == std::string::npos

@@ -305,7 +305,7 @@ class BackupCommands final : public CommandGroup {
       // '' too (the server refuses it); NULL is the parameter's default, none.
       if (Given(c, "@kms_master_key_arn")) body["KmsMasterKeyArn"] = Str(c, "@kms_master_key_arn");
       body["OverwriteS3BackupFile"] = Int(c, "@overwrite_s3_backup_file").value_or(0) == 1;
-      if (auto t = Str(c, "@type"); !t.empty()) body["Type"] = t;
+      if (Given(c, "@type")) body["Type"] = Str(c, "@type");  // '' too: the server refuses it
       body["NumberOfFiles"] = Int(c, "@number_of_files").value_or(1);
       return std::pair<std::string, Json>{"BackupDatabase", body};
     }
@@ -313,7 +313,7 @@ class BackupCommands final : public CommandGroup {
       body["RestoreDbName"] = Str(c, "@restore_db_name");
       body["S3ArnToRestoreFrom"] = Str(c, "@s3_arn_to_restore_from");
       if (Given(c, "@kms_master_key_arn")) body["KmsMasterKeyArn"] = Str(c, "@kms_master_key_arn");
-      if (auto t = Str(c, "@type"); !t.empty()) body["Type"] = t;
+      if (Given(c, "@type")) body["Type"] = Str(c, "@type");  // '' too: the server refuses it
       body["WithNorecovery"] = Int(c, "@with_norecovery").value_or(0) == 1;
       return std::pair<std::string, Json>{"RestoreDatabase", body};
     }

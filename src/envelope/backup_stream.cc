@@ -93,17 +93,17 @@ Result<std::unique_ptr<ByteSink>> OpenBackupWriter(std::unique_ptr<ByteSink> dow
                                                    Random& random,
                                                    const BackupWriterOptions& options) {
   std::unique_ptr<ByteSink> framed;
-  if (options.keyring != nullptr) {
-    EncryptionContext context = options.context;
-    for (const char* key : {kFormatVersionContextKey, kCompressionContextKey}) {
-      if (context.count(key) != 0) {
-        downstream->Abort();
-        return Invalid(kInvalidEncryptionContext,
-                       std::string("the encryption context key ") + key + " is set by coffer");
-      }
+  EncryptionContext context = options.context;
+  for (const char* key : {kFormatVersionContextKey, kCompressionContextKey}) {
+    if (context.count(key) != 0) {
+      downstream->Abort();
+      return Invalid(kInvalidEncryptionContext,
+                     std::string("the encryption context key ") + key + " is set by coffer");
     }
-    context[kFormatVersionContextKey] = kFormatVersion;
-    context[kCompressionContextKey] = std::string(CompressionName(options.compression));
+  }
+  context[kFormatVersionContextKey] = kFormatVersion;
+  context[kCompressionContextKey] = std::string(CompressionName(options.compression));
+  if (options.keyring != nullptr) {
     EnvelopeWriterOptions writer;
     writer.suite = options.suite;
     writer.frame_length = options.frame_length;
@@ -115,6 +115,7 @@ Result<std::unique_ptr<ByteSink>> OpenBackupWriter(std::unique_ptr<ByteSink> dow
   } else {
     PlainFramedWriterOptions writer;
     writer.frame_length = options.frame_length;
+    writer.context = std::move(context);
     writer.pipeline = options.pipeline;
     auto created = PlainFramedWriter::Create(std::move(downstream), random, writer);
     if (!created.ok()) return created.status();
@@ -169,26 +170,29 @@ Result<std::unique_ptr<ByteSource>> OpenBackupReader(std::unique_ptr<ByteSource>
     if (!created.ok()) return created.status();
     about.encrypted = true;
     about.header = (*created)->header();
-    const EncryptionContext& context = about.header->context;
-    auto named = context.find(kCompressionContextKey);
-    if (named == context.end()) {
-      about.compression = Compression::kNone;  // written by another ESDK
-    } else {
-      auto compression = ParseCompression(named->second);
-      if (!compression.ok()) {
-        return Invalid(kMalformedMessage, "the message's " + std::string(kCompressionContextKey) +
-                                              " is '" + named->second + "'");
-      }
-      about.compression = *compression;
-    }
+    about.context = about.header->context;
+    about.compression = Compression::kNone;  // unless named: written by another ESDK
     framed = std::move(created).value();
   } else {
     PlainFramedReaderOptions reader;
     reader.pipeline = options.pipeline;
     auto created = PlainFramedReader::Create(std::move(source), reader);
     if (!created.ok()) return created.status();
+    about.context = (*created)->context();
+    // A version 1 stream says nothing of itself: its caller knows.
+    if (!about.context.empty()) {
+      RETURN_IF_ERROR(CheckExpectedContext(about.context, options.expected_context));
+    }
     about.compression = options.plain_compression;
     framed = std::move(created).value();
+  }
+  if (auto named = about.context.find(kCompressionContextKey); named != about.context.end()) {
+    auto compression = ParseCompression(named->second);
+    if (!compression.ok()) {
+      return Invalid(kMalformedMessage, "the stream's " + std::string(kCompressionContextKey) +
+                                            " is '" + named->second + "'");
+    }
+    about.compression = *compression;
   }
   if (info != nullptr) *info = about;
   if (about.compression == Compression::kNone) return framed;

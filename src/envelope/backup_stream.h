@@ -10,8 +10,8 @@
 // Encryption SDK message; whether its plaintext is a zstd stream is recorded in
 // the encryption context (kCompressionContextKey), so any ESDK decrypts it and
 // `zstd -d` (when compressed) gives the original bytes back. Without a key it is
-// the plain framed format; a reader is told the compression by its caller (the
-// backup's record says it).
+// the plain framed format, whose header (version 2) carries the same context;
+// a reader of a version 1 stream is told the compression by its caller.
 //
 // The returned streams own their stages; errors are permanent and aborting the
 // sink aborts the downstream, as for every stage (common/stream.h).
@@ -40,7 +40,8 @@ struct BackupWriterOptions {
   // Null: the plain framed format (no encryption). Borrowed; used during the
   // call only.
   Keyring* keyring = nullptr;
-  // The caller's encryption context (ESDK only); coffer adds its own keys.
+  // The caller's encryption context; coffer adds its own keys. A plain framed
+  // stream carries it too, unauthenticated (it catches mix-ups, not forgeries).
   EncryptionContext context;
   Compression compression = Compression::kZstd;
   int zstd_level = 1;
@@ -58,6 +59,9 @@ struct BackupWriterOptions {
 struct BackupStreamInfo {
   bool encrypted = false;
   std::optional<MessageHeader> header;  // the ESDK header, when encrypted
+  // The stream's context: the ESDK header's, or a plain framed stream's
+  // (empty for a version 1 stream, which has none).
+  EncryptionContext context;
   Compression compression = Compression::kNone;
 };
 
@@ -76,9 +80,11 @@ Result<std::unique_ptr<ByteSink>> OpenBackupWriter(std::unique_ptr<ByteSink> dow
 struct BackupReaderOptions {
   // Needed for an encrypted stream (NoDecryptableDataKey without one).
   Keyring* keyring = nullptr;
-  // Pairs the ESDK message's context must hold (see EnvelopeReaderOptions).
+  // Pairs the stream's context must hold (see EnvelopeReaderOptions); a plain
+  // framed stream of version 1, which has no context, is not checked.
   EncryptionContext expected_context;
-  // The compression of a plain framed stream (an ESDK message says its own).
+  // The compression of a plain framed stream of version 1 (an ESDK message and
+  // a version 2 stream say their own).
   Compression plain_compression = Compression::kZstd;
   // When set, the stream must be (true) or must not be (false) encrypted.
   std::optional<bool> require_encrypted;

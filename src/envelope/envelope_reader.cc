@@ -143,22 +143,6 @@ class EsdkOpener final : public internal::FrameOpener {
   uint32_t frames_read_ = 0;
 };
 
-Status CheckExpectedContext(const EncryptionContext& actual, const EncryptionContext& expected) {
-  for (const auto& [key, value] : expected) {
-    auto it = actual.find(key);
-    if (it == actual.end()) {
-      return Invalid(kEncryptionContextMismatch,
-                     "encryption context mismatch: the message has no key '" + key + "'");
-    }
-    if (it->second != value) {
-      return Invalid(kEncryptionContextMismatch,
-                     "encryption context mismatch: the message's value for '" + key +
-                         "' is not the expected one");
-    }
-  }
-  return Status::Ok();
-}
-
 // The verification key of a signing suite (default-cmm.md#decrypt-materials).
 Result<std::unique_ptr<crypto::EcdsaP384PublicKey>> VerificationKey(const MessageHeader& header) {
   auto it = header.context.find(std::string(kPublicKeyContextKey));
@@ -178,6 +162,22 @@ Result<std::unique_ptr<crypto::EcdsaP384PublicKey>> VerificationKey(const Messag
 }
 
 }  // namespace
+
+Status CheckExpectedContext(const EncryptionContext& actual, const EncryptionContext& expected) {
+  for (const auto& [key, value] : expected) {
+    auto it = actual.find(key);
+    if (it == actual.end()) {
+      return Invalid(kEncryptionContextMismatch,
+                     "encryption context mismatch: the message has no key '" + key + "'");
+    }
+    if (it->second != value) {
+      return Invalid(kEncryptionContextMismatch,
+                     "encryption context mismatch: the message's value for '" + key +
+                         "' is not the expected one");
+    }
+  }
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<EnvelopeReader>> EnvelopeReader::Create(
     Keyring& keyring, std::unique_ptr<ByteSource> upstream, const EnvelopeReaderOptions& options) {

@@ -41,6 +41,10 @@ namespace internal {
 class FramedReader;
 }
 
+// EncryptionContextMismatch unless every pair of `expected` is in `actual`
+// with the same value (`actual` may hold more).
+Status CheckExpectedContext(const EncryptionContext& actual, const EncryptionContext& expected);
+
 struct EnvelopeReaderOptions {
   // Each pair must be in the message's context with the same value; the
   // message may hold more. Reserved ("aws-crypto-") keys may not be given.

@@ -7,6 +7,7 @@
 #include "crypto/crc32c.h"
 #include "envelope/errors.h"
 #include "envelope/framed_stream.h"
+#include "envelope/message_format.h"
 
 namespace coffer::envelope {
 namespace {
@@ -152,13 +153,26 @@ Result<std::unique_ptr<PlainFramedWriter>> PlainFramedWriter::Create(
     downstream->Abort();
     return InvalidArgumentError("plain framed writer: frame length must be at least 1");
   }
+  auto context = SerializeEncryptionContext(options.context);
+  if (!context.ok() || context->size() > 0xFFFF) {
+    downstream->Abort();
+    return context.ok() ? Invalid(kInvalidEncryptionContext,
+                                  "plain framed writer: the context is longer than 65535 bytes")
+                        : context.status();
+  }
   StreamId stream_id;
   random.Fill(stream_id);
+  // Version 2 when there is a context to carry; version 1's header otherwise.
+  const bool with_context = !context->empty();
   Bytes header;
   Append(header, AsBytes(pf::kMagic));
-  header.push_back(pf::kVersion);
+  header.push_back(with_context ? pf::kVersion : pf::kVersion1);
   AppendU32(header, options.frame_length);
   Append(header, stream_id);
+  if (with_context) {
+    AppendU16(header, static_cast<uint16_t>(context->size()));
+    Append(header, *context);
+  }
   AppendU32(header, crypto::Crc32c(header));
   auto core = std::make_unique<internal::FramedWriter>(
       std::make_unique<PlainSealer>(stream_id, options.frame_length), std::move(downstream),
@@ -186,7 +200,7 @@ Result<std::unique_ptr<PlainFramedReader>> PlainFramedReader::Create(
     std::unique_ptr<ByteSource> upstream, const PlainFramedReaderOptions& options) {
   if (upstream == nullptr) return InvalidArgumentError("plain framed reader: no upstream source");
   auto in = std::make_unique<UpstreamReader>(std::move(upstream));
-  std::array<uint8_t, pf::kHeaderSize> header;
+  Bytes header(pf::kHeaderFixedSize);
   ASSIGN_OR_RETURN(size_t got, in->ReadFull(header));
   // The magic first: a stream that is something else entirely says so, even
   // when it is shorter than a header.
@@ -194,19 +208,41 @@ Result<std::unique_ptr<PlainFramedReader>> PlainFramedReader::Create(
   if (!std::equal(header.begin(), header.begin() + magic_seen, pf::kMagic.begin())) {
     return Invalid(kNotAPlainFramedStream, "not a coffer plain framed stream (bad magic)");
   }
-  if (got < header.size()) {
-    return DataLoss(kTruncatedMessage, got == 0 ? std::string("empty stream: no stream header")
-                                                : "stream ends inside the stream header (after " +
-                                                      std::to_string(got) + " bytes)");
-  }
-  if (header[8] != pf::kVersion) {
+  auto truncated = [](size_t at) {
+    return DataLoss(kTruncatedMessage, at == 0 ? std::string("empty stream: no stream header")
+                                               : "stream ends inside the stream header (after " +
+                                                     std::to_string(at) + " bytes)");
+  };
+  if (got < header.size()) return truncated(got);
+  const uint8_t version = header[8];
+  if (version != pf::kVersion && version != pf::kVersion1) {
     return Invalid(kUnsupportedFormatVersion, "plain framed stream version " +
-                                                  std::to_string(header[8]) +
-                                                  " (this reader knows version 1)");
+                                                  std::to_string(version) +
+                                                  " (this reader knows versions 1 and 2)");
   }
-  if (LoadU32(header.data() + pf::kHeaderCheckedSize) !=
-      crypto::Crc32c(ByteView(header.data(), pf::kHeaderCheckedSize))) {
+  // The rest of the header: version 2's context, then the checksum.
+  auto read_more = [&](size_t n) -> Status {
+    const size_t at = header.size();
+    header.resize(at + n);
+    ASSIGN_OR_RETURN(size_t more, in->ReadFull(std::span<uint8_t>(header.data() + at, n)));
+    if (more < n) return truncated(at + more);
+    return Status::Ok();
+  };
+  size_t context_size = 0;
+  if (version == pf::kVersion) {
+    RETURN_IF_ERROR(read_more(2));
+    context_size = LoadU16(header.data() + pf::kHeaderFixedSize);
+    RETURN_IF_ERROR(read_more(context_size));
+  }
+  const size_t checked = header.size();
+  RETURN_IF_ERROR(read_more(pf::kChecksumSize));
+  if (LoadU32(header.data() + checked) != crypto::Crc32c(ByteView(header.data(), checked))) {
     return DataLoss(kHeaderChecksumMismatch, "stream header checksum mismatch");
+  }
+  EncryptionContext context;
+  if (context_size > 0) {
+    ASSIGN_OR_RETURN(context, ParseEncryptionContext(ByteView(
+                                  header.data() + pf::kHeaderFixedSize + 2, context_size)));
   }
   const uint32_t frame_length = LoadU32(header.data() + 9);
   if (frame_length == 0) return DataLoss(kMalformedMessage, "frame length 0");
@@ -222,12 +258,16 @@ Result<std::unique_ptr<PlainFramedReader>> PlainFramedReader::Create(
   core->LimitInFlight(
       static_cast<size_t>(std::max<uint64_t>(1, options.max_buffered_bytes / per_frame)));
   return std::unique_ptr<PlainFramedReader>(
-      new PlainFramedReader(frame_length, stream_id, std::move(core)));
+      new PlainFramedReader(frame_length, stream_id, std::move(context), std::move(core)));
 }
 
 PlainFramedReader::PlainFramedReader(uint32_t frame_length, StreamId stream_id,
+                                     EncryptionContext context,
                                      std::unique_ptr<internal::FramedReader> core)
-    : frame_length_(frame_length), stream_id_(stream_id), core_(std::move(core)) {}
+    : frame_length_(frame_length),
+      stream_id_(stream_id),
+      context_(std::move(context)),
+      core_(std::move(core)) {}
 
 PlainFramedReader::~PlainFramedReader() = default;
 

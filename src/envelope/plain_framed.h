@@ -20,6 +20,7 @@
 #include "common/random.h"
 #include "common/stream.h"
 #include "envelope/frame_pipeline.h"
+#include "envelope/keyring.h"
 
 namespace coffer::envelope {
 
@@ -30,12 +31,20 @@ class FramedWriter;
 
 // The constants of the format (one place, as message_format.h for the ESDK).
 namespace plain_format {
-// stream-header = magic(8) ‖ version u8 ‖ frame length u32 ‖ stream id(16) ‖ crc32c u32
+// stream-header, version 2 (written) = magic(8) ‖ version u8 ‖ frame length u32
+//   ‖ stream id(16) ‖ context length u16 ‖ context ‖ crc32c u32
+// version 1 (still read) = magic(8) ‖ version u8 ‖ frame length u32 ‖ stream id(16)
+//   ‖ crc32c u32
+// The crc32c covers every header byte before it; the context is serialized as
+// an ESDK encryption context (message_format.h). A writer given no context
+// writes version 1.
 inline constexpr std::string_view kMagic = "COFFERPF";
-inline constexpr uint8_t kVersion = 1;
+inline constexpr uint8_t kVersion = 2;
+inline constexpr uint8_t kVersion1 = 1;
 inline constexpr size_t kStreamIdSize = 16;
-inline constexpr size_t kHeaderCheckedSize = 8 + 1 + 4 + kStreamIdSize;  // 29
-inline constexpr size_t kHeaderSize = kHeaderCheckedSize + 4;            // 33
+inline constexpr size_t kHeaderFixedSize = 8 + 1 + 4 + kStreamIdSize;  // 29
+inline constexpr size_t kHeaderCheckedSize = kHeaderFixedSize;         // version 1
+inline constexpr size_t kHeaderSize = kHeaderCheckedSize + 4;          // 33, version 1
 // regular frame = sequence u32 ‖ content(frame length) ‖ crc32c u32
 // final frame   = FFFFFFFF ‖ sequence u32 ‖ content length u32 ‖ total length u64
 //                 ‖ content ‖ crc32c u32
@@ -49,6 +58,9 @@ inline constexpr uint32_t kDefaultFrameLength = 1u << 20;
 
 struct PlainFramedWriterOptions {
   uint32_t frame_length = plain_format::kDefaultFrameLength;  // 1 .. 2^32 - 1
+  // What the stream says of itself (as an ESDK message's encryption context,
+  // but neither secret nor authenticated: checked for accidents only).
+  EncryptionContext context;
   PipelineOptions pipeline;
 };
 
@@ -97,14 +109,17 @@ class PlainFramedReader final : public ByteSource {
 
   uint32_t frame_length() const { return frame_length_; }
   const std::array<uint8_t, plain_format::kStreamIdSize>& stream_id() const { return stream_id_; }
+  // The header's context: empty for a version 1 stream.
+  const EncryptionContext& context() const { return context_; }
   uint64_t plaintext_size() const;
 
  private:
   PlainFramedReader(uint32_t frame_length,
                     std::array<uint8_t, plain_format::kStreamIdSize> stream_id,
-                    std::unique_ptr<internal::FramedReader> core);
+                    EncryptionContext context, std::unique_ptr<internal::FramedReader> core);
   uint32_t frame_length_;
   std::array<uint8_t, plain_format::kStreamIdSize> stream_id_;
+  EncryptionContext context_;
   std::unique_ptr<internal::FramedReader> core_;
 };
 

@@ -1154,6 +1154,30 @@ TEST_F(BackupServiceTest, ThreeFilesRoundTrip) {
   EXPECT_THAT(InstanceLeftovers(), IsEmpty());
 }
 
+// An unencrypted backup's files say the same of themselves (the plain format's
+// header, version 2): files of two backups are not restored together, nor one
+// file alone.
+TEST_F(BackupServiceTest, UnencryptedFilesKnowTheirBackupToo) {
+  MakeDatabase("big", 2300, 4000);
+  ASSERT_EQ(Run(Backup("big", "a/backup*.bak", "", false, "FULL", 3)).lifecycle,
+            Lifecycle::kSuccess);
+  Exec("big", "UPDATE customers SET name = 'changed' WHERE id % 7 = 0;");
+  ASSERT_EQ(Run(Backup("big", "b/backup*.bak", "", false, "FULL", 3)).lifecycle,
+            Lifecycle::kSuccess);
+  PutObject("mix/backup1-of-3.bak", ReadObject("a/backup1-of-3.bak"));
+  PutObject("mix/backup2-of-3.bak", ReadObject("b/backup2-of-3.bak"));
+  PutObject("mix/backup3-of-3.bak", ReadObject("a/backup3-of-3.bak"));
+  ExpectError(Run(Restore("mixed", "mix/backup*.bak", "")),
+              "The backup files mix/backup1-of-3.bak and mix/backup2-of-3.bak belong to "
+              "different backups.");
+  EXPECT_FALSE(DatabaseExists("mixed"));
+  ExpectError(Run(Restore("part", "a/backup2-of-3.bak", "")), "is file 2 of 3 of one backup");
+  EXPECT_FALSE(DatabaseExists("part"));
+  ASSERT_EQ(Run(Restore("whole", "b/backup*.bak", "")).lifecycle, Lifecycle::kSuccess);
+  EXPECT_EQ(Rows("whole"), Rows("big"));
+  EXPECT_THAT(InstanceLeftovers(), IsEmpty());
+}
+
 // With several files, the files whose upload completed before another one
 // failed are removed by the task: a backup is all of its files or none.
 TEST_F(BackupServiceTest, OneFileFailingLeavesNoFileOfTheBackup) {
@@ -1953,11 +1977,17 @@ TEST_F(BackupServiceTest, FullAndDifferentialChain) {
   EXPECT_TRUE(DatabaseExists("ledger2"));
   // A restoring database counts as existing.
   ExpectError(Run(Restore("LEDGER2", "ledger/full.bak", kKeyArn)), "already exists");
-  // A FULL backup is not a DIFFERENTIAL one.
+  // A FULL backup is not a DIFFERENTIAL one, nor the other way round: an
+  // encrypted backup's context names its type, and the task says which @type fits.
   ExpectError(Run(Restore("ledger2", "ledger/full.bak", kKeyArn, "DIFFERENTIAL", true)),
-              "does not fit this restore");
-  // Nor, without encryption (no context names the type), the other way round:
-  // the engine finds out, and the task says which @type fits.
+              "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with @type='FULL' "
+              "under a name no database has (rds_drop_database removes the RESTORING ledger2).");
+  ExpectError(Run(Restore("ledger5", "ledger/diff.bak", kKeyArn)),
+              "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL backup with "
+              "@with_norecovery=1, then this one with @type='DIFFERENTIAL'.");
+  EXPECT_FALSE(DatabaseExists("ledger5"));
+  // Without encryption (no context names the type), the engine finds out, and
+  // the task says the same.
   ASSERT_EQ(Run(Backup("ledger", "ledger/plain-full.bak", "", false, "FULL")).lifecycle,
             Lifecycle::kSuccess);
   ASSERT_EQ(Run(Backup("ledger", "ledger/plain-diff.bak", "", false, "DIFFERENTIAL")).lifecycle,
@@ -2000,6 +2030,9 @@ TEST_F(BackupServiceTest, FullAndDifferentialChain) {
   // Nothing to finish any more, and no DIFFERENTIAL onto an online database.
   ASSERT_OK_AND_ASSIGN(Task again, service_->FinishRestore(kInstance, "ledger3"));
   EXPECT_EQ(Finished(again.id).lifecycle, Lifecycle::kError);
+  EXPECT_THAT(Messages(Finished(again.id)).back(), HasSubstr("not in the restoring state"));
+  ASSERT_OK_AND_ASSIGN(Task none, service_->FinishRestore(kInstance, "nothing"));
+  EXPECT_EQ(Messages(Finished(none.id)).back(), "Database nothing does not exist");
   ExpectError(Run(Restore("ledger3", "ledger/diff.bak", kKeyArn, "DIFFERENTIAL", false)), "");
   EXPECT_EQ(Rows("ledger3"), rows);
   EXPECT_THAT(InstanceLeftovers(), IsEmpty());

@@ -98,15 +98,25 @@ TEST_F(BackupStreamTest, PlainRoundTripWithBothCompressions) {
     BackupWriterOptions options;
     options.compression = compression;
     options.frame_length = 10000;
+    options.context = {{"coffer:database", "orders"}};
     Written w = Write(plain, options);
     ASSERT_OK(w.status);
     EXPECT_EQ(AsChars(ByteView(w.stream).first(8)), "COFFERPF");
+    // The stream says its own compression (version 2): the reader's guess is not used.
     BackupReaderOptions read;
-    read.plain_compression = compression;
+    read.plain_compression =
+        compression == Compression::kZstd ? Compression::kNone : Compression::kZstd;
     BackupStreamInfo info;
     ASSERT_OK_AND_ASSIGN(Bytes back, Read(w.stream, read, &info));
     EXPECT_EQ(back, plain);
     EXPECT_FALSE(info.encrypted);
+    EXPECT_EQ(info.compression, compression);
+    EXPECT_EQ(info.context.at("coffer:database"), "orders");
+    EXPECT_EQ(info.context.at(kCompressionContextKey), CompressionName(compression));
+    // And it is checked against what the reader expects, as an encrypted one is.
+    BackupReaderOptions other;
+    other.expected_context = {{"coffer:database", "items"}};
+    EXPECT_EQ(Read(w.stream, other).status().error_name(), kEncryptionContextMismatch);
   }
 }
 

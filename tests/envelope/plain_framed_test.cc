@@ -8,6 +8,7 @@
 
 #include "crypto/crc32c.h"
 #include "envelope/errors.h"
+#include "envelope/message_format.h"
 #include "envelope_test_util.h"
 #include "testing/status_matchers.h"
 
@@ -161,9 +162,9 @@ TEST(PlainFramedTest, RejectsWhatIsNotAPlainFramedStream) {
 TEST(PlainFramedTest, RejectsHeaderProblems) {
   SeededRandom random(3);
   ASSERT_OK_AND_ASSIGN(Bytes s, Write(random, Pattern(100), 16));
-  Bytes v2 = s;
-  v2[8] = 2;
-  EXPECT_THAT(Read(v2).status, HasErrorName(kUnsupportedFormatVersion));
+  Bytes v3 = s;
+  v3[8] = 3;
+  EXPECT_THAT(Read(v3).status, HasErrorName(kUnsupportedFormatVersion));
   Bytes bad_crc = s;
   bad_crc[20] ^= 1;  // the stream id
   Drained d = Read(bad_crc);
@@ -177,6 +178,43 @@ TEST(PlainFramedTest, RejectsHeaderProblems) {
   EXPECT_THAT(Read(s, 2, 1 << 16, SIZE_MAX, 15).status, HasErrorName(kLimitExceeded));
   EXPECT_THAT(Read(ByteView(s).first(20)).status, HasErrorName(kTruncatedMessage));
   EXPECT_THAT(Read(ByteView(s).first(0)).status, HasErrorName(kTruncatedMessage));
+}
+
+TEST(PlainFramedTest, Version2CarriesAContextUnderTheHeaderChecksum) {
+  SeededRandom random(4);
+  Bytes s;
+  PlainFramedWriterOptions o;
+  o.frame_length = 16;
+  o.context = {{"coffer:file", "2-of-3"}, {"a", "b"}};
+  {
+    ASSERT_OK_AND_ASSIGN(auto writer, PlainFramedWriter::Create(MemorySink(s), random, o));
+    ASSERT_OK(WriteAll(*writer, Pattern(100), 7));
+  }
+  ASSERT_OK_AND_ASSIGN(Bytes context, SerializeEncryptionContext(o.context));
+  // magic, version 2, frame length, stream id, context length, context, crc.
+  const size_t checked = 29 + 2 + context.size();
+  EXPECT_EQ(s[8], 2);
+  EXPECT_EQ(LoadU16(s.data() + 29), context.size());
+  EXPECT_EQ(HexEncode(ByteView(s).subspan(31, context.size())), HexEncode(context));
+  EXPECT_EQ(LoadU32(s.data() + checked), crypto::Crc32c(ByteView(s).first(checked)));
+  auto reader = PlainFramedReader::Create(std::make_unique<ChunkedSource>(s, 5));
+  ASSERT_OK(reader.status());
+  EXPECT_EQ((*reader)->context(), o.context);
+  Drained d = DrainSource(**reader, 64);
+  ASSERT_OK(d.status);
+  EXPECT_EQ(d.plaintext, Pattern(100));
+  // The context is under the checksum; a stream that ends inside it is truncated.
+  Bytes changed = s;
+  changed[31 + 4] ^= 1;
+  EXPECT_THAT(Read(changed).status, HasErrorName(kHeaderChecksumMismatch));
+  EXPECT_THAT(Read(ByteView(s).first(31 + 3)).status, HasErrorName(kTruncatedMessage));
+  EXPECT_THAT(Read(ByteView(s).first(checked + 2)).status, HasErrorName(kTruncatedMessage));
+  // A version 1 stream (no context) reads as before, with an empty context.
+  ASSERT_OK_AND_ASSIGN(Bytes v1, Write(random, Pattern(100), 16));
+  EXPECT_EQ(v1[8], 1);
+  auto old = PlainFramedReader::Create(std::make_unique<ChunkedSource>(v1, SIZE_MAX));
+  ASSERT_OK(old.status());
+  EXPECT_TRUE((*old)->context().empty());
 }
 
 TEST(PlainFramedTest, RejectsADamagedFrameAndReleasesNothingFromItOn) {
