@@ -589,6 +589,14 @@ class Endpoint::Impl {
       switch (a.scope) {
         case PolicyScope::kIdentity:
           RETURN_IF_ERROR(add_principal_tags(nullptr, ctx));
+          // An IAM user's or role's tags, for a call on it (TagUser, DeleteRole, …).
+          if (a.resource.starts_with("arn:aws:iam::") &&
+              MayRead("aws:resourcetag/", nullptr, identity)) {
+            ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, iam_.ResourceTagsOf(a.resource));
+            for (const iam::Tag& t : tags) {
+              ctx.condition_keys["aws:ResourceTag/" + t.key] = {t.value};
+            }
+          }
           decision = policy::EvaluateIdentity(identity, ctx);
           break;
         case PolicyScope::kKmsKey: {
@@ -634,6 +642,11 @@ class Endpoint::Impl {
                        ParsedPolicy(*call.lockout_check_policy, policy::PolicyKind::kKeyPolicy));
       policy::RequestContext ctx =
           Context(principal, "kms:PutKeyPolicy", call.lockout_check_resource, request);
+      // The keys the caller's next call on the key will have, as in any decision.
+      if (call.lockout_check_resource != "*") {
+        RETURN_IF_ERROR(AddKeyConditionKeys(*proposed, identity, call.lockout_check_resource, ctx));
+      }
+      RETURN_IF_ERROR(add_principal_tags(proposed.get(), ctx));
       if (!policy::PassesLockoutSafetyCheck(*proposed, identity, ctx)) {
         return Status(StatusCode::kInvalidArgument, std::string(policy::kMalformedPolicyDocument),
                       std::string(policy::kLockoutSafetyCheckMessage));
@@ -652,8 +665,9 @@ class Endpoint::Impl {
     auto& keys = ctx.condition_keys;
     if (!request.remote_address.empty()) keys["aws:SourceIp"] = {request.remote_address};
     keys["aws:SecureTransport"] = {request.secure_transport ? "true" : "false"};
-    // The keys AWS sets in every request context.
-    keys["aws:RequestedRegion"] = {options_.region};
+    // The keys AWS sets in every request context. IAM is global: its calls are
+    // us-east-1's, whatever the server's region.
+    keys["aws:RequestedRegion"] = {action.starts_with("iam:") ? "us-east-1" : options_.region};
     const bool service = principal.type == policy::PrincipalType::kAwsService;
     keys["aws:PrincipalIsAWSService"] = {service ? "true" : "false"};
     // Services here act as a role they assumed, never with a caller's credentials.

@@ -138,12 +138,13 @@ class BackupService::Impl {
       if (t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) {
         cleanup = RemovePartialRestore(t);
       }
-      if (RestoredOnline(t)) {
+      // Nothing of a restore under way was left (no staging or restoring copy,
+      // no temporary file), and its database is online.
+      if (cleanup.empty() && removed[t.id].empty() && RestoredOnline(t)) {
         // Stopped after its last step, bringing the database online (which an
         // engine does only with the whole backup restored and checked), and
         // before the task could say so: the restore is complete.
         RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
-          if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
           AddLine(task, "Database " + task.database +
                             " is restored and online; the server stopped before the task "
                             "could record it.");
@@ -237,10 +238,17 @@ class BackupService::Impl {
   }
 
   // Whether the interrupted task `t` is a restore that brings its database
-  // online and that database is online: the name was the task's alone (a
-  // restore refuses a name in use, and so does any other restore of it meanwhile).
+  // online, got past its checks of the name (its log says it began restoring:
+  // a FULL restore's name was free then, a DIFFERENTIAL restore's database was
+  // RESTORING; any other restore of the name is refused meanwhile), and that
+  // database is online now.
   bool RestoredOnline(const Task& t) {
     if (t.type != TaskType::kRestore && t.type != TaskType::kRestoreDifferential) return false;
+    const std::string began = RestoringLinePrefix(t);
+    if (std::none_of(t.log.begin(), t.log.end(),
+                     [&](const TaskLogLine& line) { return line.message.starts_with(began); })) {
+      return false;
+    }
     auto instance = DescribeInstance(t.instance);
     if (!instance.ok()) return false;
     auto engine = engines_(*instance);
@@ -318,17 +326,32 @@ class BackupService::Impl {
       return Invalid("The " + instance.engine +
                      " instance cannot be reached: " + engine.status().message());
     }
-    // So is the role: RDS checks it when the option that names it is added.
+    // So is the role: RDS checks it when the option that names it is added. A
+    // name already taken is refused first (the store's check below still decides).
+    ASSIGN_OR_RETURN(bool taken, InstanceExists(instance.name));
+    if (taken) return InstanceAlreadyExists();
     RETURN_IF_ERROR(CheckRole(instance.role_arn));
     RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto existing, tx.Get(kInstancesTable, InstanceKey(instance.name)));
-      if (existing) {
-        return Status(StatusCode::kAlreadyExists, kDBInstanceAlreadyExists,
-                      "DB instance already exists");
-      }
+      if (existing) return InstanceAlreadyExists();
       return tx.Put(kInstancesTable, InstanceKey(instance.name), EncodeInstance(instance));
     }));
     return instance;
+  }
+
+  static Status InstanceAlreadyExists() {
+    return Status(StatusCode::kAlreadyExists, kDBInstanceAlreadyExists,
+                  "DB instance already exists");
+  }
+
+  Result<bool> InstanceExists(const std::string& name) {
+    bool found = false;
+    RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto existing, tx.Get(kInstancesTable, InstanceKey(name)));
+      found = existing.has_value();
+      return Status::Ok();
+    }));
+    return found;
   }
 
   // rds.amazonaws.com must be able to assume `role_arn` (it exists and its trust
@@ -1113,6 +1136,16 @@ class BackupService::Impl {
                           ". Two databases that differ only by case are considered the same; "
                           "choose another name.");
       }
+    } else {
+      // The engine refuses it too; checked here before the line that says the
+      // restore began, which a restart reads (RestoredOnline).
+      ASSIGN_OR_RETURN(std::vector<std::string> online, engine.ListDatabases());
+      for (const std::string& name : online) {
+        if (Lower(name) == Lower(task.database)) {
+          return Status(StatusCode::kFailedPrecondition, "DatabaseNotRestoring",
+                        "Database " + name + " is not in the restoring state");
+        }
+      }
     }
     const std::string bucket_arn = "arn:aws:s3:::" + location.bucket;
     if (location.key.find('*') != std::string::npos) {
@@ -1120,7 +1153,7 @@ class BackupService::Impl {
     }
     ASSIGN_OR_RETURN(std::vector<std::string> keys, RestoreKeys(location));
     const int files = static_cast<int>(keys.size());
-    run.Line("Restoring database " + task.database + " from " + task.s3_object_arn +
+    run.Line(RestoringLinePrefix(task) + task.s3_object_arn +
              (files > 1 ? " (" + std::to_string(files) + " files)" : std::string()) + ".");
 
     envelope::KmsKeyring keyring(session, key_arn);
@@ -1166,7 +1199,7 @@ class BackupService::Impl {
         }
       }
       if (files == 1) RETURN_IF_ERROR(RefusePartOfSeveral(context, arn));
-      if (files > 1 && !context.empty()) {
+      if (files > 1) {  // a file without a context (plain version 1) has no id: ""
         auto id = context.find(kBackupIdContextKey);
         std::string this_id = id == context.end() ? "" : id->second;
         if (!backup_id) backup_id = this_id;
@@ -1198,6 +1231,11 @@ class BackupService::Impl {
                               "rds_finish_restore."
                         : "Database " + task.database + " is restored and online.");
     return Status::Ok();
+  }
+
+  // The start of the log line a restore writes once the name passed its checks.
+  static std::string RestoringLinePrefix(const Task& t) {
+    return "Restoring database " + t.database + " from ";
   }
 
   // A backup of the other type than the restore's @type: what it is and which

@@ -120,7 +120,7 @@ class BackupCommands final : public CommandGroup {
 
     status_ = app.add_subcommand("task-status", "Show tasks (rds_task_status)");
     status_->add_option("--db-name", db_filter_, "Only tasks of this database");
-    status_task_id_ = status_->add_option("--task-id", task_id_, "Only this task");
+    status_->add_option("--task-id", task_id_, "Only this task (0: every task, as RDS)");
 
     cancel_ = app.add_subcommand("cancel-task", "Cancel a task (rds_cancel_task)");
     cancel_->add_option("--task-id", task_id_, "The task")->required();
@@ -194,7 +194,7 @@ class BackupCommands final : public CommandGroup {
     }
     Json body{{"DBInstanceIdentifier", instance_}};
     if (!db_filter_.empty()) body["DbName"] = db_filter_;
-    if (status_task_id_->count() > 0) body["TaskId"] = task_id_;  // 0 is no task, not all
+    if (task_id_ > 0) body["TaskId"] = task_id_;  // 0 (RDS's default) is every task
     return Simple("DescribeTasks", body);
   }
 
@@ -319,7 +319,8 @@ class BackupCommands final : public CommandGroup {
     }
     if (p == "rds_task_status") {
       if (auto d = Str(c, "@db_name"); !d.empty()) body["DbName"] = d;
-      if (auto id = Int(c, "@task_id")) body["TaskId"] = *id;
+      // RDS's @task_id defaults to 0, "every task" (rds_fn_task_status(NULL, 0)).
+      if (auto id = Int(c, "@task_id"); id && *id > 0) body["TaskId"] = *id;
       return std::pair<std::string, Json>{"DescribeTasks", body};
     }
     if (p == "rds_cancel_task") {
@@ -403,7 +404,6 @@ class BackupCommands final : public CommandGroup {
   bool overwrite_ = false, norecovery_ = false, wait_ = false;
   int files_ = 1;
   int64_t task_id_ = 0;
-  CLI::Option* status_task_id_ = nullptr;
 };
 
 }  // namespace

@@ -1431,6 +1431,26 @@ Result<std::vector<Tag>> IdentityService::PrincipalTagsOf(const Principal& princ
   return tags;
 }
 
+Result<std::vector<Tag>> IdentityService::ResourceTagsOf(std::string_view arn) {
+  std::vector<Tag> tags;
+  const std::string prefix = "arn:aws:iam::" + impl_->options_.account_id + ":";
+  const bool user = arn.starts_with(prefix + "user/");
+  if (!user && !arn.starts_with(prefix + "role/")) return tags;
+  const std::string_view name = LastSegment(arn);
+  if (name.empty()) return tags;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    if (user) {
+      ASSIGN_OR_RETURN(auto r, impl_->FindUser(tx, name));
+      if (r && UserArn(r->path, r->name) == arn) tags = std::move(r->tags);
+    } else {
+      ASSIGN_OR_RETURN(auto r, impl_->FindRole(tx, name));
+      if (r && RoleArn(r->path, r->name) == arn) tags = std::move(r->tags);
+    }
+    return Status::Ok();
+  }));
+  return tags;
+}
+
 void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
                             ValidationErrors& v) {
   if (m.user_name) {

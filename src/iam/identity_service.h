@@ -197,6 +197,9 @@ class IdentityService {
   // for the root, services, and entities that no longer exist (or were deleted
   // and created again: the principal's unique id must match).
   Result<std::vector<Tag>> PrincipalTagsOf(const policy::Principal& principal);
+  // What aws:ResourceTag/<k> sees for a call on the user or role `arn` (its
+  // path included): its tags; none when it does not exist.
+  Result<std::vector<Tag>> ResourceTagsOf(std::string_view arn);
 
   // ---- STS -----------------------------------------------------------------------------
 

@@ -1064,6 +1064,37 @@ TEST_F(EndpointTest, PrincipalTagsAreConditionKeys) {
                                role_key, NoIdentityPolicy("kms:Encrypt")));
 }
 
+TEST_F(EndpointTest, TagConditionsOnIamCallsAndTheLockoutCheck) {
+  // A role's tags are aws:ResourceTag for a call on it.
+  Creds alice = NewUser("alice");
+  PutUserPolicy("alice", R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iam:*","Resource":"*"},
+    {"Effect":"Deny","Action":"iam:DeleteRole","Resource":"*",
+     "Condition":{"StringEquals":{"aws:ResourceTag/protected":"true"}}}]})");
+  NewRole("kept", UserArn("alice"));
+  NewRole("spare", UserArn("alice"));
+  ASSERT_OK(iam_->TagRole("kept", {{"Protected", "true"}}));
+  ExpectQueryError(
+      Iam(alice, "Action=DeleteRole&Version=2010-05-08&RoleName=kept"), 403, kIamNs, "AccessDenied",
+      AccessDenied(UserArn("alice"), "iam:DeleteRole", "arn:aws:iam::111122223333:role/kept",
+                   "with an explicit deny in an identity-based policy"));
+  HttpResponse r = Iam(alice, "Action=DeleteRole&Version=2010-05-08&RoleName=spare");
+  EXPECT_EQ(r.status, 200) << Show(r);
+
+  // The lockout check sees the caller's tags, as the caller's next call will.
+  std::string key = NewKey();
+  Creds admin = NewUser("admin");
+  ASSERT_OK(iam_->TagUser("admin", {{"Team", "sec"}}));
+  PutUserPolicy("admin", AllowPolicy(R"("kms:*")"));
+  const std::string by_tag = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Principal":{"AWS":")" + UserArn("admin") +
+                             R"("},"Action":"kms:*","Resource":"*",
+    "Condition":{"StringEquals":{"aws:PrincipalTag/Team":"sec"}}}]})";
+  JsonOk(
+      Kms(admin, "PutKeyPolicy", {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", by_tag}}));
+  JsonOk(Kms(admin, "DescribeKey", {{"KeyId", key}}));
+}
+
 TEST_F(EndpointTest, AssumeRoleGivesASessionThatKmsAuthorizesByRole) {
   Creds alice = NewUser("alice");
   std::string role_arn = NewRole("AppRole", UserArn("alice"));

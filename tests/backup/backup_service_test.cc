@@ -1628,18 +1628,29 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreWhoseDatabaseIsOnlineEndsInSuccess
   running.lifecycle = Lifecycle::kInProgress;
   running.created = running.last_updated = then;
   running.started = then;
-  running.log = {{then, kStarted}};
   running.s3_object_arn = ObjectArn("full.bak");
+  running.log = {{then, kStarted},
+                 {then, "Restoring database copy from " + running.s3_object_arn + "."}};
+  // A restore that stopped before it began (before its check of the name):
+  // the database of that name is not its.
+  Task early = running;
+  early.id = 2;
+  early.database = "orders";
+  early.log = {{then, kStarted}};
   ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
     RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(1), EncodeTask(running)));
-    return tx.Put(kCountersTable, kTaskIdCounter, "1");
+    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(2), EncodeTask(early)));
+    return tx.Put(kCountersTable, kTaskIdCounter, "2");
   }));
   MakeDatabase("Copy", 10);
+  MakeDatabase("orders", 10);
 
   OpenService();
   ASSERT_NE(service_, nullptr);
   service_->WaitIdle();
 
+  EXPECT_EQ(Get(2).lifecycle, Lifecycle::kError);
+  EXPECT_TRUE(DatabaseExists("orders"));
   Task t = Get(1);
   EXPECT_EQ(t.lifecycle, Lifecycle::kSuccess) << t.TaskInfo();
   EXPECT_EQ(t.percent_complete, 100);
