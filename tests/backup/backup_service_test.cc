@@ -692,6 +692,35 @@ class BackupServiceTest : public ::testing::Test {
     return service_->RestoreDatabase(r);
   }
 
+  // A task of `type` on `database` that a crash left IN_PROGRESS a minute ago.
+  static Task LeftRunning(int64_t id, TaskType type, const std::string& database,
+                          const std::string& object_key) {
+    const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
+    Task t;
+    t.id = id;
+    t.type = type;
+    t.instance = kInstance;
+    t.database = database;
+    t.lifecycle = Lifecycle::kInProgress;
+    t.created = t.last_updated = then;
+    t.started = then;
+    t.log = {{then, kStarted}};
+    t.s3_object_arn = ObjectArn(object_key);
+    return t;
+  }
+
+  // Stores `tasks` as the service left them, and the id counter past them.
+  void StoreTasks(const std::vector<Task>& tasks) {
+    ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
+      int64_t last = 0;
+      for (const Task& t : tasks) {
+        RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(t.id), EncodeTask(t)));
+        last = std::max(last, t.id);
+      }
+      return tx.Put(kCountersTable, kTaskIdCounter, std::to_string(last));
+    }));
+  }
+
   Task Get(int64_t id) {
     TaskFilter filter;
     filter.instance = kInstance;
@@ -1499,18 +1528,8 @@ TEST_F(BackupServiceTest, StopInterruptsRunningTask) {
 TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
   MakeDatabase("orders", 20);
   service_.reset();
-  const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
-  Task running;
-  running.id = 1;
-  running.type = TaskType::kBackup;
-  running.instance = kInstance;
-  running.database = "orders";
-  running.lifecycle = Lifecycle::kInProgress;
+  Task running = LeftRunning(1, TaskType::kBackup, "orders", "crash/running.bak");
   running.percent_complete = 37;
-  running.created = running.last_updated = then;
-  running.started = then;
-  running.log = {{then, kStarted}};
-  running.s3_object_arn = ObjectArn("crash/running.bak");
   Task cancelling = running;
   cancelling.id = 2;
   cancelling.lifecycle = Lifecycle::kCancelRequested;
@@ -1522,12 +1541,7 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
   waiting.started.reset();
   waiting.log.clear();
   waiting.s3_object_arn = ObjectArn("crash/waiting.bak");
-  ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
-    for (const Task* t : {&running, &cancelling, &waiting}) {
-      RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(t->id), EncodeTask(*t)));
-    }
-    return tx.Put(kCountersTable, kTaskIdCounter, "3");
-  }));
+  StoreTasks({running, cancelling, waiting});
   // What the crash left of the two tasks: nobody holds these files any more.
   std::filesystem::create_directory(BucketDir() + "/crash");
   for (const std::string& path :
@@ -1584,21 +1598,7 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
 
 TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen) {
   service_.reset();
-  const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
-  Task running;
-  running.id = 1;
-  running.type = TaskType::kRestore;
-  running.instance = kInstance;
-  running.database = "copy";
-  running.lifecycle = Lifecycle::kInProgress;
-  running.created = running.last_updated = then;
-  running.started = then;
-  running.log = {{then, kStarted}};
-  running.s3_object_arn = ObjectArn("full.bak");
-  ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(1), EncodeTask(running)));
-    return tx.Put(kCountersTable, kTaskIdCounter, "1");
-  }));
+  StoreTasks({LeftRunning(1, TaskType::kRestore, "copy", "full.bak")});
   testing::WriteFile(InstanceDir() + "/.restore-Ab3dE9", "partial");
 
   OpenService();
@@ -1619,29 +1619,13 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreWhoseDatabaseIsOnlineEndsInSuccess
   // The server stopped after the restore brought the database online, its last
   // step, and before the task recorded it: the restore is complete.
   service_.reset();
-  const TimePoint then = FromEpochMillis(kStartMillis - 60'000);
-  Task running;
-  running.id = 1;
-  running.type = TaskType::kRestore;
-  running.instance = kInstance;
-  running.database = "copy";
-  running.lifecycle = Lifecycle::kInProgress;
-  running.created = running.last_updated = then;
-  running.started = then;
-  running.s3_object_arn = ObjectArn("full.bak");
-  running.log = {{then, kStarted},
-                 {then, "Restoring database copy from " + running.s3_object_arn + "."}};
+  Task running = LeftRunning(1, TaskType::kRestore, "copy", "full.bak");
+  running.log.push_back(
+      {running.created, "Restoring database copy from " + running.s3_object_arn + "."});
   // A restore that stopped before it began (before its check of the name):
   // the database of that name is not its.
-  Task early = running;
-  early.id = 2;
-  early.database = "orders";
-  early.log = {{then, kStarted}};
-  ASSERT_OK(store_->Update([&](state::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(1), EncodeTask(running)));
-    RETURN_IF_ERROR(tx.Put(kTasksTable, TaskKey(2), EncodeTask(early)));
-    return tx.Put(kCountersTable, kTaskIdCounter, "2");
-  }));
+  Task early = LeftRunning(2, TaskType::kRestore, "orders", "full.bak");
+  StoreTasks({running, early});
   MakeDatabase("Copy", 10);
   MakeDatabase("orders", 10);
 
