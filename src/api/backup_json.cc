@@ -35,8 +35,7 @@ class Members {
       return {};
     }
     if (required && !allow_empty && it->get_ref<const std::string&>().empty()) {
-      Fail(std::string("Value '' at '") + name +
-           "' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      FailEmpty(name);
       return {};
     }
     return it->get<std::string>();
@@ -46,11 +45,15 @@ class Members {
   std::string NonEmptyString(const char* name) {
     auto it = body_.find(name);
     if (it != body_.end() && it->is_string() && it->get_ref<const std::string&>().empty()) {
-      Fail(std::string("Value '' at '") + name +
-           "' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      FailEmpty(name);
       return {};
     }
     return String(name, false);
+  }
+
+  void FailEmpty(const char* name) {
+    Fail(std::string("Value '' at '") + name +
+         "' failed to satisfy constraint: Member must have length greater than or equal to 1");
   }
 
   std::optional<int64_t> Integer(const char* name, bool required) {

@@ -576,9 +576,7 @@ class Endpoint::Impl {
       if (!principal_tags) {
         ASSIGN_OR_RETURN(principal_tags, iam_.PrincipalTagsOf(principal));
       }
-      for (const iam::Tag& t : *principal_tags) {
-        ctx.condition_keys["aws:PrincipalTag/" + t.key] = {t.value};
-      }
+      SetTagKeys("aws:PrincipalTag/", *principal_tags, ctx);
       return Status::Ok();
     };
 
@@ -593,9 +591,7 @@ class Endpoint::Impl {
           if (a.resource.starts_with("arn:aws:iam::") &&
               MayRead("aws:resourcetag/", nullptr, identity)) {
             ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, iam_.ResourceTagsOf(a.resource));
-            for (const iam::Tag& t : tags) {
-              ctx.condition_keys["aws:ResourceTag/" + t.key] = {t.value};
-            }
+            SetTagKeys("aws:ResourceTag/", tags, ctx);
           }
           decision = policy::EvaluateIdentity(identity, ctx);
           break;
@@ -677,6 +673,12 @@ class Endpoint::Impl {
       keys["aws:ResourceAccount"] = {options_.account_id};
     }
     return ctx;
+  }
+
+  // `prefix` + key = value for each of an IAM user's or role's tags.
+  static void SetTagKeys(std::string_view prefix, const std::vector<iam::Tag>& tags,
+                         policy::RequestContext& ctx) {
+    for (const iam::Tag& t : tags) ctx.condition_keys[std::string(prefix) + t.key] = {t.value};
   }
 
   // Whether the resource policy (if any) or an identity policy may read a

@@ -102,6 +102,7 @@ bool IsTagChar(char32_t c) {
 constexpr char kTagKeyPattern[] = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+";
 constexpr char kTagValuePattern[] = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
 constexpr size_t kMaxTags = 50;
+bool TagKeyMatches(std::string_view key) { return !key.empty() && AllCodePoints(key, IsTagChar); }
 
 void ValidateTags(ValidationErrors& v, const std::vector<Tag>& tags) {
   if (tags.size() > kMaxTags) {
@@ -112,8 +113,7 @@ void ValidateTags(ValidationErrors& v, const std::vector<Tag>& tags) {
     const std::string field = "tags." + std::to_string(i + 1) + ".member.";
     if (!v.Reported(field + "key")) {  // not already found missing
       v.Length(field + "key", tags[i].key, 1, 128);
-      v.Pattern(field + "key", tags[i].key,
-                !tags[i].key.empty() && AllCodePoints(tags[i].key, IsTagChar), kTagKeyPattern);
+      v.Pattern(field + "key", tags[i].key, TagKeyMatches(tags[i].key), kTagKeyPattern);
     }
     if (!v.Reported(field + "value")) {
       v.Length(field + "value", tags[i].value, 0, 256);
@@ -131,8 +131,7 @@ void ValidateTagKeys(ValidationErrors& v, const std::vector<std::string>& keys) 
   for (size_t i = 0; i < keys.size(); ++i) {
     const std::string field = "tagKeys." + std::to_string(i + 1) + ".member";
     v.Length(field, keys[i], 1, 128);
-    v.Pattern(field, keys[i], !keys[i].empty() && AllCodePoints(keys[i], IsTagChar),
-              kTagKeyPattern);
+    v.Pattern(field, keys[i], TagKeyMatches(keys[i]), kTagKeyPattern);
   }
 }
 
@@ -486,6 +485,25 @@ class IdentityService::Impl {
 
   // ---- tags --------------------------------------------------------------------------
 
+  // The unique id, ARN and tags of user (`user`) or role `name`; nullopt when
+  // there is none.
+  struct Tagged {
+    std::string id;
+    std::string arn;
+    std::vector<iam::Tag> tags;
+  };
+  Result<std::optional<Tagged>> FindTagged(const ReadTransaction& tx, bool user,
+                                           std::string_view name) const {
+    if (user) {
+      ASSIGN_OR_RETURN(auto r, FindUser(tx, name));
+      if (!r) return std::optional<Tagged>();
+      return std::optional<Tagged>(Tagged{r->id, UserArn(r->path, r->name), std::move(r->tags)});
+    }
+    ASSIGN_OR_RETURN(auto r, FindRole(tx, name));
+    if (!r) return std::optional<Tagged>();
+    return std::optional<Tagged>(Tagged{r->id, RoleArn(r->path, r->name), std::move(r->tags)});
+  }
+
   static void ValidateEntityName(ValidationErrors& v, bool user, std::string_view name) {
     if (user) {
       ValidateUserName(v, name);
@@ -544,13 +562,9 @@ class IdentityService::Impl {
     const std::string scope = user ? "user-tags" : "role-tags";
     std::vector<iam::Tag> all;
     RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
-      if (user) {
-        ASSIGN_OR_RETURN(UserRecord r, LoadUser(tx, name));
-        all = std::move(r.tags);
-      } else {
-        ASSIGN_OR_RETURN(RoleRecord r, LoadRole(tx, name));
-        all = std::move(r.tags);
-      }
+      ASSIGN_OR_RETURN(auto found, FindTagged(tx, user, name));
+      if (!found) return (user ? kUserKind : kRoleKind).no_such_entity(name);
+      all = std::move(found->tags);
       return Status::Ok();
     }));
     // The marker is the position after the last tag shown, as a number.
@@ -1419,13 +1433,8 @@ Result<std::vector<Tag>> IdentityService::PrincipalTagsOf(const Principal& princ
       user ? std::string_view(principal.user_id)
            : std::string_view(principal.user_id).substr(0, principal.user_id.find(':'));
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
-    if (user) {
-      ASSIGN_OR_RETURN(auto r, impl_->FindUser(tx, name));
-      if (r && r->id == expected_id) tags = std::move(r->tags);
-    } else {
-      ASSIGN_OR_RETURN(auto r, impl_->FindRole(tx, name));
-      if (r && r->id == expected_id) tags = std::move(r->tags);
-    }
+    ASSIGN_OR_RETURN(auto found, impl_->FindTagged(tx, user, name));
+    if (found && found->id == expected_id) tags = std::move(found->tags);
     return Status::Ok();
   }));
   return tags;
@@ -1439,13 +1448,8 @@ Result<std::vector<Tag>> IdentityService::ResourceTagsOf(std::string_view arn) {
   const std::string_view name = LastSegment(arn);
   if (name.empty()) return tags;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
-    if (user) {
-      ASSIGN_OR_RETURN(auto r, impl_->FindUser(tx, name));
-      if (r && UserArn(r->path, r->name) == arn) tags = std::move(r->tags);
-    } else {
-      ASSIGN_OR_RETURN(auto r, impl_->FindRole(tx, name));
-      if (r && RoleArn(r->path, r->name) == arn) tags = std::move(r->tags);
-    }
+    ASSIGN_OR_RETURN(auto found, impl_->FindTagged(tx, user, name));
+    if (found && found->arn == arn) tags = std::move(found->tags);  // the same path too
     return Status::Ok();
   }));
   return tags;
