@@ -136,37 +136,6 @@ class SegmentFile {
     return ByteView(buffer_.data() + (offset - window_offset_), n);
   }
 
-  // Reads n bytes at `offset` from the file as it is now (not through the window,
-  // whose views stay valid): fewer only at the end of the file.
-  Result<Bytes> ReadFresh(uint64_t offset, size_t n) {
-    Bytes out(n);
-    size_t have = 0;
-    while (have < n) {
-      ssize_t got = ::pread(fd_, out.data() + have, n - have, static_cast<off_t>(offset + have));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return PosixError("read " + path_, errno);
-      if (got == 0) break;
-      have += static_cast<size_t>(got);
-    }
-    out.resize(have);
-    return out;
-  }
-
-  // Where the run of zero bytes that ends the file (up to size()) begins: size()
-  // when the last byte is not zero, 0 when every byte is.
-  Result<uint64_t> ZeroRunStart() {
-    uint64_t end = size_;
-    while (end > 0) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kReadChunk, end));
-      ASSIGN_OR_RETURN(Bytes chunk, ReadFresh(end - n, n));
-      if (chunk.size() < n) return end;  // the file shrank since it was opened
-      auto nonzero = std::find_if(chunk.rbegin(), chunk.rend(), [](uint8_t b) { return b != 0; });
-      if (nonzero != chunk.rend()) return end - n + static_cast<uint64_t>(chunk.rend() - nonzero);
-      end -= n;
-    }
-    return 0;
-  }
-
  private:
   SegmentFile(std::string path, int fd, uint64_t size)
       : path_(std::move(path)), fd_(fd), size_(size) {}
@@ -282,14 +251,8 @@ struct JournalReader::Impl {
   Result<bool> OpenSegment();
   // Reads the record at `offset` of the current segment; true with *out filled.
   Result<bool> ReadRecord(JournalRecord* out);
-  // The record at `at` (its first `seen.size()` bytes as read were `seen`) failed
-  // a check: a torn tail or damage (format document, Reading, steps 9 and 12).
-  Result<bool> FailedCheck(uint64_t at, const Bytes& seen, std::string damage);
-  // The rest of the segment from `at` is zero bytes: the segment ends there.
-  Result<bool> EndOfSegment() {
-    offset = file->size();
-    return false;
-  }
+  // Whether every byte from `at` to the end of the current segment is zero.
+  Result<bool> ZeroToEnd(uint64_t at);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -339,19 +302,14 @@ Result<bool> JournalReader::Impl::OpenSegment() {
   return true;
 }
 
-Result<bool> JournalReader::Impl::FailedCheck(uint64_t at, const Bytes& seen, std::string damage) {
-  if (IsLastSegment()) {
-    // A write cut short leaves the start of its bytes and then the zeros that were
-    // there: the zero run that ends the file begins inside the record.
-    ASSIGN_OR_RETURN(uint64_t zeros_from, file->ZeroRunStart());
-    if (zeros_from < at + seen.size()) {
-      return Torn(at, "record cut short: zero bytes from offset " + std::to_string(zeros_from));
-    }
-    // A live writer's batch, read while it was being copied in: read it again.
-    ASSIGN_OR_RETURN(Bytes again, file->ReadFresh(at, seen.size()));
-    if (again != seen) return Torn(at, "record being written");
+Result<bool> JournalReader::Impl::ZeroToEnd(uint64_t at) {
+  while (at < file->size()) {
+    ASSIGN_OR_RETURN(ByteView chunk, file->Read(at, kReadChunk));
+    if (chunk.empty()) break;
+    if (std::any_of(chunk.begin(), chunk.end(), [](uint8_t b) { return b != 0; })) return false;
+    at += chunk.size();
   }
-  return Damage(at, std::move(damage));
+  return true;
 }
 
 Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
@@ -363,8 +321,6 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
     return Damage(at, "segment ends inside a record but is not the last segment");
   };
   if (remaining < jf::kRecordHeaderSize) {
-    ASSIGN_OR_RETURN(uint64_t zeros_from, file->ZeroRunStart());
-    if (zeros_from <= at) return EndOfSegment();  // space the writer reserved
     return cut_short(std::to_string(remaining) + " bytes, less than a record header");
   }
   ASSIGN_OR_RETURN(ByteView header, file->Read(at, jf::kRecordHeaderSize));
@@ -373,10 +329,11 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   }
   if (Crc32c(header.first(jf::kRecordHeaderCheckOffset)) !=
       LoadU32(header.data() + jf::kRecordHeaderCheckOffset)) {
-    const Bytes seen(header.begin(), header.end());
-    ASSIGN_OR_RETURN(uint64_t zeros_from, file->ZeroRunStart());
-    if (zeros_from <= at) return EndOfSegment();  // space the writer reserved
-    return FailedCheck(at, seen, "checksum mismatch (record header)");
+    if (last) {
+      ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
+      if (zeros) return Torn(at, std::to_string(remaining) + " zero bytes");
+    }
+    return Damage(at, "checksum mismatch (record header)");
   }
   const uint32_t length = LoadU32(header.data() + jf::kRecordLengthOffset);
   const uint32_t payload_check = LoadU32(header.data() + jf::kRecordPayloadCheckOffset);
@@ -398,9 +355,7 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
                      std::to_string(record.size()) + " present");
   }
   ByteView payload = record.subspan(jf::kRecordHeaderSize);
-  if (Crc32c(payload) != payload_check) {
-    return FailedCheck(at, Bytes(record.begin(), record.end()), "checksum mismatch (payload)");
-  }
+  if (Crc32c(payload) != payload_check) return Damage(at, "checksum mismatch (payload)");
   if (sequence != ExpectedSequence()) {
     return Damage(
         at, "sequence " + std::to_string(sequence) + " follows " + std::to_string(last_sequence));
@@ -589,10 +544,9 @@ struct Journal::Impl final : Announcement::Counter {
     int fd = -1;
     std::string name;
     uint64_t first_sequence = 0;
-    uint64_t size = 0;      // its size once the buffer is written
-    uint64_t records = 0;   // records in it, those in the buffer included
-    uint64_t reserved = 0;  // the file's size on disk: records, then zeros written ahead
-    bool pending = false;   // not on disk yet: the next Flush creates it
+    uint64_t size = 0;     // its size once the buffer is written
+    uint64_t records = 0;  // records in it, those in the buffer included
+    bool pending = false;  // not on disk yet: the next Flush creates it
   };
 
   Impl(std::string d, JournalOptions o, int fd) : dir(std::move(d)), options(o), dir_fd(fd) {}
@@ -603,9 +557,6 @@ struct Journal::Impl final : Announcement::Counter {
   void EndAnnouncement(unsigned tag);
   void WriteBatch(std::vector<Pending>& batch, const Status& refused);
   Status Flush(uint64_t& syncs, uint64_t& bytes);
-  // Cuts the zeros written ahead off the end of the segment (it is complete, or
-  // the journal closes), so that only a live last segment has them.
-  void TrimReserve(uint64_t& syncs);
   void StartSegment();
   Status Sync(int fd, bool data_only, const std::string& what, uint64_t& syncs);
 
@@ -669,33 +620,9 @@ void Journal::Impl::StartSegment() {
   buffer.assign(header, header + sizeof header);
 }
 
-void Journal::Impl::TrimReserve(uint64_t& syncs) {
-  // Not after a failed write: the buffer still holds what is not on disk.
-  if (segment.fd < 0 || !buffer.empty() || segment.reserved <= segment.size) return;
-  const std::string path = Join(dir, segment.name);
-  Status st;
-  if (::ftruncate(segment.fd, static_cast<off_t>(segment.size)) != 0) {
-    st = PosixError("truncate " + path, errno);
-  } else {
-    segment.reserved = segment.size;
-    st = Sync(segment.fd, true, path, syncs);
-  }
-  // Zeros at the end of a segment are valid (a reader takes them as its end).
-  if (!st.ok()) Log().warn("audit journal {}: {}", dir, st.ToString());
-}
-
 Status Journal::Impl::Flush(uint64_t& syncs, uint64_t& bytes) {
   if (buffer.empty()) return Status::Ok();
   const std::string path = Join(dir, segment.name);
-  const size_t record_bytes = buffer.size();
-  // A batch that goes past the zeros written ahead writes the next ones with it.
-  uint64_t reserved = std::max(segment.reserved, segment.size);
-  if (options.reserve_bytes > 0 && segment.size > segment.reserved) {
-    constexpr uint64_t kPage = 4096;
-    uint64_t end = (segment.size + options.reserve_bytes + kPage - 1) / kPage * kPage;
-    reserved = std::max(segment.size, std::min(end, options.segment_size));
-    buffer.resize(buffer.size() + static_cast<size_t>(reserved - segment.size), 0);
-  }
   if (segment.pending) {
     // A new segment appears only when complete: temp file, sync, rename, sync
     // the directory (format document, Writing).
@@ -722,11 +649,10 @@ Status Journal::Impl::Flush(uint64_t& syncs, uint64_t& bytes) {
       if (::fsync(dir_fd) != 0) return PosixError("sync directory " + dir, errno);
     }
   } else {
-    RETURN_IF_ERROR(WriteAll(segment.fd, buffer, segment.size - record_bytes, path));
+    RETURN_IF_ERROR(WriteAll(segment.fd, buffer, segment.size - buffer.size(), path));
     RETURN_IF_ERROR(Sync(segment.fd, true, path, syncs));
   }
-  segment.reserved = reserved;
-  bytes += record_bytes;
+  bytes += buffer.size();
   buffer.clear();
   return Status::Ok();
 }
@@ -779,7 +705,6 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
           segment.size + record_size > options.segment_size) {
         error = flush();
         if (!error.ok()) break;
-        TrimReserve(syncs);
         StartSegment();
       } else if (!have_segment) {
         StartSegment();
@@ -940,9 +865,6 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
       j.segment.name = report.end_segment;
       j.segment.first_sequence = *ParseSegmentName(report.end_segment);
       j.segment.size = report.end_offset;
-      struct stat st {};
-      if (::fstat(j.segment.fd, &st) != 0) return PosixError("stat " + path, errno);
-      j.segment.reserved = static_cast<uint64_t>(st.st_size);
       // Only whether it holds a record matters (a segment never rolls before its first).
       j.segment.records = report.end_offset > jf::kSegmentHeaderSize ? 1 : 0;
     }
@@ -1016,8 +938,6 @@ void Journal::Close() {
   std::lock_guard<std::mutex> lock(j.close_mu);
   if (j.writer.joinable()) j.writer.join();
   if (j.segment.fd >= 0) {
-    uint64_t syncs = 0;
-    j.TrimReserve(syncs);
     ::close(j.segment.fd);
     j.segment.fd = -1;
   }

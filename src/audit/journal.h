@@ -165,11 +165,6 @@ struct JournalOptions {
   // announced: a lone caller, or callers not yet under way, never wait. Zero:
   // never wait.
   std::chrono::microseconds group_commit_delay{250};
-  // The writer keeps this many bytes of zeros written and synced ahead of its
-  // appends (never past segment_size), so that a batch overwrites space the file
-  // already has and its sync writes the data alone, not the file's new size too
-  // (format document, Writing). Zero: plain appends.
-  uint64_t reserve_bytes = journal_format::kDefaultReserveBytes;
   // When set: called on the writer thread after each batch is durable, before the
   // batch's callbacks, with the records of the batch that are durable, in sequence
   // order (their payloads moved in: the observer may keep them). Never called with
@@ -186,7 +181,7 @@ struct JournalStats {
   uint64_t records = 0;           // records written and acknowledged
   uint64_t batches = 0;           // batches written (each: one write per segment)
   uint64_t syncs = 0;             // fsync/fdatasync calls, files and directory
-  uint64_t bytes = 0;             // bytes of segment headers and records written
+  uint64_t bytes = 0;             // bytes written to segment files
   uint64_t segments_created = 0;  // new segment files
 };
 

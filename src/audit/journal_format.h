@@ -45,9 +45,6 @@ inline constexpr uint64_t kFirstSequence = 1;
 
 // Writer defaults.
 inline constexpr uint64_t kDefaultSegmentSize = uint64_t{64} << 20;
-// Zero bytes the writer keeps ahead of its appends (a reader takes a rest of
-// zeros as the end of a segment, whatever its length).
-inline constexpr uint64_t kDefaultReserveBytes = uint64_t{1} << 20;
 // The smallest segment size accepted: a header and one empty record.
 inline constexpr uint64_t kMinSegmentSize = kSegmentHeaderSize + kRecordHeaderSize;
 

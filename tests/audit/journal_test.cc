@@ -810,12 +810,9 @@ TEST(JournalTest, UnsyncedJournalDoesNotSync) {
 // ---------------------------------------------------------------------------
 // Torn tails.
 
-// Cuts the last record of a journal at every byte offset, as a crash during its
-// write leaves it: the file ends there (an append), or zero bytes follow (a write
-// into the space the writer reserved). Each cut is a torn tail that Open cuts
-// away, or, when what is left of the record is zero bytes, just the end of the
-// journal; either way the journal appends again.
-void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records, bool reserved) {
+// Cuts the last record of a journal at every byte offset; each cut is a torn
+// tail that Open truncates away, after which the journal appends again.
+void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records) {
   TempDir tmp;
   const std::string base = tmp.File("base");
   {
@@ -833,17 +830,13 @@ void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records, bool re
     CopyJournal(base, copy);
     const std::string path = copy + "/" + last_segment.name;
     Truncate(path, cut);
-    if (reserved) WriteFile(path, ReadFile(path) + std::string(4096, '\0'));
-    const uint64_t size = std::filesystem::file_size(path);
-    const std::string left = last_segment.bytes.substr(last.offset, cut - last.offset);
-    const bool zeros = left.find_first_not_of('\0') == std::string::npos;
 
     VerifyReport report = VerifyOrDie(copy);
     EXPECT_EQ(report.records, records - 1);
     EXPECT_EQ(report.end_segment, last_segment.name);
     EXPECT_EQ(report.end_offset, last.offset);
-    if (zeros) {
-      EXPECT_TRUE(report.ok()) << report.problem->ToString();  // one record shorter
+    if (cut == last.offset) {
+      EXPECT_TRUE(report.ok());  // a whole journal, one record shorter
     } else {
       ASSERT_TRUE(report.problem.has_value());
       EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail);
@@ -858,7 +851,7 @@ void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records, bool re
       auto journal = OpenOrDie(copy, {.segment_size = segment_size});
       EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
       EXPECT_EQ(journal->last_sequence(), records - 1);
-      EXPECT_EQ(std::filesystem::file_size(path), zeros ? size : last.offset);
+      EXPECT_EQ(std::filesystem::file_size(path), last.offset);
       EXPECT_EQ(journal->AppendAndWait("after the crash").value(), records);
     }
     VerifyReport after = VerifyOrDie(copy);
@@ -871,159 +864,35 @@ void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records, bool re
 }
 
 TEST(JournalTornTailTest, LastRecordInTheMiddleOfASegment) {
-  CheckTornTailAtEveryOffset(journal_format::kDefaultSegmentSize, 6, false);
-}
-
-TEST(JournalTornTailTest, LastRecordInTheMiddleOfASegmentWithReservedSpace) {
-  CheckTornTailAtEveryOffset(journal_format::kDefaultSegmentSize, 6, true);
+  CheckTornTailAtEveryOffset(journal_format::kDefaultSegmentSize, 6);
 }
 
 TEST(JournalTornTailTest, LastRecordFirstInItsSegment) {
   // Every record gets a segment of its own, so the cut leaves a header-only
   // segment (or less of the record).
-  CheckTornTailAtEveryOffset(journal_format::kMinSegmentSize, 4, false);
-  CheckTornTailAtEveryOffset(journal_format::kMinSegmentSize, 4, true);
+  CheckTornTailAtEveryOffset(journal_format::kMinSegmentSize, 4);
 }
 
-// Zero bytes after the last record, of any length, in any segment: space the
-// writer reserved. The segment ends there; nothing is cut, and appends
-// overwrite them.
-TEST(JournalReservedSpaceTest, ZeroBytesEndASegment) {
+TEST(JournalTornTailTest, ZeroFilledTail) {
   for (size_t zeros : {1, 51, 52, 53, 4096}) {
     SCOPED_TRACE(zeros);
     TempDir tmp;
     const std::string dir = tmp.File("audit");
     {
-      auto journal = OpenOrDie(dir, {.segment_size = 400});
-      AppendPayloads(*journal, 1, 8);
+      auto journal = OpenOrDie(dir);
+      AppendPayloads(*journal, 1, 5);
     }
-    const std::vector<SegmentLayout> segments = Decode(dir);
-    ASSERT_GE(segments.size(), 3u);
-    for (const SegmentLayout& seg : {segments.front(), segments.back()}) {
-      const std::string path = dir + "/" + seg.name;
-      WriteFile(path, seg.bytes + std::string(zeros, '\0'));
-    }
+    const std::string path = dir + "/" + SegmentFileName(1);
+    const uint64_t size = std::filesystem::file_size(path);
+    WriteFile(path, ReadFile(path) + std::string(zeros, '\0'));
     VerifyReport report = VerifyOrDie(dir);
-    EXPECT_TRUE(report.ok()) << report.problem->ToString();
-    EXPECT_EQ(report.records, 8u);
-    EXPECT_EQ(report.end_offset, segments.back().bytes.size());
-    EXPECT_EQ(WalkAll(dir).size(), 8u);
-    const std::string last = dir + "/" + segments.back().name;
-    {
-      auto journal = OpenOrDie(dir, {.segment_size = 4096, .reserve_bytes = 0});
-      EXPECT_EQ(std::filesystem::file_size(last), segments.back().bytes.size() + zeros);
-      EXPECT_EQ(journal->AppendAndWait("x").value(), 9u);
-    }
-    VerifyReport after = VerifyOrDie(dir);
-    EXPECT_TRUE(after.ok()) << after.problem->ToString();
-    EXPECT_EQ(after.records, 9u);
-    EXPECT_EQ(WalkAll(dir).back().payload, "x");
-  }
-}
-
-// The writer keeps zeros written ahead of its appends, up to the segment size;
-// a complete segment, and the last one when the journal closes, lose them.
-TEST(JournalReservedSpaceTest, WriterReservesAheadAndTrimsWhatItLeaves) {
-  TempDir tmp;
-  const std::string dir = tmp.File("audit");
-  const std::string first = dir + "/" + SegmentFileName(1);
-  auto journal = OpenOrDie(dir, {.reserve_bytes = 8192});
-  AppendPayloads(*journal, 1, 3);
-  VerifyReport report = VerifyOrDie(dir);
-  EXPECT_TRUE(report.ok()) << report.problem->ToString();
-  EXPECT_EQ(report.records, 3u);
-  // The first write reserved 8 KiB past its records, rounded up to a page.
-  EXPECT_EQ(std::filesystem::file_size(first), 12288u);
-  const std::string bytes = ReadFile(first);
-  EXPECT_EQ(bytes.find_first_not_of('\0', report.end_offset), std::string::npos);
-  // A batch past the reserved space reserves again, with its own write.
-  const uint64_t syncs = journal->stats().syncs;
-  ASSERT_TRUE(journal->AppendAndWait(std::string(20000, 'y')).ok());
-  EXPECT_EQ(journal->stats().syncs, syncs + 1);
-  const uint64_t end = VerifyOrDie(dir).end_offset;
-  EXPECT_GT(end, 12288u);
-  EXPECT_EQ(std::filesystem::file_size(first), (end + 8192 + 4095) / 4096 * 4096);
-  journal->Close();
-  report = VerifyOrDie(dir);
-  EXPECT_TRUE(report.ok()) << report.problem->ToString();
-  EXPECT_EQ(std::filesystem::file_size(first), report.end_offset);
-
-  // Small segments: never reserved past the segment size; complete ones trimmed.
-  TempDir tmp2;
-  const std::string dir2 = tmp2.File("audit");
-  auto small = OpenOrDie(dir2, {.segment_size = 1000});
-  AppendPayloads(*small, 1, 30);
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir2)) {
-    names.push_back(e.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  ASSERT_GE(names.size(), 3u);
-  for (size_t i = 0; i < names.size(); ++i) {
-    const std::string seg = ReadFile(dir2 + "/" + names[i]);
-    EXPECT_LE(seg.size(), 1000u) << names[i];
-    if (i + 1 < names.size()) {
-      EXPECT_NE(seg.back(), '\0') << names[i] << " kept its zeros";
-    }
-  }
-  EXPECT_EQ(ReadFile(dir2 + "/" + names.back()).size(), 1000u);
-  EXPECT_EQ(WalkAll(dir2).size(), 30u);
-}
-
-// Zeros inside the last record, with its bytes going on after them, are not
-// what a write cut short leaves: damage.
-TEST(JournalReservedSpaceTest, AHoleInTheLastRecordIsDamage) {
-  TempDir tmp;
-  const std::string dir = tmp.File("audit");
-  {
+    ASSERT_TRUE(report.problem.has_value());
+    EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail);
+    EXPECT_EQ(report.problem->offset, size);
     auto journal = OpenOrDie(dir);
-    AppendPayloads(*journal, 1, 3);
-    ASSERT_TRUE(journal->AppendAndWait(std::string(300, 'z')).ok());
+    EXPECT_EQ(std::filesystem::file_size(path), size);
+    EXPECT_EQ(journal->AppendAndWait("x").value(), 6u);
   }
-  const std::string path = dir + "/" + SegmentFileName(1);
-  const RecordLayout last = Decode(dir).back().records.back();
-  std::string bytes = ReadFile(path);
-  bytes.replace(last.offset + 100, 50, std::string(50, '\0'));
-  WriteFile(path, bytes + std::string(4096, '\0'));
-  ExpectDamageRefused(dir, SegmentFileName(1), last.offset, 4, "checksum mismatch (payload)");
-}
-
-// Readers of a journal being written (the LookupEvents index, the digest
-// signer, `coffer audit verify`) read batches while they are copied into the
-// reserved space: what they cannot read whole yet is the end for them, never
-// damage.
-TEST(JournalReservedSpaceTest, ReadersOfALiveJournalSeeNoDamage) {
-  TempDir tmp;
-  const std::string dir = tmp.File("audit");
-  auto journal = OpenOrDie(dir, {.segment_size = 256 * 1024, .sync = false});
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    for (uint64_t i = 0; !stop.load(); ++i) {
-      auto appended = journal->AppendAndWait(std::string(500 + (i * 131) % 7000, 'a' + i % 26));
-      EXPECT_TRUE(appended.ok()) << appended.status().ToString();
-      if (!appended.ok()) break;
-    }
-  });
-  uint64_t walks = 0, seen = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
-  while (std::chrono::steady_clock::now() < until) {
-    auto report = VerifyJournal(dir);
-    ASSERT_TRUE(report.ok()) << report.status().ToString();
-    ASSERT_FALSE(report->damaged()) << report->problem->ToString();
-    uint64_t n = 0;
-    Status walked = ForEachRecord(dir, 1, [&](uint64_t, std::string_view, const RecordHash&) {
-      ++n;
-      return Status::Ok();
-    });
-    ASSERT_TRUE(walked.ok()) << walked.ToString();
-    ASSERT_GE(n, seen);
-    seen = n;
-    ++walks;
-  }
-  stop = true;
-  writer.join();
-  EXPECT_GT(walks, 0u);
-  EXPECT_GT(seen, 0u);
 }
 
 // A torn tail among records a digest signed was not torn by a crash (records
@@ -1392,7 +1261,7 @@ TEST(JournalFailureTest, FailedWriteIsPermanent) {
   const std::string path = dir + "/" + SegmentFileName(1);
   Status first_error;
   {
-    auto journal = OpenOrDie(dir, {.reserve_bytes = 0});
+    auto journal = OpenOrDie(dir);
     AppendPayloads(*journal, 1, 3);
     const uint64_t size = std::filesystem::file_size(path);
 
