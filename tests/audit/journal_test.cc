@@ -919,10 +919,19 @@ TEST(JournalTornTailTest, ATornSignedRecordIsDamageAndIsNotCut) {
   }
   EXPECT_EQ(std::filesystem::file_size(path), last.offset + 10);
   // Signed only up to record 4: record 5's torn write is a crash's, and is cut.
-  auto journal = OpenOrDie(dir, {.signed_sequence = 4});
+  {
+    auto journal = OpenOrDie(dir, {.signed_sequence = 4});
+    EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
+    EXPECT_EQ(std::filesystem::file_size(path), last.offset);
+    EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 5u);
+  }
+  // Zeros after every signed record: a crash's write of record 6, cut.
+  const uint64_t whole = std::filesystem::file_size(path);
+  WriteFile(path, ReadFile(path) + std::string(100, '\0'));
+  auto journal = OpenOrDie(dir, {.signed_sequence = 5});
   EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
-  EXPECT_EQ(std::filesystem::file_size(path), last.offset);
-  EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 5u);
+  EXPECT_EQ(std::filesystem::file_size(path), whole);
+  EXPECT_EQ(journal->AppendAndWait("after the second crash").value(), 6u);
 }
 
 // ---------------------------------------------------------------------------
