@@ -224,6 +224,7 @@ class Endpoint::Impl {
     Result<Reply> result = Run(prepare(), caller.principal, request, x);
     e.principal = caller.principal;
     e.session_creation_time = caller.session_created;
+    e.access_key_id = caller.access_key_id;
     e.account_id = options_.account_id;
     e.region = options_.region;
     e.request_id = x.request_id;

@@ -22,19 +22,6 @@ std::string Reply(std::string_view operation, const std::string& request_id,
   return QueryReply(operation, kStsXmlNamespace, request_id, result);
 }
 
-// AssumeRole's responseElements. AWS records the credentials' accessKeyId,
-// sessionToken and expiration and the assumedRoleUser (IAM User Guide, "Example AWS
-// STS API events in CloudTrail log"); coffer never records the session token (nor,
-// as AWS, the secret access key): a record must not hold a credential.
-std::string AssumeRoleElements(const iam::AssumeRoleResult& out) {
-  nlohmann::ordered_json j;
-  j["credentials"]["accessKeyId"] = out.access_key_id;
-  j["credentials"]["expiration"] = audit::FormatResponseElementsDate(out.expiration);
-  j["assumedRoleUser"]["assumedRoleId"] = out.assumed_role_id;
-  j["assumedRoleUser"]["arn"] = out.assumed_role_arn;
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
 Status ValidationError(std::string message) {
   return Status(StatusCode::kInvalidArgument, "ValidationError", std::move(message));
 }
@@ -136,6 +123,19 @@ const QueryOperations& Operations() {
 }
 
 }  // namespace
+
+// AssumeRole's responseElements. AWS records the credentials' accessKeyId,
+// sessionToken and expiration and the assumedRoleUser (IAM User Guide, "Example AWS
+// STS API events in CloudTrail log"); coffer never records the session token (nor,
+// as AWS, the secret access key): a record must not hold a credential.
+std::string AssumeRoleElements(const iam::AssumeRoleResult& out) {
+  nlohmann::ordered_json j;
+  j["credentials"]["accessKeyId"] = out.access_key_id;
+  j["credentials"]["expiration"] = audit::FormatResponseElementsDate(out.expiration);
+  j["assumedRoleUser"]["assumedRoleId"] = out.assumed_role_id;
+  j["assumedRoleUser"]["arn"] = out.assumed_role_arn;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
 
 const std::vector<std::string_view>& StsOperations() {
   static const auto* names = new std::vector<std::string_view>(QueryOperationNames(Operations()));

@@ -27,7 +27,8 @@
 
 namespace coffer::iam {
 class IdentityService;
-}
+struct AssumeRoleResult;
+}  // namespace coffer::iam
 
 namespace coffer::api {
 
@@ -47,5 +48,8 @@ Result<Call> PrepareStsCall(iam::IdentityService& iam, const policy::Principal& 
 const std::vector<std::string_view>& StsOperations();
 // readOnly of the record of `action` (for a call refused before it was decoded).
 bool StsOperationIsReadOnly(std::string_view action);
+
+// The responseElements of AssumeRole's record (above), for every caller of it.
+std::string AssumeRoleElements(const iam::AssumeRoleResult& out);
 
 }  // namespace coffer::api

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/kms_data_keys_json.h"
+#include "api/sts_query.h"
 
 namespace coffer::server {
 namespace {
@@ -12,7 +13,8 @@ using Json = nlohmann::ordered_json;
 constexpr char kRdsService[] = "rds.amazonaws.com";
 
 api::InProcessCaller RdsCaller() {
-  return api::InProcessCaller{policy::Principal::Service(kRdsService), std::nullopt, kRdsService};
+  return api::InProcessCaller{.principal = policy::Principal::Service(kRdsService),
+                              .source = kRdsService};
 }
 
 class EndpointRoleSession final : public backup::RoleSession {
@@ -100,7 +102,8 @@ Result<std::unique_ptr<backup::RoleSession>> EndpointDelegation::AssumeRole(
   auto prepare = [&]() -> Result<api::Call> {
     api::Call call;
     call.operation = "AssumeRole";
-    call.event_source = "sts.amazonaws.com";
+    call.event_source = std::string(api::kStsEventSource);
+    call.read_only = api::StsOperationIsReadOnly(call.operation);
     call.request_parameters =
         Json{{"roleArn", role_arn}, {"roleSessionName", backup::kRoleSessionName}}.dump();
     call.resources.push_back(audit::AuditResource::Of(role_arn, "AWS::IAM::Role"));
@@ -111,13 +114,7 @@ Result<std::unique_ptr<backup::RoleSession>> EndpointDelegation::AssumeRole(
       request.role_session_name = backup::kRoleSessionName;
       ASSIGN_OR_RETURN(assumed, iam_.AssumeRole(rds, request));
       api::Reply reply;
-      reply.response_elements =
-          Json{{"assumedRoleUser",
-                {{"assumedRoleId", assumed->assumed_role_id}, {"arn", assumed->assumed_role_arn}}},
-               {"credentials",
-                {{"accessKeyId", assumed->access_key_id},
-                 {"expiration", FormatIso8601(assumed->expiration)}}}}
-              .dump();
+      reply.response_elements = api::AssumeRoleElements(*assumed);
       return reply;
     };
     return call;
@@ -126,8 +123,10 @@ Result<std::unique_ptr<backup::RoleSession>> EndpointDelegation::AssumeRole(
       endpoint_.Invoke(RdsCaller(), prepare, "sts.amazonaws.com", "AssumeRole").status());
   std::string role_id = assumed->assumed_role_id.substr(0, assumed->assumed_role_id.find(':'));
   api::InProcessCaller session{
-      policy::Principal::AssumedRole(role_arn, backup::kRoleSessionName, role_id), clock_.Now(),
-      kRdsService};
+      .principal = policy::Principal::AssumedRole(role_arn, backup::kRoleSessionName, role_id),
+      .session_created = clock_.Now(),
+      .access_key_id = assumed->access_key_id,
+      .source = kRdsService};
   return std::unique_ptr<backup::RoleSession>(
       std::make_unique<EndpointRoleSession>(endpoint_, std::move(session)));
 }

@@ -625,9 +625,22 @@ ev "lookup-events: DropDatabase by the root user, with the database's name and t
   "any(.eventName == \"DropDatabase\" and .userIdentity.arn == \$root and .errorCode == null
        and .requestParameters.dbName == \"${copy1^^}\" and .responseElements.dbName == \"$copy1\"
        and (.resources // [] | any(.ARN | endswith(\":db:$instance\"))))"
-ev "lookup-events: rds.amazonaws.com assumed $role as RDS-SqlServerBackupRestore" "$work/assume-events.json" \
+ev "lookup-events: rds.amazonaws.com assumed $role as RDS-SqlServerBackupRestore, readOnly, with the session's key and its expiry as CloudTrail writes dates" "$work/assume-events.json" \
   'any(.userIdentity.type == "AWSService" and .userIdentity.invokedBy == "rds.amazonaws.com"
-       and .requestParameters.roleArn == $role and .requestParameters.roleSessionName == "RDS-SqlServerBackupRestore")'
+       and .requestParameters.roleArn == $role and .requestParameters.roleSessionName == "RDS-SqlServerBackupRestore"
+       and .readOnly == true and (.responseElements.credentials.accessKeyId | startswith("ASIA"))
+       and (.responseElements.credentials.expiration | test("^[A-Z][a-z]{2} [0-9]{1,2}, [0-9]{4}, [0-9]{1,2}:[0-9]{2}:[0-9]{2} [AP]M$")))'
+# The role session's calls carry the access key that its AssumeRole issued, so that
+# a lookup by AccessKeyId finds what the session did.
+if jq -e --slurpfile k "$work/key-events.json" '
+     [.[] | select(.userIdentity.type == "AWSService") | .responseElements.credentials.accessKeyId] as $issued
+     | [$k[0][] | select(.userIdentity.arn | startswith("arn:aws:sts::")) | .userIdentity.accessKeyId] as $used
+     | ($used | length) > 0 and all($used[]; . as $u | any($issued[]; . == $u))' "$work/assume-events.json" >/dev/null; then
+  ok "lookup-events: the role session's KMS calls carry the access key id its AssumeRole issued"
+else
+  not_ok "lookup-events: the role session's KMS calls carry the access key id its AssumeRole issued" \
+    "$(jq -c 'map(select(.userIdentity.arn | startswith("arn:aws:sts::"))) | map({eventName, k: .userIdentity.accessKeyId})[:6]' "$work/key-events.json")"
+fi
 tasks=$("$bin" task-status --endpoint-url "$endpoint" --instance "$instance" 2>/dev/null | jq -c '[.Tasks[].TaskId]')
 tasks2=$("$bin" task-status --endpoint-url "$endpoint" --instance myrdsinstance2 2>/dev/null | jq -c '[.Tasks[].TaskId]')
 all_tasks=$(jq -cn --argjson a "${tasks:-[]}" --argjson b "${tasks2:-[]}" '$a + $b | sort')
