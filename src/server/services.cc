@@ -281,8 +281,10 @@ Status RunScheduledWork(Services& services) {
   // One signed digest per period, covering what became durable since the last one.
   TimePoint now = services.clock->Now();
   if (now >= services.next_digest) {
-    ASSIGN_OR_RETURN(std::optional<audit::DigestInfo> digest, services.digests->WriteDigest());
+    // Due again a period from now whatever this one comes to: a digest that
+    // cannot be written is retried (and its error logged) once per period.
     services.next_digest = now + services.digest_period;
+    ASSIGN_OR_RETURN(std::optional<audit::DigestInfo> digest, services.digests->WriteDigest());
     if (digest && digest->chain_restart_after) {
       Log().info("audit digest {} starts a new chain: {} records (after record {}, up to {})",
                  digest->file, digest->records, *digest->chain_restart_after,

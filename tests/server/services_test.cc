@@ -489,6 +489,10 @@ TEST_F(ServicesTest, ANewDigestChainAfterSignedRecordsWereMovedOut) {
     Status refused = RunScheduledWork(**s);
     EXPECT_EQ(refused.code(), StatusCode::kDataLoss);
     EXPECT_THAT(refused.message(), HasSubstr("--restart-digest-chain"));
+    // Tried again once per period, not at every run of the scheduled work.
+    EXPECT_TRUE(RunScheduledWork(**s).ok());
+    clock_.Advance(options_.digest_period);
+    EXPECT_EQ(RunScheduledWork(**s).code(), StatusCode::kDataLoss);
   }
   options_.restart_digest_chain = true;
   {
