@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
+#include <vector>
 
 #include "cli/client_environment.h"
 #include "common/logging.h"
@@ -48,6 +50,14 @@ class ServerGroup final : public CommandGroup {
   bool Selected() const override { return cmd_->parsed(); }
 
   int Run() override {
+    // An integer flag that is not one is a configuration error like any other
+    // (docs/config.md), not a usage error.
+    for (const auto& apply : integer_flags_) {
+      if (Status st = apply(); !st.ok()) {
+        std::fprintf(stderr, "coffer server: %s\n", st.message().c_str());
+        return kExitConfigError;
+      }
+    }
     Result<server::ServerConfig> config =
         server::LoadServerConfig(config_file_, server::ProcessEnvironment(), flags_);
     if (!config.ok()) {
@@ -66,13 +76,27 @@ class ServerGroup final : public CommandGroup {
   }
 
  private:
-  template <typename T>
-  void Add(const std::string& name, std::optional<T>& target, const std::string& help) {
-    cmd_->add_option_function<T>(
-        name, [&target](const T& value) { target = value; }, help);
+  void Add(const std::string& name, std::optional<std::string>& target, const std::string& help) {
+    cmd_->add_option_function<std::string>(
+        name, [&target](const std::string& value) { target = value; }, help);
+  }
+  // Taken as text, checked by Run() as the configuration checks its integers.
+  void Add(const std::string& name, std::optional<int64_t>& target, const std::string& help) {
+    cmd_->add_option_function<std::string>(
+            name,
+            [this, name, &target](const std::string& text) {
+              integer_flags_.push_back([name, text, &target]() -> Status {
+                ASSIGN_OR_RETURN(int64_t value, server::ParseIntegerValue(text, name));
+                target = value;
+                return Status::Ok();
+              });
+            },
+            help)
+        ->type_name("INT");
   }
 
   CLI::App* cmd_ = nullptr;
+  std::vector<std::function<Status()>> integer_flags_;
   std::optional<std::string> config_file_;
   server::ServerFlags flags_;
 };

@@ -336,11 +336,7 @@ Status TextValue(const Setting& s, const std::string& text, const std::string& o
       out.value = text;
       return Status::Ok();
     case Kind::kInteger: {
-      int64_t v = 0;
-      auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-      if (r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-        return InvalidArgumentError(origin + ": '" + text + "' is not an integer");
-      }
+      ASSIGN_OR_RETURN(int64_t v, ParseIntegerValue(text, origin));
       out.value = v;
       return Status::Ok();
     }
@@ -812,6 +808,15 @@ HttpListener::Options ListenerOptions(const ServerConfig& config) {
   o.shutdown_timeout = config.limits.shutdown_timeout;
   if (config.tls()) o.tls = HttpListener::TlsFiles{*config.tls_cert, *config.tls_key};
   return o;
+}
+
+Result<int64_t> ParseIntegerValue(const std::string& text, const std::string& origin) {
+  int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+    return InvalidArgumentError(origin + ": '" + text + "' is not an integer");
+  }
+  return v;
 }
 
 }  // namespace coffer::server

@@ -142,6 +142,10 @@ struct ServerFlags {
 // is read. `env` is the process environment (see ProcessEnvironment()).
 // Errors: kInvalidArgument naming the source and key; kFailedPrecondition when
 // the file cannot be read.
+// A setting's integer given as text (a flag, an environment variable): the whole
+// text in decimal, else "ORIGIN: 'TEXT' is not an integer".
+Result<int64_t> ParseIntegerValue(const std::string& text, const std::string& origin);
+
 Result<ServerConfig> LoadServerConfig(const std::optional<std::string>& config_file,
                                       const std::map<std::string, std::string>& env,
                                       const ServerFlags& flags);

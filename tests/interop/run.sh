@@ -79,6 +79,17 @@ else
     "data directory created: $([[ -e $tmp/refused-data ]] && echo yes || echo no)"
 fi
 
+# A flag's value that is not an integer is such an error too, named like the others.
+"$bin" server --data-dir "$tmp/refused-data" --idle-timeout-seconds abc >"$tmp/refused.out" 2>"$tmp/refused.err"
+refused_rc=$?
+if [[ $refused_rc -eq 253 && ! -e $tmp/refused-data ]] &&
+  grep -qF "coffer server: --idle-timeout-seconds: 'abc' is not an integer" "$tmp/refused.err"; then
+  ok "coffer server --idle-timeout-seconds abc: exit 253, the flag and the value named, nothing created"
+else
+  not_ok "coffer server --idle-timeout-seconds abc: exit 253, the flag and the value named, nothing created" \
+    "exit status $refused_rc" "stderr: $(head -c 2000 "$tmp/refused.err")"
+fi
+
 # start_server NAME DATA_DIR [COMMAND PREFIX…]: starts coffer, sets $server_pid and $server_url.
 # start_server NAME DATA_DIR [COMMAND PREFIX…]: the server's own flags beyond these come from
 # the array server_args.

@@ -314,6 +314,19 @@ TEST_F(ServerConfigTest, FileErrorsNameTheFileAndTheKey) {
   ExpectError(ConfigFile("region = \"us-east-1\"\nlisten = \n"), home_, {}, path + ":2:");
 }
 
+// The one integer parser of flags and environment variables: the whole text, in decimal.
+TEST(ParseIntegerValueTest, TakesWholeDecimalIntegersOnly) {
+  EXPECT_EQ(ParseIntegerValue("42", "--io-threads").value(), 42);
+  EXPECT_EQ(ParseIntegerValue("-7", "--io-threads").value(), -7);
+  for (const char* bad : {"", "abc", "4x", " 4", "0x10", "99999999999999999999"}) {
+    SCOPED_TRACE(bad);
+    auto parsed = ParseIntegerValue(bad, "--io-threads");
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().message(),
+              "--io-threads: '" + std::string(bad) + "' is not an integer");
+  }
+}
+
 TEST_F(ServerConfigTest, EnvironmentErrorsNameTheVariable) {
   auto with = [&](const std::string& name, const std::string& value) {
     Env env = home_;
