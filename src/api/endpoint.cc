@@ -366,10 +366,17 @@ class Endpoint::Impl {
     }
   }
 
+  // A Query call's parameters: in the URL for a GET, and for a POST without a body
+  // (a presigned URL: botocore's generate_presigned_url signs Query operations for
+  // POST); else in the form body.
+  static Result<QueryParams> QueryParamsOf(const HttpRequest& request) {
+    const bool in_url = request.method == "GET" || request.body.empty();
+    return ParseQueryParams(in_url ? request.Query() : request.body);
+  }
+
   // The Action of a Query call, or "" when there is none (or the body does not parse).
   static std::string QueryAction(const HttpRequest& request) {
-    Result<QueryParams> params =
-        ParseQueryParams(request.method == "GET" ? request.Query() : request.body);
+    Result<QueryParams> params = QueryParamsOf(request);
     if (!params.ok()) return "";
     return params->Get("Action").value_or("");
   }
@@ -524,11 +531,7 @@ class Endpoint::Impl {
   }
 
   Result<HttpResponse> ProcessQuery(const HttpRequest& request, const Caller& caller, Exchange& x) {
-    ASSIGN_OR_RETURN(QueryParams params, ParseQueryParams(request.body));
-    if (request.method == "GET") {
-      ASSIGN_OR_RETURN(QueryParams from_url, ParseQueryParams(request.Query()));
-      params = std::move(from_url);
-    }
+    ASSIGN_OR_RETURN(QueryParams params, QueryParamsOf(request));
     Result<Call> call_or = caller.service == "iam"
                                ? PrepareIamCall(iam_, caller.principal, params, x.request_id)
                                : PrepareStsCall(iam_, caller.principal, params, x.request_id);

@@ -1,6 +1,7 @@
 #pragma once
 // The AWS Query protocol (IAM, STS): requests are application/x-www-form-urlencoded
-// parameters (Action=CreateUser&Version=2010-05-08&UserName=…), lists are
+// parameters (Action=CreateUser&Version=2010-05-08&UserName=…), in a POST's body or
+// in the URL (a GET, or a POST without a body: a presigned URL), lists are
 // flattened as Name.member.N (Tags.member.1.Key=…), replies and errors are XML
 // (aws-protocols.md, "Query (XML) responses").
 //

@@ -1421,6 +1421,38 @@ class Sts(CofferTest):
                       '2011-06-15/">', xml)
         self.assertRegex(xml, r"<RequestId>[^<]+</RequestId>")
 
+    def test_presigned_urls(self):
+        # botocore presigns Query operations for POST unless told GET: both carry the
+        # parameters in the URL, and a POST then has no body.
+        user, creds = self.new_user_with_key("presigned", [allow_policy("iam:GetUser")])
+        for service, op, expect in (("sts", "get_caller_identity", user_arn(user)),
+                                    ("iam", "get_user", f"<UserName>{user}</UserName>")):
+            for method in (None, "GET", "POST"):
+                with self.subTest(service=service, method=method):
+                    kwargs = {"HttpMethod": method} if method else {}
+                    url = client(service, creds).generate_presigned_url(
+                        op, Params={}, ExpiresIn=60, **kwargs)
+                    parsed = urllib.parse.urlsplit(url)
+                    conn = http.client.HTTPConnection(parsed.netloc, timeout=30)
+                    conn.request(method or "POST", parsed.path + "?" + parsed.query)
+                    resp = conn.getresponse()
+                    body = resp.read().decode()
+                    conn.close()
+                    self.assertEqual(resp.status, 200, body)
+                    self.assertIn(expect, body)
+        # A presigned URL is good for the operation it names only: changing it breaks
+        # the signature.
+        url = client("sts", creds).generate_presigned_url("get_caller_identity", ExpiresIn=60)
+        parsed = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parsed.netloc, timeout=30)
+        conn.request("POST", parsed.path + "?" + parsed.query.replace(
+            "Action=GetCallerIdentity", "Action=AssumeRole"))
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+        self.assertEqual(resp.status, 403, body)
+        self.assertIn("SignatureDoesNotMatch", body)
+
     def test_get_caller_identity_user_and_session(self):
         user, creds = self.new_user_with_key("ident")
         user_id = self.iam().get_user(UserName=user)["User"]["UserId"]
