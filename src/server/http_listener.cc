@@ -296,6 +296,10 @@ class ConnectionBase;
 // listener is gone stays harmless.
 struct Worker {
   net::io_context ioc{1};  // one thread: no locking inside the loop
+  // Made with the worker, not with its first connection: the event loop's own
+  // descriptors (epoll, its timers and wake-up), so that a server out of
+  // descriptors later refuses connections rather than breaking its loop.
+  net::steady_timer loop_descriptors{ioc};
   std::mutex mu;
   bool closed = false;  // guarded by mu: the loop will not run again; drop posts
   std::list<std::weak_ptr<ConnectionBase>> connections;  // guarded by mu
@@ -1035,8 +1039,15 @@ class HttpListener::Impl {
   void OnAccept(const error_code& ec, tcp::socket socket, Worker& target) {
     if (shared_->stopping.load() || ec == net::error::operation_aborted) return;
     if (ec) {
-      // Out of descriptors or memory: wait a little rather than spin.
-      Log().warn("http: accept failed: {}", ec.message());
+      // Out of descriptors or memory: wait a little rather than spin, and say so
+      // once in a while rather than at every retry.
+      ++accept_failures_;
+      if (const auto now = SteadyClock::now(); now >= next_accept_warning_) {
+        Log().warn("http: accept failed: {} ({} times since the last such warning)", ec.message(),
+                   accept_failures_);
+        accept_failures_ = 0;
+        next_accept_warning_ = now + std::chrono::seconds(10);
+      }
       retry_timer_.expires_after(std::chrono::milliseconds(50));
       retry_timer_.async_wait([this](const error_code& e) {
         if (!e && !shared_->stopping.load()) DoAccept();
@@ -1071,6 +1082,8 @@ class HttpListener::Impl {
     DoAccept();
   }
 
+  uint64_t accept_failures_ = 0;
+  SteadyClock::time_point next_accept_warning_{};
   std::shared_ptr<Shared> shared_;
   std::vector<std::shared_ptr<Worker>> workers_;  // before acceptor_: destroyed after it
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
@@ -1103,8 +1116,13 @@ Result<std::unique_ptr<HttpListener>> HttpListener::Bind(Options options) {
   shared->options = std::move(options);
 
   std::vector<std::shared_ptr<Worker>> workers;
-  for (int i = 0; i < shared->options.io_threads; ++i)
-    workers.push_back(std::make_shared<Worker>());
+  try {
+    for (int i = 0; i < shared->options.io_threads; ++i)
+      workers.push_back(std::make_shared<Worker>());
+  } catch (const boost::system::system_error& e) {
+    return Status(StatusCode::kResourceExhausted,
+                  "http: cannot set up an I/O thread: " + std::string(e.what()));
+  }
   auto impl = std::make_unique<Impl>(shared, std::move(workers));
   RETURN_IF_ERROR(impl->Listen(endpoint));
   return std::unique_ptr<HttpListener>(new HttpListener(std::move(impl)));

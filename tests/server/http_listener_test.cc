@@ -2,21 +2,29 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/logging.h"
 #include "server/test_client.h"
 #include "testing/files.h"
 
@@ -638,6 +646,63 @@ TEST(HttpListenerTest, TooManyConnectionsAreAnswered503AndClosed) {
     if (!served) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(served);
+}
+
+// Out of descriptors, accept() fails at every retry (each 50 ms): the log says so
+// once, not at every retry; once descriptors are free again, what waited is served.
+TEST(HttpListenerTest, AcceptOutOfDescriptorsWarnsOnceAndRecovers) {
+  std::ostringstream logged;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logged);
+  Log().sinks().push_back(sink);  // before any thread logs
+  {
+    auto listener = MustStart(TestOptions(), Echo);
+    ASSERT_NE(listener, nullptr);
+    struct rlimit old_limit {};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    size_t open_fds = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      ++open_fds;
+    }
+    // Room for the clients' sockets and nothing more.
+    constexpr int kClients = 3;
+    struct rlimit low = old_limit;
+    low.rlim_cur = open_fds + kClients;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> clients;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(listener->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < kClients; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) break;
+      clients.push_back(fd);
+      EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    }
+    std::this_thread::sleep_for(600ms);  // a dozen retries
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    ASSERT_FALSE(clients.empty());
+    // Served now: a request on the last connection is answered.
+    const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(::send(clients.back(), request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    timeval timeout{5, 0};
+    ::setsockopt(clients.back(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    std::string answer(4096, '\0');
+    ssize_t n = ::recv(clients.back(), answer.data(), answer.size(), 0);
+    ASSERT_GT(n, 0) << std::strerror(errno) << "\n" << logged.str();
+    EXPECT_THAT(answer.substr(0, static_cast<size_t>(n)), ::testing::StartsWith("HTTP/1.1 200"));
+    for (int fd : clients) ::close(fd);
+  }
+  Log().sinks().pop_back();
+  const std::string text = logged.str();
+  size_t warnings = 0;
+  for (size_t at = text.find("accept failed"); at != std::string::npos;
+       at = text.find("accept failed", at + 1)) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << text;
+  EXPECT_THAT(text, HasSubstr("Too many open files (1 times since the last such warning)"));
 }
 
 TEST(HttpListenerTest, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
