@@ -585,17 +585,26 @@ class Endpoint::Impl {
     };
 
     for (const Authorization& a : call.authorizations) {
-      policy::RequestContext ctx = Context(principal, a.action, a.resource, request);
-      for (const auto& [k, v] : a.condition_keys) ctx.condition_keys[k] = v;
+      policy::RequestContext ctx = BaseContext(principal, a.action, a.resource);
+      // The condition keys cost a dozen allocations and more on every call: they
+      // are set only when a policy in play has a condition or a policy variable.
+      auto needs_keys = [&](const policy::Policy* resource_policy) {
+        if (!MayRead("", resource_policy, identity)) return false;
+        AddRequestKeys(principal, a.action, a.resource, request, ctx);
+        for (const auto& [k, v] : a.condition_keys) ctx.condition_keys[k] = v;
+        return true;
+      };
       policy::Decision decision = policy::Decision::kImplicitDenyNoResourcePolicy;
       switch (a.scope) {
         case PolicyScope::kIdentity:
-          RETURN_IF_ERROR(add_principal_tags(nullptr, ctx));
-          // An IAM user's or role's tags, for a call on it (TagUser, DeleteRole, …).
-          if (a.resource.starts_with("arn:aws:iam::") &&
-              MayRead("aws:resourcetag/", nullptr, identity)) {
-            ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, iam_.ResourceTagsOf(a.resource));
-            SetTagKeys("aws:ResourceTag/", tags, ctx);
+          if (needs_keys(nullptr)) {
+            RETURN_IF_ERROR(add_principal_tags(nullptr, ctx));
+            // An IAM user's or role's tags, for a call on it (TagUser, DeleteRole, …).
+            if (a.resource.starts_with("arn:aws:iam::") &&
+                MayRead("aws:resourcetag/", nullptr, identity)) {
+              ASSIGN_OR_RETURN(std::vector<iam::Tag> tags, iam_.ResourceTagsOf(a.resource));
+              SetTagKeys("aws:ResourceTag/", tags, ctx);
+            }
           }
           decision = policy::EvaluateIdentity(identity, ctx);
           break;
@@ -604,8 +613,10 @@ class Endpoint::Impl {
           ASSIGN_OR_RETURN(auto key_policy,
                            ParsedPolicy(saved.text, policy::PolicyKind::kKeyPolicy));
           ctx.policy_saved = saved.saved;
-          RETURN_IF_ERROR(AddKeyConditionKeys(*key_policy, identity, a.resource, ctx));
-          RETURN_IF_ERROR(add_principal_tags(key_policy.get(), ctx));
+          if (needs_keys(key_policy.get())) {
+            RETURN_IF_ERROR(AddKeyConditionKeys(*key_policy, identity, a.resource, ctx));
+            RETURN_IF_ERROR(add_principal_tags(key_policy.get(), ctx));
+          }
           decision = policy::EvaluateKms(*key_policy, identity, ctx);
           break;
         }
@@ -619,7 +630,7 @@ class Endpoint::Impl {
           }
           ASSIGN_OR_RETURN(auto trust, ParsedPolicy(saved->text, policy::PolicyKind::kTrustPolicy));
           ctx.policy_saved = saved->saved;
-          RETURN_IF_ERROR(add_principal_tags(trust.get(), ctx));
+          if (needs_keys(trust.get())) RETURN_IF_ERROR(add_principal_tags(trust.get(), ctx));
           decision = policy::EvaluateTrust(*trust, identity, ctx);
           break;
         }
@@ -655,13 +666,28 @@ class Endpoint::Impl {
     return Status::Ok();
   }
 
+  // A decision's context: who, what, on what, when, and the keys of the request.
   policy::RequestContext Context(const policy::Principal& principal, std::string_view action,
                                  std::string_view resource, const HttpRequest& request) const {
+    policy::RequestContext ctx = BaseContext(principal, action, resource);
+    AddRequestKeys(principal, action, resource, request, ctx);
+    return ctx;
+  }
+
+  policy::RequestContext BaseContext(const policy::Principal& principal, std::string_view action,
+                                     std::string_view resource) const {
     policy::RequestContext ctx;
     ctx.principal = principal;
     ctx.action = std::string(action);
     ctx.resource = std::string(resource);
     ctx.request_time = clock_.Now();
+    return ctx;
+  }
+
+  // The condition keys AWS sets from the request itself.
+  void AddRequestKeys(const policy::Principal& principal, std::string_view action,
+                      std::string_view resource, const HttpRequest& request,
+                      policy::RequestContext& ctx) const {
     auto& keys = ctx.condition_keys;
     if (!request.remote_address.empty()) keys["aws:SourceIp"] = {request.remote_address};
     keys["aws:SecureTransport"] = {request.secure_transport ? "true" : "false"};
@@ -676,7 +702,6 @@ class Endpoint::Impl {
       // Every resource here is the one account's (an S3 ARN names none).
       keys["aws:ResourceAccount"] = {options_.account_id};
     }
-    return ctx;
   }
 
   // `prefix` + key = value for each of an IAM user's or role's tags.
