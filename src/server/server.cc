@@ -139,11 +139,23 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   Log().info("listening on {} (data directory {})", bound.ToString(), config.data_dir);
   listener->SetReady(true);
 
+  auto name = [](int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
+  };
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  Log().info("received {}; stopping", signal_number == SIGTERM  ? "SIGTERM"
-                                      : signal_number == SIGINT ? "SIGINT"
-                                                                : "SIGHUP");
+  Log().info("received {}; stopping", name(signal_number));
+  // A second stop signal ends the wait for requests in flight: the process exits at
+  // once, as after SIGKILL. Nothing answered is lost (each answer waited for its
+  // durable audit record), and the next start recovers the rest.
+  std::thread([stop_signals, name] {
+    int second = 0;
+    if (sigwait(&stop_signals, &second) != 0) return;
+    Log().warn("received {} again; exiting now, without waiting for requests in flight",
+               name(second));
+    Log().flush();
+    std::_Exit(1);
+  }).detach();
   listener->SetReady(false);
   listener->Stop();
   return Status::Ok();

@@ -411,6 +411,42 @@ fi
 # SIGHUP (the terminal closed) stops it as cleanly (started with SIGHUP at its default).
 [[ -n $clock_pid ]] && stop_server clock "$clock_pid" HUP
 
+# A second SIGTERM while a request in flight holds the shutdown: coffer exits at once.
+server_args=(--shutdown-timeout-seconds 60)
+if start_server twice "$tmp/twice-data"; then
+  twice_pid=$server_pid
+  exec {held}<>"/dev/tcp/127.0.0.1/${server_url##*:}"
+  printf 'POST / HTTP/1.1\r\nHost: x\r\n' >&"$held" # a head begun: a request in flight
+  sleep 0.5
+  kill -TERM "$twice_pid"
+  sleep 1
+  if kill -0 "$twice_pid" 2>/dev/null; then
+    ok "twice: the first SIGTERM waits for the request in flight"
+    kill -TERM "$twice_pid"
+    deadline=$((SECONDS + 5))
+    while kill -0 "$twice_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$twice_pid" 2>/dev/null; then
+      kill -KILL "$twice_pid"
+      wait "$twice_pid" 2>/dev/null
+      not_ok "twice: a second SIGTERM makes it exit at once"
+    else
+      wait "$twice_pid"
+      twice_rc=$?
+      if [[ $twice_rc -eq 1 ]] && grep -q "received SIGTERM again; exiting now" "$tmp/twice.err"; then
+        ok "twice: a second SIGTERM makes it exit at once (status 1, said in the log)"
+      else
+        not_ok "twice: a second SIGTERM makes it exit at once (status 1, said in the log)" \
+          "exit status $twice_rc" "stderr: $(tail -c 2000 "$tmp/twice.err")"
+      fi
+    fi
+  else
+    wait "$twice_pid" 2>/dev/null
+    not_ok "twice: the first SIGTERM waits for the request in flight" "stderr: $(tail -c 2000 "$tmp/twice.err")"
+  fi
+  exec {held}>&-
+fi
+server_args=()
+
 # ---- SIGKILL under concurrent load ---------------------------------------------------------------
 # Every call answered before the kill must have its record (issue: a call is answered only once
 # its record is durable); the journal must verify offline afterwards (a torn tail is allowed).
