@@ -285,6 +285,9 @@ Status RunScheduledWork(Services& services) {
     // cannot be written is retried (and its error logged) once per period.
     services.next_digest = now + services.digest_period;
     ASSIGN_OR_RETURN(std::optional<audit::DigestInfo> digest, services.digests->WriteDigest());
+    // None: the last digest ends this very second (a restart right after one was
+    // written). Due again at the next run, not a period later.
+    if (!digest) services.next_digest = now;
     if (digest && digest->chain_restart_after) {
       Log().info("audit digest {} starts a new chain: {} records (after record {}, up to {})",
                  digest->file, digest->records, *digest->chain_restart_after,

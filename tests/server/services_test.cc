@@ -452,6 +452,43 @@ TEST_F(ServicesTest, ScheduledWorkWritesASignedDigestEveryPeriod) {
   EXPECT_GE(report->records, 1u);
 }
 
+// A new chain due in the very second the last digest was written (a restart
+// right after it) is written at the next run of the scheduled work, not a
+// period later.
+TEST_F(ServicesTest, ANewChainDueInTheSecondOfTheLastDigestIsWrittenAtTheNextRun) {
+  ASSERT_NO_FATAL_FAILURE(Create());
+  std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
+  ASSERT_TRUE(root.has_value());
+  {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ListKeys(**s, *root).status, 200);
+    clock_.Advance(options_.digest_period);
+    ASSERT_TRUE(RunScheduledWork(**s).ok());
+  }
+  const std::string journal = audit::JournalDirectory(Dir());
+  const std::string moved = temp_.File("moved");
+  std::filesystem::create_directory(moved);
+  for (const auto& e : std::filesystem::directory_iterator(journal)) {
+    if (e.path().extension() == ".journal") {
+      std::filesystem::rename(e.path(), moved + "/" + e.path().filename().string());
+    }
+  }
+  options_.restart_digest_chain = true;
+  auto s = Open();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE(RunScheduledWork(**s).ok());  // the same second: nothing yet
+  auto before = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_TRUE(before->chain_starts.empty());
+  clock_.Advance(std::chrono::seconds(5));  // the next run, well within the period
+  ASSERT_TRUE(RunScheduledWork(**s).ok());
+  auto after = audit::VerifyDigests(Dir());
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_EQ(after->chain_starts.size(), 1u);
+  EXPECT_EQ(after->chain_starts[0].after_sequence, 0u);
+}
+
 // The recovery of a damaged journal moved signed records out; a start with
 // restart_digest_chain begins a new digest chain and signs at once.
 TEST_F(ServicesTest, ANewDigestChainAfterSignedRecordsWereMovedOut) {
