@@ -152,6 +152,13 @@ EOF
   if [[ $head == "200 0" ]]; then ok "$name: HEAD /health answers 200 without a body"; else not_ok "$name: HEAD /health answers 200 without a body" "got $head"; fi
 }
 
+# exits_within PID SECONDS: true once PID has exited, false if it still runs after SECONDS.
+exits_within() {
+  local deadline=$((SECONDS + $2))
+  while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  ! kill -0 "$1" 2>/dev/null
+}
+
 # stop_server NAME PID [SIGNAL]: SIGTERM (or SIGNAL: INT, HUP), then it must exit 0 within 15 s.
 stop_server() {
   local name=$1 pid=$2 sig=${3:-TERM}
@@ -162,9 +169,7 @@ stop_server() {
     return
   fi
   kill -"$sig" "$pid"
-  local deadline=$((SECONDS + 15))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
+  if ! exits_within "$pid" 15; then
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null
     not_ok "$name: SIG$sig stops the server within 15 s"
@@ -423,9 +428,7 @@ if start_server twice "$tmp/twice-data"; then
   if kill -0 "$twice_pid" 2>/dev/null; then
     ok "twice: the first SIGTERM waits for the request in flight"
     kill -TERM "$twice_pid"
-    deadline=$((SECONDS + 5))
-    while kill -0 "$twice_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    if kill -0 "$twice_pid" 2>/dev/null; then
+    if ! exits_within "$twice_pid" 5; then
       kill -KILL "$twice_pid"
       wait "$twice_pid" 2>/dev/null
       not_ok "twice: a second SIGTERM makes it exit at once"

@@ -151,6 +151,28 @@ class ServicesTest : public ::testing::Test {
   std::string Dir() const { return options_.data_dir; }
   std::string CredentialsPath() const { return RootCredentialsPath(options_.data_dir); }
 
+  // A start, one call, and the digest a period later that signs it.
+  void CallAndDigest(const Creds& root) {
+    auto s = Open();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(ListKeys(**s, root).status, 200);
+    clock_.Advance(options_.digest_period);
+    Status digest = RunScheduledWork(**s);
+    ASSERT_TRUE(digest.ok()) << digest.ToString();
+  }
+
+  // Every segment of the audit journal moved out, as after damage in its first one.
+  void MoveJournalOut() {
+    const std::string journal = audit::JournalDirectory(Dir());
+    const std::string moved = temp_.File("moved");
+    std::filesystem::create_directory(moved);
+    for (const auto& e : std::filesystem::directory_iterator(journal)) {
+      if (e.path().extension() == ".journal") {
+        std::filesystem::rename(e.path(), moved + "/" + e.path().filename().string());
+      }
+    }
+  }
+
   TempDir temp_;
   FakeClock clock_;
   SeededRandom random_;
@@ -459,21 +481,8 @@ TEST_F(ServicesTest, ANewChainDueInTheSecondOfTheLastDigestIsWrittenAtTheNextRun
   ASSERT_NO_FATAL_FAILURE(Create());
   std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
   ASSERT_TRUE(root.has_value());
-  {
-    auto s = Open();
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    EXPECT_EQ(ListKeys(**s, *root).status, 200);
-    clock_.Advance(options_.digest_period);
-    ASSERT_TRUE(RunScheduledWork(**s).ok());
-  }
-  const std::string journal = audit::JournalDirectory(Dir());
-  const std::string moved = temp_.File("moved");
-  std::filesystem::create_directory(moved);
-  for (const auto& e : std::filesystem::directory_iterator(journal)) {
-    if (e.path().extension() == ".journal") {
-      std::filesystem::rename(e.path(), moved + "/" + e.path().filename().string());
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(CallAndDigest(*root));
+  MoveJournalOut();
   options_.restart_digest_chain = true;
   auto s = Open();
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -495,29 +504,12 @@ TEST_F(ServicesTest, ANewDigestChainAfterSignedRecordsWereMovedOut) {
   ASSERT_NO_FATAL_FAILURE(Create());
   std::optional<Creds> root = ParseCredentialsFile(ReadFile(CredentialsPath()));
   ASSERT_TRUE(root.has_value());
-  auto calls_and_a_digest = [&] {
-    auto s = Open();
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    EXPECT_EQ(ListKeys(**s, *root).status, 200);
-    clock_.Advance(options_.digest_period);
-    Status digest = RunScheduledWork(**s);
-    (*s).reset();
-    ASSERT_TRUE(digest.ok()) << digest.ToString();
-  };
-  ASSERT_NO_FATAL_FAILURE(calls_and_a_digest());
+  ASSERT_NO_FATAL_FAILURE(CallAndDigest(*root));
   auto signed_before = audit::VerifyDigests(Dir());
   ASSERT_TRUE(signed_before.ok() && signed_before->ok());
   const uint64_t lost = signed_before->records;
   ASSERT_GE(lost, 1u);
-  // The whole journal moved out, as after damage in its first segment.
-  const std::string journal = audit::JournalDirectory(Dir());
-  const std::string moved = temp_.File("moved");
-  std::filesystem::create_directory(moved);
-  for (const auto& e : std::filesystem::directory_iterator(journal)) {
-    if (e.path().extension() == ".journal") {
-      std::filesystem::rename(e.path(), moved + "/" + e.path().filename().string());
-    }
-  }
+  MoveJournalOut();
   {
     auto s = Open();
     ASSERT_TRUE(s.ok()) << s.status().ToString();
