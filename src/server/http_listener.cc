@@ -21,6 +21,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -215,6 +216,8 @@ class RequestParser final : public http::basic_parser<true> {
   // A transfer coding other than chunked (gzip, deflate…): not implemented (501).
   bool other_transfer_coding() const { return other_transfer_coding_; }
   bool expect_continue() const { return expect_continue_; }
+  // A field of kSingletonFields sent more than once, or empty when none was.
+  std::string_view repeated_field() const { return repeated_field_; }
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
@@ -231,6 +234,14 @@ class RequestParser final : public http::basic_parser<true> {
     if (field == http::field::host) {
       ++host_fields_;
       if (!ValidHost(value)) bad_host_ = true;
+    }
+    // The fields a signed request is authorized by name one thing each: a second
+    // one would leave it to the reader which counts.
+    for (size_t i = 0; i < kSingletonFields.size(); ++i) {
+      const std::string_view field_name = kSingletonFields[i];
+      if (!beast::iequals(name, beast::string_view(field_name.data(), field_name.size()))) continue;
+      if (seen_singletons_ & (1u << i)) repeated_field_ = kSingletonFields[i];
+      seen_singletons_ |= 1u << i;
     }
     if (field == http::field::transfer_encoding) {
       has_transfer_encoding_ = true;
@@ -263,13 +274,40 @@ class RequestParser final : public http::basic_parser<true> {
 
   HttpRequest& out_;
   int version_ = 11;
-  // uri-host [":" port] (RFC 3986 §3.2.2): reg-name, IPv4 or an IP literal in
-  // brackets, as the characters they may hold; empty is allowed.
+  // uri-host [":" port] (RFC 3986 §3.2.2, §3.2.3): a reg-name or IPv4 address, or
+  // an IP literal in brackets, as the characters they may hold; the port digits
+  // only. Empty is allowed.
   static bool ValidHost(beast::string_view value) {
-    return std::all_of(value.begin(), value.end(), [](char c) {
+    auto name_char = [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             std::string_view("-._~!$&'()*+,;=:%[]").find(c) != std::string_view::npos;
-    });
+             std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
+    };
+    std::string_view v(value.data(), value.size());
+    std::string_view host = v;
+    std::string_view port;
+    bool has_port = false;
+    if (v.starts_with('[')) {
+      size_t close = v.find(']');
+      if (close == std::string_view::npos) return false;
+      host = v.substr(1, close - 1);
+      std::string_view rest = v.substr(close + 1);
+      if (!rest.empty() && rest.front() != ':') return false;
+      has_port = !rest.empty();
+      if (has_port) port = rest.substr(1);
+      if (host.empty() || !std::all_of(host.begin(), host.end(),
+                                       [&](char c) { return c == ':' || name_char(c); })) {
+        return false;
+      }
+    } else {
+      size_t colon = v.find(':');
+      has_port = colon != std::string_view::npos;
+      if (has_port) {
+        host = v.substr(0, colon);
+        port = v.substr(colon + 1);
+      }
+      if (!std::all_of(host.begin(), host.end(), name_char)) return false;
+    }
+    return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
   // Every coding of a Transfer-Encoding value is "chunked" (a list, RFC 9110 §5.6.1).
   static bool OnlyChunked(beast::string_view value) {
@@ -279,6 +317,10 @@ class RequestParser final : public http::basic_parser<true> {
     return true;
   }
 
+  static constexpr std::array<std::string_view, 4> kSingletonFields = {
+      "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Target"};
+  unsigned seen_singletons_ = 0;  // bit i: kSingletonFields[i] was sent
+  std::string_view repeated_field_;
   int host_fields_ = 0;
   bool bad_host_ = false;
   bool has_transfer_encoding_ = false;
@@ -597,7 +639,25 @@ class Connection final : public ConnectionBase {
       return SendError(413, "request body too large: the limit is " +
                                 std::to_string(shared_->options.max_body_bytes) + " bytes");
     }
+    if (ec == http::error::bad_version && RequestLineHasAVersion()) {
+      // RFC 9110 §15.6.6: a well-formed version other than HTTP/1.0 and HTTP/1.1.
+      return SendError(505, "HTTP version not supported: coffer speaks HTTP/1.1 and HTTP/1.0");
+    }
     return SendError(400, "malformed HTTP request: " + ec.message());
+  }
+
+  // Whether the request line still buffered ends in HTTP-version's grammar
+  // (RFC 9112 §2.3: "HTTP/" DIGIT "." DIGIT).
+  bool RequestLineHasAVersion() const {
+    const std::string_view pending(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const size_t end = pending.find("\r\n");
+    if (end == std::string_view::npos) return false;
+    const std::string_view line = pending.substr(0, end);
+    if (line.size() < 9) return false;
+    const std::string_view v = line.substr(line.size() - 8);
+    return v.starts_with("HTTP/") && std::isdigit(static_cast<unsigned char>(v[5])) &&
+           v[6] == '.' && std::isdigit(static_cast<unsigned char>(v[7])) &&
+           line[line.size() - 9] == ' ';
   }
 
   void Dispatch() {
@@ -614,6 +674,10 @@ class Connection final : public ConnectionBase {
       return SendError(400,
                        "malformed HTTP request: more than one Host header, or one that is "
                        "not host[:port]");
+    }
+    if (!parser_->repeated_field().empty()) {
+      return SendError(400, "malformed HTTP request: more than one " +
+                                std::string(parser_->repeated_field()) + " header");
     }
     if (parser_->other_transfer_coding()) {
       return SendError(501, "transfer coding not implemented: coffer accepts only chunked");

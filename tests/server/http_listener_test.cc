@@ -69,6 +69,18 @@ std::unique_ptr<HttpListener> MustStart(HttpListener::Options o, net::Handler h)
   return std::move(l).value();
 }
 
+// Sends `request` on a connection of its own and expects the listener to answer
+// `status` with a body that says `says`, then close the connection.
+void ExpectAnsweredAndClosed(uint16_t port, const std::string& request, int status,
+                             const std::string& says) {
+  TestClient c(port);
+  auto reply = c.RoundTrip(request);
+  ASSERT_FALSE(reply.ec) << request << ": " << reply.ec.message();
+  EXPECT_EQ(reply.response.result_int(), status) << request;
+  EXPECT_THAT(std::string(reply.response.body()), HasSubstr(says)) << request;
+  EXPECT_TRUE(c.WaitClosed()) << request;
+}
+
 // Runs tasks on one thread of its own: a handler that finishes elsewhere.
 class AnswerThread {
  public:
@@ -550,7 +562,8 @@ TEST(HttpListenerTest, MalformedRequestIs400AndCloses) {
            std::string("THIS IS NOT HTTP\r\n\r\n"),
            std::string("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
            std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
-           std::string("GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+           std::string("GET / HTTP/x.y\r\nHost: x\r\n\r\n"),
+           std::string("GET / HTTP/11\r\nHost: x\r\n\r\n"),
            // Request smuggling shapes (RFC 9112 §6.1, §6.3).
            std::string("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
@@ -558,12 +571,7 @@ TEST(HttpListenerTest, MalformedRequestIs400AndCloses) {
                        "Content-Length: 2\r\n\r\nab"),
            std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
        }) {
-    TestClient c(listener->port());
-    auto reply = c.RoundTrip(bad);
-    ASSERT_FALSE(reply.ec) << bad << ": " << reply.ec.message();
-    EXPECT_EQ(reply.response.result_int(), 400) << bad;
-    EXPECT_THAT(reply.response.body(), HasSubstr("malformed HTTP request")) << bad;
-    EXPECT_TRUE(c.WaitClosed()) << bad;
+    ExpectAnsweredAndClosed(listener->port(), bad, 400, "malformed HTTP request");
   }
 }
 
@@ -587,16 +595,18 @@ TEST(HttpListenerTest, TwoHostsOrAHostThatIsNotHostPortIs400) {
            std::string("GET / HTTP/1.1\r\nHost: bad host\r\n\r\n"),
            std::string("GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n"),
            std::string("GET / HTTP/1.1\r\nHost: example.com/path\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: x:abc\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: x:80:80\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: []\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"),
+           std::string("GET / HTTP/1.1\r\nHost: a]b\r\n\r\n"),
        }) {
-    TestClient c(listener->port());
-    auto reply = c.RoundTrip(bad);
-    ASSERT_FALSE(reply.ec) << bad << ": " << reply.ec.message();
-    EXPECT_EQ(reply.response.result_int(), 400) << bad;
-    EXPECT_THAT(reply.response.body(), HasSubstr("Host")) << bad;
-    EXPECT_TRUE(c.WaitClosed()) << bad;
+    ExpectAnsweredAndClosed(listener->port(), bad, 400, "Host");
   }
   // Names, IPv4 and IPv6 literals with ports, and an empty value are hosts.
-  for (std::string good : {"127.0.0.1:7878", "kms.us-east-1.amazonaws.com", "[::1]:7878", ""}) {
+  for (std::string good :
+       {"127.0.0.1:7878", "kms.us-east-1.amazonaws.com", "[::1]:7878", "[::1]", "x:", ""}) {
     TestClient c(listener->port());
     auto reply = c.RoundTrip("GET /x HTTP/1.1\r\nHost: " + good + "\r\n\r\n");
     ASSERT_FALSE(reply.ec) << good << ": " << reply.ec.message();
@@ -604,18 +614,45 @@ TEST(HttpListenerTest, TwoHostsOrAHostThatIsNotHostPortIs400) {
   }
 }
 
+TEST(HttpListenerTest, ASecondAuthorizationDateTokenOrTargetIs400) {
+  // Each names one thing a signed request is authorized by: two leave it to the
+  // reader which one counts.
+  auto listener = MustStart(TestOptions(), Echo);
+  ASSERT_NE(listener, nullptr);
+  for (std::string name : {"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Target"}) {
+    std::string lower = name;  // field names are case-insensitive
+    std::ranges::transform(lower, lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    ExpectAnsweredAndClosed(listener->port(),
+                            "POST / HTTP/1.1\r\nHost: x\r\n" + name + ": a\r\n" + lower +
+                                ": a\r\nContent-Length: 0\r\n\r\n",
+                            400, "more than one " + name + " header");
+  }
+  // One of each is an ordinary request.
+  TestClient c(listener->port());
+  auto reply = c.RoundTrip(
+      "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nX-Amz-Date: b\r\n"
+      "X-Amz-Security-Token: c\r\nX-Amz-Target: d\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.response.result_int(), 200);
+}
+
+TEST(HttpListenerTest, HttpVersionsOtherThan10And11Are505) {
+  auto listener = MustStart(TestOptions(), Echo);
+  ASSERT_NE(listener, nullptr);
+  for (std::string version : {"HTTP/2.0", "HTTP/1.2", "HTTP/3.0"}) {
+    ExpectAnsweredAndClosed(listener->port(), "GET / " + version + "\r\nHost: x\r\n\r\n", 505,
+                            "HTTP version not supported");
+  }
+}
+
 TEST(HttpListenerTest, TransferCodingsOtherThanChunkedAre501) {
   // RFC 9112 §6.1: a coding the server does not understand SHOULD be answered 501.
   auto listener = MustStart(TestOptions(), Echo);
   ASSERT_NE(listener, nullptr);
-  TestClient c(listener->port());
-  auto reply = c.RoundTrip(
-      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-      "3\r\nabc\r\n0\r\n\r\n");
-  ASSERT_FALSE(reply.ec) << reply.ec.message();
-  EXPECT_EQ(reply.response.result_int(), 501);
-  EXPECT_THAT(reply.response.body(), HasSubstr("only chunked"));
-  EXPECT_TRUE(c.WaitClosed());
+  ExpectAnsweredAndClosed(listener->port(),
+                          "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                          "3\r\nabc\r\n0\r\n\r\n",
+                          501, "only chunked");
 }
 
 TEST(HttpListenerTest, TooManyConnectionsAreAnswered503AndClosed) {
