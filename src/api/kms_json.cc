@@ -845,8 +845,11 @@ Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string
     elements["keyMetadata"] = KeyMetadataRecord(m);
     return Reply{Dump(j), Dump(elements), {KeyResource(m.arn)}};
   });
-  if (!bypass) {
-    call.lockout_check_policy = req->policy.value_or(service.DefaultKeyPolicy());
+  // CreateKey's model: "If you provide a key policy, it must meet the following
+  // criteria: … allow the calling principal to make a subsequent PutKeyPolicy
+  // request". The default policy is not checked.
+  if (!bypass && req->policy) {
+    call.lockout_check_policy = *req->policy;
     call.lockout_check_resource = "*";
   }
   call.new_key_policy = req->policy;

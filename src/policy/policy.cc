@@ -481,15 +481,21 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     return Malformed("missing Principal (a resource-based policy names who it applies to)");
   }
 
-  if (has("Action") == has("NotAction")) {
-    return Malformed(has("Action") ? "has both Action and NotAction"
-                                   : "missing Action (or NotAction)");
-  }
-  const char* action_field = has("Action") ? "Action" : "NotAction";
-  ASSIGN_OR_RETURN(st.actions, StringList(s[action_field], action_field));
-  st.not_action = !has("Action");
-  for (const std::string& a : st.actions) {
-    RETURN_IF_ERROR(CheckAction(a).WithContext(action_field));
+  // KMS (CreateKey, PutKeyPolicy): "If either of the required Resource or Action
+  // elements are missing from a key policy statement, the policy statement has no
+  // effect", and the policy is accepted. Such a statement names no action, or no
+  // resource, so it applies to no request.
+  const bool key_policy = kind == PolicyKind::kKeyPolicy;
+  if (has("Action") && has("NotAction")) return Malformed("has both Action and NotAction");
+  if (has("Action") || has("NotAction")) {
+    const char* action_field = has("Action") ? "Action" : "NotAction";
+    ASSIGN_OR_RETURN(st.actions, StringList(s[action_field], action_field));
+    st.not_action = !has("Action");
+    for (const std::string& a : st.actions) {
+      RETURN_IF_ERROR(CheckAction(a).WithContext(action_field));
+    }
+  } else if (!key_policy) {
+    return Malformed("missing Action (or NotAction)");
   }
 
   if (has("Resource") && has("NotResource")) {
@@ -504,7 +510,9 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     ASSIGN_OR_RETURN(st.resources, StringList(s[field], field));
     st.not_resource = !has("Resource");
     for (const std::string& r : st.resources) RETURN_IF_ERROR(CheckResource(r).WithContext(field));
-  } else if (kind == PolicyKind::kKeyPolicy || kind == PolicyKind::kIdentityPolicy) {
+  } else if (key_policy) {
+    st.has_resource = true;  // and no resource listed: see Action above
+  } else if (kind == PolicyKind::kIdentityPolicy) {
     return Malformed("missing Resource (or NotResource)");
   }
 

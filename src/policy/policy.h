@@ -107,12 +107,14 @@ struct Statement {
   std::optional<PrincipalSpec> principal;
   bool not_principal = false;
 
-  // Action or NotAction (exactly one is present): "*" or "service:pattern".
+  // Action or NotAction: "*" or "service:pattern". A key policy statement may
+  // have neither: it then lists no action and applies to none.
   std::vector<std::string> actions;
   bool not_action = false;
 
   // Resource or NotResource: "*" or ARN patterns. Absent in trust policies,
-  // where the statement is about the role itself.
+  // where the statement is about the role itself. A key policy statement
+  // without either has has_resource set and no resources: it applies to none.
   bool has_resource = false;
   std::vector<std::string> resources;
   bool not_resource = false;

@@ -938,6 +938,20 @@ TEST_F(EndpointTest, LockoutSafetyCheckOnCreateKey) {
   EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object()))["Keys"].size(), 2u);
 }
 
+TEST_F(EndpointTest, CreateKeyWithTheDefaultPolicyIsNotLockoutChecked) {
+  // CreateKey's model: only a policy the caller provides must allow its PutKeyPolicy.
+  // A user allowed kms:CreateKey alone gets a key with the default policy.
+  Creds maker = NewUser("maker");
+  PutUserPolicy("maker", AllowPolicy(R"("kms:CreateKey")"));
+  Json created = JsonOk(Kms(maker, "CreateKey", Json::object()));
+  const std::string key = created["KeyMetadata"]["KeyId"];
+  Json policy = JsonOk(Kms(root_, "GetKeyPolicy", {{"KeyId", key}, {"PolicyName", "default"}}));
+  EXPECT_THAT(policy["Policy"].get<std::string>(), HasSubstr("arn:aws:iam::111122223333:root"));
+  // A policy it provides is still checked, even one that says what the default says.
+  ExpectJsonError(Kms(maker, "CreateKey", {{"Policy", KeyPolicy({})}}), 400,
+                  "MalformedPolicyDocumentException", kLockout);
+}
+
 TEST_F(EndpointTest, RefusedCallsChangeNothing) {
   std::string key = NewKey();
   JsonOk(Kms(root_, "CreateAlias", {{"AliasName", "alias/kept"}, {"TargetKeyId", key}}));

@@ -843,6 +843,36 @@ class KmsPolicies(CofferTest):
                          denied(ROOT_ARN, "kms:Encrypt", md["Arn"], "resource")):
             kms.encrypt(KeyId=md["KeyId"], Plaintext=b"x")
 
+    def test_default_policy_is_not_lockout_checked(self):
+        """CreateKey's model: only a key policy the caller provides must allow its
+        PutKeyPolicy; a user allowed kms:CreateKey alone gets the default policy."""
+        only_create = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]})
+        _, creds = self.new_user_with_key("keymaker", [only_create])
+        kms = client("kms", creds)
+        key_id = kms.create_key(Description="made by a CreateKey-only user")["KeyMetadata"]["KeyId"]
+        self.assertEqual(json.loads(self.kms().get_key_policy(KeyId=key_id,
+                                                              PolicyName="default")["Policy"]),
+                         default_key_policy())
+        with self.raises("MalformedPolicyDocumentException", LOCKOUT):
+            kms.create_key(Policy=json.dumps(default_key_policy()))
+
+    def test_statement_without_action_or_resource_has_no_effect(self):
+        """KMS: such a key policy statement is accepted and allows nothing."""
+        kms = self.kms()
+        md = self.new_key()
+        user, creds = self.new_user_with_key("no-effect")
+        policy = default_key_policy()
+        policy["Statement"] += [
+            {"Sid": "NoResource", "Effect": "Allow", "Principal": {"AWS": user_arn(user)},
+             "Action": "kms:Encrypt"},
+            {"Sid": "NoAction", "Effect": "Allow", "Principal": {"AWS": user_arn(user)},
+             "Resource": "*"}]
+        kms.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(user), "kms:Encrypt", md["Arn"], "identity")):
+            client("kms", creds).encrypt(KeyId=md["KeyId"], Plaintext=b"x")
+
 
 # ---------------------------------------------------------------------------------------
 # KMS: rotation.

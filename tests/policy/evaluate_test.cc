@@ -811,6 +811,33 @@ TEST(EvaluateKmsTest, DelegationThroughTheAccountRootNeedsAnIdentityAllow) {
             Decision::kAllow);
 }
 
+TEST(EvaluateKmsTest, AKeyPolicyStatementWithoutActionOrResourceHasNoEffect) {
+  // KMS's CreateKey and PutKeyPolicy accept such a statement, and it allows or
+  // denies nothing, whatever else it says.
+  for (const char* statement : {
+           R"({"Effect":"Allow","Principal":"*","Action":"kms:Encrypt"})",
+           R"({"Effect":"Allow","Principal":"*","Resource":"*"})",
+           R"({"Effect":"Allow","Principal":"*","NotResource":"arn:aws:kms:*:*:key/none"})",
+       }) {
+    SCOPED_TRACE(statement);
+    Policy alone =
+        MustParse(std::string(R"({"Statement":)") + statement + "}", PolicyKind::kKeyPolicy);
+    EXPECT_EQ(EvaluateKms(alone, {}, Ctx(Alice(), "kms:Encrypt")),
+              Decision::kImplicitDenyNoResourcePolicy);
+  }
+  for (const char* statement : {
+           R"({"Effect":"Deny","Principal":"*","Action":"kms:Encrypt"})",
+           R"({"Effect":"Deny","Principal":"*","Resource":"*"})",
+       }) {
+    SCOPED_TRACE(statement);
+    Policy with_allow = MustParse(std::string(R"({"Statement":[{"Effect":"Allow","Principal":"*",
+      "Action":"kms:*","Resource":"*"},)") +
+                                      statement + "]}",
+                                  PolicyKind::kKeyPolicy);
+    EXPECT_EQ(EvaluateKms(with_allow, {}, Ctx(Alice(), "kms:Encrypt")), Decision::kAllow);
+  }
+}
+
 TEST(EvaluateKmsTest, KeyPolicyNeverImplicitlyTrustsTheAccount) {
   Policy key_policy = MustParse(R"({"Statement":{"Effect":"Allow",
     "Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:*","Resource":"*"}})");
