@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "cli/bucket_stores.h"
 #include "cli/client_environment.h"
 #include "common/logging.h"
 #include "server/config.h"
@@ -67,7 +68,16 @@ class ServerGroup final : public CommandGroup {
     }
     SetLogLevel(config->log_level);
     for (const std::string& warning : config->warnings) Log().warn("{}", warning);
-    Status s = server::RunServer(*config, stdout);
+    // The [buckets.NAME] tables: checked here, as the rest of the configuration.
+    Environment env;
+    for (auto& [name, value] : server::ProcessEnvironment()) env.emplace(name, value);
+    Result<std::unique_ptr<objstore::BucketRouter>> buckets =
+        OpenBucketStores(server::StorageConfig{config->data_dir, config->buckets}, env);
+    if (!buckets.ok()) {
+      std::fprintf(stderr, "coffer server: %s\n", buckets.status().message().c_str());
+      return kExitConfigError;
+    }
+    Status s = server::RunServer(*config, std::move(buckets).value(), stdout);
     if (!s.ok()) {
       std::fprintf(stderr, "coffer server: %s\n", s.message().c_str());
       return 1;

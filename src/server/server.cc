@@ -95,7 +95,8 @@ void RaiseOpenFileLimit(const ServerConfig& config) {
 
 }  // namespace
 
-Status RunServer(const ServerConfig& config, std::FILE* out) {
+Status RunServer(const ServerConfig& config, std::shared_ptr<objstore::ObjectStore> buckets,
+                 std::FILE* out) {
   // Block the stop signals in every thread started from here on; this thread
   // waits for them with sigwait().
   sigset_t stop_signals;
@@ -122,6 +123,7 @@ Status RunServer(const ServerConfig& config, std::FILE* out) {
   if (config.root_key == RootKeySource::kKeyFile) options.root_key_file = config.root_key_file;
   options.digest_period = config.audit_digest_period;
   options.restart_digest_chain = config.restart_digest_chain;
+  options.buckets = std::move(buckets);
   // The address bound and the TLS files loaded first: a port in use or a bad
   // certificate is refused before the data directory is set up.
   HttpListener::Options listener_options = ListenerOptions(config);

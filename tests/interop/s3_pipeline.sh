@@ -3,7 +3,9 @@
 # writes a zstd-compressed, encrypted stream through the s3 backend (multipart) into a
 # bucket configured in a TOML file that points at moto_server; the aws CLI, which we did
 # not write, lists and downloads the object (an AWS Encryption SDK message); coffer
-# decrypt reads it back from the bucket; coffer s3 ls/rm work on the configured bucket.
+# decrypt reads it back from the bucket; coffer s3 ls/rm work on the configured bucket. A
+# coffer server started with the same file runs a backup task into that bucket and a restore
+# task from it.
 #
 # Usage: s3_pipeline.sh COFFER_BIN ENDPOINT ROOT_CREDENTIALS WORK_DIR
 # Prints "ok - …" / "not ok - …"; appends "P F S s3-pipeline: …" to $COFFER_INTEROP_RESULTS.
@@ -134,5 +136,56 @@ if "${c[@]}" s3 rm s3://offsite/backups/customers.bak "${bucket_args[@]}" >/dev/
   ok "coffer s3 rm removes it"
 else
   not_ok "coffer s3 rm"
+fi
+
+# ---- a server started with the same file: its backup tasks use the configured bucket ----------
+server_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+server_url=http://127.0.0.1:$server_port
+"$bin" server --config "$work/coffer.toml" --data-dir "$work/server" --listen "127.0.0.1:$server_port" \
+  >"$work/server.log" 2>&1 &
+server_pid=$!
+trap 'kill $moto_pid $server_pid 2>/dev/null; wait $moto_pid $server_pid 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  curl -sf "$server_url/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+srv=(env AWS_SHARED_CREDENTIALS_FILE="$work/server/root-credentials" COFFER_ENDPOINT_URL="$server_url")
+trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+s3_policy='{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":"arn:aws:s3:::offsite"},
+ {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:ListMultipartUploadParts","s3:AbortMultipartUpload"],"Resource":"arn:aws:s3:::offsite/*"}]}'
+role_arn=$("${srv[@]}" "$aws" --endpoint-url "$server_url" --region us-east-1 iam create-role --role-name offsite-backup \
+  --assume-role-policy-document "$trust" --query Role.Arn --output text 2>"$work/setup.err")
+"${srv[@]}" "$aws" --endpoint-url "$server_url" --region us-east-1 iam put-role-policy --role-name offsite-backup \
+  --policy-name s3 --policy-document "$s3_policy" 2>>"$work/setup.err"
+server_key=$("${srv[@]}" "$bin" kms create-key --yes --description "offsite backups" --user "$role_arn" 2>>"$work/setup.err" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["Arn"])' 2>>"$work/setup.err")
+mkdir -p "$work/instance"
+python3 - "$work/instance/shop.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("create table orders (id integer primary key, customer text, total real)")
+db.executemany("insert into orders values (?, ?, ?)", [(i, f"customer-{i}", i * 1.25) for i in range(5000)])
+db.commit()
+PY
+"${srv[@]}" "$bin" instance create shop --engine sqlite --path "$work/instance" --role-arn "$role_arn" \
+  >/dev/null 2>>"$work/setup.err"
+if out=$("${srv[@]}" "$bin" sql --instance shop --wait "exec msdb.dbo.rds_backup_database @source_db_name='shop', @s3_arn_to_backup_to='arn:aws:s3:::offsite/tasks/shop.bak', @kms_master_key_arn='$server_key'" 2>&1); then
+  ok "coffer server --config: a backup task into the configured bucket ends SUCCESS"
+else
+  not_ok "coffer server --config: backup task into s3://offsite" "$out" "$(cat "$work/setup.err")"
+fi
+listing=$(aws_moto s3 ls s3://acme-offsite-backups/tasks/ 2>&1)
+if [[ $listing == *shop.bak* && ! -e $work/server/buckets/offsite ]]; then
+  ok "the task's backup is at the S3-compatible service, and nothing under the data directory's buckets"
+else
+  not_ok "the task's backup at the service" "$listing" "$(ls -R "$work/server/buckets" 2>&1)"
+fi
+if out=$("${srv[@]}" "$bin" sql --instance shop --wait "exec msdb.dbo.rds_restore_database @restore_db_name='shop_copy', @s3_arn_to_restore_from='arn:aws:s3:::offsite/tasks/shop.bak', @kms_master_key_arn='$server_key'" 2>&1) &&
+   [[ $(python3 -c 'import sqlite3,sys; print(list(sqlite3.connect(sys.argv[1]).iterdump()) == list(sqlite3.connect(sys.argv[2]).iterdump()))' \
+        "$work/instance/shop.db" "$work/instance/shop_copy.db" 2>&1) == True ]]; then
+  ok "a restore task from the configured bucket gives the same database"
+else
+  not_ok "restore task from s3://offsite" "$out"
 fi
 finish
