@@ -208,6 +208,13 @@ Result<Call> DecodeBackupCall(backup::BackupService& service, std::string_view o
     params["roleArn"] = r.role_arn;  // the DSN may hold a password: never recorded
     resource();
     call.authorizations.push_back(OnInstance(service, "CreateDBInstance", instance));
+    // Handing a role to the service lets its tasks act as the role: IAM asks for
+    // iam:PassRole on it, as when a role is given to an RDS instance.
+    Authorization pass_role;
+    pass_role.action = "iam:PassRole";
+    pass_role.resource = r.role_arn;
+    pass_role.condition_keys["iam:PassedToService"] = {"rds.amazonaws.com"};
+    call.authorizations.push_back(std::move(pass_role));
     call.run = [&service, r]() -> Result<Reply> {
       ASSIGN_OR_RETURN(backup::Instance created, service.CreateInstance(r));
       Reply reply;

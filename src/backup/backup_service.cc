@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -308,6 +309,7 @@ class BackupService::Impl {
                        "'.");
       }
       if (!request.dsn.empty()) return Invalid("A sqlite instance takes a path, not a DSN.");
+      RETURN_IF_ERROR(CheckNotReserved(request.path));
       instance.path = request.path;
     } else if (instance.engine == "postgres") {
       if (request.dsn.empty()) return Invalid("A postgres instance needs a DSN (--dsn DSN).");
@@ -337,6 +339,24 @@ class BackupService::Impl {
       return tx.Put(kInstancesTable, InstanceKey(instance.name), EncodeInstance(instance));
     }));
     return instance;
+  }
+
+  // A sqlite instance's directory is neither one of reserved_directories nor
+  // inside one, by their real paths (symbolic links and ".." resolved).
+  Status CheckNotReserved(const std::string& path) const {
+    std::error_code ec;
+    const std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
+    if (ec) return Invalid("The path '" + path + "' cannot be resolved: " + ec.message() + ".");
+    for (const std::string& reserved : options_.reserved_directories) {
+      const std::filesystem::path dir = std::filesystem::weakly_canonical(reserved, ec);
+      if (ec) continue;  // not there: nothing of it to reach
+      auto [in_dir, in_real] = std::mismatch(dir.begin(), dir.end(), real.begin(), real.end());
+      if (in_dir == dir.end()) {
+        return Invalid("The path '" + path + "' is " + (in_real == real.end() ? "" : "inside ") +
+                       "coffer's data directory " + dir.string() + ": an instance may not use it.");
+      }
+    }
+    return Status::Ok();
   }
 
   static Status InstanceAlreadyExists() {

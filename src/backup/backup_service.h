@@ -61,6 +61,10 @@ struct BackupServiceOptions {
   Duration task_history = Days(36);
   // Threads of each file's compression and sealing stages.
   size_t pipeline_workers = 2;
+  // Directories no sqlite instance may be, or be inside: coffer's data
+  // directory (its state store and audit index are SQLite files that a task
+  // could drop or overwrite).
+  std::vector<std::string> reserved_directories;
 };
 
 class BackupService {

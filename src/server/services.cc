@@ -234,6 +234,7 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   backup_options.account_id = options.account_id;
   backup_options.region = options.region;
   backup_options.max_running_tasks = options.max_running_tasks;
+  backup_options.reserved_directories = {options.data_dir};
   ASSIGN_OR_RETURN(
       s->backup, backup::BackupService::Open(backup_options, *s->store, *s->buckets, *s->delegation,
                                              OpenEngine, clock, random));

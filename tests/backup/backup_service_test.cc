@@ -532,6 +532,7 @@ class BackupServiceTest : public ::testing::Test {
     options.account_id = kAccount;
     options.max_running_tasks = max_running_tasks;
     options.pipeline_workers = 1;
+    options.reserved_directories = {dir_.File("data")};
     auto engines =
         [this](const Instance& instance) -> Result<std::unique_ptr<engines::DatabaseEngine>> {
       ASSIGN_OR_RETURN(auto engine, OpenEngine(instance));
@@ -1815,6 +1816,21 @@ TEST_F(BackupServiceTest, CreateInstanceValidation) {
   missing_dir.path = dir_.File("no-such-directory");
   expect_invalid(missing_dir, "cannot be reached");
   CreateInstanceRequest mysql = SqliteInstance("good");
+  // coffer's own data directory, and any directory inside it, by its real path.
+  std::filesystem::create_directories(dir_.File("data/buckets/b"));
+  std::filesystem::create_symlink(dir_.File("data"), dir_.File("data-link"));
+  for (const std::string& reserved : {dir_.File("data"), dir_.File("data/"), dir_.File("data-link"),
+                                      dir_.File("data/buckets/b"), dir_.File("instance/../data")}) {
+    CreateInstanceRequest r = SqliteInstance("good");
+    r.path = reserved;
+    expect_invalid(
+        r, "coffer's data directory " + dir_.File("data") + ": an instance may not use it.");
+  }
+  CreateInstanceRequest beside = SqliteInstance("good");
+  std::filesystem::create_directory(dir_.File("data-other"));
+  beside.path = dir_.File("data-other");  // shares only a prefix of the name
+  ASSERT_OK(service_->CreateInstance(beside).status());
+  ASSERT_OK(service_->DeleteInstance("good"));
   mysql.engine = "mysql";
   expect_invalid(mysql, "Invalid DB engine: 'mysql'");
   CreateInstanceRequest no_engine = SqliteInstance("good");

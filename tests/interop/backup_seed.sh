@@ -322,6 +322,30 @@ cof instance create "$instance" "${engine_args[@]}" --role-arn "$role_arn"
 if [[ $RC -eq 0 && $(jq -r .DBInstance.RoleArn <<<"$OUT") == "$role_arn" ]]; then ok "coffer instance create $instance --engine $engine --role-arn $role_arn"
 else not_ok "coffer instance create $instance --engine $engine" "$ERR" "$OUT"; finish; fi
 
+# Giving the role to an instance lets its tasks act as the role: a user allowed rds:* alone
+# may not, until it is allowed iam:PassRole on the role for rds.amazonaws.com.
+awsc iam create-user --user-name dba
+awsc iam put-user-policy --user-name dba --policy-name rds --policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:*","Resource":"*"}]}'
+awsc iam create-access-key --user-name dba
+dba=(env AWS_ACCESS_KEY_ID="$(jq -r .AccessKey.AccessKeyId <<<"$OUT")"
+     AWS_SECRET_ACCESS_KEY="$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")" AWS_SHARED_CREDENTIALS_FILE=/dev/null)
+"${dba[@]}" "$bin" instance create dbainstance "${engine_args[@]}" --role-arn "$role_arn" \
+  --endpoint-url "$endpoint" >/dev/null 2>"$work/dba.err"
+RC=$?
+if [[ $RC -eq 254 && $(cat "$work/dba.err") == *"AccessDeniedException"*"User: arn:aws:iam::$acct:user/dba is not authorized to perform: iam:PassRole on resource: $role_arn because no identity-based policy allows the iam:PassRole action"* ]]; then
+  ok "a user allowed rds:* alone may not give the role to an instance: AccessDenied on iam:PassRole"
+else not_ok "instance create by a user without iam:PassRole" "rc=$RC" "$(cat "$work/dba.err")"; fi
+awsc iam put-user-policy --user-name dba --policy-name pass-role --policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:PassRole","Resource":"'"$role_arn"'","Condition":{"StringEquals":{"iam:PassedToService":"rds.amazonaws.com"}}}]}'
+"${dba[@]}" "$bin" instance create dbainstance "${engine_args[@]}" --role-arn "$role_arn" \
+  --endpoint-url "$endpoint" >/dev/null 2>"$work/dba.err"
+RC=$?
+if [[ $RC -eq 0 ]]; then ok "allowed iam:PassRole on the role for rds.amazonaws.com, it may"
+else not_ok "instance create by a user allowed iam:PassRole" "rc=$RC" "$(cat "$work/dba.err")"; fi
+cof instance delete dbainstance
+[[ $RC -eq 0 ]] || not_ok "coffer instance delete dbainstance" "$ERR"
+
 # ---- 3. the backup the seed saw fail -----------------------------------------------------------
 echo "-- 3. the backup without permission to use the key"
 # A key given as '' (an unset shell variable, say) is refused, never taken for "no key".
