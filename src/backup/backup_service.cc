@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "backup/records.h"
@@ -125,7 +124,11 @@ class BackupService::Impl {
     std::vector<Task> interrupted;
     for (Task& t : tasks) {
       if (t.lifecycle == Lifecycle::kCreated) {
-        queue_.push_back({t.id, DatabaseKey(t)});
+        // An instance is not deleted while it has a task waiting; were it gone,
+        // the task fails when it runs.
+        Result<Instance> instance = DescribeInstance(t.instance);
+        queue_.push_back({t.id, instance.ok() ? DatabaseKey(*instance, t.database)
+                                              : t.instance + "\n" + Lower(t.database)});
       } else {
         interrupted.push_back(std::move(t));
       }
@@ -420,11 +423,11 @@ class BackupService::Impl {
   Status DeleteInstance(std::string_view name) {
     std::lock_guard submit(submit_mu_);
     ASSIGN_OR_RETURN(Instance instance, DescribeInstance(name));
-    for (const std::string& key : dropping_) {
-      if (key.starts_with(instance.name + "/")) {
+    for (const auto& [key, by] : dropping_) {
+      if (by == instance.name) {
         return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
                       "DB instance " + instance.name + " has database " +
-                          key.substr(instance.name.size() + 1) +
+                          key.substr(key.rfind('\n') + 1) +
                           " being dropped; wait for the drop to finish.");
       }
     }
@@ -526,8 +529,21 @@ class BackupService::Impl {
                             "; cancel it or wait for it to finish before dropping the database.");
         }
       }
-      key = DatabaseKey(instance.name, database);
-      if (!dropping_.insert(key).second) return BeingDropped(database);
+      key = DatabaseKey(instance, database);
+      {
+        // A task of another instance on the same place.
+        std::lock_guard lock(mu_);
+        auto on_it = [&](const std::string& k) { return k == key; };
+        if (std::ranges::any_of(queue_, on_it, &Queued::database) ||
+            std::ranges::any_of(running_,
+                                [&](const auto& r) { return on_it(r.second->database); })) {
+          return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
+                        "Database " + std::string(database) +
+                            " has a task of another DB instance on the same databases; wait for "
+                            "it to finish before dropping the database.");
+        }
+      }
+      if (!dropping_.emplace(key, instance.name).second) return BeingDropped(database);
     }
     struct Release {
       Impl& impl;
@@ -631,14 +647,23 @@ class BackupService::Impl {
     std::string database;  // DatabaseKey
   };
 
-  // The database a task works on, as engines compare names. Tasks of one
-  // database run one at a time, in order (engines/database_engine.h: operations
-  // on one database are not meant to run concurrently; a restore chain must run
-  // in the order given).
-  static std::string DatabaseKey(std::string_view instance, std::string_view database) {
-    return std::string(instance) + "/" + Lower(database);
+  // The database a task works on, where it is (the real path of a sqlite
+  // instance's directory, a postgres instance's DSN: two instances may name one
+  // place) and by name as engines compare names. Tasks of one database run one
+  // at a time, in order (engines/database_engine.h: operations on one database
+  // are not meant to run concurrently; a restore chain must run in the order
+  // given).
+  static std::string DatabaseKey(const Instance& instance, std::string_view database) {
+    std::string place;
+    if (instance.engine == "sqlite") {
+      std::error_code ec;
+      place = std::filesystem::weakly_canonical(instance.path, ec).string();
+      if (ec) place = instance.path;
+    } else {
+      place = instance.dsn;
+    }
+    return instance.engine + "\n" + place + "\n" + Lower(database);
   }
-  static std::string DatabaseKey(const Task& t) { return DatabaseKey(t.instance, t.database); }
 
   // The first waiting task whose database no running task works on.
   std::deque<Queued>::iterator NextRunnable() {
@@ -846,8 +871,9 @@ class BackupService::Impl {
     std::lock_guard submit(submit_mu_);
     // Again under submit_mu_: an instance deleted since the request was checked
     // gets no task.
-    RETURN_IF_ERROR(DescribeInstance(t.instance).status());
-    if (dropping_.contains(DatabaseKey(t))) return BeingDropped(t.database);
+    ASSIGN_OR_RETURN(Instance instance, DescribeInstance(t.instance));
+    const std::string key = DatabaseKey(instance, t.database);
+    if (dropping_.contains(key)) return BeingDropped(t.database);
     std::lock_guard lock(mu_);
     if (stopping_) return UnavailableError("the server is stopping");
     t.created = t.last_updated = clock_.Now();
@@ -859,7 +885,7 @@ class BackupService::Impl {
       RETURN_IF_ERROR(tx.Put(kCountersTable, kTaskIdCounter, std::to_string(id)));
       return tx.Put(kTasksTable, TaskKey(id), EncodeTask(t));
     }));
-    queue_.push_back({t.id, DatabaseKey(t)});
+    queue_.push_back({t.id, key});
     cv_.notify_one();
     return t;
   }
@@ -1332,8 +1358,9 @@ class BackupService::Impl {
   Random& random_;
 
   std::mutex submit_mu_;  // task creation, instance deletion, dropping_
-  // DatabaseKey of each database being dropped (rds_drop_database).
-  std::set<std::string> dropping_;
+  // Each database being dropped (rds_drop_database): its DatabaseKey, and the
+  // instance dropping it.
+  std::map<std::string, std::string> dropping_;
   std::mutex mu_;  // queue_, running_, stopping_, and every task record update
   std::condition_variable cv_;
   std::condition_variable idle_cv_;

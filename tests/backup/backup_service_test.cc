@@ -722,9 +722,9 @@ class BackupServiceTest : public ::testing::Test {
     }));
   }
 
-  Task Get(int64_t id) {
+  Task Get(int64_t id, const std::string& instance = kInstance) {
     TaskFilter filter;
-    filter.instance = kInstance;
+    filter.instance = instance;
     filter.task_id = id;
     auto tasks = service_->DescribeTasks(filter);
     EXPECT_OK(tasks.status());
@@ -1352,6 +1352,36 @@ TEST_F(BackupServiceTest, TasksOfOneDatabaseRunOneAtATimeInOrder) {
   }
   EXPECT_LE(*Get(first.id).started, *Get(second.id).started);
   EXPECT_EQ(delegation_.describe_gate.max_inside(), 2);
+}
+
+TEST_F(BackupServiceTest, TasksOfOneDatabaseOfTwoInstancesOnOneDirectoryRunOneAtATime) {
+  // A second instance on the same directory, named through a symbolic link.
+  std::filesystem::create_directory_symlink(InstanceDir(), dir_.File("twin-dir"));
+  CreateInstanceRequest twin = SqliteInstance("twin");
+  twin.path = dir_.File("twin-dir");
+  ASSERT_OK(service_->CreateInstance(twin).status());
+  MakeDatabase("orders", 20);
+  ASSERT_OK_AND_ASSIGN(Task first, Backup("orders", "o1.bak", kGatedKeyArn));
+  delegation_.describe_gate.AwaitInside(1);
+  // The database is not dropped through the other instance meanwhile.
+  EXPECT_THAT(service_->DropDatabase("twin", "orders"),
+              IsError(kInvalidDBInstanceState,
+                      "Database orders has a task of another DB instance on the same databases; "
+                      "wait for it to finish before dropping the database."));
+  BackupRequest r;
+  r.instance = "twin";
+  r.source_db_name = "ORDERS";
+  r.s3_arn_to_backup_to = ObjectArn("o2.bak");
+  r.kms_master_key_arn = kGatedKeyArn;
+  ASSERT_OK_AND_ASSIGN(Task second, service_->BackupDatabase(r));
+  EXPECT_EQ(Get(first.id).lifecycle, Lifecycle::kInProgress);
+  EXPECT_EQ(Get(second.id, "twin").lifecycle, Lifecycle::kCreated);  // though a worker is free
+  delegation_.describe_gate.Open();
+  service_->WaitIdle();
+  EXPECT_EQ(Get(first.id).lifecycle, Lifecycle::kSuccess) << Get(first.id).TaskInfo();
+  EXPECT_EQ(Get(second.id, "twin").lifecycle, Lifecycle::kSuccess)
+      << Get(second.id, "twin").TaskInfo();
+  EXPECT_EQ(delegation_.describe_gate.max_inside(), 1);
 }
 
 TEST_F(BackupServiceTest, RestoreChainSubmittedAtOnceRunsInOrder) {
