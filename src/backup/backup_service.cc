@@ -97,10 +97,12 @@ class KeyArnProbe final : public envelope::Keyring {
 
 class BackupService::Impl {
  public:
-  Impl(BackupServiceOptions options, state::StateStore& store, objstore::ObjectStore& buckets,
-       Delegation& delegation, EngineFactory engines, Clock& clock, Random& random)
+  Impl(BackupServiceOptions options, state::StateStore& store, const state::Vault& vault,
+       objstore::ObjectStore& buckets, Delegation& delegation, EngineFactory engines, Clock& clock,
+       Random& random)
       : options_(std::move(options)),
         store_(store),
+        vault_(vault),
         buckets_(buckets),
         delegation_(delegation),
         engines_(std::move(engines)),
@@ -110,6 +112,7 @@ class BackupService::Impl {
   ~Impl() { Stop(); }
 
   Status Start() {
+    RETURN_IF_ERROR(SealStoredDsns());
     // Tasks that were running when the server stopped end in ERROR; waiting ones
     // are queued again.
     std::vector<Task> tasks;
@@ -336,10 +339,11 @@ class BackupService::Impl {
     ASSIGN_OR_RETURN(bool taken, InstanceExists(instance.name));
     if (taken) return InstanceAlreadyExists();
     RETURN_IF_ERROR(CheckRole(instance.role_arn));
+    ASSIGN_OR_RETURN(const std::string stored, Encode(instance));
     RETURN_IF_ERROR(store_.Update([&](state::Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto existing, tx.Get(kInstancesTable, InstanceKey(instance.name)));
       if (existing) return InstanceAlreadyExists();
-      return tx.Put(kInstancesTable, InstanceKey(instance.name), EncodeInstance(instance));
+      return tx.Put(kInstancesTable, InstanceKey(instance.name), stored);
     }));
     return instance;
   }
@@ -360,6 +364,38 @@ class BackupService::Impl {
       }
     }
     return Status::Ok();
+  }
+
+  // An instance's stored form: its DSN sealed.
+  Result<std::string> Encode(const Instance& instance) const {
+    if (instance.dsn.empty()) return EncodeInstance(instance, {});
+    ASSIGN_OR_RETURN(Bytes sealed,
+                     vault_.Seal(DsnSealContext(instance.name), crypto::SecretBytes(instance.dsn)));
+    return EncodeInstance(instance, sealed);
+  }
+
+  Result<Instance> Decode(std::string_view text) const {
+    ASSIGN_OR_RETURN(StoredInstance stored, DecodeInstance(text));
+    if (!stored.sealed_dsn.empty()) {
+      ASSIGN_OR_RETURN(crypto::SecretBytes dsn,
+                       vault_.Unseal(DsnSealContext(stored.instance.name), stored.sealed_dsn));
+      stored.instance.dsn = ToString(crypto::RevealSecret(dsn));
+    }
+    return std::move(stored.instance);
+  }
+
+  // Seals the DSNs of records written before DSNs were sealed.
+  Status SealStoredDsns() {
+    return store_.Update([&](state::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kInstancesTable, "", "", 0));
+      for (const auto& e : entries) {
+        ASSIGN_OR_RETURN(StoredInstance stored, DecodeInstance(e.value));
+        if (stored.instance.dsn.empty()) continue;
+        ASSIGN_OR_RETURN(std::string sealed, Encode(stored.instance));
+        RETURN_IF_ERROR(tx.Put(kInstancesTable, e.key, sealed));
+      }
+      return Status::Ok();
+    });
   }
 
   static Status InstanceAlreadyExists() {
@@ -397,7 +433,7 @@ class BackupService::Impl {
     RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto entries, tx.Scan(kInstancesTable, "", "", 0));
       for (const auto& e : entries) {
-        ASSIGN_OR_RETURN(Instance i, DecodeInstance(e.value));
+        ASSIGN_OR_RETURN(Instance i, Decode(e.value));
         out.push_back(std::move(i));
       }
       return Status::Ok();
@@ -410,7 +446,7 @@ class BackupService::Impl {
     RETURN_IF_ERROR(store_.View([&](const state::ReadTransaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto text, tx.Get(kInstancesTable, InstanceKey(name)));
       if (!text) return Status::Ok();
-      ASSIGN_OR_RETURN(found, DecodeInstance(*text));
+      ASSIGN_OR_RETURN(found, Decode(*text));
       return Status::Ok();
     }));
     if (!found) {
@@ -1351,6 +1387,7 @@ class BackupService::Impl {
 
   BackupServiceOptions options_;
   state::StateStore& store_;
+  const state::Vault& vault_;
   objstore::ObjectStore& buckets_;
   Delegation& delegation_;
   EngineFactory engines_;
@@ -1374,9 +1411,10 @@ BackupService::BackupService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 BackupService::~BackupService() = default;
 
 Result<std::unique_ptr<BackupService>> BackupService::Open(
-    BackupServiceOptions options, state::StateStore& store, objstore::ObjectStore& buckets,
-    Delegation& delegation, EngineFactory engines, Clock& clock, Random& random) {
-  auto impl = std::make_unique<Impl>(std::move(options), store, buckets, delegation,
+    BackupServiceOptions options, state::StateStore& store, const state::Vault& vault,
+    objstore::ObjectStore& buckets, Delegation& delegation, EngineFactory engines, Clock& clock,
+    Random& random) {
+  auto impl = std::make_unique<Impl>(std::move(options), store, vault, buckets, delegation,
                                      std::move(engines), clock, random);
   RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<BackupService>(new BackupService(std::move(impl)));

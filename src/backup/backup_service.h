@@ -37,6 +37,7 @@
 #include "common/status.h"
 #include "engines/database_engine.h"
 #include "objstore/object_store.h"
+#include "state/root_key.h"
 #include "state/state_store.h"
 
 namespace coffer::backup {
@@ -70,10 +71,12 @@ struct BackupServiceOptions {
 class BackupService {
  public:
   // Marks the tasks that were running when the server last stopped as ERROR and
-  // starts the workers, which take up the tasks still waiting. Everything
+  // starts the workers, which take up the tasks still waiting. Seals the DSNs
+  // that older records hold in the clear (`vault` seals every DSN). Everything
   // passed in must outlive the service.
   static Result<std::unique_ptr<BackupService>> Open(BackupServiceOptions options,
                                                      state::StateStore& store,
+                                                     const state::Vault& vault,
                                                      objstore::ObjectStore& buckets,
                                                      Delegation& delegation, EngineFactory engines,
                                                      Clock& clock, Random& random);

@@ -28,27 +28,40 @@ std::string InstanceKey(std::string_view name) {
   return key;
 }
 
-std::string EncodeInstance(const Instance& i) {
+std::string DsnSealContext(std::string_view instance_name) {
+  return "backup/instance/" + std::string(instance_name) + "/dsn";
+}
+
+std::string EncodeInstance(const Instance& i, ByteView sealed_dsn) {
   Json j;
   j["name"] = i.name;
   j["engine"] = i.engine;
   j["path"] = i.path;
-  j["dsn"] = i.dsn;
+  j["dsn"] = "";
+  if (!sealed_dsn.empty()) j["dsn_sealed"] = Base64Encode(sealed_dsn);
   j["role_arn"] = i.role_arn;
   j["created_ms"] = EpochMillis(i.created);
   return j.dump();
 }
 
-Result<Instance> DecodeInstance(std::string_view text) {
+Result<StoredInstance> DecodeInstance(std::string_view text) {
   ASSIGN_OR_RETURN(Json j, ParseObject(text, "backup instance"));
-  Instance i;
+  StoredInstance stored;
+  Instance& i = stored.instance;
   int64_t created = 0;
   if (!Get(j, "name", i.name) || !Get(j, "engine", i.engine) || !Get(j, "path", i.path) ||
       !Get(j, "dsn", i.dsn) || !Get(j, "role_arn", i.role_arn) || !Get(j, "created_ms", created)) {
     return Corrupt("backup instance");
   }
+  if (j.contains("dsn_sealed")) {
+    std::string sealed;
+    if (!Get(j, "dsn_sealed", sealed)) return Corrupt("backup instance");
+    Result<Bytes> bytes = Base64Decode(sealed);
+    if (!bytes.ok() || bytes->empty()) return Corrupt("backup instance");
+    stored.sealed_dsn = std::move(bytes).value();
+  }
   i.created = FromEpochMillis(created);
-  return i;
+  return stored;
 }
 
 std::string EncodeTask(const Task& t) {

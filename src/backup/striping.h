@@ -30,8 +30,8 @@ Result<std::vector<std::string>> BackupFileKeys(std::string_view key, int files)
 // The file number and count a key names under `pattern` ("prefix*" or
 // "prefix*suffix", as RDS restores take them): key = prefix ‖ "I-of-N" ‖ rest,
 // 1 ≤ I ≤ N ≤ kMaxFiles, where `rest` is the pattern's suffix when it has one
-// and anything when not (so "backup*" finds backup1-of-4.bak). `rest` is set to what follows "I-of-N":
-// the files of one backup share it. False when the key does not match.
+// and anything when not (so "backup*" finds backup1-of-4.bak). `rest` is set to what follows
+// "I-of-N": the files of one backup share it. False when the key does not match.
 bool MatchBackupFileKey(std::string_view pattern, std::string_view key, int* file, int* count,
                         std::string* rest = nullptr);
 

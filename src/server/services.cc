@@ -235,9 +235,9 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   backup_options.region = options.region;
   backup_options.max_running_tasks = options.max_running_tasks;
   backup_options.reserved_directories = {options.data_dir};
-  ASSIGN_OR_RETURN(
-      s->backup, backup::BackupService::Open(backup_options, *s->store, *s->buckets, *s->delegation,
-                                             OpenEngine, clock, random));
+  ASSIGN_OR_RETURN(s->backup,
+                   backup::BackupService::Open(backup_options, *s->store, *s->vault, *s->buckets,
+                                               *s->delegation, OpenEngine, clock, random));
   s->endpoint->AttachBackupService(s->backup.get());
   s->endpoint->AttachDigestPublicKeys(
       [digests = s->digests.get()] { return digests->PublicKeys(); });

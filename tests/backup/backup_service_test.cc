@@ -510,6 +510,8 @@ class BackupServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(store_, state::SqliteStateStore::Open(dir_.File("state.db")));
+    root_key_ = std::make_unique<state::KeyFileRootKeyProvider>(dir_.File("root.key"), random_);
+    ASSERT_OK_AND_ASSIGN(vault_, state::Vault::Open(*store_, *root_key_, random_));
     ASSERT_OK_AND_ASSIGN(files_, objstore::FileObjectStore::Create(dir_.File("buckets")));
     ASSERT_OK(files_->CreateBucket(kBucket));
     buckets_ = std::make_unique<GatedObjectStore>(*files_);
@@ -540,8 +542,8 @@ class BackupServiceTest : public ::testing::Test {
       return std::unique_ptr<engines::DatabaseEngine>(
           std::make_unique<GatedDropEngine>(std::move(engine), drop_gate_));
     };
-    ASSERT_OK_AND_ASSIGN(service_, BackupService::Open(options, *store_, *buckets_, delegation_,
-                                                       engines, clock_, random_));
+    ASSERT_OK_AND_ASSIGN(service_, BackupService::Open(options, *store_, *vault_, *buckets_,
+                                                       delegation_, engines, clock_, random_));
   }
 
   std::string InstanceDir() const { return dir_.File("instance"); }
@@ -779,6 +781,8 @@ class BackupServiceTest : public ::testing::Test {
   SystemRandom random_;
   FakeDelegation delegation_;
   std::unique_ptr<state::SqliteStateStore> store_;
+  std::unique_ptr<state::KeyFileRootKeyProvider> root_key_;
+  std::unique_ptr<state::Vault> vault_;
   std::unique_ptr<objstore::FileObjectStore> files_;
   std::unique_ptr<GatedObjectStore> buckets_;
   // With gate_drops_, an engine's DropDatabase waits at drop_gate_.
@@ -1687,8 +1691,8 @@ TEST_F(BackupServiceTest, DamagedTaskRecordFailsOpen) {
       [&](state::Transaction& tx) { return tx.Put(kTasksTable, TaskKey(1), "{\"id\":"); }));
   BackupServiceOptions options;
   options.account_id = kAccount;
-  auto opened =
-      BackupService::Open(options, *store_, *buckets_, delegation_, OpenEngine, clock_, random_);
+  auto opened = BackupService::Open(options, *store_, *vault_, *buckets_, delegation_, OpenEngine,
+                                    clock_, random_);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), StatusCode::kDataLoss);
 }
@@ -1810,6 +1814,40 @@ TEST_F(BackupServiceTest, CreateDescribeListAndDeleteInstances) {
   ASSERT_OK_AND_ASSIGN(list, service_->ListInstances());
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].name, "sales");
+}
+
+TEST_F(BackupServiceTest, ADsnIsStoredOnlySealed) {
+  // A record written before DSNs were sealed is sealed at the next start.
+  service_.reset();
+  Instance legacy;
+  legacy.name = "legacy";
+  legacy.engine = "postgres";
+  legacy.dsn = "host=db.example user=backup password=hunter2";
+  legacy.role_arn = kRoleArn;
+  nlohmann::json older = nlohmann::json::parse(EncodeInstance(legacy, {}));
+  older["dsn"] = legacy.dsn;
+  ASSERT_OK(store_->Update([&](state::Transaction& tx) {
+    return tx.Put(kInstancesTable, InstanceKey("legacy"), older.dump());
+  }));
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  std::optional<std::string> stored;
+  ASSERT_OK(store_->View([&](const state::ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(stored, tx.Get(kInstancesTable, InstanceKey("legacy")));
+    return Status::Ok();
+  }));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_THAT(*stored, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(*stored, HasSubstr("dsn_sealed"));
+  ASSERT_OK_AND_ASSIGN(Instance opened, service_->DescribeInstance("legacy"));
+  EXPECT_EQ(opened.dsn, legacy.dsn);
+  // Sealed for its instance: given to another, it does not open.
+  nlohmann::json moved = nlohmann::json::parse(*stored);
+  moved["name"] = "moved";
+  ASSERT_OK(store_->Update([&](state::Transaction& tx) {
+    return tx.Put(kInstancesTable, InstanceKey("moved"), moved.dump());
+  }));
+  EXPECT_EQ(service_->DescribeInstance("moved").status().code(), StatusCode::kDataLoss);
 }
 
 TEST_F(BackupServiceTest, CreateInstanceValidation) {

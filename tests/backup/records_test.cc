@@ -67,16 +67,30 @@ void ExpectSameTask(const Task& a, const Task& b) {
   EXPECT_EQ(a.number_of_files, b.number_of_files);
 }
 
-TEST(RecordsTest, InstanceRoundTrip) {
+TEST(RecordsTest, InstanceRoundTripWithoutItsDsn) {
   const Instance in = SampleInstance();
-  ASSERT_OK_AND_ASSIGN(Instance out, DecodeInstance(EncodeInstance(in)));
-  EXPECT_EQ(out.name, in.name);
-  EXPECT_EQ(out.engine, in.engine);
-  EXPECT_EQ(out.path, in.path);
-  EXPECT_EQ(out.dsn, in.dsn);
-  EXPECT_EQ(out.role_arn, in.role_arn);
-  EXPECT_EQ(out.created, in.created);
-  EXPECT_EQ(EncodeInstance(out), EncodeInstance(in));
+  const Bytes sealed = {1, 2, 3, 0, 255};
+  const std::string text = EncodeInstance(in, sealed);
+  EXPECT_THAT(text, Not(HasSubstr("password")));  // the DSN is written only sealed
+  ASSERT_OK_AND_ASSIGN(StoredInstance out, DecodeInstance(text));
+  EXPECT_EQ(out.instance.name, in.name);
+  EXPECT_EQ(out.instance.engine, in.engine);
+  EXPECT_EQ(out.instance.path, in.path);
+  EXPECT_EQ(out.instance.dsn, "");
+  EXPECT_EQ(out.sealed_dsn, sealed);
+  EXPECT_EQ(out.instance.role_arn, in.role_arn);
+  EXPECT_EQ(out.instance.created, in.created);
+  EXPECT_EQ(EncodeInstance(out.instance, out.sealed_dsn), text);
+  ASSERT_OK_AND_ASSIGN(StoredInstance no_dsn, DecodeInstance(EncodeInstance(in, {})));
+  EXPECT_TRUE(no_dsn.sealed_dsn.empty());
+}
+
+TEST(RecordsTest, AnOlderRecordGivesItsDsnInTheClear) {
+  nlohmann::json j = nlohmann::json::parse(EncodeInstance(SampleInstance(), {}));
+  j["dsn"] = SampleInstance().dsn;
+  ASSERT_OK_AND_ASSIGN(StoredInstance out, DecodeInstance(j.dump()));
+  EXPECT_EQ(out.instance.dsn, SampleInstance().dsn);
+  EXPECT_TRUE(out.sealed_dsn.empty());
 }
 
 TEST(RecordsTest, TaskRoundTrip) {
@@ -173,7 +187,7 @@ TEST(RecordsTest, DamagedTaskIsDataLoss) {
 }
 
 TEST(RecordsTest, DamagedInstanceIsDataLoss) {
-  const std::string good = EncodeInstance(SampleInstance());
+  const std::string good = EncodeInstance(SampleInstance(), Bytes{7, 7});
   for (const std::string& text :
        {std::string(), std::string("{"), good.substr(0, good.size() - 1), std::string("[1]"),
         std::string("{\"name\":\"x\"}"), std::string("\"instance\"")}) {
@@ -185,6 +199,12 @@ TEST(RecordsTest, DamagedInstanceIsDataLoss) {
   nlohmann::json j = nlohmann::json::parse(good);
   j["created_ms"] = "yesterday";
   EXPECT_EQ(DecodeInstance(j.dump()).status().code(), StatusCode::kDataLoss);
+  for (const nlohmann::json& sealed :
+       {nlohmann::json("not base64!"), nlohmann::json(""), nlohmann::json(7)}) {
+    j = nlohmann::json::parse(good);
+    j["dsn_sealed"] = sealed;
+    EXPECT_EQ(DecodeInstance(j.dump()).status().code(), StatusCode::kDataLoss) << sealed;
+  }
 }
 
 }  // namespace

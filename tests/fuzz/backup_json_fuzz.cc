@@ -102,13 +102,17 @@ class FuzzBackup {
     auto store = state::SqliteStateStore::Open(dir_.File("state.db"));
     Must(store.status(), "open the state store");
     store_ = std::move(store).value();
+    provider_ = std::make_unique<state::KeyFileRootKeyProvider>(dir_.File("root.key"), random_);
+    auto vault = state::Vault::Open(*store_, *provider_, random_);
+    Must(vault.status(), "open the vault");
+    vault_ = std::move(vault).value();
     auto files = objstore::FileObjectStore::Create(dir_.File("buckets"));
     Must(files.status(), "create the object store");
     files_ = std::move(files).value();
     backup::BackupServiceOptions options;
     options.pipeline_workers = 1;
     auto service = backup::BackupService::Open(
-        options, *store_, *files_, delegation_,
+        options, *store_, *vault_, *files_, delegation_,
         [](const backup::Instance& instance) -> Result<std::unique_ptr<engines::DatabaseEngine>> {
           return UnavailableError("the fuzz fixture opens no engine (" + instance.engine + ")");
         },
@@ -129,6 +133,8 @@ class FuzzBackup {
   SeededRandom random_;
   RefusingDelegation delegation_;
   std::unique_ptr<state::SqliteStateStore> store_;
+  std::unique_ptr<state::KeyFileRootKeyProvider> provider_;
+  std::unique_ptr<state::Vault> vault_;
   std::unique_ptr<objstore::FileObjectStore> files_;
   std::unique_ptr<backup::BackupService> service_;
 };

@@ -345,6 +345,16 @@ if [[ $RC -eq 0 ]]; then ok "allowed iam:PassRole on the role for rds.amazonaws.
 else not_ok "instance create by a user allowed iam:PassRole" "rc=$RC" "$(cat "$work/dba.err")"; fi
 cof instance delete dbainstance
 [[ $RC -eq 0 ]] || not_ok "coffer instance delete dbainstance" "$ERR"
+# A DSN may hold a password: the state store keeps it sealed.
+if [[ $engine == postgres && -n ${COFFER_TEST_PG_PASSWORD_DSN:-} ]]; then
+  pg_password=${COFFER_TEST_PG_PASSWORD_DSN##*password=}
+  pg_password=${pg_password%% *}
+  cof instance create pwinstance --engine postgres --dsn "$COFFER_TEST_PG_PASSWORD_DSN" --role-arn "$role_arn"
+  if [[ $RC -eq 0 ]] && ! cat "$data"/state.db* | grep -aqF "$pg_password"; then
+    ok "an instance whose DSN holds a password: the password is nowhere in the state store's files"
+  else not_ok "the DSN's password in the state store" "rc=$RC" "$ERR"; fi
+  cof instance delete pwinstance
+fi
 
 # ---- 3. the backup the seed saw fail -----------------------------------------------------------
 echo "-- 3. the backup without permission to use the key"
