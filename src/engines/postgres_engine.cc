@@ -903,6 +903,12 @@ Result<std::string> PostgresEngine::DropDatabase(std::string_view database) {
   Result<std::string> name = PickDatabase(names, database);
   if (!name.ok()) {
     if (name.status().code() != StatusCode::kNotFound) return name.status();
+    if (database == "postgres" || database == "template0" || database == "template1" ||
+        database == own) {
+      return InvalidArgumentError("database " + std::string(database) +
+                                  " is the server's own or the one the instance's DSN names: "
+                                  "coffer does not drop it");
+    }
     Status restoring = DropRestoring(database);
     if (restoring.code() == StatusCode::kNotFound) return NotFoundDatabase(database);
     RETURN_IF_ERROR(restoring);

@@ -682,8 +682,14 @@ TEST_F(PostgresEngineTest, DropDatabaseRemovesOnlineAndRestoringDatabases) {
   EXPECT_THAT(engine_->DropDatabase(source),
               IsError("DatabaseNotFound", "Database " + source + " does not exist"));
   // Never the maintenance database, a template or a staging name.
-  EXPECT_EQ(engine_->DropDatabase("postgres").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(engine_->DropDatabase("template1").status().code(), StatusCode::kNotFound);
+  for (const char* system : {"postgres", "template0", "template1"}) {
+    Status refused = engine_->DropDatabase(system).status();
+    EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << system;
+    EXPECT_EQ(refused.message(),
+              "database " + std::string(system) +
+                  " is the server's own or the one the instance's DSN names: coffer does not "
+                  "drop it");
+  }
   EXPECT_TRUE(ServerHas("postgres"));
   EXPECT_TRUE(ServerHas("template1"));
   EXPECT_EQ(engine_->DropDatabase(PostgresEngine::StagingName(target)).status().code(),
