@@ -212,7 +212,16 @@ void CheckCall(backup::BackupService& service, std::string_view op, const Json& 
   }
   const std::string arn = service.InstanceArn(instance);
   FUZZ_CHECK_MSG(arn == std::string(kInstanceArnPrefix) + instance, where + " " + arn);
-  FUZZ_CHECK_MSG(call.authorizations.size() == 1, where);
+  // CreateDBInstance also passes the role: iam:PassRole on it, for rds.amazonaws.com.
+  FUZZ_CHECK_MSG(call.authorizations.size() == (op == "CreateDBInstance" ? 2u : 1u), where);
+  if (op == "CreateDBInstance") {
+    const api::Authorization& pass = call.authorizations[1];
+    FUZZ_CHECK_MSG(pass.scope == api::PolicyScope::kIdentity && pass.action == "iam:PassRole" &&
+                       pass.resource == request.at("RoleArn").get<std::string>() &&
+                       pass.condition_keys.at("iam:PassedToService") ==
+                           std::vector<std::string>{"rds.amazonaws.com"},
+                   where);
+  }
   const api::Authorization& a = call.authorizations[0];
   FUZZ_CHECK_MSG(a.scope == api::PolicyScope::kIdentity, where);
   FUZZ_CHECK_MSG(a.action == "rds:" + std::string(op), where + " " + a.action);

@@ -240,12 +240,17 @@ TEST(PolicyDocumentTest, RejectsMalformedDocuments) {
            R"({"Statement":["Allow"]})",
            R"({"Statement":[{"Effect":"allow","Principal":"*","Action":"kms:*","Resource":"*"}]})",
            R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]})",  // no principal
-           R"({"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]})",   // no action
-           R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]})",  // no resource
        }) {
     Status st = CheckPolicyDocument(bad);
     EXPECT_EQ(st.error_name(), kMalformed) << bad;
     EXPECT_FALSE(st.message().empty()) << bad;
+  }
+  // KMS: a statement without Action or Resource is accepted, and has no effect.
+  for (const char* ineffective : {
+           R"({"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]})",
+           R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*"}]})",
+       }) {
+    EXPECT_THAT(CheckPolicyDocument(ineffective), IsOk()) << ineffective;
   }
 }
 
