@@ -494,7 +494,7 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     for (const std::string& a : st.actions) {
       RETURN_IF_ERROR(CheckAction(a).WithContext(action_field));
     }
-  } else if (!key_policy) {
+  } else if (kind == PolicyKind::kIdentityPolicy || kind == PolicyKind::kTrustPolicy) {
     return Malformed("missing Action (or NotAction)");
   }
 
