@@ -569,10 +569,8 @@ class BackupService::Impl {
       {
         // A task of another instance on the same place.
         std::lock_guard lock(mu_);
-        auto on_it = [&](const std::string& k) { return k == key; };
-        if (std::ranges::any_of(queue_, on_it, &Queued::database) ||
-            std::ranges::any_of(running_,
-                                [&](const auto& r) { return on_it(r.second->database); })) {
+        if (RunsOn(key) ||
+            std::ranges::any_of(queue_, [&](const Queued& q) { return q.database == key; })) {
           return Status(StatusCode::kFailedPrecondition, kInvalidDBInstanceState,
                         "Database " + std::string(database) +
                             " has a task of another DB instance on the same databases; wait for "
@@ -701,12 +699,14 @@ class BackupService::Impl {
     return instance.engine + "\n" + place + "\n" + Lower(database);
   }
 
+  // Under mu_: whether a running task works on the database of DatabaseKey `key`.
+  bool RunsOn(const std::string& key) const {
+    return std::ranges::any_of(running_, [&](const auto& r) { return r.second->database == key; });
+  }
+
   // The first waiting task whose database no running task works on.
   std::deque<Queued>::iterator NextRunnable() {
-    return std::find_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
-      return std::none_of(running_.begin(), running_.end(),
-                          [&](const auto& r) { return r.second->database == q.database; });
-    });
+    return std::ranges::find_if(queue_, [&](const Queued& q) { return !RunsOn(q.database); });
   }
 
   // What a running task is doing: its id, progress and stop flags.

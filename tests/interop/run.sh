@@ -158,6 +158,17 @@ exits_within() {
   while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
   ! kill -0 "$1" 2>/dev/null
 }
+# reap_within PID SECONDS: waits for PID to exit and sets REAPED_RC to its exit status; one
+# still running after SECONDS is killed (SIGKILL), reaped, and the call returns 1.
+reap_within() {
+  if ! exits_within "$1" "$2"; then
+    kill -KILL "$1"
+    wait "$1" 2>/dev/null
+    return 1
+  fi
+  wait "$1"
+  REAPED_RC=$?
+}
 
 # stop_server NAME PID [SIGNAL]: SIGTERM (or SIGNAL: INT, HUP), then it must exit 0 within 15 s.
 stop_server() {
@@ -169,14 +180,11 @@ stop_server() {
     return
   fi
   kill -"$sig" "$pid"
-  if ! exits_within "$pid" 15; then
-    kill -KILL "$pid"
-    wait "$pid" 2>/dev/null
+  if ! reap_within "$pid" 15; then
     not_ok "$name: SIG$sig stops the server within 15 s"
     return
   fi
-  wait "$pid"
-  local rc=$?
+  local rc=$REAPED_RC
   if [[ $rc -eq 0 ]]; then ok "$name: SIG$sig stops the server cleanly (exit 0)"; else not_ok "$name: SIG$sig stops the server cleanly" "exit status $rc" "stderr: $(tail -c 2000 "$tmp/$name.err")"; fi
   # Internal errors are logged (a 500 or worse); sanitizers report on stderr.
   local bad
@@ -428,13 +436,10 @@ if start_server twice "$tmp/twice-data"; then
   if kill -0 "$twice_pid" 2>/dev/null; then
     ok "twice: the first SIGTERM waits for the request in flight"
     kill -TERM "$twice_pid"
-    if ! exits_within "$twice_pid" 5; then
-      kill -KILL "$twice_pid"
-      wait "$twice_pid" 2>/dev/null
+    if ! reap_within "$twice_pid" 5; then
       not_ok "twice: a second SIGTERM makes it exit at once"
     else
-      wait "$twice_pid"
-      twice_rc=$?
+      twice_rc=$REAPED_RC
       if [[ $twice_rc -eq 1 ]] && grep -q "received SIGTERM again; exiting now" "$tmp/twice.err"; then
         ok "twice: a second SIGTERM makes it exit at once (status 1, said in the log)"
       else

@@ -29,7 +29,9 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null' EXIT
 s3=http://127.0.0.1:$port
-python3 - "$s3/moto-api/" <<'PY'
+# wait_http URL: until URL answers 2xx (at most 30 s).
+wait_http() {
+  python3 - "$1" <<'PY'
 import sys, time, urllib.request
 for _ in range(300):
     try:
@@ -38,6 +40,8 @@ for _ in range(300):
     except OSError:
         time.sleep(0.1)
 PY
+}
+wait_http "$s3/moto-api/"
 
 cat >"$work/coffer.toml" <<TOML
 [buckets.offsite]
@@ -145,10 +149,7 @@ server_url=http://127.0.0.1:$server_port
   >"$work/server.log" 2>&1 &
 server_pid=$!
 trap 'kill $moto_pid $server_pid 2>/dev/null; wait $moto_pid $server_pid 2>/dev/null' EXIT
-for _ in $(seq 100); do
-  curl -sf "$server_url/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_http "$server_url/health"
 srv=(env AWS_SHARED_CREDENTIALS_FILE="$work/server/root-credentials" COFFER_ENDPOINT_URL="$server_url")
 trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 s3_policy='{"Version":"2012-10-17","Statement":[
