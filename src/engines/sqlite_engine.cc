@@ -36,7 +36,12 @@ constexpr int kPagesPerStep = 1024;
 constexpr int kMaxRestarts = 3;
 constexpr auto kBusyWait = std::chrono::milliseconds(5);
 // How long a connection waits for a lock held by another before SQLITE_BUSY.
-constexpr auto kBusyTimeout = std::chrono::seconds(10);
+constexpr auto kBusyTimeout = SqliteEngine::kDefaultLockTimeout;
+
+std::string Seconds(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
 
 Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string message = what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -44,16 +49,19 @@ Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   return InternalError(std::move(message));
 }
 
-bool JournalModeIsWal(sqlite3* db) {
+// Reads whether `db` is in WAL mode into `wal`; SQLITE_BUSY when a lock held
+// by another connection for the whole busy wait kept the pragma from reading.
+int ReadJournalMode(sqlite3* db, bool& wal) {
   sqlite3_stmt* stmt = nullptr;
-  bool wal = false;
-  if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
+  wal = false;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) {
     const unsigned char* mode = sqlite3_column_text(stmt, 0);
     wal = mode != nullptr && std::string_view(reinterpret_cast<const char*>(mode)) == "wal";
   }
   sqlite3_finalize(stmt);
-  return wal;
+  return rc;
 }
 
 Status NotFound(std::string_view database) {
@@ -506,10 +514,20 @@ void SqliteEngine::WaitInterruptibly(sqlite3* db) const {
 }
 
 int SqliteEngine::BusyWait(void* engine, int waited) {
-  if (!static_cast<const SqliteEngine*>(engine)->Interrupted().ok()) return 0;
-  if (waited * kBusyWait >= kBusyTimeout) return 0;
+  const auto& self = *static_cast<const SqliteEngine*>(engine);
+  if (!self.Interrupted().ok()) return 0;
+  if (waited * kBusyWait >= self.lock_timeout_) return 0;
   std::this_thread::sleep_for(kBusyWait);
   return 1;
+}
+
+Status SqliteEngine::Locked(const std::string& name) const {
+  if (Status stop = Interrupted(); !stop.ok()) return stop;
+  return Status(StatusCode::kUnavailable, "DatabaseLocked",
+                "Database " + name + " stayed locked by another connection for " +
+                    Seconds(lock_timeout_) +
+                    "; nothing was backed up. Try again once that connection has committed "
+                    "or closed");
 }
 
 Status SqliteEngine::Snapshot(const std::string& name, const std::string& temp) const {
@@ -521,19 +539,31 @@ Status SqliteEngine::Snapshot(const std::string& name, const std::string& temp) 
   if (backup == nullptr) return SqliteError(copy.db, SQLITE_ERROR, "snapshot " + name);
   // In WAL mode a reader never blocks writers: the whole copy is one read
   // transaction, one consistent snapshot, and nobody waits for it.
-  int pages = JournalModeIsWal(source.db) ? -1 : kPagesPerStep;
+  bool wal = false;
+  if (ReadJournalMode(source.db, wal) == SQLITE_BUSY) {
+    sqlite3_backup_finish(backup);
+    return Locked(name);
+  }
+  int pages = wal ? -1 : kPagesPerStep;
   int rc;
   int restarts = 0;
   int remaining = -1;
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> locked_since;
   do {
+    const Clock::time_point step_started = Clock::now();
     rc = sqlite3_backup_step(backup, pages);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-      // Another connection holds the database locked: wait, unless told to stop.
-      if (Status stop = Interrupted(); !stop.ok()) {
+      // Another connection holds the database locked (the step may have waited
+      // for it already): wait, unless told to stop or it has lasted too long.
+      if (!locked_since) locked_since = step_started;
+      if (!Interrupted().ok() || Clock::now() - *locked_since >= lock_timeout_) {
         sqlite3_backup_finish(backup);
-        return stop;
+        return Locked(name);
       }
       std::this_thread::sleep_for(kBusyWait);
+    } else {
+      locked_since.reset();
     }
     int now = sqlite3_backup_remaining(backup);
     if (remaining >= 0 && now > remaining && ++restarts >= kMaxRestarts) pages = -1;
@@ -559,9 +589,15 @@ Status SqliteEngine::BackupFull(std::string_view database, ByteSink& sink) {
   Db reader;
   RETURN_IF_ERROR(Open(streamed, SQLITE_OPEN_READONLY, reader));
   WaitInterruptibly(reader.db);
-  bool locked = !JournalModeIsWal(reader.db) &&
-                sqlite3_exec(reader.db, "BEGIN; SELECT count(*) FROM sqlite_master;", nullptr,
-                             nullptr, nullptr) == SQLITE_OK;
+  bool wal = false;
+  int rc = ReadJournalMode(reader.db, wal);
+  if (rc == SQLITE_ROW && !wal) {
+    rc = sqlite3_exec(reader.db, "BEGIN; SELECT count(*) FROM sqlite_master;", nullptr, nullptr,
+                      nullptr);
+  }
+  // Busy: another connection held the database locked for the whole busy wait.
+  if (rc == SQLITE_BUSY) return Locked(name);
+  const bool locked = !wal && rc == SQLITE_OK;
   if (!locked) {
     // WAL, or the file could not be read in place (a hot journal that only a
     // writer may roll back): the online backup API into a copy.

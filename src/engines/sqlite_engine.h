@@ -39,6 +39,7 @@
 // Operations on one database are not meant to run concurrently with each other
 // (the backup service runs one at a time per database); on different databases
 // they may.
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ class SqliteEngine final : public DatabaseEngine {
   static Result<std::unique_ptr<SqliteEngine>> Create(std::string dir);
 
   std::string_view name() const override { return "sqlite"; }
+  // How long a backup waits for a database another connection holds locked
+  // before it fails with "DatabaseLocked".
+  static constexpr std::chrono::milliseconds kDefaultLockTimeout{10'000};
+  void set_lock_timeout(std::chrono::milliseconds timeout) { lock_timeout_ = timeout; }
   std::string version() const override;
   Result<std::vector<std::string>> ListDatabases() override;
   Result<bool> Exists(std::string_view database) override;
@@ -105,6 +110,8 @@ class SqliteEngine final : public DatabaseEngine {
   // restoring copy of `name` itself when `ending_restore`.
   Status LinkNoClobber(const std::string& from, const std::string& name, Kind kind,
                        bool ending_restore) const;
+  // Unavailable "DatabaseLocked" for `name`, or the interruption when there is one.
+  Status Locked(const std::string& name) const;
   // Takes a consistent copy of the online database `name` into `temp`.
   Status Snapshot(const std::string& name, const std::string& temp) const;
   // Makes `db` wait for locks as the busy timeout would, but stop waiting at
@@ -124,6 +131,7 @@ class SqliteEngine final : public DatabaseEngine {
   Status RemoveKeptFiles(const std::string& name) const;
 
   std::string dir_;
+  std::chrono::milliseconds lock_timeout_ = kDefaultLockTimeout;
 };
 
 }  // namespace coffer::engines

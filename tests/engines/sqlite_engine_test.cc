@@ -288,6 +288,55 @@ TEST_F(SqliteEngineTest, TheSnapshotIsConsistentWhileWritersRun) {
   EXPECT_EQ((count - 5000) % 2, 0) << rows;
 }
 
+TEST_F(SqliteEngineTest, ABackupOfADatabaseLockedTooLongFailsAndLeavesNothing) {
+  using Clock = std::chrono::steady_clock;
+  // The limit counts from the first wait: not once per step that waits.
+  engine_->set_lock_timeout(std::chrono::milliseconds(600));
+  for (const std::string mode : {"DELETE", "WAL"}) {
+    SCOPED_TRACE(mode);
+    const std::string name = "locked_" + mode;
+    MakeCustomers(name, 100);
+    Exec(name, "PRAGMA journal_mode=" + mode);
+    Full(name);
+    ASSERT_OK(engine_->CommitFullBackup(name));
+    // Another connection takes the write lock and, in exclusive locking mode,
+    // keeps it until it closes: no reader gets in meanwhile.
+    sqlite3* holder = nullptr;
+    ASSERT_EQ(sqlite3_open(engine_->DatabasePath(name).c_str(), &holder), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(holder,
+                           "PRAGMA locking_mode=EXCLUSIVE; "
+                           "INSERT INTO customers(name) VALUES ('held');",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    const std::string message = "Database " + name +
+                                " stayed locked by another connection for 600 ms; nothing was "
+                                "backed up. Try again once that connection has committed or "
+                                "closed";
+    for (bool full : {true, false}) {
+      CountingSink sink;
+      const Clock::time_point start = Clock::now();
+      Status st = full ? engine_->BackupFull(name, sink) : engine_->BackupDifferential(name, sink);
+      EXPECT_THAT(st, testing::IsError("DatabaseLocked", message)) << full;
+      EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1100)) << full;
+      EXPECT_THAT(Leftovers(), IsEmpty());
+    }
+    // A cancel ends the wait at once, whatever the limit.
+    engine_->set_lock_timeout(std::chrono::minutes(10));
+    engine_->set_interrupt(
+        [] { return Status(StatusCode::kFailedPrecondition, "TaskCancelled", "cancelled"); });
+    CountingSink sink;
+    EXPECT_THAT(engine_->BackupFull(name, sink), testing::IsError("TaskCancelled", "cancelled"));
+    engine_->set_interrupt(nullptr);
+    engine_->set_lock_timeout(std::chrono::milliseconds(600));
+    // Once the lock is gone, the same backups succeed.
+    sqlite3_close(holder);
+    Full(name);
+    ASSERT_OK(engine_->CommitFullBackup(name));
+    Differential(name);
+    EXPECT_THAT(Leftovers(), IsEmpty());
+  }
+}
+
 TEST_F(SqliteEngineTest, RestoreRefusesAnExistingNameAndTouchesNothing) {
   MakeCustomers("customers", 100);
   MakeCustomers("taken", 7);
