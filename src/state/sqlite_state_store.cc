@@ -647,6 +647,10 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   RETURN_IF_ERROR(
       Exec(db, options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF", what));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON", what));
+  // A value overwritten or deleted (a secret from before it was sealed, the
+  // sealed material of a deleted key) is zeroed in the file, not left in free
+  // space. Debian's SQLite does so by default; others may not.
+  if (options.durable) RETURN_IF_ERROR(Exec(db, "PRAGMA secure_delete = ON", what));
   RETURN_IF_ERROR(impl->Migrate());
   RETURN_IF_ERROR(impl->PrepareStatements());
   return std::unique_ptr<SqliteStateStore>(new SqliteStateStore(std::move(impl)));

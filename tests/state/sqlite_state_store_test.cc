@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 #include <vector>
@@ -371,6 +374,27 @@ TEST_F(SqliteStateStoreTest, DataSurvivesReopen) {
   store_.reset();
   store_ = OpenOrDie(path_);
   EXPECT_EQ(Get(*store_, "t", "k"), "v");
+}
+
+// An overwritten or deleted value (a secret stored before it was sealed, the
+// sealed material of a deleted key) is overwritten with zeros in the file, not
+// left in free space; a clean close leaves no write-ahead log holding it either.
+TEST_F(SqliteStateStoreTest, OverwrittenAndDeletedValuesLeaveNoTraceOnceClosed) {
+  const std::string small = "old-small-value-4b1d";
+  const std::string large = "old-large-value-9e2c" + std::string(9000, 'x') + "end-9e2c";
+  ASSERT_TRUE(Put(*store_, "t", "a", small).ok());
+  ASSERT_TRUE(Put(*store_, "t", "b", large).ok());
+  ASSERT_TRUE(Put(*store_, "t", "keep", "kept-value-77aa").ok());
+  ASSERT_TRUE(Put(*store_, "t", "a", "new").ok());
+  ASSERT_TRUE(store_->Update([](Transaction& txn) { return txn.Delete("t", "b"); }).ok());
+  store_.reset();
+  EXPECT_FALSE(std::filesystem::exists(path_ + "-wal"));
+  std::ifstream in(path_, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(file.find("kept-value-77aa"), std::string::npos);
+  EXPECT_EQ(file.find("old-small-value-4b1d"), std::string::npos);
+  EXPECT_EQ(file.find("old-large-value-9e2c"), std::string::npos);
+  EXPECT_EQ(file.find("end-9e2c"), std::string::npos);
 }
 
 TEST(SqliteStateStoreExclusiveTest, KeepsOthersOutAndItsDataAcrossReopen) {
