@@ -634,7 +634,12 @@ class BackupService::Impl {
     return task;
   }
 
-  Result<std::vector<Task>> DescribeTasks(const TaskFilter& filter) {
+  Result<std::vector<Task>> DescribeTasks(TaskFilter filter) {
+    if (filter.task_id && *filter.task_id < 0) {
+      return Invalid("TaskId " + std::to_string(*filter.task_id) +
+                     " is not valid: give a task's id, or 0 for every task.");
+    }
+    if (filter.task_id == 0) filter.task_id.reset();  // every task, as RDS's @task_id 0
     ASSIGN_OR_RETURN(Instance instance, DescribeInstance(filter.instance));
     ASSIGN_OR_RETURN(std::vector<Task> tasks, Tasks(instance.name));
     std::vector<Task> out;

@@ -1770,6 +1770,16 @@ TEST_F(BackupServiceTest, DescribeTasksFilters) {
   ASSERT_OK_AND_ASSIGN(auto none, service_->DescribeTasks(filter));
   EXPECT_THAT(none, IsEmpty());
 
+  // 0 is every task, as rds_task_status's @task_id; below that is no task id.
+  filter.task_id = 0;
+  ASSERT_OK_AND_ASSIGN(auto zero, service_->DescribeTasks(filter));
+  EXPECT_EQ(zero.size(), 3u);
+  filter.task_id = -1;
+  EXPECT_THAT(service_->DescribeTasks(filter),
+              IsError(kInvalidParameterValue,
+                      "TaskId -1 is not valid: give a task's id, or 0 for every task."));
+  filter.task_id.reset();
+
   filter.instance = "nobody";
   EXPECT_THAT(service_->DescribeTasks(filter),
               IsError(kDBInstanceNotFound, "DBInstance nobody not found."));
