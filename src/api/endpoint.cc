@@ -368,10 +368,13 @@ class Endpoint::Impl {
 
   // A Query call's parameters: in the URL for a GET, and for a POST without a body
   // (a presigned URL: botocore's generate_presigned_url signs Query operations for
-  // POST); else in the form body.
+  // POST); else in the form body. In the URL a '+' is itself, as the signature
+  // read it: were it a space, "x+y" would run as "x y" under the signature of
+  // "x%2By". (The body is signed byte for byte, so there it is a space.)
   static Result<QueryParams> QueryParamsOf(const HttpRequest& request) {
     const bool in_url = request.method == "GET" || request.body.empty();
-    return ParseQueryParams(in_url ? request.Query() : request.body);
+    return in_url ? ParseQueryParams(request.Query(), PlusSign::kLiteral)
+                  : ParseQueryParams(request.body);
   }
 
   // The Action of a Query call, or "" when there is none (or the body does not parse).

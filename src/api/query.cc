@@ -23,12 +23,12 @@ int HexValue(char c) {
 }
 
 // Decodes one name or value of a form body; `offset` locates errors.
-Result<std::string> FormDecode(std::string_view text, size_t offset) {
+Result<std::string> FormDecode(std::string_view text, size_t offset, PlusSign plus) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (c == '+') {
+    if (c == '+' && plus == PlusSign::kSpace) {
       out.push_back(' ');
     } else if (c == '%') {
       const int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
@@ -81,7 +81,7 @@ std::optional<std::string> QueryParams::Get(std::string_view name) const {
   return std::nullopt;
 }
 
-Result<QueryParams> ParseQueryParams(std::string_view body) {
+Result<QueryParams> ParseQueryParams(std::string_view body, PlusSign plus) {
   std::vector<QueryParams::Entry> entries;
   std::set<std::string, std::less<>> seen;
   size_t offset = 0;
@@ -94,9 +94,10 @@ Result<QueryParams> ParseQueryParams(std::string_view body) {
       std::string_view raw_name = piece.substr(0, eq);
       std::string_view raw_value =
           eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
-      ASSIGN_OR_RETURN(std::string name, FormDecode(raw_name, offset));
-      ASSIGN_OR_RETURN(std::string value,
-                       FormDecode(raw_value, offset + (eq == std::string_view::npos ? 0 : eq + 1)));
+      ASSIGN_OR_RETURN(std::string name, FormDecode(raw_name, offset, plus));
+      ASSIGN_OR_RETURN(
+          std::string value,
+          FormDecode(raw_value, offset + (eq == std::string_view::npos ? 0 : eq + 1), plus));
       if (name.empty()) {
         return Malformed("A request parameter has no name (offset " + std::to_string(offset) +
                          ").");

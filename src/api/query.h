@@ -40,12 +40,18 @@ class QueryParams {
   std::vector<Entry> entries_;
 };
 
-// Parses an application/x-www-form-urlencoded body: pairs separated by '&'
-// (empty pieces are skipped), name and value split at the first '=' (a piece
-// without one has an empty value), '+' is a space, %XX is a byte. Strict: a
-// '%' not followed by two hex digits, a name given twice, an empty name or a
-// result that is not UTF-8 is refused with "MalformedQueryString".
-Result<QueryParams> ParseQueryParams(std::string_view body);
+// What a '+' means: a space in an application/x-www-form-urlencoded body; itself
+// in a URL's query string, as SigV4 canonicalizes it (so that the values a
+// request runs with are those its signature covers).
+enum class PlusSign { kSpace, kLiteral };
+
+// Parses an application/x-www-form-urlencoded body (or, with PlusSign::kLiteral,
+// a URL's query string): pairs separated by '&' (empty pieces are skipped),
+// name and value split at the first '=' (a piece without one has an empty
+// value), %XX is a byte. Strict: a '%' not followed by two hex digits, a name
+// given twice, an empty name or a result that is not UTF-8 is refused with
+// "MalformedQueryString".
+Result<QueryParams> ParseQueryParams(std::string_view body, PlusSign plus = PlusSign::kSpace);
 
 // The values of Name.member.1, Name.member.2, … (the list "Name"), in order of
 // N; nullopt when the list is absent. N must run 1, 2, … without gaps.

@@ -591,6 +591,26 @@ TEST_F(EndpointTest, MissingAuthorizationIsAMissingToken) {
                    "Missing Authentication Token");
 }
 
+TEST_F(EndpointTest, AQueryInTheUrlRunsWithTheValuesItsSignatureCovers) {
+  // SigV4 reads a '+' in the query string as itself, so x+y and x%2By carry one
+  // signature: both must run as "x+y", never as "x y".
+  HttpRequest r = QueryRequest("");
+  r.method = "GET";
+  std::erase_if(r.headers, [](const HttpHeader& h) {
+    return h.name == "Content-Type" || h.name == "Content-Length";
+  });
+  r.target = "/?Action=CreateUser&Version=2010-05-08&UserName=x%2By";
+  Sign(r, root_, "iam");
+  r.target = "/?Action=CreateUser&Version=2010-05-08&UserName=x+y";
+  HttpResponse created = Send(r);
+  EXPECT_EQ(created.status, 200) << created.body;
+  EXPECT_THAT(created.body, HasSubstr("<UserName>x+y</UserName>"));
+  r.target = "/?Action=CreateUser&Version=2010-05-08&UserName=x%2By";
+  HttpResponse again = Send(r);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_THAT(again.body, HasSubstr("EntityAlreadyExists"));
+}
+
 TEST_F(EndpointTest, JsonCallsNeedTheJsonContentType) {
   // AWS routes a JSON call by its Content-Type: another type, or none, is an
   // unknown operation (and nothing runs).

@@ -36,6 +36,12 @@ TEST(ParseQueryParamsTest, PlusIsASpaceAndPercentIsAByte) {
                           Pair("d.e", "\xE2\x98\x83")));
 }
 
+TEST(ParseQueryParamsTest, InAUrlAPlusIsItself) {
+  auto params = ParseQueryParams("a=x+y&b=x%2By&c=%20", PlusSign::kLiteral);
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  EXPECT_THAT(params->entries(), ElementsAre(Pair("a", "x+y"), Pair("b", "x+y"), Pair("c", " ")));
+}
+
 TEST(ParseQueryParamsTest, EmptyValuesAndPieces) {
   EXPECT_THAT(Entries(""), ElementsAre());
   EXPECT_THAT(Entries("a=&b&&c=1&"), ElementsAre(Pair("a", ""), Pair("b", ""), Pair("c", "1")));
