@@ -459,11 +459,9 @@ class Endpoint::Impl {
     if (credential->session_token && !credential->session_token->Matches(*parsed.session_token)) {
       return ForProtocol(InvalidToken(), protocol);
     }
-    // The token must also be signed: in a header it must be one of SignedHeaders (a
-    // pre-signed URL carries it in the query, which is signed whole).
-    if (parsed.session_token && !parsed.presigned &&
-        std::ranges::find(parsed.signed_headers, "x-amz-security-token") ==
-            parsed.signed_headers.end()) {
+    // The token must also be signed: in the query of a pre-signed URL (signed
+    // whole), or in a header that is one of SignedHeaders.
+    if (parsed.session_token && !parsed.session_token_signed) {
       return ForProtocol(InvalidToken(), protocol);
     }
     if (!credential->active) return ForProtocol(InvalidToken(), protocol);

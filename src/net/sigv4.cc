@@ -414,6 +414,7 @@ Status ParsePresignedQuery(const HttpRequestView& request, const std::vector<Que
   date = *date_param;
   if (const std::string* token = FindParam(query, kQuerySecurityToken)) {
     parsed.session_token = *token;
+    parsed.session_token_signed = true;
   } else if (auto header = FindHeader(request.headers, "x-amz-security-token")) {
     parsed.session_token = std::string(TrimSpace(*header));
   }
@@ -667,6 +668,11 @@ Result<ParsedSignature> ParseSignature(const HttpRequestView& request) {
                    [](const std::string& h) { return h == "host" || h == ":authority"; })) {
     return AuthError(AuthErrorCode::kSignatureDoesNotMatch,
                      "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  if (parsed.session_token && !parsed.session_token_signed) {
+    parsed.session_token_signed =
+        std::ranges::find(parsed.signed_headers, "x-amz-security-token") !=
+        parsed.signed_headers.end();
   }
 
   // Rule 9: the date. X-Amz-Date is ISO 8601 basic; a Date header may be an HTTP date.

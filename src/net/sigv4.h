@@ -170,7 +170,10 @@ struct ParsedSignature {
   std::vector<std::string> signed_headers;   // lower-case, in the order listed
   std::string signature;                     // as sent
   std::optional<std::string> session_token;  // X-Amz-Security-Token (header, or query)
-  std::string amz_date;                      // the request time as signed: YYYYMMDDTHHMMSSZ
+  // Whether the signature covers the token: in the query of a pre-signed URL
+  // (signed whole), or in a header listed in SignedHeaders.
+  bool session_token_signed = false;
+  std::string amz_date;  // the request time as signed: YYYYMMDDTHHMMSSZ
   TimePoint request_time;
   std::optional<std::chrono::seconds> expires;  // X-Amz-Expires (pre-signed only)
 

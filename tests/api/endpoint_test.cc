@@ -1223,6 +1223,22 @@ TEST_F(EndpointTest, SessionTokenMustBeTheOneIssued) {
   Sign(j, without, "kms");
   j.headers.push_back({"X-Amz-Security-Token", session.session_token});
   ExpectJsonError(Send(j), 400, "UnrecognizedClientException", kInvalidToken);
+  // Nor in a pre-signed URL, whose query does not carry it.
+  HttpRequest presigned = QueryRequest("");
+  presigned.method = "GET";
+  std::erase_if(presigned.headers, [](const HttpHeader& h) {
+    return h.name == "Content-Type" || h.name == "Content-Length";
+  });
+  std::vector<sigv4::HeaderField> fields;
+  for (const HttpHeader& h : presigned.headers) fields.push_back({h.name, h.value});
+  Result<std::string> query = sigv4::Presign(
+      {.method = "GET", .raw_path = "/", .raw_query = kGetCallerIdentity, .headers = fields},
+      {without.access_key_id, crypto::SecretBytes(without.secret), ""}, "us-east-1", "sts",
+      clock_.Now(), std::chrono::seconds(60));
+  ASSERT_TRUE(query.ok()) << query.status().ToString();
+  presigned.target = "/?" + *query;
+  presigned.headers.push_back({"X-Amz-Security-Token", session.session_token});
+  ExpectQueryError(Send(presigned), 403, kStsNs, "InvalidClientTokenId", kInvalidToken);
 
   HttpResponse ok = Sts(session, kGetCallerIdentity);
   EXPECT_EQ(ok.status, 200) << Show(ok);

@@ -600,6 +600,7 @@ TEST_F(PresignTest, CarriesTheSessionToken) {
   Result<ParsedSignature> parsed = ParseSignature(request_.View());
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->session_token, token);
+  EXPECT_TRUE(parsed->session_token_signed);
   EXPECT_EQ(parsed->service, "sts");
   EXPECT_TRUE(ParseAndVerify(request_, kCapturedSecret, time_).ok());
 
@@ -609,6 +610,12 @@ TEST_F(PresignTest, CarriesTheSessionToken) {
   EXPECT_FALSE(ParseSignature(r.View())->session_token.has_value());
   ExpectAuthError(ParseAndVerify(r, kCapturedSecret, time_), AuthErrorCode::kSignatureDoesNotMatch,
                   kMismatch);
+  // Moved to a header that SignedHeaders does not list, the token is not signed.
+  r.headers.push_back({"X-Amz-Security-Token", token});
+  parsed = ParseSignature(r.View());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->session_token, token);
+  EXPECT_FALSE(parsed->session_token_signed);
 }
 
 TEST_F(PresignTest, NonS3ServicesHashTheBody) {
@@ -881,6 +888,7 @@ TEST(Sigv4Test, SessionTokenIsSignedAndParsed) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->access_key_id, "ASIAEXAMPLE");
   EXPECT_EQ(parsed->session_token, token);
+  EXPECT_TRUE(parsed->session_token_signed);
   EXPECT_TRUE(ParseAndVerify(r).ok());
 
   TestRequest changed = r;
