@@ -1470,6 +1470,25 @@ class Sts(CofferTest):
                     conn.close()
                     self.assertEqual(resp.status, 200, body)
                     self.assertIn(expect, body)
+        # A '+' in the URL is itself, as the signature reads it: botocore sends it as
+        # %2B, and the same URL with a bare '+' (one signature for both) names the same
+        # user, never "plus user".
+        plus = f"plus+{user}"
+        self.iam().create_user(UserName=plus)
+        self.addCleanup(self.iam().delete_user, UserName=plus)
+        url = self.iam().generate_presigned_url("get_user", Params={"UserName": plus},
+                                                ExpiresIn=60, HttpMethod="GET")
+        parsed = urllib.parse.urlsplit(url)
+        self.assertIn("UserName=plus%2B", parsed.query)
+        for query in (parsed.query, parsed.query.replace("UserName=plus%2B", "UserName=plus+")):
+            with self.subTest(query=query):
+                conn = http.client.HTTPConnection(parsed.netloc, timeout=30)
+                conn.request("GET", parsed.path + "?" + query)
+                resp = conn.getresponse()
+                body = resp.read().decode()
+                conn.close()
+                self.assertEqual(resp.status, 200, body)
+                self.assertIn(f"<UserName>{plus}</UserName>", body)
         # A presigned URL is good for the operation it names only: changing it breaks
         # the signature.
         url = client("sts", creds).generate_presigned_url("get_caller_identity", ExpiresIn=60)
