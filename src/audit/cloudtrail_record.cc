@@ -232,6 +232,29 @@ void AppendEmbedded(std::string& out, const std::string& text) {
   out += Embedded(text).dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
+// CloudTrail's limit for requestParameters and responseElements (100 KB): a larger
+// one is recorded as {"omitted":true}, and a longer errorMessage is cut there, so
+// that a record always fits in the journal, however large the request allowed.
+constexpr size_t kMaxFieldBytes = 100 * 1024;
+
+void AppendBoundedEmbedded(std::string& out, const std::string& text) {
+  if (text.size() > kMaxFieldBytes) {
+    out += "{\"omitted\":true}"sv;
+    return;
+  }
+  AppendEmbedded(out, text);
+}
+
+// `message`, or its first kMaxFieldBytes (whole UTF-8 characters) followed by "…".
+std::string_view BoundedMessage(std::string_view message, std::string& cut) {
+  if (message.size() <= kMaxFieldBytes) return message;
+  size_t end = kMaxFieldBytes;
+  while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
+  cut.assign(message.substr(0, end));
+  cut += "\xE2\x80\xA6"sv;  // U+2026 HORIZONTAL ELLIPSIS
+  return cut;
+}
+
 // `{"type":TYPE,"principalId":…,"arn":…,"accountId":…,"accessKeyId":…` (left open): the
 // members every signed-in caller's userIdentity starts with.
 void AppendCaller(std::string& out, std::string_view type, std::string_view principal_id,
@@ -403,12 +426,13 @@ std::string BuildCloudTrailRecord(const AuditEvent& e) {
   if (e.error_code) AppendMember(out, "errorCode", *e.error_code);
   // An answer without a message (SerializationException) has no errorMessage.
   if (e.error_message && !e.error_message->empty()) {
-    AppendMember(out, "errorMessage", *e.error_message);
+    std::string cut;
+    AppendMember(out, "errorMessage", BoundedMessage(*e.error_message, cut));
   }
   out += ",\"requestParameters\":"sv;
-  AppendEmbedded(out, e.request_parameters);
+  AppendBoundedEmbedded(out, e.request_parameters);
   out += ",\"responseElements\":"sv;
-  AppendEmbedded(out, e.response_elements);
+  AppendBoundedEmbedded(out, e.response_elements);
   AppendMember(out, "requestID", e.request_id);
   AppendMember(out, "eventID", e.event_id);
   out += e.read_only ? ",\"readOnly\":true"sv : ",\"readOnly\":false"sv;

@@ -340,6 +340,39 @@ TEST(CloudTrailRecordTest, ParametersThatAreNotAJsonObjectAreRecordedAsNull) {
   }
 }
 
+TEST(CloudTrailRecordTest, FieldsOverCloudTrailsLimitAreOmittedOrCut) {
+  // 100 KB (102,400 bytes) is kept whole; one byte more is omitted, as CloudTrail
+  // omits a requestParameters or responseElements over its limit.
+  auto object_of = [](size_t size) {
+    std::string text = R"({"encryptionContext":")";
+    text += std::string(size - text.size() - 2, 'x');
+    return text + "\"}";
+  };
+  AuditEvent e = DecryptByAlice();
+  e.request_parameters = object_of(102400);
+  e.response_elements = object_of(102400);
+  std::string record = BuildCloudTrailRecord(e);
+  EXPECT_THAT(record, HasSubstr(R"("requestParameters":)" + object_of(102400) + ","));
+  EXPECT_THAT(record, HasSubstr(R"("responseElements":)" + object_of(102400) + ","));
+  e.request_parameters = object_of(102401);
+  e.response_elements = object_of(17 << 20);
+  record = BuildCloudTrailRecord(e);
+  EXPECT_THAT(record, HasSubstr(R"("requestParameters":{"omitted":true},)"
+                                R"("responseElements":{"omitted":true},)"));
+  EXPECT_LT(record.size(), 4096u);
+
+  // An errorMessage is cut at 102,400 bytes, between characters, and says so.
+  e = DecryptByAlice();
+  e.error_code = "ValidationException";
+  e.error_message = std::string(102399, 'm') + "\xC3\xA9" + std::string(5000, 'n');
+  record = BuildCloudTrailRecord(e);
+  EXPECT_THAT(record, HasSubstr(R"("errorMessage":")" + std::string(102399, 'm') +
+                                "\xE2\x80\xA6\",\"requestParameters\""));
+  e.error_message = std::string(102400, 'm');
+  EXPECT_THAT(BuildCloudTrailRecord(e),
+              HasSubstr(R"("errorMessage":")" + std::string(102400, 'm') + "\","));
+}
+
 TEST(CloudTrailRecordTest, InvalidUtf8IsReplacedAndTextsAreEscaped) {
   AuditEvent e = DecryptByAlice();
   e.user_agent = std::string("curl/8\xff\"x\"\n");
