@@ -33,16 +33,20 @@ constexpr std::string_view kUnsupportedAssumeRoleParameters[] = {
     "SerialNumber", "TokenCode",  "SourceIdentity", "ProvidedContexts",
 };
 
-Result<Call> AssumeRole(const Request& q) {
-  for (const auto& [key, value] : q.params.entries()) {
+// The first parameter of kUnsupportedAssumeRoleParameters that `params` gives, or "".
+std::string_view UnsupportedAssumeRoleParameter(const QueryParams& params) {
+  for (const auto& [key, value] : params.entries()) {
     for (std::string_view name : kUnsupportedAssumeRoleParameters) {
       if (key == name ||
           (key.starts_with(name) && key.size() > name.size() && key[name.size()] == '.')) {
-        return ValidationError("coffer does not support the parameter " + std::string(name) +
-                               " of AssumeRole.");
+        return name;
       }
     }
   }
+  return {};
+}
+
+Result<Call> AssumeRole(const Request& q) {
   QueryReader r(q.params);
   iam::AssumeRoleRequest req;
   req.role_arn = r.Required("RoleArn");
@@ -64,6 +68,10 @@ Result<Call> AssumeRole(const Request& q) {
     refused.resources = resources;
     return refused;
   };
+  if (std::string_view name = UnsupportedAssumeRoleParameter(q.params); !name.empty()) {
+    return refuse(ValidationError("coffer does not support the parameter " + std::string(name) +
+                                  " of AssumeRole."));
+  }
   if (Status invalid = r.status(); !invalid.ok()) return refuse(std::move(invalid));
   // STS refuses the root before evaluating any policy.
   if (q.caller.type == policy::PrincipalType::kRoot) {

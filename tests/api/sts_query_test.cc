@@ -198,6 +198,10 @@ TEST_F(StsQueryTest, AssumeRoleErrors) {
   EXPECT_THAT(resources_of(alice_, "Action=AssumeRole&RoleArn=short&RoleSessionName=s1"),
               IsEmpty());
   EXPECT_THAT(resources_of(alice_, "Action=AssumeRole&RoleSessionName=s1"), IsEmpty());
+  // A parameter coffer does not support is refused with the role named too.
+  EXPECT_THAT(resources_of(alice_, AssumeBody("&SourceIdentity=x")), ElementsAre(role_resource));
+  EXPECT_THAT(resources_of(alice_, AssumeBody("&SerialNumber=x&TokenCode=123456")),
+              ElementsAre(role_resource));
 
   // Errors found when the call runs: the service's.
   auto too_long = Run(alice_, AssumeBody("&DurationSeconds=7201"));
