@@ -355,6 +355,7 @@ struct Shared {
   std::optional<ssl::context> tls;
   std::chrono::milliseconds tick{1000};  // how often a connection checks its deadline
   std::atomic<bool> ready{false};
+  std::function<bool()> healthy;  // set before Serve, or empty
   std::atomic<bool> stopping{false};
   std::atomic<size_t> open{0};       // connections being served
   std::atomic<size_t> rejecting{0};  // connections over the limit being answered 503
@@ -716,8 +717,9 @@ class Connection final : public ConnectionBase {
     HttpResponse r;
     r.headers.push_back({"Content-Type", "application/json"});
     if (shared_->ready.load() && !shared_->stopping.load()) {
-      r.status = 200;
-      r.body = R"({"status":"ok"})";
+      const bool healthy = !shared_->healthy || shared_->healthy();
+      r.status = healthy ? 200 : 503;
+      r.body = healthy ? R"({"status":"ok"})" : R"({"status":"unavailable"})";
     } else {
       r.status = 503;
       r.body = shared_->stopping.load() ? R"({"status":"stopping"})" : R"({"status":"not ready"})";
@@ -1035,6 +1037,7 @@ class HttpListener::Impl {
   uint16_t port() const { return port_; }
   bool secure() const { return shared_->tls.has_value(); }
   void SetReady(bool ready) { shared_->ready.store(ready); }
+  void SetHealthCheck(std::function<bool()> healthy) { shared_->healthy = std::move(healthy); }
 
   void Stop() {
     std::lock_guard<std::mutex> stop_lock(stop_mu_);
@@ -1202,6 +1205,9 @@ HttpListener::~HttpListener() { impl_->Stop(); }
 uint16_t HttpListener::port() const { return impl_->port(); }
 bool HttpListener::secure() const { return impl_->secure(); }
 void HttpListener::SetReady(bool ready) { impl_->SetReady(ready); }
+void HttpListener::SetHealthCheck(std::function<bool()> healthy) {
+  impl_->SetHealthCheck(std::move(healthy));
+}
 void HttpListener::Stop() { impl_->Stop(); }
 
 }  // namespace coffer::server

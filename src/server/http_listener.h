@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,6 +97,10 @@ class HttpListener {
 
   // Whether /health answers 200 (true) or 503 (false).
   void SetReady(bool ready);
+  // Once ready, /health also asks `healthy`: false answers 503
+  // {"status":"unavailable"} (a server that refuses every call, such as one whose
+  // audit journal fails). Set it before Serve; it must be thread-safe and quick.
+  void SetHealthCheck(std::function<bool()> healthy);
 
   // Graceful stop: stops accepting, answers /health 503, closes idle keep-alive
   // connections, lets requests in flight finish (their responses carry

@@ -130,6 +130,9 @@ Status RunServer(const ServerConfig& config, std::shared_ptr<objstore::ObjectSto
   listener_options.clock = &clock;
   ASSIGN_OR_RETURN(std::unique_ptr<HttpListener> listener, HttpListener::Bind(listener_options));
   ASSIGN_OR_RETURN(std::unique_ptr<Services> services, OpenServices(options, clock, random));
+  // Every audited call is refused while the journal refuses records: so is /health.
+  listener->SetHealthCheck(
+      [&journal = services->audit->journal()] { return journal.status().ok(); });
   RETURN_IF_ERROR(listener->Serve(services->endpoint->AsHandler()));
   Scheduler scheduler(*services);
 

@@ -484,6 +484,59 @@ else
   skip "SIGKILL under load: no python3 with boto3"
 fi
 
+# ---- a damaged journal: every call is refused, and /health says so ----------------------------
+# Load balancers ask /health: a server that refuses every call while its journal is damaged
+# must not answer it 200.
+echo
+echo "== a damaged audit journal: calls and /health answer 503"
+damaged_data=$tmp/damaged
+if start_server damaged "$damaged_data"; then
+  for _ in 1 2 3; do
+    AWS_SHARED_CREDENTIALS_FILE=$damaged_data/root-credentials aws --endpoint-url "$server_url" \
+      --region us-east-1 kms list-keys >/dev/null 2>&1
+  done
+  stop_server damaged "$server_pid"
+  # A byte of the first record's payload (after the 24-byte segment header and the 52-byte
+  # record header), with records after it: damage, not a torn tail.
+  python3 - "$(ls "$damaged_data"/audit/*.journal | head -1)" <<'EOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(24 + 52 + 10)
+    b = f.read(1)
+    f.seek(24 + 52 + 10)
+    f.write(bytes([b[0] ^ 0xFF]))
+EOF
+  "$bin" server --data-dir "$damaged_data" --listen 127.0.0.1:0 "${server_args[@]}" \
+    >"$tmp/damaged-restarted.out" 2>"$tmp/damaged-restarted.err" &
+  damaged_pid=$!
+  server_pids+=("$damaged_pid")
+  damaged_url=
+  for _ in $(seq 300); do
+    damaged_url=$(sed -n 's|^coffer listening on \(http://[^ ]*\).*$|\1|p' "$tmp/damaged-restarted.out")
+    [[ -n $damaged_url ]] && break
+    kill -0 "$damaged_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  health=$(python3 - "$damaged_url/health" 2>&1 <<'EOF'
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+EOF
+)
+  if [[ $health == '503 {"status":"unavailable"}' ]]; then ok "damaged: GET /health answers 503 unavailable"
+  else not_ok "damaged: GET /health answers 503 unavailable" "got: $health" "$(tail -c 1000 "$tmp/damaged-restarted.err")"; fi
+  out=$(AWS_MAX_ATTEMPTS=1 AWS_SHARED_CREDENTIALS_FILE=$damaged_data/root-credentials aws \
+    --endpoint-url "$damaged_url" --region us-east-1 kms list-keys 2>&1)
+  if [[ $out == *ServiceUnavailable* ]]; then ok "damaged: a call is refused (ServiceUnavailable)"
+  else not_ok "damaged: a call is refused (ServiceUnavailable)" "$out"; fi
+  kill -TERM "$damaged_pid"
+  if reap_within "$damaged_pid" 15; then ok "damaged: SIGTERM stops the server"
+  else not_ok "damaged: SIGTERM stops the server within 15 s"; fi
+fi
+
 # ---- a new digest chain after signed records were moved out -----------------------------------
 # The documented recovery of a damaged journal moves segments out; the digest signer then refuses
 # (services_test) until a start with --restart-digest-chain, whose new chain `coffer audit verify`

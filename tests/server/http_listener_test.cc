@@ -432,6 +432,32 @@ TEST(HttpListenerTest, HealthIs503UntilReadyThen200AndNeverReachesTheHandler) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(HttpListenerTest, HealthIs503WhileTheHealthCheckFails) {
+  auto bound = HttpListener::Bind(TestOptions());
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  std::unique_ptr<HttpListener> listener = std::move(bound).value();
+  std::atomic<bool> healthy{false};
+  listener->SetHealthCheck([&] { return healthy.load(); });
+  ASSERT_TRUE(listener->Serve(Echo).ok());
+  listener->SetReady(true);
+  TestClient c(listener->port());
+  auto failing = c.RoundTrip(RawRequest("GET", "/health"));
+  ASSERT_FALSE(failing.ec);
+  EXPECT_EQ(failing.response.result_int(), 503);
+  EXPECT_EQ(failing.response.body(), R"({"status":"unavailable"})");
+  healthy = true;
+  auto ok = c.RoundTrip(RawRequest("GET", "/health"));
+  ASSERT_FALSE(ok.ec);
+  EXPECT_EQ(ok.response.result_int(), 200);
+  EXPECT_EQ(ok.response.body(), R"({"status":"ok"})");
+  // Not ready comes first: the check is not asked then.
+  healthy = false;
+  listener->SetReady(false);
+  auto unready = c.RoundTrip(RawRequest("GET", "/health"));
+  ASSERT_FALSE(unready.ec);
+  EXPECT_EQ(unready.response.body(), R"({"status":"not ready"})");
+}
+
 // ---------------------------------------------------------------------------
 // Limits.
 
