@@ -345,9 +345,13 @@ class Endpoint::Impl {
         e.event_source = std::string(x.route == Route::kCloudTrail ? kCloudTrailEventSource
                                      : x.route == Route::kBackup   ? kBackupEventSource
                                                                    : kKmsEventSource);
+        // The operation after a known prefix; under another prefix the whole target,
+        // so that "Bogus.Encrypt" is never found as an Encrypt.
         std::string_view target = *request.Header("X-Amz-Target");
         size_t dot = target.rfind('.');
-        e.event_name = std::string(dot == std::string_view::npos ? target : target.substr(dot + 1));
+        e.event_name = std::string(x.route == Route::kOtherJson || dot == std::string_view::npos
+                                       ? target
+                                       : target.substr(dot + 1));
         // readOnly is the operation's, whether or not the call got that far.
         e.read_only = x.route == Route::kCloudTrail ? CloudTrailOperationIsReadOnly(e.event_name)
                       : x.route == Route::kBackup   ? BackupOperationIsReadOnly(e.event_name)

@@ -611,6 +611,20 @@ TEST_F(EndpointTest, AQueryInTheUrlRunsWithTheValuesItsSignatureCovers) {
   EXPECT_THAT(again.body, HasSubstr("EntityAlreadyExists"));
 }
 
+TEST_F(EndpointTest, AnUnknownTargetPrefixIsRecordedUnderItsWholeName) {
+  // "Bogus.Encrypt" is no KMS call: its record must not be found as an Encrypt.
+  HttpRequest j = JsonRequest("Encrypt", "{}");
+  std::erase_if(j.headers,
+                [](const HttpHeader& h) { return HeaderNameEquals(h.name, "X-Amz-Target"); });
+  j.headers.push_back({"X-Amz-Target", "Bogus.Encrypt"});
+  Sign(j, root_, "kms");
+  HttpResponse r = Send(j);
+  EXPECT_EQ(r.status, 400) << Show(r);
+  EXPECT_EQ(Header(r, "X-Amzn-ErrorType"), "UnknownOperationException");
+  EXPECT_EQ(LastRecord()["eventName"], "Bogus.Encrypt");
+  EXPECT_EQ(LastRecord()["errorCode"], "UnknownOperationException");
+}
+
 TEST_F(EndpointTest, JsonCallsNeedTheJsonContentType) {
   // AWS routes a JSON call by its Content-Type: another type, or none, is an
   // unknown operation (and nothing runs).
