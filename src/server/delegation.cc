@@ -73,12 +73,16 @@ class EndpointRoleSession final : public backup::RoleSession {
       Json params{{"bucketName", bucket}};
       if (object) params["key"] = key;
       call.request_parameters = params.dump();
-      call.resources.push_back(
-          audit::AuditResource::Of("arn:aws:s3:::" + bucket, "AWS::S3::Bucket"));
+      // As CloudTrail's S3 records: the object, then its bucket with the owner's
+      // account (an S3 ARN names none; coffer's buckets are the account's).
       if (object) {
         call.resources.push_back(
             audit::AuditResource::Of(std::string(resource), "AWS::S3::Object"));
       }
+      audit::AuditResource bucket_resource =
+          audit::AuditResource::Of("arn:aws:s3:::" + bucket, "AWS::S3::Bucket");
+      bucket_resource.account_id = caller_.principal.account_id;
+      call.resources.push_back(std::move(bucket_resource));
       call.authorizations.push_back(
           {api::PolicyScope::kIdentity, std::string(action), std::string(resource), {}});
       call.run = []() -> Result<api::Reply> { return api::Reply{}; };

@@ -659,6 +659,11 @@ ev "lookup-events: DropDatabase by the root user, with the database's name and t
   "any(.eventName == \"DropDatabase\" and .userIdentity.arn == \$root and .errorCode == null
        and .requestParameters.dbName == \"${copy1^^}\" and .responseElements.dbName == \"$copy1\"
        and (.resources // [] | any(.ARN | endswith(\":db:$instance\"))))"
+jq '[.[] | select(.eventSource == "s3.amazonaws.com")]' "$work/events.json" >"$work/s3-events.json"
+ev "lookup-events: PutObject by the role session, naming the object, then its bucket with the account (as CloudTrail's S3 records)" "$work/s3-events.json" \
+  "any(.eventName == \"PutObject\" and .userIdentity.arn == \$session and .errorCode == null
+       and (.resources | length == 2 and (.[0].type == \"AWS::S3::Object\") and (.[0].ARN | startswith(\"arn:aws:s3:::\"))
+            and .[1].type == \"AWS::S3::Bucket\" and .[1].accountId == \"$acct\"))"
 ev "lookup-events: rds.amazonaws.com assumed $role as RDS-SqlServerBackupRestore, readOnly, with the session's key and its expiry as CloudTrail writes dates" "$work/assume-events.json" \
   'any(.userIdentity.type == "AWSService" and .userIdentity.invokedBy == "rds.amazonaws.com"
        and .requestParameters.roleArn == $role and .requestParameters.roleSessionName == "RDS-SqlServerBackupRestore"
