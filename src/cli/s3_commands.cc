@@ -144,7 +144,8 @@ S3Commands::S3Commands(CLI::App& app, ClientEnvironment environment)
   rm_ = s3_->add_subcommand("rm", "Remove an object (or, with --recursive, a prefix)");
   rm_->fallthrough();
   rm_->add_option("location", rm_target_, "s3://BUCKET/KEY")->required();
-  rm_->add_flag("--recursive", rm_recursive_, "Every object under the prefix");
+  rm_->add_flag("--recursive", rm_recursive_,
+                "Every object in the folder the key names (s3://B/foo: foo/…), as aws s3 rm");
 }
 
 int S3Commands::Run() {
@@ -336,6 +337,9 @@ int S3Commands::Remove(objstore::BucketRouter& store) {
   if (!loc.ok()) return Fail("coffer s3 rm: " + loc.status().ToString(), kExitParamError);
   objstore::ListOptions options;
   options.prefix = loc->key;
+  // As aws s3 rm --recursive, the key names a folder: s3://B/foo removes foo/…,
+  // never foobar or foo.txt (nor foo itself).
+  if (!options.prefix.empty() && options.prefix.back() != '/') options.prefix += '/';
   int status = 0;
   while (true) {
     Result<objstore::ListPage> page = store.List(loc->bucket, options);

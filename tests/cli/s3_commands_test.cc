@@ -19,6 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 
 class S3CommandsTest : public ::testing::Test {
  protected:
@@ -130,6 +131,21 @@ TEST_F(S3CommandsTest, RemoveOneOrAPrefix) {
   EXPECT_EQ(out_.str(), "");
   EXPECT_EQ(Run({"ls", "s3://backups"}), 0);
   EXPECT_EQ(Run({"rm", "s3://backups"}), 252);  // no key
+}
+
+TEST_F(S3CommandsTest, ARecursiveRemoveTakesTheGivenFolderOnly) {
+  // As aws s3 rm --recursive: s3://B/foo is the folder foo/, never foobar or foo.txt.
+  ASSERT_EQ(Run({"mb", "s3://backups"}), 0);
+  for (const char* key : {"foo", "foo/a", "foo/b/c", "foobar", "foo.txt", "fo", "other/foo"}) {
+    ASSERT_EQ(Run({"cp", "-", std::string("s3://backups/") + key}, key), 0);
+  }
+  EXPECT_EQ(Run({"rm", "--recursive", "s3://backups/foo"}), 0);
+  EXPECT_EQ(out_.str(), "delete: s3://backups/foo/a\ndelete: s3://backups/foo/b/c\n");
+  EXPECT_EQ(Run({"ls", "--recursive", "s3://backups"}), 0);
+  for (const char* kept : {" fo\n", " foo\n", " foo.txt\n", " foobar\n", " other/foo\n"}) {
+    EXPECT_THAT(out_.str(), HasSubstr(kept));
+  }
+  EXPECT_THAT(out_.str(), Not(HasSubstr("foo/")));
 }
 
 TEST_F(S3CommandsTest, FailuresAndTheirExitStatuses) {
