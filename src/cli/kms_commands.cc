@@ -813,8 +813,8 @@ Result<CreateKeyPlan> PlanCreateKey(const CreateKeyChoices& choices, std::string
     }
     plan.tags.push_back(std::move(tag));
   }
-  if (!choices.alias.empty()) {
-    ASSIGN_OR_RETURN(plan.alias_name, NormalizeAliasName(choices.alias));
+  if (choices.alias) {
+    ASSIGN_OR_RETURN(plan.alias_name, NormalizeAliasName(*choices.alias));
   }
   if (choices.policy) {
     plan.policy = *choices.policy;
@@ -850,9 +850,26 @@ Result<EncryptionContext> ParseEncryptionContext(const std::vector<std::string>&
   for (const std::string& value : values) {
     std::string_view text = TrimSpace(value);
     if (text.starts_with("{")) {
-      Json j = Json::parse(text, nullptr, false);
+      // The parser keeps a repeated key's last value: a key given twice is refused
+      // here, as in the K=V form, rather than bound with one of its values.
+      std::set<std::string> keys;
+      std::optional<std::string> repeated;
+      Json j = Json::parse(
+          text,
+          [&](int depth, Json::parse_event_t event, Json& parsed) {
+            if (event == Json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+                !keys.insert(parsed.get<std::string>()).second && !repeated) {
+              repeated = parsed.get<std::string>();
+            }
+            return true;
+          },
+          false);
       if (!j.is_object()) {
         return InvalidArgumentError("--encryption-context: not a JSON object: " + value);
+      }
+      if (repeated) {
+        return InvalidArgumentError("--encryption-context: the key '" + *repeated +
+                                    "' is given twice in " + value);
       }
       for (auto it = j.begin(); it != j.end(); ++it) {
         if (!it.value().is_string()) {

@@ -64,7 +64,7 @@ std::unique_ptr<CommandGroup> RegisterKmsCommands(CLI::App& app);
 
 // The console's choices.
 struct CreateKeyChoices {
-  std::string alias;  // "name" or "alias/name"; empty: none
+  std::optional<std::string> alias;  // "name" or "alias/name"; none: no alias ("" is refused)
   std::string description;
   std::vector<std::string> tags;        // "KEY=VALUE"
   std::vector<std::string> admin_arns;  // key administrators

@@ -257,6 +257,7 @@ TEST(CreateKeyPlanTest, RefusesBadChoices) {
   EXPECT_THAT(refused({.alias = "alias/aws/ebs"}), HasSubstr("reserved"));
   EXPECT_THAT(refused({.alias = "has space"}), HasSubstr("not valid"));
   EXPECT_THAT(refused({.alias = "alias/"}), HasSubstr("not valid"));
+  EXPECT_THAT(refused({.alias = ""}), HasSubstr("not valid"));  // given, but empty
   EXPECT_THAT(refused({.alias = std::string(251, 'a')}), HasSubstr("256"));
   EXPECT_THAT(refused({.description = std::string(8193, 'd')}), HasSubstr("8192"));
   // Users and roles only, as the console lists them.
@@ -324,6 +325,14 @@ TEST(ParameterTest, EncryptionContext) {
   EXPECT_FALSE(ParseEncryptionContext({"=v"}).ok());
   EXPECT_FALSE(ParseEncryptionContext({"a=1", "a=2"}).ok());
   EXPECT_FALSE(ParseEncryptionContext({R"({"a":1})"}).ok());
+  // A key given twice in the JSON form is refused, as in the K=V form: the parser
+  // alone would keep its last value.
+  Result<EncryptionContext> twice = ParseEncryptionContext({R"({"team":"alpha","team":"beta"})"});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(
+      twice.status().message(),
+      R"(--encryption-context: the key 'team' is given twice in {"team":"alpha","team":"beta"})");
+  EXPECT_TRUE(ParseEncryptionContext({R"({"team":"alpha","db":"beta"})"}).ok());
   EXPECT_TRUE(ParseEncryptionContext({}).value().empty());
 }
 
