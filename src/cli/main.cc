@@ -9,6 +9,7 @@
 #include "cli/s3_commands.h"
 #include "cli/server_command.h"
 #include "cli/stream_commands.h"
+#include "common/files.h"
 #include "common/logging.h"
 
 int main(int argc, char** argv) {
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "coffer: unknown log level '%s'\n", log_level.c_str());
     return coffer::cli::kExitParamError;
   }
+  // A client command stopped by a signal (Ctrl-C) leaves no partial file behind:
+  // not a temporary --out file, not an upload into a directory bucket.
+  if (!*demo_cmd && !server->Selected()) coffer::RemoveTemporaryFilesOnStopSignals();
   if (*demo_cmd) return coffer::cli::RunDemo(demo);
   if (kms->Selected()) return kms->Run();
   if (audit->Selected()) return audit->Run();

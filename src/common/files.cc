@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -142,7 +144,67 @@ Status EnsureDirectory(const std::string& dir, unsigned mode, bool parents) {
   return Status::Ok();
 }
 
+namespace {
+
+// The temporary files open now, for RemoveOpenTemporaryFiles (a signal handler):
+// a slot is free, being filled, named (its path set) or claimed by the handler,
+// which no thread then refills (the process is ending).
+enum SlotState : int { kSlotFree, kSlotFilling, kSlotNamed, kSlotClaimed };
+constexpr int kTemporarySlots = 64;
+constexpr size_t kTemporaryPathMax = 4096;
+struct TemporarySlot {
+  std::atomic<int> state{kSlotFree};
+  char path[kTemporaryPathMax];
+};
+TemporarySlot g_temporary[kTemporarySlots];
+static_assert(std::atomic<int>::is_always_lock_free);
+
+int NameTemporary(const std::string& path) {
+  if (path.size() >= kTemporaryPathMax) return -1;
+  for (int i = 0; i < kTemporarySlots; ++i) {
+    int expected = kSlotFree;
+    if (!g_temporary[i].state.compare_exchange_strong(expected, kSlotFilling)) continue;
+    std::memcpy(g_temporary[i].path, path.c_str(), path.size() + 1);
+    g_temporary[i].state.store(kSlotNamed, std::memory_order_release);
+    return i;
+  }
+  return -1;  // all in use: this file is not removed on a signal
+}
+
+void StopSignalHandler(int sig) {
+  RemoveOpenTemporaryFiles();
+  // SA_RESETHAND restored the default action; the signal, blocked while this
+  // runs, ends the process once the handler returns.
+  ::raise(sig);
+}
+
+}  // namespace
+
+void RemoveOpenTemporaryFiles() {
+  for (TemporarySlot& slot : g_temporary) {
+    int expected = kSlotNamed;
+    if (slot.state.compare_exchange_strong(expected, kSlotClaimed)) ::unlink(slot.path);
+  }
+}
+
+void RemoveTemporaryFilesOnStopSignals() {
+  struct sigaction action {};
+  action.sa_handler = StopSignalHandler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESETHAND;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &action, nullptr);
+}
+
+void UniqueFd::ForgetTemporary() {
+  if (temporary_slot_ < 0) return;
+  // A slot the handler claimed stays claimed.
+  int expected = kSlotNamed;
+  g_temporary[temporary_slot_].state.compare_exchange_strong(expected, kSlotFree);
+  temporary_slot_ = -1;
+}
+
 void UniqueFd::Reset() {
+  ForgetTemporary();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -187,6 +249,7 @@ Result<UniqueFd> CreateLockedTemporaryFile(std::string& path_template, unsigned 
     }
     // mkostemp creates 0600; fchmod makes it exactly `mode`, whatever the umask.
     if (::fchmod(fd.get(), mode) != 0) return fail("chmod", errno);
+    fd.temporary_slot_ = NameTemporary(path_template);
     return fd;
   }
 }

@@ -51,22 +51,33 @@ class UniqueFd {
  public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd(UniqueFd&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        temporary_slot_(std::exchange(other.temporary_slot_, -1)) {}
   UniqueFd& operator=(UniqueFd&& other) noexcept {
     if (this != &other) {
       Reset();
       fd_ = std::exchange(other.fd_, -1);
+      temporary_slot_ = std::exchange(other.temporary_slot_, -1);
     }
     return *this;
   }
   ~UniqueFd() { Reset(); }
   int get() const { return fd_; }
   // Gives the descriptor up without closing it.
-  int release() { return std::exchange(fd_, -1); }
+  int release() {
+    ForgetTemporary();
+    return std::exchange(fd_, -1);
+  }
   void Reset();
 
  private:
+  friend Result<UniqueFd> CreateLockedTemporaryFile(std::string& path_template, unsigned mode);
+  // The slot of RemoveOpenTemporaryFiles that names this descriptor's file, if any.
+  void ForgetTemporary();
+
   int fd_ = -1;
+  int temporary_slot_ = -1;
 };
 
 // Writes all of `data` to `fd` (retrying short writes and EINTR); errors name
@@ -77,8 +88,17 @@ Status WriteAll(int fd, ByteView data, const std::string& name);
 // "XXXXXX" (mkostemp(3)); they are replaced by the name chosen. The file has
 // exactly `mode` and stays locked (flock LOCK_EX) as long as the returned
 // descriptor is open: close it only after the file was renamed or removed, or
-// once nobody needs it any more. On error nothing is left.
+// once nobody needs it any more. On error nothing is left. Until the descriptor
+// is closed, RemoveOpenTemporaryFiles removes the file.
 Result<UniqueFd> CreateLockedTemporaryFile(std::string& path_template, unsigned mode);
+
+// Removes the files of CreateLockedTemporaryFile whose descriptors are still
+// open (the first 64 open at once; paths under 4096 bytes). Async-signal-safe.
+void RemoveOpenTemporaryFiles();
+
+// Makes SIGINT, SIGTERM and SIGHUP first RemoveOpenTemporaryFiles, then end the
+// process as they would have: an interrupted command leaves no partial file.
+void RemoveTemporaryFilesOnStopSignals();
 
 // Removes the regular file `path` if no process holds a flock on it (taken
 // without waiting); true when removed, false when it is locked (in use) or was

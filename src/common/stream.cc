@@ -222,19 +222,19 @@ class DescriptorSinkImpl final : public ByteSink {
 
 class AtomicFileSink final : public ByteSink {
  public:
-  AtomicFileSink(int fd, std::string temp, std::string path)
-      : fd_(fd), temp_(std::move(temp)), path_(std::move(path)) {}
+  AtomicFileSink(UniqueFd fd, std::string temp, std::string path)
+      : fd_(std::move(fd)), temp_(std::move(temp)), path_(std::move(path)) {}
   ~AtomicFileSink() override { Abort(); }
 
   Status Write(ByteView data) override {
     if (!error_.ok()) return error_;
-    Status written = WriteAll(fd_, data, temp_);
+    Status written = WriteAll(fd_.get(), data, temp_);
     if (!written.ok()) return Fail(written);
     // Starts the write-back of what is written as it goes, so that Close()'s
     // fsync finds little left to do. Advisory: fsync reports any failure.
     unsynced_ += data.size();
     if (unsynced_ >= kWriteBackChunk) {
-      ::sync_file_range(fd_, static_cast<off_t>(written_back_), static_cast<off_t>(unsynced_),
+      ::sync_file_range(fd_.get(), static_cast<off_t>(written_back_), static_cast<off_t>(unsynced_),
                         SYNC_FILE_RANGE_WRITE);
       written_back_ += unsynced_;
       unsynced_ = 0;
@@ -244,15 +244,14 @@ class AtomicFileSink final : public ByteSink {
 
   Status Close() override {
     if (!error_.ok()) return error_;
-    if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
+    if (::fsync(fd_.get()) != 0) return Fail(PosixError("fsync " + temp_, errno));
     // Renamed before it is closed: the temporary file stays locked until it
     // has its name. The data is on disk (fsync): a failed close changes nothing.
     if (::rename(temp_.c_str(), path_.c_str()) != 0) {
       return Fail(PosixError("rename " + temp_ + " to " + path_, errno));
     }
     temp_.clear();
-    ::close(fd_);
-    fd_ = -1;
+    fd_.Reset();
     error_ = FailedPreconditionError("write to a closed stream: " + path_);
     // The file is in place; a failed directory sync is reported but the sink is done.
     return SyncDirectory(ParentDirectory(path_));
@@ -275,15 +274,12 @@ class AtomicFileSink final : public ByteSink {
       ::unlink(temp_.c_str());
       temp_.clear();
     }
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
+    fd_.Reset();
   }
 
   static constexpr uint64_t kWriteBackChunk = 8u << 20;
 
-  int fd_;
+  UniqueFd fd_;       // the temporary file's, until it has its name
   std::string temp_;  // empty once renamed or removed
   std::string path_;
   Status error_;
@@ -318,7 +314,7 @@ std::unique_ptr<ByteSource> DescriptorSource(int fd, std::string name) {
 Result<std::unique_ptr<ByteSink>> CreateAtomicFileSink(const std::string& path, unsigned mode) {
   std::string temp = path + ".tmp-XXXXXX";
   ASSIGN_OR_RETURN(UniqueFd fd, CreateLockedTemporaryFile(temp, mode));
-  return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(fd.release(), temp, path));
+  return std::unique_ptr<ByteSink>(std::make_unique<AtomicFileSink>(std::move(fd), temp, path));
 }
 
 std::unique_ptr<ByteSink> DescriptorSink(int fd, std::string name) {

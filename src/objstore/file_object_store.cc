@@ -105,9 +105,9 @@ Result<bool> RemoveObjectFile(const std::string& bucket_dir, const std::string& 
 
 class FileObjectWriter final : public ObjectWriter {
  public:
-  FileObjectWriter(int fd, std::string temp, std::string bucket_dir, std::string path,
+  FileObjectWriter(UniqueFd fd, std::string temp, std::string bucket_dir, std::string path,
                    std::string description, bool create_only)
-      : fd_(fd),
+      : fd_(std::move(fd)),
         temp_(std::move(temp)),
         bucket_dir_(std::move(bucket_dir)),
         path_(std::move(path)),
@@ -117,20 +117,20 @@ class FileObjectWriter final : public ObjectWriter {
 
   Status Write(ByteView data) override {
     if (!error_.ok()) return error_;
-    Status written = WriteAll(fd_, data, temp_);
+    Status written = WriteAll(fd_.get(), data, temp_);
     if (!written.ok()) return Fail(written.WithContext(description_));
     return Status::Ok();
   }
 
   Status Close() override {
     if (!error_.ok()) return error_;
-    if (::fsync(fd_) != 0) return Fail(PosixError("fsync " + temp_, errno));
+    if (::fsync(fd_.get()) != 0) return Fail(PosixError("fsync " + temp_, errno));
     // Renamed before it is closed: the temporary file stays locked until it is
     // the object. The data is on disk (fsync): a failed close changes nothing.
     RETURN_IF_ERROR(Publish());
     temp_.clear();
     // Kept open, so that Retract knows the file for as long as the writer lives.
-    stored_ = UniqueFd(std::exchange(fd_, -1));
+    stored_ = UniqueFd(fd_.release());  // no longer a temporary file
     error_ = FailedPreconditionError(description_ + ": write to a closed object writer");
     // The object is in place; a failed directory sync leaves its durability in doubt.
     return SyncDirectoryIfPresent(ParentDirectory(path_)).WithContext(description_);
@@ -183,10 +183,10 @@ class FileObjectWriter final : public ObjectWriter {
       ::unlink(temp_.c_str());
       temp_.clear();
     }
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    fd_.Reset();
   }
 
-  int fd_;
+  UniqueFd fd_;       // the temporary file's, until it is the object
   std::string temp_;  // empty once renamed or removed
   const std::string bucket_dir_;
   std::string path_;
@@ -463,7 +463,7 @@ Result<std::unique_ptr<ObjectWriter>> FileObjectStore::OpenWriter(std::string_vi
       return fd.status().WithContext(description);
     }
     return std::unique_ptr<ObjectWriter>(std::make_unique<FileObjectWriter>(
-        fd->release(), temp, bucket_dir, dir + "/" + components.back(), description,
+        std::move(*fd), temp, bucket_dir, dir + "/" + components.back(), description,
         options.create_only));
   }
 }

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,6 +73,35 @@ TEST(CreateLockedTemporaryFileTest, FailsInAMissingDirectoryLeavingNothing) {
   std::string path = dir.File("missing/x.tmp-XXXXXX");
   EXPECT_FALSE(CreateLockedTemporaryFile(path, 0600).ok());
   EXPECT_TRUE(Names(dir.path()).empty());
+}
+
+TEST(CreateLockedTemporaryFileTest, TheStopSignalsRemoveTheOnesStillOpen) {
+  // In a child, as a stop signal ends the process: a temporary file still open is
+  // removed, one renamed into place (its descriptor closed) and a moved-from
+  // descriptor's are not touched twice.
+  TempDir dir;
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    RemoveTemporaryFilesOnStopSignals();
+    std::string open_path = dir.File("partial.tmp-XXXXXX");
+    auto open_fd = CreateLockedTemporaryFile(open_path, 0600);
+    std::string done_path = dir.File("done.tmp-XXXXXX");
+    auto done_fd = CreateLockedTemporaryFile(done_path, 0600);
+    std::string moved_path = dir.File("moved.tmp-XXXXXX");
+    auto moved_fd = CreateLockedTemporaryFile(moved_path, 0600);
+    if (!open_fd.ok() || !done_fd.ok() || !moved_fd.ok()) ::_exit(2);
+    if (::rename(done_path.c_str(), dir.File("done").c_str()) != 0) ::_exit(3);
+    done_fd->Reset();
+    UniqueFd kept = std::move(*moved_fd);  // still open, under its new owner
+    ::raise(SIGTERM);
+    ::_exit(4);  // not reached: the signal ends the process
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>{"done"});
 }
 
 TEST(RemoveAbandonedFilesTest, RemovesOnlyUnlockedFilesOfMatchingNames) {
