@@ -282,6 +282,17 @@ class EndpointTest : public ::testing::Test {
     return r;
   }
 
+  // A Query call whose parameters are in the URL (a GET, no body).
+  static HttpRequest QueryGetRequest(std::string target) {
+    HttpRequest r = QueryRequest("");
+    r.method = "GET";
+    r.target = std::move(target);
+    std::erase_if(r.headers, [](const HttpHeader& h) {
+      return h.name == "Content-Type" || h.name == "Content-Length";
+    });
+    return r;
+  }
+
   // Signs `r` as botocore does; `time` defaults to the clock's now.
   void Sign(HttpRequest& r, const Creds& c, std::string_view service,
             std::optional<TimePoint> time = std::nullopt, std::string_view region = "us-east-1") {
@@ -594,12 +605,7 @@ TEST_F(EndpointTest, MissingAuthorizationIsAMissingToken) {
 TEST_F(EndpointTest, AQueryInTheUrlRunsWithTheValuesItsSignatureCovers) {
   // SigV4 reads a '+' in the query string as itself, so x+y and x%2By carry one
   // signature: both must run as "x+y", never as "x y".
-  HttpRequest r = QueryRequest("");
-  r.method = "GET";
-  std::erase_if(r.headers, [](const HttpHeader& h) {
-    return h.name == "Content-Type" || h.name == "Content-Length";
-  });
-  r.target = "/?Action=CreateUser&Version=2010-05-08&UserName=x%2By";
+  HttpRequest r = QueryGetRequest("/?Action=CreateUser&Version=2010-05-08&UserName=x%2By");
   Sign(r, root_, "iam");
   r.target = "/?Action=CreateUser&Version=2010-05-08&UserName=x+y";
   HttpResponse created = Send(r);
@@ -1238,11 +1244,7 @@ TEST_F(EndpointTest, SessionTokenMustBeTheOneIssued) {
   j.headers.push_back({"X-Amz-Security-Token", session.session_token});
   ExpectJsonError(Send(j), 400, "UnrecognizedClientException", kInvalidToken);
   // Nor in a pre-signed URL, whose query does not carry it.
-  HttpRequest presigned = QueryRequest("");
-  presigned.method = "GET";
-  std::erase_if(presigned.headers, [](const HttpHeader& h) {
-    return h.name == "Content-Type" || h.name == "Content-Length";
-  });
+  HttpRequest presigned = QueryGetRequest("/");
   std::vector<sigv4::HeaderField> fields;
   for (const HttpHeader& h : presigned.headers) fields.push_back({h.name, h.value});
   Result<std::string> query = sigv4::Presign(
