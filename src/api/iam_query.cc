@@ -473,6 +473,45 @@ Result<Call> UpdateAssumeRolePolicy(const Request& q) {
                   });
 }
 
+Result<Call> UpdateRole(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("RoleName");
+  std::optional<std::string> description = r.Optional("Description");
+  std::optional<int> max_session_duration = r.OptionalInt("MaxSessionDuration");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCall(
+      "UpdateRole", std::move(arn), std::move(resources),
+      [&iam = q.iam, name, description, max_session_duration,
+       rid = q.request_id]() -> Result<std::string> {
+        RETURN_IF_ERROR(iam.UpdateRole(name, description, max_session_duration).status());
+        // The model wraps its empty output: the element must be there.
+        return Reply("UpdateRole", rid, [](XmlWriter&) {});
+      });
+}
+
+// The older form of UpdateRole that sets only the description; it answers the role.
+Result<Call> UpdateRoleDescription(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("RoleName");
+  std::string description = r.Required("Description");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfRole(name));
+  std::vector<AuditResource> resources = RoleResource(arn);
+  return MakeCallWithReply(
+      "UpdateRoleDescription", std::move(arn), std::move(resources),
+      [&iam = q.iam, name, description, rid = q.request_id]() -> Result<api::Reply> {
+        ASSIGN_OR_RETURN(iam::Role role, iam.UpdateRole(name, description, std::nullopt));
+        std::string body = Reply("UpdateRoleDescription", rid, [&](XmlWriter& w) {
+          w.Open("Role");
+          WriteRoleFields(w, role, RoleView::kGet);
+          w.Close();
+        });
+        return api::Reply{std::move(body), RoleElements(role)};
+      });
+}
+
 Result<Call> DeleteRole(const Request& q) {
   QueryReader r(q.params);
   std::string name = r.Required("RoleName");
@@ -706,6 +745,11 @@ const QueryOperations& Operations() {
         {"UpdateAssumeRolePolicy",
          {UpdateAssumeRolePolicy, false, P{"RoleName", "PolicyDocument"},
           P{"RoleName", "PolicyDocument"}}},
+        {"UpdateRole",
+         {UpdateRole, false, P{"RoleName", "Description", "MaxSessionDuration"}, P{"RoleName"}}},
+        {"UpdateRoleDescription",
+         {UpdateRoleDescription, false, P{"RoleName", "Description"},
+          P{"RoleName", "Description"}}},
         {"DeleteRole", {DeleteRole, false, P{"RoleName"}, P{"RoleName"}}},
         {"PutUserPolicy",
          {[](const Request& q) { return PutPolicy<kUserPolicyOps>(q, "PutUserPolicy"); }, false,

@@ -1348,6 +1348,25 @@ Status IdentityService::UpdateAssumeRolePolicy(std::string_view role_name,
   return Status::Ok();
 }
 
+Result<Role> IdentityService::UpdateRole(std::string_view role_name,
+                                         const std::optional<std::string>& description,
+                                         std::optional<int> max_session_duration) {
+  errors::Validation v;
+  ValidateRoleName(v, role_name);
+  ValidateDescription(v, description);
+  ValidateMaxSessionDuration(v, max_session_duration);
+  RETURN_IF_ERROR(v.ToStatus());
+  RoleRecord r;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(r, impl_->LoadRole(tx, role_name));
+    if (description) r.description = description;
+    if (max_session_duration) r.max_session_duration = *max_session_duration;
+    return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
+  }));
+  impl_->Invalidate();
+  return impl_->ToRole(r);
+}
+
 Status IdentityService::DeleteRole(std::string_view role_name) {
   errors::Validation v;
   ValidateRoleName(v, role_name);

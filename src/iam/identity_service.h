@@ -164,6 +164,10 @@ class IdentityService {
   Result<ListRolesResult> ListRoles(const std::optional<std::string>& path_prefix,
                                     const Page& page);
   Status UpdateAssumeRolePolicy(std::string_view role_name, std::string_view policy_document);
+  // UpdateRole and UpdateRoleDescription: sets what is given, keeps the rest. A
+  // shorter MaxSessionDuration leaves sessions already issued as they are.
+  Result<Role> UpdateRole(std::string_view role_name, const std::optional<std::string>& description,
+                          std::optional<int> max_session_duration);
   // DeleteConflict while the role has inline policies. Its sessions stay valid
   // until they expire, with no policies.
   Status DeleteRole(std::string_view role_name);

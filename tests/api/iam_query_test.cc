@@ -286,6 +286,44 @@ TEST_F(IamQueryTest, UpdateAssumeRolePolicyAndDeleteRole) {
   EXPECT_EQ(deleted, Envelope("DeleteRole", std::nullopt));
 }
 
+TEST_F(IamQueryTest, UpdateRoleAndUpdateRoleDescription) {
+  iam::Role role = NewRole("R");
+  ASSERT_OK_AND_ASSIGN(
+      std::string updated,
+      Run(Root(), "Action=UpdateRole&RoleName=R&Description=nightly&MaxSessionDuration=7200"));
+  // botocore reads UpdateRoleResult even though it is empty.
+  EXPECT_EQ(updated, Envelope("UpdateRole", ""));
+  ASSERT_OK_AND_ASSIGN(iam::Role got, iam().GetRole("R"));
+  EXPECT_EQ(got.description, "nightly");
+  EXPECT_EQ(got.max_session_duration, 7200);
+
+  ASSERT_OK_AND_ASSIGN(std::string described,
+                       Run(Root(), "Action=UpdateRoleDescription&RoleName=r&Description=weekly"));
+  EXPECT_EQ(described,
+            Envelope("UpdateRoleDescription",
+                     "<Role><Path>/</Path><RoleName>R</RoleName><RoleId>" + role.role_id +
+                         "</RoleId><Arn>arn:aws:iam::111122223333:role/R</Arn><CreateDate>"
+                         "2026-01-01T00:00:00Z</CreateDate><AssumeRolePolicyDocument>" +
+                         UrlEncode(kTrustAccount) +
+                         "</AssumeRolePolicyDocument><Description>weekly</Description>"
+                         "<MaxSessionDuration>7200</MaxSessionDuration><RoleLastUsed/></Role>"));
+
+  EXPECT_THAT(Run(Root(), "Action=UpdateRole&RoleName=R&MaxSessionDuration=50000"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '50000' at 'maxSessionDuration' failed "
+                      "to satisfy constraint: Member must have value less than or equal to "
+                      "43200"));
+  EXPECT_THAT(Run(Root(), "Action=UpdateRoleDescription&RoleName=R"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value null at 'description' failed to "
+                      "satisfy constraint: Member must not be null"));
+  EXPECT_THAT(Run(Root(), "Action=UpdateRole&RoleName=Q&Description=x"),
+              IsError("NoSuchEntity", "The role with name Q cannot be found."));
+  ASSERT_OK_AND_ASSIGN(got, iam().GetRole("R"));
+  EXPECT_EQ(got.description, "weekly");
+  EXPECT_EQ(got.max_session_duration, 7200);
+}
+
 // ---- inline policies
 // --------------------------------------------------------------------------------
 

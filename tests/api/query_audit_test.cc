@@ -281,6 +281,25 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.reply.response_elements, "null");
   }
   {
+    Ran r = Iam("Action=UpdateRole&Version=2010-05-08&RoleName=backup&MaxSessionDuration=7200");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup","maxSessionDuration":7200})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran r =
+        Iam("Action=UpdateRoleDescription&Version=2010-05-08&RoleName=backup&Description=weekly");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup","description":"weekly"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
+    EXPECT_EQ(r.reply.response_elements,
+              R"({"role":{"path":"/service-role/","roleName":"backup","roleId":")" +
+                  Between(r.reply.body, "RoleId") + R"(","arn":")" + role_arn +
+                  R"(","createDate":")" + kCreated + R"(","assumeRolePolicyDocument":")" +
+                  UrlEncode(kTrustAccount) + R"(","description":"weekly"}})");
+  }
+  {
     Ran r =
         Iam("Action=PutRolePolicy&Version=2010-05-08&RoleName=backup&PolicyName=decrypt"
             "&PolicyDocument=" +

@@ -202,6 +202,41 @@ TEST_F(IamTest, UpdateAssumeRolePolicyReplacesTheTrustPolicy) {
               IsError("NoSuchEntity", "The role with name nope cannot be found."));
 }
 
+TEST_F(IamTest, UpdateRoleSetsWhatIsGivenAndKeepsTheRest) {
+  NewRole("R", 7200);
+  ASSERT_OK_AND_ASSIGN(Role described, iam().UpdateRole("r", "backups", std::nullopt));
+  EXPECT_EQ(described.role_name, "R");
+  EXPECT_EQ(described.description, "backups");
+  EXPECT_EQ(described.max_session_duration, 7200);
+  ASSERT_OK_AND_ASSIGN(Role longer, iam().UpdateRole("R", std::nullopt, 43200));
+  EXPECT_EQ(longer.description, "backups");
+  EXPECT_EQ(longer.max_session_duration, 43200);
+  ASSERT_OK_AND_ASSIGN(Role got, iam().GetRole("R"));
+  EXPECT_EQ(got.description, "backups");
+  EXPECT_EQ(got.max_session_duration, 43200);
+  ASSERT_OK_AND_ASSIGN(Role unchanged, iam().UpdateRole("R", std::nullopt, std::nullopt));
+  EXPECT_EQ(unchanged.description, "backups");
+  EXPECT_EQ(unchanged.max_session_duration, 43200);
+
+  // A bad value changes nothing, not even the good one beside it.
+  EXPECT_THAT(iam().UpdateRole("R", "new", 3599),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '3599' at 'maxSessionDuration' failed "
+                      "to satisfy constraint: Member must have value greater than or equal to "
+                      "3600"));
+  EXPECT_THAT(iam().UpdateRole("R", std::string(1001, 'd'), std::nullopt),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '" + std::string(1001, 'd') +
+                          "' at 'description' failed to satisfy constraint: Member must have "
+                          "length less than or equal to 1000"));
+  EXPECT_THAT(iam().UpdateRole("nope", "x", std::nullopt),
+              IsError("NoSuchEntity", "The role with name nope cannot be found."));
+  ASSERT_OK_AND_ASSIGN(Role after, iam().GetRole("R"));
+  EXPECT_EQ(after.description, "backups");
+  EXPECT_EQ(after.max_session_duration, 43200);
+  EXPECT_EQ(after.assume_role_policy_document, kTrustAccount);
+}
+
 TEST_F(IamTest, TrustPoliciesMayNameOnlyPrincipalsThatExist) {
   // IAM: MalformedPolicyDocument "Invalid principal in policy" for a user or role
   // that does not exist; nothing is created or changed.

@@ -98,6 +98,22 @@ TEST_F(StsTest, DurationSecondsLimits) {
   EXPECT_OK(iam().AssumeRole(alice_, AssumeRoleRequest{long_role.arn, "s9", 43200}));
 }
 
+TEST_F(StsTest, UpdateRoleChangesTheLongestSessionFromThenOn) {
+  ASSERT_OK_AND_ASSIGN(AssumeRoleResult before, iam().AssumeRole(alice_, Request(7200, "before")));
+  ASSERT_OK(iam().UpdateRole("BackupRole", std::nullopt, 3600));
+  EXPECT_THAT(iam().AssumeRole(alice_, Request(7200)),
+              IsError("ValidationError",
+                      "The requested DurationSeconds exceeds the MaxSessionDuration set for this "
+                      "role."));
+  EXPECT_OK(iam().AssumeRole(alice_, Request(3600)));
+  // A session already issued keeps its expiry.
+  ASSERT_OK_AND_ASSIGN(Credential found, iam().FindCredential(before.access_key_id));
+  EXPECT_EQ(found.expiration, before.expiration);
+  EXPECT_EQ(EpochMillis(before.expiration), kStartMillis + 7200 * 1000);
+  ASSERT_OK(iam().UpdateRole("BackupRole", std::nullopt, 43200));
+  EXPECT_OK(iam().AssumeRole(alice_, Request(43200)));
+}
+
 TEST_F(StsTest, RoleChainingIsLimitedToOneHour) {
   ASSERT_OK_AND_ASSIGN(AssumeRoleResult first, iam().AssumeRole(alice_, Request()));
   ASSERT_OK_AND_ASSIGN(Credential c, iam().FindCredential(first.access_key_id));

@@ -413,6 +413,19 @@ expect_ok "iam update-assume-role-policy (RDS may assume it)" iam update-assume-
 as "$OP_AK" "$OP_SK" "" sts assume-role --role-arn "arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE" --role-session-name again
 expect_error "the operator may no longer assume the role" AccessDenied AssumeRole \
   "User: arn:aws:iam::$ACCOUNT:user/$OPERATOR is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE"
+expect_ok "iam update-role" iam update-role --role-name "$BACKUP_ROLE" \
+  --description "nightly backups" --max-session-duration 7200
+expect_ok "iam get-role after update-role" iam get-role --role-name "$BACKUP_ROLE"
+check "update-role set both" '.Role.Description == "nightly backups" and .Role.MaxSessionDuration == 7200'
+expect_ok "iam update-role-description" iam update-role-description --role-name "$BACKUP_ROLE" \
+  --description weekly
+check "update-role-description answers the role" \
+  '.Role.Description == "weekly" and .Role.MaxSessionDuration == 7200 and .Role.RoleName == "'"$BACKUP_ROLE"'"'
+run iam update-role --role-name "$BACKUP_ROLE" --description never --max-session-duration 50000
+expect_error "update-role above 12 hours" ValidationError UpdateRole \
+  "1 validation error detected: Value '50000' at 'maxSessionDuration' failed to satisfy constraint: Member must have value less than or equal to 43200"
+expect_ok "iam get-role after a refused update-role" iam get-role --role-name "$BACKUP_ROLE"
+check "a refused update-role changed nothing" '.Role.Description == "weekly" and .Role.MaxSessionDuration == 7200'
 expect_ok "iam delete-role" iam delete-role --role-name "$ADMIN_ROLE"
 run iam get-role --role-name "$ADMIN_ROLE"
 expect_error "the role is gone" NoSuchEntity GetRole "The role with name $ADMIN_ROLE cannot be found."
