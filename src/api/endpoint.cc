@@ -223,7 +223,7 @@ class Endpoint::Impl {
     request.secure_transport = true;
     Result<Reply> result = Run(prepare(), caller.principal, request, x);
     e.principal = caller.principal;
-    e.session_creation_time = caller.session_created;
+    e.session_creation_time = caller.principal.session_issued;
     e.access_key_id = caller.access_key_id;
     e.account_id = options_.account_id;
     e.region = options_.region;
@@ -260,8 +260,7 @@ class Endpoint::Impl {
   // The authenticated caller of a request.
   struct Caller {
     policy::Principal principal;
-    std::string service;                       // the SigV4 scope's service: "kms", "sts", "iam"
-    std::optional<TimePoint> session_created;  // sessions only
+    std::string service;  // the SigV4 scope's service: "kms", "sts", "iam"
   };
 
   // What one request has learned so far, for its reply and its record.
@@ -307,8 +306,8 @@ class Endpoint::Impl {
     ASSIGN_OR_RETURN(Caller caller, Authenticate(request, x));
     Result<HttpResponse> answer = x.protocol == Protocol::kJson ? ProcessJson(request, caller, x)
                                                                 : ProcessQuery(request, caller, x);
+    x.event.session_creation_time = caller.principal.session_issued;
     x.event.principal = std::move(caller.principal);
-    x.event.session_creation_time = caller.session_created;
     return answer;
   }
 
@@ -481,7 +480,7 @@ class Endpoint::Impl {
     if (credential->expiration && clock_.Now() >= *credential->expiration) {
       return ForProtocol(ExpiredToken(), protocol);
     }
-    return Caller{std::move(credential->principal), parsed.service, credential->session_created};
+    return Caller{std::move(credential->principal), parsed.service};
   }
 
   // The service a request must be signed for: the JSON target's, or for Query the

@@ -62,8 +62,7 @@ namespace coffer::api {
 // instance's role, or as the service principal rds.amazonaws.com.
 struct InProcessCaller {
   policy::Principal principal;
-  std::optional<TimePoint> session_created;  // assumed roles
-  std::string access_key_id;                 // the session's, for assumed roles
+  std::string access_key_id;  // the session's, for assumed roles
   // The record's sourceIPAddress and userAgent, as AWS writes them for calls a
   // service makes on a customer's behalf: "rds.amazonaws.com".
   std::string source;

@@ -910,7 +910,7 @@ Result<Credential> IdentityService::FindCredential(std::string_view access_key_i
       out.principal.created = s.role_created;
       out.session_token.emplace(s.token_sha256);
       out.expiration = s.expiration;
-      out.session_created = s.created;
+      out.principal.session_issued = s.created;
       sealed = std::move(s.sealed_secret);
       context = SessionSealContext(id);
       return Status::Ok();

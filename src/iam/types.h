@@ -192,9 +192,6 @@ struct Credential {
   // Temporary keys only. A session past its expiration is still returned (the
   // pipeline answers ExpiredToken) until RunScheduledWork() removes it.
   std::optional<TimePoint> expiration;
-  // Temporary keys only: when the session was created (CloudTrail's
-  // sessionContext.attributes.creationDate).
-  std::optional<TimePoint> session_created;
   bool active = true;  // false: an Inactive long-term key
 };
 

@@ -38,7 +38,8 @@ class ConditionKeys {
     // never from the request's own map.
     for (std::string_view key :
          {"aws:principalarn", "aws:principalaccount", "kms:calleraccount", "aws:userid",
-          "aws:principaltype", "aws:username", "aws:principalservicename"}) {
+          "aws:principaltype", "aws:username", "aws:principalservicename", "aws:tokenissuetime",
+          "aws:multifactorauthpresent", "aws:multifactorauthage"}) {
       keys_.erase(std::string(key));
     }
     const Principal& p = ctx.principal;
@@ -63,6 +64,13 @@ class ConditionKeys {
         case PrincipalType::kAwsService:
           break;
       }
+    }
+    // Present in every request signed with temporary credentials (IAM User Guide,
+    // global condition keys): what "revoke active sessions" and MFA policies test.
+    // coffer issues sessions without MFA; long-term credentials have neither key.
+    if (p.session_issued) {
+      Set("aws:TokenIssueTime", FormatIso8601(*p.session_issued));
+      Set("aws:MultiFactorAuthPresent", "false");
     }
     if (ctx.request_time) {
       Set("aws:CurrentTime", FormatIso8601(*ctx.request_time));

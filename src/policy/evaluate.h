@@ -44,6 +44,9 @@ struct Principal {
   // resource-based policy saved before then names an earlier user or role of the
   // same ARN, not this one (IAM binds a policy's principals when it is saved).
   std::optional<TimePoint> created;
+  // Temporary credentials only: when their session was issued (aws:TokenIssueTime,
+  // and CloudTrail's sessionContext.attributes.creationDate).
+  std::optional<TimePoint> session_issued;
 
   static Principal Root(std::string_view account_id);
   static Principal IamUser(std::string_view user_arn, std::string_view user_id);

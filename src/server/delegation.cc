@@ -128,9 +128,9 @@ Result<std::unique_ptr<backup::RoleSession>> EndpointDelegation::AssumeRole(
   std::string role_id = assumed->assumed_role_id.substr(0, assumed->assumed_role_id.find(':'));
   api::InProcessCaller session{
       .principal = policy::Principal::AssumedRole(role_arn, backup::kRoleSessionName, role_id),
-      .session_created = clock_.Now(),
       .access_key_id = assumed->access_key_id,
       .source = kRdsService};
+  session.principal.session_issued = clock_.Now();
   return std::unique_ptr<backup::RoleSession>(
       std::make_unique<EndpointRoleSession>(endpoint_, std::move(session)));
 }

@@ -66,6 +66,8 @@ TEST_F(StsTest, AssumeRoleIssuesTemporaryCredentials) {
   EXPECT_FALSE(c.session_token->Matches(""));
   ASSERT_TRUE(c.expiration.has_value());
   EXPECT_EQ(*c.expiration, out.expiration);
+  // aws:TokenIssueTime, and the record's sessionContext creationDate.
+  EXPECT_EQ(c.principal.session_issued, FromEpochMillis(kStartMillis));
 
   // Each call issues new credentials.
   ASSERT_OK_AND_ASSIGN(AssumeRoleResult second, iam().AssumeRole(alice_, Request()));

@@ -403,6 +403,17 @@ as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct4.bin
 expect_error "an explicit deny wins over the key policy" AccessDeniedException Decrypt \
   "User: $WHO is not authorized to perform: kms:Decrypt on resource: $ARN with an explicit deny in an identity-based policy"
 expect_ok "iam delete-role-policy" iam delete-role-policy --role-name "$BACKUP_ROLE" --policy-name no-decrypt
+# The console's "Revoke active sessions": sessions issued before now are denied everything.
+cat >"$work/revoke.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)"}}}]}
+EOF
+expect_ok "iam put-role-policy (revoke active sessions)" iam put-role-policy \
+  --role-name "$BACKUP_ROLE" --policy-name AWSRevokeOlderSessions --policy-document "file://$work/revoke.json"
+as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct4.bin"
+expect_error "a revoked session is denied (aws:TokenIssueTime)" AccessDeniedException Decrypt \
+  "User: $WHO is not authorized to perform: kms:Decrypt on resource: $ARN with an explicit deny in an identity-based policy"
+expect_ok "iam delete-role-policy (revocation)" iam delete-role-policy --role-name "$BACKUP_ROLE" \
+  --policy-name AWSRevokeOlderSessions
 as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct4.bin"
 if [[ $RC -eq 0 ]]; then ok "decrypt allowed once the deny is gone"; else not_ok "decrypt allowed once the deny is gone" "$ERR"; fi
 cat >"$work/trust2.json" <<EOF

@@ -414,16 +414,16 @@ std::vector<ConditionCase> ConditionCases() {
        {{"aws:SecureTransport", {"yes"}}},
        false},
       // Null.
-      {"NullTrueMissing", R"({"Null":{"aws:TokenIssueTime":"true"}})", {}, true},
+      {"NullTrueMissing", R"({"Null":{"aws:SourceVpc":"true"}})", {}, true},
       {"NullTruePresent",
-       R"({"Null":{"aws:TokenIssueTime":"true"}})",
-       {{"aws:TokenIssueTime", {"x"}}},
+       R"({"Null":{"aws:SourceVpc":"true"}})",
+       {{"aws:SourceVpc", {"x"}}},
        false},
       {"NullFalsePresent",
-       R"({"Null":{"aws:TokenIssueTime":false}})",
-       {{"aws:TokenIssueTime", {"x"}}},
+       R"({"Null":{"aws:SourceVpc":false}})",
+       {{"aws:SourceVpc", {"x"}}},
        true},
-      {"NullFalseMissing", R"({"Null":{"aws:TokenIssueTime":"false"}})", {}, false},
+      {"NullFalseMissing", R"({"Null":{"aws:SourceVpc":"false"}})", {}, false},
       {"NullTrueEmptySet", R"({"Null":{"aws:TagKeys":"true"}})", {{"aws:TagKeys", {}}}, true},
       // IP addresses.
       {"IpInBlock",
@@ -652,6 +652,42 @@ TEST(ConditionKeysTest, DerivedFromThePrincipal) {
                                         std::string(kSession) + R"("}})"));
   EXPECT_TRUE(allowed(Alice(), R"({"StringEquals":{"kms:CallerAccount":"111122223333"}})"));
   EXPECT_TRUE(allowed(Alice(), R"({"StringEquals":{"aws:PrincipalAccount":"111122223333"}})"));
+}
+
+TEST(ConditionKeysTest, SessionsCarryTheirIssueTimeAndNoMfa) {
+  // The console's "Revoke active sessions" policy, and a policy denying calls without MFA.
+  Policy revoke = MustParse(R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},
+    {"Effect":"Deny","Action":"*","Resource":"*",
+     "Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]})");
+  Policy mfa = MustParse(R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},
+    {"Effect":"Deny","Action":"*","Resource":"*",
+     "Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}]})");
+  Policy mfa_strict = MustParse(R"({"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},
+    {"Effect":"Deny","Action":"*","Resource":"*",
+     "Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]})");
+  Principal old_session = RdsSession();
+  old_session.session_issued = FromEpochMillis(1767225599000);  // 2025-12-31T23:59:59Z
+  Principal new_session = RdsSession();
+  new_session.session_issued = FromEpochMillis(1767225600000);  // 2026-01-01T00:00:00Z
+  auto decide = [](const Policy& p, const Principal& who) {
+    return EvaluateIdentity({&p}, Ctx(who, "kms:Encrypt"));
+  };
+  EXPECT_EQ(decide(revoke, old_session), Decision::kExplicitDenyIdentity);
+  EXPECT_EQ(decide(revoke, new_session), Decision::kAllow);
+  EXPECT_EQ(decide(mfa, new_session), Decision::kExplicitDenyIdentity);
+  EXPECT_EQ(decide(mfa_strict, new_session), Decision::kExplicitDenyIdentity);
+  // Long-term credentials carry neither key: BoolIfExists denies them, Bool does not.
+  EXPECT_EQ(decide(revoke, Alice()), Decision::kAllow);
+  EXPECT_EQ(decide(mfa, Alice()), Decision::kExplicitDenyIdentity);
+  EXPECT_EQ(decide(mfa_strict, Alice()), Decision::kAllow);
+  // Neither can be set through the request's own keys.
+  Policy issued = MustParse(R"({"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*",
+    "Condition":{"Null":{"aws:TokenIssueTime":"false","aws:MultiFactorAuthPresent":"false"}}}})");
+  RequestContext spoofed = Ctx(Alice(), "kms:Encrypt");
+  spoofed.condition_keys["aws:TokenIssueTime"] = {"2026-01-01T00:00:00Z"};
+  spoofed.condition_keys["aws:MultiFactorAuthPresent"] = {"true"};
+  EXPECT_NE(EvaluateIdentity({&issued}, spoofed), Decision::kAllow);
+  EXPECT_EQ(decide(issued, new_session), Decision::kAllow);
 }
 
 TEST(ConditionKeysTest, PrincipalFactsCannotBeSpoofedThroughTheMap) {
