@@ -194,7 +194,8 @@ class BackupCommands final : public CommandGroup {
     }
     Json body{{"DBInstanceIdentifier", instance_}};
     if (!db_filter_.empty()) body["DbName"] = db_filter_;
-    if (task_id_ > 0) body["TaskId"] = task_id_;  // 0 (RDS's default) is every task
+    // 0 (RDS's default) is every task; the service refuses one below 0.
+    if (task_id_ != 0) body["TaskId"] = task_id_;
     return Simple("DescribeTasks", body);
   }
 
@@ -320,7 +321,7 @@ class BackupCommands final : public CommandGroup {
     if (p == "rds_task_status") {
       if (auto d = Str(c, "@db_name"); !d.empty()) body["DbName"] = d;
       // RDS's @task_id defaults to 0, "every task" (rds_fn_task_status(NULL, 0)).
-      if (auto id = Int(c, "@task_id"); id && *id > 0) body["TaskId"] = *id;
+      if (auto id = Int(c, "@task_id"); id && *id != 0) body["TaskId"] = *id;
       return std::pair<std::string, Json>{"DescribeTasks", body};
     }
     if (p == "rds_cancel_task") {

@@ -405,6 +405,17 @@ if jq -e --arg id "$backup_task" --arg key "$key" --arg s3 "$s3/customers.bak" -
     and (map(select(.task_id == $first)) | .[0].lifecycle == "ERROR")' <<<"$OUT" >/dev/null; then
   ok "exec msdb.dbo.rds_task_status @db_name='$db': the failed task ERROR, the new one SUCCESS, 100 % complete, with S3_object_arn and KMS_master_key_arn"
 else not_ok "rds_task_status after the backup" "$OUT"; fi
+# A task id below 0 is refused, not read as "every task".
+OUT=$("$bin" task-status --endpoint-url "$endpoint" --instance "$instance" --task-id -1 2>&1)
+rc=$?
+if [[ $rc -ne 0 ]] && grep -q "TaskId -1 is not valid" <<<"$OUT"; then
+  ok "coffer task-status --task-id -1 is refused (InvalidParameterValue)"
+else not_ok "coffer task-status --task-id -1 is refused" "exit $rc: $OUT"; fi
+OUT=$("$bin" sql --endpoint-url "$endpoint" --instance "$instance" "exec msdb.dbo.rds_task_status @task_id=-1" 2>&1)
+rc=$?
+if [[ $rc -ne 0 ]] && grep -q "TaskId -1 is not valid" <<<"$OUT"; then
+  ok "exec msdb.dbo.rds_task_status @task_id=-1 is refused (InvalidParameterValue)"
+else not_ok "rds_task_status @task_id=-1 is refused" "exit $rc: $OUT"; fi
 
 # ---- 5. what a bucket user downloads -----------------------------------------------------------
 echo "-- 5. the object in the bucket"
