@@ -1077,6 +1077,18 @@ class BackupService::Impl {
       if (head.ok()) return exists_error(key);
       if (head.status().error_name() != objstore::kNoSuchKey) return head.status();
     }
+    // Files of an earlier backup with another number of files under the same name
+    // ("backup1-of-4.bak" beside a new "backup*.bak" of 2) would make a restore of
+    // that name ambiguous: refused without overwrite, replaced with it.
+    ASSIGN_OR_RETURN(std::vector<std::string> earlier, EarlierBackupFiles(location, keys.size()));
+    if (!earlier.empty() && !task.overwrite_s3_backup_file) {
+      return Status(StatusCode::kAlreadyExists, "BackupFileExists",
+                    "The backup file " + bucket_arn + "/" + earlier.front() +
+                        " of another backup to " + task.s3_object_arn +
+                        " already exists in S3 and @overwrite_s3_backup_file is 0; a restore "
+                        "could not tell the two backups apart. Please reissue task with correct "
+                        "type and overwrite property.");
+    }
     ASSIGN_OR_RETURN(run.total, engine.DatabaseSize(task.database));
     run.Line(
         std::string(full ? "Backing up" : "Backing up the changes since the last FULL backup of") +
@@ -1158,7 +1170,65 @@ class BackupService::Impl {
     if (full) RETURN_IF_ERROR(engine.CommitFullBackup(task.database));
     run.Line(task.database + ": " + FormatBytes(run.done) + " backed up into " +
              std::to_string(files) + (files == 1 ? " file." : " files."));
+    RemoveEarlierBackupFiles(run, session, location, earlier);
     return Status::Ok();
+  }
+
+  // The files of other backups that `pattern` ("prefix*suffix") names: those with
+  // a number of files other than `files`.
+  Result<std::vector<std::string>> EarlierBackupFiles(const objstore::ObjectLocation& pattern,
+                                                      size_t files) {
+    std::vector<std::string> earlier;
+    if (pattern.key.find('*') == std::string::npos) return earlier;
+    objstore::ListOptions list;
+    list.prefix = pattern.key.substr(0, pattern.key.find('*'));
+    while (true) {
+      ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(pattern.bucket, list));
+      for (const auto& o : page.objects) {
+        int file = 0, count = 0;
+        if (MatchBackupFileKey(pattern.key, o.key, &file, &count) &&
+            static_cast<size_t>(count) != files) {
+          earlier.push_back(o.key);
+        }
+      }
+      if (!page.truncated()) return earlier;
+      list.continuation_token = page.next_continuation_token;
+    }
+  }
+
+  // After a backup with @overwrite_s3_backup_file that replaced a backup of
+  // another number of files: the earlier backup's files go, so that the name
+  // restores the new one. Each needs s3:DeleteObject; one the role may not
+  // delete, or that cannot be deleted, is named in the task's log instead.
+  void RemoveEarlierBackupFiles(TaskRun& run, RoleSession& session,
+                                const objstore::ObjectLocation& location,
+                                const std::vector<std::string>& earlier) {
+    const std::string bucket_arn = "arn:aws:s3:::" + location.bucket;
+    std::vector<std::string> removed, left;
+    for (const std::string& key : earlier) {
+      Status st = session.AuthorizeS3("s3:DeleteObject", bucket_arn + "/" + key);
+      if (st.ok()) st = buckets_.Delete(location.bucket, key);
+      if (st.ok() || st.error_name() == objstore::kNoSuchKey) {
+        removed.push_back(key);
+      } else {
+        left.push_back(key + " (" + st.message() + ")");
+      }
+    }
+    auto names = [](const std::vector<std::string>& keys) {
+      std::string out;
+      for (const std::string& k : keys) out += (out.empty() ? "" : ", ") + k;
+      return out;
+    };
+    if (!removed.empty()) {
+      run.Line("Removed " + std::to_string(removed.size()) +
+               " files of the earlier backup to this name: " + names(removed) + ".");
+    }
+    if (!left.empty()) {
+      run.Line(
+          "These files of an earlier backup to this name remain, and a restore of the name "
+          "cannot tell the two backups apart until they are deleted: " +
+          names(left) + ".");
+    }
   }
 
   // The objects of a restore: the one named, or the files "prefix*suffix" names.
@@ -1180,7 +1250,9 @@ class BackupService::Impl {
           return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
                         "The files matching " + location.Arn() +
                             " belong to more than one backup (" + found.begin()->second + ", " +
-                            o.key + "); name the backup more precisely.");
+                            o.key +
+                            "); delete the files of the backup you do not want (a "
+                            "backup with @overwrite_s3_backup_file=1 replaces them).");
         }
         count = n;
         tail = rest;
@@ -1282,7 +1354,7 @@ class BackupService::Impl {
         }
         const bool found_differential = type->second == "DIFFERENTIAL";
         if (found_differential != differential) {
-          return WrongBackupType(found_differential, task.database);
+          return WrongBackupType(found_differential, task.database, engine);
         }
       }
       if (files == 1) RETURN_IF_ERROR(RefusePartOfSeveral(context, arn));
@@ -1308,7 +1380,7 @@ class BackupService::Impl {
       if (restored.error_name() == "BackupTypeMismatch") {
         // The engine found the other type of backup (one that is not encrypted
         // carries no type to check before).
-        return WrongBackupType(/*found_differential=*/!differential, task.database);
+        return WrongBackupType(/*found_differential=*/!differential, task.database, engine);
       }
       return restored;
     }
@@ -1328,15 +1400,22 @@ class BackupService::Impl {
   // A backup of the other type than the restore's @type: what it is and which
   // restore fits it. A DIFFERENTIAL restore goes onto a RESTORING database,
   // whose name a FULL restore cannot take.
-  static Status WrongBackupType(bool found_differential, const std::string& database) {
+  static Status WrongBackupType(bool found_differential, const std::string& database,
+                                engines::DatabaseEngine& engine) {
+    if (found_differential) {
+      return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
+                    "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL "
+                    "backup with @with_norecovery=1, then this one with @type='DIFFERENTIAL'.");
+    }
+    Result<bool> exists = engine.Exists(database);
     return Status(StatusCode::kInvalidArgument, "BackupTypeMismatch",
-                  found_differential
-                      ? "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL "
-                        "backup with @with_norecovery=1, then this one with @type='DIFFERENTIAL'."
-                      : "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with "
+                  exists.ok() && *exists
+                      ? "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with "
                         "@type='FULL' under a name no database has (rds_drop_database removes "
                         "the RESTORING " +
-                            database + ").");
+                            database + ")."
+                      : "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with "
+                        "@type='FULL'.");
   }
 
   // A restore that names one file of a multi-file backup (backup2-of-3.bak)

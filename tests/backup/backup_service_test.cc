@@ -1188,6 +1188,50 @@ TEST_F(BackupServiceTest, ThreeFilesRoundTrip) {
   EXPECT_THAT(InstanceLeftovers(), IsEmpty());
 }
 
+// A backup over an earlier one of another number of files: refused without
+// overwrite (a restore of the name would find two backups), and with it the
+// earlier backup's files are removed, or named in the log when the role may not.
+TEST_F(BackupServiceTest, ABackupOverOneOfAnotherNumberOfFiles) {
+  MakeDatabase("shop", 200, 100);
+  ASSERT_EQ(Run(Backup("shop", "set/b*.bak", kKeyArn, false, "FULL", 3)).lifecycle,
+            Lifecycle::kSuccess);
+  Exec("shop", "UPDATE customers SET name = 'changed' WHERE id % 5 = 0;");
+  const std::vector<std::string> three = BucketFiles();
+
+  ExpectError(Run(Backup("shop", "set/b*.bak", kKeyArn, false, "FULL", 2)),
+              "The backup file arn:aws:s3:::backups/set/b1-of-3.bak of another backup to " +
+                  ObjectArn("set/b*.bak") +
+                  " already exists in S3 and @overwrite_s3_backup_file is 0; a restore could not "
+                  "tell the two backups apart. Please reissue task with correct type and "
+                  "overwrite property.");
+  EXPECT_EQ(BucketFiles(), three);
+
+  Task replaced = Run(Backup("shop", "set/b*.bak", kKeyArn, true, "FULL", 2));
+  ASSERT_EQ(replaced.lifecycle, Lifecycle::kSuccess) << replaced.TaskInfo();
+  EXPECT_THAT(BucketFiles(), ElementsAre("set/b1-of-2.bak%o", "set/b2-of-2.bak%o"));
+  EXPECT_THAT(Messages(replaced),
+              Contains("Removed 3 files of the earlier backup to this name: set/b1-of-3.bak, "
+                       "set/b2-of-3.bak, set/b3-of-3.bak."));
+  Task restored = Run(Restore("shop_copy", "set/b*.bak", kKeyArn));
+  ASSERT_EQ(restored.lifecycle, Lifecycle::kSuccess) << restored.TaskInfo();
+  EXPECT_EQ(Rows("shop_copy"), Rows("shop"));
+
+  // A role without s3:DeleteObject: the backup succeeds and says what is left.
+  delegation_.DenyS3("s3:DeleteObject");
+  Task kept = Run(Backup("shop", "set/b*.bak", kKeyArn, true, "FULL", 1));
+  ASSERT_EQ(kept.lifecycle, Lifecycle::kSuccess) << kept.TaskInfo();
+  EXPECT_THAT(BucketFiles(),
+              ElementsAre("set/b1-of-1.bak%o", "set/b1-of-2.bak%o", "set/b2-of-2.bak%o"));
+  EXPECT_THAT(Messages(kept),
+              Contains(HasSubstr("These files of an earlier backup to this name remain, and a "
+                                 "restore of the name cannot tell the two backups apart until "
+                                 "they are deleted: set/b1-of-2.bak (")));
+  ExpectError(Run(Restore("shop_again", "set/b*.bak", kKeyArn)),
+              "belong to more than one backup (set/b1-of-1.bak, set/b1-of-2.bak); delete the "
+              "files of the backup you do not want (a backup with @overwrite_s3_backup_file=1 "
+              "replaces them).");
+}
+
 // An unencrypted backup's files say the same of themselves (the plain format's
 // header, version 2): files of two backups are not restored together, nor one
 // file alone.
@@ -2071,6 +2115,11 @@ TEST_F(BackupServiceTest, FullAndDifferentialChain) {
   ExpectError(Run(Restore("ledger2", "ledger/full.bak", kKeyArn, "DIFFERENTIAL", true)),
               "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with @type='FULL' "
               "under a name no database has (rds_drop_database removes the RESTORING ledger2).");
+  // Onto a name no database has, there is nothing to drop first.
+  ExpectError(Run(Restore("ledger6", "ledger/full.bak", kKeyArn, "DIFFERENTIAL", false)),
+              "The backup is a FULL backup, not a DIFFERENTIAL one. Restore it with "
+              "@type='FULL'.");
+  EXPECT_FALSE(DatabaseExists("ledger6"));
   ExpectError(Run(Restore("ledger5", "ledger/diff.bak", kKeyArn)),
               "The backup is a DIFFERENTIAL backup, not a FULL one. Restore its FULL backup with "
               "@with_norecovery=1, then this one with @type='DIFFERENTIAL'.");
