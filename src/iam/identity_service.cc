@@ -428,6 +428,92 @@ class IdentityService::Impl {
     if (!role || RoleArn(role->path, role->name) != role_arn) return std::optional<RoleRecord>();
     return role;
   }
+  // The unique id of the deleted user or role that `principal` (an IAM user or role
+  // ARN of this account) named when a policy was saved at `saved`: nullopt when it
+  // names the user or role of that ARN that exists now, or no deleted one.
+  Result<std::optional<std::string>> DeletedPrincipalId(const ReadTransaction& tx,
+                                                        std::string_view principal,
+                                                        TimePoint saved) const {
+    const std::string iam_prefix = "arn:aws:iam::" + options_.account_id + ":";
+    std::optional<TimePoint> current;
+    if (principal.starts_with(iam_prefix + "user/")) {
+      ASSIGN_OR_RETURN(auto user, FindUser(tx, LastSegment(principal)));
+      if (user && UserArn(user->path, user->name) == principal) current = user->created;
+    } else if (principal.starts_with(iam_prefix + "role/")) {
+      ASSIGN_OR_RETURN(auto role, FindRoleByArn(tx, principal));
+      if (role) current = role->created;
+    } else {
+      return std::optional<std::string>();
+    }
+    // Created by the time the policy was saved: the policy names it (as
+    // authorization binds it, policy::Principal::created).
+    if (current && *current <= saved) return std::optional<std::string>();
+    ASSIGN_OR_RETURN(auto deleted, tx.Scan(kDeletedPrincipalsTable, Lower(principal) + "/", "", 0));
+    std::optional<std::string> id;
+    for (const auto& e : deleted) {  // by creation time
+      ASSIGN_OR_RETURN(DeletedPrincipalRecord r, DecodeDeletedPrincipalRecord(e.value));
+      if (r.arn == principal && r.created <= saved) id = r.id;
+    }
+    return id;
+  }
+
+  // IdentityService::PolicyAsShown, in a transaction.
+  Result<std::string> PolicyAsShown(const ReadTransaction& tx, const std::string& text,
+                                    std::optional<TimePoint> saved) const {
+    if (!saved) return text;
+    nlohmann::ordered_json doc = nlohmann::ordered_json::parse(text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("Statement")) return text;
+    bool changed = false;
+    Status error;
+    auto show = [&](nlohmann::ordered_json& value) {
+      if (!value.is_string() || !error.ok()) return;
+      Result<std::optional<std::string>> id =
+          DeletedPrincipalId(tx, value.get_ref<const std::string&>(), *saved);
+      if (!id.ok()) {
+        error = id.status();
+      } else if (*id) {
+        value = **id;
+        changed = true;
+      }
+    };
+    auto statement = [&](nlohmann::ordered_json& st) {
+      if (!st.is_object()) return;
+      for (const char* field : {"Principal", "NotPrincipal"}) {
+        auto it = st.find(field);
+        if (it == st.end() || !it->is_object() || !it->contains("AWS")) continue;
+        nlohmann::ordered_json& aws = (*it)["AWS"];
+        if (aws.is_array()) {
+          for (auto& p : aws) show(p);
+        } else {
+          show(aws);
+        }
+      }
+    };
+    nlohmann::ordered_json& statements = doc["Statement"];
+    if (statements.is_array()) {
+      for (auto& st : statements) statement(st);
+    } else {
+      statement(statements);
+    }
+    RETURN_IF_ERROR(error);
+    return changed ? doc.dump(2) : text;
+  }
+
+  // The role as GetRole and ListRoles show it: its trust policy as shown.
+  Result<Role> ShownRole(const ReadTransaction& tx, const RoleRecord& r) const {
+    Role role = ToRole(r);
+    ASSIGN_OR_RETURN(role.assume_role_policy_document,
+                     PolicyAsShown(tx, r.trust_policy, r.trust_policy_saved));
+    return role;
+  }
+
+  // A user or role that goes: policies saved while it existed keep naming it.
+  Status KeepDeleted(Transaction& tx, std::string arn, std::string id, TimePoint created) const {
+    DeletedPrincipalRecord r{std::move(arn), std::move(id), created, clock_.Now()};
+    return tx.Put(kDeletedPrincipalsTable, DeletedPrincipalKey(r.arn, r.created),
+                  EncodeDeletedPrincipalRecord(r));
+  }
+
   // IdentityService::UnknownPrincipal, in a transaction.
   Result<std::optional<std::string>> UnknownPrincipal(const ReadTransaction& tx,
                                                       const policy::Policy& policy) const {
@@ -1014,6 +1100,16 @@ Result<std::optional<std::string>> IdentityService::UnknownPrincipal(const polic
   return unknown;
 }
 
+Result<std::string> IdentityService::PolicyAsShown(const std::string& text,
+                                                   std::optional<TimePoint> saved) {
+  std::string out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, impl_->PolicyAsShown(tx, text, saved));
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Result<policy::SavedPolicy> IdentityService::TrustPolicyOf(std::string_view role_arn) {
   policy::SavedPolicy policy;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
@@ -1152,6 +1248,8 @@ Status IdentityService::DeleteUser(std::string_view user_name) {
     if (!policies.empty()) {
       return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
     }
+    RETURN_IF_ERROR(
+        impl_->KeepDeleted(tx, impl_->UserArn(user.path, user.name), user.id, user.created));
     return tx.Delete(kUsersTable, key);
   }));
   impl_->Invalidate();
@@ -1300,7 +1398,7 @@ Result<Role> IdentityService::GetRole(std::string_view role_name) {
   Role out;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
-    out = impl_->ToRole(r);
+    ASSIGN_OR_RETURN(out, impl_->ShownRole(tx, r));
     return Status::Ok();
   }));
   return out;
@@ -1316,7 +1414,7 @@ Result<ListRolesResult> IdentityService::ListRoles(const std::optional<std::stri
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     auto decode = [&](std::string_view value) -> Result<Role> {
       ASSIGN_OR_RETURN(RoleRecord r, DecodeRoleRecord(value));
-      return impl_->ToRole(r);
+      return impl_->ShownRole(tx, r);
     };
     return impl_->ListPage(tx, kRolesTable, path_prefix, page, size, decode, out.roles,
                            out.is_truncated, out.marker);
@@ -1356,15 +1454,17 @@ Result<Role> IdentityService::UpdateRole(std::string_view role_name,
   ValidateDescription(v, description);
   ValidateMaxSessionDuration(v, max_session_duration);
   RETURN_IF_ERROR(v.ToStatus());
-  RoleRecord r;
+  Role out;
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(r, impl_->LoadRole(tx, role_name));
+    ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
     if (description) r.description = description;
     if (max_session_duration) r.max_session_duration = *max_session_duration;
-    return tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r));
+    RETURN_IF_ERROR(tx.Put(kRolesTable, Lower(r.name), EncodeRoleRecord(r)));
+    ASSIGN_OR_RETURN(out, impl_->ShownRole(tx, r));
+    return Status::Ok();
   }));
   impl_->Invalidate();
-  return impl_->ToRole(r);
+  return out;
 }
 
 Status IdentityService::DeleteRole(std::string_view role_name) {
@@ -1378,6 +1478,8 @@ Status IdentityService::DeleteRole(std::string_view role_name) {
     if (!policies.empty()) {
       return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
     }
+    RETURN_IF_ERROR(
+        impl_->KeepDeleted(tx, impl_->RoleArn(role.path, role.name), role.id, role.created));
     return tx.Delete(kRolesTable, key);
   }));
   impl_->Invalidate();

@@ -117,6 +117,14 @@ class IdentityService {
   // path included), with when it was saved: NoSuchEntity (kNotFound) when there
   // is none.
   Result<policy::SavedPolicy> TrustPolicyOf(std::string_view role_arn);
+  // A resource-based policy saved at `saved` as AWS shows it: a user or role it
+  // names that was deleted since (and perhaps created anew: the policy does not
+  // name the new one) appears as the deleted one's unique id (AIDA…, AROA…), so
+  // that saving the policy back does not grant the new one. Unchanged text when
+  // no principal is stale, or when `saved` is unknown. GetRole and ListRoles show
+  // trust policies so; KMS's GetKeyPolicy shows key policies so
+  // (kms::KmsOptions::show_policy).
+  Result<std::string> PolicyAsShown(const std::string& text, std::optional<TimePoint> saved);
 
   // ARNs for authorizing a request that names a user or role: that of the
   // existing entity (with its path), or with path "/" when there is none.

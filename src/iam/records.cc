@@ -1,5 +1,6 @@
 #include "iam/records.h"
 
+#include <cstdio>
 #include <type_traits>
 
 #include "common/stored_json.h"
@@ -107,6 +108,30 @@ Result<RoleRecord> DecodeRoleRecord(std::string_view text) {
     r.trust_policy_saved = saved;
   }
   return r;
+}
+
+std::string EncodeDeletedPrincipalRecord(const DeletedPrincipalRecord& r) {
+  return Json{{"arn", r.arn},
+              {"id", r.id},
+              {"created", EpochMillis(r.created)},
+              {"deleted", EpochMillis(r.deleted)}}
+      .dump();
+}
+
+Result<DeletedPrincipalRecord> DecodeDeletedPrincipalRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "deleted principal"));
+  DeletedPrincipalRecord r;
+  if (!Get(j, "arn", r.arn) || !Get(j, "id", r.id) || !GetTime(j, "created", r.created) ||
+      !GetTime(j, "deleted", r.deleted)) {
+    return Corrupt("deleted principal");
+  }
+  return r;
+}
+
+std::string DeletedPrincipalKey(std::string_view arn, TimePoint created) {
+  char millis[24];
+  std::snprintf(millis, sizeof millis, "%020lld", static_cast<long long>(EpochMillis(created)));
+  return Lower(arn) + "/" + millis;
 }
 
 std::string EncodeAccessKeyRecord(const AccessKeyRecord& r) {

@@ -40,6 +40,10 @@ inline constexpr char kOwnerKeysTable[] = "iam.owner_keys";
 inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
 inline constexpr char kRolePoliciesTable[] = "iam.role_policies";
 inline constexpr char kSessionsTable[] = "sts.sessions";
+// Users and roles that were deleted, by lower-case ARN and creation time
+// (DeletedPrincipalKey): a policy saved while one existed names it, not a later
+// user or role of the same ARN, and shows its unique id instead of the ARN.
+inline constexpr char kDeletedPrincipalsTable[] = "iam.deleted_principals";
 
 // The owner of the account root's access keys in iam.owner_keys (':' is not
 // allowed in user names).
@@ -69,6 +73,13 @@ struct RoleRecord {
   std::optional<std::string> description;
   int max_session_duration = 3600;
   std::vector<Tag> tags;  // absent in records written before tags were kept
+};
+
+struct DeletedPrincipalRecord {
+  std::string arn;
+  std::string id;  // AIDA… or AROA…
+  TimePoint created;
+  TimePoint deleted;
 };
 
 struct AccessKeyRecord {
@@ -105,6 +116,11 @@ std::string EncodeUserRecord(const UserRecord& r);
 Result<UserRecord> DecodeUserRecord(std::string_view text);
 std::string EncodeRoleRecord(const RoleRecord& r);
 Result<RoleRecord> DecodeRoleRecord(std::string_view text);
+std::string EncodeDeletedPrincipalRecord(const DeletedPrincipalRecord& r);
+Result<DeletedPrincipalRecord> DecodeDeletedPrincipalRecord(std::string_view text);
+// lower(arn) ‖ "/" ‖ creation time in epoch milliseconds, 20 digits: the
+// generations of one ARN sort by creation.
+std::string DeletedPrincipalKey(std::string_view arn, TimePoint created);
 std::string EncodeAccessKeyRecord(const AccessKeyRecord& r);
 Result<AccessKeyRecord> DecodeAccessKeyRecord(std::string_view text);
 std::string EncodePolicyRecord(const PolicyRecord& r);

@@ -927,6 +927,7 @@ Result<std::string> KeyService::GetKeyPolicy(std::string_view key_id,
                                              std::optional<std::string> policy_name) {
   RETURN_IF_ERROR(ValidatePolicyName(policy_name));
   ASSIGN_OR_RETURN(policy::SavedPolicy policy, KeyPolicyOf(key_id));
+  if (impl_->options_.show_policy) return impl_->options_.show_policy(policy.text, policy.saved);
   return std::move(policy.text);
 }
 

@@ -17,8 +17,10 @@
 // passed and rotates keys whose rotation is due, as of Clock::Now().
 //
 // Thread safety: all methods may be called concurrently.
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -48,6 +50,10 @@ struct KmsOptions {
   int max_aliases_per_key = 50;
   int max_tags_per_key = 50;
   size_t max_policy_bytes = 32768;
+  // How GetKeyPolicy shows the stored policy, saved at the given time: IAM's view
+  // of its principals (iam::IdentityService::PolicyAsShown). Unset: as stored.
+  std::function<Result<std::string>(const std::string& text, std::optional<TimePoint> saved)>
+      show_policy;
 };
 
 class KeyService {

@@ -171,6 +171,11 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
   kms::KmsOptions kms_options;
   kms_options.account_id = options.account_id;
   kms_options.region = options.region;
+  // IAM is made next; GetKeyPolicy runs only once both are.
+  kms_options.show_policy = [iam = &s->iam](const std::string& text,
+                                            std::optional<TimePoint> saved) {
+    return (*iam)->PolicyAsShown(text, saved);
+  };
   ASSIGN_OR_RETURN(s->kms,
                    kms::KeyService::Create(kms_options, *s->store, *s->vault, clock, random));
   iam::IamOptions iam_options;

@@ -22,6 +22,7 @@ using ::coffer::iam::testing::kBase32Upper;
 using ::coffer::iam::testing::kStartMillis;
 using ::coffer::iam::testing::kTrustAccount;
 using ::coffer::iam::testing::kTrustRds;
+using ::coffer::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -235,6 +236,65 @@ TEST_F(IamTest, UpdateRoleSetsWhatIsGivenAndKeepsTheRest) {
   EXPECT_EQ(after.description, "backups");
   EXPECT_EQ(after.max_session_duration, 43200);
   EXPECT_EQ(after.assume_role_policy_document, kTrustAccount);
+}
+
+// AWS shows a deleted user or role in a saved policy by its unique id: saving the
+// policy back then names no one, rather than a new principal of the same name.
+TEST_F(IamTest, APolicyShowsADeletedPrincipalByItsUniqueId) {
+  policy::Principal alice = NewUser("alice", "/eng/");
+  Role ops = NewRole("ops");
+  const std::string both =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":[")" +
+      alice.arn + R"(",")" + ops.arn +
+      R"("]},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalArn":")" +
+      alice.arn + R"("}}}]})";
+  CreateRoleRequest req;
+  req.role_name = "R";
+  req.assume_role_policy_document = both;
+  ASSERT_OK(iam().CreateRole(req).status());
+  const TimePoint saved = clock_.Now();
+  // Everyone it names exists: the text as saved, byte for byte.
+  EXPECT_THAT(iam().PolicyAsShown(both, saved), IsOkAndHolds(both));
+  ASSERT_OK_AND_ASSIGN(Role r, iam().GetRole("R"));
+  EXPECT_EQ(r.assume_role_policy_document, both);
+
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK(iam().DeleteUser("alice"));
+  clock_.Advance(std::chrono::seconds(1));
+  NewUser("alice", "/eng/");  // a new alice: the policy does not name her
+  const std::string shown =
+      "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\n      \"Effect\": "
+      "\"Allow\",\n      \"Principal\": {\n        \"AWS\": [\n          \"" +
+      alice.user_id + "\",\n          \"" + ops.arn +
+      "\"\n        ]\n      },\n      \"Action\": \"sts:AssumeRole\",\n      "
+      "\"Condition\": {\n        \"StringEquals\": {\n          \"aws:PrincipalArn\": \"" +
+      alice.arn + "\"\n        }\n      }\n    }\n  ]\n}";
+  EXPECT_THAT(iam().PolicyAsShown(both, saved), IsOkAndHolds(shown));
+  ASSERT_OK_AND_ASSIGN(r, iam().GetRole("R"));
+  EXPECT_EQ(r.assume_role_policy_document, shown);
+  ASSERT_OK_AND_ASSIGN(ListRolesResult list, iam().ListRoles(std::nullopt, Page{}));
+  for (const Role& listed : list.roles) {
+    if (listed.role_name == "R") {
+      EXPECT_EQ(listed.assume_role_policy_document, shown);
+    }
+  }
+  // A policy saved after the new alice was created names her.
+  EXPECT_THAT(iam().PolicyAsShown(both, clock_.Now()), IsOkAndHolds(both));
+  // Saved before the first alice existed: no alice it could name.
+  EXPECT_THAT(iam().PolicyAsShown(both, saved - std::chrono::hours(1)), IsOkAndHolds(both));
+  // Unknown time of saving (a record from before it was kept): as stored.
+  EXPECT_THAT(iam().PolicyAsShown(both, std::nullopt), IsOkAndHolds(both));
+
+  // A deleted role, too; and the shown policy cannot be saved back.
+  ASSERT_OK(iam().DeleteRole("ops"));
+  ASSERT_OK_AND_ASSIGN(r, iam().GetRole("R"));
+  EXPECT_THAT(r.assume_role_policy_document, ::testing::HasSubstr("\"" + ops.role_id + "\""));
+  EXPECT_FALSE(iam().UpdateAssumeRolePolicy("R", r.assume_role_policy_document).ok());
+  // The deleted principals survive a restart.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(r, iam().GetRole("R"));
+  EXPECT_THAT(r.assume_role_policy_document, ::testing::HasSubstr("\"" + ops.role_id + "\""));
+  EXPECT_THAT(r.assume_role_policy_document, ::testing::HasSubstr("\"" + alice.user_id + "\""));
 }
 
 TEST_F(IamTest, TrustPoliciesMayNameOnlyPrincipalsThatExist) {

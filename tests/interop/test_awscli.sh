@@ -388,6 +388,27 @@ expect_ok "iam delete-user-policy" iam delete-user-policy --user-name "$USER2" -
 expect_ok "iam delete-user" iam delete-user --user-name "$USER2"
 run iam get-user --user-name "$USER2"
 expect_error "the user is gone" NoSuchEntity GetUser "The user with name $USER2 cannot be found."
+# A key policy naming a user who is deleted, then created anew, shows the deleted user's
+# unique id, as AWS does; saving that policy back is refused, not a grant to the new user.
+USER3="dave-$SFX"
+expect_ok "iam create-user (dave)" iam create-user --user-name "$USER3"
+D_ID=$(jq -r .User.UserId <<<"$OUT") D_ARN=$(jq -r .User.Arn <<<"$OUT")
+printf '{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"kms:*","Resource":"*"},{"Sid":"dave","Effect":"Allow","Principal":{"AWS":"%s"},"Action":"kms:Decrypt","Resource":"*"}]}' \
+  "$ACCOUNT" "$D_ARN" >"$work/dave-policy.json"
+expect_ok "kms create-key naming dave" kms create-key --policy "file://$work/dave-policy.json"
+D_KEY=$(jq -r .KeyMetadata.KeyId <<<"$OUT")
+expect_ok "iam delete-user (dave)" iam delete-user --user-name "$USER3"
+expect_ok "iam create-user (dave again)" iam create-user --user-name "$USER3"
+expect_ok "kms get-key-policy after dave was deleted" kms get-key-policy --key-id "$D_KEY" \
+  --policy-name default
+check "the policy shows the deleted dave's unique id, not his ARN" \
+  "(.Policy | fromjson | .Statement[1].Principal.AWS) == \"$D_ID\" and (.Policy | contains(\"$D_ARN\") | not)"
+jq -r .Policy <<<"$OUT" >"$work/dave-shown.json"
+run kms put-key-policy --key-id "$D_KEY" --policy-name default --policy "file://$work/dave-shown.json"
+if [[ $RC -eq $ERR_EXIT ]] && grep -qF "(MalformedPolicyDocumentException)" <<<"$ERR"; then
+  ok "the shown policy saved back is refused"
+else not_ok "the shown policy saved back is refused" "exit $RC: ${ERR:0:300}"; fi
+expect_ok "iam delete-user (the new dave)" iam delete-user --user-name "$USER3"
 
 # ---- IAM roles ------------------------------------------------------------------------------
 expect_ok "iam list-roles" iam list-roles

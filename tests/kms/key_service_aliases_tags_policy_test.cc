@@ -655,6 +655,33 @@ TEST_F(PolicyTest, PolicyIsStoredVerbatim) {
   EXPECT_EQ(kms().GetKeyPolicy(k, "default").value(), kConsolePolicy);  // per key
 }
 
+// GetKeyPolicy shows the stored policy through KmsOptions::show_policy (IAM's view of
+// its principals), with the time it was saved; authorization reads it as stored.
+TEST_F(PolicyTest, GetKeyPolicyShowsThePolicyThroughShowPolicy) {
+  std::string k = NewKey();
+  const TimePoint created = clock_.Now();
+  clock_.Advance(std::chrono::seconds(3));
+  std::optional<TimePoint> seen;
+  Close();
+  options_.show_policy = [&seen](const std::string& text, std::optional<TimePoint> saved) {
+    seen = saved;
+    return Result<std::string>("shown " + text);
+  };
+  Open();
+  EXPECT_EQ(kms().GetKeyPolicy(k, std::nullopt).value(), std::string("shown ") + kDefaultPolicy);
+  EXPECT_EQ(seen, created);
+  ASSERT_OK(kms().PutKeyPolicy(k, std::nullopt, kConsolePolicy));
+  EXPECT_EQ(kms().GetKeyPolicy(k, "default").value(), std::string("shown ") + kConsolePolicy);
+  EXPECT_EQ(seen, clock_.Now());
+  EXPECT_EQ(kms().KeyPolicyOf(k).value().text, kConsolePolicy);
+  options_.show_policy = [](const std::string&, std::optional<TimePoint>) {
+    return Result<std::string>(InternalError("IAM is not there"));
+  };
+  Close();
+  Open();
+  EXPECT_EQ(kms().GetKeyPolicy(k, std::nullopt).status().message(), "IAM is not there");
+}
+
 TEST_F(PolicyTest, MalformedPolicies) {
   std::string k = NewKey();
   const std::vector<std::string> cases = {
