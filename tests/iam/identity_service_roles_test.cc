@@ -95,12 +95,22 @@ TEST_F(IamTest, CreateRoleErrors) {
                       "to satisfy constraint: Member must have value less than or equal to 43200"));
   req.max_session_duration.reset();
 
-  // A trust policy must name a principal and no resource.
+  // A trust policy must name a principal and no resource (IAM's words).
   std::string with_resource = AllowPolicy("sts:AssumeRole");
   req.assume_role_policy_document = with_resource;
   EXPECT_THAT(iam().CreateRole(req),
+              IsError("MalformedPolicyDocument", "Has prohibited field Resource"));
+  req.assume_role_policy_document =
+      R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},)"
+      R"("Action":"sts:AssumeRole","NotResource":"arn:aws:kms:*"}})";
+  EXPECT_THAT(iam().CreateRole(req),
+              IsError("MalformedPolicyDocument", "Has prohibited field NotResource"));
+  std::string no_principal = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+                             R"("Action":"sts:AssumeRole"}]})";
+  req.assume_role_policy_document = no_principal;
+  EXPECT_THAT(iam().CreateRole(req),
               IsError("MalformedPolicyDocument",
-                      ParseError(with_resource, policy::PolicyKind::kTrustPolicy)));
+                      ParseError(no_principal, policy::PolicyKind::kTrustPolicy)));
   // Only STS's actions (IAM's words): a trust policy says who may assume the role.
   for (const char* action : {R"(["sts:AssumeRole","kms:Encrypt"])", R"("*")"}) {
     req.assume_role_policy_document =
@@ -193,9 +203,8 @@ TEST_F(IamTest, UpdateAssumeRolePolicyReplacesTheTrustPolicy) {
   EXPECT_EQ(after.saved, r.create_date + std::chrono::seconds(5));
 
   std::string identity = AllowPolicy("sts:AssumeRole");
-  EXPECT_THAT(
-      iam().UpdateAssumeRolePolicy("R", identity),
-      IsError("MalformedPolicyDocument", ParseError(identity, policy::PolicyKind::kTrustPolicy)));
+  EXPECT_THAT(iam().UpdateAssumeRolePolicy("R", identity),
+              IsError("MalformedPolicyDocument", "Has prohibited field Resource"));
   ASSERT_OK_AND_ASSIGN(policy::SavedPolicy unchanged, iam().TrustPolicyOf(r.arn));
   EXPECT_EQ(unchanged.text, kTrustRds);
   EXPECT_EQ(unchanged.saved, after.saved);
@@ -404,11 +413,15 @@ TEST_F(IamTest, UserPolicyErrors) {
   EXPECT_THAT(iam().ListUserPolicies("nobody", {}),
               IsError("NoSuchEntity", "The user with name nobody cannot be found."));
   NewUser("alice");
-  // An identity policy names no principal.
-  std::string trust = kTrustAccount;
+  // An identity policy names no principal (IAM's words).
   EXPECT_THAT(
-      iam().PutUserPolicy("alice", "p", trust),
-      IsError("MalformedPolicyDocument", ParseError(trust, policy::PolicyKind::kIdentityPolicy)));
+      iam().PutUserPolicy("alice", "p", kTrustAccount),
+      IsError("MalformedPolicyDocument", "Policy document should not specify a principal."));
+  EXPECT_THAT(
+      iam().PutUserPolicy("alice", "p",
+                          R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotPrincipal":)"
+                          R"({"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]})"),
+      IsError("MalformedPolicyDocument", "Policy document should not specify a principal."));
   // Not JSON: IAM's own words.
   EXPECT_THAT(iam().PutUserPolicy("alice", "p", "{bad"),
               IsError("MalformedPolicyDocument", "Syntax errors in policy."));

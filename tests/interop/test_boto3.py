@@ -1360,6 +1360,11 @@ class IamUsers(CofferTest):
             iam.get_user_policy(UserName=user, PolicyName="nope")
         with self.raises("MalformedPolicyDocument", status=400):
             iam.put_user_policy(UserName=user, PolicyName="bad", PolicyDocument="{nope")
+        with self.raises("MalformedPolicyDocument",
+                         "Policy document should not specify a principal.", status=400):
+            iam.put_user_policy(UserName=user, PolicyName="bad", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}))
         with self.raises("DeleteConflict", "Cannot delete entity, must delete policies first.",
                          status=409):
             iam.delete_user(UserName=user)
