@@ -490,9 +490,10 @@ class BackupService::Impl {
     if (r.source_db_name.empty()) return Invalid("@source_db_name cannot be empty.");
     RETURN_IF_ERROR(engines::ValidateDatabaseName(r.source_db_name));
     t.database = r.source_db_name;
-    if (r.type == "FULL") {
+    // Compared as T-SQL compares strings on RDS (a case-insensitive collation).
+    if (Lower(r.type) == "full") {
       t.type = TaskType::kBackup;
-    } else if (r.type == "DIFFERENTIAL") {
+    } else if (Lower(r.type) == "differential") {
       t.type = TaskType::kBackupDifferential;
     } else {
       return Invalid("@type must be FULL or DIFFERENTIAL, not '" + r.type + "'.");
@@ -516,9 +517,9 @@ class BackupService::Impl {
     RETURN_IF_ERROR(engines::ValidateDatabaseName(r.restore_db_name));
     t.database = r.restore_db_name;
     bool differential = false;
-    if (r.type == "DIFFERENTIAL") {
+    if (Lower(r.type) == "differential") {
       differential = true;
-    } else if (r.type != "FULL") {
+    } else if (Lower(r.type) != "full") {
       return Invalid("@type must be FULL or DIFFERENTIAL, not '" + r.type + "'.");
     }
     t.type = differential ? (r.with_norecovery ? TaskType::kRestoreDifferentialNoRecovery

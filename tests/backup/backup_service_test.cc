@@ -2037,6 +2037,16 @@ TEST_F(BackupServiceTest, DeleteInstanceRefusedWhileATaskIsNotFinished) {
   EXPECT_THAT(list, IsEmpty());
 }
 
+// @type is compared as T-SQL compares strings on RDS: whatever the case.
+TEST_F(BackupServiceTest, TypeIsReadWhateverItsCase) {
+  EXPECT_EQ(Run(Backup("orders", "lower.bak", "", false, "differential")).type,
+            TaskType::kBackupDifferential);
+  EXPECT_EQ(Run(Backup("orders", "lower.bak", "", false, "Full")).type, TaskType::kBackup);
+  EXPECT_EQ(Run(Restore("copy", "lower.bak", "", "full")).type, TaskType::kRestore);
+  EXPECT_EQ(Run(Restore("copy", "lower.bak", "", "Differential", true)).type,
+            TaskType::kRestoreDifferentialNoRecovery);
+}
+
 TEST_F(BackupServiceTest, RequestsAreCheckedAtOnce) {
   auto expect_invalid = [](const Result<Task>& r, const std::string& part) {
     ASSERT_FALSE(r.ok()) << part;
