@@ -11,7 +11,8 @@
 //
 // Operations: CreateUser GetUser ListUsers DeleteUser CreateAccessKey
 // ListAccessKeys UpdateAccessKey DeleteAccessKey CreateRole GetRole ListRoles
-// UpdateAssumeRolePolicy UpdateRole UpdateRoleDescription DeleteRole PutUserPolicy GetUserPolicy ListUserPolicies
+// UpdateAssumeRolePolicy UpdateRole UpdateRoleDescription DeleteRole
+// PutUserPolicy GetUserPolicy ListUserPolicies
 // DeleteUserPolicy PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy
 // TagUser UntagUser ListUserTags TagRole UntagRole ListRoleTags. Tags given at
 // creation need the tagging action as well (a second decision), and every

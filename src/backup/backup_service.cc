@@ -1175,19 +1175,23 @@ class BackupService::Impl {
     return Status::Ok();
   }
 
-  // The files of other backups that `pattern` ("prefix*suffix") names: those with
-  // a number of files other than `files`.
+  // The files of other backups to the same name `pattern` ("prefix*suffix", the
+  // suffix possibly empty): "prefix" ‖ "I-of-N" ‖ "suffix" with N other than
+  // `files`. Not those of "prefix*.bak" when the name is "prefix*".
   Result<std::vector<std::string>> EarlierBackupFiles(const objstore::ObjectLocation& pattern,
                                                       size_t files) {
     std::vector<std::string> earlier;
-    if (pattern.key.find('*') == std::string::npos) return earlier;
+    const size_t star = pattern.key.find('*');
+    if (star == std::string::npos) return earlier;
+    const std::string suffix = pattern.key.substr(star + 1);
     objstore::ListOptions list;
-    list.prefix = pattern.key.substr(0, pattern.key.find('*'));
+    list.prefix = pattern.key.substr(0, star);
     while (true) {
       ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(pattern.bucket, list));
       for (const auto& o : page.objects) {
         int file = 0, count = 0;
-        if (MatchBackupFileKey(pattern.key, o.key, &file, &count) &&
+        std::string rest;
+        if (MatchBackupFileKey(pattern.key, o.key, &file, &count, &rest) && rest == suffix &&
             static_cast<size_t>(count) != files) {
           earlier.push_back(o.key);
         }

@@ -1216,12 +1216,18 @@ TEST_F(BackupServiceTest, ABackupOverOneOfAnotherNumberOfFiles) {
   ASSERT_EQ(restored.lifecycle, Lifecycle::kSuccess) << restored.TaskInfo();
   EXPECT_EQ(Rows("shop_copy"), Rows("shop"));
 
+  // Another name, "set/b*" without the suffix: the files of "set/b*.bak" are not its own.
+  Task other_name = Run(Backup("shop", "set/b*", kKeyArn, true, "FULL", 3));
+  ASSERT_EQ(other_name.lifecycle, Lifecycle::kSuccess) << other_name.TaskInfo();
+  EXPECT_THAT(BucketFiles(), ElementsAre("set/b1-of-2.bak%o", "set/b1-of-3%o", "set/b2-of-2.bak%o",
+                                         "set/b2-of-3%o", "set/b3-of-3%o"));
+
   // A role without s3:DeleteObject: the backup succeeds and says what is left.
   delegation_.DenyS3("s3:DeleteObject");
   Task kept = Run(Backup("shop", "set/b*.bak", kKeyArn, true, "FULL", 1));
   ASSERT_EQ(kept.lifecycle, Lifecycle::kSuccess) << kept.TaskInfo();
-  EXPECT_THAT(BucketFiles(),
-              ElementsAre("set/b1-of-1.bak%o", "set/b1-of-2.bak%o", "set/b2-of-2.bak%o"));
+  EXPECT_THAT(BucketFiles(), ElementsAre("set/b1-of-1.bak%o", "set/b1-of-2.bak%o", "set/b1-of-3%o",
+                                         "set/b2-of-2.bak%o", "set/b2-of-3%o", "set/b3-of-3%o"));
   EXPECT_THAT(Messages(kept),
               Contains(HasSubstr("These files of an earlier backup to this name remain, and a "
                                  "restore of the name cannot tell the two backups apart until "
