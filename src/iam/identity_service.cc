@@ -285,28 +285,6 @@ Result<policy::Policy> CheckPolicy(std::string_view doc, policy::PolicyKind kind
                                                             ? "This policy contains invalid Json"
                                                             : "Syntax errors in policy."));
   }
-  // IAM's own texts for a field the kind of policy may not have.
-  const nlohmann::json json = nlohmann::json::parse(doc, nullptr, false);
-  if (json.is_object() && json.contains("Statement")) {
-    const nlohmann::json& statements = json["Statement"];
-    for (const nlohmann::json& st :
-         statements.is_array() ? statements : nlohmann::json::array({statements})) {
-      if (!st.is_object()) continue;
-      if (kind == policy::PolicyKind::kIdentityPolicy &&
-          (st.contains("Principal") || st.contains("NotPrincipal"))) {
-        return errors::MalformedPolicy(
-            InvalidArgumentError("Policy document should not specify a principal."));
-      }
-      if (kind == policy::PolicyKind::kTrustPolicy) {
-        for (const char* field : {"Resource", "NotResource"}) {
-          if (st.contains(field)) {
-            return errors::MalformedPolicy(
-                InvalidArgumentError(std::string("Has prohibited field ") + field));
-          }
-        }
-      }
-    }
-  }
   auto parsed = policy::Policy::Parse(doc, kind);
   if (!parsed.ok()) return errors::MalformedPolicy(parsed.status());
   if (kind == policy::PolicyKind::kTrustPolicy) {

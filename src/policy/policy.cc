@@ -465,10 +465,7 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     return Malformed("has both Principal and NotPrincipal");
   }
   for (const char* field : {"Principal", "NotPrincipal"}) {
-    if (!has(field)) continue;
-    if (kind == PolicyKind::kIdentityPolicy) {
-      return Malformed(std::string(field) + " is not allowed in an identity-based policy");
-    }
+    if (!has(field)) continue;  // not in an identity policy (ProhibitedField)
     // IAM: NotPrincipal cannot be used in a role trust policy (it would let every
     // principal not named assume the role).
     if (kind == PolicyKind::kTrustPolicy && std::string_view(field) == "NotPrincipal") {
@@ -503,10 +500,7 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
   }
   st.has_resource = has("Resource") || has("NotResource");
   if (st.has_resource) {
-    const char* field = has("Resource") ? "Resource" : "NotResource";
-    if (kind == PolicyKind::kTrustPolicy) {
-      return Malformed(std::string(field) + " is not allowed in a trust policy");
-    }
+    const char* field = has("Resource") ? "Resource" : "NotResource";  // not in a trust policy
     ASSIGN_OR_RETURN(st.resources, StringList(s[field], field));
     st.not_resource = !has("Resource");
     for (const std::string& r : st.resources) RETURN_IF_ERROR(CheckResource(r).WithContext(field));
@@ -520,6 +514,22 @@ Result<Statement> ParseStatement(const Json& s, PolicyKind kind) {
     ASSIGN_OR_RETURN(st.conditions, ParseConditions(s["Condition"]));
   }
   return st;
+}
+
+// A field the kind of policy may not have, in IAM's own words (which name no
+// statement): a principal in an identity policy, a resource in a trust policy.
+Status ProhibitedField(const Json& s, PolicyKind kind) {
+  if (!s.is_object()) return Status::Ok();
+  if (kind == PolicyKind::kIdentityPolicy &&
+      (s.contains("Principal") || s.contains("NotPrincipal"))) {
+    return Malformed("Policy document should not specify a principal.");
+  }
+  if (kind == PolicyKind::kTrustPolicy) {
+    for (const char* field : {"Resource", "NotResource"}) {
+      if (s.contains(field)) return Malformed(std::string("Has prohibited field ") + field);
+    }
+  }
+  return Status::Ok();
 }
 
 // "Statement[2] (Sid "AllowUse")": where a statement's error is.
@@ -629,6 +639,7 @@ Result<Policy> Policy::Parse(std::string_view json, PolicyKind kind) {
     size_t index = 0;
     for (const Json& s : statements.is_array() ? statements : Json::array({statements})) {
       std::string label = StatementLabel(s, index);
+      RETURN_IF_ERROR(ProhibitedField(s, kind));
       Result<Statement> parsed = ParseStatement(s, kind);
       if (!parsed.ok()) return parsed.status().WithContext(label);
       Statement st = std::move(parsed).value();
