@@ -1175,6 +1175,33 @@ class BackupService::Impl {
     return Status::Ok();
   }
 
+  // A file that a "prefix*suffix" name matches (MatchBackupFileKey): file `file`
+  // of `count`, followed by `rest`.
+  struct BackupFile {
+    std::string key;
+    int file = 0;
+    int count = 0;
+    std::string rest;
+  };
+
+  // Every object `pattern` (holding a '*') matches, in key order.
+  Result<std::vector<BackupFile>> MatchingBackupFiles(const objstore::ObjectLocation& pattern) {
+    std::vector<BackupFile> out;
+    objstore::ListOptions list;
+    list.prefix = pattern.key.substr(0, pattern.key.find('*'));
+    while (true) {
+      ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(pattern.bucket, list));
+      for (const auto& o : page.objects) {
+        BackupFile f{o.key};
+        if (MatchBackupFileKey(pattern.key, o.key, &f.file, &f.count, &f.rest)) {
+          out.push_back(std::move(f));
+        }
+      }
+      if (!page.truncated()) return out;
+      list.continuation_token = page.next_continuation_token;
+    }
+  }
+
   // The files of other backups to the same name `pattern` ("prefix*suffix", the
   // suffix possibly empty): "prefix" ‖ "I-of-N" ‖ "suffix" with N other than
   // `files`. Not those of "prefix*.bak" when the name is "prefix*".
@@ -1183,22 +1210,13 @@ class BackupService::Impl {
     std::vector<std::string> earlier;
     const size_t star = pattern.key.find('*');
     if (star == std::string::npos) return earlier;
-    const std::string suffix = pattern.key.substr(star + 1);
-    objstore::ListOptions list;
-    list.prefix = pattern.key.substr(0, star);
-    while (true) {
-      ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(pattern.bucket, list));
-      for (const auto& o : page.objects) {
-        int file = 0, count = 0;
-        std::string rest;
-        if (MatchBackupFileKey(pattern.key, o.key, &file, &count, &rest) && rest == suffix &&
-            static_cast<size_t>(count) != files) {
-          earlier.push_back(o.key);
-        }
+    ASSIGN_OR_RETURN(std::vector<BackupFile> matching, MatchingBackupFiles(pattern));
+    for (const BackupFile& f : matching) {
+      if (f.rest == pattern.key.substr(star + 1) && static_cast<size_t>(f.count) != files) {
+        earlier.push_back(f.key);
       }
-      if (!page.truncated()) return earlier;
-      list.continuation_token = page.next_continuation_token;
     }
+    return earlier;
   }
 
   // After a backup with @overwrite_s3_backup_file that replaced a backup of
@@ -1239,32 +1257,21 @@ class BackupService::Impl {
   // The objects of a restore: the one named, or the files "prefix*suffix" names.
   Result<std::vector<std::string>> RestoreKeys(const objstore::ObjectLocation& location) {
     if (location.key.find('*') == std::string::npos) return std::vector<std::string>{location.key};
-    std::string prefix = location.key.substr(0, location.key.find('*'));
+    ASSIGN_OR_RETURN(std::vector<BackupFile> matching, MatchingBackupFiles(location));
     std::map<int, std::string> found;
     int count = 0;
     std::optional<std::string> tail;  // what follows "I-of-N": one backup's files share it
-    objstore::ListOptions list;
-    list.prefix = prefix;
-    while (true) {
-      ASSIGN_OR_RETURN(objstore::ListPage page, buckets_.List(location.bucket, list));
-      for (const auto& o : page.objects) {
-        int file = 0, n = 0;
-        std::string rest;
-        if (!MatchBackupFileKey(location.key, o.key, &file, &n, &rest)) continue;
-        if ((count != 0 && n != count) || (tail && *tail != rest)) {
-          return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
-                        "The files matching " + location.Arn() +
-                            " belong to more than one backup (" + found.begin()->second + ", " +
-                            o.key +
-                            "); delete the files of the backup you do not want (a "
-                            "backup with @overwrite_s3_backup_file=1 replaces them).");
-        }
-        count = n;
-        tail = rest;
-        found[file] = o.key;
+    for (const BackupFile& f : matching) {
+      if ((count != 0 && f.count != count) || (tail && *tail != f.rest)) {
+        return Status(StatusCode::kInvalidArgument, "BackupFilesMismatch",
+                      "The files matching " + location.Arn() + " belong to more than one backup (" +
+                          found.begin()->second + ", " + f.key +
+                          "); delete the files of the backup you do not want (a backup with "
+                          "@overwrite_s3_backup_file=1 replaces them).");
       }
-      if (!page.truncated()) break;
-      list.continuation_token = page.next_continuation_token;
+      count = f.count;
+      tail = f.rest;
+      found[f.file] = f.key;
     }
     if (count == 0) {
       return Status(StatusCode::kNotFound, std::string(objstore::kNoSuchKey),
