@@ -36,6 +36,9 @@ namespace {
 // Reads are done in chunks of this size (or one record, when larger).
 constexpr size_t kReadChunk = size_t{1} << 20;
 
+// The filler fills zeros ahead when the writer used this much of them.
+constexpr uint64_t kZeroFillChunk = uint64_t{256} << 10;
+
 RecordHash ToRecordHash(const Bytes& digest) {
   RecordHash h{};
   std::copy_n(digest.begin(), h.size(), h.begin());
@@ -251,8 +254,18 @@ struct JournalReader::Impl {
   Result<bool> OpenSegment();
   // Reads the record at `offset` of the current segment; true with *out filled.
   Result<bool> ReadRecord(JournalRecord* out);
+  // The walk ends here without a problem: the records of the last segment end at
+  // `offset`, and only zeros follow.
+  Result<bool> End() {
+    done = true;
+    file.reset();
+    return false;
+  }
   // Whether every byte from `at` to the end of the current segment is zero.
   Result<bool> ZeroToEnd(uint64_t at);
+  // Whether the record bytes [begin, end) of the current segment show a write that
+  // did not reach the disk whole (format document, rule 15).
+  Result<bool> LostBlockIn(uint64_t begin, uint64_t end);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -312,6 +325,23 @@ Result<bool> JournalReader::Impl::ZeroToEnd(uint64_t at) {
   return true;
 }
 
+Result<bool> JournalReader::Impl::LostBlockIn(uint64_t begin, uint64_t end) {
+  for (uint64_t block = begin - begin % jf::kDiskBlockSize; block < end;
+       block += jf::kDiskBlockSize) {
+    const uint64_t from = std::max(begin, block);
+    const uint64_t to = std::min(end, block + jf::kDiskBlockSize);
+    ASSIGN_OR_RETURN(ByteView bytes, file->Read(from, static_cast<size_t>(to - from)));
+    if (bytes.size() < to - from) return false;
+    if (std::any_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b != 0; })) continue;
+    if (to - from >= jf::kMinLostBytes) return true;
+    if (to == end) {
+      ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(end));
+      if (zeros) return true;
+    }
+  }
+  return false;
+}
+
 Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   const uint64_t at = offset;
   const uint64_t remaining = file->size() - at;
@@ -321,6 +351,10 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
     return Damage(at, "segment ends inside a record but is not the last segment");
   };
   if (remaining < jf::kRecordHeaderSize) {
+    if (last) {
+      ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
+      if (zeros) return End();
+    }
     return cut_short(std::to_string(remaining) + " bytes, less than a record header");
   }
   ASSIGN_OR_RETURN(ByteView header, file->Read(at, jf::kRecordHeaderSize));
@@ -331,7 +365,9 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
       LoadU32(header.data() + jf::kRecordHeaderCheckOffset)) {
     if (last) {
       ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
-      if (zeros) return Torn(at, std::to_string(remaining) + " zero bytes");
+      if (zeros) return End();
+      ASSIGN_OR_RETURN(bool lost, LostBlockIn(at, at + jf::kRecordHeaderSize));
+      if (lost) return Torn(at, "record header partly zero");
     }
     return Damage(at, "checksum mismatch (record header)");
   }
@@ -355,7 +391,13 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
                      std::to_string(record.size()) + " present");
   }
   ByteView payload = record.subspan(jf::kRecordHeaderSize);
-  if (Crc32c(payload) != payload_check) return Damage(at, "checksum mismatch (payload)");
+  if (Crc32c(payload) != payload_check) {
+    if (last) {
+      ASSIGN_OR_RETURN(bool lost, LostBlockIn(at, at + record_size));
+      if (lost) return Torn(at, "record partly zero");
+    }
+    return Damage(at, "checksum mismatch (payload)");
+  }
   if (sequence != ExpectedSequence()) {
     return Damage(
         at, "sequence " + std::to_string(sequence) + " follows " + std::to_string(last_sequence));
@@ -560,6 +602,25 @@ struct Journal::Impl final : Announcement::Counter {
   void StartSegment();
   Status Sync(int fd, bool data_only, const std::string& what, uint64_t& syncs);
 
+  // Zero fill ahead (format document, Writing).
+  bool Filling() const { return options.zero_fill_ahead > 0 && options.sync; }
+  // Under fill_mu: whether the filler has work: the writer used a chunk of the
+  // zeros ahead. Small fills keep each one's sync short (a sync of records waits
+  // for the disk to finish the fill's writes).
+  bool NeedsFill() const {
+    const uint64_t chunk = std::min(kZeroFillChunk, options.zero_fill_ahead / 2);
+    return fill_fd >= 0 && !fill_failed && fill_end < options.segment_size &&
+           fill_end - fill_mark + chunk <= options.zero_fill_ahead;
+  }
+  void FillerLoop();
+  // Writer, before it writes up to `end` of the current segment (on disk): waits
+  // while the filler writes zeros there.
+  void BeforeWrite(uint64_t end);
+  // Writer, when the current segment gets no more records: the filler leaves it,
+  // and the zeros past its last record are cut, so that only the last segment
+  // ever ends in zeros.
+  Status SealSegment(uint64_t& syncs);
+
   const std::string dir;
   const JournalOptions options;
   int dir_fd;  // open and flock()ed from Open to Close
@@ -595,7 +656,80 @@ struct Journal::Impl final : Announcement::Counter {
 
   std::mutex close_mu;  // serializes Close(): the join and closing the files
   std::thread writer;
+
+  // The filler: writes zeros past the writer's end in the current segment.
+  std::mutex fill_mu;
+  std::condition_variable fill_cv;  // work for the filler, or a fill done
+  int fill_fd = -1;                 // the segment it may extend; -1: none
+  uint64_t fill_end = 0;            // that file's size; past fill_mark, synced zeros
+  uint64_t fill_mark = 0;           // the writer's end in it
+  bool filling = false;             // writing zeros from fill_end on now
+  bool fill_failed = false;         // a fill failed: no more (records need none)
+  bool fill_stop = false;
+  uint64_t zero_fills = 0;
+  uint64_t writes_in_zeros = 0;
+  std::thread filler;
 };
+
+void Journal::Impl::FillerLoop() {
+  static const Bytes kZeros(kZeroFillChunk);
+  std::unique_lock<std::mutex> lock(fill_mu);
+  while (true) {
+    fill_cv.wait(lock, [&] { return fill_stop || NeedsFill(); });
+    if (fill_stop) return;
+    const int fd = fill_fd;
+    const uint64_t from = fill_end;
+    const uint64_t to = std::min(fill_mark + options.zero_fill_ahead, options.segment_size);
+    filling = true;
+    lock.unlock();
+    Status st;
+    for (uint64_t at = from; at < to && st.ok(); at += kZeros.size()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), to - at));
+      st = WriteAll(fd, ByteView(kZeros.data(), n), at, dir);
+    }
+    if (st.ok() && ::fdatasync(fd) != 0) st = PosixError("sync", errno);
+    lock.lock();
+    filling = false;
+    if (st.ok()) {
+      fill_end = to;
+      ++zero_fills;
+    } else {
+      // Records do not need the zeros: the writer goes on extending the file itself.
+      fill_failed = true;
+      Log().warn("audit journal {}: filling zeros ahead failed ({}); records are appended", dir,
+                 st.ToString());
+    }
+    fill_cv.notify_all();
+  }
+}
+
+void Journal::Impl::BeforeWrite(uint64_t end) {
+  if (!Filling()) return;
+  std::unique_lock<std::mutex> lock(fill_mu);
+  fill_cv.wait(lock, [&] { return !filling || end <= fill_end; });
+  const bool in_zeros = end <= fill_end;
+  fill_mark = end;
+  fill_end = std::max(fill_end, end);
+  if (in_zeros) ++writes_in_zeros;
+  if (NeedsFill()) fill_cv.notify_all();
+}
+
+Status Journal::Impl::SealSegment(uint64_t& syncs) {
+  if (!Filling() || segment.fd < 0) return Status::Ok();
+  uint64_t file_size = 0;
+  {
+    std::unique_lock<std::mutex> lock(fill_mu);
+    fill_cv.wait(lock, [&] { return !filling; });
+    fill_fd = -1;
+    file_size = fill_end;
+  }
+  if (file_size <= segment.size) return Status::Ok();
+  const std::string path = Join(dir, segment.name);
+  if (::ftruncate(segment.fd, static_cast<off_t>(segment.size)) != 0) {
+    return PosixError("cut the zeros off " + path, errno);
+  }
+  return Sync(segment.fd, false, path, syncs);
+}
 
 Status Journal::Impl::Sync(int fd, bool data_only, const std::string& what, uint64_t& syncs) {
   if (!options.sync) return Status::Ok();
@@ -648,7 +782,14 @@ Status Journal::Impl::Flush(uint64_t& syncs, uint64_t& bytes) {
       ++syncs;
       if (::fsync(dir_fd) != 0) return PosixError("sync directory " + dir, errno);
     }
+    if (Filling()) {
+      std::lock_guard<std::mutex> lock(fill_mu);
+      fill_fd = fd;
+      fill_end = fill_mark = segment.size;
+      fill_cv.notify_all();
+    }
   } else {
+    BeforeWrite(segment.size);
     RETURN_IF_ERROR(WriteAll(segment.fd, buffer, segment.size - buffer.size(), path));
     RETURN_IF_ERROR(Sync(segment.fd, true, path, syncs));
   }
@@ -704,6 +845,7 @@ void Journal::Impl::WriteBatch(std::vector<Pending>& batch, const Status& refuse
       if (have_segment && segment.records > 0 &&
           segment.size + record_size > options.segment_size) {
         error = flush();
+        if (error.ok()) error = SealSegment(syncs);
         if (!error.ok()) break;
         StartSegment();
       } else if (!have_segment) {
@@ -867,6 +1009,12 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
       j.segment.size = report.end_offset;
       // Only whether it holds a record matters (a segment never rolls before its first).
       j.segment.records = report.end_offset > jf::kSegmentHeaderSize ? 1 : 0;
+      struct stat st {};
+      if (::fstat(j.segment.fd, &st) != 0) return PosixError("stat " + path, errno);
+      // Zeros past the last record (filled ahead before a crash) stay to be written over.
+      j.fill_fd = j.segment.fd;
+      j.fill_end = std::max<uint64_t>(static_cast<uint64_t>(st.st_size), j.segment.size);
+      j.fill_mark = j.segment.size;
     }
     j.next_sequence = report.last_sequence + 1;
     j.chain_hash = report.last_hash;
@@ -878,6 +1026,12 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
     j.WriterLoop();
   });
   j.writer_id = j.writer.get_id();
+  if (j.Filling() && j.failed.ok()) {
+    j.filler = std::thread([&j] {
+      SetCurrentThreadName("coffer-jfill");
+      j.FillerLoop();
+    });
+  }
   return journal;
 }
 
@@ -937,7 +1091,27 @@ void Journal::Close() {
   if (std::this_thread::get_id() == j.writer_id) return;
   std::lock_guard<std::mutex> lock(j.close_mu);
   if (j.writer.joinable()) j.writer.join();
+  {
+    std::lock_guard<std::mutex> fill_lock(j.fill_mu);
+    j.fill_stop = true;
+  }
+  j.fill_cv.notify_all();
+  if (j.filler.joinable()) j.filler.join();
   if (j.segment.fd >= 0) {
+    // The journal at rest ends with its last record: cut the zeros filled ahead.
+    const bool healthy = [&j] {
+      std::lock_guard<std::mutex> mu_lock(j.mu);
+      return j.failed.ok();
+    }();
+    struct stat st {};
+    if (healthy && ::fstat(j.segment.fd, &st) == 0 &&
+        static_cast<uint64_t>(st.st_size) > j.segment.size) {
+      if (::ftruncate(j.segment.fd, static_cast<off_t>(j.segment.size)) != 0 ||
+          (j.options.sync && ::fsync(j.segment.fd) != 0)) {
+        Log().warn("audit journal {}: cutting the zeros past the last record of {}: {}", j.dir,
+                   j.segment.name, std::strerror(errno));
+      }
+    }
     ::close(j.segment.fd);
     j.segment.fd = -1;
   }
@@ -963,8 +1137,15 @@ RecordHash Journal::last_hash() const {
 }
 
 JournalStats Journal::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->stats;
+  JournalStats stats;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    stats = impl_->stats;
+  }
+  std::lock_guard<std::mutex> lock(impl_->fill_mu);
+  stats.zero_fills = impl_->zero_fills;
+  stats.writes_in_zeros = impl_->writes_in_zeros;
+  return stats;
 }
 
 const std::string& Journal::dir() const { return impl_->dir; }

@@ -165,6 +165,14 @@ struct JournalOptions {
   // announced: a lone caller, or callers not yet under way, never wait. Zero:
   // never wait.
   std::chrono::microseconds group_commit_delay{250};
+  // Zero fill ahead (0: off). A background thread keeps up to this many bytes
+  // past the last record of the last segment written with zeros and synced, so
+  // that a batch overwrites blocks the file already has: its fdatasync then
+  // writes the data alone, without a file size or block map change (on ext4, a
+  // quarter less sync time and half the kernel CPU per sync). The zeros
+  // are cut off when the segment rolls and at Close; readers take zeros after the
+  // last record as its end (format document, Writing). Needs `sync`.
+  uint64_t zero_fill_ahead = 0;
   // When set: called on the writer thread after each batch is durable, before the
   // batch's callbacks, with the records of the batch that are durable, in sequence
   // order (their payloads moved in: the observer may keep them). Never called with
@@ -183,6 +191,8 @@ struct JournalStats {
   uint64_t syncs = 0;             // fsync/fdatasync calls, files and directory
   uint64_t bytes = 0;             // bytes written to segment files
   uint64_t segments_created = 0;  // new segment files
+  uint64_t zero_fills = 0;        // zero fills ahead, written and synced
+  uint64_t writes_in_zeros = 0;   // batch writes that landed in zeros filled ahead
 };
 
 // The writer. Thread-safe: Append, AppendAndWait, status, stats and the

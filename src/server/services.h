@@ -43,8 +43,9 @@ struct ServicesOptions {
   std::optional<crypto::SecretBytes> passphrase;
   // The key file of the key-file provider; empty: DATA_DIR/root.key.
   std::string root_key_file;
-  // The audit log (its journal syncs every batch by default).
-  audit::AuditLogOptions audit;
+  // The audit log: its journal syncs every batch and fills zeros ahead of its
+  // records (JournalOptions::zero_fill_ahead), so that a sync writes the batch alone.
+  audit::AuditLogOptions audit = {.journal = {.zero_fill_ahead = uint64_t{2} << 20}};
   // How often a signed digest is written over the journal (docs/formats/audit-digest.md).
   Duration digest_period = std::chrono::hours(1);
   // Start a new digest chain when signed records are no longer in the journal

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <any>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -810,6 +811,10 @@ TEST(JournalTest, UnsyncedJournalDoesNotSync) {
 // ---------------------------------------------------------------------------
 // Torn tails.
 
+bool AllZero(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
 // Cuts the last record of a journal at every byte offset; each cut is a torn
 // tail that Open truncates away, after which the journal appends again.
 void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records) {
@@ -835,7 +840,11 @@ void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records) {
     EXPECT_EQ(report.records, records - 1);
     EXPECT_EQ(report.end_segment, last_segment.name);
     EXPECT_EQ(report.end_offset, last.offset);
-    if (cut == last.offset) {
+    // Nothing left of the record but zeros (the high bytes of its length): where
+    // the records end, as when nothing is left.
+    const bool zeros =
+        AllZero(std::string_view(last_segment.bytes).substr(last.offset, cut - last.offset));
+    if (zeros) {
       EXPECT_TRUE(report.ok());  // a whole journal, one record shorter
     } else {
       ASSERT_TRUE(report.problem.has_value());
@@ -851,7 +860,7 @@ void CheckTornTailAtEveryOffset(uint64_t segment_size, uint64_t records) {
       auto journal = OpenOrDie(copy, {.segment_size = segment_size});
       EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
       EXPECT_EQ(journal->last_sequence(), records - 1);
-      EXPECT_EQ(std::filesystem::file_size(path), last.offset);
+      EXPECT_EQ(std::filesystem::file_size(path), zeros ? cut : last.offset);
       EXPECT_EQ(journal->AppendAndWait("after the crash").value(), records);
     }
     VerifyReport after = VerifyOrDie(copy);
@@ -873,7 +882,10 @@ TEST(JournalTornTailTest, LastRecordFirstInItsSegment) {
   CheckTornTailAtEveryOffset(journal_format::kMinSegmentSize, 4);
 }
 
-TEST(JournalTornTailTest, ZeroFilledTail) {
+// Zeros after the last record of the last segment are where the records end
+// (zeros filled ahead, or a write that never reached the disk): no problem. The
+// next record is written over them; Close cuts what is left.
+TEST(JournalTornTailTest, ZerosAfterTheLastRecordAreItsEnd) {
   for (size_t zeros : {1, 51, 52, 53, 4096}) {
     SCOPED_TRACE(zeros);
     TempDir tmp;
@@ -886,12 +898,20 @@ TEST(JournalTornTailTest, ZeroFilledTail) {
     const uint64_t size = std::filesystem::file_size(path);
     WriteFile(path, ReadFile(path) + std::string(zeros, '\0'));
     VerifyReport report = VerifyOrDie(dir);
-    ASSERT_TRUE(report.problem.has_value());
-    EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail);
-    EXPECT_EQ(report.problem->offset, size);
-    auto journal = OpenOrDie(dir);
-    EXPECT_EQ(std::filesystem::file_size(path), size);
-    EXPECT_EQ(journal->AppendAndWait("x").value(), 6u);
+    EXPECT_TRUE(report.ok()) << report.problem->ToString();
+    EXPECT_EQ(report.records, 5u);
+    EXPECT_EQ(report.end_offset, size);
+    EXPECT_EQ(WalkAll(dir).size(), 5u);
+    {
+      auto journal = OpenOrDie(dir);
+      EXPECT_EQ(std::filesystem::file_size(path), size + zeros);
+      EXPECT_EQ(journal->AppendAndWait("x").value(), 6u);
+    }
+    std::vector<SegmentLayout> segments = Decode(dir);
+    ASSERT_EQ(segments.size(), 1u);
+    ASSERT_EQ(segments[0].records.size(), 6u);
+    EXPECT_EQ(segments[0].records.back().offset, size);
+    EXPECT_EQ(std::filesystem::file_size(path), size + kRecordHeader + 1);
   }
 }
 
@@ -925,17 +945,17 @@ TEST(JournalTornTailTest, ATornSignedRecordIsDamageAndIsNotCut) {
     EXPECT_EQ(std::filesystem::file_size(path), last.offset);
     EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 5u);
   }
-  // Zeros after every signed record: a crash's write of record 6, cut.
+  // Zeros after every signed record: the end of the records, written over.
   const uint64_t whole = std::filesystem::file_size(path);
   WriteFile(path, ReadFile(path) + std::string(100, '\0'));
   auto journal = OpenOrDie(dir, {.signed_sequence = 5});
   EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
-  EXPECT_EQ(std::filesystem::file_size(path), whole);
+  EXPECT_EQ(std::filesystem::file_size(path), whole + 100);
   EXPECT_EQ(journal->AppendAndWait("after the second crash").value(), 6u);
 }
 
 // ---------------------------------------------------------------------------
-// Damage.
+// Zero fill ahead.
 
 // Silences the log for a scope: every damaged journal opened logs an error, and
 // the test below opens a thousand.
@@ -949,6 +969,147 @@ class QuietLog {
  private:
   spdlog::level::level_enum level_;
 };
+
+// Waits (up to 10 s) until the journal has filled zeros ahead `fills` times.
+void WaitForZeroFills(const Journal& journal, uint64_t fills) {
+  for (int i = 0; i < 1000 && journal.stats().zero_fills < fills; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(journal.stats().zero_fills, fills);
+}
+
+TEST(JournalZeroFillTest, RecordsAreWrittenOverZerosFilledAhead) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  const JournalOptions options{.segment_size = 32 * 1024, .zero_fill_ahead = 8 * 1024};
+  auto journal = OpenOrDie(dir, options);
+  ASSERT_EQ(journal->AppendAndWait(Payload(1)).value(), 1u);
+  WaitForZeroFills(*journal, 1);
+  const std::string first = dir + "/" + SegmentFileName(1);
+  const uint64_t end = kSegmentHeader + kRecordHeader + Payload(1).size();
+  std::string bytes = ReadFile(first);
+  ASSERT_EQ(bytes.size(), end + 8 * 1024);
+  EXPECT_TRUE(AllZero(std::string_view(bytes).substr(end)));
+  VerifyReport report = VerifyOrDie(dir);
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.records, 1u);
+  EXPECT_EQ(report.end_offset, end);
+
+  // Enough records for several segments: each one rolls with its zeros cut, so
+  // that only the last segment ends in zeros.
+  AppendPayloads(*journal, 2, 1500);
+  EXPECT_GT(journal->stats().writes_in_zeros, 0u);
+  EXPECT_GT(journal->stats().segments_created, 3u);
+  const std::string copy = tmp.File("copy");  // what a crash would leave now
+  CopyJournal(dir, copy);
+  report = VerifyOrDie(copy);
+  EXPECT_TRUE(report.ok()) << report.problem->ToString();
+  EXPECT_EQ(report.records, 1500u);
+  EXPECT_EQ(WalkAll(copy).size(), 1500u);
+  journal->Close();
+  // At rest the journal ends with its last record, every segment decodes whole.
+  std::vector<SegmentLayout> segments = Decode(dir);
+  ASSERT_GT(segments.size(), 3u);
+  for (const SegmentLayout& seg : segments) {
+    EXPECT_EQ(seg.bytes.size(), seg.records.back().offset + seg.records.back().size) << seg.name;
+    EXPECT_LE(seg.bytes.size(), 32u * 1024) << seg.name;
+  }
+  EXPECT_EQ(segments.back().records.back().sequence, 1500u);
+
+  // The crash copy opens (without filling) and writes over its zeros.
+  const SegmentLayout& last = segments.back();
+  const std::string copy_last = copy + "/" + last.name;
+  const uint64_t copy_size = std::filesystem::file_size(copy_last);
+  EXPECT_GT(copy_size, last.bytes.size());
+  {
+    auto reopened = OpenOrDie(copy);
+    EXPECT_EQ(reopened->last_sequence(), 1500u);
+    EXPECT_EQ(reopened->AppendAndWait("after the crash").value(), 1501u);
+    EXPECT_EQ(std::filesystem::file_size(copy_last), copy_size);
+  }
+  std::vector<SegmentLayout> copied = Decode(copy);
+  EXPECT_EQ(copied.back().records.back().sequence, 1501u);
+  EXPECT_EQ(copied.back().records.back().offset, last.bytes.size());
+}
+
+TEST(JournalZeroFillTest, NoFillWithoutSync) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  auto journal = OpenOrDie(dir, {.sync = false, .zero_fill_ahead = 16 * 1024});
+  AppendPayloads(*journal, 1, 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(journal->stats().zero_fills, 0u);
+  journal->Close();
+  EXPECT_EQ(Decode(dir).back().records.size(), 3u);
+}
+
+// A write cut off at a disk block boundary (where a crash cuts it: a page by
+// SIGKILL, a sector by power loss) leaves the rest of the record zero, and a
+// block lost out of order leaves a hole of zeros: a torn tail, cut at the next
+// start. A flipped byte before zeros is still damage.
+void CheckLostBlocks(size_t first_payload, size_t last_payload) {
+  TempDir tmp;
+  const std::string base = tmp.File("base");
+  {
+    auto journal = OpenOrDie(base);
+    ASSERT_EQ(journal->AppendAndWait(std::string(first_payload, 'a')).value(), 1u);
+    ASSERT_EQ(journal->AppendAndWait(std::string(last_payload, 'b')).value(), 2u);
+  }
+  const SegmentLayout seg = Decode(base).back();
+  const RecordLayout& last = seg.records.back();
+  const std::string copy = tmp.File("copy");
+  const std::string path = copy + "/" + seg.name;
+  const std::string zeros(2048, '\0');
+  auto check_torn = [&](const std::string& bytes) {
+    std::filesystem::remove_all(copy);
+    CopyJournal(base, copy);
+    WriteFile(path, bytes + zeros);
+    VerifyReport report = VerifyOrDie(copy);
+    ASSERT_TRUE(report.problem.has_value());
+    EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail) << report.problem->ToString();
+    EXPECT_EQ(report.problem->offset, last.offset);
+    EXPECT_EQ(report.problem->sequence, 2u);
+    EXPECT_EQ(WalkAll(copy).size(), 1u);
+    auto journal = OpenOrDie(copy);
+    EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
+    EXPECT_EQ(std::filesystem::file_size(path), last.offset);
+    EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 2u);
+  };
+  size_t blocks = 0;
+  const uint64_t end = last.offset + last.size;
+  for (uint64_t block = (last.offset / 512 + 1) * 512; block < end; block += 512) {
+    SCOPED_TRACE("block at " + std::to_string(block));
+    std::string cut = seg.bytes.substr(0, block);
+    cut.resize(end, '\0');
+    check_torn(cut);  // the write stopped at the block
+    std::string hole = seg.bytes;
+    std::fill(hole.begin() + static_cast<std::ptrdiff_t>(block),
+              hole.begin() + static_cast<std::ptrdiff_t>(std::min(block + 512, end)), '\0');
+    check_torn(hole);  // only this block was lost
+    ++blocks;
+  }
+  EXPECT_GE(blocks, 2u);
+  QuietLog quiet;
+  for (uint64_t at : {last.offset + 3, last.offset + 100, end - 1}) {
+    SCOPED_TRACE("flipped " + std::to_string(at));
+    std::filesystem::remove_all(copy);
+    CopyJournal(base, copy);
+    std::string bytes = seg.bytes;
+    bytes[at] ^= 0x01;
+    WriteFile(path, bytes + zeros);
+    ExpectDamageRefused(copy, seg.name, last.offset, 2, "checksum mismatch");
+  }
+}
+
+TEST(JournalZeroFillTest, AWriteThatDidNotReachTheDiskWholeIsATornTail) {
+  // The second record at offset 24 + 52 + first payload.
+  CheckLostBlocks(700, 3000);
+  // A block boundary 5 bytes into its header, and 5 bytes before its end.
+  CheckLostBlocks(2048 - 5 - 76, 4096 + 5 - (2048 - 5) - 52);
+}
+
+// ---------------------------------------------------------------------------
+// Damage.
 
 // Where byte `at` of segment `seg` belongs: the segment header (offset 0) or a
 // record; the sequence the reader should name for it.
@@ -1328,7 +1489,9 @@ std::string CrashPayload(int round, uint32_t thread, uint32_t item) {
 // Runs in the forked child: appends from several threads and reports each
 // acknowledged record on `fd` (16-byte writes, atomic on a pipe) until killed.
 [[noreturn]] void CrashChild(const std::string& dir, int round, int fd) {
-  auto journal = Journal::Open(dir, {.segment_size = 32 * 1024});
+  // Every other round fills zeros ahead, so that the kill finds them.
+  auto journal = Journal::Open(
+      dir, {.segment_size = 32 * 1024, .zero_fill_ahead = round % 2 == 0 ? 8 * 1024 : 0u});
   if (!journal.ok() || !(*journal)->status().ok()) ::_exit(2);
   constexpr uint32_t kThreads = 6;
   std::vector<std::thread> threads;
