@@ -263,9 +263,10 @@ struct JournalReader::Impl {
   }
   // Whether every byte from `at` to the end of the current segment is zero.
   Result<bool> ZeroToEnd(uint64_t at);
-  // Whether the record bytes [begin, end) of the current segment show a write that
-  // did not reach the disk whole (format document, rule 15).
-  Result<bool> LostBlockIn(uint64_t begin, uint64_t end);
+  // Whether the bytes [begin, end) of the current segment, a record's, end in a
+  // zero byte with nothing but zeros after them: a write cut short over zeros
+  // (format document, rule 15).
+  Result<bool> CutShortOverZeros(uint64_t begin, uint64_t end);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -325,21 +326,11 @@ Result<bool> JournalReader::Impl::ZeroToEnd(uint64_t at) {
   return true;
 }
 
-Result<bool> JournalReader::Impl::LostBlockIn(uint64_t begin, uint64_t end) {
-  for (uint64_t block = begin - begin % jf::kDiskBlockSize; block < end;
-       block += jf::kDiskBlockSize) {
-    const uint64_t from = std::max(begin, block);
-    const uint64_t to = std::min(end, block + jf::kDiskBlockSize);
-    ASSIGN_OR_RETURN(ByteView bytes, file->Read(from, static_cast<size_t>(to - from)));
-    if (bytes.size() < to - from) return false;
-    if (std::any_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b != 0; })) continue;
-    if (to - from >= jf::kMinLostBytes) return true;
-    if (to == end) {
-      ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(end));
-      if (zeros) return true;
-    }
-  }
-  return false;
+Result<bool> JournalReader::Impl::CutShortOverZeros(uint64_t begin, uint64_t end) {
+  if (end <= begin) return false;
+  ASSIGN_OR_RETURN(ByteView last, file->Read(end - 1, 1));
+  if (last.empty() || last[0] != 0) return false;
+  return ZeroToEnd(end);
 }
 
 Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
@@ -366,8 +357,8 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
     if (last) {
       ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
       if (zeros) return End();
-      ASSIGN_OR_RETURN(bool lost, LostBlockIn(at, at + jf::kRecordHeaderSize));
-      if (lost) return Torn(at, "record header partly zero");
+      ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + jf::kRecordHeaderSize));
+      if (cut) return Torn(at, "record header cut short, zeros after");
     }
     return Damage(at, "checksum mismatch (record header)");
   }
@@ -393,8 +384,8 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   ByteView payload = record.subspan(jf::kRecordHeaderSize);
   if (Crc32c(payload) != payload_check) {
     if (last) {
-      ASSIGN_OR_RETURN(bool lost, LostBlockIn(at, at + record_size));
-      if (lost) return Torn(at, "record partly zero");
+      ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + record_size));
+      if (cut) return Torn(at, "record cut short, zeros after");
     }
     return Damage(at, "checksum mismatch (payload)");
   }
@@ -715,16 +706,18 @@ void Journal::Impl::BeforeWrite(uint64_t end) {
 }
 
 Status Journal::Impl::SealSegment(uint64_t& syncs) {
-  if (!Filling() || segment.fd < 0) return Status::Ok();
-  uint64_t file_size = 0;
+  if (segment.fd < 0) return Status::Ok();
   {
     std::unique_lock<std::mutex> lock(fill_mu);
     fill_cv.wait(lock, [&] { return !filling; });
     fill_fd = -1;
-    file_size = fill_end;
   }
-  if (file_size <= segment.size) return Status::Ok();
+  // Asked of the file: zeros a crash left (filled by an earlier run), or a fill
+  // that failed halfway, are past the records too.
   const std::string path = Join(dir, segment.name);
+  struct stat st {};
+  if (::fstat(segment.fd, &st) != 0) return PosixError("stat " + path, errno);
+  if (static_cast<uint64_t>(st.st_size) <= segment.size) return Status::Ok();
   if (::ftruncate(segment.fd, static_cast<off_t>(segment.size)) != 0) {
     return PosixError("cut the zeros off " + path, errno);
   }
@@ -962,6 +955,21 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
   Impl& j = *journal->impl_;
 
   ASSIGN_OR_RETURN(VerifyReport report, VerifyJournal(dir));
+  if (!report.problem && report.last_sequence < options.signed_sequence &&
+      !report.end_segment.empty()) {
+    // Zeros after the last record where a digest signed later ones: those were
+    // durable, so no crash left the zeros there. Damage, so nothing is written over.
+    struct stat st {};
+    const std::string path = Join(dir, report.end_segment);
+    if (::stat(path.c_str(), &st) != 0) return PosixError("stat " + path, errno);
+    if (static_cast<uint64_t>(st.st_size) > report.end_offset) {
+      report.problem =
+          JournalProblem{JournalProblem::Kind::kDamage, report.end_segment, report.end_offset,
+                         report.last_sequence + 1,
+                         "zero bytes where records up to " +
+                             std::to_string(options.signed_sequence) + " were, signed by a digest"};
+    }
+  }
   if (report.problem && !report.damaged() && report.last_sequence < options.signed_sequence) {
     // A torn tail where a digest signed records: not a crash's, but lost
     // records. Damage, so nothing is cut.

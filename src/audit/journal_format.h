@@ -43,15 +43,6 @@ inline constexpr size_t kHashSize = 32;
 inline constexpr std::array<uint8_t, kHashSize> kGenesisHash = {};
 inline constexpr uint64_t kFirstSequence = 1;
 
-// A write that did not reach the disk whole leaves whole disk blocks of it zero
-// (the zeros the writer filled ahead, or nothing yet). Reading the last segment, a
-// record whose check fails is a torn tail when a block it overlaps is zero over
-// the overlap and the overlap is at least kMinLostBytes long (no record holds that
-// many zeros in a row in its header, and CloudTrail payloads hold none) or ends
-// the record with nothing but zeros after it.
-inline constexpr uint64_t kDiskBlockSize = 512;
-inline constexpr uint64_t kMinLostBytes = 16;
-
 // Writer defaults.
 inline constexpr uint64_t kDefaultSegmentSize = uint64_t{64} << 20;
 // The smallest segment size accepted: a header and one empty record.

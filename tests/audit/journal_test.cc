@@ -915,18 +915,24 @@ TEST(JournalTornTailTest, ZerosAfterTheLastRecordAreItsEnd) {
   }
 }
 
-// A torn tail among records a digest signed was not torn by a crash (records
-// are signed only once durable): damage, and nothing is cut. A zero-filled
-// tail after the signed records is still a crash's.
-TEST(JournalTornTailTest, ATornSignedRecordIsDamageAndIsNotCut) {
-  TempDir tmp;
-  const std::string dir = tmp.File("audit");
+// Writes records 1 to 5 into a new journal in `dir`, closes it, and returns
+// where record 5 is.
+RecordLayout FiveRecords(const std::string& dir) {
   {
     auto journal = OpenOrDie(dir);
     AppendPayloads(*journal, 1, 5);
   }
+  return Decode(dir).back().records.back();
+}
+
+// A torn tail among records a digest signed was not torn by a crash (records
+// are signed only once durable): damage, and nothing is cut. Zeros after the
+// signed records are the end of the records.
+TEST(JournalTornTailTest, ATornSignedRecordIsDamageAndIsNotCut) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
   const std::string path = dir + "/" + SegmentFileName(1);
-  const RecordLayout last = Decode(dir).back().records.back();
+  const RecordLayout last = FiveRecords(dir);
   Truncate(path, last.offset + 10);
   {
     auto journal = OpenOrDie(dir, {.signed_sequence = 5});
@@ -1043,11 +1049,12 @@ TEST(JournalZeroFillTest, NoFillWithoutSync) {
   EXPECT_EQ(Decode(dir).back().records.size(), 3u);
 }
 
-// A write cut off at a disk block boundary (where a crash cuts it: a page by
-// SIGKILL, a sector by power loss) leaves the rest of the record zero, and a
-// block lost out of order leaves a hole of zeros: a torn tail, cut at the next
-// start. A flipped byte before zeros is still damage.
-void CheckLostBlocks(size_t first_payload, size_t last_payload) {
+// A write cut short over zeros filled ahead (by SIGKILL, by a power loss that
+// lost its end, or as a live reader sees a write under way) leaves the record's
+// end zero and only zeros after it: a torn tail, cut at the next start. A block
+// lost in the middle, with the rest of the write there, is damage (as before
+// zeros were filled), and so is a flipped byte before the zeros.
+void CheckCutShortOverZeros(size_t first_payload, size_t last_payload) {
   TempDir tmp;
   const std::string base = tmp.File("base");
   {
@@ -1060,36 +1067,47 @@ void CheckLostBlocks(size_t first_payload, size_t last_payload) {
   const std::string copy = tmp.File("copy");
   const std::string path = copy + "/" + seg.name;
   const std::string zeros(2048, '\0');
-  auto check_torn = [&](const std::string& bytes) {
+  const uint64_t end = last.offset + last.size;
+  size_t cuts = 0;
+  for (uint64_t cut = last.offset + 1; cut < end; cut += cut < last.offset + 60 ? 1 : 97) {
+    SCOPED_TRACE("cut at " + std::to_string(cut));
     std::filesystem::remove_all(copy);
     CopyJournal(base, copy);
-    WriteFile(path, bytes + zeros);
+    const std::string cut_bytes = seg.bytes.substr(0, cut) + std::string(end - cut, '\0') + zeros;
+    WriteFile(path, cut_bytes);
+    // What is left of the record may be zeros only (its length's high bytes):
+    // then it is the end of the records, as when nothing is left.
+    const bool only_zeros =
+        AllZero(std::string_view(seg.bytes).substr(last.offset, cut - last.offset));
     VerifyReport report = VerifyOrDie(copy);
-    ASSERT_TRUE(report.problem.has_value());
-    EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail) << report.problem->ToString();
-    EXPECT_EQ(report.problem->offset, last.offset);
-    EXPECT_EQ(report.problem->sequence, 2u);
+    if (only_zeros) {
+      EXPECT_TRUE(report.ok()) << report.problem->ToString();
+    } else {
+      ASSERT_TRUE(report.problem.has_value());
+      EXPECT_EQ(report.problem->kind, JournalProblem::Kind::kTornTail)
+          << report.problem->ToString();
+      EXPECT_EQ(report.problem->offset, last.offset);
+      EXPECT_EQ(report.problem->sequence, 2u);
+    }
+    EXPECT_EQ(report.records, 1u);
     EXPECT_EQ(WalkAll(copy).size(), 1u);
     auto journal = OpenOrDie(copy);
     EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
-    EXPECT_EQ(std::filesystem::file_size(path), last.offset);
+    EXPECT_EQ(std::filesystem::file_size(path), only_zeros ? cut_bytes.size() : last.offset);
     EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 2u);
-  };
-  size_t blocks = 0;
-  const uint64_t end = last.offset + last.size;
-  for (uint64_t block = (last.offset / 512 + 1) * 512; block < end; block += 512) {
-    SCOPED_TRACE("block at " + std::to_string(block));
-    std::string cut = seg.bytes.substr(0, block);
-    cut.resize(end, '\0');
-    check_torn(cut);  // the write stopped at the block
-    std::string hole = seg.bytes;
-    std::fill(hole.begin() + static_cast<std::ptrdiff_t>(block),
-              hole.begin() + static_cast<std::ptrdiff_t>(std::min(block + 512, end)), '\0');
-    check_torn(hole);  // only this block was lost
-    ++blocks;
+    ++cuts;
   }
-  EXPECT_GE(blocks, 2u);
+  EXPECT_GT(cuts, 60u);
   QuietLog quiet;
+  const uint64_t first_block = (last.offset / 512 + 1) * 512;
+  ASSERT_LT(first_block + 512, end);
+  std::string hole = seg.bytes;
+  std::fill(hole.begin() + static_cast<std::ptrdiff_t>(first_block),
+            hole.begin() + static_cast<std::ptrdiff_t>(first_block + 512), '\0');
+  std::filesystem::remove_all(copy);
+  CopyJournal(base, copy);
+  WriteFile(path, hole + zeros);
+  ExpectDamageRefused(copy, seg.name, last.offset, 2, "checksum mismatch (payload)");
   for (uint64_t at : {last.offset + 3, last.offset + 100, end - 1}) {
     SCOPED_TRACE("flipped " + std::to_string(at));
     std::filesystem::remove_all(copy);
@@ -1101,11 +1119,61 @@ void CheckLostBlocks(size_t first_payload, size_t last_payload) {
   }
 }
 
-TEST(JournalZeroFillTest, AWriteThatDidNotReachTheDiskWholeIsATornTail) {
-  // The second record at offset 24 + 52 + first payload.
-  CheckLostBlocks(700, 3000);
-  // A block boundary 5 bytes into its header, and 5 bytes before its end.
-  CheckLostBlocks(2048 - 5 - 76, 4096 + 5 - (2048 - 5) - 52);
+TEST(JournalZeroFillTest, AWriteCutShortOverZerosIsATornTail) {
+  CheckCutShortOverZeros(700, 3000);
+  CheckCutShortOverZeros(0, 2000);
+}
+
+// Zeros where records a digest signed were: no crash left them (signed records
+// were durable). Damage, and nothing is written over.
+TEST(JournalZeroFillTest, ZerosWhereSignedRecordsWereAreDamage) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  const std::string path = dir + "/" + SegmentFileName(1);
+  const RecordLayout last = FiveRecords(dir);
+  const std::string bytes = ReadFile(path);
+  WriteFile(path, bytes.substr(0, last.offset) + std::string(last.size + 100, '\0'));
+  {
+    QuietLog quiet;
+    auto journal = OpenOrDie(dir, {.signed_sequence = 5});
+    EXPECT_EQ(journal->status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(journal->status().message(),
+                HasSubstr("record 5: zero bytes where records up to 5 were, signed by a digest"));
+    EXPECT_FALSE(journal->AppendAndWait("refused").ok());
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), last.offset + last.size + 100);
+  // Signed only up to record 4: the zeros are the end of the records.
+  auto journal = OpenOrDie(dir, {.signed_sequence = 4});
+  EXPECT_TRUE(journal->status().ok()) << journal->status().ToString();
+  EXPECT_EQ(journal->AppendAndWait("after the crash").value(), 5u);
+}
+
+// Zeros an earlier run filled (and a crash left) are cut when the segment rolls,
+// whether or not this run fills: only the last segment ever ends in zeros.
+TEST(JournalZeroFillTest, ARollCutsZerosLeftByAnEarlierRun) {
+  TempDir tmp;
+  const std::string dir = tmp.File("audit");
+  {
+    auto journal = OpenOrDie(dir, {.segment_size = 4096});
+    AppendPayloads(*journal, 1, 3);
+  }
+  const std::string path = dir + "/" + SegmentFileName(1);
+  WriteFile(path, ReadFile(path) + std::string(3000, '\0'));
+  {
+    auto journal = OpenOrDie(dir, {.segment_size = 4096});
+    AppendPayloads(*journal, 4, 120);
+    EXPECT_GT(journal->stats().segments_created, 1u);
+    const std::string copy = tmp.File("copy");  // before Close cuts the last one's
+    CopyJournal(dir, copy);
+    VerifyReport report = VerifyOrDie(copy);
+    EXPECT_TRUE(report.ok()) << report.problem->ToString();
+    EXPECT_EQ(report.records, 120u);
+  }
+  std::vector<SegmentLayout> segments = Decode(dir);
+  ASSERT_GT(segments.size(), 1u);
+  for (const SegmentLayout& seg : segments) {
+    EXPECT_EQ(seg.bytes.size(), seg.records.back().offset + seg.records.back().size) << seg.name;
+  }
 }
 
 // ---------------------------------------------------------------------------
