@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <any>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -35,6 +36,11 @@ namespace {
 
 // Reads are done in chunks of this size (or one record, when larger).
 constexpr size_t kReadChunk = size_t{1} << 20;
+
+// A record of the last segment that fails a check is read again after each of
+// these pauses before it is called damage (format document, rule 16).
+constexpr std::chrono::milliseconds kRereadPauses[] = {std::chrono::milliseconds(1),
+                                                       std::chrono::milliseconds(10)};
 
 // The filler fills zeros ahead when the writer used this much of them.
 constexpr uint64_t kZeroFillChunk = uint64_t{256} << 10;
@@ -113,6 +119,16 @@ class SegmentFile {
   SegmentFile& operator=(const SegmentFile&) = delete;
 
   uint64_t size() const { return size_; }
+
+  // The file's size now (a live writer may have grown it since it was opened).
+  Result<uint64_t> CurrentSize() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return PosixError("stat " + path_, errno);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  // Drops what was read, so that the next Read reads the file again.
+  void Forget() { window_size_ = 0; }
 
   // Up to n bytes at `offset`: fewer only at the end of the file. Valid until
   // the next call.
@@ -229,6 +245,7 @@ struct JournalReader::Impl {
 
   VerifyReport report;
   bool done = false;
+  bool writer_may_write = true;  // false: NoWriter()
   crypto::Sha256Hasher hasher;
 
   bool IsLastSegment() const { return index + 1 == segments.size(); }
@@ -267,6 +284,10 @@ struct JournalReader::Impl {
   // zero byte with nothing but zeros after them: a write cut short over zeros
   // (format document, rule 15).
   Result<bool> CutShortOverZeros(uint64_t begin, uint64_t end);
+  // Whether the record at [at, at + n) of the last segment, which failed a check,
+  // is being written while it is read: bytes follow it, and reading it again
+  // gives other bytes (format document, rule 16).
+  Result<bool> WrittenWhileRead(uint64_t at, uint64_t n);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -333,6 +354,21 @@ Result<bool> JournalReader::Impl::CutShortOverZeros(uint64_t begin, uint64_t end
   return ZeroToEnd(end);
 }
 
+Result<bool> JournalReader::Impl::WrittenWhileRead(uint64_t at, uint64_t n) {
+  if (!writer_may_write) return false;
+  ASSIGN_OR_RETURN(uint64_t size_now, file->CurrentSize());
+  if (size_now <= at + n) return false;  // the end of the file: no write goes on past it
+  ASSIGN_OR_RETURN(ByteView first, file->Read(at, static_cast<size_t>(n)));
+  const Bytes seen(first.begin(), first.end());
+  for (std::chrono::milliseconds pause : kRereadPauses) {
+    std::this_thread::sleep_for(pause);
+    file->Forget();
+    ASSIGN_OR_RETURN(ByteView again, file->Read(at, static_cast<size_t>(n)));
+    if (!std::equal(seen.begin(), seen.end(), again.begin(), again.end())) return true;
+  }
+  return false;
+}
+
 Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   const uint64_t at = offset;
   const uint64_t remaining = file->size() - at;
@@ -359,6 +395,8 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
       if (zeros) return End();
       ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + jf::kRecordHeaderSize));
       if (cut) return Torn(at, "record header cut short, zeros after");
+      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, jf::kRecordHeaderSize));
+      if (writing) return Torn(at, "record header being written");
     }
     return Damage(at, "checksum mismatch (record header)");
   }
@@ -386,6 +424,8 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
     if (last) {
       ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + record_size));
       if (cut) return Torn(at, "record cut short, zeros after");
+      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, record_size));
+      if (writing) return Torn(at, "record being written");
     }
     return Damage(at, "checksum mismatch (payload)");
   }
@@ -474,14 +514,19 @@ Result<bool> JournalReader::Next(JournalRecord* record) {
   return false;
 }
 
+void JournalReader::NoWriter() { impl_->writer_may_write = false; }
+
 const std::optional<JournalProblem>& JournalReader::problem() const {
   return impl_->report.problem;
 }
 
 const VerifyReport& JournalReader::report() const { return impl_->report; }
 
-Result<VerifyReport> VerifyJournal(const std::string& dir) {
+namespace {
+
+Result<VerifyReport> Verify(const std::string& dir, bool writer_may_write) {
   ASSIGN_OR_RETURN(std::unique_ptr<JournalReader> reader, JournalReader::Open(dir));
+  if (!writer_may_write) reader->NoWriter();
   JournalRecord record;
   while (true) {
     ASSIGN_OR_RETURN(bool got, reader->Next(&record));
@@ -489,6 +534,10 @@ Result<VerifyReport> VerifyJournal(const std::string& dir) {
   }
   return reader->report();
 }
+
+}  // namespace
+
+Result<VerifyReport> VerifyJournal(const std::string& dir) { return Verify(dir, true); }
 
 Result<std::string> ReadRecordAt(const std::string& dir, uint64_t segment, uint64_t offset,
                                  uint64_t sequence) {
@@ -954,22 +1003,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(std::string dir, JournalOptions o
   std::unique_ptr<Journal> journal(new Journal(std::move(impl)));
   Impl& j = *journal->impl_;
 
-  ASSIGN_OR_RETURN(VerifyReport report, VerifyJournal(dir));
-  if (!report.problem && report.last_sequence < options.signed_sequence &&
-      !report.end_segment.empty()) {
-    // Zeros after the last record where a digest signed later ones: those were
-    // durable, so no crash left the zeros there. Damage, so nothing is written over.
-    struct stat st {};
-    const std::string path = Join(dir, report.end_segment);
-    if (::stat(path.c_str(), &st) != 0) return PosixError("stat " + path, errno);
-    if (static_cast<uint64_t>(st.st_size) > report.end_offset) {
-      report.problem =
-          JournalProblem{JournalProblem::Kind::kDamage, report.end_segment, report.end_offset,
-                         report.last_sequence + 1,
-                         "zero bytes where records up to " +
-                             std::to_string(options.signed_sequence) + " were, signed by a digest"};
-    }
-  }
+  ASSIGN_OR_RETURN(VerifyReport report, Verify(dir, /*writer_may_write=*/false));  // locked above
   if (report.problem && !report.damaged() && report.last_sequence < options.signed_sequence) {
     // A torn tail where a digest signed records: not a crash's, but lost
     // records. Damage, so nothing is cut.

@@ -108,6 +108,10 @@ class JournalReader {
   // problem (then problem() says what). An error: the files could not be read.
   Result<bool> Next(JournalRecord* record);
 
+  // The caller holds the journal's writer lock, so nothing is written while it
+  // reads: a record that fails a check is not read again (format document, rule 16).
+  void NoWriter();
+
   const std::optional<JournalProblem>& problem() const;
   // What has been read so far (after Next() returned false: the whole journal).
   const VerifyReport& report() const;
@@ -180,7 +184,9 @@ struct JournalOptions {
   std::function<void(std::vector<DurableRecord>&&)> on_durable_batch;
   // Records up to this sequence were signed by a digest, so were durable and
   // acknowledged: Open treats a torn tail among them as damage (no crash tears a
-  // record after it was signed) and cuts nothing.
+  // record after it was signed) and cuts nothing. Zeros after the last record are
+  // its end whatever was signed (a crash after segments were moved away leaves
+  // them): signed records that are gone are the digest signer's to notice.
   uint64_t signed_sequence = 0;
 };
 
