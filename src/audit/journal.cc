@@ -284,10 +284,10 @@ struct JournalReader::Impl {
   // zero byte with nothing but zeros after them: a write cut short over zeros
   // (format document, rule 15).
   Result<bool> CutShortOverZeros(uint64_t begin, uint64_t end);
-  // Whether the record at [at, at + n) of the last segment, which failed a check,
-  // is being written while it is read: bytes follow it, and reading it again
-  // gives other bytes (format document, rule 16).
-  Result<bool> WrittenWhileRead(uint64_t at, uint64_t n);
+  // Whether the record at `at` of the last segment, whose bytes `failed` failed a
+  // check, is being written while it is read: bytes follow it, and reading it
+  // again gives other bytes (format document, rule 16).
+  Result<bool> WrittenWhileRead(uint64_t at, const Bytes& failed);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -354,17 +354,16 @@ Result<bool> JournalReader::Impl::CutShortOverZeros(uint64_t begin, uint64_t end
   return ZeroToEnd(end);
 }
 
-Result<bool> JournalReader::Impl::WrittenWhileRead(uint64_t at, uint64_t n) {
+Result<bool> JournalReader::Impl::WrittenWhileRead(uint64_t at, const Bytes& failed) {
   if (!writer_may_write) return false;
   ASSIGN_OR_RETURN(uint64_t size_now, file->CurrentSize());
-  if (size_now <= at + n) return false;  // the end of the file: no write goes on past it
-  ASSIGN_OR_RETURN(ByteView first, file->Read(at, static_cast<size_t>(n)));
-  const Bytes seen(first.begin(), first.end());
-  for (std::chrono::milliseconds pause : kRereadPauses) {
-    std::this_thread::sleep_for(pause);
+  // At the end of the file: no write goes on past it.
+  if (size_now <= at + failed.size()) return false;
+  for (size_t i = 0; i <= std::size(kRereadPauses); ++i) {
+    if (i > 0) std::this_thread::sleep_for(kRereadPauses[i - 1]);
     file->Forget();
-    ASSIGN_OR_RETURN(ByteView again, file->Read(at, static_cast<size_t>(n)));
-    if (!std::equal(seen.begin(), seen.end(), again.begin(), again.end())) return true;
+    ASSIGN_OR_RETURN(ByteView again, file->Read(at, failed.size()));
+    if (!std::equal(failed.begin(), failed.end(), again.begin(), again.end())) return true;
   }
   return false;
 }
@@ -391,11 +390,12 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   if (Crc32c(header.first(jf::kRecordHeaderCheckOffset)) !=
       LoadU32(header.data() + jf::kRecordHeaderCheckOffset)) {
     if (last) {
+      const Bytes failed(header.begin(), header.end());  // the reads below reuse the buffer
       ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
       if (zeros) return End();
       ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + jf::kRecordHeaderSize));
       if (cut) return Torn(at, "record header cut short, zeros after");
-      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, jf::kRecordHeaderSize));
+      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, failed));
       if (writing) return Torn(at, "record header being written");
     }
     return Damage(at, "checksum mismatch (record header)");
@@ -422,9 +422,10 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   ByteView payload = record.subspan(jf::kRecordHeaderSize);
   if (Crc32c(payload) != payload_check) {
     if (last) {
+      const Bytes failed(record.begin(), record.end());  // the reads below reuse the buffer
       ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + record_size));
       if (cut) return Torn(at, "record cut short, zeros after");
-      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, record_size));
+      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, failed));
       if (writing) return Torn(at, "record being written");
     }
     return Damage(at, "checksum mismatch (payload)");
