@@ -288,6 +288,12 @@ struct JournalReader::Impl {
   // check, is being written while it is read: bytes follow it, and reading it
   // again gives other bytes (format document, rule 16).
   Result<bool> WrittenWhileRead(uint64_t at, const Bytes& failed);
+  // For the record (or record header: `what`) at `at` of the last segment whose
+  // bytes `failed` failed a check: a torn tail when it was cut short over zeros
+  // (rule 15) or is being written (rule 16), else damage named `damage`.
+  // `failed` is a copy: the reads reuse the buffer.
+  Result<bool> TornOrDamage(uint64_t at, const Bytes& failed, const std::string& what,
+                            std::string damage);
 };
 
 Result<bool> JournalReader::Impl::OpenSegment() {
@@ -368,6 +374,15 @@ Result<bool> JournalReader::Impl::WrittenWhileRead(uint64_t at, const Bytes& fai
   return false;
 }
 
+Result<bool> JournalReader::Impl::TornOrDamage(uint64_t at, const Bytes& failed,
+                                               const std::string& what, std::string damage) {
+  ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + failed.size()));
+  if (cut) return Torn(at, what + " cut short, zeros after");
+  ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, failed));
+  if (writing) return Torn(at, what + " being written");
+  return Damage(at, std::move(damage));
+}
+
 Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   const uint64_t at = offset;
   const uint64_t remaining = file->size() - at;
@@ -389,16 +404,12 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   }
   if (Crc32c(header.first(jf::kRecordHeaderCheckOffset)) !=
       LoadU32(header.data() + jf::kRecordHeaderCheckOffset)) {
-    if (last) {
-      const Bytes failed(header.begin(), header.end());  // the reads below reuse the buffer
-      ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
-      if (zeros) return End();
-      ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + jf::kRecordHeaderSize));
-      if (cut) return Torn(at, "record header cut short, zeros after");
-      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, failed));
-      if (writing) return Torn(at, "record header being written");
-    }
-    return Damage(at, "checksum mismatch (record header)");
+    const char* damage = "checksum mismatch (record header)";
+    if (!last) return Damage(at, damage);
+    const Bytes failed(header.begin(), header.end());  // ZeroToEnd reuses the buffer
+    ASSIGN_OR_RETURN(bool zeros, ZeroToEnd(at));
+    if (zeros) return End();
+    return TornOrDamage(at, failed, "record header", damage);
   }
   const uint32_t length = LoadU32(header.data() + jf::kRecordLengthOffset);
   const uint32_t payload_check = LoadU32(header.data() + jf::kRecordPayloadCheckOffset);
@@ -421,14 +432,9 @@ Result<bool> JournalReader::Impl::ReadRecord(JournalRecord* out) {
   }
   ByteView payload = record.subspan(jf::kRecordHeaderSize);
   if (Crc32c(payload) != payload_check) {
-    if (last) {
-      const Bytes failed(record.begin(), record.end());  // the reads below reuse the buffer
-      ASSIGN_OR_RETURN(bool cut, CutShortOverZeros(at, at + record_size));
-      if (cut) return Torn(at, "record cut short, zeros after");
-      ASSIGN_OR_RETURN(bool writing, WrittenWhileRead(at, failed));
-      if (writing) return Torn(at, "record being written");
-    }
-    return Damage(at, "checksum mismatch (payload)");
+    const char* damage = "checksum mismatch (payload)";
+    if (!last) return Damage(at, damage);
+    return TornOrDamage(at, Bytes(record.begin(), record.end()), "record", damage);
   }
   if (sequence != ExpectedSequence()) {
     return Damage(
