@@ -15,9 +15,15 @@ the server (all its threads and processes) and wrk spent per request, coffer's C
 Encrypt split by thread (HTTP, audit journal, audit index), and coffer's ratios to the
 others; with several connection counts, each is measured in turn, and a line per
 count says whether coffer reached the goal (>= 0.5x nginx with p99 < 2 ms).
+With --stall-probe, bench/vcpu_stall_probe (built next to coffer) runs beside each wrk run
+and counts the times the machine itself stood still for more than 2 ms (a real-time thread
+per CPU woke that late), on every CPU at once and on each: on a virtual machine, the host
+not running its CPUs. Its wake-ups cost coffer 4-8% of its requests/s on a 2-CPU machine,
+so it is off unless asked for.
 
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
                                [--data-dir-base DIR] [--coffer-only] [--io-threads 1]
+                               [--stall-probe [build/bench/vcpu_stall_probe]]
        bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3]
 --data-dir-base puts coffer's data directory (state store and audit journal, which syncs
 every batch) under DIR instead of the temporary directory: compare a disk with /dev/shm to
@@ -167,8 +173,14 @@ def run_wrk(url, script, args, server_pid):
     server_before = cpu_seconds(server_pid)
     threads_before = thread_cpu_seconds(server_pid)
     wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    probe = None
+    if args.stall_probe:
+        # Over all of wrk's run but its last second (the probe must end first).
+        probe = subprocess.Popen([args.stall_probe, str(max(1, args.duration - 1))],
+                                 stdout=subprocess.PIPE, text=True)
     out = wrk.stdout.read()
     _, status, usage = os.wait4(wrk.pid, 0)
+    stalls = json.loads(probe.communicate()[0]) if probe else None
     if os.waitstatus_to_exitcode(status) != 0:
         raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), cmd, out)
     server_cpu = cpu_seconds(server_pid) - server_before
@@ -179,7 +191,21 @@ def run_wrk(url, script, args, server_pid):
     r["threads_us"] = {name: per_request(cpu - threads_before.get(name, 0.0))
                        for name, cpu in sorted(threads_after.items())}
     r["wrk_us"] = per_request(usage.ru_utime + usage.ru_stime)
+    r["stalls"] = stalls
     return r
+
+
+def describe_stalls(s):
+    """vcpu_stall_probe's figures in a few words."""
+    if s is None:
+        return "not measured"
+    text = "%d times on every CPU at once" % s["all_cpus_late"]
+    if s["all_cpus_late"]:
+        text += ", %.0f ms in all (%.1f%% of %.0f s), the longest %.1f ms" % (
+            s["all_cpus_late_ms"], s["all_cpus_late_ms"] / (10 * s["seconds"]), s["seconds"],
+            s["all_cpus_longest_ms"])
+    text += "; on one CPU " + " + ".join(str(n) for n in s["late_per_cpu"])
+    return text if s["realtime"] else text + " (not real-time: waits for a CPU count too)"
 
 
 def bench_coffer(args, work, health=True):
@@ -346,7 +372,15 @@ def main():
     parser.add_argument("--io-threads", type=int, default=1,
                         help="coffer's HTTP I/O threads (default 1, as nginx's one worker: on a "
                              "machine shared with wrk a second one mostly adds preemption)")
+    parser.add_argument("--stall-probe", nargs="?", const="", default=None, metavar="PROBE",
+                        help="run vcpu_stall_probe beside wrk (default PROBE: bench/ beside "
+                             "--coffer) and print how often the machine stood still")
     args = parser.parse_args()
+    if args.stall_probe == "":
+        args.stall_probe = os.path.join(os.path.dirname(os.path.abspath(args.coffer)), "bench",
+                                        "vcpu_stall_probe")
+    if args.stall_probe and not os.access(args.stall_probe, os.X_OK):
+        sys.exit("%s is not built (scripts/build.sh --target vcpu_stall_probe)" % args.stall_probe)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian package wrk)")
     if args.disk_vs_tmpfs:
@@ -373,6 +407,13 @@ def main():
                 continue
             print("%-20s %12.0f %10.3f %10.3f %8d %11.1f us %8.1f us" % (
                 name, r["rps"], r["p50"], r["p99"], r["non2xx"], r["server_us"], r["wrk_us"]))
+        # Whether the machine itself stood still meanwhile (on a virtual machine, the host
+        # not running its CPUs): a request in flight then waits as long, whatever the server.
+        if args.stall_probe:
+            print("  wake-ups more than 2 ms late (vcpu_stall_probe, real-time, one per CPU):")
+            for name, r in results.items():
+                if r is not None:
+                    print("    %-20s %s" % (name, describe_stalls(r["stalls"])))
         # Where coffer's CPU per Encrypt goes: its HTTP threads (request handling), the
         # audit journal's writer (record encoding, write, fdatasync, answering the batch)
         # and the audit index.
