@@ -24,7 +24,7 @@ so it is off unless asked for.
 Usage: bench/endpoint_bench.py [--coffer build/coffer] [--duration 10] [--connections 8[,16,...]]
                                [--data-dir-base DIR] [--coffer-only] [--io-threads 1]
                                [--stall-probe [build/bench/vcpu_stall_probe]]
-       bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3]
+       bench/endpoint_bench.py --disk-vs-tmpfs DIR [--connections 64] [--rounds 3] [--stall-probe]
 --data-dir-base puts coffer's data directory (state store and audit journal, which syncs
 every batch) under DIR instead of the temporary directory: compare a disk with /dev/shm to
 see what the journal's fsync costs. --coffer-only skips moto_server and nginx.
@@ -349,6 +349,11 @@ def disk_vs_tmpfs(args):
         best[name] = b["rps"]
         print("%-28s %12.0f %10.3f %10.3f   %s" % (name, b["rps"], b["p50"], b["p99"],
                                                    " ".join("%.0f" % r["rps"] for r in results)))
+    if args.stall_probe:
+        print("wake-ups more than 2 ms late (vcpu_stall_probe, real-time, one per CPU), each run:")
+        for name, results in runs.items():
+            for r in results:
+                print("  %-26s %s" % (name, describe_stalls(r["stalls"])))
     disk, tmpfs = (best[name] for name, _ in places)
     print("disk / tmpfs: %.2fx (goal >= 0.8)" % (disk / tmpfs))
     return 0
