@@ -195,6 +195,9 @@ def run_wrk(url, script, args, server_pid):
     return r
 
 
+STALLS_HEADING = "wake-ups more than 2 ms late (vcpu_stall_probe, real-time, one per CPU)"
+
+
 def describe_stalls(s):
     """vcpu_stall_probe's figures in a few words."""
     if s is None:
@@ -350,7 +353,7 @@ def disk_vs_tmpfs(args):
         print("%-28s %12.0f %10.3f %10.3f   %s" % (name, b["rps"], b["p50"], b["p99"],
                                                    " ".join("%.0f" % r["rps"] for r in results)))
     if args.stall_probe:
-        print("wake-ups more than 2 ms late (vcpu_stall_probe, real-time, one per CPU), each run:")
+        print(STALLS_HEADING + ", each run:")
         for name, results in runs.items():
             for r in results:
                 print("  %-26s %s" % (name, describe_stalls(r["stalls"])))
@@ -415,7 +418,7 @@ def main():
         # Whether the machine itself stood still meanwhile (on a virtual machine, the host
         # not running its CPUs): a request in flight then waits as long, whatever the server.
         if args.stall_probe:
-            print("  wake-ups more than 2 ms late (vcpu_stall_probe, real-time, one per CPU):")
+            print("  " + STALLS_HEADING + ":")
             for name, r in results.items():
                 if r is not None:
                     print("    %-20s %s" % (name, describe_stalls(r["stalls"])))

@@ -76,10 +76,23 @@ std::vector<Interval> Intersect(const std::vector<Interval>& a, const std::vecto
   return out;
 }
 
+double LengthMs(const Interval& x) { return (x.second - x.first) * 1e3; }
+
 double TotalMs(const std::vector<Interval>& v) {
   double total = 0;
-  for (const Interval& x : v) total += x.second - x.first;
-  return total * 1e3;
+  for (const Interval& x : v) total += LengthMs(x);
+  return total;
+}
+
+// Prints `"name":[f(probe 0),f(probe 1),…]` with each value in `format`.
+template <typename F>
+void PrintPerCpu(const char* name, const std::vector<Probe>& probes, const char* format, F f) {
+  std::printf("\"%s\":[", name);
+  for (size_t i = 0; i < probes.size(); ++i) {
+    if (i > 0) std::printf(",");
+    std::printf(format, f(probes[i]));
+  }
+  std::printf("],");
 }
 
 }  // namespace
@@ -114,23 +127,17 @@ int main(int argc, char** argv) {
   std::vector<Interval> all = probes.front().late;
   for (size_t i = 1; i < probes.size(); ++i) all = Intersect(all, probes[i].late);
   // A stretch counts for the whole machine when it is itself past the threshold.
-  std::erase_if(all, [&](const Interval& x) { return (x.second - x.first) * 1e3 < threshold_ms; });
+  std::erase_if(all, [&](const Interval& x) { return LengthMs(x) < threshold_ms; });
   double longest = 0;
-  for (const Interval& x : all) longest = std::max(longest, (x.second - x.first) * 1e3);
+  for (const Interval& x : all) longest = std::max(longest, LengthMs(x));
 
   bool realtime = true;
   for (const Probe& p : probes) realtime = realtime && p.realtime;
   std::printf("{\"seconds\":%.1f,\"threshold_ms\":%.1f,\"realtime\":%s,\"cpus\":%zu,", seconds,
               threshold_ms, realtime ? "true" : "false", probes.size());
-  std::printf("\"late_per_cpu\":[");
-  for (size_t i = 0; i < probes.size(); ++i) {
-    std::printf("%s%zu", i ? "," : "", probes[i].late.size());
-  }
-  std::printf("],\"late_ms_per_cpu\":[");
-  for (size_t i = 0; i < probes.size(); ++i) {
-    std::printf("%s%.1f", i ? "," : "", TotalMs(probes[i].late));
-  }
-  std::printf("],\"all_cpus_late\":%zu,\"all_cpus_late_ms\":%.1f,\"all_cpus_longest_ms\":%.1f}\n",
+  PrintPerCpu("late_per_cpu", probes, "%zu", [](const Probe& p) { return p.late.size(); });
+  PrintPerCpu("late_ms_per_cpu", probes, "%.1f", [](const Probe& p) { return TotalMs(p.late); });
+  std::printf("\"all_cpus_late\":%zu,\"all_cpus_late_ms\":%.1f,\"all_cpus_longest_ms\":%.1f}\n",
               all.size(), TotalMs(all), longest);
   return 0;
 }
