@@ -22,6 +22,7 @@
 #include "common/text.h"
 #include "crypto/secret_bytes.h"
 #include "iam/identity_service.h"
+#include "kms/errors.h"
 #include "kms/key_service.h"
 #include "net/sigv4.h"
 #include "policy/evaluate.h"
@@ -136,6 +137,30 @@ class BoundedCache {
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, V, Hash, std::equal_to<>> map_;
 };
+
+}  // namespace
+
+namespace {
+
+// A grant's principal names the caller: its ARN, or for a role session its role's.
+bool NamesCaller(std::string_view grant_principal, const policy::Principal& caller) {
+  return grant_principal == caller.arn ||
+         (!caller.role_arn.empty() && grant_principal == caller.role_arn);
+}
+
+// Who may retire a grant by the grant's word: its retiring principal, and its
+// grantee when it lists RetireGrant.
+bool MayRetire(const kms::Grant& grant, const policy::Principal& caller) {
+  if (grant.retiring_principal && NamesCaller(*grant.retiring_principal, caller)) return true;
+  return NamesCaller(grant.grantee_principal, caller) &&
+         std::find(grant.operations.begin(), grant.operations.end(), "RetireGrant") !=
+             grant.operations.end();
+}
+
+bool ExplicitDeny(policy::Decision d) {
+  return d == policy::Decision::kExplicitDenyResource ||
+         d == policy::Decision::kExplicitDenyIdentity;
+}
 
 }  // namespace
 
@@ -401,6 +426,7 @@ class Endpoint::Impl {
     e.event_name = call.operation;
     e.read_only = call.read_only;
     e.request_parameters = std::move(call.request_parameters);
+    e.additional_event_data = std::move(call.additional_event_data);
     e.resources = std::move(call.resources);
     x.decoded = true;
   }
@@ -479,6 +505,12 @@ class Endpoint::Impl {
     }
     if (credential->expiration && clock_.Now() >= *credential->expiration) {
       return ForProtocol(ExpiredToken(), protocol);
+    }
+    // GetSessionToken's credentials call IAM only with MFA, which coffer does not
+    // have: IAM answers them as it answers an invalid token.
+    if (parsed.service == "iam" && credential->principal.session_issued &&
+        credential->principal.type != policy::PrincipalType::kAssumedRole) {
+      return ForProtocol(InvalidToken(), protocol);
     }
     return Caller{std::move(credential->principal), parsed.service};
   }
@@ -611,6 +643,10 @@ class Endpoint::Impl {
             }
           }
           decision = policy::EvaluateIdentity(identity, ctx);
+          if (a.grant_to_retire && decision != policy::Decision::kAllow &&
+              !ExplicitDeny(decision) && MayRetire(*a.grant_to_retire, principal)) {
+            decision = policy::Decision::kAllow;
+          }
           break;
         case PolicyScope::kKmsKey: {
           ASSIGN_OR_RETURN(policy::SavedPolicy saved, kms_.KeyPolicyOf(a.resource));
@@ -622,6 +658,10 @@ class Endpoint::Impl {
             RETURN_IF_ERROR(add_principal_tags(key_policy.get(), ctx));
           }
           decision = policy::EvaluateKms(*key_policy, identity, ctx);
+          if (decision != policy::Decision::kAllow && !ExplicitDeny(decision) && a.grant_permits) {
+            ASSIGN_OR_RETURN(bool granted, AllowedByGrant(a, principal));
+            if (granted) decision = policy::Decision::kAllow;
+          }
           break;
         }
         case PolicyScope::kAssumeRole: {
@@ -642,6 +682,11 @@ class Endpoint::Impl {
       RETURN_IF_ERROR(policy::AccessDeniedError(decision, ctx));
     }
 
+    if (!call.grant_principals.empty()) {
+      ASSIGN_OR_RETURN(std::optional<std::string> unknown,
+                       iam_.UnknownPrincipalArn(call.grant_principals));
+      if (unknown) return kms::errors::InvalidPrincipal(*unknown);
+    }
     if (call.new_key_policy) {
       // KMS: "The principals in the key policy must exist and be visible to KMS."
       ASSIGN_OR_RETURN(auto proposed,
@@ -668,6 +713,14 @@ class Endpoint::Impl {
       }
     }
     return Status::Ok();
+  }
+
+  // Whether a grant of the key `a` is on, whose grantee is the caller, allows it.
+  Result<bool> AllowedByGrant(const Authorization& a, const policy::Principal& principal) {
+    ASSIGN_OR_RETURN(std::vector<kms::Grant> grants, kms_.GrantsOf(a.resource));
+    return std::any_of(grants.begin(), grants.end(), [&](const kms::Grant& g) {
+      return NamesCaller(g.grantee_principal, principal) && a.grant_permits(g);
+    });
   }
 
   // A decision's context: who, what, on what, when, and the keys of the request.

@@ -117,6 +117,15 @@ constexpr Pattern kAliasNamePattern{"^[a-zA-Z0-9:/_-]+$", [](std::string_view s)
                                       });
                                     }};
 // PolicyNameType: Java's \w is [a-zA-Z_0-9].
+// PrincipalIdType (grantee and retiring principals).
+constexpr Pattern kPrincipalPattern{"^[\\w+=,.@:/-]+$", [](std::string_view s) {
+                                      return !s.empty() && AllCodePoints(s, [](uint32_t c) {
+                                        return IsAlnum(c) || c == '_' || c == '+' || c == '=' ||
+                                               c == ',' || c == '.' || c == '@' || c == ':' ||
+                                               c == '/' || c == '-';
+                                      });
+                                    }};
+
 constexpr Pattern kPolicyNamePattern{
     "[\\w]+", [](std::string_view s) {
       return !s.empty() && AllCodePoints(s, [](uint32_t c) { return IsAlnum(c) || c == '_'; });
@@ -181,6 +190,7 @@ const EnumValues kEncryptionAlgorithms = {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1
 const EnumValues kDataKeySpecs = {"AES_256", "AES_128"};
 const EnumValues kIncludeKeyMaterial = {"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"};
 const EnumValues kDryRunModifiers = {"IGNORE_CIPHERTEXT"};
+const EnumValues& kGrantOperations = kms::GrantOperationNames();
 const EnumValues kKeyEncryptionMechanisms = {"RSAES_OAEP_SHA_256"};
 
 // ---- decoding one request --------------------------------------------------------
@@ -200,6 +210,11 @@ constexpr TextRule kPolicyNameRule{.min = 1, .max = 128, .pattern = &kPolicyName
 constexpr TextRule kAliasNameRule{.min = 1, .max = 256, .pattern = &kAliasNamePattern};
 constexpr TextRule kDescriptionRule{.min = 0, .max = 8192};
 constexpr TextRule kCustomKeyStoreIdRule{.min = 1, .max = 64};
+constexpr TextRule kPrincipalRule{.min = 1, .max = 256, .pattern = &kPrincipalPattern};
+// GrantNameType has the alias name's pattern.
+constexpr TextRule kGrantNameRule{.min = 1, .max = 256, .pattern = &kAliasNamePattern};
+constexpr TextRule kGrantIdRule{.min = 1, .max = 128};
+constexpr TextRule kGrantTokenRule{.min = 1, .max = 8192};
 const TextRule kAlgorithmRule{.values = &kEncryptionAlgorithms};
 
 constexpr int kMaxPlaintext = 4096, kMaxCiphertext = 6144;
@@ -363,6 +378,26 @@ class Members {
     return Status::Ok();
   }
 
+  // GrantConstraints: {EncryptionContextSubset, EncryptionContextEquals}, each a
+  // map of strings; a map given, even empty, is a constraint.
+  Status Constraints(std::optional<kms::GrantConstraints>& out) {
+    Json* v = Find("Constraints");
+    if (v == nullptr) return Status::Ok();
+    RETURN_IF_ERROR(CheckObject(*v));
+    Members c(*v, v_, Path("Constraints") + ".");
+    kms::GrantConstraints constraints;
+    for (const char* member : {"EncryptionContextSubset", "EncryptionContextEquals"}) {
+      if (c.Find(member) == nullptr) continue;
+      kms::EncryptionContext pairs;
+      RETURN_IF_ERROR(c.StringMap(member, pairs));
+      (std::string_view(member) == "EncryptionContextSubset"
+           ? constraints.encryption_context_subset
+           : constraints.encryption_context_equals) = std::move(pairs);
+    }
+    out = std::move(constraints);
+    return Status::Ok();
+  }
+
   // RecipientInfo (attested enclaves): checked as the model says; coffer does
   // not support it, so `present` tells the caller to refuse the request.
   Status Recipient(bool& present) {
@@ -488,6 +523,16 @@ void AddEncryptionContext(Authorization& a, const kms::EncryptionContext& contex
 void AddAlgorithm(Authorization& a, const std::optional<std::string>& algorithm) {
   // A request without an algorithm uses SYMMETRIC_DEFAULT, and the key says so.
   a.condition_keys["kms:EncryptionAlgorithm"] = {algorithm.value_or("SYMMETRIC_DEFAULT")};
+}
+
+// A grant of the key that lists `grant_op` (a literal) allows the call when the
+// policies do not, if the request's encryption context `context` meets the grant's
+// constraints (`context` null: the operation takes none). `owner` keeps `context`.
+void AllowByGrant(Authorization& a, std::string_view grant_op, std::shared_ptr<const void> owner,
+                  const kms::EncryptionContext* context) {
+  a.grant_permits = [grant_op, owner = std::move(owner), context](const kms::Grant& g) {
+    return kms::GrantAllows(g, grant_op, context);
+  };
 }
 
 // aws:RequestTag/<k> for each tag and aws:TagKeys.
@@ -793,7 +838,9 @@ Result<Call> PrepareKeyOnly(kms::KeyService& service, Members& in, std::string_v
       return Dump(j);
     };
   }
-  return MakeCall(op, {OnKey(op, key)}, {KeyResource(arn)}, std::move(run));
+  Authorization a = OnKey(op, key);
+  if (op == "DescribeKey") AllowByGrant(a, "DescribeKey", nullptr, nullptr);
+  return MakeCall(op, {std::move(a)}, {KeyResource(arn)}, std::move(run));
 }
 
 Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string_view op) {
@@ -1152,6 +1199,7 @@ Result<Call> PrepareEncrypt(kms::KeyService& service, Members& in, std::string_v
   Authorization a = OnKey(op, key);
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, req->encryption_algorithm);
+  AllowByGrant(a, "Encrypt", req, &req->encryption_context);
   kms::KeyService* s = &service;
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::EncryptResponse r, s->Encrypt(*req));
@@ -1189,6 +1237,7 @@ Result<Call> PrepareDecrypt(kms::KeyService& service, Members& in, std::string_v
   Authorization a = OnKey(op, key);
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, req->encryption_algorithm);
+  AllowByGrant(a, "Decrypt", req, &req->encryption_context);
   kms::KeyService* s = &service;
   return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
     ASSIGN_OR_RETURN(kms::DecryptResponse r, s->Decrypt(*req));
@@ -1235,10 +1284,12 @@ Result<Call> PrepareReEncrypt(kms::KeyService& service, Members& in, std::string
   AddEncryptionContext(from, req->source_encryption_context);
   AddAlgorithm(from, req->source_encryption_algorithm);
   from.condition_keys["kms:ReEncryptOnSameKey"] = {same};
+  AllowByGrant(from, "ReEncryptFrom", req, &req->source_encryption_context);
   Authorization to = OnKey("ReEncryptTo", dest);
   AddEncryptionContext(to, req->destination_encryption_context);
   AddAlgorithm(to, req->destination_encryption_algorithm);
   to.condition_keys["kms:ReEncryptOnSameKey"] = {same};
+  AllowByGrant(to, "ReEncryptTo", req, &req->destination_encryption_context);
   // Resources: the source key, then the destination key (the KMS Developer Guide's
   // ReEncrypt example), once when they are the same.
   std::vector<AuditResource> resources = {KeyResource(source.arn)};
@@ -1283,6 +1334,8 @@ Result<Call> PrepareGenerateDataKey(kms::KeyService& service, Members& in, std::
   Authorization a = OnKey(op, key);
   AddEncryptionContext(a, req->encryption_context);
   AddAlgorithm(a, std::nullopt);
+  AllowByGrant(a, with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext", req,
+               &req->encryption_context);
   kms::KeyService* s = &service;
   if (with_plaintext) {
     return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<std::string> {
@@ -1320,6 +1373,186 @@ Result<Call> PrepareGenerateRandom(kms::KeyService& service, Members& in, std::s
   });
 }
 
+// ---- grants -----------------------------------------------------------------------
+
+// "kms:<op>" on a key, for the grant operations that take kms:GrantIsForAWSResource: a
+// caller's own request, never one an AWS service makes on its behalf.
+Authorization OnKeyForGrants(std::string_view op, const KeyTarget& key) {
+  Authorization a = OnKey(op, key);
+  a.condition_keys["kms:GrantIsForAWSResource"] = {"false"};
+  return a;
+}
+
+// A grant as ListGrants and ListRetirableGrants show it.
+OrderedJson GrantJson(const kms::Grant& g) {
+  OrderedJson j;
+  j["KeyId"] = g.key_id;
+  j["GrantId"] = g.grant_id;
+  if (g.name) j["Name"] = *g.name;
+  j["CreationDate"] = Seconds(g.creation_date);
+  j["GranteePrincipal"] = g.grantee_principal;
+  if (g.retiring_principal) j["RetiringPrincipal"] = *g.retiring_principal;
+  j["IssuingAccount"] = g.issuing_account;
+  j["Operations"] = g.operations;
+  if (g.constraints) {
+    OrderedJson c = OrderedJson::object();
+    if (g.constraints->encryption_context_subset) {
+      c["EncryptionContextSubset"] = *g.constraints->encryption_context_subset;
+    }
+    if (g.constraints->encryption_context_equals) {
+      c["EncryptionContextEquals"] = *g.constraints->encryption_context_equals;
+    }
+    j["Constraints"] = std::move(c);
+  }
+  return j;
+}
+
+std::string GrantsReply(const kms::ListGrantsResponse& r) {
+  OrderedJson j;
+  j["Grants"] = OrderedJson::array();
+  for (const kms::Grant& g : r.grants) j["Grants"].push_back(GrantJson(g));
+  AddPage(j, r.next_marker, r.truncated);
+  return Dump(j);
+}
+
+Result<Call> PrepareCreateGrant(kms::KeyService& service, Members& in, std::string_view op) {
+  auto req = std::make_shared<kms::CreateGrantRequest>();
+  std::optional<std::string> key_id, grantee;
+  std::optional<std::vector<std::string>> operations;
+  std::optional<bool> dry_run;
+  std::vector<std::string> grant_tokens;
+  RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
+  RETURN_IF_ERROR(in.Text("GranteePrincipal", kPrincipalRule, true, grantee));
+  RETURN_IF_ERROR(in.Text("RetiringPrincipal", kPrincipalRule, false, req->retiring_principal));
+  RETURN_IF_ERROR(
+      in.StringList("Operations", TextRule{.values = &kGrantOperations}, true, operations));
+  RETURN_IF_ERROR(in.Constraints(req->constraints));
+  RETURN_IF_ERROR(in.GrantTokens(grant_tokens));
+  RETURN_IF_ERROR(in.Text("Name", kGrantNameRule, false, req->name));
+  RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
+  RETURN_IF_ERROR(in.Finish());
+  if (kms::NamesAlias(*key_id)) return kms::errors::KeyAliasNotSupported();
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
+  req->key_id = key.arn;
+  req->grantee_principal = std::move(*grantee);
+  req->operations = std::move(operations).value_or(std::vector<std::string>());
+  req->dry_run = dry_run.value_or(false);
+  Authorization a = OnKeyForGrants(op, key);
+  a.condition_keys["kms:GranteePrincipal"] = {req->grantee_principal};
+  if (req->retiring_principal) {
+    a.condition_keys["kms:RetiringPrincipal"] = {*req->retiring_principal};
+  }
+  a.condition_keys["kms:GrantOperations"] = req->operations;
+  if (req->constraints) {
+    std::vector<std::string> types;
+    if (req->constraints->encryption_context_subset) types.push_back("EncryptionContextSubset");
+    if (req->constraints->encryption_context_equals) types.push_back("EncryptionContextEquals");
+    a.condition_keys["kms:GrantConstraintType"] = std::move(types);
+  }
+  // A grant that lists CreateGrant lets its grantee make grants narrower than it.
+  a.grant_permits = [req](const kms::Grant& parent) {
+    return kms::GrantAllows(parent, "CreateGrant", nullptr) && kms::GrantPermitsChild(parent, *req);
+  };
+  kms::KeyService* s = &service;
+  Call call =
+      MakeCallWithReply(op, {std::move(a)}, {KeyResource(key.arn)}, [s, req]() -> Result<Reply> {
+        ASSIGN_OR_RETURN(kms::CreateGrantResponse r, s->CreateGrant(*req));
+        // The token is the grantee's to use, and never recorded.
+        OrderedJson elements;
+        elements["grantId"] = r.grant_id;
+        elements["keyId"] = req->key_id;
+        return Reply{StringsReply({{"GrantToken", r.grant_token}, {"GrantId", r.grant_id}}),
+                     Dump(elements)};
+      });
+  call.grant_principals.push_back(req->grantee_principal);
+  if (req->retiring_principal) call.grant_principals.push_back(*req->retiring_principal);
+  return call;
+}
+
+Result<Call> PrepareListGrants(kms::KeyService& service, Members& in, std::string_view op) {
+  std::optional<std::string> key_id, marker, grant_id, grantee;
+  std::optional<int> limit;
+  RETURN_IF_ERROR(in.Integer("Limit", 1, 1000, false, limit));
+  RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
+  RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
+  RETURN_IF_ERROR(in.Text("GrantId", kGrantIdRule, false, grant_id));
+  RETURN_IF_ERROR(in.Text("GranteePrincipal", kPrincipalRule, false, grantee));
+  RETURN_IF_ERROR(in.Finish());
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
+  Authorization a = OnKeyForGrants(op, key);
+  kms::KeyService* s = &service;
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, limit, marker, grant_id, grantee]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(kms::ListGrantsResponse r,
+                                     s->ListGrants(arn, limit, marker, grant_id, grantee));
+                    return GrantsReply(r);
+                  });
+}
+
+Result<Call> PrepareListRetirableGrants(kms::KeyService& service, Members& in,
+                                        std::string_view op) {
+  std::optional<std::string> marker, retiring;
+  std::optional<int> limit;
+  RETURN_IF_ERROR(in.Integer("Limit", 1, 1000, false, limit));
+  RETURN_IF_ERROR(in.Text("Marker", kMarkerRule, false, marker));
+  RETURN_IF_ERROR(in.Text("RetiringPrincipal", kPrincipalRule, true, retiring));
+  RETURN_IF_ERROR(in.Finish());
+  kms::KeyService* s = &service;
+  // Identity policies only: the grants may be on any key.
+  return MakeCall(op, {OnIdentity(op)}, {},
+                  [s, retiring = *retiring, limit, marker]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(kms::ListGrantsResponse r,
+                                     s->ListRetirableGrants(retiring, limit, marker));
+                    return GrantsReply(r);
+                  });
+}
+
+Result<Call> PrepareRetireGrant(kms::KeyService& service, Members& in, std::string_view op) {
+  auto req = std::make_shared<kms::RetireGrantRequest>();
+  std::optional<bool> dry_run;
+  RETURN_IF_ERROR(in.Text("GrantToken", kGrantTokenRule, false, req->grant_token));
+  RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, false, req->key_id));
+  RETURN_IF_ERROR(in.Text("GrantId", kGrantIdRule, false, req->grant_id));
+  RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
+  RETURN_IF_ERROR(in.Finish());
+  req->dry_run = dry_run.value_or(false);
+  if (req->key_id) {
+    if (kms::NamesAlias(*req->key_id)) return kms::errors::KeyAliasNotSupported();
+    ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *req->key_id, kms::KeyIdForms::kKeyOnly));
+    req->key_id = key.arn;
+  }
+  ASSIGN_OR_RETURN(kms::Grant grant, service.GrantToRetire(*req));
+  // Who may retire a grant is the grant's to say first; then the caller's identity
+  // policies, for kms:RetireGrant on the key (a key policy plays no part).
+  Authorization a = OnIdentity(op, grant.key_id);
+  a.grant_to_retire = grant;
+  kms::KeyService* s = &service;
+  Call call =
+      MakeCall(op, {std::move(a)}, {KeyResource(grant.key_id)},
+               [s, req]() -> Result<std::string> { return NoOutput(s->RetireGrant(*req)); });
+  // AWS records the grant id here, and no request parameters (the token is a credential).
+  OrderedJson data;
+  data["grantId"] = grant.grant_id;
+  call.additional_event_data = Dump(data);
+  return call;
+}
+
+Result<Call> PrepareRevokeGrant(kms::KeyService& service, Members& in, std::string_view op) {
+  std::optional<std::string> key_id, grant_id;
+  std::optional<bool> dry_run;
+  RETURN_IF_ERROR(in.Text("KeyId", kKeyIdRule, true, key_id));
+  RETURN_IF_ERROR(in.Text("GrantId", kGrantIdRule, true, grant_id));
+  RETURN_IF_ERROR(in.Boolean("DryRun", dry_run));
+  RETURN_IF_ERROR(in.Finish());
+  ASSIGN_OR_RETURN(KeyTarget key, ResolveKey(service, *key_id, kms::KeyIdForms::kKeyOnly));
+  Authorization a = OnKeyForGrants(op, key);
+  kms::KeyService* s = &service;
+  return MakeCall(op, {std::move(a)}, {KeyResource(key.arn)},
+                  [s, arn = key.arn, id = *grant_id, dry = dry_run.value_or(false)] {
+                    return NoOutput(s->RevokeGrant(arn, id, dry));
+                  });
+}
+
 // ---- dispatch ---------------------------------------------------------------------
 
 // An operation: how it is decoded, and what its CloudTrail record says of it. AWS
@@ -1344,6 +1577,10 @@ const std::map<std::string_view, Operation>& Operations() {
     return new std::map<std::string_view, Operation>{
         {"CancelKeyDeletion", {PrepareKeyOnly, false, key_only}},
         {"CreateAlias", {PrepareCreateOrUpdateAlias, false, alias}},
+        {"CreateGrant",
+         {PrepareCreateGrant, false,
+          M{"KeyId", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
+            "DryRun"}}},
         {"CreateKey",
          {PrepareCreateKey, false,
           M{"Policy", "Description", "KeyUsage", "CustomerMasterKeySpec", "KeySpec", "Origin",
@@ -1367,11 +1604,15 @@ const std::map<std::string_view, Operation>& Operations() {
         {"GetKeyPolicy", {PrepareGetKeyPolicy, true, M{"KeyId", "PolicyName"}}},
         {"GetKeyRotationStatus", {PrepareKeyOnly, true, key_only}},
         {"ListAliases", {PrepareListAliases, true, listing}},
+        {"ListGrants",
+         {PrepareListGrants, true, M{"Limit", "Marker", "KeyId", "GrantId", "GranteePrincipal"}}},
         {"ListKeyPolicies", {PrepareKeyOnly, true, listing}},
         {"ListKeyRotations",
          {PrepareListKeyRotations, true, M{"KeyId", "IncludeKeyMaterial", "Limit", "Marker"}}},
         {"ListKeys", {PrepareListKeys, true, M{"Limit", "Marker"}}},
         {"ListResourceTags", {PrepareListResourceTags, true, listing}},
+        {"ListRetirableGrants",
+         {PrepareListRetirableGrants, true, M{"Limit", "Marker", "RetiringPrincipal"}}},
         {"PutKeyPolicy",
          {PreparePutKeyPolicy, false,
           M{"KeyId", "PolicyName", "Policy", "BypassPolicyLockoutSafetyCheck"}}},
@@ -1380,6 +1621,8 @@ const std::map<std::string_view, Operation>& Operations() {
           M{"SourceKeyId", "SourceEncryptionContext", "SourceEncryptionAlgorithm",
             "DestinationKeyId", "DestinationEncryptionContext", "DestinationEncryptionAlgorithm",
             "DryRun", "DryRunModifiers"}}},
+        {"RetireGrant", {PrepareRetireGrant, false, M{}}},
+        {"RevokeGrant", {PrepareRevokeGrant, false, M{"KeyId", "GrantId", "DryRun"}}},
         {"RotateKeyOnDemand", {PrepareKeyOnly, false, key_only}},
         {"ScheduleKeyDeletion",
          {PrepareScheduleKeyDeletion, false, M{"KeyId", "PendingWindowInDays"}}},
@@ -1419,6 +1662,19 @@ std::string RequestParameters(const Json& request, const std::vector<std::string
       continue;
     }
     name(member);
+    if (member == "Constraints" && it->is_object()) {
+      // {"encryptionContextSubset": {…}} and {"encryptionContextEquals": {…}}.
+      OrderedJson constraints = OrderedJson::object();
+      for (const auto& [name, value] : it->items()) {
+        std::string lower = name;
+        if (!lower.empty()) {
+          lower[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[0])));
+        }
+        constraints[lower] = value;
+      }
+      out.append(Dump(constraints));
+      continue;
+    }
     if (member == "Tags" && it->is_array()) {
       // A refused call's tags may be of any shape: what is not a string is "".
       auto text = [](const Json& tag, const char* field) {
@@ -1460,7 +1716,6 @@ const std::vector<std::string_view>& KmsUnsupportedOperations() {
   static const auto* names = new std::vector<std::string_view>{
       "ConnectCustomKeyStore",
       "CreateCustomKeyStore",
-      "CreateGrant",
       "DeleteCustomKeyStore",
       "DeleteImportedKeyMaterial",
       "DeriveSharedSecret",
@@ -1473,11 +1728,7 @@ const std::vector<std::string_view>& KmsUnsupportedOperations() {
       "GetParametersForImport",
       "GetPublicKey",
       "ImportKeyMaterial",
-      "ListGrants",
-      "ListRetirableGrants",
       "ReplicateKey",
-      "RetireGrant",
-      "RevokeGrant",
       "Sign",
       "UpdateCustomKeyStore",
       "UpdatePrimaryRegion",

@@ -20,6 +20,7 @@
 
 #include "audit/cloudtrail_record.h"
 #include "common/status.h"
+#include "kms/types.h"
 #include "policy/evaluate.h"
 
 namespace coffer::api {
@@ -38,6 +39,14 @@ struct Authorization {
   // Condition keys of the request (kms:EncryptionContext:…, kms:RequestAlias, …);
   // the pipeline adds the principal's keys, aws:SourceIp, aws:SecureTransport, time.
   std::map<std::string, std::vector<std::string>> condition_keys;
+  // KMS grants. kKmsKey: when the policies do not allow the call (an explicit deny
+  // still refuses it), a grant of the key whose grantee is the caller and for which
+  // this says true allows it. Unset: no grant can.
+  std::function<bool(const kms::Grant&)> grant_permits;
+  // RetireGrant (kIdentity, kms:RetireGrant on the key): the grant to retire. Its
+  // retiring principal, and its grantee when it lists RetireGrant, may retire it
+  // without an identity policy that allows it, but not against an explicit deny.
+  std::optional<kms::Grant> grant_to_retire;
 };
 
 using audit::AuditResource;
@@ -77,6 +86,12 @@ struct Call {
   // pipeline refuses it (MalformedPolicyDocumentException, kInvalidPrincipalsMessage)
   // when it names a user or role that does not exist.
   std::optional<std::string> new_key_policy;
+  // CreateGrant: the grantee and retiring principals. The pipeline refuses the call
+  // (InvalidArnException, kms::errors::InvalidPrincipal) when one names no user,
+  // role or account that exists.
+  std::vector<std::string> grant_principals;
+  // additionalEventData: a JSON object, or empty when the record has none.
+  std::string additional_event_data;
   // Runs the call; returns the reply, or the service's error (error_name/message as
   // AWS's).
   std::function<Result<Reply>()> run;

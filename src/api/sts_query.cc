@@ -22,6 +22,18 @@ std::string Reply(std::string_view operation, const std::string& request_id,
   return QueryReply(operation, kStsXmlNamespace, request_id, result);
 }
 
+// <Credentials>: the temporary credentials AssumeRole and GetSessionToken issue.
+void WriteCredentials(XmlWriter& w, const std::string& access_key_id,
+                      const crypto::SecretBytes& secret, const crypto::SecretBytes& token,
+                      TimePoint expiration) {
+  w.Open("Credentials")
+      .Element("AccessKeyId", access_key_id)
+      .Element("SecretAccessKey", AsChars(crypto::RevealSecret(secret)))
+      .Element("SessionToken", AsChars(crypto::RevealSecret(token)))
+      .Element("Expiration", FormatIso8601(expiration))
+      .Close();
+}
+
 Status ValidationError(std::string message) {
   return Status(StatusCode::kInvalidArgument, "ValidationError", std::move(message));
 }
@@ -94,14 +106,44 @@ Result<Call> AssumeRole(const Request& q) {
           .Element("Arn", out.assumed_role_arn)
           .Element("AssumedRoleId", out.assumed_role_id)
           .Close();
-      w.Open("Credentials")
-          .Element("AccessKeyId", out.access_key_id)
-          .Element("SecretAccessKey", AsChars(crypto::RevealSecret(out.secret_access_key)))
-          .Element("SessionToken", AsChars(crypto::RevealSecret(out.session_token)))
-          .Element("Expiration", FormatIso8601(out.expiration))
-          .Close();
+      WriteCredentials(w, out.access_key_id, out.secret_access_key, out.session_token,
+                       out.expiration);
     });
     return api::Reply{std::move(body), AssumeRoleElements(out)};
+  };
+  return call;
+}
+
+Result<Call> GetSessionToken(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<int> duration = r.OptionalInt("DurationSeconds");
+  iam::CheckGetSessionTokenDuration(duration, r.errors());
+  // coffer has no MFA devices: a code could not be checked, so it is not ignored.
+  for (std::string_view name : {"SerialNumber", "TokenCode"}) {
+    if (q.params.Get(name)) {
+      return RefusedCall("GetSessionToken",
+                         ValidationError("coffer does not support the parameter " +
+                                         std::string(name) + " of GetSessionToken."));
+    }
+  }
+  if (Status invalid = r.status(); !invalid.ok()) {
+    return RefusedCall("GetSessionToken", std::move(invalid));
+  }
+  Call call;
+  call.operation = "GetSessionToken";  // needs no permission (IAM User Guide)
+  call.run = [&iam = q.iam, caller = q.caller, duration,
+              rid = q.request_id]() -> Result<api::Reply> {
+    ASSIGN_OR_RETURN(iam::SessionTokenResult out, iam.GetSessionToken(caller, duration));
+    std::string body = Reply("GetSessionToken", rid, [&](XmlWriter& w) {
+      WriteCredentials(w, out.access_key_id, out.secret_access_key, out.session_token,
+                       out.expiration);
+    });
+    // As AssumeRole's: the key id and expiration, never the token or the secret.
+    nlohmann::ordered_json j;
+    j["credentials"]["accessKeyId"] = out.access_key_id;
+    j["credentials"]["expiration"] = audit::FormatResponseElementsDate(out.expiration);
+    return api::Reply{std::move(body),
+                      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)};
   };
   return call;
 }
@@ -126,6 +168,7 @@ const QueryOperations& Operations() {
       {"AssumeRole",
        {AssumeRole, true, {"RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId"}}},
       {"GetCallerIdentity", {GetCallerIdentity, true, {}}},
+      {"GetSessionToken", {GetSessionToken, true, {"DurationSeconds"}}},
   };
   return *table;
 }

@@ -267,6 +267,15 @@ void AppendCaller(std::string& out, std::string_view type, std::string_view prin
   AppendMember(out, "accessKeyId", e.access_key_id);
 }
 
+// The root's or a user's temporary credentials (GetSessionToken): a sessionContext
+// with the session's attributes and no issuer (CloudTrail User Guide, userIdentity).
+void AppendSessionAttributes(std::string& out, const AuditEvent& e) {
+  if (!e.session_creation_time) return;
+  out += ",\"sessionContext\":{\"attributes\":{\"creationDate\":\""sv;
+  AppendIso8601(out, *e.session_creation_time);
+  out += "\",\"mfaAuthenticated\":\"false\"}}"sv;  // coffer has no MFA
+}
+
 void AppendUserIdentity(std::string& out, const AuditEvent& e) {
   if (!e.principal) {
     out += "{\"type\":\"Unknown\""sv;
@@ -278,11 +287,13 @@ void AppendUserIdentity(std::string& out, const AuditEvent& e) {
   switch (p.type) {
     case policy::PrincipalType::kRoot:
       AppendCaller(out, "Root", p.account_id, p, e);
+      AppendSessionAttributes(out, e);
       out += '}';
       return;
     case policy::PrincipalType::kIamUser:
       AppendCaller(out, "IAMUser", p.user_id, p, e);
       AppendMember(out, "userName", LastSegment(p.arn));
+      AppendSessionAttributes(out, e);
       out += '}';
       return;
     case policy::PrincipalType::kAssumedRole:
@@ -394,11 +405,12 @@ std::string BuildCloudTrailRecord(const AuditEvent& e) {
   size_t variable = e.access_key_id.size() + e.account_id.size() + e.region.size() +
                     e.event_source.size() + e.event_name.size() + e.source_ip.size() +
                     e.user_agent.size() + e.request_parameters.size() + e.response_elements.size() +
-                    e.request_id.size() + e.event_id.size();
+                    e.additional_event_data.size() + e.request_id.size() + e.event_id.size();
   if (e.principal) {
     const policy::Principal& p = *e.principal;
     variable += 2 * (p.arn.size() + p.account_id.size() + p.user_id.size()) + p.role_arn.size();
     if (p.type == policy::PrincipalType::kAssumedRole) variable += 224;  // sessionContext
+    if (e.session_creation_time) variable += 96;
   }
   if (e.error_code) variable += e.error_code->size();
   if (e.error_message) variable += e.error_message->size();
@@ -433,6 +445,10 @@ std::string BuildCloudTrailRecord(const AuditEvent& e) {
   AppendBoundedEmbedded(out, e.request_parameters);
   out += ",\"responseElements\":"sv;
   AppendBoundedEmbedded(out, e.response_elements);
+  if (!e.additional_event_data.empty()) {
+    out += ",\"additionalEventData\":"sv;
+    AppendBoundedEmbedded(out, e.additional_event_data);
+  }
   AppendMember(out, "requestID", e.request_id);
   AppendMember(out, "eventID", e.event_id);
   out += e.read_only ? ",\"readOnly\":true"sv : ",\"readOnly\":false"sv;

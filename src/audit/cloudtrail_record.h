@@ -71,6 +71,8 @@ struct AuditEvent {
   // an object or null. Text that is not JSON is recorded as null.
   std::string request_parameters = "null";
   std::string response_elements = "null";
+  // additionalEventData: a JSON object, or empty when the record has none.
+  std::string additional_event_data;
   // Failed calls: the error's name and message, as the caller was answered.
   std::optional<std::string> error_code;
   std::optional<std::string> error_message;

@@ -55,6 +55,9 @@ constexpr int kDefaultSessionDuration = 3600;
 constexpr int kMinSessionDuration = 900, kMaxSessionDuration = 43200;
 constexpr int kMinRoleMaxSession = 3600;
 constexpr int kRoleChainingLimit = 3600;
+// GetSessionToken (sts-service-2): a user's session lasts 12 hours unless asked
+// otherwise, at most 36; the root's one hour, at most.
+constexpr int kUserSessionDefault = 43200, kUserSessionMax = 129600, kRootSessionMax = 3600;
 
 // AWS access key ids and unique ids: a four-letter prefix and upper-case base32.
 constexpr std::string_view kIdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -392,6 +395,24 @@ class IdentityService::Impl {
     for (uint8_t& b : bytes) b = static_cast<uint8_t>(kAlphabet[b & 63]);
     return secret;
   }
+  // Issues the session `s` (the fields of its kind set) for `duration` seconds from
+  // now, for `caller_arn`: its key id, times, secret and token, and stores it. The
+  // secret and the token go to the caller only; the record keeps the secret sealed
+  // and the token's SHA-256.
+  Status IssueSession(Transaction& tx, SessionRecord& s, const std::string& caller_arn,
+                      int duration, crypto::SecretBytes& secret, crypto::SecretBytes& token) {
+    const TimePoint now = clock_.Now();
+    ASSIGN_OR_RETURN(s.id, NewAccessKeyId(tx, "ASIA"));
+    s.source_arn = caller_arn;
+    s.created = now;
+    // Whole seconds, as the Expiration the client sees.
+    s.expiration = std::chrono::floor<std::chrono::seconds>(now) + std::chrono::seconds(duration);
+    secret = NewSecretText(kSecretAccessKeyChars);
+    token = NewSecretText(kSessionTokenChars);
+    s.token_sha256 = crypto::Sha256(crypto::RevealSecret(token));
+    ASSIGN_OR_RETURN(s.sealed_secret, vault_.Seal(SessionSealContext(s.id), secret));
+    return tx.Put(kSessionsTable, s.id, EncodeSessionRecord(s));
+  }
 
   // ---- records ---------------------------------------------------------------------
 
@@ -514,28 +535,36 @@ class IdentityService::Impl {
                   EncodeDeletedPrincipalRecord(r));
   }
 
+  // Whether the AWS principal `p` of a policy exists: an account (a 12-digit id or
+  // a root ARN), or a user, role or assumed-role ARN of a user or role this account
+  // has now (another account's: none exists here).
+  Result<bool> PrincipalExists(const ReadTransaction& tx, const std::string& p) const {
+    const std::string iam_prefix = "arn:aws:iam::" + options_.account_id + ":";
+    const std::string session_prefix = "arn:aws:sts::" + options_.account_id + ":assumed-role/";
+    if (p.size() == 12 || p.ends_with(":root")) return true;  // the parser checked its form
+    if (p.starts_with(iam_prefix + "user/")) {
+      ASSIGN_OR_RETURN(auto user, FindUser(tx, LastSegment(p)));
+      return user && UserArn(user->path, user->name) == p;
+    }
+    if (p.starts_with(iam_prefix + "role/")) {
+      ASSIGN_OR_RETURN(auto role, FindRoleByArn(tx, p));
+      return role.has_value();
+    }
+    if (p.starts_with(session_prefix)) {
+      std::string_view rest = std::string_view(p).substr(session_prefix.size());
+      ASSIGN_OR_RETURN(auto role, FindRole(tx, rest.substr(0, rest.find('/'))));
+      return role.has_value();
+    }
+    return false;
+  }
+
   // IdentityService::UnknownPrincipal, in a transaction.
   Result<std::optional<std::string>> UnknownPrincipal(const ReadTransaction& tx,
                                                       const policy::Policy& policy) const {
-    const std::string iam_prefix = "arn:aws:iam::" + options_.account_id + ":";
-    const std::string session_prefix = "arn:aws:sts::" + options_.account_id + ":assumed-role/";
     for (const policy::Statement& st : policy.statements()) {
       if (!st.principal) continue;
       for (const std::string& p : st.principal->aws) {
-        bool exists = false;
-        if (p.size() == 12 || p.ends_with(":root")) {
-          exists = true;  // an account (the parser checked its form)
-        } else if (p.starts_with(iam_prefix + "user/")) {
-          ASSIGN_OR_RETURN(auto user, FindUser(tx, LastSegment(p)));
-          exists = user && UserArn(user->path, user->name) == p;
-        } else if (p.starts_with(iam_prefix + "role/")) {
-          ASSIGN_OR_RETURN(auto role, FindRoleByArn(tx, p));
-          exists = role.has_value();
-        } else if (p.starts_with(session_prefix)) {
-          std::string_view rest = std::string_view(p).substr(session_prefix.size());
-          ASSIGN_OR_RETURN(auto role, FindRole(tx, rest.substr(0, rest.find('/'))));
-          exists = role.has_value();
-        }
+        ASSIGN_OR_RETURN(bool exists, PrincipalExists(tx, p));
         if (!exists) return std::optional<std::string>(p);
       }
     }
@@ -992,8 +1021,18 @@ Result<Credential> IdentityService::FindCredential(std::string_view access_key_i
       ASSIGN_OR_RETURN(auto stored, tx.Get(kSessionsTable, id));
       if (!stored) return NotFoundError("no such access key");
       ASSIGN_OR_RETURN(SessionRecord s, DecodeSessionRecord(*stored));
-      out.principal = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
-      out.principal.created = s.role_created;
+      if (s.root) {
+        out.principal = Principal::Root(impl_->options_.account_id);
+      } else if (!s.user_name.empty()) {
+        // The user the session was issued to, not one created since under its name.
+        ASSIGN_OR_RETURN(auto user, impl_->FindUser(tx, s.user_name));
+        if (!user || user->id != s.user_id) return NotFoundError("no such access key");
+        out.principal = Principal::IamUser(impl_->UserArn(user->path, user->name), user->id);
+        out.principal.created = user->created;
+      } else {
+        out.principal = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
+        out.principal.created = s.role_created;
+      }
       out.session_token.emplace(s.token_sha256);
       out.expiration = s.expiration;
       out.principal.session_issued = s.created;
@@ -1095,6 +1134,27 @@ Result<std::optional<std::string>> IdentityService::UnknownPrincipal(const polic
   std::optional<std::string> unknown;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(unknown, impl_->UnknownPrincipal(tx, policy));
+    return Status::Ok();
+  }));
+  return unknown;
+}
+
+Result<std::optional<std::string>> IdentityService::UnknownPrincipalArn(
+    const std::vector<std::string>& arns) {
+  const std::string root = "arn:aws:iam::" + impl_->options_.account_id + ":root";
+  std::optional<std::string> unknown;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    for (const std::string& arn : arns) {
+      // An account's root by its ARN, never another account's (none exists here).
+      bool exists = arn == root;
+      if (!exists && !arn.ends_with(":root") && arn.starts_with("arn:")) {
+        ASSIGN_OR_RETURN(exists, impl_->PrincipalExists(tx, arn));
+      }
+      if (!exists) {
+        unknown = arn;
+        return Status::Ok();
+      }
+    }
     return Status::Ok();
   }));
   return unknown;
@@ -1622,6 +1682,12 @@ void CheckAssumeRoleRequest(const AssumeRoleRequest& req, ValidationErrors& v) {
   }
 }
 
+void CheckGetSessionTokenDuration(std::optional<int> duration_seconds, ValidationErrors& v) {
+  if (duration_seconds && !v.Reported("durationSeconds")) {
+    v.Range("durationSeconds", *duration_seconds, kMinSessionDuration, kUserSessionMax);
+  }
+}
+
 Status CheckAssumeRoleRequest(const AssumeRoleRequest& req) {
   errors::Validation v;
   CheckAssumeRoleRequest(req, v);
@@ -1656,26 +1722,49 @@ Result<AssumeRoleResult> IdentityService::AssumeRole(const Principal& caller,
       return errors::ValidationError(
           "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.");
     }
-    const TimePoint now = impl_->clock_.Now();
-    ASSIGN_OR_RETURN(s.id, impl_->NewAccessKeyId(tx, "ASIA"));
     s.role_arn = req.role_arn;
     s.role_id = role->id;
     s.role_created = role->created;
     s.session_name = req.role_session_name;
-    s.source_arn = caller.arn;
-    s.created = now;
-    // Whole seconds, as the Expiration the client sees.
-    s.expiration = std::chrono::floor<std::chrono::seconds>(now) + std::chrono::seconds(duration);
-    out.secret_access_key = impl_->NewSecretText(kSecretAccessKeyChars);
-    out.session_token = impl_->NewSecretText(kSessionTokenChars);
-    s.token_sha256 = crypto::Sha256(crypto::RevealSecret(out.session_token));
-    ASSIGN_OR_RETURN(s.sealed_secret,
-                     impl_->vault_.Seal(SessionSealContext(s.id), out.secret_access_key));
-    return tx.Put(kSessionsTable, s.id, EncodeSessionRecord(s));
+    return impl_->IssueSession(tx, s, caller.arn, duration, out.secret_access_key,
+                               out.session_token);
   }));
   Principal session = Principal::AssumedRole(s.role_arn, s.session_name, s.role_id);
   out.assumed_role_arn = session.arn;
   out.assumed_role_id = session.user_id;
+  out.access_key_id = s.id;
+  out.expiration = s.expiration;
+  return out;
+}
+
+Result<SessionTokenResult> IdentityService::GetSessionToken(const Principal& caller,
+                                                            std::optional<int> duration_seconds) {
+  errors::Validation v;
+  CheckGetSessionTokenDuration(duration_seconds, v);
+  RETURN_IF_ERROR(v.ToStatus());
+  if (caller.session_issued || caller.type == PrincipalType::kAssumedRole ||
+      caller.type == PrincipalType::kAwsService) {
+    return errors::AccessDenied("Cannot call GetSessionToken with session credentials");
+  }
+  const bool root = caller.type == PrincipalType::kRoot;
+  // The root's session: an hour at most, whatever was asked (sts-service-2).
+  const int duration = root ? std::min(duration_seconds.value_or(kRootSessionMax), kRootSessionMax)
+                            : duration_seconds.value_or(kUserSessionDefault);
+  SessionTokenResult out;
+  SessionRecord s;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    if (!root) {
+      ASSIGN_OR_RETURN(auto user, impl_->FindUser(tx, LastSegment(caller.arn)));
+      if (!user || user->id != caller.user_id) {
+        return errors::AccessDenied("Cannot call GetSessionToken: the user no longer exists");
+      }
+      s.user_name = user->name;
+      s.user_id = user->id;
+    }
+    s.root = root;
+    return impl_->IssueSession(tx, s, caller.arn, duration, out.secret_access_key,
+                               out.session_token);
+  }));
   out.access_key_id = s.id;
   out.expiration = s.expiration;
   return out;

@@ -74,6 +74,8 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& me
 // is for a request that has every member. IdentityService::AssumeRole checks them too.
 void CheckAssumeRoleRequest(const AssumeRoleRequest& request, ValidationErrors& errors);
 Status CheckAssumeRoleRequest(const AssumeRoleRequest& request);
+// GetSessionToken's DurationSeconds: 900 to 129600 seconds (sts-service-2).
+void CheckGetSessionTokenDuration(std::optional<int> duration_seconds, ValidationErrors& errors);
 
 class IdentityService {
  public:
@@ -112,6 +114,10 @@ class IdentityService {
   // Accounts, "*" and services always exist. Nullopt when every one does. IAM and
   // KMS refuse to save a resource-based policy naming one.
   Result<std::optional<std::string>> UnknownPrincipal(const policy::Policy& policy);
+  // The first of `arns` (grantee and retiring principals of a KMS grant) that is
+  // not the ARN of this account, or of one of its users, roles or role sessions
+  // that exists now. Nullopt when every one is.
+  Result<std::optional<std::string>> UnknownPrincipalArn(const std::vector<std::string>& arns);
 
   // The trust policy of the role `role_arn` names (the ARN must be the role's,
   // path included), with when it was saved: NoSuchEntity (kNotFound) when there
@@ -222,6 +228,16 @@ class IdentityService {
   // one hour when the caller is itself a role session (role chaining).
   Result<AssumeRoleResult> AssumeRole(const policy::Principal& caller,
                                       const AssumeRoleRequest& request);
+
+  // GetSessionToken: temporary credentials that act as the caller, an IAM user or the
+  // root, with its permissions. No policy governs it (IAM User Guide, "Permissions
+  // for GetSessionToken"). DurationSeconds (checked by CheckGetSessionTokenDuration)
+  // defaults to 12 hours for a user; the root's sessions last at most, and by
+  // default, one hour. A caller with temporary credentials is refused (AccessDenied,
+  // "Cannot call GetSessionToken with session credentials"). A user's session ends
+  // with the user: deleting the user makes its key unknown.
+  Result<SessionTokenResult> GetSessionToken(const policy::Principal& caller,
+                                             std::optional<int> duration_seconds);
 
   // Removes sessions expired for longer than expired_session_retention as of the
   // clock's now; returns how many.

@@ -177,6 +177,11 @@ std::string EncodeSessionRecord(const SessionRecord& r) {
             {"token_sha256", HexEncode(r.token_sha256)},
             {"sealed_secret", Base64Encode(r.sealed_secret)}};
   if (r.role_created) j["role_created"] = EpochMillis(*r.role_created);
+  if (!r.user_name.empty()) {
+    j["user_name"] = r.user_name;
+    j["user_id"] = r.user_id;
+  }
+  if (r.root) j["root"] = true;
   return j.dump();
 }
 
@@ -198,6 +203,11 @@ Result<SessionRecord> DecodeSessionRecord(std::string_view text) {
     if (!GetTime(j, "role_created", role_created)) return Corrupt("session");
     r.role_created = role_created;
   }
+  if (j.contains("user_name") &&
+      (!Get(j, "user_name", r.user_name) || !Get(j, "user_id", r.user_id))) {
+    return Corrupt("session");
+  }
+  if (j.contains("root") && !Get(j, "root", r.root)) return Corrupt("session");
   return r;
 }
 

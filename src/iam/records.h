@@ -95,6 +95,8 @@ struct PolicyRecord {
   std::string document;  // verbatim
 };
 
+// A session: of a role (AssumeRole), or of an IAM user or the root (GetSessionToken:
+// role_arn empty, and user_name and user_id the user's, or root true).
 struct SessionRecord {
   std::string id;  // ASIA…
   std::string role_arn;
@@ -108,6 +110,10 @@ struct SessionRecord {
   TimePoint expiration;
   Bytes token_sha256;
   Bytes sealed_secret;
+  // GetSessionToken's sessions.
+  std::string user_name;
+  std::string user_id;  // AIDA…: the session ends with the user it was issued to
+  bool root = false;
 };
 
 std::string EncodeAccountRecord(const AccountRecord& r);

@@ -162,6 +162,14 @@ struct AssumeRoleResult {
   TimePoint expiration;  // whole seconds
 };
 
+// GetSessionToken's result: temporary credentials of the caller itself.
+struct SessionTokenResult {
+  std::string access_key_id;  // ASIA…
+  crypto::SecretBytes secret_access_key;
+  crypto::SecretBytes session_token;
+  TimePoint expiration;  // whole seconds
+};
+
 // GetCallerIdentity's result; needs nothing but the caller.
 struct CallerIdentity {
   std::string user_id;

@@ -75,6 +75,27 @@ Status Unsupported(std::string message) {
 Status InvalidMarker() {
   return Make(StatusCode::kInvalidArgument, "InvalidMarkerException", "Invalid marker");
 }
+Status KeyAliasNotSupported() {
+  return Make(StatusCode::kInvalidArgument, "InvalidArnException",
+              "Key Aliases are not supported for this operation.");
+}
+Status InvalidPrincipal(std::string_view arn) {
+  return Make(StatusCode::kInvalidArgument, "InvalidArnException",
+              "ARN does not refer to a valid principal: " + Str(arn));
+}
+Status InvalidGrantId(std::string_view grant_id) {
+  return Make(StatusCode::kInvalidArgument, "InvalidGrantIdException",
+              "Invalid grant ID '" + Str(grant_id) + "'");
+}
+Status InvalidGrantToken() {
+  // A grant token is a bearer of the grant's identity: never echoed.
+  return Make(StatusCode::kInvalidArgument, "InvalidGrantTokenException",
+              "The grant token is not valid.");
+}
+Status GrantNotFound(std::string_view grant_id) {
+  return Make(StatusCode::kNotFound, "NotFoundException",
+              "Grant ID " + Str(grant_id) + " not found");
+}
 Status DryRun() {
   return Make(StatusCode::kFailedPrecondition, "DryRunOperationException",
               "The request would have succeeded, but the DryRun option is set.");

@@ -31,6 +31,13 @@ Status Tag(std::string message);
 Status LimitExceeded(std::string message);
 Status Unsupported(std::string message);
 Status InvalidMarker();
+// Grants. The texts of InvalidArnException are AWS's; AWS documents none for a
+// grant that does not exist, a malformed grant id or a token it did not make.
+Status KeyAliasNotSupported();                  // InvalidArn, CreateGrant given an alias
+Status InvalidPrincipal(std::string_view arn);  // InvalidArn: "ARN does not refer to …"
+Status InvalidGrantId(std::string_view grant_id);
+Status InvalidGrantToken();
+Status GrantNotFound(std::string_view grant_id);
 Status DryRun();
 Status Internal(std::string message);
 

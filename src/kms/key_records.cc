@@ -115,6 +115,80 @@ Result<AliasRecord> DecodeAliasRecord(std::string_view text) {
   return r;
 }
 
+namespace {
+Json ContextJson(const EncryptionContext& c) { return Json(c); }
+bool GetContext(const Json& j, const char* name, std::optional<EncryptionContext>& out) {
+  auto it = j.find(name);
+  if (it == j.end()) return true;
+  if (!it->is_object()) return false;
+  EncryptionContext c;
+  for (auto& [k, v] : it->items()) {
+    if (!v.is_string()) return false;
+    c[k] = v.get<std::string>();
+  }
+  out = std::move(c);
+  return true;
+}
+}  // namespace
+
+std::string EncodeGrantRecord(const GrantRecord& r) {
+  Json j = {{"key", r.key},
+            {"grant_id", r.grant_id},
+            {"created", EpochMillis(r.creation_date)},
+            {"grantee", r.grantee_principal},
+            {"operations", r.operations},
+            {"token_sha256", r.token_sha256}};
+  if (r.name) j["name"] = *r.name;
+  if (r.retiring_principal) j["retiring"] = *r.retiring_principal;
+  if (r.constraints) {
+    Json c = Json::object();
+    if (r.constraints->encryption_context_subset) {
+      c["subset"] = ContextJson(*r.constraints->encryption_context_subset);
+    }
+    if (r.constraints->encryption_context_equals) {
+      c["equals"] = ContextJson(*r.constraints->encryption_context_equals);
+    }
+    j["constraints"] = std::move(c);
+  }
+  return j.dump();
+}
+
+Result<GrantRecord> DecodeGrantRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "grant"));
+  GrantRecord r;
+  int64_t created = 0;
+  if (!Get(j, "key", r.key) || !Get(j, "grant_id", r.grant_id) || !Get(j, "created", created) ||
+      !Get(j, "grantee", r.grantee_principal) || !Get(j, "token_sha256", r.token_sha256)) {
+    return Corrupt("grant");
+  }
+  r.creation_date = FromEpochMillis(created);
+  auto ops = j.find("operations");
+  if (ops == j.end() || !ops->is_array()) return Corrupt("grant");
+  for (const Json& op : *ops) {
+    if (!op.is_string()) return Corrupt("grant");
+    r.operations.push_back(op.get<std::string>());
+  }
+  std::string text_value;
+  if (j.contains("name")) {
+    if (!Get(j, "name", text_value)) return Corrupt("grant");
+    r.name = text_value;
+  }
+  if (j.contains("retiring")) {
+    if (!Get(j, "retiring", text_value)) return Corrupt("grant");
+    r.retiring_principal = text_value;
+  }
+  if (auto c = j.find("constraints"); c != j.end()) {
+    if (!c->is_object()) return Corrupt("grant");
+    GrantConstraints constraints;
+    if (!GetContext(*c, "subset", constraints.encryption_context_subset) ||
+        !GetContext(*c, "equals", constraints.encryption_context_equals)) {
+      return Corrupt("grant");
+    }
+    r.constraints = std::move(constraints);
+  }
+  return r;
+}
+
 std::string EncodeTags(const std::map<std::string, std::string>& tags) { return Json(tags).dump(); }
 
 Result<std::map<std::string, std::string>> DecodeTags(std::string_view text) {

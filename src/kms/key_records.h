@@ -8,10 +8,12 @@
 //   kms.policies  <uuid>                 the key policy, verbatim
 //   kms.tags      <uuid>                 {"TagKey": "TagValue", …} (JSON)
 //   kms.aliases   <alias name>           AliasRecord (JSON)
+//   kms.grants    <uuid>/<grant id>      GrantRecord (JSON)
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -25,6 +27,7 @@ inline constexpr char kMaterialTable[] = "kms.material";
 inline constexpr char kPoliciesTable[] = "kms.policies";
 inline constexpr char kTagsTable[] = "kms.tags";
 inline constexpr char kAliasesTable[] = "kms.aliases";
+inline constexpr char kGrantsTable[] = "kms.grants";
 
 struct KeyRecord {
   std::string id;  // uuid
@@ -59,12 +62,28 @@ struct AliasRecord {
   TimePoint last_updated_date;
 };
 
+// A grant of key `key` (uuid). The grant token is not kept, only its SHA-256:
+// RetireGrant compares the token it is given against it.
+struct GrantRecord {
+  std::string key;       // uuid
+  std::string grant_id;  // 64 hex
+  std::optional<std::string> name;
+  TimePoint creation_date;
+  std::string grantee_principal;
+  std::optional<std::string> retiring_principal;
+  std::vector<std::string> operations;
+  std::optional<GrantConstraints> constraints;
+  std::string token_sha256;  // hex
+};
+
 std::string EncodeKeyRecord(const KeyRecord& r);
 Result<KeyRecord> DecodeKeyRecord(std::string_view text);
 std::string EncodeMaterialRecord(const MaterialRecord& r);
 Result<MaterialRecord> DecodeMaterialRecord(std::string_view text);
 std::string EncodeAliasRecord(const AliasRecord& r);
 Result<AliasRecord> DecodeAliasRecord(std::string_view text);
+std::string EncodeGrantRecord(const GrantRecord& r);
+Result<GrantRecord> DecodeGrantRecord(std::string_view text);
 std::string EncodeTags(const std::map<std::string, std::string>& tags);
 Result<std::map<std::string, std::string>> DecodeTags(std::string_view text);
 

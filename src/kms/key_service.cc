@@ -14,6 +14,7 @@
 #include "crypto/random.h"
 #include "kms/ciphertext_blob.h"
 #include "kms/errors.h"
+#include "kms/grants.h"
 #include "kms/key_records.h"
 #include "policy/policy.h"
 
@@ -73,6 +74,7 @@ enum class Op {
   kRotationStatus,  // GetKeyRotationStatus
   kCrypto,          // Encrypt, Decrypt, ReEncrypt, GenerateDataKey*
   kCancelDeletion,  // CancelKeyDeletion
+  kCreateGrant,     // CreateGrant: the key states of a cryptographic operation
 };
 
 // `arn_of_key()` gives the key's ARN for an error message (built only then).
@@ -84,7 +86,9 @@ Status CheckState(Op op, const KeyRecord& key, const ArnOfKey& arn_of_key) {
     case KeyState::kEnabled:
       break;
     case KeyState::kDisabled:
-      if (op == Op::kCrypto || op == Op::kRotationConfig) return errors::Disabled(arn);
+      if (op == Op::kCrypto || op == Op::kRotationConfig || op == Op::kCreateGrant) {
+        return errors::Disabled(arn);
+      }
       break;
     case KeyState::kPendingDeletion:
       if (op != Op::kDescribe && op != Op::kPolicy && op != Op::kList &&
@@ -93,7 +97,9 @@ Status CheckState(Op op, const KeyRecord& key, const ArnOfKey& arn_of_key) {
       }
       break;
     case KeyState::kPendingImport:
-      if (op == Op::kCrypto || op == Op::kManage) return errors::PendingImport(arn);
+      if (op == Op::kCrypto || op == Op::kManage || op == Op::kCreateGrant) {
+        return errors::PendingImport(arn);
+      }
       break;
   }
   if (op == Op::kCancelDeletion && key.state != KeyState::kPendingDeletion) {
@@ -550,7 +556,81 @@ class KeyService::Impl {
     for (const auto& m : materials) RETURN_IF_ERROR(tx.Delete(kMaterialTable, m.key));
     ASSIGN_OR_RETURN(std::vector<std::string> aliases, AliasesOf(tx, uuid));
     for (const std::string& name : aliases) RETURN_IF_ERROR(tx.Delete(kAliasesTable, name));
+    ASSIGN_OR_RETURN(auto grants, tx.Scan(kGrantsTable, uuid + "/", "", 0));
+    for (const auto& g : grants) RETURN_IF_ERROR(tx.Delete(kGrantsTable, g.key));
     return Status::Ok();
+  }
+
+  // ---- grants -------------------------------------------------------------
+
+  static std::string GrantKey(std::string_view uuid, std::string_view grant_id) {
+    return std::string(uuid) + "/" + std::string(grant_id);
+  }
+
+  Grant ToGrant(const GrantRecord& r) const {
+    Grant g;
+    g.key_id = KeyArn(r.key);
+    g.grant_id = r.grant_id;
+    g.name = r.name;
+    g.creation_date = r.creation_date;
+    g.grantee_principal = r.grantee_principal;
+    g.retiring_principal = r.retiring_principal;
+    g.issuing_account = "arn:aws:iam::" + options_.account_id + ":root";
+    g.operations = r.operations;
+    g.constraints = r.constraints;
+    return g;
+  }
+
+  // The grants of key `uuid`, in grant id order.
+  Result<std::vector<GrantRecord>> GrantsOfKey(const ReadTransaction& tx,
+                                               const std::string& uuid) const {
+    ASSIGN_OR_RETURN(auto stored, tx.Scan(kGrantsTable, uuid + "/", "", 0));
+    std::vector<GrantRecord> out;
+    out.reserve(stored.size());
+    for (const auto& e : stored) {
+      ASSIGN_OR_RETURN(GrantRecord r, DecodeGrantRecord(e.value));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // The grant a RetireGrant request names, loaded: by its token (checked against
+  // the digest kept), or by key id and grant id.
+  Result<GrantRecord> FindGrantToRetire(const ReadTransaction& tx,
+                                        const RetireGrantRequest& req) const {
+    if (req.grant_token) {
+      std::optional<GrantTokenParts> parts = ParseGrantToken(*req.grant_token);
+      if (!parts) return errors::InvalidGrantToken();
+      if (req.key_id) {
+        ASSIGN_OR_RETURN(std::string uuid, ResolveUuid(tx, *req.key_id));
+        if (uuid != parts->key_uuid) return errors::InvalidGrantToken();
+      }
+      if (req.grant_id && *req.grant_id != parts->grant_id) return errors::InvalidGrantToken();
+      ASSIGN_OR_RETURN(auto stored,
+                       tx.Get(kGrantsTable, GrantKey(parts->key_uuid, parts->grant_id)));
+      // A retired or revoked grant, or a key deleted since: the token names nothing.
+      if (!stored) return errors::GrantNotFound(parts->grant_id);
+      ASSIGN_OR_RETURN(GrantRecord r, DecodeGrantRecord(*stored));
+      if (!crypto::ConstantTimeEquals(AsBytes(r.token_sha256),
+                                      AsBytes(GrantTokenDigest(*req.grant_token)))) {
+        return errors::InvalidGrantToken();
+      }
+      return r;
+    }
+    if (!req.key_id || !req.grant_id) {
+      return errors::ValidationError(
+          "Either a grant token, or both a key ID and a grant ID, must be specified.");
+    }
+    ASSIGN_OR_RETURN(KeyRecord key, Find(tx, *req.key_id, Op::kList));
+    return FindGrant(tx, key.id, *req.grant_id);
+  }
+
+  Result<GrantRecord> FindGrant(const ReadTransaction& tx, const std::string& uuid,
+                                std::string_view grant_id) const {
+    if (!IsGrantId(grant_id)) return errors::InvalidGrantId(grant_id);
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kGrantsTable, GrantKey(uuid, grant_id)));
+    if (!stored) return errors::GrantNotFound(grant_id);
+    return DecodeGrantRecord(*stored);
   }
 
   KmsOptions options_;
@@ -1294,6 +1374,178 @@ Result<ScheduledWorkReport> KeyService::RunScheduledWork() {
     }
   }
   return report;
+}
+
+// ---- grants --------------------------------------------------------------------
+
+namespace {
+// Two grants are the same request when everything CreateGrant was given matches.
+bool SameGrant(const GrantRecord& r, const CreateGrantRequest& req) {
+  return r.grantee_principal == req.grantee_principal &&
+         r.retiring_principal == req.retiring_principal && r.operations == req.operations &&
+         r.constraints == req.constraints;
+}
+
+// A list of grants, one page: `all` (each with its position in the list, in
+// order), after the position `after` (from the marker), at most `page` entries;
+// the marker of the next page names the last entry's position.
+void TakePage(std::vector<std::pair<std::string, Grant>>& all,
+              const std::optional<std::string>& after, size_t page, std::string_view scope,
+              ListGrantsResponse& out) {
+  auto it = all.begin();
+  if (after) {
+    it = std::find_if(all.begin(), all.end(), [&](const auto& e) { return e.first > *after; });
+  }
+  std::string last;
+  for (; it != all.end() && out.grants.size() < page; ++it) {
+    last = it->first;
+    out.grants.push_back(std::move(it->second));
+  }
+  out.truncated = it != all.end();
+  if (out.truncated) out.next_marker = EncodeListMarker(scope, last);
+}
+}  // namespace
+
+Result<CreateGrantResponse> KeyService::CreateGrant(const CreateGrantRequest& req) {
+  RETURN_IF_ERROR(Impl::ValidateKeyId("keyId", req.key_id));
+  if (NamesAlias(req.key_id)) return errors::KeyAliasNotSupported();
+  RETURN_IF_ERROR(CheckCreateGrant(req));
+  CreateGrantResponse out;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, req.key_id, Op::kCreateGrant));
+    ASSIGN_OR_RETURN(std::vector<GrantRecord> grants, impl_->GrantsOfKey(tx, key.id));
+    if (req.name) {
+      // A retry of a named request: the grant it made, with a new token.
+      for (const GrantRecord& g : grants) {
+        if (g.name == req.name && SameGrant(g, req)) {
+          if (req.dry_run) return errors::DryRun();
+          out.grant_id = g.grant_id;
+          out.grant_token = NewGrantToken(key.id, g.grant_id, impl_->random_);
+          GrantRecord updated = g;
+          // Every token given for a grant names it; the newest is what is kept.
+          updated.token_sha256 = GrantTokenDigest(out.grant_token);
+          return tx.Put(kGrantsTable, Impl::GrantKey(key.id, g.grant_id),
+                        EncodeGrantRecord(updated));
+        }
+      }
+    }
+    if (grants.size() >= static_cast<size_t>(impl_->options_.max_grants_per_key)) {
+      return errors::LimitExceeded("Grants per key quota for this account in this region is " +
+                                   std::to_string(impl_->options_.max_grants_per_key) +
+                                   ", current usage is " + std::to_string(grants.size()) + ".");
+    }
+    if (req.dry_run) return errors::DryRun();
+    std::array<uint8_t, kGrantIdBytes> id{};
+    impl_->random_.Fill(id);
+    GrantRecord r;
+    r.key = key.id;
+    r.grant_id = HexEncode(id);
+    r.name = req.name;
+    r.creation_date = impl_->clock_.Now();
+    r.grantee_principal = req.grantee_principal;
+    r.retiring_principal = req.retiring_principal;
+    r.operations = req.operations;
+    r.constraints = req.constraints;
+    out.grant_id = r.grant_id;
+    out.grant_token = NewGrantToken(key.id, r.grant_id, impl_->random_);
+    r.token_sha256 = GrantTokenDigest(out.grant_token);
+    return tx.Put(kGrantsTable, Impl::GrantKey(key.id, r.grant_id), EncodeGrantRecord(r));
+  }));
+  return out;
+}
+
+Result<ListGrantsResponse> KeyService::ListGrants(std::string_view key_id, std::optional<int> limit,
+                                                  std::optional<std::string> marker,
+                                                  std::optional<std::string> grant_id,
+                                                  std::optional<std::string> grantee_principal) {
+  ASSIGN_OR_RETURN(size_t page, PageSize(limit, 50, 100));
+  RETURN_IF_ERROR(ValidateMarker(marker));
+  ListGrantsResponse out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
+    if (grant_id && !IsGrantId(*grant_id)) return errors::InvalidGrantId(*grant_id);
+    const std::string scope = KeyListScope("grants", key.id);
+    std::optional<std::string> after;
+    if (marker) {
+      ASSIGN_OR_RETURN(std::string position, KeyMarkerPosition(*marker, scope));
+      after = std::move(position);
+    }
+    ASSIGN_OR_RETURN(std::vector<GrantRecord> records, impl_->GrantsOfKey(tx, key.id));
+    std::vector<std::pair<std::string, Grant>> grants;
+    for (const GrantRecord& r : records) {
+      if (grant_id && r.grant_id != *grant_id) continue;
+      if (grantee_principal && r.grantee_principal != *grantee_principal) continue;
+      grants.emplace_back(r.grant_id, impl_->ToGrant(r));
+    }
+    TakePage(grants, after, page, scope, out);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<ListGrantsResponse> KeyService::ListRetirableGrants(std::string_view retiring_principal,
+                                                           std::optional<int> limit,
+                                                           std::optional<std::string> marker) {
+  ASSIGN_OR_RETURN(size_t page, PageSize(limit, 50, 100));
+  RETURN_IF_ERROR(ValidateMarker(marker));
+  const std::string scope = "retirable/" + std::string(retiring_principal);
+  std::optional<std::string> after;
+  if (marker) {
+    ASSIGN_OR_RETURN(std::string position, KeyMarkerPosition(*marker, scope));
+    after = std::move(position);
+  }
+  ListGrantsResponse out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    // Every key's grants, in (key, grant id) order: the table's.
+    ASSIGN_OR_RETURN(auto stored, tx.Scan(kGrantsTable, "", "", 0));
+    std::vector<std::pair<std::string, Grant>> grants;
+    for (const auto& e : stored) {
+      ASSIGN_OR_RETURN(GrantRecord r, DecodeGrantRecord(e.value));
+      if (r.retiring_principal != retiring_principal) continue;
+      grants.emplace_back(e.key, impl_->ToGrant(r));
+    }
+    TakePage(grants, after, page, scope, out);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<Grant> KeyService::GrantToRetire(const RetireGrantRequest& req) {
+  std::optional<GrantRecord> found;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(GrantRecord r, impl_->FindGrantToRetire(tx, req));
+    found = std::move(r);
+    return Status::Ok();
+  }));
+  return impl_->ToGrant(*found);
+}
+
+Status KeyService::RetireGrant(const RetireGrantRequest& req) {
+  return impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(GrantRecord r, impl_->FindGrantToRetire(tx, req));
+    if (req.dry_run) return errors::DryRun();
+    return tx.Delete(kGrantsTable, Impl::GrantKey(r.key, r.grant_id));
+  });
+}
+
+Status KeyService::RevokeGrant(std::string_view key_id, std::string_view grant_id, bool dry_run) {
+  return impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
+    ASSIGN_OR_RETURN(GrantRecord r, impl_->FindGrant(tx, key.id, grant_id));
+    if (dry_run) return errors::DryRun();
+    return tx.Delete(kGrantsTable, Impl::GrantKey(key.id, r.grant_id));
+  });
+}
+
+Result<std::vector<Grant>> KeyService::GrantsOf(std::string_view key_arn) {
+  std::vector<Grant> out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::string uuid, impl_->ResolveUuid(tx, key_arn));
+    ASSIGN_OR_RETURN(std::vector<GrantRecord> records, impl_->GrantsOfKey(tx, uuid));
+    for (const GrantRecord& r : records) out.push_back(impl_->ToGrant(r));
+    return Status::Ok();
+  }));
+  return out;
 }
 
 // ---- for authorization -----------------------------------------------------------

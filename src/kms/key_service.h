@@ -49,6 +49,7 @@ struct KmsOptions {
   int max_on_demand_rotations = 25;
   int max_aliases_per_key = 50;
   int max_tags_per_key = 50;
+  int max_grants_per_key = 50000;
   size_t max_policy_bytes = 32768;
   // How GetKeyPolicy shows the stored policy, saved at the given time: IAM's view
   // of its principals (iam::IdentityService::PolicyAsShown). Unset: as stored.
@@ -128,6 +129,30 @@ class KeyService {
   Result<GenerateDataKeyResponse> GenerateDataKeyWithoutPlaintext(
       const GenerateDataKeyRequest& request);
   Result<crypto::SecretBytes> GenerateRandom(std::optional<int> number_of_bytes);
+
+  // Grants. The engine keeps and lists them; who may create, retire and revoke
+  // them, and what a grant allows its grantee, is decided in api/ (GrantsOf,
+  // GrantAllows). CreateGrant takes a key id or key ARN (an alias:
+  // InvalidArnException) of an enabled key; ListGrants, RetireGrant and
+  // RevokeGrant work in every key state. Grants go with their key when it is
+  // deleted. The principals are stored as given: api/ checks that they exist.
+  Result<CreateGrantResponse> CreateGrant(const CreateGrantRequest& request);
+  // `grant_id` and `grantee_principal` filter the list when given.
+  Result<ListGrantsResponse> ListGrants(std::string_view key_id, std::optional<int> limit,
+                                        std::optional<std::string> marker,
+                                        std::optional<std::string> grant_id,
+                                        std::optional<std::string> grantee_principal);
+  // The grants, on any key, whose retiring principal is `retiring_principal`.
+  Result<ListGrantsResponse> ListRetirableGrants(std::string_view retiring_principal,
+                                                 std::optional<int> limit,
+                                                 std::optional<std::string> marker);
+  // The grant a RetireGrant request names (by token, or by key and grant id),
+  // with the errors RetireGrant gives; for deciding who may retire it.
+  Result<Grant> GrantToRetire(const RetireGrantRequest& request);
+  Status RetireGrant(const RetireGrantRequest& request);
+  Status RevokeGrant(std::string_view key_id, std::string_view grant_id, bool dry_run);
+  // Every grant of the key `key_arn` (an ARN ResolveKeyArn gave), for authorization.
+  Result<std::vector<Grant>> GrantsOf(std::string_view key_arn);
 
   // Deletes due keys and rotates due keys as of the clock's now.
   Result<ScheduledWorkReport> RunScheduledWork();

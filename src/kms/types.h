@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/bytes.h"
@@ -185,6 +186,72 @@ struct GenerateDataKeyResponse {
   std::string key_id;             // ARN
   std::string key_material_id;    // of the material that encrypted the data key
 };
+
+// ---- grants ----------------------------------------------------------------
+
+// GrantConstraints: the encryption context a cryptographic operation allowed by
+// the grant must carry. Subset: every pair listed is in the request's context
+// (which may hold more). Equals: the request's context is exactly this.
+struct GrantConstraints {
+  std::optional<EncryptionContext> encryption_context_subset;
+  std::optional<EncryptionContext> encryption_context_equals;
+  friend bool operator==(const GrantConstraints&, const GrantConstraints&) = default;
+};
+
+struct CreateGrantRequest {
+  std::string key_id;
+  std::string grantee_principal;
+  std::optional<std::string> retiring_principal;
+  std::vector<std::string> operations;  // GrantOperation names
+  std::optional<GrantConstraints> constraints;
+  std::optional<std::string> name;
+  bool dry_run = false;
+};
+struct CreateGrantResponse {
+  std::string grant_token;
+  std::string grant_id;
+};
+
+// A grant, as ListGrants shows it.
+struct Grant {
+  std::string key_id;  // the key's ARN
+  std::string grant_id;
+  std::optional<std::string> name;
+  TimePoint creation_date;
+  std::string grantee_principal;
+  std::optional<std::string> retiring_principal;
+  std::string issuing_account;  // "arn:aws:iam::ACCOUNT:root"
+  std::vector<std::string> operations;
+  std::optional<GrantConstraints> constraints;
+};
+struct ListGrantsResponse {
+  std::vector<Grant> grants;
+  std::optional<std::string> next_marker;
+  bool truncated = false;
+};
+
+// RetireGrant names the grant by its token, or by its key and id.
+struct RetireGrantRequest {
+  std::optional<std::string> grant_token;
+  std::optional<std::string> key_id;
+  std::optional<std::string> grant_id;
+  bool dry_run = false;
+};
+
+// The GrantOperation values a grant may list (kms-service-2), in the model's order.
+const std::vector<std::string_view>& GrantOperationNames();
+
+// True when `grant` lists `operation` ("Decrypt", "ReEncryptFrom", …) and the
+// request's encryption context `context` meets the grant's constraints. An
+// operation that takes no encryption context (DescribeKey, RetireGrant) passes
+// null: constraints do not apply to it (kms-service-2, GrantConstraints).
+bool GrantAllows(const Grant& grant, std::string_view operation, const EncryptionContext* context);
+
+// True when a grant that allows CreateGrant (GrantAllows) also permits the grant
+// `child` asks for: its operations are among the parent's, and its constraints
+// are as strict as the parent's or stricter (a Subset may gain pairs or become
+// an Equals that holds them; an Equals stays the same).
+bool GrantPermitsChild(const Grant& parent, const CreateGrantRequest& child);
 
 // What RunScheduledWork() did.
 struct ScheduledWorkReport {

@@ -94,7 +94,8 @@ class KmsJsonAuditTest : public KmsTest {
 
   void NoteSecrets(const Json& doc) {
     if (!doc.is_object()) return;
-    for (const char* member : {"Plaintext", "CiphertextBlob"}) {
+    // A grant token is the grantee's: never recorded either.
+    for (const char* member : {"Plaintext", "CiphertextBlob", "GrantToken"}) {
       auto it = doc.find(member);
       if (it == doc.end() || !it->is_string()) continue;
       std::string b64 = it->get<std::string>();
@@ -115,14 +116,15 @@ class KmsJsonAuditTest : public KmsTest {
     e.event_name = r.call.operation;
     e.request_parameters = r.call.request_parameters;
     e.response_elements = r.reply.response_elements;
+    e.additional_event_data = r.call.additional_event_data;
     e.read_only = r.call.read_only;
     e.resources = r.call.resources;
     e.resources.insert(e.resources.end(), r.reply.resources.begin(), r.reply.resources.end());
     const std::string record = audit::BuildCloudTrailRecord(e);
     for (const std::string& secret : secrets_) {
       if (secret.size() < 8) continue;  // too short not to occur by chance
-      for (const std::string* field :
-           {&r.call.request_parameters, &r.reply.response_elements, &record}) {
+      for (const std::string* field : {&r.call.request_parameters, &r.reply.response_elements,
+                                       &r.call.additional_event_data, &record}) {
         EXPECT_EQ(field->find(secret), std::string::npos)
             << r.call.operation << " records a secret: " << *field;
       }
@@ -428,6 +430,67 @@ TEST_F(KmsJsonAuditTest, EveryOperation) {
     EXPECT_THAT(r.call.resources, IsEmpty());  // AWS: no key, no resource
     EXPECT_EQ(r.reply.response_elements, "null");
     ASSERT_TRUE(r.body.contains("Plaintext"));
+  }
+
+  // ---- grants ----
+  std::string grant_id, grant_token;
+  {
+    Ran r =
+        Run("CreateGrant", "{\"KeyId\": " + Quote(a_) +
+                               R"(, "GranteePrincipal": "arn:aws:iam::111122223333:root", )"
+                               R"("Operations": ["Decrypt", "RetireGrant"], "Constraints": )"
+                               R"({"EncryptionContextEquals": {"db": "orders"}}, "Name": "n1"})");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters,
+              "{\"keyId\":" + Quote(a_) +
+                  R"(,"granteePrincipal":"arn:aws:iam::111122223333:root","operations":)"
+                  R"(["Decrypt","RetireGrant"],"constraints":{"encryptionContextEquals":)"
+                  R"({"db":"orders"}},"name":"n1"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Key(arn_a)));
+    grant_id = r.body["GrantId"];
+    grant_token = r.body["GrantToken"];
+    // The grant id and the key; never the token.
+    EXPECT_EQ(r.reply.response_elements,
+              "{\"grantId\":" + Quote(grant_id) + ",\"keyId\":" + Quote(arn_a) + "}");
+    EXPECT_EQ(r.call.grant_principals, std::vector<std::string>{"arn:aws:iam::111122223333:root"});
+  }
+  {
+    Ran r = Run("ListGrants", "{\"KeyId\": " + Quote(a_) + ", \"Limit\": 5}");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, "{\"limit\":5,\"keyId\":" + Quote(a_) + "}");
+    EXPECT_THAT(r.call.resources, ElementsAre(Key(arn_a)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+    EXPECT_EQ(r.body["Grants"][0]["GrantId"], grant_id);
+  }
+  {
+    Ran r = Run("ListRetirableGrants",
+                R"({"RetiringPrincipal": "arn:aws:iam::111122223333:user/ops"})");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters,
+              R"({"retiringPrincipal":"arn:aws:iam::111122223333:user/ops"})");
+    EXPECT_THAT(r.call.resources, IsEmpty());
+    EXPECT_EQ(r.body["Grants"].size(), 0u);
+  }
+  {
+    Ran r = Run("RetireGrant", "{\"GrantToken\": " + Quote(grant_token) + "}");
+    EXPECT_FALSE(r.call.read_only);
+    // AWS's RetireGrant entry: no request parameters, the grant id apart.
+    EXPECT_EQ(r.call.request_parameters, "null");
+    EXPECT_EQ(r.call.additional_event_data, "{\"grantId\":" + Quote(grant_id) + "}");
+    EXPECT_THAT(r.call.resources, ElementsAre(Key(arn_a)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran made = Run("CreateGrant", "{\"KeyId\": " + Quote(a_) +
+                                      R"(, "GranteePrincipal": "arn:aws:iam::111122223333:root", )"
+                                      R"("Operations": ["Encrypt"]})");
+    std::string id = made.body["GrantId"];
+    Ran r = Run("RevokeGrant", "{\"KeyId\": " + Quote(a_) + ", \"GrantId\": " + Quote(id) + "}");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters,
+              "{\"keyId\":" + Quote(a_) + ",\"grantId\":" + Quote(id) + "}");
+    EXPECT_THAT(r.call.resources, ElementsAre(Key(arn_a)));
+    EXPECT_EQ(r.reply.response_elements, "null");
   }
 
   // ---- deletion ----

@@ -438,6 +438,18 @@ TEST_F(QueryAuditTest, EveryStsOperation) {
     EXPECT_THAT(r.call.resources, IsEmpty());
     EXPECT_EQ(r.reply.response_elements, "null");
   }
+  {
+    Ran r = Run("sts", alice, "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=1800");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"durationSeconds":1800})");
+    EXPECT_THAT(r.call.resources, IsEmpty());
+    ASSERT_EQ(Between(r.reply.body, "SecretAccessKey").size(), 40u);
+    ASSERT_GE(Between(r.reply.body, "SessionToken").size(), 200u);
+    // The credentials' id and expiration; never the secret key or the session token.
+    EXPECT_EQ(r.reply.response_elements, R"({"credentials":{"accessKeyId":")" +
+                                             Between(r.reply.body, "AccessKeyId") +
+                                             R"(","expiration":"Jan 1, 2026, 12:30:00 AM"}})");
+  }
   EXPECT_EQ(ran_sts_, std::set<std::string>(StsOperations().begin(), StsOperations().end()));
 }
 

@@ -242,10 +242,28 @@ TEST_F(StsQueryTest, GetCallerIdentity) {
                          role_.role_id + ":s1</UserId><Account>111122223333</Account>"));
 }
 
+TEST_F(StsQueryTest, GetSessionToken) {
+  ASSERT_OK_AND_ASSIGN(
+      std::string xml,
+      Run(alice_, "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900"));
+  EXPECT_THAT(xml, ::testing::HasSubstr("<GetSessionTokenResult><Credentials><AccessKeyId>ASIA"));
+  EXPECT_THAT(xml, ::testing::HasSubstr("<Expiration>2026-01-01T00:15:00Z</Expiration>"));
+  EXPECT_THAT(Prepare(alice_, "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=899"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '899' at 'durationSeconds' failed to "
+                      "satisfy constraint: Member must have value greater than or equal to 900"));
+  // No MFA devices: a code is refused, not ignored.
+  EXPECT_THAT(Prepare(alice_,
+                      "Action=GetSessionToken&Version=2011-06-15&SerialNumber="
+                      "arn%3Aaws%3Aiam%3A%3A111122223333%3Amfa%2Falice&TokenCode=123456"),
+              IsError("ValidationError",
+                      "coffer does not support the parameter SerialNumber of GetSessionToken."));
+}
+
 TEST_F(StsQueryTest, UnknownActions) {
-  EXPECT_THAT(
-      Prepare(alice_, "Action=GetSessionToken&Version=2011-06-15"),
-      IsError("InvalidAction", "Could not find operation GetSessionToken for version 2011-06-15"));
+  EXPECT_THAT(Prepare(alice_, "Action=GetFederationToken&Version=2011-06-15&Name=x"),
+              IsError("InvalidAction",
+                      "Could not find operation GetFederationToken for version 2011-06-15"));
   EXPECT_THAT(Prepare(alice_, "Action=CreateUser&Version=2011-06-15&UserName=x"),
               IsError("InvalidAction",
                       "Could not find operation CreateUser for version "

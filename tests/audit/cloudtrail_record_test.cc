@@ -70,6 +70,11 @@ OrderedJson ReferenceUserIdentity(const AuditEvent& e) {
       id["arn"] = p.arn;
       id["accountId"] = p.account_id;
       id["accessKeyId"] = e.access_key_id;
+      if (e.session_creation_time) {  // GetSessionToken's credentials
+        id["sessionContext"]["attributes"]["creationDate"] =
+            FormatIso8601(*e.session_creation_time);
+        id["sessionContext"]["attributes"]["mfaAuthenticated"] = "false";
+      }
       break;
     case policy::PrincipalType::kIamUser:
       id["type"] = "IAMUser";
@@ -78,6 +83,11 @@ OrderedJson ReferenceUserIdentity(const AuditEvent& e) {
       id["accountId"] = p.account_id;
       id["accessKeyId"] = e.access_key_id;
       id["userName"] = std::string(ReferenceLastSegment(p.arn));
+      if (e.session_creation_time) {
+        id["sessionContext"]["attributes"]["creationDate"] =
+            FormatIso8601(*e.session_creation_time);
+        id["sessionContext"]["attributes"]["mfaAuthenticated"] = "false";
+      }
       break;
     case policy::PrincipalType::kAssumedRole: {
       id["type"] = "AssumedRole";
@@ -122,6 +132,9 @@ std::string ReferenceBuild(const AuditEvent& e) {
   if (e.error_message && !e.error_message->empty()) r["errorMessage"] = *e.error_message;
   r["requestParameters"] = ReferenceEmbedded(e.request_parameters);
   r["responseElements"] = ReferenceEmbedded(e.response_elements);
+  if (!e.additional_event_data.empty()) {
+    r["additionalEventData"] = ReferenceEmbedded(e.additional_event_data);
+  }
   r["requestID"] = e.request_id;
   r["eventID"] = e.event_id;
   r["readOnly"] = e.read_only;
@@ -231,6 +244,31 @@ TEST(CloudTrailRecordTest, AssumedRoleWithSessionContext) {
       R"("accountId":"111122223333","userName":"BackupRole"},)"
       R"("attributes":{"creationDate":"2026-01-01T00:01:00Z","mfaAuthenticated":"false"}}},)" +
           kDecryptRest);
+}
+
+TEST(CloudTrailRecordTest, UserAndRootWithSessionCredentials) {
+  AuditEvent e = DecryptByAlice();
+  e.access_key_id = "ASIAEXAMPLESESSION02";
+  e.session_creation_time = At(60);
+  EXPECT_THAT(
+      BuildCloudTrailRecord(e),
+      HasSubstr(R"("userName":"Alice","sessionContext":{"attributes":)"
+                R"({"creationDate":"2026-01-01T00:01:00Z","mfaAuthenticated":"false"}}},)"));
+  e.principal = policy::Principal::Root(kAccount);
+  EXPECT_THAT(
+      BuildCloudTrailRecord(e),
+      HasSubstr(R"("accessKeyId":"ASIAEXAMPLESESSION02","sessionContext":{"attributes":)"
+                R"({"creationDate":"2026-01-01T00:01:00Z","mfaAuthenticated":"false"}}},)"));
+}
+
+TEST(CloudTrailRecordTest, AdditionalEventDataFollowsTheResponseElements) {
+  AuditEvent e = DecryptByAlice();
+  e.event_name = "RetireGrant";
+  e.request_parameters = "null";
+  e.additional_event_data = R"({"grantId":"abc"})";
+  EXPECT_THAT(BuildCloudTrailRecord(e),
+              HasSubstr(R"("requestParameters":null,"responseElements":null,)"
+                        R"("additionalEventData":{"grantId":"abc"},"requestID":)"));
 }
 
 TEST(CloudTrailRecordTest, AssumedRoleWithoutACreationDate) {

@@ -14,12 +14,14 @@
 //    action on "*" or on an ARN of this account (a key ARN for key-policy decisions);
 //    only CreateKey and PutKeyPolicy ask for the lockout safety check;
 //  - a reply is empty or a JSON object;
-//  - no error message shows the request's Plaintext or CiphertextBlob;
+//  - no error message shows the request's Plaintext, CiphertextBlob or GrantToken;
 //  - a prepared call's record fields are KMS's and well-formed: requestParameters and
 //    responseElements are a JSON object or null, and neither holds the request's
-//    Plaintext or CiphertextBlob nor the reply's Plaintext or CiphertextBlob;
+//    Plaintext, CiphertextBlob or GrantToken nor the reply's Plaintext, CiphertextBlob or
+//    GrantToken;
 //  - round trips through the codec and the engine: what Encrypt, GenerateDataKey and
-//    ReEncrypt return decrypts (to the request's plaintext, to the data key); the key
+//    ReEncrypt return decrypts (to the request's plaintext, to the data key); the grant
+//    CreateGrant returns is listed and its token retires it; the key
 //    CreateKey returns has the request's Description; GetKeyPolicy returns exactly what
 //    PutKeyPolicy stored.
 #include <cstddef>
@@ -64,7 +66,7 @@ std::vector<std::string> SecretsOf(std::string_view body) {
   std::vector<std::string> secrets;
   Json doc = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) return secrets;
-  for (const char* member : {"Plaintext", "CiphertextBlob"}) {
+  for (const char* member : {"Plaintext", "CiphertextBlob", "GrantToken"}) {
     auto it = doc.find(member);
     // Long enough not to appear in a message by chance, and nowhere else in the request
     // (a KeyId may be any text, and its error messages show it).
@@ -178,6 +180,14 @@ void CheckRoundTrip(std::string_view op, const Json& request, const std::string&
   } else if (op == "PutKeyPolicy") {
     Json got = MustRun("GetKeyPolicy", {{"KeyId", request.value("KeyId", Json())}}, op);
     FUZZ_CHECK_MSG(got.value("Policy", Json()) == request.value("Policy", Json()), got.dump());
+  } else if (op == "CreateGrant") {
+    // The grant is listed, and its token retires it.
+    Json id = reply.value("GrantId", Json());
+    Json listed =
+        MustRun("ListGrants", {{"KeyId", request.value("KeyId", Json())}, {"GrantId", id}}, op);
+    FUZZ_CHECK_MSG(listed["Grants"].size() == 1 && listed["Grants"][0]["GrantId"] == id,
+                   listed.dump());
+    MustRun("RetireGrant", {{"GrantToken", reply.value("GrantToken", Json())}}, op);
   }
 }
 
@@ -200,6 +210,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     CheckCall(*call, op);
     CheckRecordField(call->request_parameters, op, secrets);
+    if (!call->additional_event_data.empty()) {
+      CheckRecordField(call->additional_event_data, op, secrets);
+    }
     changed = changed || !ReadOnly(op);
     Result<api::Reply> reply = call->run();
     if (!reply.ok()) {
@@ -210,7 +223,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!reply->body.empty()) {
       Json doc = Json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
       FUZZ_CHECK_MSG(doc.is_object(), op + " replied " + reply->body);
-      for (const char* member : {"Plaintext", "CiphertextBlob"}) {
+      for (const char* member : {"Plaintext", "CiphertextBlob", "GrantToken"}) {
         if (doc.is_object() && doc.contains(member) && doc[member].is_string()) {
           reply_secrets.push_back(doc[member].get<std::string>());
         }

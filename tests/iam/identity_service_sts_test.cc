@@ -1,5 +1,5 @@
-// IdentityService: STS AssumeRole, the temporary credentials it issues, their
-// expiry on a fake clock, and GetCallerIdentity.
+// IdentityService: STS AssumeRole and GetSessionToken, the temporary credentials
+// they issue, their expiry on a fake clock, and GetCallerIdentity.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -237,6 +237,79 @@ TEST_F(StsTest, GetCallerIdentityOfEachKindOfCaller) {
   EXPECT_EQ(session.arn, "arn:aws:sts::111122223333:assumed-role/BackupRole/s1");
   EXPECT_EQ(session.user_id, role_.role_id + ":s1");
   EXPECT_EQ(session.account, "111122223333");
+}
+
+// ---- GetSessionToken ----------------------------------------------------------------
+
+TEST_F(StsTest, GetSessionTokenActsAsTheUser) {
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult out, iam().GetSessionToken(alice_, std::nullopt));
+  EXPECT_TRUE(out.access_key_id.starts_with("ASIA"));
+  EXPECT_EQ(out.secret_access_key.size(), 40u);
+  EXPECT_GE(out.session_token.size(), 200u);
+  // Twelve hours unless asked otherwise.
+  EXPECT_EQ(EpochMillis(out.expiration), kStartMillis + 43200LL * 1000);
+
+  ASSERT_OK_AND_ASSIGN(Credential c, iam().FindCredential(out.access_key_id));
+  EXPECT_EQ(c.principal.type, policy::PrincipalType::kIamUser);
+  EXPECT_EQ(c.principal.arn, alice_.arn);
+  EXPECT_EQ(c.principal.user_id, alice_.user_id);
+  EXPECT_EQ(c.principal.session_issued, FromEpochMillis(kStartMillis));
+  ASSERT_TRUE(c.session_token.has_value());
+  EXPECT_TRUE(c.session_token->Matches(Reveal(out.session_token)));
+  EXPECT_TRUE(c.secret_access_key == out.secret_access_key);
+  EXPECT_EQ(c.expiration, out.expiration);
+  // The user's policies are the session's.
+  ASSERT_OK_AND_ASSIGN(auto policies, iam().IdentityPoliciesOf(c.principal));
+  ASSERT_OK_AND_ASSIGN(auto users, iam().IdentityPoliciesOf(alice_));
+  EXPECT_EQ(policies->size(), users->size());
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult longest, iam().GetSessionToken(alice_, 129600));
+  EXPECT_EQ(EpochMillis(longest.expiration), kStartMillis + 129600LL * 1000);
+}
+
+TEST_F(StsTest, GetSessionTokenDurationsAndCallers) {
+  EXPECT_THAT(iam().GetSessionToken(alice_, 899),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '899' at 'durationSeconds' failed to "
+                      "satisfy constraint: Member must have value greater than or equal to 900"));
+  EXPECT_THAT(iam().GetSessionToken(alice_, 129601),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '129601' at 'durationSeconds' failed "
+                      "to satisfy constraint: Member must have value less than or equal to "
+                      "129600"));
+  // The root's sessions last an hour at most, and by default.
+  const policy::Principal root = policy::Principal::Root("111122223333");
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult r1, iam().GetSessionToken(root, std::nullopt));
+  EXPECT_EQ(EpochMillis(r1.expiration), kStartMillis + 3600LL * 1000);
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult r2, iam().GetSessionToken(root, 7200));
+  EXPECT_EQ(EpochMillis(r2.expiration), kStartMillis + 3600LL * 1000);
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult r3, iam().GetSessionToken(root, 900));
+  EXPECT_EQ(EpochMillis(r3.expiration), kStartMillis + 900LL * 1000);
+  ASSERT_OK_AND_ASSIGN(Credential rc, iam().FindCredential(r1.access_key_id));
+  EXPECT_EQ(rc.principal.type, policy::PrincipalType::kRoot);
+  EXPECT_TRUE(rc.principal.session_issued.has_value());
+
+  // Temporary credentials get none.
+  constexpr char kSession[] = "Cannot call GetSessionToken with session credentials";
+  ASSERT_OK_AND_ASSIGN(Credential uc,
+                       iam().FindCredential(iam().GetSessionToken(alice_, 900)->access_key_id));
+  EXPECT_THAT(iam().GetSessionToken(uc.principal, std::nullopt), IsError("AccessDenied", kSession));
+  EXPECT_THAT(iam().GetSessionToken(rc.principal, std::nullopt), IsError("AccessDenied", kSession));
+  ASSERT_OK_AND_ASSIGN(AssumeRoleResult assumed, iam().AssumeRole(alice_, Request()));
+  ASSERT_OK_AND_ASSIGN(Credential ac, iam().FindCredential(assumed.access_key_id));
+  EXPECT_THAT(iam().GetSessionToken(ac.principal, std::nullopt), IsError("AccessDenied", kSession));
+}
+
+TEST_F(StsTest, AUsersSessionEndsWithTheUser) {
+  ASSERT_OK_AND_ASSIGN(SessionTokenResult out, iam().GetSessionToken(alice_, std::nullopt));
+  ASSERT_OK(iam().FindCredential(out.access_key_id));
+  // Sessions survive a restart.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK(iam().FindCredential(out.access_key_id));
+  ASSERT_OK(iam().DeleteUser("alice"));
+  EXPECT_EQ(iam().FindCredential(out.access_key_id).status().code(), StatusCode::kNotFound);
+  // Nor does a new user of the same name inherit it.
+  NewUser("alice");
+  EXPECT_EQ(iam().FindCredential(out.access_key_id).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

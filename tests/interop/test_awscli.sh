@@ -295,6 +295,67 @@ as "$S_AK" "$S_SK" "${S_TOK}x" sts get-caller-identity
 expect_error "a forged session token (STS)" InvalidClientTokenId GetCallerIdentity \
   "The security token included in the request is invalid."
 
+# ---- GetSessionToken: the operator's own temporary credentials ------------------------------
+as "$OP_AK" "$OP_SK" "" sts get-session-token --duration-seconds 900
+if [[ $RC -eq 0 ]]; then ok "sts get-session-token (an IAM user)"; else not_ok "sts get-session-token (an IAM user)" "$ERR"; fi
+check "temporary credentials" '(.Credentials.AccessKeyId | startswith("ASIA")) and (.Credentials.SecretAccessKey | length) == 40 and (.Credentials.SessionToken | length) > 0'
+about_now_plus "they expire when asked" "$(jq -r .Credentials.Expiration <<<"$OUT")" 900
+T_AK=$(jq -r .Credentials.AccessKeyId <<<"$OUT")
+T_SK=$(jq -r .Credentials.SecretAccessKey <<<"$OUT")
+T_TOK=$(jq -r .Credentials.SessionToken <<<"$OUT")
+as "$T_AK" "$T_SK" "$T_TOK" sts get-caller-identity
+check "the session acts as the user" ".Arn == \"arn:aws:iam::$ACCOUNT:user/$OPERATOR\""
+as "$T_AK" "$T_SK" "$T_TOK" iam list-users
+expect_error "IAM refuses them (no MFA)" InvalidClientTokenId ListUsers \
+  "The security token included in the request is invalid."
+as "$T_AK" "$T_SK" "$T_TOK" sts get-session-token
+expect_error "no session from a session" AccessDenied GetSessionToken \
+  "Cannot call GetSessionToken with session credentials"
+
+# ---- a grant: the backup role uses the second key without being in its policy --------------
+ARN2="arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2"
+ROLE_ARN="arn:aws:iam::$ACCOUNT:role/$BACKUP_ROLE"
+as "$S_AK" "$S_SK" "$S_TOK" kms encrypt --key-id "$KEY2" --plaintext fileb://"$work/plain.bin" \
+  --encryption-context db=customers
+expect_error "backup role: Encrypt under the second key refused (no grant yet)" AccessDeniedException Encrypt \
+  "User: $WHO is not authorized to perform: kms:Encrypt on resource: $ARN2 because no identity-based policy allows the kms:Encrypt action"
+expect_ok "kms create-grant (role, Encrypt+Decrypt, encryption context subset)" kms create-grant \
+  --key-id "$KEY2" --grantee-principal "$ROLE_ARN" --operations Encrypt Decrypt \
+  --constraints EncryptionContextSubset={db=customers} --retiring-principal "$ROLE_ARN" --name "backups-$SFX"
+check "grant id and token" '(.GrantId | test("^[0-9a-f]{64}$")) and (.GrantToken | length) > 0'
+GRANT_ID=$(jq -r .GrantId <<<"$OUT")
+GRANT_TOKEN=$(jq -r .GrantToken <<<"$OUT")
+expect_ok "kms list-grants" kms list-grants --key-id "$KEY2"
+check "the grant as listed" ".Grants | length == 1 and .[0].GrantId == \"$GRANT_ID\" and .[0].KeyId == \"$ARN2\" and .[0].GranteePrincipal == \"$ROLE_ARN\" and .[0].RetiringPrincipal == \"$ROLE_ARN\" and .[0].Operations == [\"Encrypt\",\"Decrypt\"] and .[0].Constraints.EncryptionContextSubset.db == \"customers\" and .[0].IssuingAccount == \"$ROOT_ARN\" and .[0].Name == \"backups-$SFX\""
+as "$S_AK" "$S_SK" "$S_TOK" kms encrypt --key-id "$KEY2" --plaintext fileb://"$work/plain.bin" \
+  --encryption-context db=customers,part=1
+if [[ $RC -eq 0 ]]; then ok "backup role: Encrypt allowed by the grant"; else not_ok "backup role: Encrypt allowed by the grant" "$ERR"; fi
+jq -r .CiphertextBlob <<<"$OUT" | base64 -d >"$work/ct-grant.bin"
+as "$S_AK" "$S_SK" "$S_TOK" kms decrypt --ciphertext-blob "fileb://$work/ct-grant.bin" \
+  --encryption-context db=customers,part=1 --query Plaintext --output text
+base64 -d <<<"$OUT" >"$work/plain-grant.out" 2>/dev/null
+same_file "backup role: Decrypt allowed by the grant" "$work/plain.bin" "$work/plain-grant.out"
+as "$S_AK" "$S_SK" "$S_TOK" kms encrypt --key-id "$KEY2" --plaintext fileb://"$work/plain.bin" \
+  --encryption-context db=orders
+expect_error "backup role: Encrypt outside the grant's constraint refused" AccessDeniedException Encrypt \
+  "User: $WHO is not authorized to perform: kms:Encrypt on resource: $ARN2 because no identity-based policy allows the kms:Encrypt action"
+run kms create-grant --key-id "$ALIAS" --grantee-principal "$ROLE_ARN" --operations Encrypt
+expect_error "kms create-grant refuses an alias" InvalidArnException CreateGrant \
+  "Key Aliases are not supported for this operation."
+as "$S_AK" "$S_SK" "$S_TOK" kms retire-grant --grant-token "$GRANT_TOKEN"
+if [[ $RC -eq 0 ]]; then ok "kms retire-grant by the retiring principal (token)"; else not_ok "kms retire-grant by the retiring principal (token)" "$ERR"; fi
+as "$S_AK" "$S_SK" "$S_TOK" kms encrypt --key-id "$KEY2" --plaintext fileb://"$work/plain.bin" \
+  --encryption-context db=customers
+expect_error "backup role: Encrypt refused once the grant is retired" AccessDeniedException Encrypt \
+  "User: $WHO is not authorized to perform: kms:Encrypt on resource: $ARN2 because no identity-based policy allows the kms:Encrypt action"
+expect_ok "kms create-grant (DescribeKey)" kms create-grant --key-id "$KEY2" --grantee-principal "$ROLE_ARN" --operations DescribeKey
+GRANT2=$(jq -r .GrantId <<<"$OUT")
+expect_ok "kms revoke-grant" kms revoke-grant --key-id "$KEY2" --grant-id "$GRANT2"
+run kms revoke-grant --key-id "$KEY2" --grant-id "$GRANT2"
+expect_error "kms revoke-grant of a revoked grant" NotFoundException RevokeGrant "Grant ID $GRANT2 not found"
+expect_ok "kms list-grants after retire and revoke" kms list-grants --key-id "$KEY2"
+check "no grant left" '.Grants == []'
+
 # ---- disable, schedule deletion, cancel (the seed's clean-up, then undone) ----------------
 # These take a key id or key ARN (AWS's API reference), not an alias: refused, key untouched.
 run kms disable-key --key-id "$ALIAS"

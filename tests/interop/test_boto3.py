@@ -1241,6 +1241,239 @@ class KmsWire(CofferTest):
 
 
 # ---------------------------------------------------------------------------------------
+# KMS: grants.
+
+class KmsGrants(CofferTest):
+    def role_session(self, base):
+        """A role with no policy of its own, and a session of it (assumed by a user)."""
+        user, user_creds = self.new_user_with_key(base + "-caller")
+        role, _ = self.new_role(base, trust_policy(user_arn(user)))
+        return role, self.assume(user_creds, role, "s1")
+
+    def test_grant_lets_a_role_use_a_key(self):
+        md = self.new_key()  # the default policy names the account root only
+        role, session = self.role_session("grantee")
+        who = session_arn(role, "s1")
+        kms = client("kms", session)
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:Encrypt", md["Arn"], "identity")):
+            kms.encrypt(KeyId=md["Arn"], Plaintext=b"x", EncryptionContext={"app": "x"})
+        g = self.kms().create_grant(KeyId=md["KeyId"], GranteePrincipal=role_arn(role),
+                                    Operations=["Encrypt", "Decrypt"],
+                                    Constraints={"EncryptionContextSubset": {"app": "x"}})
+        self.assertRegex(g["GrantId"], "^[0-9a-f]{64}$")
+        self.assertTrue(g["GrantToken"])
+        # Allowed: the context holds the constraint's pairs (and may hold more).
+        blob = kms.encrypt(KeyId=md["Arn"], Plaintext=b"x",
+                           EncryptionContext={"app": "x", "row": "7"})["CiphertextBlob"]
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob,
+                                     EncryptionContext={"app": "x", "row": "7"})["Plaintext"], b"x")
+        # Refused: another context, an operation the grant does not list.
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:Encrypt", md["Arn"], "identity")):
+            kms.encrypt(KeyId=md["Arn"], Plaintext=b"x", EncryptionContext={"app": "y"})
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:GenerateDataKey", md["Arn"], "identity")):
+            kms.generate_data_key(KeyId=md["Arn"], KeySpec="AES_256",
+                                  EncryptionContext={"app": "x"})
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:DescribeKey", md["Arn"], "identity")):
+            kms.describe_key(KeyId=md["Arn"])
+        listed = self.kms().list_grants(KeyId=md["KeyId"])
+        self.assertFalse(listed["Truncated"])
+        self.assertEqual(len(listed["Grants"]), 1)
+        entry = listed["Grants"][0]
+        self.assertEqual(entry["KeyId"], md["Arn"])
+        self.assertEqual(entry["GrantId"], g["GrantId"])
+        self.assertEqual(entry["GranteePrincipal"], role_arn(role))
+        self.assertEqual(entry["IssuingAccount"], ROOT_ARN)
+        self.assertEqual(entry["Operations"], ["Encrypt", "Decrypt"])
+        self.assertEqual(entry["Constraints"], {"EncryptionContextSubset": {"app": "x"}})
+        self.assertRecent(entry["CreationDate"])
+        self.assertNotIn("Name", entry)
+        self.assertNotIn("RetiringPrincipal", entry)
+        # Revoked: refused again, at once.
+        self.kms().revoke_grant(KeyId=md["KeyId"], GrantId=g["GrantId"])
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:Encrypt", md["Arn"], "identity")):
+            kms.encrypt(KeyId=md["Arn"], Plaintext=b"x", EncryptionContext={"app": "x"})
+        self.assertEqual(self.kms().list_grants(KeyId=md["KeyId"])["Grants"], [])
+
+    def test_equals_constraint_and_session_grantee(self):
+        md = self.new_key()
+        role, session = self.role_session("equals")
+        kms = client("kms", session)
+        # A grant to one session (its assumed-role ARN), with an exact context.
+        self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=session_arn(role, "s1"),
+                                Operations=["GenerateDataKey", "DescribeKey"],
+                                Constraints={"EncryptionContextEquals": {"db": "orders"}})
+        kms.generate_data_key(KeyId=md["Arn"], KeySpec="AES_256",
+                              EncryptionContext={"db": "orders"})
+        # Constraints do not apply to an operation without an encryption context.
+        self.assertEqual(kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["Arn"], md["Arn"])
+        with self.raises("AccessDeniedException"):
+            kms.generate_data_key(KeyId=md["Arn"], KeySpec="AES_256",
+                                  EncryptionContext={"db": "orders", "more": "1"})
+
+    def test_explicit_deny_beats_a_grant(self):
+        role, session = self.role_session("denied")
+        policy = default_key_policy()
+        policy["Statement"].append({"Effect": "Deny", "Principal": {"AWS": role_arn(role)},
+                                    "Action": "kms:Encrypt", "Resource": "*"})
+        md = self.new_key(Policy=json.dumps(policy))
+        self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=role_arn(role),
+                                Operations=["Encrypt"])
+        with self.raises("AccessDeniedException",
+                         denied(session_arn(role, "s1"), "kms:Encrypt", md["Arn"],
+                                "deny-resource")):
+            client("kms", session).encrypt(KeyId=md["Arn"], Plaintext=b"x")
+
+    def test_retire_by_token_and_by_id(self):
+        md = self.new_key()
+        grantee, grantee_creds = self.new_user_with_key("grant-user")
+        retirer, retirer_creds = self.new_user_with_key("grant-retirer")
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(retirer), "kms:ListRetirableGrants", "*", "identity")):
+            client("kms", retirer_creds).list_retirable_grants(RetiringPrincipal=user_arn(retirer))
+        # ListRetirableGrants is an identity policy's to allow: no key is named.
+        self.iam().put_user_policy(UserName=retirer, PolicyName="list",
+                                   PolicyDocument=allow_policy("kms:ListRetirableGrants"))
+        g = self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(grantee),
+                                    RetiringPrincipal=user_arn(retirer), Operations=["Decrypt"],
+                                    Name="nightly-job")
+        # The retiring principal's list, without any key permission.
+        listed = client("kms", retirer_creds).list_retirable_grants(
+            RetiringPrincipal=user_arn(retirer))
+        self.assertEqual([e["GrantId"] for e in listed["Grants"]], [g["GrantId"]])
+        self.assertEqual(listed["Grants"][0]["Name"], "nightly-job")
+        self.assertEqual(listed["Grants"][0]["RetiringPrincipal"], user_arn(retirer))
+        # The grantee may not retire it: the grant does not list RetireGrant.
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(grantee), "kms:RetireGrant", md["Arn"], "identity")):
+            client("kms", grantee_creds).retire_grant(KeyId=md["Arn"], GrantId=g["GrantId"])
+        client("kms", retirer_creds).retire_grant(GrantToken=g["GrantToken"])
+        self.assertEqual(self.kms().list_grants(KeyId=md["Arn"])["Grants"], [])
+        with self.raises("NotFoundException"):
+            client("kms", retirer_creds).retire_grant(GrantToken=g["GrantToken"])
+        # A grantee whose grant lists RetireGrant retires it by key and id.
+        g2 = self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(grantee),
+                                     Operations=["Decrypt", "RetireGrant"])
+        client("kms", grantee_creds).retire_grant(KeyId=md["Arn"], GrantId=g2["GrantId"])
+        self.assertEqual(self.kms().list_grants(KeyId=md["Arn"])["Grants"], [])
+
+    def test_named_grant_retried_is_the_same_grant(self):
+        md = self.new_key()
+        user, _ = self.new_user_with_key("named")
+        kwargs = dict(KeyId=md["Arn"], GranteePrincipal=user_arn(user), Operations=["Encrypt"],
+                      Name="app-1")
+        first = self.kms().create_grant(**kwargs)
+        again = self.kms().create_grant(**kwargs)
+        self.assertEqual(first["GrantId"], again["GrantId"])
+        self.assertNotEqual(first["GrantToken"], again["GrantToken"])
+        other = self.kms().create_grant(**dict(kwargs, Operations=["Decrypt"]))
+        self.assertNotEqual(other["GrantId"], first["GrantId"])
+        self.assertEqual(len(self.kms().list_grants(KeyId=md["Arn"])["Grants"]), 2)
+        # Without a name, every call makes a grant.
+        self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(user),
+                                Operations=["Encrypt"])
+        self.assertEqual(len(self.kms().list_grants(KeyId=md["Arn"])["Grants"]), 3)
+
+    def test_grantee_with_create_grant_makes_narrower_grants(self):
+        md = self.new_key()
+        parent, parent_creds = self.new_user_with_key("parent")
+        child, _ = self.new_user_with_key("child")
+        self.kms().create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(parent),
+                                Operations=["CreateGrant", "Encrypt", "Decrypt"],
+                                Constraints={"EncryptionContextSubset": {"app": "x"}})
+        kms = client("kms", parent_creds)
+        kms.create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(child), Operations=["Decrypt"],
+                         Constraints={"EncryptionContextSubset": {"app": "x", "row": "1"}})
+        kms.create_grant(KeyId=md["Arn"], GranteePrincipal=user_arn(child), Operations=["Encrypt"],
+                         Constraints={"EncryptionContextEquals": {"app": "x"}})
+        for ops, constraints in ((["Decrypt"], None),
+                                 (["GenerateDataKey"], {"EncryptionContextSubset": {"app": "x"}}),
+                                 (["Decrypt"], {"EncryptionContextSubset": {"app": "y"}})):
+            kwargs = dict(KeyId=md["Arn"], GranteePrincipal=user_arn(child), Operations=ops)
+            if constraints:
+                kwargs["Constraints"] = constraints
+            with self.raises("AccessDeniedException",
+                             denied(user_arn(parent), "kms:CreateGrant", md["Arn"], "identity")):
+                kms.create_grant(**kwargs)
+        self.assertEqual(len(self.kms().list_grants(KeyId=md["Arn"])["Grants"]), 3)
+        self.assertEqual(len(self.kms().list_grants(
+            KeyId=md["Arn"], GranteePrincipal=user_arn(child))["Grants"]), 2)
+
+    def test_grant_errors(self):
+        kms = self.kms()
+        md = self.new_key()
+        user, _ = self.new_user_with_key("grant-errors")
+        grantee = user_arn(user)
+        alias = name("alias/grants")
+        kms.create_alias(AliasName=alias, TargetKeyId=md["KeyId"])
+        with self.raises("InvalidArnException",
+                         "Key Aliases are not supported for this operation."):
+            kms.create_grant(KeyId=alias, GranteePrincipal=grantee, Operations=["Encrypt"])
+        with self.raises("InvalidArnException",
+                         "ARN does not refer to a valid principal: " + user_arn("no-such-user")):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=user_arn("no-such-user"),
+                             Operations=["Encrypt"])
+        with self.raises("ValidationException",
+                         "Grants must not contain only the CreateGrant operation."):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee,
+                             Operations=["CreateGrant"])
+        with self.raises("ValidationException", "More than one constraint supplied"):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee, Operations=["Encrypt"],
+                             Constraints={"EncryptionContextSubset": {"a": "b"},
+                                          "EncryptionContextEquals": {}})
+        with self.raises("ValidationException"):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee, Operations=["Sign"])
+        with self.raises("ValidationException", regex="operations.1.member"):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee, Operations=["Fly"])
+        if "DryRun" in input_members(kms, "CreateGrant"):  # botocore since 2023
+            with self.raises("DryRunOperationException"):
+                kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee,
+                                 Operations=["Encrypt"], DryRun=True)
+        self.assertEqual(kms.list_grants(KeyId=md["KeyId"])["Grants"], [])
+        with self.raises("InvalidGrantIdException"):
+            kms.revoke_grant(KeyId=md["KeyId"], GrantId="not-a-grant")
+        with self.raises("NotFoundException"):
+            kms.revoke_grant(KeyId=md["KeyId"], GrantId="0" * 64)
+        with self.raises("InvalidGrantTokenException"):
+            kms.retire_grant(GrantToken="bm90IGEgdG9rZW4=")
+        with self.raises("ValidationException"):
+            kms.retire_grant(GrantId="0" * 64)
+        kms.disable_key(KeyId=md["KeyId"])
+        with self.raises("DisabledException", f"{md['Arn']} is disabled."):
+            kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee, Operations=["Encrypt"])
+
+    def test_list_grants_pagination_and_key_deletion(self):
+        kms = self.kms()
+        md = self.new_key()
+        user, _ = self.new_user_with_key("paged")
+        ids = sorted(kms.create_grant(KeyId=md["KeyId"], GranteePrincipal=user_arn(user),
+                                      Operations=["Encrypt"])["GrantId"] for _ in range(5))
+        seen, marker = [], None
+        while True:
+            kwargs = {"KeyId": md["KeyId"], "Limit": 2}
+            if marker:
+                kwargs["Marker"] = marker
+            page = kms.list_grants(**kwargs)
+            self.assertLessEqual(len(page["Grants"]), 2)
+            seen += [g["GrantId"] for g in page["Grants"]]
+            if not page["Truncated"]:
+                self.assertNotIn("NextMarker", page)
+                break
+            marker = page["NextMarker"]
+        self.assertEqual(seen, ids)
+        with self.raises("InvalidMarkerException"):
+            kms.list_grants(KeyId=self.new_key()["KeyId"], Marker=marker or "x")
+        # Revoke works on a key pending deletion; grants do not outlive their key.
+        kms.schedule_key_deletion(KeyId=md["KeyId"], PendingWindowInDays=7)
+        kms.revoke_grant(KeyId=md["KeyId"], GrantId=ids[0])
+        self.assertEqual(len(kms.list_grants(KeyId=md["KeyId"])["Grants"]), 4)
+
+
+# ---------------------------------------------------------------------------------------
 # IAM.
 
 class IamUsers(CofferTest):
@@ -1521,6 +1754,50 @@ class Sts(CofferTest):
         self.assertEqual(ident["Arn"], session_arn(role, "s-1@x.y"))
         self.assertEqual(ident["UserId"], f"{r['RoleId']}:s-1@x.y")
         self.assertEqual(ident["Account"], ACCOUNT)
+
+    def test_get_session_token(self):
+        key = self.new_key()
+        user, creds = self.new_user_with_key(
+            "session-token", [allow_policy(["kms:Encrypt", "kms:Decrypt"], key["Arn"])])
+        user_id = self.iam().get_user(UserName=user)["User"]["UserId"]
+        out = client("sts", creds).get_session_token(DurationSeconds=1800)["Credentials"]
+        self.assertTrue(out["AccessKeyId"].startswith("ASIA"))
+        self.assertRecent(out["Expiration"], offset=datetime.timedelta(seconds=1800))
+        temp = Creds(out["AccessKeyId"], out["SecretAccessKey"], out["SessionToken"])
+        # The session acts as the user, with the user's policies.
+        ident = client("sts", temp).get_caller_identity()
+        self.assertEqual((ident["Arn"], ident["UserId"]), (user_arn(user), user_id))
+        kms = client("kms", temp)
+        blob = kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["CiphertextBlob"]
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"x")
+        with self.raises("AccessDeniedException",
+                         denied(user_arn(user), "kms:DescribeKey", key["Arn"], "identity")):
+            kms.describe_key(KeyId=key["Arn"])
+        # Without MFA, IAM refuses such credentials; STS gives them no session of their own.
+        with self.raises("InvalidClientTokenId", INVALID_TOKEN, status=403):
+            client("iam", temp).list_users()
+        with self.raises("AccessDenied", "Cannot call GetSessionToken with session credentials",
+                         status=403):
+            client("sts", temp).get_session_token()
+        # The default is 12 hours; the range is 900 to 129600 seconds.
+        default = client("sts", creds).get_session_token()["Credentials"]
+        self.assertRecent(default["Expiration"], offset=datetime.timedelta(hours=12))
+        with self.raises("ValidationError", "1 validation error detected: Value '600' at "
+                         "'durationSeconds' failed to satisfy constraint: Member must have value "
+                         "greater than or equal to 900"):
+            client("sts", creds, validate=False).get_session_token(DurationSeconds=600)
+        # The root's session lasts an hour at most.
+        root = self.sts().get_session_token(DurationSeconds=7200)["Credentials"]
+        self.assertRecent(root["Expiration"], offset=datetime.timedelta(hours=1))
+        root_temp = Creds(root["AccessKeyId"], root["SecretAccessKey"], root["SessionToken"])
+        self.assertEqual(client("sts", root_temp).get_caller_identity()["Arn"], ROOT_ARN)
+        # Deleting the user ends its sessions.
+        iam = self.iam()
+        iam.delete_user_policy(UserName=user, PolicyName="p0")
+        iam.delete_access_key(UserName=user, AccessKeyId=creds.access_key)
+        iam.delete_user(UserName=user)
+        with self.raises("InvalidClientTokenId", INVALID_TOKEN):
+            client("sts", temp).get_caller_identity()
 
     def test_assume_role_with_trust_policy_naming_the_user(self):
         user, creds = self.new_user_with_key("assumer")
@@ -2332,6 +2609,13 @@ class Audit(CofferTest):
         role, _ = cls.new_role("audit-role", trust_policy(user_arn(cls.user)))
         iam.put_user_policy(UserName=cls.user, PolicyName="assume",
                             PolicyDocument=allow_policy("sts:AssumeRole"))
+        grant = note("CreateGrant", kms.create_grant(
+            KeyId=cls.key_id, GranteePrincipal=user_arn(cls.user), Operations=["Decrypt"],
+            RetiringPrincipal=ROOT_ARN,
+            Constraints={"EncryptionContextSubset": {"purpose": "audit"}}))
+        cls.grant_id = grant["GrantId"]
+        cls.secrets["grant token"] = grant["GrantToken"].encode()
+        note("RetireGrant", kms.retire_grant(GrantToken=grant["GrantToken"]))
         ak = note("CreateAccessKey", iam.create_access_key(UserName=cls.user))["AccessKey"]
         cls.user_creds = Creds(ak["AccessKeyId"], ak["SecretAccessKey"])
         cls.secrets["secret access key"] = ak["SecretAccessKey"].encode()
@@ -2374,7 +2658,8 @@ class Audit(CofferTest):
     def test_every_call_by_event_name(self):
         ops = {"CreateKey": "kms", "CreateAlias": "kms", "UpdateKeyDescription": "kms",
                "PutKeyPolicy": "kms", "Encrypt": "kms", "Decrypt": "kms",
-               "GenerateDataKey": "kms", "CreateUser": "iam", "CreateAccessKey": "iam",
+               "GenerateDataKey": "kms", "CreateGrant": "kms", "RetireGrant": "kms",
+               "CreateUser": "iam", "CreateAccessKey": "iam",
                "AssumeRole": "sts", "DeniedDecrypt": "kms"}
         for label, service in ops.items():
             op = "Decrypt" if label == "DeniedDecrypt" else label
@@ -2431,6 +2716,22 @@ class Audit(CofferTest):
         _, rec = self.find("GenerateDataKey", **E("GenerateDataKey"))
         self.assertEqual(rec["requestParameters"]["keySpec"], "AES_256")
         self.assertEqual(rec["responseElements"], None)
+
+        _, rec = self.find("CreateGrant", **E("CreateGrant"))
+        self.assertEqual(rec["requestParameters"], {
+            "keyId": self.key_id, "granteePrincipal": user_arn(self.user),
+            "retiringPrincipal": ROOT_ARN, "operations": ["Decrypt"],
+            "constraints": {"encryptionContextSubset": {"purpose": "audit"}}})
+        self.assertEqual(rec["responseElements"], {"grantId": self.grant_id,
+                                                   "keyId": self.key_arn})
+        self.assertIs(rec["readOnly"], False)
+
+        _, rec = self.find("RetireGrant", **E("RetireGrant"))
+        # AWS's form: the grant id apart, no request parameters (the token).
+        self.assertIsNone(rec["requestParameters"])
+        self.assertEqual(rec["additionalEventData"], {"grantId": self.grant_id})
+        self.assertEqual(rec["resources"], [{"accountId": ACCOUNT, "type": "AWS::KMS::Key",
+                                             "ARN": self.key_arn}])
 
         _, rec = self.find("CreateAccessKey", **E("CreateAccessKey"))
         self.assertEqual(rec["requestParameters"], {"userName": self.user})
