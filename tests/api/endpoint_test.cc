@@ -766,6 +766,81 @@ TEST_F(EndpointTest, ExplicitDenyInAnIdentityPolicyWins) {
   JsonOk(Kms(alice, "DescribeKey", {{"KeyId", key}}));
 }
 
+TEST_F(EndpointTest, AGrantAllowsWhatThePoliciesDoNotButNeverAgainstADeny) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  Json grant = JsonOk(Kms(root_, "CreateGrant",
+                          {{"KeyId", key},
+                           {"GranteePrincipal", UserArn("alice")},
+                           {"Operations", {"Encrypt", "Decrypt"}},
+                           {"Constraints", {{"EncryptionContextEquals", {{"app", "x"}}}}}}));
+  auto encrypt = [&](const Json& context) {
+    return Kms(alice, "Encrypt",
+               {{"KeyId", key}, {"Plaintext", "aGk="}, {"EncryptionContext", context}});
+  };
+  JsonOk(encrypt({{"app", "x"}}));
+  ExpectJsonError(
+      encrypt({{"app", "x"}, {"b", "c"}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:Encrypt", key, NoIdentityPolicy("kms:Encrypt")));
+  // An explicit deny in an identity policy wins over the grant.
+  PutUserPolicy(
+      "alice",
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]})");
+  ExpectJsonError(encrypt({{"app", "x"}}), 400, "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:Encrypt", key,
+                               "with an explicit deny in an identity-based policy"));
+  // The grantee may not retire a grant that does not list RetireGrant, nor revoke it.
+  std::string id = grant.value("GrantId", "");
+  ExpectJsonError(
+      Kms(alice, "RetireGrant", {{"KeyId", key}, {"GrantId", id}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:RetireGrant", key, NoIdentityPolicy("kms:RetireGrant")));
+  ExpectJsonError(
+      Kms(alice, "RevokeGrant", {{"KeyId", key}, {"GrantId", id}}), 400, "AccessDeniedException",
+      AccessDenied(UserArn("alice"), "kms:RevokeGrant", key, NoIdentityPolicy("kms:RevokeGrant")));
+  // The account's root retires any grant of its account.
+  JsonOk(Kms(root_, "RetireGrant", {{"GrantToken", grant.value("GrantToken", "")}}));
+}
+
+TEST_F(EndpointTest, AnExplicitDenyStopsTheRetiringPrincipal) {
+  std::string key = NewKey();
+  Creds alice = NewUser("alice");
+  NewUser("bob");
+  Json grant = JsonOk(Kms(root_, "CreateGrant",
+                          {{"KeyId", key},
+                           {"GranteePrincipal", UserArn("bob")},
+                           {"RetiringPrincipal", UserArn("alice")},
+                           {"Operations", {"Decrypt"}}}));
+  PutUserPolicy(
+      "alice",
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:RetireGrant","Resource":"*"}]})");
+  ExpectJsonError(Kms(alice, "RetireGrant", {{"GrantToken", grant.value("GrantToken", "")}}), 400,
+                  "AccessDeniedException",
+                  AccessDenied(UserArn("alice"), "kms:RetireGrant", key,
+                               "with an explicit deny in an identity-based policy"));
+  // Without the deny, the retiring principal needs no policy.
+  PutUserPolicy(
+      "alice",
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListKeys","Resource":"*"}]})");
+  EXPECT_EQ(Kms(alice, "RetireGrant", {{"GrantToken", grant.value("GrantToken", "")}}).status, 200);
+}
+
+TEST_F(EndpointTest, GetSessionTokenCredentialsActAsTheUserButNotOnIam) {
+  Creds alice = NewUser("alice");
+  HttpResponse r = Sts(alice, "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Creds temp{Between(r.body, "AccessKeyId"), Between(r.body, "SecretAccessKey"),
+             Between(r.body, "SessionToken")};
+  HttpResponse who = Sts(temp, "Action=GetCallerIdentity&Version=2011-06-15");
+  ASSERT_EQ(who.status, 200) << who.body;
+  EXPECT_EQ(Between(who.body, "Arn"), UserArn("alice"));
+  HttpResponse iam = Iam(temp, "Action=ListUsers&Version=2010-05-08");
+  EXPECT_EQ(iam.status, 403);
+  EXPECT_EQ(Between(iam.body, "Code"), "InvalidClientTokenId");
+  HttpResponse again = Sts(temp, "Action=GetSessionToken&Version=2011-06-15");
+  EXPECT_EQ(again.status, 403);
+  EXPECT_EQ(Between(again.body, "Message"), "Cannot call GetSessionToken with session credentials");
+}
+
 TEST_F(EndpointTest, ConditionKeysAwsSetsInEveryRequestAndForAKey) {
   // The guard many accounts put in place: deny outside the region. Every key it
   // names is in the request, so it denies nothing here.
