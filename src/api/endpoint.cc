@@ -138,10 +138,6 @@ class BoundedCache {
   std::unordered_map<std::string, V, Hash, std::equal_to<>> map_;
 };
 
-}  // namespace
-
-namespace {
-
 // A grant's principal names the caller: its ARN, or for a role session its role's.
 bool NamesCaller(std::string_view grant_principal, const policy::Principal& caller) {
   return grant_principal == caller.arn ||
@@ -153,8 +149,7 @@ bool NamesCaller(std::string_view grant_principal, const policy::Principal& call
 bool MayRetire(const kms::Grant& grant, const policy::Principal& caller) {
   if (grant.retiring_principal && NamesCaller(*grant.retiring_principal, caller)) return true;
   return NamesCaller(grant.grantee_principal, caller) &&
-         std::find(grant.operations.begin(), grant.operations.end(), "RetireGrant") !=
-             grant.operations.end();
+         kms::GrantAllows(grant, "RetireGrant", nullptr);
 }
 
 bool ExplicitDeny(policy::Decision d) {

@@ -1141,13 +1141,12 @@ Result<std::optional<std::string>> IdentityService::UnknownPrincipal(const polic
 
 Result<std::optional<std::string>> IdentityService::UnknownPrincipalArn(
     const std::vector<std::string>& arns) {
-  const std::string root = "arn:aws:iam::" + impl_->options_.account_id + ":root";
   std::optional<std::string> unknown;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     for (const std::string& arn : arns) {
-      // An account's root by its ARN, never another account's (none exists here).
-      bool exists = arn == root;
-      if (!exists && !arn.ends_with(":root") && arn.starts_with("arn:")) {
+      // An ARN (not a bare account id), existing as a policy's principal must.
+      bool exists = arn.starts_with("arn:");
+      if (exists) {
         ASSIGN_OR_RETURN(exists, impl_->PrincipalExists(tx, arn));
       }
       if (!exists) {

@@ -115,8 +115,8 @@ class IdentityService {
   // KMS refuse to save a resource-based policy naming one.
   Result<std::optional<std::string>> UnknownPrincipal(const policy::Policy& policy);
   // The first of `arns` (grantee and retiring principals of a KMS grant) that is
-  // not the ARN of this account, or of one of its users, roles or role sessions
-  // that exists now. Nullopt when every one is.
+  // not an ARN, or names no principal that exists, by UnknownPrincipal's rule (an
+  // account's root always exists). Nullopt when every one does.
   Result<std::optional<std::string>> UnknownPrincipalArn(const std::vector<std::string>& arns);
 
   // The trust policy of the role `role_arn` names (the ARN must be the role's,

@@ -1387,14 +1387,16 @@ bool SameGrant(const GrantRecord& r, const CreateGrantRequest& req) {
 }
 
 // A list of grants, one page: `all` (each with its position in the list, in
-// order), after the position `after` (from the marker), at most `page` entries;
-// the marker of the next page names the last entry's position.
-void TakePage(std::vector<std::pair<std::string, Grant>>& all,
-              const std::optional<std::string>& after, size_t page, std::string_view scope,
-              ListGrantsResponse& out) {
+// order), after the position `marker` gives (InvalidMarker for a marker of another
+// `scope`), at most `page` entries; the marker of the next page names the last
+// entry's position.
+Status TakePage(std::vector<std::pair<std::string, Grant>>& all,
+                const std::optional<std::string>& marker, size_t page, std::string_view scope,
+                ListGrantsResponse& out) {
   auto it = all.begin();
-  if (after) {
-    it = std::find_if(all.begin(), all.end(), [&](const auto& e) { return e.first > *after; });
+  if (marker) {
+    ASSIGN_OR_RETURN(std::string after, KeyMarkerPosition(*marker, scope));
+    it = std::find_if(all.begin(), all.end(), [&](const auto& e) { return e.first > after; });
   }
   std::string last;
   for (; it != all.end() && out.grants.size() < page; ++it) {
@@ -1403,6 +1405,7 @@ void TakePage(std::vector<std::pair<std::string, Grant>>& all,
   }
   out.truncated = it != all.end();
   if (out.truncated) out.next_marker = EncodeListMarker(scope, last);
+  return Status::Ok();
 }
 }  // namespace
 
@@ -1464,12 +1467,6 @@ Result<ListGrantsResponse> KeyService::ListGrants(std::string_view key_id, std::
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(KeyRecord key, impl_->Find(tx, key_id, Op::kList));
     if (grant_id && !IsGrantId(*grant_id)) return errors::InvalidGrantId(*grant_id);
-    const std::string scope = KeyListScope("grants", key.id);
-    std::optional<std::string> after;
-    if (marker) {
-      ASSIGN_OR_RETURN(std::string position, KeyMarkerPosition(*marker, scope));
-      after = std::move(position);
-    }
     ASSIGN_OR_RETURN(std::vector<GrantRecord> records, impl_->GrantsOfKey(tx, key.id));
     std::vector<std::pair<std::string, Grant>> grants;
     for (const GrantRecord& r : records) {
@@ -1477,8 +1474,7 @@ Result<ListGrantsResponse> KeyService::ListGrants(std::string_view key_id, std::
       if (grantee_principal && r.grantee_principal != *grantee_principal) continue;
       grants.emplace_back(r.grant_id, impl_->ToGrant(r));
     }
-    TakePage(grants, after, page, scope, out);
-    return Status::Ok();
+    return TakePage(grants, marker, page, KeyListScope("grants", key.id), out);
   }));
   return out;
 }
@@ -1488,12 +1484,6 @@ Result<ListGrantsResponse> KeyService::ListRetirableGrants(std::string_view reti
                                                            std::optional<std::string> marker) {
   ASSIGN_OR_RETURN(size_t page, PageSize(limit, 50, 100));
   RETURN_IF_ERROR(ValidateMarker(marker));
-  const std::string scope = "retirable/" + std::string(retiring_principal);
-  std::optional<std::string> after;
-  if (marker) {
-    ASSIGN_OR_RETURN(std::string position, KeyMarkerPosition(*marker, scope));
-    after = std::move(position);
-  }
   ListGrantsResponse out;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     // Every key's grants, in (key, grant id) order: the table's.
@@ -1504,8 +1494,7 @@ Result<ListGrantsResponse> KeyService::ListRetirableGrants(std::string_view reti
       if (r.retiring_principal != retiring_principal) continue;
       grants.emplace_back(e.key, impl_->ToGrant(r));
     }
-    TakePage(grants, after, page, scope, out);
-    return Status::Ok();
+    return TakePage(grants, marker, page, "retirable/" + std::string(retiring_principal), out);
   }));
   return out;
 }
