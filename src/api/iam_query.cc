@@ -63,6 +63,9 @@ std::vector<AuditResource> UserResource(const std::string& arn) {
 std::vector<AuditResource> RoleResource(const std::string& arn) {
   return {AuditResource::Of(arn, "AWS::IAM::Role")};
 }
+std::vector<AuditResource> PolicyResource(const std::string& arn) {
+  return {AuditResource::Of(arn, "AWS::IAM::Policy")};
+}
 
 std::string DumpJson(const OrderedJson& j) {
   return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
@@ -214,6 +217,61 @@ std::string RoleElements(const iam::Role& r) {
   OrderedJson j;
   j["role"] = std::move(role);
   return DumpJson(j);
+}
+
+enum class PolicyView { kCreated, kGet, kList };
+
+// Policy as IAM shows it: CreatePolicy without the description, and tags only
+// when it has some; GetPolicy with both (Tags even empty); ListPolicies neither.
+void WritePolicyFields(XmlWriter& w, const iam::ManagedPolicy& p, PolicyView view) {
+  w.Element("PolicyName", p.policy_name)
+      .Element("PolicyId", p.policy_id)
+      .Element("Arn", p.arn)
+      .Element("Path", p.path)
+      .Element("DefaultVersionId", p.default_version_id)
+      .Element("AttachmentCount", std::to_string(p.attachment_count))
+      .Element("PermissionsBoundaryUsageCount", "0")
+      .Element("IsAttachable", "true");
+  if (view == PolicyView::kGet && p.description) w.Element("Description", *p.description);
+  w.Element("CreateDate", Date(p.create_date)).Element("UpdateDate", Date(p.update_date));
+  if (view == PolicyView::kGet || (view == PolicyView::kCreated && !p.tags.empty())) {
+    WriteTags(w, p.tags);
+  }
+}
+
+std::string PolicyElements(const iam::ManagedPolicy& p) {
+  OrderedJson policy;
+  policy["policyName"] = p.policy_name;
+  policy["policyId"] = p.policy_id;
+  policy["arn"] = p.arn;
+  policy["path"] = p.path;
+  policy["defaultVersionId"] = p.default_version_id;
+  policy["attachmentCount"] = p.attachment_count;
+  policy["permissionsBoundaryUsageCount"] = 0;
+  policy["isAttachable"] = true;
+  policy["createDate"] = audit::FormatResponseElementsDate(p.create_date);
+  policy["updateDate"] = audit::FormatResponseElementsDate(p.update_date);
+  OrderedJson j;
+  j["policy"] = std::move(policy);
+  return DumpJson(j);
+}
+
+std::string PolicyVersionElements(const iam::PolicyVersion& v) {
+  OrderedJson version;
+  version["versionId"] = v.version_id;
+  version["isDefaultVersion"] = v.is_default_version;
+  version["createDate"] = audit::FormatResponseElementsDate(v.create_date);
+  OrderedJson j;
+  j["policyVersion"] = std::move(version);
+  return DumpJson(j);
+}
+
+// PolicyVersion: the document only where GetPolicyVersion shows it.
+void WritePolicyVersion(XmlWriter& w, const iam::PolicyVersion& v, bool document) {
+  if (document) w.Element("Document", UrlEncode(v.document));
+  w.Element("VersionId", v.version_id)
+      .Element("IsDefaultVersion", v.is_default_version ? "true" : "false")
+      .Element("CreateDate", Date(v.create_date));
 }
 
 // ---- users ---------------------------------------------------------------------------------
@@ -710,6 +768,278 @@ Result<Call> ListEntityTags(const Request& q, std::string_view operation) {
       [](XmlWriter& w, const iam::ListTagsResult& list) { WriteTags(w, list.tags); });
 }
 
+// ---- managed policies --------------------------------------------------------------------------
+
+Result<Call> CreatePolicy(const Request& q) {
+  QueryReader r(q.params);
+  iam::CreatePolicyRequest req;
+  req.policy_name = r.Required("PolicyName");
+  req.policy_document = r.Required("PolicyDocument");
+  req.path = r.Optional("Path");
+  req.description = r.Optional("Description");
+  ASSIGN_OR_RETURN(auto tags, ReadTags(q.params, r));
+  if (tags) req.tags = std::move(*tags);
+  RETURN_IF_ERROR(r.status());
+  std::string arn = q.iam.PolicyArn(req.path.value_or("/"), req.policy_name);
+  std::vector<AuditResource> resources = PolicyResource(arn);
+  Call call =
+      MakeCallWithReply("CreatePolicy", std::move(arn), std::move(resources),
+                        [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                          ASSIGN_OR_RETURN(iam::ManagedPolicy policy, iam.CreatePolicy(req));
+                          std::string body = Reply("CreatePolicy", rid, [&](XmlWriter& w) {
+                            w.Open("Policy");
+                            WritePolicyFields(w, policy, PolicyView::kCreated);
+                            w.Close();
+                          });
+                          return api::Reply{std::move(body), PolicyElements(policy)};
+                        });
+  AuthorizeCreateTags(call, "TagPolicy", req.tags);
+  return call;
+}
+
+// An operation on one managed policy named by PolicyArn (and VersionId when
+// `version`): one decision on the policy; `run` gets the ARN and the version id.
+Result<Call> OnPolicy(
+    const Request& q, std::string_view operation, bool version,
+    std::function<Result<std::string>(const std::string& arn, const std::string& version_id)> run) {
+  QueryReader r(q.params);
+  std::string arn = r.Required("PolicyArn");
+  std::string version_id = version ? r.Required("VersionId") : "";
+  RETURN_IF_ERROR(r.status());
+  std::vector<AuditResource> resources = PolicyResource(arn);
+  return MakeCall(operation, arn, std::move(resources),
+                  [run = std::move(run), arn, version_id]() { return run(arn, version_id); });
+}
+
+Result<Call> GetPolicy(const Request& q) {
+  return OnPolicy(q, "GetPolicy", false,
+                  [&iam = q.iam, rid = q.request_id](const std::string& arn,
+                                                     const std::string&) -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ManagedPolicy policy, iam.GetPolicy(arn));
+                    return Reply("GetPolicy", rid, [&](XmlWriter& w) {
+                      w.Open("Policy");
+                      WritePolicyFields(w, policy, PolicyView::kGet);
+                      w.Close();
+                    });
+                  });
+}
+
+Result<Call> DeletePolicy(const Request& q) {
+  return OnPolicy(q, "DeletePolicy", false,
+                  [&iam = q.iam, rid = q.request_id](const std::string& arn,
+                                                     const std::string&) -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.DeletePolicy(arn));
+                    return EmptyReply("DeletePolicy", rid);
+                  });
+}
+
+Result<Call> ListPolicies(const Request& q) {
+  QueryReader r(q.params);
+  iam::ListPoliciesRequest req;
+  req.scope = r.Optional("Scope");
+  req.only_attached = r.OptionalBool("OnlyAttached").value_or(false);
+  req.path_prefix = r.Optional("PathPrefix");
+  req.policy_usage_filter = r.Optional("PolicyUsageFilter");
+  req.page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  // IAM's ListPolicies acts on no resource.
+  return MakeCall("ListPolicies", "*", {},
+                  [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListPoliciesResult list, iam.ListPolicies(req));
+                    return Reply("ListPolicies", rid, [&](XmlWriter& w) {
+                      w.Open("Policies");
+                      for (const iam::ManagedPolicy& p : list.policies) {
+                        w.Open("member");
+                        WritePolicyFields(w, p, PolicyView::kList);
+                        w.Close();
+                      }
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+Result<Call> CreatePolicyVersion(const Request& q) {
+  QueryReader r(q.params);
+  std::string arn = r.Required("PolicyArn");
+  std::string document = r.Required("PolicyDocument");
+  const bool set_as_default = r.OptionalBool("SetAsDefault").value_or(false);
+  RETURN_IF_ERROR(r.status());
+  std::vector<AuditResource> resources = PolicyResource(arn);
+  return MakeCallWithReply(
+      "CreatePolicyVersion", arn, std::move(resources),
+      [&iam = q.iam, arn, document, set_as_default, rid = q.request_id]() -> Result<api::Reply> {
+        ASSIGN_OR_RETURN(iam::PolicyVersion v,
+                         iam.CreatePolicyVersion(arn, document, set_as_default));
+        std::string body = Reply("CreatePolicyVersion", rid, [&](XmlWriter& w) {
+          w.Open("PolicyVersion");
+          WritePolicyVersion(w, v, false);
+          w.Close();
+        });
+        return api::Reply{std::move(body), PolicyVersionElements(v)};
+      });
+}
+
+Result<Call> GetPolicyVersion(const Request& q) {
+  return OnPolicy(q, "GetPolicyVersion", true,
+                  [&iam = q.iam, rid = q.request_id](const std::string& arn,
+                                                     const std::string& id) -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::PolicyVersion v, iam.GetPolicyVersion(arn, id));
+                    return Reply("GetPolicyVersion", rid, [&](XmlWriter& w) {
+                      w.Open("PolicyVersion");
+                      WritePolicyVersion(w, v, true);
+                      w.Close();
+                    });
+                  });
+}
+
+Result<Call> ListPolicyVersions(const Request& q) {
+  QueryReader r(q.params);
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  return OnPolicy(q, "ListPolicyVersions", false,
+                  [&iam = q.iam, page, rid = q.request_id](
+                      const std::string& arn, const std::string&) -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListPolicyVersionsResult list,
+                                     iam.ListPolicyVersions(arn, page));
+                    return Reply("ListPolicyVersions", rid, [&](XmlWriter& w) {
+                      w.Open("Versions");
+                      for (const iam::PolicyVersion& v : list.versions) {
+                        w.Open("member");
+                        WritePolicyVersion(w, v, false);
+                        w.Close();
+                      }
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+Result<Call> DeletePolicyVersion(const Request& q) {
+  return OnPolicy(q, "DeletePolicyVersion", true,
+                  [&iam = q.iam, rid = q.request_id](const std::string& arn,
+                                                     const std::string& id) -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.DeletePolicyVersion(arn, id));
+                    return EmptyReply("DeletePolicyVersion", rid);
+                  });
+}
+
+Result<Call> SetDefaultPolicyVersion(const Request& q) {
+  return OnPolicy(q, "SetDefaultPolicyVersion", true,
+                  [&iam = q.iam, rid = q.request_id](const std::string& arn,
+                                                     const std::string& id) -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.SetDefaultPolicyVersion(arn, id));
+                    return EmptyReply("SetDefaultPolicyVersion", rid);
+                  });
+}
+
+Result<Call> ListEntitiesForPolicy(const Request& q) {
+  QueryReader r(q.params);
+  iam::ListEntitiesForPolicyRequest req;
+  req.policy_arn = r.Required("PolicyArn");
+  req.entity_filter = r.Optional("EntityFilter");
+  req.path_prefix = r.Optional("PathPrefix");
+  req.policy_usage_filter = r.Optional("PolicyUsageFilter");
+  req.page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  std::vector<AuditResource> resources = PolicyResource(req.policy_arn);
+  auto write = [](XmlWriter& w, const char* element, const char* name, const char* id,
+                  const std::vector<iam::PolicyEntity>& entities) {
+    w.Open(element);
+    for (const iam::PolicyEntity& e : entities) {
+      w.Open("member");
+      w.Element(name, e.name).Element(id, e.id);
+      w.Close();
+    }
+    w.Close();
+  };
+  return MakeCall("ListEntitiesForPolicy", req.policy_arn, std::move(resources),
+                  [&iam = q.iam, req, write, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListEntitiesForPolicyResult list,
+                                     iam.ListEntitiesForPolicy(req));
+                    return Reply("ListEntitiesForPolicy", rid, [&](XmlWriter& w) {
+                      w.Empty("PolicyGroups");  // coffer has no groups
+                      write(w, "PolicyUsers", "UserName", "UserId", list.users);
+                      write(w, "PolicyRoles", "RoleName", "RoleId", list.roles);
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
+// The user and role forms of attaching, detaching and listing managed policies.
+struct AttachOps {
+  const char* entity_parameter;  // "UserName" | "RoleName"
+  Result<std::string> (IdentityService::*arn_of)(std::string_view);
+  Status (IdentityService::*attach)(std::string_view, std::string_view);
+  Status (IdentityService::*detach)(std::string_view, std::string_view);
+  Result<iam::ListAttachedPoliciesResult> (IdentityService::*list)(
+      std::string_view, const std::optional<std::string>&, const iam::Page&);
+  std::vector<AuditResource> (*resource)(const std::string& arn);
+};
+
+constexpr AttachOps kUserAttachOps{"UserName",
+                                   &IdentityService::ArnOfUser,
+                                   &IdentityService::AttachUserPolicy,
+                                   &IdentityService::DetachUserPolicy,
+                                   &IdentityService::ListAttachedUserPolicies,
+                                   &UserResource};
+constexpr AttachOps kRoleAttachOps{"RoleName",
+                                   &IdentityService::ArnOfRole,
+                                   &IdentityService::AttachRolePolicy,
+                                   &IdentityService::DetachRolePolicy,
+                                   &IdentityService::ListAttachedRolePolicies,
+                                   &RoleResource};
+
+// Attach (or detach: `attach` false) a managed policy: a decision on the user or
+// role, which a policy can limit by the policy attached (iam:PolicyARN). The record
+// names both.
+template <const AttachOps& kOps>
+Result<Call> AttachOrDetach(const Request& q, std::string_view operation, bool attach) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  std::string policy_arn = r.Required("PolicyArn");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  resources.push_back(PolicyResource(policy_arn)[0]);
+  Call call = MakeCall(operation, std::move(arn), std::move(resources),
+                       [&iam = q.iam, entity, policy_arn, attach, op = std::string(operation),
+                        rid = q.request_id]() -> Result<std::string> {
+                         RETURN_IF_ERROR(attach ? (iam.*kOps.attach)(entity, policy_arn)
+                                                : (iam.*kOps.detach)(entity, policy_arn));
+                         return EmptyReply(op, rid);
+                       });
+  call.authorizations[0].condition_keys["iam:PolicyARN"] = {policy_arn};
+  return call;
+}
+
+template <const AttachOps& kOps>
+Result<Call> ListAttached(const Request& q, std::string_view operation) {
+  QueryReader r(q.params);
+  std::string entity = r.Required(kOps.entity_parameter);
+  std::optional<std::string> prefix = r.Optional("PathPrefix");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
+  std::vector<AuditResource> resources = kOps.resource(arn);
+  return MakeCall(operation, std::move(arn), std::move(resources),
+                  [&iam = q.iam, entity, prefix, page, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListAttachedPoliciesResult list,
+                                     (iam.*kOps.list)(entity, prefix, page));
+                    return Reply(op, rid, [&](XmlWriter& w) {
+                      w.Open("AttachedPolicies");
+                      for (const iam::AttachedPolicy& p : list.attached_policies) {
+                        w.Open("member");
+                        w.Element("PolicyName", p.policy_name).Element("PolicyArn", p.policy_arn);
+                        w.Close();
+                      }
+                      w.Close();
+                      WriteListEnd(w, list.is_truncated, list.marker);
+                    });
+                  });
+}
+
 // ---- dispatch --------------------------------------------------------------------------------
 
 // An operation: how it is decoded, and what its CloudTrail record says of it.
@@ -723,6 +1053,9 @@ const QueryOperations& Operations() {
     const P user_policy_put = {"UserName", "PolicyName", "PolicyDocument"};
     const P role_policy = {"RoleName", "PolicyName"};
     const P role_policy_put = {"RoleName", "PolicyName", "PolicyDocument"};
+    const P policy_version = {"PolicyArn", "VersionId"};
+    const P user_attach = {"UserName", "PolicyArn"};
+    const P role_attach = {"RoleName", "PolicyArn"};
     return new QueryOperations{
         {"CreateUser", {CreateUser, false, P{"Path", "UserName", "Tags"}, P{"UserName"}}},
         {"GetUser", {GetUser, true, P{"UserName"}}},
@@ -775,6 +1108,57 @@ const QueryOperations& Operations() {
         {"DeleteRolePolicy",
          {[](const Request& q) { return DeletePolicy<kRolePolicyOps>(q, "DeleteRolePolicy"); },
           false, role_policy, role_policy}},
+        {"CreatePolicy",
+         {CreatePolicy, false, P{"PolicyName", "Path", "PolicyDocument", "Description", "Tags"},
+          P{"PolicyName", "PolicyDocument"}}},
+        {"GetPolicy", {GetPolicy, true, P{"PolicyArn"}, P{"PolicyArn"}}},
+        {"DeletePolicy", {DeletePolicy, false, P{"PolicyArn"}, P{"PolicyArn"}}},
+        {"ListPolicies",
+         {ListPolicies, true,
+          P{"Scope", "OnlyAttached", "PathPrefix", "PolicyUsageFilter", "Marker", "MaxItems"}}},
+        {"CreatePolicyVersion",
+         {CreatePolicyVersion, false, P{"PolicyArn", "PolicyDocument", "SetAsDefault"},
+          P{"PolicyArn", "PolicyDocument"}}},
+        {"GetPolicyVersion", {GetPolicyVersion, true, policy_version, policy_version}},
+        {"ListPolicyVersions",
+         {ListPolicyVersions, true, P{"PolicyArn", "Marker", "MaxItems"}, P{"PolicyArn"}}},
+        {"DeletePolicyVersion", {DeletePolicyVersion, false, policy_version, policy_version}},
+        {"SetDefaultPolicyVersion",
+         {SetDefaultPolicyVersion, false, policy_version, policy_version}},
+        {"ListEntitiesForPolicy",
+         {ListEntitiesForPolicy, true,
+          P{"PolicyArn", "EntityFilter", "PathPrefix", "PolicyUsageFilter", "Marker", "MaxItems"},
+          P{"PolicyArn"}}},
+        {"AttachUserPolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kUserAttachOps>(q, "AttachUserPolicy", true);
+          },
+          false, user_attach, user_attach}},
+        {"DetachUserPolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kUserAttachOps>(q, "DetachUserPolicy", false);
+          },
+          false, user_attach, user_attach}},
+        {"AttachRolePolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kRoleAttachOps>(q, "AttachRolePolicy", true);
+          },
+          false, role_attach, role_attach}},
+        {"DetachRolePolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kRoleAttachOps>(q, "DetachRolePolicy", false);
+          },
+          false, role_attach, role_attach}},
+        {"ListAttachedUserPolicies",
+         {[](const Request& q) {
+            return ListAttached<kUserAttachOps>(q, "ListAttachedUserPolicies");
+          },
+          true, P{"UserName", "PathPrefix", "Marker", "MaxItems"}, P{"UserName"}}},
+        {"ListAttachedRolePolicies",
+         {[](const Request& q) {
+            return ListAttached<kRoleAttachOps>(q, "ListAttachedRolePolicies");
+          },
+          true, P{"RoleName", "PathPrefix", "Marker", "MaxItems"}, P{"RoleName"}}},
         // Tags and TagKeys are lists (checked by the operation, not as required members).
         {"TagUser",
          {[](const Request& q) { return TagEntity<kUserTagOps>(q, "TagUser"); }, false,
@@ -839,6 +1223,13 @@ Status CheckMembers(std::string_view action, const QueryOperation& operation,
   m.description = text("Description");
   m.access_key_id = text("AccessKeyId");
   m.status = text("Status");
+  m.policy_arn = text("PolicyArn");
+  m.version_id = text("VersionId");
+  m.scope = text("Scope");
+  m.policy_usage_filter = text("PolicyUsageFilter");
+  m.entity_filter = text("EntityFilter");
+  if (takes("SetAsDefault")) r.OptionalBool("SetAsDefault");
+  if (takes("OnlyAttached")) r.OptionalBool("OnlyAttached");
   m.max_session_duration = integer("MaxSessionDuration");
   if (takes("Tags")) {
     ASSIGN_OR_RETURN(m.tags, ReadTags(params, r));

@@ -419,6 +419,12 @@ std::string QueryRequestParameters(const QueryParams& params,
     }
     std::optional<std::string> value = params.Get(name);
     if (!value) continue;
+    if (name == "SetAsDefault" || name == "OnlyAttached") {
+      if (*value == "true" || *value == "false") {
+        out[MemberName(name)] = *value == "true";
+        continue;
+      }
+    }
     if (name == "MaxItems" || name == "MaxSessionDuration" || name == "DurationSeconds") {
       int64_t n = 0;
       auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
@@ -459,6 +465,15 @@ std::optional<int> QueryReader::OptionalInt(std::string_view name) {
     return std::nullopt;
   }
   return value;
+}
+
+std::optional<bool> QueryReader::OptionalBool(std::string_view name) {
+  std::optional<std::string> text = params_.Get(name);
+  if (!text) return std::nullopt;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  errors_.Add(MemberName(name), *text, "Member must be a boolean");
+  return std::nullopt;
 }
 
 }  // namespace coffer::api

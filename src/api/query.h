@@ -144,6 +144,8 @@ class QueryReader {
   std::string Required(std::string_view name);  // "" when missing (noted)
   std::optional<std::string> Optional(std::string_view name) const;
   std::optional<int> OptionalInt(std::string_view name);  // nullopt when absent or bad (noted)
+  // "true" or "false" (as the SDKs send booleans); nullopt when absent or bad (noted).
+  std::optional<bool> OptionalBool(std::string_view name);
   ValidationErrors& errors() { return errors_; }
   Status status() const { return errors_.ToStatus(); }
 

@@ -133,7 +133,8 @@ class Demo {
 
     Step(3, "The role RDS uses for native backups, and a key administrator");
     if (Status s = MakeIdentities(); !s.ok()) return Fail(s);
-    Show("role " + role_arn_ + " trusts rds.amazonaws.com; may use bucket " + kBucket);
+    Show("role " + role_arn_ + " trusts rds.amazonaws.com; may use bucket " + kBucket +
+         " (managed policy rds-backup-s3, attached)");
     Show("user " + admin_arn_ + " administers keys");
 
     Step(4, "A customer managed key: alias, description, tag, administrators, no users yet");
@@ -338,10 +339,14 @@ class Demo {
                 {"s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts",
                  "s3:AbortMultipartUpload"}},
                {"Resource", bucket_arn + "/*"}}}}};
+    // A customer managed policy attached to the role, as AWS's guide makes it by hand.
     RETURN_IF_ERROR(
-        Iam("PutRolePolicy",
-            {{"RoleName", kRole}, {"PolicyName", "rds-backup-s3"}, {"PolicyDocument", s3.dump()}})
+        Iam("CreatePolicy", {{"PolicyName", "rds-backup-s3"}, {"PolicyDocument", s3.dump()}})
             .status());
+    RETURN_IF_ERROR(Iam("AttachRolePolicy", {{"RoleName", kRole},
+                                             {"PolicyArn", "arn:aws:iam::" + std::string(kAccount) +
+                                                               ":policy/rds-backup-s3"}})
+                        .status());
     RETURN_IF_ERROR(Iam("CreateUser", {{"UserName", "keyadmin"}}).status());
     role_arn_ = "arn:aws:iam::" + std::string(kAccount) + ":role/" + kRole;
     admin_arn_ = "arn:aws:iam::" + std::string(kAccount) + ":user/keyadmin";

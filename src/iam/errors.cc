@@ -28,6 +28,31 @@ Status NoSuchAccessKey(std::string_view access_key_id) {
   return Status(StatusCode::kNotFound, kNoSuchEntity,
                 "The Access Key with id " + Str(access_key_id) + " cannot be found");
 }
+Status NoSuchPolicy(std::string_view policy_arn) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "Policy " + Str(policy_arn) + " was not found.");
+}
+Status PolicyNotAttachable(std::string_view policy_arn) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "Policy " + Str(policy_arn) + " does not exist or is not attachable.");
+}
+Status NoSuchPolicyVersion(std::string_view policy_arn, std::string_view version_id) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "Policy " + Str(policy_arn) + " version " + Str(version_id) +
+                    " does not exist or is not attachable.");
+}
+Status InvalidArn(std::string_view arn) {
+  return Status(StatusCode::kInvalidArgument, kInvalidInput, "ARN " + Str(arn) + " is not valid.");
+}
+Status PolicyNotAttached(std::string_view policy_arn) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "Policy " + Str(policy_arn) + " was not found.");
+}
+Status PolicyExists(std::string_view policy_name) {
+  return Status(
+      StatusCode::kAlreadyExists, kEntityAlreadyExists,
+      "A policy called " + Str(policy_name) + " already exists. Duplicate names are not allowed.");
+}
 Status UserExists(std::string_view user_name) {
   return Status(StatusCode::kAlreadyExists, kEntityAlreadyExists,
                 "User with name " + Str(user_name) + " already exists.");
@@ -47,6 +72,9 @@ Status PolicySizeExceeded(long long limit, std::string_view entity_kind, std::st
 }
 Status DeleteConflict(std::string message) {
   return Status(StatusCode::kFailedPrecondition, kDeleteConflict, std::move(message));
+}
+Status LimitExceeded(std::string message) {
+  return Status(StatusCode::kResourceExhausted, kLimitExceeded, std::move(message));
 }
 Status MalformedPolicy(const Status& parse_error) {
   return Status(StatusCode::kInvalidArgument, kMalformedPolicyDocument, parse_error.message());

@@ -27,13 +27,26 @@ Status NoSuchRole(std::string_view role_name);           // The role with name X
 Status NoSuchUserPolicy(std::string_view policy_name);   // The user policy with name P …
 Status NoSuchRolePolicy(std::string_view policy_name);   // The role policy with name P …
 Status NoSuchAccessKey(std::string_view access_key_id);  // The Access Key with id X …
-Status UserExists(std::string_view user_name);           // User with name X already exists.
-Status RoleExists(std::string_view role_name);           // Role with name X already exists.
+// "Policy ARN was not found."
+Status NoSuchPolicy(std::string_view policy_arn);
+// "Policy ARN does not exist or is not attachable." (attaching)
+Status PolicyNotAttachable(std::string_view policy_arn);
+// "Policy ARN version V does not exist or is not attachable."
+Status NoSuchPolicyVersion(std::string_view policy_arn, std::string_view version_id);
+// InvalidInput "ARN X is not valid." (not an IAM policy ARN at all)
+Status InvalidArn(std::string_view arn);
+// "Policy ARN was not found." (detaching a policy that is not attached)
+Status PolicyNotAttached(std::string_view policy_arn);
+// "A policy called X already exists. Duplicate names are not allowed."
+Status PolicyExists(std::string_view policy_name);
+Status UserExists(std::string_view user_name);  // User with name X already exists.
+Status RoleExists(std::string_view role_name);  // Role with name X already exists.
 // "Cannot exceed quota for <quota>: <limit>"
 Status QuotaExceeded(std::string_view quota, long long limit);
 // "Maximum policy size of <limit> bytes exceeded for <entity_kind> <name>"
 Status PolicySizeExceeded(long long limit, std::string_view entity_kind, std::string_view name);
 Status DeleteConflict(std::string message);
+Status LimitExceeded(std::string message);
 // A policy::Policy::Parse error, renamed to IAM's MalformedPolicyDocument.
 Status MalformedPolicy(const Status& parse_error);
 // MalformedPolicyDocument for a principal that does not exist, as IAM words it:

@@ -227,6 +227,46 @@ void ValidatePolicyDocument(ValidationErrors& v, std::string_view field, std::st
   v.Length(field, doc, 1, 131072);
   v.Pattern(field, doc, PolicyDocumentMatches(doc), kPolicyDocumentPattern);
 }
+// policyPathType: "/" or "/a/b/", each part of [A-Za-z0-9.,+@=_-].
+constexpr std::string_view kPolicyPathPattern = R"(((/[A-Za-z0-9\.,\+@=_-]+)*)/)";
+bool PolicyPathMatches(std::string_view s) {
+  if (s.empty() || s.front() != '/' || s.back() != '/') return false;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    const char c = s[i];
+    const bool part = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == ',' || c == '+' || c == '@' || c == '=' || c == '_' ||
+                      c == '-';
+    if (!part && !(c == '/' && s[i - 1] != '/')) return false;
+  }
+  return s.size() == 1 || s[s.size() - 2] != '/';
+}
+void ValidatePolicyPath(ValidationErrors& v, std::string_view field,
+                        const std::optional<std::string>& path) {
+  if (!path) return;
+  v.Length(field, *path, 1, 512);
+  v.Pattern(field, *path, PolicyPathMatches(*path), kPolicyPathPattern);
+}
+void ValidatePolicyArn(ValidationErrors& v, std::string_view arn) {
+  v.Length("policyArn", arn, 20, 2048);
+}
+// policyVersionIdType: v[1-9][0-9]*(\.[A-Za-z0-9-]*)?
+constexpr std::string_view kVersionIdPattern = R"(v[1-9][0-9]*(\.[A-Za-z0-9-]*)?)";
+bool VersionIdMatches(std::string_view s) {
+  if (s.size() < 2 || s[0] != 'v' || s[1] < '1' || s[1] > '9') return false;
+  size_t i = 2;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  if (i == s.size()) return true;
+  if (s[i] != '.') return false;
+  return std::all_of(s.begin() + static_cast<std::ptrdiff_t>(i) + 1, s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+void ValidateVersionId(ValidationErrors& v, std::string_view id) {
+  v.Pattern("versionId", id, VersionIdMatches(id), kVersionIdPattern);
+}
+void ValidatePolicyDescription(ValidationErrors& v, const std::optional<std::string>& d) {
+  if (d) v.Length("description", *d, 0, 1000);
+}
 void ValidateAccessKeyId(ValidationErrors& v, std::string_view id) {
   v.Length("accessKeyId", id, 16, 128);
   v.Pattern("accessKeyId", id, !id.empty() && AllCodePoints(id, IsWordChar), kIdPattern);
@@ -323,6 +363,8 @@ struct EntityKind {
   void (*validate_name)(ValidationErrors&, std::string_view);
   size_t IamOptions::*max_policy_size;
   bool user;
+  const char* attached_table;  // managed policies attached
+  const char* attach_quota;    // "PoliciesPerUser" | "PoliciesPerRole"
 };
 
 constexpr EntityKind kUserKind{kUsersTable,
@@ -332,7 +374,9 @@ constexpr EntityKind kUserKind{kUsersTable,
                                errors::NoSuchUserPolicy,
                                ValidateUserName,
                                &IamOptions::max_user_policy_size,
-                               true};
+                               true,
+                               kUserAttachedTable,
+                               "PoliciesPerUser"};
 constexpr EntityKind kRoleKind{kRolesTable,
                                kRolePoliciesTable,
                                "role",
@@ -340,7 +384,9 @@ constexpr EntityKind kRoleKind{kRolesTable,
                                errors::NoSuchRolePolicy,
                                ValidateRoleName,
                                &IamOptions::max_role_policy_size,
-                               false};
+                               false,
+                               kRoleAttachedTable,
+                               "PoliciesPerRole"};
 
 // Whose access keys an access key operation acts on.
 struct Owner {
@@ -909,6 +955,187 @@ class IdentityService::Impl {
     return Status::Ok();
   }
 
+  // ---- managed policies --------------------------------------------------------------
+
+  std::string PolicyArn(std::string_view path, std::string_view name) const {
+    return "arn:aws:iam::" + options_.account_id + ":policy" + std::string(path) +
+           std::string(name);
+  }
+
+  // The customer managed policy `arn` names, path included; nullopt for any
+  // other (AWS managed policies and other accounts' included: coffer has none).
+  Result<std::optional<ManagedPolicyRecord>> FindPolicy(const ReadTransaction& tx,
+                                                        std::string_view arn) const {
+    if (!arn.starts_with(PolicyArn("/", ""))) return std::optional<ManagedPolicyRecord>();
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, Lower(LastSegment(arn))));
+    if (!stored) return std::optional<ManagedPolicyRecord>();
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(*stored));
+    if (PolicyArn(r.path, r.name) != arn) return std::optional<ManagedPolicyRecord>();
+    return std::optional<ManagedPolicyRecord>(std::move(r));
+  }
+  // `attaching`: the texts of AttachUserPolicy and AttachRolePolicy.
+  Result<ManagedPolicyRecord> LoadPolicy(const ReadTransaction& tx, std::string_view arn,
+                                         bool attaching = false) const {
+    if (!IsPolicyArn(arn)) return errors::InvalidArn(arn);
+    ASSIGN_OR_RETURN(auto found, FindPolicy(tx, arn));
+    if (!found) return attaching ? errors::PolicyNotAttachable(arn) : errors::NoSuchPolicy(arn);
+    return std::move(*found);
+  }
+  // arn:aws:iam::<12 digits or "aws">:policy/<path and name>.
+  static bool IsPolicyArn(std::string_view arn) {
+    constexpr std::string_view kPrefix = "arn:aws:iam::";
+    if (!arn.starts_with(kPrefix)) return false;
+    arn.remove_prefix(kPrefix.size());
+    const size_t colon = arn.find(':');
+    if (colon == std::string_view::npos) return false;
+    const std::string_view account = arn.substr(0, colon);
+    const bool digits =
+        account.size() == 12 &&
+        std::all_of(account.begin(), account.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits && account != "aws") return false;
+    const std::string_view rest = arn.substr(colon + 1);
+    return rest.starts_with("policy/") && rest.size() > 7 && rest.back() != '/' &&
+           rest.find(' ') == std::string_view::npos;
+  }
+  static Status StorePolicy(Transaction& tx, const ManagedPolicyRecord& r) {
+    return tx.Put(kPoliciesTable, Lower(r.name), EncodeManagedPolicyRecord(r));
+  }
+
+  ManagedPolicy ToManagedPolicy(const ManagedPolicyRecord& r) const {
+    return ManagedPolicy{r.name,
+                         r.id,
+                         PolicyArn(r.path, r.name),
+                         r.path,
+                         r.default_version,
+                         r.attachments,
+                         r.description,
+                         r.created,
+                         r.updated,
+                         r.tags};
+  }
+
+  static const PolicyVersionRecord* FindVersion(const ManagedPolicyRecord& r,
+                                                std::string_view version_id) {
+    for (const PolicyVersionRecord& v : r.versions) {
+      if (v.id == version_id) return &v;
+    }
+    return nullptr;
+  }
+
+  // A managed policy's document: IAM's checks, and at most 6,144 characters
+  // without white space.
+  Status CheckManagedDocument(std::string_view document) const {
+    RETURN_IF_ERROR(CheckPolicy(document, policy::PolicyKind::kIdentityPolicy).status());
+    if (PolicySize(document) > options_.max_managed_policy_size) {
+      return errors::QuotaExceeded("PolicySize",
+                                   static_cast<long long>(options_.max_managed_policy_size));
+    }
+    return Status::Ok();
+  }
+
+  // The parsed default versions of the managed policies attached to an entity.
+  Result<std::vector<policy::Policy>> AttachedPolicies(const ReadTransaction& tx,
+                                                       const EntityKind& kind,
+                                                       std::string_view entity_key) const {
+    const std::string prefix = std::string(entity_key) + "/";
+    ASSIGN_OR_RETURN(auto attached, tx.Scan(kind.attached_table, prefix, "", 0));
+    std::vector<policy::Policy> out;
+    for (const auto& e : attached) {
+      const std::string name = e.key.substr(prefix.size());
+      ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, name));
+      if (!stored) return InternalError("attached managed policy " + name + " is missing");
+      ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(*stored));
+      const PolicyVersionRecord* v = FindVersion(r, r.default_version);
+      auto parsed = policy::Policy::Parse(v->document, policy::PolicyKind::kIdentityPolicy);
+      if (!parsed.ok()) {
+        // Refuse rather than evaluate without it: a missing policy could be a Deny.
+        return InternalError("managed policy " + r.name + " " + v->id +
+                             " does not parse: " + parsed.status().message());
+      }
+      out.push_back(std::move(parsed).value());
+    }
+    return out;
+  }
+
+  static std::string EntityIndexKey(const EntityKind& kind, std::string_view policy_key,
+                                    std::string_view entity_key) {
+    return std::string(policy_key) + (kind.user ? "/user/" : "/role/") + std::string(entity_key);
+  }
+
+  // Attaches (`attach`) or detaches a managed policy of a user or role.
+  Status SetAttached(const EntityKind& kind, std::string_view entity_name,
+                     std::string_view policy_arn, bool attach) {
+    errors::Validation v;
+    kind.validate_name(v, entity_name);
+    ValidatePolicyArn(v, policy_arn);
+    RETURN_IF_ERROR(v.ToStatus());
+    RETURN_IF_ERROR(store_.Update([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      ASSIGN_OR_RETURN(ManagedPolicyRecord policy, LoadPolicy(tx, policy_arn, attach));
+      const std::string entity_key = Lower(entity.name);
+      const std::string policy_key = Lower(policy.name);
+      const std::string key = entity_key + "/" + policy_key;
+      const std::string index_key = EntityIndexKey(kind, policy_key, entity_key);
+      ASSIGN_OR_RETURN(auto attached, tx.Get(kind.attached_table, key));
+      if (!attach) {
+        if (!attached) return errors::PolicyNotAttached(policy_arn);
+        RETURN_IF_ERROR(tx.Delete(kind.attached_table, key));
+        RETURN_IF_ERROR(tx.Delete(kPolicyEntitiesTable, index_key));
+        --policy.attachments;
+        return StorePolicy(tx, policy);
+      }
+      if (attached) return Status::Ok();  // attaching again changes nothing
+      const int limit = options_.max_attached_policies;
+      ASSIGN_OR_RETURN(auto all, tx.Scan(kind.attached_table, entity_key + "/", "",
+                                         static_cast<size_t>(limit) + 1));
+      if (all.size() >= static_cast<size_t>(limit)) {
+        return errors::QuotaExceeded(kind.attach_quota, limit);
+      }
+      RETURN_IF_ERROR(tx.Put(kind.attached_table, key, ""));
+      RETURN_IF_ERROR(tx.Put(kPolicyEntitiesTable, index_key, ""));
+      ++policy.attachments;
+      return StorePolicy(tx, policy);
+    }));
+    Invalidate();
+    return Status::Ok();
+  }
+
+  Result<ListAttachedPoliciesResult> ListAttached(const EntityKind& kind,
+                                                  std::string_view entity_name,
+                                                  const std::optional<std::string>& path_prefix,
+                                                  const Page& page) {
+    errors::Validation v;
+    kind.validate_name(v, entity_name);
+    ValidatePolicyPath(v, "pathPrefix", path_prefix);
+    RETURN_IF_ERROR(v.ToStatus());
+    ASSIGN_OR_RETURN(size_t size, PageSize(page));
+    ListAttachedPoliciesResult out;
+    RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
+      const std::string prefix = Lower(entity.name) + "/";
+      const std::string scope = std::string(kind.attached_table) + "/" + Lower(entity.name);
+      ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
+      ASSIGN_OR_RETURN(auto attached, tx.Scan(kind.attached_table, prefix,
+                                              after.empty() ? "" : prefix + after, 0));
+      std::string last;
+      for (const auto& e : attached) {
+        ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, e.key.substr(prefix.size())));
+        if (!stored) continue;
+        ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(*stored));
+        if (path_prefix && !r.path.starts_with(*path_prefix)) continue;
+        if (out.attached_policies.size() == size) {
+          out.is_truncated = true;
+          out.marker = EncodeListMarker(scope, last);
+          break;
+        }
+        out.attached_policies.push_back(AttachedPolicy{r.name, PolicyArn(r.path, r.name)});
+        last = e.key.substr(prefix.size());
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
   // ---- caches ------------------------------------------------------------------------
 
   // Everything that may change a credential or an identity's policies calls
@@ -1114,6 +1341,8 @@ Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::Iden
       }
       policies->push_back(std::move(parsed).value());
     }
+    ASSIGN_OR_RETURN(auto attached, impl_->AttachedPolicies(tx, *kind, entity_key));
+    for (policy::Policy& p : attached) policies->push_back(std::move(p));
     loaded = Impl::CachedPolicies{entity->id, std::move(policies)};
     return Status::Ok();
   }));
@@ -1306,6 +1535,10 @@ Status IdentityService::DeleteUser(std::string_view user_name) {
     ASSIGN_OR_RETURN(auto policies, tx.Scan(kUserPoliciesTable, key + "/", "", 1));
     if (!policies.empty()) {
       return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
+    }
+    ASSIGN_OR_RETURN(auto attached, tx.Scan(kUserAttachedTable, key + "/", "", 1));
+    if (!attached.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must detach all policies first.");
     }
     RETURN_IF_ERROR(
         impl_->KeepDeleted(tx, impl_->UserArn(user.path, user.name), user.id, user.created));
@@ -1537,6 +1770,10 @@ Status IdentityService::DeleteRole(std::string_view role_name) {
     if (!policies.empty()) {
       return errors::DeleteConflict("Cannot delete entity, must delete policies first.");
     }
+    ASSIGN_OR_RETURN(auto attached, tx.Scan(kRoleAttachedTable, key + "/", "", 1));
+    if (!attached.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must detach all policies first.");
+    }
     RETURN_IF_ERROR(
         impl_->KeepDeleted(tx, impl_->RoleArn(role.path, role.name), role.id, role.created));
     return tx.Delete(kRolesTable, key);
@@ -1577,6 +1814,316 @@ Result<ListPolicyNamesResult> IdentityService::ListRolePolicies(std::string_view
 }
 Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string_view policy_name) {
   return impl_->DeletePolicy(kRoleKind, role_name, policy_name);
+}
+
+// ---- managed policies ----------------------------------------------------------------------
+
+std::string IdentityService::PolicyArn(std::string_view path, std::string_view name) const {
+  return impl_->PolicyArn(path, name);
+}
+
+Result<ManagedPolicy> IdentityService::CreatePolicy(const CreatePolicyRequest& req) {
+  errors::Validation v;
+  ValidatePolicyName(v, req.policy_name);
+  ValidatePolicyPath(v, "path", req.path);
+  ValidatePolicyDocument(v, "policyDocument", req.policy_document);
+  ValidatePolicyDescription(v, req.description);
+  ValidateTags(v, req.tags);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckTagKeys(req.tags));
+  RETURN_IF_ERROR(impl_->CheckManagedDocument(req.policy_document));
+  ManagedPolicyRecord r;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto existing, tx.Get(kPoliciesTable, Lower(req.policy_name)));
+    if (existing) return errors::PolicyExists(req.policy_name);
+    const int limit = impl_->options_.max_managed_policies;
+    ASSIGN_OR_RETURN(auto all, tx.Scan(kPoliciesTable, "", "", static_cast<size_t>(limit) + 1));
+    if (all.size() >= static_cast<size_t>(limit)) {
+      return errors::QuotaExceeded("PoliciesPerAccount", limit);
+    }
+    const TimePoint now = impl_->clock_.Now();
+    r.name = req.policy_name;
+    r.path = req.path.value_or("/");
+    r.id = impl_->NewId("ANPA", kUniqueIdRandomChars);
+    r.created = r.updated = now;
+    r.description = req.description;
+    r.tags = req.tags;
+    r.default_version = "v1";
+    r.next_version = 2;
+    r.versions.push_back(PolicyVersionRecord{"v1", req.policy_document, now});
+    return Impl::StorePolicy(tx, r);
+  }));
+  return impl_->ToManagedPolicy(r);
+}
+
+namespace {
+Status ValidatePolicyArnOnly(std::string_view arn) {
+  errors::Validation v;
+  ValidatePolicyArn(v, arn);
+  return v.ToStatus();
+}
+Status ValidatePolicyArnAndVersion(std::string_view arn, std::string_view version_id) {
+  errors::Validation v;
+  ValidatePolicyArn(v, arn);
+  ValidateVersionId(v, version_id);
+  return v.ToStatus();
+}
+}  // namespace
+
+Result<ManagedPolicy> IdentityService::GetPolicy(std::string_view policy_arn) {
+  RETURN_IF_ERROR(ValidatePolicyArnOnly(policy_arn));
+  ManagedPolicy out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    out = impl_->ToManagedPolicy(r);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<ListPoliciesResult> IdentityService::ListPolicies(const ListPoliciesRequest& req) {
+  errors::Validation v;
+  if (req.scope) v.Enum("scope", *req.scope, {"All", "AWS", "Local"});
+  ValidatePolicyPath(v, "pathPrefix", req.path_prefix);
+  if (req.policy_usage_filter) {
+    v.Enum("policyUsageFilter", *req.policy_usage_filter,
+           {"PermissionsPolicy", "PermissionsBoundary"});
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  ASSIGN_OR_RETURN(size_t size, PageSize(req.page));
+  ListPoliciesResult out;
+  // coffer has no AWS managed policies and sets no permissions boundaries.
+  if (req.scope == "AWS" || req.policy_usage_filter == "PermissionsBoundary") return out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::string after, MarkerPosition(req.page, kPoliciesTable));
+    std::string last;
+    for (;;) {
+      ASSIGN_OR_RETURN(auto entries, tx.Scan(kPoliciesTable, "", after, 256));
+      if (entries.empty()) return Status::Ok();
+      for (const auto& e : entries) {
+        after = e.key;
+        ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(e.value));
+        if (req.path_prefix && !r.path.starts_with(*req.path_prefix)) continue;
+        if (req.only_attached && r.attachments == 0) continue;
+        if (out.policies.size() == size) {
+          out.is_truncated = true;
+          out.marker = EncodeListMarker(kPoliciesTable, last);
+          return Status::Ok();
+        }
+        out.policies.push_back(impl_->ToManagedPolicy(r));
+        last = e.key;
+      }
+    }
+  }));
+  return out;
+}
+
+Status IdentityService::DeletePolicy(std::string_view policy_arn) {
+  RETURN_IF_ERROR(ValidatePolicyArnOnly(policy_arn));
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    if (r.attachments > 0) {
+      return errors::DeleteConflict("Cannot delete a policy attached to entities.");
+    }
+    if (r.versions.size() > 1) {
+      return errors::DeleteConflict(
+          "This policy has more than one version. Before you delete a policy, you must delete "
+          "the policy's versions. The default version is deleted with the policy.");
+    }
+    return tx.Delete(kPoliciesTable, Lower(r.name));
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+Result<PolicyVersion> IdentityService::CreatePolicyVersion(std::string_view policy_arn,
+                                                           std::string_view document,
+                                                           bool set_as_default) {
+  errors::Validation v;
+  ValidatePolicyArn(v, policy_arn);
+  ValidatePolicyDocument(v, "policyDocument", document);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(impl_->CheckManagedDocument(document));
+  PolicyVersion out;
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    const int limit = impl_->options_.max_policy_versions;
+    if (r.versions.size() >= static_cast<size_t>(limit)) {
+      return errors::LimitExceeded("A managed policy can have up to " + std::to_string(limit) +
+                                   " versions. Before you create a new version, you must delete "
+                                   "an existing version.");
+    }
+    const TimePoint now = impl_->clock_.Now();
+    PolicyVersionRecord version{"v" + std::to_string(r.next_version++), std::string(document), now};
+    if (set_as_default) r.default_version = version.id;
+    r.updated = now;
+    out = PolicyVersion{"", version.id, set_as_default, now};
+    r.versions.push_back(std::move(version));
+    return Impl::StorePolicy(tx, r);
+  }));
+  if (set_as_default) impl_->Invalidate();
+  return out;
+}
+
+Result<PolicyVersion> IdentityService::GetPolicyVersion(std::string_view policy_arn,
+                                                        std::string_view version_id) {
+  RETURN_IF_ERROR(ValidatePolicyArnAndVersion(policy_arn, version_id));
+  PolicyVersion out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    const PolicyVersionRecord* found = Impl::FindVersion(r, version_id);
+    if (!found) return errors::NoSuchPolicyVersion(policy_arn, version_id);
+    out = PolicyVersion{found->document, found->id, found->id == r.default_version, found->created};
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<ListPolicyVersionsResult> IdentityService::ListPolicyVersions(std::string_view policy_arn,
+                                                                     const Page& page) {
+  RETURN_IF_ERROR(ValidatePolicyArnOnly(policy_arn));
+  ASSIGN_OR_RETURN(size_t size, PageSize(page));
+  std::vector<PolicyVersion> all;
+  std::string scope;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    scope = "policy-versions/" + r.id;
+    // Newest first, as IAM lists them.
+    for (auto it = r.versions.rbegin(); it != r.versions.rend(); ++it) {
+      all.push_back(PolicyVersion{"", it->id, it->id == r.default_version, it->created});
+    }
+    return Status::Ok();
+  }));
+  // The marker is the version id shown last.
+  ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
+  size_t start = 0;
+  if (!after.empty()) {
+    auto it = std::find_if(all.begin(), all.end(),
+                           [&](const PolicyVersion& p) { return p.version_id == after; });
+    if (it == all.end()) return errors::ValidationError("Invalid Marker.");
+    start = static_cast<size_t>(it - all.begin()) + 1;
+  }
+  ListPolicyVersionsResult out;
+  for (size_t i = start; i < all.size(); ++i) {
+    if (out.versions.size() == size) {
+      out.is_truncated = true;
+      out.marker = EncodeListMarker(scope, out.versions.back().version_id);
+      break;
+    }
+    out.versions.push_back(all[i]);
+  }
+  return out;
+}
+
+Status IdentityService::DeletePolicyVersion(std::string_view policy_arn,
+                                            std::string_view version_id) {
+  RETURN_IF_ERROR(ValidatePolicyArnAndVersion(policy_arn, version_id));
+  return impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    if (!Impl::FindVersion(r, version_id)) {
+      return errors::NoSuchPolicyVersion(policy_arn, version_id);
+    }
+    if (r.default_version == version_id) {
+      return errors::DeleteConflict("Cannot delete the default version of a policy.");
+    }
+    std::erase_if(r.versions, [&](const PolicyVersionRecord& p) { return p.id == version_id; });
+    return Impl::StorePolicy(tx, r);
+  });
+}
+
+Status IdentityService::SetDefaultPolicyVersion(std::string_view policy_arn,
+                                                std::string_view version_id) {
+  RETURN_IF_ERROR(ValidatePolicyArnAndVersion(policy_arn, version_id));
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    if (!Impl::FindVersion(r, version_id)) {
+      return errors::NoSuchPolicyVersion(policy_arn, version_id);
+    }
+    r.default_version = std::string(version_id);
+    return Impl::StorePolicy(tx, r);
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
+Status IdentityService::AttachUserPolicy(std::string_view user_name, std::string_view policy_arn) {
+  return impl_->SetAttached(kUserKind, user_name, policy_arn, true);
+}
+Status IdentityService::DetachUserPolicy(std::string_view user_name, std::string_view policy_arn) {
+  return impl_->SetAttached(kUserKind, user_name, policy_arn, false);
+}
+Status IdentityService::AttachRolePolicy(std::string_view role_name, std::string_view policy_arn) {
+  return impl_->SetAttached(kRoleKind, role_name, policy_arn, true);
+}
+Status IdentityService::DetachRolePolicy(std::string_view role_name, std::string_view policy_arn) {
+  return impl_->SetAttached(kRoleKind, role_name, policy_arn, false);
+}
+Result<ListAttachedPoliciesResult> IdentityService::ListAttachedUserPolicies(
+    std::string_view user_name, const std::optional<std::string>& path_prefix, const Page& page) {
+  return impl_->ListAttached(kUserKind, user_name, path_prefix, page);
+}
+Result<ListAttachedPoliciesResult> IdentityService::ListAttachedRolePolicies(
+    std::string_view role_name, const std::optional<std::string>& path_prefix, const Page& page) {
+  return impl_->ListAttached(kRoleKind, role_name, path_prefix, page);
+}
+
+Result<ListEntitiesForPolicyResult> IdentityService::ListEntitiesForPolicy(
+    const ListEntitiesForPolicyRequest& req) {
+  errors::Validation v;
+  ValidatePolicyArn(v, req.policy_arn);
+  if (req.entity_filter) {
+    v.Enum("entityFilter", *req.entity_filter,
+           {"User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"});
+  }
+  ValidatePathPrefix(v, req.path_prefix);
+  if (req.policy_usage_filter) {
+    v.Enum("policyUsageFilter", *req.policy_usage_filter,
+           {"PermissionsPolicy", "PermissionsBoundary"});
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  ASSIGN_OR_RETURN(size_t size, PageSize(req.page));
+  const bool users = !req.entity_filter || *req.entity_filter == "User";
+  const bool roles = !req.entity_filter || *req.entity_filter == "Role";
+  ListEntitiesForPolicyResult out;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, req.policy_arn));
+    if (req.policy_usage_filter == "PermissionsBoundary") return Status::Ok();
+    const std::string prefix = Lower(r.name) + "/";
+    const std::string scope = "policy-entities/" + r.id;
+    ASSIGN_OR_RETURN(std::string after, MarkerPosition(req.page, scope));
+    ASSIGN_OR_RETURN(auto entries,
+                     tx.Scan(kPolicyEntitiesTable, prefix, after.empty() ? "" : prefix + after, 0));
+    size_t shown = 0;
+    std::string last;
+    for (const auto& e : entries) {
+      const std::string rest = e.key.substr(prefix.size());  // user/<name> or role/<name>
+      const bool user = rest.starts_with("user/");
+      if (user ? !users : !roles) continue;
+      const std::string name = rest.substr(5);
+      PolicyEntity entity;
+      std::string path;
+      if (user) {
+        ASSIGN_OR_RETURN(UserRecord u, impl_->LoadUser(tx, name));
+        entity = PolicyEntity{u.name, u.id};
+        path = u.path;
+      } else {
+        ASSIGN_OR_RETURN(RoleRecord ro, impl_->LoadRole(tx, name));
+        entity = PolicyEntity{ro.name, ro.id};
+        path = ro.path;
+      }
+      if (req.path_prefix && !path.starts_with(*req.path_prefix)) continue;
+      if (shown == size) {
+        out.is_truncated = true;
+        out.marker = EncodeListMarker(scope, last);
+        break;
+      }
+      (user ? out.users : out.roles).push_back(std::move(entity));
+      ++shown;
+      last = rest;
+    }
+    return Status::Ok();
+  }));
+  return out;
 }
 
 // ---- STS ------------------------------------------------------------------------------------
@@ -1645,15 +2192,40 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
     }
   }
   if (m.role_name) ValidateRoleName(v, *m.role_name);
-  ValidatePath(v, m.path);
-  ValidatePathPrefix(v, m.path_prefix);
+  // Managed policies' paths follow policyPathType; ListEntitiesForPolicy's
+  // PathPrefix (of users and roles) pathType.
+  const bool policy_path = action == "CreatePolicy" || action == "ListPolicies" ||
+                           action == "ListAttachedUserPolicies" ||
+                           action == "ListAttachedRolePolicies";
+  if (policy_path) {
+    ValidatePolicyPath(v, "path", m.path);
+    ValidatePolicyPath(v, "pathPrefix", m.path_prefix);
+  } else {
+    ValidatePath(v, m.path);
+    ValidatePathPrefix(v, m.path_prefix);
+  }
   if (m.assume_role_policy_document) {
     ValidatePolicyDocument(v, "assumeRolePolicyDocument", *m.assume_role_policy_document);
   }
-  ValidateDescription(v, m.description);
+  if (action == "CreatePolicy") {
+    ValidatePolicyDescription(v, m.description);
+  } else {
+    ValidateDescription(v, m.description);
+  }
   ValidateMaxSessionDuration(v, m.max_session_duration);
   if (m.policy_name) ValidatePolicyName(v, *m.policy_name);
   if (m.policy_document) ValidatePolicyDocument(v, "policyDocument", *m.policy_document);
+  if (m.policy_arn) ValidatePolicyArn(v, *m.policy_arn);
+  if (m.version_id) ValidateVersionId(v, *m.version_id);
+  if (m.scope) v.Enum("scope", *m.scope, {"All", "AWS", "Local"});
+  if (m.policy_usage_filter) {
+    v.Enum("policyUsageFilter", *m.policy_usage_filter,
+           {"PermissionsPolicy", "PermissionsBoundary"});
+  }
+  if (m.entity_filter) {
+    v.Enum("entityFilter", *m.entity_filter,
+           {"User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"});
+  }
   if (m.access_key_id) ValidateAccessKeyId(v, *m.access_key_id);
   if (m.status) ValidateStatus(v, *m.status);
   if (m.tags) ValidateTags(v, *m.tags);

@@ -45,12 +45,16 @@ struct IamOptions {
   std::string account_id = "111122223333";
   std::string region = "us-east-1";
   // AWS IAM's default quotas and sizes.
-  int max_users = 5000;                 // UsersPerAccount
-  int max_roles = 1000;                 // RolesPerAccount
-  int max_access_keys_per_user = 2;     // AccessKeysPerUser (also the root's)
-  size_t max_user_policy_size = 2048;   // all inline policies of a user, whitespace excluded
-  size_t max_role_policy_size = 10240;  // all inline policies of a role, whitespace excluded
-  size_t max_trust_policy_size = 2048;  // ACLSizePerRole, whitespace excluded
+  int max_users = 5000;                   // UsersPerAccount
+  int max_roles = 1000;                   // RolesPerAccount
+  int max_access_keys_per_user = 2;       // AccessKeysPerUser (also the root's)
+  size_t max_user_policy_size = 2048;     // all inline policies of a user, whitespace excluded
+  size_t max_role_policy_size = 10240;    // all inline policies of a role, whitespace excluded
+  size_t max_trust_policy_size = 2048;    // ACLSizePerRole, whitespace excluded
+  size_t max_managed_policy_size = 6144;  // PolicySize: a managed policy's version
+  int max_managed_policies = 1500;        // PoliciesPerAccount (customer managed)
+  int max_policy_versions = 5;            // versions of a managed policy
+  int max_attached_policies = 10;         // PoliciesPerUser / PoliciesPerRole (managed)
   // An expired session keeps answering ExpiredToken (so SDKs refresh) for this
   // long before RunScheduledWork() removes it; then its key is unknown.
   Duration expired_session_retention = std::chrono::hours(1);
@@ -103,7 +107,8 @@ class IdentityService {
   // such key, or no longer such a session. Root keys give Principal::Root, user
   // keys Principal::IamUser, session keys Principal::AssumedRole.
   Result<Credential> FindCredential(std::string_view access_key_id);
-  // The parsed inline policies of an IAM user, or of the role of a session;
+  // The parsed inline policies of an IAM user, or of the role of a session, then
+  // the default versions of the managed policies attached to it;
   // empty for the root, services, and entities that no longer exist (or were
   // deleted and created again: the principal's unique id must match).
   Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityPoliciesOf(
@@ -153,7 +158,7 @@ class IdentityService {
                        const std::optional<std::string>& user_name);
   Result<ListUsersResult> ListUsers(const std::optional<std::string>& path_prefix,
                                     const Page& page);
-  // DeleteConflict while the user has access keys or inline policies.
+  // DeleteConflict while the user has access keys, inline or managed policies.
   Status DeleteUser(std::string_view user_name);
 
   // ---- access keys (without a user name: the caller's, as TargetUserArn) ------------
@@ -182,7 +187,7 @@ class IdentityService {
   // shorter MaxSessionDuration leaves sessions already issued as they are.
   Result<Role> UpdateRole(std::string_view role_name, const std::optional<std::string>& description,
                           std::optional<int> max_session_duration);
-  // DeleteConflict while the role has inline policies. Its sessions stay valid
+  // DeleteConflict while the role has inline or managed policies. Its sessions stay valid
   // until they expire, with no policies.
   Status DeleteRole(std::string_view role_name);
 
@@ -199,6 +204,41 @@ class IdentityService {
   Result<InlinePolicy> GetRolePolicy(std::string_view role_name, std::string_view policy_name);
   Result<ListPolicyNamesResult> ListRolePolicies(std::string_view role_name, const Page& page);
   Status DeleteRolePolicy(std::string_view role_name, std::string_view policy_name);
+
+  // ---- customer managed policies ---------------------------------------------------
+  // Policies are named by ARN, path included (arn:aws:iam::ACCT:policy/PATH/NAME);
+  // any other ARN, an AWS managed policy's among them, names none: NoSuchEntity.
+  // Names are unique in the account without regard to case or path. Attached to
+  // a user or role (at most max_attached_policies), a policy's default version
+  // is one of its identity policies. Version ids are never used twice.
+
+  // EntityAlreadyExists for a name taken, LimitExceeded beyond the quotas.
+  Result<ManagedPolicy> CreatePolicy(const CreatePolicyRequest& request);
+  Result<ManagedPolicy> GetPolicy(std::string_view policy_arn);
+  Result<ListPoliciesResult> ListPolicies(const ListPoliciesRequest& request);
+  // DeleteConflict while attached, or while it has versions besides the default.
+  Status DeletePolicy(std::string_view policy_arn);
+  // LimitExceeded when the policy has max_policy_versions versions.
+  Result<PolicyVersion> CreatePolicyVersion(std::string_view policy_arn,
+                                            std::string_view policy_document, bool set_as_default);
+  Result<PolicyVersion> GetPolicyVersion(std::string_view policy_arn, std::string_view version_id);
+  Result<ListPolicyVersionsResult> ListPolicyVersions(std::string_view policy_arn,
+                                                      const Page& page);
+  // DeleteConflict for the default version.
+  Status DeletePolicyVersion(std::string_view policy_arn, std::string_view version_id);
+  Status SetDefaultPolicyVersion(std::string_view policy_arn, std::string_view version_id);
+  // Attaching a policy that is attached already changes nothing.
+  Status AttachUserPolicy(std::string_view user_name, std::string_view policy_arn);
+  Status DetachUserPolicy(std::string_view user_name, std::string_view policy_arn);
+  Status AttachRolePolicy(std::string_view role_name, std::string_view policy_arn);
+  Status DetachRolePolicy(std::string_view role_name, std::string_view policy_arn);
+  Result<ListAttachedPoliciesResult> ListAttachedUserPolicies(
+      std::string_view user_name, const std::optional<std::string>& path_prefix, const Page& page);
+  Result<ListAttachedPoliciesResult> ListAttachedRolePolicies(
+      std::string_view role_name, const std::optional<std::string>& path_prefix, const Page& page);
+  Result<ListEntitiesForPolicyResult> ListEntitiesForPolicy(
+      const ListEntitiesForPolicyRequest& request);
+  std::string PolicyArn(std::string_view path, std::string_view policy_name) const;
 
   // ---- tags (TagUser, UntagUser, ListUserTags and the same of roles) ------------------
 

@@ -166,6 +166,55 @@ Result<PolicyRecord> DecodePolicyRecord(std::string_view text) {
   return r;
 }
 
+std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r) {
+  Json versions = Json::array();
+  for (const PolicyVersionRecord& v : r.versions) {
+    versions.push_back(
+        Json{{"id", v.id}, {"document", v.document}, {"created", EpochMillis(v.created)}});
+  }
+  Json j = {{"name", r.name},
+            {"path", r.path},
+            {"id", r.id},
+            {"created", EpochMillis(r.created)},
+            {"updated", EpochMillis(r.updated)},
+            {"default_version", r.default_version},
+            {"next_version", r.next_version},
+            {"attachments", r.attachments},
+            {"versions", std::move(versions)}};
+  if (r.description) j["description"] = *r.description;
+  PutTags(j, r.tags);
+  return j.dump();
+}
+
+Result<ManagedPolicyRecord> DecodeManagedPolicyRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "managed policy"));
+  ManagedPolicyRecord r;
+  if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
+      !GetTime(j, "created", r.created) || !GetTime(j, "updated", r.updated) ||
+      !Get(j, "default_version", r.default_version) || !Get(j, "next_version", r.next_version) ||
+      !Get(j, "attachments", r.attachments) || !GetTags(j, r.tags)) {
+    return Corrupt("managed policy");
+  }
+  auto versions = j.find("versions");
+  if (versions == j.end() || !versions->is_array() || versions->empty()) {
+    return Corrupt("managed policy");
+  }
+  bool has_default = false;
+  for (const Json& v : *versions) {
+    PolicyVersionRecord out;
+    if (!v.is_object() || !Get(v, "id", out.id) || !Get(v, "document", out.document) ||
+        !GetTime(v, "created", out.created)) {
+      return Corrupt("managed policy");
+    }
+    has_default = has_default || out.id == r.default_version;
+    r.versions.push_back(std::move(out));
+  }
+  if (!has_default) return Corrupt("managed policy");
+  std::string description;
+  if (Get(j, "description", description)) r.description = std::move(description);
+  return r;
+}
+
 std::string EncodeSessionRecord(const SessionRecord& r) {
   Json j = {{"id", r.id},
             {"role_arn", r.role_arn},

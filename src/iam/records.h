@@ -15,6 +15,12 @@
 //                                                   ":root" for the account root)
 //   iam.user_policies     <lower user>/<lower name> PolicyRecord (JSON)
 //   iam.role_policies     <lower role>/<lower name> PolicyRecord (JSON)
+//   iam.policies          <lower name>              ManagedPolicyRecord (JSON, with its
+//                                                   versions)
+//   iam.user_attached     <lower user>/<lower policy>  "" (managed policies attached)
+//   iam.role_attached     <lower role>/<lower policy>  ""
+//   iam.policy_entities   <lower policy>/user/<lower user>, <lower policy>/role/<lower role>
+//                                                   "" (index: where a policy is attached)
 //   sts.sessions          <ASIA…>                   SessionRecord (JSON, secret sealed,
 //                                                   only the token's SHA-256)
 //
@@ -40,6 +46,10 @@ inline constexpr char kOwnerKeysTable[] = "iam.owner_keys";
 inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
 inline constexpr char kRolePoliciesTable[] = "iam.role_policies";
 inline constexpr char kSessionsTable[] = "sts.sessions";
+inline constexpr char kPoliciesTable[] = "iam.policies";
+inline constexpr char kUserAttachedTable[] = "iam.user_attached";
+inline constexpr char kRoleAttachedTable[] = "iam.role_attached";
+inline constexpr char kPolicyEntitiesTable[] = "iam.policy_entities";
 // Users and roles that were deleted, by lower-case ARN and creation time
 // (DeletedPrincipalKey): a policy saved while one existed names it, not a later
 // user or role of the same ARN, and shows its unique id instead of the ARN.
@@ -95,6 +105,28 @@ struct PolicyRecord {
   std::string document;  // verbatim
 };
 
+// A version of a managed policy.
+struct PolicyVersionRecord {
+  std::string id;        // "v1", "v2", …
+  std::string document;  // verbatim
+  TimePoint created;
+};
+
+// A customer managed policy and its versions (at most five).
+struct ManagedPolicyRecord {
+  std::string name;  // as created
+  std::string path;
+  std::string id;  // ANPA…
+  TimePoint created;
+  TimePoint updated;
+  std::optional<std::string> description;
+  std::vector<Tag> tags;
+  std::string default_version;                // the id of one of `versions`
+  int next_version = 2;                       // version ids are never used twice
+  int attachments = 0;                        // users and roles it is attached to
+  std::vector<PolicyVersionRecord> versions;  // oldest first
+};
+
 // A session: of a role (AssumeRole), or of an IAM user or the root (GetSessionToken:
 // role_arn empty, and user_name and user_id the user's, or root true).
 struct SessionRecord {
@@ -131,6 +163,8 @@ std::string EncodeAccessKeyRecord(const AccessKeyRecord& r);
 Result<AccessKeyRecord> DecodeAccessKeyRecord(std::string_view text);
 std::string EncodePolicyRecord(const PolicyRecord& r);
 Result<PolicyRecord> DecodePolicyRecord(std::string_view text);
+std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r);
+Result<ManagedPolicyRecord> DecodeManagedPolicyRecord(std::string_view text);
 std::string EncodeSessionRecord(const SessionRecord& r);
 Result<SessionRecord> DecodeSessionRecord(std::string_view text);
 

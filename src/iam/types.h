@@ -59,7 +59,8 @@ struct Page {
 // CheckIamRequestMembers checks.
 struct IamRequestMembers {
   std::optional<std::string> user_name, role_name, path, path_prefix, assume_role_policy_document,
-      policy_name, policy_document, description, access_key_id, status;
+      policy_name, policy_document, description, access_key_id, status, policy_arn, version_id,
+      scope, policy_usage_filter, entity_filter;
   std::optional<int> max_session_duration;
   std::optional<std::vector<Tag>> tags;              // Tags.member.N.Key / .Value
   std::optional<std::vector<std::string>> tag_keys;  // TagKeys.member.N
@@ -140,6 +141,95 @@ struct InlinePolicy {
 
 struct ListPolicyNamesResult {
   std::vector<std::string> policy_names;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ---- managed policies ----------------------------------------------------------------
+
+// A customer managed policy: its versions' documents are read with GetPolicyVersion.
+struct ManagedPolicy {
+  std::string policy_name;  // as created (names compare case-insensitively)
+  std::string policy_id;    // ANPA…
+  std::string arn;          // arn:aws:iam::ACCT:policy/PATH/NAME
+  std::string path;
+  std::string default_version_id;  // "v1", "v2", …
+  int attachment_count = 0;        // users and roles it is attached to
+  std::optional<std::string> description;
+  TimePoint create_date;
+  TimePoint update_date;  // when its newest version was created
+  std::vector<Tag> tags;
+};
+
+struct CreatePolicyRequest {
+  std::string policy_name;
+  std::string policy_document;
+  std::optional<std::string> path;  // default "/"
+  std::optional<std::string> description;
+  std::vector<Tag> tags;
+};
+
+struct PolicyVersion {
+  std::string document;  // verbatim (GetPolicyVersion); empty in ListPolicyVersions
+  std::string version_id;
+  bool is_default_version = false;
+  TimePoint create_date;
+};
+
+// ListPolicies. Scope "AWS" lists nothing: coffer has no AWS managed policies.
+// PolicyUsageFilter "PermissionsBoundary" lists nothing either: coffer sets no
+// permissions boundaries.
+struct ListPoliciesRequest {
+  std::optional<std::string> scope;  // All (default) | AWS | Local
+  bool only_attached = false;
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> policy_usage_filter;  // PermissionsPolicy | PermissionsBoundary
+  Page page;
+};
+
+struct ListPoliciesResult {
+  std::vector<ManagedPolicy> policies;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+struct ListPolicyVersionsResult {
+  std::vector<PolicyVersion> versions;  // newest first, without documents
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ListAttachedUserPolicies / ListAttachedRolePolicies.
+struct AttachedPolicy {
+  std::string policy_name;
+  std::string policy_arn;
+};
+
+struct ListAttachedPoliciesResult {
+  std::vector<AttachedPolicy> attached_policies;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// ListEntitiesForPolicy: the users and roles a policy is attached to (coffer has
+// no groups).
+struct PolicyEntity {
+  std::string name;
+  std::string id;  // AIDA… / AROA…
+};
+
+struct ListEntitiesForPolicyRequest {
+  std::string policy_arn;
+  std::optional<std::string>
+      entity_filter;  // User | Role | Group | LocalManagedPolicy | AWSManagedPolicy
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> policy_usage_filter;
+  Page page;
+};
+
+struct ListEntitiesForPolicyResult {
+  std::vector<PolicyEntity> users;
+  std::vector<PolicyEntity> roles;
   bool is_truncated = false;
   std::optional<std::string> marker;
 };

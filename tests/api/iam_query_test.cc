@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -383,6 +384,355 @@ TEST_F(IamQueryTest, RolePolicies) {
   ASSERT_OK_AND_ASSIGN(std::string deleted,
                        Run(Root(), "Action=DeleteRolePolicy&RoleName=R&PolicyName=p"));
   EXPECT_EQ(deleted, Envelope("DeleteRolePolicy", std::nullopt));
+}
+
+// ---- managed policies
+// -------------------------------------------------------------------------------
+
+// The fields of a managed policy in CreatePolicy, GetPolicy and ListPolicies,
+// between the PolicyName and the dates (`extra`: what GetPolicy adds there).
+std::string PolicyFields(const iam::ManagedPolicy& p, const std::string& extra = "",
+                         const std::string& dates =
+                             "<CreateDate>2026-01-01T00:00:00Z</CreateDate>"
+                             "<UpdateDate>2026-01-01T00:00:00Z</UpdateDate>") {
+  return "<PolicyName>" + p.policy_name + "</PolicyName><PolicyId>" + p.policy_id +
+         "</PolicyId><Arn>" + p.arn + "</Arn><Path>" + p.path + "</Path><DefaultVersionId>" +
+         p.default_version_id + "</DefaultVersionId><AttachmentCount>" +
+         std::to_string(p.attachment_count) +
+         "</AttachmentCount><PermissionsBoundaryUsageCount>0</PermissionsBoundaryUsageCount>"
+         "<IsAttachable>true</IsAttachable>" +
+         extra + dates;
+}
+
+TEST_F(IamQueryTest, CreateManagedPolicy) {
+  ASSERT_OK_AND_ASSIGN(Call call,
+                       Prepare(Root(),
+                               "Action=CreatePolicy&Version=2010-05-08&PolicyName=KmsReaders"
+                               "&Path=%2Fteam%2F&Description=who+may+decrypt&PolicyDocument=" +
+                                   Form(kPolicy)));
+  EXPECT_EQ(call.operation, "CreatePolicy");
+  ASSERT_EQ(call.authorizations.size(), 1u);
+  EXPECT_EQ(call.authorizations[0].action, "iam:CreatePolicy");
+  EXPECT_EQ(call.authorizations[0].resource, "arn:aws:iam::111122223333:policy/team/KmsReaders");
+  EXPECT_THAT(call.resources,
+              ::testing::ElementsAre(AuditResource::Of(
+                  "arn:aws:iam::111122223333:policy/team/KmsReaders", "AWS::IAM::Policy")));
+  // Nothing happens before the call runs.
+  EXPECT_EQ(
+      iam().GetPolicy("arn:aws:iam::111122223333:policy/team/KmsReaders").status().error_name(),
+      "NoSuchEntity");
+
+  ASSERT_OK_AND_ASSIGN(Reply reply, call.run());
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy p,
+                       iam().GetPolicy("arn:aws:iam::111122223333:policy/team/KmsReaders"));
+  EXPECT_EQ(p.description, "who may decrypt");
+  // IAM's CreatePolicy shows no Description, and no Tags when there are none.
+  EXPECT_EQ(reply.body, Envelope("CreatePolicy", "<Policy>" + PolicyFields(p) + "</Policy>"));
+  EXPECT_THAT(reply.body, HasSubstr("<CreatePolicyResult><Policy><PolicyName>KmsReaders"
+                                    "</PolicyName>"));
+  EXPECT_THAT(reply.body, HasSubstr("<DefaultVersionId>v1</DefaultVersionId>"));
+  EXPECT_THAT(reply.body, HasSubstr("<Arn>arn:aws:iam::111122223333:policy/team/KmsReaders</Arn>"));
+  EXPECT_THAT(reply.body, ::testing::Not(HasSubstr("<Description>")));
+  EXPECT_THAT(reply.body, ::testing::Not(HasSubstr("<Tags")));
+  EXPECT_THAT(reply.response_elements, HasSubstr("\"policyName\":\"KmsReaders\""));
+  EXPECT_THAT(reply.response_elements, HasSubstr("\"defaultVersionId\":\"v1\""));
+  EXPECT_THAT(reply.response_elements, HasSubstr("\"policyId\":\"" + p.policy_id + "\""));
+
+  // Run again: the service's error.
+  auto again = call.run();
+  EXPECT_THAT(again, IsError("EntityAlreadyExists",
+                             "A policy called KmsReaders already exists. Duplicate names are not "
+                             "allowed."));
+  EXPECT_EQ(QueryErrorResponse(again.status(), kIamXmlNamespace, "req-1").status, 409);
+
+  // With tags: they are shown, and tagging needs its own decision.
+  ASSERT_OK_AND_ASSIGN(Call tagged, Prepare(Root(),
+                                            "Action=CreatePolicy&PolicyName=T&Tags.member.1.Key=k"
+                                            "&Tags.member.1.Value=v&PolicyDocument=" +
+                                                Form(kPolicy)));
+  ASSERT_EQ(tagged.authorizations.size(), 2u);
+  EXPECT_EQ(tagged.authorizations[1].action, "iam:TagPolicy");
+  EXPECT_EQ(tagged.authorizations[1].resource, "arn:aws:iam::111122223333:policy/T");
+  ASSERT_OK_AND_ASSIGN(Reply tagged_reply, tagged.run());
+  EXPECT_THAT(tagged_reply.body,
+              HasSubstr("</UpdateDate><Tags><member><Key>k</Key><Value>v</Value></member></Tags>"
+                        "</Policy>"));
+
+  EXPECT_THAT(
+      Prepare(Root(), "Action=CreatePolicy&PolicyName=P&Path=team&PolicyDocument=" + Form(kPolicy)),
+      IsError("ValidationError",
+              "1 validation error detected: Value 'team' at 'path' failed to satisfy "
+              "constraint: Member must satisfy regular expression pattern: "
+              "((/[A-Za-z0-9\\.,\\+@=_-]+)*)/"));
+}
+
+TEST_F(IamQueryTest, GetManagedPolicyShowsDescriptionAndTags) {
+  iam::CreatePolicyRequest req;
+  req.policy_name = "P";
+  req.policy_document = kPolicy;
+  req.path = "/x/";
+  req.description = "a & b";
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy p, iam().CreatePolicy(req));
+  ASSERT_OK_AND_ASSIGN(Call call, Prepare(Root(), "Action=GetPolicy&PolicyArn=" + Form(p.arn)));
+  ASSERT_EQ(call.authorizations.size(), 1u);
+  EXPECT_EQ(call.authorizations[0].action, "iam:GetPolicy");
+  EXPECT_EQ(call.authorizations[0].resource, p.arn);
+  ASSERT_OK_AND_ASSIGN(Reply reply, call.run());
+  // GetPolicy shows the description, and Tags even when there are none.
+  EXPECT_EQ(
+      reply.body,
+      Envelope("GetPolicy", "<Policy>" + PolicyFields(p, "<Description>a &amp; b</Description>") +
+                                "<Tags></Tags></Policy>"));
+  EXPECT_THAT(reply.body, HasSubstr("<Description>a &amp; b</Description>"));
+
+  ASSERT_OK(iam().CreatePolicy(iam::CreatePolicyRequest{"T", kPolicy, {}, {}, {{"k", "v"}}}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string tagged,
+      Run(Root(), "Action=GetPolicy&PolicyArn=" + Form("arn:aws:iam::111122223333:policy/T")));
+  EXPECT_THAT(tagged, HasSubstr("<Tags><member><Key>k</Key><Value>v</Value></member></Tags>"));
+  EXPECT_THAT(tagged, ::testing::Not(HasSubstr("<Description>")));
+
+  EXPECT_THAT(
+      Run(Root(), "Action=GetPolicy&PolicyArn=" + Form("arn:aws:iam::111122223333:policy/P")),
+      IsError("NoSuchEntity", "Policy arn:aws:iam::111122223333:policy/P was not found."));
+  EXPECT_THAT(
+      Run(Root(), "Action=GetPolicy&PolicyArn=" + Form("arn:aws:iam::111122223333:user/alice")),
+      IsError("InvalidInput", "ARN arn:aws:iam::111122223333:user/alice is not valid."));
+}
+
+TEST_F(IamQueryTest, ManagedPolicyVersions) {
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy p,
+                       iam().CreatePolicy(iam::CreatePolicyRequest{
+                           "P", iam::testing::AllowPolicy("kms:Decrypt"), {}, {}, {}}));
+  clock_.Advance(std::chrono::seconds(2));
+  const std::string arn = "&PolicyArn=" + Form(p.arn);
+  ASSERT_OK_AND_ASSIGN(
+      Call create, Prepare(Root(), "Action=CreatePolicyVersion&SetAsDefault=true&PolicyDocument=" +
+                                       Form(kPolicy) + arn));
+  EXPECT_EQ(create.authorizations[0].action, "iam:CreatePolicyVersion");
+  EXPECT_EQ(create.authorizations[0].resource, p.arn);
+  // requestParameters: SetAsDefault as a JSON boolean, in the model's order.
+  EXPECT_THAT(create.request_parameters, HasSubstr("\"policyArn\":\"" + p.arn + "\""));
+  EXPECT_THAT(create.request_parameters, HasSubstr(",\"setAsDefault\":true}"));
+  ASSERT_OK_AND_ASSIGN(Reply created, create.run());
+  EXPECT_EQ(created.body,
+            Envelope("CreatePolicyVersion",
+                     "<PolicyVersion><VersionId>v2</VersionId><IsDefaultVersion>true"
+                     "</IsDefaultVersion><CreateDate>2026-01-01T00:00:02Z</CreateDate>"
+                     "</PolicyVersion>"));
+  EXPECT_THAT(created.response_elements, HasSubstr("\"versionId\":\"v2\""));
+  EXPECT_THAT(created.response_elements, HasSubstr("\"isDefaultVersion\":true"));
+  ASSERT_OK_AND_ASSIGN(
+      Call not_default,
+      Prepare(Root(), "Action=CreatePolicyVersion&SetAsDefault=false&PolicyDocument=" +
+                          Form(kPolicy) + arn));
+  EXPECT_THAT(not_default.request_parameters, HasSubstr(",\"setAsDefault\":false}"));
+
+  // GetPolicyVersion: the document URL-encoded, as IAM sends it.
+  ASSERT_OK_AND_ASSIGN(std::string got, Run(Root(), "Action=GetPolicyVersion&VersionId=v2" + arn));
+  EXPECT_EQ(got, Envelope("GetPolicyVersion",
+                          "<PolicyVersion><Document>" + UrlEncode(kPolicy) +
+                              "</Document><VersionId>v2</VersionId><IsDefaultVersion>true"
+                              "</IsDefaultVersion><CreateDate>2026-01-01T00:00:02Z</CreateDate>"
+                              "</PolicyVersion>"));
+  EXPECT_THAT(got, HasSubstr("<Document>%7B%22Version%22%3A%20%222012-10-17%22"));
+  auto decoded = ParseQueryParams("d=" + Between(got, "Document"));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->Get("d"), kPolicy);
+
+  ASSERT_OK_AND_ASSIGN(std::string list, Run(Root(), "Action=ListPolicyVersions" + arn));
+  EXPECT_EQ(list, Envelope("ListPolicyVersions",
+                           "<Versions><member><VersionId>v2</VersionId><IsDefaultVersion>true"
+                           "</IsDefaultVersion><CreateDate>2026-01-01T00:00:02Z</CreateDate>"
+                           "</member><member><VersionId>v1</VersionId><IsDefaultVersion>false"
+                           "</IsDefaultVersion><CreateDate>2026-01-01T00:00:00Z</CreateDate>"
+                           "</member></Versions><IsTruncated>false</IsTruncated>"));
+
+  ASSERT_OK_AND_ASSIGN(std::string set,
+                       Run(Root(), "Action=SetDefaultPolicyVersion&VersionId=v1" + arn));
+  EXPECT_EQ(set, Envelope("SetDefaultPolicyVersion", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(std::string deleted,
+                       Run(Root(), "Action=DeletePolicyVersion&VersionId=v2" + arn));
+  EXPECT_EQ(deleted, Envelope("DeletePolicyVersion", std::nullopt));
+  EXPECT_THAT(Run(Root(), "Action=DeletePolicyVersion&VersionId=v1" + arn),
+              IsError("DeleteConflict", "Cannot delete the default version of a policy."));
+
+  // A SetAsDefault that is no boolean, a VersionId that is no version id.
+  EXPECT_THAT(Prepare(Root(), "Action=CreatePolicyVersion&SetAsDefault=yes&PolicyDocument=" +
+                                  Form(kPolicy) + arn),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'yes' at 'setAsDefault' failed to "
+                      "satisfy constraint: Member must be a boolean"));
+  auto params = ParseQueryParams(
+      "Action=CreatePolicyVersion&SetAsDefault=yes&PolicyDocument=" + Form(kPolicy) + arn);
+  ASSERT_TRUE(params.ok());
+  ASSERT_OK_AND_ASSIGN(Call refused, PrepareIamCall(iam(), Root(), *params, "req-1"));
+  EXPECT_FALSE(refused.refused.ok());
+  EXPECT_THAT(refused.request_parameters, HasSubstr("\"setAsDefault\":\"yes\""));
+  for (const char* id : {"1", "x1", "v0", "V2", "v1_a"}) {
+    EXPECT_THAT(Prepare(Root(), "Action=GetPolicyVersion&VersionId=" + std::string(id) + arn),
+                IsError("ValidationError",
+                        "1 validation error detected: Value '" + std::string(id) +
+                            "' at 'versionId' failed to satisfy constraint: Member must satisfy "
+                            "regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"))
+        << id;
+  }
+  EXPECT_THAT(Prepare(Root(), "Action=SetDefaultPolicyVersion" + arn),
+              IsError("ValidationError",
+                      "1 validation error detected: Value null at 'versionId' failed to satisfy "
+                      "constraint: Member must not be null"));
+}
+
+TEST_F(IamQueryTest, AttachAndDetachManagedPolicies) {
+  NewRole("R", std::nullopt, "/svc/");
+  policy::Principal alice = NewUser("alice", "/eng/");
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy p, iam().CreatePolicy(iam::CreatePolicyRequest{
+                                                 "P", kPolicy, std::string("/x/"), {}, {}}));
+  const std::string role = "arn:aws:iam::111122223333:role/svc/R";
+  const std::string user = "arn:aws:iam::111122223333:user/eng/alice";
+  ASSERT_OK_AND_ASSIGN(
+      Call attach, Prepare(Root(), "Action=AttachRolePolicy&RoleName=R&PolicyArn=" + Form(p.arn)));
+  EXPECT_EQ(attach.operation, "AttachRolePolicy");
+  ASSERT_EQ(attach.authorizations.size(), 1u);
+  EXPECT_EQ(attach.authorizations[0].scope, PolicyScope::kIdentity);
+  EXPECT_EQ(attach.authorizations[0].action, "iam:AttachRolePolicy");
+  EXPECT_EQ(attach.authorizations[0].resource, role);
+  EXPECT_EQ(attach.authorizations[0].condition_keys,
+            (std::map<std::string, std::vector<std::string>>{{"iam:PolicyARN", {p.arn}}}));
+  EXPECT_THAT(attach.resources,
+              ::testing::ElementsAre(AuditResource::Of(role, "AWS::IAM::Role"),
+                                     AuditResource::Of(p.arn, "AWS::IAM::Policy")));
+  ASSERT_OK_AND_ASSIGN(Reply attached, attach.run());
+  EXPECT_EQ(attached.body, Envelope("AttachRolePolicy", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy got, iam().GetPolicy(p.arn));
+  EXPECT_EQ(got.attachment_count, 1);
+
+  ASSERT_OK_AND_ASSIGN(
+      Call user_attach,
+      Prepare(Root(), "Action=AttachUserPolicy&UserName=alice&PolicyArn=" + Form(p.arn)));
+  EXPECT_EQ(user_attach.authorizations[0].action, "iam:AttachUserPolicy");
+  EXPECT_EQ(user_attach.authorizations[0].resource, user);
+  EXPECT_EQ(user_attach.authorizations[0].condition_keys.at("iam:PolicyARN"),
+            std::vector<std::string>{p.arn});
+  ASSERT_OK(user_attach.run());
+
+  ASSERT_OK_AND_ASSIGN(std::string listed,
+                       Run(Root(), "Action=ListAttachedRolePolicies&RoleName=R"));
+  EXPECT_EQ(listed,
+            Envelope("ListAttachedRolePolicies",
+                     "<AttachedPolicies><member><PolicyName>P</PolicyName><PolicyArn>" + p.arn +
+                         "</PolicyArn></member></AttachedPolicies>"
+                         "<IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string entities,
+                       Run(Root(), "Action=ListEntitiesForPolicy&PolicyArn=" + Form(p.arn)));
+  ASSERT_OK_AND_ASSIGN(iam::Role got_role, iam().GetRole("R"));
+  EXPECT_EQ(entities, Envelope("ListEntitiesForPolicy",
+                               "<PolicyGroups/><PolicyUsers><member><UserName>alice</UserName>"
+                               "<UserId>" +
+                                   alice.user_id +
+                                   "</UserId></member></PolicyUsers><PolicyRoles><member>"
+                                   "<RoleName>R</RoleName><RoleId>" +
+                                   got_role.role_id +
+                                   "</RoleId></member></PolicyRoles><IsTruncated>false"
+                                   "</IsTruncated>"));
+
+  ASSERT_OK_AND_ASSIGN(
+      Call detach, Prepare(Root(), "Action=DetachRolePolicy&RoleName=R&PolicyArn=" + Form(p.arn)));
+  EXPECT_EQ(detach.authorizations[0].action, "iam:DetachRolePolicy");
+  EXPECT_EQ(detach.authorizations[0].resource, role);
+  EXPECT_EQ(detach.authorizations[0].condition_keys.at("iam:PolicyARN"),
+            std::vector<std::string>{p.arn});
+  ASSERT_OK_AND_ASSIGN(Reply detached, detach.run());
+  EXPECT_EQ(detached.body, Envelope("DetachRolePolicy", std::nullopt));
+  EXPECT_THAT(detach.run(), IsError("NoSuchEntity", "Policy " + p.arn + " was not found."));
+  EXPECT_THAT(Run(Root(), "Action=AttachRolePolicy&RoleName=R&PolicyArn=" +
+                              Form("arn:aws:iam::aws:policy/AdministratorAccess")),
+              IsError("NoSuchEntity",
+                      "Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not "
+                      "attachable."));
+}
+
+TEST_F(IamQueryTest, ListManagedPoliciesActsOnNoResource) {
+  NewUser("alice");
+  iam::CreatePolicyRequest req{
+      "P", kPolicy, std::string("/x/"), std::string("described"), {{"k", "v"}}};
+  ASSERT_OK_AND_ASSIGN(iam::ManagedPolicy p, iam().CreatePolicy(req));
+  ASSERT_OK(iam().CreatePolicy(iam::CreatePolicyRequest{"Q", kPolicy, {}, {}, {}}));
+  ASSERT_OK(iam().AttachUserPolicy("alice", p.arn));
+  ASSERT_OK_AND_ASSIGN(
+      Call call, Prepare(Root(), "Action=ListPolicies&Scope=Local&OnlyAttached=true&MaxItems=5"));
+  ASSERT_EQ(call.authorizations.size(), 1u);
+  EXPECT_EQ(call.authorizations[0].action, "iam:ListPolicies");
+  EXPECT_EQ(call.authorizations[0].resource, "*");
+  EXPECT_TRUE(call.resources.empty());
+  EXPECT_TRUE(call.read_only);
+  EXPECT_EQ(call.request_parameters, R"({"scope":"Local","onlyAttached":true,"maxItems":5})");
+  ASSERT_OK_AND_ASSIGN(Reply reply, call.run());
+  ASSERT_OK_AND_ASSIGN(p, iam().GetPolicy(p.arn));
+  // Listed without Description and Tags.
+  EXPECT_EQ(reply.body,
+            Envelope("ListPolicies", "<Policies><member>" + PolicyFields(p) +
+                                         "</member></Policies><IsTruncated>false</IsTruncated>"));
+  ASSERT_OK_AND_ASSIGN(std::string aws, Run(Root(), "Action=ListPolicies&Scope=AWS"));
+  EXPECT_EQ(aws, Envelope("ListPolicies", "<Policies></Policies><IsTruncated>false</IsTruncated>"));
+  EXPECT_THAT(Prepare(Root(), "Action=ListPolicies&OnlyAttached=1"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value '1' at 'onlyAttached' failed to "
+                      "satisfy constraint: Member must be a boolean"));
+  EXPECT_THAT(Prepare(Root(), "Action=ListPolicies&Scope=Everything"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'Everything' at 'scope' failed to "
+                      "satisfy constraint: Member must satisfy enum value set: [All, AWS, "
+                      "Local]"));
+}
+
+TEST_F(IamQueryTest, EveryManagedPolicyOperationNamesItsActionAndResource) {
+  policy::Principal alice = NewUser("alice", "/eng/");
+  NewRole("R", std::nullopt, "/svc/");
+  const std::string user = "arn:aws:iam::111122223333:user/eng/alice";
+  const std::string role = "arn:aws:iam::111122223333:role/svc/R";
+  const std::string policy = "arn:aws:iam::111122223333:policy/x/P";
+  const std::string arn = "&PolicyArn=" + Form(policy);
+  const std::string doc = "&PolicyDocument=" + Form(kPolicy);
+  struct Case {
+    std::string body;
+    std::string resource;
+    bool read_only;
+  };
+  std::vector<Case> cases = {
+      {"Action=CreatePolicy&PolicyName=P&Path=%2Fx%2F" + doc, policy, false},
+      {"Action=GetPolicy" + arn, policy, true},
+      {"Action=DeletePolicy" + arn, policy, false},
+      {"Action=ListPolicies", "*", true},
+      {"Action=CreatePolicyVersion" + arn + doc, policy, false},
+      {"Action=GetPolicyVersion&VersionId=v1" + arn, policy, true},
+      {"Action=ListPolicyVersions" + arn, policy, true},
+      {"Action=DeletePolicyVersion&VersionId=v1" + arn, policy, false},
+      {"Action=SetDefaultPolicyVersion&VersionId=v1" + arn, policy, false},
+      {"Action=ListEntitiesForPolicy" + arn, policy, true},
+      {"Action=AttachUserPolicy&UserName=alice" + arn, user, false},
+      {"Action=DetachUserPolicy&UserName=ALICE" + arn, user, false},
+      {"Action=AttachRolePolicy&RoleName=R" + arn, role, false},
+      {"Action=DetachRolePolicy&RoleName=r" + arn, role, false},
+      {"Action=ListAttachedUserPolicies&UserName=alice", user, true},
+      {"Action=ListAttachedRolePolicies&RoleName=R", role, true},
+  };
+  std::set<std::string> operations;
+  for (const Case& c : cases) {
+    auto call = Prepare(alice, c.body + "&Version=2010-05-08");
+    ASSERT_TRUE(call.ok()) << c.body << ": " << call.status().ToString();
+    std::string action = c.body.substr(
+        7, c.body.find('&') == std::string::npos ? std::string::npos : c.body.find('&') - 7);
+    operations.insert(action);
+    EXPECT_EQ(call->operation, action) << c.body;
+    EXPECT_EQ(call->read_only, c.read_only) << c.body;
+    ASSERT_EQ(call->authorizations.size(), 1u) << c.body;
+    EXPECT_EQ(call->authorizations[0].scope, PolicyScope::kIdentity) << c.body;
+    EXPECT_EQ(call->authorizations[0].action, "iam:" + action) << c.body;
+    EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
+    EXPECT_TRUE(call->run != nullptr) << c.body;
+  }
+  EXPECT_EQ(operations.size(), 16u);
 }
 
 // ---- decisions of every operation

@@ -26,6 +26,7 @@ using ::coffer::iam::testing::IamTest;
 using ::coffer::iam::testing::kTrustAccount;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::StartsWith;
 using Json = nlohmann::json;
 
 constexpr char kAccount[] = "111122223333";
@@ -372,6 +373,89 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     Ran r = Iam("Action=UntagUser&Version=2010-05-08&UserName=alice&TagKeys.member.1=Team");
     EXPECT_FALSE(r.call.read_only);
     EXPECT_EQ(r.call.request_parameters, R"({"userName":"alice","tagKeys":["Team"]})");
+  }
+  // ---- customer managed policies ----
+  const std::string policy_arn = "arn:aws:iam::111122223333:policy/teams/kms-use";
+  const std::string encoded_arn = UrlEncode(policy_arn);
+  auto policy_resource = AuditResource::Of(policy_arn, "AWS::IAM::Policy");
+  {
+    Ran r =
+        Iam("Action=CreatePolicy&Version=2010-05-08&PolicyName=kms-use&Path=%2Fteams%2F"
+            "&PolicyDocument=" +
+            UrlEncode(kPolicy));
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(
+        r.call.request_parameters,
+        R"({"policyName":"kms-use","path":"/teams/","policyDocument":)" + Quote(kPolicy) + "}");
+    EXPECT_THAT(r.call.resources, ElementsAre(policy_resource));
+    EXPECT_EQ(r.reply.response_elements,
+              R"({"policy":{"policyName":"kms-use","policyId":")" +
+                  Between(r.reply.body, "PolicyId") + R"(","arn":")" + policy_arn +
+                  R"(","path":"/teams/","defaultVersionId":"v1","attachmentCount":0,)"
+                  R"("permissionsBoundaryUsageCount":0,"isAttachable":true,"createDate":")" +
+                  kCreated + R"(","updateDate":")" + kCreated + R"("}})");
+  }
+  {
+    Ran r = Iam("Action=CreatePolicyVersion&Version=2010-05-08&PolicyArn=" + encoded_arn +
+                "&SetAsDefault=true&PolicyDocument=" + UrlEncode(kPolicy));
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"policyArn":")" + policy_arn +
+                                             R"(","policyDocument":)" + Quote(kPolicy) +
+                                             R"(,"setAsDefault":true})");
+    EXPECT_THAT(r.call.resources, ElementsAre(policy_resource));
+    EXPECT_EQ(r.reply.response_elements,
+              R"({"policyVersion":{"versionId":"v2","isDefaultVersion":true,"createDate":")" +
+                  std::string(kCreated) + R"("}})");
+  }
+  // The read-only operations on the policy, and those that change it without
+  // answering anything: a policy resource, no responseElements.
+  for (const auto& [query, read_only] : std::vector<std::pair<std::string, bool>>{
+           {"Action=GetPolicy", true},
+           {"Action=GetPolicyVersion&VersionId=v1", true},
+           {"Action=ListPolicyVersions", true},
+           {"Action=ListEntitiesForPolicy", true},
+           {"Action=SetDefaultPolicyVersion&VersionId=v1", false},
+           {"Action=DeletePolicyVersion&VersionId=v2", false}}) {
+    SCOPED_TRACE(query);
+    Ran r = Iam(query + "&Version=2010-05-08&PolicyArn=" + encoded_arn);
+    EXPECT_EQ(r.call.read_only, read_only);
+    EXPECT_THAT(r.call.request_parameters, StartsWith(R"({"policyArn":")" + policy_arn + "\""));
+    EXPECT_THAT(r.call.resources, ElementsAre(policy_resource));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran r = Iam("Action=ListPolicies&Version=2010-05-08&Scope=Local&OnlyAttached=false");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"scope":"Local","onlyAttached":false})");
+    EXPECT_THAT(r.call.resources, IsEmpty());
+  }
+  // Attaching names the user or role and the policy.
+  for (const auto& [entity, arn] :
+       std::vector<std::pair<std::string, std::string>>{{"User", alice_arn}, {"Role", role_arn}}) {
+    const std::string parameter = entity == "User" ? "UserName=alice" : "RoleName=backup";
+    const std::string name = entity == "User" ? "userName\":\"alice" : "roleName\":\"backup";
+    const AuditResource resource = entity == "User" ? User(arn) : Role(arn);
+    for (const char* action : {"Attach", "ListAttached", "Detach"}) {
+      SCOPED_TRACE(std::string(action) + entity);
+      const bool list = std::string(action) == "ListAttached";
+      const std::string operation = std::string(action) + entity + (list ? "Policies" : "Policy");
+      Ran r = Iam("Action=" + operation + "&Version=2010-05-08&" + parameter +
+                  (list ? "" : "&PolicyArn=" + encoded_arn));
+      EXPECT_EQ(r.call.read_only, list);
+      EXPECT_EQ(r.call.request_parameters,
+                "{\"" + name + "\"" + (list ? "" : ",\"policyArn\":\"" + policy_arn + "\"") + "}");
+      if (list) {
+        EXPECT_THAT(r.call.resources, ElementsAre(resource));
+      } else {
+        EXPECT_THAT(r.call.resources, ElementsAre(resource, policy_resource));
+      }
+    }
+  }
+  {
+    Ran r = Iam("Action=DeletePolicy&Version=2010-05-08&PolicyArn=" + encoded_arn);
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"policyArn":")" + policy_arn + R"("})");
+    EXPECT_THAT(r.call.resources, ElementsAre(policy_resource));
   }
   {
     Ran r = Iam("Action=DeleteRole&Version=2010-05-08&RoleName=backup");

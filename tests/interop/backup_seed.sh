@@ -253,9 +253,16 @@ else not_ok "aws iam create-role $role" "$ERR" "$OUT"; finish; fi
 acct=${BASH_REMATCH[1]}
 session_arn=arn:aws:sts::$acct:assumed-role/$role/RDS-SqlServerBackupRestore
 admin_arn=arn:aws:iam::$acct:user/keyadmin
-awsc iam put-role-policy --role-name "$role" --policy-name rds-backup-s3 --policy-document "$s3_policy"
-if [[ $RC -eq 0 ]]; then ok "aws iam put-role-policy: the role's S3 policy on $bucket (List/GetBucketLocation, Get/PutObject)"
-else not_ok "aws iam put-role-policy" "$ERR"; fi
+# As AWS's guide to native backup makes the role by hand: a customer managed policy,
+# attached to the role (the restore role below takes the same policy inline).
+awsc iam create-policy --policy-name rds-backup-s3 --policy-document "$s3_policy"
+s3_policy_arn=$(jq -r '.Policy.Arn // empty' <<<"$OUT" 2>/dev/null)
+if [[ $RC -eq 0 && $s3_policy_arn == "arn:aws:iam::$acct:policy/rds-backup-s3" ]]; then
+  ok "aws iam create-policy: the role's S3 policy on $bucket (List/GetBucketLocation, Get/PutObject)"
+else not_ok "aws iam create-policy" "$ERR" "$OUT"; fi
+awsc iam attach-role-policy --role-name "$role" --policy-arn "$s3_policy_arn"
+if [[ $RC -eq 0 ]]; then ok "aws iam attach-role-policy: the S3 policy on $role"
+else not_ok "aws iam attach-role-policy" "$ERR"; fi
 awsc iam create-user --user-name keyadmin
 [[ $RC -eq 0 && $(jq -r .User.Arn <<<"$OUT") == "$admin_arn" ]] || not_ok "aws iam create-user keyadmin" "$ERR" "$OUT"
 

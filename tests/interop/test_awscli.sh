@@ -471,6 +471,59 @@ if [[ $RC -eq $ERR_EXIT ]] && grep -qF "(MalformedPolicyDocumentException)" <<<"
 else not_ok "the shown policy saved back is refused" "exit $RC: ${ERR:0:300}"; fi
 expect_ok "iam delete-user (the new dave)" iam delete-user --user-name "$USER3"
 
+# ---- IAM managed policies: create-policy and attach, as the RDS guide makes its role ----------
+USER4="erin-$SFX" MPOL="key-use-$SFX"
+MPOL_ARN="arn:aws:iam::$ACCOUNT:policy/backup/$MPOL"
+cat >"$work/managed.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:DescribeKey"],"Resource":"arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2"}]}
+EOF
+expect_ok "iam create-policy" iam create-policy --policy-name "$MPOL" --path /backup/ \
+  --policy-document "file://$work/managed.json" --description "erin's key use"
+check "the policy" ".Policy.Arn == \"$MPOL_ARN\" and .Policy.DefaultVersionId == \"v1\" and (.Policy.PolicyId | startswith(\"ANPA\"))"
+run iam create-policy --policy-name "$MPOL" --policy-document "file://$work/managed.json"
+expect_error "iam create-policy twice" EntityAlreadyExists CreatePolicy \
+  "A policy called $MPOL already exists. Duplicate names are not allowed."
+expect_ok "iam get-policy-version" iam get-policy-version --policy-arn "$MPOL_ARN" --version-id v1
+if jq -e --slurpfile want "$work/managed.json" '.PolicyVersion.Document == $want[0]' >/dev/null <<<"$OUT"; then ok "the CLI decodes the version's document"; else not_ok "the CLI decodes the version's document" "${OUT:0:300}"; fi
+expect_ok "iam create-user (erin)" iam create-user --user-name "$USER4"
+expect_ok "iam create-access-key (erin)" iam create-access-key --user-name "$USER4"
+E_AK=$(jq -r .AccessKey.AccessKeyId <<<"$OUT")
+E_SK=$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")
+as "$E_AK" "$E_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+expect_error "erin is refused before the policy is attached" AccessDeniedException Encrypt \
+  "User: arn:aws:iam::$ACCOUNT:user/$USER4 is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2 because no identity-based policy allows the kms:Encrypt action"
+expect_ok "iam attach-user-policy" iam attach-user-policy --user-name "$USER4" --policy-arn "$MPOL_ARN"
+as "$E_AK" "$E_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+if [[ $RC -eq 0 ]]; then ok "erin encrypts through the attached policy"; else not_ok "erin encrypts through the attached policy" "$ERR"; fi
+expect_ok "iam list-attached-user-policies" iam list-attached-user-policies --user-name "$USER4"
+check "the policy is attached" ".AttachedPolicies == [{\"PolicyName\": \"$MPOL\", \"PolicyArn\": \"$MPOL_ARN\"}]"
+expect_ok "iam list-entities-for-policy" iam list-entities-for-policy --policy-arn "$MPOL_ARN"
+check "erin is listed" "[.PolicyUsers[].UserName] == [\"$USER4\"]"
+run iam attach-user-policy --user-name "$USER4" --policy-arn arn:aws:iam::aws:policy/AdministratorAccess
+expect_error "an AWS managed policy is not attachable here" NoSuchEntity AttachUserPolicy \
+  "Policy arn:aws:iam::aws:policy/AdministratorAccess does not exist or is not attachable."
+run iam delete-policy --policy-arn "$MPOL_ARN"
+expect_error "iam delete-policy while attached" DeleteConflict DeletePolicy \
+  "Cannot delete a policy attached to entities."
+expect_ok "iam delete-access-key (erin)" iam delete-access-key --user-name "$USER4" --access-key-id "$E_AK"
+run iam delete-user --user-name "$USER4"
+expect_error "iam delete-user with a policy attached" DeleteConflict DeleteUser \
+  "Cannot delete entity, must detach all policies first."
+expect_ok "iam detach-user-policy" iam detach-user-policy --user-name "$USER4" --policy-arn "$MPOL_ARN"
+expect_ok "iam delete-user (erin)" iam delete-user --user-name "$USER4"
+expect_ok "iam create-policy-version --set-as-default" iam create-policy-version \
+  --policy-arn "$MPOL_ARN" --policy-document "file://$work/managed.json" --set-as-default
+check "version 2, the default" '.PolicyVersion.VersionId == "v2" and .PolicyVersion.IsDefaultVersion == true'
+run iam delete-policy-version --policy-arn "$MPOL_ARN" --version-id v2
+expect_error "iam delete-policy-version of the default" DeleteConflict DeletePolicyVersion \
+  "Cannot delete the default version of a policy."
+expect_ok "iam delete-policy-version v1" iam delete-policy-version --policy-arn "$MPOL_ARN" --version-id v1
+expect_ok "iam list-policies --scope Local" iam list-policies --scope Local --path-prefix /backup/
+check "it is listed" "[.Policies[] | select(.Arn == \"$MPOL_ARN\")] | length == 1"
+expect_ok "iam delete-policy" iam delete-policy --policy-arn "$MPOL_ARN"
+run iam get-policy --policy-arn "$MPOL_ARN"
+expect_error "the policy is gone" NoSuchEntity GetPolicy "Policy $MPOL_ARN was not found."
+
 # ---- IAM roles ------------------------------------------------------------------------------
 expect_ok "iam list-roles" iam list-roles
 check "the seed's roles are listed" "[.Roles[] | select(.RoleName == \"$BACKUP_ROLE\" or .RoleName == \"$ADMIN_ROLE\" or .RoleName == \"$USER_ROLE\")] | length == 3"

@@ -1674,6 +1674,250 @@ class IamRoles(CofferTest):
 
 
 # ---------------------------------------------------------------------------------------
+# IAM: customer managed policies.
+
+def policy_arn(policy, path="/"):
+    return f"arn:aws:iam::{ACCOUNT}:policy{path}{policy}"
+
+
+class IamManagedPolicies(CofferTest):
+    def test_policy_and_its_versions(self):
+        iam = self.iam()
+        policy = name("kms-use")
+        doc = allow_policy(["kms:Encrypt", "kms:Decrypt"])
+        created = iam.create_policy(PolicyName=policy, Path="/app/", PolicyDocument=doc,
+                                    Description="the backup role's key use",
+                                    Tags=[{"Key": "team", "Value": "db"}])["Policy"]
+        arn = policy_arn(policy, "/app/")
+        self.assertEqual(created["Arn"], arn)
+        self.assertRegex(created["PolicyId"], r"^ANPA[A-Z0-9]{17}$")
+        self.assertEqual((created["Path"], created["DefaultVersionId"]), ("/app/", "v1"))
+        self.assertEqual(created["AttachmentCount"], 0)
+        self.assertTrue(created["IsAttachable"])
+        self.assertNotIn("Description", created)  # as IAM answers CreatePolicy
+        self.assertRecent(created["CreateDate"])
+        got = iam.get_policy(PolicyArn=arn)["Policy"]
+        self.assertEqual(got["Description"], "the backup role's key use")
+        self.assertEqual(got["Tags"], [{"Key": "team", "Value": "db"}])
+        with self.raises("EntityAlreadyExists",
+                         f"A policy called {policy.upper()} already exists. "
+                         "Duplicate names are not allowed.", status=409):
+            iam.create_policy(PolicyName=policy.upper(), PolicyDocument=doc)
+        with self.raises("NoSuchEntity", f"Policy {policy_arn(policy)} was not found.",
+                         status=404):
+            iam.get_policy(PolicyArn=policy_arn(policy))  # the path is part of the ARN
+        with self.raises("InvalidInput", "ARN arn:aws:s3:::bucket/key is not valid.",
+                         status=400):
+            iam.get_policy(PolicyArn="arn:aws:s3:::bucket/key")
+        with self.raises("MalformedPolicyDocument", status=400):
+            iam.create_policy(PolicyName=name("bad"), PolicyDocument="{")
+        big = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": f"arn:aws:kms:::key/{i:040}"}
+            for i in range(80)]})
+        with self.raises("LimitExceeded", "Cannot exceed quota for PolicySize: 6144",
+                         status=409):
+            iam.create_policy(PolicyName=name("big"), PolicyDocument=big)
+
+        for n in range(2, 6):
+            v = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc,
+                                          SetAsDefault=(n == 3))["PolicyVersion"]
+            self.assertEqual(v["VersionId"], f"v{n}")
+            self.assertEqual(v["IsDefaultVersion"], n == 3)
+            self.assertNotIn("Document", v)
+        with self.raises("LimitExceeded",
+                         "A managed policy can have up to 5 versions. Before you create a new "
+                         "version, you must delete an existing version.", status=409):
+            iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc)
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        self.assertEqual([v["VersionId"] for v in versions], ["v5", "v4", "v3", "v2", "v1"])
+        self.assertEqual([v["VersionId"] for v in versions if v["IsDefaultVersion"]], ["v3"])
+        page = iam.list_policy_versions(PolicyArn=arn, MaxItems=2)
+        self.assertTrue(page["IsTruncated"])
+        rest = iam.list_policy_versions(PolicyArn=arn, Marker=page["Marker"])["Versions"]
+        self.assertEqual([v["VersionId"] for v in rest], ["v3", "v2", "v1"])
+        document = iam.get_policy_version(PolicyArn=arn, VersionId="v3")["PolicyVersion"]
+        body = document["Document"]
+        if isinstance(body, str):
+            body = json.loads(urllib.parse.unquote(body))
+        self.assertEqual(body, json.loads(doc))
+        with self.raises("DeleteConflict", "Cannot delete the default version of a policy.",
+                         status=409):
+            iam.delete_policy_version(PolicyArn=arn, VersionId="v3")
+        with self.raises("NoSuchEntity", status=404):
+            iam.get_policy_version(PolicyArn=arn, VersionId="v9")
+        with self.raises("ValidationError", status=400):
+            iam.get_policy_version(PolicyArn=arn, VersionId="3")
+        with self.raises("DeleteConflict", regex=r"^This policy has more than one version\.",
+                         status=409):
+            iam.delete_policy(PolicyArn=arn)
+        iam.set_default_policy_version(PolicyArn=arn, VersionId="v5")
+        for v in ("v1", "v2", "v3", "v4"):
+            iam.delete_policy_version(PolicyArn=arn, VersionId=v)
+        # Ids are never used twice.
+        v = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc)["PolicyVersion"]
+        self.assertEqual(v["VersionId"], "v6")
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v6")
+        listed = [p["Arn"] for p in self.all_policies(Scope="Local", PathPrefix="/app/")]
+        self.assertIn(arn, listed)
+        self.assertEqual(iam.list_policies(Scope="AWS")["Policies"], [])
+        iam.delete_policy(PolicyArn=arn)
+        with self.raises("NoSuchEntity", status=404):
+            iam.get_policy(PolicyArn=arn)
+
+    def all_policies(self, **kwargs):
+        out = []
+        for page in self.iam().get_paginator("list_policies").paginate(
+                PaginationConfig={"PageSize": 2}, **kwargs):
+            out += page["Policies"]
+        return out
+
+    def test_attached_policy_lets_a_role_use_a_key_until_detached(self):
+        # The seed's role, made by hand as the RDS guide does: create-policy, then
+        # attach-role-policy. The key's policy is the default one (the account
+        # delegates to IAM policies).
+        iam = self.iam()
+        key = self.new_key(Description=name("managed"))["KeyId"]
+        user, creds = self.new_user_with_key(
+            "managed-caller", [allow_policy("sts:AssumeRole")])
+        role, _ = self.new_role("managed-role", trust_policy(user_arn(user)))
+        policy = name("backup-kms")
+        arn = iam.create_policy(PolicyName=policy, PolicyDocument=allow_policy(
+            ["kms:Encrypt", "kms:GenerateDataKey"]))["Policy"]["Arn"]
+        session = self.assume(creds, role, "backup")
+        kms = client("kms", session)
+        with self.raises("AccessDeniedException", denied(
+                session_arn(role, "backup"), "kms:Encrypt", key_arn(key), "identity")):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)  # again: nothing changes
+        self.assertEqual(iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"], 1)
+        self.assertEqual(iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"],
+                         [{"PolicyName": policy, "PolicyArn": arn}])
+        entities = iam.list_entities_for_policy(PolicyArn=arn)
+        self.assertEqual([r["RoleName"] for r in entities["PolicyRoles"]], [role])
+        self.assertEqual(entities["PolicyUsers"], [])
+        self.assertEqual(kms.encrypt(KeyId=key, Plaintext=b"x")["KeyId"], key_arn(key))
+        # A new default version that denies takes effect at once.
+        iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=allow_policy(
+            "kms:*", effect="Deny"))
+        with self.raises("AccessDeniedException", denied(
+                session_arn(role, "backup"), "kms:Encrypt", key_arn(key), "deny-identity")):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+        self.assertEqual(kms.encrypt(KeyId=key, Plaintext=b"x")["KeyId"], key_arn(key))
+        with self.raises("DeleteConflict", "Cannot delete a policy attached to entities.",
+                         status=409):
+            iam.delete_policy(PolicyArn=arn)
+        with self.raises("DeleteConflict",
+                         "Cannot delete entity, must detach all policies first.", status=409):
+            iam.delete_role(RoleName=role)
+        iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+        with self.raises("NoSuchEntity", f"Policy {arn} was not found.", status=404):
+            iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+        with self.raises("AccessDeniedException"):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        self.assertEqual(iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"], 0)
+
+    def test_attaching_can_be_limited_to_one_policy(self):
+        # A delegated administrator may attach one policy only (iam:PolicyARN).
+        iam = self.iam()
+        allowed = iam.create_policy(PolicyName=name("allowed"), PolicyDocument=allow_policy(
+            "kms:DescribeKey"))["Policy"]["Arn"]
+        other = iam.create_policy(PolicyName=name("other"), PolicyDocument=allow_policy(
+            "kms:*"))["Policy"]["Arn"]
+        role, r = self.new_role("delegated-target", trust_policy(ROOT_ARN))
+        admin_policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Resource": r["Arn"],
+            "Condition": {"ArnEquals": {"iam:PolicyARN": allowed}}}]})
+        admin, creds = self.new_user_with_key("delegated-admin", [admin_policy])
+        delegated = client("iam", creds)
+        delegated.attach_role_policy(RoleName=role, PolicyArn=allowed)
+        with self.raises("AccessDenied", regex="^" + re.escape(
+                f"User: {user_arn(admin)} is not authorized to perform: iam:AttachRolePolicy "
+                f"on resource: {r['Arn']}"), status=403):
+            delegated.attach_role_policy(RoleName=role, PolicyArn=other)
+        self.assertEqual([p["PolicyArn"] for p in iam.list_attached_role_policies(
+            RoleName=role)["AttachedPolicies"]], [allowed])
+        delegated.detach_role_policy(RoleName=role, PolicyArn=allowed)
+        for arn in (allowed, other):
+            iam.delete_policy(PolicyArn=arn)
+
+    def test_attach_to_users_and_limits(self):
+        iam = self.iam()
+        user = name("managed-user")
+        iam.create_user(UserName=user)
+        missing = "arn:aws:iam::aws:policy/AdministratorAccess"
+        with self.raises("NoSuchEntity",
+                         f"Policy {missing} does not exist or is not attachable.", status=404):
+            iam.attach_user_policy(UserName=user, PolicyArn=missing)
+        arns = [iam.create_policy(PolicyName=name(f"limit-{i}"),
+                                  PolicyDocument=allow_policy("kms:DescribeKey"))["Policy"]["Arn"]
+                for i in range(11)]
+        for arn in arns[:10]:
+            iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        with self.raises("LimitExceeded", "Cannot exceed quota for PoliciesPerUser: 10",
+                         status=409):
+            iam.attach_user_policy(UserName=user, PolicyArn=arns[10])
+        attached, marker = [], None
+        while True:
+            kwargs = {"UserName": user, "MaxItems": 4}
+            if marker:
+                kwargs["Marker"] = marker
+            page = iam.list_attached_user_policies(**kwargs)
+            attached += [p["PolicyArn"] for p in page["AttachedPolicies"]]
+            if not page["IsTruncated"]:
+                break
+            marker = page["Marker"]
+        self.assertEqual(sorted(attached), sorted(arns[:10]))
+        only = [p["Arn"] for p in self.all_policies(OnlyAttached=True)]
+        self.assertIn(arns[0], only)
+        self.assertNotIn(arns[10], only)
+        users = iam.list_entities_for_policy(PolicyArn=arns[0], EntityFilter="User")
+        self.assertEqual([u["UserName"] for u in users["PolicyUsers"]], [user])
+        with self.raises("ValidationError", status=400):
+            iam.list_entities_for_policy(PolicyArn=arns[0], EntityFilter="Nobody")
+        for arn in arns[:10]:
+            iam.detach_user_policy(UserName=user, PolicyArn=arn)
+        for arn in arns:
+            iam.delete_policy(PolicyArn=arn)
+        iam.delete_user(UserName=user)
+
+    def test_records(self):
+        iam = self.iam()
+        ct = client("cloudtrail", ROOT)
+        start = now() - datetime.timedelta(seconds=2)
+        policy = name("recorded")
+        created = iam.create_policy(PolicyName=policy, PolicyDocument=allow_policy(
+            "kms:DescribeKey"))
+        version = iam.create_policy_version(PolicyArn=created["Policy"]["Arn"], SetAsDefault=True,
+                                            PolicyDocument=allow_policy("kms:ListKeys"))
+        ids = {created["ResponseMetadata"]["RequestId"]: "CreatePolicy",
+               version["ResponseMetadata"]["RequestId"]: "CreatePolicyVersion"}
+        found = {}
+        for event_name in ids.values():
+            for page in ct.get_paginator("lookup_events").paginate(
+                    LookupAttributes=[{"AttributeKey": "EventName",
+                                       "AttributeValue": event_name}], StartTime=start):
+                for e in page["Events"]:
+                    rec = json.loads(e["CloudTrailEvent"])
+                    if rec["requestID"] in ids:
+                        found[ids[rec["requestID"]]] = rec
+        rec = found["CreatePolicy"]
+        self.assertEqual(rec["eventSource"], "iam.amazonaws.com")
+        self.assertEqual(rec["requestParameters"]["policyName"], policy)
+        self.assertEqual(rec["responseElements"]["policy"]["policyId"],
+                         created["Policy"]["PolicyId"])
+        self.assertEqual(rec["resources"], [{"accountId": ACCOUNT, "type": "AWS::IAM::Policy",
+                                             "ARN": created["Policy"]["Arn"]}])
+        rec = found["CreatePolicyVersion"]
+        self.assertIs(rec["requestParameters"]["setAsDefault"], True)
+        self.assertEqual(rec["responseElements"]["policyVersion"]["versionId"], "v2")
+        iam.delete_policy_version(PolicyArn=created["Policy"]["Arn"], VersionId="v1")
+        iam.delete_policy(PolicyArn=created["Policy"]["Arn"])
+
+
+# ---------------------------------------------------------------------------------------
 # STS.
 
 class Sts(CofferTest):
