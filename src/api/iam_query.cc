@@ -698,10 +698,10 @@ Result<Call> DeletePolicy(const Request& q, std::string_view operation) {
                   });
 }
 
-// ---- tags of users and roles --------------------------------------------------------------
+// ---- tags of users, roles and managed policies ---------------------------------------------
 
 struct TagOps {
-  const char* entity_parameter;  // "UserName" | "RoleName"
+  const char* entity_parameter;  // "UserName" | "RoleName" | "PolicyArn"
   Result<std::string> (IdentityService::*arn_of)(std::string_view);
   Status (IdentityService::*tag)(std::string_view, const std::vector<iam::Tag>&);
   Status (IdentityService::*untag)(std::string_view, const std::vector<std::string>&);
@@ -721,6 +721,12 @@ constexpr TagOps kRoleTagOps{"RoleName",
                              &IdentityService::UntagRole,
                              &IdentityService::ListRoleTags,
                              &RoleResource};
+constexpr TagOps kPolicyTagOps{"PolicyArn",
+                               &IdentityService::ArnOfPolicy,
+                               &IdentityService::TagPolicy,
+                               &IdentityService::UntagPolicy,
+                               &IdentityService::ListPolicyTags,
+                               &PolicyResource};
 
 template <const TagOps& kOps>
 Result<Call> TagEntity(const Request& q, std::string_view operation) {
@@ -1178,6 +1184,15 @@ const QueryOperations& Operations() {
         {"ListRoleTags",
          {[](const Request& q) { return ListEntityTags<kRoleTagOps>(q, "ListRoleTags"); }, true,
           role_page, P{"RoleName"}}},
+        {"TagPolicy",
+         {[](const Request& q) { return TagEntity<kPolicyTagOps>(q, "TagPolicy"); }, false,
+          P{"PolicyArn", "Tags"}, P{"PolicyArn"}}},
+        {"UntagPolicy",
+         {[](const Request& q) { return UntagEntity<kPolicyTagOps>(q, "UntagPolicy"); }, false,
+          P{"PolicyArn", "TagKeys"}, P{"PolicyArn"}}},
+        {"ListPolicyTags",
+         {[](const Request& q) { return ListEntityTags<kPolicyTagOps>(q, "ListPolicyTags"); }, true,
+          P{"PolicyArn", "Marker", "MaxItems"}, P{"PolicyArn"}}},
     };
   }();
   return *table;

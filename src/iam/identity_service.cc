@@ -720,7 +720,6 @@ class IdentityService::Impl {
     ValidateEntityName(v, user, name);
     RETURN_IF_ERROR(v.ToStatus());
     ASSIGN_OR_RETURN(size_t size, PageSize(page));
-    const std::string scope = user ? "user-tags" : "role-tags";
     std::vector<iam::Tag> all;
     RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
       ASSIGN_OR_RETURN(auto found, FindTagged(tx, user, name));
@@ -728,7 +727,13 @@ class IdentityService::Impl {
       all = std::move(found->tags);
       return Status::Ok();
     }));
-    // The marker is the position after the last tag shown, as a number.
+    return PageOfTags(all, page, size, user ? "user-tags" : "role-tags");
+  }
+
+  // One page of `all`; the marker is the position after the last tag shown, as a
+  // number.
+  static Result<ListTagsResult> PageOfTags(const std::vector<iam::Tag>& all, const Page& page,
+                                           size_t size, std::string_view scope) {
     ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
     size_t start = 0;
     if (!after.empty()) {
@@ -1821,6 +1826,9 @@ Status IdentityService::DeleteRolePolicy(std::string_view role_name, std::string
 std::string IdentityService::PolicyArn(std::string_view path, std::string_view name) const {
   return impl_->PolicyArn(path, name);
 }
+Result<std::string> IdentityService::ArnOfPolicy(std::string_view policy_arn) {
+  return std::string(policy_arn);
+}
 
 Result<ManagedPolicy> IdentityService::CreatePolicy(const CreatePolicyRequest& req) {
   errors::Validation v;
@@ -2126,7 +2134,53 @@ Result<ListEntitiesForPolicyResult> IdentityService::ListEntitiesForPolicy(
   return out;
 }
 
-// ---- STS ------------------------------------------------------------------------------------
+// ---- tags of managed policies -----------------------------------------------------------------
+
+Status IdentityService::TagPolicy(std::string_view policy_arn, const std::vector<Tag>& tags) {
+  errors::Validation v;
+  ValidatePolicyArn(v, policy_arn);
+  ValidateTags(v, tags);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(CheckTagKeys(tags));
+  return impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    RETURN_IF_ERROR(MergeTags(r.tags, tags, "TagsPerPolicy"));
+    return Impl::StorePolicy(tx, r);
+  });
+}
+
+Status IdentityService::UntagPolicy(std::string_view policy_arn,
+                                    const std::vector<std::string>& tag_keys) {
+  errors::Validation v;
+  ValidatePolicyArn(v, policy_arn);
+  ValidateTagKeys(v, tag_keys);
+  RETURN_IF_ERROR(v.ToStatus());
+  return impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    std::erase_if(r.tags, [&](const Tag& t) {
+      return std::any_of(tag_keys.begin(), tag_keys.end(),
+                         [&](const std::string& k) { return Lower(k) == Lower(t.key); });
+    });
+    return Impl::StorePolicy(tx, r);
+  });
+}
+
+Result<ListTagsResult> IdentityService::ListPolicyTags(std::string_view policy_arn,
+                                                       const Page& page) {
+  RETURN_IF_ERROR(ValidatePolicyArnOnly(policy_arn));
+  ASSIGN_OR_RETURN(size_t size, PageSize(page));
+  std::vector<Tag> all;
+  std::string scope;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
+    all = std::move(r.tags);
+    scope = "policy-tags/" + r.id;
+    return Status::Ok();
+  }));
+  return Impl::PageOfTags(all, page, size, scope);
+}
+
+// ---- tags of users and roles ------------------------------------------------------------------
 
 Status IdentityService::TagUser(std::string_view user_name, const std::vector<Tag>& tags) {
   return impl_->SetTags(true, user_name, tags);
@@ -2170,6 +2224,14 @@ Result<std::vector<Tag>> IdentityService::PrincipalTagsOf(const Principal& princ
 Result<std::vector<Tag>> IdentityService::ResourceTagsOf(std::string_view arn) {
   std::vector<Tag> tags;
   const std::string prefix = "arn:aws:iam::" + impl_->options_.account_id + ":";
+  if (arn.starts_with(prefix + "policy/")) {
+    RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+      ASSIGN_OR_RETURN(auto found, impl_->FindPolicy(tx, arn));
+      if (found) tags = std::move(found->tags);
+      return Status::Ok();
+    }));
+    return tags;
+  }
   const bool user = arn.starts_with(prefix + "user/");
   if (!user && !arn.starts_with(prefix + "role/")) return tags;
   const std::string_view name = LastSegment(arn);

@@ -141,6 +141,9 @@ class IdentityService {
   // existing entity (with its path), or with path "/" when there is none.
   Result<std::string> ArnOfUser(std::string_view user_name);
   Result<std::string> ArnOfRole(std::string_view role_name);
+  // The same for a request that names a managed policy: its ARN as given (a
+  // policy is named by its ARN).
+  Result<std::string> ArnOfPolicy(std::string_view policy_arn);
   // The user an access key request acts on: `user_name`'s ARN, or when absent
   // the caller's own (an IAM user's or the root's). Other callers must name a
   // user: ValidationError "Must specify userName when calling with non-User
@@ -239,6 +242,10 @@ class IdentityService {
   Result<ListEntitiesForPolicyResult> ListEntitiesForPolicy(
       const ListEntitiesForPolicyRequest& request);
   std::string PolicyArn(std::string_view path, std::string_view policy_name) const;
+  // Tags of a managed policy, as those of users and roles (TagsPerPolicy: 50).
+  Status TagPolicy(std::string_view policy_arn, const std::vector<Tag>& tags);
+  Status UntagPolicy(std::string_view policy_arn, const std::vector<std::string>& tag_keys);
+  Result<ListTagsResult> ListPolicyTags(std::string_view policy_arn, const Page& page);
 
   // ---- tags (TagUser, UntagUser, ListUserTags and the same of roles) ------------------
 
@@ -255,8 +262,8 @@ class IdentityService {
   // for the root, services, and entities that no longer exist (or were deleted
   // and created again: the principal's unique id must match).
   Result<std::vector<Tag>> PrincipalTagsOf(const policy::Principal& principal);
-  // What aws:ResourceTag/<k> sees for a call on the user or role `arn` (its
-  // path included): its tags; none when it does not exist.
+  // What aws:ResourceTag/<k> sees for a call on the user, role or managed policy
+  // `arn` (its path included): its tags; none when it does not exist.
   Result<std::vector<Tag>> ResourceTagsOf(std::string_view arn);
 
   // ---- STS -----------------------------------------------------------------------------

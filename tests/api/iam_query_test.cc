@@ -716,6 +716,9 @@ TEST_F(IamQueryTest, EveryManagedPolicyOperationNamesItsActionAndResource) {
       {"Action=DetachRolePolicy&RoleName=r" + arn, role, false},
       {"Action=ListAttachedUserPolicies&UserName=alice", user, true},
       {"Action=ListAttachedRolePolicies&RoleName=R", role, true},
+      {"Action=TagPolicy&Tags.member.1.Key=k&Tags.member.1.Value=v" + arn, policy, false},
+      {"Action=UntagPolicy&TagKeys.member.1=k" + arn, policy, false},
+      {"Action=ListPolicyTags" + arn, policy, true},
   };
   std::set<std::string> operations;
   for (const Case& c : cases) {
@@ -732,7 +735,7 @@ TEST_F(IamQueryTest, EveryManagedPolicyOperationNamesItsActionAndResource) {
     EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
     EXPECT_TRUE(call->run != nullptr) << c.body;
   }
-  EXPECT_EQ(operations.size(), 16u);
+  EXPECT_EQ(operations.size(), 19u);
 }
 
 // ---- decisions of every operation

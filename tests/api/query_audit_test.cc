@@ -414,6 +414,9 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
            {"Action=GetPolicyVersion&VersionId=v1", true},
            {"Action=ListPolicyVersions", true},
            {"Action=ListEntitiesForPolicy", true},
+           {"Action=TagPolicy&Tags.member.1.Key=Team&Tags.member.1.Value=db", false},
+           {"Action=ListPolicyTags", true},
+           {"Action=UntagPolicy&TagKeys.member.1=Team", false},
            {"Action=SetDefaultPolicyVersion&VersionId=v1", false},
            {"Action=DeletePolicyVersion&VersionId=v2", false}}) {
     SCOPED_TRACE(query);

@@ -1057,6 +1057,41 @@ TEST_F(ManagedPolicyTest, ListEntitiesForManagedPolicyFiltersAndPages) {
 
 // ---- persistence -------------------------------------------------------------------------------
 
+TEST_F(ManagedPolicyTest, TagsOfAManagedPolicy) {
+  const std::string arn = NewPolicy("Tagged", "/t/").arn;
+  ASSERT_THAT(iam().TagPolicy(arn, {Tag{"env", "prod"}, Tag{"Owner", "ops"}}), IsOk());
+  // A key already there, whatever its case, takes the new key and value in place.
+  ASSERT_THAT(iam().TagPolicy(arn, {Tag{"ENV", "dev"}, Tag{"team", "db"}}), IsOk());
+  ASSERT_OK_AND_ASSIGN(ListTagsResult all, iam().ListPolicyTags(arn, {}));
+  EXPECT_THAT(all.tags, ElementsAre(Tag{"ENV", "dev"}, Tag{"Owner", "ops"}, Tag{"team", "db"}));
+  EXPECT_FALSE(all.is_truncated);
+  ASSERT_OK_AND_ASSIGN(ListTagsResult first, iam().ListPolicyTags(arn, Page{std::nullopt, 2}));
+  EXPECT_THAT(first.tags, ElementsAre(Tag{"ENV", "dev"}, Tag{"Owner", "ops"}));
+  ASSERT_TRUE(first.is_truncated);
+  ASSERT_OK_AND_ASSIGN(ListTagsResult rest, iam().ListPolicyTags(arn, Page{first.marker, 2}));
+  EXPECT_THAT(rest.tags, ElementsAre(Tag{"team", "db"}));
+  // What aws:ResourceTag/<k> sees on a call naming the policy.
+  ASSERT_OK_AND_ASSIGN(std::vector<Tag> seen, iam().ResourceTagsOf(arn));
+  EXPECT_EQ(seen, all.tags);
+  ASSERT_OK_AND_ASSIGN(std::vector<Tag> none, iam().ResourceTagsOf(Arn("Tagged")));
+  EXPECT_THAT(none, IsEmpty());  // another path: no such policy
+
+  ASSERT_THAT(iam().UntagPolicy(arn, {"owner", "absent"}), IsOk());
+  ASSERT_OK_AND_ASSIGN(ManagedPolicy got, iam().GetPolicy(arn));
+  EXPECT_THAT(got.tags, ElementsAre(Tag{"ENV", "dev"}, Tag{"team", "db"}));
+
+  EXPECT_THAT(iam().TagPolicy(arn, {Tag{"aws:x", "y"}}),
+              IsError("InvalidInput", "Tag keys starting with 'aws:' are reserved for AWS use."));
+  std::vector<Tag> many;
+  for (int i = 0; i < 49; ++i) many.push_back(Tag{"k" + std::to_string(i), "v"});
+  EXPECT_THAT(iam().TagPolicy(arn, many),
+              IsError("LimitExceeded", "Cannot exceed quota for TagsPerPolicy: 50"));
+  ASSERT_OK_AND_ASSIGN(ListTagsResult unchanged, iam().ListPolicyTags(arn, {}));
+  EXPECT_EQ(unchanged.tags.size(), 2u);
+  EXPECT_THAT(iam().ListPolicyTags(Arn("Nope"), {}),
+              IsError("NoSuchEntity", "Policy " + Arn("Nope") + " was not found."));
+}
+
 TEST_F(ManagedPolicyTest, ManagedPoliciesSurviveARestart) {
   policy::Principal alice = NewUser("alice", "/eng/");
   Role role = NewRole("R");

@@ -1699,6 +1699,11 @@ class IamManagedPolicies(CofferTest):
         got = iam.get_policy(PolicyArn=arn)["Policy"]
         self.assertEqual(got["Description"], "the backup role's key use")
         self.assertEqual(got["Tags"], [{"Key": "team", "Value": "db"}])
+        iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "Team", "Value": "backup"},
+                                            {"Key": "env", "Value": "prod"}])
+        iam.untag_policy(PolicyArn=arn, TagKeys=["ENV"])
+        self.assertEqual(iam.list_policy_tags(PolicyArn=arn)["Tags"],
+                         [{"Key": "Team", "Value": "backup"}])
         with self.raises("EntityAlreadyExists",
                          f"A policy called {policy.upper()} already exists. "
                          "Duplicate names are not allowed.", status=409):
