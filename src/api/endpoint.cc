@@ -507,6 +507,7 @@ class Endpoint::Impl {
         credential->principal.type != policy::PrincipalType::kAssumedRole) {
       return ForProtocol(InvalidToken(), protocol);
     }
+    iam_.NoteKeyUse(parsed.access_key_id, parsed.service, parsed.region);
     return Caller{std::move(credential->principal), parsed.service};
   }
 

@@ -447,6 +447,26 @@ Result<Call> DeleteAccessKey(const Request& q) {
       });
 }
 
+Result<Call> GetAccessKeyLastUsed(const Request& q) {
+  QueryReader r(q.params);
+  std::string id = r.Required("AccessKeyId");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfAccessKeyOwner(id));
+  std::vector<AuditResource> resources =
+      arn.ends_with("/") ? std::vector<AuditResource>{} : UserResource(arn);
+  return MakeCall(
+      "GetAccessKeyLastUsed", std::move(arn), std::move(resources),
+      [&iam = q.iam, id, rid = q.request_id]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::AccessKeyLastUsed used, iam.GetAccessKeyLastUsed(id));
+        return Reply("GetAccessKeyLastUsed", rid, [&](XmlWriter& w) {
+          if (!used.user_name.empty()) w.Element("UserName", used.user_name);
+          w.Open("AccessKeyLastUsed");
+          if (used.last_used_date) w.Element("LastUsedDate", Date(*used.last_used_date));
+          w.Element("ServiceName", used.service_name).Element("Region", used.region).Close();
+        });
+      });
+}
+
 // ---- roles
 // ---------------------------------------------------------------------------------------
 
@@ -1074,6 +1094,7 @@ const QueryOperations& Operations() {
           P{"AccessKeyId", "Status"}}},
         {"DeleteAccessKey",
          {DeleteAccessKey, false, P{"UserName", "AccessKeyId"}, P{"AccessKeyId"}}},
+        {"GetAccessKeyLastUsed", {GetAccessKeyLastUsed, true, P{"AccessKeyId"}, P{"AccessKeyId"}}},
         {"CreateRole",
          {CreateRole, false,
           P{"Path", "RoleName", "AssumeRolePolicyDocument", "Description", "MaxSessionDuration",

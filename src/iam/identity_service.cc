@@ -1124,8 +1124,9 @@ class IdentityService::Impl {
                                               after.empty() ? "" : prefix + after, 0));
       std::string last;
       for (const auto& e : attached) {
-        ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, e.key.substr(prefix.size())));
-        if (!stored) continue;
+        const std::string name = e.key.substr(prefix.size());
+        ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, name));
+        if (!stored) return InternalError("attached managed policy " + name + " is missing");
         ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(*stored));
         if (path_prefix && !r.path.starts_with(*path_prefix)) continue;
         if (out.attached_policies.size() == size) {
@@ -1174,6 +1175,16 @@ class IdentityService::Impl {
   uint64_t generation_ = 0;
   std::unordered_map<std::string, std::shared_ptr<const Credential>> credentials_;
   std::unordered_map<std::string, CachedPolicies> policies_;  // "u:<lower>" / "r:<lower>"
+
+  // Key uses noted since the last FlushKeyUses(), by access key id (looked up by
+  // string_view: no allocation on the request path).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using KeyUses = std::unordered_map<std::string, KeyUseRecord, IdHash, std::equal_to<>>;
+  std::mutex uses_mu_;
+  KeyUses uses_;
 };
 
 // ===========================================================================
@@ -1191,7 +1202,9 @@ Result<std::unique_ptr<IdentityService>> IdentityService::Create(IamOptions opti
     return InvalidArgumentError("account id must be 12 digits, got '" + options.account_id + "'");
   }
   if (options.region.empty()) return InvalidArgumentError("region must not be empty");
-  if (options.max_users < 1 || options.max_roles < 1 || options.max_access_keys_per_user < 1) {
+  if (options.max_users < 1 || options.max_roles < 1 || options.max_access_keys_per_user < 1 ||
+      options.max_managed_policies < 1 || options.max_policy_versions < 1 ||
+      options.max_attached_policies < 1) {
     return InvalidArgumentError("IAM quotas must be at least 1");
   }
   if (options.expired_session_retention < Duration::zero()) {
@@ -1638,10 +1651,105 @@ Status IdentityService::DeleteAccessKey(const Principal& caller,
     ASSIGN_OR_RETURN(Owner owner, impl_->ResolveOwner(tx, caller, user_name));
     ASSIGN_OR_RETURN(AccessKeyRecord key, Impl::LoadOwnedKey(tx, owner, access_key_id));
     RETURN_IF_ERROR(tx.Delete(kAccessKeysTable, key.id));
+    RETURN_IF_ERROR(tx.Delete(kKeyLastUsedTable, key.id));
     return tx.Delete(kOwnerKeysTable, Impl::OwnerIndexKey(owner.key, key.id));
   }));
+  {
+    std::lock_guard lock(impl_->uses_mu_);
+    if (auto it = impl_->uses_.find(access_key_id); it != impl_->uses_.end())
+      impl_->uses_.erase(it);
+  }
   impl_->Invalidate();
   return Status::Ok();
+}
+
+// ---- when access keys were last used ----------------------------------------------------
+
+void IdentityService::NoteKeyUse(std::string_view access_key_id, std::string_view service,
+                                 std::string_view region) {
+  if (!access_key_id.starts_with("AKIA")) return;
+  const TimePoint now = impl_->clock_.Now();
+  std::lock_guard lock(impl_->uses_mu_);
+  auto it = impl_->uses_.find(access_key_id);
+  if (it == impl_->uses_.end()) {
+    impl_->uses_.emplace(std::string(access_key_id),
+                         KeyUseRecord{now, std::string(service), std::string(region)});
+    return;
+  }
+  it->second.when = now;
+  if (it->second.service != service) it->second.service = std::string(service);
+  if (it->second.region != region) it->second.region = std::string(region);
+}
+
+Status IdentityService::FlushKeyUses() {
+  Impl::KeyUses uses;
+  {
+    std::lock_guard lock(impl_->uses_mu_);
+    uses.swap(impl_->uses_);
+  }
+  if (uses.empty()) return Status::Ok();
+  Status s = impl_->store_.Update([&](Transaction& tx) -> Status {
+    for (const auto& [id, use] : uses) {
+      ASSIGN_OR_RETURN(auto key, tx.Get(kAccessKeysTable, id));
+      if (!key) continue;  // deleted meanwhile
+      RETURN_IF_ERROR(tx.Put(kKeyLastUsedTable, id, EncodeKeyUseRecord(use)));
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    // Kept for the next flush, unless a newer use was noted meanwhile.
+    std::lock_guard lock(impl_->uses_mu_);
+    for (auto& [id, use] : uses) impl_->uses_.try_emplace(id, std::move(use));
+  }
+  return s;
+}
+
+Result<AccessKeyLastUsed> IdentityService::GetAccessKeyLastUsed(std::string_view access_key_id) {
+  errors::Validation v;
+  ValidateAccessKeyId(v, access_key_id);
+  RETURN_IF_ERROR(v.ToStatus());
+  AccessKeyLastUsed out;
+  std::optional<KeyUseRecord> use;
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kAccessKeysTable, access_key_id));
+    if (!stored) return errors::NoSuchAccessKey(access_key_id);
+    ASSIGN_OR_RETURN(AccessKeyRecord key, DecodeAccessKeyRecord(*stored));
+    out.user_name = key.owner;
+    ASSIGN_OR_RETURN(auto used, tx.Get(kKeyLastUsedTable, access_key_id));
+    if (used) {
+      ASSIGN_OR_RETURN(use, DecodeKeyUseRecord(*used));
+    }
+    return Status::Ok();
+  }));
+  {
+    std::lock_guard lock(impl_->uses_mu_);  // not flushed yet: newer
+    if (auto it = impl_->uses_.find(access_key_id); it != impl_->uses_.end()) {
+      use = it->second;
+    }
+  }
+  if (use) {
+    out.last_used_date = use->when;
+    out.service_name = use->service;
+    out.region = use->region;
+  }
+  return out;
+}
+
+Result<std::string> IdentityService::ArnOfAccessKeyOwner(std::string_view access_key_id) {
+  std::string arn = impl_->UserArn("/", "");
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kAccessKeysTable, access_key_id));
+    if (!stored) return Status::Ok();
+    ASSIGN_OR_RETURN(AccessKeyRecord key, DecodeAccessKeyRecord(*stored));
+    if (key.owner.empty()) {
+      arn = "arn:aws:iam::" + impl_->options_.account_id + ":root";
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(UserRecord user, impl_->LoadUser(tx, key.owner));
+    arn = impl_->UserArn(user.path, user.name);
+    return Status::Ok();
+  }));
+  return arn;
 }
 
 // ---- roles ------------------------------------------------------------------------------
@@ -1930,7 +2038,10 @@ Status IdentityService::DeletePolicy(std::string_view policy_arn) {
   RETURN_IF_ERROR(ValidatePolicyArnOnly(policy_arn));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, policy_arn));
-    if (r.attachments > 0) {
+    // The index as well as the count: attachments are kept by name, and a policy
+    // created later under this name must not inherit any.
+    ASSIGN_OR_RETURN(auto attached, tx.Scan(kPolicyEntitiesTable, Lower(r.name) + "/", "", 1));
+    if (r.attachments > 0 || !attached.empty()) {
       return errors::DeleteConflict("Cannot delete a policy attached to entities.");
     }
     if (r.versions.size() > 1) {
@@ -2002,14 +2113,18 @@ Result<ListPolicyVersionsResult> IdentityService::ListPolicyVersions(std::string
     }
     return Status::Ok();
   }));
-  // The marker is the version id shown last.
+  // The marker is the version id shown last; the next page starts at the first
+  // older version (ids are never used twice), also when that one was deleted since.
   ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
+  auto number = [](std::string_view id) {
+    long n = 0;
+    std::from_chars(id.data() + 1, id.data() + id.size(), n);
+    return n;
+  };
   size_t start = 0;
   if (!after.empty()) {
-    auto it = std::find_if(all.begin(), all.end(),
-                           [&](const PolicyVersion& p) { return p.version_id == after; });
-    if (it == all.end()) return errors::ValidationError("Invalid Marker.");
-    start = static_cast<size_t>(it - all.begin()) + 1;
+    if (!VersionIdMatches(after)) return errors::ValidationError("Invalid Marker.");
+    while (start < all.size() && number(all[start].version_id) >= number(after)) ++start;
   }
   ListPolicyVersionsResult out;
   for (size_t i = start; i < all.size(); ++i) {
@@ -2111,13 +2226,17 @@ Result<ListEntitiesForPolicyResult> IdentityService::ListEntitiesForPolicy(
       PolicyEntity entity;
       std::string path;
       if (user) {
-        ASSIGN_OR_RETURN(UserRecord u, impl_->LoadUser(tx, name));
-        entity = PolicyEntity{u.name, u.id};
-        path = u.path;
+        ASSIGN_OR_RETURN(auto u, impl_->FindUser(tx, name));
+        if (!u)
+          return InternalError("managed policy " + r.name + " is attached to no user " + name);
+        entity = PolicyEntity{u->name, u->id};
+        path = u->path;
       } else {
-        ASSIGN_OR_RETURN(RoleRecord ro, impl_->LoadRole(tx, name));
-        entity = PolicyEntity{ro.name, ro.id};
-        path = ro.path;
+        ASSIGN_OR_RETURN(auto ro, impl_->FindRole(tx, name));
+        if (!ro)
+          return InternalError("managed policy " + r.name + " is attached to no role " + name);
+        entity = PolicyEntity{ro->name, ro->id};
+        path = ro->path;
       }
       if (req.path_prefix && !path.starts_with(*req.path_prefix)) continue;
       if (shown == size) {
@@ -2404,6 +2523,7 @@ Result<SessionTokenResult> IdentityService::GetSessionToken(const Principal& cal
 }
 
 Result<int> IdentityService::RunScheduledWork() {
+  RETURN_IF_ERROR(FlushKeyUses());
   const TimePoint cutoff = impl_->clock_.Now() - impl_->options_.expired_session_retention;
   int removed = 0;
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {

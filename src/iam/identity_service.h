@@ -179,6 +179,25 @@ class IdentityService {
                          const std::optional<std::string>& user_name,
                          std::string_view access_key_id);
 
+  // ---- when access keys were last used ------------------------------------------------
+  // Uses are noted in memory on every authenticated request (cheap: api/ calls it
+  // on the request path) and written to the store by FlushKeyUses(), which
+  // RunScheduledWork() calls, and which the server calls once more as it stops.
+  // A crash loses the uses since the last flush: this is when a key was last
+  // used, not an audit record (the audit trail has every call).
+
+  // Notes that the long-term access key `access_key_id` (AKIA…; other ids are
+  // ignored) signed a request for `service` in `region` that authenticated.
+  void NoteKeyUse(std::string_view access_key_id, std::string_view service,
+                  std::string_view region);
+  Status FlushKeyUses();
+  // NoSuchEntity for a key that does not exist.
+  Result<AccessKeyLastUsed> GetAccessKeyLastUsed(std::string_view access_key_id);
+  // The ARN of the user (or the account root) whose access key `access_key_id`
+  // is: what GetAccessKeyLastUsed is authorized on. For a key that does not
+  // exist, the account's users as ListUsers names them (arn:…:user/).
+  Result<std::string> ArnOfAccessKeyOwner(std::string_view access_key_id);
+
   // ---- roles -----------------------------------------------------------------------
 
   Result<Role> CreateRole(const CreateRoleRequest& request);
@@ -286,8 +305,8 @@ class IdentityService {
   Result<SessionTokenResult> GetSessionToken(const policy::Principal& caller,
                                              std::optional<int> duration_seconds);
 
-  // Removes sessions expired for longer than expired_session_retention as of the
-  // clock's now; returns how many.
+  // FlushKeyUses(), then removes sessions expired for longer than
+  // expired_session_retention as of the clock's now; returns how many.
   Result<int> RunScheduledWork();
 
  private:

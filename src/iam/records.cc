@@ -166,6 +166,19 @@ Result<PolicyRecord> DecodePolicyRecord(std::string_view text) {
   return r;
 }
 
+std::string EncodeKeyUseRecord(const KeyUseRecord& r) {
+  return Json{{"when", EpochMillis(r.when)}, {"service", r.service}, {"region", r.region}}.dump();
+}
+
+Result<KeyUseRecord> DecodeKeyUseRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "key use"));
+  KeyUseRecord r;
+  if (!GetTime(j, "when", r.when) || !Get(j, "service", r.service) || !Get(j, "region", r.region)) {
+    return Corrupt("key use");
+  }
+  return r;
+}
+
 std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r) {
   Json versions = Json::array();
   for (const PolicyVersionRecord& v : r.versions) {

@@ -21,6 +21,7 @@
 //   iam.role_attached     <lower role>/<lower policy>  ""
 //   iam.policy_entities   <lower policy>/user/<lower user>, <lower policy>/role/<lower role>
 //                                                   "" (index: where a policy is attached)
+//   iam.key_last_used     <AKIA…>                   KeyUseRecord (JSON)
 //   sts.sessions          <ASIA…>                   SessionRecord (JSON, secret sealed,
 //                                                   only the token's SHA-256)
 //
@@ -46,6 +47,7 @@ inline constexpr char kOwnerKeysTable[] = "iam.owner_keys";
 inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
 inline constexpr char kRolePoliciesTable[] = "iam.role_policies";
 inline constexpr char kSessionsTable[] = "sts.sessions";
+inline constexpr char kKeyLastUsedTable[] = "iam.key_last_used";
 inline constexpr char kPoliciesTable[] = "iam.policies";
 inline constexpr char kUserAttachedTable[] = "iam.user_attached";
 inline constexpr char kRoleAttachedTable[] = "iam.role_attached";
@@ -103,6 +105,13 @@ struct AccessKeyRecord {
 struct PolicyRecord {
   std::string name;      // as put
   std::string document;  // verbatim
+};
+
+// The last authenticated use of a long-term access key.
+struct KeyUseRecord {
+  TimePoint when;
+  std::string service;
+  std::string region;
 };
 
 // A version of a managed policy.
@@ -163,6 +172,8 @@ std::string EncodeAccessKeyRecord(const AccessKeyRecord& r);
 Result<AccessKeyRecord> DecodeAccessKeyRecord(std::string_view text);
 std::string EncodePolicyRecord(const PolicyRecord& r);
 Result<PolicyRecord> DecodePolicyRecord(std::string_view text);
+std::string EncodeKeyUseRecord(const KeyUseRecord& r);
+Result<KeyUseRecord> DecodeKeyUseRecord(std::string_view text);
 std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r);
 Result<ManagedPolicyRecord> DecodeManagedPolicyRecord(std::string_view text);
 std::string EncodeSessionRecord(const SessionRecord& r);

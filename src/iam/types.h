@@ -85,6 +85,16 @@ struct AccessKeyMetadata {
   TimePoint create_date;
 };
 
+// GetAccessKeyLastUsed: when an access key last signed a request that
+// authenticated, for which service and in which region. ServiceName and Region
+// are "N/A" and LastUsedDate absent for a key never used.
+struct AccessKeyLastUsed {
+  std::string user_name;  // the key's user; empty for the account root's keys
+  std::optional<TimePoint> last_used_date;
+  std::string service_name = "N/A";
+  std::string region = "N/A";
+};
+
 // A new access key: the only time its secret is shown.
 struct NewAccessKey {
   std::string user_name;  // empty for the account root's keys

@@ -163,6 +163,10 @@ Status RunServer(const ServerConfig& config, std::shared_ptr<objstore::ObjectSto
   }).detach();
   listener->SetReady(false);
   listener->Stop();
+  // The key uses of the last seconds (the scheduler writes them every period).
+  if (Status s = services->iam->FlushKeyUses(); !s.ok()) {
+    Log().error("cannot write when access keys were last used: {}", s.ToString());
+  }
   return Status::Ok();
 }
 

@@ -196,6 +196,16 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.reply.response_elements, "null");
   }
   {
+    Ran r = Iam("Action=GetAccessKeyLastUsed&Version=2010-05-08&AccessKeyId=" + key_id);
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"accessKeyId":")" + key_id + R"("})");
+    // Authorized on, and recorded as naming, the key's user.
+    EXPECT_EQ(r.call.authorizations[0].resource, alice_arn);
+    EXPECT_THAT(r.call.resources, ElementsAre(User(alice_arn)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+    EXPECT_EQ(Between(r.reply.body, "ServiceName"), "N/A");  // never used
+  }
+  {
     Ran r = Iam("Action=DeleteAccessKey&Version=2010-05-08&UserName=alice&AccessKeyId=" + key_id);
     EXPECT_FALSE(r.call.read_only);
     EXPECT_EQ(r.call.request_parameters,

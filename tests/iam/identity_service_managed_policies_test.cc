@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "iam/identity_service.h"
+#include "iam/records.h"
 #include "iam_fixture.h"
 #include "policy/policy.h"
 
@@ -1090,6 +1091,54 @@ TEST_F(ManagedPolicyTest, TagsOfAManagedPolicy) {
   EXPECT_EQ(unchanged.tags.size(), 2u);
   EXPECT_THAT(iam().ListPolicyTags(Arn("Nope"), {}),
               IsError("NoSuchEntity", "Policy " + Arn("Nope") + " was not found."));
+}
+
+TEST_F(ManagedPolicyTest, AnAttachedPolicyThatDoesNotParseFailsClosed) {
+  policy::Principal alice = NewUser("alice");
+  const ManagedPolicy p = NewPolicy("Broken");
+  ASSERT_THAT(iam().AttachUserPolicy("alice", p.arn), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto before, iam().IdentityPoliciesOf(alice));
+  EXPECT_EQ(before->size(), 1u);
+  // Damage the stored version behind the service's back.
+  ASSERT_THAT(store_->Update([&](state::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kPoliciesTable, "broken"));
+    if (!stored) return NotFoundError("no stored policy");
+    ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(*stored));
+    r.versions[0].document = "{";
+    return tx.Put(kPoliciesTable, "broken", EncodeManagedPolicyRecord(r));
+  }),
+              IsOk());
+  ASSERT_NO_FATAL_FAILURE(Reopen());  // no cached answer
+  // An error, not a smaller set of policies (the lost one could have been a Deny).
+  EXPECT_FALSE(iam().IdentityPoliciesOf(alice).ok());
+}
+
+TEST_F(ManagedPolicyTest, ListPolicyVersionsGoesOnWhenTheMarkersVersionIsDeleted) {
+  const std::string arn = NewPolicy("Paged").arn;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_THAT(iam().CreatePolicyVersion(arn, AllowPolicy("kms:Decrypt"), false).status(), IsOk());
+  }
+  ASSERT_OK_AND_ASSIGN(ListPolicyVersionsResult first,
+                       iam().ListPolicyVersions(arn, Page{std::nullopt, 2}));
+  EXPECT_THAT(Ids(first), ElementsAre("v5", "v4"));
+  ASSERT_TRUE(first.is_truncated);
+  ASSERT_THAT(iam().DeletePolicyVersion(arn, "v4"), IsOk());
+  ASSERT_OK_AND_ASSIGN(ListPolicyVersionsResult rest,
+                       iam().ListPolicyVersions(arn, Page{first.marker, 10}));
+  EXPECT_THAT(Ids(rest), ElementsAre("v3", "v2", "v1"));
+  EXPECT_FALSE(rest.is_truncated);
+}
+
+TEST_F(ManagedPolicyTest, ManagedPolicyQuotasMustBeAtLeastOne) {
+  for (int IamOptions::*quota :
+       {&IamOptions::max_managed_policies, &IamOptions::max_policy_versions,
+        &IamOptions::max_attached_policies}) {
+    IamOptions options;
+    options.*quota = 0;
+    EXPECT_FALSE(IdentityService::Create(options, *store_, *vault_, clock_, random_).ok());
+    options.*quota = -1;
+    EXPECT_FALSE(IdentityService::Create(options, *store_, *vault_, clock_, random_).ok());
+  }
 }
 
 TEST_F(ManagedPolicyTest, ManagedPoliciesSurviveARestart) {

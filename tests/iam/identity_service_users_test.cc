@@ -525,5 +525,61 @@ TEST_F(IamTest, PrincipalTagsAreTheUsersOrTheSessionsRoles) {
   EXPECT_THAT(iam().PrincipalTagsOf(alice), IsOkAndHolds(std::vector<Tag>{}));
 }
 
+TEST_F(IamTest, GetAccessKeyLastUsedTracksAuthenticatedUses) {
+  NewUser("alice", "/eng/");
+  ASSERT_OK_AND_ASSIGN(NewAccessKey key, iam().CreateAccessKey(Root(), std::string("alice")));
+  ASSERT_OK_AND_ASSIGN(AccessKeyLastUsed never, iam().GetAccessKeyLastUsed(key.access_key_id));
+  EXPECT_EQ(never.user_name, "alice");
+  EXPECT_FALSE(never.last_used_date.has_value());
+  EXPECT_EQ(never.service_name, "N/A");
+  EXPECT_EQ(never.region, "N/A");
+  ASSERT_OK_AND_ASSIGN(std::string owner, iam().ArnOfAccessKeyOwner(key.access_key_id));
+  EXPECT_EQ(owner, "arn:aws:iam::111122223333:user/eng/alice");
+
+  clock_.Advance(std::chrono::seconds(10));
+  iam().NoteKeyUse(key.access_key_id, "kms", "us-east-1");
+  clock_.Advance(std::chrono::seconds(5));
+  iam().NoteKeyUse(key.access_key_id, "sts", "eu-west-1");
+  // Seen before it is written, then after.
+  ASSERT_OK_AND_ASSIGN(AccessKeyLastUsed noted, iam().GetAccessKeyLastUsed(key.access_key_id));
+  ASSERT_TRUE(noted.last_used_date.has_value());
+  EXPECT_EQ(EpochMillis(*noted.last_used_date), kStartMillis + 15000);
+  EXPECT_EQ(noted.service_name, "sts");
+  EXPECT_EQ(noted.region, "eu-west-1");
+  ASSERT_OK(iam().RunScheduledWork().status());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(AccessKeyLastUsed kept, iam().GetAccessKeyLastUsed(key.access_key_id));
+  ASSERT_TRUE(kept.last_used_date.has_value());
+  EXPECT_EQ(EpochMillis(*kept.last_used_date), kStartMillis + 15000);
+  EXPECT_EQ(kept.service_name, "sts");
+  EXPECT_EQ(kept.region, "eu-west-1");
+
+  // Session keys and the root's are noted by their own rule: sessions not at all.
+  iam().NoteKeyUse("ASIAAAAAAAAAAAAAAAAA", "kms", "us-east-1");
+  ASSERT_OK(iam().FlushKeyUses());
+  ASSERT_OK_AND_ASSIGN(AccessKeyLastUsed root, iam().GetAccessKeyLastUsed(root_key_.access_key_id));
+  EXPECT_EQ(root.user_name, "");
+  EXPECT_EQ(root.service_name, "N/A");
+  ASSERT_OK_AND_ASSIGN(std::string root_arn, iam().ArnOfAccessKeyOwner(root_key_.access_key_id));
+  EXPECT_EQ(root_arn, "arn:aws:iam::111122223333:root");
+
+  // A deleted key's use goes with it, also one noted but not yet written.
+  iam().NoteKeyUse(key.access_key_id, "iam", "us-east-1");
+  ASSERT_OK(iam().DeleteAccessKey(Root(), std::string("alice"), key.access_key_id));
+  ASSERT_OK(iam().FlushKeyUses());
+  EXPECT_THAT(
+      iam().GetAccessKeyLastUsed(key.access_key_id),
+      IsError("NoSuchEntity", "The Access Key with id " + key.access_key_id + " cannot be found"));
+  ASSERT_OK_AND_ASSIGN(std::string unknown, iam().ArnOfAccessKeyOwner(key.access_key_id));
+  EXPECT_EQ(unknown, "arn:aws:iam::111122223333:user/");
+  size_t rows = 1;
+  ASSERT_OK(store_->View([&](const state::ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto entries, tx.Scan(kKeyLastUsedTable, "", "", 0));
+    rows = entries.size();
+    return Status::Ok();
+  }));
+  EXPECT_EQ(rows, 0u);
+}
+
 }  // namespace
 }  // namespace coffer::iam

@@ -495,6 +495,8 @@ expect_error "erin is refused before the policy is attached" AccessDeniedExcepti
 expect_ok "iam attach-user-policy" iam attach-user-policy --user-name "$USER4" --policy-arn "$MPOL_ARN"
 as "$E_AK" "$E_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
 if [[ $RC -eq 0 ]]; then ok "erin encrypts through the attached policy"; else not_ok "erin encrypts through the attached policy" "$ERR"; fi
+expect_ok "iam get-access-key-last-used" iam get-access-key-last-used --access-key-id "$E_AK"
+check "erin's key was last used for kms" ".UserName == \"$USER4\" and .AccessKeyLastUsed.ServiceName == \"kms\" and .AccessKeyLastUsed.Region == \"$REGION\" and (.AccessKeyLastUsed.LastUsedDate != null)"
 expect_ok "iam list-attached-user-policies" iam list-attached-user-policies --user-name "$USER4"
 check "the policy is attached" ".AttachedPolicies == [{\"PolicyName\": \"$MPOL\", \"PolicyArn\": \"$MPOL_ARN\"}]"
 expect_ok "iam list-entities-for-policy" iam list-entities-for-policy --policy-arn "$MPOL_ARN"

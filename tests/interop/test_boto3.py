@@ -1611,6 +1611,34 @@ class IamUsers(CofferTest):
             iam.put_user_policy(UserName=user, PolicyName="x", PolicyDocument=json.dumps(doc))
 
 
+class IamAccessKeyLastUsed(CofferTest):
+    def test_last_used(self):
+        iam = self.iam()
+        user, creds = self.new_user_with_key("last-used")
+        never = iam.get_access_key_last_used(AccessKeyId=creds.access_key)
+        self.assertEqual(never["UserName"], user)
+        self.assertEqual(never["AccessKeyLastUsed"]["ServiceName"], "N/A")
+        self.assertEqual(never["AccessKeyLastUsed"]["Region"], "N/A")
+        self.assertNotIn("LastUsedDate", never["AccessKeyLastUsed"])
+        client("sts", creds).get_caller_identity()
+        used = iam.get_access_key_last_used(AccessKeyId=creds.access_key)["AccessKeyLastUsed"]
+        self.assertEqual((used["ServiceName"], used["Region"]), ("sts", REGION))
+        self.assertRecent(used["LastUsedDate"])
+        # A refused signature is no use of the key.
+        wrong = Creds(creds.access_key, "x" * 40)
+        with self.raises("SignatureDoesNotMatch", status=403):
+            client("iam", wrong).list_users()
+        again = iam.get_access_key_last_used(AccessKeyId=creds.access_key)["AccessKeyLastUsed"]
+        self.assertEqual(again["ServiceName"], "sts")
+        # The user may ask about its own key only when a policy allows.
+        with self.raises("AccessDenied", regex="^" + re.escape(
+                f"User: {user_arn(user)} is not authorized to perform: "
+                f"iam:GetAccessKeyLastUsed on resource: {user_arn(user)}"), status=403):
+            client("iam", creds).get_access_key_last_used(AccessKeyId=creds.access_key)
+        with self.raises("NoSuchEntity", status=404):
+            iam.get_access_key_last_used(AccessKeyId="AKIA" + "A" * 16)
+
+
 class IamRoles(CofferTest):
     def test_role_lifecycle(self):
         iam = self.iam()
