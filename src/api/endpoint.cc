@@ -583,6 +583,7 @@ class Endpoint::Impl {
   // note the call for its record, authorize it, check the audit sink, run it.
   Result<Reply> Run(Result<Call> call_or, const policy::Principal& principal,
                     const HttpRequest& request, Exchange& x) {
+    iam_.NoteRoleUse(principal);  // GetRole's RoleLastUsed; nothing for other principals
     if (!call_or.ok()) return call_or.status();
     Call& call = *call_or;
     NoteCall(call, x);

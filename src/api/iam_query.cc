@@ -152,13 +152,22 @@ void WriteRoleFields(XmlWriter& w, const iam::Role& r, RoleView view) {
       .Element("AssumeRolePolicyDocument", UrlEncode(r.assume_role_policy_document));
   if (r.description) w.Element("Description", *r.description);
   // CreateRole's reply shows no MaxSessionDuration; GetRole's also RoleLastUsed
-  // (coffer does not track its use: always empty).
+  // (empty for a role no session has used).
   if (view != RoleView::kCreated) {
     w.Element("MaxSessionDuration", std::to_string(r.max_session_duration));
   }
   // ListRoles shows no tags (ListRoleTags does).
   if (view != RoleView::kList && !r.tags.empty()) WriteTags(w, r.tags);
-  if (view == RoleView::kGet) w.Empty("RoleLastUsed");
+  if (view == RoleView::kGet) {
+    if (r.last_used) {
+      w.Open("RoleLastUsed")
+          .Element("LastUsedDate", Date(*r.last_used))
+          .Element("Region", r.last_used_region)
+          .Close();
+    } else {
+      w.Empty("RoleLastUsed");
+    }
+  }
 }
 
 void WriteListEnd(XmlWriter& w, bool is_truncated, const std::optional<std::string>& marker) {

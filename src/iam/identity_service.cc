@@ -1183,8 +1183,10 @@ class IdentityService::Impl {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   using KeyUses = std::unordered_map<std::string, KeyUseRecord, IdHash, std::equal_to<>>;
+  using RoleUses = std::unordered_map<std::string, RoleUseRecord, IdHash, std::equal_to<>>;
   std::mutex uses_mu_;
   KeyUses uses_;
+  RoleUses role_uses_;  // by role ARN
 };
 
 // ===========================================================================
@@ -1681,18 +1683,41 @@ void IdentityService::NoteKeyUse(std::string_view access_key_id, std::string_vie
   if (it->second.region != region) it->second.region = std::string(region);
 }
 
+void IdentityService::NoteRoleUse(const Principal& session) {
+  if (session.type != PrincipalType::kAssumedRole) return;
+  const std::string_view role_id =
+      std::string_view(session.user_id).substr(0, session.user_id.find(':'));
+  const TimePoint now = impl_->clock_.Now();
+  std::lock_guard lock(impl_->uses_mu_);
+  auto it = impl_->role_uses_.find(session.role_arn);
+  if (it == impl_->role_uses_.end()) {
+    impl_->role_uses_.emplace(session.role_arn,
+                              RoleUseRecord{now, impl_->options_.region, std::string(role_id)});
+    return;
+  }
+  it->second.when = now;
+  if (it->second.role_id != role_id) it->second.role_id = std::string(role_id);
+}
+
 Status IdentityService::FlushKeyUses() {
   Impl::KeyUses uses;
+  Impl::RoleUses role_uses;
   {
     std::lock_guard lock(impl_->uses_mu_);
     uses.swap(impl_->uses_);
+    role_uses.swap(impl_->role_uses_);
   }
-  if (uses.empty()) return Status::Ok();
+  if (uses.empty() && role_uses.empty()) return Status::Ok();
   Status s = impl_->store_.Update([&](Transaction& tx) -> Status {
     for (const auto& [id, use] : uses) {
       ASSIGN_OR_RETURN(auto key, tx.Get(kAccessKeysTable, id));
       if (!key) continue;  // deleted meanwhile
       RETURN_IF_ERROR(tx.Put(kKeyLastUsedTable, id, EncodeKeyUseRecord(use)));
+    }
+    for (const auto& [arn, use] : role_uses) {
+      ASSIGN_OR_RETURN(auto role, impl_->FindRoleByArn(tx, arn));
+      if (!role || role->id != use.role_id) continue;  // deleted meanwhile
+      RETURN_IF_ERROR(tx.Put(kRoleLastUsedTable, Lower(role->name), EncodeRoleUseRecord(use)));
     }
     return Status::Ok();
   });
@@ -1700,6 +1725,7 @@ Status IdentityService::FlushKeyUses() {
     // Kept for the next flush, unless a newer use was noted meanwhile.
     std::lock_guard lock(impl_->uses_mu_);
     for (auto& [id, use] : uses) impl_->uses_.try_emplace(id, std::move(use));
+    for (auto& [arn, use] : role_uses) impl_->role_uses_.try_emplace(arn, std::move(use));
   }
   return s;
 }
@@ -1801,11 +1827,26 @@ Result<Role> IdentityService::GetRole(std::string_view role_name) {
   ValidateRoleName(v, role_name);
   RETURN_IF_ERROR(v.ToStatus());
   Role out;
+  std::optional<RoleUseRecord> use;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(RoleRecord r, impl_->LoadRole(tx, role_name));
     ASSIGN_OR_RETURN(out, impl_->ShownRole(tx, r));
+    ASSIGN_OR_RETURN(auto used, tx.Get(kRoleLastUsedTable, Lower(r.name)));
+    if (used) {
+      ASSIGN_OR_RETURN(use, DecodeRoleUseRecord(*used));
+    }
     return Status::Ok();
   }));
+  {
+    std::lock_guard lock(impl_->uses_mu_);  // not written yet: newer
+    if (auto it = impl_->role_uses_.find(out.arn); it != impl_->role_uses_.end()) {
+      use = it->second;
+    }
+  }
+  if (use && use->role_id == out.role_id) {  // this role's, not a deleted namesake's
+    out.last_used = use->when;
+    out.last_used_region = use->region;
+  }
   return out;
 }
 
@@ -1889,6 +1930,7 @@ Status IdentityService::DeleteRole(std::string_view role_name) {
     }
     RETURN_IF_ERROR(
         impl_->KeepDeleted(tx, impl_->RoleArn(role.path, role.name), role.id, role.created));
+    RETURN_IF_ERROR(tx.Delete(kRoleLastUsedTable, key));
     return tx.Delete(kRolesTable, key);
   }));
   impl_->Invalidate();

@@ -190,6 +190,10 @@ class IdentityService {
   // ignored) signed a request for `service` in `region` that authenticated.
   void NoteKeyUse(std::string_view access_key_id, std::string_view service,
                   std::string_view region);
+  // Notes that a session of a role (an AssumedRole principal; others are ignored)
+  // made a request, in this service's region: GetRole's RoleLastUsed.
+  void NoteRoleUse(const policy::Principal& session);
+  // Writes the key and role uses noted so far.
   Status FlushKeyUses();
   // NoSuchEntity for a key that does not exist.
   Result<AccessKeyLastUsed> GetAccessKeyLastUsed(std::string_view access_key_id);

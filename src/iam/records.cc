@@ -179,6 +179,19 @@ Result<KeyUseRecord> DecodeKeyUseRecord(std::string_view text) {
   return r;
 }
 
+std::string EncodeRoleUseRecord(const RoleUseRecord& r) {
+  return Json{{"when", EpochMillis(r.when)}, {"region", r.region}, {"role_id", r.role_id}}.dump();
+}
+
+Result<RoleUseRecord> DecodeRoleUseRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "role use"));
+  RoleUseRecord r;
+  if (!GetTime(j, "when", r.when) || !Get(j, "region", r.region) || !Get(j, "role_id", r.role_id)) {
+    return Corrupt("role use");
+  }
+  return r;
+}
+
 std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r) {
   Json versions = Json::array();
   for (const PolicyVersionRecord& v : r.versions) {

@@ -22,6 +22,7 @@
 //   iam.policy_entities   <lower policy>/user/<lower user>, <lower policy>/role/<lower role>
 //                                                   "" (index: where a policy is attached)
 //   iam.key_last_used     <AKIA…>                   KeyUseRecord (JSON)
+//   iam.role_last_used    <lower role>              RoleUseRecord (JSON)
 //   sts.sessions          <ASIA…>                   SessionRecord (JSON, secret sealed,
 //                                                   only the token's SHA-256)
 //
@@ -48,6 +49,7 @@ inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
 inline constexpr char kRolePoliciesTable[] = "iam.role_policies";
 inline constexpr char kSessionsTable[] = "sts.sessions";
 inline constexpr char kKeyLastUsedTable[] = "iam.key_last_used";
+inline constexpr char kRoleLastUsedTable[] = "iam.role_last_used";
 inline constexpr char kPoliciesTable[] = "iam.policies";
 inline constexpr char kUserAttachedTable[] = "iam.user_attached";
 inline constexpr char kRoleAttachedTable[] = "iam.role_attached";
@@ -114,6 +116,13 @@ struct KeyUseRecord {
   std::string region;
 };
 
+// The last request made with a session of a role (GetRole's RoleLastUsed).
+struct RoleUseRecord {
+  TimePoint when;
+  std::string region;
+  std::string role_id;  // AROA…: the role it was, not a later one of the same name
+};
+
 // A version of a managed policy.
 struct PolicyVersionRecord {
   std::string id;        // "v1", "v2", …
@@ -174,6 +183,8 @@ std::string EncodePolicyRecord(const PolicyRecord& r);
 Result<PolicyRecord> DecodePolicyRecord(std::string_view text);
 std::string EncodeKeyUseRecord(const KeyUseRecord& r);
 Result<KeyUseRecord> DecodeKeyUseRecord(std::string_view text);
+std::string EncodeRoleUseRecord(const RoleUseRecord& r);
+Result<RoleUseRecord> DecodeRoleUseRecord(std::string_view text);
 std::string EncodeManagedPolicyRecord(const ManagedPolicyRecord& r);
 Result<ManagedPolicyRecord> DecodeManagedPolicyRecord(std::string_view text);
 std::string EncodeSessionRecord(const SessionRecord& r);

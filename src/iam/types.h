@@ -122,6 +122,9 @@ struct Role {
   std::optional<std::string> description;
   int max_session_duration = 3600;  // seconds
   std::vector<Tag> tags;            // CreateRole and GetRole show them; ListRoles does not
+  // GetRole's RoleLastUsed: the last request made with a session of the role.
+  std::optional<TimePoint> last_used;
+  std::string last_used_region;
 };
 
 struct CreateRoleRequest {

@@ -537,5 +537,39 @@ TEST_F(IamTest, IdentityPoliciesOfRootAndServicesAreEmpty) {
   EXPECT_THAT(*rds, IsEmpty());
 }
 
+TEST_F(IamTest, GetRoleShowsWhenASessionLastUsedTheRole) {
+  Role role = NewRole("backup", std::nullopt, "/svc/");
+  policy::Principal session = policy::Principal::AssumedRole(role.arn, "s1", role.role_id);
+  ASSERT_OK_AND_ASSIGN(Role unused, iam().GetRole("backup"));
+  EXPECT_FALSE(unused.last_used.has_value());
+
+  clock_.Advance(std::chrono::seconds(7));
+  iam().NoteRoleUse(session);
+  iam().NoteRoleUse(Root());  // only sessions of roles count
+  ASSERT_OK_AND_ASSIGN(Role used, iam().GetRole("BACKUP"));
+  ASSERT_TRUE(used.last_used.has_value());
+  EXPECT_EQ(EpochMillis(*used.last_used), kStartMillis + 7000);
+  EXPECT_EQ(used.last_used_region, "us-east-1");
+  ASSERT_OK(iam().FlushKeyUses());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(Role kept, iam().GetRole("backup"));
+  ASSERT_TRUE(kept.last_used.has_value());
+  EXPECT_EQ(EpochMillis(*kept.last_used), kStartMillis + 7000);
+
+  // A role deleted and created again under its name has not been used; nor does a
+  // session of the deleted one count for it.
+  ASSERT_OK(iam().DeleteRole("backup"));
+  Role again = NewRole("backup", std::nullopt, "/svc/");
+  iam().NoteRoleUse(session);
+  ASSERT_OK_AND_ASSIGN(Role fresh, iam().GetRole("backup"));
+  EXPECT_FALSE(fresh.last_used.has_value());
+  ASSERT_OK(iam().FlushKeyUses());
+  ASSERT_OK_AND_ASSIGN(Role still, iam().GetRole("backup"));
+  EXPECT_FALSE(still.last_used.has_value());
+  iam().NoteRoleUse(policy::Principal::AssumedRole(again.arn, "s2", again.role_id));
+  ASSERT_OK_AND_ASSIGN(Role now_used, iam().GetRole("backup"));
+  EXPECT_TRUE(now_used.last_used.has_value());
+}
+
 }  // namespace
 }  // namespace coffer::iam

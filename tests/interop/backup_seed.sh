@@ -412,6 +412,11 @@ if jq -e --arg id "$backup_task" --arg key "$key" --arg s3 "$s3/customers.bak" -
     and (map(select(.task_id == $first)) | .[0].lifecycle == "ERROR")' <<<"$OUT" >/dev/null; then
   ok "exec msdb.dbo.rds_task_status @db_name='$db': the failed task ERROR, the new one SUCCESS, 100 % complete, with S3_object_arn and KMS_master_key_arn"
 else not_ok "rds_task_status after the backup" "$OUT"; fi
+# The task's session used the role: aws iam get-role shows it (RoleLastUsed).
+awsc iam get-role --role-name "$role"
+if [[ $RC -eq 0 ]] && jq -e '.Role.RoleLastUsed.Region != null and .Role.RoleLastUsed.LastUsedDate != null' <<<"$OUT" >/dev/null; then
+  ok "aws iam get-role: RoleLastUsed shows the backup task's use of $role"
+else not_ok "aws iam get-role: RoleLastUsed after the backup" "$ERR" "$OUT"; fi
 # A task id below 0 is refused, not read as "every task".
 OUT=$("$bin" task-status --endpoint-url "$endpoint" --instance "$instance" --task-id -1 2>&1)
 rc=$?

@@ -1638,6 +1638,17 @@ class IamAccessKeyLastUsed(CofferTest):
         with self.raises("NoSuchEntity", status=404):
             iam.get_access_key_last_used(AccessKeyId="AKIA" + "A" * 16)
 
+    def test_role_last_used(self):
+        iam = self.iam()
+        user, creds = self.new_user_with_key("role-user", [allow_policy("sts:AssumeRole")])
+        role, _ = self.new_role("last-used-role", trust_policy(user_arn(user)))
+        self.assertEqual(iam.get_role(RoleName=role)["Role"].get("RoleLastUsed", {}), {})
+        session = self.assume(creds, role, "used")
+        client("sts", session).get_caller_identity()
+        used = iam.get_role(RoleName=role)["Role"]["RoleLastUsed"]
+        self.assertEqual(used["Region"], REGION)
+        self.assertRecent(used["LastUsedDate"])
+
 
 class IamRoles(CofferTest):
     def test_role_lifecycle(self):
