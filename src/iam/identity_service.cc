@@ -931,13 +931,15 @@ class IdentityService::Impl {
 
   // ---- lists -----------------------------------------------------------------------
 
-  // One page of the users or roles table after `marker`, keeping those whose
-  // path starts with `path_prefix`; `decode` turns a value into T and its path.
+  // One page of the users, roles or managed policies table after `marker`,
+  // keeping those whose path starts with `path_prefix` and, when given, that
+  // `keep` accepts; `decode` turns a value into T and its path.
   template <typename T, typename Decode>
   Status ListPage(const ReadTransaction& tx, const char* table,
                   const std::optional<std::string>& path_prefix, const Page& page, size_t size,
                   Decode decode, std::vector<T>& items, bool& truncated,
-                  std::optional<std::string>& next_marker) const {
+                  std::optional<std::string>& next_marker,
+                  const std::function<bool(const T&)>& keep = {}) const {
     ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, table));
     std::vector<std::string> keys;
     for (;;) {
@@ -947,6 +949,7 @@ class IdentityService::Impl {
         after = e.key;
         ASSIGN_OR_RETURN(auto decoded, decode(e.value));
         if (path_prefix && !decoded.path.starts_with(*path_prefix)) continue;
+        if (keep && !keep(decoded)) continue;
         if (items.size() == size) {
           truncated = true;
           next_marker = EncodeListMarker(table, keys.back());
@@ -2053,25 +2056,14 @@ Result<ListPoliciesResult> IdentityService::ListPolicies(const ListPoliciesReque
   // coffer has no AWS managed policies and sets no permissions boundaries.
   if (req.scope == "AWS" || req.policy_usage_filter == "PermissionsBoundary") return out;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
-    ASSIGN_OR_RETURN(std::string after, MarkerPosition(req.page, kPoliciesTable));
-    std::string last;
-    for (;;) {
-      ASSIGN_OR_RETURN(auto entries, tx.Scan(kPoliciesTable, "", after, 256));
-      if (entries.empty()) return Status::Ok();
-      for (const auto& e : entries) {
-        after = e.key;
-        ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(e.value));
-        if (req.path_prefix && !r.path.starts_with(*req.path_prefix)) continue;
-        if (req.only_attached && r.attachments == 0) continue;
-        if (out.policies.size() == size) {
-          out.is_truncated = true;
-          out.marker = EncodeListMarker(kPoliciesTable, last);
-          return Status::Ok();
-        }
-        out.policies.push_back(impl_->ToManagedPolicy(r));
-        last = e.key;
-      }
-    }
+    auto decode = [&](std::string_view value) -> Result<ManagedPolicy> {
+      ASSIGN_OR_RETURN(ManagedPolicyRecord r, DecodeManagedPolicyRecord(value));
+      return impl_->ToManagedPolicy(r);
+    };
+    std::function<bool(const ManagedPolicy&)> attached;
+    if (req.only_attached) attached = [](const ManagedPolicy& p) { return p.attachment_count > 0; };
+    return impl_->ListPage(tx, kPoliciesTable, req.path_prefix, req.page, size, decode,
+                           out.policies, out.is_truncated, out.marker, attached);
   }));
   return out;
 }

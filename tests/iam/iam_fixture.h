@@ -156,7 +156,9 @@ class IamTest : public ::testing::Test {
     Status st = store_->View([&](const state::ReadTransaction& tx) -> Status {
       for (const char* table :
            {kAccountTable, kUsersTable, kRolesTable, kAccessKeysTable, kOwnerKeysTable,
-            kUserPoliciesTable, kRolePoliciesTable, kSessionsTable}) {
+            kUserPoliciesTable, kRolePoliciesTable, kSessionsTable, kPoliciesTable,
+            kUserAttachedTable, kRoleAttachedTable, kPolicyEntitiesTable, kKeyLastUsedTable,
+            kRoleLastUsedTable}) {
         ASSIGN_OR_RETURN(auto entries, tx.Scan(table, "", "", 0));
         for (const auto& e : entries) {
           out += std::string(table) + " " + e.key + " = " + e.value + "\n";

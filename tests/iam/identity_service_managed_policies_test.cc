@@ -116,23 +116,6 @@ class ManagedPolicyTest : public IamTest {
     req.page = std::move(page);
     return iam().ListEntitiesForPolicy(req);
   }
-
-  // Every entry of every IAM/STS table, the managed policies' included.
-  std::string FullSnapshot() {
-    std::string out = StoreSnapshot();
-    Status st = store_->View([&](const state::ReadTransaction& tx) -> Status {
-      for (const char* table :
-           {kPoliciesTable, kUserAttachedTable, kRoleAttachedTable, kPolicyEntitiesTable}) {
-        ASSIGN_OR_RETURN(auto entries, tx.Scan(table, "", "", 0));
-        for (const auto& e : entries) {
-          out += std::string(table) + " " + e.key + " = " + e.value + "\n";
-        }
-      }
-      return Status::Ok();
-    });
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return out;
-  }
 };
 
 // ---- CreatePolicy / GetPolicy -------------------------------------------------------------
@@ -1159,10 +1142,10 @@ TEST_F(ManagedPolicyTest, ManagedPoliciesSurviveARestart) {
   ASSERT_OK(iam().AttachRolePolicy("R", created.arn));
   ManagedPolicy other = NewPolicy("Other");
   ASSERT_OK_AND_ASSIGN(ManagedPolicy before, iam().GetPolicy(created.arn));
-  const std::string snapshot = FullSnapshot();
+  const std::string snapshot = StoreSnapshot();
 
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  EXPECT_EQ(FullSnapshot(), snapshot);
+  EXPECT_EQ(StoreSnapshot(), snapshot);
   ASSERT_OK_AND_ASSIGN(ManagedPolicy after, iam().GetPolicy(created.arn));
   EXPECT_EQ(after.policy_name, "Kms");
   EXPECT_EQ(after.policy_id, before.policy_id);
@@ -1221,7 +1204,7 @@ TEST_F(ManagedPolicyTest, RefusedManagedPolicyCallsChangeNothing) {
   ASSERT_OK(iam().CreatePolicyVersion(p.arn, AllowPolicy("kms:Encrypt"), false));
   ASSERT_OK(iam().AttachUserPolicy("alice", p.arn));
   ASSERT_OK(iam().AttachRolePolicy("R", q.arn));
-  const std::string before = FullSnapshot();
+  const std::string before = StoreSnapshot();
 
   std::vector<Status> refused;
   refused.push_back(
@@ -1247,7 +1230,7 @@ TEST_F(ManagedPolicyTest, RefusedManagedPolicyCallsChangeNothing) {
   for (size_t i = 0; i < refused.size(); ++i) {
     EXPECT_FALSE(refused[i].ok()) << "call " << i;
   }
-  EXPECT_EQ(FullSnapshot(), before);
+  EXPECT_EQ(StoreSnapshot(), before);
 }
 
 }  // namespace
