@@ -223,6 +223,67 @@ TEST(HttpListenerTest, PipelinedRequestsAreAnsweredInOrderOneAtATime) {
   EXPECT_EQ(max_in_flight.load(), 1);
 }
 
+// The next request arrives while the one before is still being handled: it waits
+// until the answer is out, then is served.
+TEST(HttpListenerTest, RequestArrivingWhileTheLastIsHandledIsServedNext) {
+  AnswerThread answers;
+  std::mutex mu;
+  std::condition_variable cv;
+  int received = 0;
+  bool release = false;
+  auto listener = MustStart(TestOptions(), [&](net::HttpRequest req, net::Responder respond) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      ++received;
+    }
+    cv.notify_all();
+    answers.Post([&, req = std::move(req), respond = std::move(respond)]() mutable {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return release; });
+      l.unlock();
+      Echo(std::move(req), std::move(respond));
+    });
+  });
+  ASSERT_NE(listener, nullptr);
+  TestClient c(listener->port());
+  ASSERT_FALSE(c.Write(RawRequest("POST", "/first", "1")));
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, 5s, [&] { return received == 1; }));
+  }
+  ASSERT_FALSE(c.Write(RawRequest("POST", "/second", "2")));
+  std::this_thread::sleep_for(50ms);  // the listener has seen it arrive by now
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(received, 1);  // one request at a time
+    release = true;
+  }
+  cv.notify_all();
+  for (const char* want : {"POST /first 1", "POST /second 2"}) {
+    auto reply = c.Read();
+    ASSERT_FALSE(reply.ec) << reply.ec.message();
+    EXPECT_EQ(reply.response.body(), want);
+  }
+}
+
+// A request sent in pieces, with pauses between them, is assembled and answered,
+// twice on one connection.
+TEST(HttpListenerTest, RequestSentInPiecesIsAssembled) {
+  auto listener = MustStart(TestOptions(), Echo);
+  ASSERT_NE(listener, nullptr);
+  TestClient c(listener->port());
+  const std::string request = RawRequest("POST", "/pieces", "abcdef");
+  for (int round = 0; round < 2; ++round) {
+    for (size_t at = 0; at < request.size(); at += 7) {
+      ASSERT_FALSE(c.Write(request.substr(at, 7)));
+      std::this_thread::sleep_for(2ms);
+    }
+    auto reply = c.Read();
+    ASSERT_FALSE(reply.ec) << reply.ec.message();
+    EXPECT_EQ(reply.response.body(), "POST /pieces abcdef");
+  }
+}
+
 TEST(HttpListenerTest, HandlerMayAnswerFromAnotherThread) {
   AnswerThread answers;
   std::atomic<bool> other_thread{true};
