@@ -166,26 +166,26 @@ struct EntityKind {
   const char* attach_quota;    // "PoliciesPerUser" | "PoliciesPerRole"
 };
 
-constexpr EntityKind kUserKind{kUsersTable,
-                               kUserPoliciesTable,
-                               "user",
-                               errors::NoSuchUser,
-                               errors::NoSuchUserPolicy,
-                               ValidateUserName,
-                               &IamOptions::max_user_policy_size,
-                               true,
-                               kUserAttachedTable,
-                               "PoliciesPerUser"};
-constexpr EntityKind kRoleKind{kRolesTable,
-                               kRolePoliciesTable,
-                               "role",
-                               errors::NoSuchRole,
-                               errors::NoSuchRolePolicy,
-                               ValidateRoleName,
-                               &IamOptions::max_role_policy_size,
-                               false,
-                               kRoleAttachedTable,
-                               "PoliciesPerRole"};
+inline constexpr EntityKind kUserKind{kUsersTable,
+                                      kUserPoliciesTable,
+                                      "user",
+                                      errors::NoSuchUser,
+                                      errors::NoSuchUserPolicy,
+                                      ValidateUserName,
+                                      &IamOptions::max_user_policy_size,
+                                      true,
+                                      kUserAttachedTable,
+                                      "PoliciesPerUser"};
+inline constexpr EntityKind kRoleKind{kRolesTable,
+                                      kRolePoliciesTable,
+                                      "role",
+                                      errors::NoSuchRole,
+                                      errors::NoSuchRolePolicy,
+                                      ValidateRoleName,
+                                      &IamOptions::max_role_policy_size,
+                                      false,
+                                      kRoleAttachedTable,
+                                      "PoliciesPerRole"};
 
 // Whose access keys an access key operation acts on.
 struct Owner {
