@@ -120,14 +120,22 @@ void AddRequestTags(Authorization& a, const std::vector<iam::Tag>& tags) {
   a.condition_keys["aws:TagKeys"] = std::move(keys);
 }
 
-void WriteTags(XmlWriter& w, const std::vector<iam::Tag>& tags) {
-  w.Open("Tags");
-  for (const iam::Tag& t : tags) {
+// <element> with a <member> per item, its contents written by `write`.
+template <typename T, typename Write>
+void WriteMembers(XmlWriter& w, std::string_view element, const std::vector<T>& items,
+                  Write write) {
+  w.Open(element);
+  for (const T& item : items) {
     w.Open("member");
-    w.Element("Key", t.key).Element("Value", t.value);
+    write(item);
     w.Close();
   }
   w.Close();
+}
+
+void WriteTags(XmlWriter& w, const std::vector<iam::Tag>& tags) {
+  WriteMembers(w, "Tags", tags,
+               [&](const iam::Tag& t) { w.Element("Key", t.key).Element("Value", t.value); });
 }
 
 // ---- reply bodies ---------------------------------------------------------------------
@@ -349,13 +357,8 @@ Result<Call> ListUsers(const Request& q) {
                   [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListUsersResult list, iam.ListUsers(prefix, page));
                     return Reply("ListUsers", rid, [&](XmlWriter& w) {
-                      w.Open("Users");
-                      for (const iam::User& u : list.users) {
-                        w.Open("member");
-                        WriteUserFields(w, u);
-                        w.Close();
-                      }
-                      w.Close();
+                      WriteMembers(w, "Users", list.users,
+                                   [&](const iam::User& u) { WriteUserFields(w, u); });
                       WriteListEnd(w, list.is_truncated, list.marker);
                     });
                   });
@@ -410,16 +413,13 @@ Result<Call> ListAccessKeys(const Request& q) {
       [&iam = q.iam, caller = q.caller, name, page, rid = q.request_id]() -> Result<std::string> {
         ASSIGN_OR_RETURN(iam::ListAccessKeysResult list, iam.ListAccessKeys(caller, name, page));
         return Reply("ListAccessKeys", rid, [&](XmlWriter& w) {
-          w.Open("AccessKeyMetadata");
-          for (const iam::AccessKeyMetadata& k : list.access_key_metadata) {
-            w.Open("member");
-            if (!k.user_name.empty()) w.Element("UserName", k.user_name);
-            w.Element("AccessKeyId", k.access_key_id)
-                .Element("Status", iam::AccessKeyStatusName(k.status))
-                .Element("CreateDate", Date(k.create_date))
-                .Close();
-          }
-          w.Close();
+          WriteMembers(w, "AccessKeyMetadata", list.access_key_metadata,
+                       [&](const iam::AccessKeyMetadata& k) {
+                         if (!k.user_name.empty()) w.Element("UserName", k.user_name);
+                         w.Element("AccessKeyId", k.access_key_id)
+                             .Element("Status", iam::AccessKeyStatusName(k.status))
+                             .Element("CreateDate", Date(k.create_date));
+                       });
           WriteListEnd(w, list.is_truncated, list.marker);
         });
       });
@@ -534,13 +534,9 @@ Result<Call> ListRoles(const Request& q) {
                   [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListRolesResult list, iam.ListRoles(prefix, page));
                     return Reply("ListRoles", rid, [&](XmlWriter& w) {
-                      w.Open("Roles");
-                      for (const iam::Role& role : list.roles) {
-                        w.Open("member");
+                      WriteMembers(w, "Roles", list.roles, [&](const iam::Role& role) {
                         WriteRoleFields(w, role, RoleView::kList);
-                        w.Close();
-                      }
-                      w.Close();
+                      });
                       WriteListEnd(w, list.is_truncated, list.marker);
                     });
                   });
@@ -882,13 +878,9 @@ Result<Call> ListPolicies(const Request& q) {
                   [&iam = q.iam, req, rid = q.request_id]() -> Result<std::string> {
                     ASSIGN_OR_RETURN(iam::ListPoliciesResult list, iam.ListPolicies(req));
                     return Reply("ListPolicies", rid, [&](XmlWriter& w) {
-                      w.Open("Policies");
-                      for (const iam::ManagedPolicy& p : list.policies) {
-                        w.Open("member");
+                      WriteMembers(w, "Policies", list.policies, [&](const iam::ManagedPolicy& p) {
                         WritePolicyFields(w, p, PolicyView::kList);
-                        w.Close();
-                      }
-                      w.Close();
+                      });
                       WriteListEnd(w, list.is_truncated, list.marker);
                     });
                   });
@@ -932,22 +924,17 @@ Result<Call> ListPolicyVersions(const Request& q) {
   QueryReader r(q.params);
   iam::Page page = ReadPage(r);
   RETURN_IF_ERROR(r.status());
-  return OnPolicy(q, "ListPolicyVersions", false,
-                  [&iam = q.iam, page, rid = q.request_id](
-                      const std::string& arn, const std::string&) -> Result<std::string> {
-                    ASSIGN_OR_RETURN(iam::ListPolicyVersionsResult list,
-                                     iam.ListPolicyVersions(arn, page));
-                    return Reply("ListPolicyVersions", rid, [&](XmlWriter& w) {
-                      w.Open("Versions");
-                      for (const iam::PolicyVersion& v : list.versions) {
-                        w.Open("member");
-                        WritePolicyVersion(w, v, false);
-                        w.Close();
-                      }
-                      w.Close();
-                      WriteListEnd(w, list.is_truncated, list.marker);
-                    });
-                  });
+  return OnPolicy(
+      q, "ListPolicyVersions", false,
+      [&iam = q.iam, page, rid = q.request_id](const std::string& arn,
+                                               const std::string&) -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::ListPolicyVersionsResult list, iam.ListPolicyVersions(arn, page));
+        return Reply("ListPolicyVersions", rid, [&](XmlWriter& w) {
+          WriteMembers(w, "Versions", list.versions,
+                       [&](const iam::PolicyVersion& v) { WritePolicyVersion(w, v, false); });
+          WriteListEnd(w, list.is_truncated, list.marker);
+        });
+      });
 }
 
 Result<Call> DeletePolicyVersion(const Request& q) {
@@ -980,13 +967,8 @@ Result<Call> ListEntitiesForPolicy(const Request& q) {
   std::vector<AuditResource> resources = PolicyResource(req.policy_arn);
   auto write = [](XmlWriter& w, const char* element, const char* name, const char* id,
                   const std::vector<iam::PolicyEntity>& entities) {
-    w.Open(element);
-    for (const iam::PolicyEntity& e : entities) {
-      w.Open("member");
-      w.Element(name, e.name).Element(id, e.id);
-      w.Close();
-    }
-    w.Close();
+    WriteMembers(w, element, entities,
+                 [&](const iam::PolicyEntity& e) { w.Element(name, e.name).Element(id, e.id); });
   };
   return MakeCall("ListEntitiesForPolicy", req.policy_arn, std::move(resources),
                   [&iam = q.iam, req, write, rid = q.request_id]() -> Result<std::string> {
@@ -1057,22 +1039,20 @@ Result<Call> ListAttached(const Request& q, std::string_view operation) {
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, (q.iam.*kOps.arn_of)(entity));
   std::vector<AuditResource> resources = kOps.resource(arn);
-  return MakeCall(operation, std::move(arn), std::move(resources),
-                  [&iam = q.iam, entity, prefix, page, op = std::string(operation),
-                   rid = q.request_id]() -> Result<std::string> {
-                    ASSIGN_OR_RETURN(iam::ListAttachedPoliciesResult list,
-                                     (iam.*kOps.list)(entity, prefix, page));
-                    return Reply(op, rid, [&](XmlWriter& w) {
-                      w.Open("AttachedPolicies");
-                      for (const iam::AttachedPolicy& p : list.attached_policies) {
-                        w.Open("member");
-                        w.Element("PolicyName", p.policy_name).Element("PolicyArn", p.policy_arn);
-                        w.Close();
-                      }
-                      w.Close();
-                      WriteListEnd(w, list.is_truncated, list.marker);
-                    });
-                  });
+  return MakeCall(
+      operation, std::move(arn), std::move(resources),
+      [&iam = q.iam, entity, prefix, page, op = std::string(operation),
+       rid = q.request_id]() -> Result<std::string> {
+        ASSIGN_OR_RETURN(iam::ListAttachedPoliciesResult list,
+                         (iam.*kOps.list)(entity, prefix, page));
+        return Reply(op, rid, [&](XmlWriter& w) {
+          WriteMembers(w, "AttachedPolicies", list.attached_policies,
+                       [&](const iam::AttachedPolicy& p) {
+                         w.Element("PolicyName", p.policy_name).Element("PolicyArn", p.policy_arn);
+                       });
+          WriteListEnd(w, list.is_truncated, list.marker);
+        });
+      });
 }
 
 // ---- dispatch --------------------------------------------------------------------------------

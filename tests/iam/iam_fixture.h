@@ -70,6 +70,16 @@ inline std::string AllowPolicy(std::string_view action, std::string_view resourc
   return R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":")" +
          std::string(action) + R"(","Resource":")" + std::string(resource) + R"("}]})";
 }
+// An Allow document of `n` characters without white space (padding in the Sid).
+inline std::string PolicyOfSize(size_t n) {
+  const std::string head = R"({"Version":"2012-10-17","Statement":[{"Sid":")";
+  const std::string tail = R"(","Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]})";
+  if (n <= head.size() + tail.size()) {
+    ADD_FAILURE() << "no policy of " << n << " characters";
+    return "";
+  }
+  return head + std::string(n - head.size() - tail.size(), 'S') + tail;
+}
 
 // ---- the fixture ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ using ::coffer::iam::testing::IsOk;
 using ::coffer::iam::testing::kBase32Upper;
 using ::coffer::iam::testing::kStartMillis;
 using ::coffer::iam::testing::kTrustAccount;
+using ::coffer::iam::testing::PolicyOfSize;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
@@ -39,17 +40,6 @@ std::string Arn(std::string_view name, std::string_view path = "/") {
 std::string DenyPolicy(std::string_view action) {
   return R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":")" +
          std::string(action) + R"(","Resource":"*"}]})";
-}
-
-// A document of `n` characters without white space (padding in the Sid).
-std::string PolicyOfSize(size_t n) {
-  std::string head = R"({"Version":"2012-10-17","Statement":[{"Sid":")";
-  std::string tail = R"(","Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]})";
-  if (n <= head.size() + tail.size()) {
-    ADD_FAILURE() << "no policy of " << n << " characters";
-    return "";
-  }
-  return head + std::string(n - head.size() - tail.size(), 'S') + tail;
 }
 
 // "Allow kms:Decrypt", one entry per action of every statement.

@@ -22,6 +22,7 @@ using ::coffer::iam::testing::kBase32Upper;
 using ::coffer::iam::testing::kStartMillis;
 using ::coffer::iam::testing::kTrustAccount;
 using ::coffer::iam::testing::kTrustRds;
+using ::coffer::iam::testing::PolicyOfSize;
 using ::coffer::testing::IsOkAndHolds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -31,15 +32,6 @@ std::string ParseError(std::string_view doc, policy::PolicyKind kind) {
   auto parsed = policy::Policy::Parse(doc, kind);
   EXPECT_FALSE(parsed.ok());
   return parsed.ok() ? "" : parsed.status().message();
-}
-
-// A document of `n` characters without white space (padding in the Sid).
-std::string PolicyOfSize(size_t n, std::string_view action = "kms:Decrypt") {
-  std::string head = R"({"Version":"2012-10-17","Statement":[{"Sid":")";
-  std::string tail =
-      R"(","Effect":"Allow","Action":")" + std::string(action) + R"(","Resource":"*"}]})";
-  EXPECT_GT(n, head.size() + tail.size());
-  return head + std::string(n - head.size() - tail.size(), 'S') + tail;
 }
 
 // ---- roles ------------------------------------------------------------------------------
