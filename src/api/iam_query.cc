@@ -63,6 +63,9 @@ std::vector<AuditResource> UserResource(const std::string& arn) {
 std::vector<AuditResource> RoleResource(const std::string& arn) {
   return {AuditResource::Of(arn, "AWS::IAM::Role")};
 }
+std::vector<AuditResource> GroupResource(const std::string& arn) {
+  return {AuditResource::Of(arn, "AWS::IAM::Group")};
+}
 std::vector<AuditResource> PolicyResource(const std::string& arn) {
   return {AuditResource::Of(arn, "AWS::IAM::Policy")};
 }
@@ -149,6 +152,14 @@ void WriteUserFields(XmlWriter& w, const iam::User& u) {
   w.Element("UserId", u.user_id).Element("Arn", u.arn).Element("CreateDate", Date(u.create_date));
 }
 
+void WriteGroupFields(XmlWriter& w, const iam::Group& g) {
+  w.Element("Path", g.path)
+      .Element("GroupName", g.group_name)
+      .Element("GroupId", g.group_id)
+      .Element("Arn", g.arn)
+      .Element("CreateDate", Date(g.create_date));
+}
+
 enum class RoleView { kCreated, kGet, kList };
 
 void WriteRoleFields(XmlWriter& w, const iam::Role& r, RoleView view) {
@@ -208,6 +219,18 @@ std::string UserElements(const iam::User& u) {
   user["createDate"] = audit::FormatResponseElementsDate(u.create_date);
   OrderedJson j;
   j["user"] = std::move(user);
+  return DumpJson(j);
+}
+
+std::string GroupElements(const iam::Group& g) {
+  OrderedJson group;
+  group["path"] = g.path;
+  group["groupName"] = g.group_name;
+  group["groupId"] = g.group_id;
+  group["arn"] = g.arn;
+  group["createDate"] = audit::FormatResponseElementsDate(g.create_date);
+  OrderedJson j;
+  j["group"] = std::move(group);
   return DumpJson(j);
 }
 
@@ -374,6 +397,114 @@ Result<Call> DeleteUser(const Request& q) {
                   [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
                     RETURN_IF_ERROR(iam.DeleteUser(name));
                     return EmptyReply("DeleteUser", rid);
+                  });
+}
+
+// ---- groups ---------------------------------------------------------------------------------
+
+Result<Call> CreateGroup(const Request& q) {
+  QueryReader r(q.params);
+  iam::CreateGroupRequest req{r.Required("GroupName"), r.Optional("Path")};
+  RETURN_IF_ERROR(r.status());
+  std::string arn = q.iam.GroupArn(req.path.value_or("/"), req.group_name);
+  std::vector<AuditResource> resources = GroupResource(arn);
+  return MakeCallWithReply("CreateGroup", std::move(arn), std::move(resources),
+                           [&iam = q.iam, req, rid = q.request_id]() -> Result<api::Reply> {
+                             ASSIGN_OR_RETURN(iam::Group group, iam.CreateGroup(req));
+                             std::string body = Reply("CreateGroup", rid, [&](XmlWriter& w) {
+                               w.Open("Group");
+                               WriteGroupFields(w, group);
+                               w.Close();
+                             });
+                             return api::Reply{std::move(body), GroupElements(group)};
+                           });
+}
+
+Result<Call> GetGroup(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("GroupName");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfGroup(name));
+  std::vector<AuditResource> resources = GroupResource(arn);
+  return MakeCall("GetGroup", std::move(arn), std::move(resources),
+                  [&iam = q.iam, name, page, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::GetGroupResult got, iam.GetGroup(name, page));
+                    return Reply("GetGroup", rid, [&](XmlWriter& w) {
+                      w.Open("Group");
+                      WriteGroupFields(w, got.group);
+                      w.Close();
+                      WriteMembers(w, "Users", got.users,
+                                   [&](const iam::User& u) { WriteUserFields(w, u); });
+                      WriteListEnd(w, got.is_truncated, got.marker);
+                    });
+                  });
+}
+
+void WriteGroups(XmlWriter& w, const iam::ListGroupsResult& list) {
+  WriteMembers(w, "Groups", list.groups, [&](const iam::Group& g) { WriteGroupFields(w, g); });
+  WriteListEnd(w, list.is_truncated, list.marker);
+}
+
+Result<Call> ListGroups(const Request& q) {
+  QueryReader r(q.params);
+  std::optional<std::string> prefix = r.Optional("PathPrefix");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  // As ListUsers: arn:aws:iam::ACCT:group/ (or group/PREFIX).
+  std::string arn = q.iam.GroupArn(prefix.value_or("/"), "");
+  return MakeCall("ListGroups", std::move(arn), {},
+                  [&iam = q.iam, prefix, page, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListGroupsResult list, iam.ListGroups(prefix, page));
+                    return Reply("ListGroups", rid, [&](XmlWriter& w) { WriteGroups(w, list); });
+                  });
+}
+
+Result<Call> DeleteGroup(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("GroupName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfGroup(name));
+  std::vector<AuditResource> resources = GroupResource(arn);
+  return MakeCall("DeleteGroup", std::move(arn), std::move(resources),
+                  [&iam = q.iam, name, rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(iam.DeleteGroup(name));
+                    return EmptyReply("DeleteGroup", rid);
+                  });
+}
+
+// AddUserToGroup and RemoveUserFromGroup: a decision on the group; the record
+// names the group and the user.
+Result<Call> ChangeMembership(const Request& q, std::string_view operation, bool add) {
+  QueryReader r(q.params);
+  std::string group = r.Required("GroupName");
+  std::string user = r.Required("UserName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfGroup(group));
+  ASSIGN_OR_RETURN(std::string user_arn, q.iam.ArnOfUser(user));
+  std::vector<AuditResource> resources = GroupResource(arn);
+  resources.push_back(UserResource(user_arn)[0]);
+  return MakeCall(operation, std::move(arn), std::move(resources),
+                  [&iam = q.iam, group, user, add, op = std::string(operation),
+                   rid = q.request_id]() -> Result<std::string> {
+                    RETURN_IF_ERROR(add ? iam.AddUserToGroup(group, user)
+                                        : iam.RemoveUserFromGroup(group, user));
+                    return EmptyReply(op, rid);
+                  });
+}
+
+Result<Call> ListGroupsForUser(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("UserName");
+  iam::Page page = ReadPage(r);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfUser(name));
+  std::vector<AuditResource> resources = UserResource(arn);
+  return MakeCall("ListGroupsForUser", std::move(arn), std::move(resources),
+                  [&iam = q.iam, name, page, rid = q.request_id]() -> Result<std::string> {
+                    ASSIGN_OR_RETURN(iam::ListGroupsResult list, iam.ListGroupsForUser(name, page));
+                    return Reply("ListGroupsForUser", rid,
+                                 [&](XmlWriter& w) { WriteGroups(w, list); });
                   });
 }
 
@@ -612,7 +743,7 @@ Result<Call> DeleteRole(const Request& q) {
 
 // The differences between the user and the role forms of the four operations.
 struct PolicyOps {
-  const char* entity_parameter;  // "UserName" | "RoleName"
+  const char* entity_parameter;  // "UserName" | "RoleName" | "GroupName"
   Result<std::string> (IdentityService::*arn_of)(std::string_view);
   Status (IdentityService::*put)(std::string_view, std::string_view, std::string_view);
   Result<iam::InlinePolicy> (IdentityService::*get)(std::string_view, std::string_view);
@@ -635,6 +766,13 @@ constexpr PolicyOps kRolePolicyOps{"RoleName",
                                    &IdentityService::ListRolePolicies,
                                    &IdentityService::DeleteRolePolicy,
                                    &RoleResource};
+constexpr PolicyOps kGroupPolicyOps{"GroupName",
+                                    &IdentityService::ArnOfGroup,
+                                    &IdentityService::PutGroupPolicy,
+                                    &IdentityService::GetGroupPolicy,
+                                    &IdentityService::ListGroupPolicies,
+                                    &IdentityService::DeleteGroupPolicy,
+                                    &GroupResource};
 
 template <const PolicyOps& kOps>
 Result<Call> PutPolicy(const Request& q, std::string_view operation) {
@@ -975,7 +1113,7 @@ Result<Call> ListEntitiesForPolicy(const Request& q) {
                     ASSIGN_OR_RETURN(iam::ListEntitiesForPolicyResult list,
                                      iam.ListEntitiesForPolicy(req));
                     return Reply("ListEntitiesForPolicy", rid, [&](XmlWriter& w) {
-                      w.Empty("PolicyGroups");  // coffer has no groups
+                      write(w, "PolicyGroups", "GroupName", "GroupId", list.groups);
                       write(w, "PolicyUsers", "UserName", "UserId", list.users);
                       write(w, "PolicyRoles", "RoleName", "RoleId", list.roles);
                       WriteListEnd(w, list.is_truncated, list.marker);
@@ -983,9 +1121,9 @@ Result<Call> ListEntitiesForPolicy(const Request& q) {
                   });
 }
 
-// The user and role forms of attaching, detaching and listing managed policies.
+// The user, role and group forms of attaching, detaching and listing managed policies.
 struct AttachOps {
-  const char* entity_parameter;  // "UserName" | "RoleName"
+  const char* entity_parameter;  // "UserName" | "RoleName" | "GroupName"
   Result<std::string> (IdentityService::*arn_of)(std::string_view);
   Status (IdentityService::*attach)(std::string_view, std::string_view);
   Status (IdentityService::*detach)(std::string_view, std::string_view);
@@ -1006,6 +1144,12 @@ constexpr AttachOps kRoleAttachOps{"RoleName",
                                    &IdentityService::DetachRolePolicy,
                                    &IdentityService::ListAttachedRolePolicies,
                                    &RoleResource};
+constexpr AttachOps kGroupAttachOps{"GroupName",
+                                    &IdentityService::ArnOfGroup,
+                                    &IdentityService::AttachGroupPolicy,
+                                    &IdentityService::DetachGroupPolicy,
+                                    &IdentityService::ListAttachedGroupPolicies,
+                                    &GroupResource};
 
 // Attach (or detach: `attach` false) a managed policy: a decision on the user or
 // role, which a policy can limit by the policy attached (iam:PolicyARN). The record
@@ -1071,11 +1215,54 @@ const QueryOperations& Operations() {
     const P policy_version = {"PolicyArn", "VersionId"};
     const P user_attach = {"UserName", "PolicyArn"};
     const P role_attach = {"RoleName", "PolicyArn"};
+    const P group_page = {"GroupName", "Marker", "MaxItems"};
+    const P group_policy = {"GroupName", "PolicyName"};
+    const P group_policy_put = {"GroupName", "PolicyName", "PolicyDocument"};
+    const P group_attach = {"GroupName", "PolicyArn"};
+    const P membership = {"GroupName", "UserName"};
     return new QueryOperations{
         {"CreateUser", {CreateUser, false, P{"Path", "UserName", "Tags"}, P{"UserName"}}},
         {"GetUser", {GetUser, true, P{"UserName"}}},
         {"ListUsers", {ListUsers, true, list}},
         {"DeleteUser", {DeleteUser, false, P{"UserName"}, P{"UserName"}}},
+        {"CreateGroup", {CreateGroup, false, P{"Path", "GroupName"}, P{"GroupName"}}},
+        {"GetGroup", {GetGroup, true, group_page, P{"GroupName"}}},
+        {"ListGroups", {ListGroups, true, list}},
+        {"DeleteGroup", {DeleteGroup, false, P{"GroupName"}, P{"GroupName"}}},
+        {"AddUserToGroup",
+         {[](const Request& q) { return ChangeMembership(q, "AddUserToGroup", true); }, false,
+          membership, membership}},
+        {"RemoveUserFromGroup",
+         {[](const Request& q) { return ChangeMembership(q, "RemoveUserFromGroup", false); }, false,
+          membership, membership}},
+        {"ListGroupsForUser", {ListGroupsForUser, true, user_page, P{"UserName"}}},
+        {"PutGroupPolicy",
+         {[](const Request& q) { return PutPolicy<kGroupPolicyOps>(q, "PutGroupPolicy"); }, false,
+          group_policy_put, group_policy_put}},
+        {"GetGroupPolicy",
+         {[](const Request& q) { return GetPolicy<kGroupPolicyOps>(q, "GetGroupPolicy"); }, true,
+          group_policy, group_policy}},
+        {"ListGroupPolicies",
+         {[](const Request& q) { return ListPolicies<kGroupPolicyOps>(q, "ListGroupPolicies"); },
+          true, group_page, P{"GroupName"}}},
+        {"DeleteGroupPolicy",
+         {[](const Request& q) { return DeletePolicy<kGroupPolicyOps>(q, "DeleteGroupPolicy"); },
+          false, group_policy, group_policy}},
+        {"AttachGroupPolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kGroupAttachOps>(q, "AttachGroupPolicy", true);
+          },
+          false, group_attach, group_attach}},
+        {"DetachGroupPolicy",
+         {[](const Request& q) {
+            return AttachOrDetach<kGroupAttachOps>(q, "DetachGroupPolicy", false);
+          },
+          false, group_attach, group_attach}},
+        {"ListAttachedGroupPolicies",
+         {[](const Request& q) {
+            return ListAttached<kGroupAttachOps>(q, "ListAttachedGroupPolicies");
+          },
+          true, P{"GroupName", "PathPrefix", "Marker", "MaxItems"}, P{"GroupName"}}},
         {"CreateAccessKey", {CreateAccessKey, false, P{"UserName"}}},
         {"ListAccessKeys", {ListAccessKeys, true, user_page}},
         {"UpdateAccessKey",
@@ -1240,6 +1427,7 @@ Status CheckMembers(std::string_view action, const QueryOperation& operation,
   iam::IamRequestMembers m;
   m.user_name = text("UserName");
   m.role_name = text("RoleName");
+  m.group_name = text("GroupName");
   m.path = text("Path");
   m.path_prefix = text("PathPrefix");
   m.assume_role_policy_document = text("AssumeRolePolicyDocument");

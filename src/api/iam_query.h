@@ -4,17 +4,22 @@
 //
 // Each operation checks that its required parameters are present (AWS's
 // "Value null at 'userName' …" ValidationError), names the decisions it needs
-// (PolicyScope::kIdentity, "iam:<Operation>", the ARN of the user or role acted
-// on, as AWS IAM names it, path included), and returns a closure that calls the
+// (PolicyScope::kIdentity, "iam:<Operation>", the ARN of the user, group, role
+// or policy acted on, as AWS IAM names it, path included), and returns a closure that calls the
 // IdentityService and encodes AWS's XML reply (policy documents URL-encoded,
 // dates ISO 8601, IsTruncated/Marker for lists). The codec never authorizes.
 //
 // Operations: CreateUser GetUser ListUsers DeleteUser CreateAccessKey
-// ListAccessKeys UpdateAccessKey DeleteAccessKey CreateRole GetRole ListRoles
+// ListAccessKeys UpdateAccessKey DeleteAccessKey CreateGroup GetGroup ListGroups
+// DeleteGroup AddUserToGroup RemoveUserFromGroup ListGroupsForUser PutGroupPolicy
+// GetGroupPolicy ListGroupPolicies DeleteGroupPolicy AttachGroupPolicy
+// DetachGroupPolicy ListAttachedGroupPolicies CreateRole GetRole ListRoles
 // UpdateAssumeRolePolicy UpdateRole UpdateRoleDescription DeleteRole
 // PutUserPolicy GetUserPolicy ListUserPolicies
 // DeleteUserPolicy PutRolePolicy GetRolePolicy ListRolePolicies DeleteRolePolicy
-// TagUser UntagUser ListUserTags TagRole UntagRole ListRoleTags. Tags given at
+// TagUser UntagUser ListUserTags TagRole UntagRole ListRoleTags
+// GetAccessKeyLastUsed, and those of customer managed policies (CreatePolicy …
+// ListEntitiesForPolicy, TagPolicy UntagPolicy ListPolicyTags). Tags given at
 // creation need the tagging action as well (a second decision), and every
 // request that sets tags gives aws:RequestTag/<k> and aws:TagKeys.
 // Parameters coffer does not implement and that would change a decision

@@ -15,6 +15,10 @@ Status NoSuchRole(std::string_view role_name) {
   return Status(StatusCode::kNotFound, kNoSuchEntity,
                 "The role with name " + Str(role_name) + " cannot be found.");
 }
+Status NoSuchGroup(std::string_view group_name) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "The group with name " + Str(group_name) + " cannot be found.");
+}
 Status NoSuchUserPolicy(std::string_view policy_name) {
   return Status(StatusCode::kNotFound, kNoSuchEntity,
                 "The user policy with name " + Str(policy_name) + " cannot be found.");
@@ -22,6 +26,10 @@ Status NoSuchUserPolicy(std::string_view policy_name) {
 Status NoSuchRolePolicy(std::string_view policy_name) {
   return Status(StatusCode::kNotFound, kNoSuchEntity,
                 "The role policy with name " + Str(policy_name) + " cannot be found.");
+}
+Status NoSuchGroupPolicy(std::string_view policy_name) {
+  return Status(StatusCode::kNotFound, kNoSuchEntity,
+                "The group policy with name " + Str(policy_name) + " cannot be found.");
 }
 Status NoSuchAccessKey(std::string_view access_key_id) {
   // AWS's text has no final period.
@@ -60,6 +68,10 @@ Status UserExists(std::string_view user_name) {
 Status RoleExists(std::string_view role_name) {
   return Status(StatusCode::kAlreadyExists, kEntityAlreadyExists,
                 "Role with name " + Str(role_name) + " already exists.");
+}
+Status GroupExists(std::string_view group_name) {
+  return Status(StatusCode::kAlreadyExists, kEntityAlreadyExists,
+                "Group with name " + Str(group_name) + " already exists.");
 }
 Status QuotaExceeded(std::string_view quota, long long limit) {
   return Status(StatusCode::kResourceExhausted, kLimitExceeded,

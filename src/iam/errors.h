@@ -24,8 +24,10 @@ inline constexpr char kInvalidInput[] = "InvalidInput";
 
 Status NoSuchUser(std::string_view user_name);           // The user with name X cannot be found.
 Status NoSuchRole(std::string_view role_name);           // The role with name X cannot be found.
+Status NoSuchGroup(std::string_view group_name);         // The group with name X cannot be found.
 Status NoSuchUserPolicy(std::string_view policy_name);   // The user policy with name P …
 Status NoSuchRolePolicy(std::string_view policy_name);   // The role policy with name P …
+Status NoSuchGroupPolicy(std::string_view policy_name);  // The group policy with name P …
 Status NoSuchAccessKey(std::string_view access_key_id);  // The Access Key with id X …
 // "Policy ARN was not found."
 Status NoSuchPolicy(std::string_view policy_arn);
@@ -39,8 +41,9 @@ Status InvalidArn(std::string_view arn);
 Status PolicyNotAttached(std::string_view policy_arn);
 // "A policy called X already exists. Duplicate names are not allowed."
 Status PolicyExists(std::string_view policy_name);
-Status UserExists(std::string_view user_name);  // User with name X already exists.
-Status RoleExists(std::string_view role_name);  // Role with name X already exists.
+Status UserExists(std::string_view user_name);    // User with name X already exists.
+Status RoleExists(std::string_view role_name);    // Role with name X already exists.
+Status GroupExists(std::string_view group_name);  // Group with name X already exists.
 // "Cannot exceed quota for <quota>: <limit>"
 Status QuotaExceeded(std::string_view quota, long long limit);
 // "Maximum policy size of <limit> bytes exceeded for <entity_kind> <name>"

@@ -232,7 +232,7 @@ Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::Iden
       break;
   }
   const std::string entity_key = Lower(name);
-  const std::string cache_key = (kind->user ? "u:" : "r:") + entity_key;
+  const std::string cache_key = (kind->type == EntityType::kUser ? "u:" : "r:") + entity_key;
   {
     std::lock_guard lock(impl_->cache_mu_);
     if (auto it = impl_->policies_.find(cache_key); it != impl_->policies_.end()) {
@@ -245,20 +245,19 @@ Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityService::Iden
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto entity, impl_->FindEntity(tx, *kind, name));
     if (!entity) return Status::Ok();
-    ASSIGN_OR_RETURN(auto records, Impl::EntityPolicies(tx, *kind, entity_key, "", 0));
     auto policies = std::make_shared<std::vector<policy::Policy>>();
-    policies->reserve(records.size());
-    for (const auto& [key, record] : records) {
-      auto parsed = policy::Policy::Parse(record.document, policy::PolicyKind::kIdentityPolicy);
-      if (!parsed.ok()) {
-        // Refuse rather than evaluate without it: a missing policy could be a Deny.
-        return InternalError("stored policy " + record.name + " of " + kind->noun + " " +
-                             entity->name + " does not parse: " + parsed.status().message());
+    RETURN_IF_ERROR(impl_->AppendEntityPolicies(tx, *kind, *entity, *policies));
+    if (kind->type == EntityType::kUser) {
+      // A user's groups give it their policies too.
+      const std::string prefix = entity_key + "/";
+      ASSIGN_OR_RETURN(auto groups, tx.Scan(kUserGroupsTable, prefix, "", 0));
+      for (const auto& e : groups) {
+        const std::string group_key = e.key.substr(prefix.size());
+        ASSIGN_OR_RETURN(auto group, impl_->FindEntity(tx, kGroupKind, group_key));
+        if (!group) return InternalError("user " + entity->name + " is in no group " + group_key);
+        RETURN_IF_ERROR(impl_->AppendEntityPolicies(tx, kGroupKind, *group, *policies));
       }
-      policies->push_back(std::move(parsed).value());
     }
-    ASSIGN_OR_RETURN(auto attached, impl_->AttachedPolicies(tx, *kind, entity_key));
-    for (policy::Policy& p : attached) policies->push_back(std::move(p));
     loaded = Impl::CachedPolicies{entity->id, std::move(policies)};
     return Status::Ok();
   }));
@@ -346,6 +345,16 @@ Result<std::string> IdentityService::ArnOfRole(std::string_view role_name) {
   return arn;
 }
 
+Result<std::string> IdentityService::ArnOfGroup(std::string_view group_name) {
+  std::string arn = impl_->GroupArn("/", group_name);
+  RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto group, impl_->FindGroup(tx, group_name));
+    if (group) arn = impl_->GroupArn(group->path, group->name);
+    return Status::Ok();
+  }));
+  return arn;
+}
+
 Result<std::string> IdentityService::TargetUserArn(const Principal& caller,
                                                    const std::optional<std::string>& user_name) {
   if (user_name) return ArnOfUser(*user_name);
@@ -359,6 +368,9 @@ std::string IdentityService::UserArn(std::string_view path, std::string_view use
 }
 std::string IdentityService::RoleArn(std::string_view path, std::string_view role_name) const {
   return impl_->RoleArn(path, role_name);
+}
+std::string IdentityService::GroupArn(std::string_view path, std::string_view group_name) const {
+  return impl_->GroupArn(path, group_name);
 }
 
 // ---- users ------------------------------------------------------------------------------
@@ -455,6 +467,10 @@ Status IdentityService::DeleteUser(std::string_view user_name) {
     ASSIGN_OR_RETURN(auto attached, tx.Scan(kUserAttachedTable, key + "/", "", 1));
     if (!attached.empty()) {
       return errors::DeleteConflict("Cannot delete entity, must detach all policies first.");
+    }
+    ASSIGN_OR_RETURN(auto groups, tx.Scan(kUserGroupsTable, key + "/", "", 1));
+    if (!groups.empty()) {
+      return errors::DeleteConflict("Cannot delete entity, must remove users from group first.");
     }
     RETURN_IF_ERROR(
         impl_->KeepDeleted(tx, impl_->UserArn(user.path, user.name), user.id, user.created));
@@ -941,11 +957,13 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
     }
   }
   if (m.role_name) ValidateRoleName(v, *m.role_name);
+  if (m.group_name) ValidateGroupName(v, *m.group_name);
   // Managed policies' paths follow policyPathType; ListEntitiesForPolicy's
   // PathPrefix (of users and roles) pathType.
   const bool policy_path = action == "CreatePolicy" || action == "ListPolicies" ||
                            action == "ListAttachedUserPolicies" ||
-                           action == "ListAttachedRolePolicies";
+                           action == "ListAttachedRolePolicies" ||
+                           action == "ListAttachedGroupPolicies";
   if (policy_path) {
     ValidatePolicyPath(v, "path", m.path);
     ValidatePolicyPath(v, "pathPrefix", m.path_prefix);

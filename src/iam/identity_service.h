@@ -1,8 +1,8 @@
 #pragma once
 // IdentityService: the IAM and STS engine. IAM users with long-term access
-// keys, roles with trust policies, inline identity policies of users and
-// roles, the account root's access keys, and STS sessions (AssumeRole), with
-// AWS IAM's and STS's semantics, limits and error texts (errors.h).
+// keys, groups of users, roles with trust policies, inline and managed identity
+// policies of users, groups and roles, the account root's access keys, and STS sessions
+// (AssumeRole), with AWS IAM's and STS's semantics, limits and error texts (errors.h).
 //
 // The engine does no authentication and no authorization: api/ authenticates
 // every request with FindCredential(), gathers the caller's policies with
@@ -47,9 +47,12 @@ struct IamOptions {
   // AWS IAM's default quotas and sizes.
   int max_users = 5000;                   // UsersPerAccount
   int max_roles = 1000;                   // RolesPerAccount
+  int max_groups = 300;                   // GroupsPerAccount
+  int max_groups_per_user = 10;           // GroupsPerUser
   int max_access_keys_per_user = 2;       // AccessKeysPerUser (also the root's)
   size_t max_user_policy_size = 2048;     // all inline policies of a user, whitespace excluded
   size_t max_role_policy_size = 10240;    // all inline policies of a role, whitespace excluded
+  size_t max_group_policy_size = 5120;    // all inline policies of a group, whitespace excluded
   size_t max_trust_policy_size = 2048;    // ACLSizePerRole, whitespace excluded
   size_t max_managed_policy_size = 6144;  // PolicySize: a managed policy's version
   int max_managed_policies = 1500;        // PoliciesPerAccount (customer managed)
@@ -108,7 +111,8 @@ class IdentityService {
   // keys Principal::IamUser, session keys Principal::AssumedRole.
   Result<Credential> FindCredential(std::string_view access_key_id);
   // The parsed inline policies of an IAM user, or of the role of a session, then
-  // the default versions of the managed policies attached to it;
+  // the default versions of the managed policies attached to it, then (for a
+  // user) the inline and attached policies of each group it is in, in name order;
   // empty for the root, services, and entities that no longer exist (or were
   // deleted and created again: the principal's unique id must match).
   Result<std::shared_ptr<const std::vector<policy::Policy>>> IdentityPoliciesOf(
@@ -141,6 +145,7 @@ class IdentityService {
   // existing entity (with its path), or with path "/" when there is none.
   Result<std::string> ArnOfUser(std::string_view user_name);
   Result<std::string> ArnOfRole(std::string_view role_name);
+  Result<std::string> ArnOfGroup(std::string_view group_name);
   // The same for a request that names a managed policy: its ARN as given (a
   // policy is named by its ARN).
   Result<std::string> ArnOfPolicy(std::string_view policy_arn);
@@ -152,6 +157,7 @@ class IdentityService {
                                     const std::optional<std::string>& user_name);
   std::string UserArn(std::string_view path, std::string_view user_name) const;
   std::string RoleArn(std::string_view path, std::string_view role_name) const;
+  std::string GroupArn(std::string_view path, std::string_view group_name) const;
 
   // ---- users ---------------------------------------------------------------------
 
@@ -161,8 +167,25 @@ class IdentityService {
                        const std::optional<std::string>& user_name);
   Result<ListUsersResult> ListUsers(const std::optional<std::string>& path_prefix,
                                     const Page& page);
-  // DeleteConflict while the user has access keys, inline or managed policies.
+  // DeleteConflict while the user has access keys, inline or managed policies,
+  // or is in a group.
   Status DeleteUser(std::string_view user_name);
+
+  // ---- groups ----------------------------------------------------------------------
+
+  // EntityAlreadyExists for a name taken; LimitExceeded beyond GroupsPerAccount.
+  Result<Group> CreateGroup(const CreateGroupRequest& request);
+  Result<GetGroupResult> GetGroup(std::string_view group_name, const Page& page);
+  Result<ListGroupsResult> ListGroups(const std::optional<std::string>& path_prefix,
+                                      const Page& page);
+  // DeleteConflict while the group has users, inline or managed policies.
+  Status DeleteGroup(std::string_view group_name);
+  // Adding a user that is in the group already changes nothing; LimitExceeded
+  // beyond GroupsPerUser.
+  Status AddUserToGroup(std::string_view group_name, std::string_view user_name);
+  // NoSuchEntity (of the user) when the user is not in the group.
+  Status RemoveUserFromGroup(std::string_view group_name, std::string_view user_name);
+  Result<ListGroupsResult> ListGroupsForUser(std::string_view user_name, const Page& page);
 
   // ---- access keys (without a user name: the caller's, as TargetUserArn) ------------
 
@@ -231,6 +254,12 @@ class IdentityService {
   Result<ListPolicyNamesResult> ListRolePolicies(std::string_view role_name, const Page& page);
   Status DeleteRolePolicy(std::string_view role_name, std::string_view policy_name);
 
+  Status PutGroupPolicy(std::string_view group_name, std::string_view policy_name,
+                        std::string_view policy_document);
+  Result<InlinePolicy> GetGroupPolicy(std::string_view group_name, std::string_view policy_name);
+  Result<ListPolicyNamesResult> ListGroupPolicies(std::string_view group_name, const Page& page);
+  Status DeleteGroupPolicy(std::string_view group_name, std::string_view policy_name);
+
   // ---- customer managed policies ---------------------------------------------------
   // Policies are named by ARN, path included (arn:aws:iam::ACCT:policy/PATH/NAME);
   // any other ARN, an AWS managed policy's among them, names none: NoSuchEntity.
@@ -258,10 +287,14 @@ class IdentityService {
   Status DetachUserPolicy(std::string_view user_name, std::string_view policy_arn);
   Status AttachRolePolicy(std::string_view role_name, std::string_view policy_arn);
   Status DetachRolePolicy(std::string_view role_name, std::string_view policy_arn);
+  Status AttachGroupPolicy(std::string_view group_name, std::string_view policy_arn);
+  Status DetachGroupPolicy(std::string_view group_name, std::string_view policy_arn);
   Result<ListAttachedPoliciesResult> ListAttachedUserPolicies(
       std::string_view user_name, const std::optional<std::string>& path_prefix, const Page& page);
   Result<ListAttachedPoliciesResult> ListAttachedRolePolicies(
       std::string_view role_name, const std::optional<std::string>& path_prefix, const Page& page);
+  Result<ListAttachedPoliciesResult> ListAttachedGroupPolicies(
+      std::string_view group_name, const std::optional<std::string>& path_prefix, const Page& page);
   Result<ListEntitiesForPolicyResult> ListEntitiesForPolicy(
       const ListEntitiesForPolicyRequest& request);
   std::string PolicyArn(std::string_view path, std::string_view policy_name) const;

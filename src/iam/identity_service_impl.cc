@@ -138,6 +138,10 @@ void ValidateRoleName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "roleName", name, 64);
 }
 
+void ValidateGroupName(ValidationErrors& v, std::string_view name) {
+  ValidateName(v, "groupName", name, 128);
+}
+
 void ValidatePolicyName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "policyName", name, 128);
 }
@@ -359,14 +363,43 @@ Result<std::optional<std::string>> IdentityService::Impl::UnknownPrincipal(
 Result<std::optional<Entity>> IdentityService::Impl::FindEntity(const ReadTransaction& tx,
                                                                 const EntityKind& kind,
                                                                 std::string_view name) const {
-  if (kind.user) {
-    ASSIGN_OR_RETURN(auto user, FindUser(tx, name));
-    if (!user) return std::optional<Entity>();
-    return std::optional<Entity>(Entity{user->name, user->id});
+  auto found = [](const auto& r) {
+    return r ? std::optional<Entity>(Entity{r->name, r->id, r->path}) : std::optional<Entity>();
+  };
+  switch (kind.type) {
+    case EntityType::kUser: {
+      ASSIGN_OR_RETURN(auto user, FindUser(tx, name));
+      return found(user);
+    }
+    case EntityType::kRole: {
+      ASSIGN_OR_RETURN(auto role, FindRole(tx, name));
+      return found(role);
+    }
+    case EntityType::kGroup: {
+      ASSIGN_OR_RETURN(auto group, FindGroup(tx, name));
+      return found(group);
+    }
   }
-  ASSIGN_OR_RETURN(auto role, FindRole(tx, name));
-  if (!role) return std::optional<Entity>();
-  return std::optional<Entity>(Entity{role->name, role->id});
+  return std::optional<Entity>();
+}
+
+Status IdentityService::Impl::AppendEntityPolicies(const ReadTransaction& tx,
+                                                   const EntityKind& kind, const Entity& entity,
+                                                   std::vector<policy::Policy>& out) const {
+  const std::string entity_key = Lower(entity.name);
+  ASSIGN_OR_RETURN(auto records, EntityPolicies(tx, kind, entity_key, "", 0));
+  for (const auto& [key, record] : records) {
+    auto parsed = policy::Policy::Parse(record.document, policy::PolicyKind::kIdentityPolicy);
+    if (!parsed.ok()) {
+      // Refuse rather than evaluate without it: a missing policy could be a Deny.
+      return InternalError("stored policy " + record.name + " of " + kind.noun + " " + entity.name +
+                           " does not parse: " + parsed.status().message());
+    }
+    out.push_back(std::move(parsed).value());
+  }
+  ASSIGN_OR_RETURN(auto attached, AttachedPolicies(tx, kind, entity_key));
+  for (policy::Policy& p : attached) out.push_back(std::move(p));
+  return Status::Ok();
 }
 
 Result<std::optional<IdentityService::Impl::Tagged>> IdentityService::Impl::FindTagged(

@@ -105,6 +105,8 @@ void ValidateName(ValidationErrors& v, std::string_view field, std::string_view 
 void ValidateNewUserName(ValidationErrors& v, std::string_view name);
 void ValidateUserName(ValidationErrors& v, std::string_view name);
 void ValidateRoleName(ValidationErrors& v, std::string_view name);
+// groupNameType: 1..128 everywhere.
+void ValidateGroupName(ValidationErrors& v, std::string_view name);
 void ValidatePolicyName(ValidationErrors& v, std::string_view name);
 void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path);
 void ValidatePathPrefix(ValidationErrors& v, const std::optional<std::string>& prefix);
@@ -147,23 +149,26 @@ Result<policy::Policy> CheckPolicy(std::string_view doc, policy::PolicyKind kind
 // The last '/'-separated part of an ARN: the name of a user or role.
 inline std::string_view LastSegment(std::string_view arn) { return arn.substr(arn.rfind('/') + 1); }
 
-// A user or a role, where both are handled alike (inline policies).
+// A user, role or group, where they are handled alike (inline and managed policies).
 struct Entity {
   std::string name;
   std::string id;
+  std::string path;
 };
+
+enum class EntityType { kUser, kRole, kGroup };
 
 struct EntityKind {
   const char* table;
   const char* policies_table;
-  const char* noun;  // "user" | "role", in LimitExceeded texts
+  const char* noun;  // "user" | "role" | "group": LimitExceeded texts, iam.policy_entities keys
   Status (*no_such_entity)(std::string_view);
   Status (*no_such_policy)(std::string_view);
   void (*validate_name)(ValidationErrors&, std::string_view);
   size_t IamOptions::*max_policy_size;
-  bool user;
+  EntityType type;
   const char* attached_table;  // managed policies attached
-  const char* attach_quota;    // "PoliciesPerUser" | "PoliciesPerRole"
+  const char* attach_quota;    // "PoliciesPerUser" | "PoliciesPerRole" | "PoliciesPerGroup"
 };
 
 inline constexpr EntityKind kUserKind{kUsersTable,
@@ -173,7 +178,7 @@ inline constexpr EntityKind kUserKind{kUsersTable,
                                       errors::NoSuchUserPolicy,
                                       ValidateUserName,
                                       &IamOptions::max_user_policy_size,
-                                      true,
+                                      EntityType::kUser,
                                       kUserAttachedTable,
                                       "PoliciesPerUser"};
 inline constexpr EntityKind kRoleKind{kRolesTable,
@@ -183,9 +188,19 @@ inline constexpr EntityKind kRoleKind{kRolesTable,
                                       errors::NoSuchRolePolicy,
                                       ValidateRoleName,
                                       &IamOptions::max_role_policy_size,
-                                      false,
+                                      EntityType::kRole,
                                       kRoleAttachedTable,
                                       "PoliciesPerRole"};
+inline constexpr EntityKind kGroupKind{kGroupsTable,
+                                       kGroupPoliciesTable,
+                                       "group",
+                                       errors::NoSuchGroup,
+                                       errors::NoSuchGroupPolicy,
+                                       ValidateGroupName,
+                                       &IamOptions::max_group_policy_size,
+                                       EntityType::kGroup,
+                                       kGroupAttachedTable,
+                                       "PoliciesPerGroup"};
 
 // Whose access keys an access key operation acts on.
 struct Owner {
@@ -215,6 +230,9 @@ class IdentityService::Impl {
   }
   std::string RoleArn(std::string_view path, std::string_view name) const {
     return "arn:aws:iam::" + options_.account_id + ":role" + std::string(path) + std::string(name);
+  }
+  std::string GroupArn(std::string_view path, std::string_view name) const {
+    return "arn:aws:iam::" + options_.account_id + ":group" + std::string(path) + std::string(name);
   }
 
   std::string NewId(std::string_view prefix, size_t random_chars) {
@@ -258,6 +276,18 @@ class IdentityService::Impl {
   Result<RoleRecord> LoadRole(const ReadTransaction& tx, std::string_view name) const {
     ASSIGN_OR_RETURN(auto found, FindRole(tx, name));
     if (!found) return errors::NoSuchRole(name);
+    return std::move(*found);
+  }
+  Result<std::optional<GroupRecord>> FindGroup(const ReadTransaction& tx,
+                                               std::string_view name) const {
+    ASSIGN_OR_RETURN(auto stored, tx.Get(kGroupsTable, Lower(name)));
+    if (!stored) return std::optional<GroupRecord>();
+    ASSIGN_OR_RETURN(GroupRecord r, DecodeGroupRecord(*stored));
+    return std::optional<GroupRecord>(std::move(r));
+  }
+  Result<GroupRecord> LoadGroup(const ReadTransaction& tx, std::string_view name) const {
+    ASSIGN_OR_RETURN(auto found, FindGroup(tx, name));
+    if (!found) return errors::NoSuchGroup(name);
     return std::move(*found);
   }
   // The role `role_arn` names, path included, or nullopt.
@@ -309,6 +339,9 @@ class IdentityService::Impl {
 
   User ToUser(const UserRecord& r) const {
     return User{r.path, r.name, r.id, UserArn(r.path, r.name), r.created, r.tags};
+  }
+  Group ToGroup(const GroupRecord& r) const {
+    return Group{r.path, r.name, r.id, GroupArn(r.path, r.name), r.created};
   }
   Role ToRole(const RoleRecord& r) const {
     return Role{r.path,    r.name,         r.id,          RoleArn(r.path, r.name),
@@ -372,7 +405,12 @@ class IdentityService::Impl {
       const ReadTransaction& tx, const EntityKind& kind, std::string_view entity_key,
       std::string_view start_after, size_t limit);
 
-  // ---- inline policies (users and roles alike) --------------------------------------
+  // The parsed inline policies of an entity, then its attached ones (as
+  // IdentityPoliciesOf gives them), appended to `out`.
+  Status AppendEntityPolicies(const ReadTransaction& tx, const EntityKind& kind,
+                              const Entity& entity, std::vector<policy::Policy>& out) const;
+
+  // ---- inline policies (users, roles and groups alike) -------------------------------
 
   static Status ValidatePolicyRequest(const EntityKind& kind, std::string_view entity_name,
                                       std::string_view policy_name,
@@ -470,7 +508,7 @@ class IdentityService::Impl {
 
   static std::string EntityIndexKey(const EntityKind& kind, std::string_view policy_key,
                                     std::string_view entity_key) {
-    return std::string(policy_key) + (kind.user ? "/user/" : "/role/") + std::string(entity_key);
+    return std::string(policy_key) + "/" + kind.noun + "/" + std::string(entity_key);
   }
 
   // Attaches (`attach`) or detaches a managed policy of a user or role.

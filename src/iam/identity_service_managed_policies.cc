@@ -248,6 +248,18 @@ Result<ListAttachedPoliciesResult> IdentityService::ListAttachedUserPolicies(
     std::string_view user_name, const std::optional<std::string>& path_prefix, const Page& page) {
   return impl_->ListAttached(kUserKind, user_name, path_prefix, page);
 }
+Status IdentityService::AttachGroupPolicy(std::string_view group_name,
+                                          std::string_view policy_arn) {
+  return impl_->SetAttached(kGroupKind, group_name, policy_arn, true);
+}
+Status IdentityService::DetachGroupPolicy(std::string_view group_name,
+                                          std::string_view policy_arn) {
+  return impl_->SetAttached(kGroupKind, group_name, policy_arn, false);
+}
+Result<ListAttachedPoliciesResult> IdentityService::ListAttachedGroupPolicies(
+    std::string_view group_name, const std::optional<std::string>& path_prefix, const Page& page) {
+  return impl_->ListAttached(kGroupKind, group_name, path_prefix, page);
+}
 Result<ListAttachedPoliciesResult> IdentityService::ListAttachedRolePolicies(
     std::string_view role_name, const std::optional<std::string>& path_prefix, const Page& page) {
   return impl_->ListAttached(kRoleKind, role_name, path_prefix, page);
@@ -268,8 +280,9 @@ Result<ListEntitiesForPolicyResult> IdentityService::ListEntitiesForPolicy(
   }
   RETURN_IF_ERROR(v.ToStatus());
   ASSIGN_OR_RETURN(size_t size, PageSize(req.page));
-  const bool users = !req.entity_filter || *req.entity_filter == "User";
-  const bool roles = !req.entity_filter || *req.entity_filter == "Role";
+  auto listed = [&](std::string_view type) {
+    return !req.entity_filter || *req.entity_filter == type;
+  };
   ListEntitiesForPolicyResult out;
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(ManagedPolicyRecord r, impl_->LoadPolicy(tx, req.policy_arn));
@@ -282,32 +295,29 @@ Result<ListEntitiesForPolicyResult> IdentityService::ListEntitiesForPolicy(
     size_t shown = 0;
     std::string last;
     for (const auto& e : entries) {
-      const std::string rest = e.key.substr(prefix.size());  // user/<name> or role/<name>
-      const bool user = rest.starts_with("user/");
-      if (user ? !users : !roles) continue;
-      const std::string name = rest.substr(5);
-      PolicyEntity entity;
-      std::string path;
-      if (user) {
-        ASSIGN_OR_RETURN(auto u, impl_->FindUser(tx, name));
-        if (!u)
-          return InternalError("managed policy " + r.name + " is attached to no user " + name);
-        entity = PolicyEntity{u->name, u->id};
-        path = u->path;
-      } else {
-        ASSIGN_OR_RETURN(auto ro, impl_->FindRole(tx, name));
-        if (!ro)
-          return InternalError("managed policy " + r.name + " is attached to no role " + name);
-        entity = PolicyEntity{ro->name, ro->id};
-        path = ro->path;
+      // group/<name>, role/<name> or user/<name>
+      const std::string rest = e.key.substr(prefix.size());
+      const size_t slash = rest.find('/');
+      const std::string type = rest.substr(0, slash);
+      const std::string name = rest.substr(slash + 1);
+      const bool user = type == "user", role = type == "role";
+      if (!listed(user ? "User" : role ? "Role" : "Group")) continue;
+      const EntityKind& kind = user ? kUserKind : role ? kRoleKind : kGroupKind;
+      ASSIGN_OR_RETURN(auto found, impl_->FindEntity(tx, kind, name));
+      if (!found) {
+        return InternalError("managed policy " + r.name + " is attached to no " + kind.noun + " " +
+                             name);
       }
-      if (req.path_prefix && !path.starts_with(*req.path_prefix)) continue;
+      if (req.path_prefix && !found->path.starts_with(*req.path_prefix)) continue;
       if (shown == size) {
         out.is_truncated = true;
         out.marker = EncodeListMarker(scope, last);
         break;
       }
-      (user ? out.users : out.roles).push_back(std::move(entity));
+      (user   ? out.users
+       : role ? out.roles
+              : out.groups)
+          .push_back(PolicyEntity{std::move(found->name), std::move(found->id)});
       ++shown;
       last = rest;
     }

@@ -79,6 +79,21 @@ Result<UserRecord> DecodeUserRecord(std::string_view text) {
   return r;
 }
 
+std::string EncodeGroupRecord(const GroupRecord& r) {
+  return Json{{"name", r.name}, {"path", r.path}, {"id", r.id}, {"created", EpochMillis(r.created)}}
+      .dump();
+}
+
+Result<GroupRecord> DecodeGroupRecord(std::string_view text) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(text, "group"));
+  GroupRecord r;
+  if (!Get(j, "name", r.name) || !Get(j, "path", r.path) || !Get(j, "id", r.id) ||
+      !GetTime(j, "created", r.created)) {
+    return Corrupt("group");
+  }
+  return r;
+}
+
 std::string EncodeRoleRecord(const RoleRecord& r) {
   Json j = {{"name", r.name},
             {"path", r.path},

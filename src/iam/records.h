@@ -10,16 +10,22 @@
 //   iam.account           "account"                 AccountRecord (JSON)
 //   iam.users             <lower user>              UserRecord (JSON)
 //   iam.roles             <lower role>              RoleRecord (JSON)
+//   iam.groups            <lower group>             GroupRecord (JSON)
+//   iam.group_members     <lower group>/<lower user>  "" (a group's users)
+//   iam.user_groups       <lower user>/<lower group>  "" (index: a user's groups)
 //   iam.access_keys       <AKIA…>                   AccessKeyRecord (JSON, secret sealed)
 //   iam.owner_keys        <owner>/<AKIA…>           "" (index: a user's keys; owner
 //                                                   ":root" for the account root)
 //   iam.user_policies     <lower user>/<lower name> PolicyRecord (JSON)
 //   iam.role_policies     <lower role>/<lower name> PolicyRecord (JSON)
+//   iam.group_policies    <lower group>/<lower name> PolicyRecord (JSON)
 //   iam.policies          <lower name>              ManagedPolicyRecord (JSON, with its
 //                                                   versions)
 //   iam.user_attached     <lower user>/<lower policy>  "" (managed policies attached)
 //   iam.role_attached     <lower role>/<lower policy>  ""
-//   iam.policy_entities   <lower policy>/user/<lower user>, <lower policy>/role/<lower role>
+//   iam.group_attached    <lower group>/<lower policy> ""
+//   iam.policy_entities   <lower policy>/user/<lower user>, <lower policy>/role/<lower role>,
+//                         <lower policy>/group/<lower group>
 //                                                   "" (index: where a policy is attached)
 //   iam.key_last_used     <AKIA…>                   KeyUseRecord (JSON)
 //   iam.role_last_used    <lower role>              RoleUseRecord (JSON)
@@ -43,6 +49,11 @@ inline constexpr char kAccountTable[] = "iam.account";
 inline constexpr char kAccountKey[] = "account";
 inline constexpr char kUsersTable[] = "iam.users";
 inline constexpr char kRolesTable[] = "iam.roles";
+inline constexpr char kGroupsTable[] = "iam.groups";
+inline constexpr char kGroupMembersTable[] = "iam.group_members";
+inline constexpr char kUserGroupsTable[] = "iam.user_groups";
+inline constexpr char kGroupPoliciesTable[] = "iam.group_policies";
+inline constexpr char kGroupAttachedTable[] = "iam.group_attached";
 inline constexpr char kAccessKeysTable[] = "iam.access_keys";
 inline constexpr char kOwnerKeysTable[] = "iam.owner_keys";
 inline constexpr char kUserPoliciesTable[] = "iam.user_policies";
@@ -87,6 +98,13 @@ struct RoleRecord {
   std::optional<std::string> description;
   int max_session_duration = 3600;
   std::vector<Tag> tags;  // absent in records written before tags were kept
+};
+
+struct GroupRecord {
+  std::string name;
+  std::string path;
+  std::string id;  // AGPA…
+  TimePoint created;
 };
 
 struct DeletedPrincipalRecord {
@@ -172,6 +190,8 @@ std::string EncodeUserRecord(const UserRecord& r);
 Result<UserRecord> DecodeUserRecord(std::string_view text);
 std::string EncodeRoleRecord(const RoleRecord& r);
 Result<RoleRecord> DecodeRoleRecord(std::string_view text);
+std::string EncodeGroupRecord(const GroupRecord& r);
+Result<GroupRecord> DecodeGroupRecord(std::string_view text);
 std::string EncodeDeletedPrincipalRecord(const DeletedPrincipalRecord& r);
 Result<DeletedPrincipalRecord> DecodeDeletedPrincipalRecord(std::string_view text);
 // lower(arn) ‖ "/" ‖ creation time in epoch milliseconds, 20 digits: the

@@ -58,9 +58,9 @@ struct Page {
 // The members of an IAM request that it has, as received: what
 // CheckIamRequestMembers checks.
 struct IamRequestMembers {
-  std::optional<std::string> user_name, role_name, path, path_prefix, assume_role_policy_document,
-      policy_name, policy_document, description, access_key_id, status, policy_arn, version_id,
-      scope, policy_usage_filter, entity_filter;
+  std::optional<std::string> user_name, role_name, group_name, path, path_prefix,
+      assume_role_policy_document, policy_name, policy_document, description, access_key_id, status,
+      policy_arn, version_id, scope, policy_usage_filter, entity_filter;
   std::optional<int> max_session_duration;
   std::optional<std::vector<Tag>> tags;              // Tags.member.N.Key / .Value
   std::optional<std::vector<std::string>> tag_keys;  // TagKeys.member.N
@@ -71,6 +71,37 @@ struct ListUsersResult {
   std::vector<User> users;
   bool is_truncated = false;
   std::optional<std::string> marker;  // when truncated: pass it to get the next page
+};
+
+// ---- groups ------------------------------------------------------------------
+// A group's users get its inline and attached policies as identity policies.
+// Groups are no principals: no policy names one, and none signs a request.
+
+struct Group {
+  std::string path;        // "/" or "/division/"
+  std::string group_name;  // as created (names compare case-insensitively)
+  std::string group_id;    // AGPA…
+  std::string arn;         // arn:aws:iam::ACCT:group/PATH/NAME
+  TimePoint create_date;
+};
+
+struct CreateGroupRequest {
+  std::string group_name;
+  std::optional<std::string> path;  // default "/"
+};
+
+struct ListGroupsResult {
+  std::vector<Group> groups;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
+};
+
+// GetGroup: the group and a page of its users, in name order.
+struct GetGroupResult {
+  Group group;
+  std::vector<User> users;
+  bool is_truncated = false;
+  std::optional<std::string> marker;
 };
 
 // ---- access keys ----------------------------------------------------------------
@@ -212,7 +243,7 @@ struct ListPolicyVersionsResult {
   std::optional<std::string> marker;
 };
 
-// ListAttachedUserPolicies / ListAttachedRolePolicies.
+// ListAttachedUserPolicies / ListAttachedRolePolicies / ListAttachedGroupPolicies.
 struct AttachedPolicy {
   std::string policy_name;
   std::string policy_arn;
@@ -224,11 +255,10 @@ struct ListAttachedPoliciesResult {
   std::optional<std::string> marker;
 };
 
-// ListEntitiesForPolicy: the users and roles a policy is attached to (coffer has
-// no groups).
+// ListEntitiesForPolicy: the groups, users and roles a policy is attached to.
 struct PolicyEntity {
   std::string name;
-  std::string id;  // AIDA… / AROA…
+  std::string id;  // AGPA… / AIDA… / AROA…
 };
 
 struct ListEntitiesForPolicyRequest {
@@ -241,6 +271,7 @@ struct ListEntitiesForPolicyRequest {
 };
 
 struct ListEntitiesForPolicyResult {
+  std::vector<PolicyEntity> groups;
   std::vector<PolicyEntity> users;
   std::vector<PolicyEntity> roles;
   bool is_truncated = false;

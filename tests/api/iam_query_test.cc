@@ -626,15 +626,16 @@ TEST_F(IamQueryTest, AttachAndDetachManagedPolicies) {
   ASSERT_OK_AND_ASSIGN(std::string entities,
                        Run(Root(), "Action=ListEntitiesForPolicy&PolicyArn=" + Form(p.arn)));
   ASSERT_OK_AND_ASSIGN(iam::Role got_role, iam().GetRole("R"));
-  EXPECT_EQ(entities, Envelope("ListEntitiesForPolicy",
-                               "<PolicyGroups/><PolicyUsers><member><UserName>alice</UserName>"
-                               "<UserId>" +
-                                   alice.user_id +
-                                   "</UserId></member></PolicyUsers><PolicyRoles><member>"
-                                   "<RoleName>R</RoleName><RoleId>" +
-                                   got_role.role_id +
-                                   "</RoleId></member></PolicyRoles><IsTruncated>false"
-                                   "</IsTruncated>"));
+  EXPECT_EQ(entities,
+            Envelope("ListEntitiesForPolicy",
+                     "<PolicyGroups></PolicyGroups><PolicyUsers><member><UserName>alice</UserName>"
+                     "<UserId>" +
+                         alice.user_id +
+                         "</UserId></member></PolicyUsers><PolicyRoles><member>"
+                         "<RoleName>R</RoleName><RoleId>" +
+                         got_role.role_id +
+                         "</RoleId></member></PolicyRoles><IsTruncated>false"
+                         "</IsTruncated>"));
 
   ASSERT_OK_AND_ASSIGN(
       Call detach, Prepare(Root(), "Action=DetachRolePolicy&RoleName=R&PolicyArn=" + Form(p.arn)));
@@ -744,8 +745,10 @@ TEST_F(IamQueryTest, EveryManagedPolicyOperationNamesItsActionAndResource) {
 TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
   policy::Principal alice = NewUser("alice", "/eng/");
   NewRole("R", std::nullopt, "/svc/");
+  ASSERT_OK(iam().CreateGroup({"G", "/db/"}).status());
   const std::string user = "arn:aws:iam::111122223333:user/eng/alice";
   const std::string role = "arn:aws:iam::111122223333:role/svc/R";
+  const std::string group = "arn:aws:iam::111122223333:group/db/G";
   const std::string doc = "&PolicyDocument=" + Form(kPolicy);
   struct Case {
     std::string body;
@@ -788,6 +791,18 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
       {"Action=TagRole&RoleName=R&Tags.member.1.Key=k&Tags.member.1.Value=v", alice, role},
       {"Action=UntagRole&RoleName=R&TagKeys.member.1=k", alice, role},
       {"Action=ListRoleTags&RoleName=R", alice, role},
+      {"Action=CreateGroup&GroupName=ops", alice, "arn:aws:iam::111122223333:group/ops"},
+      {"Action=GetGroup&GroupName=g", alice, group},
+      {"Action=ListGroups&PathPrefix=%2Fdb%2F", alice, "arn:aws:iam::111122223333:group/db/"},
+      {"Action=DeleteGroup&GroupName=G", alice, group},
+      // Membership is decided on the group, whichever user it names.
+      {"Action=AddUserToGroup&GroupName=G&UserName=alice", alice, group},
+      {"Action=RemoveUserFromGroup&GroupName=G&UserName=alice", alice, group},
+      {"Action=ListGroupsForUser&UserName=alice", alice, user},
+      {"Action=PutGroupPolicy&GroupName=G&PolicyName=p" + doc, alice, group},
+      {"Action=GetGroupPolicy&GroupName=G&PolicyName=p", alice, group},
+      {"Action=ListGroupPolicies&GroupName=G", alice, group},
+      {"Action=DeleteGroupPolicy&GroupName=G&PolicyName=p", alice, group},
   };
   std::set<std::string> operations;
   for (const Case& c : cases) {
@@ -802,16 +817,16 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
     EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
     EXPECT_TRUE(call->run != nullptr) << c.body;
   }
-  EXPECT_EQ(operations.size(), 27u);
+  EXPECT_EQ(operations.size(), 38u);
 }
 
 // ---- request errors
 // -----------------------------------------------------------------------------------
 
 TEST_F(IamQueryTest, ActionsAndVersions) {
-  EXPECT_THAT(Prepare(Root(), "Action=CreateGroup&Version=2010-05-08&GroupName=g"),
+  EXPECT_THAT(Prepare(Root(), "Action=CreateInstanceProfile&Version=2010-05-08"),
               IsError("InvalidAction",
-                      "Could not find operation CreateGroup for version "
+                      "Could not find operation CreateInstanceProfile for version "
                       "2010-05-08"));
   EXPECT_THAT(Prepare(Root(), "Action=AssumeRole&Version=2010-05-08"),
               IsError("InvalidAction",

@@ -47,6 +47,7 @@ std::string Between(const std::string& xml, const std::string& tag) {
 
 AuditResource User(const std::string& arn) { return AuditResource::Of(arn, "AWS::IAM::User"); }
 AuditResource Role(const std::string& arn) { return AuditResource::Of(arn, "AWS::IAM::Role"); }
+AuditResource Group(const std::string& arn) { return AuditResource::Of(arn, "AWS::IAM::Group"); }
 
 class QueryAuditTest : public IamTest {
  protected:
@@ -384,6 +385,56 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_FALSE(r.call.read_only);
     EXPECT_EQ(r.call.request_parameters, R"({"userName":"alice","tagKeys":["Team"]})");
   }
+  // ---- groups ----
+  const std::string group_arn = "arn:aws:iam::111122223333:group/eng/dbadmins";
+  {
+    Ran r = Iam("Action=CreateGroup&Version=2010-05-08&GroupName=dbadmins&Path=%2Feng%2F");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"path":"/eng/","groupName":"dbadmins"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn)));
+    EXPECT_EQ(r.reply.response_elements,
+              R"({"group":{"path":"/eng/","groupName":"dbadmins","groupId":")" +
+                  Between(r.reply.body, "GroupId") + R"(","arn":")" + group_arn +
+                  R"(","createDate":")" + kCreated + R"("}})");
+  }
+  {
+    Ran r = Iam("Action=AddUserToGroup&Version=2010-05-08&GroupName=dbadmins&UserName=alice");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"groupName":"dbadmins","userName":"alice"})");
+    EXPECT_EQ(r.call.authorizations[0].resource, group_arn);
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn), User(alice_arn)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  // The read-only operations and those that change the group without answering
+  // anything: the group's resource, no responseElements.
+  for (const auto& [query, read_only] : std::vector<std::pair<std::string, bool>>{
+           {"Action=GetGroup&MaxItems=10", true},
+           {"Action=PutGroupPolicy&PolicyName=decrypt&PolicyDocument=" + UrlEncode(kPolicy), false},
+           {"Action=GetGroupPolicy&PolicyName=decrypt", true},
+           {"Action=ListGroupPolicies", true},
+           {"Action=DeleteGroupPolicy&PolicyName=decrypt", false}}) {
+    SCOPED_TRACE(query);
+    Ran r = Iam(query + "&Version=2010-05-08&GroupName=dbadmins");
+    EXPECT_EQ(r.call.read_only, read_only);
+    EXPECT_THAT(r.call.request_parameters, StartsWith(R"({"groupName":"dbadmins")"));
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn)));
+    EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran r = Iam("Action=ListGroups&Version=2010-05-08&PathPrefix=%2Feng%2F");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"pathPrefix":"/eng/"})");
+    EXPECT_EQ(r.call.authorizations[0].resource, "arn:aws:iam::111122223333:group/eng/");
+    EXPECT_THAT(r.call.resources, IsEmpty());
+  }
+  {
+    Ran r = Iam("Action=ListGroupsForUser&Version=2010-05-08&UserName=alice");
+    EXPECT_TRUE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"userName":"alice"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(User(alice_arn)));
+    EXPECT_EQ(Between(r.reply.body, "GroupName"), "dbadmins");
+  }
+
   // ---- customer managed policies ----
   const std::string policy_arn = "arn:aws:iam::111122223333:policy/teams/kms-use";
   const std::string encoded_arn = UrlEncode(policy_arn);
@@ -442,12 +493,19 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.call.request_parameters, R"({"scope":"Local","onlyAttached":false})");
     EXPECT_THAT(r.call.resources, IsEmpty());
   }
-  // Attaching names the user or role and the policy.
-  for (const auto& [entity, arn] :
-       std::vector<std::pair<std::string, std::string>>{{"User", alice_arn}, {"Role", role_arn}}) {
-    const std::string parameter = entity == "User" ? "UserName=alice" : "RoleName=backup";
-    const std::string name = entity == "User" ? "userName\":\"alice" : "roleName\":\"backup";
-    const AuditResource resource = entity == "User" ? User(arn) : Role(arn);
+  // Attaching names the user, role or group and the policy.
+  struct Attached {
+    std::string entity, parameter, name;
+    AuditResource resource;
+  };
+  for (const Attached& a : std::vector<Attached>{
+           {"User", "UserName=alice", "userName\":\"alice", User(alice_arn)},
+           {"Role", "RoleName=backup", "roleName\":\"backup", Role(role_arn)},
+           {"Group", "GroupName=dbadmins", "groupName\":\"dbadmins", Group(group_arn)}}) {
+    const std::string& entity = a.entity;
+    const std::string& parameter = a.parameter;
+    const std::string& name = a.name;
+    const AuditResource& resource = a.resource;
     for (const char* action : {"Attach", "ListAttached", "Detach"}) {
       SCOPED_TRACE(std::string(action) + entity);
       const bool list = std::string(action) == "ListAttached";
@@ -476,6 +534,17 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.call.request_parameters, R"({"roleName":"backup"})");
     EXPECT_THAT(r.call.resources, ElementsAre(Role(role_arn)));
     EXPECT_EQ(r.reply.response_elements, "null");
+  }
+  {
+    Ran r = Iam("Action=RemoveUserFromGroup&Version=2010-05-08&GroupName=dbadmins&UserName=alice");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn), User(alice_arn)));
+  }
+  {
+    Ran r = Iam("Action=DeleteGroup&Version=2010-05-08&GroupName=dbadmins");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"groupName":"dbadmins"})");
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn)));
   }
   {
     Ran r = Iam("Action=DeleteUser&Version=2010-05-08&UserName=alice");

@@ -168,7 +168,8 @@ class IamTest : public ::testing::Test {
            {kAccountTable, kUsersTable, kRolesTable, kAccessKeysTable, kOwnerKeysTable,
             kUserPoliciesTable, kRolePoliciesTable, kSessionsTable, kPoliciesTable,
             kUserAttachedTable, kRoleAttachedTable, kPolicyEntitiesTable, kKeyLastUsedTable,
-            kRoleLastUsedTable}) {
+            kRoleLastUsedTable, kGroupsTable, kGroupMembersTable, kUserGroupsTable,
+            kGroupPoliciesTable, kGroupAttachedTable}) {
         ASSIGN_OR_RETURN(auto entries, tx.Scan(table, "", "", 0));
         for (const auto& e : entries) {
           out += std::string(table) + " " + e.key + " = " + e.value + "\n";

@@ -526,6 +526,72 @@ expect_ok "iam delete-policy" iam delete-policy --policy-arn "$MPOL_ARN"
 run iam get-policy --policy-arn "$MPOL_ARN"
 expect_error "the policy is gone" NoSuchEntity GetPolicy "Policy $MPOL_ARN was not found."
 
+# ---- IAM groups: key use through a group's policies -------------------------------------------
+USER5="frank-$SFX" GROUP="key-users-$SFX" DPOL="no-encrypt-$SFX"
+GROUP_ARN="arn:aws:iam::$ACCOUNT:group/backup/$GROUP"
+DPOL_ARN="arn:aws:iam::$ACCOUNT:policy/$DPOL"
+F_DENIED="User: arn:aws:iam::$ACCOUNT:user/$USER5 is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:$REGION:$ACCOUNT:key/$KEY2"
+expect_ok "iam create-group" iam create-group --group-name "$GROUP" --path /backup/
+check "the group" ".Group.Arn == \"$GROUP_ARN\" and .Group.Path == \"/backup/\" and (.Group.GroupId | startswith(\"AGPA\"))"
+run iam create-group --group-name "$GROUP"
+expect_error "iam create-group twice" EntityAlreadyExists CreateGroup "Group with name $GROUP already exists."
+expect_ok "iam create-user (frank)" iam create-user --user-name "$USER5"
+expect_ok "iam create-access-key (frank)" iam create-access-key --user-name "$USER5"
+F_AK=$(jq -r .AccessKey.AccessKeyId <<<"$OUT")
+F_SK=$(jq -r .AccessKey.SecretAccessKey <<<"$OUT")
+expect_ok "iam put-group-policy" iam put-group-policy --group-name "$GROUP" --policy-name use-key \
+  --policy-document "file://$work/managed.json"
+as "$F_AK" "$F_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+expect_error "frank is refused before he is in the group" AccessDeniedException Encrypt \
+  "$F_DENIED because no identity-based policy allows the kms:Encrypt action"
+expect_ok "iam add-user-to-group" iam add-user-to-group --group-name "$GROUP" --user-name "$USER5"
+as "$F_AK" "$F_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+if [[ $RC -eq 0 ]]; then ok "frank encrypts through his group's policy"; else not_ok "frank encrypts through his group's policy" "$ERR"; fi
+expect_ok "iam get-group" iam get-group --group-name "$GROUP"
+check "the group and its user" ".Group.Arn == \"$GROUP_ARN\" and [.Users[].UserName] == [\"$USER5\"]"
+expect_ok "iam list-groups-for-user" iam list-groups-for-user --user-name "$USER5"
+check "frank's groups" "[.Groups[].GroupName] == [\"$GROUP\"]"
+expect_ok "iam list-groups --path-prefix" iam list-groups --path-prefix /backup/
+check "the group is listed" "[.Groups[] | select(.GroupName == \"$GROUP\")] | length == 1"
+expect_ok "iam get-group-policy" iam get-group-policy --group-name "$GROUP" --policy-name use-key
+if jq -e --slurpfile want "$work/managed.json" '.PolicyDocument == $want[0]' >/dev/null <<<"$OUT"; then ok "the CLI decodes the group policy"; else not_ok "the CLI decodes the group policy" "${OUT:0:300}"; fi
+expect_ok "iam list-group-policies" iam list-group-policies --group-name "$GROUP"
+check "the group's policy names" '.PolicyNames == ["use-key"]'
+cat >"$work/no-encrypt.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}
+EOF
+expect_ok "iam create-policy (a deny)" iam create-policy --policy-name "$DPOL" \
+  --policy-document "file://$work/no-encrypt.json"
+expect_ok "iam attach-group-policy" iam attach-group-policy --group-name "$GROUP" --policy-arn "$DPOL_ARN"
+as "$F_AK" "$F_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+expect_error "a deny attached to the group wins" AccessDeniedException Encrypt \
+  "$F_DENIED with an explicit deny in an identity-based policy"
+expect_ok "iam list-attached-group-policies" iam list-attached-group-policies --group-name "$GROUP"
+check "the deny is attached" ".AttachedPolicies == [{\"PolicyName\": \"$DPOL\", \"PolicyArn\": \"$DPOL_ARN\"}]"
+expect_ok "iam list-entities-for-policy (a group)" iam list-entities-for-policy --policy-arn "$DPOL_ARN"
+check "the group is listed" "[.PolicyGroups[].GroupName] == [\"$GROUP\"] and .PolicyUsers == [] and .PolicyRoles == []"
+expect_ok "iam detach-group-policy" iam detach-group-policy --group-name "$GROUP" --policy-arn "$DPOL_ARN"
+expect_ok "iam delete-policy (the deny)" iam delete-policy --policy-arn "$DPOL_ARN"
+run iam delete-group --group-name "$GROUP"
+expect_error "iam delete-group with a user" DeleteConflict DeleteGroup \
+  "Cannot delete entity, must remove users from group first."
+expect_ok "iam delete-access-key (frank)" iam delete-access-key --user-name "$USER5" --access-key-id "$F_AK"
+run iam delete-user --user-name "$USER5"
+expect_error "iam delete-user while in a group" DeleteConflict DeleteUser \
+  "Cannot delete entity, must remove users from group first."
+expect_ok "iam remove-user-from-group" iam remove-user-from-group --group-name "$GROUP" --user-name "$USER5"
+run iam remove-user-from-group --group-name "$GROUP" --user-name "$USER5"
+expect_error "iam remove-user-from-group twice" NoSuchEntity RemoveUserFromGroup \
+  "The user with name $USER5 cannot be found."
+run iam delete-group --group-name "$GROUP"
+expect_error "iam delete-group with a policy" DeleteConflict DeleteGroup \
+  "Cannot delete entity, must delete policies first."
+expect_ok "iam delete-group-policy" iam delete-group-policy --group-name "$GROUP" --policy-name use-key
+expect_ok "iam delete-group" iam delete-group --group-name "$GROUP"
+run iam get-group --group-name "$GROUP"
+expect_error "the group is gone" NoSuchEntity GetGroup "The group with name $GROUP cannot be found."
+expect_ok "iam delete-user (frank)" iam delete-user --user-name "$USER5"
+
 # ---- IAM roles ------------------------------------------------------------------------------
 expect_ok "iam list-roles" iam list-roles
 check "the seed's roles are listed" "[.Roles[] | select(.RoleName == \"$BACKUP_ROLE\" or .RoleName == \"$ADMIN_ROLE\" or .RoleName == \"$USER_ROLE\")] | length == 3"

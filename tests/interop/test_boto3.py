@@ -341,6 +341,22 @@ class ExpectedError:
     response = None
 
 
+def records_of_requests(start, ids):
+    """The CloudTrail records, looked up since `start`, of the calls whose request ids are the
+    keys of `ids` (their event names the values): {event name: record}."""
+    ct = client("cloudtrail", ROOT)
+    found = {}
+    for event_name in set(ids.values()):
+        for page in ct.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}],
+                StartTime=start):
+            for e in page["Events"]:
+                rec = json.loads(e["CloudTrailEvent"])
+                if rec["requestID"] in ids:
+                    found[ids[rec["requestID"]]] = rec
+    return found
+
+
 class CofferTest(unittest.TestCase):
     maxDiff = 4000
 
@@ -1719,6 +1735,146 @@ def policy_arn(policy, path="/"):
     return f"arn:aws:iam::{ACCOUNT}:policy{path}{policy}"
 
 
+class IamGroups(CofferTest):
+    def test_a_group_gives_its_users_key_use(self):
+        # The key's default policy delegates to IAM: a group's policies decide.
+        iam = self.iam()
+        key = self.new_key(Description=name("grouped"))["KeyId"]
+        user, creds = self.new_user_with_key("grouped-user")
+        other, _ = self.new_user_with_key("grouped-other")
+        kms = client("kms", creds)
+        group = name("key-users")
+        created = iam.create_group(GroupName=group, Path="/db/")["Group"]
+        self.assertEqual(created["Arn"], f"arn:aws:iam::{ACCOUNT}:group/db/{group}")
+        self.assertRegex(created["GroupId"], r"^AGPA[A-Z2-7]{17}$")
+        self.assertEqual((created["GroupName"], created["Path"]), (group, "/db/"))
+        self.assertRecent(created["CreateDate"])
+        iam.put_group_policy(GroupName=group, PolicyName="use-key", PolicyDocument=allow_policy(
+            ["kms:Encrypt", "kms:Decrypt"], key_arn(key)))
+        with self.raises("AccessDeniedException", denied(
+                user_arn(user), "kms:Encrypt", key_arn(key), "identity")):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        iam.add_user_to_group(GroupName=group, UserName=user)
+        iam.add_user_to_group(GroupName=group, UserName=user)  # again: nothing changes
+        blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"x")
+
+        # A managed policy attached to the group, here a deny, applies as well.
+        deny = iam.create_policy(PolicyName=name("grouped-deny"), PolicyDocument=allow_policy(
+            "kms:Encrypt", effect="Deny"))["Policy"]["Arn"]
+        iam.attach_group_policy(GroupName=group, PolicyArn=deny)
+        with self.raises("AccessDeniedException", denied(
+                user_arn(user), "kms:Encrypt", key_arn(key), "deny-identity")):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        self.assertEqual(iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"],
+                         [{"PolicyName": name("grouped-deny"), "PolicyArn": deny}])
+        entities = iam.list_entities_for_policy(PolicyArn=deny)
+        self.assertEqual([(g["GroupName"], g["GroupId"]) for g in entities["PolicyGroups"]],
+                         [(group, created["GroupId"])])
+        self.assertEqual(iam.get_policy(PolicyArn=deny)["Policy"]["AttachmentCount"], 1)
+        iam.detach_group_policy(GroupName=group, PolicyArn=deny)
+        iam.delete_policy(PolicyArn=deny)
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+
+        # GetGroup pages through the users; each user's groups are listed.
+        iam.add_user_to_group(GroupName=group, UserName=other)
+        first = iam.get_group(GroupName=group, MaxItems=1)
+        self.assertEqual(first["Group"]["Arn"], created["Arn"])
+        self.assertTrue(first["IsTruncated"])
+        rest = iam.get_group(GroupName=group, Marker=first["Marker"])
+        self.assertFalse(rest["IsTruncated"])
+        self.assertEqual(sorted(u["UserName"] for u in first["Users"] + rest["Users"]),
+                         sorted([user, other]))
+        self.assertEqual([g["GroupName"] for g in iam.list_groups_for_user(
+            UserName=user)["Groups"]], [group])
+        self.assertIn(group, [g["GroupName"] for g in iam.list_groups(PathPrefix="/db/")["Groups"]])
+        self.assertEqual(iam.list_group_policies(GroupName=group)["PolicyNames"], ["use-key"])
+        self.assertEqual(json.loads(json.dumps(iam.get_group_policy(
+            GroupName=group, PolicyName="use-key")["PolicyDocument"]))["Statement"][0]["Resource"],
+            key_arn(key))
+
+        # Leaving the group takes its permissions away at once.
+        iam.remove_user_from_group(GroupName=group, UserName=user)
+        with self.raises("AccessDeniedException", denied(
+                user_arn(user), "kms:Encrypt", key_arn(key), "identity")):
+            kms.encrypt(KeyId=key, Plaintext=b"x")
+        with self.raises("NoSuchEntity", f"The user with name {user} cannot be found.",
+                         status=404):
+            iam.remove_user_from_group(GroupName=group, UserName=user)
+        with self.raises("DeleteConflict",
+                         "Cannot delete entity, must remove users from group first.", status=409):
+            iam.delete_group(GroupName=group)
+        iam.remove_user_from_group(GroupName=group, UserName=other)
+        with self.raises("DeleteConflict", "Cannot delete entity, must delete policies first.",
+                         status=409):
+            iam.delete_group(GroupName=group)
+        iam.delete_group_policy(GroupName=group, PolicyName="use-key")
+        iam.delete_group(GroupName=group)
+        with self.raises("NoSuchEntity", f"The group with name {group} cannot be found.",
+                         status=404):
+            iam.get_group(GroupName=group)
+
+    def test_errors_and_limits(self):
+        iam = self.iam()
+        group = name("limits")
+        iam.create_group(GroupName=group)
+        with self.raises("EntityAlreadyExists", f"Group with name {group.upper()} already exists.",
+                         status=409):
+            iam.create_group(GroupName=group.upper())
+        with self.raises("ValidationError", regex="Value 'a b' at 'groupName' failed to satisfy",
+                         status=400):
+            iam.create_group(GroupName="a b")
+        with self.raises("NoSuchEntity", f"The group with name {name('none')} cannot be found.",
+                         status=404):
+            iam.add_user_to_group(GroupName=name("none"), UserName=name("none"))
+        user = name("many-groups")
+        iam.create_user(UserName=user)
+        groups = [name(f"g{i}") for i in range(11)]
+        for g in groups:
+            iam.create_group(GroupName=g)
+        for g in groups[:10]:
+            iam.add_user_to_group(GroupName=g, UserName=user)
+        with self.raises("LimitExceeded", "Cannot exceed quota for GroupsPerUser: 10",
+                         status=409):
+            iam.add_user_to_group(GroupName=groups[10], UserName=user)
+        with self.raises("DeleteConflict",
+                         "Cannot delete entity, must remove users from group first.", status=409):
+            iam.delete_user(UserName=user)
+        for g in groups[:10]:
+            iam.remove_user_from_group(GroupName=g, UserName=user)
+        for g in groups + [group]:
+            iam.delete_group(GroupName=g)
+        iam.delete_user(UserName=user)
+
+    def test_records(self):
+        iam = self.iam()
+        start = now() - datetime.timedelta(seconds=2)
+        group = name("recorded-group")
+        user = name("recorded-member")
+        iam.create_user(UserName=user)
+        created = iam.create_group(GroupName=group)
+        added = iam.add_user_to_group(GroupName=group, UserName=user)
+        ids = {created["ResponseMetadata"]["RequestId"]: "CreateGroup",
+               added["ResponseMetadata"]["RequestId"]: "AddUserToGroup"}
+        found = records_of_requests(start, ids)
+        group_arn = created["Group"]["Arn"]
+        rec = found["CreateGroup"]
+        self.assertEqual(rec["eventSource"], "iam.amazonaws.com")
+        self.assertEqual(rec["requestParameters"], {"groupName": group})
+        self.assertEqual(rec["responseElements"]["group"]["groupId"], created["Group"]["GroupId"])
+        self.assertEqual(rec["resources"], [{"accountId": ACCOUNT, "type": "AWS::IAM::Group",
+                                             "ARN": group_arn}])
+        rec = found["AddUserToGroup"]
+        self.assertEqual(rec["requestParameters"], {"groupName": group, "userName": user})
+        self.assertIsNone(rec["responseElements"])
+        self.assertEqual(rec["resources"], [
+            {"accountId": ACCOUNT, "type": "AWS::IAM::Group", "ARN": group_arn},
+            {"accountId": ACCOUNT, "type": "AWS::IAM::User", "ARN": user_arn(user)}])
+        iam.remove_user_from_group(GroupName=group, UserName=user)
+        iam.delete_group(GroupName=group)
+        iam.delete_user(UserName=user)
+
+
 class IamManagedPolicies(CofferTest):
     def test_policy_and_its_versions(self):
         iam = self.iam()
@@ -1929,7 +2085,6 @@ class IamManagedPolicies(CofferTest):
 
     def test_records(self):
         iam = self.iam()
-        ct = client("cloudtrail", ROOT)
         start = now() - datetime.timedelta(seconds=2)
         policy = name("recorded")
         created = iam.create_policy(PolicyName=policy, PolicyDocument=allow_policy(
@@ -1938,15 +2093,7 @@ class IamManagedPolicies(CofferTest):
                                             PolicyDocument=allow_policy("kms:ListKeys"))
         ids = {created["ResponseMetadata"]["RequestId"]: "CreatePolicy",
                version["ResponseMetadata"]["RequestId"]: "CreatePolicyVersion"}
-        found = {}
-        for event_name in ids.values():
-            for page in ct.get_paginator("lookup_events").paginate(
-                    LookupAttributes=[{"AttributeKey": "EventName",
-                                       "AttributeValue": event_name}], StartTime=start):
-                for e in page["Events"]:
-                    rec = json.loads(e["CloudTrailEvent"])
-                    if rec["requestID"] in ids:
-                        found[ids[rec["requestID"]]] = rec
+        found = records_of_requests(start, ids)
         rec = found["CreatePolicy"]
         self.assertEqual(rec["eventSource"], "iam.amazonaws.com")
         self.assertEqual(rec["requestParameters"]["policyName"], policy)
