@@ -739,9 +739,9 @@ Result<Call> DeleteRole(const Request& q) {
                   });
 }
 
-// ---- inline policies (users and roles alike) -------------------------------------------------
+// ---- inline policies (users, roles and groups alike) -----------------------------------------
 
-// The differences between the user and the role forms of the four operations.
+// The differences between the user, role and group forms of the four operations.
 struct PolicyOps {
   const char* entity_parameter;  // "UserName" | "RoleName" | "GroupName"
   Result<std::string> (IdentityService::*arn_of)(std::string_view);

@@ -102,7 +102,8 @@ Result<std::unique_ptr<IdentityService>> IdentityService::Create(IamOptions opti
   if (options.region.empty()) return InvalidArgumentError("region must not be empty");
   if (options.max_users < 1 || options.max_roles < 1 || options.max_access_keys_per_user < 1 ||
       options.max_managed_policies < 1 || options.max_policy_versions < 1 ||
-      options.max_attached_policies < 1) {
+      options.max_attached_policies < 1 || options.max_groups < 1 ||
+      options.max_groups_per_user < 1) {
     return InvalidArgumentError("IAM quotas must be at least 1");
   }
   if (options.expired_session_retention < Duration::zero()) {
@@ -959,7 +960,7 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
   if (m.role_name) ValidateRoleName(v, *m.role_name);
   if (m.group_name) ValidateGroupName(v, *m.group_name);
   // Managed policies' paths follow policyPathType; ListEntitiesForPolicy's
-  // PathPrefix (of users and roles) pathType.
+  // PathPrefix (of users, groups and roles) pathType.
   const bool policy_path = action == "CreatePolicy" || action == "ListPolicies" ||
                            action == "ListAttachedUserPolicies" ||
                            action == "ListAttachedRolePolicies" ||

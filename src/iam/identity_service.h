@@ -57,7 +57,7 @@ struct IamOptions {
   size_t max_managed_policy_size = 6144;  // PolicySize: a managed policy's version
   int max_managed_policies = 1500;        // PoliciesPerAccount (customer managed)
   int max_policy_versions = 5;            // versions of a managed policy
-  int max_attached_policies = 10;         // PoliciesPerUser / PoliciesPerRole (managed)
+  int max_attached_policies = 10;         // PoliciesPerUser / PoliciesPerRole / PoliciesPerGroup
   // An expired session keeps answering ExpiredToken (so SDKs refresh) for this
   // long before RunScheduledWork() removes it; then its key is unknown.
   Duration expired_session_retention = std::chrono::hours(1);

@@ -643,7 +643,9 @@ Result<ListPolicyNamesResult> IdentityService::Impl::ListPolicies(const EntityKi
   ListPolicyNamesResult out;
   RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
-    const std::string scope = std::string(kind.policies_table) + "/" + Lower(entity.name);
+    // Scoped by the unique id: a marker stays within MarkerType's 320 characters
+    // whatever the names (a group's and a policy's may be 128 each).
+    const std::string scope = std::string(kind.policies_table) + "/" + entity.id;
     ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
     ASSIGN_OR_RETURN(auto records, EntityPolicies(tx, kind, Lower(entity.name), after, size + 1));
     out.is_truncated = records.size() > size;
@@ -788,7 +790,7 @@ Result<ListAttachedPoliciesResult> IdentityService::Impl::ListAttached(
   RETURN_IF_ERROR(store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(Entity entity, LoadEntity(tx, kind, entity_name));
     const std::string prefix = Lower(entity.name) + "/";
-    const std::string scope = std::string(kind.attached_table) + "/" + Lower(entity.name);
+    const std::string scope = std::string(kind.attached_table) + "/" + entity.id;
     ASSIGN_OR_RETURN(std::string after, MarkerPosition(page, scope));
     ASSIGN_OR_RETURN(auto attached,
                      tx.Scan(kind.attached_table, prefix, after.empty() ? "" : prefix + after, 0));

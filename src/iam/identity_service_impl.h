@@ -511,7 +511,7 @@ class IdentityService::Impl {
     return std::string(policy_key) + "/" + kind.noun + "/" + std::string(entity_key);
   }
 
-  // Attaches (`attach`) or detaches a managed policy of a user or role.
+  // Attaches (`attach`) or detaches a managed policy of a user, role or group.
   Status SetAttached(const EntityKind& kind, std::string_view entity_name,
                      std::string_view policy_arn, bool attach);
 

@@ -340,6 +340,43 @@ TEST_F(GroupTest, InlinePoliciesOfAGroup) {
   ASSERT_OK(iam().PutGroupPolicy("dba", "Decrypt", PolicyOfSize(5120)));  // in place of the old
 }
 
+TEST_F(GroupTest, ListsOfTheLongestNamesPageWithMarkersIamAccepts) {
+  // A group's name and its policies' may be 128 characters each; the marker
+  // must still be one a request may carry (1 to 320 characters).
+  const std::string group(128, 'g');
+  NewGroup(group);
+  CreatePolicyRequest req;
+  req.policy_document = AllowPolicy("kms:Encrypt");
+  for (char c : {'a', 'b'}) {
+    const std::string name(128, c);
+    ASSERT_OK(iam().PutGroupPolicy(group, name, AllowPolicy("kms:Decrypt")));
+    req.policy_name = name;
+    ASSERT_OK_AND_ASSIGN(ManagedPolicy p, iam().CreatePolicy(req));
+    ASSERT_OK(iam().AttachGroupPolicy(group, p.arn));
+  }
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult first, iam().ListGroupPolicies(group, Page{{}, 1}));
+  ASSERT_TRUE(first.marker.has_value());
+  EXPECT_LE(first.marker->size(), 320u);
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult second,
+                       iam().ListGroupPolicies(group, Page{first.marker, 1}));
+  EXPECT_THAT(second.policy_names, ElementsAre(std::string(128, 'b')));
+  EXPECT_FALSE(second.is_truncated);
+
+  ASSERT_OK_AND_ASSIGN(ListAttachedPoliciesResult attached,
+                       iam().ListAttachedGroupPolicies(group, {}, Page{{}, 1}));
+  ASSERT_TRUE(attached.marker.has_value());
+  EXPECT_LE(attached.marker->size(), 320u);
+  ASSERT_OK_AND_ASSIGN(ListAttachedPoliciesResult rest,
+                       iam().ListAttachedGroupPolicies(group, {}, Page{attached.marker, 1}));
+  ASSERT_EQ(rest.attached_policies.size(), 1u);
+  EXPECT_EQ(rest.attached_policies[0].policy_name, std::string(128, 'b'));
+
+  // A marker pages only the list it came from.
+  NewGroup("other");
+  EXPECT_THAT(iam().ListGroupPolicies("other", Page{first.marker, 1}),
+              IsError("ValidationError", "Invalid Marker."));
+}
+
 TEST_F(GroupTest, ManagedPoliciesOfAGroupAreListedBothWays) {
   NewGroup("dba", "/eng/");
   NewUser("bob");
