@@ -72,6 +72,11 @@ Result<int> LockDataDirectory(const std::string& data_dir) {
 // leaves a marker; a start without the marker (a crash, a kill, a power loss)
 // throws the index away, and AuditLog::Open rebuilds it from the journal.
 std::string AuditIndexPath(const std::string& data_dir) { return data_dir + "/audit-index.db"; }
+// Under load the indexer's transactions touch more pages than SQLite's default
+// 2 MB cache holds, and read them again from the file on every batch: 16 MiB
+// took about a quarter off the indexer's CPU per call (3.0-3.6 against
+// 2.1-2.7 us at 27k Encrypt/s), for about 18 MB more of resident memory.
+constexpr size_t kAuditIndexPageCache = 16 << 20;
 std::string AuditIndexCleanMarker(const std::string& data_dir) {
   return data_dir + "/audit-index.clean";
 }
@@ -185,9 +190,11 @@ Result<std::unique_ptr<Services>> OpenServices(const ServicesOptions& options, C
                    iam::IdentityService::Create(iam_options, *s->store, *s->vault, clock, random));
   s->data_dir = options.data_dir;
   RETURN_IF_ERROR(PrepareAuditIndex(options.data_dir));
-  ASSIGN_OR_RETURN(s->audit_index,
-                   state::SqliteStateStore::Open(AuditIndexPath(options.data_dir),
-                                                 {.exclusive = true, .durable = false}));
+  ASSIGN_OR_RETURN(
+      s->audit_index,
+      state::SqliteStateStore::Open(
+          AuditIndexPath(options.data_dir),
+          {.exclusive = true, .durable = false, .page_cache_bytes = kAuditIndexPageCache}));
   if (options.restart_digest_chain) {
     ASSIGN_OR_RETURN(audit::DigestChainRestart restart,
                      audit::RestartDigestChain(options.data_dir, *s->store, clock));

@@ -651,6 +651,12 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   // sealed material of a deleted key) is zeroed in the file, not left in free
   // space. Debian's SQLite does so by default; others may not.
   if (options.durable) RETURN_IF_ERROR(Exec(db, "PRAGMA secure_delete = ON", what));
+  if (options.page_cache_bytes > 0) {
+    // A negative cache_size is in KiB.
+    RETURN_IF_ERROR(
+        Exec(db, "PRAGMA cache_size = -" + std::to_string((options.page_cache_bytes + 1023) / 1024),
+             what));
+  }
   RETURN_IF_ERROR(impl->Migrate());
   RETURN_IF_ERROR(impl->PrepareStatements());
   return std::unique_ptr<SqliteStateStore>(new SqliteStateStore(std::move(impl)));

@@ -49,6 +49,9 @@ struct SqliteOptions {
   // answered without SQLite. Only with `exclusive`: every write then goes
   // through this object, which drops the entries a transaction wrote. 0: none.
   size_t read_cache_bytes = 0;
+  // SQLite's page cache of this connection, in bytes (PRAGMA cache_size); 0:
+  // SQLite's default (2 MB).
+  size_t page_cache_bytes = 0;
 };
 
 class SqliteStateStore final : public StateStore {
