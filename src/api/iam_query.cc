@@ -473,6 +473,37 @@ Result<Call> DeleteGroup(const Request& q) {
                   });
 }
 
+// UpdateGroup: decisions on the group as it is and as it will be (IAM: "must have
+// permission to change the group with the old name and the new name"); the
+// record names both when they differ.
+Result<Call> UpdateGroup(const Request& q) {
+  QueryReader r(q.params);
+  std::string name = r.Required("GroupName");
+  std::optional<std::string> new_path = r.Optional("NewPath");
+  std::optional<std::string> new_name = r.Optional("NewGroupName");
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfGroup(name));
+  // arn:aws:iam::ACCT:group/PATH/NAME: the path from its first '/' to its last.
+  const size_t path_start = arn.find(":group") + 6, last_slash = arn.rfind('/');
+  const std::string path = arn.substr(path_start, last_slash - path_start + 1);
+  const std::string new_arn =
+      q.iam.GroupArn(new_path.value_or(path), new_name.value_or(arn.substr(last_slash + 1)));
+  std::vector<AuditResource> resources = GroupResource(arn);
+  if (new_arn != arn) resources.push_back(GroupResource(new_arn)[0]);
+  Call call = MakeCall(
+      "UpdateGroup", arn, std::move(resources),
+      [&iam = q.iam, name, new_path, new_name, rid = q.request_id]() -> Result<std::string> {
+        RETURN_IF_ERROR(iam.UpdateGroup(name, new_path, new_name));
+        return EmptyReply("UpdateGroup", rid);
+      });
+  if (new_arn != arn) {
+    Authorization renamed = call.authorizations[0];
+    renamed.resource = new_arn;
+    call.authorizations.push_back(std::move(renamed));
+  }
+  return call;
+}
+
 // AddUserToGroup and RemoveUserFromGroup: a decision on the group; the record
 // names the group and the user.
 Result<Call> ChangeMembership(const Request& q, std::string_view operation, bool add) {
@@ -1229,6 +1260,8 @@ const QueryOperations& Operations() {
         {"GetGroup", {GetGroup, true, group_page, P{"GroupName"}}},
         {"ListGroups", {ListGroups, true, list}},
         {"DeleteGroup", {DeleteGroup, false, P{"GroupName"}, P{"GroupName"}}},
+        {"UpdateGroup",
+         {UpdateGroup, false, P{"GroupName", "NewPath", "NewGroupName"}, P{"GroupName"}}},
         {"AddUserToGroup",
          {[](const Request& q) { return ChangeMembership(q, "AddUserToGroup", true); }, false,
           membership, membership}},
@@ -1428,6 +1461,8 @@ Status CheckMembers(std::string_view action, const QueryOperation& operation,
   m.user_name = text("UserName");
   m.role_name = text("RoleName");
   m.group_name = text("GroupName");
+  m.new_group_name = text("NewGroupName");
+  m.new_path = text("NewPath");
   m.path = text("Path");
   m.path_prefix = text("PathPrefix");
   m.assume_role_policy_document = text("AssumeRolePolicyDocument");

@@ -11,7 +11,7 @@
 //
 // Operations: CreateUser GetUser ListUsers DeleteUser CreateAccessKey
 // ListAccessKeys UpdateAccessKey DeleteAccessKey CreateGroup GetGroup ListGroups
-// DeleteGroup AddUserToGroup RemoveUserFromGroup ListGroupsForUser PutGroupPolicy
+// DeleteGroup UpdateGroup AddUserToGroup RemoveUserFromGroup ListGroupsForUser PutGroupPolicy
 // GetGroupPolicy ListGroupPolicies DeleteGroupPolicy AttachGroupPolicy
 // DetachGroupPolicy ListAttachedGroupPolicies CreateRole GetRole ListRoles
 // UpdateAssumeRolePolicy UpdateRole UpdateRoleDescription DeleteRole

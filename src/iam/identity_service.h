@@ -180,6 +180,10 @@ class IdentityService {
                                       const Page& page);
   // DeleteConflict while the group has users, inline or managed policies.
   Status DeleteGroup(std::string_view group_name);
+  // UpdateGroup: a new name and/or path; the group keeps its id, users and
+  // policies. EntityAlreadyExists when another group has the new name.
+  Status UpdateGroup(std::string_view group_name, const std::optional<std::string>& new_path,
+                     const std::optional<std::string>& new_group_name);
   // Adding a user that is in the group already changes nothing; LimitExceeded
   // beyond GroupsPerUser.
   Status AddUserToGroup(std::string_view group_name, std::string_view user_name);

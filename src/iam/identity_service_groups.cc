@@ -122,6 +122,54 @@ Status IdentityService::DeleteGroup(std::string_view group_name) {
   });
 }
 
+Status IdentityService::UpdateGroup(std::string_view group_name,
+                                    const std::optional<std::string>& new_path,
+                                    const std::optional<std::string>& new_group_name) {
+  errors::Validation v;
+  ValidateGroupName(v, group_name);
+  ValidatePath(v, new_path, "newPath");
+  if (new_group_name) ValidateName(v, "newGroupName", *new_group_name, 128);
+  RETURN_IF_ERROR(v.ToStatus());
+  RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(GroupRecord group, impl_->LoadGroup(tx, group_name));
+    const std::string old_key = Lower(group.name);
+    if (new_path) group.path = *new_path;
+    if (new_group_name) group.name = *new_group_name;
+    const std::string new_key = Lower(group.name);
+    if (new_key != old_key) {
+      ASSIGN_OR_RETURN(auto taken, tx.Get(kGroupsTable, new_key));
+      if (taken) return errors::GroupExists(group.name);
+      RETURN_IF_ERROR(tx.Delete(kGroupsTable, old_key));
+      // What is keyed by the group's name moves with it, its indexes too.
+      auto move = [&](const char* table,
+                      const std::function<Status(const std::string& rest)>& index) -> Status {
+        ASSIGN_OR_RETURN(auto entries, tx.Scan(table, old_key + "/", "", 0));
+        for (const auto& e : entries) {
+          const std::string rest = e.key.substr(old_key.size() + 1);
+          RETURN_IF_ERROR(tx.Delete(table, e.key));
+          RETURN_IF_ERROR(tx.Put(table, new_key + "/" + rest, e.value));
+          if (index) RETURN_IF_ERROR(index(rest));
+        }
+        return Status::Ok();
+      };
+      RETURN_IF_ERROR(move(kGroupMembersTable, [&](const std::string& user_key) -> Status {
+        RETURN_IF_ERROR(tx.Delete(kUserGroupsTable, user_key + "/" + old_key));
+        return tx.Put(kUserGroupsTable, user_key + "/" + new_key, "");
+      }));
+      RETURN_IF_ERROR(move(kGroupPoliciesTable, nullptr));
+      RETURN_IF_ERROR(move(kGroupAttachedTable, [&](const std::string& policy_key) -> Status {
+        RETURN_IF_ERROR(
+            tx.Delete(kPolicyEntitiesTable, Impl::EntityIndexKey(kGroupKind, policy_key, old_key)));
+        return tx.Put(kPolicyEntitiesTable, Impl::EntityIndexKey(kGroupKind, policy_key, new_key),
+                      "");
+      }));
+    }
+    return tx.Put(kGroupsTable, new_key, EncodeGroupRecord(group));
+  }));
+  impl_->Invalidate();
+  return Status::Ok();
+}
+
 Status IdentityService::AddUserToGroup(std::string_view group_name, std::string_view user_name) {
   RETURN_IF_ERROR(ValidateGroupAndUser(group_name, user_name));
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {

@@ -146,10 +146,11 @@ void ValidatePolicyName(ValidationErrors& v, std::string_view name) {
   ValidateName(v, "policyName", name, 128);
 }
 
-void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path) {
+void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path,
+                  std::string_view field) {
   if (!path) return;
-  v.Length("path", *path, 1, 512);
-  v.Pattern("path", *path, PathMatches(*path), kPathPattern);
+  v.Length(field, *path, 1, 512);
+  v.Pattern(field, *path, PathMatches(*path), kPathPattern);
 }
 
 void ValidatePathPrefix(ValidationErrors& v, const std::optional<std::string>& prefix) {

@@ -108,7 +108,8 @@ void ValidateRoleName(ValidationErrors& v, std::string_view name);
 // groupNameType: 1..128 everywhere.
 void ValidateGroupName(ValidationErrors& v, std::string_view name);
 void ValidatePolicyName(ValidationErrors& v, std::string_view name);
-void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path);
+void ValidatePath(ValidationErrors& v, const std::optional<std::string>& path,
+                  std::string_view field = "path");
 void ValidatePathPrefix(ValidationErrors& v, const std::optional<std::string>& prefix);
 void ValidatePolicyDocument(ValidationErrors& v, std::string_view field, std::string_view doc);
 // policyPathType: "/" or "/a/b/", each part of [A-Za-z0-9.,+@=_-].

@@ -58,9 +58,9 @@ struct Page {
 // The members of an IAM request that it has, as received: what
 // CheckIamRequestMembers checks.
 struct IamRequestMembers {
-  std::optional<std::string> user_name, role_name, group_name, path, path_prefix,
-      assume_role_policy_document, policy_name, policy_document, description, access_key_id, status,
-      policy_arn, version_id, scope, policy_usage_filter, entity_filter;
+  std::optional<std::string> user_name, role_name, group_name, new_group_name, new_path, path,
+      path_prefix, assume_role_policy_document, policy_name, policy_document, description,
+      access_key_id, status, policy_arn, version_id, scope, policy_usage_filter, entity_filter;
   std::optional<int> max_session_duration;
   std::optional<std::vector<Tag>> tags;              // Tags.member.N.Key / .Value
   std::optional<std::vector<std::string>> tag_keys;  // TagKeys.member.N

@@ -795,6 +795,7 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
       {"Action=GetGroup&GroupName=g", alice, group},
       {"Action=ListGroups&PathPrefix=%2Fdb%2F", alice, "arn:aws:iam::111122223333:group/db/"},
       {"Action=DeleteGroup&GroupName=G", alice, group},
+      {"Action=UpdateGroup&GroupName=G", alice, group},  // nothing new: one decision
       // Membership is decided on the group, whichever user it names.
       {"Action=AddUserToGroup&GroupName=G&UserName=alice", alice, group},
       {"Action=RemoveUserFromGroup&GroupName=G&UserName=alice", alice, group},
@@ -817,7 +818,15 @@ TEST_F(IamQueryTest, EveryOperationNamesItsActionAndResource) {
     EXPECT_EQ(call->authorizations[0].resource, c.resource) << c.body;
     EXPECT_TRUE(call->run != nullptr) << c.body;
   }
-  EXPECT_EQ(operations.size(), 38u);
+  EXPECT_EQ(operations.size(), 39u);
+  // A new name or path: decisions on the group as it is and as it will be.
+  ASSERT_OK_AND_ASSIGN(
+      Call renamed,
+      Prepare(alice, "Action=UpdateGroup&GroupName=G&NewPath=%2Fops%2F&Version=2010-05-08"));
+  ASSERT_EQ(renamed.authorizations.size(), 2u);
+  EXPECT_EQ(renamed.authorizations[0].resource, group);
+  EXPECT_EQ(renamed.authorizations[1].action, "iam:UpdateGroup");
+  EXPECT_EQ(renamed.authorizations[1].resource, "arn:aws:iam::111122223333:group/ops/G");
 }
 
 // ---- request errors

@@ -536,6 +536,16 @@ TEST_F(QueryAuditTest, EveryIamOperation) {
     EXPECT_EQ(r.reply.response_elements, "null");
   }
   {
+    Ran r = Iam("Action=UpdateGroup&Version=2010-05-08&GroupName=dbadmins&NewGroupName=dba");
+    EXPECT_FALSE(r.call.read_only);
+    EXPECT_EQ(r.call.request_parameters, R"({"groupName":"dbadmins","newGroupName":"dba"})");
+    const std::string renamed = "arn:aws:iam::111122223333:group/eng/dba";
+    EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn), Group(renamed)));
+    ASSERT_EQ(r.call.authorizations.size(), 2u);
+    EXPECT_EQ(r.call.authorizations[1].resource, renamed);
+    Iam("Action=UpdateGroup&Version=2010-05-08&GroupName=dba&NewGroupName=dbadmins");
+  }
+  {
     Ran r = Iam("Action=RemoveUserFromGroup&Version=2010-05-08&GroupName=dbadmins&UserName=alice");
     EXPECT_FALSE(r.call.read_only);
     EXPECT_THAT(r.call.resources, ElementsAre(Group(group_arn), User(alice_arn)));

@@ -41,6 +41,18 @@ class GroupTest : public IamTest {
     return *group;
   }
 
+  ManagedPolicy NewPolicy(const std::string& name, const std::string& document) {
+    CreatePolicyRequest req;
+    req.policy_name = name;
+    req.policy_document = document;
+    auto policy = iam().CreatePolicy(req);
+    if (!policy.ok()) {
+      ADD_FAILURE() << "CreatePolicy " << name << ": " << policy.status().ToString();
+      return {};
+    }
+    return *policy;
+  }
+
   // "Allow kms:Decrypt"…: one entry per action of every statement of the
   // identity policies of `who`.
   std::vector<std::string> PoliciesOf(const policy::Principal& who) {
@@ -165,6 +177,66 @@ TEST_F(GroupTest, GroupsPerAccountIsAQuota) {
   NewGroup("c");
 }
 
+TEST_F(GroupTest, UpdateGroupRenamesAndMovesWithItsUsersAndPolicies) {
+  policy::Principal bob = NewUser("bob");
+  Group g = NewGroup("dba", "/eng/");
+  ASSERT_OK(iam().AddUserToGroup("dba", "bob"));
+  ASSERT_OK(iam().PutGroupPolicy("dba", "decrypt", AllowPolicy("kms:Decrypt")));
+  ManagedPolicy p = NewPolicy("kms-use", AllowPolicy("kms:Encrypt"));
+  ASSERT_OK(iam().AttachGroupPolicy("dba", p.arn));
+  NewGroup("ops");
+
+  // A name another group has (whatever its case) is refused, and nothing changes.
+  const std::string before = StoreSnapshot();
+  EXPECT_THAT(iam().UpdateGroup("dba", std::nullopt, "OPS"),
+              IsError("EntityAlreadyExists", "Group with name OPS already exists."));
+  EXPECT_THAT(iam().UpdateGroup("dba", std::nullopt, "d b a"),
+              IsError("ValidationError",
+                      "1 validation error detected: Value 'd b a' at 'newGroupName' failed to "
+                      "satisfy constraint: Member must satisfy regular expression pattern: "
+                      "[\\w+=,.@-]+"));
+  EXPECT_THAT(iam().UpdateGroup("nobody", std::nullopt, "x"),
+              IsError("NoSuchEntity", "The group with name nobody cannot be found."));
+  EXPECT_EQ(StoreSnapshot(), before);
+
+  ASSERT_OK(iam().UpdateGroup("DBA", "/data/", "DBAdmins"));
+  EXPECT_THAT(iam().GetGroup("dba", {}),
+              IsError("NoSuchEntity", "The group with name dba cannot be found."));
+  ASSERT_OK_AND_ASSIGN(GetGroupResult got, iam().GetGroup("dbadmins", {}));
+  EXPECT_EQ(got.group.group_name, "DBAdmins");
+  EXPECT_EQ(got.group.arn, "arn:aws:iam::111122223333:group/data/DBAdmins");
+  EXPECT_EQ(got.group.group_id, g.group_id);
+  EXPECT_EQ(got.group.create_date, g.create_date);
+  EXPECT_THAT(UserNames(got), ElementsAre("bob"));
+  ASSERT_OK_AND_ASSIGN(ListGroupsResult of_bob, iam().ListGroupsForUser("bob", {}));
+  EXPECT_THAT(GroupNames(of_bob), ElementsAre("DBAdmins"));
+  ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult names, iam().ListGroupPolicies("DBAdmins", {}));
+  EXPECT_THAT(names.policy_names, ElementsAre("decrypt"));
+  ASSERT_OK_AND_ASSIGN(ListAttachedPoliciesResult attached,
+                       iam().ListAttachedGroupPolicies("DBAdmins", {}, {}));
+  ASSERT_EQ(attached.attached_policies.size(), 1u);
+  ListEntitiesForPolicyRequest lr;
+  lr.policy_arn = p.arn;
+  ASSERT_OK_AND_ASSIGN(ListEntitiesForPolicyResult entities, iam().ListEntitiesForPolicy(lr));
+  ASSERT_EQ(entities.groups.size(), 1u);
+  EXPECT_EQ(entities.groups[0].name, "DBAdmins");
+  EXPECT_THAT(PoliciesOf(bob), ElementsAre("Allow kms:Decrypt", "Allow kms:Encrypt"));
+
+  // Only the case, or only the path.
+  ASSERT_OK(iam().UpdateGroup("dbadmins", std::nullopt, "dbadmins"));
+  ASSERT_OK(iam().UpdateGroup("dbadmins", "/", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(got, iam().GetGroup("DBADMINS", {}));
+  EXPECT_EQ(got.group.arn, "arn:aws:iam::111122223333:group/dbadmins");
+  EXPECT_THAT(UserNames(got), ElementsAre("bob"));
+
+  // The old name is free, and starts empty.
+  NewGroup("dba");
+  ASSERT_OK_AND_ASSIGN(got, iam().GetGroup("dba", {}));
+  EXPECT_THAT(got.users, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(names, iam().ListGroupPolicies("dba", {}));
+  EXPECT_THAT(names.policy_names, IsEmpty());
+}
+
 // ---- users of a group -------------------------------------------------------------------------
 
 TEST_F(GroupTest, UsersAreAddedOnceListedAndRemoved) {
@@ -256,10 +328,7 @@ TEST_F(GroupTest, DeleteConflicts) {
               IsError("DeleteConflict", "Cannot delete entity, must delete policies first."));
   ASSERT_OK(iam().DeleteGroupPolicy("dba", "decrypt"));
 
-  CreatePolicyRequest req;
-  req.policy_name = "kms-use";
-  req.policy_document = AllowPolicy("kms:Encrypt");
-  ASSERT_OK_AND_ASSIGN(ManagedPolicy p, iam().CreatePolicy(req));
+  ManagedPolicy p = NewPolicy("kms-use", AllowPolicy("kms:Encrypt"));
   ASSERT_OK(iam().AttachGroupPolicy("dba", p.arn));
   EXPECT_THAT(iam().DeleteGroup("dba"),
               IsError("DeleteConflict", "Cannot delete entity, must detach all policies first."));
@@ -287,10 +356,7 @@ TEST_F(GroupTest, AUserGetsThePoliciesOfItsGroups) {
   NewGroup("auditors");
   ASSERT_OK(iam().PutUserPolicy("bob", "own", AllowPolicy("kms:ListKeys")));
   ASSERT_OK(iam().PutGroupPolicy("dba", "decrypt", AllowPolicy("kms:Decrypt")));
-  CreatePolicyRequest req;
-  req.policy_name = "kms-use";
-  req.policy_document = AllowPolicy("kms:Encrypt");
-  ASSERT_OK_AND_ASSIGN(ManagedPolicy p, iam().CreatePolicy(req));
+  ManagedPolicy p = NewPolicy("kms-use", AllowPolicy("kms:Encrypt"));
   ASSERT_OK(iam().AttachGroupPolicy("dba", p.arn));
   ASSERT_OK(iam().PutGroupPolicy("auditors", "no-decrypt", kDeny));
 
@@ -345,14 +411,10 @@ TEST_F(GroupTest, ListsOfTheLongestNamesPageWithMarkersIamAccepts) {
   // must still be one a request may carry (1 to 320 characters).
   const std::string group(128, 'g');
   NewGroup(group);
-  CreatePolicyRequest req;
-  req.policy_document = AllowPolicy("kms:Encrypt");
   for (char c : {'a', 'b'}) {
     const std::string name(128, c);
     ASSERT_OK(iam().PutGroupPolicy(group, name, AllowPolicy("kms:Decrypt")));
-    req.policy_name = name;
-    ASSERT_OK_AND_ASSIGN(ManagedPolicy p, iam().CreatePolicy(req));
-    ASSERT_OK(iam().AttachGroupPolicy(group, p.arn));
+    ASSERT_OK(iam().AttachGroupPolicy(group, NewPolicy(name, AllowPolicy("kms:Encrypt")).arn));
   }
   ASSERT_OK_AND_ASSIGN(ListPolicyNamesResult first, iam().ListGroupPolicies(group, Page{{}, 1}));
   ASSERT_TRUE(first.marker.has_value());
@@ -380,10 +442,7 @@ TEST_F(GroupTest, ListsOfTheLongestNamesPageWithMarkersIamAccepts) {
 TEST_F(GroupTest, ManagedPoliciesOfAGroupAreListedBothWays) {
   NewGroup("dba", "/eng/");
   NewUser("bob");
-  CreatePolicyRequest req;
-  req.policy_name = "kms-use";
-  req.policy_document = AllowPolicy("kms:Encrypt");
-  ASSERT_OK_AND_ASSIGN(ManagedPolicy p, iam().CreatePolicy(req));
+  ManagedPolicy p = NewPolicy("kms-use", AllowPolicy("kms:Encrypt"));
   ASSERT_OK(iam().AttachGroupPolicy("dba", p.arn));
   ASSERT_OK(iam().AttachGroupPolicy("dba", p.arn));  // again: no change
   ASSERT_OK(iam().AttachUserPolicy("bob", p.arn));

@@ -557,6 +557,14 @@ expect_ok "iam get-group-policy" iam get-group-policy --group-name "$GROUP" --po
 if jq -e --slurpfile want "$work/managed.json" '.PolicyDocument == $want[0]' >/dev/null <<<"$OUT"; then ok "the CLI decodes the group policy"; else not_ok "the CLI decodes the group policy" "${OUT:0:300}"; fi
 expect_ok "iam list-group-policies" iam list-group-policies --group-name "$GROUP"
 check "the group's policy names" '.PolicyNames == ["use-key"]'
+expect_ok "iam update-group (a new name)" iam update-group --group-name "$GROUP" --new-group-name "$GROUP-x"
+expect_ok "iam get-group (renamed)" iam get-group --group-name "$GROUP-x"
+check "renamed, with its user" ".Group.Arn == \"arn:aws:iam::$ACCOUNT:group/backup/$GROUP-x\" and [.Users[].UserName] == [\"$USER5\"]"
+as "$F_AK" "$F_SK" "" kms encrypt --key-id "$KEY2" --plaintext "fileb://$work/plain.bin"
+if [[ $RC -eq 0 ]]; then ok "frank still encrypts through the renamed group"; else not_ok "frank still encrypts through the renamed group" "$ERR"; fi
+run iam get-group --group-name "$GROUP"
+expect_error "the old name is gone" NoSuchEntity GetGroup "The group with name $GROUP cannot be found."
+expect_ok "iam update-group (the name back)" iam update-group --group-name "$GROUP-x" --new-group-name "$GROUP"
 cat >"$work/no-encrypt.json" <<EOF
 {"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}]}
 EOF

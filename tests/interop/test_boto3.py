@@ -1789,6 +1789,13 @@ class IamGroups(CofferTest):
             UserName=user)["Groups"]], [group])
         self.assertIn(group, [g["GroupName"] for g in iam.list_groups(PathPrefix="/db/")["Groups"]])
         self.assertEqual(iam.list_group_policies(GroupName=group)["PolicyNames"], ["use-key"])
+        iam.update_group(GroupName=group, NewPath="/ops/")
+        self.assertEqual(iam.get_group(GroupName=group)["Group"]["Arn"],
+                         f"arn:aws:iam::{ACCOUNT}:group/ops/{group}")
+        kms.encrypt(KeyId=key, Plaintext=b"x")  # users and policies moved with it
+        with self.raises("EntityAlreadyExists", f"Group with name {group} already exists.",
+                         status=409):
+            iam.create_group(GroupName=group)
         self.assertEqual(json.loads(json.dumps(iam.get_group_policy(
             GroupName=group, PolicyName="use-key")["PolicyDocument"]))["Statement"][0]["Resource"],
             key_arn(key))
