@@ -959,8 +959,9 @@ void CheckIamRequestMembers(std::string_view action, const IamRequestMembers& m,
   }
   if (m.role_name) ValidateRoleName(v, *m.role_name);
   if (m.group_name) ValidateGroupName(v, *m.group_name);
-  if (m.new_group_name) ValidateName(v, "newGroupName", *m.new_group_name, 128);
+  // UpdateGroup's, in the model's order.
   ValidatePath(v, m.new_path, "newPath");
+  if (m.new_group_name) ValidateName(v, "newGroupName", *m.new_group_name, 128);
   // Managed policies' paths follow policyPathType; ListEntitiesForPolicy's
   // PathPrefix (of users, groups and roles) pathType.
   const bool policy_path = action == "CreatePolicy" || action == "ListPolicies" ||

@@ -881,6 +881,13 @@ TEST_F(IamQueryTest, MemberConstraintsAreCheckedBeforeAnythingElse) {
               IsError("ValidationError",
                       "1 validation error detected: Value 'a b' at 'userName' failed to satisfy "
                       "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"));
+  EXPECT_THAT(Prepare(nobody, "Action=UpdateGroup&GroupName=g&NewPath=eng&NewGroupName=a+b"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value 'eng' at 'newPath' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: "
+                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F); Value 'a b' at "
+                      "'newGroupName' failed to satisfy constraint: Member must satisfy regular "
+                      "expression pattern: [\\w+=,.@-]+"));
   EXPECT_THAT(Prepare(nobody, "Action=ListUsers&PathPrefix=nope&MaxItems=0"),
               IsError("ValidationError",
                       "2 validation errors detected: Value 'nope' at 'pathPrefix' failed to "

@@ -195,6 +195,13 @@ TEST_F(GroupTest, UpdateGroupRenamesAndMovesWithItsUsersAndPolicies) {
                       "1 validation error detected: Value 'd b a' at 'newGroupName' failed to "
                       "satisfy constraint: Member must satisfy regular expression pattern: "
                       "[\\w+=,.@-]+"));
+  EXPECT_THAT(iam().UpdateGroup("dba", "eng", "d b a"),
+              IsError("ValidationError",
+                      "2 validation errors detected: Value 'eng' at 'newPath' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: "
+                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F); Value 'd b a' at "
+                      "'newGroupName' failed to satisfy constraint: Member must satisfy regular "
+                      "expression pattern: [\\w+=,.@-]+"));
   EXPECT_THAT(iam().UpdateGroup("nobody", std::nullopt, "x"),
               IsError("NoSuchEntity", "The group with name nobody cannot be found."));
   EXPECT_EQ(StoreSnapshot(), before);
