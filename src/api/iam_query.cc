@@ -483,11 +483,7 @@ Result<Call> UpdateGroup(const Request& q) {
   std::optional<std::string> new_name = r.Optional("NewGroupName");
   RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(std::string arn, q.iam.ArnOfGroup(name));
-  // arn:aws:iam::ACCT:group/PATH/NAME: the path from its first '/' to its last.
-  const size_t path_start = arn.find(":group") + 6, last_slash = arn.rfind('/');
-  const std::string path = arn.substr(path_start, last_slash - path_start + 1);
-  const std::string new_arn =
-      q.iam.GroupArn(new_path.value_or(path), new_name.value_or(arn.substr(last_slash + 1)));
+  ASSIGN_OR_RETURN(std::string new_arn, q.iam.ArnOfGroupAfter(name, new_path, new_name));
   std::vector<AuditResource> resources = GroupResource(arn);
   if (new_arn != arn) resources.push_back(GroupResource(new_arn)[0]);
   Call call = MakeCall(

@@ -347,13 +347,22 @@ Result<std::string> IdentityService::ArnOfRole(std::string_view role_name) {
 }
 
 Result<std::string> IdentityService::ArnOfGroup(std::string_view group_name) {
-  std::string arn = impl_->GroupArn("/", group_name);
+  return ArnOfGroupAfter(group_name, std::nullopt, std::nullopt);
+}
+
+Result<std::string> IdentityService::ArnOfGroupAfter(
+    std::string_view group_name, const std::optional<std::string>& new_path,
+    const std::optional<std::string>& new_group_name) {
+  std::string path = "/", name(group_name);
   RETURN_IF_ERROR(impl_->store_.View([&](const ReadTransaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto group, impl_->FindGroup(tx, group_name));
-    if (group) arn = impl_->GroupArn(group->path, group->name);
+    if (group) {
+      path = std::move(group->path);
+      name = std::move(group->name);
+    }
     return Status::Ok();
   }));
-  return arn;
+  return impl_->GroupArn(new_path.value_or(path), new_group_name.value_or(name));
 }
 
 Result<std::string> IdentityService::TargetUserArn(const Principal& caller,

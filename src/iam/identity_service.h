@@ -146,6 +146,10 @@ class IdentityService {
   Result<std::string> ArnOfUser(std::string_view user_name);
   Result<std::string> ArnOfRole(std::string_view role_name);
   Result<std::string> ArnOfGroup(std::string_view group_name);
+  // The same ARN with the path and/or name UpdateGroup would give it.
+  Result<std::string> ArnOfGroupAfter(std::string_view group_name,
+                                      const std::optional<std::string>& new_path,
+                                      const std::optional<std::string>& new_group_name);
   // The same for a request that names a managed policy: its ARN as given (a
   // policy is named by its ARN).
   Result<std::string> ArnOfPolicy(std::string_view policy_arn);
