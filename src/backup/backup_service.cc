@@ -138,11 +138,15 @@ class BackupService::Impl {
     }
     std::map<int64_t, std::string> removed = RemoveLeftovers(interrupted);
     for (Task& t : interrupted) {
-      // A FULL restore that was cut short may have left its database under the
-      // engine's staging name (postgres): it belongs to this task, and would
-      // block the next restore of that name.
+      // A FULL restore that was cut short after it began (past its check that
+      // the name was free) may have left its database under the engine's
+      // staging or restoring name: it belongs to this task, and would block the
+      // next restore of that name. One that stopped before has made nothing: a
+      // restoring copy of that name is another task's (a NORECOVERY restore
+      // waiting for its DIFFERENTIAL), and stays.
       std::string cleanup;
-      if (t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) {
+      if ((t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) &&
+          BeganRestoring(t)) {
         cleanup = RemovePartialRestore(t);
       }
       // Nothing of a restore under way was left (no staging or restoring copy,
@@ -251,11 +255,7 @@ class BackupService::Impl {
   // database is online now.
   bool RestoredOnline(const Task& t) {
     if (t.type != TaskType::kRestore && t.type != TaskType::kRestoreDifferential) return false;
-    const std::string began = RestoringLinePrefix(t);
-    if (std::none_of(t.log.begin(), t.log.end(),
-                     [&](const TaskLogLine& line) { return line.message.starts_with(began); })) {
-      return false;
-    }
+    if (!BeganRestoring(t)) return false;
     auto instance = DescribeInstance(t.instance);
     if (!instance.ok()) return false;
     auto engine = engines_(*instance);
@@ -748,9 +748,11 @@ class BackupService::Impl {
       service->UpdateTask(task.id, [&](Task& t) { t.percent_complete = percent; }).IgnoreError();
     }
 
-    void Line(std::string message) {
-      service->UpdateTask(task.id, [&](Task& t) { service->AddLine(t, std::move(message)); })
-          .IgnoreError();
+    void Line(std::string message) { RequiredLine(std::move(message)).IgnoreError(); }
+    // A line that a restart reads: the task fails when it cannot be stored.
+    Status RequiredLine(std::string message) {
+      return service->UpdateTask(task.id,
+                                 [&](Task& t) { service->AddLine(t, std::move(message)); });
     }
   };
 
@@ -1324,8 +1326,11 @@ class BackupService::Impl {
     }
     ASSIGN_OR_RETURN(std::vector<std::string> keys, RestoreKeys(location));
     const int files = static_cast<int>(keys.size());
-    run.Line(RestoringLinePrefix(task) + task.s3_object_arn +
-             (files > 1 ? " (" + std::to_string(files) + " files)" : std::string()) + ".");
+    // Stored before the engine makes anything: a restart removes what a restore
+    // left only when its log has this line (BeganRestoring).
+    RETURN_IF_ERROR(run.RequiredLine(
+        RestoringLinePrefix(task) + task.s3_object_arn +
+        (files > 1 ? " (" + std::to_string(files) + " files)" : std::string()) + "."));
 
     envelope::KmsKeyring keyring(session, key_arn);
     KeyArnProbe probe;
@@ -1407,6 +1412,14 @@ class BackupService::Impl {
   // The start of the log line a restore writes once the name passed its checks.
   static std::string RestoringLinePrefix(const Task& t) {
     return "Restoring database " + t.database + " from ";
+  }
+
+  // Whether the restore `t` wrote that line: it got past its checks of the name
+  // and may have made a copy of the database.
+  static bool BeganRestoring(const Task& t) {
+    const std::string began = RestoringLinePrefix(t);
+    return std::any_of(t.log.begin(), t.log.end(),
+                       [&](const TaskLogLine& line) { return line.message.starts_with(began); });
   }
 
   // A backup of the other type than the restore's @type: what it is and which

@@ -1735,6 +1735,36 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreWhoseDatabaseIsOnlineEndsInSuccess
   EXPECT_EQ(events[0].task.lifecycle, Lifecycle::kSuccess);
 }
 
+TEST_F(BackupServiceTest, AnInterruptedRestoreRemovesOnlyTheRestoringCopyItMade) {
+  MakeDatabase("ledger", 50);
+  ASSERT_EQ(Run(Backup("ledger", "ledger/full.bak", kKeyArn)).lifecycle, Lifecycle::kSuccess);
+  for (const char* name : {"sales", "mine"}) {
+    ASSERT_EQ(Run(Restore(name, "ledger/full.bak", kKeyArn, "FULL", true)).lifecycle,
+              Lifecycle::kSuccess);
+    ASSERT_TRUE(DatabaseExists(name));
+  }
+  service_.reset();
+  // A FULL restore of "sales" that stopped before its check of the name (it
+  // would have failed: the name is taken): the RESTORING sales, waiting for its
+  // DIFFERENTIAL, is another task's.
+  Task early = LeftRunning(10, TaskType::kRestore, "sales", "ledger/full.bak");
+  // One that began restoring "mine": the RESTORING copy is its own, and goes.
+  Task began = LeftRunning(11, TaskType::kRestoreNoRecovery, "mine", "ledger/full.bak");
+  began.log.push_back({began.created, "Restoring database mine from " + began.s3_object_arn + "."});
+  StoreTasks({early, began});
+
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  service_->WaitIdle();
+
+  EXPECT_EQ(Get(10).lifecycle, Lifecycle::kError);
+  EXPECT_THAT(Messages(Get(10)), Not(Contains(HasSubstr("partly restored"))));
+  EXPECT_TRUE(DatabaseExists("sales"));
+  EXPECT_EQ(Get(11).lifecycle, Lifecycle::kError);
+  EXPECT_THAT(Messages(Get(11)), Contains("The partly restored database mine was removed."));
+  EXPECT_FALSE(DatabaseExists("mine"));
+}
+
 TEST_F(BackupServiceTest, DamagedTaskRecordFailsOpen) {
   service_.reset();
   ASSERT_OK(store_->Update(
