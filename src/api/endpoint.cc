@@ -700,9 +700,8 @@ class Endpoint::Impl {
       policy::RequestContext ctx =
           Context(principal, "kms:PutKeyPolicy", call.lockout_check_resource, request);
       // The keys the caller's next call on the key will have, as in any decision.
-      if (call.lockout_check_resource != "*") {
-        RETURN_IF_ERROR(AddKeyConditionKeys(*proposed, identity, call.lockout_check_resource, ctx));
-      }
+      RETURN_IF_ERROR(AddKeyConditionKeys(*proposed, identity, call.lockout_check_resource, ctx,
+                                          call.lockout_check_new_key_tags));
       RETURN_IF_ERROR(add_principal_tags(proposed.get(), ctx));
       if (!policy::PassesLockoutSafetyCheck(*proposed, identity, ctx)) {
         return Status(StatusCode::kInvalidArgument, std::string(policy::kMalformedPolicyDocument),
@@ -776,14 +775,21 @@ class Endpoint::Impl {
   // A call on a KMS key: the keys AWS derives from the key (its spec, usage,
   // origin: coffer's keys are all symmetric keys of its own), and its tags and
   // aliases when a policy in play may read them (they cost a read).
-  Status AddKeyConditionKeys(const policy::Policy& key_policy,
-                             const std::vector<const policy::Policy*>& identity,
-                             const std::string& key_arn, policy::RequestContext& ctx) {
+  // `new_key_tags`: the key is not made yet (CreateKey's lockout check), and will
+  // have these tags and no aliases.
+  Status AddKeyConditionKeys(
+      const policy::Policy& key_policy, const std::vector<const policy::Policy*>& identity,
+      const std::string& key_arn, policy::RequestContext& ctx,
+      const std::optional<std::map<std::string, std::string>>& new_key_tags = std::nullopt) {
     auto& keys = ctx.condition_keys;
     keys["kms:KeySpec"] = {"SYMMETRIC_DEFAULT"};
     keys["kms:KeyUsage"] = {"ENCRYPT_DECRYPT"};
     keys["kms:KeyOrigin"] = {"AWS_KMS"};
     keys["kms:MultiRegion"] = {"false"};
+    if (new_key_tags) {
+      for (const auto& [k, v] : *new_key_tags) keys["aws:ResourceTag/" + k] = {v};
+      return Status::Ok();
+    }
     const bool tags = MayRead("aws:resourcetag/", &key_policy, identity);
     const bool aliases = MayRead("kms:resourcealiases", &key_policy, identity);
     if (!tags && !aliases) return Status::Ok();

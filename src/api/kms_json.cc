@@ -894,10 +894,14 @@ Result<Call> PrepareCreateKey(kms::KeyService& service, Members& in, std::string
   });
   // CreateKey's model: "If you provide a key policy, it must meet the following
   // criteria: … allow the calling principal to make a subsequent PutKeyPolicy
-  // request". The default policy is not checked.
+  // request". The default policy is not checked. That request names the new key,
+  // whose id is drawn now, and sees the tags it will have.
   if (!bypass && req->policy) {
+    req->key_id = service.NewKeyId();
     call.lockout_check_policy = *req->policy;
-    call.lockout_check_resource = "*";
+    call.lockout_check_resource = service.KeyArn(req->key_id);
+    std::map<std::string, std::string>& tags = call.lockout_check_new_key_tags.emplace();
+    for (const kms::Tag& t : req->tags) tags[t.tag_key] = t.tag_value;
   }
   call.new_key_policy = req->policy;
   return call;

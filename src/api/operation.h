@@ -77,11 +77,14 @@ struct Call {
   // Empty: the call needs none (sts:GetCallerIdentity).
   std::vector<Authorization> authorizations;
   // CreateKey / PutKeyPolicy without BypassPolicyLockoutSafetyCheck: the proposed key
-  // policy and the key ARN it is for (for CreateKey, the ARN the new key will have is not
-  // known: "*"). The pipeline refuses with MalformedPolicyDocumentException
+  // policy and the key ARN it is for (for CreateKey, the ARN the new key will have).
+  // The pipeline refuses with MalformedPolicyDocumentException
   // (policy::kLockoutSafetyCheckMessage) if the caller could not PutKeyPolicy under it.
   std::optional<std::string> lockout_check_policy;
   std::string lockout_check_resource;
+  // CreateKey: the key is not made yet; its tags (aws:ResourceTag/) are these, and
+  // it has no aliases.
+  std::optional<std::map<std::string, std::string>> lockout_check_new_key_tags;
   // CreateKey with a Policy, PutKeyPolicy: the key policy the call would save. The
   // pipeline refuses it (MalformedPolicyDocumentException, kInvalidPrincipalsMessage)
   // when it names a user or role that does not exist.

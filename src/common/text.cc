@@ -27,4 +27,8 @@ bool StartsWithIgnoringAsciiCase(std::string_view s, std::string_view prefix) {
                     [&](char a, char b) { return lower(a) == lower(b); });
 }
 
+bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && StartsWithIgnoringAsciiCase(a, b);
+}
+
 }  // namespace coffer

@@ -22,4 +22,7 @@ std::string_view TrimBlanks(std::string_view s);
 // reserves a tag key's "aws:" prefix in any case ("AWS:x", "Aws:x").
 bool StartsWithIgnoringAsciiCase(std::string_view s, std::string_view prefix);
 
+// Whether `a` and `b` are equal, ASCII letters compared without case.
+bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b);
+
 }  // namespace coffer

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "common/bytes.h"
+#include "common/text.h"
 #include "crypto/hash.h"
 #include "kms/errors.h"
 
@@ -22,12 +23,20 @@ bool Lists(const std::vector<std::string>& operations, std::string_view op) {
   return std::find(operations.begin(), operations.end(), op) != operations.end();
 }
 
-// Every pair of `pairs` is in `context`.
+// Every pair of a grant constraint's `pairs` is in `context`. In a constraint
+// (unlike a Decrypt's context) the key is compared without case and the value
+// with it (GrantConstraints in the KMS API reference).
 bool Includes(const EncryptionContext& context, const EncryptionContext& pairs) {
   return std::all_of(pairs.begin(), pairs.end(), [&](const auto& kv) {
-    auto it = context.find(kv.first);
-    return it != context.end() && it->second == kv.second;
+    return std::any_of(context.begin(), context.end(), [&](const auto& pair) {
+      return EqualsIgnoringAsciiCase(pair.first, kv.first) && pair.second == kv.second;
+    });
   });
+}
+
+// `context` is what the constraint EncryptionContextEquals `pairs` asks for.
+bool EqualsConstraint(const EncryptionContext& context, const EncryptionContext& pairs) {
+  return context.size() == pairs.size() && Includes(context, pairs);
 }
 
 }  // namespace
@@ -91,7 +100,9 @@ bool GrantAllows(const Grant& grant, std::string_view operation, const Encryptio
   if (!Lists(grant.operations, operation)) return false;
   if (!grant.constraints || context == nullptr) return true;
   const GrantConstraints& c = *grant.constraints;
-  if (c.encryption_context_equals && *context != *c.encryption_context_equals) return false;
+  if (c.encryption_context_equals && !EqualsConstraint(*context, *c.encryption_context_equals)) {
+    return false;
+  }
   if (c.encryption_context_subset && !Includes(*context, *c.encryption_context_subset)) {
     return false;
   }
@@ -109,7 +120,7 @@ bool GrantPermitsChild(const Grant& parent, const CreateGrantRequest& child) {
   const GrantConstraints& c = *child.constraints;
   if (p.encryption_context_equals) {
     return c.encryption_context_equals &&
-           *c.encryption_context_equals == *p.encryption_context_equals;
+           EqualsConstraint(*c.encryption_context_equals, *p.encryption_context_equals);
   }
   // The parent's Subset: the child's pairs, of either kind, hold all of it.
   const EncryptionContext* pairs = c.encryption_context_subset   ? &*c.encryption_context_subset

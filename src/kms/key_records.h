@@ -62,8 +62,8 @@ struct AliasRecord {
   TimePoint last_updated_date;
 };
 
-// A grant of key `key` (uuid). The grant token is not kept, only its SHA-256:
-// RetireGrant compares the token it is given against it.
+// A grant of key `key` (uuid). Its grant tokens are not kept, only their SHA-256:
+// RetireGrant compares the token it is given against them.
 struct GrantRecord {
   std::string key;       // uuid
   std::string grant_id;  // 64 hex
@@ -73,8 +73,11 @@ struct GrantRecord {
   std::optional<std::string> retiring_principal;
   std::vector<std::string> operations;
   std::optional<GrantConstraints> constraints;
-  std::string token_sha256;  // hex
+  // Hex, oldest first: every token given for the grant (a named CreateGrant
+  // retried gets another; all of them name it), the newest kMaxGrantTokens.
+  std::vector<std::string> token_sha256s;
 };
+inline constexpr size_t kMaxGrantTokens = 32;
 
 std::string EncodeKeyRecord(const KeyRecord& r);
 Result<KeyRecord> DecodeKeyRecord(std::string_view text);

@@ -611,10 +611,12 @@ class KeyService::Impl {
       // A retired or revoked grant, or a key deleted since: the token names nothing.
       if (!stored) return errors::GrantNotFound(parts->grant_id);
       ASSIGN_OR_RETURN(GrantRecord r, DecodeGrantRecord(*stored));
-      if (!crypto::ConstantTimeEquals(AsBytes(r.token_sha256),
-                                      AsBytes(GrantTokenDigest(*req.grant_token)))) {
-        return errors::InvalidGrantToken();
+      const std::string digest = GrantTokenDigest(*req.grant_token);
+      bool known = false;
+      for (const std::string& t : r.token_sha256s) {
+        known |= crypto::ConstantTimeEquals(AsBytes(t), AsBytes(digest));
       }
+      if (!known) return errors::InvalidGrantToken();
       return r;
     }
     if (!req.key_id || !req.grant_id) {
@@ -669,6 +671,7 @@ Result<std::unique_ptr<KeyService>> KeyService::Create(KmsOptions options, state
 }
 
 std::string KeyService::KeyArn(std::string_view uuid) const { return impl_->KeyArn(uuid); }
+std::string KeyService::NewKeyId() { return impl_->random_.Uuid(); }
 std::string KeyService::AliasArn(std::string_view alias) const { return impl_->AliasArn(alias); }
 std::string KeyService::DefaultKeyPolicy() const { return impl_->DefaultKeyPolicy(); }
 
@@ -726,11 +729,16 @@ Result<KeyMetadata> KeyService::CreateKey(const CreateKeyRequest& req) {
   }
 
   KeyRecord key;
-  key.id = impl_->random_.Uuid();
+  key.id = req.key_id.empty() ? impl_->random_.Uuid() : req.key_id;
+  if (std::array<uint8_t, 16> raw{}; !ParseUuid(key.id, raw)) {
+    return InternalError("CreateKey: the new key's id " + key.id + " is not a UUID");
+  }
   key.creation_date = impl_->clock_.Now();
   key.policy_saved = key.creation_date;
   key.description = req.description.value_or("");
   RETURN_IF_ERROR(impl_->store_.Update([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto taken, tx.Get(kKeysTable, key.id));
+    if (taken) return InternalError("CreateKey: a key with the id " + key.id + " exists");
     ASSIGN_OR_RETURN(MaterialRecord m, impl_->NewMaterial(tx, key.id, 1, std::nullopt));
     key.current_version = 1;
     key.current_material_id = m.material_id;
@@ -1381,9 +1389,15 @@ Result<ScheduledWorkReport> KeyService::RunScheduledWork() {
 namespace {
 // Two grants are the same request when everything CreateGrant was given matches.
 bool SameGrant(const GrantRecord& r, const CreateGrantRequest& req) {
+  // The operations as a set: their order says nothing.
+  auto sorted = [](std::vector<std::string> ops) {
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    return ops;
+  };
   return r.grantee_principal == req.grantee_principal &&
-         r.retiring_principal == req.retiring_principal && r.operations == req.operations &&
-         r.constraints == req.constraints;
+         r.retiring_principal == req.retiring_principal &&
+         sorted(r.operations) == sorted(req.operations) && r.constraints == req.constraints;
 }
 
 // A list of grants, one page: `all` (each with its position in the list, in
@@ -1425,8 +1439,12 @@ Result<CreateGrantResponse> KeyService::CreateGrant(const CreateGrantRequest& re
           out.grant_id = g.grant_id;
           out.grant_token = NewGrantToken(key.id, g.grant_id, impl_->random_);
           GrantRecord updated = g;
-          // Every token given for a grant names it; the newest is what is kept.
-          updated.token_sha256 = GrantTokenDigest(out.grant_token);
+          // "All grant tokens for the same grant ID can be used interchangeably"
+          // (CreateGrant, Name): the new one joins the others.
+          updated.token_sha256s.push_back(GrantTokenDigest(out.grant_token));
+          if (updated.token_sha256s.size() > kMaxGrantTokens) {
+            updated.token_sha256s.erase(updated.token_sha256s.begin());
+          }
           return tx.Put(kGrantsTable, Impl::GrantKey(key.id, g.grant_id),
                         EncodeGrantRecord(updated));
         }
@@ -1451,7 +1469,7 @@ Result<CreateGrantResponse> KeyService::CreateGrant(const CreateGrantRequest& re
     r.constraints = req.constraints;
     out.grant_id = r.grant_id;
     out.grant_token = NewGrantToken(key.id, r.grant_id, impl_->random_);
-    r.token_sha256 = GrantTokenDigest(out.grant_token);
+    r.token_sha256s = {GrantTokenDigest(out.grant_token)};
     return tx.Put(kGrantsTable, Impl::GrantKey(key.id, r.grant_id), EncodeGrantRecord(r));
   }));
   return out;

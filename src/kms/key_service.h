@@ -165,6 +165,8 @@ class KeyService {
   Result<std::string> KeyArnOfCiphertext(ByteView ciphertext_blob);
 
   std::string KeyArn(std::string_view key_uuid) const;
+  // A fresh key id for CreateKeyRequest::key_id.
+  std::string NewKeyId();
   std::string AliasArn(std::string_view alias_name) const;
   // The policy CreateKey gives a key when the request has none.
   std::string DefaultKeyPolicy() const;

@@ -59,6 +59,10 @@ struct CreateKeyRequest {
   std::vector<Tag> tags;
   std::optional<bool> multi_region;
   std::optional<std::string> xks_key_id;
+  // Not from the request: the id the key takes, from KeyService::NewKeyId(), so
+  // that the caller can be authorized for the new key's ARN before it exists.
+  // Empty: CreateKey draws one.
+  std::string key_id;
 };
 
 struct KeyListEntry {

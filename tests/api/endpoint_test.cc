@@ -1053,6 +1053,35 @@ TEST_F(EndpointTest, LockoutSafetyCheckOnCreateKey) {
   EXPECT_EQ(JsonOk(Kms(root_, "ListKeys", Json::object()))["Keys"].size(), 2u);
 }
 
+TEST_F(EndpointTest, CreateKeysLockoutCheckNamesTheNewKey) {
+  // The check asks whether the caller could PutKeyPolicy on the key it makes:
+  // an identity policy for key ARNs (not "*") allows that, as it allows the
+  // PutKeyPolicy itself once the key exists.
+  Creds maker = NewUser("maker");
+  PutUserPolicy("maker", R"({"Version":"2012-10-17","Statement":[)"
+                         R"({"Effect":"Allow","Action":"kms:CreateKey","Resource":"*"},)"
+                         R"({"Effect":"Allow","Action":"kms:*",)"
+                         R"("Resource":"arn:aws:kms:us-east-1:111122223333:key/*"}]})");
+  Json created = JsonOk(Kms(maker, "CreateKey", {{"Policy", KeyPolicy({})}}));
+  const std::string key = created["KeyMetadata"]["KeyId"];
+  JsonOk(Kms(maker, "PutKeyPolicy",
+             {{"KeyId", key}, {"PolicyName", "default"}, {"Policy", KeyPolicy({})}}));
+  // The new key's tags are those of the request.
+  Creds tagged = NewUser("tagged");
+  PutUserPolicy("tagged",
+                R"({"Version":"2012-10-17","Statement":[)"
+                R"({"Effect":"Allow","Action":["kms:CreateKey","kms:TagResource"],"Resource":"*"},)"
+                R"({"Effect":"Allow","Action":"kms:PutKeyPolicy","Resource":"*",)"
+                R"("Condition":{"StringEquals":{"aws:ResourceTag/team":"red"}}}]})");
+  const Json red = {{{"TagKey", "team"}, {"TagValue", "red"}}};
+  const Json blue = {{{"TagKey", "team"}, {"TagValue", "blue"}}};
+  JsonOk(Kms(tagged, "CreateKey", {{"Policy", KeyPolicy({})}, {"Tags", red}}));
+  ExpectJsonError(Kms(tagged, "CreateKey", {{"Policy", KeyPolicy({})}, {"Tags", blue}}), 400,
+                  "MalformedPolicyDocumentException", kLockout);
+  ExpectJsonError(Kms(tagged, "CreateKey", {{"Policy", KeyPolicy({})}}), 400,
+                  "MalformedPolicyDocumentException", kLockout);
+}
+
 TEST_F(EndpointTest, CreateKeyWithTheDefaultPolicyIsNotLockoutChecked) {
   // CreateKey's model: only a policy the caller provides must allow its PutKeyPolicy.
   // A user allowed kms:CreateKey alone gets a key with the default policy.

@@ -873,6 +873,34 @@ class KmsPolicies(CofferTest):
         with self.raises("MalformedPolicyDocumentException", LOCKOUT):
             kms.create_key(Policy=json.dumps(default_key_policy()))
 
+    def test_create_keys_lockout_check_names_the_new_key(self):
+        """The check asks whether the caller could PutKeyPolicy on the key it makes:
+        an identity policy for key ARNs allows that, as it allows the PutKeyPolicy
+        itself once the key exists."""
+        key_arns = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"},
+            {"Effect": "Allow", "Action": "kms:*",
+             "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"}]})
+        _, creds = self.new_user_with_key("key-arns", [key_arns])
+        kms = client("kms", creds)
+        policy = json.dumps(default_key_policy())
+        key_id = kms.create_key(Policy=policy)["KeyMetadata"]["KeyId"]
+        kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy)
+
+    def test_a_retried_named_grant_takes_every_token_it_gave(self):
+        """CreateGrant's Name: "All grant tokens for the same grant ID can be used
+        interchangeably"."""
+        md = self.new_key()
+        kms = self.kms()
+        args = dict(KeyId=md["Arn"], GranteePrincipal=ROOT_ARN, Operations=["Encrypt", "Decrypt"],
+                    RetiringPrincipal=ROOT_ARN, Name=name("retried"))
+        first = kms.create_grant(**args)
+        again = kms.create_grant(**dict(args, Operations=["Decrypt", "Encrypt"]))
+        self.assertEqual(first["GrantId"], again["GrantId"])
+        self.assertNotEqual(first["GrantToken"], again["GrantToken"])
+        kms.retire_grant(GrantToken=first["GrantToken"])
+        self.assertEqual(kms.list_grants(KeyId=md["Arn"])["Grants"], [])
+
     def test_statement_without_action_or_resource_has_no_effect(self):
         """KMS: such a key policy statement is accepted and allows nothing."""
         kms = self.kms()
@@ -1284,6 +1312,12 @@ class KmsGrants(CofferTest):
                            EncryptionContext={"app": "x", "row": "7"})["CiphertextBlob"]
         self.assertEqual(kms.decrypt(CiphertextBlob=blob,
                                      EncryptionContext={"app": "x", "row": "7"})["Plaintext"], b"x")
+        # In a constraint the key is compared without case, the value with it
+        # (GrantConstraints in the KMS API reference).
+        kms.encrypt(KeyId=md["Arn"], Plaintext=b"x", EncryptionContext={"APP": "x"})
+        with self.raises("AccessDeniedException",
+                         denied(who, "kms:Encrypt", md["Arn"], "identity")):
+            kms.encrypt(KeyId=md["Arn"], Plaintext=b"x", EncryptionContext={"app": "X"})
         # Refused: another context, an operation the grant does not list.
         with self.raises("AccessDeniedException",
                          denied(who, "kms:Encrypt", md["Arn"], "identity")):

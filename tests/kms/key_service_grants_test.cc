@@ -151,11 +151,25 @@ TEST_F(GrantsTest, NamedRequestRetriedGivesTheSameGrant) {
   ASSERT_OK(again);
   EXPECT_EQ(first->grant_id, again->grant_id);
   EXPECT_NE(first->grant_token, again->grant_token);
-  // The newest token retires it.
+  // The same operations in another order are the same request.
+  req.operations = {"Encrypt", "Decrypt"};
+  auto both = kms().CreateGrant(req);
+  req.operations = {"Decrypt", "Encrypt"};
+  auto reordered = kms().CreateGrant(req);
+  ASSERT_OK(both);
+  ASSERT_OK(reordered);
+  EXPECT_EQ(both->grant_id, reordered->grant_id);
+  ASSERT_OK(kms().RevokeGrant(key, both->grant_id, false));
+  req.operations = {"Encrypt"};
+  // "All grant tokens for the same grant ID can be used interchangeably": the
+  // first token retires it as well as the newest would.
   RetireGrantRequest retire;
-  retire.grant_token = again->grant_token;
+  retire.grant_token = first->grant_token;
   ASSERT_OK(kms().RetireGrant(retire));
   EXPECT_THAT(GrantIds(key), IsEmpty());
+  retire.grant_token = again->grant_token;
+  EXPECT_THAT(kms().RetireGrant(retire),
+              IsError("NotFoundException", "Grant ID " + first->grant_id + " not found"));
   // Another request under the same name is another grant.
   ASSERT_OK(kms().CreateGrant(req));
   req.operations = {"Decrypt"};
@@ -312,9 +326,11 @@ TEST(GrantAllowsTest, OperationsAndConstraints) {
   EXPECT_FALSE(GrantAllows(subset, "Encrypt", &other));
   const EncryptionContext empty;
   EXPECT_FALSE(GrantAllows(subset, "Encrypt", &empty));
-  // Keys and values are compared exactly.
-  const EncryptionContext upper{{"APP", "x"}};
-  EXPECT_FALSE(GrantAllows(subset, "Encrypt", &upper));
+  // In a constraint the key is compared without case, the value with it
+  // (GrantConstraints in the KMS API reference).
+  const EncryptionContext upper_key{{"APP", "x"}}, upper_value{{"app", "X"}};
+  EXPECT_TRUE(GrantAllows(subset, "Encrypt", &upper_key));
+  EXPECT_FALSE(GrantAllows(subset, "Encrypt", &upper_value));
   // An operation without an encryption context is not constrained.
   EXPECT_TRUE(GrantAllows(subset, "DescribeKey", nullptr));
 
@@ -322,6 +338,8 @@ TEST(GrantAllowsTest, OperationsAndConstraints) {
   EXPECT_TRUE(GrantAllows(equals, "Decrypt", &app));
   EXPECT_FALSE(GrantAllows(equals, "Decrypt", &more));
   EXPECT_FALSE(GrantAllows(equals, "Decrypt", &empty));
+  EXPECT_TRUE(GrantAllows(equals, "Decrypt", &upper_key));
+  EXPECT_FALSE(GrantAllows(equals, "Decrypt", &upper_value));
 }
 
 TEST(GrantAllowsTest, ChildGrantsAreNarrower) {
@@ -354,6 +372,16 @@ TEST(GrantAllowsTest, ChildGrantsAreNarrower) {
   EXPECT_FALSE(GrantPermitsChild(equals, child));
   child.constraints = GrantConstraints{.encryption_context_equals = more};
   EXPECT_FALSE(GrantPermitsChild(equals, child));
+  // Keys without case, values with it, as when the grant is used.
+  child.constraints =
+      GrantConstraints{.encryption_context_equals = EncryptionContext{{"App", "x"}}};
+  EXPECT_TRUE(GrantPermitsChild(equals, child));
+  child.constraints =
+      GrantConstraints{.encryption_context_equals = EncryptionContext{{"app", "X"}}};
+  EXPECT_FALSE(GrantPermitsChild(equals, child));
+  child.constraints =
+      GrantConstraints{.encryption_context_subset = EncryptionContext{{"APP", "x"}}};
+  EXPECT_TRUE(GrantPermitsChild(subset, child));
 }
 
 TEST(GrantTokenTest, RoundTripAndRejects) {
@@ -384,7 +412,7 @@ TEST(GrantRecordTest, EncodesAndDecodes) {
   r.retiring_principal = kRetirer;
   r.operations = {"Encrypt", "RetireGrant"};
   r.constraints = GrantConstraints{.encryption_context_equals = EncryptionContext{{"a", "b"}}};
-  r.token_sha256 = std::string(64, 'c');
+  r.token_sha256s = {std::string(64, 'c'), std::string(64, 'd')};
   auto back = DecodeGrantRecord(EncodeGrantRecord(r));
   ASSERT_OK(back);
   EXPECT_EQ(back->key, r.key);
@@ -395,7 +423,11 @@ TEST(GrantRecordTest, EncodesAndDecodes) {
   EXPECT_EQ(back->retiring_principal, r.retiring_principal);
   EXPECT_EQ(back->operations, r.operations);
   EXPECT_EQ(back->constraints, r.constraints);
-  EXPECT_EQ(back->token_sha256, r.token_sha256);
+  EXPECT_EQ(back->token_sha256s, r.token_sha256s);
+  r.token_sha256s.resize(1);
+  back = DecodeGrantRecord(EncodeGrantRecord(r));
+  ASSERT_OK(back);
+  EXPECT_EQ(back->token_sha256s, r.token_sha256s);
   EXPECT_FALSE(DecodeGrantRecord("{\"key\":1}").ok());
 }
 
