@@ -752,7 +752,9 @@ Status VerifyWithSigningKey(const HttpRequestView& request, const ParsedSignatur
                          FormatAmzDate(current + max_skew) + " (" + FormatAmzDate(current) + " + " +
                          window());
   }
-  if (parsed.presigned && parsed.expires) {
+  // S3 keeps a pre-signed URL for its X-Amz-Expires; the other services ignore
+  // that parameter and give a pre-signed request the window of a signed header.
+  if (parsed.presigned && parsed.expires && parsed.service == "s3") {
     if (current > request_time + *parsed.expires) {
       return AuthError(AuthErrorCode::kRequestExpired, "Request has expired");
     }

@@ -38,7 +38,8 @@ inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 // "Authentication errors"): 5 minutes for JSON services, 15 for Query services.
 inline constexpr std::chrono::minutes kJsonClockSkew{5};
 inline constexpr std::chrono::minutes kQueryClockSkew{15};
-// Pre-signed URLs live at most 7 days (X-Amz-Expires <= 604800).
+// Pre-signed S3 URLs live at most 7 days (X-Amz-Expires <= 604800); the other
+// services ignore X-Amz-Expires (a pre-signed STS URL lives the skew window).
 inline constexpr std::chrono::seconds kMaxPresignExpiry{604800};
 
 // ---------------------------------------------------------------------------
@@ -58,7 +59,7 @@ enum class AuthErrorCode {
   // "Signature not yet current: …"). Same wire names as kSignatureDoesNotMatch.
   kSignatureExpired,
   kSignatureNotYetCurrent,
-  // A pre-signed URL used after X-Amz-Date + X-Amz-Expires: "Request has expired".
+  // A pre-signed S3 URL used after X-Amz-Date + X-Amz-Expires: "Request has expired".
   kRequestExpired,
   // x-amz-content-sha256 is not the hash of the body, or a form the service does not take.
   // S3 calls it XAmzContentSHA256Mismatch (400).
@@ -199,10 +200,10 @@ Status CheckCredentialScope(const ParsedSignature& parsed, std::string_view regi
 // Checks the request time against `now` and the signature against the secret. Time:
 // outside [now - skew, now + skew] fails with AWS's "Signature expired: X is now earlier
 // than Y (Z - N min.)" / "Signature not yet current: X is still later than Y (Z + N min.)";
-// a pre-signed URL with X-Amz-Expires instead fails after X-Amz-Date + X-Amz-Expires
-// ("Request has expired"). Then the payload hash (kContentSha256Mismatch) and the
-// signature, compared in constant time (kSignatureDoesNotMatch, AWS's text).
-// `parsed` must come from ParseSignature(request).
+// a pre-signed S3 URL with X-Amz-Expires instead fails after X-Amz-Date + X-Amz-Expires
+// ("Request has expired"); other services ignore X-Amz-Expires, as AWS's do. Then the payload hash
+// (kContentSha256Mismatch) and the signature, compared in constant time (kSignatureDoesNotMatch,
+// AWS's text). `parsed` must come from ParseSignature(request).
 Status Verify(const HttpRequestView& request, const ParsedSignature& parsed,
               const crypto::SecretBytes& secret_access_key, TimePoint now,
               std::chrono::minutes max_skew = kJsonClockSkew);

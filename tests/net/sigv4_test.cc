@@ -628,6 +628,23 @@ TEST_F(PresignTest, NonS3ServicesHashTheBody) {
                   AuthErrorCode::kSignatureDoesNotMatch, kMismatch);
 }
 
+TEST_F(PresignTest, OtherServicesIgnoreXAmzExpires) {
+  // STS (and every service but S3) ignores X-Amz-Expires: a pre-signed request
+  // lives the window of a header-signed one, from X-Amz-Date, whatever it says.
+  request_.path = "/";
+  request_.query = "Action=GetCallerIdentity&Version=2011-06-15";
+  PresignRequest(credentials_, "sts", seconds(604800));
+  EXPECT_TRUE(ParseAndVerify(request_, kCapturedSecret, time_ + minutes(15), minutes(15)).ok());
+  ExpectAuthError(
+      ParseAndVerify(request_, kCapturedSecret, time_ + minutes(15) + seconds(1), minutes(15)),
+      AuthErrorCode::kSignatureExpired,
+      "Signature expired: 20261130T095748Z is now earlier than 20261130T095749Z "
+      "(20261130T101249Z - 15 min.)");
+  request_.query = "Action=GetCallerIdentity&Version=2011-06-15";
+  PresignRequest(credentials_, "sts", seconds(60));
+  EXPECT_TRUE(ParseAndVerify(request_, kCapturedSecret, time_ + minutes(10), minutes(15)).ok());
+}
+
 TEST_F(PresignTest, RejectsBadArguments) {
   EXPECT_FALSE(Presign(request_.View(), credentials_, "us-east-1", "s3", time_, seconds(0)).ok());
   EXPECT_FALSE(
