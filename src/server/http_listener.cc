@@ -231,6 +231,9 @@ class RequestParser final : public http::basic_parser<true> {
   }
   void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
                      error_code&) override {
+    // A field in a chunked body's trailer section is not a header: RFC 9110
+    // §6.5.1 forbids merging it into them, and nothing here reads trailers.
+    if (is_header_done()) return;
     if (field == http::field::host) {
       ++host_fields_;
       if (!ValidHost(value)) bad_host_ = true;

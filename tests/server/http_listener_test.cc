@@ -337,6 +337,32 @@ TEST(HttpListenerTest, ChunkedRequestBodyIsAssembled) {
   EXPECT_EQ(reply.response.body(), "POST /c hello world");
 }
 
+TEST(HttpListenerTest, TrailerFieldsAreNotHeaders) {
+  // RFC 9110 §6.5.1: a trailer field must not be merged into the header section,
+  // where it could name the operation, sign the request or supply the Host.
+  auto listener = MustStart(TestOptions(), [](net::HttpRequest req, net::Responder respond) {
+    net::HttpResponse r;
+    for (const auto& h : req.headers) r.body += h.name + ";";
+    respond(std::move(r));
+  });
+  ASSERT_NE(listener, nullptr);
+  TestClient c(listener->port());
+  auto reply = c.RoundTrip(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\nX-Amz-Target: TrentService.ListKeys\r\n\r\n");
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.response.result_int(), 200);
+  EXPECT_EQ(reply.response.body(), "Host;Transfer-Encoding;");
+  // An HTTP/1.1 request whose only Host is in its trailer has none.
+  TestClient other(listener->port());
+  reply = other.RoundTrip(
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\nHost: x\r\n\r\n");
+  ASSERT_FALSE(reply.ec) << reply.ec.message();
+  EXPECT_EQ(reply.response.result_int(), 400);
+  EXPECT_THAT(reply.response.body(), HasSubstr("Host"));
+}
+
 TEST(HttpListenerTest, ExpectContinueGets100BeforeTheBody) {
   auto listener = MustStart(TestOptions(), Echo);
   ASSERT_NE(listener, nullptr);
