@@ -92,6 +92,13 @@ class S3ObjectStore::TransportPool {
 // ---------------------------------------------------------------------------
 // The writer.
 
+int PartsInFlight(const S3Options& options, size_t part_size) {
+  const size_t budget = (static_cast<size_t>(options.parts_in_flight) + 1) * options.part_size;
+  const size_t parts = budget / std::max<size_t>(part_size, 1);
+  return static_cast<int>(std::clamp<size_t>(parts > 0 ? parts - 1 : 0, 1,
+                                             static_cast<size_t>(options.parts_in_flight)));
+}
+
 class S3ObjectWriter final : public ObjectWriter {
  public:
   S3ObjectWriter(S3ObjectStore& store, std::string bucket, std::string key, size_t part_size,
@@ -198,7 +205,7 @@ class S3ObjectWriter final : public ObjectWriter {
       return store_.ObjectError(response, bucket_, key_, request.what);
     }
     ASSIGN_OR_RETURN(upload_id_, s3::ParseInitiateMultipartUpload(response.body));
-    int threads = store_.options().parts_in_flight;
+    const int threads = PartsInFlight(store_.options(), part_size_);
     pool_ =
         std::make_unique<ThreadPool>(static_cast<size_t>(threads), static_cast<size_t>(threads));
     return Status::Ok();
@@ -216,8 +223,9 @@ class S3ObjectWriter final : public ObjectWriter {
     int part = next_part_++;
     {
       std::unique_lock lock(mu_);
-      room_.wait(
-          lock, [&] { return in_flight_ < store_.options().parts_in_flight || !part_error_.ok(); });
+      room_.wait(lock, [&] {
+        return in_flight_ < PartsInFlight(store_.options(), part_size_) || !part_error_.ok();
+      });
       if (!part_error_.ok()) return part_error_;
       ++in_flight_;
       etags_.resize(static_cast<size_t>(part));

@@ -12,6 +12,8 @@
 // with one PUT at Close(). Past that the writer switches to a multipart upload
 // and sends full parts while the caller writes, up to parts_in_flight at once
 // on its own threads, so memory stays within (parts_in_flight + 1) × part_size.
+// A part grown for a large object (below) leaves fewer in flight, down to one,
+// so that the bound holds for every object but those whose parts alone pass it.
 // Close() sends the last part and completes the upload; an error, Abort() or
 // destruction without Close() aborts it (AbortMultipartUpload), so nothing of
 // it becomes visible. With WriteOptions::expected_size the part size grows as
@@ -79,6 +81,11 @@ struct S3Environment {
   Sleeper* sleeper = nullptr;    // backoff waits; default: RealSleeper()
   Random* random = nullptr;      // backoff jitter; default: the system's
 };
+
+// How many parts of `part_size` bytes one writer uploads at once: options'
+// parts_in_flight, fewer (at least one) when parts larger than options'
+// part_size would pass (parts_in_flight + 1) × part_size bytes.
+int PartsInFlight(const S3Options& options, size_t part_size);
 
 class S3ObjectStore final : public ObjectStore {
  public:

@@ -593,6 +593,21 @@ TEST_F(S3ObjectStoreTest, ExpectedSizeRaisesThePartSize) {
   EXPECT_EQ(store->OpenWriter("bucket", "too-big", options).status().error_name(), kEntityTooLarge);
 }
 
+TEST(PartsInFlightTest, LargerPartsLeaveFewerInFlight) {
+  // Memory stays within (parts_in_flight + 1) × part_size of the options.
+  S3Options o;
+  o.part_size = 16 << 20;
+  o.parts_in_flight = 4;  // 80 MiB
+  EXPECT_EQ(PartsInFlight(o, 16 << 20), 4);
+  EXPECT_EQ(PartsInFlight(o, 20 << 20), 3);  // 4 × 20 MiB
+  EXPECT_EQ(PartsInFlight(o, 27 << 20), 1);  // 2 × 27 MiB: two would need 81
+  EXPECT_EQ(PartsInFlight(o, 26 << 20), 2);  // 3 × 26 MiB = 78
+  // Parts that pass the bound alone: one at a time, the least there is.
+  EXPECT_EQ(PartsInFlight(o, size_t{481} << 20), 1);
+  o.parts_in_flight = 1;
+  EXPECT_EQ(PartsInFlight(o, 16 << 20), 1);
+}
+
 TEST_F(S3ObjectStoreTest, AReaderFailsWhenTheObjectChanges) {
   std::string data = Filled(200 << 10, 'd');
   std::string get_etag = "\"v1\"";
