@@ -169,6 +169,7 @@ class BackupService::Impl {
         }
         continue;
       }
+      const std::string stored = IsBackup(t.type) ? StoredBackupFiles(t) : "";
       RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
         if (!cleanup.empty()) AddLine(task, cleanup);
         if (!removed[t.id].empty()) AddLine(task, removed[t.id]);
@@ -176,9 +177,12 @@ class BackupService::Impl {
         // (the last line: the audit record takes it).
         AddLine(task, IsBackup(task.type) ? kBackupAborted : kRestoreAborted);
         AddLine(task, kTaskAborted);
-        AddLine(task,
-                "The task was interrupted because the server stopped while it ran; "
-                "it did not complete and left nothing behind.");
+        AddLine(task, stored.empty()
+                          ? "The task was interrupted because the server stopped while it ran; "
+                            "it did not complete and left nothing behind."
+                          : "The task was interrupted because the server stopped while it ran; "
+                            "it did not complete. " +
+                                stored);
         task.lifecycle = Lifecycle::kError;
       }));
       Task ended;
@@ -264,6 +268,35 @@ class BackupService::Impl {
     if (!online.ok()) return false;
     return std::any_of(online->begin(), online->end(),
                        [&](const std::string& name) { return Lower(name) == Lower(t.database); });
+  }
+
+  // What an interrupted backup `t` may have left in its bucket: a file is
+  // stored whole or not at all, but a multi-file backup stores its files one
+  // after another, and a task may stop after storing its file and before saying
+  // so. Those of its files that are there, which it may have stored or may have
+  // found there; "" when there are none (or they cannot be looked up: logged).
+  std::string StoredBackupFiles(const Task& t) {
+    auto location = objstore::ParseObjectLocation(t.s3_object_arn);
+    if (!location.ok()) return "";
+    auto keys = BackupFileKeys(location->key, t.number_of_files);
+    if (!keys.ok()) return "";
+    std::vector<std::string> found;
+    for (const std::string& key : *keys) {
+      auto head = buckets_.Head(location->bucket, key);
+      if (head.ok()) {
+        found.push_back("arn:aws:s3:::" + location->bucket + "/" + key);
+      } else if (head.status().code() != StatusCode::kNotFound) {
+        Log().warn("task {}: the backup file {} could not be looked up: {}", t.id, key,
+                   head.status().ToString());
+      }
+    }
+    if (found.empty()) return "";
+    std::string names;
+    for (const std::string& arn : found) names += (names.empty() ? "" : ", ") + arn;
+    return std::string(found.size() == 1 ? "The backup file " : "The backup files ") + names +
+           (found.size() == 1 ? " is" : " are") +
+           " in the bucket, stored by this task before it stopped or there before it ran" +
+           (keys->size() > 1 ? "; a backup of which a file is missing cannot be restored." : ".");
   }
 
   // Removes what an interrupted FULL restore left; returns a task_info line

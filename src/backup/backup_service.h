@@ -21,8 +21,10 @@
 // AWS gave them (AccessDenied naming the assumed-role ARN, the action and the
 // key); nothing it wrote is left: no object (objects appear only when complete),
 // no database of the target name. Tasks and their logs survive a restart; a task
-// that was running when the server stopped ends in ERROR with a line saying so,
-// and tasks still waiting run after the restart. Finished tasks are kept 36 days.
+// that was running when the server stopped ends in ERROR with a line saying so
+// (and, for a backup, naming those of its files that are in the bucket: a file is
+// stored whole, but a process that stops may not retract what it stored), and
+// tasks still waiting run after the restart. Finished tasks are kept 36 days.
 //
 // Thread safety: every method may be called from any thread.
 #include <functional>

@@ -1681,6 +1681,36 @@ TEST_F(BackupServiceTest, TasksLeftByACrashAreResolvedAtOpen) {
   EXPECT_EQ(next.id, 4);
 }
 
+TEST_F(BackupServiceTest, AnInterruptedBackupSaysWhichOfItsFilesAreStored) {
+  // A multi-file backup stores its files one after another; one stopped between
+  // two has left a file, which its task_info names instead of saying that
+  // nothing was left.
+  MakeDatabase("orders", 20);
+  ASSERT_EQ(Run(Backup("orders", "two/orders*.bak", "", false, "FULL", 2)).lifecycle,
+            Lifecycle::kSuccess);
+  ASSERT_OK(files_->Delete(kBucket, "two/orders2-of-2.bak"));
+  service_.reset();
+  Task running = LeftRunning(10, TaskType::kBackup, "orders", "two/orders*.bak");
+  running.number_of_files = 2;
+  Task none = LeftRunning(11, TaskType::kBackup, "orders", "none.bak");
+  StoreTasks({running, none});
+
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  service_->WaitIdle();
+
+  EXPECT_EQ(Get(10).lifecycle, Lifecycle::kError);
+  EXPECT_EQ(Messages(Get(10)).back(),
+            "The task was interrupted because the server stopped while it ran; it did not "
+            "complete. The backup file " +
+                ObjectArn("two/orders1-of-2.bak") +
+                " is in the bucket, stored by this task before it stopped or there before it "
+                "ran; a backup of which a file is missing cannot be restored.");
+  EXPECT_EQ(Messages(Get(11)).back(),
+            "The task was interrupted because the server stopped while it ran; it did not "
+            "complete and left nothing behind.");
+}
+
 TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen) {
   service_.reset();
   StoreTasks({LeftRunning(1, TaskType::kRestore, "copy", "full.bak")});
