@@ -34,9 +34,11 @@ bool Includes(const EncryptionContext& context, const EncryptionContext& pairs) 
   });
 }
 
-// `context` is what the constraint EncryptionContextEquals `pairs` asks for.
+// `context` is what the constraint EncryptionContextEquals `pairs` asks for: each
+// holds the other (keys without case), so that a context pair no constraint pair
+// names cannot hide behind two constraint keys that differ only in case.
 bool EqualsConstraint(const EncryptionContext& context, const EncryptionContext& pairs) {
-  return context.size() == pairs.size() && Includes(context, pairs);
+  return Includes(context, pairs) && Includes(pairs, context);
 }
 
 }  // namespace

@@ -137,11 +137,12 @@ std::string EncodeGrantRecord(const GrantRecord& r) {
             {"created", EpochMillis(r.creation_date)},
             {"grantee", r.grantee_principal},
             {"operations", r.operations},
-            {"token_sha256", r.token_sha256s.empty() ? "" : r.token_sha256s.front()}};
-  // The later tokens of a retried CreateGrant (a record of one token has none).
+            {"token_sha256", r.token_sha256s.empty() ? "" : r.token_sha256s.back()}};
+  // The newest token is token_sha256, as in a record of one token; the earlier
+  // ones of a retried CreateGrant, oldest first, beside it.
   if (r.token_sha256s.size() > 1) {
     j["more_token_sha256"] =
-        std::vector<std::string>(r.token_sha256s.begin() + 1, r.token_sha256s.end());
+        std::vector<std::string>(r.token_sha256s.begin(), r.token_sha256s.end() - 1);
   }
   if (r.name) j["name"] = *r.name;
   if (r.retiring_principal) j["retiring"] = *r.retiring_principal;
@@ -162,12 +163,11 @@ Result<GrantRecord> DecodeGrantRecord(std::string_view text) {
   ASSIGN_OR_RETURN(Json j, ParseObject(text, "grant"));
   GrantRecord r;
   int64_t created = 0;
-  std::string first_token;
+  std::string newest_token;
   if (!Get(j, "key", r.key) || !Get(j, "grant_id", r.grant_id) || !Get(j, "created", created) ||
-      !Get(j, "grantee", r.grantee_principal) || !Get(j, "token_sha256", first_token)) {
+      !Get(j, "grantee", r.grantee_principal) || !Get(j, "token_sha256", newest_token)) {
     return Corrupt("grant");
   }
-  r.token_sha256s.push_back(std::move(first_token));
   if (auto more = j.find("more_token_sha256"); more != j.end()) {
     if (!more->is_array()) return Corrupt("grant");
     for (const Json& t : *more) {
@@ -175,6 +175,7 @@ Result<GrantRecord> DecodeGrantRecord(std::string_view text) {
       r.token_sha256s.push_back(t.get<std::string>());
     }
   }
+  r.token_sha256s.push_back(std::move(newest_token));
   r.creation_date = FromEpochMillis(created);
   auto ops = j.find("operations");
   if (ops == j.end() || !ops->is_array()) return Corrupt("grant");

@@ -23,6 +23,7 @@ using ::coffer::kms::testing::IsOk;
 using ::coffer::kms::testing::KmsTest;
 using ::coffer::kms::testing::ReadFile;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -340,6 +341,13 @@ TEST(GrantAllowsTest, OperationsAndConstraints) {
   EXPECT_FALSE(GrantAllows(equals, "Decrypt", &empty));
   EXPECT_TRUE(GrantAllows(equals, "Decrypt", &upper_key));
   EXPECT_FALSE(GrantAllows(equals, "Decrypt", &upper_value));
+  // Two constraint keys that differ only in case do not make room for a pair
+  // the constraint does not name.
+  Grant twice = WithConstraints(
+      {"Decrypt"},
+      GrantConstraints{.encryption_context_equals = EncryptionContext{{"a", "1"}, {"A", "1"}}});
+  const EncryptionContext extra{{"a", "1"}, {"x", "anything"}};
+  EXPECT_FALSE(GrantAllows(twice, "Decrypt", &extra));
 }
 
 TEST(GrantAllowsTest, ChildGrantsAreNarrower) {
@@ -424,6 +432,8 @@ TEST(GrantRecordTest, EncodesAndDecodes) {
   EXPECT_EQ(back->operations, r.operations);
   EXPECT_EQ(back->constraints, r.constraints);
   EXPECT_EQ(back->token_sha256s, r.token_sha256s);
+  // The newest is token_sha256, which a record of one token has alone.
+  EXPECT_THAT(EncodeGrantRecord(r), HasSubstr("\"token_sha256\":\"" + std::string(64, 'd')));
   r.token_sha256s.resize(1);
   back = DecodeGrantRecord(EncodeGrantRecord(r));
   ASSERT_OK(back);
