@@ -273,30 +273,44 @@ class BackupService::Impl {
   // What an interrupted backup `t` may have left in its bucket: a file is
   // stored whole or not at all, but a multi-file backup stores its files one
   // after another, and a task may stop after storing its file and before saying
-  // so. Those of its files that are there, which it may have stored or may have
-  // found there; "" when there are none (or they cannot be looked up: logged).
+  // so. Names those of its files that are there (which it may have stored or
+  // may have found there) and those that could not be looked up; "" when none
+  // of its files is there.
   std::string StoredBackupFiles(const Task& t) {
     auto location = objstore::ParseObjectLocation(t.s3_object_arn);
     if (!location.ok()) return "";
     auto keys = BackupFileKeys(location->key, t.number_of_files);
     if (!keys.ok()) return "";
-    std::vector<std::string> found;
+    std::vector<std::string> found, unknown;
     for (const std::string& key : *keys) {
+      const std::string arn = "arn:aws:s3:::" + location->bucket + "/" + key;
       auto head = buckets_.Head(location->bucket, key);
       if (head.ok()) {
-        found.push_back("arn:aws:s3:::" + location->bucket + "/" + key);
+        found.push_back(arn);
       } else if (head.status().code() != StatusCode::kNotFound) {
-        Log().warn("task {}: the backup file {} could not be looked up: {}", t.id, key,
-                   head.status().ToString());
+        unknown.push_back(arn + " (" + head.status().message() + ")");
       }
     }
-    if (found.empty()) return "";
-    std::string names;
-    for (const std::string& arn : found) names += (names.empty() ? "" : ", ") + arn;
-    return std::string(found.size() == 1 ? "The backup file " : "The backup files ") + names +
-           (found.size() == 1 ? " is" : " are") +
-           " in the bucket, stored by this task before it stopped or there before it ran" +
-           (keys->size() > 1 ? "; a backup of which a file is missing cannot be restored." : ".");
+    auto list = [](const std::vector<std::string>& items) {
+      std::string text;
+      for (const std::string& item : items) text += (text.empty() ? "" : ", ") + item;
+      return text;
+    };
+    std::string line;
+    if (!found.empty()) {
+      line = std::string(found.size() == 1 ? "The backup file " : "The backup files ") +
+             list(found) + (found.size() == 1 ? " is" : " are") +
+             " in the bucket, stored by this task before it stopped or there before it ran" +
+             (found.size() + unknown.size() < keys->size()
+                  ? "; a backup of which a file is missing cannot be restored."
+                  : ".");
+    }
+    if (!unknown.empty()) {
+      line += std::string(line.empty() ? "" : " ") + "Whether " +
+              (unknown.size() == 1 ? "the backup file " : "the backup files ") + list(unknown) +
+              (unknown.size() == 1 ? " is" : " are") + " in the bucket could not be found out.";
+    }
+    return line;
   }
 
   // Removes what an interrupted FULL restore left; returns a task_info line

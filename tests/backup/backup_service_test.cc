@@ -1709,6 +1709,23 @@ TEST_F(BackupServiceTest, AnInterruptedBackupSaysWhichOfItsFilesAreStored) {
   EXPECT_EQ(Messages(Get(11)).back(),
             "The task was interrupted because the server stopped while it ran; it did not "
             "complete and left nothing behind.");
+
+  // Every file there (it stopped after storing them all): nothing is said missing.
+  ASSERT_EQ(Run(Backup("orders", "all/orders*.bak", "", false, "FULL", 2)).lifecycle,
+            Lifecycle::kSuccess);
+  service_.reset();
+  Task stored = LeftRunning(20, TaskType::kBackup, "orders", "all/orders*.bak");
+  stored.number_of_files = 2;
+  StoreTasks({stored});
+  OpenService();
+  ASSERT_NE(service_, nullptr);
+  service_->WaitIdle();
+  EXPECT_EQ(Messages(Get(20)).back(),
+            "The task was interrupted because the server stopped while it ran; it did not "
+            "complete. The backup files " +
+                ObjectArn("all/orders1-of-2.bak") + ", " + ObjectArn("all/orders2-of-2.bak") +
+                " are in the bucket, stored by this task before it stopped or there before it "
+                "ran.");
 }
 
 TEST_F(BackupServiceTest, TheTemporaryFileOfAnInterruptedRestoreIsRemovedAtOpen) {
