@@ -12,8 +12,10 @@
 // with one PUT at Close(). Past that the writer switches to a multipart upload
 // and sends full parts while the caller writes, up to parts_in_flight at once
 // on its own threads, so memory stays within (parts_in_flight + 1) × part_size.
-// A part grown for a large object (below) leaves fewer in flight, down to one,
-// so that the bound holds for every object but those whose parts alone pass it.
+// A part grown for a large object (below) leaves fewer in flight, down to one;
+// the writer then holds two parts (one uploading, one filling), which pass the
+// bound when a part is more than half of it: at most 2 × the part size of an
+// object of 10,000 parts (S3's limit, 5 GiB parts at most).
 // Close() sends the last part and completes the upload; an error, Abort() or
 // destruction without Close() aborts it (AbortMultipartUpload), so nothing of
 // it becomes visible. With WriteOptions::expected_size the part size grows as
@@ -84,7 +86,8 @@ struct S3Environment {
 
 // How many parts of `part_size` bytes one writer uploads at once: options'
 // parts_in_flight, fewer (at least one) when parts larger than options'
-// part_size would pass (parts_in_flight + 1) × part_size bytes.
+// part_size would pass (parts_in_flight + 1) × part_size bytes with the one
+// being filled.
 int PartsInFlight(const S3Options& options, size_t part_size);
 
 class S3ObjectStore final : public ObjectStore {

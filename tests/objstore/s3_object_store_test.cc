@@ -602,7 +602,8 @@ TEST(PartsInFlightTest, LargerPartsLeaveFewerInFlight) {
   EXPECT_EQ(PartsInFlight(o, 20 << 20), 3);  // 4 × 20 MiB
   EXPECT_EQ(PartsInFlight(o, 27 << 20), 1);  // 2 × 27 MiB: two would need 81
   EXPECT_EQ(PartsInFlight(o, 26 << 20), 2);  // 3 × 26 MiB = 78
-  // Parts that pass the bound alone: one at a time, the least there is.
+  // Parts over half the bound: one at a time, the least there is (the writer
+  // then holds two parts, one uploading and one filling).
   EXPECT_EQ(PartsInFlight(o, size_t{481} << 20), 1);
   o.parts_in_flight = 1;
   EXPECT_EQ(PartsInFlight(o, 16 << 20), 1);
