@@ -144,21 +144,27 @@ class BackupService::Impl {
       // next restore of that name. One that stopped before has made nothing: a
       // restoring copy of that name is another task's (a NORECOVERY restore
       // waiting for its DIFFERENTIAL), and stays.
+      // A NORECOVERY restore that wrote its closing line finished: its
+      // RESTORING copy is complete and waits for its DIFFERENTIAL.
+      const bool kept_restoring = KeptRestoring(t);
       std::string cleanup;
       if ((t.type == TaskType::kRestore || t.type == TaskType::kRestoreNoRecovery) &&
-          BeganRestoring(t)) {
+          BeganRestoring(t) && !kept_restoring) {
         cleanup = RemovePartialRestore(t);
       }
       // Nothing of a restore under way was left (no staging or restoring copy,
-      // no temporary file), and its database is online.
-      if (cleanup.empty() && removed[t.id].empty() && RestoredOnline(t)) {
+      // no temporary file), and its database is online, or it is complete and
+      // RESTORING.
+      if (cleanup.empty() && removed[t.id].empty() && (kept_restoring || RestoredOnline(t))) {
         // Stopped after its last step, bringing the database online (which an
-        // engine does only with the whole backup restored and checked), and
-        // before the task could say so: the restore is complete.
+        // engine does only with the whole backup restored and checked) or
+        // saying it stays RESTORING, and before the task could record its end:
+        // the restore is complete.
         RETURN_IF_ERROR(UpdateTask(t.id, [&](Task& task) {
           AddLine(task, "Database " + task.database +
-                            " is restored and online; the server stopped before the task "
-                            "could record it.");
+                            (kept_restoring ? " is restored and stays in the RESTORING state"
+                                            : " is restored and online") +
+                            "; the server stopped before the task could record it.");
           AddLine(task, "Task has been completed successfully.");
           task.percent_complete = 100;
           task.lifecycle = Lifecycle::kSuccess;
@@ -1448,10 +1454,7 @@ class BackupService::Impl {
       }
       return restored;
     }
-    run.Line(norecovery ? "Database " + task.database +
-                              " is restored and stays in the RESTORING state "
-                              "(@with_norecovery=1): restore a DIFFERENTIAL backup or run "
-                              "rds_finish_restore."
+    run.Line(norecovery ? KeptRestoringLine(task)
                         : "Database " + task.database + " is restored and online.");
     return Status::Ok();
   }
@@ -1459,6 +1462,24 @@ class BackupService::Impl {
   // The start of the log line a restore writes once the name passed its checks.
   static std::string RestoringLinePrefix(const Task& t) {
     return "Restoring database " + t.database + " from ";
+  }
+
+  // The line a NORECOVERY restore writes once its RESTORING copy is complete.
+  static std::string KeptRestoringLine(const Task& t) {
+    return "Database " + t.database +
+           " is restored and stays in the RESTORING state (@with_norecovery=1): restore a "
+           "DIFFERENTIAL backup or run rds_finish_restore.";
+  }
+
+  // Whether `t` is a NORECOVERY restore that wrote that line.
+  static bool KeptRestoring(const Task& t) {
+    if (t.type != TaskType::kRestoreNoRecovery &&
+        t.type != TaskType::kRestoreDifferentialNoRecovery) {
+      return false;
+    }
+    const std::string line = KeptRestoringLine(t);
+    return std::any_of(t.log.begin(), t.log.end(),
+                       [&](const TaskLogLine& l) { return l.message == line; });
   }
 
   // Whether the restore `t` wrote that line: it got past its checks of the name

@@ -1785,7 +1785,7 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreWhoseDatabaseIsOnlineEndsInSuccess
 TEST_F(BackupServiceTest, AnInterruptedRestoreRemovesOnlyTheRestoringCopyItMade) {
   MakeDatabase("ledger", 50);
   ASSERT_EQ(Run(Backup("ledger", "ledger/full.bak", kKeyArn)).lifecycle, Lifecycle::kSuccess);
-  for (const char* name : {"sales", "mine"}) {
+  for (const char* name : {"sales", "mine", "done"}) {
     ASSERT_EQ(Run(Restore(name, "ledger/full.bak", kKeyArn, "FULL", true)).lifecycle,
               Lifecycle::kSuccess);
     ASSERT_TRUE(DatabaseExists(name));
@@ -1798,7 +1798,15 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreRemovesOnlyTheRestoringCopyItMade)
   // One that began restoring "mine": the RESTORING copy is its own, and goes.
   Task began = LeftRunning(11, TaskType::kRestoreNoRecovery, "mine", "ledger/full.bak");
   began.log.push_back({began.created, "Restoring database mine from " + began.s3_object_arn + "."});
-  StoreTasks({early, began});
+  // One that finished (its last line says so) before it could record its end:
+  // the RESTORING copy is complete, and the task a success.
+  Task done = LeftRunning(12, TaskType::kRestoreNoRecovery, "done", "ledger/full.bak");
+  done.log.push_back({done.created, "Restoring database done from " + done.s3_object_arn + "."});
+  done.log.push_back({done.created,
+                      "Database done is restored and stays in the RESTORING state "
+                      "(@with_norecovery=1): restore a DIFFERENTIAL backup or run "
+                      "rds_finish_restore."});
+  StoreTasks({early, began, done});
 
   OpenService();
   ASSERT_NE(service_, nullptr);
@@ -1810,6 +1818,14 @@ TEST_F(BackupServiceTest, AnInterruptedRestoreRemovesOnlyTheRestoringCopyItMade)
   EXPECT_EQ(Get(11).lifecycle, Lifecycle::kError);
   EXPECT_THAT(Messages(Get(11)), Contains("The partly restored database mine was removed."));
   EXPECT_FALSE(DatabaseExists("mine"));
+  Task finished = Get(12);
+  EXPECT_EQ(finished.lifecycle, Lifecycle::kSuccess) << finished.TaskInfo();
+  std::vector<std::string> m = Messages(finished);
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_EQ(m[m.size() - 2],
+            "Database done is restored and stays in the RESTORING state; the server stopped "
+            "before the task could record it.");
+  EXPECT_TRUE(DatabaseExists("done"));
 }
 
 TEST_F(BackupServiceTest, DamagedTaskRecordFailsOpen) {
