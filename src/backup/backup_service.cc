@@ -289,7 +289,7 @@ class BackupService::Impl {
     if (!keys.ok()) return "";
     std::vector<std::string> found, unknown;
     for (const std::string& key : *keys) {
-      const std::string arn = "arn:aws:s3:::" + location->bucket + "/" + key;
+      const std::string arn = objstore::ObjectLocation{location->bucket, key}.Arn();
       auto head = buckets_.Head(location->bucket, key);
       if (head.ok()) {
         found.push_back(arn);
